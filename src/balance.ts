@@ -1,0 +1,220 @@
+import { BalanceAbortedError, WeightBalanceError } from './errors.js';
+import { CpuEngine } from './engines/cpu/cpuEngine.js';
+import type { Engine, SweepRecord } from './engines/engine.js';
+import { createWebGpuEngine } from './engines/select.js';
+import type { GpuSource } from './engines/select.js';
+import { rescale } from './network/rescale.js';
+import { unitCount } from './network/types.js';
+import type { Network, UnitRef } from './network/types.js';
+import type { Backend, NormExponents, Schedule } from './options.js';
+import { compileProblem } from './problem/compile.js';
+import type { Problem } from './problem/problem.js';
+
+/** Progress after one sweep. */
+export interface SweepProgress {
+  /** Sweeps done so far (1 after the first). */
+  sweep: number;
+  /** `||W~||_{p,q}` after this sweep. */
+  norm: number;
+  /** `norm / initialNorm`. */
+  ratio: number;
+  /** The largest log-factor change of this sweep. */
+  maxStep: number;
+  backend: 'cpu' | 'webgpu';
+}
+
+/** Options of {@link balance}. */
+export interface BalanceOptions extends NormExponents, GpuSource {
+  /** `parallel` (any DAG, default) or `alternating` (classes of non-adjacent units, about 4x fewer sweeps). */
+  schedule?: Schedule;
+  /** Stop when the largest log-factor change of a sweep falls below this (default 1e-6). */
+  tol?: number;
+  /** At most this many sweeps (default 10000). */
+  maxSweeps?: number;
+  /** `auto` (default: WebGPU when available, else CPU), `cpu` or `webgpu`. */
+  backend?: Backend;
+  /** Sweeps per GPU submission (default 16); the CPU reports every sweep. */
+  sweepsPerBatch?: number;
+  /** Called after every sweep. */
+  onSweep?: (progress: SweepProgress) => void;
+  /** Cancels the run; the promise rejects with an `AbortError` and the input stays intact. */
+  signal?: AbortSignal;
+}
+
+/** The outcome of {@link balance}. */
+export interface BalanceResult {
+  /** The balanced network: new arrays, same precision; the input is untouched. */
+  network: Network;
+  /** `log a` per layer and unit (zero for fixed and frozen units). */
+  logFactors: Float64Array[];
+  /** `||W~||_{p,q}` before the first sweep and after each sweep. */
+  history: number[];
+  initialNorm: number;
+  finalNorm: number;
+  sweeps: number;
+  /** Whether the stopping rule was met before `maxSweeps`. */
+  converged: boolean;
+  /** `max_h |log(Out[h] / In[h])|` at the returned factors. */
+  maxLogImbalance: number;
+  /** Rescalable units left at factor 1 because the minimum is not attained for them. */
+  frozenUnits: UnitRef[];
+  p: number;
+  q: number;
+  schedule: Schedule;
+  /** The engine that finished the run. */
+  backend: 'cpu' | 'webgpu';
+  /** The adapter that ran the GPU part, if any. */
+  adapter: string | null;
+  /** Why the run left (or never reached) WebGPU, when it fell back to the CPU. */
+  fallback: string | null;
+  /** Wall time in milliseconds. */
+  ms: number;
+}
+
+/** Relative increase of F beyond which a sweep is not monotone (float64 CPU, float32 GPU). */
+const MONOTONE_TOLERANCE = { cpu: 1e-12, webgpu: 1e-5 } as const;
+
+function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
+  const { schedule = 'parallel', tol = 1e-6, maxSweeps = 10000, backend = 'auto', sweepsPerBatch = 16 } = options;
+  if (schedule !== 'parallel' && schedule !== 'alternating') throw new WeightBalanceError(`schedule must be 'parallel' or 'alternating', got '${String(schedule)}'`);
+  if (typeof tol !== 'number' || !(tol >= 0) || !Number.isFinite(tol)) throw new WeightBalanceError(`tol must be a finite number >= 0, got ${String(tol)}`);
+  if (!Number.isInteger(maxSweeps) || maxSweeps < 0) throw new WeightBalanceError(`maxSweeps must be an integer >= 0, got ${String(maxSweeps)}`);
+  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') throw new WeightBalanceError(`backend must be 'auto', 'cpu' or 'webgpu', got '${String(backend)}'`);
+  if (!Number.isInteger(sweepsPerBatch) || sweepsPerBatch < 1) throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
+  return { schedule, tol, maxSweeps, backend, sweepsPerBatch };
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new BalanceAbortedError();
+}
+
+/** Per-layer log factors from per-variable ones. */
+export function layerLogFactors(net: Network, problem: Problem, u: Float64Array): Float64Array[] {
+  return net.layers.map((layer, k) => {
+    const out = new Float64Array(unitCount(layer));
+    for (let c = 0; c < out.length; c++) {
+      const v = problem.unitVar[problem.layerUnit0[k] + c];
+      if (v >= 0) out[c] = u[v];
+    }
+    return out;
+  });
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Balance a network: among all rescalings of its hidden units that leave its function
+ * unchanged, find the one with the smallest entrywise `l_{p,q}` norm, by multiplicative
+ * updates of all hidden units (MATH.md §4). Monotone, no learning rate, to the global minimum.
+ *
+ * Bad input is refused before any work with a {@link WeightBalanceError}. The input network
+ * is never modified: not by an error, a lost GPU device or a cancelled run.
+ *
+ * @example
+ * const net = mlp([200, 2500, 1250, 10], { seed: 0 });
+ * const { network, history } = await balance(net, { p: 2, q: 2 });
+ */
+export async function balance(net: Network, options: BalanceOptions): Promise<BalanceResult> {
+  const started = performance.now();
+  if (!options || typeof options !== 'object') throw new WeightBalanceError('balance needs options { p, q }');
+  const run = validateRunOptions(options);
+  const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases });
+  throwIfAborted(options.signal);
+
+  let engine: Engine | null = null;
+  let fallback: string | null = null;
+  let adapter: string | null = null;
+  if (run.backend !== 'cpu') {
+    try {
+      engine = await createWebGpuEngine(problem, { schedule: run.schedule }, options);
+      adapter = engine.adapter;
+    } catch (error) {
+      fallback = `WebGPU unavailable: ${message(error)}`;
+    }
+  }
+  engine ??= new CpuEngine(problem, { schedule: run.schedule });
+
+  const q = problem.q;
+  const norm = (F: number): number => Math.pow(F, 1 / q);
+  let verified: Float64Array = new Float64Array(problem.nVars);
+  const history: number[] = [];
+  let sweeps = 0;
+  let converged = false;
+  let lastYield = performance.now();
+  try {
+    history.push(norm((await engine.evaluate()).F));
+    while (sweeps < run.maxSweeps && !converged) {
+      throwIfAborted(options.signal);
+      const count = engine.backend === 'cpu' ? 1 : Math.min(run.sweepsPerBatch, run.maxSweeps - sweeps);
+      let records: SweepRecord[];
+      let factors: Float64Array;
+      try {
+        records = await engine.sweeps(count, run.tol);
+        factors = await engine.logFactors();
+        checkMonotone(history[history.length - 1], records, engine.backend, q);
+      } catch (error) {
+        if (engine.backend === 'cpu') throw error;
+        fallback = `WebGPU failed after ${sweeps} verified sweeps: ${message(error)}`;
+        engine.dispose();
+        engine = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
+        continue;
+      }
+      verified = factors;
+      for (const record of records) {
+        sweeps++;
+        const value = norm(record.F);
+        history.push(value);
+        converged = record.maxStep < run.tol;
+        options.onSweep?.({ sweep: sweeps, norm: value, ratio: value / history[0], maxStep: record.maxStep, backend: engine.backend });
+      }
+      if (performance.now() - lastYield > 30) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        lastYield = performance.now();
+      }
+    }
+    throwIfAborted(options.signal);
+    let evaluation;
+    try {
+      evaluation = await engine.evaluate();
+    } catch (error) {
+      if (engine.backend === 'cpu') throw error;
+      fallback = `WebGPU failed at the final evaluation: ${message(error)}`;
+      engine.dispose();
+      engine = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
+      evaluation = await engine.evaluate();
+    }
+    const logFactors = layerLogFactors(net, problem, verified);
+    return {
+      network: rescale(net, logFactors),
+      logFactors,
+      history,
+      initialNorm: history[0],
+      finalNorm: history[history.length - 1],
+      sweeps,
+      converged,
+      maxLogImbalance: evaluation.maxLogImbalance,
+      frozenUnits: problem.frozen,
+      p: problem.p,
+      q: problem.q,
+      schedule: run.schedule,
+      backend: engine.backend,
+      adapter,
+      fallback,
+      ms: performance.now() - started,
+    };
+  } finally {
+    engine.dispose();
+  }
+}
+
+function checkMonotone(previousNorm: number, records: SweepRecord[], backend: 'cpu' | 'webgpu', q: number): void {
+  let previous = Math.pow(previousNorm, q);
+  for (const record of records) {
+    if (!Number.isFinite(record.F) || record.F > previous * (1 + MONOTONE_TOLERANCE[backend])) {
+      throw new WeightBalanceError(`the norm increased from ${previous} to ${record.F} (${backend}): not monotone`);
+    }
+    previous = record.F;
+  }
+}

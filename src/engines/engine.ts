@@ -1,0 +1,45 @@
+import type { Schedule } from '../options.js';
+
+/** What one sweep did: the objective after it and the largest log-factor change it applied. */
+export interface SweepRecord {
+  /** `F = ||W~||_{p,q}^q` after the sweep. */
+  F: number;
+  /** `max_h |eta * log(Out[h] / In[h])|` over the updates of the sweep. */
+  maxStep: number;
+}
+
+/** The state of an engine at its current factors. */
+export interface Evaluation {
+  /** `F = ||W~||_{p,q}^q`. */
+  F: number;
+  /** `max_h |log(Out[h] / In[h])|` over the variables (0 when there are none). */
+  maxLogImbalance: number;
+}
+
+/**
+ * The arithmetic of the fix on one kind of hardware. Engines own no policy: the driver
+ * (`balance`) decides when to stop, checks monotonicity and falls back.
+ */
+export interface Engine {
+  readonly backend: 'cpu' | 'webgpu';
+  /** A description of the adapter that runs the arithmetic (`null` on the CPU). */
+  readonly adapter: string | null;
+  /** The objective and imbalance at the current factors. */
+  evaluate(): Promise<Evaluation>;
+  /**
+   * Run up to `count` sweeps of the given schedule. Stops after the first sweep whose largest
+   * step is below `tol` (that sweep is applied and reported).
+   */
+  sweeps(count: number, tol: number): Promise<SweepRecord[]>;
+  /** The log factors `u = log a`, one per variable of the problem. */
+  logFactors(): Promise<Float64Array>;
+  /** Free what the engine holds. Safe to call twice. */
+  dispose(): void;
+}
+
+/** How an engine is set up. */
+export interface EngineOptions {
+  schedule: Schedule;
+  /** Start from these log factors (one per variable) instead of zero. */
+  initial?: Float64Array;
+}

@@ -1,0 +1,20 @@
+/**
+ * weight-balance: the weight-balancing fix and flows for ReLU networks
+ * (L. K. Saul, "Weight-balancing fixes and flows for deep learning", TMLR 2023).
+ * @packageDocumentation
+ */
+export type { Activation, Block, Conv2dBlock, DenseBlock, Layer, Network, Pool, UnitRef, WeightArray } from './network/types.js';
+export { mlp, cnn, sequential } from './network/builders.js';
+export type { BuildOptions, LayerSpec } from './network/builders.js';
+export { forward } from './network/forward.js';
+export { rescale } from './network/rescale.js';
+export { validateNetwork } from './network/validate.js';
+export { lpqNorm } from './math/norm.js';
+export type { NormOptions } from './math/norm.js';
+export { balanceReport } from './math/report.js';
+export type { BalanceReport } from './math/report.js';
+export { balance } from './balance.js';
+export type { BalanceOptions, BalanceResult, SweepProgress } from './balance.js';
+export type { Backend, NormExponents, Schedule } from './options.js';
+export { updateExponent } from './options.js';
+export { WeightBalanceError, BalanceAbortedError } from './errors.js';

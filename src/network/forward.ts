@@ -1,0 +1,119 @@
+import { WeightBalanceError } from '../errors.js';
+import { validateNetwork, blockOutputShape } from './validate.js';
+import { layerSize } from './types.js';
+import type { Activation, Block, Layer, Network } from './types.js';
+
+function activate(z: Float64Array, layer: Layer): void {
+  const act: Activation = layer.activation;
+  const slope = layer.negativeSlope ?? 0.01;
+  switch (act) {
+    case 'relu': for (let i = 0; i < z.length; i++) z[i] = z[i] > 0 ? z[i] : 0; break;
+    case 'leaky_relu': for (let i = 0; i < z.length; i++) z[i] = z[i] > 0 ? z[i] : slope * z[i]; break;
+    case 'identity': break;
+    case 'sigmoid': for (let i = 0; i < z.length; i++) z[i] = 1 / (1 + Math.exp(-z[i])); break;
+    case 'tanh': for (let i = 0; i < z.length; i++) z[i] = Math.tanh(z[i]); break;
+    case 'gelu': for (let i = 0; i < z.length; i++) { const x = z[i]; z[i] = 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); } break;
+    case 'softmax': {
+      let m = -Infinity;
+      for (const v of z) m = Math.max(m, v);
+      let s = 0;
+      for (let i = 0; i < z.length; i++) { z[i] = Math.exp(z[i] - m); s += z[i]; }
+      for (let i = 0; i < z.length; i++) z[i] /= s;
+      break;
+    }
+  }
+}
+
+function applyBlock(net: Network, b: Block, x: Float64Array, z: Float64Array): void {
+  const w = b.weight;
+  if (b.kind === 'dense') {
+    const [out, inp] = b.shape;
+    for (let i = 0; i < out; i++) {
+      let s = b.bias ? b.bias[i] : 0;
+      for (let k = 0, o = i * inp; k < inp; k++) s += w[o + k] * x[k];
+      z[i] += s;
+    }
+    return;
+  }
+  const [, H, W] = net.layers[b.from].shape;
+  const [out, inPerGroup, kh, kw] = b.shape;
+  const [, OH, OW] = blockOutputShape(net, b);
+  const outPerGroup = out / b.groups;
+  for (let o = 0; o < out; o++) {
+    const g = Math.floor(o / outPerGroup);
+    const bias = b.bias ? b.bias[o] : 0;
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        let s = bias;
+        for (let c = 0; c < inPerGroup; c++) {
+          const xc = (g * inPerGroup + c) * H * W;
+          const wc = (o * inPerGroup + c) * kh * kw;
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * b.stride[0] - b.padding[0] + ky;
+            if (iy < 0 || iy >= H) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ix = ox * b.stride[1] - b.padding[1] + kx;
+              if (ix < 0 || ix >= W) continue;
+              s += w[wc + ky * kw + kx] * x[xc + iy * W + ix];
+            }
+          }
+        }
+        z[(o * OH + oy) * OW + ox] += s;
+      }
+    }
+  }
+}
+
+function pool(z: Float64Array, pre: number[], layer: Layer): Float64Array {
+  const p = layer.pool!;
+  const [C, H, W] = pre;
+  const [, OH, OW] = layer.shape;
+  const out = new Float64Array(C * OH * OW);
+  for (let c = 0; c < C; c++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        let acc = p.kind === 'max' ? -Infinity : 0;
+        for (let ky = 0; ky < p.size[0]; ky++) {
+          for (let kx = 0; kx < p.size[1]; kx++) {
+            const v = z[(c * H + oy * p.stride[0] + ky) * W + ox * p.stride[1] + kx];
+            acc = p.kind === 'max' ? Math.max(acc, v) : acc + v;
+          }
+        }
+        out[(c * OH + oy) * OW + ox] = p.kind === 'max' ? acc : acc / (p.size[0] * p.size[1]);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Evaluate a network in float64 on a batch of inputs (row-major, `batch x inputSize`, feature
+ * maps in C, H, W order). Returns `batch x outputSize`. A reference for checking that a
+ * rescaling preserves the network's function.
+ */
+export function forward(net: Network, inputs: ArrayLike<number>, batch = 1): Float64Array {
+  validateNetwork(net);
+  const inSize = layerSize(net.layers[0]);
+  if (inputs.length !== batch * inSize) throw new WeightBalanceError(`forward: expected ${batch} x ${inSize} inputs, got ${inputs.length} values`);
+  const outSize = layerSize(net.layers[net.layers.length - 1]);
+  const result = new Float64Array(batch * outSize);
+  for (let n = 0; n < batch; n++) {
+    const outputs: Float64Array[] = [Float64Array.from({ length: inSize }, (_, k) => inputs[n * inSize + k])];
+    for (let k = 1; k < net.layers.length; k++) {
+      const layer = net.layers[k];
+      const incoming = net.blocks.filter((b) => b.to === k);
+      const pre = incoming.length > 0 ? blockOutputShape(net, incoming[0]) : net.layers[layer.skips![0]].shape;
+      let z: Float64Array = new Float64Array(pre.reduce((a, b) => a * b, 1));
+      for (const b of incoming) applyBlock(net, b, outputs[b.from], z);
+      for (const s of layer.skips ?? []) {
+        const src = outputs[s];
+        for (let i = 0; i < z.length; i++) z[i] += src[i];
+      }
+      activate(z, layer);
+      if (layer.pool) z = pool(z, pre, layer);
+      outputs.push(z);
+    }
+    result.set(outputs[outputs.length - 1], n * outSize);
+  }
+  return result;
+}

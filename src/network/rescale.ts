@@ -1,0 +1,52 @@
+import { WeightBalanceError } from '../errors.js';
+import { positionsPerUnit, unitCount } from './types.js';
+import type { Block, Network, WeightArray } from './types.js';
+
+function scaled<T extends WeightArray>(source: T): T {
+  return (source instanceof Float64Array ? new Float64Array(source.length) : new Float32Array(source.length)) as T;
+}
+
+/**
+ * Apply a rescaling: `W[i,j] -> (a[i] / a[j]) W[i,j]`, `b[i] -> a[i] b[i]`, with `log a` given
+ * per layer and unit (`logFactors[layer][unit]`). Returns a new network with new arrays in the
+ * same precision; the input is not touched. The network computes the same function when only
+ * rescalable units (homogeneous hidden units, ties respected) have non-zero log factors.
+ */
+export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network {
+  if (logFactors.length !== net.layers.length) {
+    throw new WeightBalanceError(`rescale needs log factors for ${net.layers.length} layers, got ${logFactors.length}`);
+  }
+  net.layers.forEach((layer, k) => {
+    if (logFactors[k].length !== unitCount(layer)) {
+      throw new WeightBalanceError(`rescale: layer ${k} ('${layer.name}') has ${unitCount(layer)} units, got ${logFactors[k].length} log factors`);
+    }
+    for (let c = 0; c < logFactors[k].length; c++) {
+      if (!Number.isFinite(logFactors[k][c])) throw new WeightBalanceError(`rescale: log factor of layer ${k} unit ${c} is not finite`);
+    }
+  });
+  const blocks = net.blocks.map((b): Block => {
+    const out = logFactors[b.to];
+    const inp = logFactors[b.from];
+    const weight = scaled(b.weight);
+    const rows = b.shape[0];
+    const rowLength = b.weight.length / rows;
+    // Taps per input unit along a row: kernel entries for a convolution, positions for a flatten.
+    const taps = b.kind === 'conv2d' ? b.shape[2] * b.shape[3] : positionsPerUnit(net.layers[b.from]);
+    const cols = rowLength / taps;
+    const rowsPerGroup = rows / (b.kind === 'conv2d' ? b.groups : 1);
+    for (let i = 0; i < rows; i++) {
+      const c0 = Math.floor(i / rowsPerGroup) * cols;
+      for (let j = 0; j < cols; j++) {
+        const f = Math.exp(out[i] - inp[c0 + j]);
+        for (let t = (i * cols + j) * taps, end = t + taps; t < end; t++) weight[t] = b.weight[t] * f;
+      }
+    }
+    let bias: WeightArray | null = null;
+    if (b.bias) {
+      bias = scaled(b.bias);
+      for (let i = 0; i < rows; i++) bias[i] = b.bias[i] * Math.exp(out[i]);
+    }
+    return { ...b, weight, bias } as Block;
+  });
+  return { ...net, layers: net.layers.map((l) => ({ ...l })), blocks };
+}

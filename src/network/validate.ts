@@ -1,0 +1,174 @@
+import { WeightBalanceError } from '../errors.js';
+import { layerSize, unitCount } from './types.js';
+import type { Block, Layer, Network } from './types.js';
+
+const ACTIVATIONS = new Set(['relu', 'leaky_relu', 'identity', 'sigmoid', 'tanh', 'gelu', 'softmax']);
+
+function fail(message: string): never {
+  throw new WeightBalanceError(message);
+}
+
+function isPositiveInt(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x > 0;
+}
+
+function describeBlock(b: Block, k: number): string {
+  return `block ${k} ('${b.name}')`;
+}
+
+/** Output spatial size of a convolution or pooling window along one axis. */
+export function slidingOutput(size: number, kernel: number, stride: number, padding: number): number {
+  return Math.floor((size + 2 * padding - kernel) / stride) + 1;
+}
+
+/**
+ * The pre-pooling shape of a layer: the shape its incoming blocks and skips must produce.
+ * Pooling is undone from the layer's shape by checking against the block's output.
+ */
+export function preActivationShape(net: Network, layerIndex: number): number[] {
+  const layer = net.layers[layerIndex];
+  if (!layer.pool) return layer.shape;
+  const incoming = net.blocks.find((b) => b.to === layerIndex);
+  if (incoming) return blockOutputShape(net, incoming);
+  const skip = layer.skips?.[0];
+  if (skip !== undefined) return net.layers[skip].shape;
+  return layer.shape;
+}
+
+/** The shape a block produces at its target: `[out]` for dense, `[out, h, w]` for conv. */
+export function blockOutputShape(net: Network, b: Block): number[] {
+  if (b.kind === 'dense') return [b.shape[0]];
+  const src = net.layers[b.from].shape;
+  return [
+    b.shape[0],
+    slidingOutput(src[1], b.shape[2], b.stride[0], b.padding[0]),
+    slidingOutput(src[2], b.shape[3], b.stride[1], b.padding[1]),
+  ];
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function validateLayer(layer: Layer, k: number): void {
+  const where = `layer ${k} ('${layer?.name}')`;
+  if (!layer || typeof layer !== 'object') fail(`layer ${k} is not an object`);
+  if (!Array.isArray(layer.shape) || (layer.shape.length !== 1 && layer.shape.length !== 3) || !layer.shape.every(isPositiveInt)) {
+    fail(`${where}: shape must be [units] or [channels, height, width] of positive integers, got ${JSON.stringify(layer.shape)}`);
+  }
+  if (!ACTIVATIONS.has(layer.activation)) fail(`${where}: unknown activation '${String(layer.activation)}'`);
+  if (layer.negativeSlope !== undefined && !Number.isFinite(layer.negativeSlope)) fail(`${where}: negativeSlope must be finite`);
+  for (const s of layer.skips ?? []) {
+    if (!Number.isInteger(s) || s < 0 || s >= k) fail(`${where}: skip source ${s} must be an earlier layer`);
+  }
+  for (const u of layer.fixed ?? []) {
+    if (!Number.isInteger(u) || u < 0 || u >= unitCount(layer)) fail(`${where}: fixed unit ${u} is out of range`);
+  }
+  if (layer.pool) {
+    const { size, stride, kind } = layer.pool;
+    if (kind !== 'max' && kind !== 'avg') fail(`${where}: pool kind must be 'max' or 'avg'`);
+    if (layer.shape.length !== 3) fail(`${where}: pooling needs a [channels, height, width] layer`);
+    if (!size?.every(isPositiveInt) || !stride?.every(isPositiveInt)) fail(`${where}: pool size and stride must be positive integers`);
+  }
+  if (k === 0 && (layer.skips?.length ?? 0) > 0) fail(`${where}: the input layer cannot have skips`);
+}
+
+function validateBlock(net: Network, b: Block, k: number): void {
+  const where = describeBlock(b, k);
+  const n = net.layers.length;
+  if (!b || typeof b !== 'object') fail(`block ${k} is not an object`);
+  if (!Number.isInteger(b.from) || !Number.isInteger(b.to) || b.from < 0 || b.to >= n || b.from >= b.to) {
+    fail(`${where}: must join an earlier layer to a later one, got from ${b.from} to ${b.to} with ${n} layers`);
+  }
+  if (!(b.weight instanceof Float32Array || b.weight instanceof Float64Array)) fail(`${where}: weight must be a Float32Array or Float64Array`);
+  const src = net.layers[b.from];
+  const dst = net.layers[b.to];
+  if (b.kind === 'dense') {
+    if (b.shape?.length !== 2 || !b.shape.every(isPositiveInt)) fail(`${where}: dense shape must be [out, in], got ${JSON.stringify(b.shape)}`);
+    const [out, inp] = b.shape;
+    if (inp !== layerSize(src)) fail(`${where}: shapes do not chain: it reads ${inp} inputs but layer ${b.from} ('${src.name}') has ${layerSize(src)}`);
+    if (out !== unitCount(dst) || (dst.shape.length !== 1 && !dst.pool)) {
+      if (dst.shape.length !== 1) fail(`${where}: shapes do not chain: a dense block cannot feed the feature map of layer ${b.to} ('${dst.name}')`);
+      fail(`${where}: shapes do not chain: it has ${out} outputs but layer ${b.to} ('${dst.name}') has ${unitCount(dst)} units`);
+    }
+  } else if (b.kind === 'conv2d') {
+    if (b.shape?.length !== 4 || !b.shape.every(isPositiveInt)) fail(`${where}: conv2d shape must be [out, in/groups, kh, kw], got ${JSON.stringify(b.shape)}`);
+    if (!isPositiveInt(b.groups)) fail(`${where}: groups must be a positive integer`);
+    if (!b.stride?.every(isPositiveInt) || b.stride.length !== 2) fail(`${where}: stride must be two positive integers`);
+    if (b.padding?.length !== 2 || !b.padding.every((x) => Number.isInteger(x) && x >= 0)) fail(`${where}: padding must be two non-negative integers`);
+    if (src.shape.length !== 3) fail(`${where}: shapes do not chain: a convolution needs a feature map, layer ${b.from} ('${src.name}') is flat`);
+    if (dst.shape.length !== 3) fail(`${where}: shapes do not chain: a convolution must feed a feature map, layer ${b.to} ('${dst.name}') is flat`);
+    const [out, inPerGroup] = b.shape;
+    if (src.shape[0] % b.groups !== 0 || out % b.groups !== 0) fail(`${where}: groups ${b.groups} must divide ${src.shape[0]} input and ${out} output channels`);
+    if (inPerGroup * b.groups !== src.shape[0]) fail(`${where}: shapes do not chain: it reads ${inPerGroup * b.groups} channels but layer ${b.from} ('${src.name}') has ${src.shape[0]}`);
+    const o = blockOutputShape(net, b);
+    if (o[1] <= 0 || o[2] <= 0) fail(`${where}: the kernel is larger than its padded input`);
+    if (out !== dst.shape[0]) fail(`${where}: shapes do not chain: it has ${out} output channels but layer ${b.to} ('${dst.name}') has ${dst.shape[0]}`);
+  } else {
+    fail(`${where}: unknown kind '${String((b as { kind: unknown }).kind)}'`);
+  }
+  const expected = b.shape.reduce((x, y) => x * y, 1);
+  if (b.weight.length !== expected) fail(`${where}: weight has ${b.weight.length} entries, shape ${JSON.stringify(b.shape)} needs ${expected}`);
+  if (b.bias !== null && b.bias !== undefined) {
+    if (!(b.bias instanceof Float32Array || b.bias instanceof Float64Array)) fail(`${where}: bias must be a Float32Array, a Float64Array or null`);
+    if (b.bias.length !== b.shape[0]) fail(`${where}: bias has ${b.bias.length} entries, expected ${b.shape[0]}`);
+  }
+  for (let i = 0; i < b.weight.length; i++) {
+    if (!Number.isFinite(b.weight[i])) fail(`${where}: weight entry ${i} is not finite (${b.weight[i]})`);
+  }
+  if (b.bias) {
+    for (let i = 0; i < b.bias.length; i++) {
+      if (!Number.isFinite(b.bias[i])) fail(`${where}: bias entry ${i} is not finite (${b.bias[i]})`);
+    }
+  }
+}
+
+/**
+ * Check that a network is well formed: shapes chain, convolutions fit, every weight and bias
+ * is finite, skips and ties name existing units. Throws a {@link WeightBalanceError} naming
+ * the first problem; never modifies the network.
+ */
+export function validateNetwork(net: Network): void {
+  if (!net || typeof net !== 'object' || !Array.isArray(net.layers) || !Array.isArray(net.blocks)) {
+    fail('a network needs arrays `layers` and `blocks`');
+  }
+  if (net.layers.length < 2 || net.blocks.length === 0) fail('the network is empty: it needs an input layer, an output layer and at least one weight block');
+  net.layers.forEach((l, k) => validateLayer(l, k));
+  net.blocks.forEach((b, k) => validateBlock(net, b, k));
+  for (let k = 1; k < net.layers.length; k++) {
+    const layer = net.layers[k];
+    const incoming = net.blocks.filter((b) => b.to === k);
+    if (incoming.length === 0 && (layer.skips?.length ?? 0) === 0) {
+      fail(`layer ${k} ('${layer.name}') has no incoming block or skip: the network does not chain`);
+    }
+    const pre = incoming.length > 0 ? blockOutputShape(net, incoming[0]) : net.layers[layer.skips![0]].shape;
+    for (const b of incoming) {
+      if (!sameShape(blockOutputShape(net, b), pre)) fail(`layer ${k} ('${layer.name}'): its incoming blocks produce different shapes`);
+    }
+    for (const s of layer.skips ?? []) {
+      if (!sameShape(net.layers[s].shape, pre)) {
+        fail(`layer ${k} ('${layer.name}'): skip from layer ${s} has shape ${JSON.stringify(net.layers[s].shape)}, expected ${JSON.stringify(pre)}`);
+      }
+    }
+    const post = layer.pool
+      ? [pre[0], slidingOutput(pre[1], layer.pool.size[0], layer.pool.stride[0], 0), slidingOutput(pre[2], layer.pool.size[1], layer.pool.stride[1], 0)]
+      : pre;
+    if (!sameShape(post, layer.shape)) {
+      fail(`layer ${k} ('${layer.name}'): shapes do not chain: its inputs give ${JSON.stringify(post)}, the layer declares ${JSON.stringify(layer.shape)}`);
+    }
+  }
+  const used = new Set(net.blocks.map((b) => b.from));
+  for (let k = 0; k < net.layers.length - 1; k++) {
+    if (!used.has(k) && !net.layers.some((l) => l.skips?.includes(k))) {
+      fail(`layer ${k} ('${net.layers[k].name}') feeds nothing: only the last layer may be an output`);
+    }
+  }
+  for (const group of net.ties ?? []) {
+    for (const u of group) {
+      const layer = net.layers[u?.layer];
+      if (!layer || !Number.isInteger(u.unit) || u.unit < 0 || u.unit >= unitCount(layer)) {
+        fail(`tie group names unit ${JSON.stringify(u)}, which does not exist`);
+      }
+    }
+  }
+}

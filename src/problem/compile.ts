@@ -1,0 +1,143 @@
+import { validateExponents } from '../options.js';
+import { validateNetwork } from '../network/validate.js';
+import { isHomogeneous, positionsPerUnit, unitCount } from '../network/types.js';
+import type { Network, UnitRef } from '../network/types.js';
+import type { Problem, ProblemBlock } from './problem.js';
+import { unitRef } from './problem.js';
+import { colourVariables } from './colouring.js';
+
+/** Union–find over global units, for tie groups. */
+class Ties {
+  private readonly parent: Int32Array;
+  constructor(n: number) {
+    this.parent = new Int32Array(n).map((_, i) => i);
+  }
+  find(x: number): number {
+    const parent = this.parent;
+    while (parent[x] !== x) {
+      parent[x] = parent[parent[x]];
+      x = parent[x];
+    }
+    return x;
+  }
+  union(a: number, b: number): void {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra !== rb) this.parent[Math.max(ra, rb)] = Math.min(ra, rb);
+  }
+}
+
+function toProblemBlocks(net: Network, layerUnit0: Int32Array): ProblemBlock[] {
+  return net.blocks.map((b, index) => {
+    const label = `block ${index} ('${b.name}')`;
+    const base = { index, label, rowUnit0: layerUnit0[b.to], colUnit0: layerUnit0[b.from], weight: b.weight, bias: b.bias ?? null };
+    if (b.kind === 'dense') {
+      const taps = positionsPerUnit(net.layers[b.from]);
+      return { ...base, rows: b.shape[0], cols: b.shape[1] / taps, groups: 1, taps };
+    }
+    return { ...base, rows: b.shape[0], cols: b.shape[1], groups: b.groups, taps: b.shape[2] * b.shape[3] };
+  });
+}
+
+/** For each unit: whether it has a non-zero incoming weight (or bias) and a non-zero outgoing one. */
+function nonZeroMass(blocks: ProblemBlock[], nUnits: number, includeBiases: boolean): { hasIn: Uint8Array; hasOut: Uint8Array } {
+  const hasIn = new Uint8Array(nUnits);
+  const hasOut = new Uint8Array(nUnits);
+  for (const b of blocks) {
+    const rowsPerGroup = b.rows / b.groups;
+    for (let i = 0; i < b.rows; i++) {
+      const colBase = b.colUnit0 + Math.floor(i / rowsPerGroup) * b.cols;
+      if (includeBiases && b.bias && b.bias[i] !== 0) hasIn[b.rowUnit0 + i] = 1;
+      for (let j = 0; j < b.cols; j++) {
+        const start = (i * b.cols + j) * b.taps;
+        for (let t = 0; t < b.taps; t++) {
+          if (b.weight[start + t] !== 0) {
+            hasIn[b.rowUnit0 + i] = 1;
+            hasOut[colBase + j] = 1;
+            break;
+          }
+        }
+      }
+    }
+  }
+  return { hasIn, hasOut };
+}
+
+/**
+ * Compile a network into a {@link Problem}: validate it and the exponents (one validation for
+ * every engine), number the units, merge tie groups, mark fixed and degenerate units, and colour
+ * the variables for the alternating schedule. The network's arrays are shared, never copied or
+ * written.
+ */
+export function compileProblem(net: Network, options: { p: number; q: number; includeBiases?: boolean }): Problem {
+  const { p, q, includeBiases = false } = options;
+  validateExponents(p, q);
+  validateNetwork(net);
+  const layerUnit0 = new Int32Array(net.layers.length);
+  let nUnits = 0;
+  net.layers.forEach((layer, k) => {
+    layerUnit0[k] = nUnits;
+    nUnits += unitCount(layer);
+  });
+  const blocks = toProblemBlocks(net, layerUnit0);
+
+  const ties = new Ties(nUnits);
+  net.layers.forEach((layer, k) => {
+    for (const s of layer.skips ?? []) {
+      for (let c = 0; c < unitCount(layer); c++) ties.union(layerUnit0[k] + c, layerUnit0[s] + c);
+    }
+  });
+  for (const group of net.ties ?? []) {
+    for (let m = 1; m < group.length; m++) {
+      ties.union(layerUnit0[group[0].layer] + group[0].unit, layerUnit0[group[m].layer] + group[m].unit);
+    }
+  }
+
+  // A group is fixed if any member is: inputs, outputs, non-homogeneous activations, explicit.
+  const fixedRoot = new Uint8Array(nUnits);
+  const last = net.layers.length - 1;
+  net.layers.forEach((layer, k) => {
+    const n = unitCount(layer);
+    const all = k === 0 || k === last || !isHomogeneous(layer.activation);
+    for (let c = 0; c < n; c++) if (all) fixedRoot[ties.find(layerUnit0[k] + c)] = 1;
+    for (const c of layer.fixed ?? []) fixedRoot[ties.find(layerUnit0[k] + c)] = 1;
+  });
+
+  // Degenerate groups: no non-zero incoming or no non-zero outgoing weight among the members.
+  const { hasIn, hasOut } = nonZeroMass(blocks, nUnits, includeBiases);
+  const groupIn = new Uint8Array(nUnits);
+  const groupOut = new Uint8Array(nUnits);
+  for (let u = 0; u < nUnits; u++) {
+    const root = ties.find(u);
+    groupIn[root] |= hasIn[u];
+    groupOut[root] |= hasOut[u];
+  }
+
+  const unitVar = new Int32Array(nUnits).fill(-1);
+  const rootVar = new Int32Array(nUnits).fill(-1);
+  const frozen: UnitRef[] = [];
+  let nVars = 0;
+  for (let u = 0; u < nUnits; u++) {
+    const root = ties.find(u);
+    if (fixedRoot[root]) continue;
+    if (!groupIn[root] || !groupOut[root]) {
+      frozen.push(unitRefFromOffsets(layerUnit0, u));
+      continue;
+    }
+    if (rootVar[root] < 0) rootVar[root] = nVars++;
+    unitVar[u] = rootVar[root];
+  }
+
+  const problem: Problem = {
+    p, q, r: q / p, includeBiases, nUnits, layerUnit0, unitVar, nVars,
+    varClass: new Int32Array(nVars), nClasses: 0, blocks, frozen,
+  };
+  const { varClass, nClasses } = colourVariables(problem);
+  problem.varClass = varClass;
+  problem.nClasses = nClasses;
+  return problem;
+}
+
+function unitRefFromOffsets(layerUnit0: Int32Array, unit: number): UnitRef {
+  return unitRef({ layerUnit0 } as Problem, unit);
+}

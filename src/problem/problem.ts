@@ -1,0 +1,61 @@
+import type { UnitRef, WeightArray } from '../network/types.js';
+
+/**
+ * One weight block seen as edges between units. Weight entry
+ * `weight[(i * cols + j) * taps + t]` is tap `t` of the edge from column unit
+ * `colUnit0 + g * cols + j` to row unit `rowUnit0 + i`, where `g = floor(i / (rows / groups))`.
+ * For a convolution the taps are the kernel entries; for a dense block reading a feature map
+ * they are the spatial positions of one channel; otherwise `taps = 1`.
+ */
+export interface ProblemBlock {
+  /** Index of the block in `network.blocks`. */
+  index: number;
+  label: string;
+  rows: number;
+  /** Columns per group (input units that one row reads). */
+  cols: number;
+  groups: number;
+  taps: number;
+  rowUnit0: number;
+  colUnit0: number;
+  weight: WeightArray;
+  bias: WeightArray | null;
+}
+
+/**
+ * Everything a sweep needs, as plain arrays: the seam between the mathematics and the engines.
+ * Units are numbered globally, layer by layer. Rescalable units (after ties, minus fixed and
+ * degenerate ones) are grouped into *variables*, each with one log factor.
+ */
+export interface Problem {
+  p: number;
+  q: number;
+  /** `q / p`. */
+  r: number;
+  includeBiases: boolean;
+  nUnits: number;
+  /** First global unit of each layer. */
+  layerUnit0: Int32Array;
+  /** Variable of each unit, or -1 for a fixed or frozen unit. */
+  unitVar: Int32Array;
+  nVars: number;
+  /** Colour of each variable: no edge joins two variables of one colour. */
+  varClass: Int32Array;
+  nClasses: number;
+  blocks: ProblemBlock[];
+  /** Rescalable units frozen at factor 1 because their incoming or outgoing weights are all zero. */
+  frozen: UnitRef[];
+}
+
+/** The layer and index of a global unit. */
+export function unitRef(problem: Problem, unit: number): UnitRef {
+  const offsets = problem.layerUnit0;
+  let lo = 0;
+  let hi = offsets.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (offsets[mid] <= unit) lo = mid;
+    else hi = mid - 1;
+  }
+  return { layer: lo, unit: unit - offsets[lo] };
+}
