@@ -3,7 +3,7 @@
  * (L. K. Saul, "Weight-balancing fixes and flows for deep learning", TMLR 2023).
  * @packageDocumentation
  */
-export type { Activation, Block, Conv2dBlock, DenseBlock, Layer, Network, Pool, UnitRef, WeightArray } from './network/types.js';
+export type { Activation, Block, Conv2dBlock, DenseBlock, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from './network/types.js';
 export { mlp, cnn, sequential } from './network/builders.js';
 export type { BuildOptions, LayerSpec } from './network/builders.js';
 export { forward } from './network/forward.js';
@@ -18,3 +18,7 @@ export type { BalanceOptions, BalanceResult, SweepProgress } from './balance.js'
 export type { Backend, NormExponents, Schedule } from './options.js';
 export { updateExponent } from './options.js';
 export { WeightBalanceError, BalanceAbortedError } from './errors.js';
+export { flowDirection, flowDirections, lpqRegulariser, balanceResidual } from './flow/metric.js';
+export type { FlowOptions, ParameterArrays, Regulariser, BalanceResidual } from './flow/metric.js';
+export { readSafetensors, writeSafetensors, GRAPH_METADATA_KEY, MAX_HEADER_BYTES } from './io/safetensors.js';
+export type { NetworkGraphMetadata } from './io/safetensors.js';

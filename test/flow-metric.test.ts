@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { flowDirection, flowDirections, lpqRegulariser, balanceResidual, mlp, WeightBalanceError, lpqNorm } from '../src/index.js';
+import type { Network } from '../src/index.js';
+import { Random } from '../src/network/random.js';
+
+/** A float64 ReLU MLP without biases (the rescaling direction X_h then lives in the weights only). */
+function net(sizes: number[], seed: number, biases = false): Network {
+  const n = mlp(sizes, { seed, dtype: 'float64', biasScale: biases ? 0.5 : 0 });
+  return biases ? n : { ...n, blocks: n.blocks.map((b) => ({ ...b, bias: null })) };
+}
+
+/** A copy of the network with weight entry `e` of block `k` moved by `delta`. */
+function moved(n: Network, k: number, e: number, delta: number): Network {
+  const blocks = n.blocks.map((b, m) => {
+    if (m !== k) return b;
+    const weight = Float64Array.from(b.weight);
+    weight[e] += delta;
+    return { ...b, weight };
+  });
+  return { ...n, blocks };
+}
+
+/** The rescaling direction of unit `unit` of layer `layer`: X_h[i,j] = W[i,j] ([i = h] - [j = h]). */
+function rescalingDirection(n: Network, layer: number, unit: number): Float64Array[] {
+  return n.blocks.map((b) => {
+    const X = new Float64Array(b.weight.length);
+    const [rows, cols] = b.shape as [number, number];
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        const e = i * cols + j;
+        X[e] = b.weight[e] * ((b.to === layer && i === unit ? 1 : 0) - (b.from === layer && j === unit ? 1 : 0));
+      }
+    }
+    return X;
+  });
+}
+
+/** grad g[h] by central differences, entry by entry. */
+function residualGradient(n: Network, p: number, q: number, layer: number, unit: number): Float64Array[] {
+  const g = (m: Network): number => balanceResidual(m, { p, q }).g[layer][unit];
+  return n.blocks.map((b, k) => {
+    const out = new Float64Array(b.weight.length);
+    for (let e = 0; e < out.length; e++) {
+      const h = 1e-5 * Math.max(Math.abs(b.weight[e]), 1e-3);
+      out[e] = (g(moved(n, k, e, h)) - g(moved(n, k, e, -h))) / (2 * h);
+    }
+    return out;
+  });
+}
+
+const flat = (arrays: ArrayLike<number>[]): number[] => arrays.flatMap((a) => Array.from(a));
+const dotProduct = (a: number[], b: number[]): number => a.reduce((s, x, i) => s + x * b[i], 0);
+const norm2 = (a: number[]): number => Math.sqrt(dotProduct(a, a));
+
+const PAIRS: [number, number][] = [[2, 2], [1, 1], [2, 4], [3, 1.5], [1, 2], [4, 2], [1.5, 6]];
+
+describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
+  it.each(PAIRS)('M · grad g[h] = p q X_h by finite differences for (p, q) = (%s, %s)', (p, q) => {
+    const n = net([3, 4, 3, 2], 11);
+    let worst = 0;
+    for (const [layer, unit] of [[1, 0], [1, 3], [2, 1]]) {
+      const gradG = residualGradient(n, p, q, layer, unit);
+      const Mg = flat(flowDirection(n, gradG, { p, q, epsilon: 1e-12 }));
+      const X = flat(rescalingDirection(n, layer, unit)).map((x) => p * q * x);
+      const error = norm2(Mg.map((v, i) => v - X[i])) / norm2(X);
+      worst = Math.max(worst, error);
+    }
+    expect(worst).toBeLessThan(1e-6);
+  });
+
+  it('the residual g[h] = <grad R, X_h>', () => {
+    for (const [p, q] of PAIRS) {
+      const n = net([4, 5, 3, 2], 3);
+      const { weight } = lpqRegulariser(n, { p, q });
+      const { g } = balanceResidual(n, { p, q });
+      for (const [layer, unit] of [[1, 2], [2, 0]]) {
+        const expected = dotProduct(flat(weight), flat(rescalingDirection(n, layer, unit)));
+        expect(g[layer][unit]).toBeCloseTo(expected, 10);
+      }
+    }
+  });
+
+  it('the regulariser is ||W||_{p,q}^q and its gradient matches finite differences', () => {
+    const n = net([3, 5, 2], 5, true);
+    for (const [p, q] of PAIRS) {
+      for (const includeBiases of [false, true]) {
+        const R = lpqRegulariser(n, { p, q, includeBiases });
+        expect(R.value).toBeCloseTo(Math.pow(lpqNorm(n, p, q, { includeBiases }), q), 10);
+        const k = 1;
+        for (const e of [0, 3, 7]) {
+          const h = 1e-6;
+          const fd = (lpqRegulariser(moved(n, k, e, h), { p, q, includeBiases }).value - lpqRegulariser(moved(n, k, e, -h), { p, q, includeBiases }).value) / (2 * h);
+          expect(R.weight[k][e]).toBeCloseTo(fd, 6);
+        }
+        expect(R.bias[0]!.some((x) => x !== 0)).toBe(includeBiases);
+      }
+    }
+  });
+
+  it('M is positive definite: <v, M v> > 0 for random v', () => {
+    const rng = new Random(7);
+    for (const [p, q] of [...PAIRS, [0.5, 3], [2, 20], [6, 1]] as [number, number][]) {
+      for (const includeBiases of [false, true]) {
+        const n = net([5, 6, 4, 3], 21, includeBiases);
+        for (let trial = 0; trial < 20; trial++) {
+          const v = {
+            weight: n.blocks.map((b) => Float64Array.from({ length: b.weight.length }, () => rng.normal())),
+            bias: n.blocks.map((b) => (b.bias ? Float64Array.from({ length: b.bias.length }, () => rng.normal()) : null)),
+          };
+          const Mv = flowDirections(n, v, { p, q, includeBiases });
+          const quadratic = dotProduct(flat(v.weight), flat(Mv.weight)) + dotProduct(flat(v.bias.filter((x) => x !== null)), flat(Mv.bias.filter((x) => x !== null)));
+          expect(quadratic).toBeGreaterThan(0);
+        }
+        // The direction of steepest loss along W itself (rank-one term at its largest): still positive.
+        const Mw = flowDirection(n, n.blocks.map((b) => b.weight), { p, q });
+        expect(dotProduct(flat(n.blocks.map((b) => b.weight)), flat(Mw))).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('is the identity for p = q = 2 (the gradient flow) and |W| ⊙ G for p = q = 1', () => {
+    const n = net([4, 6, 3], 2);
+    const rng = new Random(1);
+    const G = n.blocks.map((b) => Float64Array.from({ length: b.weight.length }, () => rng.normal()));
+    expect(flat(flowDirection(n, G, { p: 2, q: 2 }))).toEqual(flat(G));
+    const l1 = flat(flowDirection(n, G, { p: 1, q: 1 }));
+    const expected = flat(n.blocks.map((b, k) => b.weight.map((w, e) => Math.abs(w) * G[k][e])));
+    l1.forEach((x, i) => expect(x).toBeCloseTo(expected[i], 14));
+  });
+
+  it('floors |W| at epsilon for p > 2 (finite at zero weights) and keeps M positive definite', () => {
+    const n = net([3, 4, 2], 4);
+    n.blocks[0].weight[0] = 0;
+    const G = n.blocks.map((b) => Float64Array.from(b.weight, (w) => w + 1));
+    const d = flowDirection(n, G, { p: 4, q: 8, epsilon: 1e-2 });
+    expect(flat(d).every(Number.isFinite)).toBe(true);
+    expect(dotProduct(flat(G), flat(d))).toBeGreaterThan(0);
+    const smaller = flowDirection(n, G, { p: 4, q: 8, epsilon: 1e-3 });
+    expect(Math.abs(smaller[0][0])).toBeGreaterThan(Math.abs(d[0][0])); // |W|^(2-p) grows as the floor drops
+  });
+
+  it('refuses bad input with a clear error and leaves the gradient untouched', () => {
+    const n = net([3, 4, 2], 4);
+    const G = n.blocks.map((b) => new Float64Array(b.weight.length).fill(1));
+    expect(() => flowDirection(n, G, { p: 0, q: 1 })).toThrow(/p must be a finite number > 0, got 0/);
+    expect(() => flowDirection(n, G, { p: 1, q: NaN })).toThrow(/q must be a number > 0/);
+    expect(() => flowDirection(n, G, { p: 1, q: Infinity })).toThrow(WeightBalanceError);
+    expect(() => flowDirection(n, G.slice(0, 1), { p: 1, q: 1 })).toThrow(/one array per weight block \(2\), got 1/);
+    expect(() => flowDirection(n, [G[0], new Float64Array(3)], { p: 1, q: 1 })).toThrow(/grad\[1\] must have 8 entries/);
+    const bad = G.map((g) => Float64Array.from(g));
+    bad[0][2] = NaN;
+    expect(() => flowDirection(n, bad, { p: 1, q: 1 })).toThrow(/grad\[0\] entry 2 is not finite/);
+    expect(() => flowDirection(n, G, { p: 3, q: 1, epsilon: -1 })).toThrow(/epsilon must be a finite number > 0/);
+    expect(flat(G).every((x) => x === 1)).toBe(true);
+  });
+});
