@@ -11,6 +11,9 @@
 /** Weight storage: balancing keeps the caller's precision. */
 export type WeightArray = Float32Array | Float64Array;
 
+/** Half-precision formats a file may store weights in; held as float32 in memory. */
+export type StorageDtype = 'float16' | 'bfloat16';
+
 /**
  * Activations. `relu`, `leaky_relu` and `identity` are positively homogeneous, so their units
  * can be rescaled; the others make their units fixed (factor 1).
@@ -52,6 +55,11 @@ interface BlockBase {
   weight: WeightArray;
   /** One bias per target unit, or `null`. */
   bias: WeightArray | null;
+  /**
+   * Narrower float formats the tensors were read from (their data is held in a Float32Array);
+   * writers store them back in that format. Absent: stored as the array's own type.
+   */
+  storage?: { weight?: StorageDtype; bias?: StorageDtype };
 }
 
 /** A fully connected block, `shape = [out, in]`; a spatial source is flattened in C, H, W order. */
