@@ -1,0 +1,77 @@
+/**
+ * Small seeded networks for the tests of the fix: an MLP, a CNN with grouped and depthwise
+ * convolutions, a dense residual net with skips (one with self-edges inside its tie groups)
+ * and explicit ties, and a convolutional residual net. All have non-zero biases.
+ */
+import { cnn, mlp, sequential } from '../../src/network/builders.js';
+import { rescale } from '../../src/network/rescale.js';
+import type { Network } from '../../src/network/types.js';
+import type { Reference } from './fixReference.js';
+import { uniformStream } from './fixReference.js';
+
+export type Dtype = 'float32' | 'float64';
+
+/** A 7-10-9-8-4 ReLU MLP. */
+export function mlpNet(seed: number, dtype: Dtype = 'float64'): Network {
+  return mlp([7, 10, 9, 8, 4], { seed, dtype, biasScale: 0.3 });
+}
+
+/** The library's small CNN: plain conv + max-pool, grouped conv (2 groups), depthwise conv + avg-pool, two dense layers. */
+export function cnnNet(seed: number, dtype: Dtype = 'float64'): Network {
+  return cnn({ seed, dtype, biasScale: 0.2, classes: 5 });
+}
+
+/**
+ * A dense residual net: layer 3 adds layer 1 (ties 1 <-> 3), layer 4 adds layer 3 (ties 3 <-> 4,
+ * so the diagonal of block 3 -> 4 are edges inside a tie group), plus explicit ties: two units
+ * of layer 2, and layer 2 unit 5 with layer 1 unit 7 (an edge inside the group).
+ */
+export function residualNet(seed: number, dtype: Dtype = 'float64'): Network {
+  const net = sequential([6], [
+    { type: 'dense', units: 8 },
+    { type: 'dense', units: 8 },
+    { type: 'dense', units: 8, skip: 1 },
+    { type: 'dense', units: 8, skip: 3 },
+    { type: 'dense', units: 3 },
+  ], { seed, dtype, biasScale: 0.3 });
+  return {
+    ...net,
+    ties: [
+      [{ layer: 2, unit: 0 }, { layer: 2, unit: 1 }],
+      [{ layer: 2, unit: 5 }, { layer: 1, unit: 7 }],
+    ],
+  };
+}
+
+/** A convolutional residual net: layer 2 adds layer 1 channel by channel; then a grouped conv and a dense head. */
+export function convResidualNet(seed: number, dtype: Dtype = 'float64'): Network {
+  return sequential([2, 5, 5], [
+    { type: 'conv', channels: 4, kernel: 3, padding: 1 },
+    { type: 'conv', channels: 4, kernel: 3, padding: 1, skip: 1 },
+    { type: 'conv', channels: 6, kernel: 3, padding: 1, stride: 2, groups: 2 },
+    { type: 'dense', units: 3 },
+  ], { seed, dtype, biasScale: 0.2 });
+}
+
+/** The test nets by name. */
+export const NETS: Record<string, (seed: number, dtype?: Dtype) => Network> = {
+  mlp: mlpNet,
+  cnn: cnnNet,
+  residual: residualNet,
+  'conv-residual': convResidualNet,
+};
+
+/**
+ * Rescale a network by random factors `10^U(-decades, decades)` per variable of `ref` (tie groups
+ * share one factor; fixed and frozen units keep 1): the same function, badly balanced.
+ */
+export function scrambled(net: Network, ref: Reference, seed: number, decades = 3): { net: Network; logFactors: Float64Array[] } {
+  const next = uniformStream(seed);
+  const perVar = Float64Array.from({ length: ref.nVars }, () => (2 * next() - 1) * decades * Math.LN10);
+  const logFactors = net.layers.map((layer, k) =>
+    Float64Array.from({ length: layer.shape[0] }, (_, c) => {
+      const v = ref.unitVar[ref.layerStart[k] + c];
+      return v >= 0 ? perVar[v] : 0;
+    }));
+  return { net: rescale(net, logFactors), logFactors };
+}
