@@ -1,0 +1,132 @@
+/**
+ * The balance run shared by `balance` and `paper`: its options, the call to the library with
+ * WebGPU wired in, and the two ways of reporting it (a human summary, one JSON object).
+ */
+import { balance } from '../balance.js';
+import type { BalanceResult, SweepProgress } from '../balance.js';
+import type { Network } from '../network/types.js';
+import { validateExponents } from '../options.js';
+import type { Backend, Schedule } from '../options.js';
+import { choiceArg, flagArg, integerArg, numberArg } from './args.js';
+import type { OptionSpec, ParsedArgs } from './args.js';
+import { gpuForBackend } from './gpu.js';
+
+/** The command-line options of a balance run. */
+export const BALANCE_OPTION_SPEC: OptionSpec = {
+  p: { type: 'string', short: 'p' },
+  q: { type: 'string', short: 'q' },
+  schedule: { type: 'string' },
+  backend: { type: 'string' },
+  tol: { type: 'string' },
+  'max-sweeps': { type: 'string' },
+  'include-biases': { type: 'boolean' },
+};
+
+/** Usage lines for {@link BALANCE_OPTION_SPEC}. */
+export const BALANCE_OPTION_USAGE = [
+  '  -p P                       exponent inside each row of incoming weights, P > 0 (default 2)',
+  '  -q Q                       exponent across rows, Q > 0 (default 2)',
+  '  --schedule parallel|alternating   update all hidden units at once (default), or one class',
+  '                             of non-adjacent units at a time (about 4x fewer sweeps)',
+  '  --backend auto|cpu|webgpu  where the arithmetic runs (default auto: WebGPU if available)',
+  '  --tol T                    stop when the largest log-factor change is below T (default 1e-6)',
+  '  --max-sweeps N             at most N sweeps (default 10000)',
+  '  --include-biases           count biases in the norm (as weights from a fixed unit)',
+].join('\n');
+
+/** A balance run's settings, parsed and checked. */
+export interface BalanceRunOptions {
+  p: number;
+  q: number;
+  schedule: Schedule;
+  backend: Backend;
+  tol: number;
+  maxSweeps: number;
+  includeBiases: boolean;
+}
+
+const SCHEDULES = ['parallel', 'alternating'] as const;
+const BACKENDS = ['auto', 'cpu', 'webgpu'] as const;
+
+/**
+ * Read the balance options from a command line. Malformed values are usage errors; `p` and `q`
+ * are checked at once by the library's own validation so that a bad exponent is refused before
+ * any file is read.
+ */
+export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
+  const options: BalanceRunOptions = {
+    p: numberArg(args, 'p', 2),
+    q: numberArg(args, 'q', 2),
+    schedule: choiceArg(args, 'schedule', SCHEDULES, 'parallel'),
+    backend: choiceArg(args, 'backend', BACKENDS, 'auto'),
+    tol: numberArg(args, 'tol', 1e-6),
+    maxSweeps: integerArg(args, 'max-sweeps', 10000),
+    includeBiases: flagArg(args, 'include-biases'),
+  };
+  validateExponents(options.p, options.q);
+  return options;
+}
+
+/** Balance a network with the CLI's settings; WebGPU comes from {@link gpuForBackend}. */
+export async function runBalance(net: Network, options: BalanceRunOptions, onSweep?: (progress: SweepProgress) => void): Promise<BalanceResult> {
+  const gpu = await gpuForBackend(options.backend);
+  return balance(net, { ...options, ...(gpu ? { gpu } : {}), onSweep });
+}
+
+/** Where a run read and wrote its network. */
+export interface RunFiles {
+  input: string | null;
+  output: string | null;
+}
+
+/**
+ * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, initialNorm,
+ * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `converged`, `fallback`,
+ * `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
+ */
+export function resultJson(result: BalanceResult, files: RunFiles): Record<string, unknown> {
+  return {
+    backend: result.backend,
+    adapter: result.adapter,
+    p: result.p,
+    q: result.q,
+    schedule: result.schedule,
+    sweeps: result.sweeps,
+    initialNorm: result.initialNorm,
+    finalNorm: result.finalNorm,
+    history: result.history,
+    maxLogImbalance: result.maxLogImbalance,
+    frozenUnits: result.frozenUnits,
+    ms: result.ms,
+    converged: result.converged,
+    fallback: result.fallback,
+    input: files.input,
+    output: files.output,
+  };
+}
+
+/** A human summary of a run, several aligned lines ending in a newline. */
+export function resultSummary(result: BalanceResult, options: BalanceRunOptions, files: RunFiles): string {
+  const norm = `l_{${result.p},${result.q}}`;
+  const stop = result.converged
+    ? `converged: largest log-factor change < ${formatTol(options.tol)}`
+    : `stopped at --max-sweeps ${options.maxSweeps} before reaching --tol ${formatTol(options.tol)}`;
+  const backend = result.backend === 'webgpu' ? `webgpu (${result.adapter ?? 'unknown adapter'})` : 'cpu (float64)';
+  const rows: Array<[string, string]> = [
+    [`${norm} norm`, `${result.initialNorm.toPrecision(8)} -> ${result.finalNorm.toPrecision(8)}`],
+    ['||W||/||W0||', (result.finalNorm / result.initialNorm).toFixed(8)],
+    ['sweeps', `${result.sweeps} (${result.schedule}; ${stop})`],
+    ['max |log(Out/In)|', result.maxLogImbalance.toExponential(3)],
+    ['frozen units', String(result.frozenUnits.length)],
+    ['backend', backend + (result.fallback && options.backend !== 'cpu' ? ` [${result.fallback}]` : '')],
+    ['time', `${(result.ms / 1000).toFixed(2)} s (${(result.ms / Math.max(1, result.sweeps)).toFixed(2)} ms per sweep)`],
+  ];
+  if (files.output) rows.push(['written to', files.output]);
+  else if (files.input) rows.push(['written to', '(nothing: no -o given)']);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+}
+
+function formatTol(tol: number): string {
+  return tol !== 0 && Math.abs(tol) < 1e-3 ? tol.toExponential() : String(tol);
+}
