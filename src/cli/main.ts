@@ -4,6 +4,10 @@ import { nodeIO } from './io.js';
 
 /** The subcommands, by name. Each lives in its own module under `src/cli/commands/`. */
 const commands: Record<string, () => Promise<Command>> = {
+  'make-net': async () => (await import('./commands/make-net.js')).default,
+  balance: async () => (await import('./commands/balance.js')).default,
+  paper: async () => (await import('./commands/paper.js')).default,
+  fig2: async () => (await import('./commands/fig2.js')).default,
 };
 
 function usage(): string {
