@@ -1,5 +1,6 @@
 import type { Engine, EngineOptions } from './engine.js';
 import type { Problem } from '../problem/problem.js';
+import { WebGpuEngine } from './webgpu/engine.js';
 
 /** Where the WebGPU engine gets its device. */
 export interface GpuSource {
@@ -9,10 +10,10 @@ export interface GpuSource {
   device?: GPUDevice;
 }
 
-/** Create the WebGPU engine, or throw why it cannot run here. */
+/**
+ * Create the WebGPU engine on the caller's device, or on a device of `gpu` / `navigator.gpu`,
+ * or throw why it cannot run here (the driver then falls back to the CPU engine).
+ */
 export async function createWebGpuEngine(problem: Problem, options: EngineOptions, source: GpuSource): Promise<Engine> {
-  void problem;
-  void options;
-  void source;
-  throw new Error('the WebGPU engine is not built yet');
+  return WebGpuEngine.create(problem, options, { gpu: source.gpu, device: source.device });
 }

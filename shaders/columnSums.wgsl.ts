@@ -1,0 +1,10 @@
+import { blockTileKernel } from './blockTile.js';
+import type { Kernel } from './common.js';
+
+/**
+ * Column sums of a block segment: per column `j`, log-sum-exp partials of `y[i] * P[i,j]`
+ * with `y = rho^(r-1) * alpha` (one per row tile), from which the update kernel gets `Out`.
+ */
+export function columnSumsKernel(): Kernel {
+  return blockTileKernel('columnSums', false, true);
+}

@@ -1,0 +1,52 @@
+import { WORKGROUP, gridWgsl, lseWgsl, stateWgsl } from './common.js';
+import type { Kernel } from './common.js';
+
+/** Byte size of the uniform of {@link normKernel}. */
+export const NORM_BYTES = 16;
+
+/**
+ * The objective `F = sum_i rho[i]^r = ||W~||_{p,q}^q` as one log-sum-exp pair per workgroup
+ * (a tree reduction in workgroup memory), written to the current sweep's slot of the norm
+ * history; the host finishes the pairs in float64 once per batch. Override `R = q / p`.
+ */
+export function normKernel(): Kernel {
+  const code = /* wgsl */ `
+${lseWgsl}
+${stateWgsl}
+${gridWgsl}
+struct Params {
+  nUnits: u32,
+  groups: u32,
+  pad0: u32,
+  pad1: u32,
+}
+override R: f32;
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> state: State;
+@group(0) @binding(2) var<storage, read> logRho: array<f32>;
+@group(0) @binding(3) var<storage, read_write> normHistory: array<vec2f>;
+var<workgroup> partial: array<vec2f, ${WORKGROUP}>;
+var<workgroup> done: u32;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let group = flatWorkgroup(wid, nwg);
+  if (group >= params.groups) { return; }
+  if (lid == 0u) { done = state.converged; }
+  if (workgroupUniformLoad(&done) != 0u) { return; }
+  let unit = group * ${WORKGROUP}u + lid;
+  var acc = vec2f(LOG_ZERO, 0.0);
+  if (unit < params.nUnits) {
+    let lr = logRho[unit];
+    if (lr > LOG_VALID) { acc = vec2f(R * lr, 1.0); }
+  }
+  partial[lid] = acc;
+  for (var half = ${WORKGROUP / 2}u; half > 0u; half = half / 2u) {
+    workgroupBarrier();
+    if (lid < half) { partial[lid] = lseMerge(partial[lid], partial[lid + half]); }
+  }
+  if (lid == 0u) { normHistory[state.sweep * params.groups + group] = partial[0]; }
+}
+`;
+  return { name: 'norm', code, bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'] };
+}

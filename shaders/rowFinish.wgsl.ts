@@ -1,0 +1,69 @@
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { WORKGROUP, gridWgsl, lseWgsl, stateWgsl } from './common.js';
+import type { Kernel } from './common.js';
+
+/** Byte size of the uniform of {@link rowFinishKernel}. */
+export const ROW_FINISH_BYTES = 16;
+
+/**
+ * Finish the row sums per unit: `log rho[i] = log alpha[i] + log(bias mass + sum of the row
+ * partials of every block segment with row i)`, and the column weight
+ * `log y[i] = (r - 1) log rho[i] + log alpha[i]` (just `log alpha[i]` when `r = 1`).
+ * The partials of a unit are listed in the topology buffer as (base, stride, count) triples.
+ * Override `R` is `q / p`.
+ */
+export function rowFinishKernel(flags: { unitR: boolean }): Kernel {
+  const code = wgsl`
+${lseWgsl}
+${stateWgsl}
+${gridWgsl}
+struct Params {
+  nUnits: u32,
+  rowStartOffset: u32,
+  rowEntryOffset: u32,
+  pad: u32,
+}
+override R: f32;
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> state: State;
+@group(0) @binding(2) var<storage, read> rowPart: array<vec2f>;
+@group(0) @binding(3) var<storage, read> topology: array<u32>;
+@group(0) @binding(4) var<storage, read> logBias: array<f32>;
+@group(0) @binding(5) var<storage, read> logAlpha: array<f32>;
+@group(0) @binding(6) var<storage, read_write> logRho: array<f32>;
+@group(0) @binding(7) var<storage, read_write> logY: array<f32>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let unit = flatWorkgroup(wid, nwg) * ${WORKGROUP}u + lid;
+  if (unit >= params.nUnits || state.converged != 0u) { return; }
+  var acc = lseAdd(vec2f(LOG_ZERO, 0.0), logBias[unit]);
+  let first = topology[params.rowStartOffset + unit];
+  let last = topology[params.rowStartOffset + unit + 1u];
+  for (var e = first; e < last; e++) {
+    let entry = params.rowEntryOffset + 3u * e;
+    let base = topology[entry];
+    let stride = topology[entry + 1u];
+    let count = topology[entry + 2u];
+    for (var k = 0u; k < count; k++) { acc = lseMerge(acc, rowPart[base + k * stride]); }
+  }
+  if (acc.y <= 0.0) {
+    logRho[unit] = LOG_ZERO;
+    logY[unit] = LOG_ZERO;
+    return;
+  }
+  let lr = logAlpha[unit] + acc.x + log(acc.y);
+  logRho[unit] = lr;
+#if ${flags.unitR}
+  logY[unit] = logAlpha[unit];
+#else
+  logY[unit] = (R - 1.0) * lr + logAlpha[unit];
+#endif
+}
+`;
+  return {
+    name: 'rowFinish',
+    code,
+    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage'],
+  };
+}

@@ -1,0 +1,98 @@
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { WORKGROUP, gridWgsl, lseWgsl, stateWgsl } from './common.js';
+import type { Kernel } from './common.js';
+
+/** Byte size of the uniform of {@link updateKernel}. */
+export const UPDATE_BYTES = 32;
+
+/**
+ * The multiplicative update (MATH.md §4) in log form, one invocation per variable of the class
+ * being updated (`cls < 0`: all, the parallel schedule):
+ * `In = sum over members of rho^r`, `Out = sum of the column partials of the members / alpha`,
+ * `u += eta * log(Out / In)`, and `log alpha = p * u` for every member unit. Variables whose
+ * `In` or `Out` vanished (underflow) are left as they are, like the CPU engine does. The largest
+ * `|step|` goes to the sweep's slot by an atomic max on its bits (non-negative floats order like
+ * their bits). With `evaluate`, nothing is updated and the slot gets `max |log(Out/In)|`.
+ * Overrides: `P`, `R = q/p`, `ETA`.
+ */
+export function updateKernel(flags: { evaluate: boolean }): Kernel {
+  const code = wgsl`
+${lseWgsl}
+${stateWgsl}
+${gridWgsl}
+struct Params {
+  nVars: u32,
+  cls: i32,
+  memberStartOffset: u32,
+  memberOffset: u32,
+  colStartOffset: u32,
+  colEntryOffset: u32,
+  classOffset: u32,
+  pad: u32,
+}
+override P: f32;
+override R: f32;
+override ETA: f32;
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> state: State;
+@group(0) @binding(2) var<storage, read_write> u: array<f32>;
+@group(0) @binding(3) var<storage, read_write> logAlpha: array<f32>;
+@group(0) @binding(4) var<storage, read> logRho: array<f32>;
+@group(0) @binding(5) var<storage, read> colPart: array<vec2f>;
+@group(0) @binding(6) var<storage, read> topology: array<u32>;
+@group(0) @binding(7) var<storage, read_write> stepBits: array<atomic<u32>>;
+var<workgroup> largest: array<f32, ${WORKGROUP}>;
+var<workgroup> done: u32;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (lid == 0u) { done = state.converged; }
+  if (workgroupUniformLoad(&done) != 0u) { return; }
+  let v = flatWorkgroup(wid, nwg) * ${WORKGROUP}u + lid;
+  var step = 0.0;
+  if (v < params.nVars && (params.cls < 0 || i32(topology[params.classOffset + v]) == params.cls)) {
+    let m0 = topology[params.memberStartOffset + v];
+    let m1 = topology[params.memberStartOffset + v + 1u];
+    var inAcc = vec2f(LOG_ZERO, 0.0);
+    for (var m = m0; m < m1; m++) {
+      let lr = logRho[topology[params.memberOffset + m]];
+      if (lr > LOG_VALID) { inAcc = lseAdd(inAcc, R * lr); }
+    }
+    var outAcc = vec2f(LOG_ZERO, 0.0);
+    let e0 = topology[params.colStartOffset + v];
+    let e1 = topology[params.colStartOffset + v + 1u];
+    for (var e = e0; e < e1; e++) {
+      let entry = params.colEntryOffset + 3u * e;
+      let base = topology[entry];
+      let stride = topology[entry + 1u];
+      let count = topology[entry + 2u];
+      for (var k = 0u; k < count; k++) { outAcc = lseMerge(outAcc, colPart[base + k * stride]); }
+    }
+    if (inAcc.y > 0.0 && outAcc.y > 0.0) {
+      let logRatio = (lseLog(outAcc) - P * u[v]) - lseLog(inAcc);
+#if ${flags.evaluate}
+      step = abs(logRatio);
+#else
+      let d = ETA * logRatio;
+      let next = u[v] + d;
+      u[v] = next;
+      let la = P * next;
+      for (var m = m0; m < m1; m++) { logAlpha[topology[params.memberOffset + m]] = la; }
+      step = abs(d);
+#endif
+    }
+  }
+  largest[lid] = step;
+  for (var half = ${WORKGROUP / 2}u; half > 0u; half = half / 2u) {
+    workgroupBarrier();
+    if (lid < half) { largest[lid] = max(largest[lid], largest[lid + half]); }
+  }
+  if (lid == 0u) { atomicMax(&stepBits[state.sweep], bitcast<u32>(largest[0])); }
+}
+`;
+  return {
+    name: 'update',
+    code,
+    bindings: ['uniform', 'read-only-storage', 'storage', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage'],
+  };
+}

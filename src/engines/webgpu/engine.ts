@@ -1,0 +1,434 @@
+import { buildPowerKernel } from '../../../shaders/buildPower.wgsl.js';
+import { SEGMENT_BYTES } from '../../../shaders/blockTile.js';
+import { columnSumsKernel } from '../../../shaders/columnSums.wgsl.js';
+import { STATE_BYTES, WORKGROUP } from '../../../shaders/common.js';
+import { finishSweepKernel } from '../../../shaders/finishSweep.wgsl.js';
+import { fusedSumsKernel } from '../../../shaders/fusedSums.wgsl.js';
+import { NORM_BYTES, normKernel } from '../../../shaders/norm.wgsl.js';
+import { ROW_FINISH_BYTES, rowFinishKernel } from '../../../shaders/rowFinish.wgsl.js';
+import { rowSumsKernel } from '../../../shaders/rowSums.wgsl.js';
+import { UPDATE_BYTES, updateKernel } from '../../../shaders/update.wgsl.js';
+import { updateExponent } from '../../options.js';
+import type { Problem } from '../../problem/problem.js';
+import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
+import type { GpuSource } from '../select.js';
+import { acquireDevice } from './device.js';
+import type { AcquiredDevice } from './device.js';
+import { buildTopology, classSegments, foldGrid, logBiasMass, partialCounts, segmentBlocks } from './layout.js';
+import type { Segment } from './layout.js';
+import { compileKernel } from './pipelines.js';
+import type { CompiledKernel } from './pipelines.js';
+
+/** Overrides of the device limits the engine plans with (tests force small ones to exercise splitting and folding). */
+export interface WebGpuTuning {
+  /** Largest buffer, in bytes, for the float32 weights of one block segment (default: the device's limits). */
+  maxBufferBytes?: number;
+  /** Most workgroups per grid dimension before a grid is folded into two (default: the device's limit). */
+  maxWorkgroupsPerDimension?: number;
+}
+
+/** Sweeps encoded per submission at most (slots of the step and norm histories; one more slot serves `evaluate`). */
+const CAPACITY = 64;
+const FLOAT32_MAX = 3.4028234663852886e38;
+const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
+
+/** The smallest float32 `t` with `x < t` equivalent to `x < tol` for every float32 `x`. */
+function float32Threshold(tol: number): number {
+  const f = Math.fround(tol);
+  if (f >= tol) return f;
+  const bits = new Float32Array([f]);
+  const words = new Uint32Array(bits.buffer);
+  words[0] += 1;
+  return bits[0];
+}
+
+/** `F = sum_k exp(m_k) s_k` in float64 from the per-workgroup log-sum-exp pairs of one sweep. */
+function objectiveFromPairs(pairs: Float32Array, start: number, count: number): number {
+  let top = -Infinity;
+  for (let k = 0; k < count; k++) if (pairs[2 * (start + k) + 1] > 0) top = Math.max(top, pairs[2 * (start + k)]);
+  if (top === -Infinity) return 0;
+  let sum = 0;
+  for (let k = 0; k < count; k++) {
+    const s = pairs[2 * (start + k) + 1];
+    if (s > 0) sum += s * Math.exp(pairs[2 * (start + k)] - top);
+  }
+  return Math.exp(top + Math.log(sum));
+}
+
+/** Weights of one segment as float32, refusing values float32 cannot hold (the driver then falls back to the CPU). */
+function float32Weights(weight: Float32Array | Float64Array, start: number, end: number, label: string): Float32Array {
+  const view = weight.subarray(start, end);
+  for (let k = 0; k < view.length; k++) {
+    const a = Math.abs(view[k]);
+    if (a > FLOAT32_MAX || (a !== 0 && a < FLOAT32_MIN_NORMAL)) {
+      throw new Error(`${label}: weight ${view[k]} is outside the float32 range of the GPU`);
+    }
+  }
+  return view instanceof Float32Array ? view : Float32Array.from(view);
+}
+
+interface Kernels {
+  rows: CompiledKernel;
+  columns: CompiledKernel;
+  fused: CompiledKernel;
+  rowFinish: CompiledKernel;
+  update: CompiledKernel;
+  evaluate: CompiledKernel;
+  norm: CompiledKernel;
+  finish: CompiledKernel;
+}
+
+/**
+ * The fix on a WebGPU device, in float32 with every power carried as a logarithm. `log P` is
+ * built once on the GPU; a sweep is a few passes over it (one when `p = q` in the parallel
+ * schedule) plus per-unit and per-variable kernels; many sweeps are encoded per submission, with
+ * the stopping rule applied on the GPU (later sweeps of a batch become no-ops), and the norm
+ * and step histories are read back once per batch together with the log factors.
+ */
+export class WebGpuEngine implements Engine {
+  readonly backend = 'webgpu' as const;
+  readonly adapter: string;
+  private readonly device: GPUDevice;
+  private readonly owned: boolean;
+  private readonly buffers: GPUBuffer[] = [];
+  private readonly maxPerDimension: number;
+  private readonly segments: Segment[];
+  private readonly classSegments: number[][];
+  private readonly allSegments: number[];
+  private readonly normGroups: number;
+  private readonly unitR: boolean;
+  private failure: string | null = null;
+  private disposed = false;
+  private cachedFactors: Float64Array | null = null;
+  private kernels!: Kernels;
+  private state!: GPUBuffer;
+  private u!: GPUBuffer;
+  private stepBits!: GPUBuffer;
+  private normHistory!: GPUBuffer;
+  private staging!: GPUBuffer;
+  private tileGroups!: { rows: GPUBindGroup[]; columns: GPUBindGroup[]; fused: GPUBindGroup[] };
+  private rowFinishGroup!: GPUBindGroup;
+  private updateGroups!: GPUBindGroup[];
+  private evaluateGroup!: GPUBindGroup;
+  private normGroup!: GPUBindGroup;
+  private finishGroup!: GPUBindGroup;
+  private readonly onUncapturedError = (event: Event): void => {
+    const error = (event as GPUUncapturedErrorEvent).error;
+    this.failure ??= `WebGPU error: ${error?.message ?? 'unknown'}`;
+  };
+
+  private constructor(private readonly problem: Problem, private readonly options: EngineOptions, acquired: AcquiredDevice, tuning: WebGpuTuning) {
+    this.device = acquired.device;
+    this.owned = acquired.owned;
+    this.adapter = acquired.adapter;
+    const limits = this.device.limits;
+    this.maxPerDimension = tuning.maxWorkgroupsPerDimension ?? limits.maxComputeWorkgroupsPerDimension;
+    const maxBytes = tuning.maxBufferBytes ?? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    this.segments = segmentBlocks(problem, maxBytes);
+    this.classSegments = classSegments(problem, this.segments);
+    this.allSegments = this.segments.map((_, k) => k);
+    this.normGroups = Math.max(1, Math.ceil(problem.nUnits / WORKGROUP));
+    this.unitR = problem.r === 1;
+    this.device.lost.then((info) => {
+      this.failure ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
+    }, () => undefined);
+    this.device.addEventListener?.('uncapturederror', this.onUncapturedError);
+  }
+
+  /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
+  static async create(problem: Problem, options: EngineOptions, source: GpuSource, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
+    const acquired = await acquireDevice(source);
+    let engine: WebGpuEngine | null = null;
+    try {
+      engine = new WebGpuEngine(problem, options, acquired, tuning);
+      await engine.setUp();
+      return engine;
+    } catch (error) {
+      if (engine) engine.dispose();
+      else if (acquired.owned) acquired.device.destroy();
+      throw error;
+    }
+  }
+
+  private buffer(label: string, size: number, usage: number, data?: ArrayBufferView & ArrayLike<number>): GPUBuffer {
+    const buffer = this.device.createBuffer({ label: `weight-balance ${label}`, size: Math.max(16, Math.ceil(size / 4) * 4), usage });
+    this.buffers.push(buffer);
+    if (data && data.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    return buffer;
+  }
+
+  private bindGroup(label: string, kernel: CompiledKernel, buffers: GPUBuffer[]): GPUBindGroup {
+    return this.device.createBindGroup({
+      label: `weight-balance ${label} bind group`,
+      layout: kernel.layout,
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+  }
+
+  private async setUp(): Promise<void> {
+    const { device, problem } = this;
+    const { p, r, nUnits, nVars } = problem;
+    const eta = updateExponent(p, problem.q, this.options.schedule);
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const fastP = p === 1 ? 1 : p === 2 ? 2 : 0;
+    const [rows, columns, fused, rowFinish, update, evaluate, norm, finish, buildSingle, buildTaps] = await Promise.all([
+      compileKernel(device, rowSumsKernel(), {}),
+      compileKernel(device, columnSumsKernel(), {}),
+      compileKernel(device, fusedSumsKernel(), {}),
+      compileKernel(device, rowFinishKernel({ unitR: this.unitR }), { R: r }),
+      compileKernel(device, updateKernel({ evaluate: false }), { P: p, R: r, ETA: eta }),
+      compileKernel(device, updateKernel({ evaluate: true }), { P: p, R: r, ETA: eta }),
+      compileKernel(device, normKernel(), { R: r }),
+      compileKernel(device, finishSweepKernel(), {}),
+      compileKernel(device, buildPowerKernel({ singleTap: true, fastP }), { P: p }),
+      compileKernel(device, buildPowerKernel({ singleTap: false, fastP }), { P: p }),
+    ]);
+    this.kernels = { rows, columns, fused, rowFinish, update, evaluate, norm, finish };
+
+    const S = GPUBufferUsage.STORAGE;
+    const U = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+    const { COPY_DST, COPY_SRC } = GPUBufferUsage;
+    const topology = buildTopology(problem, this.segments);
+    const { rowPairs, colPairs } = partialCounts(this.segments);
+    const u0 = new Float32Array(nVars);
+    if (this.options.initial) u0.set(this.options.initial);
+    const logAlpha0 = new Float32Array(nUnits);
+    const pf = Math.fround(p);
+    for (let unit = 0; unit < nUnits; unit++) {
+      const v = problem.unitVar[unit];
+      if (v >= 0) logAlpha0[unit] = Math.fround(pf * u0[v]);
+    }
+    this.state = this.buffer('state', STATE_BYTES, S | COPY_DST | COPY_SRC);
+    this.u = this.buffer('log factors u', nVars * 4, S | COPY_DST | COPY_SRC, u0);
+    const logAlpha = this.buffer('log alpha = p u per unit', nUnits * 4, S | COPY_DST, logAlpha0);
+    const logRho = this.buffer('log rho per unit', nUnits * 4, S);
+    const logY = this.buffer('log y per unit', nUnits * 4, S);
+    const logBias = this.buffer('log bias mass per unit', nUnits * 4, S | COPY_DST, logBiasMass(problem));
+    const rowPart = this.buffer('row partials', rowPairs * 8, S);
+    const colPart = this.buffer('column partials', colPairs * 8, S);
+    const topo = this.buffer('topology', topology.data.byteLength, S | COPY_DST, topology.data);
+    this.stepBits = this.buffer('step history', (CAPACITY + 1) * 4, S | COPY_DST | COPY_SRC);
+    this.normHistory = this.buffer('norm history', (CAPACITY + 1) * this.normGroups * 8, S | COPY_SRC);
+    this.staging = this.buffer('readback', this.stagingBytes(), GPUBufferUsage.MAP_READ | COPY_DST);
+
+    // log P per segment, built on the GPU from the float32 weights (uploaded once, then freed).
+    const encoder = device.createCommandEncoder({ label: 'weight-balance build log P' });
+    const pass = encoder.beginComputePass({ label: 'weight-balance build log P pass' });
+    const uploads: GPUBuffer[] = [];
+    const logP = this.segments.map((s, k) => {
+      const block = problem.blocks[s.block];
+      const label = `segment ${k} of ${block.label}`;
+      const elements = s.rows * s.cols;
+      const start = s.rowStart * s.cols * s.taps;
+      const weights = this.buffer(`weights of ${label}`, elements * s.taps * 4, S | COPY_DST, float32Weights(block.weight, start, start + elements * s.taps, block.label));
+      uploads.push(weights);
+      const params = this.buffer(`build parameters of ${label}`, 16, U, new Uint32Array([elements, s.taps, 0, 0]));
+      const target = this.buffer(`log P of ${label}`, elements * 4, S);
+      const kernel = s.taps === 1 ? buildSingle : buildTaps;
+      pass.setPipeline(kernel.pipeline);
+      pass.setBindGroup(0, this.bindGroup(`build ${label}`, kernel, [params, weights, target]));
+      const [x, y] = foldGrid(Math.ceil(elements / WORKGROUP), this.maxPerDimension);
+      pass.dispatchWorkgroups(x, y);
+      return target;
+    });
+    pass.end();
+
+    const segmentUniforms = this.segments.map((s, k) => this.buffer(`parameters of segment ${k}`, SEGMENT_BYTES, U, new Uint32Array([
+      s.rows, s.cols, s.rowsPerGroup, s.groups, s.rowTiles, s.colTiles, s.tiles, s.rowUnit0, s.colUnit0, s.rowPartBase, s.colPartBase, 0,
+    ])));
+    const tile = (kernel: CompiledKernel, name: string): GPUBindGroup[] =>
+      this.segments.map((_, k) => this.bindGroup(`${name} segment ${k}`, kernel, [segmentUniforms[k], this.state, logP[k], logAlpha, logY, rowPart, colPart]));
+    this.tileGroups = { rows: tile(rows, 'row sums'), columns: tile(columns, 'column sums'), fused: tile(fused, 'fused sums') };
+    const rowFinishParams = this.buffer('row finish parameters', ROW_FINISH_BYTES, U, new Uint32Array([nUnits, topology.rowStartOffset, topology.rowEntryOffset, 0]));
+    this.rowFinishGroup = this.bindGroup('row finish', rowFinish, [rowFinishParams, this.state, rowPart, topo, logBias, logAlpha, logRho, logY]);
+    const updateParams = (cls: number): GPUBuffer => {
+      const data = new Uint32Array([nVars, 0, topology.memberStartOffset, topology.memberOffset, topology.colStartOffset, topology.colEntryOffset, topology.classOffset, 0]);
+      new Int32Array(data.buffer)[1] = cls;
+      return this.buffer(`update parameters (class ${cls})`, UPDATE_BYTES, U, data);
+    };
+    const updateBindings = (params: GPUBuffer): GPUBuffer[] => [params, this.state, this.u, logAlpha, logRho, colPart, topo, this.stepBits];
+    const allParams = updateParams(-1);
+    this.updateGroups = [allParams, ...Array.from({ length: problem.nClasses }, (_, c) => updateParams(c))]
+      .map((params, k) => this.bindGroup(`update ${k === 0 ? 'all' : `class ${k - 1}`}`, update, updateBindings(params)));
+    this.evaluateGroup = this.bindGroup('evaluate', evaluate, updateBindings(allParams));
+    const normParams = this.buffer('norm parameters', NORM_BYTES, U, new Uint32Array([nUnits, this.normGroups, 0, 0]));
+    this.normGroup = this.bindGroup('norm', norm, [normParams, this.state, logRho, this.normHistory]);
+    this.finishGroup = this.bindGroup('finish sweep', finish, [this.state, this.stepBits]);
+
+    // The statistics the first sweep needs: row sums (and column sums when p = q) at the start.
+    const start = encoder.beginComputePass({ label: 'weight-balance initial sums' });
+    if (this.unitR) this.tiles(start, this.kernels.fused, this.tileGroups.fused, this.allSegments);
+    else this.tiles(start, this.kernels.rows, this.tileGroups.rows, this.allSegments);
+    this.perUnit(start, this.kernels.rowFinish, this.rowFinishGroup, nUnits);
+    start.end();
+    device.queue.submit([encoder.finish()]);
+    for (const buffer of uploads) buffer.destroy();
+    await this.checkScopes();
+  }
+
+  private stagingBytes(): number {
+    return STATE_BYTES + (CAPACITY + 1) * 4 + (CAPACITY + 1) * this.normGroups * 8 + this.problem.nVars * 4;
+  }
+
+  private async checkScopes(): Promise<void> {
+    const validation = await this.device.popErrorScope();
+    const memory = await this.device.popErrorScope();
+    const error = validation ?? memory;
+    if (error) throw new Error(`WebGPU ${validation ? 'validation' : 'out-of-memory'} error: ${error.message}`);
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.disposed) throw new Error('the WebGPU engine was disposed');
+    if (this.failure) throw new Error(this.failure);
+  }
+
+  private tiles(pass: GPUComputePassEncoder, kernel: CompiledKernel, groups: GPUBindGroup[], segments: number[]): void {
+    pass.setPipeline(kernel.pipeline);
+    for (const k of segments) {
+      pass.setBindGroup(0, groups[k]);
+      const [x, y] = foldGrid(this.segments[k].tiles, this.maxPerDimension);
+      pass.dispatchWorkgroups(x, y);
+    }
+  }
+
+  private perUnit(pass: GPUComputePassEncoder, kernel: CompiledKernel, group: GPUBindGroup, count: number): void {
+    if (count === 0) return;
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, group);
+    const [x, y] = foldGrid(Math.ceil(count / WORKGROUP), this.maxPerDimension);
+    pass.dispatchWorkgroups(x, y);
+  }
+
+  private norm(pass: GPUComputePassEncoder): void {
+    pass.setPipeline(this.kernels.norm.pipeline);
+    pass.setBindGroup(0, this.normGroup);
+    const [x, y] = foldGrid(this.normGroups, this.maxPerDimension);
+    pass.dispatchWorkgroups(x, y);
+  }
+
+  /** Encode one sweep of the schedule (MATH.md §4), then the norm and the stopping rule. */
+  private encodeSweep(pass: GPUComputePassEncoder): void {
+    const { kernels: K, tileGroups: T, problem } = this;
+    const { nUnits, nVars } = problem;
+    if (this.options.schedule === 'parallel') {
+      if (this.unitR) {
+        // The column sums are fresh from the previous fused pass.
+        this.perUnit(pass, K.update, this.updateGroups[0], nVars);
+        this.tiles(pass, K.fused, T.fused, this.allSegments);
+      } else {
+        this.tiles(pass, K.columns, T.columns, this.allSegments);
+        this.perUnit(pass, K.update, this.updateGroups[0], nVars);
+        this.tiles(pass, K.rows, T.rows, this.allSegments);
+      }
+      this.perUnit(pass, K.rowFinish, this.rowFinishGroup, nUnits);
+    } else {
+      for (let c = 0; c < problem.nClasses; c++) {
+        this.tiles(pass, K.columns, T.columns, this.classSegments[c]);
+        this.perUnit(pass, K.update, this.updateGroups[c + 1], nVars);
+        this.tiles(pass, K.rows, T.rows, this.classSegments[c]);
+        this.perUnit(pass, K.rowFinish, this.rowFinishGroup, nUnits);
+      }
+    }
+    this.norm(pass);
+    pass.setPipeline(K.finish.pipeline);
+    pass.setBindGroup(0, this.finishGroup);
+    pass.dispatchWorkgroups(1);
+  }
+
+  /** Submit the encoded work with a copy of the histories and factors, and read them back once. */
+  private async submitAndRead(encoder: GPUCommandEncoder): Promise<{ state: Uint32Array; steps: Float32Array; norms: Float32Array; u: Float32Array }> {
+    const { nVars } = this.problem;
+    const stepBytes = (CAPACITY + 1) * 4;
+    const normBytes = (CAPACITY + 1) * this.normGroups * 8;
+    encoder.copyBufferToBuffer(this.state, 0, this.staging, 0, STATE_BYTES);
+    encoder.copyBufferToBuffer(this.stepBits, 0, this.staging, STATE_BYTES, stepBytes);
+    encoder.copyBufferToBuffer(this.normHistory, 0, this.staging, STATE_BYTES + stepBytes, normBytes);
+    if (nVars > 0) encoder.copyBufferToBuffer(this.u, 0, this.staging, STATE_BYTES + stepBytes + normBytes, nVars * 4);
+    this.device.queue.submit([encoder.finish()]);
+    await this.checkScopes();
+    try {
+      await this.staging.mapAsync(GPUMapMode.READ);
+    } catch (error) {
+      this.throwIfFailed();
+      throw error;
+    }
+    const bytes = this.staging.getMappedRange().slice(0);
+    this.staging.unmap();
+    this.throwIfFailed();
+    return {
+      state: new Uint32Array(bytes, 0, STATE_BYTES / 4),
+      steps: new Float32Array(bytes, STATE_BYTES, CAPACITY + 1),
+      norms: new Float32Array(bytes, STATE_BYTES + stepBytes, normBytes / 4),
+      u: new Float32Array(bytes, STATE_BYTES + stepBytes + normBytes, nVars),
+    };
+  }
+
+  private begin(label: string, sweep: number, tol: number): GPUCommandEncoder {
+    this.throwIfFailed();
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    const state = new ArrayBuffer(STATE_BYTES);
+    new Uint32Array(state).set([sweep, 0]);
+    new Float32Array(state)[2] = tol;
+    this.device.queue.writeBuffer(this.state, 0, state);
+    const encoder = this.device.createCommandEncoder({ label: `weight-balance ${label}` });
+    encoder.clearBuffer(this.stepBits);
+    return encoder;
+  }
+
+  async evaluate(): Promise<Evaluation> {
+    const { kernels: K, tileGroups: T } = this;
+    const encoder = this.begin('evaluate', CAPACITY, -1);
+    const pass = encoder.beginComputePass({ label: 'weight-balance evaluate pass' });
+    if (this.unitR) this.tiles(pass, K.fused, T.fused, this.allSegments);
+    else this.tiles(pass, K.rows, T.rows, this.allSegments);
+    this.perUnit(pass, K.rowFinish, this.rowFinishGroup, this.problem.nUnits);
+    if (!this.unitR) this.tiles(pass, K.columns, T.columns, this.allSegments);
+    this.perUnit(pass, K.evaluate, this.evaluateGroup, this.problem.nVars);
+    this.norm(pass);
+    pass.end();
+    const read = await this.submitAndRead(encoder);
+    this.cachedFactors = Float64Array.from(read.u);
+    return { F: objectiveFromPairs(read.norms, CAPACITY * this.normGroups, this.normGroups), maxLogImbalance: read.steps[CAPACITY] };
+  }
+
+  async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
+    const records: SweepRecord[] = [];
+    const threshold = float32Threshold(tol);
+    while (records.length < count) {
+      const n = Math.min(CAPACITY, count - records.length);
+      const encoder = this.begin('sweeps', 0, threshold);
+      const pass = encoder.beginComputePass({ label: `weight-balance ${n} sweeps` });
+      for (let s = 0; s < n; s++) this.encodeSweep(pass);
+      pass.end();
+      this.cachedFactors = null;
+      const read = await this.submitAndRead(encoder);
+      const done = read.state[0];
+      for (let s = 0; s < done; s++) {
+        records.push({ F: objectiveFromPairs(read.norms, s * this.normGroups, this.normGroups), maxStep: read.steps[s] });
+      }
+      this.cachedFactors = Float64Array.from(read.u);
+      if (read.state[1] !== 0 || done < n) break;
+    }
+    return records;
+  }
+
+  async logFactors(): Promise<Float64Array> {
+    if (!this.cachedFactors) {
+      const encoder = this.begin('read log factors', CAPACITY, -1);
+      this.cachedFactors = Float64Array.from((await this.submitAndRead(encoder)).u);
+    }
+    return this.cachedFactors.slice();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.device.removeEventListener?.('uncapturederror', this.onUncapturedError);
+    for (const buffer of this.buffers) buffer.destroy();
+    this.buffers.length = 0;
+    if (this.owned) this.device.destroy();
+  }
+}
