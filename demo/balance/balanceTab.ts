@@ -312,7 +312,7 @@ function mount(panel: HTMLElement): void {
       el('tbody', {}, ...rows));
     const fallbacks = [...new Set(finished.map((f) => f.result.fallback).filter((f): f is string => f !== null))];
     const notice = el('p', { id: 'fallback-notice', class: 'notice', role: 'status', hidden: fallbacks.length === 0 },
-      fallbacks.length ? `WebGPU was not used: ${fallbacks.join('; ')}. The CPU ran instead.` : '');
+      fallbacks.length ? `The CPU ran instead of WebGPU. ${fallbacks.join('; ')}.` : '');
 
     const chooser = field('result-choice', 'Show result for', select(finished.map((f, k): [string, string] => [String(k), pairLabel(f.pair)]), '0'));
     const detail = el('div', { id: 'result-detail' });
@@ -355,7 +355,7 @@ function mount(panel: HTMLElement): void {
         saveError.hidden = false;
       }
     });
-    results.replaceChildren(el('h2', { text: 'Results' }), notice, table, el('div', { class: 'actions' }, chooser.root, saveButton, saveError), detail);
+    results.replaceChildren(el('h2', { text: 'Results' }), notice, el('div', { class: 'scroll' }, table), el('div', { class: 'actions' }, chooser.root, saveButton, saveError), detail);
     showDetail();
     results.hidden = false;
   };

@@ -121,7 +121,7 @@ export function barChart(title: string, groups: BarGroup[], seriesLabels: string
       rect.append(svg('title', {}, `${g.label} · ${seriesLabels[s]}: ${formatNumber(v, 6)}`));
       root.append(rect);
     });
-    if (groups.length <= 24 || i % Math.ceil(groups.length / 12) === 0) {
+    if (g.label !== '' && (groups.length <= 40 || i % Math.ceil(groups.length / 12) === 0)) {
       root.append(svg('text', { x: margin.left + i * slot + slot / 2, y: margin.top + plotH + 14, 'text-anchor': 'middle', class: 'tick' }, g.label));
     }
   });

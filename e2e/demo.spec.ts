@@ -1,0 +1,115 @@
+/**
+ * The demo page, built (dist-demo/) and served on localhost: runs on WebGPU and the CPU agree,
+ * the plot shows the run, Cancel keeps the original network, bad input is reported next to its
+ * control. Every test also fails on any console error or WebGPU uncapturederror (fixtures.ts).
+ */
+import { DemoPage } from './demoPage.js';
+import { expect, requireWebGpu, test } from './fixtures.js';
+
+/** Float32 (GPU) against float64 (CPU) at the same minimum. */
+const FLOAT32_RELATIVE = 1e-4;
+
+test('a preset run on WebGPU converges, reports its backend, and matches the CPU backend', async ({ page }, testInfo) => {
+  const demo = new DemoPage(page);
+  await demo.open();
+  await requireWebGpu(page);
+  await expect(page.locator('#webgpu-status')).toHaveAttribute('data-webgpu', 'available');
+
+  const settings = { network: 'Small CNN (1x8x8, conv/grouped/depthwise)', pairs: '2,2; 1,2; 3,1.5', tol: '1e-7', maxSweeps: 20000 } as const;
+  const gpu = await demo.run({ ...settings, backend: 'webgpu' });
+  expect(gpu.map((r) => r.pair)).toEqual(['(2, 2)', '(1, 2)', '(3, 1.5)']);
+  for (const row of gpu) {
+    expect(row.backend, `${row.pair} ran on`).toBe('webgpu');
+    expect(row.adapter).not.toBe('–');
+    expect(row.converged, `${row.pair} converged`).toBe(true);
+    expect(row.finalNorm).toBeLessThan(row.initialNorm);
+  }
+  await expect(page.getByLabel('Backend used')).toHaveText('webgpu');
+  await expect(page.getByLabel('Adapter')).not.toHaveText(/none/);
+  await expect(page.locator('#fallback-notice')).toBeHidden();
+
+  // The plot: one monotonically falling series per pair, drawn up to the last sweep.
+  const histories = await page.evaluate(() => (window as unknown as { weightBalanceDemo: { results(): { history: number[] }[] } }).weightBalanceDemo.results().map((r) => r.history));
+  for (const history of histories) {
+    for (let k = 1; k < history.length; k++) expect(history[k]).toBeLessThanOrEqual(history[k - 1] * (1 + 1e-5));
+  }
+  const points = histories.reduce((n, h) => n + h.length, 0);
+  await expect(demo.chart).toHaveAttribute('data-points', String(points));
+  await expect(demo.chart.locator('canvas')).toBeVisible();
+  const shot = await page.getByRole('figure', { name: 'Norm ratio plot' }).screenshot();
+  await testInfo.attach('ratio-plot-webgpu', { body: shot, contentType: 'image/png' });
+  await testInfo.attach('page-after-webgpu-run', { body: await page.screenshot({ fullPage: true }), contentType: 'image/png' });
+
+  const cpu = await demo.run({ backend: 'cpu' });
+  for (const [k, row] of cpu.entries()) {
+    expect(row.backend).toBe('cpu');
+    expect(row.converged).toBe(true);
+    expect(Math.abs(row.initialNorm - gpu[k].initialNorm) / row.initialNorm, `${row.pair} initial norm`).toBeLessThan(FLOAT32_RELATIVE);
+    expect(Math.abs(row.finalNorm - gpu[k].finalNorm) / row.finalNorm, `${row.pair} final norm, CPU against WebGPU`).toBeLessThan(FLOAT32_RELATIVE);
+  }
+});
+
+test('Cancel stops a long run at once, keeps the original network, and a new run works', async ({ page }) => {
+  const demo = new DemoPage(page);
+  await demo.open();
+  const original = await demo.fingerprint.textContent();
+  const outputs = await demo.probe();
+
+  for (const backend of ['cpu', 'auto'] as const) {
+    // The 3.6M-weight MLP of Fig. 2 with tol 0 would run for a very long time.
+    await demo.configure({ network: 'MLP 200-2500-1250-10 (Fig. 2)', seed: 0, pairs: '2,2; 1,1', backend, tol: '0', maxSweeps: 1_000_000 });
+    await demo.balance.click();
+    await expect(demo.status).toContainText(/sweep [1-9]/);
+    await expect(demo.cancel).toBeEnabled();
+    await demo.cancel.click();
+    await expect(demo.status).toContainText('Cancelled');
+    await expect(demo.status).toContainText('the original network is unchanged');
+    await expect(demo.balance).toBeEnabled();
+    await expect(demo.cancel).toBeDisabled();
+    await expect(demo.fingerprint).toHaveText(original ?? '');
+    expect(await demo.probe()).toEqual(outputs);
+  }
+
+  // A new run on the same page works and starts from the original network.
+  const rows = await demo.run({ pairs: '2,2', backend: 'cpu', maxSweeps: 3 });
+  expect(rows).toHaveLength(1);
+  expect(rows[0].sweeps).toBe(3);
+  expect(rows[0].finalNorm).toBeLessThan(rows[0].initialNorm);
+  await expect(demo.fingerprint).toHaveText(original ?? '');
+});
+
+test('bad input is shown next to the control that caused it, and the page keeps working', async ({ page }) => {
+  const demo = new DemoPage(page);
+  await demo.open();
+
+  await demo.configure({ pairs: '2,2; 1,0', tol: '-1' });
+  await demo.balance.click();
+  await expect(demo.errorOf('pairs')).toContainText('q must be a number > 0');
+  await expect(demo.pairs).toHaveAttribute('aria-invalid', 'true');
+  await expect(demo.errorOf('tol')).toContainText('tol must be');
+  await demo.configure({ pairs: '2,2; -1,1', tol: '1e-6' });
+  await demo.balance.click();
+  await expect(demo.errorOf('pairs')).toContainText('p must be a finite number > 0');
+  await expect(demo.errorOf('tol')).toBeHidden();
+
+  await demo.configure({ custom: '20-abc-4' });
+  await expect(demo.errorOf('custom-arch')).toContainText("'abc' is not a positive whole number");
+  await expect(demo.custom).toHaveAttribute('aria-invalid', 'true');
+
+  await demo.configure({ pairs: '2,2; 1,2', custom: '20-16-8-4', maxSweeps: 50 });
+  await expect(demo.errorOf('custom-arch')).toBeHidden();
+  const rows = await demo.run();
+  expect(rows).toHaveLength(2);
+  await expect(demo.errorOf('pairs')).toBeHidden();
+});
+
+test('the plain ES module page imports /lib/index.js with no bundler and balances', async ({ page }) => {
+  await page.goto('/bare.html');
+  const result = page.getByLabel('Result');
+  await expect(result).toHaveAttribute('data-state', 'done', { timeout: 90_000 });
+  const report = JSON.parse((await result.textContent()) ?? '{}') as { backend: string; fallback: string | null; converged: boolean; initialNorm: number; finalNorm: number; lpqNormOfResult: number };
+  expect(report.converged).toBe(true);
+  expect(report.finalNorm).toBeLessThan(report.initialNorm);
+  expect(Math.abs(report.lpqNormOfResult - report.finalNorm) / report.finalNorm).toBeLessThan(FLOAT32_RELATIVE);
+  expect(report.fallback === null).toBe(report.backend === 'webgpu');
+});
