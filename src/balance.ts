@@ -137,7 +137,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   engine ??= new CpuEngine(problem, { schedule: run.schedule });
 
   const q = problem.q;
-  const norm = (F: number): number => Math.pow(F, 1 / q);
+  const norm = (F: number): number => (engine?.normScale ?? 1) * Math.pow(F, 1 / q);
   let verified: Float64Array = new Float64Array(problem.nVars);
   const history: number[] = [];
   let sweeps = 0;
@@ -153,7 +153,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       try {
         records = await engine.sweeps(count, run.tol);
         factors = await engine.logFactors();
-        checkMonotone(history[history.length - 1], records, engine.backend, q);
+        checkMonotone(history[history.length - 1] / (engine.normScale ?? 1), records, engine.backend, q);
       } catch (error) {
         if (engine.backend === 'cpu') throw error;
         fallback = `WebGPU failed after ${sweeps} verified sweeps: ${message(error)}`;
@@ -209,6 +209,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   }
 }
 
+/** Throw unless every record's `F` is at most the previous one (`previousNorm` relative to the engine's `normScale`). */
 function checkMonotone(previousNorm: number, records: SweepRecord[], backend: 'cpu' | 'webgpu', q: number): void {
   let previous = Math.pow(previousNorm, q);
   for (const record of records) {

@@ -2,7 +2,7 @@ import type { Schedule } from '../options.js';
 
 /** What one sweep did: the objective after it and the largest log-factor change it applied. */
 export interface SweepRecord {
-  /** `F = ||W~||_{p,q}^q` after the sweep. */
+  /** `F = ||W~||_{p,q}^q` after the sweep (relative to the engine's `normScale`). */
   F: number;
   /** `max_h |eta * log(Out[h] / In[h])|` over the updates of the sweep. */
   maxStep: number;
@@ -10,7 +10,7 @@ export interface SweepRecord {
 
 /** The state of an engine at its current factors. */
 export interface Evaluation {
-  /** `F = ||W~||_{p,q}^q`. */
+  /** `F = ||W~||_{p,q}^q` (relative to the engine's `normScale`). */
   F: number;
   /** `max_h |log(Out[h] / In[h])|` over the variables (0 when there are none). */
   maxLogImbalance: number;
@@ -24,6 +24,11 @@ export interface Engine {
   readonly backend: 'cpu' | 'webgpu';
   /** A description of the adapter that runs the arithmetic (`null` on the CPU). */
   readonly adapter: string | null;
+  /**
+   * The scale of the reported objectives (default 1): every `F` is `||W~ / normScale||_{p,q}^q`,
+   * so that `||W~||_{p,q} = normScale * F^(1/q)` stays finite for any weight magnitude.
+   */
+  readonly normScale?: number;
   /** The objective and imbalance at the current factors. */
   evaluate(): Promise<Evaluation>;
   /**

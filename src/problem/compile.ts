@@ -39,21 +39,29 @@ function toProblemBlocks(net: Network, layerUnit0: Int32Array): ProblemBlock[] {
   });
 }
 
-/** For each unit: whether it has a non-zero incoming weight (or bias) and a non-zero outgoing one. */
-function nonZeroMass(blocks: ProblemBlock[], nUnits: number, includeBiases: boolean): { hasIn: Uint8Array; hasOut: Uint8Array } {
+/**
+ * For each tie group (indexed by its root): whether a non-zero weight (or an included bias)
+ * enters it and whether one leaves it. An edge between two members of one group does not
+ * count: it is unchanged by the group's factor, so it cannot balance the group's other weights.
+ */
+function nonZeroMass(blocks: ProblemBlock[], nUnits: number, includeBiases: boolean, root: (unit: number) => number): { hasIn: Uint8Array; hasOut: Uint8Array } {
   const hasIn = new Uint8Array(nUnits);
   const hasOut = new Uint8Array(nUnits);
   for (const b of blocks) {
     const rowsPerGroup = b.rows / b.groups;
     for (let i = 0; i < b.rows; i++) {
       const colBase = b.colUnit0 + Math.floor(i / rowsPerGroup) * b.cols;
-      if (includeBiases && b.bias && b.bias[i] !== 0) hasIn[b.rowUnit0 + i] = 1;
+      const rowRoot = root(b.rowUnit0 + i);
+      if (includeBiases && b.bias && b.bias[i] !== 0) hasIn[rowRoot] = 1;
       for (let j = 0; j < b.cols; j++) {
         const start = (i * b.cols + j) * b.taps;
         for (let t = 0; t < b.taps; t++) {
           if (b.weight[start + t] !== 0) {
-            hasIn[b.rowUnit0 + i] = 1;
-            hasOut[colBase + j] = 1;
+            const colRoot = root(colBase + j);
+            if (colRoot !== rowRoot) {
+              hasIn[rowRoot] = 1;
+              hasOut[colRoot] = 1;
+            }
             break;
           }
         }
@@ -103,15 +111,8 @@ export function compileProblem(net: Network, options: { p: number; q: number; in
     for (const c of layer.fixed ?? []) fixedRoot[ties.find(layerUnit0[k] + c)] = 1;
   });
 
-  // Degenerate groups: no non-zero incoming or no non-zero outgoing weight among the members.
-  const { hasIn, hasOut } = nonZeroMass(blocks, nUnits, includeBiases);
-  const groupIn = new Uint8Array(nUnits);
-  const groupOut = new Uint8Array(nUnits);
-  for (let u = 0; u < nUnits; u++) {
-    const root = ties.find(u);
-    groupIn[root] |= hasIn[u];
-    groupOut[root] |= hasOut[u];
-  }
+  // Degenerate groups: no non-zero weight entering or leaving the group.
+  const { hasIn: groupIn, hasOut: groupOut } = nonZeroMass(blocks, nUnits, includeBiases, (u) => ties.find(u));
 
   const unitVar = new Int32Array(nUnits).fill(-1);
   const rootVar = new Int32Array(nUnits).fill(-1);

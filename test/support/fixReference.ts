@@ -166,7 +166,7 @@ export function inOut(ref: Reference, u: ArrayLike<number>): { In: Float64Array;
   for (let unit = 0; unit < ref.nUnits; unit++) if (ref.unitVar[unit] >= 0 && rho[unit] > 0) In[ref.unitVar[unit]] += Math.pow(rho[unit], ref.r);
   for (let e = 0; e < ref.edgeMass.length; e++) {
     const col = ref.edgeCol[e];
-    if (col < 0 || ref.unitVar[col] < 0) continue;
+    if (col < 0 || ref.unitVar[col] < 0 || ref.edgeMass[e] === 0) continue;
     const row = ref.edgeRow[e];
     const term = ref.edgeMass[e] * Math.exp(ref.p * (logA(row) - logA(col)));
     Out[ref.unitVar[col]] += Math.pow(rho[row], ref.r - 1) * term;
@@ -263,28 +263,38 @@ function choleskySolve(H: Float64Array, b: Float64Array, n: number, mu: number):
 }
 
 /**
- * Minimise `F` over `u` by damped Newton with an Armijo backtracking line search, until every
- * group is balanced to `max |log(Out/In)| <= 1e-13` (or no step changes anything). Near the
- * minimum, where the predicted decrease is below the rounding of `F`, full Newton steps are
- * taken without the line search (quadratic convergence). Returns the minimiser, `F` there and
- * the Newton iterations used.
+ * Minimise `F` over `u` by damped Newton on `log F` (the same minimiser; `log F` is a
+ * log-sum-exp of convex functions, hence convex, and far better conditioned than `F` when
+ * `q / p` is large), with an Armijo backtracking line search, until every group is balanced to
+ * `max |log(Out/In)| <= 1e-13` (or no step changes anything). Near the minimum, where the
+ * predicted decrease is below rounding, full Newton steps are taken without the line search
+ * (quadratic convergence). Returns the minimiser, `F` there and the Newton iterations used.
  */
 export function newtonMinimise(ref: Reference, start?: Float64Array): { u: Float64Array; F: number; iterations: number } {
   const n = ref.nVars;
   const u = start ? start.slice() : new Float64Array(n);
   let iterations = 0;
-  for (; iterations < 200 && maxLogImbalance(ref, u) > 1e-13; iterations++) {
+  for (; iterations < 500 && maxLogImbalance(ref, u) > 1e-13; iterations++) {
     const { F, g, H } = derivatives(ref, u);
-    const minus = g.map((x) => -x);
+    // Derivatives of G = log F.
+    const gG = g.map((x) => x / F);
+    const HG = new Float64Array(n * n);
+    for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) HG[a * n + b] = H[a * n + b] / F - gG[a] * gG[b];
+    const G = Math.log(F);
+    const minus = gG.map((x) => -x);
     let d: Float64Array | null = null;
-    for (let mu = 0; d === null; mu = mu === 0 ? 1e-12 * F : mu * 10) d = choleskySolve(H, minus, n, mu);
+    for (let mu = 0; d === null; mu = mu === 0 ? 1e-14 : mu * 10) d = choleskySolve(HG, minus, n, mu);
+    // Far from the minimum the Hessian of log F is nearly singular: cap the step at 2/p in u.
+    let longest = 0;
+    for (const x of d) longest = Math.max(longest, Math.abs(x));
+    if (longest > 2 / ref.p) d = d.map((x) => (x * 2) / ref.p / longest);
     let slope = 0;
-    for (let a = 0; a < n; a++) slope += g[a] * d[a];
+    for (let a = 0; a < n; a++) slope += gG[a] * d[a];
     let t = 1;
     const trial = new Float64Array(n);
     for (;;) {
       for (let a = 0; a < n; a++) trial[a] = u[a] + t * d[a];
-      if (-slope < 1e-12 * F || objective(ref, trial) <= F + 1e-4 * t * slope || t < 1e-12) break;
+      if (-slope < 1e-13 || Math.log(objective(ref, trial)) <= G + 1e-4 * t * slope || t < 1e-12) break;
       t /= 2;
     }
     if (t < 1e-12) break; // no further progress representable

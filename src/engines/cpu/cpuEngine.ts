@@ -1,4 +1,4 @@
-import { biasPower, columnPass, fusedPass, powerMatrix, rowPass } from '../../math/passes.js';
+import { biasPower, columnPass, fusedPass, largestWeight, powerMatrix, powerOfTwoScale, rowPass } from '../../math/passes.js';
 import { updateExponent } from '../../options.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
@@ -11,6 +11,8 @@ import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.j
 export class CpuEngine implements Engine {
   readonly backend = 'cpu' as const;
   readonly adapter = null;
+  /** `P` holds `|w / normScale|^p`, a power of two near the largest weight: no overflow for any weight scale. */
+  readonly normScale: number;
   private readonly P: Float64Array[];
   private readonly bias: Float64Array;
   private readonly u: Float64Array;
@@ -29,8 +31,10 @@ export class CpuEngine implements Engine {
 
   constructor(private readonly problem: Problem, private readonly options: EngineOptions) {
     const { nUnits, nVars, blocks } = problem;
-    this.P = blocks.map((b) => powerMatrix(b, problem.p));
-    this.bias = biasPower(problem);
+    const scale = powerOfTwoScale(largestWeight(blocks, problem.includeBiases));
+    this.normScale = 1 / scale;
+    this.P = blocks.map((b) => powerMatrix(b, problem.p, scale));
+    this.bias = biasPower(problem, scale);
     this.u = new Float64Array(nVars);
     if (options.initial) this.u.set(options.initial);
     this.alpha = new Float64Array(nUnits);
@@ -76,10 +80,11 @@ export class CpuEngine implements Engine {
     return this.u.slice();
   }
 
-  /** `In` and `Out` per variable at the current factors (copies). */
+  /** `In` and `Out` per variable at the current factors (copies, in the network's own scale). */
   statistics(): { In: Float64Array; Out: Float64Array } {
     this.evaluateAll();
-    return { In: this.In.slice(), Out: this.Out.slice() };
+    const unscale = Math.pow(this.normScale, this.problem.q);
+    return { In: this.In.map((x) => x * unscale), Out: this.Out.map((x) => x * unscale) };
   }
 
   dispose(): void {
