@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<Command>> = {
   balance: async () => (await import('./commands/balance.js')).default,
   paper: async () => (await import('./commands/paper.js')).default,
   fig2: async () => (await import('./commands/fig2.js')).default,
+  train: async () => (await import('./commands/train.js')).default,
 };
 
 function usage(): string {
