@@ -22,3 +22,5 @@ export { flowDirection, flowDirections, lpqRegulariser, balanceResidual } from '
 export type { FlowOptions, ParameterArrays, Regulariser, BalanceResidual } from './flow/metric.js';
 export { readSafetensors, writeSafetensors, GRAPH_METADATA_KEY, MAX_HEADER_BYTES } from './io/safetensors.js';
 export type { NetworkGraphMetadata } from './io/safetensors.js';
+export { readOnnx, writeOnnx, writeOnnxFiles } from './io/onnx/index.js';
+export type { OnnxModel, OnnxFiles, OnnxFixedUnits, OnnxSource, ReadOnnxOptions } from './io/onnx/index.js';

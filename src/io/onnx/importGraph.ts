@@ -1,0 +1,709 @@
+/**
+ * ONNX graph -> {@link Network}. Nodes are interpreted symbolically in their (topological) file
+ * order. A tensor is either the output of a layer (possibly a flattened view of it), a pending
+ * pre-activation (a sum of weight blocks and residual skips not yet passed through an
+ * activation), a constant, or a value that carries no units (shapes). Activations, pooling and
+ * unknown ops turn pending sums into layers.
+ *
+ * Ops: Gemm, MatMul (+ Add of a bias), Conv (groups, depthwise, symmetric pads, strides), Relu,
+ * LeakyRelu, Sigmoid, Tanh, Softmax, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool,
+ * Flatten, Reshape and Squeeze (to flatten), Add and Sum of branches (residuals), Identity,
+ * Dropout, BatchNormalization (folded into the Conv/Gemm/MatMul before it). Any other op is
+ * kept as a fixed barrier: the units it reads and writes get factor 1 and are reported.
+ */
+import { WeightBalanceError } from '../../errors.js';
+import { validateNetwork, slidingOutput } from '../../network/validate.js';
+import { layerSize } from '../../network/types.js';
+import type { Activation, Block, Layer, Network, Pool, WeightArray } from '../../network/types.js';
+import type { BlockBinding } from './bindings.js';
+import { DataType } from './schema.js';
+import type { AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
+import { elementCount, readIntTensor } from './tensor.js';
+
+/** Units that an op the balancer cannot rescale through forced to factor 1. */
+export interface OnnxFixedUnits {
+  /** The node's name (or `#index` when it has none). */
+  node: string;
+  op: string;
+  /** The layers (by name) whose units were fixed, and how many units each has. */
+  layers: { layer: number; name: string; units: number }[];
+  /**
+   * `activation`: modelled exactly (e.g. Sigmoid, Tanh, Softmax); `opaque`: an op the network
+   * model cannot express, kept as an identity barrier of fixed units (so `forward` of the
+   * imported network differs from the ONNX model there, while balancing stays exact).
+   */
+  modelled: 'activation' | 'opaque';
+}
+
+/** What the importer needs from the file besides the graph. */
+export interface GraphSource {
+  graph: GraphProto;
+  /** Float values of initializer `index` (weights); `writable` ones must be rewritable in place. */
+  floatValues(index: number, writable: boolean): Float64Array;
+}
+
+/** The result of importing a graph. */
+export interface ImportedGraph {
+  network: Network;
+  bindings: BlockBinding[];
+  fixedUnits: OnnxFixedUnits[];
+  foldedBatchNorms: string[];
+}
+
+interface LayerState { kind: 'layer'; layer: number; shape: number[] }
+interface PendingBlock {
+  kind: 'dense' | 'conv2d';
+  name: string;
+  from: number;
+  shape: number[];
+  stride: [number, number];
+  padding: [number, number];
+  groups: number;
+  weight: Float64Array;
+  bias: Float64Array | null;
+  double: boolean;
+  binding: BlockBinding;
+}
+interface PreState { kind: 'pre'; shape: number[]; blocks: PendingBlock[]; skips: number[] }
+interface ConstState { kind: 'const'; tensor: TensorProto; initializer: number | null }
+interface MetaState { kind: 'meta' }
+type State = LayerState | PreState | ConstState | MetaState;
+
+/** Ops that keep the shape of their (unit-carrying) input: an opaque one becomes a fixed barrier. */
+const ELEMENTWISE = new Set([
+  'Abs', 'Acos', 'Asin', 'Atan', 'BatchNormalization', 'Cast', 'Ceil', 'Celu', 'Clip', 'Cos', 'Cosh', 'Div', 'Elu',
+  'Erf', 'Exp', 'Floor', 'Gelu', 'HardSigmoid', 'HardSwish', 'InstanceNormalization', 'LayerNormalization',
+  'LogSoftmax', 'Log', 'LpNormalization', 'LRN', 'Max', 'Mean', 'Min', 'Mish', 'Mul', 'Neg', 'Pow', 'PRelu',
+  'Reciprocal', 'Round', 'Selu', 'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Softmax', 'Softplus', 'Softsign',
+  'Sqrt', 'Sub', 'Swish', 'Tan', 'Tanh', 'ThresholdedRelu', 'Add', 'Sum', 'Relu', 'LeakyRelu',
+]);
+
+/** Ops whose output depends only on the input's shape, never its values. */
+const SHAPE_ONLY = new Set(['Shape', 'Size']);
+
+function fail(message: string): never {
+  throw new WeightBalanceError(message);
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+const utf8 = new TextDecoder();
+
+class Importer {
+  readonly layers: Layer[] = [];
+  readonly blocks: Block[] = [];
+  readonly bindings: BlockBinding[] = [];
+  readonly fixedUnits: OnnxFixedUnits[] = [];
+  readonly foldedBatchNorms: string[] = [];
+  private readonly states = new Map<string, State>();
+  private readonly uses = new Map<string, number>();
+  private readonly initializerIndex = new Map<string, number>();
+  private readonly valueInfo = new Map<string, ValueInfoProto>();
+  /** Layers already read by a block or a skip: their activation and pooling are final. */
+  private readonly referenced = new Set<number>();
+  private readonly graphOutput: string;
+  private batch: number | null = null;
+
+  constructor(private readonly source: GraphSource) {
+    const graph = source.graph;
+    (graph.initializer ?? []).forEach((t, k) => this.initializerIndex.set(t.name ?? '', k));
+    for (const v of [...(graph.valueInfo ?? []), ...(graph.output ?? []), ...(graph.input ?? [])]) this.valueInfo.set(v.name ?? '', v);
+    const outputs = graph.output ?? [];
+    if (outputs.length !== 1) fail(`the graph has ${outputs.length} outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}); exactly one is supported`);
+    this.graphOutput = outputs[0].name ?? '';
+  }
+
+  run(): ImportedGraph {
+    const graph = this.source.graph;
+    this.addInput();
+    const nodes = graph.node ?? [];
+    const reachable = this.reachableNodes(nodes);
+    for (const k of reachable) for (const name of nodes[k].input ?? []) if (name) this.uses.set(name, (this.uses.get(name) ?? 0) + 1);
+    for (const k of reachable) this.visit(nodes[k], k);
+    this.finishOutput();
+    const network: Network = { layers: this.layers, blocks: this.blocks };
+    try {
+      validateNetwork(network);
+    } catch (error) {
+      fail(`the imported network is not valid (${error instanceof Error ? error.message : String(error)})`);
+    }
+    this.checkInitializerUse(nodes);
+    return { network, bindings: this.bindings, fixedUnits: this.fixedUnits, foldedBatchNorms: this.foldedBatchNorms };
+  }
+
+  // ---------------------------------------------------------------- graph structure
+
+  private addInput(): void {
+    const graph = this.source.graph;
+    const inputs = (graph.input ?? []).filter((v) => !this.initializerIndex.has(v.name ?? ''));
+    if (inputs.length !== 1) fail(`the graph has ${inputs.length} inputs (${inputs.map((v) => `'${v.name}'`).join(', ')}); exactly one is supported`);
+    const input = inputs[0];
+    const name = input.name ?? '';
+    const dims = input.type?.tensorType?.shape?.dim;
+    if (!dims) fail(`input '${name}' has no shape: cannot resolve the layer sizes`);
+    if (dims.length !== 2 && dims.length !== 4) fail(`input '${name}' has rank ${dims.length}; supported are [batch, features] and [batch, channels, height, width]`);
+    const shape = dims.slice(1).map((d, k) => {
+      const v = d.dimValue;
+      if (typeof v !== 'number' || !(v > 0)) {
+        fail(`input '${name}': dimension ${k + 1} is dynamic${d.dimParam ? ` ('${d.dimParam}')` : ''}; cannot resolve the shape (export with a fixed input size)`);
+      }
+      return v;
+    });
+    const b = dims[0].dimValue;
+    this.batch = typeof b === 'number' && b > 0 ? b : null;
+    this.layers.push({ name, shape, activation: 'identity' });
+    this.states.set(name, { kind: 'layer', layer: 0, shape });
+  }
+
+  /** Indices of the nodes the graph output depends on, in file order. */
+  private reachableNodes(nodes: NodeProto[]): number[] {
+    const producer = new Map<string, number>();
+    nodes.forEach((n, k) => {
+      for (const o of n.output ?? []) if (o) producer.set(o, k);
+    });
+    const keep = new Set<number>();
+    const stack = [this.graphOutput];
+    while (stack.length > 0) {
+      const k = producer.get(stack.pop()!);
+      if (k === undefined || keep.has(k)) continue;
+      keep.add(k);
+      for (const i of nodes[k].input ?? []) if (i) stack.push(i);
+    }
+    return [...keep].sort((a, b) => a - b);
+  }
+
+  private finishOutput(): void {
+    const state = this.states.get(this.graphOutput);
+    if (!state) fail(`the graph output '${this.graphOutput}' is not produced by any node`);
+    if (state.kind === 'const' || state.kind === 'meta') fail(`the graph output '${this.graphOutput}' does not depend on the input`);
+    const layer = state.kind === 'pre' ? this.materialize(state, 'identity', this.graphOutput) : state;
+    if (layer.layer === 0) fail(`the graph output '${this.graphOutput}' is the input itself: nothing to balance`);
+    if (layer.layer !== this.layers.length - 1) fail(`the graph output '${this.graphOutput}' is not the last layer of the imported network`);
+  }
+
+  /** Initializers that the writer rewrites must feed exactly one node input, in any (sub)graph. */
+  private checkInitializerUse(nodes: NodeProto[]): void {
+    const count = new Map<string, number>();
+    const walk = (list: NodeProto[]): void => {
+      for (const n of list) {
+        for (const i of n.input ?? []) if (i) count.set(i, (count.get(i) ?? 0) + 1);
+        for (const a of n.attribute ?? []) {
+          const sub = a as AttributeProto & { g?: GraphProto; graphs?: GraphProto[] };
+          for (const g of [sub.g, ...(sub.graphs ?? [])]) if (g) walk(g.node ?? []);
+        }
+      }
+    };
+    walk(nodes);
+    const outputs = new Set((this.source.graph.output ?? []).map((o) => o.name));
+    const initializers = this.source.graph.initializer ?? [];
+    const owner = new Map<number, string>();
+    for (const b of this.bindings) {
+      for (const index of [b.weight.initializer, b.bias?.initializer]) {
+        if (index === undefined) continue;
+        const name = initializers[index].name ?? '';
+        if (owner.has(index)) fail(`initializer '${name}' is rewritten by both node '${owner.get(index)}' and node '${b.node}': shared weights are not supported`);
+        owner.set(index, b.node);
+        if ((count.get(name) ?? 0) !== 1 || outputs.has(name)) {
+          fail(`initializer '${name}' of node '${b.node}' is also used elsewhere in the graph (${count.get(name) ?? 0} uses): shared weights are not supported`);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private label(node: NodeProto, index: number): string {
+    return node.name ? node.name : `#${index}`;
+  }
+
+  private state(name: string, where: string): State {
+    const known = this.states.get(name);
+    if (known) return known;
+    const index = this.initializerIndex.get(name);
+    if (index !== undefined) {
+      const state: ConstState = { kind: 'const', tensor: this.source.graph.initializer![index], initializer: index };
+      this.states.set(name, state);
+      return state;
+    }
+    return fail(`node ${where} reads '${name}', which no earlier node, input or initializer provides (is the graph topologically sorted?)`);
+  }
+
+  private attribute(node: NodeProto, name: string): AttributeProto | undefined {
+    return (node.attribute ?? []).find((a) => a.name === name);
+  }
+
+  private attrInt(node: NodeProto, name: string, fallback: number): number {
+    return this.attribute(node, name)?.i ?? fallback;
+  }
+
+  private attrInts(node: NodeProto, name: string): number[] | undefined {
+    return this.attribute(node, name)?.ints;
+  }
+
+  private attrFloat(node: NodeProto, name: string, fallback: number): number {
+    return this.attribute(node, name)?.f ?? fallback;
+  }
+
+  private attrString(node: NodeProto, name: string, fallback: string): string {
+    const s = this.attribute(node, name)?.s;
+    return s ? utf8.decode(s) : fallback;
+  }
+
+  /** The initializer behind a weight input, refused when it is computed or a Constant node. */
+  private weightInput(state: State | null, what: string, where: string): ConstState & { initializer: number } {
+    if (!state || state.kind !== 'const' || state.initializer === null) {
+      fail(`node ${where}: its ${what} must be a graph initializer (found ${state ? (state.kind === 'const' ? 'a Constant node' : 'a computed tensor') : 'nothing'}); the writer can only rewrite initializers`);
+    }
+    return state as ConstState & { initializer: number };
+  }
+
+  private floatValues(c: ConstState & { initializer: number }): Float64Array {
+    return this.source.floatValues(c.initializer, true);
+  }
+
+  /** Whether a layer may still change its activation or pooling: nothing else reads its output. */
+  private canMutate(layer: number): boolean {
+    if (layer === 0 || this.referenced.has(layer)) return false;
+    for (const [name, s] of this.states) {
+      if (s.kind === 'layer' && s.layer === layer && ((this.uses.get(name) ?? 0) > 0 || name === this.graphOutput)) return false;
+    }
+    return true;
+  }
+
+  /** Turn a pending sum into a layer. */
+  private materialize(pre: PreState, activation: Activation, name: string, extra: { pool?: Pool; negativeSlope?: number } = {}): LayerState {
+    const k = this.layers.length;
+    let shape = pre.shape;
+    if (extra.pool) shape = this.pooledShape(shape, extra.pool, name);
+    const layer: Layer = { name, shape, activation };
+    if (extra.negativeSlope !== undefined) layer.negativeSlope = extra.negativeSlope;
+    if (pre.skips.length > 0) layer.skips = [...pre.skips];
+    if (extra.pool) layer.pool = extra.pool;
+    this.layers.push(layer);
+    for (const b of pre.blocks) {
+      const alloc = (v: Float64Array): WeightArray => (b.double ? Float64Array.from(v) : Float32Array.from(v));
+      const common = { name: b.name, from: b.from, to: k, weight: alloc(b.weight), bias: b.bias ? alloc(b.bias) : null };
+      this.blocks.push(b.kind === 'dense'
+        ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }
+        : { kind: 'conv2d', ...common, shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]], stride: b.stride, padding: b.padding, groups: b.groups });
+      this.bindings.push(b.binding);
+    }
+    return { kind: 'layer', layer: k, shape };
+  }
+
+  private toLayer(state: State, name: string, where: string): LayerState {
+    if (state.kind === 'layer') return state;
+    if (state.kind === 'pre') return this.materialize(state, 'identity', name);
+    return fail(`node ${where}: expected a tensor computed from the input, found a constant`);
+  }
+
+  private pooledShape(shape: number[], pool: Pool, where: string): number[] {
+    if (shape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] tensor`);
+    const h = slidingOutput(shape[1], pool.size[0], pool.stride[0], 0);
+    const w = slidingOutput(shape[2], pool.size[1], pool.stride[1], 0);
+    if (!(h > 0 && w > 0)) fail(`node ${where}: the pooling window ${JSON.stringify(pool.size)} is larger than the input ${JSON.stringify(shape.slice(1))}`);
+    return [shape[0], h, w];
+  }
+
+  /** Apply an activation and/or a pool to a layer's output: in place when nothing else reads it, else as a new tied layer. */
+  private applyToLayer(state: LayerState, activation: Activation, name: string, where: string, extra: { pool?: Pool; negativeSlope?: number } = {}): LayerState {
+    const layer = this.layers[state.layer];
+    const isView = !sameShape(state.shape, layer.shape);
+    if (extra.pool && isView) fail(`node ${where}: pooling a flattened tensor is not supported`);
+    if (!extra.pool && activation === 'relu' && layer.activation === 'relu') return state; // relu is idempotent
+    if (this.canMutate(state.layer)) {
+      if (extra.pool && !layer.pool && activation === 'identity') {
+        layer.pool = extra.pool;
+        layer.shape = this.pooledShape(layer.shape, extra.pool, where);
+        return { kind: 'layer', layer: state.layer, shape: layer.shape };
+      }
+      const monotone = activation === 'relu' || activation === 'leaky_relu' || activation === 'sigmoid' || activation === 'tanh';
+      if (!extra.pool && layer.activation === 'identity' && (!layer.pool || (layer.pool.kind === 'max' && monotone))) {
+        layer.activation = activation;
+        if (extra.negativeSlope !== undefined) layer.negativeSlope = extra.negativeSlope;
+        return state;
+      }
+    }
+    this.referenced.add(state.layer);
+    const pre: PreState = { kind: 'pre', shape: layer.shape, blocks: [], skips: [state.layer] };
+    const out = this.materialize(pre, activation, name, extra);
+    return extra.pool ? out : { kind: 'layer', layer: out.layer, shape: state.shape };
+  }
+
+  private fixLayer(layer: number): void {
+    const l = this.layers[layer];
+    l.fixed = Array.from({ length: l.shape[0] }, (_, c) => c);
+  }
+
+  private report(node: string, op: string, layers: number[], modelled: OnnxFixedUnits['modelled']): void {
+    const unique = [...new Set(layers)].filter((k) => k > 0);
+    this.fixedUnits.push({ node, op, modelled, layers: unique.map((k) => ({ layer: k, name: this.layers[k].name, units: this.layers[k].shape[0] })) });
+  }
+
+  // ---------------------------------------------------------------- nodes
+
+  private visit(node: NodeProto, index: number): void {
+    const where = `'${this.label(node, index)}' (${node.opType})`;
+    const name = this.label(node, index);
+    const inputs = (node.input ?? []).map((i) => (i ? this.state(i, where) : null));
+    for (const i of node.input ?? []) if (i) this.uses.set(i, (this.uses.get(i) ?? 0) - 1);
+    const outputs = node.output ?? [];
+    const out = outputs[0] ?? '';
+    const domain = node.domain ?? '';
+    const op = domain === '' || domain === 'ai.onnx' ? node.opType ?? '' : `${domain}.${node.opType ?? ''}`;
+    const set = (state: State): void => {
+      if (state.kind === 'pre' && ((this.uses.get(out) ?? 0) > 1)) state = this.materialize(state, 'identity', out);
+      this.states.set(out, state);
+    };
+    const carriesUnits = inputs.some((s) => s && (s.kind === 'layer' || s.kind === 'pre'));
+    if (op === 'Constant') {
+      const t = this.attribute(node, 'value')?.t;
+      this.states.set(out, t ? { kind: 'const', tensor: t, initializer: null } : { kind: 'meta' });
+      return;
+    }
+    if (SHAPE_ONLY.has(op) || !carriesUnits) {
+      for (const o of outputs) if (o) this.states.set(o, { kind: 'meta' });
+      return;
+    }
+    const extraOutputs = outputs.slice(1).filter((o) => o && (this.uses.get(o) ?? 0) > 0);
+    switch (op) {
+      case 'Gemm': case 'MatMul': return set(this.dense(node, op, inputs, name, where, out));
+      case 'Conv': return set(this.conv(node, inputs, name, where, out));
+      case 'Add': case 'Sum': return set(this.add(node, op, inputs, name, where, out));
+      case 'BatchNormalization': {
+        if (extraOutputs.length > 0 || this.attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
+        const folded = this.foldBatchNorm(node, inputs, name, where);
+        return folded ? set(folded) : set(this.opaque(node, op, inputs, name, where, out));
+      }
+      case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Softmax':
+        return set(this.activation(node, op, inputs[0]!, name, where, out));
+      case 'MaxPool': case 'AveragePool': case 'GlobalAveragePool': case 'GlobalMaxPool':
+        if (extraOutputs.length > 0) fail(`node ${where}: the Indices output of MaxPool is not supported`);
+        return set(this.pool(node, op, inputs[0]!, where, out));
+      case 'Flatten': case 'Reshape': case 'Squeeze':
+        return set(this.flatten(node, op, inputs, where, out));
+      case 'Identity': case 'Dropout':
+        if (extraOutputs.length > 0) fail(`node ${where}: the mask output of Dropout is not supported`);
+        return set(inputs[0]!);
+      default:
+        return set(this.opaque(node, op, inputs, name, where, out));
+    }
+  }
+
+  private dense(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): PreState {
+    const a = inputs[0];
+    if (!a) fail(`node ${where}: missing input A`);
+    const source = this.toLayer(a, `${out}:input`, where);
+    if (source.shape.length !== 1) fail(`node ${where}: its input has shape ${JSON.stringify(source.shape)} (batch excluded); a ${op} needs [batch, features] (flatten first)`);
+    const w = this.weightInput(inputs[1], 'weight B', where);
+    const dims = w.tensor.dims ?? [];
+    if (dims.length !== 2) fail(`node ${where}: weight '${w.tensor.name}' has dims ${JSON.stringify(dims)}; expected a matrix`);
+    let transposed = true;
+    let alpha = 1;
+    let beta = 1;
+    if (op === 'Gemm') {
+      if (this.attrInt(node, 'transA', 0) !== 0) fail(`node ${where}: transA = 1 is not supported`);
+      transposed = this.attrInt(node, 'transB', 0) === 0;
+      alpha = this.attrFloat(node, 'alpha', 1);
+      beta = this.attrFloat(node, 'beta', 1);
+      if (!(alpha !== 0 && Number.isFinite(alpha))) fail(`node ${where}: alpha = ${alpha} is not supported`);
+    }
+    const [inDim, outDim] = transposed ? dims : [dims[1], dims[0]];
+    if (inDim !== source.shape[0]) fail(`node ${where}: weight '${w.tensor.name}' reads ${inDim} features, its input has ${source.shape[0]}`);
+    const stored = this.floatValues(w);
+    const weight = new Float64Array(outDim * inDim);
+    for (let i = 0; i < outDim; i++) {
+      for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? stored[j * outDim + i] : stored[i * inDim + j]);
+    }
+    const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed, rowScale: alpha === 1 ? null : new Float64Array(outDim).fill(alpha) }, bias: null };
+    let bias: Float64Array | null = null;
+    let double = w.tensor.dataType === DataType.DOUBLE;
+    const c = inputs[2];
+    if (op === 'Gemm' && c && beta !== 0) {
+      const cb = this.weightInput(c, 'bias C', where);
+      const cd = cb.tensor.dims ?? [];
+      if (!(sameShape(cd, [outDim]) || sameShape(cd, [1, outDim]))) fail(`node ${where}: bias '${cb.tensor.name}' has dims ${JSON.stringify(cd)}; expected [${outDim}] or [1, ${outDim}]`);
+      bias = this.floatValues(cb).map((v) => beta * v);
+      binding.bias = { initializer: cb.initializer, scale: beta, offset: null };
+      double ||= cb.tensor.dataType === DataType.DOUBLE;
+    }
+    this.referenced.add(source.layer);
+    return { kind: 'pre', shape: [outDim], skips: [], blocks: [{ kind: 'dense', name, from: source.layer, shape: [outDim, inDim], stride: [1, 1], padding: [0, 0], groups: 1, weight, bias, double, binding }] };
+  }
+
+  private conv(node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): PreState {
+    const x = inputs[0];
+    if (!x) fail(`node ${where}: missing input X`);
+    const source = this.toLayer(x, `${out}:input`, where);
+    if (source.shape.length !== 3) fail(`node ${where}: its input has shape ${JSON.stringify(source.shape)} (batch excluded); a 2-D Conv needs [batch, channels, height, width]`);
+    const w = this.weightInput(inputs[1], 'weight W', where);
+    const dims = w.tensor.dims ?? [];
+    if (dims.length !== 4) fail(`node ${where}: weight '${w.tensor.name}' has dims ${JSON.stringify(dims)}; only 2-D convolutions ([out, in/groups, kh, kw]) are supported`);
+    const [outC, inPerGroup, kh, kw] = dims;
+    const groups = this.attrInt(node, 'group', 1);
+    const [C, H, W] = source.shape;
+    if (inPerGroup * groups !== C || outC % groups !== 0) fail(`node ${where}: weight '${w.tensor.name}' ${JSON.stringify(dims)} with group = ${groups} does not fit ${C} input channels`);
+    const dilations = this.attrInts(node, 'dilations') ?? [1, 1];
+    if (dilations.some((d) => d !== 1)) fail(`node ${where}: dilations ${JSON.stringify(dilations)} are not supported`);
+    const kernel = this.attrInts(node, 'kernel_shape');
+    if (kernel && !sameShape(kernel, [kh, kw])) fail(`node ${where}: kernel_shape ${JSON.stringify(kernel)} does not match weight dims ${JSON.stringify(dims)}`);
+    const strides = this.attrInts(node, 'strides') ?? [1, 1];
+    const padding = this.convPadding(node, [H, W], [kh, kw], strides, where);
+    const weight = this.floatValues(w).slice();
+    const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed: false, rowScale: null }, bias: null };
+    let bias: Float64Array | null = null;
+    let double = w.tensor.dataType === DataType.DOUBLE;
+    if (inputs[2]) {
+      const b = this.weightInput(inputs[2], 'bias B', where);
+      if (elementCount(b.tensor) !== outC || (b.tensor.dims ?? []).length !== 1) fail(`node ${where}: bias '${b.tensor.name}' has dims ${JSON.stringify(b.tensor.dims)}; expected [${outC}]`);
+      bias = this.floatValues(b).slice();
+      binding.bias = { initializer: b.initializer, scale: 1, offset: null };
+      double ||= b.tensor.dataType === DataType.DOUBLE;
+    }
+    const shape = [outC, slidingOutput(H, kh, strides[0], padding[0]), slidingOutput(W, kw, strides[1], padding[1])];
+    if (!(shape[1] > 0 && shape[2] > 0)) fail(`node ${where}: the kernel is larger than its padded input`);
+    this.referenced.add(source.layer);
+    return { kind: 'pre', shape, skips: [], blocks: [{ kind: 'conv2d', name, from: source.layer, shape: [outC, inPerGroup, kh, kw], stride: [strides[0], strides[1]], padding, groups, weight, bias, double, binding }] };
+  }
+
+  private convPadding(node: NodeProto, size: number[], kernel: number[], strides: number[], where: string): [number, number] {
+    if (strides.length !== 2 || strides.some((s) => !(s > 0))) fail(`node ${where}: strides ${JSON.stringify(strides)} are not supported`);
+    const autoPad = this.attrString(node, 'auto_pad', 'NOTSET');
+    let pads = this.attrInts(node, 'pads') ?? [0, 0, 0, 0];
+    if (autoPad === 'VALID') pads = [0, 0, 0, 0];
+    else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+      pads = [0, 1].flatMap((a) => {
+        const total = Math.max(0, (Math.ceil(size[a] / strides[a]) - 1) * strides[a] + kernel[a] - size[a]);
+        return [Math.floor(total / 2), total - Math.floor(total / 2)];
+      });
+      pads = [pads[0], pads[2], pads[1], pads[3]];
+    } else if (autoPad !== 'NOTSET') fail(`node ${where}: auto_pad '${autoPad}' is not supported`);
+    if (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3] || pads.some((p) => p < 0)) {
+      fail(`node ${where}: pads ${JSON.stringify(pads)} are not symmetric; only equal padding on both sides is supported`);
+    }
+    return [pads[0], pads[1]];
+  }
+
+  private add(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): State {
+    const terms = inputs.filter((s): s is State => s !== null);
+    const consts = terms.filter((s) => s.kind === 'const' || s.kind === 'meta');
+    if (consts.length > 0) {
+      const pre = terms.find((s): s is PreState => s.kind === 'pre');
+      if (op === 'Add' && terms.length === 2 && consts.length === 1 && pre && pre.blocks.length > 0 && consts[0].kind === 'const' && consts[0].initializer !== null) {
+        const biased = this.addBias(pre, consts[0] as ConstState & { initializer: number });
+        if (biased) return biased;
+      }
+      return this.opaque(node, op, inputs, name, where, out);
+    }
+    const shape = terms[0].kind === 'pre' || terms[0].kind === 'layer' ? terms[0].shape : [];
+    const result: PreState = { kind: 'pre', shape, blocks: [], skips: [] };
+    for (const t of terms) {
+      if (t.kind !== 'pre' && t.kind !== 'layer') continue;
+      if (!sameShape(t.shape, shape)) fail(`node ${where}: adds tensors of shapes ${JSON.stringify(shape)} and ${JSON.stringify(t.shape)} (batch excluded); broadcasting between branches is not supported`);
+      if (t.kind === 'pre') {
+        result.blocks.push(...t.blocks);
+        result.skips.push(...t.skips);
+      } else {
+        if (!sameShape(this.layers[t.layer].shape, t.shape)) fail(`node ${where}: a residual over a flattened or reshaped tensor is not supported`);
+        this.referenced.add(t.layer);
+        result.skips.push(t.layer);
+      }
+    }
+    return result;
+  }
+
+  /** `pre + c` with a per-unit constant `c`: the bias of the sum's first block; null if `c` does not broadcast per unit. */
+  private addBias(pre: PreState, c: ConstState & { initializer: number }): PreState | null {
+    const dims = c.tensor.dims ?? [];
+    const units = pre.shape[0];
+    const ok = pre.shape.length === 1
+      ? sameShape(dims, [units]) || sameShape(dims, [1, units])
+      : sameShape(dims, [units, 1, 1]) || sameShape(dims, [1, units, 1, 1]);
+    if (!ok || ![DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16].includes(c.tensor.dataType as 1)) return null;
+    const block = pre.blocks[0];
+    const values = this.floatValues(c);
+    const offset = block.bias;
+    const bias = Float64Array.from(values, (v, i) => v + (offset ? offset[i] : 0));
+    const binding: BlockBinding = { ...block.binding, bias: { initializer: c.initializer, scale: 1, offset: offset ? offset.slice() : null } };
+    const double = block.double || c.tensor.dataType === DataType.DOUBLE;
+    return { ...pre, blocks: [{ ...block, bias, binding, double }, ...pre.blocks.slice(1)] };
+  }
+
+  /**
+   * Fold `y = s (x - mean) + B`, `s = scale / sqrt(var + eps)`, into the single block before it:
+   * rows times `s`, bias `s (b - mean) + B`. The writer keeps scale, mean and var, rewrites the
+   * block's weight as `row / s` and `B` as `bias - s (b - mean)`: the file computes exactly the
+   * balanced network. Null when it cannot be folded (then the BatchNormalization fixes its units).
+   */
+  private foldBatchNorm(node: NodeProto, inputs: (State | null)[], name: string, where: string): PreState | null {
+    const x = inputs[0];
+    if (!x || x.kind !== 'pre' || x.blocks.length !== 1 || x.skips.length > 0) return null;
+    const params = inputs.slice(1, 5);
+    if (params.length !== 4 || params.some((p) => !p || p.kind !== 'const' || p.initializer === null)) return null;
+    const [scale, bnBias, mean, variance] = params as (ConstState & { initializer: number })[];
+    const units = x.shape[0];
+    if ([scale, bnBias, mean, variance].some((p) => elementCount(p.tensor) !== units || (p.tensor.dims ?? []).length !== 1)) {
+      fail(`node ${where}: scale, B, mean and var must each have ${units} entries`);
+    }
+    const eps = this.attrFloat(node, 'epsilon', 1e-5);
+    // ONNX runtimes compute in the tensor's precision; eps is a float attribute.
+    const sc = this.source.floatValues(scale.initializer, false);
+    const vr = this.source.floatValues(variance.initializer, false);
+    const mn = this.source.floatValues(mean.initializer, false);
+    const s = Float64Array.from(sc, (g, i) => g / Math.sqrt(vr[i] + eps));
+    if (s.some((v) => !Number.isFinite(v))) fail(`node ${where}: scale / sqrt(var + epsilon) is not finite`);
+    const block = x.blocks[0];
+    const rowLength = block.weight.length / units;
+    const weight = block.weight.map((v, k) => v * s[Math.floor(k / rowLength)]);
+    const offset = Float64Array.from(s, (si, i) => si * ((block.bias ? block.bias[i] : 0) - mn[i]));
+    const bias = Float64Array.from(this.floatValues(bnBias), (v, i) => v + offset[i]);
+    const old = block.binding.weight.rowScale;
+    const rowScale = Float64Array.from(s, (si, i) => si * (old ? old[i] : 1));
+    const binding: BlockBinding = { node: block.binding.node, weight: { ...block.binding.weight, rowScale }, bias: { initializer: bnBias.initializer, scale: 1, offset } };
+    this.foldedBatchNorms.push(name);
+    const double = block.double || [scale, bnBias, mean, variance].some((p) => p.tensor.dataType === DataType.DOUBLE);
+    return { kind: 'pre', shape: x.shape, skips: [], blocks: [{ ...block, weight, bias, binding, double }] };
+  }
+
+  private activation(node: NodeProto, op: string, input: State, name: string, where: string, out: string): State {
+    let activation: Activation;
+    let negativeSlope: number | undefined;
+    switch (op) {
+      case 'Relu': activation = 'relu'; break;
+      case 'LeakyRelu': activation = 'leaky_relu'; negativeSlope = this.attrFloat(node, 'alpha', 0.01); break;
+      case 'Sigmoid': activation = 'sigmoid'; break;
+      case 'Tanh': activation = 'tanh'; break;
+      default: {
+        // Softmax over the features of a [batch, features] tensor (opset < 13: axis 1; later: axis -1).
+        const axis = this.attrInt(node, 'axis', -1);
+        const flat = input.kind !== 'const' && input.kind !== 'meta' && input.shape.length === 1;
+        if (!flat || (axis !== -1 && axis !== 1)) return this.opaque(node, op, [input], name, where, out);
+        activation = 'softmax';
+      }
+    }
+    const extra = negativeSlope === undefined ? {} : { negativeSlope };
+    const result = input.kind === 'pre'
+      ? this.materialize(input, activation, out, extra)
+      : this.applyToLayer(this.toLayer(input, out, where), activation, out, where, extra);
+    if (activation !== 'relu' && activation !== 'leaky_relu') this.report(name, op, [result.layer], 'activation');
+    return result;
+  }
+
+  private pool(node: NodeProto, op: string, input: State, where: string, out: string): State {
+    const inputShape = input.kind === 'pre' || input.kind === 'layer' ? input.shape : [];
+    if (inputShape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${JSON.stringify(inputShape)} (batch excluded)`);
+    let pool: Pool;
+    if (op === 'GlobalAveragePool' || op === 'GlobalMaxPool') {
+      const size: [number, number] = [inputShape[1], inputShape[2]];
+      pool = { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
+    } else {
+      const kernel = this.attrInts(node, 'kernel_shape') ?? [];
+      if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${JSON.stringify(kernel)}; only 2-D pooling is supported`);
+      const strides = this.attrInts(node, 'strides') ?? [1, 1];
+      const pads = this.attrInts(node, 'pads') ?? [0, 0, 0, 0];
+      const autoPad = this.attrString(node, 'auto_pad', 'NOTSET');
+      if (pads.some((p) => p !== 0) || (autoPad !== 'NOTSET' && autoPad !== 'VALID')) fail(`node ${where}: padded pooling (pads ${JSON.stringify(pads)}, auto_pad ${autoPad}) is not supported`);
+      if ((this.attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
+      pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
+      if (this.attrInt(node, 'ceil_mode', 0) !== 0) {
+        const same = [0, 1].every((a) => Math.ceil((inputShape[a + 1] - kernel[a]) / strides[a]) === Math.floor((inputShape[a + 1] - kernel[a]) / strides[a]));
+        if (!same) fail(`node ${where}: ceil_mode = 1 changes the output size here; not supported`);
+      }
+    }
+    if (input.kind === 'pre') return this.materialize(input, 'identity', out, { pool });
+    return this.applyToLayer(input as LayerState, 'identity', out, where, { pool });
+  }
+
+  private flatten(node: NodeProto, op: string, inputs: (State | null)[], where: string, out: string): State {
+    const input = inputs[0]!;
+    if (input.kind !== 'pre' && input.kind !== 'layer') fail(`node ${where}: expected a tensor computed from the input`);
+    const full = input.shape;
+    let target: number[] | null; // shape without the batch, or null: not a flatten
+    if (op === 'Flatten') {
+      let axis = this.attrInt(node, 'axis', 1);
+      if (axis < 0) axis += full.length + 1;
+      target = axis === 1 ? [layerSize({ shape: full } as Layer)] : null;
+    } else if (op === 'Squeeze') {
+      const c = inputs[1];
+      const axes = c ? (c.kind === 'const' ? readIntTensor(c.tensor) : null) : this.attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1);
+      if (!axes) fail(`node ${where}: its axes are computed at run time; cannot resolve the output shape`);
+      const drop = new Set(axes.map((a) => (a < 0 ? a + full.length + 1 : a)));
+      if (drop.has(0)) fail(`node ${where}: squeezing the batch axis is not supported`);
+      target = full.filter((_, k) => !drop.has(k + 1));
+      if (target.length !== 1 || full.some((d, k) => drop.has(k + 1) && d !== 1)) target = null;
+    } else {
+      const c = inputs[1];
+      const values = c && c.kind === 'const' ? readIntTensor(c.tensor) : null;
+      if (!values) {
+        fail(`node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`);
+      }
+      target = this.resolveReshape(values, full, this.attrInt(node, 'allowzero', 0) !== 0, where);
+    }
+    if (!target) fail(`node ${where}: only flattening to [batch, features] (or keeping the shape) is supported`);
+    if (sameShape(target, full)) return input;
+    if (target.length !== 1) fail(`node ${where}: reshaping ${JSON.stringify(full)} to ${JSON.stringify(target)} (batch excluded) is not supported; only flattening is`);
+    const layer = this.toLayer(input, out, where);
+    return { kind: 'layer', layer: layer.layer, shape: target };
+  }
+
+  /** The non-batch part of a Reshape's output shape, or null if it moves the batch axis. */
+  private resolveReshape(values: number[], full: number[], allowZero: boolean, where: string): number[] | null {
+    const BATCH = -2; // a symbolic batch size
+    const input = [this.batch ?? BATCH, ...full];
+    const out = values.map((v, k) => (v === 0 && !allowZero ? input[k] ?? fail(`node ${where}: shape ${JSON.stringify(values)} copies a missing axis`) : v));
+    const total = full.reduce((a, b) => a * b, 1);
+    const inferred = out.filter((v) => v === -1).length;
+    if (inferred > 1) fail(`node ${where}: shape ${JSON.stringify(values)} has several -1`);
+    if (out.some((v) => v < -2 || v === 0)) return null;
+    const known = out.filter((v) => v > 0).reduce((a, b) => a * b, 1);
+    const hasBatch = out.includes(BATCH);
+    if (inferred === 1) {
+      const fill = hasBatch ? total / known : this.batch !== null ? (this.batch * total) / known : known === total ? BATCH : NaN;
+      if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0))) fail(`node ${where}: shape ${JSON.stringify(values)} does not fit ${JSON.stringify(full)} (batch excluded)`);
+      out[out.indexOf(-1)] = fill;
+    }
+    if (out[0] !== (this.batch ?? BATCH)) return null;
+    const rest = out.slice(1);
+    if (rest.some((v) => v <= 0) || rest.reduce((a, b) => a * b, 1) !== total) return null;
+    return rest;
+  }
+
+  /**
+   * An op the network model cannot rescale through: the units it reads become fixed layers, and
+   * its output a new layer of fixed units tied to them (shape-preserving ops only).
+   */
+  private opaque(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): LayerState {
+    const units = inputs.filter((s): s is LayerState | PreState => s !== null && (s.kind === 'layer' || s.kind === 'pre'));
+    const shape = units[0].shape;
+    let sameAsInput = ELEMENTWISE.has(op) && units.every((u) => sameShape(u.shape, shape));
+    if (sameAsInput) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      sameAsInput = inputs.every((s) => !s || s.kind !== 'const' || elementCount(s.tensor) <= size);
+    }
+    if (!sameAsInput) {
+      const dims = this.valueInfo.get(out)?.type?.tensorType?.shape?.dim;
+      const declared = dims?.slice(1).map((d) => d.dimValue ?? -1);
+      sameAsInput = !!declared && sameShape(declared, shape) && units.every((u) => sameShape(u.shape, shape));
+    }
+    if (!sameAsInput) fail(`node ${where}: op '${op}' is not supported and changes the tensor shape (or its output shape is unknown); it cannot be kept as a fixed barrier`);
+    if ((node.output ?? []).slice(1).some((o) => o && (this.uses.get(o) ?? 0) > 0)) fail(`node ${where}: op '${op}' is not supported and has several outputs`);
+    const sources = units.map((u, k) => this.toLayer(u, `${out}:input${k}`, where));
+    for (const s of sources) {
+      this.fixLayer(s.layer);
+      this.referenced.add(s.layer);
+    }
+    const base = this.layers[sources[0].layer].shape;
+    const skips = sources.filter((s) => sameShape(this.layers[s.layer].shape, base)).map((s) => s.layer);
+    const result = this.materialize({ kind: 'pre', shape: base, blocks: [], skips }, 'identity', out);
+    this.fixLayer(result.layer);
+    this.report(name, op, [...sources.map((s) => s.layer), result.layer], 'opaque');
+    return { kind: 'layer', layer: result.layer, shape };
+  }
+}
+
+/** Convert a decoded ONNX graph into a network with block -> initializer bindings. */
+export function importGraph(source: GraphSource): ImportedGraph {
+  return new Importer(source).run();
+}

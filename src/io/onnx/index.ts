@@ -1,0 +1,227 @@
+/**
+ * ONNX model files: read a model into a {@link Network}, balance it, write it back with only the
+ * weight initializers' numbers changed (in place, in their own element type: every other byte of
+ * the file is kept).
+ *
+ * @example
+ * const model = readOnnx(bytes);
+ * const result = await balance(model.network, { p: 2, q: 2 });
+ * const balancedBytes = writeOnnx(model, result.network);
+ */
+import { WeightBalanceError } from '../../errors.js';
+import { validateNetwork } from '../../network/validate.js';
+import type { Network } from '../../network/types.js';
+import type { BlockBinding } from './bindings.js';
+import { importGraph } from './importGraph.js';
+import type { OnnxFixedUnits } from './importGraph.js';
+import { decodeModelProto } from './schema.js';
+import type { ModelProto, TensorProto } from './schema.js';
+import { locateTensor, readFloatTensor, writeFloatTensor } from './tensor.js';
+import type { TensorLocation } from './tensor.js';
+import { initializerLayouts } from './wire.js';
+
+export type { OnnxFixedUnits } from './importGraph.js';
+
+/** Options of {@link readOnnx}. */
+export interface ReadOnnxOptions {
+  /**
+   * External data files by their `location` (as written in the model, e.g. `model.onnx.data`),
+   * for models saved with `save_as_external_data`. A weight whose file is missing is refused.
+   */
+  externalData?: Record<string, Uint8Array>;
+}
+
+/** The parts of the file that {@link writeOnnx} patches. Treat as opaque. */
+export interface OnnxSource {
+  readonly bytes: Uint8Array;
+  readonly externalData: Readonly<Record<string, Uint8Array>>;
+  readonly initializers: readonly TensorProto[];
+  readonly locations: readonly TensorLocation[];
+  /** For each block of the imported network, the initializers it came from. */
+  readonly bindings: readonly BlockBinding[];
+  /** The imported network's structure, to check that a written network matches it. */
+  readonly structure: string[];
+}
+
+/** An ONNX model read by {@link readOnnx}. */
+export interface OnnxModel {
+  /** The network to balance: one block per Conv / Gemm / MatMul (BatchNormalization folded in). */
+  network: Network;
+  /** Units fixed (factor 1) by ops that are not positively homogeneous, by node. */
+  fixedUnits: OnnxFixedUnits[];
+  /** BatchNormalization nodes folded into the block before them. */
+  foldedBatchNorms: string[];
+  /** The graph's name and the opset of the default domain, for reports. */
+  graphName: string;
+  opset: number | null;
+  /** What the writer needs. */
+  source: OnnxSource;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function sniff(bytes: Uint8Array): string | null {
+  const ascii = String.fromCharCode(...bytes.subarray(0, 8));
+  if (ascii.startsWith('PK\u0003\u0004')) return 'a ZIP archive (a PyTorch .pt/.pth checkpoint?)';
+  if (ascii.startsWith('\u0089HDF')) return 'an HDF5 file (a Keras .h5 model?)';
+  if (/^\s*[{[]/.test(ascii)) return 'a JSON file';
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length > 8 && dv.getUint32(4, true) === 0 && dv.getUint32(0, true) < 1e8 && bytes[8] === 0x7b) return 'a safetensors file';
+  return null;
+}
+
+function structureOf(net: Network): string[] {
+  return net.blocks.map((b) => JSON.stringify([b.kind, b.shape, b.from, b.to, b.bias !== null]));
+}
+
+/**
+ * Read an ONNX model (a `ModelProto`, IR version 3 or later) into a network. Throws a
+ * {@link WeightBalanceError} naming the problem (and the node, where there is one) for files
+ * that are not ONNX, truncated files, missing external data, dynamic shapes it cannot resolve
+ * and ops it cannot express; ops that are not positively homogeneous fix their units instead
+ * (listed in `fixedUnits`). The caller's bytes are copied, never modified.
+ */
+export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): OnnxModel {
+  if (!(bytes instanceof Uint8Array)) throw new WeightBalanceError('readOnnx needs the model file as a Uint8Array');
+  if (bytes.length === 0) throw new WeightBalanceError('not an ONNX model: the file is empty');
+  const kind = sniff(bytes);
+  if (kind) throw new WeightBalanceError(`not an ONNX model: this looks like ${kind}`);
+  // new Uint8Array copies (a Node Buffer's slice() would share memory with the caller's bytes).
+  const copy = new Uint8Array(bytes);
+  let model: ModelProto;
+  try {
+    model = decodeModelProto(copy);
+  } catch (error) {
+    throw new WeightBalanceError(`not a valid ONNX model (${describe(error)}): the file is truncated, corrupt or not ONNX`);
+  }
+  const graph = model.graph;
+  if (!(typeof model.irVersion === 'number' && model.irVersion > 0) || !graph || (graph.node ?? []).length === 0) {
+    throw new WeightBalanceError('not an ONNX model: no ir_version or no graph with nodes (is this file ONNX?)');
+  }
+  let layouts;
+  try {
+    layouts = initializerLayouts(copy);
+  } catch (error) {
+    throw new WeightBalanceError(`not a valid ONNX model (${describe(error)}): the file is truncated or corrupt`);
+  }
+  const initializers = graph.initializer ?? [];
+  if (layouts.length !== initializers.length) throw new WeightBalanceError('not a valid ONNX model: the initializers could not be located in the file');
+  const external: Record<string, Uint8Array> = {};
+  for (const [file, data] of Object.entries(options.externalData ?? {})) external[file] = new Uint8Array(data);
+  const locations: (TensorLocation | null)[] = initializers.map(() => null);
+  const cache = new Map<number, Float64Array>();
+  const buffers = (file: string | null): Uint8Array => (file === null ? copy : external[file]);
+  const floatValues = (index: number, writable: boolean): Float64Array => {
+    const known = cache.get(index);
+    if (known) return known;
+    const location = (locations[index] ??= locateTensor(initializers[index], layouts[index], external));
+    const values = readFloatTensor(initializers[index], location, buffers, writable);
+    cache.set(index, values);
+    return values;
+  };
+  const imported = importGraph({ graph, floatValues });
+  for (const b of imported.bindings) {
+    for (const index of [b.weight.initializer, b.bias?.initializer]) {
+      if (index !== undefined) locations[index] ??= locateTensor(initializers[index], layouts[index], external);
+    }
+  }
+  const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? null;
+  return {
+    network: imported.network,
+    fixedUnits: imported.fixedUnits,
+    foldedBatchNorms: imported.foldedBatchNorms,
+    graphName: graph.name ?? '',
+    opset,
+    source: {
+      bytes: copy,
+      externalData: external,
+      initializers,
+      locations: locations as TensorLocation[],
+      bindings: imported.bindings,
+      structure: structureOf(imported.network),
+    },
+  };
+}
+
+/** The files {@link writeOnnxFiles} produces. */
+export interface OnnxFiles {
+  /** The model file. */
+  model: Uint8Array;
+  /** External data files whose contents changed, by location (empty for self-contained models). */
+  externalData: Record<string, Uint8Array>;
+}
+
+/**
+ * Write a balanced network back into its ONNX model: a copy of the file whose weight
+ * initializers (Conv/Gemm/MatMul weights and biases, the bias `B` of a folded
+ * BatchNormalization) hold the new values, in their own element type and storage; every other
+ * byte is unchanged. `network` must have the structure of `model.network` (as `balance` returns).
+ */
+export function writeOnnxFiles(model: OnnxModel, network: Network): OnnxFiles {
+  const source = model?.source;
+  if (!source || !(source.bytes instanceof Uint8Array)) throw new WeightBalanceError('writeOnnx needs the model returned by readOnnx');
+  validateNetwork(network);
+  const structure = structureOf(network);
+  if (structure.length !== source.structure.length) {
+    throw new WeightBalanceError(`the network has ${structure.length} blocks, the ONNX model ${source.structure.length}: it is not a balanced copy of this model`);
+  }
+  structure.forEach((s, k) => {
+    if (s !== source.structure[k]) throw new WeightBalanceError(`block ${k} ('${network.blocks[k].name}') does not match the ONNX model's (${s} vs ${source.structure[k]})`);
+  });
+  const outputs = new Map<string | null, Uint8Array>();
+  const buffer = (file: string | null): Uint8Array => {
+    let b = outputs.get(file);
+    if (!b) {
+      b = new Uint8Array(file === null ? source.bytes : source.externalData[file]);
+      outputs.set(file, b);
+    }
+    return b;
+  };
+  const original = (file: string | null): Uint8Array => (file === null ? source.bytes : source.externalData[file]);
+  network.blocks.forEach((block, k) => {
+    const binding = source.bindings[k];
+    const w = binding.weight;
+    const tensor = source.initializers[w.initializer];
+    const location = source.locations[w.initializer];
+    const stored = readFloatTensor(tensor, location, original, true);
+    const rows = block.shape[0];
+    const rowLength = block.weight.length / rows;
+    const values = new Float64Array(stored.length);
+    for (let i = 0; i < rows; i++) {
+      const r = w.rowScale ? w.rowScale[i] : 1;
+      for (let j = 0; j < rowLength; j++) {
+        const at = w.transposed ? j * rows + i : i * rowLength + j;
+        // A zero row factor (BatchNormalization scale 0) ignores the row: keep it as stored.
+        values[at] = r === 0 ? stored[at] : block.weight[i * rowLength + j] / r;
+      }
+    }
+    writeFloatTensor(tensor, location, buffer(location.file), values);
+    if (binding.bias && block.bias) {
+      const b = binding.bias;
+      const biasTensor = source.initializers[b.initializer];
+      const biasLocation = source.locations[b.initializer];
+      const bias = block.bias;
+      const newBias = Float64Array.from(bias, (v, i) => (v - (b.offset ? b.offset[i] : 0)) / b.scale);
+      writeFloatTensor(biasTensor, biasLocation, buffer(biasLocation.file), newBias);
+    }
+  });
+  const externalData: Record<string, Uint8Array> = {};
+  for (const [file, bytes] of outputs) if (file !== null) externalData[file] = bytes;
+  return { model: outputs.get(null) ?? new Uint8Array(source.bytes), externalData };
+}
+
+/**
+ * Write a balanced network back into its ONNX model file (see {@link writeOnnxFiles}); for a
+ * model whose weights live in external data files, use {@link writeOnnxFiles}, which also
+ * returns those.
+ */
+export function writeOnnx(model: OnnxModel, network: Network): Uint8Array {
+  const files = writeOnnxFiles(model, network);
+  const external = Object.keys(files.externalData);
+  if (external.length > 0) {
+    throw new WeightBalanceError(`the model keeps its weights in external data (${external.map((f) => `'${f}'`).join(', ')}); use writeOnnxFiles to get those files too`);
+  }
+  return files.model;
+}

@@ -1,0 +1,171 @@
+/**
+ * Reading and writing the numbers of ONNX tensors where the file keeps them: `raw_data`,
+ * `float_data` / `double_data`, or an external data file. Writes are in place and keep the
+ * tensor's own element type, so the byte length of every field stays the same.
+ */
+import { WeightBalanceError } from '../../errors.js';
+import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16, FLOAT16_MAX } from '../halfFloat.js';
+import { DataType, dataTypeName } from './schema.js';
+import type { TensorProto } from './schema.js';
+import type { DataSegment, InitializerLayout } from './wire.js';
+
+/** Float element types a weight may have. */
+const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+
+/** Bytes per element of the types read here. */
+const WIDTH: Record<number, number> = {
+  [DataType.FLOAT]: 4, [DataType.DOUBLE]: 8, [DataType.FLOAT16]: 2, [DataType.BFLOAT16]: 2,
+  [DataType.INT32]: 4, [DataType.INT64]: 8,
+};
+
+/** Where an initializer's numbers are: in the model file or in an external data file. */
+export interface TensorLocation {
+  /** `null`: the model file; otherwise the external file's `location`. */
+  file: string | null;
+  /** A contiguous little-endian byte range (raw_data or external data). */
+  raw: { offset: number; length: number } | null;
+  /** Typed repeated fields (float_data / double_data) in the model file. */
+  typed: DataSegment[];
+}
+
+/** The element count of a tensor from its dims. */
+export function elementCount(tensor: TensorProto): number {
+  return (tensor.dims ?? []).reduce((a, b) => a * b, 1);
+}
+
+function tensorLabel(tensor: TensorProto): string {
+  return `initializer '${tensor.name ?? ''}'`;
+}
+
+/**
+ * Locate a tensor's data. `external` maps external file names to their bytes; a tensor whose
+ * external file is missing, or whose byte range does not fit, is refused with an error naming it.
+ */
+export function locateTensor(tensor: TensorProto, layout: InitializerLayout, external: Record<string, Uint8Array>): TensorLocation {
+  if (tensor.dataLocation === 1) {
+    const entries = new Map((tensor.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+    const location = entries.get('location');
+    if (!location) throw new WeightBalanceError(`${tensorLabel(tensor)} has external data without a 'location'`);
+    const file = external[location];
+    if (!file) {
+      throw new WeightBalanceError(`${tensorLabel(tensor)} stores its data in the external file '${location}', which was not provided`);
+    }
+    const offset = Number(entries.get('offset') ?? 0);
+    const width = WIDTH[tensor.dataType ?? 0] ?? 0;
+    const length = entries.has('length') ? Number(entries.get('length')) : elementCount(tensor) * width;
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || offset + length > file.length) {
+      throw new WeightBalanceError(`${tensorLabel(tensor)}: external data range [${offset}, ${offset + length}) does not fit in '${location}' (${file.length} bytes): truncated?`);
+    }
+    return { file: location, raw: { offset, length }, typed: [] };
+  }
+  return { file: null, raw: layout.raw, typed: layout.typed };
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * The values of a float tensor as float64, from wherever the file keeps them. `writable`
+ * additionally requires a storage the writer can patch in place.
+ */
+export function readFloatTensor(tensor: TensorProto, location: TensorLocation, buffers: (file: string | null) => Uint8Array, writable: boolean): Float64Array {
+  const type = tensor.dataType ?? 0;
+  if (!FLOAT_TYPES.has(type)) throw new WeightBalanceError(`${tensorLabel(tensor)} has element type ${dataTypeName(type)}; weights must be FLOAT, DOUBLE, FLOAT16 or BFLOAT16`);
+  const n = elementCount(tensor);
+  const out = new Float64Array(n);
+  if (location.raw) {
+    const width = WIDTH[type];
+    if (location.raw.length !== n * width) {
+      throw new WeightBalanceError(`${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${JSON.stringify(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`);
+    }
+    const dv = view(buffers(location.file));
+    const o = location.raw.offset;
+    for (let k = 0; k < n; k++) {
+      switch (type) {
+        case DataType.FLOAT: out[k] = dv.getFloat32(o + 4 * k, true); break;
+        case DataType.DOUBLE: out[k] = dv.getFloat64(o + 8 * k, true); break;
+        case DataType.FLOAT16: out[k] = float16ToNumber(dv.getUint16(o + 2 * k, true)); break;
+        default: out[k] = bfloat16ToNumber(dv.getUint16(o + 2 * k, true)); break;
+      }
+    }
+    return out;
+  }
+  if ((type === DataType.FLOAT || type === DataType.DOUBLE) && location.typed.length > 0) {
+    const width = type === DataType.FLOAT ? 4 : 8;
+    const count = location.typed.reduce((s, seg) => s + seg.count, 0);
+    if (count !== n || location.typed.some((seg) => seg.width !== width)) {
+      throw new WeightBalanceError(`${tensorLabel(tensor)} holds ${count} values, dims ${JSON.stringify(tensor.dims ?? [])} need ${n}`);
+    }
+    const dv = view(buffers(null));
+    let k = 0;
+    for (const seg of location.typed) {
+      for (let m = 0; m < seg.count; m++, k++) {
+        out[k] = width === 4 ? dv.getFloat32(seg.offset + 4 * m, true) : dv.getFloat64(seg.offset + 8 * m, true);
+      }
+    }
+    return out;
+  }
+  if ((type === DataType.FLOAT16 || type === DataType.BFLOAT16) && (tensor.int32Data?.length ?? 0) === n && n > 0) {
+    if (writable) throw new WeightBalanceError(`${tensorLabel(tensor)} stores ${dataTypeName(type)} values in int32_data, which cannot be rewritten in place; save the model with raw_data`);
+    const decode = type === DataType.FLOAT16 ? float16ToNumber : bfloat16ToNumber;
+    tensor.int32Data!.forEach((bits, k) => { out[k] = decode(bits); });
+    return out;
+  }
+  if (n === 0) return out;
+  throw new WeightBalanceError(`${tensorLabel(tensor)} has no data for its ${n} values`);
+}
+
+/** Integer values of a small INT64/INT32 constant tensor (shapes, axes), or null if it has none. */
+export function readIntTensor(tensor: TensorProto): number[] | null {
+  const type = tensor.dataType ?? 0;
+  if (type === DataType.INT64) {
+    if (tensor.int64Data && tensor.int64Data.length > 0) return tensor.int64Data.map(Number);
+    if (tensor.rawData) {
+      const dv = view(tensor.rawData);
+      return Array.from({ length: tensor.rawData.length / 8 }, (_, k) => Number(dv.getBigInt64(8 * k, true)));
+    }
+  } else if (type === DataType.INT32) {
+    if (tensor.int32Data && tensor.int32Data.length > 0) return [...tensor.int32Data];
+    if (tensor.rawData) {
+      const dv = view(tensor.rawData);
+      return Array.from({ length: tensor.rawData.length / 4 }, (_, k) => dv.getInt32(4 * k, true));
+    }
+  }
+  return elementCount(tensor) === 0 && tensor.dataType === DataType.INT64 ? [] : null;
+}
+
+/**
+ * Overwrite a float tensor's values in place, in its own element type. Throws when a value
+ * does not fit that type (not finite, or beyond the float16 range).
+ */
+export function writeFloatTensor(tensor: TensorProto, location: TensorLocation, buffer: Uint8Array, values: ArrayLike<number>): void {
+  const type = tensor.dataType ?? 0;
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k];
+    const tooLarge = type === DataType.FLOAT16 ? Math.abs(v) > FLOAT16_MAX : type === DataType.FLOAT ? Math.abs(Math.fround(v)) === Infinity : false;
+    if (!Number.isFinite(v) || tooLarge) {
+      throw new WeightBalanceError(`${tensorLabel(tensor)}: balanced value ${v} at index ${k} does not fit ${dataTypeName(type)}`);
+    }
+  }
+  const dv = view(buffer);
+  if (location.raw) {
+    const o = location.raw.offset;
+    for (let k = 0; k < values.length; k++) {
+      switch (type) {
+        case DataType.FLOAT: dv.setFloat32(o + 4 * k, values[k], true); break;
+        case DataType.DOUBLE: dv.setFloat64(o + 8 * k, values[k], true); break;
+        case DataType.FLOAT16: dv.setUint16(o + 2 * k, numberToFloat16(values[k]), true); break;
+        default: dv.setUint16(o + 2 * k, numberToBfloat16(values[k]), true); break;
+      }
+    }
+    return;
+  }
+  let k = 0;
+  for (const seg of location.typed) {
+    for (let m = 0; m < seg.count; m++, k++) {
+      if (seg.width === 4) dv.setFloat32(seg.offset + 4 * m, values[k], true);
+      else dv.setFloat64(seg.offset + 8 * m, values[k], true);
+    }
+  }
+}
