@@ -181,6 +181,8 @@ function mount(panel: HTMLElement): void {
   // ---- running ------------------------------------------------------------------------------
   let handle: RunHandle | null = null;
   let cancelled = false;
+  /** Counts runs, so late progress of a cancelled run never reaches a newer one. */
+  let runCount = 0;
   let chart: RatioChart | null = null;
   let finished: Finished[] = [];
 
@@ -226,6 +228,7 @@ function mount(panel: HTMLElement): void {
     const backend = backendField.control.value as Backend;
     const schedule = scheduleField.control.value as Schedule;
     cancelled = false;
+    const thisRun = ++runCount;
     finished = [];
     setRunning(true);
     results.hidden = true;
@@ -243,7 +246,7 @@ function mount(panel: HTMLElement): void {
       status.textContent = `Balancing ${label}…`;
       let initial = 0;
       const onProgress = (items: SweepProgress[]): void => {
-        if (cancelled || items.length === 0) return;
+        if (cancelled || thisRun !== runCount || items.length === 0) return;
         if (initial === 0) {
           initial = items[0].norm / items[0].ratio;
           chart?.push(k, [1]);

@@ -66,8 +66,13 @@ function inWorker(network: Network, settings: RunSettings, onProgress: (items: S
 
 function onPage(network: Network, settings: RunSettings, backend: Backend, onProgress: (items: SweepProgress[]) => void): RunHandle {
   const controller = new AbortController();
-  const result = balance(network, { ...settings, backend, signal: controller.signal, onSweep: (progress) => onProgress([progress]) });
-  return { result, cancel: () => controller.abort() };
+  const running = balance(network, { ...settings, backend, signal: controller.signal, onSweep: (progress) => onProgress([progress]) });
+  // The driver stops at the next sweep (or GPU batch) boundary; the page does not wait for it.
+  const aborted = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener('abort', () => reject(new BalanceAbortedError('cancelled')), { once: true });
+  });
+  running.catch(() => undefined);
+  return { result: Promise.race([running, aborted]), cancel: () => controller.abort() };
 }
 
 /** Start one balance run (see the module comment for where it runs). */
