@@ -21,7 +21,7 @@ export { WeightBalanceError, BalanceAbortedError } from './errors.js';
 export { flowDirection, flowDirections, lpqRegulariser, balanceResidual } from './flow/metric.js';
 export type { FlowOptions, ParameterArrays, Regulariser, BalanceResidual } from './flow/metric.js';
 export { MlpTrainer, train } from './flow/trainer.js';
-export type { TrainerOptions, TrainOptions, TrainResult, TrainLog, Optimizer, LossKind, Integrator, Evaluation } from './flow/trainer.js';
+export type { TrainerOptions, TrainOptions, TrainResult, TrainLog, Optimizer, LossKind, Integrator, ModelEvaluation } from './flow/trainer.js';
 export { twoSpirals, teacherStudent, parseDigitsCsv, parseLabelledCsv, splitDataset, validateDataset } from './flow/data.js';
 export type { Dataset, CsvOptions, SpiralOptions, TeacherOptions } from './flow/data.js';
 export { readSafetensors, writeSafetensors, GRAPH_METADATA_KEY, MAX_HEADER_BYTES } from './io/safetensors.js';

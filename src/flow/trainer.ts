@@ -56,7 +56,7 @@ export interface TrainerOptions extends FlowOptions {
 }
 
 /** The data loss and accuracy of a network on a data set. */
-export interface Evaluation {
+export interface ModelEvaluation {
   /** Mean data loss `E` (cross-entropy or `0.5 · squared error` per example). */
   loss: number;
   /** Fraction of examples classified correctly; `NaN` for regression. */
@@ -283,7 +283,7 @@ export class MlpTrainer {
   }
 
   /** Mean data loss and accuracy of the current network on a data set (default: the training set). */
-  evaluate(data: Dataset = this.data): Evaluation {
+  evaluate(data: Dataset = this.data): ModelEvaluation {
     if (data !== this.data) {
       validateDataset(data);
       validateFit(this.net, data, this.o.loss);
