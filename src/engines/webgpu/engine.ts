@@ -8,6 +8,7 @@ import { NORM_BYTES, normKernel } from '../../../shaders/norm.wgsl.js';
 import { ROW_FINISH_BYTES, rowFinishKernel } from '../../../shaders/rowFinish.wgsl.js';
 import { rowSumsKernel } from '../../../shaders/rowSums.wgsl.js';
 import { UPDATE_BYTES, updateKernel } from '../../../shaders/update.wgsl.js';
+import { largestWeight, powerOfTwoScale } from '../../math/passes.js';
 import { updateExponent } from '../../options.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
@@ -55,16 +56,21 @@ function objectiveFromPairs(pairs: Float32Array, start: number, count: number): 
   return Math.exp(top + Math.log(sum));
 }
 
-/** Weights of one segment as float32, refusing values float32 cannot hold (the driver then falls back to the CPU). */
-function float32Weights(weight: Float32Array | Float64Array, start: number, end: number, label: string): Float32Array {
-  const view = weight.subarray(start, end);
-  for (let k = 0; k < view.length; k++) {
-    const a = Math.abs(view[k]);
+/**
+ * Weights of one segment times `scale` (a power of two: exact) as float32, refusing values
+ * float32 cannot hold, subnormals included (the driver then falls back to the CPU).
+ */
+function float32Weights(weight: Float32Array | Float64Array, start: number, end: number, scale: number, label: string): Float32Array {
+  const out = new Float32Array(end - start);
+  for (let k = 0; k < out.length; k++) {
+    const w = weight[start + k] * scale;
+    const a = Math.abs(w);
     if (a > FLOAT32_MAX || (a !== 0 && a < FLOAT32_MIN_NORMAL)) {
-      throw new Error(`${label}: weight ${view[k]} is outside the float32 range of the GPU`);
+      throw new Error(`${label}: weight ${weight[start + k]} spans more than float32 can hold on the GPU`);
     }
+    out[k] = w;
   }
-  return view instanceof Float32Array ? view : Float32Array.from(view);
+  return out;
 }
 
 interface Kernels {
@@ -88,6 +94,12 @@ interface Kernels {
 export class WebGpuEngine implements Engine {
   readonly backend = 'webgpu' as const;
   readonly adapter: string;
+  /**
+   * The weights are uploaded divided by this power of two near the largest weight (exact, as on
+   * the CPU), so the dominant logarithms are near zero, where float32 is most precise; every
+   * `F` is `||W~ / normScale||_{p,q}^q`.
+   */
+  readonly normScale: number;
   private readonly device: GPUDevice;
   private readonly owned: boolean;
   private readonly buffers: GPUBuffer[] = [];
@@ -129,6 +141,7 @@ export class WebGpuEngine implements Engine {
     this.allSegments = this.segments.map((_, k) => k);
     this.normGroups = Math.max(1, Math.ceil(problem.nUnits / WORKGROUP));
     this.unitR = problem.r === 1;
+    this.normScale = 1 / powerOfTwoScale(largestWeight(problem.blocks, problem.includeBiases));
     this.device.lost.then((info) => {
       this.failure ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
     }, () => undefined);
@@ -204,7 +217,7 @@ export class WebGpuEngine implements Engine {
     const logAlpha = this.buffer('log alpha = p u per unit', nUnits * 4, S | COPY_DST, logAlpha0);
     const logRho = this.buffer('log rho per unit', nUnits * 4, S);
     const logY = this.buffer('log y per unit', nUnits * 4, S);
-    const logBias = this.buffer('log bias mass per unit', nUnits * 4, S | COPY_DST, logBiasMass(problem));
+    const logBias = this.buffer('log bias mass per unit', nUnits * 4, S | COPY_DST, logBiasMass(problem, 1 / this.normScale));
     const rowPart = this.buffer('row partials', rowPairs * 8, S);
     const colPart = this.buffer('column partials', colPairs * 8, S);
     const topo = this.buffer('topology', topology.data.byteLength, S | COPY_DST, topology.data);
@@ -221,7 +234,7 @@ export class WebGpuEngine implements Engine {
       const label = `segment ${k} of ${block.label}`;
       const elements = s.rows * s.cols;
       const start = s.rowStart * s.cols * s.taps;
-      const weights = this.buffer(`weights of ${label}`, elements * s.taps * 4, S | COPY_DST, float32Weights(block.weight, start, start + elements * s.taps, block.label));
+      const weights = this.buffer(`weights of ${label}`, elements * s.taps * 4, S | COPY_DST, float32Weights(block.weight, start, start + elements * s.taps, 1 / this.normScale, block.label));
       uploads.push(weights);
       const params = this.buffer(`build parameters of ${label}`, 16, U, new Uint32Array([elements, s.taps, 0, 0]));
       const target = this.buffer(`log P of ${label}`, elements * 4, S);

@@ -153,8 +153,8 @@ export function classSegments(problem: Problem, segments: Segment[]): number[][]
   return result;
 }
 
-/** `log` of the bias mass `sum |b|^p` per unit (LOG_ZERO when biases are excluded or zero), in float64. */
-export function logBiasMass(problem: Problem): Float32Array {
+/** `log` of the bias mass `sum |scale * b|^p` per unit (LOG_ZERO when biases are excluded or zero), in float64. */
+export function logBiasMass(problem: Problem, scale: number): Float32Array {
   const out = new Float32Array(problem.nUnits).fill(LOG_ZERO);
   if (!problem.includeBiases) return out;
   const acc = new Float64Array(problem.nUnits).fill(-Infinity);
@@ -163,7 +163,7 @@ export function logBiasMass(problem: Problem): Float32Array {
     for (let i = 0; i < b.rows; i++) {
       const a = Math.abs(b.bias[i]);
       if (a === 0) continue;
-      const x = problem.p * Math.log(a);
+      const x = problem.p * Math.log(a * scale);
       const unit = b.rowUnit0 + i;
       const m = Math.max(acc[unit], x);
       acc[unit] = m + Math.log(Math.exp(acc[unit] - m) + Math.exp(x - m));
