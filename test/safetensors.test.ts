@@ -137,8 +137,9 @@ describe('safetensors round trips', () => {
     expect(header['2.weight'].shape).toEqual([16, 4, 3, 3]); // grouped: in / groups
     expect(header['4.weight'].shape).toEqual([16, 1, 3, 3]); // depthwise
     expect(header['8.weight'].shape).toEqual([10, 32]); // Linear (out, in)
-    for (const [key, entry] of Object.entries(header)) {
+    for (const key of Object.keys(header)) {
       if (key === '__metadata__') continue;
+      const entry = header[key];
       const size = entry.dtype === 'F64' ? 8 : 4;
       expect((8 + n + entry.data_offsets[0]) % size).toBe(0);
     }

@@ -1,0 +1,327 @@
+/**
+ * The command line end to end: `make-net`, `balance` (human output, progress, `--json`),
+ * `paper`, `fig2`; refused input exits non-zero and never leaves an output file. Most cases run
+ * in-process through `main(argv, io)`; one spawns the real `node bin/weight-balance.js` on the
+ * built `dist/`.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepsWithin } from '../src/cli/commands/fig2.js';
+import type { CliIO } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
+import { lpqNorm } from '../src/math/norm.js';
+import { cnn, mlp } from '../src/network/builders.js';
+import { forward } from '../src/network/forward.js';
+import type { Network } from '../src/network/types.js';
+import { builtCli } from './setup/build.js';
+
+interface Captured extends CliIO {
+  stdout: string;
+  stderr: string;
+}
+
+function capture(isTTY = false): Captured {
+  const io: Captured = {
+    stdout: '',
+    stderr: '',
+    isTTY,
+    out: (text) => void (io.stdout += text),
+    err: (text) => void (io.stderr += text),
+  };
+  return io;
+}
+
+async function run(argv: string[], isTTY = false): Promise<{ code: number; stdout: string; stderr: string }> {
+  const io = capture(isTTY);
+  const code = await main(argv, io);
+  return { code, stdout: io.stdout, stderr: io.stderr };
+}
+
+let dir: string;
+const at = (name: string): string => join(dir, name);
+
+async function readNet(path: string): Promise<Network> {
+  return readSafetensors(new Uint8Array(await readFile(path)));
+}
+
+function inputs(net: Network, batch: number): Float64Array {
+  const size = net.layers[0].shape.reduce((a, b) => a * b, 1);
+  return Float64Array.from({ length: size * batch }, (_, i) => Math.sin(1.7 * i + 0.3));
+}
+
+function relativeDistance(a: Float64Array, b: Float64Array): number {
+  let scale = 0;
+  let worst = 0;
+  a.forEach((x, i) => {
+    scale = Math.max(scale, Math.abs(x));
+    worst = Math.max(worst, Math.abs(x - b[i]));
+  });
+  return worst / scale;
+}
+
+/** The JSON report's fields and their consistency. */
+function checkReport(report: Record<string, unknown>, p: number, q: number, schedule: string): void {
+  for (const key of ['backend', 'adapter', 'p', 'q', 'schedule', 'sweeps', 'initialNorm', 'finalNorm', 'history', 'maxLogImbalance', 'frozenUnits', 'ms']) {
+    expect(report, key).toHaveProperty(key);
+  }
+  expect(report).toMatchObject({ p, q, schedule });
+  expect(['cpu', 'webgpu']).toContain(report.backend);
+  const history = report.history as number[];
+  expect(history[0]).toBe(report.initialNorm);
+  expect(history[history.length - 1]).toBe(report.finalNorm);
+  expect(report.sweeps).toBe(history.length - 1);
+  expect(report.finalNorm as number).toBeLessThan(report.initialNorm as number);
+  for (let k = 1; k < history.length; k++) expect(history[k]).toBeLessThanOrEqual(history[k - 1] * (1 + 1e-6));
+  expect(report.maxLogImbalance as number).toBeGreaterThanOrEqual(0);
+  expect(Array.isArray(report.frozenUnits)).toBe(true);
+  expect(report.ms as number).toBeGreaterThan(0);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'weight-balance-cli-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('make-net', () => {
+  it('writes the seeded He MLP that mlp() builds', async () => {
+    const r = await run(['make-net', '--arch', '6,10,8,3', '--seed', '4', '-o', at('mlp.safetensors')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*mlp\.safetensors: MLP 6-10-8-3, 3 weight blocks, 164 weights/);
+    expect(await readNet(at('mlp.safetensors'))).toEqual(mlp([6, 10, 8, 3], { seed: 4 }));
+  });
+
+  it('writes the CNN preset in float64', async () => {
+    const r = await run(['make-net', '--cnn', '--seed', '2', '--dtype', 'f64', '-o', at('cnn.safetensors')]);
+    expect(r.code).toBe(0);
+    const net = await readNet(at('cnn.safetensors'));
+    expect(net).toEqual(cnn({ seed: 2, dtype: 'float64' }));
+    expect(net.blocks.filter((b) => b.kind === 'conv2d')).toHaveLength(3);
+  });
+
+  it('refuses a malformed architecture or a missing -o with exit code 2, writing nothing', async () => {
+    const before = await readdir(dir);
+    for (const argv of [['--arch', '6,x,3', '-o', at('bad.safetensors')], ['--arch', '6', '-o', at('bad.safetensors')], ['--arch', '6,3'], ['--arch', '6,3', '--cnn', '-o', at('bad.safetensors')], ['--arch', '6,3', '--dtype', 'f16', '-o', at('bad.safetensors')]]) {
+      const r = await run(['make-net', ...argv]);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/usage: weight-balance make-net/);
+    }
+    expect(await readdir(dir)).toEqual(before);
+  });
+});
+
+describe('balance', () => {
+  let input: string;
+  let original: Network;
+
+  beforeAll(async () => {
+    input = at('in.safetensors');
+    original = mlp([6, 12, 9, 7, 3], { seed: 9, biasScale: 0.2 });
+    await writeFile(input, writeSafetensors(original));
+  });
+
+  it('--json prints exactly one JSON object with consistent values; the output keeps the function', async () => {
+    const bytesBefore = await readFile(input);
+    const r = await run(['balance', input, '-p', '1', '-q', '2', '--schedule', 'alternating', '--backend', 'cpu', '--tol', '1e-9', '-o', at('out.safetensors'), '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.endsWith('\n')).toBe(true);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    const report = JSON.parse(r.stdout) as Record<string, unknown>;
+    checkReport(report, 1, 2, 'alternating');
+    expect(report.backend).toBe('cpu');
+    expect(report.converged).toBe(true);
+    expect(report.output).toBe(at('out.safetensors'));
+    // Progress went to stderr, one line per sweep.
+    expect(r.stderr.match(/^sweep \d+ /gm)).toHaveLength(report.sweeps as number);
+    // The file holds the balanced network: its norm is the reported final norm, its function the original's.
+    const balanced = await readNet(at('out.safetensors'));
+    expect(lpqNorm(balanced, 1, 2) / (report.finalNorm as number) - 1).toBeLessThan(1e-5);
+    expect(Math.abs(lpqNorm(original, 1, 2) / (report.initialNorm as number) - 1)).toBeLessThan(1e-9);
+    expect(relativeDistance(forward(original, inputs(original, 5), 5), forward(balanced, inputs(original, 5), 5))).toBeLessThan(1e-5);
+    expect(await readFile(input)).toEqual(bytesBefore);
+  });
+
+  it('prints a human summary, and a redrawn progress bar on a terminal', async () => {
+    const r = await run(['balance', input, '-p', '2', '-q', '2', '--backend', 'cpu', '-o', at('out2.safetensors')], true);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/l_\{2,2\} norm\s+[\d.]+ -> [\d.]+/);
+    expect(r.stdout).toMatch(/\|\|W\|\|\/\|\|W0\|\|\s+0\.\d+/);
+    expect(r.stdout).toMatch(/sweeps\s+\d+ \(parallel; converged/);
+    expect(r.stdout).toMatch(/written to\s+.*out2\.safetensors/);
+    expect(r.stderr).toMatch(/\r\x1b\[K\[[#.]{24}\] sweep \d+/);
+    expect(r.stderr.endsWith('\n')).toBe(true);
+  });
+
+  it('without -o writes nothing; --max-sweeps caps the run', async () => {
+    const before = await readdir(dir);
+    const r = await run(['balance', input, '--backend', 'cpu', '--max-sweeps', '3', '--tol', '0', '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.sweeps).toBe(3);
+    expect(report.converged).toBe(false);
+    expect(report.output).toBeNull();
+    expect(await readdir(dir)).toEqual(before);
+  });
+
+  it('balances a CNN file with biases counted', async () => {
+    await writeFile(at('cnn-in.safetensors'), writeSafetensors(cnn({ seed: 5, biasScale: 0.3 })));
+    const r = await run(['balance', at('cnn-in.safetensors'), '-p', '1.5', '-q', '3', '--include-biases', '--backend', 'cpu', '--json', '-o', at('cnn-out.safetensors')]);
+    expect(r.code).toBe(0);
+    checkReport(JSON.parse(r.stdout), 1.5, 3, 'parallel');
+    const net = await readNet(at('cnn-in.safetensors'));
+    const out = await readNet(at('cnn-out.safetensors'));
+    expect(relativeDistance(forward(net, inputs(net, 3), 3), forward(out, inputs(net, 3), 3))).toBeLessThan(1e-5);
+  });
+
+  describe('refused input: non-zero exit, a clear message, no output file, an existing output untouched', () => {
+    const cases: Array<[string, () => string[], number, RegExp]> = [
+      ['p = 0', () => ['balance', input, '-p', '0'], 1, /p must be a finite number > 0, got 0/],
+      ['q < 0', () => ['balance', input, '-q', '-1'], 2, /-q/],
+      ['q = -1 written --q=-1', () => ['balance', input, '--q=-1'], 1, /q must be a number > 0, got -1/],
+      ['p not a number', () => ['balance', input, '-p', 'two'], 2, /-p: expected a number, got 'two'/],
+      ['unknown schedule', () => ['balance', input, '--schedule', 'random'], 2, /--schedule: expected 'parallel', 'alternating'/],
+      ['bad --max-sweeps', () => ['balance', input, '--max-sweeps', '2.5'], 2, /--max-sweeps: expected an integer/],
+      ['negative --tol', () => ['balance', input, '--tol=-1'], 1, /tol must be a finite number >= 0/],
+      ['unknown option', () => ['balance', input, '--speed', 'fast'], 2, /Unknown option '--speed'/],
+      ['missing file', () => ['balance', at('nope.safetensors')], 1, /cannot read '.*nope\.safetensors': no such file or directory/],
+      ['no input file', () => ['balance', '-p', '2'], 2, /give the model file to balance/],
+      ['unsupported extension', () => ['balance', at('net.pt')], 1, /cannot read '\.pt'; supported: \.safetensors/],
+      ['truncated file', () => ['balance', at('truncated.safetensors')], 1, /'.*truncated\.safetensors': safetensors: tensor '\d+\.(weight|bias)': data_offsets .* leave the file/],
+      ['header length too large', () => ['balance', at('huge-header.safetensors')], 1, /header length \d+ is larger than allowed/],
+    ];
+
+    beforeAll(async () => {
+      const good = await readFile(input);
+      await writeFile(at('truncated.safetensors'), good.subarray(0, good.length - 100));
+      const huge = Buffer.from(good);
+      huge.writeBigUInt64LE(1n << 40n, 0);
+      await writeFile(at('huge-header.safetensors'), huge);
+    });
+
+    for (const [name, argv, code, message] of cases) {
+      it(name, async () => {
+        const output = at(`refused-${name.replace(/\W+/g, '-')}.safetensors`);
+        const r = await run([...argv(), '--backend', 'cpu', '-o', output]);
+        expect(r.code).toBe(code);
+        expect(r.stderr).toMatch(message);
+        expect(r.stdout).toBe('');
+        expect((await readdir(dir)).filter((f) => f.startsWith('refused-') || f.endsWith('.tmp'))).toEqual([]);
+      });
+    }
+
+    it('an existing output file survives a failed run unchanged', async () => {
+      await writeFile(at('keep.safetensors'), 'old contents');
+      const r = await run(['balance', at('truncated.safetensors'), '--backend', 'cpu', '-o', at('keep.safetensors')]);
+      expect(r.code).toBe(1);
+      expect(await readFile(at('keep.safetensors'), 'utf8')).toBe('old contents');
+    });
+
+    it('an output directory that does not exist is refused before any work', async () => {
+      const r = await run(['balance', input, '--backend', 'cpu', '-o', at('no-such-dir/out.safetensors')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/cannot write '.*no-such-dir\/out\.safetensors': directory .*: no such file or directory/);
+      expect(r.stderr).not.toMatch(/^sweep/m);
+    });
+  });
+});
+
+describe('paper and fig2', () => {
+  it('paper prints ||W||/||W0|| after every sweep, falling, then the summary', async () => {
+    const r = await run(['paper', '--arch', '10,30,20,4', '--backend', 'cpu', '--tol', '1e-7']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^10-30-20-4 ReLU MLP, He-normal weights \(seed 0\)/);
+    const rows = [...r.stdout.matchAll(/^\s+(\d+)\s+([\d.]+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(rows[0]).toEqual([0, 1]);
+    expect(rows.length).toBeGreaterThan(3);
+    rows.forEach(([sweep], k) => expect(sweep).toBe(k));
+    for (let k = 1; k < rows.length; k++) expect(rows[k][1]).toBeLessThanOrEqual(rows[k - 1][1] + 1e-10);
+    expect(rows[rows.length - 1][1]).toBeLessThan(1);
+    expect(r.stdout).toMatch(/summary\n\s+l_\{2,2\} norm/);
+    const json = await run(['paper', '--arch', '10,30,20,4', '--backend', 'cpu', '--tol', '1e-7', '--json']);
+    const report = JSON.parse(json.stdout);
+    checkReport(report, 2, 2, 'parallel');
+    // Same run, same numbers: the table's last ratio is the report's.
+    expect(report.finalNorm / report.initialNorm).toBeCloseTo(rows[rows.length - 1][1], 9);
+  });
+
+  it('fig2 writes one CSV row per sweep and a table of final ratios and sweeps to 1e-3 / 1e-6', async () => {
+    const csv = at('fig2.csv');
+    const r = await run(['fig2', '--arch', '8,12,10,3', '--arch', '8,9,9,9,3', '--pq', '2,2', '--pq', '1,2', '--csv', csv, '--max-sweeps', '500']);
+    expect(r.code).toBe(0);
+    const lines = (await readFile(csv, 'utf8')).trim().split('\n');
+    expect(lines[0]).toBe('net,p,q,schedule,sweep,ratio');
+    const runs = new Map<string, number[]>();
+    for (const line of lines.slice(1)) {
+      const [net, p, q, schedule, sweep, ratio] = line.split(',');
+      const key = `${net} ${p} ${q} ${schedule}`;
+      const list = runs.get(key) ?? [];
+      expect(Number(sweep)).toBe(list.length);
+      list.push(Number(ratio));
+      runs.set(key, list);
+    }
+    expect(runs.size).toBe(2 * 2 * 2);
+    const table = r.stdout.split('\n');
+    for (const [key, ratios] of runs) {
+      expect(ratios[0]).toBe(1);
+      const [net, p, q, schedule] = key.split(' ');
+      const row = table.find((l) => l.split(/\s+/).slice(0, 4).join(' ') === `${net} ${p} ${q} ${schedule}`);
+      expect(row, key).toBeDefined();
+      const cells = row!.trim().split(/\s+/);
+      expect(cells[4]).toBe(String(ratios.length - 1));
+      expect(Number(cells[5])).toBeCloseTo(ratios[ratios.length - 1], 7);
+      expect(Number(cells[6])).toBe(sweepsWithin(ratios, 1e-3));
+      expect(Number(cells[7])).toBe(sweepsWithin(ratios, 1e-6));
+    }
+    // Alternating needs fewer sweeps than parallel on the same net and exponents.
+    expect(runs.get('8-12-10-3 2 2 alternating')!.length).toBeLessThan(runs.get('8-12-10-3 2 2 parallel')!.length);
+  });
+
+  it('sweepsWithin finds the first sweep within a relative gap of the final value', () => {
+    expect(sweepsWithin([10, 5, 3, 2.0015, 2.00001, 2], 1e-3)).toBe(3);
+    expect(sweepsWithin([10, 5, 3, 2.0015, 2.00001, 2], 1e-4)).toBe(4);
+    expect(sweepsWithin([10, 5, 3, 2.0015, 2.00001, 2], 0.6)).toBe(2);
+    expect(sweepsWithin([10, 5, 3, 2.0015, 2.00001, 2], 0)).toBe(5);
+    expect(sweepsWithin([1], 1e-6)).toBe(0);
+  });
+
+  it('an unknown command exits 2 and lists the commands', async () => {
+    const r = await run(['balence']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'balence'/);
+    for (const name of ['make-net', 'balance', 'paper', 'fig2']) expect(r.stderr).toContain(name);
+  });
+});
+
+describe('the real binary (node bin/weight-balance.js on dist/)', () => {
+  const exec = promisify(execFile);
+  let bin: string;
+
+  beforeAll(() => {
+    bin = builtCli();
+  });
+
+  it('make-net then balance --json: one JSON object on stdout, exit 0', async () => {
+    const net = at('spawn-net.safetensors');
+    const out = at('spawn-out.safetensors');
+    await exec(process.execPath, [bin, 'make-net', '--arch', '20,40,30,5', '--seed', '3', '-o', net]);
+    const { stdout } = await exec(process.execPath, [bin, 'balance', net, '-p', '2', '-q', '2', '--backend', 'cpu', '--schedule', 'alternating', '-o', out, '--json']);
+    const report = JSON.parse(stdout);
+    checkReport(report, 2, 2, 'alternating');
+    expect(await readNet(out)).toBeDefined();
+  });
+
+  it('a refused file: non-zero exit, the message on stderr, no output file', async () => {
+    await writeFile(at('spawn-bad.safetensors'), new Uint8Array([1, 2, 3]));
+    const error = await exec(process.execPath, [bin, 'balance', at('spawn-bad.safetensors'), '-o', at('spawn-never.safetensors')]).then(() => null, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 1 });
+    expect((error as { stderr: string }).stderr).toMatch(/truncated: 3 bytes/);
+    expect((await readdir(dir)).includes('spawn-never.safetensors')).toBe(false);
+  });
+});
