@@ -26,5 +26,5 @@ export { twoSpirals, teacherStudent, parseDigitsCsv, parseLabelledCsv, splitData
 export type { Dataset, CsvOptions, SpiralOptions, TeacherOptions } from './flow/data.js';
 export { readSafetensors, writeSafetensors, GRAPH_METADATA_KEY, MAX_HEADER_BYTES } from './io/safetensors.js';
 export type { NetworkGraphMetadata } from './io/safetensors.js';
-export { readOnnx, writeOnnx, writeOnnxFiles } from './io/onnx/index.js';
+export { readOnnx, writeOnnx, writeOnnxFiles, onnxExternalDataFiles } from './io/onnx/index.js';
 export type { OnnxModel, OnnxFiles, OnnxFixedUnits, OnnxSource, ReadOnnxOptions } from './io/onnx/index.js';

@@ -9,6 +9,7 @@ import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { onnxFormat } from './onnxFormat.js';
 import type { Network } from '../network/types.js';
 
 /** A model file as read: its network and the bytes it came from. */
@@ -36,6 +37,7 @@ export interface ModelFormat {
 /** The formats the CLI knows, by extension. */
 export const MODEL_FORMATS: ModelFormat[] = [
   { name: 'safetensors', extensions: ['.safetensors'], read: readSafetensors, write: writeSafetensors },
+  onnxFormat,
 ];
 
 function describeError(error: unknown): string {

@@ -145,6 +145,27 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
   };
 }
 
+/**
+ * The external data files a model refers to (their `location`s, relative to the model's
+ * directory), so that a caller can load them for {@link readOnnx}. Empty for self-contained
+ * models; throws like {@link readOnnx} for bytes that are not ONNX.
+ */
+export function onnxExternalDataFiles(bytes: Uint8Array): string[] {
+  let model: ModelProto;
+  try {
+    model = decodeModelProto(bytes);
+  } catch (error) {
+    throw new WeightBalanceError(`not a valid ONNX model (${describe(error)}): the file is truncated, corrupt or not ONNX`);
+  }
+  const files = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataLocation !== 1) continue;
+    const location = (t.externalData ?? []).find((e) => e.key === 'location')?.value;
+    if (location) files.add(location);
+  }
+  return [...files];
+}
+
 /** The files {@link writeOnnxFiles} produces. */
 export interface OnnxFiles {
   /** The model file. */
