@@ -209,13 +209,17 @@ export class MlpTrainer {
     return { first: copy(this.first), second: copy(this.second) };
   }
 
-  /** One minibatch step; then the fix, when `fixEvery` steps have passed since the last. */
-  async step(): Promise<void> {
+  /**
+   * One minibatch step; then the fix, when `fixEvery` steps have passed since the last.
+   * Returns the minibatch's data loss `E` before the step.
+   */
+  async step(): Promise<number> {
     const batch = this.nextBatch();
-    this.gradient(batch);
+    const loss = this.gradient(batch);
     this.update();
     this.steps++;
     if (this.o.fixEvery > 0 && this.steps % this.o.fixEvery === 0) await this.fix();
+    return loss;
   }
 
   /** `(1/B) sum` gradient of the data loss over one minibatch, plus `lambda grad R`; returns `E`. */
