@@ -68,40 +68,134 @@ export function columnBase(block: ProblemBlock, i: number): number {
   return block.groups === 1 ? block.colUnit0 : block.colUnit0 + Math.floor(i / (block.rows / block.groups)) * block.cols;
 }
 
+/*
+ * The passes below are the hot loops of a sweep. They walk the rows of each group four at a
+ * time: the row pass then keeps four independent sums (no single add-latency chain) sharing one
+ * load of `x`, and the column pass loads and stores each entry of `C` once per four rows. Every
+ * entry of `P` is still read exactly once per pass.
+ */
+
 /** Row pass: `S[i] = sum_j P[i,j] * x[col(j)]`. */
 export function rowPass(block: ProblemBlock, P: Float64Array, x: Float64Array, S: Float64Array): void {
-  const { rows, cols } = block;
-  for (let i = 0; i < rows; i++) {
-    const c0 = columnBase(block, i);
-    let s = 0;
-    for (let j = 0, k = i * cols; j < cols; j++, k++) s += P[k] * x[c0 + j];
-    S[i] = s;
+  const { rows, cols, groups, colUnit0 } = block;
+  const rowsPerGroup = rows / groups;
+  for (let g = 0; g < groups; g++) {
+    const c0 = colUnit0 + g * cols;
+    const end = (g + 1) * rowsPerGroup;
+    let i = g * rowsPerGroup;
+    for (; i + 3 < end; i += 4) {
+      const k0 = i * cols;
+      const k1 = k0 + cols;
+      const k2 = k1 + cols;
+      const k3 = k2 + cols;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let j = 0; j < cols; j++) {
+        const xj = x[c0 + j];
+        s0 += P[k0 + j] * xj;
+        s1 += P[k1 + j] * xj;
+        s2 += P[k2 + j] * xj;
+        s3 += P[k3 + j] * xj;
+      }
+      S[i] = s0;
+      S[i + 1] = s1;
+      S[i + 2] = s2;
+      S[i + 3] = s3;
+    }
+    for (; i < end; i++) {
+      const k0 = i * cols;
+      let s0 = 0;
+      let s1 = 0;
+      let j = 0;
+      for (; j + 1 < cols; j += 2) {
+        s0 += P[k0 + j] * x[c0 + j];
+        s1 += P[k0 + j + 1] * x[c0 + j + 1];
+      }
+      if (j < cols) s0 += P[k0 + j] * x[c0 + j];
+      S[i] = s0 + s1;
+    }
   }
 }
 
 /** Column pass: `C[col(j)] += sum_i y[row(i)] * P[i,j]`. */
 export function columnPass(block: ProblemBlock, P: Float64Array, y: Float64Array, C: Float64Array): void {
-  const { rows, cols, rowUnit0 } = block;
-  for (let i = 0; i < rows; i++) {
-    const t = y[rowUnit0 + i];
-    if (t === 0) continue;
-    const c0 = columnBase(block, i);
-    for (let j = 0, k = i * cols; j < cols; j++, k++) C[c0 + j] += t * P[k];
+  const { rows, cols, groups, colUnit0, rowUnit0 } = block;
+  const rowsPerGroup = rows / groups;
+  for (let g = 0; g < groups; g++) {
+    const c0 = colUnit0 + g * cols;
+    const end = (g + 1) * rowsPerGroup;
+    let i = g * rowsPerGroup;
+    for (; i + 3 < end; i += 4) {
+      const t0 = y[rowUnit0 + i];
+      const t1 = y[rowUnit0 + i + 1];
+      const t2 = y[rowUnit0 + i + 2];
+      const t3 = y[rowUnit0 + i + 3];
+      if (t0 === 0 && t1 === 0 && t2 === 0 && t3 === 0) continue;
+      const k0 = i * cols;
+      const k1 = k0 + cols;
+      const k2 = k1 + cols;
+      const k3 = k2 + cols;
+      for (let j = 0; j < cols; j++) C[c0 + j] += t0 * P[k0 + j] + t1 * P[k1 + j] + t2 * P[k2 + j] + t3 * P[k3 + j];
+    }
+    for (; i < end; i++) {
+      const t = y[rowUnit0 + i];
+      if (t === 0) continue;
+      const k0 = i * cols;
+      for (let j = 0; j < cols; j++) C[c0 + j] += t * P[k0 + j];
+    }
   }
 }
 
 /** Both passes in one read of `P` (used when `p = q`, where `y` does not depend on the row sums). */
 export function fusedPass(block: ProblemBlock, P: Float64Array, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array): void {
-  const { rows, cols, rowUnit0 } = block;
-  for (let i = 0; i < rows; i++) {
-    const c0 = columnBase(block, i);
-    const t = y[rowUnit0 + i];
-    let s = 0;
-    for (let j = 0, k = i * cols; j < cols; j++, k++) {
-      const v = P[k];
-      s += v * x[c0 + j];
-      C[c0 + j] += t * v;
+  const { rows, cols, groups, colUnit0, rowUnit0 } = block;
+  const rowsPerGroup = rows / groups;
+  for (let g = 0; g < groups; g++) {
+    const c0 = colUnit0 + g * cols;
+    const end = (g + 1) * rowsPerGroup;
+    let i = g * rowsPerGroup;
+    for (; i + 3 < end; i += 4) {
+      const t0 = y[rowUnit0 + i];
+      const t1 = y[rowUnit0 + i + 1];
+      const t2 = y[rowUnit0 + i + 2];
+      const t3 = y[rowUnit0 + i + 3];
+      const k0 = i * cols;
+      const k1 = k0 + cols;
+      const k2 = k1 + cols;
+      const k3 = k2 + cols;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let j = 0; j < cols; j++) {
+        const v0 = P[k0 + j];
+        const v1 = P[k1 + j];
+        const v2 = P[k2 + j];
+        const v3 = P[k3 + j];
+        const xj = x[c0 + j];
+        s0 += v0 * xj;
+        s1 += v1 * xj;
+        s2 += v2 * xj;
+        s3 += v3 * xj;
+        C[c0 + j] += t0 * v0 + t1 * v1 + t2 * v2 + t3 * v3;
+      }
+      S[i] = s0;
+      S[i + 1] = s1;
+      S[i + 2] = s2;
+      S[i + 3] = s3;
     }
-    S[i] = s;
+    for (; i < end; i++) {
+      const t = y[rowUnit0 + i];
+      const k0 = i * cols;
+      let s = 0;
+      for (let j = 0; j < cols; j++) {
+        const v = P[k0 + j];
+        s += v * x[c0 + j];
+        C[c0 + j] += t * v;
+      }
+      S[i] = s;
+    }
   }
 }
