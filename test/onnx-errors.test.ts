@@ -94,12 +94,12 @@ describe('ONNX bad input', () => {
     const conv = (input: object): Uint8Array => model({
       input: [input],
       output: [valueInfo('y', ['N', 3])],
-      initializer: [tensor('c.w', [2, 3, 3, 3], randn(rng, [2, 3, 3, 3])), tensor('fc.w', [3, 72], randn(rng, [3, 72])), int64Tensor('minus1', [-1]), int64Tensor('zero', [0])],
+      initializer: [tensor('c.w', [2, 3, 3, 3], randn(rng, [2, 3, 3, 3])), tensor('fc.w', [3, 72], randn(rng, [3, 72])), int64Tensor('minus1', [-1]), int64Tensor('zero', [0]), int64Tensor('one', [1])],
       node: [
         node('Conv', ['x', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }),
         node('Relu', ['z'], ['a']),
         node('Shape', ['a'], ['s']),
-        node('Gather', ['s', 'zero'], ['n'], { axis: 0 }),
+        node('Slice', ['s', 'zero', 'one'], ['n']),
         node('Concat', ['n', 'minus1'], ['target'], { axis: 0 }),
         node('Reshape', ['a', 'target'], ['f'], {}, 'the_reshape'),
         node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }),

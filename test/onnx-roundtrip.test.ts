@@ -195,6 +195,27 @@ describe('ONNX round trip through onnxruntime', () => {
     await roundTrip(bytes, [4, 8, 8]);
   });
 
+  it("x.view(x.size(0), -1) as exported with a dynamic batch: Shape, Gather, Unsqueeze, Concat, Reshape", async () => {
+    const rng = new Random(9);
+    const bytes = model({
+      input: [valueInfo('x', ['batch', 2, 5, 5])],
+      output: [valueInfo('y', ['batch', 3])],
+      initializer: [
+        tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.4, 1.5)), tensor('c.b', [4], randn(rng, [4], 0.1)),
+        tensor('fc.w', [3, 36], randn(rng, [3, 36], 0.3, 1.5)), tensor('fc.b', [3], randn(rng, [3], 0.1)),
+        { name: 'zero', dims: [], dataType: 7, int64Data: [0] }, int64Tensor('axes', [0]), int64Tensor('minus1', [-1]),
+      ],
+      node: [
+        node('Conv', ['x', 'c.w', 'c.b'], ['z']), node('Relu', ['z'], ['a']),
+        node('Shape', ['a'], ['s']), node('Gather', ['s', 'zero'], ['n'], { axis: 0 }),
+        node('Unsqueeze', ['n', 'axes'], ['n1']), node('Concat', ['n1', 'minus1'], ['target'], { axis: 0 }),
+        node('Reshape', ['a', 'target'], ['f']),
+        node('Gemm', ['f', 'fc.w', 'fc.b'], ['y'], { transB: 1 }),
+      ],
+    });
+    await roundTrip(bytes, [2, 5, 5]);
+  });
+
   it('ResNet-style blocks: identity skip Add (tied units) and a strided branch Add, GlobalAveragePool, Flatten', async () => {
     const rng = new Random(4);
     const conv = (name: string, out: number, inp: number, k: number): object[] => [

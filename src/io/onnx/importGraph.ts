@@ -66,7 +66,14 @@ interface PendingBlock {
 }
 interface PreState { kind: 'pre'; shape: number[]; blocks: PendingBlock[]; skips: number[] }
 interface ConstState { kind: 'const'; tensor: TensorProto; initializer: number | null }
-interface MetaState { kind: 'meta' }
+/**
+ * A value that carries no units: shape arithmetic (Shape -> Gather -> Unsqueeze -> Concat), with
+ * its integer values when they are known (`BATCH` stands for the symbolic batch size).
+ */
+interface MetaState { kind: 'meta'; values?: number[] }
+
+/** The symbolic batch size inside shape arithmetic. */
+const BATCH = -2;
 type State = LayerState | PreState | ConstState | MetaState;
 
 /** Ops that keep the shape of their (unit-carrying) input: an opaque one becomes a fixed barrier. */
@@ -364,7 +371,8 @@ class Importer {
       return;
     }
     if (SHAPE_ONLY.has(op) || !carriesUnits) {
-      for (const o of outputs) if (o) this.states.set(o, { kind: 'meta' });
+      const values = this.shapeArithmetic(node, op, inputs);
+      for (const o of outputs) if (o) this.states.set(o, values ? { kind: 'meta', values } : { kind: 'meta' });
       return;
     }
     const extraOutputs = outputs.slice(1).filter((o) => o && (this.uses.get(o) ?? 0) > 0);
@@ -389,6 +397,44 @@ class Importer {
         return set(inputs[0]!);
       default:
         return set(this.opaque(node, op, inputs, name, where, out));
+    }
+  }
+
+  /** Integer values of a constant or known shape value. */
+  private intValues(state: State | null): number[] | null {
+    if (!state) return null;
+    if (state.kind === 'const') return readIntTensor(state.tensor);
+    if (state.kind === 'meta') return state.values ?? null;
+    return null;
+  }
+
+  /**
+   * Evaluate the shape arithmetic exporters emit for `x.view(x.size(0), -1)`: Shape, Gather,
+   * Unsqueeze, Squeeze, Concat, Cast, Identity on integer vectors. Null when not known.
+   */
+  private shapeArithmetic(node: NodeProto, op: string, inputs: (State | null)[]): number[] | null {
+    const first = inputs[0];
+    switch (op) {
+      case 'Shape': {
+        if (!first || (first.kind !== 'layer' && first.kind !== 'pre')) return null;
+        const dims = [this.batch ?? BATCH, ...first.shape];
+        const norm = (v: number): number => Math.min(Math.max(v < 0 ? v + dims.length : v, 0), dims.length);
+        return dims.slice(norm(this.attrInt(node, 'start', 0)), norm(this.attrInt(node, 'end', dims.length)));
+      }
+      case 'Gather': {
+        const data = this.intValues(first);
+        const indices = this.intValues(inputs[1]);
+        if (!data || !indices || this.attrInt(node, 'axis', 0) !== 0) return null;
+        const picked = indices.map((i) => data[i < 0 ? i + data.length : i]);
+        return picked.some((v) => v === undefined) ? null : picked;
+      }
+      case 'Unsqueeze': case 'Squeeze': case 'Cast': case 'Identity':
+        return this.intValues(first);
+      case 'Concat':
+        if (this.attrInt(node, 'axis', 0) !== 0) return null;
+        return inputs.every((i) => this.intValues(i)) ? inputs.flatMap((i) => this.intValues(i)!) : null;
+      default:
+        return null;
     }
   }
 
@@ -627,7 +673,7 @@ class Importer {
       target = axis === 1 ? [layerSize({ shape: full } as Layer)] : null;
     } else if (op === 'Squeeze') {
       const c = inputs[1];
-      const axes = c ? (c.kind === 'const' ? readIntTensor(c.tensor) : null) : this.attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1);
+      const axes = c ? this.intValues(c) : this.attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1);
       if (!axes) fail(`node ${where}: its axes are computed at run time; cannot resolve the output shape`);
       const drop = new Set(axes.map((a) => (a < 0 ? a + full.length + 1 : a)));
       if (drop.has(0)) fail(`node ${where}: squeezing the batch axis is not supported`);
@@ -635,7 +681,7 @@ class Importer {
       if (target.length !== 1 || full.some((d, k) => drop.has(k + 1) && d !== 1)) target = null;
     } else {
       const c = inputs[1];
-      const values = c && c.kind === 'const' ? readIntTensor(c.tensor) : null;
+      const values = this.intValues(c ?? null);
       if (!values) {
         fail(`node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`);
       }
@@ -650,7 +696,6 @@ class Importer {
 
   /** The non-batch part of a Reshape's output shape, or null if it moves the batch axis. */
   private resolveReshape(values: number[], full: number[], allowZero: boolean, where: string): number[] | null {
-    const BATCH = -2; // a symbolic batch size
     const input = [this.batch ?? BATCH, ...full];
     const out = values.map((v, k) => (v === 0 && !allowZero ? input[k] ?? fail(`node ${where}: shape ${JSON.stringify(values)} copies a missing axis`) : v));
     const total = full.reduce((a, b) => a * b, 1);
