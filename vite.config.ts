@@ -14,7 +14,7 @@ export default defineConfig({
     minify: false,
     sourcemap: true,
     lib: {
-      entry: { index: 'src/index.ts', cli: 'src/cli/main.ts' },
+      entry: { index: 'src/index.ts', cli: 'src/cli/main.ts', bench: 'bench/main.ts' },
       formats: ['es'],
     },
     rollupOptions: { external },

@@ -1,0 +1,185 @@
+/**
+ * `npm run bench`: the speed of the fix (issue 2, "Performance"). For the three MLPs of the
+ * paper's Fig. 2 (MATH.md §6), every backend and both schedules: milliseconds per sweep (median
+ * of several runs) as a multiple of the memory-bound floor (a plain summation loop over a
+ * Float64Array the size of `P`, timed in the same runs, interleaved), and the sweeps needed to
+ * reach `tol`.
+ *
+ *   node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules parallel,alternating]
+ *                      [--backends cpu] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000]
+ *                      [--no-converge] [--json out.json]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { mlp } from '../src/network/builders.js';
+import type { Schedule } from '../src/options.js';
+import { compileProblem } from '../src/problem/compile.js';
+import { BACKENDS } from './backends.js';
+import type { BenchBackend } from './backends.js';
+import { floorArray, median, sumOnce, time } from './floor.js';
+
+/** The three nets of the paper's Fig. 2. */
+export const FIG2_NETS: number[][] = [
+  [200, 2500, 1250, 10],
+  [200, 2000, 1000, 500, 250, 10],
+  [200, 1000, 750, 750, 500, 500, 250, 10],
+];
+
+/** One row of the result table. Times are medians over the runs, in milliseconds. */
+export interface BenchRow {
+  net: string;
+  /** Entries of `P` (weights; taps aggregated). */
+  entries: number;
+  backend: string;
+  schedule: Schedule;
+  p: number;
+  q: number;
+  /** The summation floor over `entries` float64 values, processor time. */
+  floorMs: number;
+  /** One sweep, processor time of this process. */
+  msPerSweep: number;
+  /** Median over the runs of (sweep / floor), both timed in the same run. */
+  xFloor: number;
+  /** One sweep, wall time (includes waiting for a core on a busy machine). */
+  wallMsPerSweep: number;
+  /** Wall time to build the engine (`P` and buffers; compile excluded). */
+  setupMs: number;
+  /** Sweeps until the largest factor change is below `tol` (null: not measured or not reached). */
+  sweepsToTol: number | null;
+  /** `||W~|| / ||W0||` when the stopping rule was met. */
+  finalRatio: number | null;
+}
+
+function list(value: string | undefined, fallback: string): string[] {
+  return (value ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function positive(value: string | undefined, fallback: number, name: string): number {
+  const x = value === undefined ? fallback : Number(value);
+  if (!(x > 0) || !Number.isFinite(x)) throw new Error(`--${name} must be a positive number, got ${value}`);
+  return x;
+}
+
+const USAGE = 'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules parallel,alternating] [--backends cpu] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      nets: { type: 'string' },
+      pq: { type: 'string', multiple: true },
+      schedules: { type: 'string' },
+      backends: { type: 'string' },
+      runs: { type: 'string' },
+      sweeps: { type: 'string' },
+      tol: { type: 'string' },
+      'max-sweeps': { type: 'string' },
+      'no-converge': { type: 'boolean' },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const nets = list(values.nets, '1,2,3').map((k) => FIG2_NETS[Number(k) - 1]);
+  if (nets.some((n) => !n)) throw new Error('--nets takes indices 1, 2, 3 of the Fig. 2 nets');
+  const pairs = (values.pq ?? ['2,2', '1,2']).map((s) => {
+    const [p, q] = s.split(',').map(Number);
+    if (!(p > 0) || !(q > 0)) throw new Error(`--pq takes 'p,q' with p, q > 0, got '${s}'`);
+    return [p, q] as const;
+  });
+  const schedules = list(values.schedules, 'parallel,alternating') as Schedule[];
+  for (const s of schedules) if (s !== 'parallel' && s !== 'alternating') throw new Error(`unknown schedule '${s}'`);
+  const runs = Math.round(positive(values.runs, 7, 'runs'));
+  const sweepsPerRun = Math.round(positive(values.sweeps, 10, 'sweeps'));
+  const tol = positive(values.tol, 1e-6, 'tol');
+  const maxSweeps = Math.round(positive(values['max-sweeps'], 20000, 'max-sweeps'));
+  const converge = !values['no-converge'];
+
+  const backends: BenchBackend[] = [];
+  for (const name of list(values.backends, 'cpu')) {
+    const backend = BACKENDS[name];
+    if (!backend) throw new Error(`unknown backend '${name}' (known: ${Object.keys(BACKENDS).join(', ')})`);
+    const why = await backend.unavailable();
+    if (why) console.log(`# backend ${name} skipped: ${why}`);
+    else {
+      backends.push(backend);
+      console.log(`# backend ${name}: ${await backend.describe()}`);
+    }
+  }
+
+  const header = ['net', 'P entries', 'backend', 'schedule', 'p,q', 'floor ms', 'ms/sweep', 'x floor', 'wall ms', 'setup ms', 'sweeps to tol', 'ratio'];
+  const widths = [36, 10, 8, 12, 8, 9, 9, 8, 8, 9, 14, 9];
+  const line = (cells: string[]): string => cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join(' ');
+  console.log(`# medians of ${runs} runs of ${sweepsPerRun} sweeps; times are processor time of this process (wall: elapsed), float64 P; tol ${tol}`);
+  console.log(line(header));
+  const rows: BenchRow[] = [];
+  for (const sizes of nets) {
+    const net = mlp(sizes, { seed: 0 });
+    const name = sizes.join('-');
+    for (const [p, q] of pairs) {
+      const problem = compileProblem(net, { p, q });
+      const entries = problem.blocks.reduce((n, b) => n + b.rows * b.cols, 0);
+      const floorValues = floorArray(entries);
+      for (const backend of backends) {
+        for (const schedule of schedules) {
+          const setup = await time(() => backend.create(problem, schedule).then((e) => e.dispose()));
+          const engine = await backend.create(problem, schedule);
+          await engine.sweeps(2, 0); // warm-up
+          const floors: number[] = [];
+          const sweeps: number[] = [];
+          const walls: number[] = [];
+          const ratios: number[] = [];
+          for (let r = 0; r < runs; r++) {
+            const floor = await time(() => sumOnce(floorValues), 3);
+            const sweep = await time(() => engine.sweeps(sweepsPerRun, 0));
+            floors.push(floor.cpu);
+            sweeps.push(sweep.cpu / sweepsPerRun);
+            walls.push(sweep.wall / sweepsPerRun);
+            ratios.push(sweep.cpu / sweepsPerRun / floor.cpu);
+          }
+          engine.dispose();
+          let sweepsToTol: number | null = null;
+          let finalRatio: number | null = null;
+          if (converge) {
+            const fresh = await backend.create(problem, schedule);
+            const F0 = (await fresh.evaluate()).F;
+            for (let s = 1; s <= maxSweeps; s++) {
+              const [record] = await fresh.sweeps(1, tol);
+              if (record.maxStep < tol) {
+                sweepsToTol = s;
+                finalRatio = Math.pow(record.F / F0, 1 / q);
+                break;
+              }
+            }
+            fresh.dispose();
+          }
+          const row: BenchRow = {
+            net: name, entries, backend: backend.name, schedule, p, q,
+            floorMs: median(floors), msPerSweep: median(sweeps), xFloor: median(ratios), wallMsPerSweep: median(walls),
+            setupMs: setup.wall, sweepsToTol, finalRatio,
+          };
+          rows.push(row);
+          console.log(line([
+            name, String(entries), backend.name, schedule, `${p},${q}`, row.floorMs.toFixed(2), row.msPerSweep.toFixed(2), row.xFloor.toFixed(2),
+            row.wallMsPerSweep.toFixed(2), setup.wall.toFixed(0),
+            sweepsToTol === null ? (converge ? `>${maxSweeps}` : '-') : String(sweepsToTol), finalRatio === null ? '-' : finalRatio.toFixed(5),
+          ]));
+        }
+      }
+    }
+  }
+  for (const backend of backends) await backend.close?.();
+  const worst = Math.max(...rows.map((r) => r.xFloor));
+  console.log(`# worst sweep / floor: ${worst.toFixed(2)}x (target <= 3x)`);
+  if (values.json) {
+    writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs, sweepsPerRun, tol, rows }, null, 2)}\n`);
+    console.log(`# wrote ${values.json}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});
