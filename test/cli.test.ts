@@ -76,6 +76,7 @@ function checkReport(report: Record<string, unknown>, p: number, q: number, sche
   expect(history[history.length - 1]).toBe(report.finalNorm);
   expect(report.sweeps).toBe(history.length - 1);
   expect(report.finalNorm as number).toBeLessThan(report.initialNorm as number);
+  expect(typeof report.converged).toBe('boolean');
   for (let k = 1; k < history.length; k++) expect(history[k]).toBeLessThanOrEqual(history[k - 1] * (1 + 1e-6));
   expect(report.maxLogImbalance as number).toBeGreaterThanOrEqual(0);
   expect(Array.isArray(report.frozenUnits)).toBe(true);
@@ -168,6 +169,23 @@ describe('balance', () => {
     expect(report.converged).toBe(false);
     expect(report.output).toBeNull();
     expect(await readdir(dir)).toEqual(before);
+  });
+
+  it('--backend webgpu runs on WebGPU (Dawn) when an adapter exists and agrees with the CPU; auto says why it chose the CPU', async () => {
+    // A fixed number of sweeps: the same iterates on both engines (SwiftShader is slow to start).
+    const args = ['balance', input, '-p', '2', '-q', '3', '--tol', '0', '--max-sweeps', '20', '--json'];
+    const cpu = JSON.parse((await run([...args, '--backend', 'cpu'])).stdout);
+    const gpuRun = await run([...args, '--backend', 'webgpu']);
+    expect(gpuRun.code).toBe(0);
+    const gpu = JSON.parse(gpuRun.stdout);
+    checkReport(gpu, 2, 3, 'parallel');
+    if (process.env.REQUIRE_WEBGPU === '1') expect(gpu.backend, String(gpu.fallback)).toBe('webgpu');
+    if (gpu.backend === 'webgpu') expect(typeof gpu.adapter).toBe('string');
+    else expect(gpu.fallback).toMatch(/WebGPU/);
+    expect(Math.abs(gpu.finalNorm / cpu.finalNorm - 1)).toBeLessThan(1e-5);
+    const auto = JSON.parse((await run([...args, '--backend', 'auto'])).stdout);
+    checkReport(auto, 2, 3, 'parallel');
+    if (auto.backend === 'cpu') expect(auto.fallback).toMatch(/WebGPU|software/);
   });
 
   it('balances a CNN file with biases counted', async () => {

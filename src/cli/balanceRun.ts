@@ -69,8 +69,9 @@ export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
 
 /** Balance a network with the CLI's settings; WebGPU comes from {@link gpuForBackend}. */
 export async function runBalance(net: Network, options: BalanceRunOptions, onSweep?: (progress: SweepProgress) => void): Promise<BalanceResult> {
-  const gpu = await gpuForBackend(options.backend);
-  return balance(net, { ...options, ...(gpu ? { gpu } : {}), onSweep });
+  const choice = await gpuForBackend(options.backend);
+  const result = await balance(net, { ...options, backend: choice.backend, ...(choice.gpu ? { gpu: choice.gpu } : {}), onSweep });
+  return choice.note && !result.fallback ? { ...result, fallback: choice.note } : result;
 }
 
 /** Where a run read and wrote its network. */
