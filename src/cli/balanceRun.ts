@@ -128,6 +128,7 @@ export function resultSummary(result: BalanceResult, options: BalanceRunOptions,
   return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n') + '\n';
 }
 
-function formatTol(tol: number): string {
+/** A tolerance as written on a command line: `1e-6` rather than `0.000001`. */
+export function formatTol(tol: number): string {
   return tol !== 0 && Math.abs(tol) < 1e-3 ? tol.toExponential() : String(tol);
 }

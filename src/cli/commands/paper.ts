@@ -5,7 +5,7 @@
  */
 import { mlp } from '../../network/builders.js';
 import { UsageError, defineCommand, flagArg, integerArg, parseSizes, stringArg } from '../args.js';
-import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
+import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, formatTol, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
 import { checkOutputPath, writeModelFile } from '../modelFile.js';
 
 /** The network of the paper's Fig. 2 that `npm start` balances. */
@@ -43,7 +43,7 @@ export default defineCommand('paper', USAGE, {
   const weights = net.blocks.reduce((n, b) => n + b.weight.length, 0);
   if (!json) {
     io.out(`${sizes.join('-')} ReLU MLP, He-normal weights (seed ${seed}), ${weights} weights\n`);
-    io.out(`balancing for p = ${options.p}, q = ${options.q} (${options.schedule} schedule, tol ${options.tol})\n\n`);
+    io.out(`balancing for p = ${options.p}, q = ${options.q} (${options.schedule} schedule, tol ${formatTol(options.tol)}, backend ${options.backend})\n\n`);
     io.out(`${'sweep'.padStart(6)}  ||W||/||W0||\n${'0'.padStart(6)}  ${(1).toFixed(10)}\n`);
   }
   const result = await runBalance(net, options, json ? undefined : (p) => io.out(`${String(p.sweep).padStart(6)}  ${p.ratio.toFixed(10)}\n`));
