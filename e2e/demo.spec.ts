@@ -85,6 +85,20 @@ test('Cancel stops a long run at once, keeps the original network, and a new run
   await expect(demo.fingerprint).toHaveText(original ?? '');
 });
 
+test('without WebGPU the page says so plainly, and auto runs on the CPU', async ({ page }) => {
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
+  const demo = new DemoPage(page);
+  await demo.open();
+  await expect(page.locator('#webgpu-status')).toHaveAttribute('data-webgpu', 'missing');
+  await expect(page.locator('#webgpu-status')).toContainText('WebGPU is not available here');
+  const [row] = await demo.run({ custom: '16-12-8-3', pairs: '1,2', backend: 'auto', maxSweeps: 500 });
+  expect(row.backend).toBe('cpu');
+  await expect(page.locator('#fallback-notice')).toBeVisible();
+  await expect(page.locator('#fallback-notice')).toContainText('The CPU ran instead of WebGPU');
+  await expect(page.locator('#fallback-notice')).toContainText('navigator.gpu is missing');
+  await expect(page.getByLabel('Backend used')).toHaveText('cpu');
+});
+
 test('bad input is shown next to the control that caused it, and the page keeps working', async ({ page }) => {
   const demo = new DemoPage(page);
   await demo.open();
