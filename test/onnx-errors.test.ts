@@ -138,6 +138,15 @@ describe('ONNX bad input', () => {
     });
     expect(() => readOnnx(convNet([1, 1, 1, 1]))).not.toThrow();
     expect(refusal(() => readOnnx(convNet([1, 1, 0, 0])))).toMatch(/'the_conv' \(Conv\).*pads \[1,1,0,0\] are not symmetric/);
+    const pooled = (op: string, pads: number[]): Uint8Array => model({
+      input: [valueInfo('x', ['N', 2, 5, 5])],
+      output: [valueInfo('y', ['N', 2, 3, 3])],
+      initializer: [tensor('c.w', [2, 2, 3, 3], randn(rng, [2, 2, 3, 3]))],
+      node: [node('Conv', ['x', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }), node(op, ['z'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads }, 'the_pool')],
+    });
+    expect(() => readOnnx(pooled('MaxPool', [1, 1, 1, 1]))).not.toThrow();
+    expect(refusal(() => readOnnx(pooled('AveragePool', [1, 1, 1, 1])))).toMatch(/'the_pool' \(AveragePool\).*padded pooling/);
+    expect(refusal(() => readOnnx(pooled('MaxPool', [0, 0, 1, 1])))).toMatch(/'the_pool' \(MaxPool\).*padded pooling/);
     const twoOutputs = model({
       input: [valueInfo('x', ['N', 2])],
       output: [valueInfo('y', ['N', 2]), valueInfo('z', ['N', 2])],

@@ -253,6 +253,46 @@ describe('ONNX round trip through onnxruntime', () => {
     await roundTrip(bytes, [3, 6, 6]);
   });
 
+  it('torchvision-style ResNet: Conv without bias + BatchNorm everywhere, padded MaxPool stem, identity and downsample residuals', async () => {
+    const rng = new Random(10);
+    const convBn = (name: string, out: number, inp: number, k: number): object[] => [
+      tensor(`${name}.w`, [out, inp, k, k], randn(rng, [out, inp, k, k], 0.3, 1.5)),
+      tensor(`${name}.bn.scale`, [out], Float32Array.from({ length: out }, () => 0.5 + rng.uniform())),
+      tensor(`${name}.bn.B`, [out], randn(rng, [out], 0.2)),
+      tensor(`${name}.bn.mean`, [out], randn(rng, [out], 0.3)),
+      tensor(`${name}.bn.var`, [out], Float32Array.from({ length: out }, () => 0.3 + rng.uniform())),
+    ];
+    const cb = (name: string, input: string, output: string, attrs: Record<string, number[]>): object[] => [
+      node('Conv', [input, `${name}.w`], [`${output}.c`], attrs),
+      node('BatchNormalization', [`${output}.c`, `${name}.bn.scale`, `${name}.bn.B`, `${name}.bn.mean`, `${name}.bn.var`], [output]),
+    ];
+    const pad1 = { pads: [1, 1, 1, 1] };
+    const bytes = model({
+      input: [valueInfo('x', ['N', 3, 10, 10])],
+      output: [valueInfo('y', ['N', 5])],
+      initializer: [
+        ...convBn('stem', 6, 3, 3), ...convBn('l1.a', 6, 6, 3), ...convBn('l1.b', 6, 6, 3),
+        ...convBn('l2.a', 8, 6, 3), ...convBn('l2.b', 8, 8, 3), ...convBn('l2.down', 8, 6, 1),
+        tensor('fc.w', [5, 8], randn(rng, [5, 8], 0.3, 1)), tensor('fc.b', [5], randn(rng, [5], 0.1)),
+      ],
+      node: [
+        ...cb('stem', 'x', 's', pad1), node('Relu', ['s'], ['s.r']),
+        node('MaxPool', ['s.r'], ['p'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }),
+        ...cb('l1.a', 'p', 'a1', pad1), node('Relu', ['a1'], ['a1.r']), ...cb('l1.b', 'a1.r', 'b1', pad1),
+        node('Add', ['b1', 'p'], ['r1']), node('Relu', ['r1'], ['h1']),
+        ...cb('l2.a', 'h1', 'a2', { pads: [1, 1, 1, 1], strides: [2, 2] }), node('Relu', ['a2'], ['a2.r']), ...cb('l2.b', 'a2.r', 'b2', pad1),
+        ...cb('l2.down', 'h1', 'd2', { strides: [2, 2] }),
+        node('Add', ['b2', 'd2'], ['r2']), node('Relu', ['r2'], ['h2']),
+        node('GlobalAveragePool', ['h2'], ['g']), node('Flatten', ['g'], ['f']),
+        node('Gemm', ['f', 'fc.w', 'fc.b'], ['y'], { transB: 1 }),
+      ],
+    });
+    const onnx = readOnnx(bytes);
+    expect(onnx.foldedBatchNorms).toHaveLength(6);
+    expect(onnx.network.layers.find((l) => l.pool?.padding)?.pool).toEqual({ kind: 'max', size: [3, 3], stride: [2, 2], padding: [1, 1] });
+    await roundTrip(bytes, [3, 10, 10]);
+  });
+
   it('a Sigmoid in the middle fixes its units, which stay fixed through the write', async () => {
     const rng = new Random(5);
     const bytes = model({

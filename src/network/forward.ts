@@ -68,6 +68,7 @@ function pool(z: Float64Array, pre: number[], layer: Layer): Float64Array {
   const p = layer.pool!;
   const [C, H, W] = pre;
   const [, OH, OW] = layer.shape;
+  const [ph, pw] = p.padding ?? [0, 0];
   const out = new Float64Array(C * OH * OW);
   for (let c = 0; c < C; c++) {
     for (let oy = 0; oy < OH; oy++) {
@@ -75,7 +76,10 @@ function pool(z: Float64Array, pre: number[], layer: Layer): Float64Array {
         let acc = p.kind === 'max' ? -Infinity : 0;
         for (let ky = 0; ky < p.size[0]; ky++) {
           for (let kx = 0; kx < p.size[1]; kx++) {
-            const v = z[(c * H + oy * p.stride[0] + ky) * W + ox * p.stride[1] + kx];
+            const iy = oy * p.stride[0] - ph + ky;
+            const ix = ox * p.stride[1] - pw + kx;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue; // padding (max-pooling only)
+            const v = z[(c * H + iy) * W + ix];
             acc = p.kind === 'max' ? Math.max(acc, v) : acc + v;
           }
         }

@@ -27,6 +27,11 @@ export interface Pool {
   size: [number, number];
   /** Stride `[sh, sw]`. */
   stride: [number, number];
+  /**
+   * Padding `[ph, pw]` on each side, max-pooling only (default none): windows ignore the padded
+   * positions, as ONNX MaxPool and PyTorch's MaxPool2d do.
+   */
+  padding?: [number, number];
 }
 
 /** A layer: a set of units (neurons, or channels of a feature map). */

@@ -69,6 +69,11 @@ function validateLayer(layer: Layer, k: number): void {
     if (kind !== 'max' && kind !== 'avg') fail(`${where}: pool kind must be 'max' or 'avg'`);
     if (layer.shape.length !== 3) fail(`${where}: pooling needs a [channels, height, width] layer`);
     if (!size?.every(isPositiveInt) || !stride?.every(isPositiveInt)) fail(`${where}: pool size and stride must be positive integers`);
+    const pad = layer.pool.padding;
+    if (pad !== undefined) {
+      if (kind !== 'max') fail(`${where}: pool padding is only supported for max-pooling`);
+      if (pad.length !== 2 || !pad.every((x, a) => Number.isInteger(x) && x >= 0 && x < size[a])) fail(`${where}: pool padding must be two integers >= 0 and smaller than the window`);
+    }
   }
   if (k === 0 && (layer.skips?.length ?? 0) > 0) fail(`${where}: the input layer cannot have skips`);
 }
@@ -151,7 +156,7 @@ export function validateNetwork(net: Network): void {
       }
     }
     const post = layer.pool
-      ? [pre[0], slidingOutput(pre[1], layer.pool.size[0], layer.pool.stride[0], 0), slidingOutput(pre[2], layer.pool.size[1], layer.pool.stride[1], 0)]
+      ? [pre[0], slidingOutput(pre[1], layer.pool.size[0], layer.pool.stride[0], layer.pool.padding?.[0] ?? 0), slidingOutput(pre[2], layer.pool.size[1], layer.pool.stride[1], layer.pool.padding?.[1] ?? 0)]
       : pre;
     if (!sameShape(post, layer.shape)) {
       fail(`layer ${k} ('${layer.name}'): shapes do not chain: its inputs give ${JSON.stringify(post)}, the layer declares ${JSON.stringify(layer.shape)}`);

@@ -308,8 +308,8 @@ class Importer {
 
   private pooledShape(shape: number[], pool: Pool, where: string): number[] {
     if (shape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] tensor`);
-    const h = slidingOutput(shape[1], pool.size[0], pool.stride[0], 0);
-    const w = slidingOutput(shape[2], pool.size[1], pool.stride[1], 0);
+    const h = slidingOutput(shape[1], pool.size[0], pool.stride[0], pool.padding?.[0] ?? 0);
+    const w = slidingOutput(shape[2], pool.size[1], pool.stride[1], pool.padding?.[1] ?? 0);
     if (!(h > 0 && w > 0)) fail(`node ${where}: the pooling window ${JSON.stringify(pool.size)} is larger than the input ${JSON.stringify(shape.slice(1))}`);
     return [shape[0], h, w];
   }
@@ -650,11 +650,17 @@ class Importer {
       const strides = this.attrInts(node, 'strides') ?? [1, 1];
       const pads = this.attrInts(node, 'pads') ?? [0, 0, 0, 0];
       const autoPad = this.attrString(node, 'auto_pad', 'NOTSET');
-      if (pads.some((p) => p !== 0) || (autoPad !== 'NOTSET' && autoPad !== 'VALID')) fail(`node ${where}: padded pooling (pads ${JSON.stringify(pads)}, auto_pad ${autoPad}) is not supported`);
+      const padded = autoPad === 'VALID' ? false : pads.some((p) => p !== 0);
+      const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads[0] < kernel[0] && pads[1] < kernel[1];
+      if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || (padded && (op !== 'MaxPool' || !symmetric))) {
+        fail(`node ${where}: padded pooling (pads ${JSON.stringify(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`);
+      }
       if ((this.attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
       pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
+      if (padded) pool.padding = [pads[0], pads[1]];
       if (this.attrInt(node, 'ceil_mode', 0) !== 0) {
-        const same = [0, 1].every((a) => Math.ceil((inputShape[a + 1] - kernel[a]) / strides[a]) === Math.floor((inputShape[a + 1] - kernel[a]) / strides[a]));
+        const span = [0, 1].map((a) => inputShape[a + 1] + 2 * (pool.padding?.[a] ?? 0) - kernel[a]);
+        const same = [0, 1].every((a) => Math.ceil(span[a] / strides[a]) === Math.floor(span[a] / strides[a]));
         if (!same) fail(`node ${where}: ceil_mode = 1 changes the output size here; not supported`);
       }
     }
