@@ -192,7 +192,10 @@ describe('balance', () => {
     await writeFile(at('cnn-in.safetensors'), writeSafetensors(cnn({ seed: 5, biasScale: 0.3 })));
     const r = await run(['balance', at('cnn-in.safetensors'), '-p', '1.5', '-q', '3', '--include-biases', '--backend', 'cpu', '--json', '-o', at('cnn-out.safetensors')]);
     expect(r.code).toBe(0);
-    checkReport(JSON.parse(r.stdout), 1.5, 3, 'parallel');
+    const report = JSON.parse(r.stdout);
+    checkReport(report, 1.5, 3, 'parallel');
+    expect(report.includeBiases).toBe(true);
+    expect(Math.abs(lpqNorm(await readNet(at('cnn-in.safetensors')), 1.5, 3, { includeBiases: true }) / report.initialNorm - 1)).toBeLessThan(1e-9);
     const net = await readNet(at('cnn-in.safetensors'));
     const out = await readNet(at('cnn-out.safetensors'));
     expect(relativeDistance(forward(net, inputs(net, 3), 3), forward(out, inputs(net, 3), 3))).toBeLessThan(1e-5);

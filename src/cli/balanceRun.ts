@@ -82,16 +82,17 @@ export interface RunFiles {
 
 /**
  * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, initialNorm,
- * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `converged`, `fallback`,
- * `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
+ * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `includeBiases`, `converged`,
+ * `fallback`, `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
  */
-export function resultJson(result: BalanceResult, files: RunFiles): Record<string, unknown> {
+export function resultJson(result: BalanceResult, options: BalanceRunOptions, files: RunFiles): Record<string, unknown> {
   return {
     backend: result.backend,
     adapter: result.adapter,
     p: result.p,
     q: result.q,
     schedule: result.schedule,
+    includeBiases: options.includeBiases,
     sweeps: result.sweeps,
     initialNorm: result.initialNorm,
     finalNorm: result.finalNorm,

@@ -251,7 +251,7 @@ function readLayer(x: unknown, k: number): Layer {
   const path = `layers[${k}]`;
   if (!isRecord(x)) graphFail(path, 'must be an object');
   const layer: Layer = {
-    name: typeof x.name === 'string' ? x.name : graphFail(`${path}.name`, 'must be a string'),
+    name: x.name === undefined ? `layer${k}` : typeof x.name === 'string' ? x.name : graphFail(`${path}.name`, 'must be a string'),
     shape: readIntArray(x.shape, `${path}.shape`),
     activation: typeof x.activation === 'string' ? (x.activation as Layer['activation']) : graphFail(`${path}.activation`, 'must be a string'),
   };

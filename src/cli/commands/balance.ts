@@ -17,7 +17,8 @@ ${BALANCE_OPTION_USAGE}
                              nothing is written
   --json                     print exactly one JSON object on stdout: { backend, adapter, p, q,
                              schedule, sweeps, initialNorm, finalNorm, history, maxLogImbalance,
-                             frozenUnits, ms, converged, fallback, input, output }`;
+                             frozenUnits, ms, includeBiases, converged, fallback, input,
+                             output }`;
 
 /** The `balance` subcommand. */
 export default defineCommand('balance', USAGE, {
@@ -43,7 +44,7 @@ export default defineCommand('balance', USAGE, {
   }
   if (output !== null) await writeModelFile(output, result.network, source);
   const files = { input, output };
-  if (json) io.out(`${JSON.stringify(resultJson(result, files))}\n`);
+  if (json) io.out(`${JSON.stringify(resultJson(result, options, files))}\n`);
   else io.out(`balanced ${input}\n${resultSummary(result, options, files)}`);
   return 0;
 });

@@ -49,7 +49,7 @@ export default defineCommand('paper', USAGE, {
   const result = await runBalance(net, options, json ? undefined : (p) => io.out(`${String(p.sweep).padStart(6)}  ${p.ratio.toFixed(10)}\n`));
   if (output !== null) await writeModelFile(output, result.network);
   const files = { input: null, output };
-  if (json) io.out(`${JSON.stringify(resultJson(result, files))}\n`);
+  if (json) io.out(`${JSON.stringify(resultJson(result, options, files))}\n`);
   else io.out(`\nsummary\n${resultSummary(result, options, files)}`);
   return 0;
 });
