@@ -3,20 +3,42 @@
  * another format (e.g. ONNX) is one more entry; anything they refuse is reported next to the
  * file control by the caller.
  */
-import { readSafetensors, validateNetwork, WeightBalanceError, writeSafetensors } from '../../src/index.js';
-import type { Network } from '../../src/index.js';
+import { readOnnx, readSafetensors, validateNetwork, WeightBalanceError, writeOnnx, writeSafetensors } from '../../src/index.js';
+import type { Network, OnnxModel } from '../../src/index.js';
 
 /** A network file format the page can open and save. */
 export interface NetworkFormat {
   /** Lower-case extension with the dot, e.g. `.safetensors`. */
   extension: string;
   read(bytes: Uint8Array): Network;
-  write(net: Network): Uint8Array;
+  /** `origin`: the network as it was opened, for formats that patch their source file (ONNX). */
+  write(net: Network, origin?: Network): Uint8Array;
+}
+
+/** ONNX models opened on this page, by the network read from them: saving patches their bytes. */
+const onnxModels = new WeakMap<Network, OnnxModel>();
+
+function readOnnxNetwork(bytes: Uint8Array): Network {
+  const model = readOnnx(bytes);
+  onnxModels.set(model.network, model);
+  return model.network;
+}
+
+function writeOnnxNetwork(net: Network, origin?: Network): Uint8Array {
+  const model = origin && onnxModels.get(origin);
+  if (!model) throw new WeightBalanceError('a .onnx file can only be saved for a network opened from a .onnx file');
+  return writeOnnx(model, net);
+}
+
+/** The extension to save a balanced copy of `origin` with: its own format when that is ONNX. */
+export function saveExtension(origin: Network): string {
+  return onnxModels.has(origin) ? '.onnx' : '.safetensors';
 }
 
 /** The formats the page knows, by extension. */
 export const FORMATS: NetworkFormat[] = [
   { extension: '.safetensors', read: readSafetensors, write: writeSafetensors },
+  { extension: '.onnx', read: readOnnxNetwork, write: writeOnnxNetwork },
 ];
 
 /** The `accept` attribute of the file input. */
@@ -39,9 +61,12 @@ export async function readNetworkFile(file: File): Promise<Network> {
   return net;
 }
 
-/** Offer `net` as a download named `filename` (its extension picks the format). */
-export function saveNetworkFile(net: Network, filename: string): void {
-  const bytes = formatOf(filename).write(net);
+/**
+ * Offer `net` as a download named `filename` (its extension picks the format); `origin` is the
+ * network as opened, which an `.onnx` download needs (it rewrites that file's weights).
+ */
+export function saveNetworkFile(net: Network, filename: string, origin?: Network): void {
+  const bytes = formatOf(filename).write(net, origin);
   const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
   const link = document.createElement('a');
   link.href = url;
