@@ -73,3 +73,11 @@ export function formatNumber(x: number, digits = 6): string {
   const a = Math.abs(x);
   return a !== 0 && (a < 1e-3 || a >= 1e6) ? x.toExponential(digits - 1) : Number(x.toPrecision(digits)).toString();
 }
+
+/** A `<select>` of `[value, label]` options with `value` selected. */
+export function select(options: [string, string][], value: string): HTMLSelectElement {
+  const node = el('select');
+  for (const [v, label] of options) node.append(el('option', { value: v, text: label }));
+  node.value = value;
+  return node;
+}
