@@ -233,11 +233,12 @@ describe('alternating classes', () => {
     }
   });
 
-  for (const name of ['cnn', 'residual', 'conv-residual']) {
+  for (const name of ['cnn', 'residual', 'conv-residual', 'dag']) {
     it(`${name}: a valid colouring, no edge (from the raw weights) inside a class`, () => {
       const net = NETS[name](17);
       const problem = compileProblem(net, { p: 2, q: 2 });
       expect(problem.nClasses).toBeGreaterThanOrEqual(2);
+      if (name === 'dag') expect(problem.nClasses).toBe(3); // layers 1, 2, 3 are pairwise joined
       let edges = 0;
       for (const e of weightEntries(net)) {
         const vr = problem.unitVar[e.row];

@@ -65,7 +65,7 @@ describe('reads of P per sweep (CPU engine)', () => {
   });
 
   it('alternating on the CNN and the residual net: at most twice per class present in a block\'s columns', async () => {
-    for (const name of ['cnn', 'residual', 'conv-residual']) {
+    for (const name of ['cnn', 'residual', 'conv-residual', 'dag']) {
       const netK = NETS[name](2);
       const problem = compileProblem(netK, { p: 2, q: 3 });
       const perBlock = await readsPerSweep(new CpuEngine(problem, { schedule: 'alternating' }), problem.blocks.length, 3);

@@ -53,12 +53,27 @@ export function convResidualNet(seed: number, dtype: Dtype = 'float64'): Network
   ], { seed, dtype, biasScale: 0.2 });
 }
 
+/**
+ * A DAG that is not a chain: dense blocks 0->1, 1->2, 2->3, 3->4 plus 1->3 and 0->2 (a layer
+ * with two incoming blocks; a layer read by two blocks), so the colouring needs 3 classes.
+ */
+export function dagNet(seed: number, dtype: Dtype = 'float64'): Network {
+  const chain = mlp([5, 7, 6, 8, 3], { seed, dtype, biasScale: 0.3 });
+  const extra = mlp([7, 8], { seed: seed + 1000, dtype }).blocks[0];
+  const input = mlp([5, 6], { seed: seed + 2000, dtype }).blocks[0];
+  return {
+    ...chain,
+    blocks: [...chain.blocks, { ...extra, name: 'skip13', from: 1, to: 3, bias: null }, { ...input, name: 'skip02', from: 0, to: 2, bias: null }],
+  };
+}
+
 /** The test nets by name. */
 export const NETS: Record<string, (seed: number, dtype?: Dtype) => Network> = {
   mlp: mlpNet,
   cnn: cnnNet,
   residual: residualNet,
   'conv-residual': convResidualNet,
+  dag: dagNet,
 };
 
 /**
