@@ -61,6 +61,9 @@ export function locateTensor(tensor: TensorProto, layout: InitializerLayout, ext
   return { file: null, raw: layout.raw, typed: layout.typed };
 }
 
+/** Typed arrays use the platform's byte order; ONNX stores little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -79,8 +82,15 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
     if (location.raw.length !== n * width) {
       throw new WeightBalanceError(`${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${JSON.stringify(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`);
     }
-    const dv = view(buffers(location.file));
+    const bytes = buffers(location.file);
     const o = location.raw.offset;
+    if (LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE)) {
+      // Fast path: copy to an aligned buffer and read it as a typed array.
+      const aligned = bytes.slice(o, o + n * WIDTH[type]);
+      out.set(type === DataType.FLOAT ? new Float32Array(aligned.buffer, 0, n) : new Float64Array(aligned.buffer, 0, n));
+      return out;
+    }
+    const dv = view(bytes);
     for (let k = 0; k < n; k++) {
       switch (type) {
         case DataType.FLOAT: out[k] = dv.getFloat32(o + 4 * k, true); break;
@@ -151,6 +161,11 @@ export function writeFloatTensor(tensor: TensorProto, location: TensorLocation, 
   const dv = view(buffer);
   if (location.raw) {
     const o = location.raw.offset;
+    if (LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE)) {
+      const typed = type === DataType.FLOAT ? Float32Array.from(values) : Float64Array.from(values);
+      buffer.set(new Uint8Array(typed.buffer), o);
+      return;
+    }
     for (let k = 0; k < values.length; k++) {
       switch (type) {
         case DataType.FLOAT: dv.setFloat32(o + 4 * k, values[k], true); break;
