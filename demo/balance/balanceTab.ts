@@ -22,6 +22,16 @@ import type { Finished, Source } from './results.js';
 const CUSTOM = 'custom';
 const FILE = 'file';
 
+/**
+ * How far one run has come, in [0, 1]: the share of `maxSweeps` done, or, when larger, how far the
+ * largest step has fallen from its first value towards `tol` on a log scale (steps shrink
+ * geometrically near the minimum).
+ */
+function runFraction(sweepShare: number, firstStep: number, step: number, tol: number): number {
+  const converging = tol > 0 && firstStep > tol && step > 0 ? Math.log(firstStep / step) / Math.log(firstStep / tol) : 0;
+  return Math.min(1, Math.max(0, sweepShare, converging));
+}
+
 function numberInput(value: string, attributes: Record<string, string> = {}): HTMLInputElement {
   return el('input', { type: 'text', inputmode: 'decimal', value, autocomplete: 'off', spellcheck: 'false', ...attributes });
 }
@@ -134,7 +144,10 @@ function mount(panel: HTMLElement): void {
     }
   };
 
-  networkField.control.addEventListener('change', rebuild);
+  networkField.control.addEventListener('change', () => {
+    fileField.setError(null);
+    rebuild();
+  });
   seedField.control.addEventListener('change', rebuild);
   customField.control.addEventListener('change', () => {
     networkField.control.value = CUSTOM;
@@ -224,15 +237,17 @@ function mount(panel: HTMLElement): void {
       const label = `pair ${k + 1} of ${pairs.length}, (p, q) = ${pairLabel(pair)}`;
       status.textContent = `Balancing ${label}…`;
       let initial = 0;
+      let firstStep = 0;
       const onProgress = (items: SweepProgress[]): void => {
         if (cancelled || thisRun !== runCount || items.length === 0) return;
         if (initial === 0) {
           initial = items[0].norm / items[0].ratio;
+          firstStep = items[0].maxStep;
           chart?.push(k, [1]);
         }
         chart?.push(k, items.map((s) => s.ratio));
         const last = items[items.length - 1];
-        progress.value = k + Math.min(1, last.sweep / maxSweeps);
+        progress.value = k + runFraction(last.sweep / maxSweeps, firstStep, last.maxStep, tol);
         status.textContent = `Balancing ${label}: sweep ${last.sweep} (${last.backend}), ratio ${formatNumber(last.ratio, 6)}, largest step ${formatNumber(last.maxStep, 3)}`;
       };
       try {
