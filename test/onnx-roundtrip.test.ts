@@ -118,7 +118,7 @@ describe('ONNX round trip through onnxruntime', () => {
     expect(r.fixedOps).toEqual([]);
   });
 
-  it('MLP of MatMul + Add with LeakyRelu, double weights in one layer', async () => {
+  it('MLP of MatMul + Add with LeakyRelu, a weight passed through Identity; double weights', async () => {
     const rng = new Random(2);
     const bytes = model({
       input: [valueInfo('x', ['N', 5])],
@@ -131,7 +131,8 @@ describe('ONNX round trip through onnxruntime', () => {
         tensor('w3', [6, 3], randn(rng, [6, 3], 0.5, 1.5)),
       ],
       node: [
-        node('MatMul', ['x', 'w1'], ['m1']),
+        node('Identity', ['w1'], ['w1.alias']),
+        node('MatMul', ['x', 'w1.alias'], ['m1']),
         node('Add', ['m1', 'b1'], ['h1']),
         node('LeakyRelu', ['h1'], ['a1'], { alpha: { float: 0.1 } }),
         node('MatMul', ['a1', 'w2'], ['m2']),

@@ -370,6 +370,11 @@ class Importer {
       this.states.set(out, t ? { kind: 'const', tensor: t, initializer: null } : { kind: 'meta' });
       return;
     }
+    if (op === 'Identity' && inputs[0]?.kind === 'const') {
+      // Exporters sometimes pass an initializer through Identity: the weight stays that initializer.
+      this.states.set(out, inputs[0]);
+      return;
+    }
     if (SHAPE_ONLY.has(op) || !carriesUnits) {
       const values = this.shapeArithmetic(node, op, inputs);
       for (const o of outputs) if (o) this.states.set(o, values ? { kind: 'meta', values } : { kind: 'meta' });
