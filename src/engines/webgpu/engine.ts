@@ -73,10 +73,12 @@ function float32Weights(weight: Float32Array | Float64Array, start: number, end:
   return out;
 }
 
+/** The three passes over `log P`. */
+type TilePass = 'rows' | 'columns' | 'fused';
+
 interface Kernels {
-  rows: CompiledKernel;
-  columns: CompiledKernel;
-  fused: CompiledKernel;
+  /** Only the tile passes the schedule uses are compiled (SwiftShader compiles slowly). */
+  tiles: Partial<Record<TilePass, CompiledKernel>>;
   rowFinish: CompiledKernel;
   update: CompiledKernel;
   evaluate: CompiledKernel;
@@ -118,7 +120,7 @@ export class WebGpuEngine implements Engine {
   private stepBits!: GPUBuffer;
   private normHistory!: GPUBuffer;
   private staging!: GPUBuffer;
-  private tileGroups!: { rows: GPUBindGroup[]; columns: GPUBindGroup[]; fused: GPUBindGroup[] };
+  private readonly tileGroups: Partial<Record<TilePass, GPUBindGroup[]>> = {};
   private rowFinishGroup!: GPUBindGroup;
   private updateGroups!: GPUBindGroup[];
   private evaluateGroup!: GPUBindGroup;
@@ -185,19 +187,24 @@ export class WebGpuEngine implements Engine {
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     const fastP = p === 1 ? 1 : p === 2 ? 2 : 0;
+    // p = q uses the fused pass (parallel schedule, evaluate); otherwise and for the alternating
+    // schedule the separate row and column passes.
+    const split = !this.unitR || this.options.schedule === 'alternating';
+    const none = Promise.resolve(undefined);
+    const taps = new Set(this.segments.map((s) => s.taps === 1));
     const [rows, columns, fused, rowFinish, update, evaluate, norm, finish, buildSingle, buildTaps] = await Promise.all([
-      compileKernel(device, rowSumsKernel(), {}),
-      compileKernel(device, columnSumsKernel(), {}),
-      compileKernel(device, fusedSumsKernel(), {}),
+      split ? compileKernel(device, rowSumsKernel(), {}) : none,
+      split ? compileKernel(device, columnSumsKernel(), {}) : none,
+      this.unitR ? compileKernel(device, fusedSumsKernel(), {}) : none,
       compileKernel(device, rowFinishKernel({ unitR: this.unitR }), { R: r }),
       compileKernel(device, updateKernel({ evaluate: false }), { P: p, R: r, ETA: eta }),
       compileKernel(device, updateKernel({ evaluate: true }), { P: p, R: r, ETA: eta }),
       compileKernel(device, normKernel(), { R: r }),
       compileKernel(device, finishSweepKernel(), {}),
-      compileKernel(device, buildPowerKernel({ singleTap: true, fastP }), { P: p }),
-      compileKernel(device, buildPowerKernel({ singleTap: false, fastP }), { P: p }),
+      taps.has(true) ? compileKernel(device, buildPowerKernel({ singleTap: true, fastP }), { P: p }) : none,
+      taps.has(false) ? compileKernel(device, buildPowerKernel({ singleTap: false, fastP }), { P: p }) : none,
     ]);
-    this.kernels = { rows, columns, fused, rowFinish, update, evaluate, norm, finish };
+    this.kernels = { tiles: { rows, columns, fused }, rowFinish, update, evaluate, norm, finish };
 
     const S = GPUBufferUsage.STORAGE;
     const U = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
@@ -238,7 +245,7 @@ export class WebGpuEngine implements Engine {
       uploads.push(weights);
       const params = this.buffer(`build parameters of ${label}`, 16, U, new Uint32Array([elements, s.taps, 0, 0]));
       const target = this.buffer(`log P of ${label}`, elements * 4, S);
-      const kernel = s.taps === 1 ? buildSingle : buildTaps;
+      const kernel = (s.taps === 1 ? buildSingle : buildTaps) as CompiledKernel;
       pass.setPipeline(kernel.pipeline);
       pass.setBindGroup(0, this.bindGroup(`build ${label}`, kernel, [params, weights, target]));
       const [x, y] = foldGrid(Math.ceil(elements / WORKGROUP), this.maxPerDimension);
@@ -250,9 +257,11 @@ export class WebGpuEngine implements Engine {
     const segmentUniforms = this.segments.map((s, k) => this.buffer(`parameters of segment ${k}`, SEGMENT_BYTES, U, new Uint32Array([
       s.rows, s.cols, s.rowsPerGroup, s.groups, s.rowTiles, s.colTiles, s.tiles, s.rowUnit0, s.colUnit0, s.rowPartBase, s.colPartBase, 0,
     ])));
-    const tile = (kernel: CompiledKernel, name: string): GPUBindGroup[] =>
-      this.segments.map((_, k) => this.bindGroup(`${name} segment ${k}`, kernel, [segmentUniforms[k], this.state, logP[k], logAlpha, logY, rowPart, colPart]));
-    this.tileGroups = { rows: tile(rows, 'row sums'), columns: tile(columns, 'column sums'), fused: tile(fused, 'fused sums') };
+    for (const [pass, kernel] of Object.entries(this.kernels.tiles) as [TilePass, CompiledKernel | undefined][]) {
+      if (!kernel) continue;
+      this.tileGroups[pass] = this.segments.map((_, k) =>
+        this.bindGroup(`${pass} sums segment ${k}`, kernel, [segmentUniforms[k], this.state, logP[k], logAlpha, logY, rowPart, colPart]));
+    }
     const rowFinishParams = this.buffer('row finish parameters', ROW_FINISH_BYTES, U, new Uint32Array([nUnits, topology.rowStartOffset, topology.rowEntryOffset, 0]));
     this.rowFinishGroup = this.bindGroup('row finish', rowFinish, [rowFinishParams, this.state, rowPart, topo, logBias, logAlpha, logRho, logY]);
     const updateParams = (cls: number): GPUBuffer => {
@@ -271,8 +280,8 @@ export class WebGpuEngine implements Engine {
 
     // The statistics the first sweep needs: row sums (and column sums when p = q) at the start.
     const start = encoder.beginComputePass({ label: 'weight-balance initial sums' });
-    if (this.unitR) this.tiles(start, this.kernels.fused, this.tileGroups.fused, this.allSegments);
-    else this.tiles(start, this.kernels.rows, this.tileGroups.rows, this.allSegments);
+    if (this.unitR) this.tiles(start, 'fused', this.allSegments);
+    else this.tiles(start, 'rows', this.allSegments);
     this.perUnit(start, this.kernels.rowFinish, this.rowFinishGroup, nUnits);
     start.end();
     device.queue.submit([encoder.finish()]);
@@ -297,7 +306,10 @@ export class WebGpuEngine implements Engine {
     if (this.failure) throw new Error(this.failure);
   }
 
-  private tiles(pass: GPUComputePassEncoder, kernel: CompiledKernel, groups: GPUBindGroup[], segments: number[]): void {
+  private tiles(pass: GPUComputePassEncoder, which: TilePass, segments: number[]): void {
+    const kernel = this.kernels.tiles[which];
+    const groups = this.tileGroups[which];
+    if (!kernel || !groups) throw new Error(`internal: the ${which} pass was not compiled`);
     pass.setPipeline(kernel.pipeline);
     for (const k of segments) {
       pass.setBindGroup(0, groups[k]);
@@ -323,24 +335,24 @@ export class WebGpuEngine implements Engine {
 
   /** Encode one sweep of the schedule (MATH.md §4), then the norm and the stopping rule. */
   private encodeSweep(pass: GPUComputePassEncoder): void {
-    const { kernels: K, tileGroups: T, problem } = this;
+    const { kernels: K, problem } = this;
     const { nUnits, nVars } = problem;
     if (this.options.schedule === 'parallel') {
       if (this.unitR) {
         // The column sums are fresh from the previous fused pass.
         this.perUnit(pass, K.update, this.updateGroups[0], nVars);
-        this.tiles(pass, K.fused, T.fused, this.allSegments);
+        this.tiles(pass, 'fused', this.allSegments);
       } else {
-        this.tiles(pass, K.columns, T.columns, this.allSegments);
+        this.tiles(pass, 'columns', this.allSegments);
         this.perUnit(pass, K.update, this.updateGroups[0], nVars);
-        this.tiles(pass, K.rows, T.rows, this.allSegments);
+        this.tiles(pass, 'rows', this.allSegments);
       }
       this.perUnit(pass, K.rowFinish, this.rowFinishGroup, nUnits);
     } else {
       for (let c = 0; c < problem.nClasses; c++) {
-        this.tiles(pass, K.columns, T.columns, this.classSegments[c]);
+        this.tiles(pass, 'columns', this.classSegments[c]);
         this.perUnit(pass, K.update, this.updateGroups[c + 1], nVars);
-        this.tiles(pass, K.rows, T.rows, this.classSegments[c]);
+        this.tiles(pass, 'rows', this.classSegments[c]);
         this.perUnit(pass, K.rowFinish, this.rowFinishGroup, nUnits);
       }
     }
@@ -392,13 +404,13 @@ export class WebGpuEngine implements Engine {
   }
 
   async evaluate(): Promise<Evaluation> {
-    const { kernels: K, tileGroups: T } = this;
+    const K = this.kernels;
     const encoder = this.begin('evaluate', CAPACITY, -1);
     const pass = encoder.beginComputePass({ label: 'weight-balance evaluate pass' });
-    if (this.unitR) this.tiles(pass, K.fused, T.fused, this.allSegments);
-    else this.tiles(pass, K.rows, T.rows, this.allSegments);
+    if (this.unitR) this.tiles(pass, 'fused', this.allSegments);
+    else this.tiles(pass, 'rows', this.allSegments);
     this.perUnit(pass, K.rowFinish, this.rowFinishGroup, this.problem.nUnits);
-    if (!this.unitR) this.tiles(pass, K.columns, T.columns, this.allSegments);
+    if (!this.unitR) this.tiles(pass, 'columns', this.allSegments);
     this.perUnit(pass, K.evaluate, this.evaluateGroup, this.problem.nVars);
     this.norm(pass);
     pass.end();

@@ -8,6 +8,14 @@ import { existsSync } from 'node:fs';
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 /**
+ * Dawn toggles. `disable_workgroup_init`: Dawn zero-fills workgroup memory at the start of
+ * every kernel; SwiftShader compiles that fill unrolled (about 7 s for a 12 KiB tile), and every
+ * kernel of this library writes its workgroup memory before reading it (the Chromium e2e tests
+ * run the same kernels with the fill on and must agree).
+ */
+const DAWN_TOGGLES = ['disable_workgroup_init'];
+
+/**
  * Dawn's `GPU` object for Node, or `null` when the `webgpu` package cannot be loaded. Sets
  * `VK_ICD_FILENAMES` to Chromium's SwiftShader driver when it is unset and that file exists
  * (so a machine without a GPU still gets an adapter), and installs Dawn's WebGPU globals
@@ -27,7 +35,7 @@ async function load(): Promise<GPU | null> {
     for (const [name, value] of Object.entries(dawn.globals)) {
       if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
     }
-    return dawn.create([]);
+    return dawn.create([`enable-dawn-features=${DAWN_TOGGLES.join(',')}`]);
   } catch {
     return null;
   }

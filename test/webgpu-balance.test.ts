@@ -1,0 +1,132 @@
+/**
+ * `balance()` on the WebGPU engine (Dawn + SwiftShader in Node): the same balanced network as
+ * the CPU backend, the caller's device left alive, a device destroyed mid-run finishing on the
+ * CPU from the last verified factors with the input untouched, abort, and the same refusals as
+ * the CPU backend from the one shared validation.
+ */
+import { describe, expect, it } from 'vitest';
+import { balance } from '../src/balance.js';
+import type { BalanceOptions, BalanceResult } from '../src/balance.js';
+import { WeightBalanceError } from '../src/errors.js';
+import type { Network } from '../src/network/types.js';
+import { gpuIt, useGpu } from './helpers/gpu.js';
+import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
+import { weightDistance } from './support/fixReference.js';
+
+const gpu = useGpu();
+
+function expectMonotone(result: BalanceResult, tolerance: number): void {
+  for (let s = 1; s < result.history.length; s++) expect(result.history[s]).toBeLessThanOrEqual(result.history[s - 1] * (1 + tolerance));
+}
+
+async function cpuReference(net: Network, options: BalanceOptions): Promise<BalanceResult> {
+  return balance(net, { ...options, backend: 'cpu', gpu: undefined, device: undefined, onSweep: undefined, signal: undefined });
+}
+
+describe('balance() with the WebGPU backend', () => {
+  gpuIt(gpu, 'gives the CPU backend\'s balanced network, from an injected GPU object', async ({ gpu: dawn }) => {
+    for (const [net, p, q, schedule] of [[mlpNet(1, 'float32'), 2, 2, 'alternating'], [cnnNet(2), 1, 2, 'parallel'], [residualNet(3), 3, 1.5, 'alternating']] as const) {
+      const copy = structuredClone(net);
+      const options: BalanceOptions = { p, q, schedule, tol: 1e-6, maxSweeps: 3000 };
+      const result = await balance(net, { ...options, backend: 'webgpu', gpu: dawn });
+      expect(result.backend).toBe('webgpu');
+      expect(result.fallback).toBeNull();
+      expect(result.adapter).toMatch(/\S/);
+      expect(result.converged).toBe(true);
+      expectMonotone(result, 1e-5);
+      const reference = await cpuReference(net, options);
+      expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-5);
+      expect(weightDistance(result.network, reference.network)).toBeLessThan(1e-3);
+      expect(result.maxLogImbalance).toBeLessThan(1e-3);
+      expect(net).toEqual(copy);
+    }
+  });
+
+  gpuIt(gpu, 'uses the caller\'s device and leaves it alive', async ({ device }) => {
+    const net = mlpNet(4);
+    for (let run = 0; run < 2; run++) {
+      const result = await balance(net, { p: 2, q: 2, backend: 'webgpu', device, tol: 1e-5 });
+      expect(result.backend).toBe('webgpu');
+      expect(result.fallback).toBeNull();
+    }
+  });
+
+  gpuIt(gpu, 'falls back to the CPU from the last verified factors when the device is destroyed mid-run', async ({ gpu: dawn }) => {
+    const adapter = await dawn.requestAdapter();
+    expect(adapter).not.toBeNull();
+    const device = await adapter!.requestDevice({ label: 'destroyed mid-run' });
+    const net = cnnNet(5);
+    const copy = structuredClone(net);
+    const options: BalanceOptions = { p: 2, q: 2, schedule: 'parallel', tol: 1e-9, maxSweeps: 5000, sweepsPerBatch: 16 };
+    const backends: string[] = [];
+    const result = await balance(net, {
+      ...options,
+      backend: 'webgpu',
+      device,
+      onSweep: ({ sweep, backend }) => {
+        backends.push(backend);
+        if (sweep === 20) device.destroy();
+      },
+    });
+    expect(backends.slice(0, 32).every((b) => b === 'webgpu')).toBe(true);
+    expect(backends[backends.length - 1]).toBe('cpu');
+    expect(result.backend).toBe('cpu');
+    expect(result.fallback).toMatch(/WebGPU failed after 32 verified sweeps/);
+    expect(result.converged).toBe(true);
+    const reference = await cpuReference(net, options);
+    expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-9);
+    expect(weightDistance(result.network, reference.network)).toBeLessThan(1e-6);
+    expect(net).toEqual(copy);
+  });
+
+  gpuIt(gpu, 'aborts with the input untouched', async ({ gpu: dawn }) => {
+    const net = mlpNet(6);
+    const copy = structuredClone(net);
+    const controller = new AbortController();
+    const run = balance(net, {
+      p: 2, q: 3, backend: 'webgpu', gpu: dawn, tol: 0, maxSweeps: 10000, signal: controller.signal,
+      onSweep: ({ sweep }) => { if (sweep === 16) controller.abort(); },
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(net).toEqual(copy);
+  });
+
+  gpuIt(gpu, 'refuses what the CPU backend refuses, with the same messages', async ({ gpu: dawn, device }) => {
+    const nan = mlpNet(7);
+    nan.blocks[1].weight[3] = Number.NaN;
+    const infinite = mlpNet(7);
+    infinite.blocks[0].weight[0] = Number.POSITIVE_INFINITY;
+    const good = mlpNet(7);
+    const cases: [Network, BalanceOptions][] = [
+      [nan, { p: 2, q: 2 }],
+      [infinite, { p: 2, q: 2 }],
+      [good, { p: 0, q: 2 }],
+      [good, { p: 2, q: -1 }],
+      [good, { p: Number.NaN, q: 2 }],
+      [good, { p: 2, q: Number.POSITIVE_INFINITY }],
+    ];
+    for (const [net, options] of cases) {
+      const copy = structuredClone(net);
+      const cpu = await balance(net, { ...options, backend: 'cpu' }).then(() => null, (error: unknown) => error);
+      expect(cpu).toBeInstanceOf(WeightBalanceError);
+      for (const source of [{ gpu: dawn }, { device }]) {
+        const onGpu = await balance(net, { ...options, backend: 'webgpu', ...source }).then(() => null, (error: unknown) => error);
+        expect(onGpu).toBeInstanceOf(WeightBalanceError);
+        expect((onGpu as Error).message).toBe((cpu as Error).message);
+      }
+      expect(net).toEqual(copy);
+    }
+  });
+});
+
+describe('balance() without WebGPU', () => {
+  it('falls back to the CPU and says why', async () => {
+    expect((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBeUndefined();
+    for (const backend of ['auto', 'webgpu'] as const) {
+      const result = await balance(mlpNet(1), { p: 2, q: 2, backend, tol: 1e-6 });
+      expect(result.backend).toBe('cpu');
+      expect(result.adapter).toBeNull();
+      expect(result.fallback).toMatch(/WebGPU unavailable: navigator\.gpu is not available/);
+    }
+  });
+});
