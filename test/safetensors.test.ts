@@ -158,6 +158,24 @@ describe('safetensors round trips', () => {
     expect(readSafetensors(writeSafetensors(net))).toEqual(net);
   });
 
+  it('keeps padded max-pooling', () => {
+    const base = sequential([2, 7, 7], [
+      { type: 'conv', channels: 3, kernel: 3, padding: 1 },
+      { type: 'dense', units: 2 },
+    ], { seed: 4, dtype: 'float64', biasScale: 0.1 });
+    // Max-pool 3x3, stride 2, padding 1 after the convolution: 7x7 -> 4x4.
+    const net: Network = {
+      ...base,
+      layers: base.layers.map((l, k) => (k === 1 ? { ...l, shape: [3, 4, 4], pool: { kind: 'max', size: [3, 3], stride: [2, 2], padding: [1, 1] } } : l)),
+      blocks: base.blocks.map((b, k) => (k === 1 ? { ...b, shape: [2, 48], weight: new Float64Array(96).map((_, i) => Math.cos(i)) } as typeof b : b)),
+    };
+    const copy = readSafetensors(writeSafetensors(net));
+    expect(copy).toEqual(net);
+    expect(copy.layers[1].pool?.padding).toEqual([1, 1]);
+    const x = randomInputs(net, 2, 5);
+    expect(forward(copy, x, 2)).toEqual(forward(net, x, 2));
+  });
+
   it('mixes precisions: an F64 weight with an F32 bias', () => {
     const base = mlp([3, 4, 2], { seed: 2, biasScale: 1 });
     const net: Network = { ...base, blocks: base.blocks.map((b) => ({ ...b, weight: Float64Array.from(b.weight) })) };

@@ -264,6 +264,7 @@ function readLayer(x: unknown, k: number): Layer {
     const kind = x.pool.kind;
     if (kind !== 'max' && kind !== 'avg') graphFail(`${path}.pool.kind`, "must be 'max' or 'avg'");
     const pool: Pool = { kind, size: readPair(x.pool.size, `${path}.pool.size`), stride: readPair(x.pool.stride, `${path}.pool.stride`) };
+    if (x.pool.padding !== undefined) pool.padding = readPair(x.pool.padding, `${path}.pool.padding`);
     layer.pool = pool;
   }
   if (x.skips !== undefined) layer.skips = readIntArray(x.skips, `${path}.skips`);
@@ -402,6 +403,12 @@ export function readSafetensors(bytes: Uint8Array): Network {
 
 // ---------------------------------------------------------------- writing
 
+function poolOf(pool: Pool): Pool {
+  const copy: Pool = { kind: pool.kind, size: [pool.size[0], pool.size[1]], stride: [pool.stride[0], pool.stride[1]] };
+  if (pool.padding) copy.padding = [pool.padding[0], pool.padding[1]];
+  return copy;
+}
+
 /** The graph of a network as stored in `__metadata__.weight_balance`. */
 function graphOf(net: Network): NetworkGraphMetadata {
   const graph: NetworkGraphMetadata = {
@@ -411,7 +418,7 @@ function graphOf(net: Network): NetworkGraphMetadata {
       shape: [...l.shape],
       activation: l.activation,
       ...(l.negativeSlope !== undefined ? { negativeSlope: l.negativeSlope } : {}),
-      ...(l.pool ? { pool: { kind: l.pool.kind, size: [...l.pool.size] as [number, number], stride: [...l.pool.stride] as [number, number] } } : {}),
+      ...(l.pool ? { pool: poolOf(l.pool) } : {}),
       ...(l.skips?.length ? { skips: [...l.skips] } : {}),
       ...(l.fixed?.length ? { fixed: [...l.fixed] } : {}),
     })),
