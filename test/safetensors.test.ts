@@ -438,5 +438,7 @@ describe('refused files (problem named, bytes unchanged)', () => {
     const before = structuredClone(bad);
     expect(() => writeSafetensors(bad)).toThrow(/weight entry 2 is not finite/);
     expect(bad).toEqual(before);
+    const odd = { ...net, blocks: [{ ...net.blocks[0], storage: { weight: '__proto__' } }, net.blocks[1]] } as unknown as Network;
+    expect(() => writeSafetensors(odd)).toThrow(/unknown storage format '__proto__'/);
   });
 });

@@ -471,7 +471,8 @@ export function writeSafetensors(net: Network): Uint8Array {
   const names = new Set<string>();
   const tensors: OutTensor[] = [];
   const dtypeOf = (data: WeightArray, storage: StorageDtype | undefined): Dtype =>
-    storage ? STORAGE_DTYPE[storage] ?? fail(`unknown storage format '${String(storage)}'`) : data instanceof Float64Array ? 'F64' : 'F32';
+    storage === undefined ? (data instanceof Float64Array ? 'F64' : 'F32')
+      : Object.hasOwn(STORAGE_DTYPE, storage) ? STORAGE_DTYPE[storage] : fail(`unknown storage format '${String(storage)}' (expected 'float16' or 'bfloat16')`);
   for (const b of net.blocks) {
     if (typeof b.name !== 'string' || b.name === '') fail('every block needs a non-empty name (its state-dict prefix)');
     if (names.has(b.name)) fail(`two blocks are named '${b.name}': state-dict names must be unique`);
