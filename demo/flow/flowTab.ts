@@ -7,7 +7,7 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { MlpTrainer, WeightBalanceError, mlp, parseDigitsCsv, splitDataset, twoSpirals } from '../../src/index.js';
+import { MlpTrainer, WeightBalanceError, balanceResidual, mlp, parseDigitsCsv, splitDataset, twoSpirals } from '../../src/index.js';
 import type { Dataset, Network, Optimizer } from '../../src/index.js';
 import digitsUrl from '../../data/digits.csv.gz?url';
 import { PALETTE } from '../common/charts.js';
@@ -20,7 +20,18 @@ interface Run {
   label: string;
   trainer: MlpTrainer;
   loss: number[];
+  /** `max_h |g[h]|` relative to its value at step 0. */
   residual: number[];
+  /** `max_h |g[h]|` at step 0. */
+  residual0: number;
+}
+
+/** `max_h |g[h]|` over the rescalable units of a trainer's network. */
+function maxResidual(trainer: MlpTrainer): number {
+  const { p, q } = trainer.options;
+  let worst = 0;
+  for (const layer of balanceResidual(trainer.network(), { p, q }).g) for (const x of layer) if (Number.isFinite(x)) worst = Math.max(worst, Math.abs(x));
+  return worst;
 }
 
 /** What a finished (or stopped) comparison leaves for tests and the curious: `window.weightBalanceFlows`. */
@@ -31,7 +42,7 @@ export interface FlowsSnapshot {
 }
 
 const DATA_DEFAULTS: Record<string, { arch: string; lrGd: string; lrFlow: string }> = {
-  digits: { arch: '64,64,32,10', lrGd: '0.1', lrFlow: '1' },
+  digits: { arch: '64,64,32,10', lrGd: '0.1', lrFlow: '0.5' },
   spirals: { arch: '2,32,32,2', lrGd: '0.1', lrFlow: '0.5' },
 };
 
@@ -80,18 +91,25 @@ function readSizes(f: Field<HTMLInputElement>, data: Dataset): number[] {
   return sizes;
 }
 
-/** A live line chart: one x axis (step), one line per run, linear or log y. */
+/** A live line chart: one x axis (step), one line per run. */
 class LiveChart {
   readonly plot: uPlot;
-  constructor(host: HTMLElement, yLabel: string, labels: string[], log: boolean) {
+  /** `reference`: draw the last series as a dashed grey reference curve. */
+  constructor(host: HTMLElement, yLabel: string, labels: string[], reference = false) {
     this.plot = new uPlot({
       width: Math.max(300, host.clientWidth || 480),
       height: 260,
-      scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
+      scales: { x: { time: false } },
       axes: [{ label: 'step' }, { label: yLabel, size: 64, values: (_u, ticks) => ticks.map((t) => formatNumber(t, 2)) }],
       series: [
         { label: 'step' },
-        ...labels.map((label, k) => ({ label, stroke: PALETTE[k % PALETTE.length], width: 2, value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatNumber(v, 4)) })),
+        ...labels.map((label, k) => ({
+          label,
+          stroke: reference && k === labels.length - 1 ? '#777' : PALETTE[k % PALETTE.length],
+          dash: reference && k === labels.length - 1 ? [6, 4] : undefined,
+          width: 2,
+          value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatNumber(v, 4)),
+        })),
       ],
       legend: { live: true },
     }, [[]], host);
@@ -105,12 +123,12 @@ function mount(panel: HTMLElement): void {
   const arch = field('flow-arch', 'Layer sizes', textInput(DATA_DEFAULTS.digits.arch), 'input first, e.g. 64,64,32,10');
   const p = field('flow-p', 'p', textInput('1'));
   const q = field('flow-q', 'q', textInput('1'));
-  const lambda = field('flow-lambda', 'lambda', textInput('1e-3'), 'weight of ||W||_{p,q}^q');
+  const lambda = field('flow-lambda', 'lambda', textInput('3e-3'), 'weight of ||W||_{p,q}^q');
   const lrGd = field('flow-lr-gd', 'Step, gradient descent', textInput(DATA_DEFAULTS.digits.lrGd));
   const lrFlow = field('flow-lr-flow', 'Step, flow', textInput(DATA_DEFAULTS.digits.lrFlow), 'M rescales the gradient: for p = q = 1 by |W|');
   const steps = field('flow-steps', 'Steps', textInput('600'));
   const fixEvery = field('flow-fix-every', 'Also GD + fix every', textInput('0'), 'steps; 0 for no third run');
-  const start = el('button', { type: 'button', text: 'Train' });
+  const start = el('button', { type: 'button', class: 'primary', text: 'Train' });
   const stop = el('button', { type: 'button', text: 'Stop', disabled: true });
   const status = el('p', { role: 'status', id: 'flow-status', text: 'Ready.' });
   const lossHost = el('div', { id: 'flow-loss-chart' });
@@ -125,12 +143,16 @@ function mount(panel: HTMLElement): void {
   });
 
   panel.append(
-    el('p', { text: 'The same ReLU network, trained from the same start on the same minibatches by gradient descent on L = E + lambda·||W||p,q^q and by the weight-balancing flow dW/dt = −M(W)·∇L. The flow keeps every hidden unit\'s balance residual g[h] = q·(In[h] − Out[h]) decaying at rate p·q·lambda (flat for lambda = 0); gradient descent does not (for p = q = 2 the two coincide). Training runs in float64 on this page.' }),
-    el('fieldset', {}, el('legend', { text: 'Training' }), data.root, arch.root, p.root, q.root, lambda.root, lrGd.root, lrFlow.root, steps.root, fixEvery.root, el('div', { class: 'actions' }, start, stop)),
-    status,
-    el('figure', { 'aria-label': 'Training loss plot' }, lossHost, el('figcaption', { text: 'Training loss E (cross-entropy on a fixed subset of 256 training examples).' })),
-    el('figure', { 'aria-label': 'Balance residual plot' }, residualHost, el('figcaption', { text: 'Balance residual max_h |g[h]| / (In[h] + Out[h]) (log scale; 0 after a fix is drawn at 1e-12).' })),
-    table,
+    el('p', { text: 'The same ReLU network, trained from the same start on the same minibatches by gradient descent on L = E + lambda·||W||p,q^q and by the weight-balancing flow dW/dt = −M(W)·∇L. The flow keeps every hidden unit\'s balance residual g[h] = q·(In[h] − Out[h]) decaying at rate p·q·lambda (constant for lambda = 0); gradient descent does not (for p = q = 2 the two coincide). Training runs in float64 on this page.' }),
+    el('div', { class: 'layout' },
+      el('fieldset', {}, el('legend', { text: 'Training' }), data.root, arch.root, p.root, q.root, lambda.root, lrGd.root, lrFlow.root, steps.root, fixEvery.root, el('div', { class: 'actions' }, start, stop)),
+      el('div', { class: 'output' },
+        status,
+        el('figure', { 'aria-label': 'Training loss plot' }, lossHost, el('figcaption', { text: 'Training loss E (cross-entropy on a fixed subset of 256 training examples).' })),
+        el('figure', { 'aria-label': 'Balance residual plot' }, residualHost, el('figcaption', { text: 'Balance residual max_h |g[h]|, relative to its start. Along the exact flow every g[h] decays like exp(−p·q·λ·t) with t = step × (flow step size); the discrete flow follows it up to O(step). 0 means balanced (the fix).' })),
+        el('div', { class: 'scroll' }, table),
+      ),
+    ),
   );
 
   let stopped = false;
@@ -163,7 +185,7 @@ function mount(panel: HTMLElement): void {
       const net: Network = { ...built, blocks: built.blocks.map((b) => ({ ...b, bias: null })) };
       const base = { p: pv, q: qv, lambda: lambdaV, batchSize: 32, seed: 0 };
       const make = (label: string, optimizer: Optimizer, lr: number, fix = 0): Run => ({
-        label, trainer: new MlpTrainer(net, trainSet, { ...base, optimizer, lr, fixEvery: fix }), loss: [], residual: [],
+        label, trainer: new MlpTrainer(net, trainSet, { ...base, optimizer, lr, fixEvery: fix }), loss: [], residual: [], residual0: NaN,
       });
       const runs = [make('gradient descent', 'gd', lrG), make('weight-balancing flow', 'flow', lrF)];
       if (k > 0) runs.push(make(`GD + fix every ${k}`, 'gd', lrG, k));
@@ -175,18 +197,22 @@ function mount(panel: HTMLElement): void {
       residualChart?.plot.destroy();
       lossHost.replaceChildren();
       residualHost.replaceChildren();
-      lossChart = new LiveChart(lossHost, 'loss', runs.map((r) => r.label), false);
-      residualChart = new LiveChart(residualHost, 'residual', runs.map((r) => r.label), true);
+      lossChart = new LiveChart(lossHost, 'loss', runs.map((r) => r.label));
+      residualChart = new LiveChart(residualHost, 'max |g| / start', [...runs.map((r) => r.label), 'exact flow: exp(−p·q·λ·t)'], true);
+      const exact: number[] = [];
       const xs: number[] = [];
       const logEvery = Math.max(1, Math.round(nSteps / 150));
       const log = (step: number): void => {
         xs.push(step);
         for (const run of runs) {
           run.loss.push(run.trainer.evaluate(probe).loss);
-          run.residual.push(run.trainer.residual());
+          const g = maxResidual(run.trainer);
+          if (step === 0) run.residual0 = g;
+          run.residual.push(g / run.residual0);
         }
+        exact.push(Math.exp(-pv * qv * lambdaV * lrF * step));
         lossChart!.plot.setData([xs, ...runs.map((r) => r.loss)] as uPlot.AlignedData);
-        residualChart!.plot.setData([xs, ...runs.map((r) => r.residual.map((x) => Math.max(x, 1e-12)))] as uPlot.AlignedData);
+        residualChart!.plot.setData([xs, ...runs.map((r) => r.residual), exact] as uPlot.AlignedData);
         snapshot.steps = xs;
         snapshot.runs = runs.map((r) => ({ label: r.label, loss: r.loss, residual: r.residual, trainAccuracy: NaN, testAccuracy: NaN }));
       };
@@ -211,14 +237,15 @@ function mount(panel: HTMLElement): void {
       snapshot.runs = rows.map(({ run, trainAccuracy, testAccuracy }) => ({ label: run.label, loss: run.loss, residual: run.residual, trainAccuracy, testAccuracy }));
       table.replaceChildren(
         el('caption', { text: `After ${step} steps (${trainSet.count} training, ${test.count} test examples)` }),
-        el('tr', {}, ...['run', 'training loss', 'train accuracy', 'test accuracy', 'residual at start', 'residual now'].map((h) => el('th', { scope: 'col', text: h }))),
+        el('tr', {}, ...['run', 'training loss', 'train accuracy', 'test accuracy', 'max |g| at start', 'max |g| now', 'max |g|/(In+Out) now'].map((h) => el('th', { scope: 'col', text: h }))),
         ...rows.map(({ run, trainAccuracy, testAccuracy }) => el('tr', {},
           el('th', { scope: 'row', text: run.label }),
           el('td', { text: formatNumber(run.loss[run.loss.length - 1], 4) }),
           el('td', { text: formatNumber(trainAccuracy, 3) }),
           el('td', { text: formatNumber(testAccuracy, 3) }),
-          el('td', { text: formatNumber(run.residual[0], 3) }),
-          el('td', { text: formatNumber(run.residual[run.residual.length - 1], 3) }),
+          el('td', { text: formatNumber(run.residual0, 4) }),
+          el('td', { text: formatNumber(run.residual0 * run.residual[run.residual.length - 1], 4) }),
+          el('td', { text: formatNumber(run.trainer.residual(), 3) }),
         )),
       );
       status.textContent = stopped ? `Stopped at step ${step}.` : `Done: ${step} steps.`;
