@@ -40,5 +40,8 @@ async function showWebGpuStatus(line: HTMLElement): Promise<void> {
   line.dataset.webgpu = missing ? 'missing' : 'available';
 }
 
+// A file dropped outside a drop zone must not navigate away from the page (and lose its state).
+for (const type of ['dragover', 'drop'] as const) window.addEventListener(type, (event) => event.preventDefault());
+
 mountTabs(byId(document, 'tabs'), byId(document, 'panels'));
 void showWebGpuStatus(byId(document, 'webgpu-status'));
