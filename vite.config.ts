@@ -2,6 +2,22 @@
 import { builtinModules } from 'node:module';
 import { defineConfig } from 'vite';
 
+// Vitest 5's reporter calls Map.groupBy, which Node 20 lacks (Node 21+ has it): without this,
+// a failing test is reported as a reporter crash with no message. The config runs in the main
+// process, where the reporters live.
+const mapWithGroupBy = Map as unknown as { groupBy?: unknown };
+mapWithGroupBy.groupBy ??= <K, T>(items: Iterable<T>, key: (item: T, index: number) => K): Map<K, T[]> => {
+  const groups = new Map<K, T[]>();
+  let index = 0;
+  for (const item of items) {
+    const k = key(item, index++);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+};
+
 // Node-only modules stay external; everything else is bundled so that dist/index.js runs in a
 // browser page with no bundler.
 const external = [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'webgpu', 'onnxruntime-node'];
