@@ -53,8 +53,8 @@ function mount(panel: HTMLElement): void {
   const networkField = field('network', 'Network', select([...PRESETS.map((p): [string, string] => [p.id, p.label]), [CUSTOM, 'Custom MLP (layer sizes below)']], PRESETS[0].id));
   const customField = field('custom-arch', 'Custom architecture', el('input', { type: 'text', value: '200-64-32-10', autocomplete: 'off', spellcheck: 'false' }), 'layer sizes, input first: 200-64-32-10');
   const seedField = field('seed', 'Seed', numberInput('0', { inputmode: 'numeric' }));
-  const fileField = field('file', 'Open a network file', el('input', { type: 'file', accept: acceptedExtensions() }), 'a .safetensors state dict (dense and conv weights), or drop it on this box');
-  const dropZone = el('div', { class: 'dropzone', id: 'dropzone', 'aria-describedby': 'file-hint' }, el('span', { text: 'Drop a .safetensors file here' }));
+  const fileField = field('file', 'Open a network file', el('input', { type: 'file', accept: acceptedExtensions() }), 'a .safetensors state dict (dense and conv weights) or an .onnx model, or drop it on this box');
+  const dropZone = el('div', { class: 'dropzone', id: 'dropzone', 'aria-describedby': 'file-hint' }, el('span', { text: 'Drop a .safetensors or .onnx file here' }));
   const summary = el('output', { id: 'network-summary', 'aria-label': 'Network summary', class: 'summary' });
   const fingerprintOut = el('output', { id: 'network-fingerprint', 'aria-label': 'Network fingerprint', class: 'mono' });
 

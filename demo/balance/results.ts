@@ -6,7 +6,7 @@
 import type { BalanceResult, Network } from '../../src/index.js';
 import { barChart, figure, histogramChart } from '../common/charts.js';
 import { el, errorMessage, field, formatNumber, select } from '../common/dom.js';
-import { saveNetworkFile } from '../common/files.js';
+import { saveExtension, saveNetworkFile } from '../common/files.js';
 import { layerNorms } from '../common/networks.js';
 import { pairLabel } from '../common/pairs.js';
 import type { Pair } from '../common/pairs.js';
@@ -83,7 +83,7 @@ export function renderResults(results: HTMLElement, origin: Source, finished: Fi
   saveButton.addEventListener('click', () => {
     const chosen = finished[Number(chooser.control.value)];
     try {
-      saveNetworkFile(chosen.result.network, `${origin.name}-balanced-p${chosen.pair.p}-q${chosen.pair.q}.safetensors`);
+      saveNetworkFile(chosen.result.network, `${origin.name}-balanced-p${chosen.pair.p}-q${chosen.pair.q}${saveExtension(origin.net)}`, origin.net);
       saveError.hidden = true;
     } catch (error) {
       saveError.textContent = errorMessage(error);
