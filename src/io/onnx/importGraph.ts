@@ -234,6 +234,9 @@ class Importer {
       this.states.set(name, state);
       return state;
     }
+    if ((this.source.graph.sparseInitializer ?? []).some((s) => s.values?.name === name)) {
+      fail(`node ${where} reads the sparse initializer '${name}'; sparse initializers are not supported`);
+    }
     return fail(`node ${where} reads '${name}', which no earlier node, input or initializer provides (is the graph topologically sorted?)`);
   }
 
