@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flowDirection, flowDirections, lpqRegulariser, balanceResidual, mlp, WeightBalanceError, lpqNorm } from '../src/index.js';
+import { flowDirection, flowDirections, flowStep, lpqRegulariser, balanceResidual, mlp, WeightBalanceError, lpqNorm } from '../src/index.js';
 import type { Network } from '../src/index.js';
 import { Random } from '../src/network/random.js';
 
@@ -152,5 +152,46 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
     expect(() => flowDirection(n, bad, { p: 1, q: 1 })).toThrow(/grad\[0\] entry 2 is not finite/);
     expect(() => flowDirection(n, G, { p: 3, q: 1, epsilon: -1 })).toThrow(/epsilon must be a finite number > 0/);
     expect(flat(G).every((x) => x === 1)).toBe(true);
+  });
+});
+
+describe('flowStep: one discretised step of the flow', () => {
+  const n = net([4, 6, 3], 12, true);
+  const rng = new Random(3);
+  const G = n.blocks.map((b) => Float64Array.from({ length: b.weight.length }, () => rng.normal()));
+  const Gb = n.blocks.map((b) => Float64Array.from({ length: b.bias!.length }, () => rng.normal()));
+
+  it('Euler: W - step · M grad, for weights and (with includeBiases) biases; a new network, the input untouched', () => {
+    const before = flat(n.blocks.map((b) => b.weight));
+    for (const includeBiases of [false, true]) {
+      const next = flowStep(n, { weight: G, bias: Gb }, { p: 1.5, q: 3, step: 0.01, includeBiases });
+      const D = flowDirections(n, { weight: G, bias: Gb }, { p: 1.5, q: 3, includeBiases });
+      next.blocks.forEach((b, k) => {
+        b.weight.forEach((w, e) => expect(w).toBeCloseTo(n.blocks[k].weight[e] - 0.01 * D.weight[k][e], 14));
+        b.bias!.forEach((x, i) => expect(x).toBeCloseTo(n.blocks[k].bias![i] - 0.01 * D.bias[k]![i], 14));
+      });
+    }
+    expect(flat(n.blocks.map((b) => b.weight))).toEqual(before);
+  });
+
+  it('exponential (p = q = 1): keeps every sign, agrees with Euler to first order, keeps float32', () => {
+    const step = 1e-4;
+    const exp = flowStep(n, G, { p: 1, q: 1, step, integrator: 'exponential' });
+    const euler = flowStep(n, G, { p: 1, q: 1, step });
+    exp.blocks.forEach((b, k) => b.weight.forEach((w, e) => {
+      expect(Math.sign(w)).toBe(Math.sign(n.blocks[k].weight[e]));
+      expect(Math.abs(w - euler.blocks[k].weight[e])).toBeLessThan(10 * step * step * (1 + G[k][e] ** 2));
+    }));
+    const big = flowStep(n, G, { p: 1, q: 1, step: 10, integrator: 'exponential' }); // a huge step still keeps signs
+    big.blocks.forEach((b, k) => b.weight.forEach((w, e) => expect(Math.sign(w)).toBe(Math.sign(n.blocks[k].weight[e]))));
+    const single = mlp([4, 6, 3], { seed: 12 });
+    expect(flowStep(single, G, { p: 1, q: 1, step, integrator: 'exponential' }).blocks[0].weight).toBeInstanceOf(Float32Array);
+  });
+
+  it('refuses a bad step or integrator', () => {
+    expect(() => flowStep(n, G, { p: 1, q: 1, step: -1 })).toThrow(/step must be a finite number > 0, got -1/);
+    expect(() => flowStep(n, G, { p: 1, q: 1, step: NaN })).toThrow(/step must be a finite number > 0/);
+    expect(() => flowStep(n, G, { p: 2, q: 1, step: 0.1, integrator: 'exponential' })).toThrow(/for p = q = 1 only, got p = 2, q = 1/);
+    expect(() => flowStep(n, G, { p: 1, q: 1, step: 0.1, integrator: 'rk4' as never })).toThrow(/integrator must be 'euler' or 'exponential', got 'rk4'/);
   });
 });

@@ -9,6 +9,8 @@ import type { FlowOptions, ParameterArrays } from './metric.js';
 import { validateExponents } from '../options.js';
 import { Random } from '../network/random.js';
 import { permutation } from './data.js';
+import { checkIntegrator, eulerUpdate, exponentialUpdate } from './steps.js';
+import type { Integrator } from './steps.js';
 
 /**
  * A small float64 trainer for ReLU MLPs with its own backpropagation, for studying the
@@ -22,12 +24,6 @@ export type LossKind = 'cross-entropy' | 'squared-error';
 
 /** How a step uses the gradient of `L`. `flow` is the weight-balancing flow. */
 export type Optimizer = 'gd' | 'momentum' | 'adam' | 'flow';
-
-/**
- * How the flow is discretised: `euler` (`W <- W - step · M grad L`), or `exponential` for
- * `p = q = 1` (`|W| <- |W| exp(-step sign(W) ⊙ grad L)`, which never changes a weight's sign).
- */
-export type Integrator = 'euler' | 'exponential';
 
 /** Options of {@link MlpTrainer}. */
 export interface TrainerOptions extends FlowOptions {
@@ -156,9 +152,7 @@ export class MlpTrainer {
     if (!['gd', 'momentum', 'adam', 'flow'].includes(optimizer)) fail(`optimizer must be 'gd', 'momentum', 'adam' or 'flow', got '${String(optimizer)}'`);
     const p = options.p;
     const q = options.q;
-    const integrator = options.integrator ?? (optimizer === 'flow' && p === 1 && q === 1 ? 'exponential' : 'euler');
-    if (integrator !== 'euler' && integrator !== 'exponential') fail(`integrator must be 'euler' or 'exponential', got '${String(integrator)}'`);
-    if (integrator === 'exponential' && !(p === 1 && q === 1)) fail(`the exponential step integrates the flow for p = q = 1 only, got p = ${p}, q = ${q}`);
+    const integrator = checkIntegrator(options.integrator ?? (optimizer === 'flow' && p === 1 && q === 1 ? 'exponential' : 'euler'), p, q);
     validateDataset(data);
     const loss = options.loss ?? (data.labels ? 'cross-entropy' : 'squared-error');
     if (loss !== 'cross-entropy' && loss !== 'squared-error') fail(`loss must be 'cross-entropy' or 'squared-error', got '${String(loss)}'`);
@@ -434,14 +428,11 @@ export class MlpTrainer {
       if (this.o.integrator === 'exponential') {
         // p = q = 1: M = diag(|W|); each weight's magnitude follows exp(-step sign(W) G).
         blocks.forEach((b, k) => {
-          const W = b.weight;
-          const g = G.weight[k];
-          for (let e = 0; e < W.length; e++) W[e] *= Math.exp(-lr * Math.sign(W[e]) * g[e]);
-          const bias = b.bias;
+          exponentialUpdate(b.weight as Float64Array, G.weight[k], lr);
           const gb = G.bias[k];
-          if (bias && gb) {
-            if (this.o.includeBiases) for (let i = 0; i < bias.length; i++) bias[i] *= Math.exp(-lr * Math.sign(bias[i]) * gb[i]);
-            else for (let i = 0; i < bias.length; i++) bias[i] -= lr * gb[i];
+          if (b.bias && gb) {
+            if (this.o.includeBiases) exponentialUpdate(b.bias as Float64Array, gb, lr);
+            else eulerUpdate(b.bias as Float64Array, gb, lr);
           }
         });
         return;
@@ -494,12 +485,9 @@ export class MlpTrainer {
   /** `W <- W - lr D` for weights and biases. */
   private apply(D: ParameterArrays, lr: number): void {
     this.net.blocks.forEach((b, k) => {
-      const W = b.weight;
-      const d = D.weight[k];
-      for (let e = 0; e < W.length; e++) W[e] -= lr * d[e];
-      const bias = b.bias;
+      eulerUpdate(b.weight as Float64Array, D.weight[k], lr);
       const db = D.bias[k];
-      if (bias && db) for (let i = 0; i < bias.length; i++) bias[i] -= lr * db[i];
+      if (b.bias && db) eulerUpdate(b.bias as Float64Array, db, lr);
     });
   }
 }

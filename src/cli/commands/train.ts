@@ -35,7 +35,8 @@ options:
   --lr R                     learning rate, the flow's time step, > 0 (default 0.05)
   --batch B                  minibatch size (default 32)
   --loss cross-entropy|squared-error   (default: cross-entropy, squared-error for teacher)
-  --biases                   train biases too, counted in the regulariser and the metric
+  --biases                   train biases too (initialised N(0, 0.01^2)), counted in the
+                             regulariser and the metric
   --seed S                   seeds the network, the data and the minibatches (default 0)
   --log-every K              log every K steps (default: about 50 lines)
   --json                     print exactly one JSON object on stdout:
@@ -120,7 +121,8 @@ export default defineCommand('train', USAGE, {
   if (last !== data.outputs) {
     throw new WeightBalanceError(`--arch: the last size (${last}) must equal the ${data.labels ? 'number of classes' : 'number of targets'} of '${dataName}' (${data.outputs})`);
   }
-  const built = mlp(sizes, { seed, dtype: 'float64' });
+  // Biases start small but not zero: for p < 2 the flow's metric vanishes at zero (|b|^(2-p)), so zero biases would never move.
+  const built = mlp(sizes, { seed, dtype: 'float64', biasScale: biases ? 0.01 : 0 });
   const network: Network = biases ? built : { ...built, blocks: built.blocks.map((b) => ({ ...b, bias: null })) };
 
   if (!json) io.out(`train ${dataName} (${trainSet.count} train, ${test.count} test)  arch ${sizes.join(',')}  ${optimizer}  p ${p}  q ${q}  lambda ${lambda}  lr ${lr}${fixEvery > 0 ? `  fix every ${fixEvery}` : ''}\n`);
