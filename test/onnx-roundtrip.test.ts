@@ -9,6 +9,8 @@ import { balance, forward, lpqNorm, readOnnx, writeOnnx } from '../src/index.js'
 import { onnxTypes } from '../src/io/onnx/schema.js';
 import { initializerLayouts } from '../src/io/onnx/wire.js';
 import { Random } from '../src/network/random.js';
+import * as ort from 'onnxruntime-node';
+import { float16ToNumber, numberToFloat16 } from '../src/io/halfFloat.js';
 import { DOUBLE, model, node, randn, relativeError, runOrt, tensor, int64Tensor, valueInfo } from './onnx/build.js';
 
 const P = 2;
@@ -378,5 +380,34 @@ describe('ONNX round trip through onnxruntime', () => {
     expect(onnx.foldedBatchNorms).toHaveLength(3);
     expect(onnx.network.blocks).toHaveLength(4);
     await roundTrip(bytes, [3, 6, 6]);
+  });
+
+  it('float16 weights are read and written back as float16 (onnxruntime agrees to float16 precision)', async () => {
+    const rng = new Random(12);
+    const f16 = (name: string, dims: number[], values: Float32Array): object => {
+      const bits = Uint16Array.from(values, (v) => numberToFloat16(v));
+      return { name, dims, dataType: 10, rawData: new Uint8Array(bits.buffer) };
+    };
+    const bytes = model({
+      input: [valueInfo('x', ['N', 4], 10)],
+      output: [valueInfo('y', ['N', 3], 10)],
+      initializer: [f16('w1', [4, 6], randn(rng, [4, 6], 0.5, 1.5)), f16('w2', [6, 3], randn(rng, [6, 3], 0.5, 1.5))],
+      node: [node('MatMul', ['x', 'w1'], ['a']), node('Relu', ['a'], ['b']), node('MatMul', ['b', 'w2'], ['y'])],
+    });
+    const onnx = readOnnx(bytes);
+    const result = await balance(onnx.network, { p: 2, q: 2, backend: 'cpu', tol: 1e-10 });
+    const written = writeOnnx(onnx, result.network);
+    expect(written.length).toBe(bytes.length);
+    expect(Math.abs(lpqNorm(readOnnx(written).network, 2, 2) / result.finalNorm - 1)).toBeLessThan(2e-3);
+    expect(result.finalNorm).toBeLessThan(result.initialNorm * 0.95);
+    const x = Uint16Array.from({ length: 8 }, (_, k) => numberToFloat16(Math.sin(k + 1)));
+    const outputs: number[][] = [];
+    for (const b of [bytes, written]) {
+      const session = await ort.InferenceSession.create(b);
+      const y = (await session.run({ x: new ort.Tensor('float16', x, [2, 4]) })).y.data as Uint16Array;
+      outputs.push(Array.from(y, float16ToNumber));
+      await session.release();
+    }
+    expect(relativeError(outputs[0], outputs[1])).toBeLessThan(5e-3);
   });
 });
