@@ -116,8 +116,13 @@ describe('the fix during training', () => {
   const data = twoSpirals({ perClass: 40, seed: 2 });
   const net = mlp([2, 16, 12, 2], { seed: 8, dtype: 'float64', biasScale: 0.1 });
 
-  it('balances the network every k steps', async () => {
+  it('balances the network every k steps, leaving the caller\'s network and data untouched', async () => {
+    const weights = net.blocks.map((b) => Array.from(b.weight));
+    const inputs = Array.from(data.inputs);
     const result = await train(net, data, { optimizer: 'gd', p: 1, q: 1, lr: 0.05, lambda: 1e-3, steps: 12, fixEvery: 4, logEvery: 4 });
+    expect(net.blocks.map((b) => Array.from(b.weight))).toEqual(weights);
+    expect(Array.from(data.inputs)).toEqual(inputs);
+    expect(result.network.blocks[0].weight).not.toEqual(net.blocks[0].weight);
     expect(result.fixes).toBe(3);
     expect(result.logs[0].residual).toBeGreaterThan(0.1);
     for (const log of result.logs.slice(1)) expect(log.residual).toBeLessThan(1e-6);
