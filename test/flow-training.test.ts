@@ -155,6 +155,24 @@ describe('the fix during training', () => {
   });
 });
 
+describe('every optimiser and loss learns', () => {
+  const data = twoSpirals({ perClass: 60, turns: 0.5, seed: 1 }); // two half-turn arcs: learnable in a few hundred steps
+  const net = mlp([2, 24, 24, 2], { seed: 3, dtype: 'float64', biasScale: 0.1 });
+  it.each([
+    ['gd', 'cross-entropy', 0.1],
+    ['momentum', 'cross-entropy', 0.02],
+    ['adam', 'cross-entropy', 0.01],
+    ['flow', 'cross-entropy', 0.3],
+    ['gd', 'squared-error', 0.05],
+    ['flow', 'squared-error', 0.1],
+  ] as const)('%s on %s', async (optimizer, loss, lr) => {
+    const result = await train(net, data, { optimizer, loss, lr, p: 1, q: 1, lambda: 1e-4, steps: 300, logEvery: 300, batchSize: 16 });
+    const [first, last] = [result.logs[0], result.logs[result.logs.length - 1]];
+    expect(last.loss).toBeLessThan(0.7 * first.loss);
+    expect(last.accuracy).toBeGreaterThan(Math.max(0.6, first.accuracy));
+  });
+});
+
 describe('learning the 8x8 digits', () => {
   let split: { train: Dataset; test: Dataset };
   beforeAll(() => {
