@@ -42,21 +42,26 @@ export class DemoPage {
   readonly fingerprint: Locator;
   readonly chart: Locator;
 
+  /** The Balance tab's panel: every control is looked up inside it (other tabs have their own). */
+  readonly panel: Locator;
+
   constructor(readonly page: Page) {
-    this.network = page.getByLabel('Network', { exact: true });
-    this.custom = page.getByLabel('Custom architecture');
-    this.seed = page.getByLabel('Seed');
-    this.file = page.getByLabel('Open a network file');
-    this.pairs = page.getByLabel('(p, q) pairs');
-    this.schedule = page.getByLabel('Schedule');
-    this.backend = page.getByLabel('Backend', { exact: true });
-    this.tol = page.getByLabel('Tolerance (tol)');
-    this.maxSweeps = page.getByLabel('Max sweeps');
-    this.balance = page.getByRole('button', { name: 'Balance', exact: true });
-    this.cancel = page.getByRole('button', { name: 'Cancel' });
-    this.status = page.locator('#run-status');
-    this.fingerprint = page.getByLabel('Network fingerprint');
-    this.chart = page.locator('#ratio-chart');
+    const panel = page.locator('#panel-balance');
+    this.panel = panel;
+    this.network = panel.getByLabel('Network', { exact: true });
+    this.custom = panel.getByLabel('Custom architecture');
+    this.seed = panel.getByLabel('Seed');
+    this.file = panel.getByLabel('Open a network file');
+    this.pairs = panel.getByLabel('(p, q) pairs');
+    this.schedule = panel.getByLabel('Schedule');
+    this.backend = panel.getByLabel('Backend', { exact: true });
+    this.tol = panel.getByLabel('Tolerance (tol)');
+    this.maxSweeps = panel.getByLabel('Max sweeps');
+    this.balance = panel.getByRole('button', { name: 'Balance', exact: true });
+    this.cancel = panel.getByRole('button', { name: 'Cancel' });
+    this.status = panel.locator('#run-status');
+    this.fingerprint = panel.getByLabel('Network fingerprint');
+    this.chart = panel.locator('#ratio-chart');
   }
 
   async open(): Promise<void> {
@@ -84,14 +89,14 @@ export class DemoPage {
   async run(s: RunSettings = {}, timeout = 90_000): Promise<ResultRow[]> {
     await this.configure(s);
     await this.balance.click();
-    await expect(this.page.getByRole('tabpanel')).toHaveAttribute('data-state', 'idle', { timeout });
+    await expect(this.panel).toHaveAttribute('data-state', 'idle', { timeout });
     await expect(this.chart).toHaveAttribute('data-state', 'done');
     return this.rows();
   }
 
   /** The rows of the results table. */
   async rows(): Promise<ResultRow[]> {
-    return this.page.locator('table[aria-label="Balance results"] tbody tr').evaluateAll((trs) => trs.map((tr) => {
+    return this.panel.locator('table[aria-label="Balance results"] tbody tr').evaluateAll((trs) => trs.map((tr) => {
       const cells = [...tr.children].map((c) => c.textContent ?? '');
       const data = (tr as HTMLElement).dataset;
       return {
@@ -113,7 +118,7 @@ export class DemoPage {
 
   /** The error shown next to the control with this id, as a locator. */
   errorOf(id: string): Locator {
-    return this.page.locator(`#${id}-error`);
+    return this.panel.locator(`#${id}-error`);
   }
 }
 
