@@ -20,6 +20,12 @@ export interface BenchBackend {
   describe(): Promise<string>;
   /** Release what `unavailable`/`create` acquired (devices). */
   close?(): Promise<void>;
+  /** The clock of `ms/sweep` (default `cpu`: processor time; a GPU backend uses wall time). */
+  clock?: 'cpu' | 'wall';
+  /** The backend's own floor, in ms, for reading `entries` values of `P` once (default: the CPU summation loop). */
+  floor?(entries: number): Promise<number>;
+  /** Bytes of `P` one sweep reads (for the effective bandwidth column). */
+  bytesPerSweep?(problem: Problem, schedule: Schedule): number;
 }
 
 /** The float64 reference engine. */
@@ -34,7 +40,93 @@ export const cpuBackend: BenchBackend = {
   },
 };
 
+/** Sweeps the WebGPU engine encodes per submission at most: runs use this many sweeps. */
+export const GPU_SWEEPS_PER_SUBMIT = 64;
+
+/**
+ * The WebGPU engine on Dawn (npm `webgpu`) in Node, one device for the whole benchmark (so
+ * pipelines are compiled once; setup times exclude compilation after the first engine). Wall
+ * time, since the work runs on the GPU. Floor: half the time of a GPU buffer-to-buffer copy of
+ * as many bytes as `P` in float32 (a copy reads and writes each byte: reading `P` once at the
+ * card's measured copy bandwidth). On SwiftShader (no GPU) the figures are plumbing only.
+ */
+function webgpuBackend(): BenchBackend {
+  let device: GPUDevice | null = null;
+  let adapter = '';
+  return {
+    name: 'webgpu',
+    clock: 'wall',
+    async unavailable() {
+      const { nodeGpu } = await import('../src/engines/webgpu/node.js');
+      const { acquireDevice } = await import('../src/engines/webgpu/device.js');
+      const gpu = await nodeGpu();
+      if (!gpu) return 'the npm package webgpu (Dawn) could not be loaded';
+      try {
+        const acquired = await acquireDevice({ gpu });
+        device = acquired.device;
+        adapter = acquired.adapter;
+        return null;
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+    },
+    async create(problem, schedule) {
+      if (!device) throw new Error('no WebGPU device');
+      const { WebGpuEngine } = await import('../src/engines/webgpu/engine.js');
+      return WebGpuEngine.create(problem, { schedule }, { device });
+    },
+    describe: async () => `${adapter}${/swiftshader/i.test(adapter) ? ' (CPU emulation: correctness and plumbing only, not speed)' : ''}`,
+    async close() {
+      device?.destroy();
+      device = null;
+    },
+    async floor(entries) {
+      if (!device) throw new Error('no WebGPU device');
+      const limit = Math.min(device.limits.maxBufferSize, 1 << 30);
+      const bytes = Math.min(entries * 4, Math.floor(limit / 4) * 4);
+      const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+      const source = device.createBuffer({ label: 'bench floor source', size: bytes, usage });
+      const target = device.createBuffer({ label: 'bench floor target', size: bytes, usage });
+      const copies = 8;
+      const run = async (): Promise<number> => {
+        const encoder = device!.createCommandEncoder({ label: 'bench floor copies' });
+        for (let k = 0; k < copies; k++) encoder.copyBufferToBuffer(source, 0, target, 0, bytes);
+        const start = performance.now();
+        device!.queue.submit([encoder.finish()]);
+        await device!.queue.onSubmittedWorkDone();
+        return (performance.now() - start) / copies;
+      };
+      await run();
+      const ms = await run();
+      source.destroy();
+      target.destroy();
+      return (ms / 2) * ((entries * 4) / bytes);
+    },
+    bytesPerSweep(problem, schedule) {
+      const entries = (b: { rows: number; cols: number }): number => b.rows * b.cols;
+      if (schedule === 'parallel') {
+        // p = q: one fused pass; otherwise a column pass and a row pass.
+        return problem.blocks.reduce((n, b) => n + entries(b), 0) * 4 * (problem.r === 1 ? 1 : 2);
+      }
+      // Alternating: per class, a column and a row pass over the blocks whose columns hold it.
+      let bytes = 0;
+      for (let c = 0; c < problem.nClasses; c++) {
+        for (const b of problem.blocks) {
+          let holds = false;
+          for (let unit = b.colUnit0; unit < b.colUnit0 + b.cols * b.groups && !holds; unit++) {
+            const v = problem.unitVar[unit];
+            holds = v >= 0 && problem.varClass[v] === c;
+          }
+          if (holds) bytes += 2 * entries(b) * 4;
+        }
+      }
+      return bytes;
+    },
+  };
+}
+
 /** Every backend the harness knows, by name. */
 export const BACKENDS: Record<string, BenchBackend> = {
   cpu: cpuBackend,
+  webgpu: webgpuBackend(),
 };
