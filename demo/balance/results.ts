@@ -32,7 +32,7 @@ export function renderResults(results: HTMLElement, origin: Source, finished: Fi
   const rows = finished.map(({ pair, result, functionChange }) => el('tr', { 'data-final-norm': String(result.finalNorm), 'data-initial-norm': String(result.initialNorm), 'data-backend': result.backend, 'data-converged': String(result.converged) },
     el('th', { scope: 'row', text: pairLabel(pair) }),
     el('td', { text: result.backend }),
-    el('td', { text: result.adapter ?? '–' }),
+    el('td', { class: 'wrap', text: result.adapter ?? '–' }),
     el('td', { text: String(result.sweeps) }),
     el('td', { text: result.converged ? 'yes' : 'no (max sweeps)' }),
     el('td', { text: formatNumber(result.initialNorm, 7) }),
