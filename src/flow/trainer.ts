@@ -122,6 +122,12 @@ function zerosLike(net: Network): ParameterArrays {
  * Trains one ReLU MLP on one data set. Owns a float64 copy of the network: the caller's network
  * and data are never written. Every option is validated before the first step.
  *
+ * Biases (blocks with a non-null `bias`) are trained too. With `includeBiases` they count in `R`
+ * and take the flow's metric, so the residual is kept exactly as for the weights; note that for
+ * `p < 2` the metric vanishes at zero (`|b|^(2-p)`), so biases that start at exactly zero stay
+ * there under the flow. Without `includeBiases` they take plain gradient steps, and the flow then
+ * keeps the residual only up to the biases' share `b[h] dE/db[h]`.
+ *
  * @example
  * const trainer = new MlpTrainer(mlp([64, 128, 64, 10], { dtype: 'float64' }), train, { optimizer: 'flow', p: 1, q: 1, lr: 0.5 });
  * for (let s = 0; s < 500; s++) await trainer.step();
