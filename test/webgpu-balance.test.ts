@@ -129,4 +129,12 @@ describe('balance() without WebGPU', () => {
       expect(result.fallback).toMatch(/WebGPU unavailable: navigator\.gpu is not available/);
     }
   });
+
+  it('falls back to the CPU when the GPU object offers no adapter', async () => {
+    const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
+    const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'webgpu', gpu: noAdapter, tol: 1e-6 });
+    expect(result.backend).toBe('cpu');
+    expect(result.fallback).toBe('WebGPU unavailable: no WebGPU adapter was found');
+    expect(result.converged).toBe(true);
+  });
 });

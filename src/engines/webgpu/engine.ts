@@ -284,7 +284,7 @@ export class WebGpuEngine implements Engine {
     else this.tiles(start, 'rows', this.allSegments);
     this.perUnit(start, this.kernels.rowFinish, this.rowFinishGroup, nUnits);
     start.end();
-    device.queue.submit([encoder.finish()]);
+    device.queue.submit([encoder.finish({ label: 'weight-balance build log P commands' })]);
     for (const buffer of uploads) buffer.destroy();
     await this.checkScopes();
   }
@@ -371,7 +371,7 @@ export class WebGpuEngine implements Engine {
     encoder.copyBufferToBuffer(this.stepBits, 0, this.staging, STATE_BYTES, stepBytes);
     encoder.copyBufferToBuffer(this.normHistory, 0, this.staging, STATE_BYTES + stepBytes, normBytes);
     if (nVars > 0) encoder.copyBufferToBuffer(this.u, 0, this.staging, STATE_BYTES + stepBytes + normBytes, nVars * 4);
-    this.device.queue.submit([encoder.finish()]);
+    this.device.queue.submit([encoder.finish({ label: `${encoder.label} commands` })]);
     await this.checkScopes();
     try {
       await this.staging.mapAsync(GPUMapMode.READ);
