@@ -296,6 +296,35 @@ describe('ONNX round trip through onnxruntime', () => {
     await roundTrip(bytes, [3, 10, 10]);
   });
 
+  it('an NHWC input transposed to NCHW first (tf2onnx): the input layer takes the transposed shape', async () => {
+    const rng = new Random(13);
+    const bytes = model({
+      input: [valueInfo('x', ['N', 5, 4, 3])],
+      output: [valueInfo('y', ['N', 2])],
+      initializer: [
+        tensor('c.w', [6, 3, 3, 3], randn(rng, [6, 3, 3, 3], 0.4, 1.5)), tensor('c.b', [6], randn(rng, [6], 0.1)),
+        tensor('fc.w', [6, 2], randn(rng, [6, 2], 0.4, 1.5)), tensor('fc.b', [2], randn(rng, [2], 0.1)),
+      ],
+      node: [
+        node('Transpose', ['x'], ['xt'], { perm: [0, 3, 1, 2] }),
+        node('Conv', ['xt', 'c.w', 'c.b'], ['z'], { pads: [1, 1, 1, 1] }), node('Relu', ['z'], ['a']),
+        node('GlobalAveragePool', ['a'], ['g']), node('Flatten', ['g'], ['f']),
+        node('MatMul', ['f', 'fc.w'], ['m']), node('Add', ['m', 'fc.b'], ['y']),
+      ],
+    });
+    const onnx = readOnnx(bytes);
+    expect(onnx.inputTranspose).toEqual([0, 3, 1, 2]);
+    expect(onnx.network.layers[0].shape).toEqual([3, 5, 4]);
+    await roundTrip(bytes, [5, 4, 3], { exactForward: false });
+    // forward() of the network reads the transposed (NCHW) layout.
+    const x = Float32Array.from({ length: 60 }, (_, k) => Math.sin(0.3 * k));
+    const nchw = Float32Array.from({ length: 60 }, (_, k) => {
+      const c = Math.floor(k / 20), h = Math.floor((k % 20) / 4), w = k % 4;
+      return x[(h * 4 + w) * 3 + c];
+    });
+    expect(relativeError(await runOrt(bytes, x, [1, 5, 4, 3]), forward(onnx.network, nchw, 1))).toBeLessThan(1e-5);
+  });
+
   it('a Sigmoid in the middle fixes its units, which stay fixed through the write', async () => {
     const rng = new Random(5);
     const bytes = model({

@@ -48,6 +48,12 @@ export interface ImportedGraph {
   bindings: BlockBinding[];
   fixedUnits: OnnxFixedUnits[];
   foldedBatchNorms: string[];
+  /**
+   * When the graph starts by transposing its input (e.g. NHWC to NCHW in tf2onnx exports), the
+   * `perm` of that Transpose: the network's input layer has the transposed shape, so `forward`
+   * of the network expects the transposed layout. Null otherwise.
+   */
+  inputTranspose: number[] | null;
 }
 
 interface LayerState { kind: 'layer'; layer: number; shape: number[] }
@@ -104,6 +110,7 @@ class Importer {
   readonly bindings: BlockBinding[] = [];
   readonly fixedUnits: OnnxFixedUnits[] = [];
   readonly foldedBatchNorms: string[] = [];
+  private inputTranspose: number[] | null = null;
   private readonly states = new Map<string, State>();
   private readonly uses = new Map<string, number>();
   private readonly initializerIndex = new Map<string, number>();
@@ -137,7 +144,7 @@ class Importer {
       fail(`the imported network is not valid (${error instanceof Error ? error.message : String(error)})`);
     }
     this.checkInitializerUse(nodes);
-    return { network, bindings: this.bindings, fixedUnits: this.fixedUnits, foldedBatchNorms: this.foldedBatchNorms };
+    return { network, bindings: this.bindings, fixedUnits: this.fixedUnits, foldedBatchNorms: this.foldedBatchNorms, inputTranspose: this.inputTranspose };
   }
 
   // ---------------------------------------------------------------- graph structure
@@ -400,6 +407,8 @@ class Importer {
         return set(this.pool(node, op, inputs[0]!, where, out));
       case 'Flatten': case 'Reshape': case 'Squeeze':
         return set(this.flatten(node, op, inputs, where, out));
+      case 'Transpose':
+        return set(this.transposeInput(node, inputs[0]!, where, out) ?? this.opaque(node, op, inputs, name, where, out));
       case 'Identity': case 'Dropout':
         if (extraOutputs.length > 0) fail(`node ${where}: the mask output of Dropout is not supported`);
         return set(inputs[0]!);
@@ -444,6 +453,32 @@ class Importer {
       default:
         return null;
     }
+  }
+
+  /**
+   * A Transpose of the graph input that nothing else reads (NHWC -> NCHW): the input layer takes
+   * the transposed shape (input units are fixed, so balancing is unaffected). Null otherwise.
+   */
+  private transposeInput(node: NodeProto, input: State, where: string, out: string): LayerState | null {
+    if (input.kind !== 'layer' || input.layer !== 0 || this.inputTranspose || this.referenced.has(0) || !this.canMutateInput()) return null;
+    const full = [0, ...this.layers[0].shape];
+    const perm = this.attrInts(node, 'perm') ?? full.map((_, k) => full.length - 1 - k);
+    if (perm.length !== full.length || perm[0] !== 0 || !full.every((_, k) => perm.includes(k))) return null;
+    const shape = perm.slice(1).map((p) => full[p]);
+    if (shape.length !== 1 && shape.length !== 3) fail(`node ${where}: the transposed input has rank ${shape.length + 1}`);
+    this.layers[0].shape = shape;
+    this.inputTranspose = perm;
+    const state: LayerState = { kind: 'layer', layer: 0, shape };
+    this.states.set(out, state);
+    return state;
+  }
+
+  /** Whether the raw graph input has no other reader left. */
+  private canMutateInput(): boolean {
+    for (const [name, s] of this.states) {
+      if (s.kind === 'layer' && s.layer === 0 && (this.uses.get(name) ?? 0) > 0) return false;
+    }
+    return true;
   }
 
   private dense(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): PreState {

@@ -51,6 +51,11 @@ export interface OnnxModel {
   fixedUnits: OnnxFixedUnits[];
   /** BatchNormalization nodes folded into the block before them. */
   foldedBatchNorms: string[];
+  /**
+   * The `perm` of a Transpose applied to the graph input before anything else (tf2onnx's NHWC ->
+   * NCHW): `network`'s input layer has the transposed shape. Null when there is none.
+   */
+  inputTranspose: number[] | null;
   /** The graph's name and the opset of the default domain, for reports. */
   graphName: string;
   opset: number | null;
@@ -132,6 +137,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
     network: imported.network,
     fixedUnits: imported.fixedUnits,
     foldedBatchNorms: imported.foldedBatchNorms,
+    inputTranspose: imported.inputTranspose,
     graphName: graph.name ?? '',
     opset,
     source: {
