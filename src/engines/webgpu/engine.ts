@@ -155,9 +155,10 @@ export class WebGpuEngine implements Engine {
     const acquired = await acquireDevice(source);
     let engine: WebGpuEngine | null = null;
     try {
-      engine = new WebGpuEngine(problem, options, acquired, tuning);
-      await engine.setUp();
-      return engine;
+      const created = new WebGpuEngine(problem, options, acquired, tuning);
+      engine = created;
+      await created.scoped(() => created.setUp());
+      return created;
     } catch (error) {
       if (engine) engine.dispose();
       else if (acquired.owned) acquired.device.destroy();
@@ -184,8 +185,6 @@ export class WebGpuEngine implements Engine {
     const { device, problem } = this;
     const { p, r, nUnits, nVars } = problem;
     const eta = updateExponent(p, problem.q, this.options.schedule);
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
     const fastP = p === 1 ? 1 : p === 2 ? 2 : 0;
     // p = q uses the fused pass (parallel schedule, evaluate); otherwise and for the alternating
     // schedule the separate row and column passes.
@@ -286,19 +285,37 @@ export class WebGpuEngine implements Engine {
     start.end();
     device.queue.submit([encoder.finish({ label: 'weight-balance build log P commands' })]);
     for (const buffer of uploads) buffer.destroy();
-    await this.checkScopes();
   }
 
   private stagingBytes(): number {
     return STATE_BYTES + (CAPACITY + 1) * 4 + (CAPACITY + 1) * this.normGroups * 8 + this.problem.nVars * 4;
   }
 
-  private async checkScopes(): Promise<void> {
-    const validation = await this.device.popErrorScope();
-    const memory = await this.device.popErrorScope();
+  /**
+   * Run GPU work inside validation and out-of-memory error scopes, popped whatever happens (the
+   * caller's device is left without stray scopes); throw the work's error, a scope's error, or a
+   * device loss / uncaptured error seen meanwhile.
+   */
+  private async scoped<T>(work: () => Promise<T>): Promise<T> {
+    this.throwIfFailed();
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let outcome: { value: T } | { error: unknown };
+    try {
+      outcome = { value: await work() };
+    } catch (error) {
+      outcome = { error };
+    }
+    const validation = await this.device.popErrorScope().catch(() => null);
+    const memory = await this.device.popErrorScope().catch(() => null);
+    if ('error' in outcome) {
+      if (this.failure && !this.disposed) throw new Error(this.failure);
+      throw outcome.error;
+    }
     const error = validation ?? memory;
     if (error) throw new Error(`WebGPU ${validation ? 'validation' : 'out-of-memory'} error: ${error.message}`);
     this.throwIfFailed();
+    return outcome.value;
   }
 
   private throwIfFailed(): void {
@@ -372,13 +389,7 @@ export class WebGpuEngine implements Engine {
     encoder.copyBufferToBuffer(this.normHistory, 0, this.staging, STATE_BYTES + stepBytes, normBytes);
     if (nVars > 0) encoder.copyBufferToBuffer(this.u, 0, this.staging, STATE_BYTES + stepBytes + normBytes, nVars * 4);
     this.device.queue.submit([encoder.finish({ label: `${encoder.label} commands` })]);
-    await this.checkScopes();
-    try {
-      await this.staging.mapAsync(GPUMapMode.READ);
-    } catch (error) {
-      this.throwIfFailed();
-      throw error;
-    }
+    await this.staging.mapAsync(GPUMapMode.READ);
     const bytes = this.staging.getMappedRange().slice(0);
     this.staging.unmap();
     this.throwIfFailed();
@@ -391,9 +402,6 @@ export class WebGpuEngine implements Engine {
   }
 
   private begin(label: string, sweep: number, tol: number): GPUCommandEncoder {
-    this.throwIfFailed();
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
     const state = new ArrayBuffer(STATE_BYTES);
     new Uint32Array(state).set([sweep, 0]);
     new Float32Array(state)[2] = tol;
@@ -404,19 +412,21 @@ export class WebGpuEngine implements Engine {
   }
 
   async evaluate(): Promise<Evaluation> {
-    const K = this.kernels;
-    const encoder = this.begin('evaluate', CAPACITY, -1);
-    const pass = encoder.beginComputePass({ label: 'weight-balance evaluate pass' });
-    if (this.unitR) this.tiles(pass, 'fused', this.allSegments);
-    else this.tiles(pass, 'rows', this.allSegments);
-    this.perUnit(pass, K.rowFinish, this.rowFinishGroup, this.problem.nUnits);
-    if (!this.unitR) this.tiles(pass, 'columns', this.allSegments);
-    this.perUnit(pass, K.evaluate, this.evaluateGroup, this.problem.nVars);
-    this.norm(pass);
-    pass.end();
-    const read = await this.submitAndRead(encoder);
-    this.cachedFactors = Float64Array.from(read.u);
-    return { F: objectiveFromPairs(read.norms, CAPACITY * this.normGroups, this.normGroups), maxLogImbalance: read.steps[CAPACITY] };
+    return this.scoped(async () => {
+      const K = this.kernels;
+      const encoder = this.begin('evaluate', CAPACITY, -1);
+      const pass = encoder.beginComputePass({ label: 'weight-balance evaluate pass' });
+      if (this.unitR) this.tiles(pass, 'fused', this.allSegments);
+      else this.tiles(pass, 'rows', this.allSegments);
+      this.perUnit(pass, K.rowFinish, this.rowFinishGroup, this.problem.nUnits);
+      if (!this.unitR) this.tiles(pass, 'columns', this.allSegments);
+      this.perUnit(pass, K.evaluate, this.evaluateGroup, this.problem.nVars);
+      this.norm(pass);
+      pass.end();
+      const read = await this.submitAndRead(encoder);
+      this.cachedFactors = Float64Array.from(read.u);
+      return { F: objectiveFromPairs(read.norms, CAPACITY * this.normGroups, this.normGroups), maxLogImbalance: read.steps[CAPACITY] };
+    });
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
@@ -424,27 +434,30 @@ export class WebGpuEngine implements Engine {
     const threshold = float32Threshold(tol);
     while (records.length < count) {
       const n = Math.min(CAPACITY, count - records.length);
-      const encoder = this.begin('sweeps', 0, threshold);
-      const pass = encoder.beginComputePass({ label: `weight-balance ${n} sweeps` });
-      for (let s = 0; s < n; s++) this.encodeSweep(pass);
-      pass.end();
-      this.cachedFactors = null;
-      const read = await this.submitAndRead(encoder);
-      const done = read.state[0];
-      for (let s = 0; s < done; s++) {
-        records.push({ F: objectiveFromPairs(read.norms, s * this.normGroups, this.normGroups), maxStep: read.steps[s] });
-      }
-      this.cachedFactors = Float64Array.from(read.u);
-      if (read.state[1] !== 0 || done < n) break;
+      const converged = await this.scoped(async () => {
+        const encoder = this.begin('sweeps', 0, threshold);
+        const pass = encoder.beginComputePass({ label: `weight-balance ${n} sweeps` });
+        for (let s = 0; s < n; s++) this.encodeSweep(pass);
+        pass.end();
+        this.cachedFactors = null;
+        const read = await this.submitAndRead(encoder);
+        const done = read.state[0];
+        for (let s = 0; s < done; s++) {
+          records.push({ F: objectiveFromPairs(read.norms, s * this.normGroups, this.normGroups), maxStep: read.steps[s] });
+        }
+        this.cachedFactors = Float64Array.from(read.u);
+        return read.state[1] !== 0 || done < n;
+      });
+      if (converged) break;
     }
     return records;
   }
 
   async logFactors(): Promise<Float64Array> {
-    if (!this.cachedFactors) {
+    this.cachedFactors ??= await this.scoped(async () => {
       const encoder = this.begin('read log factors', CAPACITY, -1);
-      this.cachedFactors = Float64Array.from((await this.submitAndRead(encoder)).u);
-    }
+      return Float64Array.from((await this.submitAndRead(encoder)).u);
+    });
     return this.cachedFactors.slice();
   }
 
