@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { Random } from '../../src/network/random.js';
-import { onnxTypes } from '../../src/io/onnx/schema.js';
+import { onnxTypes } from './schema.js';
 
 export const FLOAT = 1;
 export const DOUBLE = 11;

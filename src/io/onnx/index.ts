@@ -14,7 +14,7 @@ import type { Network } from '../../network/types.js';
 import type { BlockBinding } from './bindings.js';
 import { importGraph } from './importGraph.js';
 import type { OnnxFixedUnits } from './importGraph.js';
-import { decodeModelProto } from './schema.js';
+import { decodeModelProto } from './decode.js';
 import type { ModelProto, TensorProto } from './schema.js';
 import { locateTensor, readFloatTensor, writeFloatTensor } from './tensor.js';
 import type { TensorLocation } from './tensor.js';

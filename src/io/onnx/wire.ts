@@ -75,7 +75,7 @@ const TENSOR_RAW_DATA = 9;
 const TENSOR_DOUBLE_DATA = 10;
 
 /**
- * The data layout of every initializer of the main graph, in the order protobufjs decodes them.
+ * The data layout of every initializer of the main graph, in file order (the order the decoder returns them).
  * Throws a RangeError on malformed bytes (the caller has already decoded the model, so this
  * means a graph split over several fields, which the writer refuses).
  */
