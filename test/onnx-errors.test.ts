@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { balance, lpqNorm, mlp, readOnnx, writeOnnx, writeOnnxFiles, WeightBalanceError } from '../src/index.js';
 import { Random } from '../src/network/random.js';
+import { initializerLayouts } from '../src/io/onnx/wire.js';
 import { int64Tensor, model, node, randn, runOrt, relativeError, tensor, valueInfo } from './onnx/build.js';
 
 function mlpModel(options: { sharedWeight?: boolean; external?: boolean } = {}): { bytes: Uint8Array; w1: Float32Array } {
@@ -172,7 +173,42 @@ describe('ONNX bad input', () => {
     const result = await balance(onnx.network, { p: 1, q: 3, backend: 'cpu', tol: 1e-10 });
     const written = writeOnnx(onnx, result.network);
     expect(Array.from(bytes)).toEqual(Array.from(before));
+    // A Node Buffer (whose slice() shares memory) is not written through either.
+    const buffer = Buffer.from(bytes);
+    const fromBuffer = readOnnx(buffer);
+    writeOnnx(fromBuffer, (await balance(fromBuffer.network, { p: 2, q: 2, backend: 'cpu' })).network);
+    expect(buffer.equals(Buffer.from(before))).toBe(true);
     const x = Float32Array.from({ length: 8 }, (_, k) => Math.cos(k));
     expect(relativeError(await runOrt(bytes, x, [2, 4]), await runOrt(written, x, [2, 4]))).toBeLessThan(1e-5);
+  });
+});
+
+describe('ONNX reader under corrupted bytes', () => {
+  it('random byte flips and cuts never escape as anything but a WeightBalanceError', () => {
+    const { bytes } = mlpModel();
+    // Structure bytes (everything but the weights' numbers), where corruption matters most.
+    const data = new Uint8Array(bytes.length);
+    for (const layout of initializerLayouts(bytes)) if (layout.raw) data.fill(1, layout.raw.offset, layout.raw.offset + layout.raw.length);
+    const structure = [...data.keys()].filter((k) => data[k] === 0);
+    const rng = new Random(99);
+    let refused = 0;
+    let accepted = 0;
+    for (let trial = 0; trial < 600; trial++) {
+      const copy = bytes.slice();
+      const flips = 1 + Math.floor(rng.uniform() * 4);
+      for (let f = 0; f < flips; f++) copy[structure[Math.floor(rng.uniform() * structure.length)]] = Math.floor(rng.uniform() * 256);
+      const cut = rng.uniform() < 0.3 ? copy.subarray(0, Math.floor(rng.uniform() * copy.length)) : copy;
+      try {
+        const onnx = readOnnx(cut);
+        // Whatever was accepted writes back byte for byte when nothing was rescaled.
+        expect(Buffer.from(writeOnnx(onnx, onnx.network)).equals(Buffer.from(cut))).toBe(true);
+        accepted++;
+      } catch (error) {
+        if (!(error instanceof WeightBalanceError)) throw new Error(`trial ${trial}: ${String(error)}`);
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(200);
+    expect(accepted).toBeGreaterThan(10);
   });
 });

@@ -57,7 +57,8 @@ export function model(graph: { node: object[]; initializer: object[]; input: obj
     graph: { name: 'test', ...graph },
     metadataProps: [{ key: 'note', value: 'kept byte for byte' }],
   });
-  return onnxTypes.ModelProto.encode(message).finish();
+  // A plain Uint8Array: a Node Buffer's slice() would share memory instead of copying.
+  return new Uint8Array(onnxTypes.ModelProto.encode(message).finish());
 }
 
 /** Random normal values, optionally scaled per leading-axis row by wild factors (unbalanced). */
