@@ -71,6 +71,13 @@ export interface BalanceResult {
   ms: number;
 }
 
+/**
+ * GPU batches in a row without a new smallest step before the run moves to the CPU: float32
+ * arithmetic has a floor (the largest step stalls near 1e-7 on small nets) below which a `tol`
+ * cannot be reached; the float64 CPU engine finishes from the last verified factors.
+ */
+const GPU_STALL_BATCHES = 2;
+
 /** Relative increase of F beyond which a sweep is not monotone (float64 CPU, float32 GPU). */
 const MONOTONE_TOLERANCE = { cpu: 1e-12, webgpu: 1e-5 } as const;
 
@@ -142,6 +149,8 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const history: number[] = [];
   let sweeps = 0;
   let converged = false;
+  let smallestStep = Infinity;
+  let stalledBatches = 0;
   let lastYield = performance.now();
   try {
     history.push(norm((await engine.evaluate()).F));
@@ -168,6 +177,16 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
         history.push(value);
         converged = record.maxStep < run.tol;
         options.onSweep?.({ sweep: sweeps, norm: value, ratio: value / history[0], maxStep: record.maxStep, backend: engine.backend });
+      }
+      if (engine.backend === 'webgpu' && !converged && records.length > 0) {
+        const smallest = Math.min(...records.map((r) => r.maxStep));
+        stalledBatches = smallest < smallestStep ? 0 : stalledBatches + 1;
+        smallestStep = Math.min(smallestStep, smallest);
+        if (stalledBatches >= GPU_STALL_BATCHES) {
+          fallback = `WebGPU stalled at its float32 precision floor after ${sweeps} sweeps (largest step ${smallest.toExponential(2)}, tol ${run.tol}): the CPU engine finished`;
+          engine.dispose();
+          engine = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
+        }
       }
       if (performance.now() - lastYield > 30) {
         await new Promise((resolve) => setTimeout(resolve, 0));

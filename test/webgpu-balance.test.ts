@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import type { BalanceOptions, BalanceResult } from '../src/balance.js';
 import { WeightBalanceError } from '../src/errors.js';
+import { mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
 import { gpuIt, useGpu } from './helpers/gpu.js';
 import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
@@ -77,6 +78,23 @@ describe('balance() with the WebGPU backend', () => {
     expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-9);
     expect(weightDistance(result.network, reference.network)).toBeLessThan(1e-6);
     expect(net).toEqual(copy);
+  });
+
+  gpuIt(gpu, 'reaches a tol below the float32 floor by finishing on the CPU', async ({ device }) => {
+    const net = mlp([64, 256, 256, 256, 10], { seed: 1 });
+    const options: BalanceOptions = { p: 2, q: 2, schedule: 'alternating', tol: 1e-7, maxSweeps: 1500 };
+    const result = await balance(net, { ...options, backend: 'webgpu', device });
+    const reference = await cpuReference(net, options);
+    expect(result.converged).toBe(true);
+    expect(result.maxLogImbalance * 0.5).toBeLessThan(1e-6); // eta = 1/(2q) = 1/4 .. 1/2 of it is the last step
+    if (result.backend === 'cpu') {
+      // SwiftShader here: the float32 steps stall above 1e-7, and the float64 engine finishes.
+      expect(result.fallback).toMatch(/float32 precision floor/);
+      expect(result.sweeps).toBeLessThan(reference.sweeps + 4 * 16);
+    } else {
+      expect(result.fallback).toBeNull();
+    }
+    expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-6);
   });
 
   gpuIt(gpu, 'aborts with the input untouched', async ({ gpu: dawn }) => {
