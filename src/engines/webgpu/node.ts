@@ -15,28 +15,36 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
  */
 const DAWN_TOGGLES = ['disable_workgroup_init'];
 
+type Dawn = { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+
+let loaded: Promise<GPU | null> | undefined;
+
 /**
- * Dawn's `GPU` object for Node, or `null` when the `webgpu` package cannot be loaded. Sets
- * `VK_ICD_FILENAMES` to Chromium's SwiftShader driver when it is unset and that file exists
- * (so a machine without a GPU still gets an adapter), and installs Dawn's WebGPU globals
- * (`GPUBufferUsage`, ...) when the environment has none. Loaded once per process.
+ * Dawn's `GPU` object for Node, or `null` when the `webgpu` package cannot be loaded. Installs
+ * Dawn's WebGPU globals (`GPUBufferUsage`, ...) where the environment has none. When
+ * `VK_ICD_FILENAMES` is unset and the system's Vulkan drivers give no adapter (a machine without
+ * a GPU), it points `VK_ICD_FILENAMES` at Chromium's SwiftShader driver, if installed, and tries
+ * again; a real GPU's driver is never hidden. Loaded once per process.
  */
 export function nodeGpu(): Promise<GPU | null> {
   loaded ??= load();
   return loaded;
 }
 
-let loaded: Promise<GPU | null> | undefined;
-
 async function load(): Promise<GPU | null> {
-  if (process.env.VK_ICD_FILENAMES === undefined && existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  let dawn: Dawn;
   try {
-    const dawn = (await import('webgpu')) as { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
-    for (const [name, value] of Object.entries(dawn.globals)) {
-      if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
-    }
-    return dawn.create([`enable-dawn-features=${DAWN_TOGGLES.join(',')}`]);
+    dawn = (await import('webgpu')) as Dawn;
   } catch {
     return null;
   }
+  for (const [name, value] of Object.entries(dawn.globals)) {
+    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
+  }
+  const flags = [`enable-dawn-features=${DAWN_TOGGLES.join(',')}`];
+  const gpu = dawn.create(flags);
+  if (process.env.VK_ICD_FILENAMES !== undefined || !existsSync(SWIFTSHADER_ICD)) return gpu;
+  if (await gpu.requestAdapter().catch(() => null)) return gpu;
+  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  return dawn.create(flags);
 }
