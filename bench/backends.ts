@@ -104,23 +104,23 @@ function webgpuBackend(): BenchBackend {
     },
     bytesPerSweep(problem, schedule) {
       const entries = (b: { rows: number; cols: number }): number => b.rows * b.cols;
-      if (schedule === 'parallel') {
-        // p = q: one fused pass; otherwise a column pass and a row pass.
-        return problem.blocks.reduce((n, b) => n + entries(b), 0) * 4 * (problem.r === 1 ? 1 : 2);
-      }
-      // Alternating: per class, a column and a row pass over the blocks whose columns hold it.
-      let bytes = 0;
-      for (let c = 0; c < problem.nClasses; c++) {
-        for (const b of problem.blocks) {
-          let holds = false;
-          for (let unit = b.colUnit0; unit < b.colUnit0 + b.cols * b.groups && !holds; unit++) {
-            const v = problem.unitVar[unit];
-            holds = v >= 0 && problem.varClass[v] === c;
-          }
-          if (holds) bytes += 2 * entries(b) * 4;
+      const holds = (b: Problem['blocks'][number], c: number | null): boolean => {
+        for (let unit = b.colUnit0; unit < b.colUnit0 + b.cols * b.groups; unit++) {
+          const v = problem.unitVar[unit];
+          if (v >= 0 && (c === null || problem.varClass[v] === c)) return true;
         }
+        return false;
+      };
+      let reads = 0;
+      if (schedule === 'parallel') {
+        // p = q: one fused pass over every block; otherwise a column pass over the blocks whose
+        // columns hold a variable (not the input block) and a row pass over every block.
+        for (const b of problem.blocks) reads += entries(b) * (problem.r === 1 ? 1 : holds(b, null) ? 2 : 1);
+      } else {
+        // Alternating: per class, a column and a row pass over the blocks whose columns hold it.
+        for (let c = 0; c < problem.nClasses; c++) for (const b of problem.blocks) if (holds(b, c)) reads += 2 * entries(b);
       }
-      return bytes;
+      return reads * 4;
     },
   };
 }

@@ -109,6 +109,8 @@ export class WebGpuEngine implements Engine {
   private readonly segments: Segment[];
   private readonly classSegments: number[][];
   private readonly allSegments: number[];
+  /** Segments whose columns hold a variable: the only ones whose column sums are ever used (not the input block). */
+  private readonly columnSegments: number[];
   private readonly normGroups: number;
   private readonly unitR: boolean;
   private failure: string | null = null;
@@ -141,6 +143,7 @@ export class WebGpuEngine implements Engine {
     this.segments = segmentBlocks(problem, maxBytes);
     this.classSegments = classSegments(problem, this.segments);
     this.allSegments = this.segments.map((_, k) => k);
+    this.columnSegments = [...new Set(this.classSegments.flat())].sort((a, b) => a - b);
     this.normGroups = Math.max(1, Math.ceil(problem.nUnits / WORKGROUP));
     this.unitR = problem.r === 1;
     this.normScale = 1 / powerOfTwoScale(largestWeight(problem.blocks, problem.includeBiases));
@@ -360,7 +363,7 @@ export class WebGpuEngine implements Engine {
         this.perUnit(pass, K.update, this.updateGroups[0], nVars);
         this.tiles(pass, 'fused', this.allSegments);
       } else {
-        this.tiles(pass, 'columns', this.allSegments);
+        this.tiles(pass, 'columns', this.columnSegments);
         this.perUnit(pass, K.update, this.updateGroups[0], nVars);
         this.tiles(pass, 'rows', this.allSegments);
       }
@@ -419,7 +422,7 @@ export class WebGpuEngine implements Engine {
       if (this.unitR) this.tiles(pass, 'fused', this.allSegments);
       else this.tiles(pass, 'rows', this.allSegments);
       this.perUnit(pass, K.rowFinish, this.rowFinishGroup, this.problem.nUnits);
-      if (!this.unitR) this.tiles(pass, 'columns', this.allSegments);
+      if (!this.unitR) this.tiles(pass, 'columns', this.columnSegments);
       this.perUnit(pass, K.evaluate, this.evaluateGroup, this.problem.nVars);
       this.norm(pass);
       pass.end();
