@@ -109,6 +109,40 @@ describe('balance() with the WebGPU backend', () => {
     expect(net).toEqual(copy);
   });
 
+  gpuIt(gpu, 'labels every buffer it makes and frees them all, at the end and on abort', async ({ device }) => {
+    const made: GPUBuffer[] = [];
+    const freed = new Set<GPUBuffer>();
+    const createBuffer = device.createBuffer;
+    device.createBuffer = function watched(this: GPUDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
+      const buffer = createBuffer.call(this, descriptor);
+      made.push(buffer);
+      const destroy = buffer.destroy;
+      buffer.destroy = function watchedDestroy(this: GPUBuffer): undefined {
+        freed.add(this);
+        return destroy.call(this);
+      };
+      return buffer;
+    };
+    try {
+      const net = cnnNet(9);
+      await balance(net, { p: 1.5, q: 2, backend: 'webgpu', device, tol: 1e-5 });
+      expect(made.length).toBeGreaterThan(10);
+      expect(made.every((b) => b.label.startsWith('weight-balance '))).toBe(true);
+      expect(made.filter((b) => !freed.has(b))).toEqual([]);
+      made.length = 0;
+      const controller = new AbortController();
+      const run = balance(net, {
+        p: 1.5, q: 2, backend: 'webgpu', device, tol: 0, maxSweeps: 10000, signal: controller.signal,
+        onSweep: ({ sweep }) => { if (sweep === 16) controller.abort(); },
+      });
+      await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+      expect(made.length).toBeGreaterThan(10);
+      expect(made.filter((b) => !freed.has(b))).toEqual([]);
+    } finally {
+      device.createBuffer = createBuffer;
+    }
+  });
+
   gpuIt(gpu, 'refuses what the CPU backend refuses, with the same messages', async ({ gpu: dawn, device }) => {
     const nan = mlpNet(7);
     nan.blocks[1].weight[3] = Number.NaN;
