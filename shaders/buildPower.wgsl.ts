@@ -4,7 +4,7 @@ import type { Kernel } from './common.js';
 
 /** Specialisation of {@link buildPowerKernel}. */
 export interface BuildPowerFlags {
-  /** Taps per edge (conv kernel entries, or positions of a flattened feature map); 1 = dense. */
+  /** Whether every edge has one tap (a dense block on a flat layer); else taps are conv kernel entries or flattened positions. */
   singleTap: boolean;
   /** The exponent when it has an exact fast path (1 or 2), else 0 (general `pow`). */
   fastP: 0 | 1 | 2;
