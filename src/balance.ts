@@ -1,6 +1,6 @@
 import { BalanceAbortedError, WeightBalanceError } from './errors.js';
 import { CpuEngine } from './engines/cpu/cpuEngine.js';
-import type { Engine, SweepRecord } from './engines/engine.js';
+import type { Engine, Evaluation, SweepRecord } from './engines/engine.js';
 import { createWebGpuEngine } from './engines/select.js';
 import type { GpuSource } from './engines/select.js';
 import { rescale } from './network/rescale.js';
@@ -130,22 +130,38 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases });
   throwIfAborted(options.signal);
 
-  let engine: Engine | null = null;
   let fallback: string | null = null;
   let adapter: string | null = null;
+  let gpuEngine: Engine | null = null;
   if (run.backend !== 'cpu') {
     try {
-      engine = await createWebGpuEngine(problem, { schedule: run.schedule }, options);
-      adapter = engine.adapter;
+      gpuEngine = await createWebGpuEngine(problem, { schedule: run.schedule }, options);
+      adapter = gpuEngine.adapter;
     } catch (error) {
       fallback = `WebGPU unavailable: ${message(error)}`;
     }
   }
-  engine ??= new CpuEngine(problem, { schedule: run.schedule });
+  let current: Engine = gpuEngine ?? new CpuEngine(problem, { schedule: run.schedule });
 
   const q = problem.q;
-  const norm = (F: number): number => (engine?.normScale ?? 1) * Math.pow(F, 1 / q);
+  const norm = (F: number): number => (current.normScale ?? 1) * Math.pow(F, 1 / q);
   let verified: Float64Array = new Float64Array(problem.nVars);
+  /** Leave the GPU: the CPU engine continues from the last verified factors. */
+  const switchToCpu = (reason: string): void => {
+    fallback = reason;
+    current.dispose();
+    current = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
+  };
+  /** Evaluate on the current engine; a GPU failure moves the run to the CPU. */
+  const evaluate = async (stage: string): Promise<Evaluation> => {
+    try {
+      return await current.evaluate();
+    } catch (error) {
+      if (current.backend === 'cpu') throw error;
+      switchToCpu(`WebGPU failed ${stage}: ${message(error)}`);
+      return current.evaluate();
+    }
+  };
   const history: number[] = [];
   let sweeps = 0;
   let converged = false;
@@ -153,39 +169,34 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   let stalledBatches = 0;
   let lastYield = performance.now();
   try {
-    history.push(norm((await engine.evaluate()).F));
+    history.push(norm((await evaluate('before the first sweep')).F));
     while (sweeps < run.maxSweeps && !converged) {
       throwIfAborted(options.signal);
-      const count = engine.backend === 'cpu' ? 1 : Math.min(run.sweepsPerBatch, run.maxSweeps - sweeps);
+      const count = current.backend === 'cpu' ? 1 : Math.min(run.sweepsPerBatch, run.maxSweeps - sweeps);
       let records: SweepRecord[];
-      let factors: Float64Array;
       try {
-        records = await engine.sweeps(count, run.tol);
-        factors = await engine.logFactors();
-        checkMonotone(history[history.length - 1] / (engine.normScale ?? 1), records, engine.backend, q);
+        records = await current.sweeps(count, run.tol);
+        const factors = await current.logFactors();
+        checkMonotone(history[history.length - 1] / (current.normScale ?? 1), records, current.backend, q);
+        verified = factors;
       } catch (error) {
-        if (engine.backend === 'cpu') throw error;
-        fallback = `WebGPU failed after ${sweeps} verified sweeps: ${message(error)}`;
-        engine.dispose();
-        engine = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
+        if (current.backend === 'cpu') throw error;
+        switchToCpu(`WebGPU failed after ${sweeps} verified sweeps: ${message(error)}`);
         continue;
       }
-      verified = factors;
       for (const record of records) {
         sweeps++;
         const value = norm(record.F);
         history.push(value);
         converged = record.maxStep < run.tol;
-        options.onSweep?.({ sweep: sweeps, norm: value, ratio: value / history[0], maxStep: record.maxStep, backend: engine.backend });
+        options.onSweep?.({ sweep: sweeps, norm: value, ratio: value / history[0], maxStep: record.maxStep, backend: current.backend });
       }
-      if (engine.backend === 'webgpu' && !converged && records.length > 0) {
+      if (current.backend === 'webgpu' && !converged && records.length > 0) {
         const smallest = Math.min(...records.map((r) => r.maxStep));
         stalledBatches = smallest < smallestStep ? 0 : stalledBatches + 1;
         smallestStep = Math.min(smallestStep, smallest);
         if (stalledBatches >= GPU_STALL_BATCHES) {
-          fallback = `WebGPU stalled at its float32 precision floor after ${sweeps} sweeps (largest step ${smallest.toExponential(2)}, tol ${run.tol}): the CPU engine finished`;
-          engine.dispose();
-          engine = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
+          switchToCpu(`WebGPU stalled at its float32 precision floor after ${sweeps} sweeps (largest step ${smallest.toExponential(2)}, tol ${run.tol}): the CPU engine finished`);
         }
       }
       if (performance.now() - lastYield > 30) {
@@ -194,16 +205,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       }
     }
     throwIfAborted(options.signal);
-    let evaluation;
-    try {
-      evaluation = await engine.evaluate();
-    } catch (error) {
-      if (engine.backend === 'cpu') throw error;
-      fallback = `WebGPU failed at the final evaluation: ${message(error)}`;
-      engine.dispose();
-      engine = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
-      evaluation = await engine.evaluate();
-    }
+    const evaluation = await evaluate('at the final evaluation');
     const logFactors = layerLogFactors(net, problem, verified);
     return {
       network: rescale(net, logFactors),
@@ -218,13 +220,13 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       p: problem.p,
       q: problem.q,
       schedule: run.schedule,
-      backend: engine.backend,
+      backend: current.backend,
       adapter,
       fallback,
       ms: performance.now() - started,
     };
   } finally {
-    engine.dispose();
+    current.dispose();
   }
 }
 

@@ -4,11 +4,9 @@
  * log factors, and save the balanced network. The network on the page is never modified: every
  * run works on a copy (worker) or returns a new network (`balance`).
  */
-import { WeightBalanceError } from '../../src/index.js';
 import type { Backend, BalanceResult, Network, Schedule, SweepProgress } from '../../src/index.js';
 import { figure, RatioChart } from '../common/charts.js';
-import { el, errorMessage, field, formatNumber, select } from '../common/dom.js';
-import type { Field } from '../common/dom.js';
+import { el, errorMessage, field, formatNumber, readNumber, select } from '../common/dom.js';
 import { acceptedExtensions, readNetworkFile } from '../common/files.js';
 import { customMlp, describe, fingerprint, PRESETS, probeOutputs, relativeDifference } from '../common/networks.js';
 import { DEFAULT_PAIRS, pairLabel, parsePairs } from '../common/pairs.js';
@@ -34,18 +32,6 @@ function runFraction(sweepShare: number, firstStep: number, step: number, tol: n
 
 function numberInput(value: string, attributes: Record<string, string> = {}): HTMLInputElement {
   return el('input', { type: 'text', inputmode: 'decimal', value, autocomplete: 'off', spellcheck: 'false', ...attributes });
-}
-
-function readNumber(f: Field<HTMLInputElement>, what: string, check: (x: number) => boolean, rule: string): number {
-  const text = f.control.value.trim();
-  const x = Number(text);
-  if (text === '' || !Number.isFinite(x) || !check(x)) {
-    const message = `${what} must be ${rule}, got '${text}'`;
-    f.setError(message);
-    throw new WeightBalanceError(message);
-  }
-  f.setError(null);
-  return x;
 }
 
 function mount(panel: HTMLElement): void {

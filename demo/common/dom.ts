@@ -1,4 +1,5 @@
 /** Small DOM helpers shared by the demo's tabs: element creation and errors next to a control. */
+import { WeightBalanceError } from '../../src/index.js';
 
 type Attributes = Record<string, string | number | boolean | undefined>;
 
@@ -80,4 +81,20 @@ export function select(options: [string, string][], value: string): HTMLSelectEl
   for (const [v, label] of options) node.append(el('option', { value: v, text: label }));
   node.value = value;
   return node;
+}
+
+/**
+ * Read a number from a text field; on a bad value show the error next to the field and throw
+ * a {@link WeightBalanceError} (the same kind the library throws), else clear the field's error.
+ */
+export function readNumber(f: Field<HTMLInputElement>, what: string, check: (x: number) => boolean, rule: string): number {
+  const text = f.control.value.trim();
+  const x = Number(text);
+  if (text === '' || !Number.isFinite(x) || !check(x)) {
+    const message = `${what} must be ${rule}, got '${text}'`;
+    f.setError(message);
+    throw new WeightBalanceError(message);
+  }
+  f.setError(null);
+  return x;
 }

@@ -11,7 +11,7 @@ import { MlpTrainer, WeightBalanceError, balanceResidual, mlp, parseDigitsCsv, s
 import type { Dataset, Network, Optimizer } from '../../src/index.js';
 import digitsUrl from '../../data/digits.csv.gz?url';
 import { PALETTE } from '../common/charts.js';
-import { el, errorMessage, field, formatNumber } from '../common/dom.js';
+import { el, errorMessage, field, formatNumber, readNumber } from '../common/dom.js';
 import type { Field } from '../common/dom.js';
 import type { DemoTab } from '../common/tab.js';
 
@@ -65,18 +65,6 @@ let digitsCache: Promise<Dataset> | null = null;
 
 function textInput(value: string): HTMLInputElement {
   return el('input', { type: 'text', inputmode: 'decimal', value, autocomplete: 'off', spellcheck: 'false' });
-}
-
-function readNumber(f: Field<HTMLInputElement>, what: string, check: (x: number) => boolean, rule: string): number {
-  const text = f.control.value.trim();
-  const x = Number(text);
-  if (text === '' || !Number.isFinite(x) || !check(x)) {
-    const message = `${what} must be ${rule}, got '${text}'`;
-    f.setError(message);
-    throw new WeightBalanceError(message);
-  }
-  f.setError(null);
-  return x;
 }
 
 function readSizes(f: Field<HTMLInputElement>, data: Dataset): number[] {
