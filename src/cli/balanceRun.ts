@@ -78,6 +78,8 @@ export async function runBalance(net: Network, options: BalanceRunOptions, onSwe
 export interface RunFiles {
   input: string | null;
   output: string | null;
+  /** Files written with `output` (e.g. ONNX external data); absent: none. */
+  companions?: string[];
 }
 
 /**
@@ -123,7 +125,7 @@ export function resultSummary(result: BalanceResult, options: BalanceRunOptions,
     ['backend', backend + (result.fallback && options.backend !== 'cpu' ? ` [${result.fallback}]` : '')],
     ['time', `${(result.ms / 1000).toFixed(2)} s (${(result.ms / Math.max(1, result.sweeps)).toFixed(2)} ms per sweep)`],
   ];
-  if (files.output) rows.push(['written to', files.output]);
+  if (files.output) rows.push(['written to', files.output + (files.companions?.length ? ` (with ${files.companions.join(', ')})` : '')]);
   else if (files.input) rows.push(['written to', '(nothing: no -o given)']);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n') + '\n';

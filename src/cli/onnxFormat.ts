@@ -1,12 +1,21 @@
 /**
  * The `.onnx` model format for the CLI: read (with external data files from the model's
- * directory) and write back by patching the source file's weight initializers.
+ * directory) and write back by patching the source file's weight initializers; a model with
+ * external data is written with its data files, under the names the model gives them, next to
+ * the output model.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
-import { onnxExternalDataFiles, readOnnx, writeOnnx } from '../io/onnx/index.js';
-import type { ModelFormat } from './modelFile.js';
+import { onnxExternalDataFiles, readOnnx, writeOnnxFiles } from '../io/onnx/index.js';
+import type { OnnxModel } from '../io/onnx/index.js';
+import type { FixedUnitsNote, ModelFormat, ModelRead, ModelSource } from './modelFile.js';
+
+/** What the reader keeps for the writer: the parsed model and its external data as read. */
+interface OnnxState {
+  model: OnnxModel;
+  externalData: Record<string, Uint8Array>;
+}
 
 async function loadExternalData(bytes: Uint8Array, path: string): Promise<Record<string, Uint8Array>> {
   const files: Record<string, Uint8Array> = {};
@@ -24,20 +33,58 @@ async function loadExternalData(bytes: Uint8Array, path: string): Promise<Record
   return files;
 }
 
-/** ONNX models (`.onnx`). Writing needs the network to come from an `.onnx` file. */
+/** The reader's report: fixed units per layer, remarks, and what the network alone does not compute. */
+function report(model: OnnxModel): Omit<ModelRead, 'network' | 'state'> {
+  const fixedUnits: FixedUnitsNote[] = model.fixedUnits.flatMap((f) => f.layers.map((l) => ({
+    layer: l.layer,
+    name: l.name,
+    units: l.units,
+    op: f.op,
+    node: f.node,
+    reason: f.modelled === 'opaque' ? 'unsupported' as const : 'activation' as const,
+  })));
+  const notes = model.foldedBatchNorms.map((bn) => `BatchNormalization '${bn}' is folded into the weights before it (the file keeps the node; its bias B is rewritten)`);
+  const inexact = model.fixedUnits
+    .filter((f) => f.modelled === 'opaque')
+    .map((f) => `op '${f.op}' (node '${f.node}') is kept as an identity barrier of fixed units`);
+  if (model.inputTranspose) {
+    const transpose = `the graph transposes its input first (perm [${model.inputTranspose.join(', ')}]): the network's input layer has the transposed shape`;
+    notes.push(transpose);
+    inexact.push(transpose);
+  }
+  return { fixedUnits, notes, inexact };
+}
+
+function stateOf(source: ModelSource): OnnxState {
+  return source.state as OnnxState;
+}
+
+const NEEDS_ONNX_SOURCE = "writing '.onnx' needs a network read from an '.onnx' file (the writer rewrites that file's weight initializers and keeps everything else)";
+
+/**
+ * ONNX models (`.onnx`). Writing needs the network to come from an `.onnx` file; its external
+ * data files (all of them, changed or not) are written next to the output model.
+ */
 export const onnxFormat: ModelFormat = {
   name: 'onnx',
   extensions: ['.onnx'],
   async read(bytes, path) {
-    return readOnnx(bytes, { externalData: await loadExternalData(bytes, path) }).network;
+    const externalData = await loadExternalData(bytes, path);
+    const model = readOnnx(bytes, { externalData });
+    const state: OnnxState = { model, externalData };
+    return { network: model.network, ...report(model), state };
+  },
+  checkWrite(source) {
+    if (!source) throw new WeightBalanceError(NEEDS_ONNX_SOURCE);
+  },
+  companions(source) {
+    return source ? Object.keys(stateOf(source).externalData) : [];
   },
   write(net, source) {
-    if (!source) {
-      throw new WeightBalanceError("writing '.onnx' needs a network read from an '.onnx' file: the writer rewrites that file's weight initializers and keeps everything else");
-    }
-    if (onnxExternalDataFiles(source.bytes).length > 0) {
-      throw new WeightBalanceError(`'${source.path}' keeps its weights in external data files; the CLI cannot write those yet (use writeOnnxFiles from the library)`);
-    }
-    return writeOnnx(readOnnx(source.bytes), net);
+    if (!source) throw new WeightBalanceError(NEEDS_ONNX_SOURCE);
+    const { model, externalData } = stateOf(source);
+    const files = writeOnnxFiles(model, net);
+    // Unchanged data files too: the output model must load from its own directory.
+    return { bytes: files.model, companions: { ...externalData, ...files.externalData } };
   },
 };

@@ -1,24 +1,72 @@
 /**
- * `weight-balance balance IN -p P -q Q [...] [-o OUT] [--json]`: balance a model file.
+ * `weight-balance balance IN -p P -q Q [...] [-o OUT] [--json]`: balance a model file
+ * (`.safetensors` or `.onnx`) and report what its reader fixed.
  */
 import { UsageError, defineCommand, flagArg, stringArg } from '../args.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
 import { checkOutputPath, readModelFile, writeModelFile } from '../modelFile.js';
+import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
 import { progressReporter } from '../progress.js';
 
-const USAGE = `usage: weight-balance balance IN.safetensors [options] [-o OUT.safetensors] [--json]
+const USAGE = `usage: weight-balance balance IN.safetensors|IN.onnx [options] [-o OUT] [--json]
 
 Rescale the hidden units of a ReLU network to minimise the entrywise l_{p,q} norm of its
 weights, leaving its function unchanged. Progress goes to stderr, one line per sweep.
 
+IN is a safetensors file (an nn.Sequential state dict, or one written by this tool) or an ONNX
+model (its external data files are read from its directory). Units that an ONNX op cannot be
+rescaled through (Sigmoid, Tanh, Softmax, or an op this tool does not know) are fixed, and
+listed in the summary.
+
 options:
 ${BALANCE_OPTION_USAGE}
   -o, --output OUT           write the balanced network there (atomically); without it,
-                             nothing is written
+                             nothing is written. OUT.safetensors from either input;
+                             OUT.onnx only from an .onnx input: a copy of IN with only its
+                             weight initializers changed. External data files are written
+                             next to OUT under the names IN gives them (so OUT must be IN
+                             itself or in another directory). An .onnx input whose network
+                             alone is not the model (an unknown op kept as a barrier, an
+                             input Transpose) cannot be written as .safetensors. All of this
+                             is checked before balancing.
   --json                     print exactly one JSON object on stdout: { backend, adapter, p, q,
                              schedule, sweeps, initialNorm, finalNorm, history, maxLogImbalance,
                              frozenUnits, ms, includeBiases, converged, fallback, input,
-                             output }`;
+                             output, written, fixedUnits, notes }
+                             written: the files written (companions first, OUT last; [] without -o)
+                             fixedUnits: units fixed by IN's ops, one entry per layer and op:
+                               { layer, name, units, op, node, reason } (all 'units' of layer
+                               index 'layer' are fixed; reason 'activation' = not positively
+                               homogeneous, 'unsupported' = an op kept as a barrier)
+                             notes: other remarks on IN (folded BatchNormalization...)`;
+
+/** One line per node that fixed units. */
+function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
+  const byNode = new Map<string, FixedUnitsNote[]>();
+  for (const f of fixed) {
+    const key = JSON.stringify([f.node, f.op]);
+    byNode.set(key, [...(byNode.get(key) ?? []), f]);
+  }
+  return [...byNode.values()].map((entries) => {
+    const { op, node, reason } = entries[0];
+    const layers = entries.map((f) => `${f.units} of layer ${f.layer} '${f.name}'`).join(', ');
+    const why = reason === 'activation' ? 'not positively homogeneous' : 'op not supported: kept as a barrier';
+    return `  ${op} '${node}' (${why}): ${layers}`;
+  });
+}
+
+/** What the reader of IN reported, for the human summary ('' when nothing). */
+function sourceReport(source: ModelSource): string {
+  const lines: string[] = [];
+  if (source.fixedUnits.length > 0) {
+    // A layer can be fixed by two ops (e.g. the Sigmoid that makes it and an unknown op reading it).
+    const layers = new Map(source.fixedUnits.map((f) => [f.layer, f.units]));
+    const units = [...layers.values()].reduce((n, u) => n + u, 0);
+    lines.push(`units fixed by the model's ops (factor 1): ${units} in ${layers.size} layer${layers.size > 1 ? 's' : ''}`, ...fixedUnitsLines(source.fixedUnits));
+  }
+  if (source.notes.length > 0) lines.push('notes', ...source.notes.map((n) => `  ${n}`));
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
 
 /** The `balance` subcommand. */
 export default defineCommand('balance', USAGE, {
@@ -33,8 +81,8 @@ export default defineCommand('balance', USAGE, {
   const output = stringArg(args, 'output') ?? null;
   const json = flagArg(args, 'json');
   const options = readBalanceOptions(args);
-  if (output !== null) await checkOutputPath(output);
   const { network, source } = await readModelFile(input);
+  if (output !== null) await checkOutputPath(output, source);
   const progress = progressReporter(io, options);
   let result;
   try {
@@ -42,9 +90,12 @@ export default defineCommand('balance', USAGE, {
   } finally {
     progress.finish();
   }
-  if (output !== null) await writeModelFile(output, result.network, source);
-  const files = { input, output };
-  if (json) io.out(`${JSON.stringify(resultJson(result, options, files))}\n`);
-  else io.out(`balanced ${input}\n${resultSummary(result, options, files)}`);
+  const written = output !== null ? await writeModelFile(output, result.network, source) : [];
+  const files = { input, output, companions: written.slice(0, -1) };
+  if (json) {
+    io.out(`${JSON.stringify({ ...resultJson(result, options, files), written, fixedUnits: source.fixedUnits, notes: source.notes })}\n`);
+  } else {
+    io.out(`balanced ${input}\n${resultSummary(result, options, files)}${sourceReport(source)}`);
+  }
   return 0;
 });

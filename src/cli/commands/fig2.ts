@@ -37,6 +37,7 @@ export function sweepsWithin(history: readonly number[], eps: number): number {
 }
 
 const USAGE = `usage: weight-balance fig2 [--csv FILE] [--max-sweeps N] [--tol T] [--arch SIZES]... [--pq P,Q]... [--schedule S]...
+       [--backend B] [--seed N]
 
 The experiment of the paper's Fig. 2: for each network, (p, q) and schedule, balance the
 He-initialised ReLU MLP (seed 0, zero biases) and record ||W||_{p,q}/||W0||_{p,q} after every sweep.

@@ -16,7 +16,8 @@ options:
                        convolutions with max- and average-pooling, then two dense layers)
   --seed N             seed of the generator: one seed gives one network (default 0)
   --dtype f32|f64      element type of the weights (default f32)
-  -o, --output OUT     where to write it (atomically)`;
+  -o, --output OUT     where to write it (atomically): a .safetensors file (an .onnx file is
+                       written only by 'balance', from an .onnx input)`;
 
 /** The `make-net` subcommand. */
 export default defineCommand('make-net', USAGE, {

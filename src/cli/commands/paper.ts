@@ -20,7 +20,7 @@ options:
   --arch SIZES               another MLP, e.g. 200,2000,1000,500,250,10
   --seed N                   seed of the weights (default 0)
 ${BALANCE_OPTION_USAGE}
-  -o, --output OUT           also write the balanced network there
+  -o, --output OUT           also write the balanced network there (.safetensors)
   --json                     print only the JSON report of the run (as 'balance --json')`;
 
 /** The `paper` subcommand. */
