@@ -1,14 +1,27 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { gridWgsl, lseWgsl, stateWgsl } from './common.js';
+import { State, gridWgsl, lseWgsl } from './common.js';
 import type { Kernel } from './common.js';
+import { uniformStruct } from './struct.js';
 
 /** Columns of a tile: one invocation per column. */
 export const TILE_COLS = 64;
 /** Rows of a tile (TILE_ROWS x TILE_COLS floats of workgroup memory stay under 16 KiB). */
 export const TILE_ROWS = 48;
 
-/** Byte size of the per-segment uniform read by the tile kernels. */
-export const SEGMENT_BYTES = 48;
+/** The per-segment uniform of the tile kernels (the fields of a `Segment` of the engine's layout). */
+export const SegmentParams = uniformStruct('SegmentParams', {
+  rows: 'u32',
+  cols: 'u32',
+  rowsPerGroup: 'u32',
+  groups: 'u32',
+  rowTiles: 'u32',
+  colTiles: 'u32',
+  tiles: 'u32',
+  rowUnit0: 'u32',
+  colUnit0: 'u32',
+  rowPartBase: 'u32',
+  colPartBase: 'u32',
+});
 
 /**
  * The shared body of the three passes over `log P` (row sums, column sums, both fused). A
@@ -23,25 +36,12 @@ export const SEGMENT_BYTES = 48;
 export function blockTileKernel(name: string, rows: boolean, columns: boolean): Kernel {
   const code = wgsl`
 ${lseWgsl}
-${stateWgsl}
+${State.wgsl}
 ${gridWgsl}
-struct Segment {
-  rows: u32,
-  cols: u32,
-  rowsPerGroup: u32,
-  groups: u32,
-  rowTiles: u32,
-  colTiles: u32,
-  tiles: u32,
-  rowUnit0: u32,
-  colUnit0: u32,
-  rowPartBase: u32,
-  colPartBase: u32,
-  pad: u32,
-}
+${SegmentParams.wgsl}
 const TR: u32 = ${TILE_ROWS}u;
 const TC: u32 = ${TILE_COLS}u;
-@group(0) @binding(0) var<uniform> seg: Segment;
+@group(0) @binding(0) var<uniform> params: SegmentParams;
 @group(0) @binding(1) var<storage, read> state: State;
 @group(0) @binding(2) var<storage, read> logP: array<f32>;
 @group(0) @binding(3) var<storage, read> logAlpha: array<f32>;
@@ -56,43 +56,43 @@ var<workgroup> done: u32;
 @compute @workgroup_size(${TILE_COLS})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let tile = flatWorkgroup(wid, nwg);
-  if (tile >= seg.tiles) { return; }
+  if (tile >= params.tiles) { return; }
   if (lid == 0u) { done = state.converged; }
   if (workgroupUniformLoad(&done) != 0u) { return; }
-  let perGroup = seg.rowTiles * seg.colTiles;
+  let perGroup = params.rowTiles * params.colTiles;
   let g = tile / perGroup;
-  let rt = (tile % perGroup) / seg.colTiles;
-  let ct = tile % seg.colTiles;
-  let i0 = g * seg.rowsPerGroup + rt * TR;
-  let n = min(TR, seg.rowsPerGroup - rt * TR);
+  let rt = (tile % perGroup) / params.colTiles;
+  let ct = tile % params.colTiles;
+  let i0 = g * params.rowsPerGroup + rt * TR;
+  let n = min(TR, params.rowsPerGroup - rt * TR);
   let j = ct * TC + lid;
-  let live = j < seg.cols;
-  let colUnit = seg.colUnit0 + g * seg.cols + min(j, seg.cols - 1u);
+  let live = j < params.cols;
+  let colUnit = params.colUnit0 + g * params.cols + min(j, params.cols - 1u);
   let colScale = logAlpha[colUnit];
   var acc = vec2f(LOG_ZERO, 0.0);
   for (var k = 0u; k < n; k++) {
     let i = i0 + k;
     var v = LOG_ZERO;
-    if (live) { v = logP[i * seg.cols + j]; }
+    if (live) { v = logP[i * params.cols + j]; }
 #if ${rows}
     tileMem[k * TC + (lid ^ k)] = v - colScale;
 #endif
 #if ${rows && columns}
-    acc = lseAdd(acc, v + logAlpha[seg.rowUnit0 + i]);
+    acc = lseAdd(acc, v + logAlpha[params.rowUnit0 + i]);
 #elif ${columns}
-    acc = lseAdd(acc, v + logY[seg.rowUnit0 + i]);
+    acc = lseAdd(acc, v + logY[params.rowUnit0 + i]);
 #endif
   }
 #if ${columns}
-  if (live) { colPart[seg.colPartBase + rt * (seg.groups * seg.cols) + g * seg.cols + j] = acc; }
+  if (live) { colPart[params.colPartBase + rt * (params.groups * params.cols) + g * params.cols + j] = acc; }
 #endif
 #if ${rows}
   workgroupBarrier();
   if (lid < n) {
-    let m = min(TC, seg.cols - ct * TC);
+    let m = min(TC, params.cols - ct * TC);
     var racc = vec2f(LOG_ZERO, 0.0);
     for (var c = 0u; c < m; c++) { racc = lseAdd(racc, tileMem[lid * TC + (c ^ lid)]); }
-    rowPart[seg.rowPartBase + ct * seg.rows + i0 + lid] = racc;
+    rowPart[params.rowPartBase + ct * params.rows + i0 + lid] = racc;
   }
 #endif
 }

@@ -1,6 +1,10 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { WORKGROUP, gridWgsl, lseWgsl } from './common.js';
 import type { Kernel } from './common.js';
+import { uniformStruct } from './struct.js';
+
+/** The per-segment uniform of {@link buildPowerKernel}: edges of the segment and taps per edge. */
+export const BuildPowerParams = uniformStruct('BuildPowerParams', { elements: 'u32', taps: 'u32' });
 
 /** Specialisation of {@link buildPowerKernel}. */
 export interface BuildPowerFlags {
@@ -21,12 +25,9 @@ export function buildPowerKernel(flags: BuildPowerFlags): Kernel {
   const code = wgsl`
 ${lseWgsl}
 ${gridWgsl}
-struct Params {
-  elements: u32,
-  taps: u32,
-}
+${BuildPowerParams.wgsl}
 override P: f32;
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: BuildPowerParams;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;
 @group(0) @binding(2) var<storage, read_write> logP: array<f32>;
 

@@ -4,6 +4,7 @@
  * exponentials are accumulated as log-sum-exp pairs `(m, s)` meaning `exp(m) * s`, so that
  * exponents up to 32 and weights from 1e-8 to 1e4 stay in range.
  */
+import { uniformStruct } from './struct.js';
 
 /** The logarithm of zero on the GPU (a finite sentinel: WGSL has no infinity literal). */
 export const LOG_ZERO = -1e30;
@@ -35,20 +36,11 @@ fn lseLog(a: vec2f) -> f32 {
 `;
 
 /**
- * The run state shared by all kernels of a batch: the sweep slot being written, whether the
- * stopping rule has been met (later sweeps of the batch are then no-ops), and the tolerance.
+ * The run state shared by all kernels of a batch (a storage buffer): the sweep slot being
+ * written, whether the stopping rule has been met (later sweeps of the batch are then no-ops),
+ * and the tolerance.
  */
-export const stateWgsl = /* wgsl */ `
-struct State {
-  sweep: u32,
-  converged: u32,
-  tol: f32,
-  pad: u32,
-}
-`;
-
-/** Byte size of the {@link stateWgsl} struct. */
-export const STATE_BYTES = 16;
+export const State = uniformStruct('State', { sweep: 'u32', converged: 'u32', tol: 'f32' });
 
 /** The flat workgroup index of a grid folded into two dimensions. */
 export const gridWgsl = /* wgsl */ `

@@ -1,4 +1,4 @@
-import { stateWgsl } from './common.js';
+import { State } from './common.js';
 import type { Kernel } from './common.js';
 
 /**
@@ -7,7 +7,7 @@ import type { Kernel } from './common.js';
  */
 export function finishSweepKernel(): Kernel {
   const code = /* wgsl */ `
-${stateWgsl}
+${State.wgsl}
 @group(0) @binding(0) var<storage, read_write> state: State;
 @group(0) @binding(1) var<storage, read> stepBits: array<u32>;
 

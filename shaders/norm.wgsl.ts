@@ -1,8 +1,9 @@
-import { WORKGROUP, gridWgsl, lseWgsl, stateWgsl } from './common.js';
+import { State, WORKGROUP, gridWgsl, lseWgsl } from './common.js';
 import type { Kernel } from './common.js';
+import { uniformStruct } from './struct.js';
 
-/** Byte size of the uniform of {@link normKernel}. */
-export const NORM_BYTES = 16;
+/** The uniform of {@link normKernel}: units, and workgroups (= pairs per sweep of the norm history). */
+export const NormParams = uniformStruct('NormParams', { nUnits: 'u32', groups: 'u32' });
 
 /**
  * The objective `F = sum_i rho[i]^r = ||W~||_{p,q}^q` as one log-sum-exp pair per workgroup
@@ -12,16 +13,11 @@ export const NORM_BYTES = 16;
 export function normKernel(): Kernel {
   const code = /* wgsl */ `
 ${lseWgsl}
-${stateWgsl}
+${State.wgsl}
 ${gridWgsl}
-struct Params {
-  nUnits: u32,
-  groups: u32,
-  pad0: u32,
-  pad1: u32,
-}
+${NormParams.wgsl}
 override R: f32;
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: NormParams;
 @group(0) @binding(1) var<storage, read> state: State;
 @group(0) @binding(2) var<storage, read> logRho: array<f32>;
 @group(0) @binding(3) var<storage, read_write> normHistory: array<vec2f>;

@@ -1,9 +1,10 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { WORKGROUP, gridWgsl, lseWgsl, stateWgsl } from './common.js';
+import { State, WORKGROUP, gridWgsl, lseWgsl } from './common.js';
 import type { Kernel } from './common.js';
+import { uniformStruct } from './struct.js';
 
-/** Byte size of the uniform of {@link rowFinishKernel}. */
-export const ROW_FINISH_BYTES = 16;
+/** The uniform of {@link rowFinishKernel}: units, and the offsets of the row partial lists in the topology buffer. */
+export const RowFinishParams = uniformStruct('RowFinishParams', { nUnits: 'u32', rowStartOffset: 'u32', rowEntryOffset: 'u32' });
 
 /**
  * Finish the row sums per unit: `log rho[i] = log alpha[i] + log(bias mass + sum of the row
@@ -15,16 +16,11 @@ export const ROW_FINISH_BYTES = 16;
 export function rowFinishKernel(flags: { unitR: boolean }): Kernel {
   const code = wgsl`
 ${lseWgsl}
-${stateWgsl}
+${State.wgsl}
 ${gridWgsl}
-struct Params {
-  nUnits: u32,
-  rowStartOffset: u32,
-  rowEntryOffset: u32,
-  pad: u32,
-}
+${RowFinishParams.wgsl}
 override R: f32;
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: RowFinishParams;
 @group(0) @binding(1) var<storage, read> state: State;
 @group(0) @binding(2) var<storage, read> rowPart: array<vec2f>;
 @group(0) @binding(3) var<storage, read> topology: array<u32>;

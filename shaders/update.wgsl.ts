@@ -1,9 +1,21 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { WORKGROUP, gridWgsl, lseWgsl, stateWgsl } from './common.js';
+import { State, WORKGROUP, gridWgsl, lseWgsl } from './common.js';
 import type { Kernel } from './common.js';
+import { uniformStruct } from './struct.js';
 
-/** Byte size of the uniform of {@link updateKernel}. */
-export const UPDATE_BYTES = 32;
+/**
+ * The uniform of {@link updateKernel}: variables, the class updated (`-1`: all), and the
+ * offsets of the member and column partial lists and of the classes in the topology buffer.
+ */
+export const UpdateParams = uniformStruct('UpdateParams', {
+  nVars: 'u32',
+  cls: 'i32',
+  memberStartOffset: 'u32',
+  memberOffset: 'u32',
+  colStartOffset: 'u32',
+  colEntryOffset: 'u32',
+  classOffset: 'u32',
+});
 
 /**
  * The multiplicative update (MATH.md §4) in log form, one invocation per variable of the class
@@ -18,22 +30,13 @@ export const UPDATE_BYTES = 32;
 export function updateKernel(flags: { evaluate: boolean }): Kernel {
   const code = wgsl`
 ${lseWgsl}
-${stateWgsl}
+${State.wgsl}
 ${gridWgsl}
-struct Params {
-  nVars: u32,
-  cls: i32,
-  memberStartOffset: u32,
-  memberOffset: u32,
-  colStartOffset: u32,
-  colEntryOffset: u32,
-  classOffset: u32,
-  pad: u32,
-}
+${UpdateParams.wgsl}
 override P: f32;
 override R: f32;
 override ETA: f32;
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: UpdateParams;
 @group(0) @binding(1) var<storage, read> state: State;
 @group(0) @binding(2) var<storage, read_write> u: array<f32>;
 @group(0) @binding(3) var<storage, read_write> logAlpha: array<f32>;

@@ -1,13 +1,13 @@
-import { buildPowerKernel } from '../../../shaders/buildPower.wgsl.js';
-import { SEGMENT_BYTES } from '../../../shaders/blockTile.js';
+import { BuildPowerParams, buildPowerKernel } from '../../../shaders/buildPower.wgsl.js';
+import { SegmentParams } from '../../../shaders/blockTile.js';
 import { columnSumsKernel } from '../../../shaders/columnSums.wgsl.js';
-import { STATE_BYTES, WORKGROUP } from '../../../shaders/common.js';
+import { State, WORKGROUP } from '../../../shaders/common.js';
 import { finishSweepKernel } from '../../../shaders/finishSweep.wgsl.js';
 import { fusedSumsKernel } from '../../../shaders/fusedSums.wgsl.js';
-import { NORM_BYTES, normKernel } from '../../../shaders/norm.wgsl.js';
-import { ROW_FINISH_BYTES, rowFinishKernel } from '../../../shaders/rowFinish.wgsl.js';
+import { NormParams, normKernel } from '../../../shaders/norm.wgsl.js';
+import { RowFinishParams, rowFinishKernel } from '../../../shaders/rowFinish.wgsl.js';
 import { rowSumsKernel } from '../../../shaders/rowSums.wgsl.js';
-import { UPDATE_BYTES, updateKernel } from '../../../shaders/update.wgsl.js';
+import { UpdateParams, updateKernel } from '../../../shaders/update.wgsl.js';
 import { largestWeight, powerOfTwoScale } from '../../math/passes.js';
 import { updateExponent } from '../../options.js';
 import type { Problem } from '../../problem/problem.js';
@@ -19,6 +19,7 @@ import { buildTopology, classSegments, foldGrid, logBiasMass, partialCounts, seg
 import type { Segment } from './layout.js';
 import { compileKernel } from './pipelines.js';
 import type { CompiledKernel } from './pipelines.js';
+import type { StructFields, StructValues, WgslStruct } from '../../../shaders/struct.js';
 
 /** Overrides of the device limits the engine plans with (tests force small ones to exercise splitting and folding). */
 export interface WebGpuTuning {
@@ -176,6 +177,11 @@ export class WebGpuEngine implements Engine {
     return buffer;
   }
 
+  /** A uniform buffer holding one struct, packed by name from `values`. */
+  private uniform<F extends StructFields>(label: string, struct: WgslStruct<F>, values: StructValues<F>): GPUBuffer {
+    return this.buffer(label, struct.byteSize, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, new Uint8Array(struct.pack(values)));
+  }
+
   private bindGroup(label: string, kernel: CompiledKernel, buffers: GPUBuffer[]): GPUBindGroup {
     return this.device.createBindGroup({
       label: `weight-balance ${label} bind group`,
@@ -209,7 +215,6 @@ export class WebGpuEngine implements Engine {
     this.kernels = { tiles: { rows, columns, fused }, rowFinish, update, evaluate, norm, finish };
 
     const S = GPUBufferUsage.STORAGE;
-    const U = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
     const { COPY_DST, COPY_SRC } = GPUBufferUsage;
     const topology = buildTopology(problem, this.segments);
     const { rowPairs, colPairs } = partialCounts(this.segments);
@@ -221,7 +226,7 @@ export class WebGpuEngine implements Engine {
       const v = problem.unitVar[unit];
       if (v >= 0) logAlpha0[unit] = Math.fround(pf * u0[v]);
     }
-    this.state = this.buffer('state', STATE_BYTES, S | COPY_DST | COPY_SRC);
+    this.state = this.buffer('state', State.byteSize, S | COPY_DST | COPY_SRC);
     this.u = this.buffer('log factors u', nVars * 4, S | COPY_DST | COPY_SRC, u0);
     const logAlpha = this.buffer('log alpha = p u per unit', nUnits * 4, S | COPY_DST, logAlpha0);
     const logRho = this.buffer('log rho per unit', nUnits * 4, S);
@@ -245,7 +250,7 @@ export class WebGpuEngine implements Engine {
       const start = s.rowStart * s.cols * s.taps;
       const weights = this.buffer(`weights of ${label}`, elements * s.taps * 4, S | COPY_DST, float32Weights(block.weight, start, start + elements * s.taps, 1 / this.normScale, block.label));
       uploads.push(weights);
-      const params = this.buffer(`build parameters of ${label}`, 16, U, new Uint32Array([elements, s.taps, 0, 0]));
+      const params = this.uniform(`build parameters of ${label}`, BuildPowerParams, { elements, taps: s.taps });
       const target = this.buffer(`log P of ${label}`, elements * 4, S);
       const kernel = (s.taps === 1 ? buildSingle : buildTaps) as CompiledKernel;
       pass.setPipeline(kernel.pipeline);
@@ -256,27 +261,21 @@ export class WebGpuEngine implements Engine {
     });
     pass.end();
 
-    const segmentUniforms = this.segments.map((s, k) => this.buffer(`parameters of segment ${k}`, SEGMENT_BYTES, U, new Uint32Array([
-      s.rows, s.cols, s.rowsPerGroup, s.groups, s.rowTiles, s.colTiles, s.tiles, s.rowUnit0, s.colUnit0, s.rowPartBase, s.colPartBase, 0,
-    ])));
+    const segmentUniforms = this.segments.map((s, k) => this.uniform(`parameters of segment ${k}`, SegmentParams, s));
     for (const [pass, kernel] of Object.entries(this.kernels.tiles) as [TilePass, CompiledKernel | undefined][]) {
       if (!kernel) continue;
       this.tileGroups[pass] = this.segments.map((_, k) =>
         this.bindGroup(`${pass} sums segment ${k}`, kernel, [segmentUniforms[k], this.state, logP[k], logAlpha, logY, rowPart, colPart]));
     }
-    const rowFinishParams = this.buffer('row finish parameters', ROW_FINISH_BYTES, U, new Uint32Array([nUnits, topology.rowStartOffset, topology.rowEntryOffset, 0]));
+    const rowFinishParams = this.uniform('row finish parameters', RowFinishParams, { nUnits, ...topology });
     this.rowFinishGroup = this.bindGroup('row finish', rowFinish, [rowFinishParams, this.state, rowPart, topo, logBias, logAlpha, logRho, logY]);
-    const updateParams = (cls: number): GPUBuffer => {
-      const data = new Uint32Array([nVars, 0, topology.memberStartOffset, topology.memberOffset, topology.colStartOffset, topology.colEntryOffset, topology.classOffset, 0]);
-      new Int32Array(data.buffer)[1] = cls;
-      return this.buffer(`update parameters (class ${cls})`, UPDATE_BYTES, U, data);
-    };
+    const updateParams = (cls: number): GPUBuffer => this.uniform(`update parameters (class ${cls})`, UpdateParams, { nVars, cls, ...topology });
     const updateBindings = (params: GPUBuffer): GPUBuffer[] => [params, this.state, this.u, logAlpha, logRho, colPart, topo, this.stepBits];
     const allParams = updateParams(-1);
     this.updateGroups = [allParams, ...Array.from({ length: problem.nClasses }, (_, c) => updateParams(c))]
       .map((params, k) => this.bindGroup(`update ${k === 0 ? 'all' : `class ${k - 1}`}`, update, updateBindings(params)));
     this.evaluateGroup = this.bindGroup('evaluate', evaluate, updateBindings(allParams));
-    const normParams = this.buffer('norm parameters', NORM_BYTES, U, new Uint32Array([nUnits, this.normGroups, 0, 0]));
+    const normParams = this.uniform('norm parameters', NormParams, { nUnits, groups: this.normGroups });
     this.normGroup = this.bindGroup('norm', norm, [normParams, this.state, logRho, this.normHistory]);
     this.finishGroup = this.bindGroup('finish sweep', finish, [this.state, this.stepBits]);
 
@@ -291,7 +290,7 @@ export class WebGpuEngine implements Engine {
   }
 
   private stagingBytes(): number {
-    return STATE_BYTES + (CAPACITY + 1) * 4 + (CAPACITY + 1) * this.normGroups * 8 + this.problem.nVars * 4;
+    return State.byteSize + (CAPACITY + 1) * 4 + (CAPACITY + 1) * this.normGroups * 8 + this.problem.nVars * 4;
   }
 
   /**
@@ -383,32 +382,29 @@ export class WebGpuEngine implements Engine {
   }
 
   /** Submit the encoded work with a copy of the histories and factors, and read them back once. */
-  private async submitAndRead(encoder: GPUCommandEncoder): Promise<{ state: Uint32Array; steps: Float32Array; norms: Float32Array; u: Float32Array }> {
+  private async submitAndRead(encoder: GPUCommandEncoder): Promise<{ state: StructValues<typeof State.fields>; steps: Float32Array; norms: Float32Array; u: Float32Array }> {
     const { nVars } = this.problem;
     const stepBytes = (CAPACITY + 1) * 4;
     const normBytes = (CAPACITY + 1) * this.normGroups * 8;
-    encoder.copyBufferToBuffer(this.state, 0, this.staging, 0, STATE_BYTES);
-    encoder.copyBufferToBuffer(this.stepBits, 0, this.staging, STATE_BYTES, stepBytes);
-    encoder.copyBufferToBuffer(this.normHistory, 0, this.staging, STATE_BYTES + stepBytes, normBytes);
-    if (nVars > 0) encoder.copyBufferToBuffer(this.u, 0, this.staging, STATE_BYTES + stepBytes + normBytes, nVars * 4);
+    encoder.copyBufferToBuffer(this.state, 0, this.staging, 0, State.byteSize);
+    encoder.copyBufferToBuffer(this.stepBits, 0, this.staging, State.byteSize, stepBytes);
+    encoder.copyBufferToBuffer(this.normHistory, 0, this.staging, State.byteSize + stepBytes, normBytes);
+    if (nVars > 0) encoder.copyBufferToBuffer(this.u, 0, this.staging, State.byteSize + stepBytes + normBytes, nVars * 4);
     this.device.queue.submit([encoder.finish({ label: `${encoder.label} commands` })]);
     await this.staging.mapAsync(GPUMapMode.READ);
     const bytes = this.staging.getMappedRange().slice(0);
     this.staging.unmap();
     this.throwIfFailed();
     return {
-      state: new Uint32Array(bytes, 0, STATE_BYTES / 4),
-      steps: new Float32Array(bytes, STATE_BYTES, CAPACITY + 1),
-      norms: new Float32Array(bytes, STATE_BYTES + stepBytes, normBytes / 4),
-      u: new Float32Array(bytes, STATE_BYTES + stepBytes + normBytes, nVars),
+      state: State.unpack(bytes),
+      steps: new Float32Array(bytes, State.byteSize, CAPACITY + 1),
+      norms: new Float32Array(bytes, State.byteSize + stepBytes, normBytes / 4),
+      u: new Float32Array(bytes, State.byteSize + stepBytes + normBytes, nVars),
     };
   }
 
   private begin(label: string, sweep: number, tol: number): GPUCommandEncoder {
-    const state = new ArrayBuffer(STATE_BYTES);
-    new Uint32Array(state).set([sweep, 0]);
-    new Float32Array(state)[2] = tol;
-    this.device.queue.writeBuffer(this.state, 0, state);
+    this.device.queue.writeBuffer(this.state, 0, State.pack({ sweep, converged: 0, tol }));
     const encoder = this.device.createCommandEncoder({ label: `weight-balance ${label}` });
     encoder.clearBuffer(this.stepBits);
     return encoder;
@@ -444,12 +440,12 @@ export class WebGpuEngine implements Engine {
         pass.end();
         this.cachedFactors = null;
         const read = await this.submitAndRead(encoder);
-        const done = read.state[0];
+        const done = read.state.sweep;
         for (let s = 0; s < done; s++) {
           records.push({ F: objectiveFromPairs(read.norms, s * this.normGroups, this.normGroups), maxStep: read.steps[s] });
         }
         this.cachedFactors = Float64Array.from(read.u);
-        return read.state[1] !== 0 || done < n;
+        return read.state.converged !== 0 || done < n;
       });
       if (converged) break;
     }
