@@ -39,7 +39,8 @@ limit() { local l; l=$(($(left) - 15)); [ "$1" -lt "$l" ] && l=$1; [ "$l" -lt 5 
 unxz_to() { if command -v xz >/dev/null; then xz -dc "$1" > "$2"; else python3 "$HERE/unpack.py" xz "$1" "$2"; fi; }
 undeb_to() { mkdir -p "$2"; if command -v dpkg >/dev/null; then dpkg -x "$1" "$2"; else python3 "$HERE/unpack.py" deb "$1" "$2"; fi; }
 manifest() { sed -n "s/^$1 //p" "$KIT/MANIFEST"; }
-ldconfig_p() { { command -v ldconfig >/dev/null && ldconfig -p; } || /sbin/ldconfig -p 2>/dev/null; }
+# Never `ldconfig -p | grep -q`: under pipefail, grep -q leaving early fails the pipe (SIGPIPE).
+ldconfig_p() { if command -v ldconfig >/dev/null; then ldconfig -p; else /sbin/ldconfig -p; fi 2>/dev/null; }
 gpu_state() {
   command -v nvidia-smi >/dev/null || return 0
   nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw,utilization.gpu --format=csv 2>&1
@@ -72,7 +73,7 @@ unpack() {
 libraries() {
   say "system: $(uname -srm); $( (. /etc/os-release && echo "$PRETTY_NAME") 2>/dev/null ); $(ldd --version 2>/dev/null | head -1)"
   # The Vulkan loader, which Dawn dlopens (libvulkan.so.1).
-  if [ "${FORCE_VK_LOADER:-0}" != 1 ] && ldconfig_p | grep -q 'libvulkan\.so\.1 '; then
+  if [ "${FORCE_VK_LOADER:-0}" != 1 ] && ldconfig_p | grep 'libvulkan\.so\.1 ' >/dev/null; then
     say "vulkan loader: the machine's ($(ldconfig_p | grep 'libvulkan\.so\.1 ' | head -1 | sed 's/.*=> //'))"
   else
     local root=${VK_LOADER_ROOT:-/} f
@@ -113,6 +114,19 @@ choose_icd() {
       export VK_DRIVER_FILES=$c VK_ICD_FILENAMES=$c
       ICD_SET_HERE=1
       say "ICD: $c: $(tr -d '\n ' < "$c" | head -c 300)"
+      # The ICD names its driver library; if that is a bare name the linker cannot find, add the
+      # driver's folder (the NVIDIA container mount) to the library path.
+      local lib d
+      lib=$(tr -d '\n ' < "$c" | sed -n 's/.*"library_path":"\([^"]*\)".*/\1/p')
+      if [ -n "$lib" ] && [ "${lib#/}" = "$lib" ] && ! ldconfig_p | grep "^[[:space:]]*$lib " >/dev/null; then
+        for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu/nvidia; do
+          if [ -f "$d/$lib" ]; then
+            export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+            say "ICD library $lib: not in the linker cache; found in $d (added to LD_LIBRARY_PATH)"
+            break
+          fi
+        done
+      fi
       return
     fi
   done
