@@ -47,6 +47,7 @@ gpu_state() {
 }
 
 STATUS=()   # one line per benchmark run: name, verdict
+ICD_HERE=''  # the NVIDIA ICD json this script found (and set), if any
 FAILED=0
 
 unpack() {
@@ -113,6 +114,7 @@ choose_icd() {
     if [ -f "$c" ]; then
       export VK_DRIVER_FILES=$c VK_ICD_FILENAMES=$c
       ICD_SET_HERE=1
+      ICD_HERE=$c
       say "ICD: $c: $(tr -d '\n ' < "$c" | head -c 300)"
       # The ICD names its driver library; if that is a bare name the linker cannot find, add the
       # driver's folder (the NVIDIA container mount) to the library path.
@@ -152,8 +154,12 @@ check_adapter() {
   {
     echo "# ldconfig -p | grep -i 'vulkan|nvidia|GLX'"; ldconfig_p | grep -Ei 'vulkan|nvidia|glx'
     echo "# ICD folders"; ls -la /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>&1
-    echo "# VK_LOADER_DEBUG=error,warn,driver probe"
-    (cd "$WORK/app" && VK_LOADER_DEBUG=error,warn,driver timeout -k 5 "$(limit 60)" "$NODE" probe.mjs) 2>&1 | head -c 4000000
+    if [ -n "$ICD_HERE" ]; then
+      echo "# VK_LOADER_DEBUG=error,warn,driver probe, ICD $ICD_HERE"
+      (cd "$WORK/app" && VK_DRIVER_FILES=$ICD_HERE VK_ICD_FILENAMES=$ICD_HERE VK_LOADER_DEBUG=error,warn,driver timeout -k 5 "$(limit 60)" "$NODE" probe.mjs) 2>&1 | head -c 3000000
+    fi
+    echo "# VK_LOADER_DEBUG=error,warn,driver probe, VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset} VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-unset}"
+    (cd "$WORK/app" && VK_LOADER_DEBUG=error,warn,driver timeout -k 5 "$(limit 60)" "$NODE" probe.mjs) 2>&1 | head -c 3000000
   } > "$OUT/vulkan-debug.log" 2>&1
   tail -40 "$OUT/vulkan-debug.log"
   return 2
