@@ -81,7 +81,8 @@ const GPU_STALL_BATCHES = 2;
 /** Relative increase of F beyond which a sweep is not monotone (float64 CPU, float32 GPU). */
 const MONOTONE_TOLERANCE = { cpu: 1e-12, webgpu: 1e-5 } as const;
 
-function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
+/** Check the run options other than the exponents (shared with the CLI, which checks them before reading any file). */
+export function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
   const { schedule = 'parallel', tol = 1e-6, maxSweeps = 10000, backend = 'auto', sweepsPerBatch = 16 } = options;
   if (schedule !== 'parallel' && schedule !== 'alternating') throw new WeightBalanceError(`schedule must be 'parallel' or 'alternating', got '${String(schedule)}'`);
   if (typeof tol !== 'number' || !(tol >= 0) || !Number.isFinite(tol)) throw new WeightBalanceError(`tol must be a finite number >= 0, got ${String(tol)}`);

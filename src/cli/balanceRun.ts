@@ -2,7 +2,7 @@
  * The balance run shared by `balance` and `paper`: its options, the call to the library with
  * WebGPU wired in, and the two ways of reporting it (a human summary, one JSON object).
  */
-import { balance } from '../balance.js';
+import { balance, validateRunOptions } from '../balance.js';
 import type { BalanceResult, SweepProgress } from '../balance.js';
 import type { Network } from '../network/types.js';
 import { validateExponents } from '../options.js';
@@ -49,9 +49,9 @@ const SCHEDULES = ['parallel', 'alternating'] as const;
 const BACKENDS = ['auto', 'cpu', 'webgpu'] as const;
 
 /**
- * Read the balance options from a command line. Malformed values are usage errors; `p` and `q`
- * are checked at once by the library's own validation so that a bad exponent is refused before
- * any file is read.
+ * Read the balance options from a command line. Malformed values are usage errors; `p`, `q`,
+ * `tol` and `maxSweeps` are checked at once by the library's own validation so that a bad value
+ * is refused before any file is read.
  */
 export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
   const options: BalanceRunOptions = {
@@ -64,6 +64,7 @@ export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
     includeBiases: flagArg(args, 'include-biases'),
   };
   validateExponents(options.p, options.q);
+  validateRunOptions(options);
   return options;
 }
 

@@ -199,6 +199,8 @@ export async function checkOutputPath(path: string, source: ModelSource | null =
     throw new WeightBalanceError(`cannot write '${path}': directory '${dir}': ${describeError(error)}`);
   }
   if (!isDir) throw new WeightBalanceError(`cannot write '${path}': '${dir}' is not a directory`);
+  const existing = await stat(path).catch(() => null);
+  if (existing?.isDirectory()) throw new WeightBalanceError(`cannot write '${path}': it is a directory`);
   const companions = format.companions?.(own) ?? [];
   if (companions.length === 0) return;
   const output = await realTarget(path);

@@ -18,19 +18,19 @@ interface OnnxState {
 }
 
 async function loadExternalData(bytes: Uint8Array, path: string): Promise<Record<string, Uint8Array>> {
-  const files: Record<string, Uint8Array> = {};
+  const files: Array<[string, Uint8Array]> = [];
   for (const location of onnxExternalDataFiles(bytes)) {
     if (isAbsolute(location) || normalize(location).split(/[\\/]/).includes('..')) {
       throw new WeightBalanceError(`external data location '${location}' must be a path inside the model's directory`);
     }
     const file = join(dirname(path), location);
     try {
-      files[location] = new Uint8Array(await readFile(file));
+      files.push([location, new Uint8Array(await readFile(file))]);
     } catch {
       throw new WeightBalanceError(`cannot read the external data file '${file}' that the model refers to`);
     }
   }
-  return files;
+  return Object.fromEntries(files); // own properties, even for a location named '__proto__'
 }
 
 /** The reader's report: fixed units per layer, remarks, and what the network alone does not compute. */

@@ -453,7 +453,13 @@ function encodeTensor(t: OutTensor, target: Uint8Array): void {
       if (Math.abs(data[i]) > FLOAT16_MAX) fail(`tensor '${t.name}': entry ${i} (${data[i]}) is outside the float16 range; store it as float32`);
       view.setUint16(2 * i, numberToFloat16(data[i]), true);
     }
-  } else for (let i = 0; i < n; i++) view.setUint16(2 * i, numberToBfloat16(data[i]), true);
+  } else {
+    for (let i = 0; i < n; i++) {
+      const bits = numberToBfloat16(data[i]);
+      if ((bits & 0x7f80) === 0x7f80) fail(`tensor '${t.name}': entry ${i} (${data[i]}) is outside the bfloat16 range; store it as float32`);
+      view.setUint16(2 * i, bits, true);
+    }
+  }
 }
 
 /**

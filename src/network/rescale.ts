@@ -9,8 +9,9 @@ function scaled<T extends WeightArray>(source: T): T {
 /**
  * Apply a rescaling: `W[i,j] -> (a[i] / a[j]) W[i,j]`, `b[i] -> a[i] b[i]`, with `log a` given
  * per layer and unit (`logFactors[layer][unit]`). Returns a new network with new arrays in the
- * same precision; the input is not touched. The network computes the same function when only
- * rescalable units (homogeneous hidden units, ties respected) have non-zero log factors.
+ * same precision that shares no object with the input; the input is not touched. The network
+ * computes the same function when only rescalable units (homogeneous hidden units, ties
+ * respected) have non-zero log factors.
  */
 export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network {
   if (logFactors.length !== net.layers.length) {
@@ -46,7 +47,10 @@ export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network 
       bias = scaled(b.bias);
       for (let i = 0; i < rows; i++) bias[i] = b.bias[i] * Math.exp(out[i]);
     }
-    return { ...b, weight, bias } as Block;
+    // Shapes, strides, paddings and storage are copied too: the result shares no object with `net`.
+    return { ...structuredClone({ ...b, weight: null, bias: null }), weight, bias } as Block;
   });
-  return { ...net, layers: net.layers.map((l) => ({ ...l })), blocks };
+  const result: Network = { ...net, layers: structuredClone(net.layers), blocks };
+  if (net.ties !== undefined) result.ties = structuredClone(net.ties);
+  return result;
 }

@@ -168,9 +168,11 @@ export function validateNetwork(net: Network): void {
       fail(`layer ${k} ('${net.layers[k].name}') feeds nothing: only the last layer may be an output`);
     }
   }
+  if (net.ties !== undefined && !Array.isArray(net.ties)) fail('ties must be an array of tie groups (arrays of { layer, unit })');
   for (const group of net.ties ?? []) {
+    if (!Array.isArray(group)) fail(`tie group ${JSON.stringify(group)} must be an array of { layer, unit }`);
     for (const u of group) {
-      const layer = net.layers[u?.layer];
+      const layer = Number.isInteger(u?.layer) ? net.layers[u.layer] : undefined;
       if (!layer || !Number.isInteger(u.unit) || u.unit < 0 || u.unit >= unitCount(layer)) {
         fail(`tie group names unit ${JSON.stringify(u)}, which does not exist`);
       }

@@ -113,8 +113,8 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
   }
   const initializers = graph.initializer ?? [];
   if (layouts.length !== initializers.length) throw new WeightBalanceError('not a valid ONNX model: the initializers could not be located in the file');
-  const external: Record<string, Uint8Array> = {};
-  for (const [file, data] of Object.entries(options.externalData ?? {})) external[file] = new Uint8Array(data);
+  // Defined as own properties (a location named '__proto__' stays data, never a prototype).
+  const external: Record<string, Uint8Array> = Object.fromEntries(Object.entries(options.externalData ?? {}).map(([file, data]) => [file, new Uint8Array(data)]));
   const locations: (TensorLocation | null)[] = initializers.map(() => null);
   const cache = new Map<number, Float64Array>();
   const buffers = (file: string | null): Uint8Array => (file === null ? copy : external[file]);
@@ -234,8 +234,7 @@ export function writeOnnxFiles(model: OnnxModel, network: Network): OnnxFiles {
       writeFloatTensor(biasTensor, biasLocation, buffer(biasLocation.file), newBias);
     }
   });
-  const externalData: Record<string, Uint8Array> = {};
-  for (const [file, bytes] of outputs) if (file !== null) externalData[file] = bytes;
+  const externalData: Record<string, Uint8Array> = Object.fromEntries([...outputs].filter((entry): entry is [string, Uint8Array] => entry[0] !== null));
   return { model: outputs.get(null) ?? new Uint8Array(source.bytes), externalData };
 }
 

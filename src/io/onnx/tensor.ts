@@ -28,13 +28,21 @@ export interface TensorLocation {
   typed: DataSegment[];
 }
 
-/** The element count of a tensor from its dims. */
-export function elementCount(tensor: TensorProto): number {
-  return (tensor.dims ?? []).reduce((a, b) => a * b, 1);
-}
-
 function tensorLabel(tensor: TensorProto): string {
   return `initializer '${tensor.name ?? ''}'`;
+}
+
+/**
+ * The element count of a tensor from its dims. A negative dim, or a count beyond 2^53, is a
+ * {@link WeightBalanceError} naming the tensor (never a count that allocates nonsense).
+ */
+export function elementCount(tensor: TensorProto): number {
+  const dims = tensor.dims ?? [];
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0) || !Number.isSafeInteger(count)) {
+    throw new WeightBalanceError(`${tensorLabel(tensor)} has dims ${JSON.stringify(dims)}: each must be an integer >= 0, their product at most 2^53`);
+  }
+  return count;
 }
 
 /**
@@ -46,8 +54,9 @@ export function locateTensor(tensor: TensorProto, layout: InitializerLayout, ext
     const entries = new Map((tensor.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
     const location = entries.get('location');
     if (!location) throw new WeightBalanceError(`${tensorLabel(tensor)} has external data without a 'location'`);
-    const file = external[location];
-    if (!file) {
+    // Own keys only: a location such as 'constructor' must not find Object.prototype's members.
+    const file = Object.hasOwn(external, location) ? external[location] : undefined;
+    if (!(file instanceof Uint8Array)) {
       throw new WeightBalanceError(`${tensorLabel(tensor)} stores its data in the external file '${location}', which was not provided`);
     }
     const offset = Number(entries.get('offset') ?? 0);
@@ -76,12 +85,12 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
   const type = tensor.dataType ?? 0;
   if (!FLOAT_TYPES.has(type)) throw new WeightBalanceError(`${tensorLabel(tensor)} has element type ${dataTypeName(type)}; weights must be FLOAT, DOUBLE, FLOAT16 or BFLOAT16`);
   const n = elementCount(tensor);
-  const out = new Float64Array(n);
   if (location.raw) {
     const width = WIDTH[type];
     if (location.raw.length !== n * width) {
       throw new WeightBalanceError(`${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${JSON.stringify(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`);
     }
+    const out = new Float64Array(n);
     const bytes = buffers(location.file);
     const o = location.raw.offset;
     if (LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE)) {
@@ -107,6 +116,7 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
     if (count !== n || location.typed.some((seg) => seg.width !== width)) {
       throw new WeightBalanceError(`${tensorLabel(tensor)} holds ${count} values, dims ${JSON.stringify(tensor.dims ?? [])} need ${n}`);
     }
+    const out = new Float64Array(n);
     const dv = view(buffers(null));
     let k = 0;
     for (const seg of location.typed) {
@@ -119,10 +129,9 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
   if ((type === DataType.FLOAT16 || type === DataType.BFLOAT16) && (tensor.int32Data?.length ?? 0) === n && n > 0) {
     if (writable) throw new WeightBalanceError(`${tensorLabel(tensor)} stores ${dataTypeName(type)} values in int32_data, which cannot be rewritten in place; save the model with raw_data`);
     const decode = type === DataType.FLOAT16 ? float16ToNumber : bfloat16ToNumber;
-    tensor.int32Data!.forEach((bits, k) => { out[k] = decode(bits); });
-    return out;
+    return Float64Array.from(tensor.int32Data!, (bits) => decode(bits));
   }
-  if (n === 0) return out;
+  if (n === 0) return new Float64Array(0);
   throw new WeightBalanceError(`${tensorLabel(tensor)} has no data for its ${n} values`);
 }
 
@@ -153,7 +162,9 @@ export function writeFloatTensor(tensor: TensorProto, location: TensorLocation, 
   const type = tensor.dataType ?? 0;
   for (let k = 0; k < values.length; k++) {
     const v = values[k];
-    const tooLarge = type === DataType.FLOAT16 ? Math.abs(v) > FLOAT16_MAX : type === DataType.FLOAT ? Math.abs(Math.fround(v)) === Infinity : false;
+    const tooLarge = type === DataType.FLOAT16 ? Math.abs(v) > FLOAT16_MAX
+      : type === DataType.FLOAT ? Math.abs(Math.fround(v)) === Infinity
+        : type === DataType.BFLOAT16 ? (numberToBfloat16(v) & 0x7f80) === 0x7f80 : false;
     if (!Number.isFinite(v) || tooLarge) {
       throw new WeightBalanceError(`${tensorLabel(tensor)}: balanced value ${v} at index ${k} does not fit ${dataTypeName(type)}`);
     }

@@ -1,0 +1,202 @@
+/**
+ * Hardening found in review: the caller's network shares nothing with a result, values that a
+ * narrow float format cannot hold are refused instead of written as infinities, ONNX dims and
+ * external-data names cannot reach prototypes or huge allocations, and the CLI refuses a bad
+ * option or output path before any work.
+ */
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { balance } from '../src/balance.js';
+import { main } from '../src/cli/main.js';
+import { WeightBalanceError } from '../src/errors.js';
+import { readOnnx, writeOnnx } from '../src/io/onnx/index.js';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
+import { mlp, cnn } from '../src/network/builders.js';
+import { rescale } from '../src/network/rescale.js';
+import { validateNetwork } from '../src/network/validate.js';
+import type { Network } from '../src/network/types.js';
+import { model, node, tensor, valueInfo } from './onnx/build.js';
+import { residualNet } from './support/fixNets.js';
+
+function refusal(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(WeightBalanceError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a WeightBalanceError, nothing was thrown');
+}
+
+/** Every object or array reachable from `value` except typed arrays (which rescale replaces). */
+function structure(value: unknown, seen = new Set<object>()): Set<object> {
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || seen.has(value)) return seen;
+  seen.add(value);
+  for (const v of Object.values(value)) structure(v, seen);
+  return seen;
+}
+
+describe('a result shares no object with the caller\'s network', () => {
+  it('balance and rescale return new layers, shapes, pools, skips, fixed lists, strides, paddings, storage and ties', async () => {
+    const residual = residualNet(3);
+    residual.layers[2].fixed = [1];
+    const conv = cnn({ seed: 2 });
+    conv.blocks[0].storage = { weight: 'bfloat16' };
+    for (const net of [residual, conv]) {
+      const before = structuredClone(net);
+      const result = await balance(net, { p: 2, q: 2, backend: 'cpu', maxSweeps: 3 });
+      const zero = net.layers.map((l) => new Float64Array(l.shape[0]));
+      for (const out of [result.network, rescale(net, zero)]) {
+        const mine = structure(net);
+        const shared = [...structure(out)].filter((o) => mine.has(o));
+        expect(shared).toEqual([]);
+        // Writing through the result leaves the input as it was.
+        out.layers[1].shape[0] = 999;
+        out.blocks[0].shape[0] = 999;
+        if (out.ties) out.ties[0][0].unit = 999;
+      }
+      expect(net).toEqual(before);
+    }
+  });
+});
+
+describe('narrow float formats refuse values they cannot hold', () => {
+  it('safetensors: a bfloat16 tensor whose value rounds to infinity is refused, naming it', () => {
+    const net = mlp([3, 4, 2], { seed: 1 });
+    net.blocks[0].storage = { weight: 'bfloat16' };
+    net.blocks[0].weight[5] = 3.4e38; // finite in float32, beyond the largest bfloat16
+    const before = structuredClone(net);
+    expect(refusal(() => writeSafetensors(net))).toMatch(/'0\.weight'.*entry 5.*bfloat16/);
+    expect(net).toEqual(before);
+    net.blocks[0].weight[5] = -3.38e38; // the largest bfloat16 still is written and read back
+    expect(readSafetensors(writeSafetensors(net)).blocks[0].weight[5]).toBeLessThan(-3.3e38);
+  });
+
+  it('ONNX: a BFLOAT16 initializer whose balanced value rounds to infinity is refused', async () => {
+    const bits = new Uint8Array(24);
+    const dv = new DataView(bits.buffer);
+    for (let k = 0; k < 12; k++) dv.setUint16(2 * k, 0x3f80, true); // 1.0
+    const onnx = readOnnx(mlpModel({ name: 'w1', dims: [3, 4], dataType: 16, rawData: bits }));
+    const result = await balance(onnx.network, { p: 2, q: 2, backend: 'cpu', maxSweeps: 0 });
+    result.network.blocks[0].weight[0] = 3.4e38;
+    expect(refusal(() => writeOnnx(onnx, result.network))).toMatch(/'w1'.*does not fit BFLOAT16/);
+  });
+});
+
+/** Gemm(4 -> 3) -> Relu -> Gemm(3 -> 2) with the given first weight initializer. */
+function mlpModel(w1: object): Uint8Array {
+  return model({
+    input: [valueInfo('x', ['N', 4])],
+    output: [valueInfo('y', ['N', 2])],
+    initializer: [w1, tensor('w2', [2, 3], new Float32Array(6).fill(0.5))],
+    node: [
+      node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }, 'fc1'),
+      node('Relu', ['z1'], ['a1']),
+      node('Gemm', ['a1', 'w2'], ['y'], { transB: 1 }, 'fc2'),
+    ],
+  });
+}
+
+describe('ONNX initializers with hostile dims or external-data names', () => {
+  it('negative or huge dims are refused by name, before any allocation', () => {
+    for (const dims of [[-3, 4], [-3, -4], [4e12, 4], [2 ** 40, 2 ** 20]]) {
+      const message = refusal(() => readOnnx(mlpModel({ name: 'w1', dims, dataType: 1, rawData: new Uint8Array(48) })));
+      expect(message).toContain("'w1'");
+    }
+  });
+
+  it("an external-data location named like an Object.prototype member ('constructor', '__proto__') is a missing file", () => {
+    for (const location of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const w1 = { name: 'w1', dims: [3, 4], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: location }] };
+      expect(refusal(() => readOnnx(mlpModel(w1)))).toMatch(new RegExp(`'w1'.*'${location}', which was not provided`));
+    }
+  });
+});
+
+describe('validateNetwork', () => {
+  it('ties that are not arrays of unit references are refused by name', () => {
+    const net = mlp([3, 4, 2], { seed: 0 });
+    for (const ties of [5, [5], [[null]], [{ layer: 1, unit: 0 }], [[{ layer: 'length', unit: 0 }]], [[{ layer: '__proto__', unit: 0 }]]]) {
+      expect(refusal(() => validateNetwork({ ...net, ties } as unknown as Network))).toMatch(/tie/);
+    }
+  });
+});
+
+describe('the CLI refuses before any work', () => {
+  let dir: string;
+  let input: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wb-review-'));
+    input = join(dir, 'net.safetensors');
+    expect(await run(['make-net', '--arch', '3,4,2', '-o', input])).toMatchObject({ code: 0 });
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const code = await main(argv, { out: (t) => { stdout += t; }, err: (t) => { stderr += t; }, isTTY: false });
+    return { code, stdout, stderr };
+  }
+
+  it('an output path that is an existing directory: no sweep runs, nothing is written', async () => {
+    const target = join(dir, 'out.safetensors');
+    await mkdir(target);
+    for (const argv of [['balance', input, '--backend', 'cpu', '--json', '-o', target], ['make-net', '--arch', '3,4,2', '-o', target]]) {
+      const r = await run(argv);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/is a directory/);
+      expect(r.stderr).not.toMatch(/sweep/);
+    }
+    expect(await readdir(target)).toEqual([]);
+    expect((await readdir(dir)).sort()).toEqual(['net.safetensors', 'out.safetensors']);
+  });
+
+  it('a negative --max-sweeps or --tol is refused before the input file is read', async () => {
+    const missing = join(dir, 'missing.safetensors');
+    for (const [flag, pattern] of [['--max-sweeps=-1', /maxSweeps|max-sweeps/], ['--tol=-1', /tol/], ['--tol=Infinity', /tol/]] as const) {
+      const r = await run(['balance', missing, flag, '--backend', 'cpu', '--json']);
+      expect(r.code).not.toBe(0);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stderr).not.toMatch(/cannot read/);
+    }
+  });
+
+  it('--max-sweeps 0 writes the unchanged network and reports no sweep', async () => {
+    const out = join(dir, 'zero.safetensors');
+    const r = await run(['balance', input, '--max-sweeps', '0', '--backend', 'cpu', '--json', '-o', out]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.sweeps).toBe(0);
+    expect(report.history).toEqual([report.initialNorm]);
+    const { readFile } = await import('node:fs/promises');
+    const a = readSafetensors(new Uint8Array(await readFile(input)));
+    const b = readSafetensors(new Uint8Array(await readFile(out)));
+    expect(b.blocks.map((x) => Array.from(x.weight))).toEqual(a.blocks.map((x) => Array.from(x.weight)));
+  });
+});
+
+describe('abort', () => {
+  it('a signal aborted during a run stops it at the next sweep with an AbortError, the input unchanged', async () => {
+    const net = mlp([8, 30, 30, 4], { seed: 4, dtype: 'float64' });
+    const before = structuredClone(net);
+    const controller = new AbortController();
+    let sweeps = 0;
+    const run = balance(net, {
+      p: 2, q: 2, backend: 'cpu', tol: 0, maxSweeps: 1000, signal: controller.signal,
+      onSweep: (s) => {
+        sweeps = s.sweep;
+        if (s.sweep === 3) controller.abort();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(sweeps).toBe(3);
+    expect(net).toEqual(before);
+  });
+});
