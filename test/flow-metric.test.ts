@@ -139,6 +139,23 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
     expect(Math.abs(smaller[0][0])).toBeGreaterThan(Math.abs(d[0][0])); // |W|^(2-p) grows as the floor drops
   });
 
+  it('stays positive definite where the floor is active and q > p (rank-one term at its most negative)', () => {
+    // Row 0 of block 0 entirely below epsilon: with the floored diagonal D, M = rho^(1-r) (D + c W W^T)
+    // is positive definite only if the rank-one weight uses W^T D^-1 W, not rho (which is 10x smaller here).
+    const n = net([3, 4, 2], 4);
+    for (let j = 0; j < 3; j++) n.blocks[0].weight[j] = (j % 2 ? -1 : 1) * 1e-3 * (1 + j);
+    const p = 3;
+    const q = 12; // (p - q) / q = -0.75
+    const rowOnly = n.blocks.map((b, k) => Float64Array.from(b.weight, (w, e) => (k === 0 && e < 3 ? w : 0)));
+    const d = flowDirection(n, rowOnly, { p, q, epsilon: 1e-2 });
+    expect(dotProduct(flat(rowOnly), flat(d))).toBeGreaterThan(0);
+    const rng = new Random(5);
+    for (let trial = 0; trial < 20; trial++) {
+      const v = n.blocks.map((b) => Float64Array.from({ length: b.weight.length }, () => rng.normal()));
+      expect(dotProduct(flat(v), flat(flowDirection(n, v, { p, q, epsilon: 1e-2 })))).toBeGreaterThan(0);
+    }
+  });
+
   it('refuses bad input with a clear error and leaves the gradient untouched', () => {
     const n = net([3, 4, 2], 4);
     const G = n.blocks.map((b) => new Float64Array(b.weight.length).fill(1));
