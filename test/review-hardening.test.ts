@@ -17,7 +17,7 @@ import { mlp, cnn } from '../src/network/builders.js';
 import { rescale } from '../src/network/rescale.js';
 import { validateNetwork } from '../src/network/validate.js';
 import type { Network } from '../src/network/types.js';
-import { model, node, tensor, valueInfo } from './onnx/build.js';
+import { model, node, runOrt, tensor, valueInfo } from './onnx/build.js';
 import { residualNet } from './support/fixNets.js';
 
 function refusal(run: () => unknown): string {
@@ -198,5 +198,46 @@ describe('abort', () => {
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
     expect(sweeps).toBe(3);
     expect(net).toEqual(before);
+  });
+});
+
+describe('ONNX subgraphs', () => {
+  /** fc1 -> Relu a1 -> fc2 z2; y = z2 + If(true) { then: Relu(a1) -> fc3, else: the same }. */
+  function ifModel(capture: string, width = 3): Uint8Array {
+    const branch = (name: string): object => ({
+      name,
+      node: [node('Relu', [capture], [`${name}_r`]), node('MatMul', [`${name}_r`, `${name}_w`], [`${name}_y`])],
+      initializer: [tensor(`${name}_w`, [width, 2], new Float32Array(2 * width).fill(0.25))],
+      input: [],
+      output: [valueInfo(`${name}_y`, ['N', 2])],
+    });
+    const ifNode = { opType: 'If', input: ['cond'], output: ['b'], name: 'branch', attribute: [{ name: 'then_branch', type: 5, g: branch('then') }, { name: 'else_branch', type: 5, g: branch('else') }] };
+    return model({
+      input: [valueInfo('x', ['N', 4])],
+      output: [valueInfo('y', ['N', 2])],
+      initializer: [tensor('w1', [3, 4], new Float32Array(12).map((_, k) => (k % 5) - 2)), tensor('w2', [2, 3], new Float32Array(6).fill(0.5)), { name: 'cond', dims: [], dataType: 9, rawData: new Uint8Array([1]) }],
+      node: [
+        node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }, 'fc1'),
+        node('Relu', ['z1'], ['a1']),
+        node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }, 'fc2'),
+        ifNode,
+        node('Add', ['z2', 'b'], ['y'], {}, 'sum'),
+      ],
+    });
+  }
+
+  it('a subgraph that reads a hidden activation of the outer graph is refused, naming the node and the tensor', () => {
+    expect(refusal(() => readOnnx(ifModel('a1')))).toMatch(/'branch'.*'a1'/);
+  });
+
+  it('a subgraph that reads only the graph input (whose units are fixed) is kept', async () => {
+    const bytes = ifModel('x', 4);
+    const onnx = readOnnx(bytes);
+    const result = await balance(onnx.network, { p: 2, q: 2, backend: 'cpu' });
+    const written = writeOnnx(onnx, result.network);
+    const x = Float32Array.from({ length: 8 }, (_, k) => Math.sin(k + 1));
+    const [before, after] = [await runOrt(bytes, x, [2, 4]), await runOrt(written, x, [2, 4])];
+    for (let k = 0; k < before.length; k++) expect(after[k]).toBeCloseTo(before[k], 5);
+    expect(result.finalNorm).toBeLessThan(result.initialNorm);
   });
 });

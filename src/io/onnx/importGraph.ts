@@ -183,7 +183,7 @@ class Importer {
       const k = producer.get(stack.pop()!);
       if (k === undefined || keep.has(k)) continue;
       keep.add(k);
-      for (const i of nodes[k].input ?? []) if (i) stack.push(i);
+      for (const i of [...(nodes[k].input ?? []), ...capturedNames(nodes[k])]) if (i) stack.push(i);
     }
     return [...keep].sort((a, b) => a - b);
   }
@@ -203,10 +203,7 @@ class Importer {
     const walk = (list: NodeProto[]): void => {
       for (const n of list) {
         for (const i of n.input ?? []) if (i) count.set(i, (count.get(i) ?? 0) + 1);
-        for (const a of n.attribute ?? []) {
-          const sub = a as AttributeProto & { g?: GraphProto; graphs?: GraphProto[] };
-          for (const g of [sub.g, ...(sub.graphs ?? [])]) if (g) walk(g.node ?? []);
-        }
+        for (const g of subgraphs(n)) walk(g.node ?? []);
       }
     };
     walk(nodes);
@@ -374,6 +371,13 @@ class Importer {
       if (state.kind === 'pre' && ((this.uses.get(out) ?? 0) > 1)) state = this.materialize(state, 'identity', out);
       this.states.set(out, state);
     };
+    for (const captured of capturedNames(node)) {
+      const s = this.states.get(captured);
+      // The input's values never change (its units are fixed); any other activation may.
+      if (s && (s.kind === 'pre' || (s.kind === 'layer' && s.layer !== 0))) {
+        fail(`node ${where}: its subgraph reads '${captured}', a tensor computed from the input; ops whose subgraphs read the network's activations are not supported`);
+      }
+    }
     const carriesUnits = inputs.some((s) => s && (s.kind === 'layer' || s.kind === 'pre'));
     if (op === 'Constant') {
       const t = this.attribute(node, 'value')?.t;
@@ -795,6 +799,39 @@ class Importer {
     this.report(name, op, [...sources.map((s) => s.layer), result.layer], 'opaque');
     return { kind: 'layer', layer: result.layer, shape };
   }
+}
+
+/** The subgraphs held by a node's attributes (If, Loop, Scan bodies). */
+function subgraphs(node: NodeProto): GraphProto[] {
+  return (node.attribute ?? []).flatMap((a) => {
+    const sub = a as AttributeProto & { g?: GraphProto; graphs?: GraphProto[] };
+    return [...(sub.g ? [sub.g] : []), ...(sub.graphs ?? [])];
+  });
+}
+
+/**
+ * Names that a node's subgraphs read from the enclosing graph (implicit inputs): inputs of their
+ * nodes, at any depth, that no subgraph input, initializer or node of that scope provides.
+ */
+function capturedNames(node: NodeProto): string[] {
+  const captured = new Set<string>();
+  const scan = (graph: GraphProto, outer: Set<string>): void => {
+    const local = new Set<string>([
+      ...(graph.input ?? []).map((v) => v.name ?? ''),
+      ...(graph.initializer ?? []).map((t) => t.name ?? ''),
+      ...(graph.node ?? []).flatMap((n) => n.output ?? []),
+    ]);
+    for (const n of graph.node ?? []) {
+      for (const i of n.input ?? []) if (i && !local.has(i)) outer.add(i);
+      for (const g of subgraphs(n)) {
+        const inner = new Set<string>();
+        scan(g, inner);
+        for (const i of inner) if (!local.has(i)) outer.add(i);
+      }
+    }
+  };
+  for (const g of subgraphs(node)) scan(g, captured);
+  return [...captured];
 }
 
 /** Convert a decoded ONNX graph into a network with block -> initializer bindings. */
