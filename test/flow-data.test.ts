@@ -83,6 +83,19 @@ describe('data without downloads', () => {
     const broken: Dataset = { ...data, labels: Int32Array.from(data.labels!, (y, n) => (n === 7 ? 2 : y)) };
     expect(() => validateDataset(broken)).toThrow(/row 8 has label 2, outside the class range 0..1/);
     expect(() => new MlpTrainer(mlp([2, 4, 2]), broken, { p: 1, q: 1, lr: 0.1 })).toThrow(/row 8 has label 2/);
+    const fractional = { ...data, labels: Float64Array.from(data.labels!, (y, n) => (n === 3 ? 0.5 : y)) } as unknown as Dataset;
+    expect(() => validateDataset(fractional)).toThrow(/row 4 has label 0.5, outside the class range 0..1/);
+    const inputs = Float64Array.from(data.inputs);
+    inputs[2 * 5 + 1] = NaN;
+    expect(() => validateDataset({ ...data, inputs })).toThrow(/row 6, column 2 is not finite/);
+  });
+
+  it('refuses a header row and NaN pixels in a CSV file', () => {
+    const header = [...Array.from({ length: 64 }, (_, i) => `pixel${i}`), 'label'].join(',');
+    expect(() => parseDigitsCsv([header, row(64, 3)].join('\n'))).toThrow(/digits: row 1, column 1: 'pixel0' is not a number/);
+    const nan = row(64, 3).split(',');
+    nan[5] = 'NaN';
+    expect(() => parseDigitsCsv(nan.join(','))).toThrow(/row 1, column 6: 'NaN' is not a number/);
   });
 });
 
@@ -114,6 +127,10 @@ describe('the trainer refuses bad input before training', () => {
     expect(() => make({}, mlp([3, 8, 2]))).toThrow(/the architecture's first size \(3\) differs from the width of the data 'spirals' \(2\)/);
     expect(() => make({}, mlp([2, 8, 3]))).toThrow(/the architecture's last size \(3\) must equal the number of classes of 'spirals' \(2\)/);
     expect(() => make({}, mlp([2, 8, 2], { activation: 'tanh' }))).toThrow(/ReLU-like hidden units: layer 1 \('hidden1'\) is 'tanh'/);
+    // A negative leaky slope makes the activation positive on both sides: backprop from the outputs cannot tell the sides apart.
+    const leaky = mlp([2, 8, 2], { activation: 'leaky_relu' });
+    const negative = { ...leaky, layers: leaky.layers.map((l, k) => (k === 1 ? { ...l, negativeSlope: -0.3 } : l)) };
+    expect(() => make({}, negative)).toThrow(/layer 1 \('hidden1'\): the trainer needs a leaky ReLU slope >= 0, got -0.3/);
     const reg = teacherStudent({ count: 20, width: 2, seed: 0 });
     expect(() => make({ loss: 'cross-entropy' }, mlp([2, 8, 1]), reg)).toThrow(/cross-entropy needs class labels/);
   });

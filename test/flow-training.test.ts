@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { balanceResidual, mlp } from '../src/index.js';
+import { balanceResidual, lpqRegulariser, mlp } from '../src/index.js';
 import type { Network } from '../src/index.js';
 import { splitDataset, teacherStudent, twoSpirals } from '../src/flow/data.js';
 import type { Dataset } from '../src/flow/data.js';
@@ -109,6 +109,62 @@ describe('the discretised flow keeps the balance residual (MATH.md §5, §7 item
     const fine = await run(0.01);
     expect(fine).toBeLessThan(0.01);
     expect(coarse / fine).toBeGreaterThan(1.6);
+  });
+});
+
+describe('backpropagation', () => {
+  const data = twoSpirals({ perClass: 5, seed: 1 });
+  const all = Int32Array.from({ length: data.count }, (_, i) => i);
+  /** A copy of the network with one weight (or bias) moved by `delta`. */
+  const moved = (n: Network, k: number, e: number, delta: number, bias: boolean): Network => ({
+    ...n,
+    blocks: n.blocks.map((b, m) => {
+      if (m !== k) return b;
+      const values = Float64Array.from(bias ? b.bias! : b.weight);
+      values[e] += delta;
+      return bias ? { ...b, bias: values } : { ...b, weight: values };
+    }),
+  });
+
+  it.each([
+    ['cross-entropy', 'relu'],
+    ['cross-entropy', 'leaky_relu'],
+    ['squared-error', 'relu'],
+    ['squared-error', 'leaky_relu'],
+  ] as const)('the gradient of E + lambda R matches central differences (%s, %s hidden units)', (loss, activation) => {
+    const net = mlp([2, 5, 4, 2], { seed: 3, dtype: 'float64', biasScale: 0.3, activation });
+    const options = { p: 1.5, q: 2.5, includeBiases: true, lambda: 0.3, lr: 0.1, loss, batchSize: data.count };
+    const objective = (n: Network): number => new MlpTrainer(n, data, options).gradient(all) + 0.3 * lpqRegulariser(n, options).value;
+    const trainer = new MlpTrainer(net, data, options);
+    trainer.gradient(all);
+    const G = trainer.lastGradient();
+    let worst = 0;
+    let size = 0;
+    net.blocks.forEach((_, k) => {
+      for (const bias of [false, true]) {
+        const analytic = bias ? G.bias[k]! : G.weight[k];
+        for (let e = 0; e < analytic.length; e++) {
+          const h = 1e-6;
+          const fd = (objective(moved(net, k, e, h, bias)) - objective(moved(net, k, e, -h, bias))) / (2 * h);
+          worst = Math.max(worst, Math.abs(fd - analytic[e]));
+          size = Math.max(size, Math.abs(fd));
+        }
+      }
+    });
+    expect(size).toBeGreaterThan(1e-2);
+    expect(worst / size).toBeLessThan(1e-6);
+  });
+
+  it('gradient() of a batch larger than the minibatch size is the full-batch gradient; bad indices are refused', () => {
+    const net = mlp([2, 5, 4, 2], { seed: 3, dtype: 'float64', biasScale: 0.3 });
+    const small = new MlpTrainer(net, data, { p: 1, q: 1, lr: 0.1, batchSize: 4 });
+    const full = new MlpTrainer(net, data, { p: 1, q: 1, lr: 0.1, batchSize: data.count });
+    expect(small.gradient(all)).toBeCloseTo(full.gradient(all), 14);
+    const [a, b] = [small.lastGradient(), full.lastGradient()];
+    a.weight.forEach((g, k) => g.forEach((x, e) => expect(x).toBeCloseTo(b.weight[k][e], 14)));
+    a.bias.forEach((g, k) => g!.forEach((x, e) => expect(x).toBeCloseTo(b.bias[k]![e], 14)));
+    expect(() => small.gradient(Int32Array.of(0, data.count))).toThrow(/minibatch index 10 is outside the data set \(0\.\.9\)/);
+    expect(() => small.gradient(new Int32Array(0))).toThrow(/the minibatch is empty/);
   });
 });
 

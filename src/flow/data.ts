@@ -61,7 +61,7 @@ export function validateDataset(data: Dataset): void {
     if (data.labels.length !== data.count) fail(`${where}: ${data.labels.length} labels for ${data.count} examples`);
     for (let n = 0; n < data.count; n++) {
       const y = data.labels[n];
-      if (y < 0 || y >= data.classes) fail(`${where}: row ${n + 1} has label ${y}, outside the class range 0..${data.classes - 1}`);
+      if (!Number.isInteger(y) || y < 0 || y >= data.classes) fail(`${where}: row ${n + 1} has label ${y}, outside the class range 0..${data.classes - 1}`);
     }
     if (data.outputs !== data.classes) fail(`${where}: outputs (${data.outputs}) must equal classes (${data.classes})`);
   } else {

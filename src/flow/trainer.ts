@@ -88,6 +88,8 @@ function validateMlp(net: Network): void {
   net.layers.forEach((layer, k) => {
     if (layer.shape.length !== 1 || layer.pool || (layer.skips?.length ?? 0) > 0) fail(`the trainer needs an MLP: layer ${k} ('${layer.name}') must be flat, without pooling or skips`);
     if (k > 0 && k < L && !HIDDEN.has(layer.activation)) fail(`the trainer needs ReLU-like hidden units: layer ${k} ('${layer.name}') is '${layer.activation}'`);
+    // Backprop masks by the sign of the activation, which is the sign of the input only for a slope >= 0.
+    if (layer.activation === 'leaky_relu' && (layer.negativeSlope ?? 0.01) < 0) fail(`layer ${k} ('${layer.name}'): the trainer needs a leaky ReLU slope >= 0, got ${layer.negativeSlope}`);
   });
   if (net.layers[L].activation !== 'identity') fail(`the output layer must be linear ('identity', the loss applies the softmax), got '${net.layers[L].activation}'`);
 }
@@ -145,8 +147,8 @@ export class MlpTrainer {
   private readonly rng: Random;
   private order: Int32Array;
   private cursor = 0;
-  private readonly acts: Float64Array[];
-  private readonly deltas: Float64Array[];
+  private acts: Float64Array[];
+  private deltas: Float64Array[];
   private readonly grad: ParameterArrays;
   private first: ParameterArrays | null = null;
   private second: ParameterArrays | null = null;
@@ -222,12 +224,23 @@ export class MlpTrainer {
     return loss;
   }
 
-  /** `(1/B) sum` gradient of the data loss over one minibatch, plus `lambda grad R`; returns `E`. */
+  /**
+   * `(1/B) sum` gradient of the data loss over the examples `batch` (indices into the training
+   * set, any number), plus `lambda grad R`; returns `E`.
+   */
   gradient(batch: Int32Array): number {
+    const B = batch.length;
+    if (B === 0) fail('the minibatch is empty');
+    for (const m of batch) {
+      if (!Number.isInteger(m) || m < 0 || m >= this.data.count) fail(`minibatch index ${m} is outside the data set (0..${this.data.count - 1})`);
+    }
+    if (B * this.sizes[0] > this.deltas[0].length) {
+      this.acts = this.sizes.map((n) => new Float64Array(Math.max(B, EVAL_CHUNK) * n));
+      this.deltas = this.sizes.map((n) => new Float64Array(B * n));
+    }
     const { grad } = this;
     for (const g of grad.weight) g.fill(0);
     for (const g of grad.bias) g?.fill(0);
-    const B = batch.length;
     const d0 = this.sizes[0];
     const x = this.acts[0];
     for (let n = 0; n < B; n++) x.set(this.data.inputs.subarray(batch[n] * d0, (batch[n] + 1) * d0), n * d0);
