@@ -124,12 +124,17 @@ function parseHeader(bytes: Uint8Array): ParsedHeader {
     }
     tensors.set(name, parseEntry(name, entry, dataStart, dataLength));
   }
+  // The format requires the tensors to cover the data section exactly: no gap, no trailing bytes
+  // (no polyglot files; a duplicated name, which JSON.parse resolves silently, leaves a gap).
   const ordered = [...tensors.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let k = 1; k < ordered.length; k++) {
-    const prev = ordered[k - 1];
+  let covered = dataStart;
+  for (let k = 0; k < ordered.length; k++) {
     const next = ordered[k];
-    if (next.begin < prev.end) fail(`tensors '${prev.name}' and '${next.name}' overlap in the data section`);
+    if (next.begin < covered) fail(`tensors '${ordered[k - 1].name}' and '${next.name}' overlap in the data section`);
+    if (next.begin > covered) fail(`data bytes [${covered - dataStart}, ${next.begin - dataStart}) are not part of any tensor (a gap before '${next.name}', or a tensor named twice)`);
+    covered = next.end;
   }
+  if (covered !== bytes.length) fail(`the last ${bytes.length - covered} bytes of the data section are not part of any tensor`);
   return { tensors, metadata };
 }
 
@@ -374,8 +379,8 @@ function networkFromNames(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
  * own format.
  *
  * Throws a {@link WeightBalanceError} naming the problem for a truncated file, a header larger
- * than {@link MAX_HEADER_BYTES} or not valid JSON, offsets outside the data section or
- * overlapping, a byte length that does not match the shape, an unknown dtype, tensors the
+ * than {@link MAX_HEADER_BYTES} or not valid JSON, offsets outside the data section,
+ * overlapping or leaving data bytes outside every tensor (the format forbids holes), a byte length that does not match the shape, an unknown dtype, tensors the
  * network does not use, and any network that {@link validateNetwork} refuses.
  *
  * @example
