@@ -74,26 +74,36 @@ describe('the discretised flow keeps the balance residual (MATH.md §5, §7 item
     expect(wa).not.toEqual(net.blocks.flatMap((blk) => Array.from(blk.weight)));
   });
 
-  it.each([[1, 1], [1, 2], [3, 1.5], [2, 4]])('lambda > 0, (p, q) = (%s, %s): the residual decays at rate p q lambda', async (p, q) => {
-    const lambda = 0.5;
+  /** Least-squares decay rate of log ||g|| against time along full-batch flow steps. */
+  async function decayRate(start: Network, p: number, q: number, lambda: number, includeBiases = false): Promise<number> {
     const step = 0.002;
-    const trainer = new MlpTrainer(net, data, { optimizer: 'flow', p, q, lr: step, lambda, batchSize: data.count });
+    const trainer = new MlpTrainer(start, data, { optimizer: 'flow', p, q, lr: step, lambda, includeBiases, batchSize: data.count });
     const times: number[] = [];
     const logs: number[] = [];
     for (let s = 0; s <= 400; s++) {
       if (s % 40 === 0) {
-        const g = residualVector(trainer.network(), p, q);
+        const g = residualVector(trainer.network(), p, q, includeBiases);
         times.push(s * step);
         logs.push(Math.log(Math.hypot(...g)));
       }
       await trainer.step();
     }
-    // Least-squares slope of log ||g|| against time.
     const mt = times.reduce((a, b) => a + b) / times.length;
     const ml = logs.reduce((a, b) => a + b) / logs.length;
-    const slope = times.reduce((a, t, i) => a + (t - mt) * (logs[i] - ml), 0) / times.reduce((a, t) => a + (t - mt) ** 2, 0);
-    expect(-slope / (p * q * lambda)).toBeGreaterThan(0.9);
-    expect(-slope / (p * q * lambda)).toBeLessThan(1.1);
+    return -times.reduce((a, t, i) => a + (t - mt) * (logs[i] - ml), 0) / times.reduce((a, t) => a + (t - mt) ** 2, 0);
+  }
+
+  it.each([[1, 1], [1, 2], [3, 1.5], [2, 4]])('lambda > 0, (p, q) = (%s, %s): the residual decays at rate p q lambda', async (p, q) => {
+    const rate = await decayRate(net, p, q, 0.5);
+    expect(rate / (p * q * 0.5)).toBeGreaterThan(0.9);
+    expect(rate / (p * q * 0.5)).toBeLessThan(1.1);
+  });
+
+  it.each([[1, 1], [1, 2], [3, 1.5]])('lambda > 0 with biases counted in R (includeBiases), (p, q) = (%s, %s): the same rate', async (p, q) => {
+    const biased = mlp([6, 12, 10, 1], { seed: 5, dtype: 'float64', biasScale: 0.3 });
+    const rate = await decayRate(biased, p, q, 0.5, true);
+    expect(rate / (p * q * 0.5)).toBeGreaterThan(0.9);
+    expect(rate / (p * q * 0.5)).toBeLessThan(1.1);
   });
 
   it('with trained biases counted in R (includeBiases) the residual is kept too', async () => {
@@ -182,6 +192,30 @@ describe('the fix during training', () => {
     expect(result.fixes).toBe(3);
     expect(result.logs[0].residual).toBeGreaterThan(0.1);
     for (const log of result.logs.slice(1)) expect(log.residual).toBeLessThan(1e-6);
+  });
+
+  it.each(['gd', 'momentum', 'adam', 'flow'] as const)('%s with the fix every k steps works around a frozen (dead) unit', async (optimizer) => {
+    // Unit 2 of layer 1: no incoming weight and a negative bias, so In = 0 at every fix (frozen at factor 1).
+    const dead: Network = {
+      ...net,
+      blocks: net.blocks.map((b, k) => {
+        if (k !== 0) return b;
+        const weight = Float64Array.from(b.weight, (w, e) => (Math.floor(e / 2) === 2 ? 0 : w));
+        const bias = Float64Array.from(b.bias!, (x, i) => (i === 2 ? -1 : x));
+        return { ...b, weight, bias };
+      }),
+    };
+    const trainer = new MlpTrainer(dead, data, { optimizer, p: 1, q: 2, lr: 0.02, batchSize: 16, fixEvery: 2 });
+    const before = trainer.evaluate().loss;
+    for (let s = 0; s < 8; s++) await trainer.step();
+    expect(trainer.fixes).toBe(4);
+    expect(trainer.residual()).toBeLessThan(1e-6);
+    const after = trainer.network();
+    expect(Array.from(after.blocks[0].weight.subarray(4, 6))).toEqual([0, 0]);
+    expect(balanceResidual(after, { p: 1, q: 2 }).g[1][2]).toBeNaN(); // frozen, not balanced
+    const { first, second } = trainer.optimizerState();
+    for (const state of [first, second]) if (state) expect(state.weight.every((w) => w.every(Number.isFinite))).toBe(true);
+    expect(trainer.evaluate().loss).toBeLessThan(before);
   });
 
   it.each(['momentum', 'adam'] as const)('rescales the %s state like the gradient: m -> (a[j]/a[i]) m, v -> (a[j]/a[i])^2 v', async (optimizer) => {
