@@ -271,3 +271,32 @@ describe('safetensors: the data section is exactly covered by the tensors (no po
     expect(refusal(() => readSafetensors(duplicated))).toMatch(/'0\.bias'.*twice|duplicate|not part of any tensor/);
   });
 });
+
+describe('fig2 refuses before its first run', () => {
+  async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const code = await main(argv, { out: (t) => { stdout += t; }, err: (t) => { stderr += t; }, isTTY: false });
+    return { code, stdout, stderr };
+  }
+
+  it('a CSV path in a missing directory, a bad exponent pair later in the list', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wb-review-fig2-'));
+    try {
+      const small = ['fig2', '--arch', '3,4,2', '--schedule', 'parallel', '--max-sweeps', '5'];
+      for (const argv of [
+        [...small, '--pq', '2,2', '--csv', join(dir, 'missing', 'fig2.csv')],
+        [...small, '--pq', '2,2', '--pq', '0,1', '--csv', join(dir, 'fig2.csv')],
+        [...small, '--pq', '2,2', '--csv', dir],
+      ]) {
+        const r = await run(argv);
+        expect(r.code).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).not.toMatch(/\[1\//); // no run started
+      }
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -170,6 +170,20 @@ function checkCompanionName(name: string): void {
   }
 }
 
+/** Check, before any long work, that a file can be written at `path`: its directory exists and `path` is not a directory. */
+export async function checkTargetPath(path: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  let isDir = false;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (error) {
+    throw new WeightBalanceError(`cannot write '${path}': directory '${dir}': ${describeError(error)}`);
+  }
+  if (!isDir) throw new WeightBalanceError(`cannot write '${path}': '${dir}' is not a directory`);
+  const existing = await stat(path).catch(() => null);
+  if (existing?.isDirectory()) throw new WeightBalanceError(`cannot write '${path}': it is a directory`);
+}
+
 /**
  * Check, before any long work, that a network read from `source` (null: built in memory) can
  * be written to `path`: a known writable format that accepts this source, a model that keeps
@@ -191,16 +205,7 @@ export async function checkOutputPath(path: string, source: ModelSource | null =
     if (error instanceof WeightBalanceError) throw new WeightBalanceError(`cannot write '${path}': ${error.message}`);
     throw error;
   }
-  const dir = dirname(resolve(path));
-  let isDir = false;
-  try {
-    isDir = (await stat(dir)).isDirectory();
-  } catch (error) {
-    throw new WeightBalanceError(`cannot write '${path}': directory '${dir}': ${describeError(error)}`);
-  }
-  if (!isDir) throw new WeightBalanceError(`cannot write '${path}': '${dir}' is not a directory`);
-  const existing = await stat(path).catch(() => null);
-  if (existing?.isDirectory()) throw new WeightBalanceError(`cannot write '${path}': it is a directory`);
+  await checkTargetPath(path);
   const companions = format.companions?.(own) ?? [];
   if (companions.length === 0) return;
   const output = await realTarget(path);

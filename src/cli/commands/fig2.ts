@@ -4,11 +4,13 @@
  * `||W||_{p,q} / ||W0||_{p,q}` after every sweep goes to a CSV file, and a table gives the final
  * ratio and the sweeps needed to come within 1e-3 and 1e-6 (relative) of it.
  */
+import { validateRunOptions } from '../../balance.js';
 import { mlp } from '../../network/builders.js';
+import { validateExponents } from '../../options.js';
 import type { Backend, Schedule } from '../../options.js';
 import { UsageError, choiceArg, defineCommand, integerArg, numberArg, parseNumber, parseSizes, stringArg, stringListArg } from '../args.js';
 import { runBalance } from '../balanceRun.js';
-import { writeFileAtomic } from '../modelFile.js';
+import { checkTargetPath, writeFileAtomic } from '../modelFile.js';
 
 /** The three networks of MATH.md §6: 200 inputs, 3750 hidden units, 10 outputs. */
 export const FIG2_NETS: readonly (readonly number[])[] = [
@@ -109,6 +111,10 @@ export default defineCommand('fig2', USAGE, {
   const scheduleList = stringListArg(args, 'schedule');
   for (const s of scheduleList) if (s !== 'parallel' && s !== 'alternating') throw new UsageError(`--schedule: expected 'parallel' or 'alternating', got '${s}'`);
   const schedules = (scheduleList.length ? scheduleList : ['parallel', 'alternating']) as Schedule[];
+  // Every refusal before the first run: the experiment can take many minutes.
+  for (const [p, q] of exponents) validateExponents(p, q);
+  validateRunOptions({ p: 1, q: 1, tol, maxSweeps, backend });
+  await checkTargetPath(csvPath);
 
   const started = performance.now();
   const rows: Fig2Row[] = [];
