@@ -14,10 +14,11 @@ import { WeightBalanceError } from '../src/errors.js';
 import { readOnnx, writeOnnx } from '../src/io/onnx/index.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { mlp, cnn } from '../src/network/builders.js';
+import { forward } from '../src/network/forward.js';
 import { rescale } from '../src/network/rescale.js';
 import { validateNetwork } from '../src/network/validate.js';
 import type { Network } from '../src/network/types.js';
-import { model, node, runOrt, tensor, valueInfo } from './onnx/build.js';
+import { model, node, relativeError, runOrt, tensor, valueInfo } from './onnx/build.js';
 import { residualNet } from './support/fixNets.js';
 
 function refusal(run: () => unknown): string {
@@ -297,6 +298,29 @@ describe('fig2 refuses before its first run', () => {
       expect(await readdir(dir)).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ONNX activations after max-pooling', () => {
+  it('a LeakyRelu with a negative slope (not monotone) after a MaxPool: the network computes what onnxruntime computes', async () => {
+    const w = Float32Array.from({ length: 18 }, (_, k) => Math.cos(3 * k + 1));
+    for (const alpha of [0.2, -0.5]) {
+      const bytes = model({
+        input: [valueInfo('x', [1, 1, 4, 4])],
+        output: [valueInfo('y', [1, 2])],
+        initializer: [tensor('w', [2, 1, 3, 3], w), tensor('v', [2, 8], Float32Array.from({ length: 16 }, (_, k) => Math.sin(k + 2)))],
+        node: [
+          node('Conv', ['x', 'w'], ['c'], { pads: [1, 1, 1, 1] }, 'conv'),
+          node('MaxPool', ['c'], ['m'], { kernel_shape: [2, 2], strides: [2, 2] }, 'pool'),
+          node('LeakyRelu', ['m'], ['a'], { alpha: { float: alpha } }, 'leaky'),
+          node('Flatten', ['a'], ['f'], {}, 'flat'),
+          node('Gemm', ['f', 'v'], ['y'], { transB: 1 }, 'fc'),
+        ],
+      });
+      const x = Float32Array.from({ length: 16 }, (_, k) => Math.sin(5 * k + 3));
+      const onnx = readOnnx(bytes);
+      expect(relativeError(await runOrt(bytes, x, [1, 1, 4, 4]), forward(onnx.network, x, 1))).toBeLessThan(1e-5);
     }
   });
 });

@@ -333,7 +333,8 @@ class Importer {
         layer.shape = this.pooledShape(layer.shape, extra.pool, where);
         return { kind: 'layer', layer: state.layer, shape: layer.shape };
       }
-      const monotone = activation === 'relu' || activation === 'leaky_relu' || activation === 'sigmoid' || activation === 'tanh';
+      // Non-decreasing activations commute with max-pooling (a leaky ReLU only for a slope >= 0).
+      const monotone = activation === 'relu' || activation === 'sigmoid' || activation === 'tanh' || (activation === 'leaky_relu' && (extra.negativeSlope ?? 0.01) >= 0);
       if (!extra.pool && layer.activation === 'identity' && (!layer.pool || (layer.pool.kind === 'max' && monotone))) {
         layer.activation = activation;
         if (extra.negativeSlope !== undefined) layer.negativeSlope = extra.negativeSlope;
