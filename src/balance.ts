@@ -72,11 +72,13 @@ export interface BalanceResult {
 }
 
 /**
- * GPU batches in a row without a new smallest step before the run moves to the CPU: float32
- * arithmetic has a floor (the largest step stalls near 1e-7 on small nets) below which a `tol`
- * cannot be reached; the float64 CPU engine finishes from the last verified factors.
+ * GPU sweeps without a new smallest step (counted by whole batches, two default batches) before
+ * the run moves to the CPU: float32 arithmetic has a floor (the largest step stalls near 1e-7 on
+ * small nets) below which a `tol` cannot be reached; the float64 CPU engine finishes from the last
+ * verified factors. Counted in sweeps, not batches: the largest step may rise for a sweep or two
+ * long before the floor, and with small batches two such batches are not a stall.
  */
-const GPU_STALL_BATCHES = 2;
+const GPU_STALL_SWEEPS = 32;
 
 /** Relative increase of F beyond which a sweep is not monotone (float64 CPU, float32 GPU). */
 const MONOTONE_TOLERANCE = { cpu: 1e-12, webgpu: 1e-5 } as const;
@@ -147,11 +149,18 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const q = problem.q;
   const norm = (F: number): number => (current.normScale ?? 1) * Math.pow(F, 1 / q);
   let verified: Float64Array = new Float64Array(problem.nVars);
+  /**
+   * `F` where the next batch starts, in the arithmetic of the engine that runs it (`null`: not yet
+   * evaluated there). The monotone check compares an engine only with itself: a float32 `F` may
+   * read 1e-7 low, which a float64 sweep from the same factors would otherwise "increase".
+   */
+  let startF: number | null = null;
   /** Leave the GPU: the CPU engine continues from the last verified factors. */
   const switchToCpu = (reason: string): void => {
     fallback = reason;
     current.dispose();
     current = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
+    startF = null;
   };
   /** Evaluate on the current engine; a GPU failure moves the run to the CPU. */
   const evaluate = async (stage: string): Promise<Evaluation> => {
@@ -167,24 +176,28 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   let sweeps = 0;
   let converged = false;
   let smallestStep = Infinity;
-  let stalledBatches = 0;
+  let sweepsSinceSmallest = 0;
   let lastYield = performance.now();
   try {
-    history.push(norm((await evaluate('before the first sweep')).F));
+    const first = await evaluate('before the first sweep');
+    startF = first.F;
+    history.push(norm(first.F));
     while (sweeps < run.maxSweeps && !converged) {
       throwIfAborted(options.signal);
       const count = current.backend === 'cpu' ? 1 : Math.min(run.sweepsPerBatch, run.maxSweeps - sweeps);
       let records: SweepRecord[];
       try {
+        startF ??= (await current.evaluate()).F;
         records = await current.sweeps(count, run.tol);
         const factors = await current.logFactors();
-        checkMonotone(history[history.length - 1] / (current.normScale ?? 1), records, current.backend, q);
+        checkMonotone(startF, records, current.backend);
         verified = factors;
       } catch (error) {
         if (current.backend === 'cpu') throw error;
         switchToCpu(`WebGPU failed after ${sweeps} verified sweeps: ${message(error)}`);
         continue;
       }
+      if (records.length > 0) startF = records[records.length - 1].F;
       for (const record of records) {
         sweeps++;
         const value = norm(record.F);
@@ -192,11 +205,11 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
         converged = record.maxStep < run.tol;
         options.onSweep?.({ sweep: sweeps, norm: value, ratio: value / history[0], maxStep: record.maxStep, backend: current.backend });
       }
-      if (current.backend === 'webgpu' && !converged && records.length > 0) {
+      if (current.backend === 'webgpu' && !converged && records.length > 0 && sweeps < run.maxSweeps) {
         const smallest = Math.min(...records.map((r) => r.maxStep));
-        stalledBatches = smallest < smallestStep ? 0 : stalledBatches + 1;
+        sweepsSinceSmallest = smallest < smallestStep ? 0 : sweepsSinceSmallest + records.length;
         smallestStep = Math.min(smallestStep, smallest);
-        if (stalledBatches >= GPU_STALL_BATCHES) {
+        if (sweepsSinceSmallest >= GPU_STALL_SWEEPS) {
           switchToCpu(`WebGPU stalled at its float32 precision floor after ${sweeps} sweeps (largest step ${smallest.toExponential(2)}, tol ${run.tol}): the CPU engine finished`);
         }
       }
@@ -231,9 +244,8 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   }
 }
 
-/** Throw unless every record's `F` is at most the previous one (`previousNorm` relative to the engine's `normScale`). */
-function checkMonotone(previousNorm: number, records: SweepRecord[], backend: 'cpu' | 'webgpu', q: number): void {
-  let previous = Math.pow(previousNorm, q);
+/** Throw unless every record's `F` is at most the previous one, starting from `previous` (all in one engine's arithmetic). */
+function checkMonotone(previous: number, records: SweepRecord[], backend: 'cpu' | 'webgpu'): void {
   for (const record of records) {
     if (!Number.isFinite(record.F) || record.F > previous * (1 + MONOTONE_TOLERANCE[backend])) {
       throw new WeightBalanceError(`the norm increased from ${previous} to ${record.F} (${backend}): not monotone`);

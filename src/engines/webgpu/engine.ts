@@ -74,6 +74,30 @@ function float32Weights(weight: Float32Array | Float64Array, start: number, end:
   return out;
 }
 
+/** What the device's callbacks saw go wrong: the first failure, or `null`. */
+interface DeviceHealth {
+  failure: string | null;
+}
+
+/**
+ * Record the device's loss and its uncaptured errors in a small {@link DeviceHealth}. The
+ * callbacks close over that object only, never over the engine: a caller's long-lived device
+ * keeps its `lost` reaction until the device dies, and it must not keep every disposed engine
+ * (with its problem and weights) alive. Returns the health and the listener to remove on dispose.
+ */
+function watchDevice(device: GPUDevice): [DeviceHealth, (event: Event) => void] {
+  const health: DeviceHealth = { failure: null };
+  device.lost.then((info) => {
+    health.failure ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
+  }, () => undefined);
+  const onUncapturedError = (event: Event): void => {
+    const error = (event as GPUUncapturedErrorEvent).error;
+    health.failure ??= `WebGPU error: ${error?.message ?? 'unknown'}`;
+  };
+  device.addEventListener?.('uncapturederror', onUncapturedError);
+  return [health, onUncapturedError];
+}
+
 /** The three passes over `log P`. */
 type TilePass = 'rows' | 'columns' | 'fused';
 
@@ -114,7 +138,8 @@ export class WebGpuEngine implements Engine {
   private readonly columnSegments: number[];
   private readonly normGroups: number;
   private readonly unitR: boolean;
-  private failure: string | null = null;
+  /** Set by the device's loss and uncaptured-error callbacks (see {@link watchDevice}). */
+  private readonly health: DeviceHealth;
   private disposed = false;
   private cachedFactors: Float64Array | null = null;
   private kernels!: Kernels;
@@ -129,10 +154,7 @@ export class WebGpuEngine implements Engine {
   private evaluateGroup!: GPUBindGroup;
   private normGroup!: GPUBindGroup;
   private finishGroup!: GPUBindGroup;
-  private readonly onUncapturedError = (event: Event): void => {
-    const error = (event as GPUUncapturedErrorEvent).error;
-    this.failure ??= `WebGPU error: ${error?.message ?? 'unknown'}`;
-  };
+  private readonly onUncapturedError: (event: Event) => void;
 
   private constructor(private readonly problem: Problem, private readonly options: EngineOptions, acquired: AcquiredDevice, tuning: WebGpuTuning) {
     this.device = acquired.device;
@@ -148,10 +170,7 @@ export class WebGpuEngine implements Engine {
     this.normGroups = Math.max(1, Math.ceil(problem.nUnits / WORKGROUP));
     this.unitR = problem.r === 1;
     this.normScale = 1 / powerOfTwoScale(largestWeight(problem.blocks, problem.includeBiases));
-    this.device.lost.then((info) => {
-      this.failure ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
-    }, () => undefined);
-    this.device.addEventListener?.('uncapturederror', this.onUncapturedError);
+    [this.health, this.onUncapturedError] = watchDevice(this.device);
   }
 
   /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
@@ -311,7 +330,7 @@ export class WebGpuEngine implements Engine {
     const validation = await this.device.popErrorScope().catch(() => null);
     const memory = await this.device.popErrorScope().catch(() => null);
     if ('error' in outcome) {
-      if (this.failure && !this.disposed) throw new Error(this.failure);
+      if (this.health.failure && !this.disposed) throw new Error(this.health.failure);
       throw outcome.error;
     }
     const error = validation ?? memory;
@@ -322,7 +341,7 @@ export class WebGpuEngine implements Engine {
 
   private throwIfFailed(): void {
     if (this.disposed) throw new Error('the WebGPU engine was disposed');
-    if (this.failure) throw new Error(this.failure);
+    if (this.health.failure) throw new Error(this.health.failure);
   }
 
   private tiles(pass: GPUComputePassEncoder, which: TilePass, segments: number[]): void {

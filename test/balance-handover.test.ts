@@ -1,0 +1,132 @@
+/**
+ * The driver's hand-over from a GPU engine to the CPU engine, with a stand-in for the float32
+ * WebGPU engine (the float64 CPU engine whose objectives read slightly low, like float32 ones
+ * may, and that can fail or stall on demand), so it runs on any machine and is deterministic:
+ * the monotone check never compares float32 objectives with float64 ones, and a run that
+ * ends at `maxSweeps` on the GPU is not reported as finished by the CPU.
+ */
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { balance } from '../src/balance.js';
+import type { BalanceOptions } from '../src/balance.js';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../src/engines/engine.js';
+import type { Problem } from '../src/problem/problem.js';
+import { mlpNet } from './support/fixNets.js';
+
+/** How the stand-in GPU engine misbehaves. */
+interface Behaviour {
+  /** Relative amount by which every reported `F` reads low (float32 rounding). */
+  low: number;
+  /** `sweeps` calls that succeed before one throws (a lost device). */
+  failAfterBatches: number;
+  /** Replace the reported largest step of sweep k (1-based) by this, where it returns a number. */
+  step?: (sweep: number, step: number) => number;
+}
+
+let behaviour: Behaviour = { low: 0, failAfterBatches: Infinity };
+
+class Float32LikeEngine implements Engine {
+  readonly backend = 'webgpu' as const;
+  readonly adapter = 'float32-like stand-in';
+  readonly normScale: number;
+  private readonly inner: CpuEngine;
+  private batches = 0;
+  private done = 0;
+
+  constructor(problem: Problem, options: EngineOptions) {
+    this.inner = new CpuEngine(problem, options);
+    this.normScale = this.inner.normScale;
+  }
+
+  async evaluate(): Promise<Evaluation> {
+    const e = await this.inner.evaluate();
+    return { ...e, F: e.F * (1 - behaviour.low) };
+  }
+
+  async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
+    if (++this.batches > behaviour.failAfterBatches) throw new Error('the stand-in device was lost');
+    const records: SweepRecord[] = [];
+    for (let s = 0; s < count; s++) {
+      const [record] = await this.inner.sweeps(1, 0);
+      const maxStep = behaviour.step ? behaviour.step(++this.done, record.maxStep) : record.maxStep;
+      records.push({ F: record.F * (1 - behaviour.low), maxStep });
+      if (maxStep < tol) break;
+    }
+    return records;
+  }
+
+  logFactors(): Promise<Float64Array> {
+    return this.inner.logFactors();
+  }
+
+  dispose(): void {
+    this.inner.dispose();
+  }
+}
+
+vi.mock('../src/engines/select.js', () => ({
+  createWebGpuEngine: async (problem: Problem, options: EngineOptions): Promise<Engine> => new Float32LikeEngine(problem, options),
+}));
+
+beforeEach(() => {
+  behaviour = { low: 0, failAfterBatches: Infinity };
+});
+
+describe('balance(): hand-over from the GPU to the CPU', () => {
+  it('checks the CPU\'s sweeps against the CPU\'s own F, not the GPU\'s float32 one', async () => {
+    // An already balanced net: a sweep changes F by far less than float32's 1e-7.
+    const net = (await balance(mlpNet(1), { p: 2, q: 3, backend: 'cpu', tol: 1e-13, maxSweeps: 100000 })).network;
+    behaviour = { low: 1e-7, failAfterBatches: 1 };
+    const options: BalanceOptions = { p: 2, q: 3, tol: 0, maxSweeps: 40, sweepsPerBatch: 16 };
+    const result = await balance(net, { ...options, backend: 'webgpu' });
+    expect(result.backend).toBe('cpu');
+    expect(result.fallback).toMatch(/WebGPU failed after 16 verified sweeps: the stand-in device was lost/);
+    expect(result.sweeps).toBe(40);
+    const reference = await balance(net, { ...options, backend: 'cpu' });
+    expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-12);
+  });
+
+  it('still refuses a GPU sweep that increases F beyond float32 tolerance', async () => {
+    const net = mlpNet(2);
+    let calls = 0;
+    const original = Float32LikeEngine.prototype.sweeps;
+    Float32LikeEngine.prototype.sweeps = async function increasing(this: Float32LikeEngine, count: number, tol: number) {
+      const records = await original.call(this, count, tol);
+      return ++calls === 2 ? records.map((r) => ({ ...r, F: r.F * 1.01 })) : records;
+    };
+    try {
+      const result = await balance(net, { p: 2, q: 2, backend: 'webgpu', tol: 1e-8, maxSweeps: 5000 });
+      expect(result.backend).toBe('cpu');
+      expect(result.fallback).toMatch(/WebGPU failed after 16 verified sweeps: the norm increased/);
+      expect(result.converged).toBe(true);
+    } finally {
+      Float32LikeEngine.prototype.sweeps = original;
+    }
+  });
+
+  it('a run that reaches maxSweeps on the GPU while its steps stall finishes there', async () => {
+    // A constant largest step: no new smallest step after the first batch.
+    behaviour = { low: 0, failAfterBatches: Infinity, step: () => 1e-3 };
+    const result = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', tol: 1e-6, maxSweeps: 48, sweepsPerBatch: 16 });
+    expect(result.sweeps).toBe(48);
+    expect(result.converged).toBe(false);
+    expect(result.backend).toBe('webgpu');
+    expect(result.fallback).toBeNull();
+    // One sweep more, and the stall hands over.
+    const longer = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', tol: 1e-6, maxSweeps: 49, sweepsPerBatch: 16 });
+    expect(longer.backend).toBe('cpu');
+    expect(longer.fallback).toMatch(/stalled at its float32 precision floor after 48 sweeps/);
+  });
+
+  it('a step that rises for a few sweeps is not a stall, whatever the batch size', async () => {
+    // Sweeps 2-4 report the step of sweep 1: three sweeps without a new smallest step.
+    let first = 0;
+    behaviour = { low: 0, failAfterBatches: Infinity, step: (sweep, step) => (sweep === 1 ? (first = step) : sweep <= 4 ? first : step) };
+    for (const sweepsPerBatch of [1, 2, 16]) {
+      const result = await balance(mlpNet(4), { p: 2, q: 2, backend: 'webgpu', tol: 1e-6, maxSweeps: 5000, sweepsPerBatch });
+      expect(result.fallback, `sweepsPerBatch ${sweepsPerBatch}`).toBeNull();
+      expect(result.backend).toBe('webgpu');
+      expect(result.converged).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,171 @@
+/**
+ * The WebGPU engine on the edges of its input and of its life (Dawn + SwiftShader): blocks of
+ * one row or one column, nothing rescalable, a net whose only hidden layer is one tie group,
+ * three colour classes with p != q and given start factors, grouped blocks split by groups and
+ * by rows with folded grids; a disposed engine is garbage, not kept alive by the caller's
+ * device; and the driver's stall hand-over does not depend on the batch size.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect } from 'vitest';
+import { balance } from '../src/balance.js';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
+import type { WebGpuTuning } from '../src/engines/webgpu/engine.js';
+import { segmentBlocks } from '../src/engines/webgpu/layout.js';
+import { mlp, sequential } from '../src/network/builders.js';
+import { rescale } from '../src/network/rescale.js';
+import type { Network } from '../src/network/types.js';
+import type { Schedule } from '../src/options.js';
+import { compileProblem } from '../src/problem/compile.js';
+import { gpuIt, useGpu } from './helpers/gpu.js';
+import type { GpuContext } from './helpers/gpu.js';
+import { dagNet } from './support/fixNets.js';
+import { uniformStream } from './support/fixReference.js';
+
+const gpu = useGpu();
+
+interface Case {
+  p: number;
+  q: number;
+  schedule: Schedule;
+  sweeps: number;
+  tuning?: WebGpuTuning;
+  initial?: Float64Array;
+}
+
+/** Both engines, the same sweeps: objectives within float32 tolerance, the same log factors; returns the problem. */
+async function agree(context: GpuContext, net: Network, c: Case): Promise<ReturnType<typeof compileProblem>> {
+  const problem = compileProblem(net, { p: c.p, q: c.q });
+  const cpu = new CpuEngine(problem, { schedule: c.schedule, initial: c.initial });
+  const engine = await WebGpuEngine.create(problem, { schedule: c.schedule, initial: c.initial }, { device: context.device }, c.tuning);
+  try {
+    const expected = await cpu.sweeps(c.sweeps, 0);
+    const got = await engine.sweeps(c.sweeps, 0);
+    expect(got).toHaveLength(expected.length);
+    for (let s = 0; s < got.length; s++) {
+      expect(Math.abs(got[s].F / expected[s].F - 1), `F after sweep ${s + 1}`).toBeLessThan(2e-5);
+      expect(Math.abs(got[s].maxStep - expected[s].maxStep), `step of sweep ${s + 1}`).toBeLessThan(1e-6 + 1e-3 * expected[s].maxStep);
+    }
+    const [u, v] = [await cpu.logFactors(), await engine.logFactors()];
+    expect(v).toHaveLength(problem.nVars);
+    for (let k = 0; k < u.length; k++) expect(Math.abs(v[k] - u[k]), `log factor ${k}`).toBeLessThan(1e-4);
+    const [a, b] = [await cpu.evaluate(), await engine.evaluate()];
+    expect(Math.abs(b.F / a.F - 1)).toBeLessThan(2e-5);
+    expect(Math.abs(b.maxLogImbalance - a.maxLogImbalance)).toBeLessThan(1e-3 * (1 + a.maxLogImbalance));
+  } finally {
+    engine.dispose();
+  }
+  return problem;
+}
+
+describe('WebGPU engine on edge cases agrees with the CPU engine', () => {
+  gpuIt(gpu, 'blocks of one row and of one column', async (context) => {
+    const narrow = await agree(context, mlp([5, 1, 4], { seed: 1 }), { p: 2, q: 3, schedule: 'parallel', sweeps: 10 });
+    expect(narrow.blocks[0].rows).toBe(1);
+    const thin = await agree(context, mlp([1, 6, 1], { seed: 1 }), { p: 1, q: 1, schedule: 'alternating', sweeps: 10 });
+    expect(thin.blocks[0].cols).toBe(1);
+  });
+
+  gpuIt(gpu, 'nothing rescalable: no variables, every sweep a no-op', async (context) => {
+    for (const schedule of ['parallel', 'alternating'] as const) {
+      const problem = compileProblem(mlp([4, 3], { seed: 1 }), { p: 2, q: 3 });
+      expect(problem.nVars).toBe(0);
+      const cpu = new CpuEngine(problem, { schedule });
+      const engine = await WebGpuEngine.create(problem, { schedule }, { device: context.device });
+      try {
+        const F = (await cpu.evaluate()).F;
+        const got = await engine.sweeps(3, 0);
+        expect(got).toHaveLength(3);
+        for (const record of got) {
+          expect(record.maxStep).toBe(0);
+          expect(Math.abs(record.F / F - 1)).toBeLessThan(1e-6);
+        }
+        expect(await engine.sweeps(5, 1e-6)).toHaveLength(1);
+        expect(await engine.logFactors()).toHaveLength(0);
+        expect((await engine.evaluate()).maxLogImbalance).toBe(0);
+      } finally {
+        engine.dispose();
+      }
+    }
+  });
+
+  gpuIt(gpu, 'the only hidden layer is one tie group', async (context) => {
+    const net = mlp([5, 6, 3], { seed: 2 });
+    net.ties = [Array.from({ length: 6 }, (_, unit) => ({ layer: 1, unit }))];
+    expect(compileProblem(net, { p: 2, q: 3 }).nVars).toBe(1);
+    await agree(context, net, { p: 2, q: 3, schedule: 'parallel', sweeps: 15 });
+    await agree(context, net, { p: 2, q: 2, schedule: 'alternating', sweeps: 15 });
+  });
+
+  gpuIt(gpu, 'three colour classes, p != q, alternating, from given factors', async (context) => {
+    const problem = compileProblem(dagNet(3), { p: 3, q: 1.5 });
+    expect(problem.nClasses).toBeGreaterThanOrEqual(3);
+    const initial = Float64Array.from({ length: problem.nVars }, (_, k) => Math.sin(k + 1));
+    await agree(context, dagNet(3), { p: 3, q: 1.5, schedule: 'alternating', sweeps: 20, initial });
+    await agree(context, dagNet(3), { p: 1.5, q: 4, schedule: 'alternating', sweeps: 20 });
+  });
+
+  gpuIt(gpu, 'grouped convolutions split by groups and by rows, several segments per group, grids folded', async (context) => {
+    const net = sequential([6, 2, 2], [
+      { type: 'conv', channels: 12, kernel: 3, padding: 1, groups: 3 },
+      { type: 'conv', channels: 12, kernel: 1, groups: 3 },
+      { type: 'conv', channels: 12, kernel: 1 },
+      { type: 'dense', units: 2 },
+    ], { seed: 4 });
+    const problem = compileProblem(net, { p: 1.5, q: 2.5 });
+    // 600 bytes: block 0 (3 groups of 288 bytes) goes by whole groups, two and one per segment.
+    const byGroups = segmentBlocks(problem, 600).filter((s) => s.block === 0);
+    expect(byGroups.map((s) => s.groups)).toEqual([2, 1]);
+    // 200 bytes: each group of block 0 is split by rows over two segments.
+    const byRows = segmentBlocks(problem, 200).filter((s) => s.block === 0);
+    expect(byRows.map((s) => [s.groups, s.rows])).toEqual(Array.from({ length: 6 }, () => [1, 2]));
+    for (const maxBufferBytes of [600, 200]) {
+      await agree(context, net, { p: 1.5, q: 2.5, schedule: 'alternating', sweeps: 20, tuning: { maxBufferBytes, maxWorkgroupsPerDimension: 3 } });
+    }
+    await agree(context, net, { p: 2, q: 2, schedule: 'parallel', sweeps: 20, tuning: { maxBufferBytes: 200, maxWorkgroupsPerDimension: 2 } });
+    await agree(context, mlp([3, 300, 2], { seed: 5 }), { p: 2, q: 2, schedule: 'parallel', sweeps: 20, tuning: { maxWorkgroupsPerDimension: 3 } });
+  });
+});
+
+describe('WebGPU engine life cycle', () => {
+  gpuIt(gpu, 'a disposed engine is not kept alive by the caller\'s device (its loss callback holds no engine)', async ({ device }) => {
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    let engine: WebGpuEngine | null = await WebGpuEngine.create(compileProblem(mlp([50, 40, 3], { seed: 1 }), { p: 2, q: 3 }), { schedule: 'parallel' }, { device });
+    await engine.sweeps(2, 0);
+    const ref = new WeakRef(engine);
+    engine.dispose();
+    engine = null;
+    for (let k = 0; k < 10 && ref.deref(); k++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      collect();
+    }
+    expect(ref.deref(), 'the disposed engine is still reachable').toBeUndefined();
+  });
+});
+
+describe('balance() on WebGPU: the float32 stall hand-over', () => {
+  gpuIt(gpu, 'does not depend on the batch size (an early non-decreasing step is not the float32 floor)', async ({ device }) => {
+    // A deep narrow MLP scrambled by factors up to 1e6: the parallel schedule's largest step
+    // goes up now and then before it settles, far above float32's floor (~1e-7).
+    const base = mlp([4, 6, 6, 6, 6, 6, 6, 6, 6, 2], { seed: 2, dtype: 'float64' });
+    const next = uniformStream(2);
+    const last = base.layers.length - 1;
+    const net = rescale(base, base.layers.map((layer, k) =>
+      Float64Array.from({ length: layer.shape[0] }, () => (k === 0 || k === last ? 0 : (2 * next() - 1) * 6 * Math.LN10))));
+    const runs = [];
+    for (const sweepsPerBatch of [16, 1]) {
+      const steps: number[] = [];
+      const result = await balance(net, { p: 2, q: 2, schedule: 'parallel', tol: 1e-5, maxSweeps: 2000, backend: 'webgpu', device, sweepsPerBatch, onSweep: (s) => steps.push(s.maxStep) });
+      expect(steps.some((step, k) => k > 0 && step >= steps[k - 1]), 'the steps are not monotone').toBe(true);
+      runs.push(result);
+    }
+    for (const result of runs) {
+      expect(result.converged).toBe(true);
+      expect(result.fallback).toBeNull();
+      expect(result.backend).toBe('webgpu');
+    }
+    expect(runs[1].sweeps).toBe(runs[0].sweeps);
+  });
+});
