@@ -117,6 +117,21 @@ describe('ONNX initializers with hostile dims or external-data names', () => {
 });
 
 describe('validateNetwork', () => {
+  it('skips and fixed units that are not arrays, a pool window or stride that is not two integers: refused by name', () => {
+    const base = cnn({ seed: 0 });
+    const variants: Array<(n: Network) => void> = [
+      (n) => { (n.layers[1] as { skips: unknown }).skips = 0; },
+      (n) => { (n.layers[1] as { fixed: unknown }).fixed = 3; },
+      (n) => { n.layers[1].pool!.size = [2] as unknown as [number, number]; },
+      (n) => { n.layers[1].pool!.stride = [2, 2, 2] as unknown as [number, number]; },
+    ];
+    for (const change of variants) {
+      const net = structuredClone(base);
+      change(net);
+      expect(refusal(() => validateNetwork(net))).toMatch(/layer 1 \('hidden1'\): (skips|fixed|pool size)/);
+    }
+  });
+
   it('ties that are not arrays of unit references are refused by name', () => {
     const net = mlp([3, 4, 2], { seed: 0 });
     for (const ties of [5, [5], [[null]], [{ layer: 1, unit: 0 }], [[{ layer: 'length', unit: 0 }]], [[{ layer: '__proto__', unit: 0 }]]]) {

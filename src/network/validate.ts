@@ -58,6 +58,8 @@ function validateLayer(layer: Layer, k: number): void {
   }
   if (!ACTIVATIONS.has(layer.activation)) fail(`${where}: unknown activation '${String(layer.activation)}'`);
   if (layer.negativeSlope !== undefined && !Number.isFinite(layer.negativeSlope)) fail(`${where}: negativeSlope must be finite`);
+  if (layer.skips !== undefined && !Array.isArray(layer.skips)) fail(`${where}: skips must be an array of layer indices`);
+  if (layer.fixed !== undefined && !Array.isArray(layer.fixed)) fail(`${where}: fixed must be an array of unit indices`);
   for (const s of layer.skips ?? []) {
     if (!Number.isInteger(s) || s < 0 || s >= k) fail(`${where}: skip source ${s} must be an earlier layer`);
   }
@@ -68,7 +70,9 @@ function validateLayer(layer: Layer, k: number): void {
     const { size, stride, kind } = layer.pool;
     if (kind !== 'max' && kind !== 'avg') fail(`${where}: pool kind must be 'max' or 'avg'`);
     if (layer.shape.length !== 3) fail(`${where}: pooling needs a [channels, height, width] layer`);
-    if (!size?.every(isPositiveInt) || !stride?.every(isPositiveInt)) fail(`${where}: pool size and stride must be positive integers`);
+    if (!Array.isArray(size) || size.length !== 2 || !size.every(isPositiveInt) || !Array.isArray(stride) || stride.length !== 2 || !stride.every(isPositiveInt)) {
+      fail(`${where}: pool size and stride must be two positive integers each`);
+    }
     const pad = layer.pool.padding;
     if (pad !== undefined) {
       if (kind !== 'max') fail(`${where}: pool padding is only supported for max-pooling`);
