@@ -2,7 +2,8 @@
  * The shared WebGPU fixture of the GPU tests: Dawn (npm `webgpu`) with Chromium's SwiftShader
  * as the Vulkan driver when no other is configured. One adapter and device per test file
  * (`beforeAll`), destroyed in `afterAll`. Every test runs inside validation and out-of-memory
- * error scopes that must come back empty, and an uncaptured device error fails the test.
+ * error scopes that must come back empty, with no scope of the code under test left on the
+ * device after it, and an uncaptured device error fails the test.
  * With no adapter the tests are skipped visibly, except under `REQUIRE_WEBGPU=1` (CI), where
  * `beforeAll` fails and with it every test of the file.
  */
@@ -44,6 +45,10 @@ export function useGpu(): () => GpuContext | null {
     expect(validation?.message ?? null, 'validation error scope').toBeNull();
     expect(memory?.message ?? null, 'out-of-memory error scope').toBeNull();
     expect(errors, 'uncaptured WebGPU errors').toEqual([]);
+    // The code under test left no error scope of its own on the device (a stray scope would
+    // have taken the fixture's place above and swallowed errors): the stack is empty now.
+    const stray = await context.device.popErrorScope().then(() => 'a stray error scope was left on the device', () => null);
+    expect(stray).toBeNull();
   });
   afterAll(() => {
     context?.device.destroy();
