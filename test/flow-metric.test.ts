@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { flowDirection, flowDirections, flowStep, lpqRegulariser, balanceResidual, mlp, WeightBalanceError, lpqNorm } from '../src/index.js';
-import type { Network } from '../src/index.js';
+import { flowDirection, flowDirections, flowStep, lpqRegulariser, balanceResidual, mlp, sequential, WeightBalanceError, lpqNorm } from '../src/index.js';
+import type { Network, ParameterArrays } from '../src/index.js';
 import { Random } from '../src/network/random.js';
+import { unitCount } from '../src/network/types.js';
 
 /** A float64 ReLU MLP without biases (the rescaling direction X_h then lives in the weights only). */
 function net(sizes: number[], seed: number, biases = false): Network {
@@ -48,6 +49,28 @@ function residualGradient(n: Network, p: number, q: number, layer: number, unit:
   });
 }
 
+/**
+ * X_h summed over the members `[layer, unit]` of one tie group, weights and biases, for dense and
+ * (grouped) convolution blocks: entry `(i, j, tap)` of a block is the edge column unit -> row unit.
+ */
+function groupDirection(n: Network, members: [number, number][]): ParameterArrays {
+  const sign = (layer: number, unit: number): number => (members.some(([l, u]) => l === layer && u === unit) ? 1 : 0);
+  const weight = n.blocks.map((b) => {
+    const rows = b.shape[0];
+    const rowLength = b.weight.length / rows;
+    const groups = b.kind === 'conv2d' ? b.groups : 1;
+    const cols = b.kind === 'conv2d' ? b.shape[1] : unitCount(n.layers[b.from]);
+    const taps = rowLength / cols;
+    return Float64Array.from(b.weight, (w, e) => {
+      const i = Math.floor(e / rowLength);
+      const j = Math.floor(i / (rows / groups)) * cols + Math.floor((e % rowLength) / taps);
+      return w * (sign(b.to, i) - sign(b.from, j));
+    });
+  });
+  const bias = n.blocks.map((b) => (b.bias ? Float64Array.from(b.bias, (x, i) => x * sign(b.to, i)) : null));
+  return { weight, bias };
+}
+
 const flat = (arrays: ArrayLike<number>[]): number[] => arrays.flatMap((a) => Array.from(a));
 const dotProduct = (a: number[], b: number[]): number => a.reduce((s, x, i) => s + x * b[i], 0);
 const norm2 = (a: number[]): number => Math.sqrt(dotProduct(a, a));
@@ -66,6 +89,46 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
       worst = Math.max(worst, error);
     }
     expect(worst).toBeLessThan(1e-6);
+  });
+
+  it.each([[1, 2], [3, 1.5], [1.5, 6]])('M · grad g[h] = p q X_h with biases in the rows, on convolutions and on tied units, (p, q) = (%s, %s)', (p, q) => {
+    const withBiases = mlp([3, 4, 3, 2], { seed: 11, dtype: 'float64', biasScale: 0.5 });
+    const residual = sequential([4], [{ type: 'dense', units: 5 }, { type: 'dense', units: 5, skip: 1 }, { type: 'dense', units: 2 }], { seed: 2, dtype: 'float64' });
+    const convolutional = sequential([2, 4, 4], [
+      { type: 'conv', channels: 4, kernel: 2, groups: 2 },
+      { type: 'conv', channels: 4, kernel: 2, groups: 4 },
+      { type: 'dense', units: 3 },
+    ], { seed: 6, dtype: 'float64' });
+    const cases: [Network, boolean, [number, number][]][] = [
+      [withBiases, true, [[1, 3]]],
+      [withBiases, true, [[2, 1]]],
+      [residual, false, [[1, 2], [2, 2]]], // the residual ties unit 2 of layers 1 and 2
+      [convolutional, false, [[1, 1]]],
+      [convolutional, false, [[2, 3]]],
+    ];
+    for (const [n, includeBiases, members] of cases) {
+      const [layer, unit] = members[0];
+      const g = (m: Network): number => balanceResidual(m, { p, q, includeBiases }).g[layer][unit];
+      const derivative = (k: number, e: number, bias: boolean): number => {
+        const at = (delta: number): number => g({ ...n, blocks: n.blocks.map((b, m) => {
+          if (m !== k) return b;
+          const values = Float64Array.from(bias ? b.bias! : b.weight);
+          values[e] += delta;
+          return bias ? { ...b, bias: values } : { ...b, weight: values };
+        }) });
+        const h = 1e-4 * Math.abs((bias ? n.blocks[k].bias! : n.blocks[k].weight)[e]);
+        return h === 0 ? 0 : (at(h) - at(-h)) / (2 * h);
+      };
+      const gradG: ParameterArrays = {
+        weight: n.blocks.map((b, k) => Float64Array.from(b.weight, (_, e) => derivative(k, e, false))),
+        bias: n.blocks.map((b, k) => (b.bias ? Float64Array.from(b.bias, (_, e) => (includeBiases ? derivative(k, e, true) : 0)) : null)),
+      };
+      const Mg = flowDirections(n, gradG, { p, q, includeBiases, epsilon: 1e-12 });
+      const X = groupDirection(n, members);
+      const actual = [...flat(Mg.weight), ...(includeBiases ? flat(Mg.bias.filter((b) => b !== null)) : [])];
+      const expected = [...flat(X.weight), ...(includeBiases ? flat(X.bias.filter((b) => b !== null)) : [])].map((x) => p * q * x);
+      expect(norm2(actual.map((v, i) => v - expected[i])) / norm2(expected)).toBeLessThan(1e-5);
+    }
   });
 
   it('the residual g[h] = <grad R, X_h>', () => {
