@@ -184,6 +184,23 @@ describe('the CLI refuses before any work', () => {
     }
   });
 
+  it('a single-valued option given twice is a usage error (exit 2), nothing on stdout, nothing written', async () => {
+    for (const argv of [
+      ['balance', input, '-p', '1', '-p', '2', '--backend', 'cpu', '--json'],
+      ['balance', input, '--backend', 'cpu', '-o', join(dir, 'a.safetensors'), '--output=' + join(dir, 'b.safetensors')],
+      ['make-net', '--arch', '3,4,2', '--seed', '1', '--seed=2', '-o', join(dir, 'c.safetensors')],
+    ]) {
+      const r = await run(argv);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/(-p|--output|--seed) is given more than once/);
+    }
+    expect((await readdir(dir)).filter((f) => /^[abc]\.safetensors$/.test(f))).toEqual([]);
+    // Repeatable options stay repeatable.
+    const fig2 = await run(['fig2', '--arch', '3,4,2', '--arch', '3,5,2', '--pq', '2,2', '--schedule', 'parallel', '--max-sweeps', '3', '--csv', join(dir, 'f.csv')]);
+    expect(fig2.code).toBe(0);
+  });
+
   it('--max-sweeps 0 writes the unchanged network and reports no sweep', async () => {
     const out = join(dir, 'zero.safetensors');
     const r = await run(['balance', input, '--max-sweeps', '0', '--backend', 'cpu', '--json', '-o', out]);

@@ -25,14 +25,24 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-/** Parse `argv` strictly against `options`; a parse failure becomes a {@link UsageError}. */
+/**
+ * Parse `argv` strictly against `options`; a parse failure becomes a {@link UsageError}, and so
+ * does a single-valued option given twice (`-p 1 -p 2` is ambiguous: which one was meant?).
+ */
 export function parseCommandArgs(argv: string[], options: OptionSpec): ParsedArgs {
+  let parsed;
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values: values as ParsedArgs['values'], positionals };
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message.split('\n')[0] : String(error));
   }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || options[token.name]?.type !== 'string' || options[token.name].multiple) continue;
+    if (seen.has(token.name)) throw new UsageError(`${optionLabel(token.name)} is given more than once`);
+    seen.add(token.name);
+  }
+  return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals };
 }
 
 /** The value of a string option, or `undefined` when absent. */
