@@ -45,6 +45,22 @@ describe('weight-balance train', () => {
     expect(testAccuracy).toBeGreaterThan(0);
   });
 
+  it('-p, -q, --lambda and --optimizer reach the trainer: for p = q = 2 the flow is gradient descent, for p = q = 1 it is not', async () => {
+    const run = async (...args: string[]): Promise<{ loss: number[]; residual: number[] }> => {
+      const io = capture();
+      expect(await main(['train', '--data', 'spirals', '--steps', '10', '--log-every', '5', '--lr', '0.1', '--json', ...args], io)).toBe(0);
+      return JSON.parse(io.stdout());
+    };
+    const flow2 = await run('-p', '2', '-q', '2', '--lambda', '0.1', '--optimizer', 'flow');
+    const gd2 = await run('-p', '2', '-q', '2', '--lambda', '0.1', '--optimizer', 'gd');
+    const flow1 = await run('-p', '1', '-q', '1', '--lambda', '0.1', '--optimizer', 'flow');
+    const free = await run('-p', '2', '-q', '2', '--lambda', '0', '--optimizer', 'flow');
+    expect(flow2).toEqual(gd2);
+    expect(flow1.loss[2]).not.toBe(flow2.loss[2]);
+    expect(flow1.residual[0]).not.toBe(flow2.residual[0]); // the residual is measured in l_{p,q}
+    expect(free.loss[2]).not.toBe(flow2.loss[2]);
+  });
+
   it('prints a table without --json, and null accuracy for the regression', async () => {
     const io = capture();
     expect(await main(['train', '--data', 'teacher', '--steps', '10', '--log-every', '5', '-p', '2', '-q', '1'], io)).toBe(0);
