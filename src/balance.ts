@@ -91,6 +91,7 @@ export function validateRunOptions(options: BalanceOptions): Required<Pick<Balan
   if (!Number.isInteger(maxSweeps) || maxSweeps < 0) throw new WeightBalanceError(`maxSweeps must be an integer >= 0, got ${String(maxSweeps)}`);
   if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') throw new WeightBalanceError(`backend must be 'auto', 'cpu' or 'webgpu', got '${String(backend)}'`);
   if (!Number.isInteger(sweepsPerBatch) || sweepsPerBatch < 1) throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
+  if (options.onSweep !== undefined && typeof options.onSweep !== 'function') throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
   return { schedule, tol, maxSweeps, backend, sweepsPerBatch };
 }
 

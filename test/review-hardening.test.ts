@@ -116,6 +116,23 @@ describe('ONNX initializers with hostile dims or external-data names', () => {
   });
 });
 
+describe('rescale and balance check what they are given', () => {
+  it('rescale refuses an invalid network and missing log factors by name', () => {
+    const net = mlp([3, 4, 2], { seed: 0 });
+    const zero = net.layers.map((l) => new Float64Array(l.shape[0]));
+    const broken = structuredClone(net);
+    broken.blocks[1].weight = new Float32Array(7); // shape [2, 4] needs 8
+    expect(refusal(() => rescale(broken, zero))).toMatch(/block 1.*7 entries/);
+    const holes = [zero[0], undefined, zero[2]] as unknown as Float64Array[];
+    expect(refusal(() => rescale(net, holes))).toMatch(/layer 1/);
+  });
+
+  it('balance refuses an onSweep that is not a function before any sweep', async () => {
+    const net = mlp([3, 4, 2], { seed: 0 });
+    await expect(balance(net, { p: 2, q: 2, backend: 'cpu', onSweep: 5 as never })).rejects.toThrow(/onSweep must be a function/);
+  });
+});
+
 describe('validateNetwork', () => {
   it('skips and fixed units that are not arrays, a pool window or stride that is not two integers: refused by name', () => {
     const base = cnn({ seed: 0 });

@@ -1,5 +1,6 @@
 import { WeightBalanceError } from '../errors.js';
 import { positionsPerUnit, unitCount } from './types.js';
+import { validateNetwork } from './validate.js';
 import type { Block, Network, WeightArray } from './types.js';
 
 function scaled<T extends WeightArray>(source: T): T {
@@ -11,15 +12,17 @@ function scaled<T extends WeightArray>(source: T): T {
  * per layer and unit (`logFactors[layer][unit]`). Returns a new network with new arrays in the
  * same precision that shares no object with the input; the input is not touched. The network
  * computes the same function when only rescalable units (homogeneous hidden units, ties
- * respected) have non-zero log factors.
+ * respected) have non-zero log factors. An invalid network, or log factors that do not match
+ * its layers or are not finite, is a {@link WeightBalanceError}.
  */
 export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network {
-  if (logFactors.length !== net.layers.length) {
-    throw new WeightBalanceError(`rescale needs log factors for ${net.layers.length} layers, got ${logFactors.length}`);
+  validateNetwork(net);
+  if (!Array.isArray(logFactors) || logFactors.length !== net.layers.length) {
+    throw new WeightBalanceError(`rescale needs log factors for ${net.layers.length} layers, got ${Array.isArray(logFactors) ? logFactors.length : String(logFactors)}`);
   }
   net.layers.forEach((layer, k) => {
-    if (logFactors[k].length !== unitCount(layer)) {
-      throw new WeightBalanceError(`rescale: layer ${k} ('${layer.name}') has ${unitCount(layer)} units, got ${logFactors[k].length} log factors`);
+    if (logFactors[k]?.length !== unitCount(layer)) {
+      throw new WeightBalanceError(`rescale: layer ${k} ('${layer.name}') has ${unitCount(layer)} units, got ${logFactors[k]?.length ?? 'no'} log factors`);
     }
     for (let c = 0; c < logFactors[k].length; c++) {
       if (!Number.isFinite(logFactors[k][c])) throw new WeightBalanceError(`rescale: log factor of layer ${k} unit ${c} is not finite`);
