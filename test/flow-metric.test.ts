@@ -202,6 +202,17 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
     expect(Math.abs(smaller[0][0])).toBeGreaterThan(Math.abs(d[0][0])); // |W|^(2-p) grows as the floor drops
   });
 
+  it('an all-zero row (rho = 0, a dead unit) gets the diagonal alone: finite, 0 for p < 2, G for p = 2, epsilon^(2-p) G for p > 2', () => {
+    const n = net([3, 4, 2], 4);
+    n.blocks[0].weight.fill(0, 3, 6); // unit 1 of layer 1
+    const G = n.blocks.map((b) => Float64Array.from(b.weight, () => 1));
+    for (const [p, q, expected] of [[1, 2, 0], [1.5, 0.5, 0], [2, 4, 1], [2, 1, 1], [3, 6, 10], [4, 1, 100]]) {
+      const d = flowDirection(n, G, { p, q, epsilon: 0.1 });
+      expect(flat(d).every(Number.isFinite)).toBe(true);
+      for (let e = 3; e < 6; e++) expect(d[0][e]).toBeCloseTo(expected, 12);
+    }
+  });
+
   it('stays positive definite where the floor is active and q > p (rank-one term at its most negative)', () => {
     // Row 0 of block 0 entirely below epsilon: with the floored diagonal D, M = rho^(1-r) (D + c W W^T)
     // is positive definite only if the rank-one weight uses W^T D^-1 W, not rho (which is 10x smaller here).
