@@ -159,7 +159,10 @@ function mount(panel: HTMLElement): void {
     snapshot.done = false;
     try {
       status.textContent = 'Loading the data…';
-      const all = dataSelect.value === 'digits' ? await (digitsCache ??= fetchDigits()) : twoSpirals({ perClass: 200, seed: 0 });
+      // A failed fetch is not cached: the next Train tries again.
+      const all = dataSelect.value === 'digits'
+        ? await (digitsCache ??= fetchDigits().catch((error: unknown) => { digitsCache = null; throw error; }))
+        : twoSpirals({ perClass: 200, seed: 0 });
       const sizes = readSizes(arch, all);
       const pv = readNumber(p, 'p', (x) => x > 0, 'a number > 0');
       const qv = readNumber(q, 'q', (x) => x > 0, 'a number > 0');
