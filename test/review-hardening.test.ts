@@ -13,7 +13,7 @@ import { main } from '../src/cli/main.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { readOnnx, writeOnnx } from '../src/io/onnx/index.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
-import { mlp, cnn } from '../src/network/builders.js';
+import { mlp, cnn, sequential } from '../src/network/builders.js';
 import { forward } from '../src/network/forward.js';
 import { rescale } from '../src/network/rescale.js';
 import { validateNetwork } from '../src/network/validate.js';
@@ -130,6 +130,23 @@ describe('rescale and balance check what they are given', () => {
   it('balance refuses an onSweep that is not a function before any sweep', async () => {
     const net = mlp([3, 4, 2], { seed: 0 });
     await expect(balance(net, { p: 2, q: 2, backend: 'cpu', onSweep: 5 as never })).rejects.toThrow(/onSweep must be a function/);
+  });
+});
+
+describe('builders and forward refuse malformed arguments by name', () => {
+  it('sequential: a fractional or non-positive size, an unknown dtype', () => {
+    expect(refusal(() => sequential([3], [{ type: 'dense', units: 2.5 }]))).toMatch(/units/);
+    expect(refusal(() => sequential([3], [{ type: 'dense', units: -2 }]))).toMatch(/units/);
+    expect(refusal(() => sequential([3, 5, 5], [{ type: 'conv', channels: 3, kernel: 2.5 }]))).toMatch(/kernel/);
+    expect(refusal(() => sequential([3, 5, 5], [{ type: 'conv', channels: 3, kernel: 3, stride: 0 }]))).toMatch(/stride/);
+    expect(refusal(() => sequential([3, 5, 5], [{ type: 'conv', channels: 3, kernel: 3, padding: -1 }]))).toMatch(/padding/);
+    expect(refusal(() => sequential([3.5], [{ type: 'dense', units: 2 }]))).toMatch(/input/);
+    expect(refusal(() => mlp([3, 4, 2], { dtype: 'float16' as never }))).toMatch(/dtype/);
+  });
+
+  it('forward: a batch that is not a non-negative integer', () => {
+    const net = mlp([2, 3, 2], { seed: 0 });
+    expect(refusal(() => forward(net, [1, 2, 3], 1.5))).toMatch(/batch/);
   });
 });
 

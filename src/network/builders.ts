@@ -33,6 +33,17 @@ export type LayerSpec =
       skip?: number;
     };
 
+/** Refuse a layer spec whose sizes are not integers in range, naming the layer and the field. */
+function checkSpec(spec: LayerSpec, k: number): void {
+  const positive = spec.type === 'dense' ? { units: spec.units } : { channels: spec.channels, kernel: spec.kernel, stride: spec.stride ?? 1, groups: spec.groups ?? 1 };
+  for (const [field, value] of Object.entries(positive)) {
+    if (!Number.isInteger(value) || value <= 0) throw new WeightBalanceError(`layer ${k}: ${field} must be a positive integer, got ${String(value)}`);
+  }
+  if (spec.type === 'conv' && (!Number.isInteger(spec.padding ?? 0) || (spec.padding ?? 0) < 0)) {
+    throw new WeightBalanceError(`layer ${k}: padding must be an integer >= 0, got ${String(spec.padding)}`);
+  }
+}
+
 function allocate(n: number, dtype: BuildOptions['dtype']): WeightArray {
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
@@ -45,7 +56,12 @@ function allocate(n: number, dtype: BuildOptions['dtype']): WeightArray {
 export function sequential(input: number[], specs: LayerSpec[], options: BuildOptions = {}): Network {
   const { seed = 0, dtype = 'float32', biasScale = 0, activation = 'relu' } = options;
   if (options.init !== undefined && options.init !== 'he') throw new WeightBalanceError(`unknown init '${String(options.init)}'`);
-  if (specs.length === 0) throw new WeightBalanceError('the network is empty: give at least one layer');
+  if (dtype !== 'float32' && dtype !== 'float64') throw new WeightBalanceError(`dtype must be 'float32' or 'float64', got '${String(dtype)}'`);
+  if (!Array.isArray(specs) || specs.length === 0) throw new WeightBalanceError('the network is empty: give at least one layer');
+  if (!Array.isArray(input) || (input.length !== 1 && input.length !== 3) || !input.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new WeightBalanceError(`the input shape must be [units] or [channels, height, width] of positive integers, got ${JSON.stringify(input)}`);
+  }
+  specs.forEach((spec, k) => checkSpec(spec, k));
   const rng = new Random(seed);
   const layers: Layer[] = [{ name: 'input', shape: [...input], activation: 'identity' }];
   const blocks: Block[] = [];
