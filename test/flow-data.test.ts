@@ -140,5 +140,11 @@ describe('the trainer refuses bad input before training', () => {
     const wide: Dataset = { ...other, width: 1, inputs: other.inputs.subarray(0, other.count) };
     await expect(train(net, data, { p: 1, q: 1, lr: 0.1, steps: 5, test: wide })).rejects.toThrow(/first size \(2\) differs from the width/);
     await expect(train(net, data, { p: 1, q: 1, lr: 0.1, steps: -1 })).rejects.toThrow(/steps must be an integer >= 0, got -1/);
+    const controller = new AbortController();
+    let logged = 0;
+    const run = train(net, data, { p: 1, q: 1, lr: 0.1, steps: 50, logEvery: 1, signal: controller.signal, onLog: (log) => { logged = log.step; if (log.step === 3) controller.abort(); } });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(logged).toBe(3);
+    expect(Array.from(net.blocks[0].weight)).toEqual(weights);
   });
 });
