@@ -143,6 +143,77 @@ describe('WebGPU engine life cycle', () => {
     }
     expect(ref.deref(), 'the disposed engine is still reachable').toBeUndefined();
   });
+
+  gpuIt(gpu, 'a set-up that fails after making buffers frees them and removes its listener; dispose twice and during a read', async ({ device }) => {
+    const made: GPUBuffer[] = [];
+    const freed = new Set<GPUBuffer>();
+    const listeners = new Set<unknown>();
+    const { createBuffer, addEventListener, removeEventListener } = device;
+    device.createBuffer = function watched(this: GPUDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
+      const buffer = createBuffer.call(this, descriptor);
+      made.push(buffer);
+      const destroy = buffer.destroy;
+      buffer.destroy = function watchedDestroy(this: GPUBuffer): undefined {
+        freed.add(this);
+        return destroy.call(this);
+      };
+      return buffer;
+    };
+    device.addEventListener = function add(this: GPUDevice, type: string, listener: unknown, ...rest: unknown[]) {
+      listeners.add(listener);
+      return (addEventListener as (...args: unknown[]) => void).call(this, type, listener, ...rest);
+    } as typeof device.addEventListener;
+    device.removeEventListener = function remove(this: GPUDevice, type: string, listener: unknown, ...rest: unknown[]) {
+      listeners.delete(listener);
+      return (removeEventListener as (...args: unknown[]) => void).call(this, type, listener, ...rest);
+    } as typeof device.removeEventListener;
+    try {
+      const problem = compileProblem(mlp([50, 40, 3], { seed: 1 }), { p: 2, q: 3 });
+      // 2000 weights need 8 workgroups to build log P: more than a 2 x 2 grid, found only after the first uploads.
+      const failing = WebGpuEngine.create(problem, { schedule: 'parallel' }, { device }, { maxWorkgroupsPerDimension: 2 });
+      await expect(failing).rejects.toThrow(/exceeds 2\^2/);
+      expect(made.length).toBeGreaterThan(3);
+      expect(made.filter((b) => !freed.has(b))).toEqual([]);
+      expect(listeners.size).toBe(0);
+
+      made.length = 0;
+      const engine = await WebGpuEngine.create(problem, { schedule: 'parallel' }, { device });
+      expect(listeners.size).toBe(1);
+      const pending = engine.sweeps(8, 0);
+      engine.dispose();
+      await expect(pending).rejects.toThrow();
+      engine.dispose();
+      expect(made.filter((b) => !freed.has(b))).toEqual([]);
+      expect(listeners.size).toBe(0);
+      await expect(engine.evaluate()).rejects.toThrow(/disposed/);
+    } finally {
+      Object.assign(device, { createBuffer, addEventListener, removeEventListener });
+    }
+  });
+});
+
+describe('WebGPU engine error scopes on a shared device', () => {
+  gpuIt(gpu, 'are pushed and popped with no await between: other code\'s scopes around an await keep their own errors', async ({ device }) => {
+    const engine = await WebGpuEngine.create(compileProblem(mlp([6, 5, 3], { seed: 2 }), { p: 2, q: 3 }), { schedule: 'parallel' }, { device });
+    try {
+      // Other code on the same device: a scope around a faulty call, popped after an await
+      // during which the engine runs a batch.
+      device.pushErrorScope('validation');
+      device.createBuffer({ label: 'faulty (MAP_READ with STORAGE)', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+      const run = engine.sweeps(8, 0);
+      const theirs = await device.popErrorScope();
+      expect(theirs?.message ?? null, 'the other code\'s own error').toMatch(/usage/i);
+      await expect(run, 'the engine is not blamed for it').resolves.toHaveLength(8);
+      for (const call of [() => engine.evaluate(), () => engine.logFactors()]) {
+        device.pushErrorScope('validation');
+        const pending = call();
+        expect(await device.popErrorScope()).toBeNull();
+        await pending;
+      }
+    } finally {
+      engine.dispose();
+    }
+  });
 });
 
 describe('balance() on WebGPU: the float32 stall hand-over', () => {

@@ -180,7 +180,7 @@ export class WebGpuEngine implements Engine {
     try {
       const created = new WebGpuEngine(problem, options, acquired, tuning);
       engine = created;
-      await created.scoped(() => created.setUp());
+      await created.setUp();
       return created;
     } catch (error) {
       if (engine) engine.dispose();
@@ -211,7 +211,7 @@ export class WebGpuEngine implements Engine {
 
   private async setUp(): Promise<void> {
     const { device, problem } = this;
-    const { p, r, nUnits, nVars } = problem;
+    const { p, r } = problem;
     const eta = updateExponent(p, problem.q, this.options.schedule);
     const fastP = p === 1 ? 1 : p === 2 ? 2 : 0;
     // p = q uses the fused pass (parallel schedule, evaluate); otherwise and for the alternating
@@ -219,7 +219,7 @@ export class WebGpuEngine implements Engine {
     const split = !this.unitR || this.options.schedule === 'alternating';
     const none = Promise.resolve(undefined);
     const taps = new Set(this.segments.map((s) => s.taps === 1));
-    const [rows, columns, fused, rowFinish, update, evaluate, norm, finish, buildSingle, buildTaps] = await Promise.all([
+    const [rows, columns, fused, rowFinish, update, evaluate, norm, finish, buildSingle, buildTaps] = await this.scoped(() => Promise.all([
       split ? compileKernel(device, rowSumsKernel(), {}) : none,
       split ? compileKernel(device, columnSumsKernel(), {}) : none,
       this.unitR ? compileKernel(device, fusedSumsKernel(), {}) : none,
@@ -230,8 +230,16 @@ export class WebGpuEngine implements Engine {
       compileKernel(device, finishSweepKernel(), {}),
       taps.has(true) ? compileKernel(device, buildPowerKernel({ singleTap: true, fastP }), { P: p }) : none,
       taps.has(false) ? compileKernel(device, buildPowerKernel({ singleTap: false, fastP }), { P: p }) : none,
-    ]);
+    ]));
     this.kernels = { tiles: { rows, columns, fused }, rowFinish, update, evaluate, norm, finish };
+    await this.scoped(async () => this.upload(buildSingle, buildTaps));
+  }
+
+  /** Make the buffers and bind groups, upload the problem and build `log P` (synchronous GPU calls only). */
+  private upload(buildSingle: CompiledKernel | undefined, buildTaps: CompiledKernel | undefined): void {
+    const { device, problem, kernels } = this;
+    const { p, nUnits, nVars } = problem;
+    const { rowFinish, update, evaluate, norm, finish } = kernels;
 
     const S = GPUBufferUsage.STORAGE;
     const { COPY_DST, COPY_SRC } = GPUBufferUsage;
@@ -281,7 +289,7 @@ export class WebGpuEngine implements Engine {
     pass.end();
 
     const segmentUniforms = this.segments.map((s, k) => this.uniform(`parameters of segment ${k}`, SegmentParams, s));
-    for (const [pass, kernel] of Object.entries(this.kernels.tiles) as [TilePass, CompiledKernel | undefined][]) {
+    for (const [pass, kernel] of Object.entries(kernels.tiles) as [TilePass, CompiledKernel | undefined][]) {
       if (!kernel) continue;
       this.tileGroups[pass] = this.segments.map((_, k) =>
         this.bindGroup(`${pass} sums segment ${k}`, kernel, [segmentUniforms[k], this.state, logP[k], logAlpha, logY, rowPart, colPart]));
@@ -302,7 +310,7 @@ export class WebGpuEngine implements Engine {
     const start = encoder.beginComputePass({ label: 'weight-balance initial sums' });
     if (this.unitR) this.tiles(start, 'fused', this.allSegments);
     else this.tiles(start, 'rows', this.allSegments);
-    this.perUnit(start, this.kernels.rowFinish, this.rowFinishGroup, nUnits);
+    this.perUnit(start, rowFinish, this.rowFinishGroup, nUnits);
     start.end();
     device.queue.submit([encoder.finish({ label: 'weight-balance build log P commands' })]);
     for (const buffer of uploads) buffer.destroy();
@@ -313,28 +321,38 @@ export class WebGpuEngine implements Engine {
   }
 
   /**
-   * Run GPU work inside validation and out-of-memory error scopes, popped whatever happens (the
-   * caller's device is left without stray scopes); throw the work's error, a scope's error, or a
-   * device loss / uncaptured error seen meanwhile.
+   * Make GPU calls inside validation, out-of-memory and internal error scopes that are pushed and
+   * popped with no await in between: `calls` runs synchronously up to its first await, and only
+   * that part is inside the scopes, so other code on the device (a caller awaiting between its
+   * own push and pop, another engine) never interleaves with them, and the device is left with no
+   * scope of ours. `calls` may start asynchronous work (pipeline compilation, a buffer mapping)
+   * and return its promise; then throw a scope's error first (it says why), else the work's
+   * error, or a device loss / uncaptured error seen meanwhile.
    */
-  private async scoped<T>(work: () => Promise<T>): Promise<T> {
+  private async scoped<T>(calls: () => Promise<T>): Promise<T> {
     this.throwIfFailed();
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
+    const { device } = this;
+    const kinds = ['validation', 'out-of-memory', 'internal'] as const;
+    for (const kind of [...kinds].reverse()) device.pushErrorScope(kind);
+    let pending: Promise<T>;
+    try {
+      pending = calls();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    const scopes = kinds.map((kind) => device.popErrorScope().then((error) => (error ? `WebGPU ${kind} error: ${error.message}` : null), () => null));
     let outcome: { value: T } | { error: unknown };
     try {
-      outcome = { value: await work() };
+      outcome = { value: await pending };
     } catch (error) {
       outcome = { error };
     }
-    const validation = await this.device.popErrorScope().catch(() => null);
-    const memory = await this.device.popErrorScope().catch(() => null);
+    const scopeError = (await Promise.all(scopes)).find((error) => error !== null);
+    if (scopeError) throw new Error(scopeError);
     if ('error' in outcome) {
       if (this.health.failure && !this.disposed) throw new Error(this.health.failure);
       throw outcome.error;
     }
-    const error = validation ?? memory;
-    if (error) throw new Error(`WebGPU ${validation ? 'validation' : 'out-of-memory'} error: ${error.message}`);
     this.throwIfFailed();
     return outcome.value;
   }
@@ -400,20 +418,30 @@ export class WebGpuEngine implements Engine {
     pass.dispatchWorkgroups(1);
   }
 
-  /** Submit the encoded work with a copy of the histories and factors, and read them back once. */
-  private async submitAndRead(encoder: GPUCommandEncoder): Promise<{ state: StructValues<typeof State.fields>; steps: Float32Array; norms: Float32Array; u: Float32Array }> {
+  /**
+   * Submit the work `encode` records, with a copy of the histories and factors, inside error
+   * scopes, and read them back once.
+   */
+  private async run(encode: () => GPUCommandEncoder): Promise<{ state: StructValues<typeof State.fields>; steps: Float32Array; norms: Float32Array; u: Float32Array }> {
     const { nVars } = this.problem;
     const stepBytes = (CAPACITY + 1) * 4;
     const normBytes = (CAPACITY + 1) * this.normGroups * 8;
-    encoder.copyBufferToBuffer(this.state, 0, this.staging, 0, State.byteSize);
-    encoder.copyBufferToBuffer(this.stepBits, 0, this.staging, State.byteSize, stepBytes);
-    encoder.copyBufferToBuffer(this.normHistory, 0, this.staging, State.byteSize + stepBytes, normBytes);
-    if (nVars > 0) encoder.copyBufferToBuffer(this.u, 0, this.staging, State.byteSize + stepBytes + normBytes, nVars * 4);
-    this.device.queue.submit([encoder.finish({ label: `${encoder.label} commands` })]);
-    await this.staging.mapAsync(GPUMapMode.READ);
+    try {
+      await this.scoped(() => {
+        const encoder = encode();
+        encoder.copyBufferToBuffer(this.state, 0, this.staging, 0, State.byteSize);
+        encoder.copyBufferToBuffer(this.stepBits, 0, this.staging, State.byteSize, stepBytes);
+        encoder.copyBufferToBuffer(this.normHistory, 0, this.staging, State.byteSize + stepBytes, normBytes);
+        if (nVars > 0) encoder.copyBufferToBuffer(this.u, 0, this.staging, State.byteSize + stepBytes + normBytes, nVars * 4);
+        this.device.queue.submit([encoder.finish({ label: `${encoder.label} commands` })]);
+        return this.staging.mapAsync(GPUMapMode.READ);
+      });
+    } catch (error) {
+      if (!this.disposed && this.staging.mapState === 'mapped') this.staging.unmap();
+      throw error;
+    }
     const bytes = this.staging.getMappedRange().slice(0);
     this.staging.unmap();
-    this.throwIfFailed();
     return {
       state: State.unpack(bytes),
       steps: new Float32Array(bytes, State.byteSize, CAPACITY + 1),
@@ -430,7 +458,7 @@ export class WebGpuEngine implements Engine {
   }
 
   async evaluate(): Promise<Evaluation> {
-    return this.scoped(async () => {
+    const read = await this.run(() => {
       const K = this.kernels;
       const encoder = this.begin('evaluate', CAPACITY, -1);
       const pass = encoder.beginComputePass({ label: 'weight-balance evaluate pass' });
@@ -441,10 +469,10 @@ export class WebGpuEngine implements Engine {
       this.perUnit(pass, K.evaluate, this.evaluateGroup, this.problem.nVars);
       this.norm(pass);
       pass.end();
-      const read = await this.submitAndRead(encoder);
-      this.cachedFactors = Float64Array.from(read.u);
-      return { F: objectiveFromPairs(read.norms, CAPACITY * this.normGroups, this.normGroups), maxLogImbalance: read.steps[CAPACITY] };
+      return encoder;
     });
+    this.cachedFactors = Float64Array.from(read.u);
+    return { F: objectiveFromPairs(read.norms, CAPACITY * this.normGroups, this.normGroups), maxLogImbalance: read.steps[CAPACITY] };
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
@@ -452,30 +480,26 @@ export class WebGpuEngine implements Engine {
     const threshold = float32Threshold(tol);
     while (records.length < count) {
       const n = Math.min(CAPACITY, count - records.length);
-      const converged = await this.scoped(async () => {
+      this.cachedFactors = null;
+      const read = await this.run(() => {
         const encoder = this.begin('sweeps', 0, threshold);
         const pass = encoder.beginComputePass({ label: `weight-balance ${n} sweeps` });
         for (let s = 0; s < n; s++) this.encodeSweep(pass);
         pass.end();
-        this.cachedFactors = null;
-        const read = await this.submitAndRead(encoder);
-        const done = read.state.sweep;
-        for (let s = 0; s < done; s++) {
-          records.push({ F: objectiveFromPairs(read.norms, s * this.normGroups, this.normGroups), maxStep: read.steps[s] });
-        }
-        this.cachedFactors = Float64Array.from(read.u);
-        return read.state.converged !== 0 || done < n;
+        return encoder;
       });
-      if (converged) break;
+      const done = read.state.sweep;
+      for (let s = 0; s < done; s++) {
+        records.push({ F: objectiveFromPairs(read.norms, s * this.normGroups, this.normGroups), maxStep: read.steps[s] });
+      }
+      this.cachedFactors = Float64Array.from(read.u);
+      if (read.state.converged !== 0 || done < n) break;
     }
     return records;
   }
 
   async logFactors(): Promise<Float64Array> {
-    this.cachedFactors ??= await this.scoped(async () => {
-      const encoder = this.begin('read log factors', CAPACITY, -1);
-      return Float64Array.from((await this.submitAndRead(encoder)).u);
-    });
+    this.cachedFactors ??= Float64Array.from((await this.run(() => this.begin('read log factors', CAPACITY, -1))).u);
     return this.cachedFactors.slice();
   }
 
