@@ -371,3 +371,22 @@ describe('ONNX activations after max-pooling', () => {
     }
   });
 });
+
+describe('Node Buffers (whose slice() is a view, not a copy)', () => {
+  it('readSafetensors reads a Buffer (pooled, at an offset) exactly, and its weights share no memory with it', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const net = mlp([3, 4, 2], { seed: 1, dtype, biasScale: 0.1 });
+      const bytes = writeSafetensors(net);
+      for (const buffer of [Buffer.from(bytes), Buffer.concat([Buffer.from('prefix!'), Buffer.from(bytes)]).subarray(7)]) {
+        const before = Buffer.from(buffer);
+        const read = readSafetensors(buffer);
+        expect(read).toEqual(net);
+        for (const b of read.blocks) {
+          expect(b.weight.buffer).not.toBe(buffer.buffer);
+          b.weight.fill(7);
+        }
+        expect(buffer.equals(before)).toBe(true);
+      }
+    }
+  });
+});

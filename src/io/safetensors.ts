@@ -168,7 +168,8 @@ function parseEntry(name: string, entry: unknown, dataStart: number, dataLength:
 function decodeTensor(bytes: Uint8Array, t: TensorEntry): WeightArray {
   const n = t.shape.reduce((a, b) => a * b, 1);
   if (LITTLE_ENDIAN && (t.dtype === 'F32' || t.dtype === 'F64')) {
-    const copy = bytes.slice(t.begin, t.end); // a fresh, aligned buffer
+    // A fresh, aligned buffer: new Uint8Array(view) copies (a Node Buffer's slice() would be a view).
+    const copy = new Uint8Array(bytes.subarray(t.begin, t.end));
     return t.dtype === 'F32' ? new Float32Array(copy.buffer, 0, n) : new Float64Array(copy.buffer, 0, n);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset + t.begin, t.end - t.begin);

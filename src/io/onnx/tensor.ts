@@ -95,7 +95,7 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
     const o = location.raw.offset;
     if (LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE)) {
       // Fast path: copy to an aligned buffer and read it as a typed array.
-      const aligned = bytes.slice(o, o + n * WIDTH[type]);
+      const aligned = new Uint8Array(bytes.subarray(o, o + n * WIDTH[type])); // a copy, even of a Node Buffer
       out.set(type === DataType.FLOAT ? new Float32Array(aligned.buffer, 0, n) : new Float64Array(aligned.buffer, 0, n));
       return out;
     }
