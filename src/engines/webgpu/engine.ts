@@ -80,22 +80,20 @@ interface DeviceHealth {
 }
 
 /**
- * Record the device's loss and its uncaptured errors in a small {@link DeviceHealth}. The
- * callbacks close over that object only, never over the engine: a caller's long-lived device
- * keeps its `lost` reaction until the device dies, and it must not keep every disposed engine
- * (with its problem and weights) alive. Returns the health and the listener to remove on dispose.
+ * Record the device's loss in a small {@link DeviceHealth}. The callback closes over that object
+ * only, never over the engine: a caller's long-lived device keeps its `lost` reaction until the
+ * device dies, and it must not keep every disposed engine (with its problem and weights) alive.
+ *
+ * No `uncapturederror` listener: every GPU call of the engine is made inside its own error
+ * scopes (see `scoped`), so an uncaptured error on a shared device is other code's, which must
+ * neither make the run fall back nor be taken from that code.
  */
-function watchDevice(device: GPUDevice): [DeviceHealth, (event: Event) => void] {
+function watchDevice(device: GPUDevice): DeviceHealth {
   const health: DeviceHealth = { failure: null };
   device.lost.then((info) => {
     health.failure ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
   }, () => undefined);
-  const onUncapturedError = (event: Event): void => {
-    const error = (event as GPUUncapturedErrorEvent).error;
-    health.failure ??= `WebGPU error: ${error?.message ?? 'unknown'}`;
-  };
-  device.addEventListener?.('uncapturederror', onUncapturedError);
-  return [health, onUncapturedError];
+  return health;
 }
 
 /** The three passes over `log P`. */
@@ -138,7 +136,7 @@ export class WebGpuEngine implements Engine {
   private readonly columnSegments: number[];
   private readonly normGroups: number;
   private readonly unitR: boolean;
-  /** Set by the device's loss and uncaptured-error callbacks (see {@link watchDevice}). */
+  /** Set by the device's loss callback (see {@link watchDevice}). */
   private readonly health: DeviceHealth;
   private disposed = false;
   private cachedFactors: Float64Array | null = null;
@@ -154,7 +152,6 @@ export class WebGpuEngine implements Engine {
   private evaluateGroup!: GPUBindGroup;
   private normGroup!: GPUBindGroup;
   private finishGroup!: GPUBindGroup;
-  private readonly onUncapturedError: (event: Event) => void;
 
   private constructor(private readonly problem: Problem, private readonly options: EngineOptions, acquired: AcquiredDevice, tuning: WebGpuTuning) {
     this.device = acquired.device;
@@ -170,7 +167,7 @@ export class WebGpuEngine implements Engine {
     this.normGroups = Math.max(1, Math.ceil(problem.nUnits / WORKGROUP));
     this.unitR = problem.r === 1;
     this.normScale = 1 / powerOfTwoScale(largestWeight(problem.blocks, problem.includeBiases));
-    [this.health, this.onUncapturedError] = watchDevice(this.device);
+    this.health = watchDevice(this.device);
   }
 
   /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
@@ -327,7 +324,7 @@ export class WebGpuEngine implements Engine {
    * own push and pop, another engine) never interleaves with them, and the device is left with no
    * scope of ours. `calls` may start asynchronous work (pipeline compilation, a buffer mapping)
    * and return its promise; then throw a scope's error first (it says why), else the work's
-   * error, or a device loss / uncaptured error seen meanwhile.
+   * error, or a device loss seen meanwhile.
    */
   private async scoped<T>(calls: () => Promise<T>): Promise<T> {
     this.throwIfFailed();
@@ -506,7 +503,6 @@ export class WebGpuEngine implements Engine {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.device.removeEventListener?.('uncapturederror', this.onUncapturedError);
     for (const buffer of this.buffers) buffer.destroy();
     this.buffers.length = 0;
     if (this.owned) this.device.destroy();
