@@ -166,6 +166,16 @@ describe('validateNetwork', () => {
     }
   });
 
+  it('an activation or a pooling on the input layer (which forward would ignore) is refused', () => {
+    const net = cnn({ seed: 0 });
+    const relu = structuredClone(net);
+    relu.layers[0].activation = 'relu';
+    expect(refusal(() => validateNetwork(relu))).toMatch(/layer 0 \('input'\): the input layer must have the identity activation/);
+    const pooled = structuredClone(net);
+    pooled.layers[0].pool = { kind: 'max', size: [2, 2], stride: [2, 2] };
+    expect(refusal(() => validateNetwork(pooled))).toMatch(/layer 0 \('input'\).*no pooling/);
+  });
+
   it('ties that are not arrays of unit references are refused by name', () => {
     const net = mlp([3, 4, 2], { seed: 0 });
     for (const ties of [5, [5], [[null]], [{ layer: 1, unit: 0 }], [[{ layer: 'length', unit: 0 }]], [[{ layer: '__proto__', unit: 0 }]]]) {

@@ -80,6 +80,8 @@ function validateLayer(layer: Layer, k: number): void {
     }
   }
   if (k === 0 && (layer.skips?.length ?? 0) > 0) fail(`${where}: the input layer cannot have skips`);
+  // The input is read as given: an activation or a pooling there would be ignored, so it is refused.
+  if (k === 0 && (layer.activation !== 'identity' || layer.pool)) fail(`${where}: the input layer must have the identity activation and no pooling`);
 }
 
 function validateBlock(net: Network, b: Block, k: number): void {
