@@ -72,11 +72,11 @@ export interface BalanceResult {
 }
 
 /**
- * GPU sweeps without a new smallest step (counted by whole batches, two default batches) before
- * the run moves to the CPU: float32 arithmetic has a floor (the largest step stalls near 1e-7 on
- * small nets) below which a `tol` cannot be reached; the float64 CPU engine finishes from the last
- * verified factors. Counted in sweeps, not batches: the largest step may rise for a sweep or two
- * long before the floor, and with small batches two such batches are not a stall.
+ * GPU sweeps without a new smallest step (counted in whole batches: two batches of the default
+ * 16) before the run moves to the CPU: float32 arithmetic has a floor (the largest step stalls
+ * near 1e-7 on small nets) below which a `tol` cannot be reached; the float64 CPU engine finishes
+ * from the last verified factors. Sweeps, not batches: the largest step may rise for a sweep or
+ * two long before the floor, which two batches of one sweep would take for a stall.
  */
 const GPU_STALL_SWEEPS = 32;
 
