@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import { main } from '../src/cli/main.js';
 import { WeightBalanceError } from '../src/errors.js';
-import { readOnnx, writeOnnx } from '../src/io/onnx/index.js';
+import { readOnnx, writeOnnx, writeOnnxFiles } from '../src/io/onnx/index.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { mlp, cnn, sequential } from '../src/network/builders.js';
 import { forward } from '../src/network/forward.js';
@@ -147,6 +147,46 @@ describe('builders and forward refuse malformed arguments by name', () => {
   it('forward: a batch that is not a non-negative integer', () => {
     const net = mlp([2, 3, 2], { seed: 0 });
     expect(refusal(() => forward(net, [1, 2, 3], 1.5))).toMatch(/batch/);
+  });
+});
+
+describe('ONNX external data shared between initializers', () => {
+  /** Three Gemms; w1 and w2 are external, at the given byte offsets of 'w.bin'. */
+  function sharedModel(offsets: [number, number]): { bytes: Uint8Array; data: Uint8Array } {
+    const ext = (name: string, offset: number): object => ({
+      name, dims: [4, 4], dataType: 1, dataLocation: 1,
+      externalData: [{ key: 'location', value: 'w.bin' }, { key: 'offset', value: String(offset) }, { key: 'length', value: '64' }],
+    });
+    const bytes = model({
+      input: [valueInfo('x', ['N', 4])],
+      output: [valueInfo('y', ['N', 2])],
+      initializer: [ext('w1', offsets[0]), ext('w2', offsets[1]), tensor('w3', [2, 4], Float32Array.from({ length: 8 }, (_, k) => k - 3))],
+      node: [
+        node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }, 'fc1'), node('Relu', ['z1'], ['a1']),
+        node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }, 'fc2'), node('Relu', ['z2'], ['a2']),
+        node('Gemm', ['a2', 'w3'], ['y'], { transB: 1 }, 'fc3'),
+      ],
+    });
+    const data = new Uint8Array(Float32Array.from({ length: 32 }, (_, k) => Math.exp(2 * Math.sin(k)) * ((k % 3) - 1)).buffer);
+    return { bytes, data };
+  }
+
+  it('two rewritten initializers over the same or overlapping bytes (deduplicated weights) are refused, naming both', () => {
+    for (const offsets of [[0, 0], [0, 32], [32, 0]] as [number, number][]) {
+      const { bytes, data } = sharedModel(offsets);
+      expect(refusal(() => readOnnx(bytes, { externalData: { 'w.bin': data } }))).toMatch(/'w[12]'.*'w[12]'.*'w\.bin'/);
+    }
+  });
+
+  it('disjoint ranges in one file are balanced and written back exactly', async () => {
+    const { bytes, data } = sharedModel([0, 64]);
+    const onnx = readOnnx(bytes, { externalData: { 'w.bin': data } });
+    const result = await balance(onnx.network, { p: 2, q: 2, backend: 'cpu' });
+    const files = writeOnnxFiles(onnx, result.network);
+    const again = readOnnx(files.model, { externalData: files.externalData });
+    const x = [0.3, -1, 2, 0.5];
+    expect(relativeError(forward(again.network, x), forward(onnx.network, x))).toBeLessThan(1e-5);
+    again.network.blocks.forEach((b, k) => expect(relativeError(b.weight, result.network.blocks[k].weight)).toBeLessThan(1e-6));
   });
 });
 

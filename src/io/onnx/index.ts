@@ -82,9 +82,50 @@ function structureOf(net: Network): string[] {
 }
 
 /**
+ * Refuse a rewritten initializer whose external bytes another initializer also covers (weights
+ * deduplicated by an exporter, or a corrupt offset): rewriting one would change the other.
+ * A sweep over each file's ranges sorted by offset, O(n log n).
+ */
+function checkExternalOverlaps(
+  initializers: TensorProto[], layouts: ReturnType<typeof initializerLayouts>, locations: (TensorLocation | null)[],
+  external: Record<string, Uint8Array>, bindings: readonly BlockBinding[],
+): void {
+  const rewritten = new Set(bindings.flatMap((b) => [b.weight.initializer, ...(b.bias ? [b.bias.initializer] : [])]));
+  const byFile = new Map<string, { index: number; begin: number; end: number }[]>();
+  initializers.forEach((t, index) => {
+    if (t.dataLocation !== 1) return;
+    let location: TensorLocation;
+    try {
+      location = locations[index] ?? locateTensor(t, layouts[index], external);
+    } catch {
+      return; // its file is not given or it does not fit: it is not read, so it cannot share bytes read here
+    }
+    if (!location.file || !location.raw || location.raw.length === 0) return;
+    const list = byFile.get(location.file) ?? [];
+    list.push({ index, begin: location.raw.offset, end: location.raw.offset + location.raw.length });
+    byFile.set(location.file, list);
+  });
+  const name = (index: number): string => `'${initializers[index].name ?? ''}'`;
+  for (const [file, ranges] of byFile) {
+    ranges.sort((a, b) => a.begin - b.begin);
+    let widest: (typeof ranges)[number] | null = null; // the range reaching furthest so far
+    let widestRewritten: (typeof ranges)[number] | null = null;
+    for (const r of ranges) {
+      const other = rewritten.has(r.index) && widest && r.begin < widest.end ? widest : widestRewritten && r.begin < widestRewritten.end ? widestRewritten : null;
+      if (other) {
+        throw new WeightBalanceError(`initializers ${name(other.index)} and ${name(r.index)} share bytes of the external data file '${file}': shared (deduplicated) weights are not supported`);
+      }
+      if (!widest || r.end > widest.end) widest = r;
+      if (rewritten.has(r.index) && (!widestRewritten || r.end > widestRewritten.end)) widestRewritten = r;
+    }
+  }
+}
+
+/**
  * Read an ONNX model (a `ModelProto`, IR version 3 or later) into a network. Throws a
  * {@link WeightBalanceError} naming the problem (and the node, where there is one) for files
- * that are not ONNX, truncated files, missing external data, dynamic shapes it cannot resolve
+ * that are not ONNX, truncated files, missing external data, weights that share
+ * bytes of an external data file with another initializer, dynamic shapes it cannot resolve
  * and ops it cannot express; ops that are not positively homogeneous fix their units instead
  * (listed in `fixedUnits`). The caller's bytes are copied, never modified.
  */
@@ -132,6 +173,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
       if (index !== undefined) locations[index] ??= locateTensor(initializers[index], layouts[index], external);
     }
   }
+  checkExternalOverlaps(initializers, layouts, locations, external, imported.bindings);
   const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? null;
   return {
     network: imported.network,
