@@ -144,6 +144,22 @@ describe('WebGPU engine life cycle', () => {
     expect(ref.deref(), 'the disposed engine is still reachable').toBeUndefined();
   });
 
+  gpuIt(gpu, 'a device lost while a read-back is pending: the call and every later one reject naming the loss', async ({ gpu: dawn }) => {
+    const adapter = await dawn.requestAdapter();
+    const device = await adapter!.requestDevice({ label: 'lost during a read-back' });
+    const engine = await WebGpuEngine.create(compileProblem(mlp([6, 5, 3], { seed: 2 }), { p: 2, q: 3 }), { schedule: 'alternating' }, { device });
+    try {
+      const pending = engine.sweeps(64, 0);
+      device.destroy();
+      await expect(pending).rejects.toThrow(/device was lost/);
+      await expect(engine.evaluate()).rejects.toThrow(/device was lost/);
+      await expect(engine.logFactors()).rejects.toThrow(/device was lost/);
+    } finally {
+      engine.dispose();
+      engine.dispose();
+    }
+  });
+
   gpuIt(gpu, 'a set-up that fails after making buffers frees them; no listener on the device; dispose twice and during a read', async ({ device }) => {
     const made: GPUBuffer[] = [];
     const freed = new Set<GPUBuffer>();
