@@ -2,8 +2,11 @@
  * The WebGPU engine on the edges of its input and of its life (Dawn + SwiftShader): blocks of
  * one row or one column, nothing rescalable, a net whose only hidden layer is one tie group,
  * three colour classes with p != q and given start factors, grouped blocks split by groups and
- * by rows with folded grids; a disposed engine is garbage, not kept alive by the caller's
- * device; and the driver's stall hand-over does not depend on the batch size.
+ * by rows with folded grids; exact zeros and weights float32 cannot hold; a disposed engine is
+ * garbage (not kept alive by the caller's device); set-up failures, dispose twice, dispose or
+ * device loss during a read-back; error scopes that never interleave with other code's on a
+ * shared device, whose uncaptured errors stay its own; and a stall hand-over that does not
+ * depend on the batch size.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -247,6 +250,29 @@ describe('balance() on a device shared with other code', () => {
     } finally {
       device.destroy();
     }
+  });
+});
+
+describe('balance() on WebGPU: float32 edge weights', () => {
+  gpuIt(gpu, 'exact zeros run on the GPU; a weight float32 cannot hold beside the largest hands the run to the CPU, input untouched', async ({ device }) => {
+    const zeros = mlp([6, 8, 5, 3], { seed: 5, dtype: 'float64' });
+    for (let k = 0; k < zeros.blocks[1].weight.length; k += 3) zeros.blocks[1].weight[k] = 0;
+    const options = { p: 1.5, q: 2, tol: 1e-6 } as const;
+    const onGpu = await balance(zeros, { ...options, backend: 'webgpu', device });
+    expect(onGpu.backend).toBe('webgpu');
+    expect(onGpu.fallback).toBeNull();
+    const reference = await balance(zeros, { ...options, backend: 'cpu' });
+    expect(Math.abs(onGpu.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-5);
+
+    const tiny = structuredClone(zeros);
+    tiny.blocks[0].weight[1] = 1e-300; // 1e-300 / (largest ~ 1): below float32's smallest normal
+    const copy = structuredClone(tiny);
+    const fallen = await balance(tiny, { ...options, backend: 'webgpu', device });
+    expect(fallen.backend).toBe('cpu');
+    expect(fallen.fallback).toMatch(/^WebGPU unavailable: .*spans more than float32 can hold/);
+    const exact = await balance(tiny, { ...options, backend: 'cpu' });
+    expect(fallen.finalNorm).toBe(exact.finalNorm);
+    expect(tiny).toEqual(copy);
   });
 });
 
