@@ -206,6 +206,12 @@ describe('validateNetwork', () => {
     }
   });
 
+  it('a layer name that is not a string (which the safetensors reader would refuse) is refused', () => {
+    const net = mlp([3, 4, 2], { seed: 0 });
+    (net.layers[1] as { name: unknown }).name = 5;
+    expect(refusal(() => writeSafetensors(net))).toMatch(/layer 1: name must be a string/);
+  });
+
   it('an activation or a pooling on the input layer (which forward would ignore) is refused', () => {
     const net = cnn({ seed: 0 });
     const relu = structuredClone(net);

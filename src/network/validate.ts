@@ -53,6 +53,7 @@ function sameShape(a: number[], b: number[]): boolean {
 function validateLayer(layer: Layer, k: number): void {
   const where = `layer ${k} ('${layer?.name}')`;
   if (!layer || typeof layer !== 'object') fail(`layer ${k} is not an object`);
+  if (layer.name !== undefined && typeof layer.name !== 'string') fail(`layer ${k}: name must be a string, got ${JSON.stringify(layer.name)}`);
   if (!Array.isArray(layer.shape) || (layer.shape.length !== 1 && layer.shape.length !== 3) || !layer.shape.every(isPositiveInt)) {
     fail(`${where}: shape must be [units] or [channels, height, width] of positive integers, got ${JSON.stringify(layer.shape)}`);
   }
