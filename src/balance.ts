@@ -190,6 +190,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       try {
         startF ??= (await current.evaluate()).F;
         records = await current.sweeps(count, run.tol);
+        if (records.length === 0) throw new Error(`the ${current.backend} engine ran no sweep when asked for ${count}`);
         const factors = await current.logFactors();
         checkMonotone(startF, records, current.backend);
         verified = factors;
@@ -198,7 +199,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
         switchToCpu(`WebGPU failed after ${sweeps} verified sweeps: ${message(error)}`);
         continue;
       }
-      if (records.length > 0) startF = records[records.length - 1].F;
+      startF = records[records.length - 1].F;
       for (const record of records) {
         sweeps++;
         const value = norm(record.F);
@@ -206,7 +207,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
         converged = record.maxStep < run.tol;
         options.onSweep?.({ sweep: sweeps, norm: value, ratio: value / history[0], maxStep: record.maxStep, backend: current.backend });
       }
-      if (current.backend === 'webgpu' && !converged && records.length > 0 && sweeps < run.maxSweeps) {
+      if (current.backend === 'webgpu' && !converged && sweeps < run.maxSweeps) {
         const smallest = Math.min(...records.map((r) => r.maxStep));
         sweepsSinceSmallest = smallest < smallestStep ? 0 : sweepsSinceSmallest + records.length;
         smallestStep = Math.min(smallestStep, smallest);

@@ -21,6 +21,8 @@ interface Behaviour {
   failAfterBatches: number;
   /** Replace the reported largest step of sweep k (1-based) by this, where it returns a number. */
   step?: (sweep: number, step: number) => number;
+  /** Return no sweep at all from `sweeps` (a broken engine). */
+  empty?: boolean;
 }
 
 let behaviour: Behaviour = { low: 0, failAfterBatches: Infinity };
@@ -45,6 +47,7 @@ class Float32LikeEngine implements Engine {
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
     if (++this.batches > behaviour.failAfterBatches) throw new Error('the stand-in device was lost');
+    if (behaviour.empty) return [];
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
       const [record] = await this.inner.sweeps(1, 0);
@@ -128,5 +131,13 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
       expect(result.backend).toBe('webgpu');
       expect(result.converged).toBe(true);
     }
+  });
+
+  it('treats a GPU engine that runs no sweep as failed: the CPU finishes instead of looping forever', async () => {
+    behaviour = { low: 0, failAfterBatches: Infinity, empty: true };
+    const result = await balance(mlpNet(2), { p: 2, q: 2, tol: 1e-9, maxSweeps: 500 });
+    expect(result.backend).toBe('cpu');
+    expect(result.fallback).toMatch(/ran no sweep/);
+    expect(result.converged).toBe(true);
   });
 });
