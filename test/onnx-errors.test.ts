@@ -7,6 +7,7 @@ import { balance, lpqNorm, mlp, readOnnx, writeOnnx, writeOnnxFiles, WeightBalan
 import { Random } from '../src/network/random.js';
 import { initializerLayouts } from '../src/io/onnx/wire.js';
 import { int64Tensor, model, node, randn, runOrt, relativeError, tensor, valueInfo } from './onnx/build.js';
+import { refusal } from './support/refusal.js';
 
 function mlpModel(options: { sharedWeight?: boolean; external?: boolean } = {}): { bytes: Uint8Array; w1: Float32Array } {
   const rng = new Random(11);
@@ -27,16 +28,6 @@ function mlpModel(options: { sharedWeight?: boolean; external?: boolean } = {}):
     ],
   });
   return { bytes, w1 };
-}
-
-function refusal(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(WeightBalanceError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a WeightBalanceError, nothing was thrown');
 }
 
 describe('ONNX bad input', () => {

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import { main } from '../src/cli/main.js';
-import { WeightBalanceError } from '../src/errors.js';
 import { readOnnx, writeOnnx, writeOnnxFiles } from '../src/io/onnx/index.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { mlp, cnn, sequential } from '../src/network/builders.js';
@@ -20,16 +19,7 @@ import { validateNetwork } from '../src/network/validate.js';
 import type { Network } from '../src/network/types.js';
 import { model, node, relativeError, runOrt, tensor, valueInfo } from './onnx/build.js';
 import { residualNet } from './support/fixNets.js';
-
-function refusal(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(WeightBalanceError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a WeightBalanceError, nothing was thrown');
-}
+import { refusal } from './support/refusal.js';
 
 /** Every object or array reachable from `value` except typed arrays (which rescale replaces). */
 function structure(value: unknown, seen = new Set<object>()): Set<object> {

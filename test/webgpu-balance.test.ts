@@ -10,7 +10,7 @@ import type { BalanceOptions, BalanceResult } from '../src/balance.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
-import { gpuIt, useGpu } from './helpers/gpu.js';
+import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
 import { weightDistance } from './support/fixReference.js';
 
@@ -110,19 +110,7 @@ describe('balance() with the WebGPU backend', () => {
   });
 
   gpuIt(gpu, 'labels every buffer it makes and frees them all, at the end and on abort', async ({ device }) => {
-    const made: GPUBuffer[] = [];
-    const freed = new Set<GPUBuffer>();
-    const createBuffer = device.createBuffer;
-    device.createBuffer = function watched(this: GPUDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
-      const buffer = createBuffer.call(this, descriptor);
-      made.push(buffer);
-      const destroy = buffer.destroy;
-      buffer.destroy = function watchedDestroy(this: GPUBuffer): undefined {
-        freed.add(this);
-        return destroy.call(this);
-      };
-      return buffer;
-    };
+    const { made, freed, restore } = watchBuffers(device);
     try {
       const net = cnnNet(9);
       await balance(net, { p: 1.5, q: 2, backend: 'webgpu', device, tol: 1e-5 });
@@ -139,7 +127,7 @@ describe('balance() with the WebGPU backend', () => {
       expect(made.length).toBeGreaterThan(10);
       expect(made.filter((b) => !freed.has(b))).toEqual([]);
     } finally {
-      device.createBuffer = createBuffer;
+      restore();
     }
   });
 

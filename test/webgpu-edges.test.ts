@@ -21,7 +21,7 @@ import { rescale } from '../src/network/rescale.js';
 import type { Network } from '../src/network/types.js';
 import type { Schedule } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
-import { gpuIt, useGpu } from './helpers/gpu.js';
+import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import type { GpuContext } from './helpers/gpu.js';
 import { dagNet } from './support/fixNets.js';
 import { uniformStream } from './support/fixReference.js';
@@ -164,20 +164,9 @@ describe('WebGPU engine life cycle', () => {
   });
 
   gpuIt(gpu, 'a set-up that fails after making buffers frees them; no listener on the device; dispose twice and during a read', async ({ device }) => {
-    const made: GPUBuffer[] = [];
-    const freed = new Set<GPUBuffer>();
+    const { made, freed, restore } = watchBuffers(device);
     const listeners = new Set<unknown>();
-    const { createBuffer, addEventListener, removeEventListener } = device;
-    device.createBuffer = function watched(this: GPUDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
-      const buffer = createBuffer.call(this, descriptor);
-      made.push(buffer);
-      const destroy = buffer.destroy;
-      buffer.destroy = function watchedDestroy(this: GPUBuffer): undefined {
-        freed.add(this);
-        return destroy.call(this);
-      };
-      return buffer;
-    };
+    const { addEventListener, removeEventListener } = device;
     device.addEventListener = function add(this: GPUDevice, type: string, listener: unknown, ...rest: unknown[]) {
       listeners.add(listener);
       return (addEventListener as (...args: unknown[]) => void).call(this, type, listener, ...rest);
@@ -206,7 +195,8 @@ describe('WebGPU engine life cycle', () => {
       expect(listeners.size).toBe(0);
       await expect(engine.evaluate()).rejects.toThrow(/disposed/);
     } finally {
-      Object.assign(device, { createBuffer, addEventListener, removeEventListener });
+      restore();
+      Object.assign(device, { addEventListener, removeEventListener });
     }
   });
 });

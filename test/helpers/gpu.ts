@@ -68,3 +68,29 @@ export function gpuIt(get: () => GpuContext | null, name: string, body: (gpu: Gp
     await body(context);
   }, timeout);
 }
+
+/** The buffers a device made while watched, and which of them were destroyed. */
+export interface BufferWatch {
+  made: GPUBuffer[];
+  freed: Set<GPUBuffer>;
+  /** Put the device's own `createBuffer` back. */
+  restore(): void;
+}
+
+/** Record every buffer `device.createBuffer` makes, and every `destroy()` of one, until `restore()`. */
+export function watchBuffers(device: GPUDevice): BufferWatch {
+  const made: GPUBuffer[] = [];
+  const freed = new Set<GPUBuffer>();
+  const createBuffer = device.createBuffer;
+  device.createBuffer = function watched(this: GPUDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
+    const buffer = createBuffer.call(this, descriptor);
+    made.push(buffer);
+    const destroy = buffer.destroy;
+    buffer.destroy = function watchedDestroy(this: GPUBuffer): undefined {
+      freed.add(this);
+      return destroy.call(this);
+    };
+    return buffer;
+  };
+  return { made, freed, restore: () => { device.createBuffer = createBuffer; } };
+}
