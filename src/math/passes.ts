@@ -63,11 +63,6 @@ export function biasPower(problem: Problem, scale = 1): Float64Array {
   return out;
 }
 
-/** First column unit read by row `i` of a block (grouped blocks read a slice). */
-export function columnBase(block: ProblemBlock, i: number): number {
-  return block.groups === 1 ? block.colUnit0 : block.colUnit0 + Math.floor(i / (block.rows / block.groups)) * block.cols;
-}
-
 /*
  * The passes below are the hot loops of a sweep. They walk the rows of each group four at a
  * time: the row pass then keeps four independent sums (no single add-latency chain) sharing one

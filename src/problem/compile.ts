@@ -122,7 +122,7 @@ export function compileProblem(net: Network, options: { p: number; q: number; in
     const root = ties.find(u);
     if (fixedRoot[root]) continue;
     if (!groupIn[root] || !groupOut[root]) {
-      frozen.push(unitRefFromOffsets(layerUnit0, u));
+      frozen.push(unitRef(layerUnit0, u));
       continue;
     }
     if (rootVar[root] < 0) rootVar[root] = nVars++;
@@ -137,8 +137,4 @@ export function compileProblem(net: Network, options: { p: number; q: number; in
   problem.varClass = varClass;
   problem.nClasses = nClasses;
   return problem;
-}
-
-function unitRefFromOffsets(layerUnit0: Int32Array, unit: number): UnitRef {
-  return unitRef({ layerUnit0 } as Problem, unit);
 }

@@ -47,9 +47,8 @@ export interface Problem {
   frozen: UnitRef[];
 }
 
-/** The layer and index of a global unit. */
-export function unitRef(problem: Problem, unit: number): UnitRef {
-  const offsets = problem.layerUnit0;
+/** The layer and index of a global unit, from the first global unit of each layer. */
+export function unitRef(offsets: Int32Array, unit: number): UnitRef {
   let lo = 0;
   let hi = offsets.length - 1;
   while (lo < hi) {
