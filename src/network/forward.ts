@@ -1,5 +1,5 @@
 import { WeightBalanceError } from '../errors.js';
-import { validateNetwork, blockOutputShape } from './validate.js';
+import { validateNetwork, blockOutputShape, preActivationShape } from './validate.js';
 import { layerSize } from './types.js';
 import type { Activation, Block, Layer, Network } from './types.js';
 
@@ -107,7 +107,7 @@ export function forward(net: Network, inputs: ArrayLike<number>, batch = 1): Flo
     for (let k = 1; k < net.layers.length; k++) {
       const layer = net.layers[k];
       const incoming = net.blocks.filter((b) => b.to === k);
-      const pre = incoming.length > 0 ? blockOutputShape(net, incoming[0]) : net.layers[layer.skips![0]].shape;
+      const pre = preActivationShape(net, k);
       let z: Float64Array = new Float64Array(pre.reduce((a, b) => a * b, 1));
       for (const b of incoming) applyBlock(net, b, outputs[b.from], z);
       for (const s of layer.skips ?? []) {

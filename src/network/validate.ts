@@ -22,17 +22,12 @@ export function slidingOutput(size: number, kernel: number, stride: number, padd
 }
 
 /**
- * The pre-pooling shape of a layer: the shape its incoming blocks and skips must produce.
- * Pooling is undone from the layer's shape by checking against the block's output.
+ * The shape of a hidden or output layer's pre-activation (before pooling): what its first
+ * incoming block produces, or else its first skip's source (validation checks they all agree).
  */
 export function preActivationShape(net: Network, layerIndex: number): number[] {
-  const layer = net.layers[layerIndex];
-  if (!layer.pool) return layer.shape;
   const incoming = net.blocks.find((b) => b.to === layerIndex);
-  if (incoming) return blockOutputShape(net, incoming);
-  const skip = layer.skips?.[0];
-  if (skip !== undefined) return net.layers[skip].shape;
-  return layer.shape;
+  return incoming ? blockOutputShape(net, incoming) : net.layers[net.layers[layerIndex].skips![0]].shape;
 }
 
 /** The shape a block produces at its target: `[out]` for dense, `[out, h, w]` for conv. */
@@ -153,7 +148,7 @@ export function validateNetwork(net: Network): void {
     if (incoming.length === 0 && (layer.skips?.length ?? 0) === 0) {
       fail(`layer ${k} ('${layer.name}') has no incoming block or skip: the network does not chain`);
     }
-    const pre = incoming.length > 0 ? blockOutputShape(net, incoming[0]) : net.layers[layer.skips![0]].shape;
+    const pre = preActivationShape(net, k);
     for (const b of incoming) {
       if (!sameShape(blockOutputShape(net, b), pre)) fail(`layer ${k} ('${layer.name}'): its incoming blocks produce different shapes`);
     }
