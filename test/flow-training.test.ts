@@ -263,6 +263,19 @@ describe('every optimiser and loss learns', () => {
   });
 });
 
+describe('a diverging run', () => {
+  it('stops with an error naming the step, before the fix would meet non-finite weights', async () => {
+    const data = twoSpirals({ perClass: 30, turns: 0.5, seed: 2 });
+    const net = mlp([2, 16, 16, 2], { seed: 4, dtype: 'float64', biasScale: 0.1 });
+    const copy = net.blocks.map((b) => Array.from(b.weight));
+    const run = train(net, data, { optimizer: 'gd', lr: 0.05, p: 0.5, q: 3, lambda: 1e-2, steps: 200, fixEvery: 5, batchSize: 8 });
+    await expect(run).rejects.toThrow(/training diverged at step \d+: (the minibatch loss is (NaN|Infinity)|a weight is no longer finite); try a smaller learning rate/);
+    expect(net.blocks.map((b) => Array.from(b.weight))).toEqual(copy);
+    // The same settings with a sane learning rate train to the end.
+    await expect(train(net, data, { optimizer: 'gd', lr: 0.05, p: 1, q: 1, lambda: 1e-4, steps: 20, fixEvery: 5, batchSize: 8 })).resolves.toBeTruthy();
+  });
+});
+
 describe('learning the 8x8 digits', () => {
   let split: { train: Dataset; test: Dataset };
   beforeAll(() => {

@@ -218,10 +218,21 @@ export class MlpTrainer {
   async step(): Promise<number> {
     const batch = this.nextBatch();
     const loss = this.gradient(batch);
+    if (!Number.isFinite(loss)) this.diverged(`the minibatch loss is ${loss}`);
     this.update();
     this.steps++;
-    if (this.o.fixEvery > 0 && this.steps % this.o.fixEvery === 0) await this.fix();
+    if (this.o.fixEvery > 0 && this.steps % this.o.fixEvery === 0) {
+      if (!this.net.blocks.every((b) => b.weight.every(Number.isFinite) && (!b.bias || b.bias.every(Number.isFinite)))) {
+        this.diverged('a weight is no longer finite');
+      }
+      await this.fix();
+    }
     return loss;
+  }
+
+  /** Stop a run whose arithmetic overflowed, saying so (rather than failing later in the fix). */
+  private diverged(what: string): never {
+    throw new WeightBalanceError(`training diverged at step ${this.steps + 1}: ${what}; try a smaller learning rate`);
   }
 
   /**
