@@ -80,6 +80,44 @@ describe('balance() with the WebGPU backend', () => {
     expect(net).toEqual(copy);
   });
 
+  gpuIt(gpu, 'falls back to the CPU from the last verified factors when a GPU call raises a validation error mid-run', async ({ gpu: dawn }) => {
+    const adapter = await dawn.requestAdapter();
+    expect(adapter).not.toBeNull();
+    const device = await adapter!.requestDevice({ label: 'validation error mid-run' });
+    const net = mlpNet(8);
+    const copy = structuredClone(net);
+    const options: BalanceOptions = { p: 2, q: 3, schedule: 'parallel', tol: 1e-9, maxSweeps: 5000, sweepsPerBatch: 16 };
+    // Once sweep 20 is seen, the engine's next submission also makes an invalid buffer inside
+    // the engine's own error scopes (as a faulty kernel set-up would).
+    let poison = false;
+    const { queue } = device;
+    const submit = queue.submit.bind(queue);
+    queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
+      if (poison) {
+        poison = false;
+        device.createBuffer({ label: 'invalid (MAP_READ with STORAGE)', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+      }
+      submit(buffers);
+    };
+    try {
+      const result = await balance(net, {
+        ...options,
+        backend: 'webgpu',
+        device,
+        onSweep: ({ sweep }) => { if (sweep === 20) poison = true; },
+      });
+      expect(result.backend).toBe('cpu');
+      expect(result.fallback).toMatch(/WebGPU failed after 32 verified sweeps: WebGPU validation error/);
+      expect(result.converged).toBe(true);
+      const reference = await cpuReference(net, options);
+      expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-9);
+      expect(weightDistance(result.network, reference.network)).toBeLessThan(1e-6);
+      expect(net).toEqual(copy);
+    } finally {
+      device.destroy();
+    }
+  });
+
   gpuIt(gpu, 'reaches a tol below the float32 floor by finishing on the CPU', async ({ device }) => {
     const net = mlp([64, 256, 256, 256, 10], { seed: 1 });
     const options: BalanceOptions = { p: 2, q: 2, schedule: 'alternating', tol: 1e-7, maxSweeps: 1500 };
