@@ -216,6 +216,10 @@ describe('balance', () => {
       ['unsupported extension', () => ['balance', at('net.pt')], 1, /cannot read '\.pt'; supported: \.safetensors/],
       ['truncated file', () => ['balance', at('truncated.safetensors')], 1, /'.*truncated\.safetensors': safetensors: tensor '\d+\.(weight|bias)': data_offsets .* leave the file/],
       ['header length too large', () => ['balance', at('huge-header.safetensors')], 1, /header length \d+ is larger than allowed/],
+      ['unknown dtype', () => ['balance', at('dtype.safetensors')], 1, /'.*dtype\.safetensors': safetensors: tensor '0\.weight': unknown dtype 'X32'/],
+      ['non-finite weight', () => ['balance', at('nan.safetensors')], 1, /'.*nan\.safetensors': block 0 \('0'\): weight entry 0 is not finite \(NaN\)/],
+      ['shapes that do not chain', () => ['balance', at('chain.safetensors')], 1, /'.*chain\.safetensors': safetensors: .*(shape|chain)/],
+      ['empty network', () => ['balance', at('empty.safetensors')], 1, /'.*empty\.safetensors': safetensors: the file holds no tensors: the network is empty/],
     ];
 
     beforeAll(async () => {
@@ -224,6 +228,22 @@ describe('balance', () => {
       const huge = Buffer.from(good);
       huge.writeBigUInt64LE(1n << 40n, 0);
       await writeFile(at('huge-header.safetensors'), huge);
+      // Edits of the good file's header that keep its byte length (and so every offset).
+      const headerLength = Number(good.readBigUInt64LE(0));
+      const header = good.subarray(8, 8 + headerLength).toString('latin1');
+      const edited = (from: string, to: string): Buffer => {
+        expect(header).toContain(from);
+        return Buffer.concat([good.subarray(0, 8), Buffer.from(header.replace(from, to), 'latin1'), good.subarray(8 + headerLength)]);
+      };
+      await writeFile(at('dtype.safetensors'), edited('"F32"', '"X32"'));
+      await writeFile(at('chain.safetensors'), edited('[9,12]', '[12,9]'));
+      const nan = Buffer.from(good);
+      nan.writeFloatLE(Number.NaN, 8 + headerLength);
+      await writeFile(at('nan.safetensors'), nan);
+      const empty = Buffer.alloc(16, 0x20);
+      empty.writeBigUInt64LE(8n, 0);
+      empty.write('{}', 8);
+      await writeFile(at('empty.safetensors'), empty);
     });
 
     for (const [name, argv, code, message] of cases) {
