@@ -34,7 +34,8 @@ export function parseCommandArgs(argv: string[], options: OptionSpec): ParsedArg
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message.split('\n')[0] : String(error));
+    // Node's message may span lines ('--lr -1' is ambiguous: its hint says to write '--lr=-1').
+    throw new UsageError(error instanceof Error ? error.message.split('\n').join(' ') : String(error));
   }
   const seen = new Set<string>();
   for (const token of parsed.tokens) {
