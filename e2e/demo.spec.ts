@@ -119,9 +119,26 @@ test('bad input is shown next to the control that caused it, and the page keeps 
 
   await demo.configure({ pairs: '2,2; 1,2', custom: '20-16-8-4', maxSweeps: 50 });
   await expect(demo.errorOf('custom-arch')).toBeHidden();
+  // The seed picks the network: another seed another one, the same seed the same one.
+  await demo.configure({ seed: 5 });
+  const five = await demo.fingerprint.textContent();
+  await demo.configure({ seed: 6 });
+  await expect(demo.fingerprint).not.toHaveText(five ?? '');
+  await demo.configure({ seed: 5 });
+  await expect(demo.fingerprint).toHaveText(five ?? '');
   const rows = await demo.run();
   expect(rows).toHaveLength(2);
   await expect(demo.errorOf('pairs')).toBeHidden();
+
+  // The detail of the first pair, (2, 2): per-layer norms before and after (for p = q = 2 their
+  // squares add up to the network's squared norm), and the histogram of the 16 + 8 hidden units' log factors.
+  const layerRows = page.getByRole('table', { name: 'Per-layer norms' }).locator('tbody tr');
+  await expect(layerRows).toHaveCount(3);
+  const cells = await layerRows.evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => Number(td.textContent))));
+  const squares = (column: number): number => cells.reduce((sum, row) => sum + row[column] ** 2, 0);
+  expect(Math.abs(Math.sqrt(squares(1)) / rows[0].initialNorm - 1)).toBeLessThan(1e-4);
+  expect(Math.abs(Math.sqrt(squares(2)) / rows[0].finalNorm - 1)).toBeLessThan(1e-4);
+  await expect(page.getByText('Histogram of the log factors log a of the 24 hidden units.')).toBeVisible();
 });
 
 test('the plain ES module page imports /lib/index.js with no bundler and balances', async ({ page }) => {
