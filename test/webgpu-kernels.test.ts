@@ -1,0 +1,73 @@
+/**
+ * Which kernels the WebGPU engine specialises (issue 3, "shaders"): for p = q one fused pass over
+ * `P` gives both sums (the parallel schedule needs no separate row and column kernels; the
+ * alternating one uses them between classes); for p != q the row and column kernels, no fused pass;
+ * building `P` needs no `pow` for p = 1 and p = 2 (exact fast paths), and `pow` otherwise. Each
+ * case runs on a fresh device, so that no pipeline comes from another test's cache, and records
+ * the WGSL of every shader module the engine compiles.
+ */
+import { describe, expect } from 'vitest';
+import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
+import { compileProblem } from '../src/problem/compile.js';
+import type { Schedule } from '../src/options.js';
+import { gpuIt, useGpu } from './helpers/gpu.js';
+import { cnnNet, mlpNet } from './support/fixNets.js';
+import type { Network } from '../src/network/types.js';
+
+const gpu = useGpu();
+
+/** The shader modules (label → WGSL) an engine compiles for (p, q), after two sweeps. */
+async function compiledModules(dawn: GPU, net: Network, p: number, q: number, schedule: Schedule): Promise<Map<string, string>> {
+  const adapter = await dawn.requestAdapter();
+  expect(adapter).not.toBeNull();
+  const device = await adapter!.requestDevice({ label: `kernels for p = ${p}, q = ${q}` });
+  const modules = new Map<string, string>();
+  const create = device.createShaderModule.bind(device);
+  device.createShaderModule = (descriptor: GPUShaderModuleDescriptor) => {
+    modules.set(descriptor.label ?? '', descriptor.code);
+    return create(descriptor);
+  };
+  try {
+    const engine = await WebGpuEngine.create(compileProblem(net, { p, q }), { schedule }, { device });
+    try {
+      expect(await engine.sweeps(2, 0)).toHaveLength(2);
+    } finally {
+      engine.dispose();
+    }
+  } finally {
+    device.destroy();
+  }
+  return modules;
+}
+
+/** The WGSL of the modules whose label names `kernel`. */
+function codeOf(modules: Map<string, string>, kernel: string): string[] {
+  return [...modules].filter(([label]) => label.startsWith(`weight-balance ${kernel} `)).map(([, code]) => code);
+}
+
+describe('WebGPU kernel specialisation', () => {
+  gpuIt(gpu, 'p = q: the fused pass (and, parallel, no separate row and column kernels); p = 2 and p = 1 build P without pow', async ({ gpu: dawn }) => {
+    // An MLP (one tap per edge) and a CNN (kernel taps aggregated per channel pair).
+    for (const [net, p, schedule] of [[mlpNet(1), 2, 'parallel'], [cnnNet(1), 2, 'alternating'], [mlpNet(2), 1, 'alternating'], [cnnNet(2), 1, 'parallel']] as const) {
+      const modules = await compiledModules(dawn, net, p, p, schedule);
+      expect(codeOf(modules, 'fusedSums'), `p = q = ${p}`).toHaveLength(1);
+      // The alternating schedule updates one class at a time: it needs the separate passes too.
+      const separate = schedule === 'parallel' ? 0 : 1;
+      expect(codeOf(modules, 'rowSums')).toHaveLength(separate);
+      expect(codeOf(modules, 'columnSums')).toHaveLength(separate);
+      const build = codeOf(modules, 'buildPower');
+      expect(build.length).toBeGreaterThan(0);
+      for (const code of build) expect(code).not.toMatch(/\bpow\s*\(/);
+    }
+  });
+
+  gpuIt(gpu, 'p != q: row and column kernels, no fused pass; a general p builds P with pow', async ({ gpu: dawn }) => {
+    const modules = await compiledModules(dawn, cnnNet(3), 1.5, 3, 'parallel');
+    expect(codeOf(modules, 'fusedSums')).toEqual([]);
+    expect(codeOf(modules, 'rowSums')).toHaveLength(1);
+    expect(codeOf(modules, 'columnSums')).toHaveLength(1);
+    const build = codeOf(modules, 'buildPower');
+    expect(build.length).toBeGreaterThan(0);
+    expect(build.every((code) => /\bpow\s*\(/.test(code))).toBe(true);
+  });
+});
