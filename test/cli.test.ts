@@ -322,6 +322,12 @@ describe('paper and fig2', () => {
     }
     // Alternating needs fewer sweeps than parallel on the same net and exponents.
     expect(runs.get('8-12-10-3 2 2 alternating')!.length).toBeLessThan(runs.get('8-12-10-3 2 2 parallel')!.length);
+    // Every run converged: no run is starred, and the legend of the star is not printed.
+    expect(r.stdout).not.toMatch(/stopped at --max-sweeps/);
+    const capped = await run(['fig2', '--arch', '8,12,10,3', '--pq', '2,2', '--schedule', 'parallel', '--csv', csv, '--max-sweeps', '2']);
+    expect(capped.code).toBe(0);
+    expect(capped.stdout).toMatch(/^8-12-10-3\s+2\s+2\s+parallel\s+2\*/m);
+    expect(capped.stdout).toMatch(/\* = stopped at --max-sweeps 2 before/);
   });
 
   it('sweepsWithin finds the first sweep within a relative gap of the final value', () => {

@@ -135,7 +135,7 @@ export default defineCommand('fig2', USAGE, {
   for (const r of rows) r.history.forEach((h, k) => lines.push(`${r.net},${r.p},${r.q},${r.schedule},${k},${h / r.history[0]}`));
   await writeFileAtomic(csvPath, lines.join('\n') + '\n');
   io.out(table(rows));
-  io.out(`\n* = stopped at --max-sweeps ${maxSweeps} before the largest log-factor change fell below ${tol}\n`);
+  if (rows.some((r) => !r.converged)) io.out(`\n* = stopped at --max-sweeps ${maxSweeps} before the largest log-factor change fell below ${tol}\n`);
   io.out(`${rows.length} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ratios per sweep written to ${csvPath}\n`);
   return 0;
 });
