@@ -138,6 +138,12 @@ describe('builders and forward refuse malformed arguments by name', () => {
     const net = mlp([2, 3, 2], { seed: 0 });
     expect(refusal(() => forward(net, [1, 2, 3], 1.5))).toMatch(/batch/);
   });
+
+  it('forward: inputs that are not an array', () => {
+    const net = mlp([2, 3, 2], { seed: 0 });
+    expect(refusal(() => forward(net, undefined as never))).toBe('forward: inputs must be an array of numbers, got undefined');
+    expect(refusal(() => forward(net, 7 as never))).toBe('forward: inputs must be an array of numbers, got number');
+  });
 });
 
 describe('ONNX external data shared between initializers', () => {

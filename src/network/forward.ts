@@ -98,6 +98,9 @@ function pool(z: Float64Array, pre: number[], layer: Layer): Float64Array {
 export function forward(net: Network, inputs: ArrayLike<number>, batch = 1): Float64Array {
   validateNetwork(net);
   if (!Number.isInteger(batch) || batch < 0) throw new WeightBalanceError(`forward: batch must be an integer >= 0, got ${String(batch)}`);
+  if (inputs === null || typeof inputs !== 'object' || typeof inputs.length !== 'number') {
+    throw new WeightBalanceError(`forward: inputs must be an array of numbers, got ${inputs === null ? 'null' : typeof inputs}`);
+  }
   const inSize = layerSize(net.layers[0]);
   if (inputs.length !== batch * inSize) throw new WeightBalanceError(`forward: expected ${batch} x ${inSize} inputs, got ${inputs.length} values`);
   const outSize = layerSize(net.layers[net.layers.length - 1]);
