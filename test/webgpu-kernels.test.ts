@@ -4,7 +4,8 @@
  * alternating one uses them between classes); for p != q the row and column kernels, no fused pass;
  * building `P` needs no `pow` for p = 1 and p = 2 (exact fast paths), and `pow` otherwise. Each
  * case runs on a fresh device, so that no pipeline comes from another test's cache, and records
- * the WGSL of every shader module the engine compiles.
+ * the WGSL of every shader module the engine compiles. And the host's batching (issue 3, "host"):
+ * many sweeps are encoded per submission, and the norms, steps and factors read back once per batch.
  */
 import { describe, expect } from 'vitest';
 import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
@@ -69,5 +70,44 @@ describe('WebGPU kernel specialisation', () => {
     const build = codeOf(modules, 'buildPower');
     expect(build.length).toBeGreaterThan(0);
     expect(build.every((code) => /\bpow\s*\(/.test(code))).toBe(true);
+  });
+});
+
+describe('WebGPU host batching', () => {
+  gpuIt(gpu, 'one submission and one read-back per batch of up to 64 sweeps', async ({ device }) => {
+    const engine = await WebGpuEngine.create(compileProblem(mlpNet(3), { p: 2, q: 3 }), { schedule: 'parallel' }, { device });
+    const { queue } = device;
+    const submit = queue.submit.bind(queue);
+    let submissions = 0;
+    let readBacks = 0;
+    queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
+      submissions++;
+      submit(buffers);
+    };
+    const watched = device.createBuffer({ label: 'prototype probe', size: 16, usage: GPUBufferUsage.MAP_READ });
+    const prototype = Object.getPrototypeOf(watched) as { mapAsync: GPUBuffer['mapAsync'] };
+    watched.destroy();
+    const mapAsync = prototype.mapAsync;
+    prototype.mapAsync = function counted(this: GPUBuffer, ...args: Parameters<GPUBuffer['mapAsync']>) {
+      readBacks++;
+      return mapAsync.apply(this, args);
+    };
+    try {
+      for (const [sweeps, batches] of [[64, 1], [130, 3], [10, 1]] as const) {
+        submissions = 0;
+        readBacks = 0;
+        expect(await engine.sweeps(sweeps, 0)).toHaveLength(sweeps);
+        expect(submissions, `${sweeps} sweeps: submissions`).toBe(batches);
+        expect(readBacks, `${sweeps} sweeps: read-backs`).toBe(batches);
+      }
+      // The factors of the last batch came with it: no further read-back.
+      readBacks = 0;
+      expect(await engine.logFactors()).toHaveLength(compileProblem(mlpNet(3), { p: 2, q: 3 }).nVars);
+      expect(readBacks).toBe(0);
+    } finally {
+      prototype.mapAsync = mapAsync;
+      queue.submit = submit;
+      engine.dispose();
+    }
   });
 });
