@@ -4,7 +4,7 @@
  * alternating one uses them between classes); for p != q the row and column kernels, no fused pass;
  * building `P` needs no `pow` for p = 1 and p = 2 (exact fast paths), and `pow` otherwise. Each
  * case runs on a fresh device, so that no pipeline comes from another test's cache, and records
- * the WGSL of every shader module the engine compiles. And the host's batching (issue 3, "host"):
+ * the WGSL of every shader module the engine compiles; every GPU object it makes has a label. And the host's batching (issue 3, "host"):
  * many sweeps are encoded per submission, and the norms, steps and factors read back once per batch.
  */
 import { describe, expect } from 'vitest';
@@ -28,6 +28,13 @@ async function compiledModules(dawn: GPU, net: Network, p: number, q: number, sc
     modules.set(descriptor.label ?? '', descriptor.code);
     return create(descriptor);
   };
+  // Every GPU object the engine makes is labelled (its own name first).
+  const makers = ['createBuffer', 'createBindGroup', 'createBindGroupLayout', 'createPipelineLayout', 'createComputePipelineAsync', 'createCommandEncoder'] as const;
+  const made: string[] = [];
+  for (const maker of makers) {
+    const original = (device[maker] as (descriptor: GPUObjectDescriptorBase) => unknown).bind(device);
+    Object.assign(device, { [maker]: (descriptor: GPUObjectDescriptorBase) => (made.push(`${maker}: ${descriptor?.label ?? ''}`), original(descriptor)) });
+  }
   try {
     const engine = await WebGpuEngine.create(compileProblem(net, { p, q }), { schedule }, { device });
     try {
@@ -38,6 +45,10 @@ async function compiledModules(dawn: GPU, net: Network, p: number, q: number, sc
   } finally {
     device.destroy();
   }
+  expect(made.length).toBeGreaterThan(makers.length);
+  for (const maker of makers) expect(made.some((entry) => entry.startsWith(`${maker}: `)), maker).toBe(true);
+  expect(made.filter((entry) => !/: weight-balance \S/.test(entry)), 'unlabelled GPU objects').toEqual([]);
+  expect([...modules.keys()].filter((label) => !label.startsWith('weight-balance ')), 'unlabelled shader modules').toEqual([]);
   return modules;
 }
 
@@ -46,7 +57,7 @@ function codeOf(modules: Map<string, string>, kernel: string): string[] {
   return [...modules].filter(([label]) => label.startsWith(`weight-balance ${kernel} `)).map(([, code]) => code);
 }
 
-describe('WebGPU kernel specialisation', () => {
+describe('WebGPU kernel specialisation (every GPU object the engine makes is labelled)', () => {
   gpuIt(gpu, 'p = q: the fused pass (and, parallel, no separate row and column kernels); p = 2 and p = 1 build P without pow', async ({ gpu: dawn }) => {
     // An MLP (one tap per edge) and a CNN (kernel taps aggregated per channel pair).
     for (const [net, p, schedule] of [[mlpNet(1), 2, 'parallel'], [cnnNet(1), 2, 'alternating'], [mlpNet(2), 1, 'alternating'], [cnnNet(2), 1, 'parallel']] as const) {
