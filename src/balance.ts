@@ -3,7 +3,7 @@ import { CpuEngine } from './engines/cpu/cpuEngine.js';
 import type { Engine, Evaluation, SweepRecord } from './engines/engine.js';
 import { createWebGpuEngine } from './engines/select.js';
 import type { GpuSource } from './engines/select.js';
-import { rescale } from './network/rescale.js';
+import { rescale, withWeights } from './network/rescale.js';
 import { unitCount } from './network/types.js';
 import type { Network, UnitRef } from './network/types.js';
 import type { Backend, NormExponents, Schedule } from './options.js';
@@ -109,6 +109,21 @@ export function layerLogFactors(net: Network, problem: Problem, u: Float64Array)
     }
     return out;
   });
+}
+
+/** Per-unit log factors (global unit numbering) from per-variable ones: zero for fixed and frozen units. */
+export function unitLogFactors(problem: Problem, u: Float64Array): Float64Array {
+  const out = new Float64Array(problem.nUnits);
+  for (let unit = 0; unit < out.length; unit++) {
+    const v = problem.unitVar[unit];
+    if (v >= 0) out[unit] = u[v];
+  }
+  return out;
+}
+
+/** Whether every block's weights and biases are float32 (the networks the GPU may rescale). */
+function isFloat32(net: Network): boolean {
+  return net.blocks.every((b) => b.weight instanceof Float32Array && (!b.bias || b.bias instanceof Float32Array));
 }
 
 function message(error: unknown): string {
@@ -223,8 +238,19 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
     throwIfAborted(options.signal);
     const evaluation = await evaluate('at the final evaluation');
     const logFactors = layerLogFactors(net, problem, verified);
+    // A float32 network that finished on the GPU is rescaled there (the engine is still alive:
+    // it is disposed in `finally`); float64 networks keep the exact float64 host arithmetic.
+    let network: Network | null = null;
+    if (current.backend === 'webgpu' && current.rescaleWeights && isFloat32(net)) {
+      try {
+        network = withWeights(net, await current.rescaleWeights(unitLogFactors(problem, verified)));
+      } catch (error) {
+        fallback = `WebGPU failed at the final rescaling: ${message(error)}; rescaled on the CPU`;
+      }
+    }
+    network ??= rescale(net, logFactors);
     return {
-      network: rescale(net, logFactors),
+      network,
       logFactors,
       history,
       initialNorm: history[0],

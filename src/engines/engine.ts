@@ -16,6 +16,13 @@ export interface Evaluation {
   maxLogImbalance: number;
 }
 
+/** One block rescaled by an engine: new float32 arrays in the block's layout. */
+export interface RescaledBlock {
+  weight: Float32Array;
+  /** `null` when the block has no biases. */
+  bias: Float32Array | null;
+}
+
 /**
  * The arithmetic of the fix on one kind of hardware. Engines own no policy: the driver
  * (`balance`) decides when to stop, checks monotonicity and falls back.
@@ -38,6 +45,13 @@ export interface Engine {
   sweeps(count: number, tol: number): Promise<SweepRecord[]>;
   /** The log factors `u = log a`, one per variable of the problem. */
   logFactors(): Promise<Float64Array>;
+  /**
+   * Optional: the final rescaling in the engine's arithmetic (float32 on the GPU), with `log a`
+   * given per global unit of the problem (zero for fixed and frozen units): every weight times
+   * `a[row] / a[col]`, every bias times `a[row]`. One entry per block of the problem, in block
+   * order; the problem's arrays are not touched. The driver uses it for float32 networks only.
+   */
+  rescaleWeights?(logFactorsPerUnit: Float64Array): Promise<RescaledBlock[]>;
   /** Free what the engine holds. Safe to call twice. */
   dispose(): void;
 }

@@ -28,7 +28,7 @@ export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network 
       if (!Number.isFinite(logFactors[k][c])) throw new WeightBalanceError(`rescale: log factor of layer ${k} unit ${c} is not finite`);
     }
   });
-  const blocks = net.blocks.map((b): Block => {
+  const rescaled = net.blocks.map((b) => {
     const out = logFactors[b.to];
     const inp = logFactors[b.from];
     const weight = scaled(b.weight);
@@ -50,7 +50,28 @@ export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network 
       bias = scaled(b.bias);
       for (let i = 0; i < rows; i++) bias[i] = b.bias[i] * Math.exp(out[i]);
     }
-    // Shapes, strides, paddings and storage are copied too: the result shares no object with `net`.
+    return { weight, bias };
+  });
+  return withWeights(net, rescaled);
+}
+
+/**
+ * A copy of `net` with new weight and bias arrays, one entry per block in block order: the one
+ * place that builds a rescaled network (from the host arithmetic of {@link rescale} or from an
+ * engine's). Layers, ties, shapes, strides, paddings and storage are copied too, so the result
+ * shares no object with `net` (the given arrays are taken as they are); `net` is not touched.
+ * Arrays whose lengths or precision do not match the blocks' are a {@link WeightBalanceError}.
+ */
+export function withWeights(net: Network, rescaled: readonly { weight: WeightArray; bias: WeightArray | null }[]): Network {
+  if (rescaled.length !== net.blocks.length) {
+    throw new WeightBalanceError(`withWeights needs arrays for ${net.blocks.length} blocks, got ${rescaled.length}`);
+  }
+  const sameKind = (a: WeightArray, b: WeightArray): boolean => a.length === b.length && (a instanceof Float64Array) === (b instanceof Float64Array);
+  const blocks = net.blocks.map((b, k): Block => {
+    const { weight, bias } = rescaled[k];
+    if (!sameKind(weight, b.weight) || (b.bias ? !bias || !sameKind(bias, b.bias) : bias !== null)) {
+      throw new WeightBalanceError(`withWeights: the arrays of block ${k} ('${b.name}') do not match its weights and biases in length and precision`);
+    }
     return { ...structuredClone({ ...b, weight: null, bias: null }), weight, bias } as Block;
   });
   const result: Network = { ...net, layers: structuredClone(net.layers), blocks };

@@ -8,10 +8,11 @@ import { NormParams, normKernel } from '../../../shaders/norm.wgsl.js';
 import { RowFinishParams, rowFinishKernel } from '../../../shaders/rowFinish.wgsl.js';
 import { rowSumsKernel } from '../../../shaders/rowSums.wgsl.js';
 import { UpdateParams, updateKernel } from '../../../shaders/update.wgsl.js';
+import { RescaleParams, rescaleKernel, unitScales } from '../../../shaders/rescale.wgsl.js';
 import { largestWeight, powerOfTwoScale } from '../../math/passes.js';
 import { updateExponent } from '../../options.js';
 import type { Problem } from '../../problem/problem.js';
-import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
+import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
 import type { GpuSource } from '../select.js';
 import { acquireDevice } from './device.js';
 import type { AcquiredDevice } from './device.js';
@@ -72,6 +73,20 @@ function float32Weights(weight: Float32Array | Float64Array, start: number, end:
     out[k] = w;
   }
   return out;
+}
+
+/**
+ * Rescaled values of one segment into `target` from `start`, refusing a non-zero value that
+ * came back zero (a result below float32's normal range, which a GPU may flush to zero; the
+ * driver then rescales on the CPU).
+ */
+function copyRescaled(rescaled: Float32Array, source: ArrayLike<number>, start: number, target: Float32Array, label: string): void {
+  for (let k = 0; k < rescaled.length; k++) {
+    if (rescaled[k] === 0 && source[start + k] !== 0) {
+      throw new Error(`${label}: the rescaled entry ${start + k} underflowed float32 on the GPU`);
+    }
+  }
+  target.set(rescaled, start);
 }
 
 /** What the device's callbacks saw go wrong: the first failure, or `null`. */
@@ -186,16 +201,17 @@ export class WebGpuEngine implements Engine {
     }
   }
 
-  private buffer(label: string, size: number, usage: number, data?: ArrayBufferView & ArrayLike<number>): GPUBuffer {
+  /** A labelled buffer, freed by `dispose()` (or, given `owner`, by whoever holds that list). */
+  private buffer(label: string, size: number, usage: number, data?: ArrayBufferView & ArrayLike<number>, owner: GPUBuffer[] = this.buffers): GPUBuffer {
     const buffer = this.device.createBuffer({ label: `weight-balance ${label}`, size: Math.max(16, Math.ceil(size / 4) * 4), usage });
-    this.buffers.push(buffer);
+    owner.push(buffer);
     if (data && data.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     return buffer;
   }
 
   /** A uniform buffer holding one struct, packed by name from `values`. */
-  private uniform<F extends StructFields>(label: string, struct: WgslStruct<F>, values: StructValues<F>): GPUBuffer {
-    return this.buffer(label, struct.byteSize, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, new Uint8Array(struct.pack(values)));
+  private uniform<F extends StructFields>(label: string, struct: WgslStruct<F>, values: StructValues<F>, owner: GPUBuffer[] = this.buffers): GPUBuffer {
+    return this.buffer(label, struct.byteSize, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, new Uint8Array(struct.pack(values)), owner);
   }
 
   private bindGroup(label: string, kernel: CompiledKernel, buffers: GPUBuffer[]): GPUBindGroup {
@@ -498,6 +514,77 @@ export class WebGpuEngine implements Engine {
   async logFactors(): Promise<Float64Array> {
     this.cachedFactors ??= Float64Array.from((await this.run(() => this.begin('read log factors', CAPACITY, -1))).u);
     return this.cachedFactors.slice();
+  }
+
+  /**
+   * The final rescaling on the GPU (MATH.md §1): every block's weights times `a[row] / a[col]`
+   * and its biases times `a[row]`, with `log a` given per global unit (in float64: the driver's
+   * verified factors). Segment by segment, the float32 weights are uploaded again (the engine
+   * freed them after building `log P`), rescaled in place, copied to a staging buffer and read
+   * back; each segment's buffers are freed before the next one is made, so the GPU holds one
+   * segment (twice: storage and staging) beyond the engine's own buffers, never a second copy
+   * of the network. Every buffer made here is freed at the end and on error.
+   */
+  async rescaleWeights(logFactorsPerUnit: Float64Array): Promise<RescaledBlock[]> {
+    const { problem, device } = this;
+    if (logFactorsPerUnit.length !== problem.nUnits) {
+      throw new Error(`rescaleWeights needs ${problem.nUnits} log factors (one per unit), got ${logFactorsPerUnit.length}`);
+    }
+    const table = unitScales(logFactorsPerUnit);
+    const kernel = await this.scoped(() => compileKernel(device, rescaleKernel(), {}));
+    const out: RescaledBlock[] = problem.blocks.map((b) => ({ weight: new Float32Array(b.weight.length), bias: b.bias ? new Float32Array(b.bias.length) : null }));
+    // normScale is a power of two: the kernel multiplies the uploaded weights back by it exactly.
+    const weightShift = Math.round(Math.log2(this.normScale));
+    const { COPY_DST, COPY_SRC, STORAGE } = GPUBufferUsage;
+    const shared: GPUBuffer[] = [];
+    const made: GPUBuffer[] = [];
+    const free = (list: GPUBuffer[]): void => {
+      for (const buffer of list) buffer.destroy();
+      list.length = 0;
+    };
+    try {
+      const scales = await this.scoped(async () => this.buffer('rescaling factors per unit', table.byteLength, STORAGE | COPY_DST, new Uint8Array(table), shared));
+      for (const [k, s] of this.segments.entries()) {
+        const block = problem.blocks[s.block];
+        const label = `segment ${k} of ${block.label}`;
+        const entries = s.rows * s.cols * s.taps;
+        const start = s.rowStart * s.cols * s.taps;
+        const weightBytes = entries * 4;
+        const biasBytes = block.bias ? s.rows * 4 : 0;
+        const readback = await this.scoped(() => {
+          const weights = this.buffer(`weights to rescale of ${label}`, weightBytes, STORAGE | COPY_DST | COPY_SRC,
+            float32Weights(block.weight, start, start + entries, 1 / this.normScale, block.label), made);
+          const bias = block.bias
+            ? this.buffer(`biases to rescale of ${label}`, biasBytes, STORAGE | COPY_DST | COPY_SRC, float32Weights(block.bias, s.rowStart, s.rowStart + s.rows, 1, `${block.label} bias`), made)
+            : this.buffer(`no biases of ${label}`, 4, STORAGE, undefined, made);
+          const staging = this.buffer(`rescaled readback of ${label}`, weightBytes + biasBytes, GPUBufferUsage.MAP_READ | COPY_DST, undefined, made);
+          const params = this.uniform(`rescale parameters of ${label}`, RescaleParams, {
+            rows: s.rows, cols: s.cols, rowsPerGroup: s.rowsPerGroup, taps: s.taps, entries,
+            rowUnit0: s.rowUnit0, colUnit0: s.colUnit0, hasBias: block.bias ? 1 : 0, weightShift,
+          }, made);
+          const encoder = device.createCommandEncoder({ label: `weight-balance rescale ${label}` });
+          const pass = encoder.beginComputePass({ label: `weight-balance rescale ${label} pass` });
+          pass.setPipeline(kernel.pipeline);
+          pass.setBindGroup(0, this.bindGroup(`rescale ${label}`, kernel, [params, scales, weights, bias]));
+          const [x, y] = foldGrid(Math.ceil(entries / WORKGROUP), this.maxPerDimension);
+          pass.dispatchWorkgroups(x, y);
+          pass.end();
+          encoder.copyBufferToBuffer(weights, 0, staging, 0, weightBytes);
+          if (block.bias) encoder.copyBufferToBuffer(bias, 0, staging, weightBytes, biasBytes);
+          device.queue.submit([encoder.finish({ label: `weight-balance rescale ${label} commands` })]);
+          return staging.mapAsync(GPUMapMode.READ).then(() => staging);
+        });
+        const range = readback.getMappedRange();
+        copyRescaled(new Float32Array(range, 0, entries), block.weight, start, out[s.block].weight, label);
+        if (block.bias) copyRescaled(new Float32Array(range, weightBytes, s.rows), block.bias, s.rowStart, out[s.block].bias as Float32Array, `${label} bias`);
+        readback.unmap();
+        free(made);
+      }
+    } finally {
+      free(made);
+      free(shared);
+    }
+    return out;
   }
 
   dispose(): void {
