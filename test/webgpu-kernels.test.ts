@@ -4,7 +4,8 @@
  * alternating one uses them between classes); for p != q the row and column kernels, no fused pass;
  * building `P` needs no `pow` for p = 1 and p = 2 (exact fast paths), and `pow` otherwise. Each
  * case runs on a fresh device, so that no pipeline comes from another test's cache, and records
- * the WGSL of every shader module the engine compiles; every GPU object it makes has a label. And the host's batching (issue 3, "host"):
+ * the WGSL of every shader module the engine compiles (the final rescaling included: one kernel,
+ * no transcendental); every GPU object it makes has a label. And the host's batching (issue 3, "host"):
  * many sweeps are encoded per submission, and the norms, steps and factors read back once per batch.
  */
 import { describe, expect } from 'vitest';
@@ -17,7 +18,7 @@ import type { Network } from '../src/network/types.js';
 
 const gpu = useGpu();
 
-/** The shader modules (label → WGSL) an engine compiles for (p, q), after two sweeps. */
+/** The shader modules (label → WGSL) an engine compiles for (p, q), after two sweeps and the final rescaling. */
 async function compiledModules(dawn: GPU, net: Network, p: number, q: number, schedule: Schedule): Promise<Map<string, string>> {
   const adapter = await dawn.requestAdapter();
   expect(adapter).not.toBeNull();
@@ -36,9 +37,11 @@ async function compiledModules(dawn: GPU, net: Network, p: number, q: number, sc
     Object.assign(device, { [maker]: (descriptor: GPUObjectDescriptorBase) => (made.push(`${maker}: ${descriptor?.label ?? ''}`), original(descriptor)) });
   }
   try {
-    const engine = await WebGpuEngine.create(compileProblem(net, { p, q }), { schedule }, { device });
+    const problem = compileProblem(net, { p, q });
+    const engine = await WebGpuEngine.create(problem, { schedule }, { device });
     try {
       expect(await engine.sweeps(2, 0)).toHaveLength(2);
+      expect(await engine.rescaleWeights(new Float64Array(problem.nUnits))).toHaveLength(problem.blocks.length);
     } finally {
       engine.dispose();
     }
@@ -70,6 +73,11 @@ describe('WebGPU kernel specialisation (every GPU object the engine makes is lab
       const build = codeOf(modules, 'buildPower');
       expect(build.length).toBeGreaterThan(0);
       for (const code of build) expect(code).not.toMatch(/\bpow\s*\(/);
+      // The final rescaling: one kernel, factors as float32 mantissas and exact powers of two (no transcendental).
+      const rescaling = codeOf(modules, 'rescale');
+      expect(rescaling).toHaveLength(1);
+      expect(rescaling[0]).not.toMatch(/\b(exp|exp2|log|pow)\s*\(/);
+      expect(rescaling[0]).toMatch(/\bldexp\s*\(/);
     }
   });
 

@@ -122,10 +122,15 @@ function functionDistance(a: Network, b: Network): number {
 }
 
 describe('WebGPU rescaling kernel against the host rescale()', () => {
-  gpuIt(gpu, 'an MLP with biases, the CNN (grouped, depthwise, dense on a feature map), a residual net with ties', async (context) => {
+  gpuIt(gpu, 'an MLP with biases, the CNN (grouped, depthwise, dense on a feature map), a residual net with ties, tiny weights', async (context) => {
     await agreeWithHost(context, mlpNet(1, 'float32'));
     await agreeWithHost(context, cnnNet(2, 'float32'));
     await agreeWithHost(context, residualNet(3, 'float32'));
+    // Weights near 1e-7: the engine uploads them divided by its power-of-two normScale (2^-24
+    // here), which the kernel multiplies back exactly.
+    const small = mlpNet(4, 'float32');
+    for (const b of small.blocks) b.weight.forEach((w, k) => (b.weight[k] = w * 1e-7));
+    await agreeWithHost(context, small);
   });
 
   gpuIt(gpu, 'blocks split over several segments (by groups and by rows) and grids folded into two dimensions', async (context) => {
