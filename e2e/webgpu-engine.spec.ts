@@ -1,7 +1,8 @@
 /**
  * The WebGPU engine in Chromium's WebGPU (SwiftShader here: correctness only): the built library
  * (`/lib/index.js`) balances a few nets on the GPU and on the CPU in the page, and the two agree
- * within float32 tolerance; a device destroyed mid-run finishes on the CPU with the same result.
+ * within float32 tolerance (the final rescaling, done on the GPU for these float32 nets, within
+ * float32 rounding of the host's); a device destroyed mid-run finishes on the CPU with the same result.
  */
 import { expect, requireWebGpu, test } from './fixtures.js';
 
@@ -18,6 +19,8 @@ interface Outcome {
   monotone: boolean;
   untouched: boolean;
   cpuBackend: string;
+  /** Largest relative difference, entry by entry, of the result's weights and biases from the host `rescale()` of its factors. */
+  rescaleAgreement: number;
 }
 
 test('GPU and CPU engines agree in Chromium', async ({ page }) => {
@@ -36,6 +39,19 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
         let scale = 0;
         for (const x of block.weight) scale = Math.max(scale, Math.abs(x));
         for (let i = 0; i < block.weight.length; i++) worst = Math.max(worst, Math.abs(block.weight[i] - b.blocks[k].weight[i]) / scale);
+      });
+      return worst;
+    };
+    // Float32 nets that finish on the GPU are rescaled there: the host rescale() of the same factors within float32 rounding.
+    const agreement = (result: Awaited<ReturnType<Library['balance']>>, net: Parameters<Library['balance']>[0]): number => {
+      const host = lib.rescale(net, result.logFactors);
+      let worst = 0;
+      host.blocks.forEach((block, k) => {
+        const got = result.network.blocks[k];
+        for (const [a, b] of [[got.weight, block.weight], [got.bias, block.bias]] as const) {
+          if (!a || !b) continue;
+          for (let i = 0; i < b.length; i++) worst = Math.max(worst, b[i] === 0 ? (a[i] === 0 ? 0 : Infinity) : Math.abs(a[i] / b[i] - 1));
+        }
       });
       return worst;
     };
@@ -70,6 +86,7 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
         monotone: gpu.history.every((h, s) => s === 0 || h <= gpu.history[s - 1] * (1 + 1e-5)),
         untouched: net.blocks.every((b, k) => b.weight.every((w, i) => w === before[k][i])),
         cpuBackend: cpu.backend,
+        rescaleAgreement: agreement(gpu, net),
       });
     }
     // A device destroyed in mid-run: the CPU continues from the last verified factors.
@@ -90,6 +107,7 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
       monotone: lost.history.every((h, s) => s === 0 || h <= lost.history[s - 1] * (1 + 1e-5)),
       untouched: net.blocks.every((b, k) => b.weight.every((w, i) => w === before[k][i])),
       cpuBackend: cpu.backend,
+      rescaleAgreement: agreement(lost, net),
     });
     device.destroy();
     return results;
@@ -105,6 +123,7 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
     expect(o.monotone, o.name).toBe(true);
     expect(o.untouched, o.name).toBe(true);
     expect(o.cpuBackend, o.name).toBe('cpu');
+    expect(o.rescaleAgreement, o.name).toBeLessThan(1e-6);
   }
   const lost = outcomes[3];
   expect(lost.backend).toBe('cpu');
