@@ -99,18 +99,6 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new BalanceAbortedError();
 }
 
-/** Per-layer log factors from per-variable ones. */
-export function layerLogFactors(net: Network, problem: Problem, u: Float64Array): Float64Array[] {
-  return net.layers.map((layer, k) => {
-    const out = new Float64Array(unitCount(layer));
-    for (let c = 0; c < out.length; c++) {
-      const v = problem.unitVar[problem.layerUnit0[k] + c];
-      if (v >= 0) out[c] = u[v];
-    }
-    return out;
-  });
-}
-
 /** Per-unit log factors (global unit numbering) from per-variable ones: zero for fixed and frozen units. */
 export function unitLogFactors(problem: Problem, u: Float64Array): Float64Array {
   const out = new Float64Array(problem.nUnits);
@@ -119,6 +107,12 @@ export function unitLogFactors(problem: Problem, u: Float64Array): Float64Array 
     if (v >= 0) out[unit] = u[v];
   }
   return out;
+}
+
+/** Per-layer log factors from per-variable ones. */
+export function layerLogFactors(net: Network, problem: Problem, u: Float64Array): Float64Array[] {
+  const perUnit = unitLogFactors(problem, u);
+  return net.layers.map((layer, k) => perUnit.slice(problem.layerUnit0[k], problem.layerUnit0[k] + unitCount(layer)));
 }
 
 /** Whether every block's weights and biases are float32 (the networks the GPU may rescale). */

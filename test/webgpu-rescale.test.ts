@@ -8,7 +8,7 @@
  * host path for float64 networks, and falls back to the host when the GPU fails at this step.
  */
 import { afterEach, describe, expect, vi } from 'vitest';
-import { balance, layerLogFactors } from '../src/balance.js';
+import { balance, layerLogFactors, unitLogFactors } from '../src/balance.js';
 import type { BalanceOptions } from '../src/balance.js';
 import type { RescaledBlock } from '../src/engines/engine.js';
 import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
@@ -20,7 +20,6 @@ import { rescale } from '../src/network/rescale.js';
 import { layerSize } from '../src/network/types.js';
 import type { Network, WeightArray } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
-import type { Problem } from '../src/problem/problem.js';
 import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import type { GpuContext } from './helpers/gpu.js';
 import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
@@ -68,11 +67,6 @@ function expectBlocksClose(got: readonly { weight: WeightArray; bias: WeightArra
   return worst;
 }
 
-/** Per-unit log factors from per-variable ones. */
-function perUnit(problem: Problem, u: Float64Array): Float64Array {
-  return Float64Array.from(problem.unitVar, (v) => (v >= 0 ? u[v] : 0));
-}
-
 /**
  * The engine's rescaling of `net` against the host's, for the factors after a few sweeps and
  * for large random factors (up to e^±30 per unit: weights change by up to e^60, across
@@ -88,7 +82,7 @@ async function agreeWithHost(context: GpuContext, net: Network, tuning?: WebGpuT
     const random = Float64Array.from({ length: problem.nVars }, () => (2 * next() - 1) * 30);
     for (const u of [await engine.logFactors(), random]) {
       const host = rescale(net, layerLogFactors(net, problem, u));
-      const got: RescaledBlock[] = await engine.rescaleWeights(perUnit(problem, u));
+      const got: RescaledBlock[] = await engine.rescaleWeights(unitLogFactors(problem, u));
       expectBlocksClose(got, host, 1e-6);
       for (const b of got) {
         expect(b.weight).toBeInstanceOf(Float32Array);
