@@ -46,8 +46,11 @@ export function renderResults(results: HTMLElement, origin: Source, finished: Fi
     el('thead', {}, el('tr', {}, ...['(p, q)', 'backend', 'adapter', 'sweeps', 'converged', '‖W0‖', '‖W‖ balanced', 'ratio', 'max |log Out/In|', 'function change', 'time'].map((h) => el('th', { scope: 'col', text: h })))),
     el('tbody', {}, ...rows));
   const fallbacks = [...new Set(finished.map((f) => f.result.fallback).filter((f): f is string => f !== null))];
+  // A run can leave WebGPU altogether (the CPU finished it) or only for one step (e.g. the final rescaling).
+  const cpuFinished = finished.some((f) => f.result.fallback !== null && f.result.backend === 'cpu');
+  const lead = cpuFinished ? 'The CPU ran instead of WebGPU.' : 'WebGPU ran; the CPU took over one step.';
   const notice = el('p', { id: 'fallback-notice', class: 'notice', role: 'status', hidden: fallbacks.length === 0 },
-    fallbacks.length ? `The CPU ran instead of WebGPU. ${fallbacks.join('; ')}.` : '');
+    fallbacks.length ? `${lead} ${fallbacks.join('; ')}.` : '');
 
   const chooser = field('result-choice', 'Show result for', select(finished.map((f, k): [string, string] => [String(k), pairLabel(f.pair)]), '0'));
   const detail = el('div', { id: 'result-detail' });
