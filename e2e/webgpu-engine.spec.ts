@@ -55,6 +55,21 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
       });
       return worst;
     };
+    type Result = Awaited<ReturnType<Library['balance']>>;
+    /** What the test checks of one GPU run against the CPU run of the same net. */
+    const outcome = (name: string, gpu: Result, cpu: Result, net: Parameters<Library['balance']>[0], before: number[][]): Outcome => ({
+      name,
+      backend: gpu.backend,
+      fallback: gpu.fallback,
+      adapter: gpu.adapter,
+      converged: gpu.converged,
+      normRatio: gpu.finalNorm / cpu.finalNorm,
+      weightDistance: distance(gpu.network, cpu.network),
+      monotone: gpu.history.every((h, s) => s === 0 || h <= gpu.history[s - 1] * (1 + 1e-5)),
+      untouched: net.blocks.every((b, k) => b.weight.every((w, i) => w === before[k][i])),
+      cpuBackend: cpu.backend,
+      rescaleAgreement: agreement(gpu, net),
+    });
     const nets = [
       { name: 'mlp p=q=2 parallel', net: lib.mlp([12, 20, 16, 4], { seed: 1 }), p: 2, q: 2, schedule: 'parallel' as const },
       { name: 'cnn p=1.5 q=3 alternating', net: lib.cnn({ seed: 2 }), p: 1.5, q: 3, schedule: 'alternating' as const },
@@ -75,19 +90,7 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
       const options = { p, q, schedule, tol: 1e-6, maxSweeps: 4000 };
       const gpu = await lib.balance(net, { ...options, backend: 'webgpu', device });
       const cpu = await lib.balance(net, { ...options, backend: 'cpu' });
-      results.push({
-        name,
-        backend: gpu.backend,
-        fallback: gpu.fallback,
-        adapter: gpu.adapter,
-        converged: gpu.converged,
-        normRatio: gpu.finalNorm / cpu.finalNorm,
-        weightDistance: distance(gpu.network, cpu.network),
-        monotone: gpu.history.every((h, s) => s === 0 || h <= gpu.history[s - 1] * (1 + 1e-5)),
-        untouched: net.blocks.every((b, k) => b.weight.every((w, i) => w === before[k][i])),
-        cpuBackend: cpu.backend,
-        rescaleAgreement: agreement(gpu, net),
-      });
+      results.push(outcome(name, gpu, cpu, net, before));
     }
     // A device destroyed in mid-run: the CPU continues from the last verified factors.
     const doomed = await adapter.requestDevice({ label: 'e2e destroyed device' }).catch(async () => (await navigator.gpu.requestAdapter())!.requestDevice());
@@ -96,19 +99,7 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
     const options = { p: 2, q: 2, schedule: 'parallel' as const, tol: 1e-9, maxSweeps: 5000 };
     const lost = await lib.balance(net, { ...options, backend: 'webgpu', device: doomed, onSweep: ({ sweep }) => { if (sweep === 20) doomed.destroy(); } });
     const cpu = await lib.balance(net, { ...options, backend: 'cpu' });
-    results.push({
-      name: 'device destroyed mid-run',
-      backend: lost.backend,
-      fallback: lost.fallback,
-      adapter: lost.adapter,
-      converged: lost.converged,
-      normRatio: lost.finalNorm / cpu.finalNorm,
-      weightDistance: distance(lost.network, cpu.network),
-      monotone: lost.history.every((h, s) => s === 0 || h <= lost.history[s - 1] * (1 + 1e-5)),
-      untouched: net.blocks.every((b, k) => b.weight.every((w, i) => w === before[k][i])),
-      cpuBackend: cpu.backend,
-      rescaleAgreement: agreement(lost, net),
-    });
+    results.push(outcome('device destroyed mid-run', lost, cpu, net, before));
     device.destroy();
     return results;
   });

@@ -16,14 +16,14 @@ import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
 import type { WebGpuTuning } from '../src/engines/webgpu/engine.js';
 import { segmentBlocks } from '../src/engines/webgpu/layout.js';
-import { mlp, sequential } from '../src/network/builders.js';
+import { mlp } from '../src/network/builders.js';
 import { rescale } from '../src/network/rescale.js';
 import type { Network } from '../src/network/types.js';
 import type { Schedule } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import type { GpuContext } from './helpers/gpu.js';
-import { dagNet } from './support/fixNets.js';
+import { dagNet, groupedSplitNet } from './support/fixNets.js';
 import { uniformStream } from './support/fixReference.js';
 
 const gpu = useGpu();
@@ -110,12 +110,7 @@ describe('WebGPU engine on edge cases agrees with the CPU engine', () => {
   });
 
   gpuIt(gpu, 'grouped convolutions split by groups and by rows, several segments per group, grids folded', async (context) => {
-    const net = sequential([6, 2, 2], [
-      { type: 'conv', channels: 12, kernel: 3, padding: 1, groups: 3 },
-      { type: 'conv', channels: 12, kernel: 1, groups: 3 },
-      { type: 'conv', channels: 12, kernel: 1 },
-      { type: 'dense', units: 2 },
-    ], { seed: 4 });
+    const net = groupedSplitNet();
     const problem = compileProblem(net, { p: 1.5, q: 2.5 });
     // 600 bytes: block 0 (3 groups of 288 bytes) goes by whole groups, two and one per segment.
     const byGroups = segmentBlocks(problem, 600).filter((s) => s.block === 0);

@@ -14,7 +14,7 @@ import type { RescaledBlock } from '../src/engines/engine.js';
 import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
 import type { WebGpuTuning } from '../src/engines/webgpu/engine.js';
 import { foldGrid, segmentBlocks } from '../src/engines/webgpu/layout.js';
-import { mlp, sequential } from '../src/network/builders.js';
+import { mlp } from '../src/network/builders.js';
 import { forward } from '../src/network/forward.js';
 import { rescale } from '../src/network/rescale.js';
 import { layerSize } from '../src/network/types.js';
@@ -22,7 +22,7 @@ import type { Network, WeightArray } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import type { GpuContext } from './helpers/gpu.js';
-import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
+import { cnnNet, groupedSplitNet, mlpNet, residualNet } from './support/fixNets.js';
 import { uniformStream } from './support/fixReference.js';
 import { WORKGROUP } from '../shaders/common.js';
 
@@ -128,12 +128,7 @@ describe('WebGPU rescaling kernel against the host rescale()', () => {
   });
 
   gpuIt(gpu, 'blocks split over several segments (by groups and by rows) and grids folded into two dimensions', async (context) => {
-    const grouped = sequential([6, 2, 2], [
-      { type: 'conv', channels: 12, kernel: 3, padding: 1, groups: 3 },
-      { type: 'conv', channels: 12, kernel: 1, groups: 3 },
-      { type: 'conv', channels: 12, kernel: 1 },
-      { type: 'dense', units: 2 },
-    ], { seed: 4, dtype: 'float32', biasScale: 0.2 });
+    const grouped = groupedSplitNet({ dtype: 'float32', biasScale: 0.2 });
     const wide = mlp([3, 300, 2], { seed: 5, dtype: 'float32', biasScale: 0.3 });
     const cases: [Network, Required<WebGpuTuning>][] = [
       [grouped, { maxBufferBytes: 600, maxWorkgroupsPerDimension: 3 }],

@@ -4,6 +4,7 @@
  * and explicit ties, and a convolutional residual net. All have non-zero biases.
  */
 import { cnn, mlp, sequential } from '../../src/network/builders.js';
+import type { BuildOptions } from '../../src/network/builders.js';
 import { rescale } from '../../src/network/rescale.js';
 import type { Network } from '../../src/network/types.js';
 import type { Reference } from './fixReference.js';
@@ -89,4 +90,17 @@ export function scrambled(net: Network, ref: Reference, seed: number, decades = 
       return v >= 0 ? perVar[v] : 0;
     }));
   return { net: rescale(net, logFactors), logFactors };
+}
+
+/**
+ * Three grouped/pointwise convolutions and a dense layer on a 6x2x2 input: with small forced
+ * limits its blocks split over several segments, by groups and by rows.
+ */
+export function groupedSplitNet(options: BuildOptions = {}): Network {
+  return sequential([6, 2, 2], [
+    { type: 'conv', channels: 12, kernel: 3, padding: 1, groups: 3 },
+    { type: 'conv', channels: 12, kernel: 1, groups: 3 },
+    { type: 'conv', channels: 12, kernel: 1 },
+    { type: 'dense', units: 2 },
+  ], { seed: 4, ...options });
 }
