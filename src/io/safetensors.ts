@@ -12,9 +12,10 @@
  * as a plain chain: a ReLU between consecutive parametrised layers, the last layer's outputs
  * are the outputs.
  */
-import { WeightBalanceError } from '../errors.js';
+import { WeightBalanceError, describeValue } from '../errors.js';
 import { slidingOutput, validateNetwork } from '../network/validate.js';
 import type { Block, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from '../network/types.js';
+import { MAX_LAYERS, checkCount, checkJsonDepth } from './limits.js';
 import { FLOAT16_MAX, bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from './halfFloat.js';
 
 /** The `__metadata__` key holding the network graph as JSON. */
@@ -98,6 +99,7 @@ function parseHeader(bytes: Uint8Array): ParsedHeader {
   } catch {
     fail('the header is not valid UTF-8');
   }
+  checkJsonDepth(text, 'safetensors: the header');
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -159,7 +161,7 @@ function parseEntry(name: string, entry: unknown, dataStart: number, dataLength:
   }
   const count = (shape as number[]).reduce((a, b) => a * b, 1);
   if (!Number.isSafeInteger(count * size) || count * size !== end - begin) {
-    fail(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape ${JSON.stringify(shape)} of ${dtype} needs ${count * size}`);
+    fail(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape ${describeValue(shape)} of ${dtype} needs ${count * size}`);
   }
   return { name, dtype: dtype as Dtype, shape: [...(shape as number[])], begin: dataStart + begin, end: dataStart + end };
 }
@@ -199,14 +201,14 @@ function blockTensors(tensors: Map<string, TensorEntry>, name: string, rank: 2 |
   const weight = tensors.get(`${name}.weight`);
   if (!weight) fail(`tensor '${name}.weight' is missing`);
   if (rank !== null && weight.shape.length !== rank) {
-    fail(`tensor '${name}.weight' has shape ${JSON.stringify(weight.shape)}: a ${rank === 2 ? 'dense' : 'conv2d'} weight needs ${rank} dimensions`);
+    fail(`tensor '${name}.weight' has shape ${describeValue(weight.shape)}: a ${rank === 2 ? 'dense' : 'conv2d'} weight needs ${rank} dimensions`);
   }
   if (weight.shape.length !== 2 && weight.shape.length !== 4) {
-    fail(`tensor '${name}.weight' has shape ${JSON.stringify(weight.shape)}: expected (out, in) or (out, in/groups, kh, kw)`);
+    fail(`tensor '${name}.weight' has shape ${describeValue(weight.shape)}: expected (out, in) or (out, in/groups, kh, kw)`);
   }
   const bias = tensors.get(`${name}.bias`) ?? null;
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== weight.shape[0])) {
-    fail(`tensor '${name}.bias' has shape ${JSON.stringify(bias.shape)}, expected [${weight.shape[0]}]`);
+    fail(`tensor '${name}.bias' has shape ${describeValue(bias.shape)}, expected [${weight.shape[0]}]`);
   }
   used.add(weight.name);
   if (bias) used.add(bias.name);
@@ -237,13 +239,13 @@ function graphFail(path: string, message: string): never {
 }
 
 function readInt(x: unknown, path: string): number {
-  if (typeof x !== 'number' || !Number.isSafeInteger(x)) graphFail(path, `must be an integer, got ${JSON.stringify(x)}`);
+  if (typeof x !== 'number' || !Number.isSafeInteger(x)) graphFail(path, `must be an integer, got ${describeValue(x)}`);
   return x;
 }
 
 function readIntArray(x: unknown, path: string, length?: number): number[] {
   if (!Array.isArray(x) || (length !== undefined && x.length !== length)) {
-    graphFail(path, `must be an array of ${length ?? 'some'} integers, got ${JSON.stringify(x)}`);
+    graphFail(path, `must be an array of ${length ?? 'some'} integers, got ${describeValue(x)}`);
   }
   return x.map((v, k) => readInt(v, `${path}[${k}]`));
 }
@@ -290,6 +292,7 @@ function readTies(x: unknown): UnitRef[][] {
 }
 
 function parseGraph(text: string): Record<string, unknown> {
+  checkJsonDepth(text, `safetensors: __metadata__.${GRAPH_METADATA_KEY}`);
   let graph: unknown;
   try {
     graph = JSON.parse(text);
@@ -297,7 +300,7 @@ function parseGraph(text: string): Record<string, unknown> {
     fail(`__metadata__.${GRAPH_METADATA_KEY} is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
   }
   if (!isRecord(graph)) fail(`__metadata__.${GRAPH_METADATA_KEY} must be a JSON object`);
-  if (graph.version !== GRAPH_VERSION) graphFail('version', `must be ${GRAPH_VERSION}, got ${JSON.stringify(graph.version)}`);
+  if (graph.version !== GRAPH_VERSION) graphFail('version', `must be ${GRAPH_VERSION}, got ${describeValue(graph.version)}`);
   return graph;
 }
 
@@ -305,6 +308,8 @@ function parseGraph(text: string): Record<string, unknown> {
 function networkFromGraph(bytes: Uint8Array, tensors: Map<string, TensorEntry>, graph: Record<string, unknown>, used: Set<string>): Network {
   if (!Array.isArray(graph.layers)) graphFail('layers', 'must be an array');
   if (!Array.isArray(graph.blocks)) graphFail('blocks', 'must be an array');
+  checkCount(graph.layers.length, MAX_LAYERS, `safetensors: the graph declares ${graph.layers.length} layers`);
+  checkCount(graph.blocks.length, MAX_LAYERS, `safetensors: the graph declares ${graph.blocks.length} blocks`);
   const layers = graph.layers.map(readLayer);
   const names = new Set<string>();
   const blocks = graph.blocks.map((x: unknown, k: number): Block => {
@@ -319,7 +324,7 @@ function networkFromGraph(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
       const conv = { stride: readPair(x.stride, `${path}.stride`), padding: readPair(x.padding, `${path}.padding`), groups: readInt(x.groups, `${path}.groups`) };
       return makeBlock(bytes, blockTensors(tensors, x.name, 4, used), base, conv);
     }
-    return graphFail(`${path}.kind`, `must be 'dense' or 'conv2d', got ${JSON.stringify(x.kind)}`);
+    return graphFail(`${path}.kind`, `must be 'dense' or 'conv2d', got ${describeValue(x.kind)}`);
   });
   const net: Network = { layers, blocks };
   if (graph.ties !== undefined) net.ties = readTies(graph.ties);
@@ -343,6 +348,7 @@ function networkFromNames(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
     indices.add(Number(match[1]));
   }
   if (indices.size === 0) fail('the file holds no tensors: the network is empty');
+  checkCount(indices.size, MAX_LAYERS, `safetensors: the file holds ${indices.size} layers`);
   const order = [...indices].sort((a, b) => a - b);
   const parts = order.map((index) => ({ name: String(index), tensors: blockTensors(tensors, String(index), null, used) }));
   const first = parts[0].tensors.weight.shape;
