@@ -9,19 +9,26 @@
  * What the names cannot carry (input shape, stride, padding, groups, pooling, activations,
  * residual skips, ties, fixed units, layer names) is stored as JSON in the string
  * `__metadata__.weight_balance` (see {@link NetworkGraphMetadata}). Without it, the file is read
- * as a plain chain: a ReLU between consecutive parametrised layers, the last layer's outputs
- * are the outputs.
+ * as a plain chain from its names (`stateDict.ts`): BatchNorms folded, the caller's activation
+ * (or ReLU, reported as assumed) between consecutive parametrised layers, the last layer's
+ * outputs are the outputs. The container itself is parsed in `safetensorsFile.ts`.
  */
-import { WeightBalanceError } from '../errors.js';
-import { slidingOutput, validateNetwork } from '../network/validate.js';
+import { WeightBalanceError, describeValue } from '../errors.js';
+import { validateNetwork } from '../network/validate.js';
 import type { Block, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from '../network/types.js';
-import { FLOAT16_MAX, bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from './halfFloat.js';
+import { MAX_LAYERS, checkCount, checkJsonDepth } from './limits.js';
+import { DTYPE_BYTES, MAX_HEADER_BYTES, STORAGE_DTYPE, blockTensors, encodeTensor, fail, isRecord, makeBlock, parseHeader } from './safetensorsFile.js';
+import type { Dtype, OutTensor, TensorEntry } from './safetensorsFile.js';
+import { networkFromStateDict, parseActivation } from './stateDict.js';
+import type { ActivationSpec, StateDictHints } from './stateDict.js';
+
+export { parseActivation } from './stateDict.js';
+export type { ActivationSpec } from './stateDict.js';
+
+export { MAX_HEADER_BYTES } from './safetensorsFile.js';
 
 /** The `__metadata__` key holding the network graph as JSON. */
 export const GRAPH_METADATA_KEY = 'weight_balance';
-
-/** The largest header accepted by {@link readSafetensors}, in bytes (100 MB). */
-export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 /** Version of {@link NetworkGraphMetadata} written by this library. */
 const GRAPH_VERSION = 1;
@@ -35,199 +42,16 @@ export interface NetworkGraphMetadata {
   version: 1;
   /** Input shape, for a plain chain read without `layers` / `blocks`. */
   input?: number[];
+  /** The activation between the layers of a plain chain, e.g. `"tanh"` or `"leaky_relu:0.1"`. */
+  activation?: string;
+  /** BatchNorm epsilon of a plain chain (default 1e-5, PyTorch's). */
+  batchNormEpsilon?: number;
   layers?: Array<Omit<Layer, 'shape'> & { shape: number[] }>;
   blocks?: Array<
     | { name: string; kind: 'dense'; from: number; to: number }
     | { name: string; kind: 'conv2d'; from: number; to: number; stride: [number, number]; padding: [number, number]; groups: number }
   >;
   ties?: UnitRef[][];
-}
-
-type Dtype = 'F64' | 'F32' | 'F16' | 'BF16';
-
-const DTYPE_BYTES: ReadonlyMap<string, number> = new Map<Dtype, number>([['F64', 8], ['F32', 4], ['F16', 2], ['BF16', 2]]);
-
-/** dtypes of the safetensors format that are not floating-point weights. */
-const UNSUPPORTED_DTYPES: ReadonlySet<string> = new Set([
-  'BOOL', 'U8', 'I8', 'U16', 'I16', 'U32', 'I32', 'U64', 'I64',
-  'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4', 'C64',
-]);
-
-const STORAGE_DTYPE: Record<StorageDtype, Dtype> = { float16: 'F16', bfloat16: 'BF16' };
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function fail(message: string): never {
-  throw new WeightBalanceError(`safetensors: ${message}`);
-}
-
-/** One tensor of the header, offsets absolute in the file. */
-interface TensorEntry {
-  name: string;
-  dtype: Dtype;
-  shape: number[];
-  begin: number;
-  end: number;
-}
-
-interface ParsedHeader {
-  tensors: Map<string, TensorEntry>;
-  metadata: Map<string, string>;
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-function isNonNegativeInt(x: unknown): x is number {
-  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-}
-
-function parseHeader(bytes: Uint8Array): ParsedHeader {
-  if (bytes.length < 8) fail(`the file is truncated: ${bytes.length} bytes, fewer than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const declared = view.getBigUint64(0, true);
-  if (declared > BigInt(MAX_HEADER_BYTES)) fail(`the header length ${declared} is larger than allowed (${MAX_HEADER_BYTES} bytes)`);
-  const headerLength = Number(declared);
-  if (headerLength > bytes.length - 8) {
-    fail(`the file is truncated: the header declares ${headerLength} bytes but only ${bytes.length - 8} follow`);
-  }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength));
-  } catch {
-    fail('the header is not valid UTF-8');
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    fail(`the header is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
-  if (!isRecord(json)) fail('the header must be a JSON object');
-
-  const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
-  const tensors = new Map<string, TensorEntry>();
-  const metadata = new Map<string, string>();
-  // JSON.parse defines `__proto__` as an own key; it is refused, never assigned to an object.
-  for (const [name, entry] of Object.entries(json)) {
-    if (name === '__proto__') fail("the header has a key '__proto__', which is not allowed");
-    if (name === '__metadata__') {
-      if (!isRecord(entry)) fail('__metadata__ must be an object of strings');
-      for (const [key, value] of Object.entries(entry)) {
-        if (key === '__proto__') fail("__metadata__ has a key '__proto__', which is not allowed");
-        if (typeof value !== 'string') fail(`__metadata__.${key} must be a string, got ${typeof value}`);
-        metadata.set(key, value);
-      }
-      continue;
-    }
-    tensors.set(name, parseEntry(name, entry, dataStart, dataLength));
-  }
-  // The format requires the tensors to cover the data section exactly: no gap, no trailing bytes
-  // (no polyglot files; a duplicated name, which JSON.parse resolves silently, leaves a gap).
-  const ordered = [...tensors.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let covered = dataStart;
-  for (let k = 0; k < ordered.length; k++) {
-    const next = ordered[k];
-    if (next.begin < covered) fail(`tensors '${ordered[k - 1].name}' and '${next.name}' overlap in the data section`);
-    if (next.begin > covered) fail(`data bytes [${covered - dataStart}, ${next.begin - dataStart}) are not part of any tensor (a gap before '${next.name}', or a tensor named twice)`);
-    covered = next.end;
-  }
-  if (covered !== bytes.length) fail(`the last ${bytes.length - covered} bytes of the data section are not part of any tensor`);
-  return { tensors, metadata };
-}
-
-function parseEntry(name: string, entry: unknown, dataStart: number, dataLength: number): TensorEntry {
-  const where = `tensor '${name}'`;
-  if (!isRecord(entry)) fail(`${where}: the header entry must be an object with dtype, shape and data_offsets`);
-  const { dtype, shape, data_offsets: offsets } = entry;
-  if (typeof dtype !== 'string') fail(`${where}: dtype must be a string`);
-  const size = DTYPE_BYTES.get(dtype);
-  if (size === undefined) {
-    if (UNSUPPORTED_DTYPES.has(dtype)) fail(`${where}: dtype '${dtype}' is not supported (weights must be F64, F32, F16 or BF16)`);
-    fail(`${where}: unknown dtype '${dtype}'`);
-  }
-  if (!Array.isArray(shape) || !shape.every(isNonNegativeInt)) fail(`${where}: shape must be an array of non-negative integers`);
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInt)) {
-    fail(`${where}: data_offsets must be two non-negative integers`);
-  }
-  const [begin, end] = offsets as [number, number];
-  if (begin > end) fail(`${where}: data_offsets [${begin}, ${end}] begin after they end`);
-  if (end > dataLength) {
-    fail(`${where}: data_offsets [${begin}, ${end}] leave the file (the data section has ${dataLength} bytes; is the file truncated?)`);
-  }
-  const count = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (!Number.isSafeInteger(count * size) || count * size !== end - begin) {
-    fail(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape ${JSON.stringify(shape)} of ${dtype} needs ${count * size}`);
-  }
-  return { name, dtype: dtype as Dtype, shape: [...(shape as number[])], begin: dataStart + begin, end: dataStart + end };
-}
-
-/** Copy a tensor out of the file into a new array (never a view of the caller's bytes). */
-function decodeTensor(bytes: Uint8Array, t: TensorEntry): WeightArray {
-  const n = t.shape.reduce((a, b) => a * b, 1);
-  if (LITTLE_ENDIAN && (t.dtype === 'F32' || t.dtype === 'F64')) {
-    // A fresh, aligned buffer: new Uint8Array(view) copies (a Node Buffer's slice() would be a view).
-    const copy = new Uint8Array(bytes.subarray(t.begin, t.end));
-    return t.dtype === 'F32' ? new Float32Array(copy.buffer, 0, n) : new Float64Array(copy.buffer, 0, n);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + t.begin, t.end - t.begin);
-  if (t.dtype === 'F64') {
-    const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
-    return out;
-  }
-  const out = new Float32Array(n);
-  if (t.dtype === 'F32') for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-  else if (t.dtype === 'F16') for (let i = 0; i < n; i++) out[i] = float16ToNumber(view.getUint16(2 * i, true));
-  else for (let i = 0; i < n; i++) out[i] = bfloat16ToNumber(view.getUint16(2 * i, true));
-  return out;
-}
-
-function storageOf(t: TensorEntry): StorageDtype | undefined {
-  return t.dtype === 'F16' ? 'float16' : t.dtype === 'BF16' ? 'bfloat16' : undefined;
-}
-
-/** The tensors of one block, looked up and checked against the block's kind. */
-interface BlockTensors {
-  weight: TensorEntry;
-  bias: TensorEntry | null;
-}
-
-function blockTensors(tensors: Map<string, TensorEntry>, name: string, rank: 2 | 4 | null, used: Set<string>): BlockTensors {
-  const weight = tensors.get(`${name}.weight`);
-  if (!weight) fail(`tensor '${name}.weight' is missing`);
-  if (rank !== null && weight.shape.length !== rank) {
-    fail(`tensor '${name}.weight' has shape ${JSON.stringify(weight.shape)}: a ${rank === 2 ? 'dense' : 'conv2d'} weight needs ${rank} dimensions`);
-  }
-  if (weight.shape.length !== 2 && weight.shape.length !== 4) {
-    fail(`tensor '${name}.weight' has shape ${JSON.stringify(weight.shape)}: expected (out, in) or (out, in/groups, kh, kw)`);
-  }
-  const bias = tensors.get(`${name}.bias`) ?? null;
-  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== weight.shape[0])) {
-    fail(`tensor '${name}.bias' has shape ${JSON.stringify(bias.shape)}, expected [${weight.shape[0]}]`);
-  }
-  used.add(weight.name);
-  if (bias) used.add(bias.name);
-  return { weight, bias };
-}
-
-function makeBlock(bytes: Uint8Array, t: BlockTensors, base: { name: string; from: number; to: number }, conv?: { stride: [number, number]; padding: [number, number]; groups: number }): Block {
-  const weight = decodeTensor(bytes, t.weight);
-  const bias = t.bias ? decodeTensor(bytes, t.bias) : null;
-  const storage: { weight?: StorageDtype; bias?: StorageDtype } = {};
-  const ws = storageOf(t.weight);
-  const bs = t.bias ? storageOf(t.bias) : undefined;
-  if (ws) storage.weight = ws;
-  if (bs) storage.bias = bs;
-  const extra = ws || bs ? { storage } : {};
-  if (conv) {
-    const [o, i, kh, kw] = t.weight.shape;
-    return { kind: 'conv2d', ...base, shape: [o, i, kh, kw], weight, bias, ...conv, ...extra };
-  }
-  const [o, i] = t.weight.shape;
-  return { kind: 'dense', ...base, shape: [o, i], weight, bias, ...extra };
 }
 
 // ---------------------------------------------------------------- metadata graph
@@ -237,13 +61,13 @@ function graphFail(path: string, message: string): never {
 }
 
 function readInt(x: unknown, path: string): number {
-  if (typeof x !== 'number' || !Number.isSafeInteger(x)) graphFail(path, `must be an integer, got ${JSON.stringify(x)}`);
+  if (typeof x !== 'number' || !Number.isSafeInteger(x)) graphFail(path, `must be an integer, got ${describeValue(x)}`);
   return x;
 }
 
 function readIntArray(x: unknown, path: string, length?: number): number[] {
   if (!Array.isArray(x) || (length !== undefined && x.length !== length)) {
-    graphFail(path, `must be an array of ${length ?? 'some'} integers, got ${JSON.stringify(x)}`);
+    graphFail(path, `must be an array of ${length ?? 'some'} integers, got ${describeValue(x)}`);
   }
   return x.map((v, k) => readInt(v, `${path}[${k}]`));
 }
@@ -290,6 +114,7 @@ function readTies(x: unknown): UnitRef[][] {
 }
 
 function parseGraph(text: string): Record<string, unknown> {
+  checkJsonDepth(text, `safetensors: __metadata__.${GRAPH_METADATA_KEY}`);
   let graph: unknown;
   try {
     graph = JSON.parse(text);
@@ -297,7 +122,7 @@ function parseGraph(text: string): Record<string, unknown> {
     fail(`__metadata__.${GRAPH_METADATA_KEY} is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
   }
   if (!isRecord(graph)) fail(`__metadata__.${GRAPH_METADATA_KEY} must be a JSON object`);
-  if (graph.version !== GRAPH_VERSION) graphFail('version', `must be ${GRAPH_VERSION}, got ${JSON.stringify(graph.version)}`);
+  if (graph.version !== GRAPH_VERSION) graphFail('version', `must be ${GRAPH_VERSION}, got ${describeValue(graph.version)}`);
   return graph;
 }
 
@@ -305,6 +130,8 @@ function parseGraph(text: string): Record<string, unknown> {
 function networkFromGraph(bytes: Uint8Array, tensors: Map<string, TensorEntry>, graph: Record<string, unknown>, used: Set<string>): Network {
   if (!Array.isArray(graph.layers)) graphFail('layers', 'must be an array');
   if (!Array.isArray(graph.blocks)) graphFail('blocks', 'must be an array');
+  checkCount(graph.layers.length, MAX_LAYERS, `safetensors: the graph declares ${graph.layers.length} layers`);
+  checkCount(graph.blocks.length, MAX_LAYERS, `safetensors: the graph declares ${graph.blocks.length} blocks`);
   const layers = graph.layers.map(readLayer);
   const names = new Set<string>();
   const blocks = graph.blocks.map((x: unknown, k: number): Block => {
@@ -319,92 +146,105 @@ function networkFromGraph(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
       const conv = { stride: readPair(x.stride, `${path}.stride`), padding: readPair(x.padding, `${path}.padding`), groups: readInt(x.groups, `${path}.groups`) };
       return makeBlock(bytes, blockTensors(tensors, x.name, 4, used), base, conv);
     }
-    return graphFail(`${path}.kind`, `must be 'dense' or 'conv2d', got ${JSON.stringify(x.kind)}`);
+    return graphFail(`${path}.kind`, `must be 'dense' or 'conv2d', got ${describeValue(x.kind)}`);
   });
   const net: Network = { layers, blocks };
   if (graph.ties !== undefined) net.ties = readTies(graph.ties);
   return net;
 }
 
-const SEQUENTIAL_NAME = /^(0|[1-9][0-9]*)\.(weight|bias)$/;
+/** Options of {@link readSafetensors}. */
+export interface ReadSafetensorsOptions {
+  /**
+   * The activation between the layers of a state dict read from its names (a state dict cannot
+   * say it), e.g. `{ activation: 'tanh' }` or `parseActivation('leaky_relu:0.1')`. Without it
+   * (and without one in the metadata) ReLU is assumed and reported in
+   * {@link SafetensorsModel.assumptions}. Ignored, with a note, when the metadata gives the graph.
+   */
+  activation?: ActivationSpec;
+}
+
+/** A safetensors file read by {@link readSafetensorsModel}. */
+export interface SafetensorsModel {
+  network: Network;
+  /** What the file could not say and was assumed or taken from the caller, one sentence each. */
+  assumptions: string[];
+  /** BatchNorms (by state-dict prefix) folded into the Linear / Conv2d before them. */
+  foldedBatchNorms: string[];
+}
+
+function readActivation(graph: Record<string, unknown> | undefined): ActivationSpec | undefined {
+  if (graph?.activation === undefined) return undefined;
+  if (typeof graph.activation !== 'string') graphFail('activation', 'must be a string such as "relu", "tanh" or "leaky_relu:0.1"');
+  const spec = parseActivation(graph.activation);
+  if (graph.negativeSlope !== undefined) {
+    if (typeof graph.negativeSlope !== 'number' || spec.activation !== 'leaky_relu') graphFail('negativeSlope', 'must be a number, with activation "leaky_relu"');
+    spec.negativeSlope = graph.negativeSlope;
+  }
+  return spec;
+}
 
 /**
- * A plain chain from the tensor names alone: `{index}.weight` / `{index}.bias` in index order,
- * a ReLU between consecutive layers, convolutions with stride 1, no padding, and the groups that
- * the channel counts imply.
+ * Read a network from the bytes of a safetensors file, with what was assumed: see
+ * {@link readSafetensors}. A PyTorch `nn.Sequential` state dict without graph metadata is read
+ * from its names; its BatchNorms (`running_mean`, `running_var`, `num_batches_tracked` in int64)
+ * are folded into the block before them, and its activation comes from `options.activation`,
+ * the metadata's `activation`, or is assumed ReLU (and said so in `assumptions`).
+ *
+ * @example
+ * const { network, assumptions } = readSafetensorsModel(bytes, { activation: { activation: 'tanh' } });
  */
-function networkFromNames(bytes: Uint8Array, tensors: Map<string, TensorEntry>, input: number[] | undefined, used: Set<string>): Network {
-  const indices = new Set<number>();
-  for (const name of tensors.keys()) {
-    const match = SEQUENTIAL_NAME.exec(name);
-    if (!match) {
-      fail(`tensor '${name}' is not named like an nn.Sequential state dict ('{index}.weight' or '{index}.bias'), and there is no __metadata__.${GRAPH_METADATA_KEY} describing the network`);
+export function readSafetensorsModel(bytes: Uint8Array, options: ReadSafetensorsOptions = {}): SafetensorsModel {
+  if (!(bytes instanceof Uint8Array)) fail('readSafetensors needs the bytes of a file as a Uint8Array');
+  const { tensors, metadata } = parseHeader(bytes);
+  const graphText = metadata.get(GRAPH_METADATA_KEY);
+  const graph = graphText === undefined ? undefined : parseGraph(graphText);
+  const used = new Set<string>();
+  let read: SafetensorsModel;
+  if (graph && (graph.layers !== undefined || graph.blocks !== undefined)) {
+    const network = networkFromGraph(bytes, tensors, graph, used);
+    const ignored = options.activation ? [`the activation option (${options.activation.activation}) is ignored: the file's graph metadata gives each layer's activation`] : [];
+    read = { network, assumptions: ignored, foldedBatchNorms: [] };
+  } else {
+    const fromMetadata = readActivation(graph);
+    const hints: StateDictHints = {
+      input: graph?.input === undefined ? undefined : readIntArray(graph.input, 'input'),
+      activation: options.activation ?? fromMetadata,
+      activationSource: options.activation ? 'the caller' : `__metadata__.${GRAPH_METADATA_KEY}`,
+    };
+    if (graph?.batchNormEpsilon !== undefined) {
+      if (typeof graph.batchNormEpsilon !== 'number' || !(graph.batchNormEpsilon >= 0)) graphFail('batchNormEpsilon', 'must be a number >= 0');
+      hints.batchNormEpsilon = graph.batchNormEpsilon;
     }
-    indices.add(Number(match[1]));
+    read = networkFromStateDict(bytes, tensors, hints, used);
   }
-  if (indices.size === 0) fail('the file holds no tensors: the network is empty');
-  const order = [...indices].sort((a, b) => a - b);
-  const parts = order.map((index) => ({ name: String(index), tensors: blockTensors(tensors, String(index), null, used) }));
-  const first = parts[0].tensors.weight.shape;
-  let shape: number[];
-  if (input) shape = input;
-  else if (first.length === 2) shape = [first[1]];
-  else fail(`tensor '${parts[0].name}.weight' is a convolution: its input shape cannot be inferred from the names; store it as __metadata__.${GRAPH_METADATA_KEY} = '{"version":1,"input":[C,H,W]}'`);
-  const layers: Layer[] = [{ name: 'input', shape, activation: 'identity' }];
-  const blocks = parts.map(({ name, tensors: t }, k): Block => {
-    const last = k === parts.length - 1;
-    const prev = layers[k].shape;
-    const w = t.weight.shape;
-    const base = { name, from: k, to: k + 1 };
-    let block: Block;
-    let out: number[];
-    if (w.length === 2) {
-      block = makeBlock(bytes, t, base);
-      out = [w[0]];
-    } else {
-      if (prev.length !== 3) fail(`tensor '${name}.weight' is a convolution but its input (layer ${k}) is flat`);
-      if (w[1] === 0 || prev[0] % w[1] !== 0) fail(`tensor '${name}.weight' reads ${w[1]} channels per group, which does not divide the ${prev[0]} input channels`);
-      block = makeBlock(bytes, t, base, { stride: [1, 1], padding: [0, 0], groups: prev[0] / w[1] });
-      out = [w[0], slidingOutput(prev[1], w[2], 1, 0), slidingOutput(prev[2], w[3], 1, 0)];
-    }
-    layers.push({ name: last ? 'output' : `hidden${k + 1}`, shape: out, activation: last ? 'identity' : 'relu' });
-    return block;
-  });
-  return { layers, blocks };
+  for (const name of tensors.keys()) {
+    if (!used.has(name)) fail(`tensor '${name}' is not part of the network (not the weight or bias of a block)`);
+  }
+  validateNetwork(read.network);
+  return read;
 }
 
 /**
  * Read a network from the bytes of a safetensors file. Tensor data is copied: the network never
  * shares memory with `bytes`, and `bytes` is never modified. F16 and BF16 tensors are held as
  * float32 and remembered in `block.storage`, so {@link writeSafetensors} stores them back in their
- * own format.
+ * own format. For a state dict without graph metadata, give `options.activation`; use
+ * {@link readSafetensorsModel} to learn what was assumed (ReLU when no activation is given) and
+ * which BatchNorms were folded.
  *
  * Throws a {@link WeightBalanceError} naming the problem for a truncated file, a header larger
  * than {@link MAX_HEADER_BYTES} or not valid JSON, offsets outside the data section,
- * overlapping or leaving data bytes outside every tensor (the format forbids holes), a byte length that does not match the shape, an unknown dtype, tensors the
- * network does not use, and any network that {@link validateNetwork} refuses.
+ * overlapping or leaving data bytes outside every tensor (the format forbids holes), a byte
+ * length that does not match the shape, an unknown dtype, tensors the network does not use, a
+ * header or metadata nested deeper than 32 levels or declaring more than 100,000 layers, and any
+ * network that {@link validateNetwork} refuses.
  *
  * @example
- * const net = readSafetensors(new Uint8Array(await readFile('net.safetensors')));
+ * const net = readSafetensors(new Uint8Array(await readFile('net.safetensors')), { activation: { activation: 'relu' } });
  */
-export function readSafetensors(bytes: Uint8Array): Network {
-  if (!(bytes instanceof Uint8Array)) fail('readSafetensors needs the bytes of a file as a Uint8Array');
-  const { tensors, metadata } = parseHeader(bytes);
-  const graphText = metadata.get(GRAPH_METADATA_KEY);
-  const graph = graphText === undefined ? undefined : parseGraph(graphText);
-  const used = new Set<string>();
-  let net: Network;
-  if (graph && (graph.layers !== undefined || graph.blocks !== undefined)) {
-    net = networkFromGraph(bytes, tensors, graph, used);
-  } else {
-    const input = graph?.input === undefined ? undefined : readIntArray(graph.input, 'input');
-    net = networkFromNames(bytes, tensors, input, used);
-  }
-  for (const name of tensors.keys()) {
-    if (!used.has(name)) fail(`tensor '${name}' is not part of the network (not the weight or bias of a block)`);
-  }
-  validateNetwork(net);
-  return net;
+export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptions = {}): Network {
+  return readSafetensorsModel(bytes, options).network;
 }
 
 // ---------------------------------------------------------------- writing
@@ -435,37 +275,6 @@ function graphOf(net: Network): NetworkGraphMetadata {
   };
   if (net.ties?.length) graph.ties = net.ties.map((group) => group.map((u) => ({ layer: u.layer, unit: u.unit })));
   return graph;
-}
-
-interface OutTensor {
-  name: string;
-  dtype: Dtype;
-  shape: number[];
-  data: WeightArray;
-}
-
-function encodeTensor(t: OutTensor, target: Uint8Array): void {
-  const { data } = t;
-  if (LITTLE_ENDIAN && ((t.dtype === 'F32' && data instanceof Float32Array) || (t.dtype === 'F64' && data instanceof Float64Array))) {
-    target.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    return;
-  }
-  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
-  const n = data.length;
-  if (t.dtype === 'F64') for (let i = 0; i < n; i++) view.setFloat64(8 * i, data[i], true);
-  else if (t.dtype === 'F32') for (let i = 0; i < n; i++) view.setFloat32(4 * i, data[i], true);
-  else if (t.dtype === 'F16') {
-    for (let i = 0; i < n; i++) {
-      if (Math.abs(data[i]) > FLOAT16_MAX) fail(`tensor '${t.name}': entry ${i} (${data[i]}) is outside the float16 range; store it as float32`);
-      view.setUint16(2 * i, numberToFloat16(data[i]), true);
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      const bits = numberToBfloat16(data[i]);
-      if ((bits & 0x7f80) === 0x7f80) fail(`tensor '${t.name}': entry ${i} (${data[i]}) is outside the bfloat16 range; store it as float32`);
-      view.setUint16(2 * i, bits, true);
-    }
-  }
 }
 
 /**

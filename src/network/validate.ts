@@ -1,4 +1,4 @@
-import { WeightBalanceError } from '../errors.js';
+import { WeightBalanceError, describeValue } from '../errors.js';
 import { layerSize, unitCount } from './types.js';
 import type { Block, Layer, Network } from './types.js';
 
@@ -48,9 +48,9 @@ function sameShape(a: number[], b: number[]): boolean {
 function validateLayer(layer: Layer, k: number): void {
   const where = `layer ${k} ('${layer?.name}')`;
   if (!layer || typeof layer !== 'object') fail(`layer ${k} is not an object`);
-  if (layer.name !== undefined && typeof layer.name !== 'string') fail(`layer ${k}: name must be a string, got ${JSON.stringify(layer.name)}`);
+  if (layer.name !== undefined && typeof layer.name !== 'string') fail(`layer ${k}: name must be a string, got ${describeValue(layer.name)}`);
   if (!Array.isArray(layer.shape) || (layer.shape.length !== 1 && layer.shape.length !== 3) || !layer.shape.every(isPositiveInt)) {
-    fail(`${where}: shape must be [units] or [channels, height, width] of positive integers, got ${JSON.stringify(layer.shape)}`);
+    fail(`${where}: shape must be [units] or [channels, height, width] of positive integers, got ${describeValue(layer.shape)}`);
   }
   if (!ACTIVATIONS.has(layer.activation)) fail(`${where}: unknown activation '${String(layer.activation)}'`);
   if (layer.negativeSlope !== undefined && !Number.isFinite(layer.negativeSlope)) fail(`${where}: negativeSlope must be finite`);
@@ -91,7 +91,7 @@ function validateBlock(net: Network, b: Block, k: number): void {
   const src = net.layers[b.from];
   const dst = net.layers[b.to];
   if (b.kind === 'dense') {
-    if (b.shape?.length !== 2 || !b.shape.every(isPositiveInt)) fail(`${where}: dense shape must be [out, in], got ${JSON.stringify(b.shape)}`);
+    if (b.shape?.length !== 2 || !b.shape.every(isPositiveInt)) fail(`${where}: dense shape must be [out, in], got ${describeValue(b.shape)}`);
     const [out, inp] = b.shape;
     if (inp !== layerSize(src)) fail(`${where}: shapes do not chain: it reads ${inp} inputs but layer ${b.from} ('${src.name}') has ${layerSize(src)}`);
     if (out !== unitCount(dst) || (dst.shape.length !== 1 && !dst.pool)) {
@@ -99,7 +99,7 @@ function validateBlock(net: Network, b: Block, k: number): void {
       fail(`${where}: shapes do not chain: it has ${out} outputs but layer ${b.to} ('${dst.name}') has ${unitCount(dst)} units`);
     }
   } else if (b.kind === 'conv2d') {
-    if (b.shape?.length !== 4 || !b.shape.every(isPositiveInt)) fail(`${where}: conv2d shape must be [out, in/groups, kh, kw], got ${JSON.stringify(b.shape)}`);
+    if (b.shape?.length !== 4 || !b.shape.every(isPositiveInt)) fail(`${where}: conv2d shape must be [out, in/groups, kh, kw], got ${describeValue(b.shape)}`);
     if (!isPositiveInt(b.groups)) fail(`${where}: groups must be a positive integer`);
     if (!b.stride?.every(isPositiveInt) || b.stride.length !== 2) fail(`${where}: stride must be two positive integers`);
     if (b.padding?.length !== 2 || !b.padding.every((x) => Number.isInteger(x) && x >= 0)) fail(`${where}: padding must be two non-negative integers`);
@@ -115,7 +115,7 @@ function validateBlock(net: Network, b: Block, k: number): void {
     fail(`${where}: unknown kind '${String((b as { kind: unknown }).kind)}'`);
   }
   const expected = b.shape.reduce((x, y) => x * y, 1);
-  if (b.weight.length !== expected) fail(`${where}: weight has ${b.weight.length} entries, shape ${JSON.stringify(b.shape)} needs ${expected}`);
+  if (b.weight.length !== expected) fail(`${where}: weight has ${b.weight.length} entries, shape ${describeValue(b.shape)} needs ${expected}`);
   if (b.bias !== null && b.bias !== undefined) {
     if (!(b.bias instanceof Float32Array || b.bias instanceof Float64Array)) fail(`${where}: bias must be a Float32Array, a Float64Array or null`);
     if (b.bias.length !== b.shape[0]) fail(`${where}: bias has ${b.bias.length} entries, expected ${b.shape[0]}`);
@@ -127,6 +127,29 @@ function validateBlock(net: Network, b: Block, k: number): void {
     for (let i = 0; i < b.bias.length; i++) {
       if (!Number.isFinite(b.bias[i])) fail(`${where}: bias entry ${i} is not finite (${b.bias[i]})`);
     }
+  }
+}
+
+/** A layer's incoming blocks and skips agree on one shape, and pooling it gives the declared shape. */
+function validateInputs(net: Network, k: number, incoming: Block[]): void {
+  const layer = net.layers[k];
+  if (incoming.length === 0 && (layer.skips?.length ?? 0) === 0) {
+    fail(`layer ${k} ('${layer.name}') has no incoming block or skip: the network does not chain`);
+  }
+  const pre = incoming.length > 0 ? blockOutputShape(net, incoming[0]) : net.layers[layer.skips![0]].shape;
+  for (const b of incoming) {
+    if (!sameShape(blockOutputShape(net, b), pre)) fail(`layer ${k} ('${layer.name}'): its incoming blocks produce different shapes`);
+  }
+  for (const s of layer.skips ?? []) {
+    if (!sameShape(net.layers[s].shape, pre)) {
+      fail(`layer ${k} ('${layer.name}'): skip from layer ${s} has shape ${describeValue(net.layers[s].shape)}, expected ${describeValue(pre)}`);
+    }
+  }
+  const post = layer.pool
+    ? [pre[0], slidingOutput(pre[1], layer.pool.size[0], layer.pool.stride[0], layer.pool.padding?.[0] ?? 0), slidingOutput(pre[2], layer.pool.size[1], layer.pool.stride[1], layer.pool.padding?.[1] ?? 0)]
+    : pre;
+  if (!sameShape(post, layer.shape)) {
+    fail(`layer ${k} ('${layer.name}'): shapes do not chain: its inputs give ${describeValue(post)}, the layer declares ${describeValue(layer.shape)}`);
   }
 }
 
@@ -142,41 +165,25 @@ export function validateNetwork(net: Network): void {
   if (net.layers.length < 2 || net.blocks.length === 0) fail('the network is empty: it needs an input layer, an output layer and at least one weight block');
   net.layers.forEach((l, k) => validateLayer(l, k));
   net.blocks.forEach((b, k) => validateBlock(net, b, k));
-  for (let k = 1; k < net.layers.length; k++) {
-    const layer = net.layers[k];
-    const incoming = net.blocks.filter((b) => b.to === k);
-    if (incoming.length === 0 && (layer.skips?.length ?? 0) === 0) {
-      fail(`layer ${k} ('${layer.name}') has no incoming block or skip: the network does not chain`);
-    }
-    const pre = preActivationShape(net, k);
-    for (const b of incoming) {
-      if (!sameShape(blockOutputShape(net, b), pre)) fail(`layer ${k} ('${layer.name}'): its incoming blocks produce different shapes`);
-    }
-    for (const s of layer.skips ?? []) {
-      if (!sameShape(net.layers[s].shape, pre)) {
-        fail(`layer ${k} ('${layer.name}'): skip from layer ${s} has shape ${JSON.stringify(net.layers[s].shape)}, expected ${JSON.stringify(pre)}`);
-      }
-    }
-    const post = layer.pool
-      ? [pre[0], slidingOutput(pre[1], layer.pool.size[0], layer.pool.stride[0], layer.pool.padding?.[0] ?? 0), slidingOutput(pre[2], layer.pool.size[1], layer.pool.stride[1], layer.pool.padding?.[1] ?? 0)]
-      : pre;
-    if (!sameShape(post, layer.shape)) {
-      fail(`layer ${k} ('${layer.name}'): shapes do not chain: its inputs give ${JSON.stringify(post)}, the layer declares ${JSON.stringify(layer.shape)}`);
-    }
+  // One pass over blocks and skips indexes what each layer reads and feeds: linear in the network.
+  const incoming: Block[][] = net.layers.map(() => []);
+  const feeds = new Uint8Array(net.layers.length);
+  for (const b of net.blocks) {
+    incoming[b.to].push(b);
+    feeds[b.from] = 1;
   }
-  const used = new Set(net.blocks.map((b) => b.from));
+  for (const l of net.layers) for (const s of l.skips ?? []) feeds[s] = 1;
+  for (let k = 1; k < net.layers.length; k++) validateInputs(net, k, incoming[k]);
   for (let k = 0; k < net.layers.length - 1; k++) {
-    if (!used.has(k) && !net.layers.some((l) => l.skips?.includes(k))) {
-      fail(`layer ${k} ('${net.layers[k].name}') feeds nothing: only the last layer may be an output`);
-    }
+    if (!feeds[k]) fail(`layer ${k} ('${net.layers[k].name}') feeds nothing: only the last layer may be an output`);
   }
   if (net.ties !== undefined && !Array.isArray(net.ties)) fail('ties must be an array of tie groups (arrays of { layer, unit })');
   for (const group of net.ties ?? []) {
-    if (!Array.isArray(group)) fail(`tie group ${JSON.stringify(group)} must be an array of { layer, unit }`);
+    if (!Array.isArray(group)) fail(`tie group ${describeValue(group)} must be an array of { layer, unit }`);
     for (const u of group) {
       const layer = Number.isInteger(u?.layer) ? net.layers[u.layer] : undefined;
       if (!layer || !Number.isInteger(u.unit) || u.unit < 0 || u.unit >= unitCount(layer)) {
-        fail(`tie group names unit ${JSON.stringify(u)}, which does not exist`);
+        fail(`tie group names unit ${describeValue(u)}, which does not exist`);
       }
     }
   }

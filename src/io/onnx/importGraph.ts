@@ -11,7 +11,7 @@
  * Dropout, BatchNormalization (folded into the Conv/Gemm/MatMul before it). Any other op is
  * kept as a fixed barrier: the units it reads and writes get factor 1 and are reported.
  */
-import { WeightBalanceError } from '../../errors.js';
+import { WeightBalanceError, describeValue } from '../../errors.js';
 import { validateNetwork, slidingOutput } from '../../network/validate.js';
 import { layerSize } from '../../network/types.js';
 import type { Activation, Block, Layer, Network, Pool, WeightArray } from '../../network/types.js';
@@ -112,6 +112,8 @@ class Importer {
   readonly foldedBatchNorms: string[] = [];
   private inputTranspose: number[] | null = null;
   private readonly states = new Map<string, State>();
+  /** For each layer, the tensor names that show its output (an index into `states`). */
+  private readonly layerNames = new Map<number, string[]>();
   private readonly uses = new Map<string, number>();
   private readonly initializerIndex = new Map<string, number>();
   private readonly valueInfo = new Map<string, ValueInfoProto>();
@@ -168,7 +170,7 @@ class Importer {
     const b = dims[0].dimValue;
     this.batch = typeof b === 'number' && b > 0 ? b : null;
     this.layers.push({ name, shape, activation: 'identity' });
-    this.states.set(name, { kind: 'layer', layer: 0, shape });
+    this.setState(name, { kind: 'layer', layer: 0, shape });
   }
 
   /** Indices of the nodes the graph output depends on, in file order. */
@@ -277,13 +279,27 @@ class Importer {
     return this.source.floatValues(c.initializer, true);
   }
 
+  /** Record a tensor's state, indexing the names that show each layer's output. */
+  private setState(name: string, state: State): void {
+    this.states.set(name, state);
+    if (state.kind !== 'layer') return;
+    const names = this.layerNames.get(state.layer);
+    if (names) names.push(name);
+    else this.layerNames.set(state.layer, [name]);
+  }
+
+  /** Whether a name that shows a layer's output is still to be read (or is the graph output). */
+  private layerStillRead(layer: number): boolean {
+    for (const name of this.layerNames.get(layer) ?? []) {
+      const s = this.states.get(name);
+      if (s?.kind === 'layer' && s.layer === layer && ((this.uses.get(name) ?? 0) > 0 || name === this.graphOutput)) return true;
+    }
+    return false;
+  }
+
   /** Whether a layer may still change its activation or pooling: nothing else reads its output. */
   private canMutate(layer: number): boolean {
-    if (layer === 0 || this.referenced.has(layer)) return false;
-    for (const [name, s] of this.states) {
-      if (s.kind === 'layer' && s.layer === layer && ((this.uses.get(name) ?? 0) > 0 || name === this.graphOutput)) return false;
-    }
-    return true;
+    return layer !== 0 && !this.referenced.has(layer) && !this.layerStillRead(layer);
   }
 
   /** Turn a pending sum into a layer. */
@@ -317,7 +333,7 @@ class Importer {
     if (shape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] tensor`);
     const h = slidingOutput(shape[1], pool.size[0], pool.stride[0], pool.padding?.[0] ?? 0);
     const w = slidingOutput(shape[2], pool.size[1], pool.stride[1], pool.padding?.[1] ?? 0);
-    if (!(h > 0 && w > 0)) fail(`node ${where}: the pooling window ${JSON.stringify(pool.size)} is larger than the input ${JSON.stringify(shape.slice(1))}`);
+    if (!(h > 0 && w > 0)) fail(`node ${where}: the pooling window ${describeValue(pool.size)} is larger than the input ${describeValue(shape.slice(1))}`);
     return [shape[0], h, w];
   }
 
@@ -370,7 +386,7 @@ class Importer {
     const op = domain === '' || domain === 'ai.onnx' ? node.opType ?? '' : `${domain}.${node.opType ?? ''}`;
     const set = (state: State): void => {
       if (state.kind === 'pre' && ((this.uses.get(out) ?? 0) > 1)) state = this.materialize(state, 'identity', out);
-      this.states.set(out, state);
+      this.setState(out, state);
     };
     for (const captured of capturedNames(node)) {
       const s = this.states.get(captured);
@@ -474,26 +490,23 @@ class Importer {
     this.layers[0].shape = shape;
     this.inputTranspose = perm;
     const state: LayerState = { kind: 'layer', layer: 0, shape };
-    this.states.set(out, state);
+    this.setState(out, state);
     return state;
   }
 
   /** Whether the raw graph input has no other reader left. */
   private canMutateInput(): boolean {
-    for (const [name, s] of this.states) {
-      if (s.kind === 'layer' && s.layer === 0 && (this.uses.get(name) ?? 0) > 0) return false;
-    }
-    return true;
+    return !this.layerStillRead(0);
   }
 
   private dense(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): PreState {
     const a = inputs[0];
     if (!a) fail(`node ${where}: missing input A`);
     const source = this.toLayer(a, `${out}:input`, where);
-    if (source.shape.length !== 1) fail(`node ${where}: its input has shape ${JSON.stringify(source.shape)} (batch excluded); a ${op} needs [batch, features] (flatten first)`);
+    if (source.shape.length !== 1) fail(`node ${where}: its input has shape ${describeValue(source.shape)} (batch excluded); a ${op} needs [batch, features] (flatten first)`);
     const w = this.weightInput(inputs[1], 'weight B', where);
     const dims = w.tensor.dims ?? [];
-    if (dims.length !== 2) fail(`node ${where}: weight '${w.tensor.name}' has dims ${JSON.stringify(dims)}; expected a matrix`);
+    if (dims.length !== 2) fail(`node ${where}: weight '${w.tensor.name}' has dims ${describeValue(dims)}; expected a matrix`);
     let transposed = true;
     let alpha = 1;
     let beta = 1;
@@ -518,7 +531,7 @@ class Importer {
     if (op === 'Gemm' && c && beta !== 0) {
       const cb = this.weightInput(c, 'bias C', where);
       const cd = cb.tensor.dims ?? [];
-      if (!(sameShape(cd, [outDim]) || sameShape(cd, [1, outDim]))) fail(`node ${where}: bias '${cb.tensor.name}' has dims ${JSON.stringify(cd)}; expected [${outDim}] or [1, ${outDim}]`);
+      if (!(sameShape(cd, [outDim]) || sameShape(cd, [1, outDim]))) fail(`node ${where}: bias '${cb.tensor.name}' has dims ${describeValue(cd)}; expected [${outDim}] or [1, ${outDim}]`);
       bias = this.floatValues(cb).map((v) => beta * v);
       binding.bias = { initializer: cb.initializer, scale: beta, offset: null };
       double ||= cb.tensor.dataType === DataType.DOUBLE;
@@ -531,18 +544,18 @@ class Importer {
     const x = inputs[0];
     if (!x) fail(`node ${where}: missing input X`);
     const source = this.toLayer(x, `${out}:input`, where);
-    if (source.shape.length !== 3) fail(`node ${where}: its input has shape ${JSON.stringify(source.shape)} (batch excluded); a 2-D Conv needs [batch, channels, height, width]`);
+    if (source.shape.length !== 3) fail(`node ${where}: its input has shape ${describeValue(source.shape)} (batch excluded); a 2-D Conv needs [batch, channels, height, width]`);
     const w = this.weightInput(inputs[1], 'weight W', where);
     const dims = w.tensor.dims ?? [];
-    if (dims.length !== 4) fail(`node ${where}: weight '${w.tensor.name}' has dims ${JSON.stringify(dims)}; only 2-D convolutions ([out, in/groups, kh, kw]) are supported`);
+    if (dims.length !== 4) fail(`node ${where}: weight '${w.tensor.name}' has dims ${describeValue(dims)}; only 2-D convolutions ([out, in/groups, kh, kw]) are supported`);
     const [outC, inPerGroup, kh, kw] = dims;
     const groups = this.attrInt(node, 'group', 1);
     const [C, H, W] = source.shape;
-    if (inPerGroup * groups !== C || outC % groups !== 0) fail(`node ${where}: weight '${w.tensor.name}' ${JSON.stringify(dims)} with group = ${groups} does not fit ${C} input channels`);
+    if (inPerGroup * groups !== C || outC % groups !== 0) fail(`node ${where}: weight '${w.tensor.name}' ${describeValue(dims)} with group = ${groups} does not fit ${C} input channels`);
     const dilations = this.attrInts(node, 'dilations') ?? [1, 1];
-    if (dilations.some((d) => d !== 1)) fail(`node ${where}: dilations ${JSON.stringify(dilations)} are not supported`);
+    if (dilations.some((d) => d !== 1)) fail(`node ${where}: dilations ${describeValue(dilations)} are not supported`);
     const kernel = this.attrInts(node, 'kernel_shape');
-    if (kernel && !sameShape(kernel, [kh, kw])) fail(`node ${where}: kernel_shape ${JSON.stringify(kernel)} does not match weight dims ${JSON.stringify(dims)}`);
+    if (kernel && !sameShape(kernel, [kh, kw])) fail(`node ${where}: kernel_shape ${describeValue(kernel)} does not match weight dims ${describeValue(dims)}`);
     const strides = this.attrInts(node, 'strides') ?? [1, 1];
     const padding = this.convPadding(node, [H, W], [kh, kw], strides, where);
     const weight = this.floatValues(w).slice();
@@ -551,7 +564,7 @@ class Importer {
     let double = w.tensor.dataType === DataType.DOUBLE;
     if (inputs[2]) {
       const b = this.weightInput(inputs[2], 'bias B', where);
-      if (elementCount(b.tensor) !== outC || (b.tensor.dims ?? []).length !== 1) fail(`node ${where}: bias '${b.tensor.name}' has dims ${JSON.stringify(b.tensor.dims)}; expected [${outC}]`);
+      if (elementCount(b.tensor) !== outC || (b.tensor.dims ?? []).length !== 1) fail(`node ${where}: bias '${b.tensor.name}' has dims ${describeValue(b.tensor.dims)}; expected [${outC}]`);
       bias = this.floatValues(b).slice();
       binding.bias = { initializer: b.initializer, scale: 1, offset: null };
       double ||= b.tensor.dataType === DataType.DOUBLE;
@@ -563,7 +576,7 @@ class Importer {
   }
 
   private convPadding(node: NodeProto, size: number[], kernel: number[], strides: number[], where: string): [number, number] {
-    if (strides.length !== 2 || strides.some((s) => !(s > 0))) fail(`node ${where}: strides ${JSON.stringify(strides)} are not supported`);
+    if (strides.length !== 2 || strides.some((s) => !(s > 0))) fail(`node ${where}: strides ${describeValue(strides)} are not supported`);
     const autoPad = this.attrString(node, 'auto_pad', 'NOTSET');
     let pads = this.attrInts(node, 'pads') ?? [0, 0, 0, 0];
     if (autoPad === 'VALID') pads = [0, 0, 0, 0];
@@ -575,7 +588,7 @@ class Importer {
       pads = [pads[0], pads[2], pads[1], pads[3]];
     } else if (autoPad !== 'NOTSET') fail(`node ${where}: auto_pad '${autoPad}' is not supported`);
     if (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3] || pads.some((p) => p < 0)) {
-      fail(`node ${where}: pads ${JSON.stringify(pads)} are not symmetric; only equal padding on both sides is supported`);
+      fail(`node ${where}: pads ${describeValue(pads)} are not symmetric; only equal padding on both sides is supported`);
     }
     return [pads[0], pads[1]];
   }
@@ -595,7 +608,7 @@ class Importer {
     const result: PreState = { kind: 'pre', shape, blocks: [], skips: [] };
     for (const t of terms) {
       if (t.kind !== 'pre' && t.kind !== 'layer') continue;
-      if (!sameShape(t.shape, shape)) fail(`node ${where}: adds tensors of shapes ${JSON.stringify(shape)} and ${JSON.stringify(t.shape)} (batch excluded); broadcasting between branches is not supported`);
+      if (!sameShape(t.shape, shape)) fail(`node ${where}: adds tensors of shapes ${describeValue(shape)} and ${describeValue(t.shape)} (batch excluded); broadcasting between branches is not supported`);
       if (t.kind === 'pre') {
         result.blocks.push(...t.blocks);
         result.skips.push(...t.skips);
@@ -687,21 +700,21 @@ class Importer {
 
   private pool(node: NodeProto, op: string, input: State, where: string, out: string): State {
     const inputShape = input.kind === 'pre' || input.kind === 'layer' ? input.shape : [];
-    if (inputShape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${JSON.stringify(inputShape)} (batch excluded)`);
+    if (inputShape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${describeValue(inputShape)} (batch excluded)`);
     let pool: Pool;
     if (op === 'GlobalAveragePool' || op === 'GlobalMaxPool') {
       const size: [number, number] = [inputShape[1], inputShape[2]];
       pool = { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
     } else {
       const kernel = this.attrInts(node, 'kernel_shape') ?? [];
-      if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${JSON.stringify(kernel)}; only 2-D pooling is supported`);
+      if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
       const strides = this.attrInts(node, 'strides') ?? [1, 1];
       const pads = this.attrInts(node, 'pads') ?? [0, 0, 0, 0];
       const autoPad = this.attrString(node, 'auto_pad', 'NOTSET');
       const padded = autoPad === 'VALID' ? false : pads.some((p) => p !== 0);
       const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads[0] < kernel[0] && pads[1] < kernel[1];
       if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || (padded && (op !== 'MaxPool' || !symmetric))) {
-        fail(`node ${where}: padded pooling (pads ${JSON.stringify(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`);
+        fail(`node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`);
       }
       if ((this.attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
       pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
@@ -743,7 +756,7 @@ class Importer {
     }
     if (!target) fail(`node ${where}: only flattening to [batch, features] (or keeping the shape) is supported`);
     if (sameShape(target, full)) return input;
-    if (target.length !== 1) fail(`node ${where}: reshaping ${JSON.stringify(full)} to ${JSON.stringify(target)} (batch excluded) is not supported; only flattening is`);
+    if (target.length !== 1) fail(`node ${where}: reshaping ${describeValue(full)} to ${describeValue(target)} (batch excluded) is not supported; only flattening is`);
     const layer = this.toLayer(input, out, where);
     return { kind: 'layer', layer: layer.layer, shape: target };
   }
@@ -751,16 +764,16 @@ class Importer {
   /** The non-batch part of a Reshape's output shape, or null if it moves the batch axis. */
   private resolveReshape(values: number[], full: number[], allowZero: boolean, where: string): number[] | null {
     const input = [this.batch ?? BATCH, ...full];
-    const out = values.map((v, k) => (v === 0 && !allowZero ? input[k] ?? fail(`node ${where}: shape ${JSON.stringify(values)} copies a missing axis`) : v));
+    const out = values.map((v, k) => (v === 0 && !allowZero ? input[k] ?? fail(`node ${where}: shape ${describeValue(values)} copies a missing axis`) : v));
     const total = full.reduce((a, b) => a * b, 1);
     const inferred = out.filter((v) => v === -1).length;
-    if (inferred > 1) fail(`node ${where}: shape ${JSON.stringify(values)} has several -1`);
+    if (inferred > 1) fail(`node ${where}: shape ${describeValue(values)} has several -1`);
     if (out.some((v) => v < -2 || v === 0)) return null;
     const known = out.filter((v) => v > 0).reduce((a, b) => a * b, 1);
     const hasBatch = out.includes(BATCH);
     if (inferred === 1) {
       const fill = hasBatch ? total / known : this.batch !== null ? (this.batch * total) / known : known === total ? BATCH : NaN;
-      if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0))) fail(`node ${where}: shape ${JSON.stringify(values)} does not fit ${JSON.stringify(full)} (batch excluded)`);
+      if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0))) fail(`node ${where}: shape ${describeValue(values)} does not fit ${describeValue(full)} (batch excluded)`);
       out[out.indexOf(-1)] = fill;
     }
     if (out[0] !== (this.batch ?? BATCH)) return null;

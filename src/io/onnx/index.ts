@@ -19,6 +19,7 @@ import type { ModelProto, TensorProto } from './schema.js';
 import { locateTensor, readFloatTensor, writeFloatTensor } from './tensor.js';
 import type { TensorLocation } from './tensor.js';
 import { initializerLayouts } from './wire.js';
+import { MAX_ONNX_NODES, checkCount } from '../limits.js';
 
 export type { OnnxFixedUnits } from './importGraph.js';
 
@@ -146,6 +147,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
   if (!(typeof model.irVersion === 'number' && model.irVersion > 0) || !graph || (graph.node ?? []).length === 0) {
     throw new WeightBalanceError('not an ONNX model: no ir_version or no graph with nodes (is this file ONNX?)');
   }
+  checkCount(graph.node!.length, MAX_ONNX_NODES, `the graph has ${graph.node!.length} nodes`);
   let layouts;
   try {
     layouts = initializerLayouts(copy);

@@ -3,7 +3,7 @@
  * `float_data` / `double_data`, or an external data file. Writes are in place and keep the
  * tensor's own element type, so the byte length of every field stays the same.
  */
-import { WeightBalanceError } from '../../errors.js';
+import { WeightBalanceError, describeValue } from '../../errors.js';
 import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16, FLOAT16_MAX } from '../halfFloat.js';
 import { DataType, dataTypeName } from './schema.js';
 import type { TensorProto } from './schema.js';
@@ -40,7 +40,7 @@ export function elementCount(tensor: TensorProto): number {
   const dims = tensor.dims ?? [];
   const count = dims.reduce((a, b) => a * b, 1);
   if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0) || !Number.isSafeInteger(count)) {
-    throw new WeightBalanceError(`${tensorLabel(tensor)} has dims ${JSON.stringify(dims)}: each must be an integer >= 0, their product at most 2^53`);
+    throw new WeightBalanceError(`${tensorLabel(tensor)} has dims ${describeValue(dims)}: each must be an integer >= 0, their product at most 2^53`);
   }
   return count;
 }
@@ -88,7 +88,7 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
   if (location.raw) {
     const width = WIDTH[type];
     if (location.raw.length !== n * width) {
-      throw new WeightBalanceError(`${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${JSON.stringify(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`);
+      throw new WeightBalanceError(`${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${describeValue(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`);
     }
     const out = new Float64Array(n);
     const bytes = buffers(location.file);
@@ -114,7 +114,7 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
     const width = type === DataType.FLOAT ? 4 : 8;
     const count = location.typed.reduce((s, seg) => s + seg.count, 0);
     if (count !== n || location.typed.some((seg) => seg.width !== width)) {
-      throw new WeightBalanceError(`${tensorLabel(tensor)} holds ${count} values, dims ${JSON.stringify(tensor.dims ?? [])} need ${n}`);
+      throw new WeightBalanceError(`${tensorLabel(tensor)} holds ${count} values, dims ${describeValue(tensor.dims ?? [])} need ${n}`);
     }
     const out = new Float64Array(n);
     const dv = view(buffers(null));
