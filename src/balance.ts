@@ -6,6 +6,7 @@ import { BalanceAbortedError, WeightBalanceError } from './errors.js';
 import { rescale, withWeights } from './network/rescale.js';
 import { unitCount } from './network/types.js';
 import type { Network, UnitRef } from './network/types.js';
+import { refuseUnknownKeys } from './options.js';
 import type { Backend, NormExponents, Schedule } from './options.js';
 import { compileProblem } from './problem/compile.js';
 import type { Problem } from './problem/problem.js';
@@ -29,7 +30,11 @@ export interface BalanceOptions extends NormExponents, GpuSource {
   schedule?: Schedule;
   /** Stop when the largest log-factor change of a sweep falls below this (default 1e-6). */
   tol?: number;
-  /** At most this many sweeps (default 10000). */
+  /**
+   * At most this many sweeps (default 10000). `0` evaluates only: the result reports the norm
+   * and `maxLogImbalance` of the network as given, `sweeps: 0`, `converged: false`, and a copy
+   * of the network.
+   */
   maxSweeps?: number;
   /** `auto` (default: WebGPU when available, else CPU), `cpu` or `webgpu`. */
   backend?: Backend;
@@ -74,8 +79,17 @@ export interface BalanceResult {
   ms: number;
 }
 
-/** Check the run options other than the exponents (shared with the CLI, which checks them before reading any file). */
+/** Every key {@link BalanceOptions} has: any other is refused by name. */
+const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
+  'p', 'q', 'includeBiases', 'schedule', 'tol', 'maxSweeps', 'backend', 'sweepsPerBatch', 'onSweep', 'signal', 'gpu', 'adapter', 'device',
+];
+
+/**
+ * Check the run options other than the exponents (shared with the CLI, which checks them before
+ * reading any file). Unknown keys are refused by name.
+ */
 export function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
+  refuseUnknownKeys(options, BALANCE_OPTION_KEYS, 'balance');
   const { schedule = 'parallel', tol = 1e-6, maxSweeps = 10000, backend = 'auto', sweepsPerBatch = 16 } = options;
   if (schedule !== 'parallel' && schedule !== 'alternating') throw new WeightBalanceError(`schedule must be 'parallel' or 'alternating', got '${String(schedule)}'`);
   if (typeof tol !== 'number' || !(tol >= 0) || !Number.isFinite(tol)) throw new WeightBalanceError(`tol must be a finite number >= 0, got ${String(tol)}`);
