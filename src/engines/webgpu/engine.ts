@@ -4,7 +4,7 @@ import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
 import { sweepPlan } from '../plan.js';
 import { acquireDevice } from './device.js';
-import type { AcquiredDevice, GpuSource } from './device.js';
+import type { AcquiredDevice, GpuTarget } from './device.js';
 import { SweepEncoder } from './encode.js';
 import { compileSweepKernels } from './kernels.js';
 import { buildTopology, segmentBlocks } from './layout.js';
@@ -16,6 +16,7 @@ import { GpuResources } from './resources.js';
 import { DeviceScope } from './scope.js';
 import { createSweepBuffers, createSweepGroups, encodeBuildLogP } from './upload.js';
 import type { SweepBuffers, UploadContext } from './upload.js';
+import { MapMode } from './flags.js';
 
 /** Overrides of the device limits the engine plans with (tests force small ones to exercise splitting and folding). */
 export interface WebGpuTuning {
@@ -67,7 +68,7 @@ export class WebGpuEngine implements Engine {
   }
 
   /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
-  static async create(problem: Problem, options: EngineOptions, source: GpuSource, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
+  static async create(problem: Problem, options: EngineOptions, source: GpuTarget, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
     const acquired = await acquireDevice(source);
     let engine: WebGpuEngine | null = null;
     try {
@@ -120,7 +121,7 @@ export class WebGpuEngine implements Engine {
         const encoder = encode();
         this.history.copy(encoder, this.buffers, staging);
         this.scope.device.queue.submit([encoder.finish({ label: `${encoder.label} commands` })]);
-        return staging.mapAsync(GPUMapMode.READ);
+        return staging.mapAsync(MapMode.READ);
       });
     } catch (error) {
       if (!this.scope.isClosed && staging.mapState === 'mapped') staging.unmap();
@@ -195,6 +196,6 @@ export class WebGpuEngine implements Engine {
  * Create the WebGPU engine on the caller's device, or on a device of `gpu` / `navigator.gpu`,
  * or throw why it cannot run here (the driver then falls back to the CPU engine).
  */
-export function createWebGpuEngine(problem: Problem, options: EngineOptions, source: GpuSource): Promise<Engine> {
+export function createWebGpuEngine(problem: Problem, options: EngineOptions, source: GpuTarget): Promise<Engine> {
   return WebGpuEngine.create(problem, options, { gpu: source.gpu, device: source.device });
 }

@@ -1,4 +1,5 @@
 import type { BindingLayout, Kernel } from '../../../shaders/bindings.js';
+import { ShaderStage } from './flags.js';
 
 type DeviceCache = Map<string, Promise<CompiledKernel>>;
 
@@ -30,7 +31,7 @@ export function compileKernel<B extends BindingLayout>(device: GPUDevice, kernel
     const label = `weight-balance ${kernel.name} ${JSON.stringify(constants)}`;
     const layout = device.createBindGroupLayout({
       label: `${label} bind group layout`,
-      entries: Object.values(kernel.bindings).map((b, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.kind } })),
+      entries: Object.values(kernel.bindings).map((b, binding) => ({ binding, visibility: ShaderStage.COMPUTE, buffer: { type: b.kind } })),
     });
     const module = device.createShaderModule({ label: `${label} module`, code: kernel.code });
     const promise = device

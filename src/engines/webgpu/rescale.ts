@@ -10,6 +10,7 @@ import { compileKernel } from './pipelines.js';
 import type { CompiledKernel } from './pipelines.js';
 import { GpuResources, float32Values } from './resources.js';
 import type { DeviceScope } from './scope.js';
+import { BufferUsage, MapMode } from './flags.js';
 
 /** What the final rescaling needs of the engine. */
 export interface RescaleContext {
@@ -55,7 +56,7 @@ export async function rescaleOnGpu(ctx: RescaleContext, logFactorsPerUnit: Float
   const shared = new GpuResources(scope.device);
   try {
     const scales = await scope.scoped(async () =>
-      shared.buffer('rescaling factors per unit', table.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, new Uint8Array(table)));
+      shared.buffer('rescaling factors per unit', table.byteLength, BufferUsage.STORAGE | BufferUsage.COPY_DST, new Uint8Array(table)));
     for (let k = 0; k < ctx.segments.length; k++) await rescaleSegment(ctx, kernel, scales, k, out);
   } finally {
     shared.destroy();
@@ -76,7 +77,7 @@ async function rescaleSegment(ctx: RescaleContext, kernel: CompiledKernel<typeof
   const biasBytes = block.bias ? s.rows * 4 : 0;
   // normScale is a power of two: the kernel multiplies the uploaded weights back by it exactly.
   const weightShift = Math.round(Math.log2(ctx.normScale));
-  const { COPY_DST, COPY_SRC, STORAGE } = GPUBufferUsage;
+  const { COPY_DST, COPY_SRC, STORAGE } = BufferUsage;
   const made = new GpuResources(device);
   try {
     const staging = await scope.scoped(() => {
@@ -85,7 +86,7 @@ async function rescaleSegment(ctx: RescaleContext, kernel: CompiledKernel<typeof
       const bias = block.bias
         ? made.buffer(`biases to rescale of ${label}`, biasBytes, STORAGE | COPY_DST | COPY_SRC, float32Values(block.bias, s.rowStart, s.rowStart + s.rows, 1, `${block.label} bias`))
         : made.buffer(`no biases of ${label}`, 4, STORAGE);
-      const readback = made.buffer(`rescaled readback of ${label}`, weightBytes + biasBytes, GPUBufferUsage.MAP_READ | COPY_DST);
+      const readback = made.buffer(`rescaled readback of ${label}`, weightBytes + biasBytes, BufferUsage.MAP_READ | COPY_DST);
       const params = made.uniform(`rescale parameters of ${label}`, RescaleParams, {
         rows: s.rows, cols: s.cols, rowsPerGroup: s.rowsPerGroup, taps: s.taps, entries,
         rowUnit0: s.rowUnit0, colUnit0: s.colUnit0, hasBias: block.bias ? 1 : 0, weightShift,
@@ -100,7 +101,7 @@ async function rescaleSegment(ctx: RescaleContext, kernel: CompiledKernel<typeof
       encoder.copyBufferToBuffer(weights, 0, readback, 0, weightBytes);
       if (block.bias) encoder.copyBufferToBuffer(bias, 0, readback, weightBytes, biasBytes);
       device.queue.submit([encoder.finish({ label: `weight-balance rescale ${label} commands` })]);
-      return readback.mapAsync(GPUMapMode.READ).then(() => readback);
+      return readback.mapAsync(MapMode.READ).then(() => readback);
     });
     const range = staging.getMappedRange();
     copyRescaled(new Float32Array(range, 0, entries), block.weight, start, out[s.block].weight, label);

@@ -1,4 +1,5 @@
 import type { StructFields, StructValues, WgslStruct } from '../../../shaders/struct.js';
+import { BufferUsage } from './flags.js';
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
@@ -22,7 +23,7 @@ export class GpuResources {
 
   /** A uniform buffer holding one struct, packed by name from `values`. */
   uniform<F extends StructFields>(label: string, struct: WgslStruct<F>, values: StructValues<F>): GPUBuffer {
-    return this.buffer(label, struct.byteSize, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, new Uint8Array(struct.pack(values)));
+    return this.buffer(label, struct.byteSize, BufferUsage.UNIFORM | BufferUsage.COPY_DST, new Uint8Array(struct.pack(values)));
   }
 
   /** Destroy one buffer made here now (e.g. uploads no longer needed). */

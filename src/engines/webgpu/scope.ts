@@ -1,4 +1,5 @@
 import type { AcquiredDevice } from './device.js';
+import { DeviceLostError } from '../engine.js';
 
 /** What the device's callbacks saw go wrong: the first failure, or `null`. */
 interface DeviceHealth {
@@ -76,7 +77,7 @@ export class DeviceScope {
     const scopeError = (await Promise.all(scopes)).find((error) => error !== null);
     if (scopeError) throw new Error(scopeError);
     if ('error' in outcome) {
-      if (this.health.failure && !this.closed) throw new Error(this.health.failure);
+      if (this.health.failure && !this.closed) throw new DeviceLostError(this.health.failure);
       throw outcome.error;
     }
     this.throwIfFailed();
@@ -86,7 +87,7 @@ export class DeviceScope {
   /** Throw if the engine was disposed or the device lost. */
   throwIfFailed(): void {
     if (this.closed) throw new Error('the WebGPU engine was disposed');
-    if (this.health.failure) throw new Error(this.health.failure);
+    if (this.health.failure) throw new DeviceLostError(this.health.failure);
   }
 
   /** Mark the scope closed and destroy the device if the engine owns it. Safe to call twice. */

@@ -14,6 +14,7 @@ import type { Segment, Topology } from './layout.js';
 import type { CompiledKernel } from './pipelines.js';
 import { float32Values } from './resources.js';
 import type { GpuResources } from './resources.js';
+import { BufferUsage } from './flags.js';
 
 /** The engine's buffers that live for the whole run. */
 export interface SweepBuffers {
@@ -63,8 +64,8 @@ export interface UploadContext {
 export function createSweepBuffers(ctx: UploadContext, topology: Topology, steps: number): SweepBuffers {
   const { resources: res, problem, segments } = ctx;
   const { p, nUnits, nVars } = problem;
-  const S = GPUBufferUsage.STORAGE;
-  const { COPY_DST, COPY_SRC } = GPUBufferUsage;
+  const S = BufferUsage.STORAGE;
+  const { COPY_DST, COPY_SRC } = BufferUsage;
   const { rowPairs, colPairs } = partialCounts(segments);
   const u0 = new Float32Array(nVars);
   if (ctx.initial) u0.set(ctx.initial);
@@ -86,7 +87,7 @@ export function createSweepBuffers(ctx: UploadContext, topology: Topology, steps
     topology: res.buffer('topology', topology.data.byteLength, S | COPY_DST, topology.data),
     stepBits: res.buffer('step history', steps * 4, S | COPY_DST | COPY_SRC),
     normHistory: res.buffer('norm history', steps * ctx.normGroups * 8, S | COPY_SRC),
-    staging: res.buffer('readback', ctx.stagingBytes, GPUBufferUsage.MAP_READ | COPY_DST),
+    staging: res.buffer('readback', ctx.stagingBytes, BufferUsage.MAP_READ | COPY_DST),
   };
 }
 
@@ -96,7 +97,7 @@ export function createSweepBuffers(ctx: UploadContext, topology: Topology, steps
  */
 export function encodeBuildLogP(ctx: UploadContext, pass: GPUComputePassEncoder): { logP: GPUBuffer[]; uploads: GPUBuffer[] } {
   const { device, resources: res, problem, kernels } = ctx;
-  const S = GPUBufferUsage.STORAGE;
+  const S = BufferUsage.STORAGE;
   const uploads: GPUBuffer[] = [];
   const logP = ctx.segments.map((s, k) => {
     const block = problem.blocks[s.block];
@@ -104,7 +105,7 @@ export function encodeBuildLogP(ctx: UploadContext, pass: GPUComputePassEncoder)
     const elements = s.rows * s.cols;
     const start = s.rowStart * s.cols * s.taps;
     const values = float32Values(block.weight, start, start + elements * s.taps, 1 / ctx.normScale, block.label);
-    const weights = res.buffer(`weights of ${label}`, elements * s.taps * 4, S | GPUBufferUsage.COPY_DST, values);
+    const weights = res.buffer(`weights of ${label}`, elements * s.taps * 4, S | BufferUsage.COPY_DST, values);
     uploads.push(weights);
     const params = res.uniform(`build parameters of ${label}`, BuildPowerParams, { elements, taps: s.taps });
     const target = res.buffer(`log P of ${label}`, elements * 4, S);
