@@ -193,9 +193,9 @@ export class WebGpuEngine implements Engine {
 }
 
 /**
- * Create the WebGPU engine on the caller's device, or on a device of `gpu` / `navigator.gpu`,
+ * Create the WebGPU engine on the caller's device, or on a device of the chosen adapter,
  * or throw why it cannot run here (the driver then falls back to the CPU engine).
  */
-export function createWebGpuEngine(problem: Problem, options: EngineOptions, source: GpuTarget): Promise<Engine> {
-  return WebGpuEngine.create(problem, options, { gpu: source.gpu, device: source.device });
+export function createWebGpuEngine(problem: Problem, options: EngineOptions, target: GpuTarget): Promise<Engine> {
+  return WebGpuEngine.create(problem, options, { gpu: target.gpu, adapter: target.adapter, device: target.device });
 }
