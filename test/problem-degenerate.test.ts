@@ -5,10 +5,10 @@
  * on the CPU engine and on the WebGPU engine, checked against the independent reference.
  */
 import { describe, expect, it } from 'vitest';
-import { balance } from '../src/balance.js';
 import type { BalanceResult } from '../src/balance.js';
-import { forward } from '../src/network/forward.js';
+import { balance } from '../src/balance.js';
 import { sequential } from '../src/network/builders.js';
+import { forward } from '../src/network/forward.js';
 import type { Network, UnitRef } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { gpuIt, useGpu } from './helpers/gpu.js';
@@ -25,16 +25,29 @@ const gpu = useGpu();
 function residualChain(seed: number, kind: 'dense' | 'conv', dtype: 'float32' | 'float64' = 'float64'): Network {
   const options = { seed, dtype, biasScale: 0.3 } as const;
   if (kind === 'dense') {
-    return sequential([5], [
-      { type: 'dense', units: 6 }, { type: 'dense', units: 6 }, { type: 'dense', units: 6, skip: 1 },
-      { type: 'dense', units: 6 }, { type: 'dense', units: 3 },
-    ], options);
+    return sequential(
+      [5],
+      [
+        { type: 'dense', units: 6 },
+        { type: 'dense', units: 6 },
+        { type: 'dense', units: 6, skip: 1 },
+        { type: 'dense', units: 6 },
+        { type: 'dense', units: 3 },
+      ],
+      options,
+    );
   }
-  return sequential([2, 4, 4], [
-    { type: 'conv', channels: 4, kernel: 3, padding: 1 }, { type: 'conv', channels: 4, kernel: 3, padding: 1 },
-    { type: 'conv', channels: 4, kernel: 3, padding: 1, skip: 1 }, { type: 'conv', channels: 4, kernel: 3, padding: 1 },
-    { type: 'dense', units: 3 },
-  ], options);
+  return sequential(
+    [2, 4, 4],
+    [
+      { type: 'conv', channels: 4, kernel: 3, padding: 1 },
+      { type: 'conv', channels: 4, kernel: 3, padding: 1 },
+      { type: 'conv', channels: 4, kernel: 3, padding: 1, skip: 1 },
+      { type: 'conv', channels: 4, kernel: 3, padding: 1 },
+      { type: 'dense', units: 3 },
+    ],
+    options,
+  );
 }
 
 /** Columns (units of the source layer) and weight entries per (row, column) of a block. */
@@ -129,7 +142,11 @@ describe('a dead cycle through ties', () => {
         expect(ref.frozen).toEqual(globalUnits(ref, frozen));
         expect(hasGroupAloneBalanced(ref)).toBe(true);
         expect(compileProblem(net, { p: 2, q: 2 }).frozen).toEqual(frozen);
-        for (const [p, q] of [[2, 2], [1.5, 3], [3, 1.2]]) {
+        for (const [p, q] of [
+          [2, 2],
+          [1.5, 3],
+          [3, 1.2],
+        ]) {
           const result = await expectMinimum(net, p, q);
           expect(result.frozenUnits).toEqual(frozen);
           for (const u of frozen) expect(result.logFactors[u.layer][u.unit]).toBe(0);
@@ -153,7 +170,7 @@ describe('a dead cycle through ties', () => {
     expect(dead.frozenUnits).toEqual(CASES[1].frozen);
   });
 
-  it('random sparse residual nets with ties: the frozen units are the reference\'s, and the rest reaches the minimum', async () => {
+  it("random sparse residual nets with ties: the frozen units are the reference's, and the rest reaches the minimum", async () => {
     let cycles = 0;
     for (let seed = 0; seed < 40; seed++) {
       const net = structuredClone(residualNet(seed));
@@ -171,23 +188,28 @@ describe('a dead cycle through ties', () => {
 });
 
 describe('a dead cycle through ties on the WebGPU engine', () => {
-  gpuIt(gpu, 'freezes the same units, stops by the tolerance and gives the CPU backend\'s balance', async ({ gpu: dawn }) => {
-    for (const kind of ['dense', 'conv'] as const) {
-      for (const { name, make, frozen } of CASES) {
-        const net = make(residualChain(3, kind, 'float32'));
-        const copy = structuredClone(net);
-        const options = { p: 2, q: 3, tol: 1e-5, maxSweeps: 3000 } as const;
-        const result = await balance(net, { ...options, backend: 'webgpu', gpu: dawn });
-        const label = `${kind}, ${name}`;
-        expect(result.backend, label).toBe('webgpu');
-        expect(result.fallback, label).toBeNull();
-        expect(result.converged, label).toBe(true);
-        expect(result.frozenUnits, label).toEqual(frozen);
-        for (const u of frozen) expect(result.logFactors[u.layer][u.unit], label).toBe(0);
-        const cpu = await balance(net, { ...options, backend: 'cpu' });
-        expect(Math.abs(result.finalNorm / cpu.finalNorm - 1), label).toBeLessThan(1e-5);
-        expect(net).toEqual(copy);
+  gpuIt(
+    gpu,
+    "freezes the same units, stops by the tolerance and gives the CPU backend's balance",
+    async ({ gpu: dawn }) => {
+      for (const kind of ['dense', 'conv'] as const) {
+        for (const { name, make, frozen } of CASES) {
+          const net = make(residualChain(3, kind, 'float32'));
+          const copy = structuredClone(net);
+          const options = { p: 2, q: 3, tol: 1e-5, maxSweeps: 3000 } as const;
+          const result = await balance(net, { ...options, backend: 'webgpu', gpu: dawn });
+          const label = `${kind}, ${name}`;
+          expect(result.backend, label).toBe('webgpu');
+          expect(result.fallback, label).toBeNull();
+          expect(result.converged, label).toBe(true);
+          expect(result.frozenUnits, label).toEqual(frozen);
+          for (const u of frozen) expect(result.logFactors[u.layer][u.unit], label).toBe(0);
+          const cpu = await balance(net, { ...options, backend: 'cpu' });
+          expect(Math.abs(result.finalNorm / cpu.finalNorm - 1), label).toBeLessThan(1e-5);
+          expect(net).toEqual(copy);
+        }
       }
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 });

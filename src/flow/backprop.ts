@@ -28,7 +28,11 @@ export class MlpBackprop {
   private acts: Float64Array[] = [];
   private deltas: Float64Array[] = [];
 
-  constructor(net: Network, private readonly loss: LossKind, batch: number) {
+  constructor(
+    net: Network,
+    private readonly loss: LossKind,
+    batch: number,
+  ) {
     this.sizes = net.layers.map((l) => l.shape[0]);
     this.grad = zerosLike(net);
     this.reserve(batch);
@@ -93,7 +97,7 @@ export class MlpBackprop {
       const x = this.acts[k];
       const y = this.acts[k + 1];
       const layer = net.layers[k + 1];
-      const slope = layer.activation === 'relu' ? 0 : layer.activation === 'leaky_relu' ? layer.negativeSlope ?? 0.01 : 1;
+      const slope = layer.activation === 'relu' ? 0 : layer.activation === 'leaky_relu' ? (layer.negativeSlope ?? 0.01) : 1;
       for (let n = 0; n < B; n++) {
         const xo = n * nIn;
         for (let i = 0; i < nOut; i++) {
@@ -168,7 +172,7 @@ export class MlpBackprop {
     if (below) {
       const layer = net.layers[k];
       if (layer.activation === 'identity') return;
-      const slope = layer.activation === 'relu' ? 0 : layer.negativeSlope ?? 0.01;
+      const slope = layer.activation === 'relu' ? 0 : (layer.negativeSlope ?? 0.01);
       for (let e = 0; e < B * nIn; e++) if (!(x[e] > 0)) below[e] *= slope;
     }
   }

@@ -1,8 +1,8 @@
 import type { Network } from '../network/types.js';
-import { metricProduct } from './metric.js';
 import type { ParameterArrays } from './metric.js';
-import { eulerUpdate, exponentialUpdate } from './steps.js';
+import { metricProduct } from './metric.js';
 import type { Integrator } from './steps.js';
+import { eulerUpdate, exponentialUpdate } from './steps.js';
 
 /**
  * The optimisers of the trainer (MATH.md §5), behind one interface: a step from the gradient of

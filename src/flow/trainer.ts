@@ -1,17 +1,17 @@
 import { balance } from '../balance.js';
 import { BalanceAbortedError, WeightBalanceError } from '../errors.js';
-import type { Network } from '../network/types.js';
 import { Random } from '../network/random.js';
-import { MlpBackprop } from './backprop.js';
+import type { Network } from '../network/types.js';
 import type { ModelEvaluation } from './backprop.js';
-import { permutation, validateDataset } from './data.js';
+import { MlpBackprop } from './backprop.js';
 import type { Dataset } from './data.js';
-import { balanceResidual, regulariserUnchecked } from './metric.js';
+import { permutation, validateDataset } from './data.js';
 import type { ParameterArrays } from './metric.js';
-import { createOptimizer } from './optimizers.js';
+import { balanceResidual, regulariserUnchecked } from './metric.js';
 import type { OptimizerRule, OptimizerState } from './optimizers.js';
-import { integer, resolveTrainerOptions, validateFit } from './trainerOptions.js';
+import { createOptimizer } from './optimizers.js';
 import type { ResolvedTrainerOptions, TrainerOptions } from './trainerOptions.js';
+import { integer, resolveTrainerOptions, validateFit } from './trainerOptions.js';
 
 /**
  * A small float64 trainer for ReLU MLPs, for studying the weight-balancing flows (MATH.md §5):
@@ -36,7 +36,7 @@ function copyNetwork(net: Network): Network {
 }
 
 const copyArrays = (s: ParameterArrays | null): ParameterArrays | null =>
-  s && { weight: s.weight.map((w) => w.slice()), bias: s.bias.map((b) => b && b.slice()) };
+  s && { weight: s.weight.map((w) => w.slice()), bias: s.bias.map((b) => (b ? b.slice() : null)) };
 
 /**
  * Trains one ReLU MLP on one data set. Owns a float64 copy of the network: the caller's network
@@ -124,7 +124,8 @@ export class MlpTrainer {
   gradient(batch: Int32Array): number {
     if (batch.length === 0) throw new WeightBalanceError('the minibatch is empty');
     for (const m of batch) {
-      if (!Number.isInteger(m) || m < 0 || m >= this.data.count) throw new WeightBalanceError(`minibatch index ${m} is outside the data set (0..${this.data.count - 1})`);
+      if (!Number.isInteger(m) || m < 0 || m >= this.data.count)
+        throw new WeightBalanceError(`minibatch index ${m} is outside the data set (0..${this.data.count - 1})`);
     }
     const loss = this.backprop.gradient(this.net, this.data, batch);
     if (this.o.lambda > 0) {
@@ -155,8 +156,13 @@ export class MlpTrainer {
    */
   async fix(): Promise<void> {
     const result = await balance(this.net, {
-      p: this.o.p, q: this.o.q, includeBiases: this.o.includeBiases,
-      backend: 'cpu', schedule: 'alternating', tol: 1e-10, maxSweeps: 100000,
+      p: this.o.p,
+      q: this.o.q,
+      includeBiases: this.o.includeBiases,
+      backend: 'cpu',
+      schedule: 'alternating',
+      tol: 1e-10,
+      maxSweeps: 100000,
     });
     this.optimizer.rescale(this.net, result.logFactors);
     this.net = copyNetwork(result.network);

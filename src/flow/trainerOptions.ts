@@ -1,14 +1,14 @@
 import { WeightBalanceError } from '../errors.js';
-import { validateNetwork } from '../network/validate.js';
 import type { Network } from '../network/types.js';
+import { validateNetwork } from '../network/validate.js';
 import { validateExponents } from '../options.js';
 import type { LossKind } from './backprop.js';
-import { validateDataset } from './data.js';
 import type { Dataset } from './data.js';
+import { validateDataset } from './data.js';
 import type { FlowOptions } from './metric.js';
 import type { Optimizer, OptimizerSettings } from './optimizers.js';
-import { checkIntegrator } from './steps.js';
 import type { Integrator } from './steps.js';
+import { checkIntegrator } from './steps.js';
 
 /** Options of the trainer ({@link MlpTrainer}). */
 export interface TrainerOptions extends FlowOptions {
@@ -71,7 +71,11 @@ export function resolveTrainerOptions(options: TrainerOptions, network: Network,
   const loss = options.loss ?? (data.labels ? 'cross-entropy' : 'squared-error');
   if (loss !== 'cross-entropy' && loss !== 'squared-error') fail(`loss must be 'cross-entropy' or 'squared-error', got '${String(loss)}'`);
   const resolved: ResolvedTrainerOptions = {
-    p, q, optimizer, integrator, loss,
+    p,
+    q,
+    optimizer,
+    integrator,
+    loss,
     includeBiases: options.includeBiases ?? false,
     epsilon: finite('epsilon', options.epsilon ?? 1e-3, 0, true),
     lr: finite('the learning rate (lr)', options.lr, 0, true),
@@ -98,15 +102,20 @@ function validateMlp(net: Network): void {
   const L = net.layers.length - 1;
   if (net.blocks.length !== L) fail(`the trainer needs an MLP: ${L} dense blocks between ${L + 1} layers, got ${net.blocks.length}`);
   net.blocks.forEach((b, k) => {
-    if (b.kind !== 'dense' || b.from !== k || b.to !== k + 1) fail(`the trainer needs an MLP: block ${k} ('${b.name}') must be dense from layer ${k} to layer ${k + 1}`);
+    if (b.kind !== 'dense' || b.from !== k || b.to !== k + 1)
+      fail(`the trainer needs an MLP: block ${k} ('${b.name}') must be dense from layer ${k} to layer ${k + 1}`);
   });
   net.layers.forEach((layer, k) => {
-    if (layer.shape.length !== 1 || layer.pool || (layer.skips?.length ?? 0) > 0) fail(`the trainer needs an MLP: layer ${k} ('${layer.name}') must be flat, without pooling or skips`);
-    if (k > 0 && k < L && !HIDDEN.has(layer.activation)) fail(`the trainer needs ReLU-like hidden units: layer ${k} ('${layer.name}') is '${layer.activation}'`);
+    if (layer.shape.length !== 1 || layer.pool || (layer.skips?.length ?? 0) > 0)
+      fail(`the trainer needs an MLP: layer ${k} ('${layer.name}') must be flat, without pooling or skips`);
+    if (k > 0 && k < L && !HIDDEN.has(layer.activation))
+      fail(`the trainer needs ReLU-like hidden units: layer ${k} ('${layer.name}') is '${layer.activation}'`);
     // Backprop masks by the sign of the activation, which is the sign of the input only for a slope >= 0.
-    if (layer.activation === 'leaky_relu' && (layer.negativeSlope ?? 0.01) < 0) fail(`layer ${k} ('${layer.name}'): the trainer needs a leaky ReLU slope >= 0, got ${layer.negativeSlope}`);
+    if (layer.activation === 'leaky_relu' && (layer.negativeSlope ?? 0.01) < 0)
+      fail(`layer ${k} ('${layer.name}'): the trainer needs a leaky ReLU slope >= 0, got ${layer.negativeSlope}`);
   });
-  if (net.layers[L].activation !== 'identity') fail(`the output layer must be linear ('identity', the loss applies the softmax), got '${net.layers[L].activation}'`);
+  if (net.layers[L].activation !== 'identity')
+    fail(`the output layer must be linear ('identity', the loss applies the softmax), got '${net.layers[L].activation}'`);
 }
 
 /** Check that a network fits a data set: input width, output size, loss. */
@@ -115,6 +124,7 @@ export function validateFit(net: Network, data: Dataset, loss: LossKind): void {
   const last = net.layers[net.layers.length - 1].shape[0];
   if (first !== data.width) fail(`the architecture's first size (${first}) differs from the width of the data '${data.name}' (${data.width})`);
   if (data.labels && last !== data.classes) fail(`the architecture's last size (${last}) must equal the number of classes of '${data.name}' (${data.classes})`);
-  if (!data.labels && last !== data.outputs) fail(`the architecture's last size (${last}) must equal the number of targets of '${data.name}' (${data.outputs})`);
+  if (!data.labels && last !== data.outputs)
+    fail(`the architecture's last size (${last}) must equal the number of targets of '${data.name}' (${data.outputs})`);
   if (loss === 'cross-entropy' && !data.labels) fail(`cross-entropy needs class labels; '${data.name}' is a regression data set (use squared-error)`);
 }

@@ -1,11 +1,11 @@
-import { validateExponents } from '../options.js';
-import { validateNetwork } from '../network/validate.js';
-import { isHomogeneous, positionsPerUnit, unitCount } from '../network/types.js';
 import type { Network, UnitRef } from '../network/types.js';
-import type { Problem, ProblemBlock } from './problem.js';
-import { unitRef } from './problem.js';
+import { isHomogeneous, positionsPerUnit, unitCount } from '../network/types.js';
+import { validateNetwork } from '../network/validate.js';
+import { validateExponents } from '../options.js';
 import { colourVariables } from './colouring.js';
 import { deadGroups } from './degenerate.js';
+import type { Problem, ProblemBlock } from './problem.js';
+import { unitRef } from './problem.js';
 
 /** Union–find over global units, for tie groups. */
 class Ties {
@@ -101,8 +101,18 @@ export function compileProblem(net: Network, options: { p: number; q: number; in
   }
 
   const problem: Problem = {
-    p, q, r: q / p, includeBiases, nUnits, layerUnit0, unitVar, nVars,
-    varClass: new Int32Array(nVars), nClasses: 0, blocks, frozen,
+    p,
+    q,
+    r: q / p,
+    includeBiases,
+    nUnits,
+    layerUnit0,
+    unitVar,
+    nVars,
+    varClass: new Int32Array(nVars),
+    nClasses: 0,
+    blocks,
+    frozen,
   };
   const { varClass, nClasses } = colourVariables(problem);
   problem.varClass = varClass;
