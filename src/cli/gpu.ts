@@ -1,5 +1,5 @@
 /**
- * Where the CLI gets WebGPU in Node (Dawn, through `src/engines/webgpu/node.ts`).
+ * Where the CLI gets WebGPU in Node (Dawn, through `src/node/webgpu.ts`).
  *
  * - `cpu`: WebGPU is never loaded.
  * - `webgpu`: Dawn's `GPU` is passed to `balance`, whatever adapter it offers (SwiftShader
@@ -20,7 +20,7 @@ export interface GpuChoice {
 /** Decide where a run with the given `--backend` goes. */
 export async function gpuForBackend(backend: Backend): Promise<GpuChoice> {
   if (backend === 'cpu') return { backend, note: null };
-  const { nodeGpu } = await import('../engines/webgpu/node.js');
+  const { nodeGpu } = await import('../node/webgpu.js');
   const gpu = await nodeGpu();
   if (backend === 'webgpu') return gpu ? { backend, gpu, note: null } : { backend, note: null };
   if (!gpu) return { backend: 'cpu', note: 'WebGPU unavailable: the webgpu package could not be loaded' };
