@@ -4,8 +4,9 @@
  *
  * A module may import its own layer and the layers below it, never one above:
  *
- *   base (errors, options, shaders) → network → problem → math → engines → driver (balance.ts)
- *   → flows and io → the API (index.ts) and the Node adapters (src/node/) → apps (cli, demo, bench)
+ *   base (errors, options, shaders) → network → problem → math → engines (and their schedules)
+ *   → driver (balance.ts, driver/) → flows and io → the API (index.ts), the Node adapters (node/)
+ *   and the plotting helpers (plot/) → apps (cli, demo, bench)
  *
  * Besides: no import cycles; the two engines and the two branches of the flows/io layer do not
  * import each other; browser-safe code (everything in src/ but src/cli/ and src/node/, and the
@@ -19,10 +20,10 @@ const LAYERS = [
   { name: 'network', path: '^src/network/' },
   { name: 'problem', path: '^src/problem/' },
   { name: 'math', path: '^src/math/' },
-  { name: 'engines', path: '^src/engines/' },
-  { name: 'driver', path: '^src/balance\\.ts$' },
+  { name: 'engines', path: '^src/(engines|schedule)/' },
+  { name: 'driver', path: '^src/(balance\\.ts$|driver/)' },
   { name: 'flows-io', path: '^src/(flow|io)/' },
-  { name: 'api-node', path: '^src/(index\\.ts$|node/)' },
+  { name: 'api-node', path: '^src/(index\\.ts$|node/|plot/)' },
   { name: 'apps', path: '^(src/cli/|demo/|bench/)' },
 ];
 
@@ -66,6 +67,13 @@ module.exports = {
       comment: 'The library and the demo never import Node built-ins (node:fs, ...): put such code in src/node/.',
       from: { path: '^(src/|demo/)', pathNot: '^(src/(node|cli)/|demo/vite\\.config\\.ts$)' },
       to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'in-a-layer',
+      severity: 'error',
+      comment: 'Every module of src/ belongs to a layer: give a new folder its place in LAYERS.',
+      from: { path: '^src/', pathNot: LAYERS.map((l) => l.path).join('|') },
+      to: {},
     },
     {
       name: 'engines-apart',

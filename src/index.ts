@@ -15,7 +15,7 @@ export { balanceReport } from './math/report.js';
 export type { BalanceReport } from './math/report.js';
 export { balance } from './balance.js';
 export type { BalanceOptions, BalanceResult, SweepProgress } from './balance.js';
-export type { Backend, NormExponents, Schedule } from './options.js';
+export type { Backend, EngineKind, NormExponents, Schedule } from './options.js';
 export { updateExponent } from './options.js';
 export { WeightBalanceError, BalanceAbortedError } from './errors.js';
 export { flowDirection, flowDirections, lpqRegulariser, balanceResidual } from './flow/metric.js';
