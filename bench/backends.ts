@@ -58,7 +58,7 @@ function webgpuBackend(): BenchBackend {
     name: 'webgpu',
     clock: 'wall',
     async unavailable() {
-      const { nodeGpu } = await import('../src/engines/webgpu/node.js');
+      const { nodeGpu } = await import('../src/node/webgpu.js');
       const { acquireDevice } = await import('../src/engines/webgpu/device.js');
       const gpu = await nodeGpu();
       if (!gpu) return 'the npm package webgpu (Dawn) could not be loaded';

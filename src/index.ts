@@ -18,7 +18,7 @@ export type { BalanceOptions, BalanceResult, SweepProgress } from './balance.js'
 export { chooseBackend, isSoftwareAdapter } from './driver/backend.js';
 export type { AdapterInfoLike, BackendChoice, GpuAdapterLike, GpuDeviceLike, GpuLike, GpuSource } from './driver/backend.js';
 export type { Fallback, FallbackKind } from './driver/fallback.js';
-export type { Backend, NormExponents, Schedule } from './options.js';
+export type { Backend, EngineKind, NormExponents, Schedule } from './options.js';
 export { updateExponent } from './options.js';
 export { WeightBalanceError, BalanceAbortedError } from './errors.js';
 export { flowDirection, flowDirections, lpqRegulariser, balanceResidual } from './flow/metric.js';

@@ -3,8 +3,11 @@ import { WeightBalanceError } from './errors.js';
 /** How the hidden units are updated in one sweep. */
 export type Schedule = 'parallel' | 'alternating';
 
-/** Where the arithmetic runs. `auto` prefers WebGPU and falls back to the CPU. */
-export type Backend = 'auto' | 'cpu' | 'webgpu';
+/** An engine: where the arithmetic of a run happens (the CPU or a WebGPU device). */
+export type EngineKind = 'cpu' | 'webgpu';
+
+/** The backend a caller asks for: an engine, or `auto`, which prefers WebGPU and falls back to the CPU. */
+export type Backend = 'auto' | EngineKind;
 
 /** The exponents of the entrywise `l_{p,q}` norm. */
 export interface NormExponents {

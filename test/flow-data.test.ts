@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mlp, WeightBalanceError } from '../src/index.js';
 import { parseDigitsCsv, parseLabelledCsv, splitDataset, teacherStudent, twoSpirals, validateDataset } from '../src/flow/data.js';
 import type { Dataset } from '../src/flow/data.js';
-import { loadDigits } from '../src/flow/digitsNode.js';
+import { loadDigits } from '../src/node/digits.js';
 import { MlpTrainer, train } from '../src/flow/trainer.js';
 
 const row = (pixels: number, label: number | string): string => [...Array.from({ length: pixels }, (_, i) => i % 17), label].join(',');

@@ -3,7 +3,7 @@ import { balanceResidual, lpqRegulariser, mlp } from '../src/index.js';
 import type { Network } from '../src/index.js';
 import { splitDataset, teacherStudent, twoSpirals } from '../src/flow/data.js';
 import type { Dataset } from '../src/flow/data.js';
-import { loadDigits } from '../src/flow/digitsNode.js';
+import { loadDigits } from '../src/node/digits.js';
 import { MlpTrainer, train } from '../src/flow/trainer.js';
 import type { Optimizer } from '../src/flow/trainer.js';
 

@@ -1,5 +1,5 @@
 /**
- * Where the CLI gets WebGPU in Node: Dawn's `GPU` (through `src/engines/webgpu/node.ts`),
+ * Where the CLI gets WebGPU in Node: Dawn's `GPU` (through `src/node/webgpu.ts`),
  * handed to `balance`, whose one backend choice (`src/driver/backend.ts`) decides: `auto` runs on
  * a hardware adapter only, `webgpu` on any adapter. `cpu` never loads Dawn.
  */
@@ -9,7 +9,7 @@ import type { Backend } from '../options.js';
 /** The `GPU` source for a run with the given `--backend` (empty for `cpu`, or when Dawn cannot be loaded). */
 export async function gpuForBackend(backend: Backend): Promise<GpuSource> {
   if (backend === 'cpu') return {};
-  const { nodeGpu } = await import('../engines/webgpu/node.js');
+  const { nodeGpu } = await import('../node/webgpu.js');
   const gpu = await nodeGpu();
   return gpu ? { gpu } : {};
 }

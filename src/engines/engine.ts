@@ -1,4 +1,4 @@
-import type { Schedule } from '../options.js';
+import type { EngineKind, Schedule } from '../options.js';
 
 /** What one sweep did: the objective after it and the largest log-factor change it applied. */
 export interface SweepRecord {
@@ -28,7 +28,7 @@ export interface RescaledBlock {
  * (`balance`) decides when to stop, checks monotonicity and falls back.
  */
 export interface Engine {
-  readonly backend: 'cpu' | 'webgpu';
+  readonly backend: EngineKind;
   /** A description of the adapter that runs the arithmetic (`null` on the CPU). */
   readonly adapter: string | null;
   /**

@@ -116,7 +116,8 @@ export function parseLabelledCsv(text: string, options: CsvOptions): Dataset {
       if (!Number.isFinite(value)) fail(`${name}: row ${line}, column ${c + 1}: '${field}' is not a number`);
       if (c < width) inputs[n * width + c] = value * scale;
       else {
-        if (!Number.isInteger(value) || value < 0 || value >= classes) fail(`${name}: row ${line}, column ${c + 1}: label ${field} is outside the class range 0..${classes - 1}`);
+        if (!Number.isInteger(value) || value < 0 || value >= classes)
+          fail(`${name}: row ${line}, column ${c + 1}: label ${field} is outside the class range 0..${classes - 1}`);
         labels[n] = value;
       }
     }

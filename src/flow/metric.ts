@@ -1,11 +1,11 @@
 import { WeightBalanceError } from '../errors.js';
 import { rowMasses } from '../math/norm.js';
 import { balanceReport } from '../math/report.js';
-import { validateNetwork } from '../network/validate.js';
-import { unitCount } from '../network/types.js';
 import type { Network } from '../network/types.js';
-import { validateExponents } from '../options.js';
+import { unitCount } from '../network/types.js';
+import { validateNetwork } from '../network/validate.js';
 import type { NormExponents } from '../options.js';
+import { validateExponents } from '../options.js';
 
 /**
  * The mathematics of the weight-balancing flows (MATH.md §5): the `l_{p,q}` regulariser
@@ -83,7 +83,8 @@ export function regulariserUnchecked(net: Network, p: number, q: number, include
   let value = 0;
   for (const layer of rho) for (const v of layer) if (v > 0) value += r === 1 ? v : Math.pow(v, r);
   const rowFactor = rho.map((layer) => layer.map((v) => (v > 0 ? q * (r === 1 ? 1 : Math.pow(v, r - 1)) : 0)));
-  const d = (w: number, f: number): number => (w === 0 || f === 0 ? 0 : f * Math.sign(w) * (p === 1 ? 1 : p === 2 ? Math.abs(w) : Math.pow(Math.abs(w), p - 1)));
+  const d = (w: number, f: number): number =>
+    w === 0 || f === 0 ? 0 : f * Math.sign(w) * (p === 1 ? 1 : p === 2 ? Math.abs(w) : Math.pow(Math.abs(w), p - 1));
   const weight = net.blocks.map((b) => {
     const g = new Float64Array(b.weight.length);
     const rowLength = b.weight.length / b.shape[0];
@@ -111,11 +112,13 @@ export function balanceResidual(net: Network, options: NormExponents): BalanceRe
   const report = balanceReport(net, options); // validates p, q and the network
   const q = options.q;
   let maxRelative = 0;
-  const g = report.In.map((In, k) => In.map((x, c) => {
-    const value = q * (x - report.Out[k][c]);
-    if (Number.isFinite(value)) maxRelative = Math.max(maxRelative, Math.abs(value) / (x + report.Out[k][c]));
-    return value;
-  }));
+  const g = report.In.map((In, k) =>
+    In.map((x, c) => {
+      const value = q * (x - report.Out[k][c]);
+      if (Number.isFinite(value)) maxRelative = Math.max(maxRelative, Math.abs(value) / (x + report.Out[k][c]));
+      return value;
+    }),
+  );
   return { g, In: report.In, Out: report.Out, maxRelative };
 }
 
@@ -127,7 +130,9 @@ function checkOptions(options: FlowOptions): Required<Pick<FlowOptions, 'p' | 'q
 
 function checkArrays(net: Network, arrays: ArrayLike<ArrayLike<number> | null>, what: string, bias: boolean): void {
   if (!Array.isArray(arrays) || arrays.length !== net.blocks.length) {
-    throw new WeightBalanceError(`${what} must hold one array per weight block (${net.blocks.length}), got ${Array.isArray(arrays) ? arrays.length : typeof arrays}`);
+    throw new WeightBalanceError(
+      `${what} must hold one array per weight block (${net.blocks.length}), got ${Array.isArray(arrays) ? arrays.length : typeof arrays}`,
+    );
   }
   net.blocks.forEach((b, k) => {
     const target = bias ? b.bias : b.weight;

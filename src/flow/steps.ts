@@ -1,8 +1,8 @@
 import { WeightBalanceError } from '../errors.js';
 import type { Block, Network, WeightArray } from '../network/types.js';
 import { validateNetwork } from '../network/validate.js';
-import { flowDirections } from './metric.js';
 import type { FlowOptions, ParameterArrays } from './metric.js';
+import { flowDirections } from './metric.js';
 
 /**
  * Discretisations of the weight-balancing flow `dW/dt = -M(W) grad L` (MATH.md §5). A step keeps
@@ -28,7 +28,8 @@ export function exponentialUpdate(w: Float64Array, g: ArrayLike<number>, step: n
 
 /** Check an integrator's name and that it fits the exponents; returns it. */
 export function checkIntegrator(integrator: unknown, p: number, q: number): Integrator {
-  if (integrator !== 'euler' && integrator !== 'exponential') throw new WeightBalanceError(`integrator must be 'euler' or 'exponential', got '${String(integrator)}'`);
+  if (integrator !== 'euler' && integrator !== 'exponential')
+    throw new WeightBalanceError(`integrator must be 'euler' or 'exponential', got '${String(integrator)}'`);
   if (integrator === 'exponential' && !(p === 1 && q === 1)) {
     throw new WeightBalanceError(`the exponential step integrates the flow for p = q = 1 only, got p = ${p}, q = ${q}`);
   }

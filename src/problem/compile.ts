@@ -1,10 +1,11 @@
-import { validateExponents } from '../options.js';
-import { validateNetwork } from '../network/validate.js';
-import { isHomogeneous, positionsPerUnit, unitCount } from '../network/types.js';
 import type { Network, UnitRef } from '../network/types.js';
+import { isHomogeneous, positionsPerUnit, unitCount } from '../network/types.js';
+import { validateNetwork } from '../network/validate.js';
+import { validateExponents } from '../options.js';
+import { colourVariables } from './colouring.js';
+import { deadGroups } from './degenerate.js';
 import type { Problem, ProblemBlock } from './problem.js';
 import { unitRef } from './problem.js';
-import { colourVariables } from './colouring.js';
 
 /** Union–find over global units, for tie groups. */
 class Ties {
@@ -40,40 +41,9 @@ function toProblemBlocks(net: Network, layerUnit0: Int32Array): ProblemBlock[] {
 }
 
 /**
- * For each tie group (indexed by its root): whether a non-zero weight (or an included bias)
- * enters it and whether one leaves it. An edge between two members of one group does not
- * count: it is unchanged by the group's factor, so it cannot balance the group's other weights.
- */
-function nonZeroMass(blocks: ProblemBlock[], nUnits: number, includeBiases: boolean, root: (unit: number) => number): { hasIn: Uint8Array; hasOut: Uint8Array } {
-  const hasIn = new Uint8Array(nUnits);
-  const hasOut = new Uint8Array(nUnits);
-  for (const b of blocks) {
-    const rowsPerGroup = b.rows / b.groups;
-    for (let i = 0; i < b.rows; i++) {
-      const colBase = b.colUnit0 + Math.floor(i / rowsPerGroup) * b.cols;
-      const rowRoot = root(b.rowUnit0 + i);
-      if (includeBiases && b.bias && b.bias[i] !== 0) hasIn[rowRoot] = 1;
-      for (let j = 0; j < b.cols; j++) {
-        const start = (i * b.cols + j) * b.taps;
-        for (let t = 0; t < b.taps; t++) {
-          if (b.weight[start + t] !== 0) {
-            const colRoot = root(colBase + j);
-            if (colRoot !== rowRoot) {
-              hasIn[rowRoot] = 1;
-              hasOut[colRoot] = 1;
-            }
-            break;
-          }
-        }
-      }
-    }
-  }
-  return { hasIn, hasOut };
-}
-
-/**
  * Compile a network into a {@link Problem}: validate it and the exponents (one validation for
- * every engine), number the units, merge tie groups, mark fixed and degenerate units, and colour
+ * every engine), number the units, merge tie groups, mark fixed units, freeze degenerate groups (a dead unit,
+ * a dead cycle through ties: see {@link deadGroups}), and colour
  * the variables for the alternating schedule. The network's arrays are shared, never copied or
  * written.
  */
@@ -111,27 +81,38 @@ export function compileProblem(net: Network, options: { p: number; q: number; in
     for (const c of layer.fixed ?? []) fixedRoot[ties.find(layerUnit0[k] + c)] = 1;
   });
 
-  // Degenerate groups: no non-zero weight entering or leaving the group.
-  const { hasIn: groupIn, hasOut: groupOut } = nonZeroMass(blocks, nUnits, includeBiases, (u) => ties.find(u));
+  // Degenerate groups: not reachable from a fixed group (or a bias), or not reaching one.
+  const root = new Int32Array(nUnits).map((_, u) => ties.find(u));
+  const dead = deadGroups(blocks, layerUnit0, root, fixedRoot, includeBiases);
 
   const unitVar = new Int32Array(nUnits).fill(-1);
   const rootVar = new Int32Array(nUnits).fill(-1);
   const frozen: UnitRef[] = [];
   let nVars = 0;
   for (let u = 0; u < nUnits; u++) {
-    const root = ties.find(u);
-    if (fixedRoot[root]) continue;
-    if (!groupIn[root] || !groupOut[root]) {
+    const g = root[u];
+    if (fixedRoot[g]) continue;
+    if (dead[g]) {
       frozen.push(unitRef(layerUnit0, u));
       continue;
     }
-    if (rootVar[root] < 0) rootVar[root] = nVars++;
-    unitVar[u] = rootVar[root];
+    if (rootVar[g] < 0) rootVar[g] = nVars++;
+    unitVar[u] = rootVar[g];
   }
 
   const problem: Problem = {
-    p, q, r: q / p, includeBiases, nUnits, layerUnit0, unitVar, nVars,
-    varClass: new Int32Array(nVars), nClasses: 0, blocks, frozen,
+    p,
+    q,
+    r: q / p,
+    includeBiases,
+    nUnits,
+    layerUnit0,
+    unitVar,
+    nVars,
+    varClass: new Int32Array(nVars),
+    nClasses: 0,
+    blocks,
+    frozen,
   };
   const { varClass, nClasses } = colourVariables(problem);
   problem.varClass = varClass;

@@ -43,7 +43,10 @@ export interface Problem {
   varClass: Int32Array;
   nClasses: number;
   blocks: ProblemBlock[];
-  /** Rescalable units frozen at factor 1 because their incoming or outgoing weights are all zero. */
+  /**
+   * Rescalable units frozen at factor 1, in unit order: their tie group is degenerate (MATH.md §4),
+   * not reachable from a fixed unit (or a bias) or not reaching one through non-zero weights.
+   */
   frozen: UnitRef[];
 }
 

@@ -9,7 +9,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { TestContext } from 'vitest';
-import { nodeGpu } from '../../src/engines/webgpu/node.js';
+import { nodeGpu } from '../../src/node/webgpu.js';
 
 /** What a GPU test gets. */
 export interface GpuContext {

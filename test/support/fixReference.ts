@@ -27,8 +27,10 @@ export interface Reference {
   /** Variable of each unit, -1 when fixed or frozen. */
   unitVar: Int32Array;
   nVars: number;
-  /** Global units that are rescalable in principle but frozen (degenerate group). */
+  /** Global units that are rescalable in principle but frozen (a group of a dead set). */
   frozen: number[];
+  /** The tie group of each unit, named by one of its members. */
+  group: Int32Array;
 }
 
 function units(shape: number[]): number {
@@ -113,31 +115,44 @@ export function referenceProblem(net: Network, p: number, q: number, includeBias
   const edgeCol = Int32Array.from(keys, (k) => (k % (nUnits + 1)) - 1);
   const edgeMass = Float64Array.from(keys, (k) => masses.get(k)!);
 
-  // Degenerate groups: no non-zero weight entering or leaving the group (edges inside it do not count).
-  const hasIn = new Set<number>();
-  const hasOut = new Set<number>();
-  for (let e = 0; e < edgeMass.length; e++) {
-    if (edgeMass[e] === 0) continue;
-    const rowRoot = find(edgeRow[e]);
-    const colRoot = edgeCol[e] >= 0 ? find(edgeCol[e]) : -1;
-    if (rowRoot === colRoot) continue;
-    hasIn.add(rowRoot);
-    if (colRoot >= 0) hasOut.add(colRoot);
-  }
+  // Degenerate groups (MATH.md §4): a free group is live when a chain of non-zero edges leads to it
+  // from a fixed group or a bias, and one leads from it to a fixed group. Relaxed over the edge
+  // list until nothing changes (no graph search, unlike the library).
+  const closure = (forward: boolean): Set<number> => {
+    const seen = new Set<number>(fixed);
+    for (let changed = true; changed;) {
+      changed = false;
+      for (let e = 0; e < edgeMass.length; e++) {
+        if (edgeMass[e] === 0) continue;
+        const rowRoot = find(edgeRow[e]);
+        const colRoot = edgeCol[e] >= 0 ? find(edgeCol[e]) : -1;
+        const [from, to] = forward ? [colRoot, rowRoot] : [rowRoot, colRoot];
+        const reached = from === -1 || seen.has(from);
+        if (reached && to !== -1 && !seen.has(to)) {
+          seen.add(to);
+          changed = true;
+        }
+      }
+    }
+    return seen;
+  };
+  const fromSources = closure(true);
+  const toSinks = closure(false);
   const unitVar = new Int32Array(nUnits).fill(-1);
   const rootVar = new Map<number, number>();
   const frozen: number[] = [];
   for (let u = 0; u < nUnits; u++) {
     const root = find(u);
     if (fixed.has(root)) continue;
-    if (!hasIn.has(root) || !hasOut.has(root)) {
+    if (!fromSources.has(root) || !toSinks.has(root)) {
       frozen.push(u);
       continue;
     }
     if (!rootVar.has(root)) rootVar.set(root, rootVar.size);
     unitVar[u] = rootVar.get(root)!;
   }
-  return { p, q, r: q / p, nUnits, layerStart, edgeRow, edgeCol, edgeMass, unitVar, nVars: rootVar.size, frozen };
+  const group = Int32Array.from({ length: nUnits }, (_, u) => find(u));
+  return { p, q, r: q / p, nUnits, layerStart, edgeRow, edgeCol, edgeMass, unitVar, nVars: rootVar.size, frozen, group };
 }
 
 /** `rho_i` per unit at log factors `u` (one per variable). */

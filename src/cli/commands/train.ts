@@ -8,7 +8,7 @@ import type { Network } from '../../network/types.js';
 import { WeightBalanceError } from '../../errors.js';
 import { splitDataset, teacherStudent, twoSpirals } from '../../flow/data.js';
 import type { Dataset } from '../../flow/data.js';
-import { loadDigits } from '../../flow/digitsNode.js';
+import { loadDigits } from '../../node/digits.js';
 import { train } from '../../flow/trainer.js';
 import type { LossKind, Optimizer, TrainLog } from '../../flow/trainer.js';
 import { validateExponents } from '../../options.js';

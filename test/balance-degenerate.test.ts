@@ -84,7 +84,9 @@ describe('degenerate units are frozen', () => {
     const perChannel = grouped.weight.length / grouped.shape[0];
     grouped.weight.fill(0, 9 * perChannel, 10 * perChannel); // layer 2 channel 9
     const result = await expectMinimum(net, 2, 1.5);
-    expect(result.frozenUnits).toEqual([{ layer: 2, unit: 9 }]);
+    // The depthwise layer 3 channel 9 reads only that dead channel: no weight enters the pair
+    // from outside, so it is frozen with it (MATH.md §4, the closure from the inputs).
+    expect(result.frozenUnits).toEqual([{ layer: 2, unit: 9 }, { layer: 3, unit: 9 }]);
   });
 });
 

@@ -8,8 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { WeightBalanceError } from '../errors.js';
-import { parseDigitsCsv } from './data.js';
-import type { Dataset } from './data.js';
+import type { Dataset } from '../flow/data.js';
+import { parseDigitsCsv } from '../flow/data.js';
 
 /**
  * Where `data/digits.csv.gz` lies: the first `data/` folder found walking up from this module
