@@ -9,8 +9,8 @@ import type { ProblemBlock } from '../src/problem/problem.js';
 
 const reads = vi.hoisted(() => ({ pass: new Map<number, number>(), power: new Map<number, number>() }));
 
-vi.mock('../src/math/passes.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../src/math/passes.js')>();
+vi.mock('../src/engines/cpu/passes.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../src/engines/cpu/passes.js')>();
   const count = (map: Map<number, number>, block: ProblemBlock): void => {
     map.set(block.index, (map.get(block.index) ?? 0) + 1);
   };

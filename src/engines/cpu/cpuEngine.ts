@@ -1,51 +1,77 @@
-import { biasPower, columnPass, fusedPass, largestWeight, powerMatrix, powerOfTwoScale, rowPass } from '../../math/passes.js';
+import { WeightBalanceError } from '../../errors.js';
+import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import { updateExponent } from '../../options.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
+import { LinearBlockSums, LogBlockSums, fitsLinear, weightRange } from './blockSums.js';
+import type { BlockSums } from './blockSums.js';
+import { logBiasMass } from './logPasses.js';
+
+/** How the CPU engine is set up. */
+export interface CpuEngineOptions extends EngineOptions {
+  /**
+   * `auto` (default): linear float64 `P` when its range fits, moving to logarithms if a sum
+   * would lose precision; `log`: logarithms from the start (the reference the tests compare).
+   */
+  arithmetic?: 'auto' | 'log';
+}
 
 /**
- * The reference engine, in float64. `P` is built once; each sweep reads it twice (once for
- * `p = q` in the parallel schedule) and calls no `pow` per weight. The alternating schedule
- * re-reads only the blocks whose columns hold the class just updated.
+ * The reference engine, in float64. Every per-unit quantity (`alpha = a^p`, `rho`, `y`, `In`,
+ * `Out`, `F`) is carried as a natural logarithm, so that no exponent or weight range underflows
+ * or overflows; the passes over `P` are linear and fast while the range of `P` fits float64
+ * (vectors scaled per pass, sums checked) and log-sum-exp otherwise ({@link BlockSums}). `P` is
+ * built once; each sweep reads it twice (once for `p = q` in the parallel schedule). The
+ * alternating schedule re-reads only the blocks whose columns hold the class just updated.
  */
 export class CpuEngine implements Engine {
   readonly backend = 'cpu' as const;
   readonly adapter = null;
-  /** `P` holds `|w / normScale|^p`, a power of two near the largest weight: no overflow for any weight scale. */
+  /** A power of two near the largest weight: `F` is `||W~ / normScale||_{p,q}^q`. */
   readonly normScale: number;
-  private readonly P: Float64Array[];
-  private readonly bias: Float64Array;
+  private sums: BlockSums;
+  private readonly scale: number;
+  private readonly logBias: Float64Array;
   private readonly u: Float64Array;
-  private readonly alpha: Float64Array;
-  private readonly invAlpha: Float64Array;
-  private readonly S: Float64Array[];
-  private readonly rho: Float64Array;
-  private readonly y: Float64Array;
-  private readonly C: Float64Array;
-  private readonly In: Float64Array;
-  private readonly Out: Float64Array;
+  /** Per unit: `log alpha = p u` (0 for fixed units), and its negative. */
+  private readonly la: Float64Array;
+  private readonly lx: Float64Array;
+  /** Per block: log row sums (rows) and log column sums (`cols * groups`). */
+  private readonly lS: Float64Array[];
+  private readonly lC: Float64Array[];
+  private readonly lrho: Float64Array;
+  private readonly ly: Float64Array;
+  private readonly lIn: Float64Array;
+  private readonly lOut: Float64Array;
+  private lF = -Infinity;
   /** Blocks whose columns hold a variable of each class. */
   private readonly classBlocks: number[][];
+  private readonly allBlocks: number[];
   private readonly eta: number;
   private fresh = false;
 
-  constructor(private readonly problem: Problem, private readonly options: EngineOptions) {
+  constructor(private readonly problem: Problem, private readonly options: CpuEngineOptions) {
     const { nUnits, nVars, blocks } = problem;
-    const scale = powerOfTwoScale(largestWeight(blocks, problem.includeBiases));
-    this.normScale = 1 / scale;
-    this.P = blocks.map((b) => powerMatrix(b, problem.p, scale));
-    this.bias = biasPower(problem, scale);
+    const range = weightRange(problem);
+    let largest = range.largest;
+    if (problem.includeBiases) for (const b of blocks) if (b.bias) for (let i = 0; i < b.bias.length; i++) largest = Math.max(largest, Math.abs(b.bias[i]));
+    this.scale = powerOfTwoScale(largest);
+    this.normScale = 1 / this.scale;
+    const linear = options.arithmetic !== 'log' && fitsLinear(problem, this.scale, range);
+    this.sums = linear ? new LinearBlockSums(problem, this.scale) : new LogBlockSums(problem, this.scale);
+    this.logBias = logBiasMass(problem, this.scale);
     this.u = new Float64Array(nVars);
     if (options.initial) this.u.set(options.initial);
-    this.alpha = new Float64Array(nUnits);
-    this.invAlpha = new Float64Array(nUnits);
-    this.S = blocks.map((b) => new Float64Array(b.rows));
-    this.rho = new Float64Array(nUnits);
-    this.y = new Float64Array(nUnits);
-    this.C = new Float64Array(nUnits);
-    this.In = new Float64Array(nVars);
-    this.Out = new Float64Array(nVars);
+    this.la = new Float64Array(nUnits);
+    this.lx = new Float64Array(nUnits);
+    this.lS = blocks.map((b) => new Float64Array(b.rows));
+    this.lC = blocks.map((b) => new Float64Array(b.cols * b.groups));
+    this.lrho = new Float64Array(nUnits);
+    this.ly = new Float64Array(nUnits);
+    this.lIn = new Float64Array(nVars);
+    this.lOut = new Float64Array(nVars);
     this.eta = updateExponent(problem.p, problem.q, options.schedule);
+    this.allBlocks = blocks.map((_, k) => k);
     this.classBlocks = Array.from({ length: problem.nClasses }, () => [] as number[]);
     blocks.forEach((b, k) => {
       const classes = new Set<number>();
@@ -56,13 +82,18 @@ export class CpuEngine implements Engine {
       for (const c of classes) this.classBlocks[c].push(k);
     });
     this.setAlpha();
-    this.rowPasses(blocks.map((_, k) => k));
+    this.rowPasses(this.allBlocks);
+  }
+
+  /** Which arithmetic the passes use now: `linear` float64 `P`, or `log` (after a sum lost precision, or from the start). */
+  get arithmetic(): 'linear' | 'log' {
+    return this.sums.kind;
   }
 
   async evaluate(): Promise<Evaluation> {
     this.evaluateAll();
     let worst = 0;
-    for (let v = 0; v < this.problem.nVars; v++) worst = Math.max(worst, Math.abs(Math.log(this.Out[v] / this.In[v])));
+    for (let v = 0; v < this.problem.nVars; v++) worst = Math.max(worst, Math.abs(this.lOut[v] - this.lIn[v]));
     return { F: this.objective(), maxLogImbalance: worst };
   }
 
@@ -80,90 +111,98 @@ export class CpuEngine implements Engine {
     return this.u.slice();
   }
 
-  /** `In` and `Out` per variable at the current factors (copies, in the network's own scale). */
+  /** `In` and `Out` per variable at the current factors (in the network's own scale). */
   statistics(): { In: Float64Array; Out: Float64Array } {
     this.evaluateAll();
-    const unscale = Math.pow(this.normScale, this.problem.q);
-    return { In: this.In.map((x) => x * unscale), Out: this.Out.map((x) => x * unscale) };
+    const unscale = this.problem.q * Math.log(this.normScale);
+    return { In: this.lIn.map((l) => Math.exp(l + unscale)), Out: this.lOut.map((l) => Math.exp(l + unscale)) };
   }
 
   dispose(): void {
-    this.P.length = 0;
+    this.sums.dispose();
   }
 
-  /** alpha = a^p per unit from the log factors (1 for fixed units). */
+  /** Run a pass; when the linear arithmetic cannot give its sums, move to logarithms for the rest of the run and run it there. */
+  private pass(run: () => boolean): void {
+    if (run()) return;
+    this.sums.dispose();
+    this.sums = new LogBlockSums(this.problem, this.scale);
+    if (!run()) throw new Error('the log-sum-exp passes reported a loss of precision');
+  }
+
+  /** `log alpha = p u` per unit from the log factors (0 for fixed units). */
   private setAlpha(): void {
     const { unitVar, p, nUnits } = this.problem;
     for (let unit = 0; unit < nUnits; unit++) {
       const v = unitVar[unit];
-      const a = v >= 0 ? Math.exp(p * this.u[v]) : 1;
-      this.alpha[unit] = a;
-      this.invAlpha[unit] = 1 / a;
+      const la = v >= 0 ? p * this.u[v] : 0;
+      this.la[unit] = la;
+      this.lx[unit] = -la;
     }
   }
 
   private rowPasses(blockIndices: number[]): void {
-    for (const k of blockIndices) rowPass(this.problem.blocks[k], this.P[k], this.invAlpha, this.S[k]);
+    for (const k of blockIndices) this.pass(() => this.sums.rows(k, this.lx, this.lS[k]));
     this.fresh = false;
   }
 
-  /** rho = alpha * (row sums + bias mass), In per variable, and y = rho^(r-1) * alpha. */
+  /** `log rho = log alpha + log(row sums + bias mass)`, `log In` per variable, `log y = (r - 1) log rho + log alpha`, and `log F`. */
   private rowStatistics(): void {
     const { blocks, unitVar, r, nUnits } = this.problem;
-    const rho = this.rho;
-    rho.set(this.bias);
+    const { lrho, la, ly, lIn } = this;
+    lrho.set(this.logBias);
     blocks.forEach((b, k) => {
-      const S = this.S[k];
-      for (let i = 0; i < b.rows; i++) rho[b.rowUnit0 + i] += S[i];
+      const lS = this.lS[k];
+      for (let i = 0; i < b.rows; i++) lrho[b.rowUnit0 + i] = logAdd(lrho[b.rowUnit0 + i], lS[i]);
     });
-    this.In.fill(0);
+    lIn.fill(-Infinity);
+    let lF = -Infinity;
     for (let unit = 0; unit < nUnits; unit++) {
-      const value = rho[unit] * this.alpha[unit];
-      rho[unit] = value;
-      this.y[unit] = value > 0 ? (r === 1 ? 1 : Math.pow(value, r - 1)) * this.alpha[unit] : 0;
+      if (lrho[unit] === -Infinity) {
+        ly[unit] = -Infinity;
+        continue;
+      }
+      const value = lrho[unit] + la[unit];
+      lrho[unit] = value;
+      ly[unit] = (r - 1) * value + la[unit];
+      lF = logAdd(lF, r * value);
       const v = unitVar[unit];
-      if (v >= 0) this.In[v] += r === 1 ? value : Math.pow(value, r);
+      if (v >= 0) lIn[v] = logAdd(lIn[v], r * value);
     }
+    this.lF = lF;
   }
 
+  /** `F = exp(log F)`, refused when it leaves the float64 range (a norm below about `1e-308^(1/q)` of the largest weight, or above). */
   private objective(): number {
-    const { r } = this.problem;
-    let F = 0;
-    for (let unit = 0; unit < this.rho.length; unit++) {
-      const value = this.rho[unit];
-      if (value > 0) F += r === 1 ? value : Math.pow(value, r);
+    const F = Math.exp(this.lF);
+    if (this.lF > -Infinity && !(F > 0 && F < Infinity)) {
+      throw new WeightBalanceError(`the objective exp(${this.lF.toPrecision(6)}) relative to the largest weight is outside the float64 range`);
     }
     return F;
   }
 
-  /** Out per variable from the column sums C over the given blocks' columns. */
+  /** Column sums over the given blocks, then `log Out` of the variables in their columns. */
   private columnStatistics(blockIndices: number[]): void {
+    for (const k of blockIndices) this.pass(() => this.sums.columns(k, this.ly, this.lC[k]));
+    this.accumulateOut(blockIndices);
+  }
+
+  /** `log Out[v] = log sum` over the units of `v` and the given blocks reading them of `C / alpha`. */
+  private accumulateOut(blockIndices: number[]): void {
     const { blocks, unitVar } = this.problem;
     for (const k of blockIndices) {
       const b = blocks[k];
-      this.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
-    }
-    for (const k of blockIndices) columnPass(blocks[k], this.P[k], this.y, this.C);
-    this.accumulateOut(blockIndices.map((k) => blocks[k]), unitVar);
-  }
-
-  private accumulateOut(blockList: { colUnit0: number; cols: number; groups: number }[], unitVar: Int32Array): void {
-    const seen = new Set<number>();
-    for (const b of blockList) {
-      if (seen.has(b.colUnit0)) continue;
-      seen.add(b.colUnit0);
-      for (let unit = b.colUnit0; unit < b.colUnit0 + b.cols * b.groups; unit++) {
-        const v = unitVar[unit];
-        if (v >= 0) this.Out[v] = 0;
+      for (let c = 0; c < b.cols * b.groups; c++) {
+        const v = unitVar[b.colUnit0 + c];
+        if (v >= 0) this.lOut[v] = -Infinity;
       }
     }
-    seen.clear();
-    for (const b of blockList) {
-      if (seen.has(b.colUnit0)) continue;
-      seen.add(b.colUnit0);
-      for (let unit = b.colUnit0; unit < b.colUnit0 + b.cols * b.groups; unit++) {
-        const v = unitVar[unit];
-        if (v >= 0) this.Out[v] += this.C[unit] * this.invAlpha[unit];
+    for (const k of blockIndices) {
+      const b = blocks[k];
+      const lC = this.lC[k];
+      for (let c = 0; c < lC.length; c++) {
+        const v = unitVar[b.colUnit0 + c];
+        if (v >= 0) this.lOut[v] = logAdd(this.lOut[v], lC[c] + this.lx[b.colUnit0 + c]);
       }
     }
   }
@@ -171,17 +210,14 @@ export class CpuEngine implements Engine {
   /** Row and column statistics for every variable at the current factors. */
   private evaluateAll(): void {
     if (this.fresh) return;
-    const all = this.problem.blocks.map((_, k) => k);
     if (this.problem.r === 1 && this.options.schedule === 'parallel') {
       // p = q: y = alpha does not depend on the row sums, so one read of P gives both.
-      this.y.set(this.alpha);
-      this.C.fill(0);
-      this.problem.blocks.forEach((b, k) => fusedPass(b, this.P[k], this.invAlpha, this.y, this.S[k], this.C));
+      for (const k of this.allBlocks) this.pass(() => this.sums.fused(k, this.lx, this.la, this.lS[k], this.lC[k]));
       this.rowStatistics();
-      this.accumulateOut(this.problem.blocks, this.problem.unitVar);
+      this.accumulateOut(this.allBlocks);
     } else {
       this.rowStatistics();
-      this.columnStatistics(all);
+      this.columnStatistics(this.allBlocks);
     }
     this.fresh = true;
   }
@@ -190,8 +226,8 @@ export class CpuEngine implements Engine {
     let maxStep = 0;
     for (let v = 0; v < this.problem.nVars; v++) {
       if (!vars(v)) continue;
-      const d = this.eta * Math.log(this.Out[v] / this.In[v]);
-      if (!Number.isFinite(d)) continue; // |w|^p underflowed: leave this factor where it is
+      const d = this.eta * (this.lOut[v] - this.lIn[v]);
+      if (!Number.isFinite(d)) throw new Error(`variable ${v} has log In ${this.lIn[v]} and log Out ${this.lOut[v]}: a degenerate unit was not frozen`);
       this.u[v] += d;
       maxStep = Math.max(maxStep, Math.abs(d));
     }
@@ -203,11 +239,8 @@ export class CpuEngine implements Engine {
     this.evaluateAll();
     const maxStep = this.step(() => true);
     this.fresh = false;
-    if (this.problem.r === 1) this.evaluateAll();
-    else {
-      this.rowPasses(this.problem.blocks.map((_, k) => k));
-      this.evaluateAll();
-    }
+    if (this.problem.r !== 1) this.rowPasses(this.allBlocks);
+    this.evaluateAll();
     return { F: this.objective(), maxStep };
   }
 

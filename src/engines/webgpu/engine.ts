@@ -9,7 +9,7 @@ import { RowFinishParams, rowFinishKernel } from '../../../shaders/rowFinish.wgs
 import { rowSumsKernel } from '../../../shaders/rowSums.wgsl.js';
 import { UpdateParams, updateKernel } from '../../../shaders/update.wgsl.js';
 import { RescaleParams, rescaleKernel, unitScales } from '../../../shaders/rescale.wgsl.js';
-import { largestWeight, powerOfTwoScale } from '../../math/passes.js';
+import { largestWeight, powerOfTwoScale } from '../../math/powers.js';
 import { updateExponent } from '../../options.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
