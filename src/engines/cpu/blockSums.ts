@@ -1,6 +1,6 @@
 import type { Problem } from '../../problem/problem.js';
 import { logColumnPass, logPowerMatrix, logRowPass } from './logPasses.js';
-import { columnPass, fusedPass, powerMatrix, rowPass } from './passes.js';
+import type { PowerKernels, PowerPrecision } from './kernels.js';
 
 /**
  * The block sums of a sweep in logarithms, whatever the arithmetic underneath:
@@ -19,8 +19,11 @@ export interface BlockSums {
   dispose(): void;
 }
 
-/** The natural log of the largest entry of `P` that the linear arithmetic accepts, and of the smallest non-zero one. */
-const LINEAR_LOG_RANGE = 600;
+/**
+ * The natural log of the largest entry of `P` that the linear arithmetic accepts, and minus that
+ * of the smallest non-zero one: float64 (up to 1.8e308), float32 (up to 3.4e38, normal from 1.2e-38).
+ */
+const LINEAR_LOG_RANGE: Record<PowerPrecision, number> = { float64: 600, float32: 80 };
 
 /**
  * A sum below this (but possibly not zero) may have lost terms to underflow beyond float64
@@ -43,13 +46,13 @@ export function weightRange(problem: Problem): { smallest: number; largest: numb
   return { smallest, largest };
 }
 
-/** Whether every non-zero entry of `P` (weights times `scale`, to the power `p`, taps summed) lies within the linear range. */
-export function fitsLinear(problem: Problem, scale: number, range: { smallest: number; largest: number }): boolean {
+/** Whether every non-zero entry of `P` (weights times `scale`, to the power `p`, taps summed) lies within the linear range of `precision`. */
+export function fitsLinear(problem: Problem, scale: number, range: { smallest: number; largest: number }, precision: PowerPrecision): boolean {
   if (range.largest === 0) return true;
   const taps = Math.max(1, ...problem.blocks.map((b) => b.taps));
   const high = problem.p * Math.log(range.largest * scale) + Math.log(taps);
   const low = problem.p * Math.log(range.smallest * scale);
-  return high <= LINEAR_LOG_RANGE && low >= -LINEAR_LOG_RANGE;
+  return high <= LINEAR_LOG_RANGE[precision] && low >= -LINEAR_LOG_RANGE[precision];
 }
 
 /** Fill `out[c]` for `c` in `[start, end)` with `exp(l[c] - m)`, `m` the largest `l[c]` there; returns `m`. */
@@ -61,56 +64,49 @@ function scaledExp(l: Float64Array, start: number, end: number, out: Float64Arra
   return m;
 }
 
-/** Float64 `P` built once; each pass scales its vector to a largest entry of 1 and checks its sums. */
+/**
+ * `P` built once (float32 or float64, JS or WebAssembly SIMD kernels); each pass scales its
+ * vector to a largest entry of 1, sums in float64 and checks its sums.
+ */
 export class LinearBlockSums implements BlockSums {
   readonly kind = 'linear' as const;
-  private P: Float64Array[];
-  private readonly x: Float64Array;
-  private readonly y: Float64Array;
-  private readonly C: Float64Array;
-  private readonly S: Float64Array;
   /** Per block, rows then columns: 0 not looked at, 1 all of `P` zero there, 2 some entry non-zero. */
   private readonly mass: Int8Array[];
 
-  constructor(private readonly problem: Problem, scale: number) {
-    this.P = problem.blocks.map((b) => powerMatrix(b, problem.p, scale));
-    this.x = new Float64Array(problem.nUnits);
-    this.y = new Float64Array(problem.nUnits);
-    this.C = new Float64Array(problem.nUnits);
-    this.S = new Float64Array(Math.max(0, ...problem.blocks.map((b) => b.rows)));
+  constructor(private readonly problem: Problem, readonly kernels: PowerKernels) {
     this.mass = problem.blocks.map((b) => new Int8Array(b.rows + b.cols * b.groups));
   }
 
   rows(k: number, lx: Float64Array, lS: Float64Array): boolean {
     const b = this.problem.blocks[k];
-    const m = scaledExp(lx, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.x);
-    rowPass(b, this.P[k], this.x, this.S);
+    const m = scaledExp(lx, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.kernels.x);
+    this.kernels.rowPass(k);
     return this.logRows(k, m, lS);
   }
 
   columns(k: number, ly: Float64Array, lC: Float64Array): boolean {
     const b = this.problem.blocks[k];
-    const m = scaledExp(ly, b.rowUnit0, b.rowUnit0 + b.rows, this.y);
-    this.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
-    columnPass(b, this.P[k], this.y, this.C);
+    const m = scaledExp(ly, b.rowUnit0, b.rowUnit0 + b.rows, this.kernels.y);
+    this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
+    this.kernels.columnPass(k);
     return this.logColumns(k, m, lC);
   }
 
   fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): boolean {
     const b = this.problem.blocks[k];
-    const mx = scaledExp(lx, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.x);
-    const my = scaledExp(ly, b.rowUnit0, b.rowUnit0 + b.rows, this.y);
-    this.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
-    fusedPass(b, this.P[k], this.x, this.y, this.S, this.C);
+    const mx = scaledExp(lx, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.kernels.x);
+    const my = scaledExp(ly, b.rowUnit0, b.rowUnit0 + b.rows, this.kernels.y);
+    this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
+    this.kernels.fusedPass(k);
     return this.logRows(k, mx, lS) && this.logColumns(k, my, lC);
   }
 
   dispose(): void {
-    this.P = [];
+    this.kernels.dispose();
   }
 
   private logRows(k: number, m: number, lS: Float64Array): boolean {
-    const S = this.S;
+    const S = this.kernels.S;
     for (let i = 0; i < lS.length; i++) {
       const v = S[i];
       if (!(v >= TINY_SUM) && (v !== 0 || this.hasMass(k, i))) return false;
@@ -121,8 +117,9 @@ export class LinearBlockSums implements BlockSums {
 
   private logColumns(k: number, m: number, lC: Float64Array): boolean {
     const b = this.problem.blocks[k];
+    const C = this.kernels.C;
     for (let c = 0; c < lC.length; c++) {
-      const v = this.C[b.colUnit0 + c];
+      const v = C[b.colUnit0 + c];
       if (!(v >= TINY_SUM) && (v !== 0 || (m > -Infinity && this.hasMass(k, b.rows + c)))) return false;
       lC[c] = v > 0 ? m + Math.log(v) : -Infinity;
     }
@@ -134,15 +131,14 @@ export class LinearBlockSums implements BlockSums {
     const flags = this.mass[k];
     if (flags[e] === 0) {
       const { rows, cols, groups } = this.problem.blocks[k];
-      const P = this.P[k];
       let any = false;
       if (e < rows) {
-        for (let j = 0; j < cols && !any; j++) any = P[e * cols + j] !== 0;
+        for (let j = 0; j < cols && !any; j++) any = this.kernels.entry(k, e * cols + j) !== 0;
       } else {
         const g = Math.floor((e - rows) / cols);
         const j = (e - rows) % cols;
         const rowsPerGroup = rows / groups;
-        for (let i = g * rowsPerGroup; i < (g + 1) * rowsPerGroup && !any; i++) any = P[i * cols + j] !== 0;
+        for (let i = g * rowsPerGroup; i < (g + 1) * rowsPerGroup && !any; i++) any = this.kernels.entry(k, i * cols + j) !== 0;
       }
       flags[e] = any ? 2 : 1;
     }

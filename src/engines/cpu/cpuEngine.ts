@@ -5,15 +5,33 @@ import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
 import { LinearBlockSums, LogBlockSums, fitsLinear, weightRange } from './blockSums.js';
 import type { BlockSums } from './blockSums.js';
+import { JsKernels } from './kernels.js';
+import type { PowerKernels, PowerPrecision } from './kernels.js';
 import { logBiasMass } from './logPasses.js';
+import { WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
 
 /** How the CPU engine is set up. */
 export interface CpuEngineOptions extends EngineOptions {
   /**
-   * `auto` (default): linear float64 `P` when its range fits, moving to logarithms if a sum
-   * would lose precision; `log`: logarithms from the start (the reference the tests compare).
+   * `auto` (default): linear `P` when its range fits, moving to logarithms if a sum would lose
+   * precision; `log`: logarithms from the start (the reference the tests compare).
    */
   arithmetic?: 'auto' | 'log';
+  /**
+   * The element type of a linear `P` (default `float64`, the reference). `float32` halves memory
+   * and traffic; every sum is still float64. Falls back to float64 when the range of `P` does
+   * not fit float32.
+   */
+  precision?: PowerPrecision;
+  /** `auto` (default): WebAssembly SIMD where available, else JS; or force one. */
+  kernels?: 'auto' | 'js' | 'wasm';
+}
+
+/** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory, else JS. */
+function linearKernels(problem: Problem, precision: PowerPrecision, scale: number, choice: CpuEngineOptions['kernels']): PowerKernels {
+  const wasm = choice !== 'js' && wasmKernelsAvailable() && Number.isFinite(wasmBytes(problem, precision));
+  if (choice === 'wasm' && !wasm) throw new Error('the WebAssembly SIMD kernels are not available here');
+  return wasm ? new WasmKernels(problem, precision, scale) : new JsKernels(problem, precision, scale);
 }
 
 /**
@@ -57,8 +75,10 @@ export class CpuEngine implements Engine {
     if (problem.includeBiases) for (const b of blocks) if (b.bias) for (let i = 0; i < b.bias.length; i++) largest = Math.max(largest, Math.abs(b.bias[i]));
     this.scale = powerOfTwoScale(largest);
     this.normScale = 1 / this.scale;
-    const linear = options.arithmetic !== 'log' && fitsLinear(problem, this.scale, range);
-    this.sums = linear ? new LinearBlockSums(problem, this.scale) : new LogBlockSums(problem, this.scale);
+    const requested = options.precision ?? 'float64';
+    const precision = fitsLinear(problem, this.scale, range, requested) ? requested : 'float64';
+    const linear = options.arithmetic !== 'log' && fitsLinear(problem, this.scale, range, precision);
+    this.sums = linear ? new LinearBlockSums(problem, linearKernels(problem, precision, this.scale, options.kernels)) : new LogBlockSums(problem, this.scale);
     this.logBias = logBiasMass(problem, this.scale);
     this.u = new Float64Array(nVars);
     if (options.initial) this.u.set(options.initial);
@@ -85,9 +105,19 @@ export class CpuEngine implements Engine {
     this.rowPasses(this.allBlocks);
   }
 
-  /** Which arithmetic the passes use now: `linear` float64 `P`, or `log` (after a sum lost precision, or from the start). */
+  /** Which arithmetic the passes use now: `linear` `P`, or `log` (after a sum lost precision, or from the start). */
   get arithmetic(): 'linear' | 'log' {
     return this.sums.kind;
+  }
+
+  /** The element type of `P` now (`float64` in the log arithmetic). */
+  get precision(): PowerPrecision {
+    return this.sums instanceof LinearBlockSums ? this.sums.kernels.precision : 'float64';
+  }
+
+  /** The kernels of the passes now: `js`, `wasm-simd`, or `log` (the log-sum-exp passes, in JS). */
+  get kernels(): 'js' | 'wasm-simd' | 'log' {
+    return this.sums instanceof LinearBlockSums ? this.sums.kernels.name : 'log';
   }
 
   async evaluate(): Promise<Evaluation> {

@@ -7,13 +7,16 @@ import type { ProblemBlock } from '../../problem/problem.js';
  * global unit; `S` by the block's rows; `C` by global unit (added to).
  */
 
+/** `P` in float32 (for speed: half the memory traffic; sums still in float64) or float64. */
+export type PowerArray = Float32Array | Float64Array;
+
 /**
  * The aggregated power matrix of a block (kernel taps summed), of the weights times `scale`
- * (a power of two, see {@link powerOfTwoScale}): computed once per run.
+ * (a power of two, see `powerOfTwoScale`): computed once per run, into `P` when given
+ * (float32 entries are the float64 values rounded once).
  */
-export function powerMatrix(block: ProblemBlock, p: number, scale = 1): Float64Array {
-  const { rows, cols, taps, weight } = block;
-  const P = new Float64Array(rows * cols);
+export function powerMatrix(block: ProblemBlock, p: number, scale = 1, P: PowerArray = new Float64Array(block.rows * block.cols)): PowerArray {
+  const { taps, weight } = block;
   if (taps === 1) {
     if (p === 1) for (let k = 0; k < P.length; k++) P[k] = Math.abs(weight[k] * scale);
     else if (p === 2) for (let k = 0; k < P.length; k++) P[k] = (weight[k] * scale) * (weight[k] * scale);
@@ -36,7 +39,7 @@ export function powerMatrix(block: ProblemBlock, p: number, scale = 1): Float64A
  */
 
 /** Row pass: `S[i] = sum_j P[i,j] * x[col(j)]`. */
-export function rowPass(block: ProblemBlock, P: Float64Array, x: Float64Array, S: Float64Array): void {
+export function rowPass(block: ProblemBlock, P: PowerArray, x: Float64Array, S: Float64Array): void {
   const { rows, cols, groups, colUnit0 } = block;
   const rowsPerGroup = rows / groups;
   for (let g = 0; g < groups; g++) {
@@ -80,7 +83,7 @@ export function rowPass(block: ProblemBlock, P: Float64Array, x: Float64Array, S
 }
 
 /** Column pass: `C[col(j)] += sum_i y[row(i)] * P[i,j]`. */
-export function columnPass(block: ProblemBlock, P: Float64Array, y: Float64Array, C: Float64Array): void {
+export function columnPass(block: ProblemBlock, P: PowerArray, y: Float64Array, C: Float64Array): void {
   const { rows, cols, groups, colUnit0, rowUnit0 } = block;
   const rowsPerGroup = rows / groups;
   for (let g = 0; g < groups; g++) {
@@ -109,7 +112,7 @@ export function columnPass(block: ProblemBlock, P: Float64Array, y: Float64Array
 }
 
 /** Both passes in one read of `P` (used when `p = q`, where `y` does not depend on the row sums). */
-export function fusedPass(block: ProblemBlock, P: Float64Array, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array): void {
+export function fusedPass(block: ProblemBlock, P: PowerArray, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array): void {
   const { rows, cols, groups, colUnit0, rowUnit0 } = block;
   const rowsPerGroup = rows / groups;
   for (let g = 0; g < groups; g++) {
