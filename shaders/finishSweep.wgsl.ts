@@ -1,15 +1,21 @@
 import { State } from './common.js';
-import type { Kernel } from './common.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage } from './bindings.js';
+import type { Kernel } from './bindings.js';
+
+/** The bindings of {@link finishSweepKernel}, by name (binding k is the k-th). */
+export const FinishSweepBindings = bindingLayout({
+  state: storage(State),
+  stepBits: readOnly('array<u32>'),
+});
 
 /**
  * End of a sweep, one invocation: apply the stopping rule to the sweep's largest step (later
  * sweeps of the batch then return at once) and advance the sweep slot.
  */
-export function finishSweepKernel(): Kernel {
+export function finishSweepKernel(): Kernel<typeof FinishSweepBindings> {
   const code = /* wgsl */ `
 ${State.wgsl}
-@group(0) @binding(0) var<storage, read_write> state: State;
-@group(0) @binding(1) var<storage, read> stepBits: array<u32>;
+${bindingsWgsl(FinishSweepBindings)}
 
 @compute @workgroup_size(1)
 fn main() {
@@ -18,5 +24,5 @@ fn main() {
   state.sweep = state.sweep + 1u;
 }
 `;
-  return { name: 'finishSweep', code, bindings: ['storage', 'read-only-storage'] };
+  return { name: 'finishSweep', code, bindings: FinishSweepBindings };
 }

@@ -1,8 +1,8 @@
 import { BalanceAbortedError, WeightBalanceError } from './errors.js';
 import { CpuEngine } from './engines/cpu/cpuEngine.js';
 import type { Engine, Evaluation, SweepRecord } from './engines/engine.js';
-import { createWebGpuEngine } from './engines/select.js';
-import type { GpuSource } from './engines/select.js';
+import type { GpuSource } from './engines/webgpu/device.js';
+import { createWebGpuEngine } from './engines/webgpu/engine.js';
 import { rescale, withWeights } from './network/rescale.js';
 import { unitCount } from './network/types.js';
 import type { Network, UnitRef } from './network/types.js';

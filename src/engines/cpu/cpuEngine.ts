@@ -1,8 +1,9 @@
 import { WeightBalanceError } from '../../errors.js';
 import { logAdd, powerOfTwoScale } from '../../math/powers.js';
-import { updateExponent } from '../../options.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
+import { includesVariable, sweepPlan } from '../plan.js';
+import type { Pass, Step, SweepPlan } from '../plan.js';
 import { LinearBlockSums, LogBlockSums, fitsLinear, weightRange } from './blockSums.js';
 import type { BlockSums } from './blockSums.js';
 import { JsKernels } from './kernels.js';
@@ -35,12 +36,13 @@ function linearKernels(problem: Problem, precision: PowerPrecision, scale: numbe
 }
 
 /**
- * The reference engine, in float64. Every per-unit quantity (`alpha = a^p`, `rho`, `y`, `In`,
+ * The reference engine, in float64: it executes the schedule's {@link SweepPlan}. Every per-unit quantity (`alpha = a^p`, `rho`, `y`, `In`,
  * `Out`, `F`) is carried as a natural logarithm, so that no exponent or weight range underflows
  * or overflows; the passes over `P` are linear and fast while the range of `P` fits float64
  * (vectors scaled per pass, sums checked) and log-sum-exp otherwise ({@link BlockSums}). `P` is
- * built once; each sweep reads it twice (once for `p = q` in the parallel schedule). The
- * alternating schedule re-reads only the blocks whose columns hold the class just updated.
+ * built once; each sweep reads it as the plan says (twice, once for `p = q` in the parallel
+ * schedule; the alternating schedule re-reads only the blocks whose columns hold the class just
+ * updated).
  */
 export class CpuEngine implements Engine {
   readonly backend = 'cpu' as const;
@@ -62,13 +64,9 @@ export class CpuEngine implements Engine {
   private readonly lIn: Float64Array;
   private readonly lOut: Float64Array;
   private lF = -Infinity;
-  /** Blocks whose columns hold a variable of each class. */
-  private readonly classBlocks: number[][];
-  private readonly allBlocks: number[];
-  private readonly eta: number;
-  private fresh = false;
+  private readonly plan: SweepPlan;
 
-  constructor(private readonly problem: Problem, private readonly options: CpuEngineOptions) {
+  constructor(private readonly problem: Problem, options: CpuEngineOptions) {
     const { nUnits, nVars, blocks } = problem;
     const range = weightRange(problem);
     let largest = range.largest;
@@ -90,19 +88,9 @@ export class CpuEngine implements Engine {
     this.ly = new Float64Array(nUnits);
     this.lIn = new Float64Array(nVars);
     this.lOut = new Float64Array(nVars);
-    this.eta = updateExponent(problem.p, problem.q, options.schedule);
-    this.allBlocks = blocks.map((_, k) => k);
-    this.classBlocks = Array.from({ length: problem.nClasses }, () => [] as number[]);
-    blocks.forEach((b, k) => {
-      const classes = new Set<number>();
-      for (let c = b.colUnit0; c < b.colUnit0 + b.cols * b.groups; c++) {
-        const v = problem.unitVar[c];
-        if (v >= 0) classes.add(problem.varClass[v]);
-      }
-      for (const c of classes) this.classBlocks[c].push(k);
-    });
+    this.plan = sweepPlan(problem, options.schedule);
     this.setAlpha();
-    this.rowPasses(this.allBlocks);
+    this.plan.start.forEach((pass) => this.run(pass));
   }
 
   /** Which arithmetic the passes use now: `linear` `P`, or `log` (after a sum lost precision, or from the start). */
@@ -121,7 +109,7 @@ export class CpuEngine implements Engine {
   }
 
   async evaluate(): Promise<Evaluation> {
-    this.evaluateAll();
+    this.plan.evaluate.forEach((pass) => this.run(pass));
     let worst = 0;
     for (let v = 0; v < this.problem.nVars; v++) worst = Math.max(worst, Math.abs(this.lOut[v] - this.lIn[v]));
     return { F: this.objective(), maxLogImbalance: worst };
@@ -130,22 +118,16 @@ export class CpuEngine implements Engine {
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
-      const record = this.options.schedule === 'parallel' ? this.parallelSweep() : this.alternatingSweep();
-      records.push(record);
-      if (record.maxStep < tol) break;
+      let maxStep = 0;
+      for (const step of this.plan.steps) maxStep = Math.max(maxStep, this.step(step));
+      records.push({ F: this.objective(), maxStep });
+      if (maxStep < tol) break;
     }
     return records;
   }
 
   async logFactors(): Promise<Float64Array> {
     return this.u.slice();
-  }
-
-  /** `In` and `Out` per variable at the current factors (in the network's own scale). */
-  statistics(): { In: Float64Array; Out: Float64Array } {
-    this.evaluateAll();
-    const unscale = this.problem.q * Math.log(this.normScale);
-    return { In: this.lIn.map((l) => Math.exp(l + unscale)), Out: this.lOut.map((l) => Math.exp(l + unscale)) };
   }
 
   dispose(): void {
@@ -171,13 +153,29 @@ export class CpuEngine implements Engine {
     }
   }
 
-  private rowPasses(blockIndices: number[]): void {
-    for (const k of blockIndices) this.pass(() => this.sums.rows(k, this.lx, this.lS[k]));
-    this.fresh = false;
+  /** Execute one pass of the plan (a rows or fused pass ends with the row finish). */
+  private run(pass: Pass): void {
+    const { lx, la, lS, lC } = this;
+    switch (pass.kind) {
+      case 'rows':
+        for (const k of pass.blocks) this.pass(() => this.sums.rows(k, lx, lS[k]));
+        this.finishRows();
+        break;
+      case 'columns':
+        for (const k of pass.blocks) this.pass(() => this.sums.columns(k, this.ly, lC[k]));
+        this.accumulateOut(pass.blocks);
+        break;
+      case 'fused':
+        // p = q: y = alpha does not depend on the row sums, so one read of P gives both.
+        for (const k of pass.blocks) this.pass(() => this.sums.fused(k, lx, la, lS[k], lC[k]));
+        this.finishRows();
+        this.accumulateOut(pass.blocks);
+        break;
+    }
   }
 
   /** `log rho = log alpha + log(row sums + bias mass)`, `log In` per variable, `log y = (r - 1) log rho + log alpha`, and `log F`. */
-  private rowStatistics(): void {
+  private finishRows(): void {
     const { blocks, unitVar, r, nUnits } = this.problem;
     const { lrho, la, ly, lIn } = this;
     lrho.set(this.logBias);
@@ -211,14 +209,8 @@ export class CpuEngine implements Engine {
     return F;
   }
 
-  /** Column sums over the given blocks, then `log Out` of the variables in their columns. */
-  private columnStatistics(blockIndices: number[]): void {
-    for (const k of blockIndices) this.pass(() => this.sums.columns(k, this.ly, this.lC[k]));
-    this.accumulateOut(blockIndices);
-  }
-
   /** `log Out[v] = log sum` over the units of `v` and the given blocks reading them of `C / alpha`. */
-  private accumulateOut(blockIndices: number[]): void {
+  private accumulateOut(blockIndices: readonly number[]): void {
     const { blocks, unitVar } = this.problem;
     for (const k of blockIndices) {
       const b = blocks[k];
@@ -237,54 +229,21 @@ export class CpuEngine implements Engine {
     }
   }
 
-  /** Row and column statistics for every variable at the current factors. */
-  private evaluateAll(): void {
-    if (this.fresh) return;
-    if (this.problem.r === 1 && this.options.schedule === 'parallel') {
-      // p = q: y = alpha does not depend on the row sums, so one read of P gives both.
-      for (const k of this.allBlocks) this.pass(() => this.sums.fused(k, this.lx, this.la, this.lS[k], this.lC[k]));
-      this.rowStatistics();
-      this.accumulateOut(this.allBlocks);
-    } else {
-      this.rowStatistics();
-      this.columnStatistics(this.allBlocks);
-    }
-    this.fresh = true;
-  }
-
-  private step(vars: (v: number) => boolean): number {
+  /** One step of the plan: prepare, update the step's variables, refresh. Returns its largest `|step|`. */
+  private step(step: Step): number {
+    step.prepare.forEach((pass) => this.run(pass));
+    const { varClass, nVars } = this.problem;
+    const { eta } = step.update;
     let maxStep = 0;
-    for (let v = 0; v < this.problem.nVars; v++) {
-      if (!vars(v)) continue;
-      const d = this.eta * (this.lOut[v] - this.lIn[v]);
+    for (let v = 0; v < nVars; v++) {
+      if (!includesVariable(step.variables, varClass[v])) continue;
+      const d = eta * (this.lOut[v] - this.lIn[v]);
       if (!Number.isFinite(d)) throw new Error(`variable ${v} has log In ${this.lIn[v]} and log Out ${this.lOut[v]}: a degenerate unit was not frozen`);
       this.u[v] += d;
       maxStep = Math.max(maxStep, Math.abs(d));
     }
     this.setAlpha();
+    step.refresh.forEach((pass) => this.run(pass));
     return maxStep;
-  }
-
-  private parallelSweep(): SweepRecord {
-    this.evaluateAll();
-    const maxStep = this.step(() => true);
-    this.fresh = false;
-    if (this.problem.r !== 1) this.rowPasses(this.allBlocks);
-    this.evaluateAll();
-    return { F: this.objective(), maxStep };
-  }
-
-  private alternatingSweep(): SweepRecord {
-    const { varClass } = this.problem;
-    let maxStep = 0;
-    for (let c = 0; c < this.problem.nClasses; c++) {
-      this.rowStatistics();
-      this.columnStatistics(this.classBlocks[c]);
-      maxStep = Math.max(maxStep, this.step((v) => varClass[v] === c));
-      this.rowPasses(this.classBlocks[c]);
-    }
-    this.rowStatistics();
-    this.fresh = false;
-    return { F: this.objective(), maxStep };
   }
 }

@@ -1,4 +1,10 @@
-import type { GpuSource } from '../select.js';
+/** Where the WebGPU engine gets its device. */
+export interface GpuSource {
+  /** A `GPU` object to request the adapter from (e.g. Dawn's in Node); default `navigator.gpu`. */
+  gpu?: GPU;
+  /** A device to use; the engine then destroys only what it created, never the device. */
+  device?: GPUDevice;
+}
 
 /** A device for the engine, and whether the engine owns it (then it destroys it at the end). */
 export interface AcquiredDevice {
