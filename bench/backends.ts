@@ -4,6 +4,8 @@
  * To add one (e.g. WebGPU), add an entry to {@link BACKENDS}.
  */
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import type { CpuEngineOptions } from '../src/engines/cpu/cpuEngine.js';
+import { wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
 import type { Engine } from '../src/engines/engine.js';
 import type { Schedule } from '../src/options.js';
 import type { Problem } from '../src/problem/problem.js';
@@ -29,17 +31,24 @@ export interface BenchBackend {
   bytesPerSweep?(problem: Problem, schedule: Schedule): number;
 }
 
-/** The float64 reference engine. */
-export const cpuBackend: BenchBackend = {
-  name: 'cpu',
-  unavailable: async () => null,
-  create: async (problem, schedule) => new CpuEngine(problem, { schedule }),
-  describe: async () => {
-    const os = await import('node:os');
-    const cpus = os.cpus();
-    return `${cpus[0]?.model ?? 'unknown CPU'} x${cpus.length}, Node ${process.version}`;
-  },
-};
+async function describeCpu(): Promise<string> {
+  const os = await import('node:os');
+  const cpus = os.cpus();
+  return `${cpus[0]?.model ?? 'unknown CPU'} x${cpus.length}, Node ${process.version}`;
+}
+
+/** The CPU engine with the given options (`cpu`: its defaults, float64 P on the best kernels here). */
+function cpuVariant(name: string, options: Omit<CpuEngineOptions, 'schedule'>, what: string): BenchBackend {
+  return {
+    name,
+    unavailable: async () => (options.kernels === 'wasm' && !wasmKernelsAvailable() ? 'WebAssembly SIMD is not available' : null),
+    create: async (problem, schedule) => new CpuEngine(problem, { schedule, ...options }),
+    describe: async () => `${what}; ${await describeCpu()}`,
+  };
+}
+
+/** The CPU engine as it runs by default. */
+export const cpuBackend: BenchBackend = cpuVariant('cpu', {}, 'CPU engine defaults');
 
 /** Sweeps the WebGPU engine encodes per submission at most: runs use this many sweeps. */
 export const GPU_SWEEPS_PER_SUBMIT = 64;
@@ -129,5 +138,8 @@ function webgpuBackend(): BenchBackend {
 /** Every backend the harness knows, by name. */
 export const BACKENDS: Record<string, BenchBackend> = {
   cpu: cpuBackend,
+  'js-f64': cpuVariant('js-f64', { kernels: 'js', precision: 'float64' }, 'JS kernels, float64 P'),
+  'wasm-f32': cpuVariant('wasm-f32', { kernels: 'wasm', precision: 'float32' }, 'WebAssembly SIMD kernels, float32 P, float64 sums'),
+  'wasm-f64': cpuVariant('wasm-f64', { kernels: 'wasm', precision: 'float64' }, 'WebAssembly SIMD kernels, float64 P'),
   webgpu: webgpuBackend(),
 };

@@ -17,6 +17,7 @@ import { compileProblem } from '../src/problem/compile.js';
 import { BACKENDS } from './backends.js';
 import type { BenchBackend } from './backends.js';
 import { floorArray, median, sumOnce, time } from './floor.js';
+import { numpyTiming, numpyUnavailable } from './numpy.js';
 
 /** The three nets of the paper's Fig. 2. */
 export const FIG2_NETS: number[][] = [
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
       tol: { type: 'string' },
       'max-sweeps': { type: 'string' },
       'no-converge': { type: 'boolean' },
+      'no-numpy': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   }
   const nets = list(values.nets, '1,2,3').map((k) => FIG2_NETS[Number(k) - 1]);
   if (nets.some((n) => !n)) throw new Error('--nets takes indices 1, 2, 3 of the Fig. 2 nets, or 4 (8 x 4096 x 4096)');
-  const pairs = (values.pq ?? ['2,2', '1,2']).map((s) => {
+  const pairs = (values.pq ?? ['2,2', '1,2', '3,1.5']).map((s) => {
     const [p, q] = s.split(',').map(Number);
     if (!(p > 0) || !(q > 0)) throw new Error(`--pq takes 'p,q' with p, q > 0, got '${s}'`);
     return [p, q] as const;
@@ -102,7 +104,7 @@ async function main(): Promise<void> {
   const converge = !values['no-converge'];
 
   const backends: BenchBackend[] = [];
-  for (const name of list(values.backends, 'cpu')) {
+  for (const name of list(values.backends, 'js-f64,wasm-f32,wasm-f64')) {
     const backend = BACKENDS[name];
     if (!backend) throw new Error(`unknown backend '${name}' (known: ${Object.keys(BACKENDS).join(', ')})`);
     const why = await backend.unavailable();
@@ -113,8 +115,10 @@ async function main(): Promise<void> {
     }
   }
 
+  const numpyWhy = values['no-numpy'] ? 'skipped by --no-numpy' : numpyUnavailable();
+  console.log(numpyWhy ? `# NOTE: NumPy baseline not run: ${numpyWhy}` : '# baseline numpy-f32, numpy-f64: the parallel update in NumPy on one OpenBLAS thread (bench/numpy_baseline.py), processor time');
   const header = ['net', 'P entries', 'backend', 'schedule', 'p,q', 'floor ms', 'ms/sweep', 'x floor', 'wall ms', 'setup ms', 'GB/s', 'sweeps to tol', 'ratio'];
-  const widths = [36, 10, 8, 12, 8, 9, 9, 8, 8, 9, 8, 14, 9];
+  const widths = [36, 10, 9, 12, 8, 9, 9, 8, 8, 9, 8, 14, 9];
   const line = (cells: string[]): string => cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join(' ');
   console.log(`# medians of ${runs} runs of ${sweepsPerRun} sweeps; times are processor time of this process (wall: elapsed), float64 P, except webgpu: wall time, float32 log P, floor = reading P once at the GPU's copy bandwidth; tol ${tol}`);
   console.log(line(header));
@@ -173,15 +177,32 @@ async function main(): Promise<void> {
           const bytes = backend.bytesPerSweep?.(problem, schedule);
           if (bytes !== undefined) row.bandwidthGBs = bytes / (row.msPerSweep * 1e6);
           rows.push(row);
-          console.log(line([
-            name, String(entries), backend.name, schedule, `${p},${q}`, row.floorMs.toFixed(2), row.msPerSweep.toFixed(2), row.xFloor.toFixed(2),
-            row.wallMsPerSweep.toFixed(2), setup.wall.toFixed(0), row.bandwidthGBs === null ? '-' : row.bandwidthGBs.toFixed(1),
-            sweepsToTol === null ? (converge ? `>${maxSweeps}` : '-') : String(sweepsToTol), finalRatio === null ? '-' : finalRatio.toFixed(5),
-          ]));
+          printRow(row);
+        }
+      }
+      if (!numpyWhy) {
+        for (const dtype of ['float32', 'float64'] as const) {
+          const t = numpyTiming(sizes, p, q, dtype, runs, sweepsPerRun);
+          const row: BenchRow = {
+            net: name, entries, backend: `numpy-${dtype === 'float32' ? 'f32' : 'f64'}`, schedule: 'parallel', p, q,
+            floorMs: NaN, msPerSweep: t.msPerSweep, xFloor: NaN, wallMsPerSweep: t.wallMsPerSweep, setupMs: NaN, sweepsToTol: null, finalRatio: null, bandwidthGBs: null,
+          };
+          rows.push(row);
+          printRow(row);
         }
       }
     }
   }
+  function printRow(row: BenchRow): void {
+    const { sweepsToTol, finalRatio } = row;
+    const fixed = (x: number, digits: number): string => (Number.isNaN(x) ? '-' : x.toFixed(digits));
+          console.log(line([
+            row.net, String(row.entries), row.backend, row.schedule, `${row.p},${row.q}`, fixed(row.floorMs, 2), row.msPerSweep.toFixed(2), fixed(row.xFloor, 2),
+            row.wallMsPerSweep.toFixed(2), fixed(row.setupMs, 0), row.bandwidthGBs === null ? '-' : row.bandwidthGBs.toFixed(1),
+            sweepsToTol === null ? (converge && !row.backend.startsWith('numpy') ? `>${maxSweeps}` : '-') : String(sweepsToTol), finalRatio === null ? '-' : finalRatio.toFixed(5),
+          ]));
+  }
+  summariseAgainstNumpy(rows);
   for (const backend of backends) await backend.close?.();
   for (const backend of backends) {
     const worst = Math.max(...rows.filter((r) => r.backend === backend.name).map((r) => r.xFloor));
@@ -191,6 +212,20 @@ async function main(): Promise<void> {
   if (values.json) {
     writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs, sweepsPerRun, tol, rows }, null, 2)}\n`);
     console.log(`# wrote ${values.json}`);
+  }
+}
+
+/** Per backend, parallel schedule: ms/sweep over NumPy float32's in the same run (target <= 1). */
+function summariseAgainstNumpy(rows: BenchRow[]): void {
+  const base = rows.filter((r) => r.backend === 'numpy-f32');
+  if (base.length === 0) return;
+  for (const name of new Set(rows.map((r) => r.backend))) {
+    if (name.startsWith('numpy')) continue;
+    const ratios = rows.filter((r) => r.backend === name && r.schedule === 'parallel').flatMap((r) => {
+      const b = base.find((x) => x.net === r.net && x.p === r.p && x.q === r.q);
+      return b ? [`${r.net.split('-').length - 1}L ${r.p},${r.q}: ${(r.msPerSweep / b.msPerSweep).toFixed(2)}`] : [];
+    });
+    console.log(`# ${name} ms/sweep / numpy-f32 (parallel; target <= 1): ${ratios.join('; ')}`);
   }
 }
 

@@ -9,18 +9,17 @@ import type { ProblemBlock } from '../src/problem/problem.js';
 
 const reads = vi.hoisted(() => ({ pass: new Map<number, number>(), power: new Map<number, number>() }));
 
-vi.mock('../src/math/passes.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../src/math/passes.js')>();
+vi.mock('../src/engines/cpu/passes.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../src/engines/cpu/passes.js')>();
   const count = (map: Map<number, number>, block: ProblemBlock): void => {
     map.set(block.index, (map.get(block.index) ?? 0) + 1);
   };
   return {
     ...original,
-    powerMatrix: (block: ProblemBlock, p: number, scale?: number) => (count(reads.power, block), original.powerMatrix(block, p, scale)),
-    rowPass: (block: ProblemBlock, P: Float64Array, x: Float64Array, S: Float64Array) => (count(reads.pass, block), original.rowPass(block, P, x, S)),
-    columnPass: (block: ProblemBlock, P: Float64Array, y: Float64Array, C: Float64Array) => (count(reads.pass, block), original.columnPass(block, P, y, C)),
-    fusedPass: (block: ProblemBlock, P: Float64Array, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array) =>
-      (count(reads.pass, block), original.fusedPass(block, P, x, y, S, C)),
+    powerMatrix: (...args: Parameters<typeof original.powerMatrix>) => (count(reads.power, args[0]), original.powerMatrix(...args)),
+    rowPass: (...args: Parameters<typeof original.rowPass>) => (count(reads.pass, args[0]), original.rowPass(...args)),
+    columnPass: (...args: Parameters<typeof original.columnPass>) => (count(reads.pass, args[0]), original.columnPass(...args)),
+    fusedPass: (...args: Parameters<typeof original.fusedPass>) => (count(reads.pass, args[0]), original.fusedPass(...args)),
   };
 });
 
@@ -43,24 +42,24 @@ describe('reads of P per sweep (CPU engine)', () => {
   it('P is built once per block', () => {
     reads.power.clear();
     const problem = compileProblem(net, { p: 1.5, q: 3 });
-    new CpuEngine(problem, { schedule: 'alternating' }).dispose();
+    new CpuEngine(problem, { schedule: 'alternating', kernels: 'js' }).dispose();
     expect([...reads.power.values()]).toEqual([1, 1, 1, 1, 1]);
   });
 
   it('parallel, p != q: each block twice (a row pass and a column pass), the input block once (no column of it is rescalable)', async () => {
     const problem = compileProblem(net, { p: 1.5, q: 3 });
-    expect(await readsPerSweep(new CpuEngine(problem, { schedule: 'parallel' }), 5, 4)).toEqual([1, 2, 2, 2, 2]);
+    expect(await readsPerSweep(new CpuEngine(problem, { schedule: 'parallel', kernels: 'js' }), 5, 4)).toEqual([1, 2, 2, 2, 2]);
   });
 
   it('parallel, p = q: each block once (the fused pass)', async () => {
     const problem = compileProblem(net, { p: 2.5, q: 2.5 });
-    expect(await readsPerSweep(new CpuEngine(problem, { schedule: 'parallel' }), 5, 4)).toEqual([1, 1, 1, 1, 1]);
+    expect(await readsPerSweep(new CpuEngine(problem, { schedule: 'parallel', kernels: 'js' }), 5, 4)).toEqual([1, 1, 1, 1, 1]);
   });
 
   it('alternating on an MLP: twice for every block with rescalable columns, never the input block', async () => {
     for (const [p, q] of [[2, 2], [1, 3]]) {
       const problem = compileProblem(net, { p, q });
-      expect(await readsPerSweep(new CpuEngine(problem, { schedule: 'alternating' }), 5, 4)).toEqual([0, 2, 2, 2, 2]);
+      expect(await readsPerSweep(new CpuEngine(problem, { schedule: 'alternating', kernels: 'js' }), 5, 4)).toEqual([0, 2, 2, 2, 2]);
     }
   });
 
@@ -68,7 +67,7 @@ describe('reads of P per sweep (CPU engine)', () => {
     for (const name of ['cnn', 'residual', 'conv-residual', 'dag']) {
       const netK = NETS[name](2);
       const problem = compileProblem(netK, { p: 2, q: 3 });
-      const perBlock = await readsPerSweep(new CpuEngine(problem, { schedule: 'alternating' }), problem.blocks.length, 3);
+      const perBlock = await readsPerSweep(new CpuEngine(problem, { schedule: 'alternating', kernels: 'js' }), problem.blocks.length, 3);
       problem.blocks.forEach((b, k) => {
         const classes = new Set<number>();
         for (let c = b.colUnit0; c < b.colUnit0 + b.cols * b.groups; c++) if (problem.unitVar[c] >= 0) classes.add(problem.varClass[problem.unitVar[c]]);
@@ -80,7 +79,7 @@ describe('reads of P per sweep (CPU engine)', () => {
   it('alternating: the incrementally updated row sums equal a fresh engine\'s at the same factors', async () => {
     for (const name of ['residual', 'cnn', 'conv-residual']) {
       const problem = compileProblem(NETS[name](3), { p: 1.7, q: 2.6, includeBiases: true });
-      const engine = new CpuEngine(problem, { schedule: 'alternating' });
+      const engine = new CpuEngine(problem, { schedule: 'alternating', kernels: 'js' });
       const records = await engine.sweeps(9, 0);
       const fresh = new CpuEngine(problem, { schedule: 'parallel', initial: await engine.logFactors() });
       const evaluation = await fresh.evaluate();

@@ -2,7 +2,7 @@ import { validateExponents } from '../options.js';
 import { validateNetwork } from '../network/validate.js';
 import { unitCount } from '../network/types.js';
 import type { Network } from '../network/types.js';
-import { absPow, largestWeight, powerOfTwoScale } from './passes.js';
+import { absPow, logAdd, logPowerSum } from './powers.js';
 
 /** Options of {@link lpqNorm}. */
 export interface NormOptions {
@@ -31,11 +31,34 @@ export function rowMasses(net: Network, p: number, options: NormOptions = {}, sc
 }
 
 /**
+ * `log rho[i]` for every unit (`-Infinity` for input units and zero rows): the `p`-mass of
+ * {@link rowMasses} in logarithms, each row relative to its largest entry, so that no exponent
+ * or weight range underflows or overflows.
+ */
+export function logRowMasses(net: Network, p: number, options: NormOptions = {}): Float64Array[] {
+  const rho = net.layers.map((l) => new Float64Array(unitCount(l)).fill(-Infinity));
+  const bias = new Float64Array(1);
+  for (const b of net.blocks) {
+    const target = rho[b.to];
+    const rowLength = b.weight.length / b.shape[0];
+    for (let i = 0; i < b.shape[0]; i++) {
+      let row = logPowerSum(b.weight, i * rowLength, (i + 1) * rowLength, p);
+      if (options.includeBiases && b.bias) {
+        bias[0] = b.bias[i];
+        row = logAdd(row, logPowerSum(bias, 0, 1, p));
+      }
+      target[i] = logAdd(target[i], row);
+    }
+  }
+  return rho;
+}
+
+/**
  * The entrywise `l_{p,q}` norm of a network's weights (MATH.md §2):
  * `(sum_i (sum_j |W[i,j]|^p)^(q/p))^(1/q)` over the rows of all hidden and output units, and
- * `max_i (sum_j |W[i,j]|^p)^(1/p)` for `q = Infinity`. Computed on the weights divided by a
- * power of two near the largest one, and with the rows relative to the largest, so that large
- * exponents or weights neither overflow nor underflow.
+ * `max_i (sum_j |W[i,j]|^p)^(1/p)` for `q = Infinity`. Computed in logarithms (each row relative
+ * to its largest weight, rows added by log-sum-exp), so that large exponents or weight ranges
+ * neither overflow nor underflow.
  *
  * @example
  * lpqNorm(mlp([4, 8, 2]), 2, 2); // the Frobenius norm of all weights
@@ -43,14 +66,14 @@ export function rowMasses(net: Network, p: number, options: NormOptions = {}, sc
 export function lpqNorm(net: Network, p: number, q: number, options: NormOptions = {}): number {
   validateExponents(p, q, true);
   validateNetwork(net);
-  const weightScale = powerOfTwoScale(largestWeight(net.blocks, options.includeBiases ?? false));
-  const rho = rowMasses(net, p, options, weightScale);
-  let maxRow = 0; // max rho^(1/p)
-  for (const layer of rho) for (const v of layer) maxRow = Math.max(maxRow, Math.pow(v, 1 / p));
-  if (!Number.isFinite(q) || maxRow === 0) return maxRow / weightScale;
+  const rho = logRowMasses(net, p, options);
+  if (!Number.isFinite(q)) {
+    let largest = -Infinity;
+    for (const layer of rho) for (const v of layer) largest = Math.max(largest, v);
+    return Math.exp(largest / p);
+  }
   const r = q / p;
-  const scale = Math.pow(maxRow, p);
-  let sum = 0;
-  for (const layer of rho) for (const v of layer) if (v > 0) sum += Math.pow(v / scale, r);
-  return (maxRow * Math.pow(sum, 1 / q)) / weightScale;
+  let sum = -Infinity;
+  for (const layer of rho) for (const v of layer) sum = logAdd(sum, r * v);
+  return Math.exp(sum / q);
 }

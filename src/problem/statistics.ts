@@ -1,5 +1,5 @@
 import { WeightBalanceError } from '../errors.js';
-import { absPow, largestWeight, powerOfTwoScale } from '../math/passes.js';
+import { absPow, largestWeight, powerOfTwoScale } from '../math/powers.js';
 import type { Problem, ProblemBlock } from './problem.js';
 
 /**

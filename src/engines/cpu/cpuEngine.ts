@@ -1,60 +1,118 @@
-import { biasPower, columnPass, fusedPass, largestWeight, powerMatrix, powerOfTwoScale, rowPass } from '../../math/passes.js';
+import { WeightBalanceError } from '../../errors.js';
+import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
 import { includesVariable, sweepPlan } from '../plan.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
-import { finishRowSums, maxLogImbalance, objective, outFromColumnSums, unitPowers } from '../../problem/statistics.js';
+import { LinearBlockSums, LogBlockSums, fitsLinear, weightRange } from './blockSums.js';
+import type { BlockSums } from './blockSums.js';
+import { JsKernels } from './kernels.js';
+import type { PowerKernels, PowerPrecision } from './kernels.js';
+import { logBiasMass } from './logPasses.js';
+import { WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
+
+/** How the CPU engine is set up. */
+export interface CpuEngineOptions extends EngineOptions {
+  /**
+   * `auto` (default): linear `P` when its range fits, moving to logarithms if a sum would lose
+   * precision; `log`: logarithms from the start (the reference the tests compare).
+   */
+  arithmetic?: 'auto' | 'log';
+  /**
+   * The element type of a linear `P` (default `float64`, the reference). `float32` halves memory
+   * and traffic; every sum is still float64. Falls back to float64 when the range of `P` does
+   * not fit float32.
+   */
+  precision?: PowerPrecision;
+  /** `auto` (default): WebAssembly SIMD where available, else JS; or force one. */
+  kernels?: 'auto' | 'js' | 'wasm';
+}
+
+/** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory, else JS. */
+function linearKernels(problem: Problem, precision: PowerPrecision, scale: number, choice: CpuEngineOptions['kernels']): PowerKernels {
+  const wasm = choice !== 'js' && wasmKernelsAvailable() && Number.isFinite(wasmBytes(problem, precision));
+  if (choice === 'wasm' && !wasm) throw new Error('the WebAssembly SIMD kernels are not available here');
+  return wasm ? new WasmKernels(problem, precision, scale) : new JsKernels(problem, precision, scale);
+}
 
 /**
- * The reference engine, in float64: it executes the schedule's {@link SweepPlan}. `P` is built
- * once; each sweep reads it twice (once for `p = q` in the parallel schedule) and calls no `pow`
- * per weight. The alternating schedule re-reads only the blocks whose columns hold the class just
- * updated.
+ * The reference engine, in float64: it executes the schedule's {@link SweepPlan}. Every per-unit quantity (`alpha = a^p`, `rho`, `y`, `In`,
+ * `Out`, `F`) is carried as a natural logarithm, so that no exponent or weight range underflows
+ * or overflows; the passes over `P` are linear and fast while the range of `P` fits float64
+ * (vectors scaled per pass, sums checked) and log-sum-exp otherwise ({@link BlockSums}). `P` is
+ * built once; each sweep reads it as the plan says (twice, once for `p = q` in the parallel
+ * schedule; the alternating schedule re-reads only the blocks whose columns hold the class just
+ * updated).
  */
 export class CpuEngine implements Engine {
   readonly backend = 'cpu' as const;
   readonly adapter = null;
-  /** `P` holds `|w / normScale|^p`, a power of two near the largest weight: no overflow for any weight scale. */
+  /** A power of two near the largest weight: `F` is `||W~ / normScale||_{p,q}^q`. */
   readonly normScale: number;
-  private readonly plan: SweepPlan;
-  private readonly P: Float64Array[];
-  private readonly bias: Float64Array;
+  private sums: BlockSums;
+  private readonly scale: number;
+  private readonly logBias: Float64Array;
   private readonly u: Float64Array;
-  private readonly alpha: Float64Array;
-  private readonly invAlpha: Float64Array;
-  /** Row sums per block, and per unit: `rho`, the column weights `y`, the column sums `C`. */
-  private readonly S: Float64Array[];
-  private readonly rho: Float64Array;
-  private readonly y: Float64Array;
-  private readonly C: Float64Array;
-  /** `In` and `Out` per variable. */
-  private readonly In: Float64Array;
-  private readonly Out: Float64Array;
+  /** Per unit: `log alpha = p u` (0 for fixed units), and its negative. */
+  private readonly la: Float64Array;
+  private readonly lx: Float64Array;
+  /** Per block: log row sums (rows) and log column sums (`cols * groups`). */
+  private readonly lS: Float64Array[];
+  private readonly lC: Float64Array[];
+  private readonly lrho: Float64Array;
+  private readonly ly: Float64Array;
+  private readonly lIn: Float64Array;
+  private readonly lOut: Float64Array;
+  private lF = -Infinity;
+  private readonly plan: SweepPlan;
 
-  constructor(private readonly problem: Problem, options: EngineOptions) {
+  constructor(private readonly problem: Problem, options: CpuEngineOptions) {
     const { nUnits, nVars, blocks } = problem;
-    const scale = powerOfTwoScale(largestWeight(blocks, problem.includeBiases));
-    this.normScale = 1 / scale;
-    this.plan = sweepPlan(problem, options.schedule);
-    this.P = blocks.map((b) => powerMatrix(b, problem.p, scale));
-    this.bias = biasPower(problem, scale);
+    const range = weightRange(problem);
+    let largest = range.largest;
+    if (problem.includeBiases) for (const b of blocks) if (b.bias) for (let i = 0; i < b.bias.length; i++) largest = Math.max(largest, Math.abs(b.bias[i]));
+    this.scale = powerOfTwoScale(largest);
+    this.normScale = 1 / this.scale;
+    const requested = options.precision ?? 'float64';
+    const precision = fitsLinear(problem, this.scale, range, requested) ? requested : 'float64';
+    const linear = options.arithmetic !== 'log' && fitsLinear(problem, this.scale, range, precision);
+    this.sums = linear ? new LinearBlockSums(problem, linearKernels(problem, precision, this.scale, options.kernels)) : new LogBlockSums(problem, this.scale);
+    this.logBias = logBiasMass(problem, this.scale);
     this.u = new Float64Array(nVars);
     if (options.initial) this.u.set(options.initial);
-    this.alpha = new Float64Array(nUnits);
-    this.invAlpha = new Float64Array(nUnits);
-    this.S = blocks.map((b) => new Float64Array(b.rows));
-    this.rho = new Float64Array(nUnits);
-    this.y = new Float64Array(nUnits);
-    this.C = new Float64Array(nUnits);
-    this.In = new Float64Array(nVars);
-    this.Out = new Float64Array(nVars);
+    this.la = new Float64Array(nUnits);
+    this.lx = new Float64Array(nUnits);
+    this.lS = blocks.map((b) => new Float64Array(b.rows));
+    this.lC = blocks.map((b) => new Float64Array(b.cols * b.groups));
+    this.lrho = new Float64Array(nUnits);
+    this.ly = new Float64Array(nUnits);
+    this.lIn = new Float64Array(nVars);
+    this.lOut = new Float64Array(nVars);
+    this.plan = sweepPlan(problem, options.schedule);
     this.setAlpha();
     this.plan.start.forEach((pass) => this.run(pass));
   }
 
+  /** Which arithmetic the passes use now: `linear` `P`, or `log` (after a sum lost precision, or from the start). */
+  get arithmetic(): 'linear' | 'log' {
+    return this.sums.kind;
+  }
+
+  /** The element type of `P` now (`float64` in the log arithmetic). */
+  get precision(): PowerPrecision {
+    return this.sums instanceof LinearBlockSums ? this.sums.kernels.precision : 'float64';
+  }
+
+  /** The kernels of the passes now: `js`, `wasm-simd`, or `log` (the log-sum-exp passes, in JS). */
+  get kernels(): 'js' | 'wasm-simd' | 'log' {
+    return this.sums instanceof LinearBlockSums ? this.sums.kernels.name : 'log';
+  }
+
   async evaluate(): Promise<Evaluation> {
     this.plan.evaluate.forEach((pass) => this.run(pass));
-    return { F: this.objective(), maxLogImbalance: maxLogImbalance(this.In, this.Out) };
+    let worst = 0;
+    for (let v = 0; v < this.problem.nVars; v++) worst = Math.max(worst, Math.abs(this.lOut[v] - this.lIn[v]));
+    return { F: this.objective(), maxLogImbalance: worst };
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
@@ -73,35 +131,101 @@ export class CpuEngine implements Engine {
   }
 
   dispose(): void {
-    this.P.length = 0;
+    this.sums.dispose();
   }
 
-  /** alpha = a^p per unit from the log factors (1 for fixed units). */
+  /** Run a pass; when the linear arithmetic cannot give its sums, move to logarithms for the rest of the run and run it there. */
+  private pass(run: () => boolean): void {
+    if (run()) return;
+    this.sums.dispose();
+    this.sums = new LogBlockSums(this.problem, this.scale);
+    if (!run()) throw new Error('the log-sum-exp passes reported a loss of precision');
+  }
+
+  /** `log alpha = p u` per unit from the log factors (0 for fixed units). */
   private setAlpha(): void {
-    unitPowers(this.problem, this.u, this.alpha, this.invAlpha);
+    const { unitVar, p, nUnits } = this.problem;
+    for (let unit = 0; unit < nUnits; unit++) {
+      const v = unitVar[unit];
+      const la = v >= 0 ? p * this.u[v] : 0;
+      this.la[unit] = la;
+      this.lx[unit] = -la;
+    }
   }
 
   /** Execute one pass of the plan (a rows or fused pass ends with the row finish). */
   private run(pass: Pass): void {
-    const { blocks } = this.problem;
+    const { lx, la, lS, lC } = this;
     switch (pass.kind) {
       case 'rows':
-        for (const k of pass.blocks) rowPass(blocks[k], this.P[k], this.invAlpha, this.S[k]);
+        for (const k of pass.blocks) this.pass(() => this.sums.rows(k, lx, lS[k]));
         this.finishRows();
         break;
       case 'columns':
-        this.clearColumns(pass.blocks);
-        for (const k of pass.blocks) columnPass(blocks[k], this.P[k], this.y, this.C);
+        for (const k of pass.blocks) this.pass(() => this.sums.columns(k, this.ly, lC[k]));
         this.accumulateOut(pass.blocks);
         break;
       case 'fused':
         // p = q: y = alpha does not depend on the row sums, so one read of P gives both.
-        this.y.set(this.alpha);
-        this.clearColumns(pass.blocks);
-        for (const k of pass.blocks) fusedPass(blocks[k], this.P[k], this.invAlpha, this.y, this.S[k], this.C);
+        for (const k of pass.blocks) this.pass(() => this.sums.fused(k, lx, la, lS[k], lC[k]));
         this.finishRows();
         this.accumulateOut(pass.blocks);
         break;
+    }
+  }
+
+  /** `log rho = log alpha + log(row sums + bias mass)`, `log In` per variable, `log y = (r - 1) log rho + log alpha`, and `log F`. */
+  private finishRows(): void {
+    const { blocks, unitVar, r, nUnits } = this.problem;
+    const { lrho, la, ly, lIn } = this;
+    lrho.set(this.logBias);
+    blocks.forEach((b, k) => {
+      const lS = this.lS[k];
+      for (let i = 0; i < b.rows; i++) lrho[b.rowUnit0 + i] = logAdd(lrho[b.rowUnit0 + i], lS[i]);
+    });
+    lIn.fill(-Infinity);
+    let lF = -Infinity;
+    for (let unit = 0; unit < nUnits; unit++) {
+      if (lrho[unit] === -Infinity) {
+        ly[unit] = -Infinity;
+        continue;
+      }
+      const value = lrho[unit] + la[unit];
+      lrho[unit] = value;
+      ly[unit] = (r - 1) * value + la[unit];
+      lF = logAdd(lF, r * value);
+      const v = unitVar[unit];
+      if (v >= 0) lIn[v] = logAdd(lIn[v], r * value);
+    }
+    this.lF = lF;
+  }
+
+  /** `F = exp(log F)`, refused when it leaves the float64 range (a norm below about `1e-308^(1/q)` of the largest weight, or above). */
+  private objective(): number {
+    const F = Math.exp(this.lF);
+    if (this.lF > -Infinity && !(F > 0 && F < Infinity)) {
+      throw new WeightBalanceError(`the objective exp(${this.lF.toPrecision(6)}) relative to the largest weight is outside the float64 range`);
+    }
+    return F;
+  }
+
+  /** `log Out[v] = log sum` over the units of `v` and the given blocks reading them of `C / alpha`. */
+  private accumulateOut(blockIndices: readonly number[]): void {
+    const { blocks, unitVar } = this.problem;
+    for (const k of blockIndices) {
+      const b = blocks[k];
+      for (let c = 0; c < b.cols * b.groups; c++) {
+        const v = unitVar[b.colUnit0 + c];
+        if (v >= 0) this.lOut[v] = -Infinity;
+      }
+    }
+    for (const k of blockIndices) {
+      const b = blocks[k];
+      const lC = this.lC[k];
+      for (let c = 0; c < lC.length; c++) {
+        const v = unitVar[b.colUnit0 + c];
+        if (v >= 0) this.lOut[v] = logAdd(this.lOut[v], lC[c] + this.lx[b.colUnit0 + c]);
+      }
     }
   }
 
@@ -113,43 +237,13 @@ export class CpuEngine implements Engine {
     let maxStep = 0;
     for (let v = 0; v < nVars; v++) {
       if (!includesVariable(step.variables, varClass[v])) continue;
-      const d = eta * Math.log(this.Out[v] / this.In[v]);
-      if (!Number.isFinite(d)) continue; // |w|^p underflowed: leave this factor where it is
+      const d = eta * (this.lOut[v] - this.lIn[v]);
+      if (!Number.isFinite(d)) throw new Error(`variable ${v} has log In ${this.lIn[v]} and log Out ${this.lOut[v]}: a degenerate unit was not frozen`);
       this.u[v] += d;
       maxStep = Math.max(maxStep, Math.abs(d));
     }
     this.setAlpha();
     step.refresh.forEach((pass) => this.run(pass));
     return maxStep;
-  }
-
-  /** rho = alpha * (row sums + bias mass), In per variable, and y = rho^(r-1) * alpha. */
-  private finishRows(): void {
-    const { blocks } = this.problem;
-    const rho = this.rho;
-    rho.set(this.bias);
-    blocks.forEach((b, k) => {
-      const S = this.S[k];
-      for (let i = 0; i < b.rows; i++) rho[b.rowUnit0 + i] += S[i];
-    });
-    finishRowSums(this.problem, this.alpha, rho, this.y, this.In);
-  }
-
-  private objective(): number {
-    return objective(this.problem.r, this.rho);
-  }
-
-  /** Zero the column sums C over the given blocks' columns. */
-  private clearColumns(blockIndices: readonly number[]): void {
-    for (const k of blockIndices) {
-      const b = this.problem.blocks[k];
-      this.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
-    }
-  }
-
-  /** Out per variable with a unit among the given blocks' columns, from the column sums C. */
-  private accumulateOut(blockIndices: readonly number[]): void {
-    const { blocks } = this.problem;
-    outFromColumnSums(this.problem, blockIndices.map((k) => blocks[k]), this.C, this.invAlpha, this.Out);
   }
 }

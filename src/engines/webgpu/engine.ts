@@ -1,5 +1,5 @@
 import { State, WORKGROUP } from '../../../shaders/common.js';
-import { largestWeight, powerOfTwoScale } from '../../math/passes.js';
+import { largestWeight, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
 import { sweepPlan } from '../plan.js';

@@ -1,43 +1,22 @@
-import type { Problem, ProblemBlock } from '../problem/problem.js';
+import { absPow } from '../../math/powers.js';
+import type { ProblemBlock } from '../../problem/problem.js';
 
 /**
- * The matrix–vector passes of a sweep (MATH.md §2–3), shared by the CPU engine and the
- * float64 reports. `P[i * cols + j] = sum_t |W|^p` over the taps of edge (j -> i).
+ * The linear matrix–vector passes of a CPU sweep (MATH.md §2–3) over float64
+ * `P[i * cols + j] = sum_t |W|^p` (the taps of edge j -> i). The vectors `x`, `y` are indexed by
+ * global unit; `S` by the block's rows; `C` by global unit (added to).
  */
 
-/** `|x|^p` with exact paths for p = 1 and p = 2. */
-export function absPow(x: number, p: number): number {
-  const a = Math.abs(x);
-  return p === 1 ? a : p === 2 ? a * a : a === 0 ? 0 : Math.pow(a, p);
-}
-
-/**
- * A power of two `s` with `s * largest` in `[1, 2)`: multiplying weights by it is exact, and
- * `|s w|^p` neither overflows nor underflows for any weight scale (only the spread of the
- * weights' magnitudes matters). 1 when `largest` is 0.
- */
-export function powerOfTwoScale(largest: number): number {
-  if (!(largest > 0) || !Number.isFinite(largest)) return 1;
-  return Math.pow(2, -Math.min(1023, Math.max(-1022, Math.floor(Math.log2(largest)))));
-}
-
-/** The largest `|w|` over the blocks' weights (and biases when included). */
-export function largestWeight(blocks: readonly { weight: ArrayLike<number>; bias: ArrayLike<number> | null }[], includeBiases: boolean): number {
-  let largest = 0;
-  for (const b of blocks) {
-    for (let k = 0; k < b.weight.length; k++) largest = Math.max(largest, Math.abs(b.weight[k]));
-    if (includeBiases && b.bias) for (let k = 0; k < b.bias.length; k++) largest = Math.max(largest, Math.abs(b.bias[k]));
-  }
-  return largest;
-}
+/** `P` in float32 (for speed: half the memory traffic; sums still in float64) or float64. */
+export type PowerArray = Float32Array | Float64Array;
 
 /**
  * The aggregated power matrix of a block (kernel taps summed), of the weights times `scale`
- * (a power of two, see {@link powerOfTwoScale}): computed once per run.
+ * (a power of two, see `powerOfTwoScale`): computed once per run, into `P` when given
+ * (float32 entries are the float64 values rounded once).
  */
-export function powerMatrix(block: ProblemBlock, p: number, scale = 1): Float64Array {
-  const { rows, cols, taps, weight } = block;
-  const P = new Float64Array(rows * cols);
+export function powerMatrix(block: ProblemBlock, p: number, scale = 1, P: PowerArray = new Float64Array(block.rows * block.cols)): PowerArray {
+  const { taps, weight } = block;
   if (taps === 1) {
     if (p === 1) for (let k = 0; k < P.length; k++) P[k] = Math.abs(weight[k] * scale);
     else if (p === 2) for (let k = 0; k < P.length; k++) P[k] = (weight[k] * scale) * (weight[k] * scale);
@@ -52,17 +31,6 @@ export function powerMatrix(block: ProblemBlock, p: number, scale = 1): Float64A
   return P;
 }
 
-/** Per unit: the sum of `|scale * b|^p` over the biases of its incoming blocks (zero unless included). */
-export function biasPower(problem: Problem, scale = 1): Float64Array {
-  const out = new Float64Array(problem.nUnits);
-  if (!problem.includeBiases) return out;
-  for (const b of problem.blocks) {
-    if (!b.bias) continue;
-    for (let i = 0; i < b.rows; i++) out[b.rowUnit0 + i] += absPow(b.bias[i] * scale, problem.p);
-  }
-  return out;
-}
-
 /*
  * The passes below are the hot loops of a sweep. They walk the rows of each group four at a
  * time: the row pass then keeps four independent sums (no single add-latency chain) sharing one
@@ -71,7 +39,7 @@ export function biasPower(problem: Problem, scale = 1): Float64Array {
  */
 
 /** Row pass: `S[i] = sum_j P[i,j] * x[col(j)]`. */
-export function rowPass(block: ProblemBlock, P: Float64Array, x: Float64Array, S: Float64Array): void {
+export function rowPass(block: ProblemBlock, P: PowerArray, x: Float64Array, S: Float64Array): void {
   const { rows, cols, groups, colUnit0 } = block;
   const rowsPerGroup = rows / groups;
   for (let g = 0; g < groups; g++) {
@@ -115,7 +83,7 @@ export function rowPass(block: ProblemBlock, P: Float64Array, x: Float64Array, S
 }
 
 /** Column pass: `C[col(j)] += sum_i y[row(i)] * P[i,j]`. */
-export function columnPass(block: ProblemBlock, P: Float64Array, y: Float64Array, C: Float64Array): void {
+export function columnPass(block: ProblemBlock, P: PowerArray, y: Float64Array, C: Float64Array): void {
   const { rows, cols, groups, colUnit0, rowUnit0 } = block;
   const rowsPerGroup = rows / groups;
   for (let g = 0; g < groups; g++) {
@@ -144,7 +112,7 @@ export function columnPass(block: ProblemBlock, P: Float64Array, y: Float64Array
 }
 
 /** Both passes in one read of `P` (used when `p = q`, where `y` does not depend on the row sums). */
-export function fusedPass(block: ProblemBlock, P: Float64Array, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array): void {
+export function fusedPass(block: ProblemBlock, P: PowerArray, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array): void {
   const { rows, cols, groups, colUnit0, rowUnit0 } = block;
   const rowsPerGroup = rows / groups;
   for (let g = 0; g < groups; g++) {

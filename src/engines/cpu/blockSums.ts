@@ -1,0 +1,175 @@
+import type { Problem } from '../../problem/problem.js';
+import { logColumnPass, logPowerMatrix, logRowPass } from './logPasses.js';
+import type { PowerKernels, PowerPrecision } from './kernels.js';
+
+/**
+ * The block sums of a sweep in logarithms, whatever the arithmetic underneath:
+ * `lS[i] = log sum_j P[i,j] exp(lx[col j])` over a block's rows and
+ * `lC[c] = log sum_i exp(ly[row i]) P[i,c]` over its columns (`c = g * cols + j`), with `lx`, `ly`
+ * per global unit and `-Infinity` for `log 0`. A method returns `false` when its arithmetic
+ * cannot give the sums to float64 precision (the engine then moves to the log arithmetic).
+ */
+export interface BlockSums {
+  /** `linear`: float64 `P` and vectors scaled per pass (fast); `log`: `log P` and log-sum-exp (any range). */
+  readonly kind: 'linear' | 'log';
+  rows(k: number, lx: Float64Array, lS: Float64Array): boolean;
+  columns(k: number, ly: Float64Array, lC: Float64Array): boolean;
+  /** Both at once (one read of `P`). */
+  fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): boolean;
+  dispose(): void;
+}
+
+/**
+ * The natural log of the largest entry of `P` that the linear arithmetic accepts, and minus that
+ * of the smallest non-zero one: float64 (up to 1.8e308), float32 (up to 3.4e38, normal from 1.2e-38).
+ */
+const LINEAR_LOG_RANGE: Record<PowerPrecision, number> = { float64: 600, float32: 80 };
+
+/**
+ * A sum below this (but possibly not zero) may have lost terms to underflow beyond float64
+ * rounding: every term below 2^-1022 is at most `n * 2.3e-308` in all, against a sum of 1e-280.
+ */
+const TINY_SUM = 1e-280;
+
+/** The smallest non-zero and the largest `|w|` over the problem's weights (one read). */
+export function weightRange(problem: Problem): { smallest: number; largest: number } {
+  let smallest = Infinity;
+  let largest = 0;
+  for (const b of problem.blocks) {
+    const w = b.weight;
+    for (let k = 0; k < w.length; k++) {
+      const a = Math.abs(w[k]);
+      if (a > largest) largest = a;
+      if (a < smallest && a > 0) smallest = a;
+    }
+  }
+  return { smallest, largest };
+}
+
+/** Whether every non-zero entry of `P` (weights times `scale`, to the power `p`, taps summed) lies within the linear range of `precision`. */
+export function fitsLinear(problem: Problem, scale: number, range: { smallest: number; largest: number }, precision: PowerPrecision): boolean {
+  if (range.largest === 0) return true;
+  const taps = Math.max(1, ...problem.blocks.map((b) => b.taps));
+  const high = problem.p * Math.log(range.largest * scale) + Math.log(taps);
+  const low = problem.p * Math.log(range.smallest * scale);
+  return high <= LINEAR_LOG_RANGE[precision] && low >= -LINEAR_LOG_RANGE[precision];
+}
+
+/** Fill `out[c]` for `c` in `[start, end)` with `exp(l[c] - m)`, `m` the largest `l[c]` there; returns `m`. */
+function scaledExp(l: Float64Array, start: number, end: number, out: Float64Array): number {
+  let m = -Infinity;
+  for (let c = start; c < end; c++) if (l[c] > m) m = l[c];
+  if (m === -Infinity) out.fill(0, start, end);
+  else for (let c = start; c < end; c++) out[c] = Math.exp(l[c] - m);
+  return m;
+}
+
+/**
+ * `P` built once (float32 or float64, JS or WebAssembly SIMD kernels); each pass scales its
+ * vector to a largest entry of 1, sums in float64 and checks its sums.
+ */
+export class LinearBlockSums implements BlockSums {
+  readonly kind = 'linear' as const;
+  /** Per block, rows then columns: 0 not looked at, 1 all of `P` zero there, 2 some entry non-zero. */
+  private readonly mass: Int8Array[];
+
+  constructor(private readonly problem: Problem, readonly kernels: PowerKernels) {
+    this.mass = problem.blocks.map((b) => new Int8Array(b.rows + b.cols * b.groups));
+  }
+
+  rows(k: number, lx: Float64Array, lS: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const m = scaledExp(lx, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.kernels.x);
+    this.kernels.rowPass(k);
+    return this.logRows(k, m, lS);
+  }
+
+  columns(k: number, ly: Float64Array, lC: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const m = scaledExp(ly, b.rowUnit0, b.rowUnit0 + b.rows, this.kernels.y);
+    this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
+    this.kernels.columnPass(k);
+    return this.logColumns(k, m, lC);
+  }
+
+  fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const mx = scaledExp(lx, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.kernels.x);
+    const my = scaledExp(ly, b.rowUnit0, b.rowUnit0 + b.rows, this.kernels.y);
+    this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
+    this.kernels.fusedPass(k);
+    return this.logRows(k, mx, lS) && this.logColumns(k, my, lC);
+  }
+
+  dispose(): void {
+    this.kernels.dispose();
+  }
+
+  private logRows(k: number, m: number, lS: Float64Array): boolean {
+    const S = this.kernels.S;
+    for (let i = 0; i < lS.length; i++) {
+      const v = S[i];
+      if (!(v >= TINY_SUM) && (v !== 0 || this.hasMass(k, i))) return false;
+      lS[i] = v > 0 ? m + Math.log(v) : -Infinity;
+    }
+    return true;
+  }
+
+  private logColumns(k: number, m: number, lC: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const C = this.kernels.C;
+    for (let c = 0; c < lC.length; c++) {
+      const v = C[b.colUnit0 + c];
+      if (!(v >= TINY_SUM) && (v !== 0 || (m > -Infinity && this.hasMass(k, b.rows + c)))) return false;
+      lC[c] = v > 0 ? m + Math.log(v) : -Infinity;
+    }
+    return true;
+  }
+
+  /** Whether row `e` (for `e < rows`) or column `e - rows` of block `k` has a non-zero entry of `P` (looked at once). */
+  private hasMass(k: number, e: number): boolean {
+    const flags = this.mass[k];
+    if (flags[e] === 0) {
+      const { rows, cols, groups } = this.problem.blocks[k];
+      let any = false;
+      if (e < rows) {
+        for (let j = 0; j < cols && !any; j++) any = this.kernels.entry(k, e * cols + j) !== 0;
+      } else {
+        const g = Math.floor((e - rows) / cols);
+        const j = (e - rows) % cols;
+        const rowsPerGroup = rows / groups;
+        for (let i = g * rowsPerGroup; i < (g + 1) * rowsPerGroup && !any; i++) any = this.kernels.entry(k, i * cols + j) !== 0;
+      }
+      flags[e] = any ? 2 : 1;
+    }
+    return flags[e] === 2;
+  }
+}
+
+/** `log P` built once; log-sum-exp passes (one `exp` per entry): exact for any range. */
+export class LogBlockSums implements BlockSums {
+  readonly kind = 'log' as const;
+  private L: Float64Array[];
+
+  constructor(private readonly problem: Problem, scale: number) {
+    this.L = problem.blocks.map((b) => logPowerMatrix(b, problem.p, scale));
+  }
+
+  rows(k: number, lx: Float64Array, lS: Float64Array): boolean {
+    logRowPass(this.problem.blocks[k], this.L[k], lx, lS);
+    return true;
+  }
+
+  columns(k: number, ly: Float64Array, lC: Float64Array): boolean {
+    logColumnPass(this.problem.blocks[k], this.L[k], ly, lC);
+    return true;
+  }
+
+  fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): boolean {
+    return this.rows(k, lx, lS) && this.columns(k, ly, lC);
+  }
+
+  dispose(): void {
+    this.L = [];
+  }
+}

@@ -1,0 +1,166 @@
+import type { Problem } from '../../../problem/problem.js';
+import type { PowerKernels, PowerPrecision } from '../kernels.js';
+import { maxRows } from '../kernels.js';
+import { powerMatrix } from '../passes.js';
+import { PASSES_WASM_BASE64 } from './kernels.generated.js';
+
+/** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
+interface PassExports {
+  rowPass32(P: number, rows: number, cols: number, groups: number, x: number, S: number): void;
+  rowPass64(P: number, rows: number, cols: number, groups: number, x: number, S: number): void;
+  columnPass32(P: number, rows: number, cols: number, groups: number, y: number, C: number): void;
+  columnPass64(P: number, rows: number, cols: number, groups: number, y: number, C: number): void;
+  fusedPass32(P: number, rows: number, cols: number, groups: number, x: number, y: number, S: number, C: number): void;
+  fusedPass64(P: number, rows: number, cols: number, groups: number, x: number, y: number, S: number, C: number): void;
+  squares32(W: number, n: number, scale: number, P: number): void;
+  buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
+  buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
+}
+
+/** Bytes below this hold the module's own data (AssemblyScript's math tables). */
+const RESERVED = 65536;
+const PAGE = 65536;
+/** The most memory a wasm32 instance can address (65536 pages). */
+const MAX_BYTES = 4 * 1024 ** 3;
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function bytes(): Uint8Array<ArrayBuffer> {
+  const text = atob(PASSES_WASM_BASE64);
+  const out = new Uint8Array(new ArrayBuffer(text.length));
+  for (let k = 0; k < text.length; k++) out[k] = text.charCodeAt(k);
+  return out;
+}
+
+/**
+ * Whether WebAssembly with SIMD is available, compiling the kernels once (synchronously: Node and
+ * workers; a browser's main thread refuses large synchronous compiles, so call
+ * {@link prepareWasmKernels} first there).
+ */
+export function wasmKernelsAvailable(): boolean {
+  if (compiled === undefined) {
+    try {
+      compiled = typeof WebAssembly === 'object' ? new WebAssembly.Module(bytes()) : null;
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled !== null;
+}
+
+/** Compile the kernels asynchronously (allowed everywhere); resolves whether they are available. */
+export async function prepareWasmKernels(): Promise<boolean> {
+  if (compiled === undefined) {
+    try {
+      compiled = typeof WebAssembly === 'object' ? await WebAssembly.compile(bytes()) : null;
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled !== null;
+}
+
+/** Bytes of WebAssembly memory a problem needs, or Infinity beyond what wasm32 can address. */
+export function wasmBytes(problem: Problem, precision: PowerPrecision): number {
+  const size = precision === 'float32' ? 4 : 8;
+  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 64;
+  for (const b of problem.blocks) total += Math.ceil((b.rows * b.cols * size) / 16) * 16;
+  return total <= MAX_BYTES ? total : Infinity;
+}
+
+/** The WebAssembly SIMD kernels: one memory per engine holding every block's `P` and the vectors. */
+export class WasmKernels implements PowerKernels {
+  readonly name = 'wasm-simd' as const;
+  readonly x: Float64Array;
+  readonly y: Float64Array;
+  readonly C: Float64Array;
+  readonly S: Float64Array;
+  private readonly exports: PassExports;
+  private memory: WebAssembly.Memory | null;
+  /** Byte offset of each block's `P`, and a view of it. */
+  private readonly offsets: number[] = [];
+  private views: (Float32Array | Float64Array)[] = [];
+  private readonly xAt: number;
+  private readonly yAt: number;
+  private readonly cAt: number;
+  private readonly sAt: number;
+
+  constructor(private readonly problem: Problem, readonly precision: PowerPrecision, scale: number) {
+    if (!wasmKernelsAvailable()) throw new Error('WebAssembly SIMD is not available');
+    const total = wasmBytes(problem, precision);
+    if (!Number.isFinite(total)) throw new Error('P does not fit in 4 GiB of WebAssembly memory');
+    const pages = Math.ceil(total / PAGE);
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const instance = new WebAssembly.Instance(compiled as WebAssembly.Module, { env: { memory: this.memory } });
+    this.exports = instance.exports as unknown as PassExports;
+    const buffer = this.memory.buffer;
+    const n = problem.nUnits;
+    this.xAt = RESERVED;
+    this.yAt = this.xAt + 8 * n;
+    this.cAt = this.yAt + 8 * n;
+    this.sAt = this.cAt + 8 * n;
+    this.x = new Float64Array(buffer, this.xAt, n);
+    this.y = new Float64Array(buffer, this.yAt, n);
+    this.C = new Float64Array(buffer, this.cAt, n);
+    this.S = new Float64Array(buffer, this.sAt, maxRows(problem));
+    let at = Math.ceil((this.sAt + 8 * this.S.length) / 16) * 16;
+    for (const b of problem.blocks) {
+      const entries = b.rows * b.cols;
+      this.offsets.push(at);
+      const view = precision === 'float32' ? new Float32Array(buffer, at, entries) : new Float64Array(buffer, at, entries);
+      this.views.push(view);
+      this.build(b, view, at, scale);
+      at += Math.ceil((entries * view.BYTES_PER_ELEMENT) / 16) * 16;
+    }
+  }
+
+  rowPass(k: number): void {
+    const b = this.problem.blocks[k];
+    const run = this.precision === 'float32' ? this.exports.rowPass32 : this.exports.rowPass64;
+    run(this.offsets[k], b.rows, b.cols, b.groups, this.xAt + 8 * b.colUnit0, this.sAt);
+  }
+
+  columnPass(k: number): void {
+    const b = this.problem.blocks[k];
+    const run = this.precision === 'float32' ? this.exports.columnPass32 : this.exports.columnPass64;
+    run(this.offsets[k], b.rows, b.cols, b.groups, this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0);
+  }
+
+  fusedPass(k: number): void {
+    const b = this.problem.blocks[k];
+    const run = this.precision === 'float32' ? this.exports.fusedPass32 : this.exports.fusedPass64;
+    run(this.offsets[k], b.rows, b.cols, b.groups, this.xAt + 8 * b.colUnit0, this.yAt + 8 * b.rowUnit0, this.sAt, this.cAt + 8 * b.colUnit0);
+  }
+
+  entry(k: number, index: number): number {
+    return this.views[k][index];
+  }
+
+  dispose(): void {
+    this.views = [];
+    this.memory = null;
+  }
+
+  /**
+   * Build one block's `P` in place: the weights are copied into its slot (at its end when `P` is
+   * wider than them, so that each entry is read before it is overwritten) and raised there. Taps
+   * summed, or float64 weights into float32 `P`, are built by the JS loop into the view.
+   */
+  private build(b: Problem['blocks'][number], view: Float32Array | Float64Array, at: number, scale: number): void {
+    const { p } = this.problem;
+    const w = b.weight;
+    const wide = w instanceof Float64Array;
+    const narrowing = wide && this.precision === 'float32';
+    if (b.taps !== 1 || narrowing) {
+      powerMatrix(b, p, scale, view);
+      return;
+    }
+    const n = w.length;
+    const from = at + n * view.BYTES_PER_ELEMENT - n * w.BYTES_PER_ELEMENT;
+    if (wide) new Float64Array(this.memory!.buffer, from, n).set(w);
+    else new Float32Array(this.memory!.buffer, from, n).set(w);
+    if (p === 2 && !wide && this.precision === 'float32') this.exports.squares32(from, n, scale, at);
+    else if (this.precision === 'float32') this.exports.buildPower32(from, wide ? 1 : 0, n, 1, p, scale, at);
+    else this.exports.buildPower64(from, wide ? 1 : 0, n, 1, p, scale, at);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The CPU kernels (issue 11.1): the WebAssembly SIMD passes over P (row, column, fused; float32
+ * and float64 P) and their build of P give the JS kernels' sums on dense, grouped and
+ * depthwise blocks with every tail length; the engine gives the same sweeps on either kernel;
+ * the committed WebAssembly module is the one its source compiles to.
+ */
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import { JsKernels } from '../src/engines/cpu/kernels.js';
+import type { PowerKernels, PowerPrecision } from '../src/engines/cpu/kernels.js';
+import { WasmKernels, wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
+import { mlp } from '../src/network/builders.js';
+import type { Network } from '../src/network/types.js';
+import { compileProblem } from '../src/problem/compile.js';
+import type { Problem } from '../src/problem/problem.js';
+import { uniformStream } from './support/fixReference.js';
+import { NETS } from './support/fixNets.js';
+
+function relative(a: number, b: number): number {
+  return a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b));
+}
+
+/** Run every pass of every block on both kernels with the same random vectors; the largest relative difference. */
+function compare(problem: Problem, a: PowerKernels, b: PowerKernels, seed: number): number {
+  const next = uniformStream(seed);
+  let worst = 0;
+  problem.blocks.forEach((block, k) => {
+    for (let u = 0; u < problem.nUnits; u++) {
+      const x = next();
+      const y = next() < 0.2 ? 0 : next();
+      a.x[u] = b.x[u] = x;
+      a.y[u] = b.y[u] = y;
+    }
+    for (const pass of ['rowPass', 'columnPass', 'fusedPass'] as const) {
+      a.C.fill(0.5);
+      b.C.fill(0.5);
+      a[pass](k);
+      b[pass](k);
+      if (pass !== 'columnPass') for (let i = 0; i < block.rows; i++) worst = Math.max(worst, relative(a.S[i], b.S[i]));
+      if (pass !== 'rowPass') for (let u = 0; u < problem.nUnits; u++) worst = Math.max(worst, relative(a.C[u], b.C[u]));
+    }
+    for (let e = 0; e < block.rows * block.cols; e++) worst = Math.max(worst, relative(a.entry(k, e), b.entry(k, e)));
+  });
+  return worst;
+}
+
+const cases: [string, Network][] = [
+  ['mlp 13-9-7-3 (float32)', mlp([13, 9, 7, 3], { seed: 4 })],
+  ['mlp 6-11-5 (float64)', mlp([6, 11, 5], { seed: 5, dtype: 'float64' })],
+  ['cnn (grouped, depthwise)', NETS.cnn(2)],
+  ['conv-residual', NETS['conv-residual'](3)],
+];
+
+describe('WebAssembly SIMD kernels', () => {
+  it('are available in this Node (the tests below need them)', () => {
+    expect(wasmKernelsAvailable()).toBe(true);
+  });
+
+  for (const [name, net] of cases) {
+    for (const precision of ['float32', 'float64'] as PowerPrecision[]) {
+      it(`${name}, ${precision} P: the same P and sums as the JS kernels, for p = 1, 2, 2.7`, () => {
+        for (const p of [1, 2, 2.7]) {
+          const problem = compileProblem(net, { p, q: 2 });
+          const scale = 0.5;
+          const js = new JsKernels(problem, precision, scale);
+          const wasm = new WasmKernels(problem, precision, scale);
+          expect(compare(problem, js, wasm, 11), `p = ${p}`).toBeLessThan(precision === 'float32' ? 1e-6 : 1e-13);
+          wasm.dispose();
+        }
+      });
+    }
+  }
+
+  it('the engine runs the same sweeps on WASM and JS kernels, float32 and float64 P, both schedules', async () => {
+    for (const [p, q] of [[2, 2], [1, 2], [3, 1.5]]) {
+      const problem = compileProblem(NETS.residual(1), { p, q, includeBiases: true });
+      for (const schedule of ['parallel', 'alternating'] as const) {
+        for (const precision of ['float32', 'float64'] as const) {
+          const js = new CpuEngine(problem, { schedule, precision, kernels: 'js' });
+          const wasm = new CpuEngine(problem, { schedule, precision, kernels: 'wasm' });
+          expect([js.kernels, wasm.kernels, wasm.precision]).toEqual(['js', 'wasm-simd', precision]);
+          const [a, b] = [await js.sweeps(30, 0), await wasm.sweeps(30, 0)];
+          a.forEach((r, s) => expect(relative(r.F, b[s].F), `${p},${q} ${schedule} ${precision} sweep ${s}`).toBeLessThan(1e-13));
+        }
+      }
+    }
+  });
+
+  it('float32 P stays within float32 rounding of the float64 reference, and says so', async () => {
+    const problem = compileProblem(mlp([20, 30, 10], { seed: 9 }), { p: 2, q: 2 });
+    const f32 = new CpuEngine(problem, { schedule: 'parallel', precision: 'float32' });
+    const f64 = new CpuEngine(problem, { schedule: 'parallel', precision: 'float64' });
+    expect([f32.precision, f64.precision]).toEqual(['float32', 'float64']);
+    const [a, b] = [await f32.sweeps(20, 0), await f64.sweeps(20, 0)];
+    a.forEach((r, s) => expect(relative(r.F, b[s].F)).toBeLessThan(2 ** -23));
+    // A range that float32 P cannot hold (p = 12 over 5 decades) runs in float64.
+    const wide = mlp([5, 4, 3], { seed: 1 });
+    wide.blocks[0].weight[0] = 1e-5;
+    expect(new CpuEngine(compileProblem(wide, { p: 12, q: 2 }), { schedule: 'parallel', precision: 'float32' }).precision).toBe('float64');
+  });
+
+  it('the committed module is what assembly/passes.ts compiles to', () => {
+    expect(() => execFileSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { stdio: 'pipe' })).not.toThrow();
+  });
+});
