@@ -4,7 +4,8 @@
  * file control by the caller.
  */
 import { readOnnx, readSafetensors, validateNetwork, WeightBalanceError, writeOnnx, writeSafetensors } from '../../src/index.js';
-import type { Network, OnnxModel } from '../../src/index.js';
+import type { Network, OnnxFixedUnits, OnnxModel } from '../../src/index.js';
+import { download } from './download.js';
 
 /** A network file format the page can open and save. */
 export interface NetworkFormat {
@@ -28,6 +29,11 @@ function writeOnnxNetwork(net: Network, origin?: Network): Uint8Array {
   const model = origin && onnxModels.get(origin);
   if (!model) throw new WeightBalanceError('a .onnx file can only be saved for a network opened from a .onnx file');
   return writeOnnx(model, net);
+}
+
+/** The units the operators of the ONNX file `net` was read from fixed (empty for other sources). */
+export function onnxFixedUnits(net: Network): OnnxFixedUnits[] {
+  return onnxModels.get(net)?.fixedUnits ?? [];
 }
 
 /** The extension to save a balanced copy of `origin` with: its own format when that is ONNX. */
@@ -67,13 +73,5 @@ export async function readNetworkFile(file: File): Promise<Network> {
  */
 export function saveNetworkFile(net: Network, filename: string, origin?: Network): void {
   const bytes = formatOf(filename).write(net, origin);
-  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = filename;
-  link.hidden = true;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  download(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }), filename);
 }
