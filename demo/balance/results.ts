@@ -4,7 +4,7 @@
  * each means, per-layer norms before and after (also drawn on the network diagram), the histogram
  * of log factors coloured by layer, and Save.
  */
-import type { BalanceResult, Network } from '../../src/index.js';
+import type { BalanceResult, Fallback, Network } from '../../src/index.js';
 import { barChart, figure, stackedHistogram } from '../common/charts.js';
 import { el, errorMessage, field, formatNumber, formatSeconds as seconds, select } from '../common/dom.js';
 import { saveExtension, saveNetworkFile } from '../common/files.js';
@@ -34,9 +34,16 @@ export function layerLabel(net: Network, layer: number): string {
   return layerKind(net, layer) === 'output' ? 'output' : String(layer);
 }
 
-/** Why the run left WebGPU, in words (null: it did not). */
+/** Why the run left WebGPU, in words (null: it did not); the page reads `fallback.kind`, never the text. */
 export function fallbackText(result: BalanceResult): string | null {
-  return result.fallback;
+  const fallback: Fallback | null = result.fallback;
+  if (!fallback) return null;
+  switch (fallback.kind) {
+    case 'no-webgpu': return 'this browser has no WebGPU (navigator.gpu is missing)';
+    case 'no-adapter': return 'the browser found no WebGPU adapter';
+    case 'software-adapter': return 'the browser offers only a software adapter (a CPU emulation of a GPU, slower than the CPU engine)';
+    default: return fallback.message;
+  }
 }
 
 function resultsTable(finished: Finished[]): HTMLTableElement {
@@ -137,3 +144,4 @@ export function renderResults(results: HTMLElement, origin: Source, finished: Fi
   showDetail();
   results.hidden = false;
 }
+
