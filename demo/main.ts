@@ -1,6 +1,7 @@
 /** The demo page: an accessible tab list built from demo/tabs.ts, and the WebGPU status line. */
 import './style.css';
 import { el, byId } from './common/dom.js';
+import { chooseBackend } from '../src/index.js';
 import { webGpuUnavailable } from './common/runner.js';
 import { TABS } from './tabs.js';
 
@@ -36,8 +37,16 @@ function mountTabs(tabList: HTMLElement, panels: HTMLElement): void {
 
 async function showWebGpuStatus(line: HTMLElement): Promise<void> {
   const missing = await webGpuUnavailable();
-  line.textContent = missing ? `WebGPU is not available here (${missing}): runs use the CPU in a Web Worker.` : 'WebGPU is available: the auto backend runs on the GPU.';
+  // The library's own rule for 'auto' (a software adapter such as SwiftShader is not used).
+  const auto = missing ? null : await chooseBackend('auto').catch(() => null);
+  const software = auto?.fallback?.kind === 'software-adapter';
+  line.textContent = missing
+    ? `WebGPU is not available here (${missing}): runs use the CPU in a Web Worker.`
+    : software
+      ? 'WebGPU is available here only through a software adapter (a CPU emulation of a GPU, slower than the CPU engine): the auto backend runs on the CPU; choose WebGPU to use the software adapter anyway.'
+      : `WebGPU is available${auto?.adapter ? ` (${auto.adapter})` : ''}: the auto backend runs on the GPU.`;
   line.dataset.webgpu = missing ? 'missing' : 'available';
+  line.dataset.adapter = missing ? 'none' : software ? 'software' : 'hardware';
 }
 
 // A file dropped outside a drop zone must not navigate away from the page (and lose its state).

@@ -138,7 +138,7 @@ test('bad input is shown next to the control that caused it, and the page keeps 
   const squares = (column: number): number => cells.reduce((sum, row) => sum + row[column] ** 2, 0);
   expect(Math.abs(Math.sqrt(squares(1)) / rows[0].initialNorm - 1)).toBeLessThan(1e-4);
   expect(Math.abs(Math.sqrt(squares(2)) / rows[0].finalNorm - 1)).toBeLessThan(1e-4);
-  await expect(page.getByText('Histogram of the log factors log a of the 24 hidden units.')).toBeVisible();
+  await expect(page.getByText(/^Histogram of the log factors log a of the 24 hidden units, coloured by layer/)).toBeVisible();
 });
 
 test('the plain ES module page imports /lib/index.js with no bundler and balances', async ({ page }) => {

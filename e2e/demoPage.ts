@@ -73,6 +73,8 @@ export class DemoPage {
   async configure(s: RunSettings): Promise<void> {
     if (s.seed !== undefined) await this.seed.fill(String(s.seed));
     if (s.network !== undefined) await this.network.selectOption({ label: s.network });
+    // The custom architecture field shows only while the custom network is chosen.
+    if (s.custom !== undefined) await this.network.selectOption('custom');
     if (s.custom !== undefined) {
       await this.custom.fill(s.custom);
       await this.custom.dispatchEvent('change');
@@ -102,8 +104,8 @@ export class DemoPage {
       return {
         pair: cells[0],
         backend: data.backend ?? '',
-        adapter: cells[2],
-        sweeps: Number(cells[3]),
+        adapter: data.adapter || '–',
+        sweeps: Number(data.sweeps),
         converged: data.converged === 'true',
         initialNorm: Number(data.initialNorm),
         finalNorm: Number(data.finalNorm),

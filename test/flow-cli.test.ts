@@ -15,7 +15,7 @@ function capture(): CliIO & { stdout: () => string; stderr: () => string } {
 }
 
 describe('weight-balance train', () => {
-  it('--json prints exactly one JSON object { loss, accuracy, residual, testAccuracy }', async () => {
+  it('--json prints exactly one JSON object { step, loss, accuracy, residual, testAccuracy }', async () => {
     const io = capture();
     const code = await main(['train', '--data', 'digits', '--arch', '64,32,10', '-p', '1', '-q', '1', '--lambda', '1e-4',
       '--optimizer', 'flow', '--steps', '150', '--lr', '1', '--seed', '0', '--log-every', '50', '--json'], io);
@@ -24,13 +24,22 @@ describe('weight-balance train', () => {
     const text = io.stdout();
     expect(text.trim().split('\n')).toHaveLength(1);
     const result = JSON.parse(text);
-    expect(Object.keys(result).sort()).toEqual(['accuracy', 'loss', 'residual', 'testAccuracy']);
+    expect(Object.keys(result).sort()).toEqual(['accuracy', 'loss', 'residual', 'step', 'testAccuracy']);
+    expect(result.step).toEqual([0, 50, 100, 150]);
     for (const key of ['loss', 'accuracy', 'residual']) expect(result[key]).toHaveLength(4); // steps 0, 50, 100, 150
     expect(result.loss[3]).toBeLessThan(result.loss[0] / 3);
     expect(result.accuracy[3]).toBeGreaterThan(0.85);
     expect(result.testAccuracy).toBeGreaterThan(0.85);
     // lambda is tiny: the flow keeps the residual near its start.
     expect(Math.abs(result.residual[3] - result.residual[0])).toBeLessThan(0.05 * result.residual[0]);
+  });
+
+  it('--json step lists the logged steps: 0, every --log-every, and the last one', async () => {
+    const io = capture();
+    expect(await main(['train', '--data', 'spirals', '--arch', '2,8,2', '--steps', '12', '--log-every', '5', '--json'], io)).toBe(0);
+    const result = JSON.parse(io.stdout());
+    expect(result.step).toEqual([0, 5, 10, 12]);
+    expect(result.loss).toHaveLength(result.step.length);
   });
 
   it('gradient descent with the fix every k steps: the residual is zero at every logged step after the first', async () => {

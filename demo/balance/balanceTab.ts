@@ -1,24 +1,27 @@
 /**
  * The "Balance" tab: pick or open a network, balance it for several (p, q) at once on WebGPU or
- * the CPU, watch `||W||_{p,q} / ||W0||_{p,q}` fall sweep by sweep, compare per-layer norms and the
- * log factors, and save the balanced network. The network on the page is never modified: every
- * run works on a copy (worker) or returns a new network (`balance`).
+ * the CPU, watch the convergence live (ratio, gap to the final ratio, or largest step; elapsed
+ * time), see the network as a diagram with each layer's norm before and after, compare per-layer
+ * norms and log factors, export the run (CSV, PNG) and save the balanced network. The network on
+ * the page is never modified: every run works on a copy (worker) or returns a new network.
  */
-import type { Backend, BalanceResult, Network, Schedule, SweepProgress } from '../../src/index.js';
-import { figure, RatioChart } from '../common/charts.js';
-import { el, errorMessage, field, formatNumber, readNumber, select } from '../common/dom.js';
-import { acceptedExtensions, readNetworkFile } from '../common/files.js';
-import { customMlp, describe, fingerprint, PRESETS, probeOutputs, relativeDifference } from '../common/networks.js';
-import { DEFAULT_PAIRS, pairLabel, parsePairs } from '../common/pairs.js';
-import type { Pair } from '../common/pairs.js';
+import type { BalanceResult, Network, SweepProgress } from '../../src/index.js';
+import { el, errorMessage, formatNumber, formatSeconds as seconds, select } from '../common/dom.js';
+import { download } from '../common/download.js';
+import { fingerprint, probeOutputs, relativeDifference } from '../common/networks.js';
+import { pairLabel } from '../common/pairs.js';
 import { startRun } from '../common/runner.js';
 import type { RunHandle } from '../common/runner.js';
 import type { DemoTab } from '../common/tab.js';
+import { buildControls } from './controls.js';
+import type { Settings } from './controls.js';
+import { ConvergenceChart, VIEWS } from './convergenceChart.js';
+import type { ConvergenceView } from './convergenceChart.js';
+import { historiesCsv } from './exportRun.js';
+import { networkDiagram } from './networkDiagram.js';
+import type { DiagramRun } from './networkDiagram.js';
 import { renderResults } from './results.js';
 import type { Finished, Source } from './results.js';
-
-const CUSTOM = 'custom';
-const FILE = 'file';
 
 /**
  * How far one run has come, in [0, 1]: the share of `maxSweeps` done, or, when larger, how far the
@@ -30,236 +33,124 @@ function runFraction(sweepShare: number, firstStep: number, step: number, tol: n
   return Math.min(1, Math.max(0, sweepShare, converging));
 }
 
-function numberInput(value: string, attributes: Record<string, string> = {}): HTMLInputElement {
-  return el('input', { type: 'text', inputmode: 'decimal', value, autocomplete: 'off', spellcheck: 'false', ...attributes });
-}
-
 function mount(panel: HTMLElement): void {
-  // ---- controls -------------------------------------------------------------------------
-  const networkField = field('network', 'Network', select([...PRESETS.map((p): [string, string] => [p.id, p.label]), [CUSTOM, 'Custom MLP (layer sizes below)']], PRESETS[0].id));
-  const customField = field('custom-arch', 'Custom architecture', el('input', { type: 'text', value: '200-64-32-10', autocomplete: 'off', spellcheck: 'false' }), 'layer sizes, input first: 200-64-32-10');
-  const seedField = field('seed', 'Seed', numberInput('0', { inputmode: 'numeric' }));
-  const fileField = field('file', 'Open a network file', el('input', { type: 'file', accept: acceptedExtensions() }), 'a .safetensors state dict (dense and conv weights) or an .onnx model, or drop it on this box');
-  const dropZone = el('div', { class: 'dropzone', id: 'dropzone', 'aria-describedby': 'file-hint' }, el('span', { text: 'Drop a .safetensors or .onnx file here' }));
-  const summary = el('output', { id: 'network-summary', 'aria-label': 'Network summary', class: 'summary' });
-  const fingerprintOut = el('output', { id: 'network-fingerprint', 'aria-label': 'Network fingerprint', class: 'mono' });
-
-  const pairsField = field('pairs', '(p, q) pairs', el('input', { type: 'text', value: DEFAULT_PAIRS, autocomplete: 'off', spellcheck: 'false' }), 'p,q; p,q; … with p > 0 and q > 0');
-  const scheduleField = field('schedule', 'Schedule', select([['parallel', 'parallel (any network)'], ['alternating', 'alternating (about 4x fewer sweeps)']], 'parallel'));
-  const backendField = field('backend', 'Backend', select([['auto', 'auto (WebGPU if available)'], ['webgpu', 'WebGPU'], ['cpu', 'CPU (Web Worker)']], 'auto'));
-  const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-6'), 'stop when no log factor moves more than this in a sweep');
-  const sweepsField = field('max-sweeps', 'Max sweeps', numberInput('1000', { inputmode: 'numeric' }));
-
-  const runButton = el('button', { type: 'submit', class: 'primary', text: 'Balance' });
+  const controls = buildControls();
+  const runButton = el('button', { type: 'submit', form: 'balance-form', class: 'primary', text: 'Balance' });
   const cancelButton = el('button', { type: 'button', text: 'Cancel', disabled: true });
-  const runError = el('p', { id: 'run-error', class: 'error', role: 'alert', hidden: true });
   const progress = el('progress', { id: 'run-progress', 'aria-label': 'Progress', max: 1, value: 0 });
+  const elapsed = el('output', { id: 'run-elapsed', 'aria-label': 'Elapsed time', text: '' });
   const status = el('p', { id: 'run-status', role: 'status', 'aria-live': 'polite', text: 'Ready.' });
+  const runError = el('p', { id: 'run-error', class: 'error', role: 'alert', hidden: true });
+  const runBar = el('div', { class: 'runbar' }, el('div', { class: 'actions' }, runButton, cancelButton, progress, elapsed), status, runError);
 
-  const form = el('form', { 'aria-label': 'Balance settings', novalidate: true },
-    el('fieldset', {}, el('legend', { text: 'Network' }), networkField.root, customField.root, seedField.root, fileField.root, dropZone,
-      el('p', {}, summary), el('p', {}, 'Fingerprint: ', fingerprintOut)),
-    el('fieldset', {}, el('legend', { text: 'Balancing' }), pairsField.root, scheduleField.root, backendField.root, tolField.root, sweepsField.root),
-    el('div', { class: 'actions' }, runButton, cancelButton, progress, runError),
-    status,
-  );
-
+  const viewSelect = select(VIEWS.map((v): [string, string] => [v.id, v.label]), 'ratio');
+  viewSelect.id = 'chart-view';
+  const csvButton = el('button', { type: 'button', text: 'CSV of the run', disabled: true });
+  const pngButton = el('button', { type: 'button', text: 'PNG of the chart', disabled: true });
   const chartHost = el('div', { id: 'ratio-chart', class: 'chart' });
-  const chartFigure = figure('‖W‖p,q / ‖W0‖p,q against the sweep, one line per (p, q). It falls monotonically and flattens at the balanced minimum.', chartHost);
-  chartFigure.setAttribute('aria-label', 'Norm ratio plot');
+  const chartFigure = el('figure', { 'aria-label': 'Norm ratio plot' },
+    el('div', { class: 'chart-tools' }, el('label', { for: 'chart-view', text: 'Plot' }), viewSelect, csvButton, pngButton),
+    chartHost,
+    el('figcaption', { text: 'One line per (p, q). The ratio ‖W‖p,q / ‖W0‖p,q falls monotonically and flattens at the balanced minimum; on a log axis, the gap to the final ratio and the largest log-factor step show the geometric tail a linear axis hides (the run stops when the step falls below tol).' }));
+  const diagramHost = el('div', { id: 'network-diagram' });
+  const diagramFigure = el('figure', { 'aria-label': 'Network diagram figure' }, diagramHost,
+    el('figcaption', { text: 'The network: one box per layer (height grows with the log of its units), arrows for weight blocks, dashed arcs for residual skips (their units share one factor), grey for fixed units (never rescaled: the output layer, non-ReLU activations), red for frozen units (dead: left at factor 1).' }));
   const results = el('section', { id: 'results', 'aria-label': 'Results', hidden: true });
+  panel.append(el('div', { class: 'layout' }, controls.form, el('div', { class: 'output' }, runBar, chartFigure, results, diagramFigure)));
 
-  panel.append(el('div', { class: 'layout' }, form, el('div', { class: 'output' }, chartFigure, results)));
-
-  // ---- the network --------------------------------------------------------------------------
-  let source: Source | null = null;
-  let fileSource: Source | null = null;
-
-  const setSource = (next: Source | null): void => {
-    source = next;
-    summary.textContent = next ? `${next.name}: ${describe(next.net)}` : 'No network.';
-    fingerprintOut.textContent = next ? next.fingerprint : '–';
+  const showDiagram = (net: Network | null, run: DiagramRun | null): void => {
+    diagramHost.replaceChildren(...(net ? [networkDiagram(net, run)] : []));
   };
-  const makeSource = (net: Network, name: string): Source => ({ net, name, fingerprint: fingerprint(net) });
-
-  const rebuild = (): void => {
-    const choice = networkField.control.value;
-    if (choice === FILE) {
-      setSource(fileSource);
-      return;
-    }
-    let seed: number;
-    try {
-      seed = readNumber(seedField, 'the seed', (x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32, 'a whole number from 0 to 4294967295');
-    } catch {
-      setSource(null);
-      return;
-    }
-    if (choice === CUSTOM) {
-      try {
-        const net = customMlp(customField.control.value, seed);
-        customField.setError(null);
-        setSource(makeSource(net, `mlp-${customField.control.value.trim().replace(/[^\d]+/g, '-')}`));
-      } catch (error) {
-        customField.setError(errorMessage(error));
-        setSource(null);
-      }
-      return;
-    }
-    const preset = PRESETS.find((p) => p.id === choice) ?? PRESETS[0];
-    setSource(makeSource(preset.build(seed), `${preset.id}-seed${seed}`));
-  };
-
-  const openFile = async (file: File): Promise<void> => {
-    fileField.setError(null);
-    try {
-      const net = await readNetworkFile(file);
-      fileSource = makeSource(net, file.name.replace(/\.[^.]+$/, ''));
-      let option = networkField.control.querySelector<HTMLOptionElement>(`option[value="${FILE}"]`);
-      if (!option) {
-        option = el('option', { value: FILE });
-        networkField.control.append(option);
-      }
-      option.textContent = `File: ${file.name}`;
-      networkField.control.value = FILE;
-      networkField.setError(null);
-      setSource(fileSource);
-      status.textContent = `Opened ${file.name}.`;
-    } catch (error) {
-      fileField.setError(`${file.name}: ${errorMessage(error)}`);
-    }
-  };
-
-  networkField.control.addEventListener('change', () => {
-    fileField.setError(null);
-    rebuild();
-  });
-  seedField.control.addEventListener('change', rebuild);
-  customField.control.addEventListener('change', () => {
-    networkField.control.value = CUSTOM;
-    rebuild();
-  });
-  fileField.control.addEventListener('change', () => {
-    const file = fileField.control.files?.[0];
-    if (file) void openFile(file).finally(() => { fileField.control.value = ''; });
-  });
-  dropZone.addEventListener('dragover', (event) => {
-    event.preventDefault();
-    dropZone.classList.add('over');
-  });
-  dropZone.addEventListener('dragleave', () => dropZone.classList.remove('over'));
-  dropZone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    dropZone.classList.remove('over');
-    const file = event.dataTransfer?.files[0];
-    if (file) void openFile(file);
-    else fileField.setError('the drop held no file');
-  });
+  controls.onStatus = (text) => { status.textContent = text; };
+  controls.onSource = (source) => showDiagram(source?.net ?? null, null);
 
   // ---- running ------------------------------------------------------------------------------
   let handle: RunHandle | null = null;
   let cancelled = false;
   /** Counts runs, so late progress of a cancelled run never reaches a newer one. */
   let runCount = 0;
-  let chart: RatioChart | null = null;
+  let chart: ConvergenceChart | null = null;
   let finished: Finished[] = [];
+  let lastSource: Source | null = null;
+  let timer = 0;
 
   const setRunning = (running: boolean): void => {
     runButton.disabled = running;
     cancelButton.disabled = !running;
-    form.setAttribute('aria-busy', String(running));
+    csvButton.disabled = running || finished.length === 0;
+    pngButton.disabled = running || chart === null;
+    controls.form.setAttribute('aria-busy', String(running));
     panel.dataset.state = running ? 'running' : 'idle';
   };
 
-  const readSettings = (): { pairs: Pair[]; tol: number; maxSweeps: number } | null => {
-    let ok = true;
-    let pairs: Pair[] = [];
+  const runPair = async (k: number, settings: Settings, origin: Source, thisRun: number, originalOutputs: Float64Array): Promise<string | null> => {
+    const { pairs, tol, maxSweeps, schedule, backend } = settings;
+    const pair = pairs[k];
+    const label = `pair ${k + 1} of ${pairs.length}, (p, q) = ${pairLabel(pair)}`;
+    status.textContent = `Balancing ${label}: preparing ${backend === 'cpu' ? 'the CPU worker' : 'the run'}…`;
+    let firstStep = 0;
+    const onProgress = (items: SweepProgress[]): void => {
+      if (cancelled || thisRun !== runCount || items.length === 0) return;
+      if (firstStep === 0) firstStep = items[0].maxStep;
+      chart?.push(k, items);
+      const last = items[items.length - 1];
+      progress.value = k + runFraction(last.sweep / maxSweeps, firstStep, last.maxStep, tol);
+      status.textContent = `Balancing ${label}: sweep ${last.sweep} (${last.backend}), ratio ${formatNumber(last.ratio, 6)}, largest step ${formatNumber(last.maxStep, 3)}`;
+    };
     try {
-      pairs = parsePairs(pairsField.control.value);
-      pairsField.setError(null);
+      handle = await startRun(origin.net, { ...pair, schedule, tol, maxSweeps }, backend, onProgress);
+      if (cancelled) handle.cancel();
+      const result: BalanceResult = await handle.result;
+      chart?.replace(k, result.history.map((n) => n / result.history[0]));
+      finished.push({ pair, result, functionChange: relativeDifference(originalOutputs, probeOutputs(result.network)) });
+      progress.value = k + 1;
+      return null;
     } catch (error) {
-      pairsField.setError(errorMessage(error));
-      ok = false;
+      if (cancelled || (error instanceof Error && error.name === 'AbortError')) {
+        cancelled = true;
+        return null;
+      }
+      return `${pairLabel(pair)}: ${errorMessage(error)}`;
+    } finally {
+      handle = null;
     }
-    let tol = 0;
-    let maxSweeps = 0;
-    try { tol = readNumber(tolField, 'tol', (x) => x >= 0, 'a number >= 0'); } catch { ok = false; }
-    try { maxSweeps = readNumber(sweepsField, 'max sweeps', (x) => Number.isInteger(x) && x >= 1 && x <= 1_000_000, 'a whole number from 1 to 1000000'); } catch { ok = false; }
-    if (!source) {
-      networkField.setError('choose a network that builds, or open a file');
-      ok = false;
-    } else {
-      networkField.setError(null);
-    }
-    return ok ? { pairs, tol, maxSweeps } : null;
   };
 
   const run = async (): Promise<void> => {
     runError.hidden = true;
-    const settings = readSettings();
-    if (!settings || !source) {
+    const settings = controls.read();
+    const origin = controls.source();
+    if (!settings || !origin) {
       status.textContent = 'Fix the settings marked in red, then run again.';
       return;
     }
-    const { pairs, tol, maxSweeps } = settings;
-    const origin = source;
-    const backend = backendField.control.value as Backend;
-    const schedule = scheduleField.control.value as Schedule;
+    const { pairs } = settings;
     cancelled = false;
     const thisRun = ++runCount;
     finished = [];
-    setRunning(true);
-    results.hidden = true;
+    lastSource = origin;
     chart?.destroy();
     chartHost.replaceChildren();
-    chart = new RatioChart(chartHost, pairs.map(pairLabel));
+    chart = new ConvergenceChart(chartHost, pairs.map(pairLabel), viewSelect.value as ConvergenceView);
+    setRunning(true);
+    results.hidden = true;
     chartHost.dataset.state = 'running';
+    const started = performance.now();
+    const tick = (): void => { elapsed.textContent = `elapsed ${seconds(performance.now() - started)}`; };
+    tick();
+    timer = window.setInterval(tick, 100);
     const originalOutputs = probeOutputs(origin.net);
     progress.max = pairs.length;
     progress.value = 0;
     let failure: string | null = null;
-    for (let k = 0; k < pairs.length && !cancelled; k++) {
-      const pair = pairs[k];
-      const label = `pair ${k + 1} of ${pairs.length}, (p, q) = ${pairLabel(pair)}`;
-      status.textContent = `Balancing ${label}…`;
-      let initial = 0;
-      let firstStep = 0;
-      const onProgress = (items: SweepProgress[]): void => {
-        if (cancelled || thisRun !== runCount || items.length === 0) return;
-        if (initial === 0) {
-          initial = items[0].norm / items[0].ratio;
-          firstStep = items[0].maxStep;
-          chart?.push(k, [1]);
-        }
-        chart?.push(k, items.map((s) => s.ratio));
-        const last = items[items.length - 1];
-        progress.value = k + runFraction(last.sweep / maxSweeps, firstStep, last.maxStep, tol);
-        status.textContent = `Balancing ${label}: sweep ${last.sweep} (${last.backend}), ratio ${formatNumber(last.ratio, 6)}, largest step ${formatNumber(last.maxStep, 3)}`;
-      };
-      try {
-        handle = await startRun(origin.net, { ...pair, schedule, tol, maxSweeps }, backend, onProgress);
-        if (cancelled) handle.cancel();
-        const result = await handle.result;
-        const ratios = result.history.map((n) => n / result.history[0]);
-        chart.replace(k, ratios);
-        finished.push({ pair, result, functionChange: relativeDifference(originalOutputs, probeOutputs(result.network)) });
-        progress.value = k + 1;
-      } catch (error) {
-        if (cancelled || (error instanceof Error && error.name === 'AbortError')) {
-          cancelled = true;
-        } else {
-          failure = `${pairLabel(pair)}: ${errorMessage(error)}`;
-        }
-        break;
-      } finally {
-        handle = null;
-      }
-    }
+    for (let k = 0; k < pairs.length && !cancelled && !failure; k++) failure = await runPair(k, settings, origin, thisRun, originalOutputs);
+    window.clearInterval(timer);
+    tick();
     chart.redraw();
     setRunning(false);
     // Show that the page's network came through untouched, by recomputing its fingerprint.
     const after = fingerprint(origin.net);
-    if (source === origin) fingerprintOut.textContent = after;
+    if (controls.source() === origin) controls.showFingerprint(after);
     const intact = after === origin.fingerprint ? 'the original network is unchanged' : 'WARNING: the original network changed';
     if (failure) {
       runError.textContent = failure;
@@ -270,14 +161,13 @@ function mount(panel: HTMLElement): void {
       status.textContent = `Cancelled after ${finished.length} of ${pairs.length} pairs; ${intact} (fingerprint ${after}).`;
       chartHost.dataset.state = 'cancelled';
     } else {
-      status.textContent = `Done: ${pairs.length} ${pairs.length === 1 ? 'pair' : 'pairs'} balanced; ${intact}.`;
+      status.textContent = `Done: ${pairs.length} ${pairs.length === 1 ? 'pair' : 'pairs'} balanced in ${seconds(performance.now() - started)}; ${intact}.`;
       chartHost.dataset.state = 'done';
     }
-    if (finished.length > 0) renderResults(results, origin, finished);
+    if (finished.length > 0) renderResults(results, origin, finished, (diagramRun) => showDiagram(origin.net, diagramRun));
   };
 
-
-  form.addEventListener('submit', (event) => {
+  controls.form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (!runButton.disabled) void run();
   });
@@ -286,16 +176,29 @@ function mount(panel: HTMLElement): void {
     handle?.cancel();
     status.textContent = 'Cancelling…';
   });
+  viewSelect.addEventListener('change', () => chart?.setView(viewSelect.value as ConvergenceView));
+  csvButton.addEventListener('click', () => {
+    if (!chart || !lastSource) return;
+    download(new Blob([historiesCsv(finished, chart.series())], { type: 'text/csv' }), `${lastSource.name}-balance-run.csv`);
+  });
+  pngButton.addEventListener('click', () => {
+    if (!chart || !lastSource) return;
+    const name = `${lastSource.name}-${viewSelect.value}.png`;
+    chart.png().then((blob) => download(blob, name), (error: unknown) => { runError.textContent = errorMessage(error); runError.hidden = false; });
+  });
 
-  rebuild();
+  controls.refresh();
   setRunning(false);
   // Hooks for tests and the console: read-only views of the page's state.
   Object.assign(window, {
     weightBalanceDemo: {
       /** The network the page balances (never modified by a run). */
-      source: (): Network | null => source?.net ?? null,
+      source: (): Network | null => controls.source()?.net ?? null,
       /** Outputs of the current network on the fixed probe inputs. */
-      probe: (): number[] => (source ? Array.from(probeOutputs(source.net)) : []),
+      probe: (): number[] => {
+        const source = controls.source();
+        return source ? Array.from(probeOutputs(source.net)) : [];
+      },
       /** The results of the last run. */
       results: (): BalanceResult[] => finished.map((f) => f.result),
     },

@@ -1,76 +1,19 @@
 /**
- * The demo's charts: a live uPlot line chart of `||W||_{p,q} / ||W0||_{p,q}` per (p, q) against the
- * sweep, and small SVG bar charts (per-layer norms before/after, the histogram of log factors).
+ * The demo's small SVG charts: grouped or stacked bars (per-layer norms before/after, the
+ * histogram of log factors coloured by layer), with 1-2-5 ticks on log axes, whole-number ticks
+ * for counts, and numeric x ticks for a histogram. The live line charts use uPlot
+ * (demo/balance/convergenceChart.ts, demo/flow/flowTab.ts).
  */
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
+import { linearTicks, logTicks, tickLabel } from '../../src/plot/ticks.js';
 import { el, formatNumber } from './dom.js';
 
 /** One colour per series, readable on white. */
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
 
-/** A live chart of norm ratios, one line per (p, q). */
-export class RatioChart {
-  private readonly plot: uPlot;
-  private readonly series: number[][] = [];
-  private frame = 0;
-  private readonly resize: ResizeObserver;
-
-  constructor(private readonly host: HTMLElement, labels: string[]) {
-    const width = Math.max(320, host.clientWidth || 640);
-    this.plot = new uPlot({
-      width,
-      height: 320,
-      scales: { x: { time: false } },
-      axes: [
-        { label: 'sweep (updates of all hidden units)' },
-        { label: '‖W‖p,q / ‖W0‖p,q', size: 60, values: (_u, ticks) => ticks.map((t) => formatNumber(t, 3)) },
-      ],
-      series: [
-        { label: 'sweep' },
-        ...labels.map((label, k) => ({ label: `(p, q) = ${label}`, stroke: PALETTE[k % PALETTE.length], width: 2, spanGaps: false, value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatNumber(v, 6)) })),
-      ],
-      legend: { live: true },
-    }, [[]], host);
-    labels.forEach(() => this.series.push([]));
-    this.resize = new ResizeObserver(() => this.plot.setSize({ width: Math.max(320, host.clientWidth), height: 320 }));
-    this.resize.observe(host);
-  }
-
-  /** Append ratios of series `k` (its first value is the ratio 1 before any sweep). */
-  push(k: number, ratios: number[]): void {
-    this.series[k].push(...ratios);
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.redraw());
-  }
-
-  /** Replace series `k` by the exact ratios of a finished run. */
-  replace(k: number, ratios: number[]): void {
-    this.series[k] = [...ratios];
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.redraw());
-  }
-
-  /** Draw now (also called after the run, so the final state is on screen). */
-  redraw(): void {
-    if (this.frame) cancelAnimationFrame(this.frame);
-    this.frame = 0;
-    const length = Math.max(1, ...this.series.map((s) => s.length));
-    const xs = Array.from({ length }, (_, i) => i);
-    const ys = this.series.map((s) => Array.from({ length }, (_, i) => (i < s.length ? s[i] : null)));
-    this.plot.setData([xs, ...ys] as uPlot.AlignedData);
-    this.host.dataset.points = String(this.series.reduce((n, s) => n + s.length, 0));
-  }
-
-  /** Remove the chart. */
-  destroy(): void {
-    if (this.frame) cancelAnimationFrame(this.frame);
-    this.resize.disconnect();
-    this.plot.destroy();
-  }
-}
-
 const SVG = 'http://www.w3.org/2000/svg';
 
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+/** Create an SVG element with attributes and optional text. */
+export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
   if (text !== undefined) node.textContent = text;
@@ -83,53 +26,91 @@ export interface BarGroup {
   values: number[];
 }
 
-/**
- * A grouped bar chart as an SVG with a title (for screen readers) and a legend; `logScale`
- * draws bar heights on a log axis (norms spread over orders of magnitude).
- */
-export function barChart(title: string, groups: BarGroup[], seriesLabels: string[], options: { logScale?: boolean; xLabel?: string } = {}): SVGSVGElement {
-  const width = 560;
-  const height = 220;
-  const margin = { left: 56, right: 12, top: 24, bottom: 40 };
-  const plotW = width - margin.left - margin.right;
-  const plotH = height - margin.top - margin.bottom;
-  const all = groups.flatMap((g) => g.values).filter((v) => Number.isFinite(v));
-  const positive = all.filter((v) => v > 0);
-  const log = options.logScale === true && positive.length > 0;
-  const lo = log ? Math.log10(Math.min(...positive)) - 0.2 : 0;
-  const hi = log ? Math.log10(Math.max(...positive)) + 0.1 : Math.max(1e-300, ...all);
-  const y = (v: number): number => {
-    const t = log ? (Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo) : v / hi;
-    return margin.top + plotH * (1 - Math.min(1, Math.max(0, t)));
-  };
-  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'bars' });
-  root.append(svg('title', {}, title));
-  root.append(svg('line', { x1: margin.left, y1: margin.top + plotH, x2: width - margin.right, y2: margin.top + plotH, stroke: '#555' }));
-  root.append(svg('line', { x1: margin.left, y1: margin.top, x2: margin.left, y2: margin.top + plotH, stroke: '#555' }));
-  const ticks = log ? [lo, (lo + hi) / 2, hi].map((t) => 10 ** t) : [0, hi / 2, hi];
-  for (const t of ticks) {
-    root.append(svg('text', { x: margin.left - 4, y: y(t) + 4, 'text-anchor': 'end', class: 'tick' }, formatNumber(t, 3)));
+/** Options of {@link barChart}. */
+export interface BarOptions {
+  /** Bar heights on a log axis (norms spread over orders of magnitude). */
+  logScale?: boolean;
+  /** Stack a group's values instead of placing them side by side (a histogram by layer). */
+  stacked?: boolean;
+  /** The values are counts: whole-number ticks. */
+  integer?: boolean;
+  xLabel?: string;
+  yLabel?: string;
+  /** The groups are equal bins of `[lo, hi]`: numeric x ticks instead of group labels. */
+  xRange?: [number, number];
+  /** Colour of each series (default: the palette). */
+  colours?: string[];
+}
+
+const WIDTH = 560;
+const HEIGHT = 230;
+const MARGIN = { left: 58, right: 12, top: 26, bottom: 42 };
+
+/** The y axis: a map from value to pixel and its ticks. */
+function yAxis(values: number[], options: BarOptions): { y: (v: number) => number; ticks: number[] } {
+  const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const positive = values.filter((v) => v > 0 && Number.isFinite(v));
+  const toPixel = (t: number): number => MARGIN.top + plotH * (1 - Math.min(1, Math.max(0, t)));
+  if (options.logScale && positive.length > 0) {
+    const lo = 10 ** Math.floor(Math.log10(Math.min(...positive)) - 1e-9);
+    const hi = 10 ** Math.ceil(Math.log10(Math.max(...positive)) + 1e-9);
+    const [a, b] = [Math.log10(lo), Math.log10(hi)];
+    return { y: (v) => toPixel((Math.log10(Math.max(v, lo)) - a) / (b - a || 1)), ticks: logTicks(lo, hi, 2) };
   }
+  const ticks = linearTicks(0, Math.max(options.integer ? 1 : 1e-300, ...values.filter(Number.isFinite)), 4, options.integer === true);
+  const top = ticks[ticks.length - 1] < Math.max(...values) ? Math.max(...values) : ticks[ticks.length - 1];
+  return { y: (v) => toPixel(v / (top || 1)), ticks };
+}
+
+/** A grouped (or stacked) bar chart as an SVG with a title (for screen readers) and a legend. */
+export function barChart(title: string, groups: BarGroup[], seriesLabels: string[], options: BarOptions = {}): SVGSVGElement {
+  const plotW = WIDTH - MARGIN.left - MARGIN.right;
+  const base = HEIGHT - MARGIN.bottom;
+  const totals = groups.map((g) => (options.stacked ? g.values.reduce((a, b) => a + b, 0) : Math.max(0, ...g.values.filter(Number.isFinite))));
+  const { y, ticks } = yAxis(options.stacked ? totals : groups.flatMap((g) => g.values), options);
+  const colour = (s: number): string => options.colours?.[s] ?? PALETTE[s % PALETTE.length];
+  const root = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', class: 'bars' });
+  root.append(svg('title', {}, title));
+  for (const t of ticks) {
+    root.append(svg('line', { x1: MARGIN.left, y1: y(t), x2: WIDTH - MARGIN.right, y2: y(t), stroke: '#eee' }));
+    root.append(svg('text', { x: MARGIN.left - 4, y: y(t) + 4, 'text-anchor': 'end', class: 'tick' }, tickLabel(t)));
+  }
+  root.append(svg('line', { x1: MARGIN.left, y1: base, x2: WIDTH - MARGIN.right, y2: base, stroke: '#555' }));
+  root.append(svg('line', { x1: MARGIN.left, y1: MARGIN.top, x2: MARGIN.left, y2: base, stroke: '#555' }));
   const slot = plotW / Math.max(1, groups.length);
-  const barW = Math.max(1, (slot * 0.8) / Math.max(1, seriesLabels.length));
+  const inner = options.stacked ? slot * 0.92 : slot * 0.8;
+  const barW = Math.max(1, options.stacked ? inner : inner / Math.max(1, seriesLabels.length));
   groups.forEach((g, i) => {
+    let stackTop = base;
     g.values.forEach((v, s) => {
-      if (!Number.isFinite(v)) return;
-      const x = margin.left + i * slot + slot * 0.1 + s * barW;
-      const top = y(v);
-      const rect = svg('rect', { x, y: top, width: Math.max(0.5, barW - 1), height: Math.max(0, margin.top + plotH - top), fill: PALETTE[s % PALETTE.length] });
+      if (!Number.isFinite(v) || (options.stacked && v === 0)) return;
+      const x = MARGIN.left + i * slot + (slot - inner) / 2 + (options.stacked ? 0 : s * barW);
+      const top = options.stacked ? stackTop - (base - y(v)) : y(v);
+      const bottom = options.stacked ? stackTop : base;
+      const rect = svg('rect', { x, y: top, width: Math.max(0.5, barW - (options.stacked ? 0.5 : 1)), height: Math.max(0, bottom - top), fill: colour(s), 'data-series': s });
       rect.append(svg('title', {}, `${g.label} · ${seriesLabels[s]}: ${formatNumber(v, 6)}`));
       root.append(rect);
+      stackTop = top;
     });
-    if (g.label !== '' && (groups.length <= 40 || i % Math.ceil(groups.length / 12) === 0)) {
-      root.append(svg('text', { x: margin.left + i * slot + slot / 2, y: margin.top + plotH + 14, 'text-anchor': 'middle', class: 'tick' }, g.label));
+    if (!options.xRange && (groups.length <= 40 || i % Math.ceil(groups.length / 12) === 0)) {
+      root.append(svg('text', { x: MARGIN.left + i * slot + slot / 2, y: base + 14, 'text-anchor': 'middle', class: 'tick' }, g.label));
     }
   });
-  if (options.xLabel) root.append(svg('text', { x: margin.left + plotW / 2, y: height - 6, 'text-anchor': 'middle', class: 'axis' }, options.xLabel));
+  if (options.xRange) {
+    const [lo, hi] = options.xRange;
+    for (const t of linearTicks(lo, hi, 6)) {
+      const x = MARGIN.left + ((t - lo) / (hi - lo || 1)) * plotW;
+      root.append(svg('line', { x1: x, y1: base, x2: x, y2: base + 4, stroke: '#555' }));
+      root.append(svg('text', { x, y: base + 15, 'text-anchor': 'middle', class: 'tick' }, tickLabel(t)));
+    }
+  }
+  if (options.xLabel) root.append(svg('text', { x: MARGIN.left + plotW / 2, y: HEIGHT - 6, 'text-anchor': 'middle', class: 'axis' }, options.xLabel));
+  if (options.yLabel) root.append(svg('text', { transform: `translate(12 ${MARGIN.top + (base - MARGIN.top) / 2}) rotate(-90)`, 'text-anchor': 'middle', class: 'axis' }, options.yLabel));
+  let lx = MARGIN.left + 8;
   seriesLabels.forEach((label, s) => {
-    const x = margin.left + 8 + s * 120;
-    root.append(svg('rect', { x, y: 6, width: 10, height: 10, fill: PALETTE[s % PALETTE.length] }));
-    root.append(svg('text', { x: x + 14, y: 15, class: 'legend' }, label));
+    root.append(svg('rect', { x: lx, y: 7, width: 10, height: 10, fill: colour(s) }));
+    root.append(svg('text', { x: lx + 14, y: 16, class: 'legend' }, label));
+    lx += 24 + label.length * 6.5;
   });
   return root;
 }
@@ -146,11 +127,17 @@ export function histogram(values: ArrayLike<number>, bins: number): { edges: num
   return { edges: Array.from({ length: bins + 1 }, (_, k) => lo + k * width), counts };
 }
 
-/** A histogram of log factors as an SVG bar chart. */
-export function histogramChart(title: string, values: ArrayLike<number>, bins = 30): SVGSVGElement {
-  const { edges, counts } = histogram(values, bins);
-  const groups = counts.map((c, k) => ({ label: k % 5 === 0 || k === bins - 1 ? formatNumber(edges[k], 2) : '', values: [c] }));
-  return barChart(title, groups, ['units'], { xLabel: 'log a (bin start)' });
+/** A histogram of values in several groups (e.g. log factors per layer), stacked and coloured by group. */
+export function stackedHistogram(title: string, groups: { label: string; values: ArrayLike<number> }[], bins = 30, xLabel = 'log a'): SVGSVGElement {
+  const all = groups.flatMap((g) => Array.from(g.values));
+  const { edges } = histogram(all, bins);
+  const lo = edges[0];
+  const hi = edges[bins];
+  const counts = groups.map((g) => histogram([...Array.from(g.values), lo, hi], bins).counts);
+  // The two range anchors added above land in the first and last bins: take them out again.
+  for (const c of counts) { c[0]--; c[bins - 1]--; }
+  const barGroups = edges.slice(0, bins).map((edge, k) => ({ label: `${formatNumber(edge, 3)} to ${formatNumber(edges[k + 1], 3)}`, values: counts.map((c) => c[k]) }));
+  return barChart(title, barGroups, groups.map((g) => g.label), { stacked: true, integer: true, xRange: [lo, hi], xLabel, yLabel: 'units' });
 }
 
 /** A `<figure>` with a caption around a chart. */

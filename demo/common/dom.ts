@@ -75,6 +75,11 @@ export function formatNumber(x: number, digits = 6): string {
   return a !== 0 && (a < 1e-3 || a >= 1e6) ? x.toExponential(digits - 1) : Number(x.toPrecision(digits)).toString();
 }
 
+/** A duration given in milliseconds, in seconds: one unit for times everywhere on the page. */
+export function formatSeconds(ms: number): string {
+  return `${formatNumber(ms / 1000, 3)} s`;
+}
+
 /** A `<select>` of `[value, label]` options with `value` selected. */
 export function select(options: [string, string][], value: string): HTMLSelectElement {
   const node = el('select');

@@ -5,7 +5,8 @@
  * refuse is reported next to the file control by the caller.
  */
 import { checkWritable, MODEL_FORMATS, modelFormatFor, validateNetwork } from '../../src/index.js';
-import type { ModelRead, Network } from '../../src/index.js';
+import type { FixedUnitsNote, ModelRead, Network } from '../../src/index.js';
+import { download } from './download.js';
 
 /** What each network opened on this page was read as (its format's writer may patch the file). */
 const opened = new WeakMap<Network, ModelRead>();
@@ -43,13 +44,10 @@ export async function readNetworkFile(file: File): Promise<Network> {
 export function saveNetworkFile(net: Network, filename: string, origin?: Network): void {
   const { format, own } = checkWritable(filename, (origin && opened.get(origin)) ?? null, 'the opened file');
   const bytes = format.write!(net, own).bytes;
-  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = filename;
-  link.hidden = true;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  download(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }), filename);
+}
+
+/** The units the operators of the file `net` was opened from fixed, one entry per layer (empty for other sources). */
+export function onnxFixedUnits(net: Network): FixedUnitsNote[] {
+  return opened.get(net)?.fixedUnits ?? [];
 }

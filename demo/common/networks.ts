@@ -6,7 +6,7 @@ import { cnn, forward, mlp, WeightBalanceError } from '../../src/index.js';
 import type { Network } from '../../src/index.js';
 import { rowMasses } from '../../src/math/norm.js';
 import { Random } from '../../src/network/random.js';
-import { layerSize } from '../../src/network/types.js';
+import { isHomogeneous, layerSize } from '../../src/network/types.js';
 
 /** A ready-made network. */
 export interface Preset {
@@ -99,4 +99,23 @@ export function relativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): 
     scale = Math.max(scale, Math.abs(a[i]));
   }
   return scale > 0 ? diff / scale : diff;
+}
+
+/** Input, a hidden layer, or the output. */
+export function layerKind(net: Network, layer: number): 'input' | 'hidden' | 'output' {
+  return layer === 0 ? 'input' : layer === net.layers.length - 1 ? 'output' : 'hidden';
+}
+
+/**
+ * Units per layer that balancing leaves at factor 1 by rule: every output unit, every unit of a
+ * hidden layer whose activation is not positively homogeneous (e.g. Sigmoid from an ONNX file),
+ * and a hidden layer's listed `fixed` units. The input layer counts 0 (it is never rescaled).
+ */
+export function fixedUnitsByLayer(net: Network): number[] {
+  return net.layers.map((layer, k) => {
+    const kind = layerKind(net, k);
+    if (kind === 'input') return 0;
+    if (kind === 'output' || !isHomogeneous(layer.activation)) return layer.shape[0];
+    return new Set(layer.fixed ?? []).size;
+  });
 }

@@ -14,6 +14,9 @@ import { balance, BalanceAbortedError, chooseBackend, WeightBalanceError } from 
 import type { Backend, BalanceResult, GpuSource, Network, SweepProgress } from '../../src/index.js';
 import type { RunMessage, RunSettings, WorkerReply } from './protocol.js';
 
+/** Sweeps per GPU submission for runs on the page: progress after every few sweeps. */
+export const PAGE_SWEEPS_PER_BATCH = 4;
+
 /** A run in flight. */
 export interface RunHandle {
   /** Resolves with the result; rejects with an `AbortError` when cancelled. */
@@ -67,7 +70,9 @@ function inWorker(network: Network, settings: RunSettings, onProgress: (items: S
 
 function onPage(network: Network, settings: RunSettings, source: GpuSource, onProgress: (items: SweepProgress[]) => void): RunHandle {
   const controller = new AbortController();
-  const running = balance(network, { ...settings, ...source, backend: 'webgpu', signal: controller.signal, onSweep: (progress) => onProgress([progress]) });
+  // Small GPU batches: the first progress comes after a few sweeps (16 by default, which on a
+  // large net or a slow adapter keeps the page silent for a long time), at one read-back per batch.
+  const running = balance(network, { ...settings, ...source, backend: 'webgpu', sweepsPerBatch: PAGE_SWEEPS_PER_BATCH, signal: controller.signal, onSweep: (progress) => onProgress([progress]) });
   // The driver stops at the next sweep (or GPU batch) boundary; the page does not wait for it.
   const aborted = new Promise<never>((_, reject) => {
     controller.signal.addEventListener('abort', () => reject(new BalanceAbortedError('cancelled')), { once: true });

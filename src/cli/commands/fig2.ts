@@ -10,6 +10,7 @@ import { validateExponents } from '../../options.js';
 import type { Backend, Schedule } from '../../options.js';
 import { UsageError, choiceArg, defineCommand, integerArg, numberArg, parseNumber, parseSizes, stringArg, stringListArg } from '../args.js';
 import { runBalance } from '../balanceRun.js';
+import { fig2Svg, svgPathFor } from '../fig2Figure.js';
 import { checkTargetPath, writeFileAtomic } from '../modelFile.js';
 
 /** The three networks of MATH.md §6: 200 inputs, 3750 hidden units, 10 outputs. */
@@ -44,10 +45,12 @@ const USAGE = `usage: weight-balance fig2 [--csv FILE] [--max-sweeps N] [--tol T
 The experiment of the paper's Fig. 2: for each network, (p, q) and schedule, balance the
 He-initialised ReLU MLP (seed 0, zero biases) and record ||W||_{p,q}/||W0||_{p,q} after every sweep.
 Prints a table of the final ratio and of the sweeps needed to come within 1e-3 and 1e-6
-(relative) of it; writes every ratio to a CSV file (net,p,q,schedule,sweep,ratio).
+(relative) of it; writes every ratio to a CSV file (net,p,q,schedule,sweep,ratio) and draws
+them next to it as an SVG figure (FILE with .svg for .csv: one panel per network, one line per
+(p, q), dashed for the alternating schedule).
 
 options:
-  --csv FILE           the CSV file (default fig2.csv)
+  --csv FILE           the CSV file (default fig2.csv); the figure goes to fig2.svg
   --max-sweeps N       cap per run (default ${FIG2_MAX_SWEEPS})
   --tol T              stop a run when the largest log-factor change is below T (default ${FIG2_TOL})
   --arch SIZES         a network (repeatable; default the three of the paper:
@@ -114,7 +117,9 @@ export default defineCommand('fig2', USAGE, {
   // Every refusal before the first run: the experiment can take many minutes.
   for (const [p, q] of exponents) validateExponents(p, q);
   validateRunOptions({ p: 1, q: 1, tol, maxSweeps, backend });
+  const svgPath = svgPathFor(csvPath);
   await checkTargetPath(csvPath);
+  await checkTargetPath(svgPath);
 
   const started = performance.now();
   const rows: Fig2Row[] = [];
@@ -134,8 +139,9 @@ export default defineCommand('fig2', USAGE, {
   const lines = ['net,p,q,schedule,sweep,ratio'];
   for (const r of rows) r.history.forEach((h, k) => lines.push(`${r.net},${r.p},${r.q},${r.schedule},${k},${h / r.history[0]}`));
   await writeFileAtomic(csvPath, lines.join('\n') + '\n');
+  await writeFileAtomic(svgPath, fig2Svg(rows.map((r) => ({ net: r.net, p: r.p, q: r.q, schedule: r.schedule, ratios: r.history.map((h) => h / r.history[0]) }))));
   io.out(table(rows));
   if (rows.some((r) => !r.converged)) io.out(`\n* = stopped at --max-sweeps ${maxSweeps} before the largest log-factor change fell below ${tol}\n`);
-  io.out(`${rows.length} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ratios per sweep written to ${csvPath}\n`);
+  io.out(`${rows.length} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ratios per sweep written to ${csvPath}, the figure to ${svgPath}\n`);
   return 0;
 });

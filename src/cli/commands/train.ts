@@ -40,8 +40,10 @@ options:
   --seed S                   seeds the network, the data and the minibatches (default 0)
   --log-every K              log every K steps (default: about 50 lines)
   --json                     print exactly one JSON object on stdout:
-                             { loss, accuracy, residual, testAccuracy } (the first three: one value
-                             per logged step; accuracy is null for the regression)`;
+                             { step, loss, accuracy, residual, testAccuracy }: step lists the
+                             logged step indices (0 = before training), and loss, accuracy and
+                             residual hold one value per logged step (accuracy is null for the
+                             regression)`;
 
 const DATA = ['digits', 'spirals', 'teacher'] as const;
 const OPTIMIZERS = ['gd', 'momentum', 'adam', 'flow'] as const;
@@ -134,6 +136,7 @@ export default defineCommand('train', USAGE, {
   const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
   if (json) {
     io.out(`${JSON.stringify({
+      step: result.logs.map((l) => l.step),
       loss: result.logs.map((l) => finite(l.loss)),
       accuracy: result.logs.map((l) => finite(l.accuracy)),
       residual: result.logs.map((l) => finite(l.residual)),
