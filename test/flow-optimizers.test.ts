@@ -55,16 +55,16 @@ describe('the optimisers', () => {
   it("gd steps W - lr g; momentum with mu = 0.5 steps W - lr (0.5 m + g); adam's first step is lr sign(g) up to epsilon", () => {
     const g = randomArrays(net, 2);
     const w0 = flat({ weight: net.blocks.map((b) => b.weight as Float64Array), bias: net.blocks.map((b) => b.bias as Float64Array) });
-    const after = (o: Optimizer, steps: number): number[] => {
+    const stepped = (o: Optimizer, steps: number): number[] => {
       const copy = structuredClone(net);
       const rule = createOptimizer(settings(o), copy);
       for (let t = 1; t <= steps; t++) rule.step(copy, g, t);
       return flat({ weight: copy.blocks.map((b) => b.weight as Float64Array), bias: copy.blocks.map((b) => b.bias as Float64Array) });
     };
     const gFlat = flat(g);
-    after('gd', 1).forEach((w, e) => expect(w).toBeCloseTo(w0[e] - 0.1 * gFlat[e], 14));
-    after('momentum', 2).forEach((w, e) => expect(w).toBeCloseTo(w0[e] - 0.1 * gFlat[e] - 0.1 * 1.5 * gFlat[e], 14));
-    after('adam', 1).forEach((w, e) => expect(w).toBeCloseTo(w0[e] - 0.1 * Math.sign(gFlat[e]), 5));
+    stepped('gd', 1).forEach((w, e) => expect(w).toBeCloseTo(w0[e] - 0.1 * gFlat[e], 14));
+    stepped('momentum', 2).forEach((w, e) => expect(w).toBeCloseTo(w0[e] - 0.1 * gFlat[e] - 0.1 * 1.5 * gFlat[e], 14));
+    stepped('adam', 1).forEach((w, e) => expect(w).toBeCloseTo(w0[e] - 0.1 * Math.sign(gFlat[e]), 5));
   });
 
   it('rescale the state by the factors and back to where it was; the first moment transforms like the gradient', () => {

@@ -1,13 +1,16 @@
 import type { Problem } from './problem.js';
+import { BlockIndex } from './problem.js';
 
 /**
  * Greedy colouring of the variable graph: two variables are adjacent when a weight block joins
  * a unit of one to a unit of the other. Variables of one colour can be updated together by the
  * alternating schedule (MATH.md §4). Works for any DAG; an MLP gets two colours (odd and even
- * hidden layers). Adjacency is walked block by block, never stored, so memory stays O(units).
+ * hidden layers). Adjacency is walked through each unit's own blocks, never stored, so memory stays O(units + blocks)
+ * and time O(edges + units log layers).
  */
-export function colourVariables(problem: Pick<Problem, 'nUnits' | 'nVars' | 'unitVar' | 'blocks'>): { varClass: Int32Array; nClasses: number } {
+export function colourVariables(problem: Pick<Problem, 'nUnits' | 'nVars' | 'unitVar' | 'blocks' | 'layerUnit0'>): { varClass: Int32Array; nClasses: number } {
   const { nUnits, nVars, unitVar, blocks } = problem;
+  const index = new BlockIndex(problem.layerUnit0, blocks);
   // Members of each variable, as CSR.
   const start = new Int32Array(nVars + 1);
   for (let u = 0; u < nUnits; u++) if (unitVar[u] >= 0) start[unitVar[u] + 1]++;
@@ -33,19 +36,17 @@ export function colourVariables(problem: Pick<Problem, 'nUnits' | 'nVars' | 'uni
     }
     for (let m = start[v]; m < start[v + 1]; m++) {
       const u = members[m];
-      for (const b of blocks) {
+      for (const b of index.writersOf(u)) {
+        if (u < b.rowUnit0 || u >= b.rowUnit0 + b.rows) continue;
+        const g = Math.floor((u - b.rowUnit0) / (b.rows / b.groups));
+        const c0 = b.colUnit0 + g * b.cols;
+        for (let j = 0; j < b.cols; j++) mark(unitVar[c0 + j], v);
+      }
+      for (const b of index.readersOf(u)) {
+        if (u < b.colUnit0 || u >= b.colUnit0 + b.cols * b.groups) continue;
         const rowsPerGroup = b.rows / b.groups;
-        if (u >= b.rowUnit0 && u < b.rowUnit0 + b.rows) {
-          const g = Math.floor((u - b.rowUnit0) / rowsPerGroup);
-          const c0 = b.colUnit0 + g * b.cols;
-          for (let j = 0; j < b.cols; j++) mark(unitVar[c0 + j], v);
-        }
-        const colSpan = b.cols * b.groups;
-        if (u >= b.colUnit0 && u < b.colUnit0 + colSpan) {
-          const g = Math.floor((u - b.colUnit0) / b.cols);
-          const r0 = b.rowUnit0 + g * rowsPerGroup;
-          for (let i = 0; i < rowsPerGroup; i++) mark(unitVar[r0 + i], v);
-        }
+        const r0 = b.rowUnit0 + Math.floor((u - b.colUnit0) / b.cols) * rowsPerGroup;
+        for (let i = 0; i < rowsPerGroup; i++) mark(unitVar[r0 + i], v);
       }
     }
     let c = 0;

@@ -40,12 +40,39 @@ function toProblemBlocks(net: Network, layerUnit0: Int32Array): ProblemBlock[] {
   });
 }
 
+/** The root of each global unit's tie group (residual skips tie channel c of both layers; explicit ties). */
+function tieGroups(net: Network, layerUnit0: Int32Array, nUnits: number): Int32Array {
+  const ties = new Ties(nUnits);
+  net.layers.forEach((layer, k) => {
+    for (const s of layer.skips ?? []) {
+      for (let c = 0; c < unitCount(layer); c++) ties.union(layerUnit0[k] + c, layerUnit0[s] + c);
+    }
+  });
+  for (const group of net.ties ?? []) {
+    for (let m = 1; m < group.length; m++) {
+      ties.union(layerUnit0[group[0].layer] + group[0].unit, layerUnit0[group[m].layer] + group[m].unit);
+    }
+  }
+  return new Int32Array(nUnits).map((_, u) => ties.find(u));
+}
+
+/** 1 at the root of each fixed group: a group is fixed if any member is (inputs, outputs, non-homogeneous activations, `Layer.fixed`). */
+function fixedGroups(net: Network, layerUnit0: Int32Array, root: Int32Array): Uint8Array {
+  const fixedRoot = new Uint8Array(root.length);
+  const last = net.layers.length - 1;
+  net.layers.forEach((layer, k) => {
+    const all = k === 0 || k === last || !isHomogeneous(layer.activation);
+    if (all) for (let c = 0; c < unitCount(layer); c++) fixedRoot[root[layerUnit0[k] + c]] = 1;
+    for (const c of layer.fixed ?? []) fixedRoot[root[layerUnit0[k] + c]] = 1;
+  });
+  return fixedRoot;
+}
+
 /**
  * Compile a network into a {@link Problem}: validate it and the exponents (one validation for
- * every engine), number the units, merge tie groups, mark fixed units, freeze degenerate groups (a dead unit,
- * a dead cycle through ties: see {@link deadGroups}), and colour
- * the variables for the alternating schedule. The network's arrays are shared, never copied or
- * written.
+ * every engine), number the units, merge tie groups, mark fixed units, freeze degenerate groups
+ * (a dead unit, a dead set of tie groups: see {@link deadGroups}), and colour the variables for
+ * the alternating schedule. The network's arrays are shared, never copied or written.
  */
 export function compileProblem(net: Network, options: { p: number; q: number; includeBiases?: boolean }): Problem {
   const { p, q, includeBiases = false } = options;
@@ -58,31 +85,8 @@ export function compileProblem(net: Network, options: { p: number; q: number; in
     nUnits += unitCount(layer);
   });
   const blocks = toProblemBlocks(net, layerUnit0);
-
-  const ties = new Ties(nUnits);
-  net.layers.forEach((layer, k) => {
-    for (const s of layer.skips ?? []) {
-      for (let c = 0; c < unitCount(layer); c++) ties.union(layerUnit0[k] + c, layerUnit0[s] + c);
-    }
-  });
-  for (const group of net.ties ?? []) {
-    for (let m = 1; m < group.length; m++) {
-      ties.union(layerUnit0[group[0].layer] + group[0].unit, layerUnit0[group[m].layer] + group[m].unit);
-    }
-  }
-
-  // A group is fixed if any member is: inputs, outputs, non-homogeneous activations, explicit.
-  const fixedRoot = new Uint8Array(nUnits);
-  const last = net.layers.length - 1;
-  net.layers.forEach((layer, k) => {
-    const n = unitCount(layer);
-    const all = k === 0 || k === last || !isHomogeneous(layer.activation);
-    for (let c = 0; c < n; c++) if (all) fixedRoot[ties.find(layerUnit0[k] + c)] = 1;
-    for (const c of layer.fixed ?? []) fixedRoot[ties.find(layerUnit0[k] + c)] = 1;
-  });
-
-  // Degenerate groups: not reachable from a fixed group (or a bias), or not reaching one.
-  const root = new Int32Array(nUnits).map((_, u) => ties.find(u));
+  const root = tieGroups(net, layerUnit0, nUnits);
+  const fixedRoot = fixedGroups(net, layerUnit0, root);
   const dead = deadGroups(blocks, layerUnit0, root, fixedRoot, includeBiases);
 
   const unitVar = new Int32Array(nUnits).fill(-1);
@@ -100,20 +104,7 @@ export function compileProblem(net: Network, options: { p: number; q: number; in
     unitVar[u] = rootVar[g];
   }
 
-  const problem: Problem = {
-    p,
-    q,
-    r: q / p,
-    includeBiases,
-    nUnits,
-    layerUnit0,
-    unitVar,
-    nVars,
-    varClass: new Int32Array(nVars),
-    nClasses: 0,
-    blocks,
-    frozen,
-  };
+  const problem: Problem = { p, q, r: q / p, includeBiases, nUnits, layerUnit0, unitVar, nVars, varClass: new Int32Array(nVars), nClasses: 0, blocks, frozen };
   const { varClass, nClasses } = colourVariables(problem);
   problem.varClass = varClass;
   problem.nClasses = nClasses;

@@ -1,5 +1,5 @@
 import type { ProblemBlock } from './problem.js';
-import { unitRef } from './problem.js';
+import { BlockIndex } from './problem.js';
 
 /**
  * The tie groups whose factor has no minimiser (MATH.md §4, "Degenerate units"). A fixed group
@@ -43,31 +43,18 @@ export function deadGroups(
       for (let i = 0; i < b.rows; i++) if (b.bias[i] !== 0) sources.push(root[b.rowUnit0 + i]);
     }
   }
-  const reading = byFirstUnit(blocks, (b) => b.colUnit0);
-  const writing = byFirstUnit(blocks, (b) => b.rowUnit0);
-  const layerStart = (u: number): number => layerUnit0[unitRef(layerUnit0, u).layer];
+  const index = new BlockIndex(layerUnit0, blocks);
   const fromSources = search(members, root, sources, (u, visit) => {
-    for (const b of reading.get(layerStart(u)) ?? []) forEachSuccessor(b, u, (row) => visit(root[row]));
+    for (const b of index.readersOf(u)) forEachSuccessor(b, u, (row) => visit(root[row]));
   });
   const toSinks = search(members, root, sinks, (u, visit) => {
-    for (const b of writing.get(layerStart(u)) ?? []) forEachPredecessor(b, u, (col) => visit(root[col]));
+    for (const b of index.writersOf(u)) forEachPredecessor(b, u, (col) => visit(root[col]));
   });
   const dead = new Uint8Array(nUnits);
   for (let u = 0; u < nUnits; u++) {
     if (root[u] === u && !fixedRoot[u] && (!fromSources[u] || !toSinks[u])) dead[u] = 1;
   }
   return dead;
-}
-
-/** The blocks by the first unit of their column (or row) layer. */
-function byFirstUnit(blocks: readonly ProblemBlock[], first: (b: ProblemBlock) => number): Map<number, ProblemBlock[]> {
-  const map = new Map<number, ProblemBlock[]>();
-  for (const b of blocks) {
-    const list = map.get(first(b));
-    if (list) list.push(b);
-    else map.set(first(b), [b]);
-  }
-  return map;
 }
 
 /** The members of each group, as CSR over the roots: `units[start[g] .. start[g + 1])`. */

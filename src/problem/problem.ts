@@ -61,3 +61,42 @@ export function unitRef(offsets: Int32Array, unit: number): UnitRef {
   }
   return { layer: lo, unit: unit - offsets[lo] };
 }
+
+/**
+ * The blocks by the layers they read and write: from a global unit, the blocks whose columns
+ * (or rows) include it, in O(log layers). Lets a walk over units visit only their own blocks.
+ */
+export class BlockIndex {
+  private readonly reading = new Map<number, ProblemBlock[]>();
+  private readonly writing = new Map<number, ProblemBlock[]>();
+
+  constructor(
+    private readonly layerUnit0: Int32Array,
+    blocks: readonly ProblemBlock[],
+  ) {
+    for (const b of blocks) {
+      BlockIndex.add(this.reading, b.colUnit0, b);
+      BlockIndex.add(this.writing, b.rowUnit0, b);
+    }
+  }
+
+  /** The blocks reading the layer of global unit `unit` (it is one of their column units). */
+  readersOf(unit: number): readonly ProblemBlock[] {
+    return this.reading.get(this.layerStart(unit)) ?? [];
+  }
+
+  /** The blocks writing the layer of global unit `unit` (it is one of their row units). */
+  writersOf(unit: number): readonly ProblemBlock[] {
+    return this.writing.get(this.layerStart(unit)) ?? [];
+  }
+
+  private layerStart(unit: number): number {
+    return this.layerUnit0[unitRef(this.layerUnit0, unit).layer];
+  }
+
+  private static add(map: Map<number, ProblemBlock[]>, key: number, b: ProblemBlock): void {
+    const list = map.get(key);
+    if (list) list.push(b);
+    else map.set(key, [b]);
+  }
+}
