@@ -168,8 +168,11 @@ export function modelFormatFor(name: string, purpose: 'read' | 'write' = 'read')
   const known = MODEL_FORMATS.filter((f) => purpose === 'read' || f.write);
   const format = known.find((f) => f.extensions.includes(ext));
   if (!format) {
-    const list = known.flatMap((f) => f.extensions).join(', ');
-    throw new WeightBalanceError(`'${name}': cannot ${purpose} ${ext ? `'${ext}'` : 'files without an extension'}; supported: ${list}`);
+    const extensions = known.flatMap((f) => f.extensions);
+    const either = extensions.length > 1 ? `${extensions.slice(0, -1).join(', ')} or ${extensions[extensions.length - 1]}` : extensions[0];
+    throw new WeightBalanceError(
+      `'${name}' is not a ${either} file (cannot ${purpose} ${ext ? `'${ext}'` : 'files without an extension'}; supported: ${extensions.join(', ')})`,
+    );
   }
   return format;
 }
