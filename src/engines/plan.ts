@@ -82,8 +82,8 @@ export function classBlocks(problem: Problem): number[][] {
   return result;
 }
 
-/** Whether the variables of a step include variable `v` of class `cls`. */
-export function includesVariable(variables: VariableSet, cls: number): boolean {
+/** Whether a step's variables include the variables of colour class `cls`. */
+export function includesClass(variables: VariableSet, cls: number): boolean {
   return variables === 'all' || variables.class === cls;
 }
 

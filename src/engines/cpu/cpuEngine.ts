@@ -2,7 +2,7 @@ import { WeightBalanceError } from '../../errors.js';
 import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
-import { includesVariable, sweepPlan } from '../plan.js';
+import { includesClass, sweepPlan } from '../plan.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
 import { LinearBlockSums, LogBlockSums, fitsLinear, weightRange } from './blockSums.js';
 import type { BlockSums } from './blockSums.js';
@@ -236,7 +236,7 @@ export class CpuEngine implements Engine {
     const { eta } = step.update;
     let maxStep = 0;
     for (let v = 0; v < nVars; v++) {
-      if (!includesVariable(step.variables, varClass[v])) continue;
+      if (!includesClass(step.variables, varClass[v])) continue;
       const d = eta * (this.lOut[v] - this.lIn[v]);
       if (!Number.isFinite(d)) throw new Error(`variable ${v} has log In ${this.lIn[v]} and log Out ${this.lOut[v]}: a degenerate unit was not frozen`);
       this.u[v] += d;
