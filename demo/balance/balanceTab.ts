@@ -56,7 +56,7 @@ function mount(panel: HTMLElement): void {
   const diagramFigure = el('figure', { 'aria-label': 'Network diagram figure' }, diagramHost,
     el('figcaption', { text: 'The network: one box per layer (height grows with the log of its units), arrows for weight blocks, dashed arcs for residual skips (their units share one factor), grey for fixed units (never rescaled: the output layer, non-ReLU activations), red for frozen units (dead: left at factor 1).' }));
   const results = el('section', { id: 'results', 'aria-label': 'Results', hidden: true });
-  panel.append(el('div', { class: 'layout' }, controls.form, el('div', { class: 'output' }, runBar, chartFigure, results, diagramFigure)));
+  panel.append(el('div', { class: 'layout' }, controls.form, el('div', { class: 'output' }, runBar, chartFigure, diagramFigure, results)));
 
   const showDiagram = (net: Network | null, run: DiagramRun | null): void => {
     diagramHost.replaceChildren(...(net ? [networkDiagram(net, run)] : []));

@@ -20,9 +20,8 @@ export interface DiagramRun {
   frozen: Map<number, number>;
 }
 
-const COLUMN = 100;
+const COLUMN = 120;
 const BOX_W = 50;
-const MID = 100;
 const MAX_BOX_H = 110;
 
 function blockLabel(b: Block): string {
@@ -34,8 +33,10 @@ function blockLabel(b: Block): string {
 /** The diagram of `net`; with `run`, each layer's norm before → after balancing. */
 export function networkDiagram(net: Network, run: DiagramRun | null = null): SVGSVGElement {
   const n = net.layers.length;
+  // Room above the boxes only when some block skips layers (drawn as an arc over them).
+  const MID = net.blocks.some((b) => b.to > b.from + 1) ? 100 : 72;
   const width = Math.max(640, n * COLUMN + 20);
-  const height = run ? 285 : 250;
+  const height = MID + (run ? 185 : 150);
   const maxUnits = Math.max(...net.layers.map((l) => l.shape[0]));
   const boxH = (units: number): number => 14 + (MAX_BOX_H - 14) * (Math.log10(units + 1) / Math.log10(maxUnits + 1));
   const cx = (i: number): number => 10 + COLUMN / 2 + i * (width - 20 - COLUMN) / Math.max(1, n - 1);
