@@ -87,7 +87,7 @@ function mount(panel: HTMLElement): void {
     const { pairs, tol, maxSweeps, schedule, backend } = settings;
     const pair = pairs[k];
     const label = `pair ${k + 1} of ${pairs.length}, (p, q) = ${pairLabel(pair)}`;
-    status.textContent = `Balancing ${label}: preparing ${backend === 'cpu' ? 'the CPU worker' : 'the run'}…`;
+    status.textContent = `Balancing ${label}: ${backend === 'cpu' ? 'starting the CPU worker' : 'choosing the backend; on WebGPU, uploading the weights and compiling the kernels'}…`;
     let firstStep = 0;
     const onProgress = (items: SweepProgress[]): void => {
       if (cancelled || thisRun !== runCount || items.length === 0) return;
@@ -139,6 +139,8 @@ function mount(panel: HTMLElement): void {
     const tick = (): void => { elapsed.textContent = `elapsed ${seconds(performance.now() - started)}`; };
     tick();
     timer = window.setInterval(tick, 100);
+    // Let the page paint the elapsed time and the status before the probe's forward pass.
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     const originalOutputs = probeOutputs(origin.net);
     progress.max = pairs.length;
     progress.value = 0;
