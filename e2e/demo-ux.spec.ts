@@ -8,6 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Page } from '@playwright/test';
+import { sequential, writeSafetensors } from '../src/index.js';
 import { Random } from '../src/network/random.js';
 import { model, node, randn, tensor, valueInfo } from '../test/onnx/build.js';
 import { DemoPage } from './demoPage.js';
@@ -178,4 +179,26 @@ test("an ONNX file's fixed units: count and layer in the summary, the facts and 
   await expect(layers.nth(1)).toHaveAttribute('data-fixed', '0');
   await demo.run({ pairs: '2,2', backend: 'cpu' });
   await expect(page.locator('#result-fixed')).toHaveText('5 in layer 2, 2 in layer output');
+});
+
+test('the diagram shows a residual skip (tied units) and, after a run, the frozen units of a dead unit', async ({ page }) => {
+  const net = sequential([8], [{ type: 'dense', units: 6 }, { type: 'dense', units: 6, skip: 1 }, { type: 'dense', units: 5 }, { type: 'dense', units: 3 }], { seed: 2 });
+  net.blocks[2].weight.fill(0, 0, 6); // unit 0 of layer 3 gets no input: dead, so frozen
+  const demo = new DemoPage(page);
+  await demo.open();
+  await demo.file.setInputFiles({ name: 'residual.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(writeSafetensors(net)) });
+  await expect(demo.status).toHaveText('Opened residual.safetensors.');
+  const diagram = page.getByRole('img', { name: 'Network diagram' });
+  await expect(diagram.locator('g.skip')).toHaveCount(1);
+  await expect(diagram.locator('g.skip')).toHaveAttribute('data-from', '1');
+  await expect(diagram.locator('g.skip')).toHaveAttribute('data-to', '2');
+  await expect(diagram.locator('g.skip')).toContainText('units tied');
+  await demo.run({ pairs: '2,2', backend: 'cpu' });
+  const frozen = await page.evaluate(() => (window as unknown as { weightBalanceDemo: { results(): { frozenUnits: { layer: number }[] }[] } }).weightBalanceDemo.results()[0].frozenUnits);
+  expect(frozen.length).toBeGreaterThan(0);
+  const perLayer = new Map<number, number>();
+  for (const u of frozen) perLayer.set(u.layer, (perLayer.get(u.layer) ?? 0) + 1);
+  for (const [layer, count] of perLayer) await expect(diagram.locator(`g.layer[data-layer="${layer}"]`)).toHaveAttribute('data-frozen', String(count));
+  await expect(page.locator('#result-frozen')).toHaveText(new RegExp(`^${frozen.length} \\(layer `));
+  await expect(diagram.locator('text.frozen').first()).toBeVisible();
 });
