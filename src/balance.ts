@@ -148,6 +148,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const handover = await EngineHandover.open(problem, run, choice);
   try {
     const history = [(await handover.evaluate('before the first sweep')).norm];
+    refuseInfiniteNorm(history[0], problem.p, problem.q);
     let converged = false;
     let lastYield = performance.now();
     while (handover.state.sweeps < run.maxSweeps && !converged) {
@@ -191,4 +192,17 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   } finally {
     handover.dispose();
   }
+}
+
+/**
+ * Refuse a network whose `l_{p,q}` norm is not a finite float64 number: with a very small `p` or
+ * `q` (e.g. `p = 1e-9`), the row sums of `|w|^p` raised to `q/p` overflow, no sweep could then
+ * be checked for monotone decrease, and the result would be meaningless.
+ */
+function refuseInfiniteNorm(norm: number, p: number, q: number): void {
+  if (Number.isFinite(norm)) return;
+  throw new WeightBalanceError(
+    `the l_{p,q} norm of this network is ${norm} in float64 at p = ${p}, q = ${q} (each row's sum of |w|^p is raised to the power q/p = ${(q / p).toPrecision(3)}): ` +
+    'p or q is too small for these weights; use larger exponents',
+  );
 }

@@ -5,7 +5,7 @@
  */
 import type { Backend, Network, Schedule } from '../../src/index.js';
 import { el, errorMessage, field, readNumber, select } from '../common/dom.js';
-import { acceptedExtensions, onnxFixedUnits, readNetworkFile } from '../common/files.js';
+import { acceptedExtensions, fileFixedUnits, readNetworkFile } from '../common/files.js';
 import { customMlp, describe, fingerprint, PRESETS } from '../common/networks.js';
 import { DEFAULT_PAIRS, parsePairs } from '../common/pairs.js';
 import type { Pair } from '../common/pairs.js';
@@ -44,12 +44,12 @@ function numberInput(value: string, attributes: Record<string, string> = {}): HT
   return el('input', { type: 'text', inputmode: 'decimal', value, autocomplete: 'off', spellcheck: 'false', ...attributes });
 }
 
-/** A sentence on the units an ONNX file's operators fixed, or '' when none. */
-function onnxNote(net: Network): string {
-  const fixed = onnxFixedUnits(net);
+/** A sentence on the units a file's operators fixed (an ONNX Sigmoid, an unknown op), or '' when none. */
+function fixedNote(net: Network): string {
+  const fixed = fileFixedUnits(net);
   if (fixed.length === 0) return '';
-  const parts = fixed.flatMap((f) => f.layers.map((l) => `${l.units} in layer ${l.layer} (${l.name}) by ${f.op} ${f.node}`));
-  const total = fixed.reduce((n, f) => n + f.layers.reduce((m, l) => m + l.units, 0), 0);
+  const parts = fixed.map((f) => `${f.units} in layer ${f.layer} (${f.name}) by ${f.op} ${f.node}`);
+  const total = fixed.reduce((n, f) => n + f.units, 0);
   return ` The file's operators fixed ${total} units (never rescaled): ${parts.join('; ')}.`;
 }
 
@@ -86,7 +86,7 @@ export function buildControls(): Controls {
   };
   const setSource = (next: Source | null): void => {
     source = next;
-    summary.textContent = next ? `${next.name}: ${describe(next.net)}.${onnxNote(next.net)}` : 'No network.';
+    summary.textContent = next ? `${next.name}: ${describe(next.net)}.${fixedNote(next.net)}` : 'No network.';
     fingerprintOut.textContent = next ? next.fingerprint : '–';
     controls.onSource(next);
   };
