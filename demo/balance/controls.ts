@@ -6,7 +6,7 @@
 import type { Backend, Network, Schedule } from '../../src/index.js';
 import { el, errorMessage, field, readNumber, select } from '../common/dom.js';
 import { acceptedExtensions, fileFixedUnits, readNetworkFile } from '../common/files.js';
-import { customMlp, describe, fingerprint, PRESETS } from '../common/networks.js';
+import { customMlp, describe as describeNetwork, fingerprint, PRESETS } from '../common/networks.js';
 import { DEFAULT_PAIRS, parsePairs } from '../common/pairs.js';
 import type { Pair } from '../common/pairs.js';
 import type { Source } from './results.js';
@@ -86,7 +86,7 @@ export function buildControls(): Controls {
   };
   const setSource = (next: Source | null): void => {
     source = next;
-    summary.textContent = next ? `${next.name}: ${describe(next.net)}.${fixedNote(next.net)}` : 'No network.';
+    summary.textContent = next ? `${next.name}: ${describeNetwork(next.net)}.${fixedNote(next.net)}` : 'No network.';
     fingerprintOut.textContent = next ? next.fingerprint : '–';
     controls.onSource(next);
   };
@@ -96,12 +96,16 @@ export function buildControls(): Controls {
     const choice = networkField.control.value;
     customField.root.hidden = choice !== CUSTOM;
     seedField.root.hidden = choice === FILE;
-    if (choice === FILE) return setSource(fileSource);
+    if (choice === FILE) {
+      setSource(fileSource);
+      return;
+    }
     let seed: number;
     try {
       seed = readNumber(seedField, 'the seed', (x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32, 'a whole number from 0 to 4294967295');
     } catch {
-      return setSource(null);
+      setSource(null);
+      return;
     }
     if (choice === CUSTOM) {
       try {

@@ -107,7 +107,9 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
     const notes = kind === 'input' ? [] : [`${layer.activation}${layer.pool ? ` + ${layer.pool.kind}pool` : ''}`];
     if (fixedCount > 0 && kind !== 'input') notes.push(fixedCount === units ? 'all fixed' : `${fixedCount} fixed`);
     if (frozenCount > 0) notes.push(`${frozenCount} frozen`);
-    notes.forEach((note, k) => group.append(svg('text', { x: cx(i), y: notesY + 12 * k, 'text-anchor': 'middle', class: `small${note.includes('frozen') ? ' frozen' : ''}` }, note)));
+    notes.forEach((note, k) => {
+      group.append(svg('text', { x: cx(i), y: notesY + 12 * k, 'text-anchor': 'middle', class: `small${note.includes('frozen') ? ' frozen' : ''}` }, note));
+    });
     if (run && i > 0) {
       const yn = notesY + 12 * notes.length + 6;
       group.append(svg('text', { x: cx(i), y: yn, 'text-anchor': 'middle', class: 'norm' }, formatNumber(run.before[i - 1], 3)));
