@@ -3,7 +3,10 @@
  * per-layer norms add up to the network's norm, the fingerprint sees every byte.
  */
 import { describe, expect, it } from 'vitest';
-import { customMlp, fingerprint, layerNorms, PRESETS, probeOutputs, relativeDifference } from '../demo/common/networks.js';
+import type { SeriesData } from '../demo/balance/convergenceChart.js';
+import { CSV_HEADER, historiesCsv } from '../demo/balance/exportRun.js';
+import type { Finished } from '../demo/balance/results.js';
+import { customMlp, fingerprint, fixedUnitsByLayer, layerKind, layerNorms, PRESETS, probeOutputs, relativeDifference } from '../demo/common/networks.js';
 import { parsePairs } from '../demo/common/pairs.js';
 import { balance, cnn, lpqNorm, mlp, WeightBalanceError } from '../src/index.js';
 
@@ -73,5 +76,44 @@ describe('demo networks', () => {
     const scaled = structuredClone(net);
     scaled.blocks[2].weight.forEach((v, i, a) => { a[i] = 2 * v; });
     expect(relativeDifference(probeOutputs(net), probeOutputs(scaled))).toBeGreaterThan(0.1);
+  });
+});
+
+describe('demo fixed units and the run export', () => {
+  it('counts the units balancing never rescales: all output units, a non-ReLU layer, listed fixed units', () => {
+    const net = mlp([4, 6, 5, 3], { seed: 0 });
+    expect(fixedUnitsByLayer(net)).toEqual([0, 0, 0, 3]);
+    expect([0, 1, 3].map((k) => layerKind(net, k))).toEqual(['input', 'hidden', 'output']);
+    const marked = structuredClone(net);
+    marked.layers[1].fixed = [0, 2, 2];
+    marked.layers[2].activation = 'sigmoid';
+    expect(fixedUnitsByLayer(marked)).toEqual([0, 2, 5, 3]);
+    expect(net.layers[1].fixed).toBeUndefined(); // the original is untouched
+  });
+
+  it('the CSV export has one row per pair and sweep whose norm, ratio and step are the run\'s', async () => {
+    const net = mlp([6, 8, 4], { seed: 1, dtype: 'float64' });
+    const pairs = [{ p: 2, q: 2 }, { p: 1, q: 2 }];
+    const finished: Finished[] = [];
+    const series: SeriesData[] = [];
+    for (const pair of pairs) {
+      const steps: (number | null)[] = [null];
+      const result = await balance(net, { ...pair, backend: 'cpu', tol: 1e-8, onSweep: (s) => { steps[s.sweep] = s.maxStep; } });
+      finished.push({ pair, result, functionChange: 0 });
+      series.push({ ratios: result.history.map((h) => h / result.history[0]), steps });
+    }
+    const lines = historiesCsv(finished, series).trim().split('\n');
+    expect(lines[0]).toBe(CSV_HEADER);
+    expect(lines).toHaveLength(1 + finished.reduce((n, f) => n + f.result.history.length, 0));
+    let row = 1;
+    finished.forEach(({ pair, result }, k) => {
+      result.history.forEach((norm, sweep) => {
+        const [p, q, schedule, backend, s, n, ratio, step] = lines[row++].split(',');
+        expect([Number(p), Number(q), schedule, backend, Number(s)]).toEqual([pair.p, pair.q, 'parallel', 'cpu', sweep]);
+        expect(Number(n)).toBe(norm);
+        expect(Number(ratio)).toBe(norm / result.history[0]);
+        expect(step === '' ? null : Number(step)).toBe(series[k].steps[sweep]);
+      });
+    });
   });
 });

@@ -56,7 +56,7 @@ function mount(panel: HTMLElement): void {
   const diagramFigure = el('figure', { 'aria-label': 'Network diagram figure' }, diagramHost,
     el('figcaption', { text: 'The network: one box per layer (height grows with the log of its units), arrows for weight blocks, dashed arcs for residual skips (their units share one factor), grey for fixed units (never rescaled: the output layer, non-ReLU activations), red for frozen units (dead: left at factor 1).' }));
   const results = el('section', { id: 'results', 'aria-label': 'Results', hidden: true });
-  panel.append(el('div', { class: 'layout' }, controls.form, el('div', { class: 'output' }, runBar, chartFigure, results, diagramFigure)));
+  panel.append(el('div', { class: 'layout' }, controls.form, el('div', { class: 'output' }, runBar, chartFigure, diagramFigure, results)));
 
   const showDiagram = (net: Network | null, run: DiagramRun | null): void => {
     diagramHost.replaceChildren(...(net ? [networkDiagram(net, run)] : []));
@@ -87,7 +87,7 @@ function mount(panel: HTMLElement): void {
     const { pairs, tol, maxSweeps, schedule, backend } = settings;
     const pair = pairs[k];
     const label = `pair ${k + 1} of ${pairs.length}, (p, q) = ${pairLabel(pair)}`;
-    status.textContent = `Balancing ${label}: preparing ${backend === 'cpu' ? 'the CPU worker' : 'the run'}…`;
+    status.textContent = `Balancing ${label}: ${backend === 'cpu' ? 'starting the CPU worker' : 'choosing the backend; on WebGPU, uploading the weights and compiling the kernels'}…`;
     let firstStep = 0;
     const onProgress = (items: SweepProgress[]): void => {
       if (cancelled || thisRun !== runCount || items.length === 0) return;
@@ -139,6 +139,8 @@ function mount(panel: HTMLElement): void {
     const tick = (): void => { elapsed.textContent = `elapsed ${seconds(performance.now() - started)}`; };
     tick();
     timer = window.setInterval(tick, 100);
+    // Let the page paint the elapsed time and the status before the probe's forward pass.
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     const originalOutputs = probeOutputs(origin.net);
     progress.max = pairs.length;
     progress.value = 0;

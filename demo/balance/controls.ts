@@ -5,8 +5,8 @@
  */
 import type { Backend, Network, Schedule } from '../../src/index.js';
 import { el, errorMessage, field, readNumber, select } from '../common/dom.js';
-import { acceptedExtensions, onnxFixedUnits, readNetworkFile } from '../common/files.js';
-import { customMlp, describe, fingerprint, PRESETS } from '../common/networks.js';
+import { acceptedExtensions, fileFixedUnits, readNetworkFile } from '../common/files.js';
+import { customMlp, describe as describeNetwork, fingerprint, PRESETS } from '../common/networks.js';
 import { DEFAULT_PAIRS, parsePairs } from '../common/pairs.js';
 import type { Pair } from '../common/pairs.js';
 import type { Source } from './results.js';
@@ -44,9 +44,9 @@ function numberInput(value: string, attributes: Record<string, string> = {}): HT
   return el('input', { type: 'text', inputmode: 'decimal', value, autocomplete: 'off', spellcheck: 'false', ...attributes });
 }
 
-/** A sentence on the units an ONNX file's operators fixed, or '' when none. */
-function onnxNote(net: Network): string {
-  const fixed = onnxFixedUnits(net);
+/** A sentence on the units a file's operators fixed (an ONNX Sigmoid, an unknown op), or '' when none. */
+function fixedNote(net: Network): string {
+  const fixed = fileFixedUnits(net);
   if (fixed.length === 0) return '';
   const parts = fixed.map((f) => `${f.units} in layer ${f.layer} (${f.name}) by ${f.op} ${f.node}`);
   const total = fixed.reduce((n, f) => n + f.units, 0);
@@ -86,7 +86,7 @@ export function buildControls(): Controls {
   };
   const setSource = (next: Source | null): void => {
     source = next;
-    summary.textContent = next ? `${next.name}: ${describe(next.net)}.${onnxNote(next.net)}` : 'No network.';
+    summary.textContent = next ? `${next.name}: ${describeNetwork(next.net)}.${fixedNote(next.net)}` : 'No network.';
     fingerprintOut.textContent = next ? next.fingerprint : '–';
     controls.onSource(next);
   };
@@ -96,12 +96,16 @@ export function buildControls(): Controls {
     const choice = networkField.control.value;
     customField.root.hidden = choice !== CUSTOM;
     seedField.root.hidden = choice === FILE;
-    if (choice === FILE) return setSource(fileSource);
+    if (choice === FILE) {
+      setSource(fileSource);
+      return;
+    }
     let seed: number;
     try {
       seed = readNumber(seedField, 'the seed', (x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32, 'a whole number from 0 to 4294967295');
     } catch {
-      return setSource(null);
+      setSource(null);
+      return;
     }
     if (choice === CUSTOM) {
       try {

@@ -20,9 +20,8 @@ export interface DiagramRun {
   frozen: Map<number, number>;
 }
 
-const COLUMN = 100;
+const COLUMN = 120;
 const BOX_W = 50;
-const MID = 100;
 const MAX_BOX_H = 110;
 
 function blockLabel(b: Block): string {
@@ -34,8 +33,13 @@ function blockLabel(b: Block): string {
 /** The diagram of `net`; with `run`, each layer's norm before → after balancing. */
 export function networkDiagram(net: Network, run: DiagramRun | null = null): SVGSVGElement {
   const n = net.layers.length;
+  // Room above the boxes only when some block skips layers (drawn as an arc over them).
+  const MID = net.blocks.some((b) => b.to > b.from + 1) ? 100 : 72;
   const width = Math.max(640, n * COLUMN + 20);
-  const height = run ? 285 : 250;
+  const hasSkips = net.layers.some((l) => (l.skips ?? []).length > 0);
+  // Notes under the boxes start here (lower when skip arcs and their labels run under the boxes).
+  const notesY = MID + MAX_BOX_H / 2 + (hasSkips ? 46 : 30);
+  const height = notesY - 30 - MID + (run ? 185 : 150);
   const maxUnits = Math.max(...net.layers.map((l) => l.shape[0]));
   const boxH = (units: number): number => 14 + (MAX_BOX_H - 14) * (Math.log10(units + 1) / Math.log10(maxUnits + 1));
   const cx = (i: number): number => 10 + COLUMN / 2 + i * (width - 20 - COLUMN) / Math.max(1, n - 1);
@@ -67,8 +71,10 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
     for (const from of layer.skips ?? []) {
       const bottom = MID + MAX_BOX_H / 2 + 16;
       const group = svg('g', { class: 'skip', 'data-from': from, 'data-to': to });
-      group.append(svg('path', { d: `M${cx(from)},${MID + 10} C${cx(from)},${bottom} ${cx(to)},${bottom} ${cx(to)},${MID + 10}`, fill: 'none', stroke: '#9467bd', 'stroke-dasharray': '5 3', 'marker-end': 'url(#arrow)' }));
-      group.append(svg('text', { x: (cx(from) + cx(to)) / 2, y: bottom - 2, 'text-anchor': 'middle', class: 'small skip-label' }, 'skip: units tied'));
+      const y0 = MID + boxH(net.layers[from].shape[0]) / 2;
+      const y1 = MID + boxH(layer.shape[0]) / 2;
+      group.append(svg('path', { d: `M${cx(from)},${y0} C${cx(from)},${bottom + 8} ${cx(to)},${bottom + 8} ${cx(to)},${y1 + 1}`, fill: 'none', stroke: '#9467bd', 'stroke-width': 1.5, 'stroke-dasharray': '5 3', 'marker-end': 'url(#arrow)' }));
+      group.append(svg('text', { x: (cx(from) + cx(to)) / 2, y: bottom + 20, 'text-anchor': 'middle', class: 'small skip-label' }, 'skip: units tied'));
       root.append(group);
     }
   });
@@ -98,12 +104,14 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
     const ownName = layer.name && !/^(hidden|layer|output|input)\d*$/.test(layer.name) ? ` ${layer.name.slice(0, 10)}` : '';
     group.append(svg('text', { x: cx(i), y: y - 5, 'text-anchor': 'middle', class: 'name' }, `${kind === 'hidden' ? `${i}${ownName}` : kind}`));
     group.append(svg('text', { x: cx(i), y: MID + 4, 'text-anchor': 'middle', class: 'units' }, shape));
-    const notes = [kind === 'input' ? 'input' : `${layer.activation}${layer.pool ? ` + ${layer.pool.kind}pool` : ''}`];
+    const notes = kind === 'input' ? [] : [`${layer.activation}${layer.pool ? ` + ${layer.pool.kind}pool` : ''}`];
     if (fixedCount > 0 && kind !== 'input') notes.push(fixedCount === units ? 'all fixed' : `${fixedCount} fixed`);
     if (frozenCount > 0) notes.push(`${frozenCount} frozen`);
-    notes.forEach((note, k) => group.append(svg('text', { x: cx(i), y: MID + MAX_BOX_H / 2 + 30 + 12 * k, 'text-anchor': 'middle', class: `small${note.includes('frozen') ? ' frozen' : ''}` }, note)));
+    notes.forEach((note, k) => {
+      group.append(svg('text', { x: cx(i), y: notesY + 12 * k, 'text-anchor': 'middle', class: `small${note.includes('frozen') ? ' frozen' : ''}` }, note));
+    });
     if (run && i > 0) {
-      const yn = MID + MAX_BOX_H / 2 + 30 + 12 * notes.length + 6;
+      const yn = notesY + 12 * notes.length + 6;
       group.append(svg('text', { x: cx(i), y: yn, 'text-anchor': 'middle', class: 'norm' }, formatNumber(run.before[i - 1], 3)));
       group.append(svg('text', { x: cx(i), y: yn + 13, 'text-anchor': 'middle', class: 'norm after' }, `→ ${formatNumber(run.after[i - 1], 3)}`));
     }

@@ -58,7 +58,7 @@ function yAxis(values: number[], options: BarOptions): { y: (v: number) => numbe
     return { y: (v) => toPixel((Math.log10(Math.max(v, lo)) - a) / (b - a || 1)), ticks: logTicks(lo, hi, 2) };
   }
   const ticks = linearTicks(0, Math.max(options.integer ? 1 : 1e-300, ...values.filter(Number.isFinite)), 4, options.integer === true);
-  const top = ticks[ticks.length - 1] < Math.max(...values) ? Math.max(...values) : ticks[ticks.length - 1];
+  const top = Math.max(ticks[ticks.length - 1], ...values.filter(Number.isFinite));
   return { y: (v) => toPixel(v / (top || 1)), ticks };
 }
 

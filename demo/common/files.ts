@@ -11,6 +11,11 @@ import { download } from './download.js';
 /** What each network opened on this page was read as (its format's writer may patch the file). */
 const opened = new WeakMap<Network, ModelRead>();
 
+/** The units the operators of the file `net` was read from fixed (e.g. an ONNX Sigmoid's layer); empty for other sources. */
+export function fileFixedUnits(net: Network): FixedUnitsNote[] {
+  return opened.get(net)?.fixedUnits ?? [];
+}
+
 /** The extension to save a balanced copy of `origin` with: the format it was opened from when that format can write it, else `.safetensors`. */
 export function saveExtension(origin: Network): string {
   const read = opened.get(origin);
@@ -45,9 +50,4 @@ export function saveNetworkFile(net: Network, filename: string, origin?: Network
   const { format, own } = checkWritable(filename, (origin && opened.get(origin)) ?? null, 'the opened file');
   const bytes = format.write!(net, own).bytes;
   download(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }), filename);
-}
-
-/** The units the operators of the file `net` was opened from fixed, one entry per layer (empty for other sources). */
-export function onnxFixedUnits(net: Network): FixedUnitsNote[] {
-  return opened.get(net)?.fixedUnits ?? [];
 }

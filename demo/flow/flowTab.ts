@@ -43,11 +43,13 @@ function residuals(trainer: MlpTrainer): Float64Array[] {
 function residualStats(g: Float64Array[], g0: Float64Array[], decay: number): { max: number; off: number } {
   let max = 0;
   let off = 0;
-  g.forEach((layer, k) => layer.forEach((x, h) => {
-    if (!Number.isFinite(x)) return;
-    max = Math.max(max, Math.abs(x));
-    off = Math.max(off, Math.abs(x - decay * g0[k][h]));
-  }));
+  g.forEach((layer, k) => {
+    layer.forEach((x, h) => {
+      if (!Number.isFinite(x)) return;
+      max = Math.max(max, Math.abs(x));
+      off = Math.max(off, Math.abs(x - decay * g0[k][h]));
+    });
+  });
   return { max, off };
 }
 

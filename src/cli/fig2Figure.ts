@@ -21,7 +21,7 @@ const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf
 const PANEL = { width: 380, height: 300, left: 62, right: 14, top: 34, bottom: 46 };
 const LEGEND_ROW = 18;
 
-const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const xml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fixed = (x: number): string => String(Math.round(x * 100) / 100);
 
 /** The y range of a panel: 1-2-5 steps around all its ratios. */
@@ -52,13 +52,13 @@ function panel(net: string, series: readonly Fig2Series[], colourOf: (s: Fig2Ser
   }
   parts.push(`<text x="${PANEL.left + w / 2}" y="${PANEL.height - 10}" text-anchor="middle" class="axis">updates (sweeps of all hidden units)</text>`);
   parts.push(`<text transform="translate(14 ${PANEL.top + h / 2}) rotate(-90)" text-anchor="middle" class="axis">‖W‖p,q / ‖W0‖p,q</text>`);
-  parts.push(`<text x="${PANEL.left + w / 2}" y="20" text-anchor="middle" class="title">${escape(net)}</text>`);
+  parts.push(`<text x="${PANEL.left + w / 2}" y="20" text-anchor="middle" class="title">${xml(net)}</text>`);
   for (const s of series) {
     const points = s.ratios.map((r, k) => `${fixed(x(k))},${fixed(y(r))}`).join(' ');
     const dash = s.schedule === 'alternating' ? ' stroke-dasharray="6 3"' : '';
-    parts.push(`<polyline data-p="${s.p}" data-q="${s.q}" data-schedule="${escape(s.schedule)}" fill="none" stroke="${colourOf(s)}" stroke-width="1.6"${dash} points="${points}"><title>(p, q) = (${s.p}, ${s.q}), ${escape(s.schedule)}</title></polyline>`);
+    parts.push(`<polyline data-p="${s.p}" data-q="${s.q}" data-schedule="${xml(s.schedule)}" fill="none" stroke="${colourOf(s)}" stroke-width="1.6"${dash} points="${points}"><title>(p, q) = (${s.p}, ${s.q}), ${xml(s.schedule)}</title></polyline>`);
   }
-  const data = `data-net="${escape(net)}" data-x-min="0" data-x-max="${xMax}" data-y-min="${yMin}" data-y-max="${yMax}" data-left="${PANEL.left}" data-top="${PANEL.top}" data-width="${w}" data-height="${h}"`;
+  const data = `data-net="${xml(net)}" data-x-min="0" data-x-max="${xMax}" data-y-min="${yMin}" data-y-max="${yMax}" data-left="${PANEL.left}" data-top="${PANEL.top}" data-width="${w}" data-height="${h}"`;
   return `<g class="panel" transform="translate(${offsetX} 0)" ${data}>${parts.join('')}</g>`;
 }
 
@@ -78,7 +78,7 @@ export function fig2Svg(series: readonly Fig2Series[]): string {
   entries.forEach((e, k) => {
     const lx = 16 + (k % perRow) * 150;
     const ly = PANEL.height + 8 + Math.floor(k / perRow) * LEGEND_ROW;
-    legend.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${e.stroke}" stroke-width="2"${e.dash}/><text x="${lx + 30}" y="${ly + 4}" class="legend">${escape(e.label)}</text>`);
+    legend.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${e.stroke}" stroke-width="2"${e.dash}/><text x="${lx + 30}" y="${ly + 4}" class="legend">${xml(e.label)}</text>`);
   });
   const height = PANEL.height + 16 + Math.ceil(entries.length / perRow) * LEGEND_ROW;
   return [
