@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensorsModel, writeSafetensors } from '../io/safetensors.js';
+import type { ActivationSpec, SafetensorsModel } from '../io/safetensors.js';
+import { listNames } from './listNames.js';
 import { onnxFormat } from './onnxFormat.js';
 import type { Network } from '../network/types.js';
 
@@ -31,7 +33,13 @@ export interface FixedUnitsNote {
    * modelled exactly; `unsupported`: an op the network model cannot express, kept as a barrier
    * of fixed units (balancing stays exact, the file keeps the op).
    */
-  reason: 'activation' | 'unsupported';
+  reason: 'activation' | 'unsupported' | 'unfoldable-batchnorm';
+}
+
+/** What the user tells a reader that the file cannot say. */
+export interface ReadModelOptions {
+  /** The activation between the layers of a state dict (`--activation`). */
+  activation?: ActivationSpec;
 }
 
 /** What a {@link ModelFormat} reader returns. */
@@ -78,7 +86,7 @@ export interface ModelFormat {
   name: string;
   /** Lower-case extensions with the dot, e.g. `.safetensors`. */
   extensions: readonly string[];
-  read(bytes: Uint8Array, path: string): ModelRead | Promise<ModelRead>;
+  read(bytes: Uint8Array, path: string, options: ReadModelOptions): ModelRead | Promise<ModelRead>;
   /**
    * Encode a network. `source` is the file the network was read from when it has this same
    * format (a writer may patch it, e.g. replace an ONNX graph's initialisers), else `null`.
@@ -94,12 +102,20 @@ export interface ModelFormat {
   companions?(source: ModelSource | null): string[];
 }
 
+/** The reader's report of a safetensors file: what was assumed, the BatchNorms folded (one line). */
+function safetensorsRead(model: SafetensorsModel): ModelRead {
+  const notes = [...model.assumptions];
+  const bns = model.foldedBatchNorms;
+  if (bns.length > 0) notes.push(`${bns.length} BatchNorm${bns.length > 1 ? 's' : ''} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the written file holds the folded weights): ${listNames(bns)}`);
+  return { network: model.network, notes };
+}
+
 /** The formats the CLI knows, by extension. */
 export const MODEL_FORMATS: ModelFormat[] = [
   {
     name: 'safetensors',
     extensions: ['.safetensors'],
-    read: (bytes) => ({ network: readSafetensors(bytes) }),
+    read: (bytes, _path, options) => safetensorsRead(readSafetensorsModel(bytes, options)),
     write: (net) => ({ bytes: writeSafetensors(net) }),
   },
   onnxFormat,
@@ -126,7 +142,7 @@ export function modelFormatFor(path: string, purpose: 'read' | 'write' = 'read')
 }
 
 /** Read a network from a model file (format by extension). */
-export async function readModelFile(path: string): Promise<{ network: Network; source: ModelSource }> {
+export async function readModelFile(path: string, options: ReadModelOptions = {}): Promise<{ network: Network; source: ModelSource }> {
   const format = modelFormatFor(path, 'read');
   let bytes: Uint8Array;
   try {
@@ -135,7 +151,7 @@ export async function readModelFile(path: string): Promise<{ network: Network; s
     throw new WeightBalanceError(`cannot read '${path}': ${describeError(error)}`);
   }
   try {
-    const read = await format.read(bytes, path);
+    const read = await format.read(bytes, path, options);
     const source: ModelSource = {
       path,
       format: format.name,

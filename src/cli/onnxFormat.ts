@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
 import { onnxExternalDataFiles, readOnnx, writeOnnxFiles } from '../io/onnx/index.js';
 import type { OnnxModel } from '../io/onnx/index.js';
+import { listNames } from './listNames.js';
 import type { FixedUnitsNote, ModelFormat, ModelRead, ModelSource } from './modelFile.js';
 
 /** What the reader keeps for the writer: the parsed model and its external data as read. */
@@ -35,18 +36,24 @@ async function loadExternalData(bytes: Uint8Array, path: string): Promise<Record
 
 /** The reader's report: fixed units per layer, remarks, and what the network alone does not compute. */
 function report(model: OnnxModel): Omit<ModelRead, 'network' | 'state'> {
-  const fixedUnits: FixedUnitsNote[] = model.fixedUnits.flatMap((f) => f.layers.map((l) => ({
+  // Each layer once, with the first node that fixed it (a layer can be both the output of one
+  // fixing op and the input of the next, e.g. HardSwish after HardSwish).
+  const seen = new Set<number>();
+  const fixedUnits: FixedUnitsNote[] = model.fixedUnits.flatMap((f) => f.layers.filter((l) => !seen.has(l.layer) && seen.add(l.layer)).map((l) => ({
     layer: l.layer,
     name: l.name,
     units: l.units,
     op: f.op,
     node: f.node,
-    reason: f.modelled === 'opaque' ? 'unsupported' as const : 'activation' as const,
+    reason: f.modelled === 'opaque' ? 'unsupported' as const : f.modelled === 'unfoldable' ? 'unfoldable-batchnorm' as const : 'activation' as const,
   })));
-  const notes = model.foldedBatchNorms.map((bn) => `BatchNormalization '${bn}' is folded into the weights before it (the file keeps the node; its bias B is rewritten)`);
+  const bns = model.foldedBatchNorms;
+  const notes = bns.length === 0 ? [] : [`${bns.length} BatchNormalization node${bns.length > 1 ? 's are' : ' is'} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the file keeps the nodes; their bias B is rewritten): ${listNames(bns)}`];
   const inexact = model.fixedUnits
-    .filter((f) => f.modelled === 'opaque')
-    .map((f) => `op '${f.op}' (node '${f.node}') is kept as an identity barrier of fixed units`);
+    .filter((f) => f.modelled !== 'activation')
+    .map((f) => f.modelled === 'unfoldable'
+      ? `BatchNormalization '${f.node}' cannot be folded into a Conv/Gemm/MatMul and is kept as an identity barrier of fixed units`
+      : `op '${f.op}' (node '${f.node}') is kept as an identity barrier of fixed units`);
   if (model.inputTranspose) {
     const transpose = `the graph transposes its input first (perm [${model.inputTranspose.join(', ')}]): the network's input layer has the transposed shape`;
     notes.push(transpose);
@@ -68,11 +75,13 @@ const NEEDS_ONNX_SOURCE = "writing '.onnx' needs a network read from an '.onnx' 
 export const onnxFormat: ModelFormat = {
   name: 'onnx',
   extensions: ['.onnx'],
-  async read(bytes, path) {
+  async read(bytes, path, options) {
     const externalData = await loadExternalData(bytes, path);
     const model = readOnnx(bytes, { externalData });
     const state: OnnxState = { model, externalData };
-    return { network: model.network, ...report(model), state };
+    const read = report(model);
+    if (options.activation) read.notes!.push('the activation option is ignored: an ONNX graph gives its own activations');
+    return { network: model.network, ...read, state };
   },
   checkWrite(source) {
     if (!source) throw new WeightBalanceError(NEEDS_ONNX_SOURCE);

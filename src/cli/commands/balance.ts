@@ -3,6 +3,9 @@
  * (`.safetensors` or `.onnx`) and report what its reader fixed.
  */
 import { UsageError, defineCommand, flagArg, stringArg } from '../args.js';
+import { WeightBalanceError } from '../../errors.js';
+import { parseActivation } from '../../io/safetensors.js';
+import type { ActivationSpec } from '../../io/safetensors.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
 import { checkOutputPath, readModelFile, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
@@ -20,6 +23,10 @@ listed in the summary.
 
 options:
 ${BALANCE_OPTION_USAGE}
+  --activation ACT           the activation between the layers of a state dict read
+                             without graph metadata (a state dict cannot say it): relu,
+                             leaky_relu:SLOPE (e.g. leaky_relu:0.1), identity, sigmoid, tanh,
+                             gelu. Without it ReLU is assumed, and the summary says so.
   -o, --output OUT           write the balanced network there (atomically); without it,
                              nothing is written. OUT.safetensors from either input;
                              OUT.onnx only from an .onnx input: a copy of IN with only its
@@ -38,7 +45,8 @@ ${BALANCE_OPTION_USAGE}
                                { layer, name, units, op, node, reason } (all 'units' of layer
                                index 'layer' are fixed; reason 'activation' = not positively
                                homogeneous, 'unsupported' = an op kept as a barrier)
-                             notes: other remarks on IN (folded BatchNormalization...)`;
+                             notes: other remarks on IN (what was assumed, such as the
+                             activation of a state dict; folded BatchNorms...)`;
 
 /** One line per node that fixed units. */
 function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
@@ -50,7 +58,9 @@ function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
   return [...byNode.values()].map((entries) => {
     const { op, node, reason } = entries[0];
     const layers = entries.map((f) => `${f.units} of layer ${f.layer} '${f.name}'`).join(', ');
-    const why = reason === 'activation' ? 'not positively homogeneous' : 'op not supported: kept as a barrier';
+    const why = reason === 'activation' ? 'not positively homogeneous'
+      : reason === 'unfoldable-batchnorm' ? 'a BatchNormalization that cannot be folded (its input is not the output of one Conv/Gemm/MatMul): kept as a barrier'
+        : 'op not supported: kept as a barrier';
     return `  ${op} '${node}' (${why}): ${layers}`;
   });
 }
@@ -73,6 +83,7 @@ export default defineCommand('balance', USAGE, {
   ...BALANCE_OPTION_SPEC,
   output: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
+  activation: { type: 'string' },
 }, async (args, io) => {
   if (args.positionals.length !== 1) {
     throw new UsageError(args.positionals.length === 0 ? 'give the model file to balance' : `expected one input file, got ${args.positionals.length}`);
@@ -81,7 +92,14 @@ export default defineCommand('balance', USAGE, {
   const output = stringArg(args, 'output') ?? null;
   const json = flagArg(args, 'json');
   const options = readBalanceOptions(args);
-  const { network, source } = await readModelFile(input);
+  const activationText = stringArg(args, 'activation');
+  let activation: ActivationSpec | undefined;
+  try {
+    activation = activationText === undefined ? undefined : parseActivation(activationText);
+  } catch (error) {
+    throw new UsageError(`--activation: ${error instanceof WeightBalanceError ? error.message : String(error)}`);
+  }
+  const { network, source } = await readModelFile(input, activation ? { activation } : {});
   if (output !== null) await checkOutputPath(output, source);
   const progress = progressReporter(io, options);
   let result;

@@ -30,9 +30,11 @@ export interface OnnxFixedUnits {
   /**
    * `activation`: modelled exactly (e.g. Sigmoid, Tanh, Softmax); `opaque`: an op the network
    * model cannot express, kept as an identity barrier of fixed units (so `forward` of the
-   * imported network differs from the ONNX model there, while balancing stays exact).
+   * imported network differs from the ONNX model there, while balancing stays exact);
+   * `unfoldable`: a BatchNormalization that cannot be folded into the block before it, kept
+   * as such a barrier.
    */
-  modelled: 'activation' | 'opaque';
+  modelled: 'activation' | 'opaque' | 'unfoldable';
 }
 
 /** What the importer needs from the file besides the graph. */
@@ -419,7 +421,10 @@ class Importer {
       case 'BatchNormalization': {
         if (extraOutputs.length > 0 || this.attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
         const folded = this.foldBatchNorm(node, inputs, name, where);
-        return folded ? set(folded) : set(this.opaque(node, op, inputs, name, where, out));
+        if (folded) return set(folded);
+        const barrier = this.opaque(node, op, inputs, name, where, out);
+        this.fixedUnits[this.fixedUnits.length - 1].modelled = 'unfoldable';
+        return set(barrier);
       }
       case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Softmax':
         return set(this.activation(node, op, inputs[0]!, name, where, out));
