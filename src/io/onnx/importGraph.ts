@@ -67,6 +67,7 @@ interface PendingBlock {
   stride: [number, number];
   padding: [number, number];
   groups: number;
+  dilation?: [number, number];
   weight: Float64Array;
   bias: Float64Array | null;
   double: boolean;
@@ -116,6 +117,9 @@ class Importer {
   private readonly states = new Map<string, State>();
   /** For each layer, the tensor names that show its output (an index into `states`). */
   private readonly layerNames = new Map<number, string[]>();
+  private readonly blockNames = new Set<string>();
+  /** Outputs of zero Pads over the spatial axes, `[ph, pw]`, folded into the Conv that reads them. */
+  private readonly zeroPads = new Map<string, [number, number]>();
   private readonly uses = new Map<string, number>();
   private readonly initializerIndex = new Map<string, number>();
   private readonly valueInfo = new Map<string, ValueInfoProto>();
@@ -252,8 +256,10 @@ class Importer {
     return (node.attribute ?? []).find((a) => a.name === name);
   }
 
+  // A present attribute whose value is 0 has no `i` / `f` on the wire (protobuf omits defaults).
   private attrInt(node: NodeProto, name: string, fallback: number): number {
-    return this.attribute(node, name)?.i ?? fallback;
+    const a = this.attribute(node, name);
+    return a ? a.i ?? 0 : fallback;
   }
 
   private attrInts(node: NodeProto, name: string): number[] | undefined {
@@ -261,7 +267,8 @@ class Importer {
   }
 
   private attrFloat(node: NodeProto, name: string, fallback: number): number {
-    return this.attribute(node, name)?.f ?? fallback;
+    const a = this.attribute(node, name);
+    return a ? a.f ?? 0 : fallback;
   }
 
   private attrString(node: NodeProto, name: string, fallback: string): string {
@@ -275,6 +282,19 @@ class Importer {
       fail(`node ${where}: its ${what} must be a graph initializer (found ${state ? (state.kind === 'const' ? 'a Constant node' : 'a computed tensor') : 'nothing'}); the writer can only rewrite initializers`);
     }
     return state as ConstState & { initializer: number };
+  }
+
+  /**
+   * A block's name: its weight initializer's name without `.weight` (the PyTorch state-dict
+   * prefix torch.onnx keeps, e.g. `features.0`), so that a safetensors file written from it has
+   * PyTorch's names; the node's name when that is empty or already taken.
+   */
+  private blockName(weight: TensorProto, node: string): string {
+    const full = weight.name ?? '';
+    const base = full.endsWith('.weight') ? full.slice(0, -'.weight'.length) : full;
+    const name = base === '' || this.blockNames.has(base) ? node : base;
+    this.blockNames.add(name);
+    return name;
   }
 
   private floatValues(c: ConstState & { initializer: number }): Float64Array {
@@ -319,7 +339,7 @@ class Importer {
       const common = { name: b.name, from: b.from, to: k, weight: alloc(b.weight), bias: b.bias ? alloc(b.bias) : null };
       this.blocks.push(b.kind === 'dense'
         ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }
-        : { kind: 'conv2d', ...common, shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]], stride: b.stride, padding: b.padding, groups: b.groups });
+        : { kind: 'conv2d', ...common, shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]], stride: b.stride, padding: b.padding, groups: b.groups, ...(b.dilation ? { dilation: b.dilation } : {}) });
       this.bindings.push(b.binding);
     }
     return { kind: 'layer', layer: k, shape };
@@ -397,6 +417,10 @@ class Importer {
         fail(`node ${where}: its subgraph reads '${captured}', a tensor computed from the input; ops whose subgraphs read the network's activations are not supported`);
       }
     }
+    const padded = (node.input ?? []).find((i, k) => this.zeroPads.has(i) && (op !== 'Conv' || k !== 0));
+    if (padded !== undefined) {
+      fail(`node ${where} reads '${padded}', the output of a zero Pad; a Pad is only supported before a Conv (folded into its padding) or when all its pads are 0`);
+    }
     const carriesUnits = inputs.some((s) => s && (s.kind === 'layer' || s.kind === 'pre'));
     if (op === 'Constant') {
       const t = this.attribute(node, 'value')?.t;
@@ -433,6 +457,8 @@ class Importer {
         return set(this.pool(node, op, inputs[0]!, where, out));
       case 'Flatten': case 'Reshape': case 'Squeeze':
         return set(this.flatten(node, op, inputs, where, out));
+      case 'Pad': return set(this.pad(node, inputs, where, out));
+      case 'ReduceMean': return set(this.reduceMean(node, inputs, name, where, out));
       case 'Transpose':
         return set(this.transposeInput(node, inputs[0]!, where, out) ?? this.opaque(node, op, inputs, name, where, out));
       case 'Identity': case 'Dropout':
@@ -441,6 +467,54 @@ class Importer {
       default:
         return set(this.opaque(node, op, inputs, name, where, out));
     }
+  }
+
+  /**
+   * A constant-zero Pad: with all pads 0 it is the identity (what torch.onnx emits before an
+   * AvgPool2d with count_include_pad); with equal pads on both sides of the spatial axes only, its
+   * output is the input, and the padding is added to the Conv that reads it. Anything else is
+   * refused, naming the node.
+   */
+  private pad(node: NodeProto, inputs: (State | null)[], where: string, out: string): State {
+    const x = inputs[0]!;
+    if (x.kind !== 'layer' && x.kind !== 'pre') fail(`node ${where}: expected a tensor computed from the input`);
+    const mode = this.attrString(node, 'mode', 'constant');
+    const pads = inputs[1] ? this.intValues(inputs[1]) : this.attrInts(node, 'pads') ?? null;
+    if (!pads) fail(`node ${where}: its pads are computed at run time; cannot resolve them`);
+    if ((inputs[3] ?? null) !== null) fail(`node ${where}: Pad with an 'axes' input is not supported`);
+    const rank = x.shape.length + 1;
+    if (pads.length !== 2 * rank) fail(`node ${where}: pads ${describeValue(pads)} do not fit a rank-${rank} tensor`);
+    if (pads.every((p) => p === 0)) return x;
+    const zeroValue = inputs[2] ? this.isZeroConstant(inputs[2]) : this.attrFloat(node, 'value', 0) === 0;
+    const [before, after] = [pads.slice(0, rank), pads.slice(rank)];
+    const spatialOnly = rank === 4 && before[0] === 0 && before[1] === 0 && after[0] === 0 && after[1] === 0;
+    if (mode !== 'constant' || !zeroValue || !spatialOnly || before[2] !== after[2] || before[3] !== after[3] || pads.some((p) => p < 0)) {
+      fail(`node ${where}: only a constant-zero Pad with equal padding on both sides of the spatial axes (before a Conv) is supported; got mode '${mode}', pads ${describeValue(pads)}`);
+    }
+    this.zeroPads.set(out, [before[2], before[3]]);
+    return x;
+  }
+
+  /** Whether a constant input is all zeros (a Pad's constant_value). */
+  private isZeroConstant(state: State): boolean {
+    if (state.kind !== 'const') return false;
+    if (state.initializer !== null) return this.source.floatValues(state.initializer, false).every((v) => v === 0);
+    const t = state.tensor;
+    return (t.floatData ?? []).every((v) => v === 0) && (t.doubleData ?? []).every((v) => v === 0) && (t.rawData ?? new Uint8Array(0)).every((b) => b === 0);
+  }
+
+  /**
+   * ReduceMean over the spatial axes of a feature map (`x.mean([2, 3])`): a GlobalAveragePool,
+   * flattened to [batch, channels] when keepdims = 0. Other axes are an opaque barrier.
+   */
+  private reduceMean(node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): State {
+    const x = inputs[0]!;
+    const rank = x.kind === 'layer' || x.kind === 'pre' ? x.shape.length + 1 : 0;
+    const axes = inputs[1] ? this.intValues(inputs[1]) : this.attrInts(node, 'axes') ?? null;
+    const spatial = rank === 4 && axes !== null && axes.length === 2 && new Set(axes.map((a) => (a < 0 ? a + rank : a))).size === 2 && axes.every((a) => [2, 3].includes(a < 0 ? a + rank : a));
+    if (!spatial) return this.opaque(node, 'ReduceMean', inputs, name, where, out);
+    const pooled = this.pool(node, 'GlobalAveragePool', x, where, out) as LayerState;
+    return this.attrInt(node, 'keepdims', 1) === 0 ? { kind: 'layer', layer: pooled.layer, shape: [pooled.shape[0]] } : pooled;
   }
 
   /** Integer values of a constant or known shape value. */
@@ -542,7 +616,7 @@ class Importer {
       double ||= cb.tensor.dataType === DataType.DOUBLE;
     }
     this.referenced.add(source.layer);
-    return { kind: 'pre', shape: [outDim], skips: [], blocks: [{ kind: 'dense', name, from: source.layer, shape: [outDim, inDim], stride: [1, 1], padding: [0, 0], groups: 1, weight, bias, double, binding }] };
+    return { kind: 'pre', shape: [outDim], skips: [], blocks: [{ kind: 'dense', name: this.blockName(w.tensor, name), from: source.layer, shape: [outDim, inDim], stride: [1, 1], padding: [0, 0], groups: 1, weight, bias, double, binding }] };
   }
 
   private conv(node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): PreState {
@@ -558,11 +632,18 @@ class Importer {
     const [C, H, W] = source.shape;
     if (inPerGroup * groups !== C || outC % groups !== 0) fail(`node ${where}: weight '${w.tensor.name}' ${describeValue(dims)} with group = ${groups} does not fit ${C} input channels`);
     const dilations = this.attrInts(node, 'dilations') ?? [1, 1];
-    if (dilations.some((d) => d !== 1)) fail(`node ${where}: dilations ${describeValue(dilations)} are not supported`);
+    if (dilations.length !== 2 || dilations.some((d) => !(Number.isSafeInteger(d) && d > 0))) fail(`node ${where}: dilations ${describeValue(dilations)} must be two positive integers`);
+    // Dilation spaces the taps: the kernel spans (k - 1) d + 1 positions, the channels it joins are the same.
+    const span = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
     const kernel = this.attrInts(node, 'kernel_shape');
     if (kernel && !sameShape(kernel, [kh, kw])) fail(`node ${where}: kernel_shape ${describeValue(kernel)} does not match weight dims ${describeValue(dims)}`);
     const strides = this.attrInts(node, 'strides') ?? [1, 1];
-    const padding = this.convPadding(node, [H, W], [kh, kw], strides, where);
+    const padding = this.convPadding(node, [H, W], span, strides, where);
+    const folded = this.zeroPads.get(node.input?.[0] ?? '');
+    if (folded) {
+      padding[0] += folded[0];
+      padding[1] += folded[1];
+    }
     const weight = this.floatValues(w).slice();
     const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed: false, rowScale: null }, bias: null };
     let bias: Float64Array | null = null;
@@ -574,10 +655,10 @@ class Importer {
       binding.bias = { initializer: b.initializer, scale: 1, offset: null };
       double ||= b.tensor.dataType === DataType.DOUBLE;
     }
-    const shape = [outC, slidingOutput(H, kh, strides[0], padding[0]), slidingOutput(W, kw, strides[1], padding[1])];
+    const shape = [outC, slidingOutput(H, span[0], strides[0], padding[0]), slidingOutput(W, span[1], strides[1], padding[1])];
     if (!(shape[1] > 0 && shape[2] > 0)) fail(`node ${where}: the kernel is larger than its padded input`);
     this.referenced.add(source.layer);
-    return { kind: 'pre', shape, skips: [], blocks: [{ kind: 'conv2d', name, from: source.layer, shape: [outC, inPerGroup, kh, kw], stride: [strides[0], strides[1]], padding, groups, weight, bias, double, binding }] };
+    return { kind: 'pre', shape, skips: [], blocks: [{ kind: 'conv2d', name: this.blockName(w.tensor, name), from: source.layer, shape: [outC, inPerGroup, kh, kw], stride: [strides[0], strides[1]], padding, groups, ...(dilations[0] !== 1 || dilations[1] !== 1 ? { dilation: [dilations[0], dilations[1]] as [number, number] } : {}), weight, bias, double, binding }] };
   }
 
   private convPadding(node: NodeProto, size: number[], kernel: number[], strides: number[], where: string): [number, number] {
