@@ -115,18 +115,19 @@ export async function runZoo(dir: string, options: ZooOptions): Promise<ZooRow[]
 
 /** The table: one line per model, fixed-width columns. */
 export function formatZoo(rows: readonly ZooRow[]): string {
-  const header = ['model', 'accepted', 'fixed units', 'norm before -> after', 'output diff', 'time', 'peak memory'];
+  const header = ['model', 'accepted', 'fixed units', 'norm before -> after', 'output diff', 'time', 'peak memory', 'refusal'];
   const mb = (b: number): string => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(0)} MB` : '?');
   const lines = rows.map((r) => [
     r.model,
-    r.accepted ? 'yes' : `no: ${r.refusal}`,
+    r.accepted ? 'yes' : 'no',
     r.accepted ? String(r.fixedUnits) : '',
     r.accepted ? `${r.initialNorm.toPrecision(6)} -> ${r.finalNorm.toPrecision(6)}` : '',
     r.accepted ? r.outputDifference.toExponential(1) : '',
     `${(r.ms / 1000).toFixed(1)} s`,
     mb(r.peakBytes),
+    r.refusal ?? '',
   ]);
-  const widths = header.map((h, k) => Math.min(80, Math.max(h.length, ...lines.map((l) => l[k].length))));
+  const widths = header.map((h, k) => Math.min(120, Math.max(h.length, ...lines.map((l) => l[k].length))));
   const format = (cells: string[]): string => cells.map((c, k) => (c.length > widths[k] ? `${c.slice(0, widths[k] - 1)}…` : c.padEnd(widths[k]))).join('  ').trimEnd();
   return [format(header), ...lines.map(format)].join('\n');
 }
