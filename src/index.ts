@@ -15,6 +15,9 @@ export { balanceReport } from './math/report.js';
 export type { BalanceReport } from './math/report.js';
 export { balance } from './balance.js';
 export type { BalanceOptions, BalanceResult, SweepProgress } from './balance.js';
+export { chooseBackend, isSoftwareAdapter } from './driver/backend.js';
+export type { AdapterInfoLike, BackendChoice, GpuAdapterLike, GpuDeviceLike, GpuLike, GpuSource } from './driver/backend.js';
+export type { Fallback, FallbackKind } from './driver/fallback.js';
 export type { Backend, NormExponents, Schedule } from './options.js';
 export { updateExponent } from './options.js';
 export { WeightBalanceError, BalanceAbortedError } from './errors.js';
@@ -30,3 +33,5 @@ export { readSafetensors, readSafetensorsModel, writeSafetensors, parseActivatio
 export type { ActivationSpec, NetworkGraphMetadata, ReadSafetensorsOptions, SafetensorsModel } from './io/safetensors.js';
 export { readOnnx, writeOnnx, writeOnnxFiles, onnxExternalDataFiles } from './io/onnx/index.js';
 export type { OnnxModel, OnnxFiles, OnnxFixedUnits, OnnxSource, ReadOnnxOptions } from './io/onnx/index.js';
+export { MODEL_FORMATS, modelFormatFor, checkWritable } from './io/formats.js';
+export type { ModelFormat, ModelRead, ModelOutput, FixedUnitsNote } from './io/formats.js';

@@ -20,6 +20,7 @@ export const BALANCE_OPTION_SPEC: OptionSpec = {
   tol: { type: 'string' },
   'max-sweeps': { type: 'string' },
   'include-biases': { type: 'boolean' },
+  verbose: { type: 'boolean' },
 };
 
 /** Usage lines for {@link BALANCE_OPTION_SPEC}. */
@@ -29,8 +30,10 @@ export const BALANCE_OPTION_USAGE = [
   '  --schedule parallel|alternating   update all hidden units at once (default), or one class',
   '                             of non-adjacent units at a time (about 4x fewer sweeps)',
   '  --backend auto|cpu|webgpu  where the arithmetic runs (default auto: WebGPU on a hardware',
-  '                             adapter, else the float64 CPU engine; webgpu: any adapter,',
-  '                             SwiftShader included)',
+  '                             adapter, else the float64 CPU engine; webgpu: any adapter, a',
+  '                             software adapter (SwiftShader, llvmpipe) included)',
+  '  --verbose                  show what WebGPU (Dawn, Vulkan) prints while auto looks for an',
+  '                             adapter (hidden by default)',
   '  --tol T                    stop when the largest log-factor change is below T (default 1e-6)',
   '  --max-sweeps N             at most N sweeps (default 10000)',
   '  --include-biases           count biases in the norm (as weights from a fixed unit)',
@@ -45,6 +48,8 @@ export interface BalanceRunOptions {
   tol: number;
   maxSweeps: number;
   includeBiases: boolean;
+  /** Show what WebGPU prints while `auto` looks for an adapter. */
+  verbose?: boolean;
 }
 
 const SCHEDULES = ['parallel', 'alternating'] as const;
@@ -64,17 +69,20 @@ export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
     tol: numberArg(args, 'tol', 1e-6),
     maxSweeps: integerArg(args, 'max-sweeps', 10000),
     includeBiases: flagArg(args, 'include-biases'),
+    verbose: flagArg(args, 'verbose'),
   };
   validateExponents(options.p, options.q);
-  validateRunOptions(options);
+  const { verbose: _, ...run } = options;
+  validateRunOptions(run);
   return options;
 }
 
-/** Balance a network with the CLI's settings; WebGPU comes from {@link gpuForBackend}. */
+/** Balance a network with the CLI's settings; Dawn's `GPU` comes from {@link gpuForBackend}, `balance` chooses the backend. */
 export async function runBalance(net: Network, options: BalanceRunOptions, onSweep?: (progress: SweepProgress) => void): Promise<BalanceResult> {
-  const choice = await gpuForBackend(options.backend);
-  const result = await balance(net, { ...options, backend: choice.backend, ...(choice.gpu ? { gpu: choice.gpu } : {}), onSweep });
-  return choice.note && !result.fallback ? { ...result, fallback: choice.note } : result;
+  const { verbose, ...run } = options;
+  const { source, fallback } = await gpuForBackend(run.backend, verbose);
+  const result = await balance(net, { ...run, ...source, ...(fallback ? { backend: 'cpu' as const } : {}), onSweep });
+  return fallback ? { ...result, fallback } : result;
 }
 
 /** Where a run read and wrote its network. */
@@ -88,7 +96,7 @@ export interface RunFiles {
 /**
  * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, initialNorm,
  * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `includeBiases`, `converged`,
- * `fallback`, `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
+ * `fallback` (`null` or `{ kind, message }`), `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
  */
 export function resultJson(result: BalanceResult, options: BalanceRunOptions, files: RunFiles): Record<string, unknown> {
   return {
@@ -125,7 +133,7 @@ export function resultSummary(result: BalanceResult, options: BalanceRunOptions,
     ['sweeps', `${result.sweeps} (${result.schedule}; ${stop})`],
     ['max |log(Out/In)|', result.maxLogImbalance.toExponential(3)],
     ['frozen units', String(result.frozenUnits.length)],
-    ['backend', backend + (result.fallback && options.backend !== 'cpu' ? ` [${result.fallback}]` : '')],
+    ['backend', backend + (result.fallback && options.backend !== 'cpu' ? ` [${result.fallback.kind}: ${result.fallback.message}]` : '')],
     ['time', `${(result.ms / 1000).toFixed(2)} s (${(result.ms / Math.max(1, result.sweeps)).toFixed(2)} ms per sweep)`],
   ];
   if (files.output) rows.push(['written to', files.output + (files.companions?.length ? ` (with ${files.companions.join(', ')})` : '')]);

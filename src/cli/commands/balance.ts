@@ -7,14 +7,17 @@ import { WeightBalanceError } from '../../errors.js';
 import { parseActivation } from '../../io/safetensors.js';
 import type { ActivationSpec } from '../../io/safetensors.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
-import { checkOutputPath, readModelFile, writeModelFile } from '../modelFile.js';
+import { checkOutputPath, readModelFile, sameFile, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
 import { progressReporter } from '../progress.js';
 
 const USAGE = `usage: weight-balance balance IN.safetensors|IN.onnx [options] [-o OUT] [--json]
 
 Rescale the hidden units of a ReLU network to minimise the entrywise l_{p,q} norm of its
-weights, leaving its function unchanged. Progress goes to stderr, one line per sweep.
+weights, leaving its function unchanged. Progress goes to stderr, one line per sweep (a bar
+that redraws on a terminal): the sweep, ||W||/||W0||, the norm, 'change' (the largest
+log-factor change of the sweep: the run stops when it falls below --tol), elapsed time,
+sweeps/s and an estimate of the time left.
 
 IN is a safetensors file (an nn.Sequential state dict, or one written by this tool) or an ONNX
 model (its external data files are read from its directory). Units that an ONNX op cannot be
@@ -36,6 +39,8 @@ ${BALANCE_OPTION_USAGE}
                              alone is not the model (an unknown op kept as a barrier, an
                              input Transpose) cannot be written as .safetensors. All of this
                              is checked before balancing.
+  --in-place, --force        allow OUT to be IN itself (write over the input); --in-place
+                             without -o writes back to IN
   --json                     print exactly one JSON object on stdout: { backend, adapter, p, q,
                              schedule, sweeps, initialNorm, finalNorm, history, maxLogImbalance,
                              frozenUnits, ms, includeBiases, converged, fallback, input,
@@ -46,7 +51,10 @@ ${BALANCE_OPTION_USAGE}
                                index 'layer' are fixed; reason 'activation' = not positively
                                homogeneous, 'unsupported' = an op kept as a barrier)
                              notes: other remarks on IN (what was assumed, such as the
-                             activation of a state dict; folded BatchNorms...)`;
+                             activation of a state dict; folded BatchNorms...)
+                             fallback: null, or { kind, message } when the run left (or
+                               never reached) WebGPU; kind is one of no-webgpu, no-adapter,
+                               software-adapter, device-lost, gpu-error, not-monotone, stalled`;
 
 /** One line per node that fixed units. */
 function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
@@ -82,6 +90,8 @@ function sourceReport(source: ModelSource): string {
 export default defineCommand('balance', USAGE, {
   ...BALANCE_OPTION_SPEC,
   output: { type: 'string', short: 'o' },
+  'in-place': { type: 'boolean' },
+  force: { type: 'boolean' },
   json: { type: 'boolean' },
   activation: { type: 'string' },
 }, async (args, io) => {
@@ -89,9 +99,13 @@ export default defineCommand('balance', USAGE, {
     throw new UsageError(args.positionals.length === 0 ? 'give the model file to balance' : `expected one input file, got ${args.positionals.length}`);
   }
   const input = args.positionals[0];
-  const output = stringArg(args, 'output') ?? null;
+  const overwrite = flagArg(args, 'in-place') || flagArg(args, 'force');
+  const output = stringArg(args, 'output') ?? (flagArg(args, 'in-place') ? input : null);
   const json = flagArg(args, 'json');
   const options = readBalanceOptions(args);
+  if (output !== null && !overwrite && (await sameFile(input, output))) {
+    throw new UsageError(`'${output}' is the input file: writing over it needs --in-place (or --force)`);
+  }
   const activationText = stringArg(args, 'activation');
   let activation: ActivationSpec | undefined;
   try {
