@@ -512,9 +512,12 @@ class Importer {
     const [inDim, outDim] = transposed ? dims : [dims[1], dims[0]];
     if (inDim !== source.shape[0]) fail(`node ${where}: weight '${w.tensor.name}' reads ${inDim} features, its input has ${source.shape[0]}`);
     const stored = this.floatValues(w);
-    const weight = new Float64Array(outDim * inDim);
-    for (let i = 0; i < outDim; i++) {
-      for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? stored[j * outDim + i] : stored[i * inDim + j]);
+    let weight = stored; // read only: folding and materializing make new arrays
+    if (transposed || alpha !== 1) {
+      weight = new Float64Array(outDim * inDim);
+      for (let i = 0; i < outDim; i++) {
+        for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? stored[j * outDim + i] : stored[i * inDim + j]);
+      }
     }
     const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed, rowScale: alpha === 1 ? null : new Float64Array(outDim).fill(alpha) }, bias: null };
     let bias: Float64Array | null = null;
@@ -557,7 +560,8 @@ class Importer {
       padding[0] += folded[0];
       padding[1] += folded[1];
     }
-    const weight = this.floatValues(w).slice();
+    // Never written to (folding and materializing make new arrays): no defensive copy of the weights.
+    const weight = this.floatValues(w);
     const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed: false, rowScale: null }, bias: null };
     let bias: Float64Array | null = null;
     let double = w.tensor.dataType === DataType.DOUBLE;
