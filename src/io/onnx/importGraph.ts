@@ -699,8 +699,13 @@ class Importer {
    */
   private opaque(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): LayerState {
     const units = inputs.filter((s): s is LayerState | PreState => s !== null && (s.kind === 'layer' || s.kind === 'pre'));
-    const shape = units[0].shape;
-    let sameAsInput = ELEMENTWISE.has(op) && units.every((u) => sameShape(u.shape, shape));
+    // The output has the widest input's shape; the others must broadcast to it (a squeeze-and-
+    // excitation Mul(x, s) with s of shape [C, 1, 1] next to x of shape [C, H, W]).
+    const sizes = units.map((u) => u.shape.reduce((a, b) => a * b, 1));
+    const widest = sizes.indexOf(Math.max(...sizes));
+    const shape = units[widest].shape;
+    const broadcasts = (u: number[]): boolean => u.length === shape.length && u.every((d, k) => d === shape[k] || d === 1);
+    let sameAsInput = ELEMENTWISE.has(op) && units.every((u) => broadcasts(u.shape));
     if (sameAsInput) {
       const size = shape.reduce((a, b) => a * b, 1);
       sameAsInput = inputs.every((s) => !s || s.kind !== 'const' || elementCount(s.tensor) <= size);
@@ -712,12 +717,17 @@ class Importer {
     }
     if (!sameAsInput) fail(`node ${where}: op '${op}' is not supported and changes the tensor shape (or its output shape is unknown); it cannot be kept as a fixed barrier`);
     if ((node.output ?? []).slice(1).some((o) => o && (this.uses.get(o) ?? 0) > 0)) fail(`node ${where}: op '${op}' is not supported and has several outputs`);
+    const narrow = units.find((u) => !sameShape(u.shape, shape));
+    if (narrow) {
+      // A layer that feeds only a barrier of another shape would feed nothing in the network model.
+      fail(`node ${where}: op '${op}' broadcasts a tensor of shape ${describeValue(narrow.shape)} computed from the input over one of shape ${describeValue(shape)} (batch excluded), as squeeze-and-excitation gating does; this is not supported yet (the network model has no gating)`);
+    }
     const sources = units.map((u, k) => this.toLayer(u, `${out}:input${k}`, where));
     for (const s of sources) {
       this.fixLayer(s.layer);
       this.referenced.add(s.layer);
     }
-    const base = this.layers[sources[0].layer].shape;
+    const base = this.layers[sources[widest].layer].shape;
     const skips = sources.filter((s) => sameShape(this.layers[s.layer].shape, base)).map((s) => s.layer);
     const result = this.materialize({ kind: 'pre', shape: base, blocks: [], skips }, 'identity', out);
     this.fixLayer(result.layer);
