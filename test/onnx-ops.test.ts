@@ -140,6 +140,33 @@ describe('ONNX ops people export', () => {
     expect(refusal(() => readOnnx(bytes))).toMatch(/node 'excite' \(Mul\): op 'Mul' broadcasts a tensor of shape \[4,1,1\] .* over one of shape \[4,6,6\] .*squeeze-and-excitation.*not supported yet/);
   });
 
+  it('Conv1d on rank-3 inputs (padding, dilation, a 1-D MaxPool) is a 2-D convolution of height 1', async () => {
+    const rng = new Random(8);
+    const bytes = model({
+      input: [valueInfo('x', ['N', 2, 16])],
+      output: [valueInfo('y', ['N', 3])],
+      initializer: [
+        tensor('c1.w', [4, 2, 3], randn(rng, [4, 2, 3], 0.5, 1.5)), tensor('c1.b', [4], randn(rng, [4], 0.1)),
+        tensor('c2.w', [5, 4, 3], randn(rng, [5, 4, 3], 0.5, 1.5)),
+        tensor('fc.w', [3, 20], randn(rng, [3, 20], 0.3, 1.5)),
+      ],
+      node: [
+        node('Conv', ['x', 'c1.w', 'c1.b'], ['z1'], { kernel_shape: [3], pads: [1, 1] }, 'conv1d'),
+        node('Relu', ['z1'], ['a1']),
+        node('MaxPool', ['a1'], ['p1'], { kernel_shape: [2], strides: [2] }, 'pool1d'),
+        node('Conv', ['p1', 'c2.w'], ['z2'], { kernel_shape: [3], dilations: [2] }, 'conv1d_dilated'),
+        node('Relu', ['z2'], ['a2']),
+        node('Flatten', ['a2'], ['f']),
+        node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }, 'fc'),
+      ],
+    });
+    const onnx = readOnnx(bytes);
+    expect(onnx.network.layers.map((l) => l.shape)).toEqual([[2, 1, 16], [4, 1, 8], [5, 1, 4], [3]]);
+    expect(onnx.network.blocks[1]).toMatchObject({ shape: [5, 4, 1, 3], dilation: [1, 2], padding: [0, 0] });
+    const r = await roundTrip(bytes, [2, 16]);
+    expect(r.fixedOps).toEqual([]);
+  });
+
   it('ONNX -> safetensors keeps the initializer names (the PyTorch names torch.onnx wrote)', () => {
     const rng = new Random(6);
     const bytes = model({

@@ -5,7 +5,7 @@
  * activation), a constant, or a value that carries no units (shapes). Activations, pooling and
  * unknown ops turn pending sums into layers.
  *
- * Ops: Gemm, MatMul (+ Add of a bias), Conv (groups, depthwise, symmetric pads, strides,
+ * Ops: Gemm, MatMul (+ Add of a bias), Conv and Conv1d (groups, depthwise, symmetric pads, strides,
  * dilations), Relu, LeakyRelu, Sigmoid, Tanh, Softmax, MaxPool, AveragePool, GlobalAveragePool,
  * GlobalMaxPool, ReduceMean over the spatial axes (a GlobalAveragePool), Flatten, Reshape and
  * Squeeze (to flatten), a constant-zero Pad (the identity when all pads are 0, else folded into
@@ -137,14 +137,16 @@ class Importer {
     const name = input.name ?? '';
     const dims = input.type?.tensorType?.shape?.dim;
     if (!dims) fail(`input '${name}' has no shape: cannot resolve the layer sizes`);
-    if (dims.length !== 2 && dims.length !== 4) fail(`input '${name}' has rank ${dims.length}; supported are [batch, features] and [batch, channels, height, width]`);
-    const shape = dims.slice(1).map((d, k) => {
+    if (dims.length < 2 || dims.length > 4) fail(`input '${name}' has rank ${dims.length}; supported are [batch, features], [batch, channels, length] (Conv1d) and [batch, channels, height, width]`);
+    const given = dims.slice(1).map((d, k) => {
       const v = d.dimValue;
       if (typeof v !== 'number' || !(v > 0)) {
         fail(`input '${name}': dimension ${k + 1} is dynamic${d.dimParam ? ` ('${d.dimParam}')` : ''}; cannot resolve the shape (export with a fixed input size)`);
       }
       return v;
     });
+    // A 1-D feature map [C, L] is held as [C, 1, L]: Conv1d and 1-D pools act on it as 2-D ones of height 1.
+    const shape = given.length === 2 ? [given[0], 1, given[1]] : given;
     const b = dims[0].dimValue;
     this.batch = typeof b === 'number' && b > 0 ? b : null;
     this.layers.push({ name, shape, activation: 'identity' });
@@ -541,7 +543,12 @@ class Importer {
     const source = this.toLayer(x, `${out}:input`, where);
     if (source.shape.length !== 3) fail(`node ${where}: its input has shape ${describeValue(source.shape)} (batch excluded); a 2-D Conv needs [batch, channels, height, width]`);
     const w = this.weightInput(inputs[1], 'weight W', where);
-    const dims = w.tensor.dims ?? [];
+    let dims = w.tensor.dims ?? [];
+    if (dims.length === 3 && source.shape[1] === 1) {
+      // Conv1d on a [C, 1, L] map: the kernel [out, in/groups, k] is [out, in/groups, 1, k].
+      dims = [dims[0], dims[1], 1, dims[2]];
+      node = lift1d(node);
+    }
     if (dims.length !== 4) fail(`node ${where}: weight '${w.tensor.name}' has dims ${describeValue(dims)}; only 2-D convolutions ([out, in/groups, kh, kw]) are supported`);
     const [outC, inPerGroup, kh, kw] = dims;
     const groups = attrInt(node, 'group', 1);
@@ -638,6 +645,7 @@ class Importer {
       const size: [number, number] = [inputShape[1], inputShape[2]];
       pool = { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
     } else {
+      if ((attrInts(node, 'kernel_shape') ?? []).length === 1 && inputShape[1] === 1) node = lift1d(node);
       const kernel = attrInts(node, 'kernel_shape') ?? [];
       if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
       const strides = attrInts(node, 'strides') ?? [1, 1];
@@ -734,6 +742,20 @@ class Importer {
     this.report(name, op, [...sources.map((s) => s.layer), result.layer], 'opaque');
     return { kind: 'layer', layer: result.layer, shape };
   }
+}
+
+/**
+ * A 1-D Conv or pool node seen as a 2-D one of height 1: kernel_shape [k] -> [1, k], strides
+ * and dilations [s] -> [1, s], pads [a, b] -> [0, a, 0, b]. A copy; the node is not changed.
+ */
+function lift1d(node: NodeProto): NodeProto {
+  const attribute = (node.attribute ?? []).map((a) => {
+    if (!a.ints || a.ints.length === 0) return a;
+    if (a.name === 'pads' && a.ints.length === 2) return { ...a, ints: [0, a.ints[0], 0, a.ints[1]] };
+    if (['kernel_shape', 'strides', 'dilations'].includes(a.name ?? '') && a.ints.length === 1) return { ...a, ints: [1, a.ints[0]] };
+    return a;
+  });
+  return { ...node, attribute };
 }
 
 /** Convert a decoded ONNX graph into a network with block -> initializer bindings. */
