@@ -23,7 +23,7 @@ import type { BlockBinding } from './bindings.js';
 import { DataType } from './schema.js';
 import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
 import { addBias, foldBatchNorm } from './fold.js';
-import { convPadding, intValues, resolveReshape, shapeArithmetic } from './shapes.js';
+import { convPadding, intValues, lift1d, poolOf, resolveReshape, shapeArithmetic } from './shapes.js';
 import { fail, sameShape } from './state.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
 import { capturedNames, subgraphs } from './subgraphs.js';
@@ -640,31 +640,7 @@ class Importer {
   private pool(node: NodeProto, op: string, input: State, where: string, out: string): State {
     const inputShape = input.kind === 'pre' || input.kind === 'layer' ? input.shape : [];
     if (inputShape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${describeValue(inputShape)} (batch excluded)`);
-    let pool: Pool;
-    if (op === 'GlobalAveragePool' || op === 'GlobalMaxPool') {
-      const size: [number, number] = [inputShape[1], inputShape[2]];
-      pool = { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
-    } else {
-      if ((attrInts(node, 'kernel_shape') ?? []).length === 1 && inputShape[1] === 1) node = lift1d(node);
-      const kernel = attrInts(node, 'kernel_shape') ?? [];
-      if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
-      const strides = attrInts(node, 'strides') ?? [1, 1];
-      const pads = attrInts(node, 'pads') ?? [0, 0, 0, 0];
-      const autoPad = attrString(node, 'auto_pad', 'NOTSET');
-      const padded = autoPad === 'VALID' ? false : pads.some((p) => p !== 0);
-      const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads[0] < kernel[0] && pads[1] < kernel[1];
-      if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || (padded && (op !== 'MaxPool' || !symmetric))) {
-        fail(`node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`);
-      }
-      if ((attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
-      pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
-      if (padded) pool.padding = [pads[0], pads[1]];
-      if (attrInt(node, 'ceil_mode', 0) !== 0) {
-        const span = [0, 1].map((a) => inputShape[a + 1] + 2 * (pool.padding?.[a] ?? 0) - kernel[a]);
-        const same = [0, 1].every((a) => Math.ceil(span[a] / strides[a]) === Math.floor(span[a] / strides[a]));
-        if (!same) fail(`node ${where}: ceil_mode = 1 changes the output size here; not supported`);
-      }
-    }
+    const pool = poolOf(node, op, inputShape, where);
     if (input.kind === 'pre') return this.materialize(input, 'identity', out, { pool });
     return this.applyToLayer(input as LayerState, 'identity', out, where, { pool });
   }
@@ -742,20 +718,6 @@ class Importer {
     this.report(name, op, [...sources.map((s) => s.layer), result.layer], 'opaque');
     return { kind: 'layer', layer: result.layer, shape };
   }
-}
-
-/**
- * A 1-D Conv or pool node seen as a 2-D one of height 1: kernel_shape [k] -> [1, k], strides
- * and dilations [s] -> [1, s], pads [a, b] -> [0, a, 0, b]. A copy; the node is not changed.
- */
-function lift1d(node: NodeProto): NodeProto {
-  const attribute = (node.attribute ?? []).map((a) => {
-    if (!a.ints || a.ints.length === 0) return a;
-    if (a.name === 'pads' && a.ints.length === 2) return { ...a, ints: [0, a.ints[0], 0, a.ints[1]] };
-    if (['kernel_shape', 'strides', 'dilations'].includes(a.name ?? '') && a.ints.length === 1) return { ...a, ints: [1, a.ints[0]] };
-    return a;
-  });
-  return { ...node, attribute };
 }
 
 /** Convert a decoded ONNX graph into a network with block -> initializer bindings. */

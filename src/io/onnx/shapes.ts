@@ -1,8 +1,9 @@
 /**
- * Shapes in an ONNX graph: the integer shape arithmetic exporters emit, Reshape targets, and
- * convolution padding. Pure functions of the node and the known shapes.
+ * Shapes in an ONNX graph: the integer shape arithmetic exporters emit, Reshape targets,
+ * convolution padding, pooling windows and 1-D ops lifted to 2-D. Pure functions of the node and the known shapes.
  */
 import { describeValue } from '../../errors.js';
+import type { Pool } from '../../network/types.js';
 import { attrInt, attrInts, attrString } from './attributes.js';
 import type { NodeProto } from './schema.js';
 import { BATCH, fail } from './state.js';
@@ -85,4 +86,48 @@ export function convPadding(node: NodeProto, size: number[], kernel: number[], s
     fail(`node ${where}: pads ${describeValue(pads)} are not symmetric; only equal padding on both sides is supported`);
   }
   return [pads[0], pads[1]];
+}
+
+/** A pooling node's window (Global*Pool: the whole map) on a `[C, H, W]` input; what it cannot express is refused. */
+export function poolOf(node: NodeProto, op: string, inputShape: number[], where: string): Pool {
+  let pool: Pool;
+  if (op === 'GlobalAveragePool' || op === 'GlobalMaxPool') {
+    const size: [number, number] = [inputShape[1], inputShape[2]];
+    pool = { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
+  } else {
+    if ((attrInts(node, 'kernel_shape') ?? []).length === 1 && inputShape[1] === 1) node = lift1d(node);
+    const kernel = attrInts(node, 'kernel_shape') ?? [];
+    if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
+    const strides = attrInts(node, 'strides') ?? [1, 1];
+    const pads = attrInts(node, 'pads') ?? [0, 0, 0, 0];
+    const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+    const padded = autoPad === 'VALID' ? false : pads.some((p) => p !== 0);
+    const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads[0] < kernel[0] && pads[1] < kernel[1];
+    if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || (padded && (op !== 'MaxPool' || !symmetric))) {
+      fail(`node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`);
+    }
+    if ((attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
+    pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
+    if (padded) pool.padding = [pads[0], pads[1]];
+    if (attrInt(node, 'ceil_mode', 0) !== 0) {
+      const span = [0, 1].map((a) => inputShape[a + 1] + 2 * (pool.padding?.[a] ?? 0) - kernel[a]);
+      const same = [0, 1].every((a) => Math.ceil(span[a] / strides[a]) === Math.floor(span[a] / strides[a]));
+      if (!same) fail(`node ${where}: ceil_mode = 1 changes the output size here; not supported`);
+    }
+  }
+  return pool;
+}
+
+/**
+ * A 1-D Conv or pool node seen as a 2-D one of height 1: kernel_shape [k] -> [1, k], strides
+ * and dilations [s] -> [1, s], pads [a, b] -> [0, a, 0, b]. A copy; the node is not changed.
+ */
+export function lift1d(node: NodeProto): NodeProto {
+  const attribute = (node.attribute ?? []).map((a) => {
+    if (!a.ints || a.ints.length === 0) return a;
+    if (a.name === 'pads' && a.ints.length === 2) return { ...a, ints: [0, a.ints[0], 0, a.ints[1]] };
+    if (['kernel_shape', 'strides', 'dilations'].includes(a.name ?? '') && a.ints.length === 1) return { ...a, ints: [1, a.ints[0]] };
+    return a;
+  });
+  return { ...node, attribute };
 }
