@@ -10,7 +10,7 @@ import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
 import { checkWritable, modelFormatFor, sourceFor } from '../io/formats.js';
-import type { ModelFormat, ModelRead } from '../io/formats.js';
+import type { ModelFormat, ModelRead, ReadModelOptions } from '../io/formats.js';
 import type { Network } from '../network/types.js';
 
 export type { FixedUnitsNote } from '../io/formats.js';
@@ -52,7 +52,7 @@ async function readCompanions(format: ModelFormat, bytes: Uint8Array, path: stri
 }
 
 /** Read a network from a model file (format by extension). */
-export async function readModelFile(path: string): Promise<{ network: Network; source: ModelSource }> {
+export async function readModelFile(path: string, options: ReadModelOptions = {}): Promise<{ network: Network; source: ModelSource }> {
   const format = modelFormatFor(path, 'read');
   let bytes: Uint8Array;
   try {
@@ -61,7 +61,7 @@ export async function readModelFile(path: string): Promise<{ network: Network; s
     throw new WeightBalanceError(`cannot read '${path}': ${describeError(error)}`);
   }
   try {
-    const read = format.read(bytes, await readCompanions(format, bytes, path));
+    const read = format.read(bytes, await readCompanions(format, bytes, path), options);
     return { network: read.network, source: { ...read, path, bytes } };
   } catch (error) {
     if (error instanceof WeightBalanceError) throw new WeightBalanceError(`'${path}': ${error.message}`);

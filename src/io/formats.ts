@@ -9,7 +9,8 @@ import { WeightBalanceError } from '../errors.js';
 import type { Network } from '../network/types.js';
 import { onnxExternalDataFiles, readOnnx, writeOnnxFiles } from './onnx/index.js';
 import type { OnnxModel } from './onnx/index.js';
-import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { readSafetensorsModel, writeSafetensors } from './safetensors.js';
+import type { ActivationSpec, SafetensorsModel } from './safetensors.js';
 
 /**
  * Units that a model file's reader fixed (factor 1): one entry per layer and per node that
@@ -27,9 +28,16 @@ export interface FixedUnitsNote {
   /**
    * `activation`: the op is not positively homogeneous (Sigmoid, Tanh, Softmax...) and is
    * modelled exactly; `unsupported`: an op the network model cannot express, kept as a barrier
-   * of fixed units (balancing stays exact, the file keeps the op).
+   * of fixed units (balancing stays exact, the file keeps the op); `unfoldable-batchnorm`: a
+   * BatchNormalization that cannot be folded into the block before it, kept as such a barrier.
    */
-  reason: 'activation' | 'unsupported';
+  reason: 'activation' | 'unsupported' | 'unfoldable-batchnorm';
+}
+
+/** What the user tells a reader that the file cannot say. */
+export interface ReadModelOptions {
+  /** The activation between the layers of a state dict (the CLI's `--activation`). */
+  activation?: ActivationSpec;
 }
 
 /** A model as read: the network, what its reader reported, and the reader's state for the same format's writer. */
@@ -66,7 +74,7 @@ export interface ModelFormat {
   /** The companion files (relative paths) a model file names, which {@link read} needs. Absent: none. */
   needs?(bytes: Uint8Array): string[];
   /** Decode a model file; `companions` holds the files {@link needs} named, by name. */
-  read(bytes: Uint8Array, companions?: Record<string, Uint8Array>): ModelRead;
+  read(bytes: Uint8Array, companions?: Record<string, Uint8Array>, options?: ReadModelOptions): ModelRead;
   /**
    * Encode a network. `source` is the model it was read from when that has this same format
    * (a writer may patch it, e.g. replace an ONNX graph's initialisers), else `null`.
@@ -88,26 +96,46 @@ interface OnnxState {
   externalData: Record<string, Uint8Array>;
 }
 
+/** Names quoted and joined for a report line: the first 10, then a count of the rest. */
+export function listNames(names: readonly string[]): string {
+  const shown = names.slice(0, 10).map((n) => `'${n}'`).join(', ');
+  return names.length > 10 ? `${shown} and ${names.length - 10} more` : shown;
+}
+
 /** The ONNX reader's report: fixed units per layer, remarks, and what the network alone does not compute. */
 function onnxReport(model: OnnxModel): Pick<ModelRead, 'fixedUnits' | 'notes' | 'inexact'> {
-  const fixedUnits: FixedUnitsNote[] = model.fixedUnits.flatMap((f) => f.layers.map((l) => ({
+  // Each layer once, with the first node that fixed it (a layer can be both the output of one
+  // fixing op and the input of the next, e.g. HardSwish after HardSwish).
+  const seen = new Set<number>();
+  const fixedUnits: FixedUnitsNote[] = model.fixedUnits.flatMap((f) => f.layers.filter((l) => !seen.has(l.layer) && seen.add(l.layer)).map((l) => ({
     layer: l.layer,
     name: l.name,
     units: l.units,
     op: f.op,
     node: f.node,
-    reason: f.modelled === 'opaque' ? 'unsupported' as const : 'activation' as const,
+    reason: f.modelled === 'opaque' ? 'unsupported' as const : f.modelled === 'unfoldable' ? 'unfoldable-batchnorm' as const : 'activation' as const,
   })));
-  const notes = model.foldedBatchNorms.map((bn) => `BatchNormalization '${bn}' is folded into the weights before it (the file keeps the node; its bias B is rewritten)`);
+  const bns = model.foldedBatchNorms;
+  const notes = bns.length === 0 ? [] : [`${bns.length} BatchNormalization node${bns.length > 1 ? 's are' : ' is'} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the file keeps the nodes; their bias B is rewritten): ${listNames(bns)}`];
   const inexact = model.fixedUnits
-    .filter((f) => f.modelled === 'opaque')
-    .map((f) => `op '${f.op}' (node '${f.node}') is kept as an identity barrier of fixed units`);
+    .filter((f) => f.modelled !== 'activation')
+    .map((f) => f.modelled === 'unfoldable'
+      ? `BatchNormalization '${f.node}' cannot be folded into a Conv/Gemm/MatMul and is kept as an identity barrier of fixed units`
+      : `op '${f.op}' (node '${f.node}') is kept as an identity barrier of fixed units`);
   if (model.inputTranspose) {
     const transpose = `the graph transposes its input first (perm [${model.inputTranspose.join(', ')}]): the network's input layer has the transposed shape`;
     notes.push(transpose);
     inexact.push(transpose);
   }
   return { fixedUnits, notes, inexact };
+}
+
+/** The safetensors reader's report: what was assumed, and the BatchNorms folded (one line). */
+function safetensorsNotes(model: SafetensorsModel): string[] {
+  const notes = [...model.assumptions];
+  const bns = model.foldedBatchNorms;
+  if (bns.length > 0) notes.push(`${bns.length} BatchNorm${bns.length > 1 ? 's' : ''} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the written file holds the folded weights): ${listNames(bns)}`);
+  return notes;
 }
 
 const NEEDS_ONNX_SOURCE = "writing '.onnx' needs a network read from an '.onnx' file (the writer rewrites that file's weight initializers and keeps everything else)";
@@ -121,7 +149,10 @@ function onnxState(source: ModelRead | null): OnnxState {
 export const safetensorsFormat: ModelFormat = {
   name: 'safetensors',
   extensions: ['.safetensors'],
-  read: (bytes) => ({ format: 'safetensors', network: readSafetensors(bytes), fixedUnits: [], notes: [], inexact: [], state: null }),
+  read(bytes, _companions, options = {}) {
+    const model = readSafetensorsModel(bytes, options);
+    return { format: 'safetensors', network: model.network, fixedUnits: [], notes: safetensorsNotes(model), inexact: [], state: null };
+  },
   write: (net) => ({ bytes: writeSafetensors(net) }),
 };
 
@@ -133,10 +164,12 @@ export const onnxFormat: ModelFormat = {
   name: 'onnx',
   extensions: ['.onnx'],
   needs: (bytes) => onnxExternalDataFiles(bytes),
-  read(bytes, companions = {}) {
+  read(bytes, companions = {}, options = {}) {
     const externalData: Record<string, Uint8Array> = Object.fromEntries(Object.entries(companions)); // own properties only
     const model = readOnnx(bytes, { externalData });
-    return { format: 'onnx', network: model.network, ...onnxReport(model), state: { model, externalData } satisfies OnnxState };
+    const report = onnxReport(model);
+    if (options.activation) report.notes.push('the activation option is ignored: an ONNX graph gives its own activations');
+    return { format: 'onnx', network: model.network, ...report, state: { model, externalData } satisfies OnnxState };
   },
   checkWrite(source) {
     onnxState(source);

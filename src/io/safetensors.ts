@@ -18,7 +18,7 @@ import { validateNetwork } from '../network/validate.js';
 import type { Block, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from '../network/types.js';
 import { MAX_LAYERS, checkCount, checkJsonDepth } from './limits.js';
 import { DTYPE_BYTES, MAX_HEADER_BYTES, STORAGE_DTYPE, blockTensors, encodeTensor, fail, isRecord, makeBlock, parseHeader } from './safetensorsFile.js';
-import type { Dtype, OutTensor, TensorEntry } from './safetensorsFile.js';
+import type { ConvGeometry, Dtype, OutTensor, TensorEntry } from './safetensorsFile.js';
 import { networkFromStateDict, parseActivation } from './stateDict.js';
 import type { ActivationSpec, StateDictHints } from './stateDict.js';
 
@@ -49,7 +49,7 @@ export interface NetworkGraphMetadata {
   layers?: Array<Omit<Layer, 'shape'> & { shape: number[] }>;
   blocks?: Array<
     | { name: string; kind: 'dense'; from: number; to: number }
-    | { name: string; kind: 'conv2d'; from: number; to: number; stride: [number, number]; padding: [number, number]; groups: number }
+    | { name: string; kind: 'conv2d'; from: number; to: number; stride: [number, number]; padding: [number, number]; groups: number; dilation?: [number, number] }
   >;
   ties?: UnitRef[][];
 }
@@ -143,7 +143,8 @@ function networkFromGraph(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
     const base = { name: x.name, from: readInt(x.from, `${path}.from`), to: readInt(x.to, `${path}.to`) };
     if (x.kind === 'dense') return makeBlock(bytes, blockTensors(tensors, x.name, 2, used), base);
     if (x.kind === 'conv2d') {
-      const conv = { stride: readPair(x.stride, `${path}.stride`), padding: readPair(x.padding, `${path}.padding`), groups: readInt(x.groups, `${path}.groups`) };
+      const conv: ConvGeometry = { stride: readPair(x.stride, `${path}.stride`), padding: readPair(x.padding, `${path}.padding`), groups: readInt(x.groups, `${path}.groups`) };
+      if (x.dilation !== undefined) conv.dilation = readPair(x.dilation, `${path}.dilation`);
       return makeBlock(bytes, blockTensors(tensors, x.name, 4, used), base, conv);
     }
     return graphFail(`${path}.kind`, `must be 'dense' or 'conv2d', got ${describeValue(x.kind)}`);
@@ -270,7 +271,7 @@ function graphOf(net: Network): NetworkGraphMetadata {
     })),
     blocks: net.blocks.map((b) =>
       b.kind === 'conv2d'
-        ? { name: b.name, kind: b.kind, from: b.from, to: b.to, stride: [...b.stride] as [number, number], padding: [...b.padding] as [number, number], groups: b.groups }
+        ? { name: b.name, kind: b.kind, from: b.from, to: b.to, stride: [...b.stride] as [number, number], padding: [...b.padding] as [number, number], groups: b.groups, ...(b.dilation ? { dilation: [...b.dilation] as [number, number] } : {}) }
         : { name: b.name, kind: b.kind, from: b.from, to: b.to }),
   };
   if (net.ties?.length) graph.ties = net.ties.map((group) => group.map((u) => ({ layer: u.layer, unit: u.unit })));

@@ -189,7 +189,15 @@ export function blockTensors(tensors: Map<string, TensorEntry>, name: string, ra
   return { weight, bias };
 }
 
-export function makeBlock(bytes: Uint8Array, t: BlockTensors, base: { name: string; from: number; to: number }, conv?: { stride: [number, number]; padding: [number, number]; groups: number }): Block {
+/** A convolution's stride, padding, groups and (optional) dilation. */
+export interface ConvGeometry {
+  stride: [number, number];
+  padding: [number, number];
+  groups: number;
+  dilation?: [number, number];
+}
+
+export function makeBlock(bytes: Uint8Array, t: BlockTensors, base: { name: string; from: number; to: number }, conv?: ConvGeometry): Block {
   const weight = decodeTensor(bytes, t.weight);
   const bias = t.bias ? decodeTensor(bytes, t.bias) : null;
   const storage: { weight?: StorageDtype; bias?: StorageDtype } = {};

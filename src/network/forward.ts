@@ -39,6 +39,7 @@ function applyBlock(net: Network, b: Block, x: Float64Array, z: Float64Array): v
   const [out, inPerGroup, kh, kw] = b.shape;
   const [, OH, OW] = blockOutputShape(net, b);
   const outPerGroup = out / b.groups;
+  const [dh, dw] = b.dilation ?? [1, 1];
   for (let o = 0; o < out; o++) {
     const g = Math.floor(o / outPerGroup);
     const bias = b.bias ? b.bias[o] : 0;
@@ -49,10 +50,10 @@ function applyBlock(net: Network, b: Block, x: Float64Array, z: Float64Array): v
           const xc = (g * inPerGroup + c) * H * W;
           const wc = (o * inPerGroup + c) * kh * kw;
           for (let ky = 0; ky < kh; ky++) {
-            const iy = oy * b.stride[0] - b.padding[0] + ky;
+            const iy = oy * b.stride[0] - b.padding[0] + ky * dh;
             if (iy < 0 || iy >= H) continue;
             for (let kx = 0; kx < kw; kx++) {
-              const ix = ox * b.stride[1] - b.padding[1] + kx;
+              const ix = ox * b.stride[1] - b.padding[1] + kx * dw;
               if (ix < 0 || ix >= W) continue;
               s += w[wc + ky * kw + kx] * x[xc + iy * W + ix];
             }

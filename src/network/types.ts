@@ -80,6 +80,11 @@ export interface Conv2dBlock extends BlockBase {
   stride: [number, number];
   padding: [number, number];
   groups: number;
+  /**
+   * Spacing `[dh, dw]` between kernel taps (default `[1, 1]`). It changes which positions a
+   * kernel reads, never which channels it joins, so balancing does not depend on it.
+   */
+  dilation?: [number, number];
 }
 
 export type Block = DenseBlock | Conv2dBlock;

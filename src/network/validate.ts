@@ -34,10 +34,11 @@ export function preActivationShape(net: Network, layerIndex: number): number[] {
 export function blockOutputShape(net: Network, b: Block): number[] {
   if (b.kind === 'dense') return [b.shape[0]];
   const src = net.layers[b.from].shape;
+  const [dh, dw] = b.dilation ?? [1, 1];
   return [
     b.shape[0],
-    slidingOutput(src[1], b.shape[2], b.stride[0], b.padding[0]),
-    slidingOutput(src[2], b.shape[3], b.stride[1], b.padding[1]),
+    slidingOutput(src[1], (b.shape[2] - 1) * dh + 1, b.stride[0], b.padding[0]),
+    slidingOutput(src[2], (b.shape[3] - 1) * dw + 1, b.stride[1], b.padding[1]),
   ];
 }
 
@@ -103,6 +104,7 @@ function validateBlock(net: Network, b: Block, k: number): void {
     if (!isPositiveInt(b.groups)) fail(`${where}: groups must be a positive integer`);
     if (!b.stride?.every(isPositiveInt) || b.stride.length !== 2) fail(`${where}: stride must be two positive integers`);
     if (b.padding?.length !== 2 || !b.padding.every((x) => Number.isInteger(x) && x >= 0)) fail(`${where}: padding must be two non-negative integers`);
+    if (b.dilation !== undefined && (!Array.isArray(b.dilation) || b.dilation.length !== 2 || !b.dilation.every(isPositiveInt))) fail(`${where}: dilation must be two positive integers`);
     if (src.shape.length !== 3) fail(`${where}: shapes do not chain: a convolution needs a feature map, layer ${b.from} ('${src.name}') is flat`);
     if (dst.shape.length !== 3) fail(`${where}: shapes do not chain: a convolution must feed a feature map, layer ${b.to} ('${dst.name}') is flat`);
     const [out, inPerGroup] = b.shape;

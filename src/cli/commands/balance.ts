@@ -3,6 +3,9 @@
  * (`.safetensors` or `.onnx`) and report what its reader fixed.
  */
 import { UsageError, defineCommand, flagArg, stringArg } from '../args.js';
+import { WeightBalanceError } from '../../errors.js';
+import { parseActivation } from '../../io/safetensors.js';
+import type { ActivationSpec } from '../../io/safetensors.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
 import { checkOutputPath, readModelFile, sameFile, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
@@ -23,6 +26,10 @@ listed in the summary.
 
 options:
 ${BALANCE_OPTION_USAGE}
+  --activation ACT           the activation between the layers of a state dict read
+                             without graph metadata (a state dict cannot say it): relu,
+                             leaky_relu:SLOPE (e.g. leaky_relu:0.1), identity, sigmoid, tanh,
+                             gelu. Without it ReLU is assumed, and the summary says so.
   -o, --output OUT           write the balanced network there (atomically); without it,
                              nothing is written. OUT.safetensors from either input;
                              OUT.onnx only from an .onnx input: a copy of IN with only its
@@ -43,7 +50,8 @@ ${BALANCE_OPTION_USAGE}
                                { layer, name, units, op, node, reason } (all 'units' of layer
                                index 'layer' are fixed; reason 'activation' = not positively
                                homogeneous, 'unsupported' = an op kept as a barrier)
-                             notes: other remarks on IN (folded BatchNormalization...)
+                             notes: other remarks on IN (what was assumed, such as the
+                             activation of a state dict; folded BatchNorms...)
                              fallback: null, or { kind, message } when the run left (or
                                never reached) WebGPU; kind is one of no-webgpu, no-adapter,
                                software-adapter, device-lost, gpu-error, not-monotone, stalled`;
@@ -58,7 +66,9 @@ function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
   return [...byNode.values()].map((entries) => {
     const { op, node, reason } = entries[0];
     const layers = entries.map((f) => `${f.units} of layer ${f.layer} '${f.name}'`).join(', ');
-    const why = reason === 'activation' ? 'not positively homogeneous' : 'op not supported: kept as a barrier';
+    const why = reason === 'activation' ? 'not positively homogeneous'
+      : reason === 'unfoldable-batchnorm' ? 'a BatchNormalization that cannot be folded (its input is not the output of one Conv/Gemm/MatMul): kept as a barrier'
+        : 'op not supported: kept as a barrier';
     return `  ${op} '${node}' (${why}): ${layers}`;
   });
 }
@@ -83,6 +93,7 @@ export default defineCommand('balance', USAGE, {
   'in-place': { type: 'boolean' },
   force: { type: 'boolean' },
   json: { type: 'boolean' },
+  activation: { type: 'string' },
 }, async (args, io) => {
   if (args.positionals.length !== 1) {
     throw new UsageError(args.positionals.length === 0 ? 'give the model file to balance' : `expected one input file, got ${args.positionals.length}`);
@@ -95,7 +106,14 @@ export default defineCommand('balance', USAGE, {
   if (output !== null && !overwrite && (await sameFile(input, output))) {
     throw new UsageError(`'${output}' is the input file: writing over it needs --in-place (or --force)`);
   }
-  const { network, source } = await readModelFile(input);
+  const activationText = stringArg(args, 'activation');
+  let activation: ActivationSpec | undefined;
+  try {
+    activation = activationText === undefined ? undefined : parseActivation(activationText);
+  } catch (error) {
+    throw new UsageError(`--activation: ${error instanceof WeightBalanceError ? error.message : String(error)}`);
+  }
+  const { network, source } = await readModelFile(input, activation ? { activation } : {});
   if (output !== null) await checkOutputPath(output, source);
   const progress = progressReporter(io, options);
   let result;

@@ -5,20 +5,29 @@
  * activation), a constant, or a value that carries no units (shapes). Activations, pooling and
  * unknown ops turn pending sums into layers.
  *
- * Ops: Gemm, MatMul (+ Add of a bias), Conv (groups, depthwise, symmetric pads, strides), Relu,
- * LeakyRelu, Sigmoid, Tanh, Softmax, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool,
- * Flatten, Reshape and Squeeze (to flatten), Add and Sum of branches (residuals), Identity,
- * Dropout, BatchNormalization (folded into the Conv/Gemm/MatMul before it). Any other op is
- * kept as a fixed barrier: the units it reads and writes get factor 1 and are reported.
+ * Ops: Gemm, MatMul (+ Add of a bias), Conv and Conv1d (groups, depthwise, symmetric pads, strides,
+ * dilations), Relu, LeakyRelu, Sigmoid, Tanh, Softmax, MaxPool, AveragePool, GlobalAveragePool,
+ * GlobalMaxPool, ReduceMean over the spatial axes (a GlobalAveragePool), Flatten, Reshape and
+ * Squeeze (to flatten), a constant-zero Pad (the identity when all pads are 0, else folded into
+ * the Conv after it), Add and Sum of branches (residuals), Identity, Dropout, BatchNormalization
+ * (folded into the Conv/Gemm/MatMul before it, see fold.ts). Any other op is kept as a fixed
+ * barrier: the units it reads and writes get factor 1 and are reported. Shape arithmetic and
+ * padding live in shapes.ts, attributes in attributes.ts, the tensor states in state.ts.
  */
-import { WeightBalanceError, describeValue } from '../../errors.js';
+import { describeValue } from '../../errors.js';
 import { validateNetwork, slidingOutput } from '../../network/validate.js';
 import { layerSize } from '../../network/types.js';
 import type { Activation, Block, Layer, Network, Pool, WeightArray } from '../../network/types.js';
+import { attrFloat, attrInt, attrInts, attrString, attribute } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
 import { DataType } from './schema.js';
-import type { AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
-import { elementCount, readIntTensor } from './tensor.js';
+import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
+import { addBias, foldBatchNorm } from './fold.js';
+import { convPadding, intValues, lift1d, poolOf, resolveReshape, shapeArithmetic } from './shapes.js';
+import { fail, sameShape } from './state.js';
+import type { ConstState, LayerState, PreState, State } from './state.js';
+import { capturedNames, subgraphs } from './subgraphs.js';
+import { elementCount } from './tensor.js';
 
 /** Units that an op the balancer cannot rescale through forced to factor 1. */
 export interface OnnxFixedUnits {
@@ -30,9 +39,11 @@ export interface OnnxFixedUnits {
   /**
    * `activation`: modelled exactly (e.g. Sigmoid, Tanh, Softmax); `opaque`: an op the network
    * model cannot express, kept as an identity barrier of fixed units (so `forward` of the
-   * imported network differs from the ONNX model there, while balancing stays exact).
+   * imported network differs from the ONNX model there, while balancing stays exact);
+   * `unfoldable`: a BatchNormalization that cannot be folded into the block before it, kept
+   * as such a barrier.
    */
-  modelled: 'activation' | 'opaque';
+  modelled: 'activation' | 'opaque' | 'unfoldable';
 }
 
 /** What the importer needs from the file besides the graph. */
@@ -56,32 +67,6 @@ export interface ImportedGraph {
   inputTranspose: number[] | null;
 }
 
-interface LayerState { kind: 'layer'; layer: number; shape: number[] }
-interface PendingBlock {
-  kind: 'dense' | 'conv2d';
-  name: string;
-  from: number;
-  shape: number[];
-  stride: [number, number];
-  padding: [number, number];
-  groups: number;
-  weight: Float64Array;
-  bias: Float64Array | null;
-  double: boolean;
-  binding: BlockBinding;
-}
-interface PreState { kind: 'pre'; shape: number[]; blocks: PendingBlock[]; skips: number[] }
-interface ConstState { kind: 'const'; tensor: TensorProto; initializer: number | null }
-/**
- * A value that carries no units: shape arithmetic (Shape -> Gather -> Unsqueeze -> Concat), with
- * its integer values when they are known (`BATCH` stands for the symbolic batch size).
- */
-interface MetaState { kind: 'meta'; values?: number[] }
-
-/** The symbolic batch size inside shape arithmetic. */
-const BATCH = -2;
-type State = LayerState | PreState | ConstState | MetaState;
-
 /** Ops that keep the shape of their (unit-carrying) input: an opaque one becomes a fixed barrier. */
 const ELEMENTWISE = new Set([
   'Abs', 'Acos', 'Asin', 'Atan', 'BatchNormalization', 'Cast', 'Ceil', 'Celu', 'Clip', 'Cos', 'Cosh', 'Div', 'Elu',
@@ -94,16 +79,6 @@ const ELEMENTWISE = new Set([
 /** Ops whose output depends only on the input's shape, never its values. */
 const SHAPE_ONLY = new Set(['Shape', 'Size']);
 
-function fail(message: string): never {
-  throw new WeightBalanceError(message);
-}
-
-function sameShape(a: number[], b: number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-const utf8 = new TextDecoder();
-
 class Importer {
   readonly layers: Layer[] = [];
   readonly blocks: Block[] = [];
@@ -114,6 +89,9 @@ class Importer {
   private readonly states = new Map<string, State>();
   /** For each layer, the tensor names that show its output (an index into `states`). */
   private readonly layerNames = new Map<number, string[]>();
+  private readonly blockNames = new Set<string>();
+  /** Outputs of zero Pads over the spatial axes, `[ph, pw]`, folded into the Conv that reads them. */
+  private readonly zeroPads = new Map<string, [number, number]>();
   private readonly uses = new Map<string, number>();
   private readonly initializerIndex = new Map<string, number>();
   private readonly valueInfo = new Map<string, ValueInfoProto>();
@@ -159,14 +137,16 @@ class Importer {
     const name = input.name ?? '';
     const dims = input.type?.tensorType?.shape?.dim;
     if (!dims) fail(`input '${name}' has no shape: cannot resolve the layer sizes`);
-    if (dims.length !== 2 && dims.length !== 4) fail(`input '${name}' has rank ${dims.length}; supported are [batch, features] and [batch, channels, height, width]`);
-    const shape = dims.slice(1).map((d, k) => {
+    if (dims.length < 2 || dims.length > 4) fail(`input '${name}' has rank ${dims.length}; supported are [batch, features], [batch, channels, length] (Conv1d) and [batch, channels, height, width]`);
+    const given = dims.slice(1).map((d, k) => {
       const v = d.dimValue;
       if (typeof v !== 'number' || !(v > 0)) {
         fail(`input '${name}': dimension ${k + 1} is dynamic${d.dimParam ? ` ('${d.dimParam}')` : ''}; cannot resolve the shape (export with a fixed input size)`);
       }
       return v;
     });
+    // A 1-D feature map [C, L] is held as [C, 1, L]: Conv1d and 1-D pools act on it as 2-D ones of height 1.
+    const shape = given.length === 2 ? [given[0], 1, given[1]] : given;
     const b = dims[0].dimValue;
     this.batch = typeof b === 'number' && b > 0 ? b : null;
     this.layers.push({ name, shape, activation: 'identity' });
@@ -246,33 +226,25 @@ class Importer {
     return fail(`node ${where} reads '${name}', which no earlier node, input or initializer provides (is the graph topologically sorted?)`);
   }
 
-  private attribute(node: NodeProto, name: string): AttributeProto | undefined {
-    return (node.attribute ?? []).find((a) => a.name === name);
-  }
-
-  private attrInt(node: NodeProto, name: string, fallback: number): number {
-    return this.attribute(node, name)?.i ?? fallback;
-  }
-
-  private attrInts(node: NodeProto, name: string): number[] | undefined {
-    return this.attribute(node, name)?.ints;
-  }
-
-  private attrFloat(node: NodeProto, name: string, fallback: number): number {
-    return this.attribute(node, name)?.f ?? fallback;
-  }
-
-  private attrString(node: NodeProto, name: string, fallback: string): string {
-    const s = this.attribute(node, name)?.s;
-    return s ? utf8.decode(s) : fallback;
-  }
-
   /** The initializer behind a weight input, refused when it is computed or a Constant node. */
   private weightInput(state: State | null, what: string, where: string): ConstState & { initializer: number } {
     if (!state || state.kind !== 'const' || state.initializer === null) {
       fail(`node ${where}: its ${what} must be a graph initializer (found ${state ? (state.kind === 'const' ? 'a Constant node' : 'a computed tensor') : 'nothing'}); the writer can only rewrite initializers`);
     }
     return state as ConstState & { initializer: number };
+  }
+
+  /**
+   * A block's name: its weight initializer's name without `.weight` (the PyTorch state-dict
+   * prefix torch.onnx keeps, e.g. `features.0`), so that a safetensors file written from it has
+   * PyTorch's names; the node's name when that is empty or already taken.
+   */
+  private blockName(weight: TensorProto, node: string): string {
+    const full = weight.name ?? '';
+    const base = full.endsWith('.weight') ? full.slice(0, -'.weight'.length) : full;
+    const name = base === '' || this.blockNames.has(base) ? node : base;
+    this.blockNames.add(name);
+    return name;
   }
 
   private floatValues(c: ConstState & { initializer: number }): Float64Array {
@@ -317,7 +289,7 @@ class Importer {
       const common = { name: b.name, from: b.from, to: k, weight: alloc(b.weight), bias: b.bias ? alloc(b.bias) : null };
       this.blocks.push(b.kind === 'dense'
         ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }
-        : { kind: 'conv2d', ...common, shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]], stride: b.stride, padding: b.padding, groups: b.groups });
+        : { kind: 'conv2d', ...common, shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]], stride: b.stride, padding: b.padding, groups: b.groups, ...(b.dilation ? { dilation: b.dilation } : {}) });
       this.bindings.push(b.binding);
     }
     return { kind: 'layer', layer: k, shape };
@@ -395,9 +367,13 @@ class Importer {
         fail(`node ${where}: its subgraph reads '${captured}', a tensor computed from the input; ops whose subgraphs read the network's activations are not supported`);
       }
     }
+    const padded = (node.input ?? []).find((i, k) => this.zeroPads.has(i) && (op !== 'Conv' || k !== 0));
+    if (padded !== undefined) {
+      fail(`node ${where} reads '${padded}', the output of a zero Pad; a Pad is only supported before a Conv (folded into its padding) or when all its pads are 0`);
+    }
     const carriesUnits = inputs.some((s) => s && (s.kind === 'layer' || s.kind === 'pre'));
     if (op === 'Constant') {
-      const t = this.attribute(node, 'value')?.t;
+      const t = attribute(node, 'value')?.t;
       this.states.set(out, t ? { kind: 'const', tensor: t, initializer: null } : { kind: 'meta' });
       return;
     }
@@ -407,7 +383,7 @@ class Importer {
       return;
     }
     if (SHAPE_ONLY.has(op) || !carriesUnits) {
-      const values = this.shapeArithmetic(node, op, inputs);
+      const values = shapeArithmetic(node, op, inputs, this.batch);
       for (const o of outputs) if (o) this.states.set(o, values ? { kind: 'meta', values } : { kind: 'meta' });
       return;
     }
@@ -417,9 +393,15 @@ class Importer {
       case 'Conv': return set(this.conv(node, inputs, name, where, out));
       case 'Add': case 'Sum': return set(this.add(node, op, inputs, name, where, out));
       case 'BatchNormalization': {
-        if (extraOutputs.length > 0 || this.attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
-        const folded = this.foldBatchNorm(node, inputs, name, where);
-        return folded ? set(folded) : set(this.opaque(node, op, inputs, name, where, out));
+        if (extraOutputs.length > 0 || attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
+        const folded = foldBatchNorm(node, inputs, where, (i, w) => this.source.floatValues(i, w));
+        if (folded) {
+          this.foldedBatchNorms.push(name);
+          return set(folded);
+        }
+        const barrier = this.opaque(node, op, inputs, name, where, out);
+        this.fixedUnits[this.fixedUnits.length - 1].modelled = 'unfoldable';
+        return set(barrier);
       }
       case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Softmax':
         return set(this.activation(node, op, inputs[0]!, name, where, out));
@@ -428,6 +410,8 @@ class Importer {
         return set(this.pool(node, op, inputs[0]!, where, out));
       case 'Flatten': case 'Reshape': case 'Squeeze':
         return set(this.flatten(node, op, inputs, where, out));
+      case 'Pad': return set(this.pad(node, inputs, where, out));
+      case 'ReduceMean': return set(this.reduceMean(node, inputs, name, where, out));
       case 'Transpose':
         return set(this.transposeInput(node, inputs[0]!, where, out) ?? this.opaque(node, op, inputs, name, where, out));
       case 'Identity': case 'Dropout':
@@ -438,42 +422,52 @@ class Importer {
     }
   }
 
-  /** Integer values of a constant or known shape value. */
-  private intValues(state: State | null): number[] | null {
-    if (!state) return null;
-    if (state.kind === 'const') return readIntTensor(state.tensor);
-    if (state.kind === 'meta') return state.values ?? null;
-    return null;
+  /**
+   * A constant-zero Pad: with all pads 0 it is the identity (what torch.onnx emits before an
+   * AvgPool2d with count_include_pad); with equal pads on both sides of the spatial axes only, its
+   * output is the input, and the padding is added to the Conv that reads it. Anything else is
+   * refused, naming the node.
+   */
+  private pad(node: NodeProto, inputs: (State | null)[], where: string, out: string): State {
+    const x = inputs[0]!;
+    if (x.kind !== 'layer' && x.kind !== 'pre') fail(`node ${where}: expected a tensor computed from the input`);
+    const mode = attrString(node, 'mode', 'constant');
+    const pads = inputs[1] ? intValues(inputs[1]) : attrInts(node, 'pads') ?? null;
+    if (!pads) fail(`node ${where}: its pads are computed at run time; cannot resolve them`);
+    if ((inputs[3] ?? null) !== null) fail(`node ${where}: Pad with an 'axes' input is not supported`);
+    const rank = x.shape.length + 1;
+    if (pads.length !== 2 * rank) fail(`node ${where}: pads ${describeValue(pads)} do not fit a rank-${rank} tensor`);
+    if (pads.every((p) => p === 0)) return x;
+    const zeroValue = inputs[2] ? this.isZeroConstant(inputs[2]) : attrFloat(node, 'value', 0) === 0;
+    const [before, after] = [pads.slice(0, rank), pads.slice(rank)];
+    const spatialOnly = rank === 4 && before[0] === 0 && before[1] === 0 && after[0] === 0 && after[1] === 0;
+    if (mode !== 'constant' || !zeroValue || !spatialOnly || before[2] !== after[2] || before[3] !== after[3] || pads.some((p) => p < 0)) {
+      fail(`node ${where}: only a constant-zero Pad with equal padding on both sides of the spatial axes (before a Conv) is supported; got mode '${mode}', pads ${describeValue(pads)}`);
+    }
+    this.zeroPads.set(out, [before[2], before[3]]);
+    return x;
+  }
+
+  /** Whether a constant input is all zeros (a Pad's constant_value). */
+  private isZeroConstant(state: State): boolean {
+    if (state.kind !== 'const') return false;
+    if (state.initializer !== null) return this.source.floatValues(state.initializer, false).every((v) => v === 0);
+    const t = state.tensor;
+    return (t.floatData ?? []).every((v) => v === 0) && (t.doubleData ?? []).every((v) => v === 0) && (t.rawData ?? new Uint8Array(0)).every((b) => b === 0);
   }
 
   /**
-   * Evaluate the shape arithmetic exporters emit for `x.view(x.size(0), -1)`: Shape, Gather,
-   * Unsqueeze, Squeeze, Concat, Cast, Identity on integer vectors. Null when not known.
+   * ReduceMean over the spatial axes of a feature map (`x.mean([2, 3])`): a GlobalAveragePool,
+   * flattened to [batch, channels] when keepdims = 0. Other axes are an opaque barrier.
    */
-  private shapeArithmetic(node: NodeProto, op: string, inputs: (State | null)[]): number[] | null {
-    const first = inputs[0];
-    switch (op) {
-      case 'Shape': {
-        if (!first || (first.kind !== 'layer' && first.kind !== 'pre')) return null;
-        const dims = [this.batch ?? BATCH, ...first.shape];
-        const norm = (v: number): number => Math.min(Math.max(v < 0 ? v + dims.length : v, 0), dims.length);
-        return dims.slice(norm(this.attrInt(node, 'start', 0)), norm(this.attrInt(node, 'end', dims.length)));
-      }
-      case 'Gather': {
-        const data = this.intValues(first);
-        const indices = this.intValues(inputs[1]);
-        if (!data || !indices || this.attrInt(node, 'axis', 0) !== 0) return null;
-        const picked = indices.map((i) => data[i < 0 ? i + data.length : i]);
-        return picked.some((v) => v === undefined) ? null : picked;
-      }
-      case 'Unsqueeze': case 'Squeeze': case 'Cast': case 'Identity':
-        return this.intValues(first);
-      case 'Concat':
-        if (this.attrInt(node, 'axis', 0) !== 0) return null;
-        return inputs.every((i) => this.intValues(i)) ? inputs.flatMap((i) => this.intValues(i)!) : null;
-      default:
-        return null;
-    }
+  private reduceMean(node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): State {
+    const x = inputs[0]!;
+    const rank = x.kind === 'layer' || x.kind === 'pre' ? x.shape.length + 1 : 0;
+    const axes = inputs[1] ? intValues(inputs[1]) : attrInts(node, 'axes') ?? null;
+    const spatial = rank === 4 && axes !== null && axes.length === 2 && new Set(axes.map((a) => (a < 0 ? a + rank : a))).size === 2 && axes.every((a) => [2, 3].includes(a < 0 ? a + rank : a));
+    if (!spatial) return this.opaque(node, 'ReduceMean', inputs, name, where, out);
+    const pooled = this.pool(node, 'GlobalAveragePool', x, where, out) as LayerState;
+    return attrInt(node, 'keepdims', 1) === 0 ? { kind: 'layer', layer: pooled.layer, shape: [pooled.shape[0]] } : pooled;
   }
 
   /**
@@ -483,7 +477,7 @@ class Importer {
   private transposeInput(node: NodeProto, input: State, where: string, out: string): LayerState | null {
     if (input.kind !== 'layer' || input.layer !== 0 || this.inputTranspose || this.referenced.has(0) || !this.canMutateInput()) return null;
     const full = [0, ...this.layers[0].shape];
-    const perm = this.attrInts(node, 'perm') ?? full.map((_, k) => full.length - 1 - k);
+    const perm = attrInts(node, 'perm') ?? full.map((_, k) => full.length - 1 - k);
     if (perm.length !== full.length || perm[0] !== 0 || !full.every((_, k) => perm.includes(k))) return null;
     const shape = perm.slice(1).map((p) => full[p]);
     if (shape.length !== 1 && shape.length !== 3) fail(`node ${where}: the transposed input has rank ${shape.length + 1}`);
@@ -511,18 +505,21 @@ class Importer {
     let alpha = 1;
     let beta = 1;
     if (op === 'Gemm') {
-      if (this.attrInt(node, 'transA', 0) !== 0) fail(`node ${where}: transA = 1 is not supported`);
-      transposed = this.attrInt(node, 'transB', 0) === 0;
-      alpha = this.attrFloat(node, 'alpha', 1);
-      beta = this.attrFloat(node, 'beta', 1);
+      if (attrInt(node, 'transA', 0) !== 0) fail(`node ${where}: transA = 1 is not supported`);
+      transposed = attrInt(node, 'transB', 0) === 0;
+      alpha = attrFloat(node, 'alpha', 1);
+      beta = attrFloat(node, 'beta', 1);
       if (!(alpha !== 0 && Number.isFinite(alpha))) fail(`node ${where}: alpha = ${alpha} is not supported`);
     }
     const [inDim, outDim] = transposed ? dims : [dims[1], dims[0]];
     if (inDim !== source.shape[0]) fail(`node ${where}: weight '${w.tensor.name}' reads ${inDim} features, its input has ${source.shape[0]}`);
     const stored = this.floatValues(w);
-    const weight = new Float64Array(outDim * inDim);
-    for (let i = 0; i < outDim; i++) {
-      for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? stored[j * outDim + i] : stored[i * inDim + j]);
+    let weight = stored; // read only: folding and materializing make new arrays
+    if (transposed || alpha !== 1) {
+      weight = new Float64Array(outDim * inDim);
+      for (let i = 0; i < outDim; i++) {
+        for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? stored[j * outDim + i] : stored[i * inDim + j]);
+      }
     }
     const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed, rowScale: alpha === 1 ? null : new Float64Array(outDim).fill(alpha) }, bias: null };
     let bias: Float64Array | null = null;
@@ -537,7 +534,7 @@ class Importer {
       double ||= cb.tensor.dataType === DataType.DOUBLE;
     }
     this.referenced.add(source.layer);
-    return { kind: 'pre', shape: [outDim], skips: [], blocks: [{ kind: 'dense', name, from: source.layer, shape: [outDim, inDim], stride: [1, 1], padding: [0, 0], groups: 1, weight, bias, double, binding }] };
+    return { kind: 'pre', shape: [outDim], skips: [], blocks: [{ kind: 'dense', name: this.blockName(w.tensor, name), from: source.layer, shape: [outDim, inDim], stride: [1, 1], padding: [0, 0], groups: 1, weight, bias, double, binding }] };
   }
 
   private conv(node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): PreState {
@@ -546,19 +543,32 @@ class Importer {
     const source = this.toLayer(x, `${out}:input`, where);
     if (source.shape.length !== 3) fail(`node ${where}: its input has shape ${describeValue(source.shape)} (batch excluded); a 2-D Conv needs [batch, channels, height, width]`);
     const w = this.weightInput(inputs[1], 'weight W', where);
-    const dims = w.tensor.dims ?? [];
+    let dims = w.tensor.dims ?? [];
+    if (dims.length === 3 && source.shape[1] === 1) {
+      // Conv1d on a [C, 1, L] map: the kernel [out, in/groups, k] is [out, in/groups, 1, k].
+      dims = [dims[0], dims[1], 1, dims[2]];
+      node = lift1d(node);
+    }
     if (dims.length !== 4) fail(`node ${where}: weight '${w.tensor.name}' has dims ${describeValue(dims)}; only 2-D convolutions ([out, in/groups, kh, kw]) are supported`);
     const [outC, inPerGroup, kh, kw] = dims;
-    const groups = this.attrInt(node, 'group', 1);
+    const groups = attrInt(node, 'group', 1);
     const [C, H, W] = source.shape;
     if (inPerGroup * groups !== C || outC % groups !== 0) fail(`node ${where}: weight '${w.tensor.name}' ${describeValue(dims)} with group = ${groups} does not fit ${C} input channels`);
-    const dilations = this.attrInts(node, 'dilations') ?? [1, 1];
-    if (dilations.some((d) => d !== 1)) fail(`node ${where}: dilations ${describeValue(dilations)} are not supported`);
-    const kernel = this.attrInts(node, 'kernel_shape');
+    const dilations = attrInts(node, 'dilations') ?? [1, 1];
+    if (dilations.length !== 2 || dilations.some((d) => !(Number.isSafeInteger(d) && d > 0))) fail(`node ${where}: dilations ${describeValue(dilations)} must be two positive integers`);
+    // Dilation spaces the taps: the kernel spans (k - 1) d + 1 positions, the channels it joins are the same.
+    const span = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
+    const kernel = attrInts(node, 'kernel_shape');
     if (kernel && !sameShape(kernel, [kh, kw])) fail(`node ${where}: kernel_shape ${describeValue(kernel)} does not match weight dims ${describeValue(dims)}`);
-    const strides = this.attrInts(node, 'strides') ?? [1, 1];
-    const padding = this.convPadding(node, [H, W], [kh, kw], strides, where);
-    const weight = this.floatValues(w).slice();
+    const strides = attrInts(node, 'strides') ?? [1, 1];
+    const padding = convPadding(node, [H, W], span, strides, where);
+    const folded = this.zeroPads.get(node.input?.[0] ?? '');
+    if (folded) {
+      padding[0] += folded[0];
+      padding[1] += folded[1];
+    }
+    // Never written to (folding and materializing make new arrays): no defensive copy of the weights.
+    const weight = this.floatValues(w);
     const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed: false, rowScale: null }, bias: null };
     let bias: Float64Array | null = null;
     let double = w.tensor.dataType === DataType.DOUBLE;
@@ -569,28 +579,10 @@ class Importer {
       binding.bias = { initializer: b.initializer, scale: 1, offset: null };
       double ||= b.tensor.dataType === DataType.DOUBLE;
     }
-    const shape = [outC, slidingOutput(H, kh, strides[0], padding[0]), slidingOutput(W, kw, strides[1], padding[1])];
+    const shape = [outC, slidingOutput(H, span[0], strides[0], padding[0]), slidingOutput(W, span[1], strides[1], padding[1])];
     if (!(shape[1] > 0 && shape[2] > 0)) fail(`node ${where}: the kernel is larger than its padded input`);
     this.referenced.add(source.layer);
-    return { kind: 'pre', shape, skips: [], blocks: [{ kind: 'conv2d', name, from: source.layer, shape: [outC, inPerGroup, kh, kw], stride: [strides[0], strides[1]], padding, groups, weight, bias, double, binding }] };
-  }
-
-  private convPadding(node: NodeProto, size: number[], kernel: number[], strides: number[], where: string): [number, number] {
-    if (strides.length !== 2 || strides.some((s) => !(s > 0))) fail(`node ${where}: strides ${describeValue(strides)} are not supported`);
-    const autoPad = this.attrString(node, 'auto_pad', 'NOTSET');
-    let pads = this.attrInts(node, 'pads') ?? [0, 0, 0, 0];
-    if (autoPad === 'VALID') pads = [0, 0, 0, 0];
-    else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-      pads = [0, 1].flatMap((a) => {
-        const total = Math.max(0, (Math.ceil(size[a] / strides[a]) - 1) * strides[a] + kernel[a] - size[a]);
-        return [Math.floor(total / 2), total - Math.floor(total / 2)];
-      });
-      pads = [pads[0], pads[2], pads[1], pads[3]];
-    } else if (autoPad !== 'NOTSET') fail(`node ${where}: auto_pad '${autoPad}' is not supported`);
-    if (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3] || pads.some((p) => p < 0)) {
-      fail(`node ${where}: pads ${describeValue(pads)} are not symmetric; only equal padding on both sides is supported`);
-    }
-    return [pads[0], pads[1]];
+    return { kind: 'pre', shape, skips: [], blocks: [{ kind: 'conv2d', name: this.blockName(w.tensor, name), from: source.layer, shape: [outC, inPerGroup, kh, kw], stride: [strides[0], strides[1]], padding, groups, ...(dilations[0] !== 1 || dilations[1] !== 1 ? { dilation: [dilations[0], dilations[1]] as [number, number] } : {}), weight, bias, double, binding }] };
   }
 
   private add(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): State {
@@ -599,7 +591,7 @@ class Importer {
     if (consts.length > 0) {
       const pre = terms.find((s): s is PreState => s.kind === 'pre');
       if (op === 'Add' && terms.length === 2 && consts.length === 1 && pre && pre.blocks.length > 0 && consts[0].kind === 'const' && consts[0].initializer !== null) {
-        const biased = this.addBias(pre, consts[0] as ConstState & { initializer: number });
+        const biased = addBias(pre, consts[0] as ConstState & { initializer: number }, (i, w) => this.source.floatValues(i, w));
         if (biased) return biased;
       }
       return this.opaque(node, op, inputs, name, where, out);
@@ -621,70 +613,17 @@ class Importer {
     return result;
   }
 
-  /** `pre + c` with a per-unit constant `c`: the bias of the sum's first block; null if `c` does not broadcast per unit. */
-  private addBias(pre: PreState, c: ConstState & { initializer: number }): PreState | null {
-    const dims = c.tensor.dims ?? [];
-    const units = pre.shape[0];
-    const ok = pre.shape.length === 1
-      ? sameShape(dims, [units]) || sameShape(dims, [1, units])
-      : sameShape(dims, [units, 1, 1]) || sameShape(dims, [1, units, 1, 1]);
-    if (!ok || ![DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16].includes(c.tensor.dataType as 1)) return null;
-    const block = pre.blocks[0];
-    const values = this.floatValues(c);
-    const offset = block.bias;
-    const bias = Float64Array.from(values, (v, i) => v + (offset ? offset[i] : 0));
-    const binding: BlockBinding = { ...block.binding, bias: { initializer: c.initializer, scale: 1, offset: offset ? offset.slice() : null } };
-    const double = block.double || c.tensor.dataType === DataType.DOUBLE;
-    return { ...pre, blocks: [{ ...block, bias, binding, double }, ...pre.blocks.slice(1)] };
-  }
-
-  /**
-   * Fold `y = s (x - mean) + B`, `s = scale / sqrt(var + eps)`, into the single block before it:
-   * rows times `s`, bias `s (b - mean) + B`. The writer keeps scale, mean and var, rewrites the
-   * block's weight as `row / s` and `B` as `bias - s (b - mean)`: the file computes exactly the
-   * balanced network. Null when it cannot be folded (then the BatchNormalization fixes its units).
-   */
-  private foldBatchNorm(node: NodeProto, inputs: (State | null)[], name: string, where: string): PreState | null {
-    const x = inputs[0];
-    if (!x || x.kind !== 'pre' || x.blocks.length !== 1 || x.skips.length > 0) return null;
-    const params = inputs.slice(1, 5);
-    if (params.length !== 4 || params.some((p) => !p || p.kind !== 'const' || p.initializer === null)) return null;
-    const [scale, bnBias, mean, variance] = params as (ConstState & { initializer: number })[];
-    const units = x.shape[0];
-    if ([scale, bnBias, mean, variance].some((p) => elementCount(p.tensor) !== units || (p.tensor.dims ?? []).length !== 1)) {
-      fail(`node ${where}: scale, B, mean and var must each have ${units} entries`);
-    }
-    const eps = this.attrFloat(node, 'epsilon', 1e-5);
-    // ONNX runtimes compute in the tensor's precision; eps is a float attribute.
-    const sc = this.source.floatValues(scale.initializer, false);
-    const vr = this.source.floatValues(variance.initializer, false);
-    const mn = this.source.floatValues(mean.initializer, false);
-    const s = Float64Array.from(sc, (g, i) => g / Math.sqrt(vr[i] + eps));
-    if (s.some((v) => !Number.isFinite(v))) fail(`node ${where}: scale / sqrt(var + epsilon) is not finite`);
-    const block = x.blocks[0];
-    const rowLength = block.weight.length / units;
-    const weight = block.weight.map((v, k) => v * s[Math.floor(k / rowLength)]);
-    const offset = Float64Array.from(s, (si, i) => si * ((block.bias ? block.bias[i] : 0) - mn[i]));
-    const bias = Float64Array.from(this.floatValues(bnBias), (v, i) => v + offset[i]);
-    const old = block.binding.weight.rowScale;
-    const rowScale = Float64Array.from(s, (si, i) => si * (old ? old[i] : 1));
-    const binding: BlockBinding = { node: block.binding.node, weight: { ...block.binding.weight, rowScale }, bias: { initializer: bnBias.initializer, scale: 1, offset } };
-    this.foldedBatchNorms.push(name);
-    const double = block.double || [scale, bnBias, mean, variance].some((p) => p.tensor.dataType === DataType.DOUBLE);
-    return { kind: 'pre', shape: x.shape, skips: [], blocks: [{ ...block, weight, bias, binding, double }] };
-  }
-
   private activation(node: NodeProto, op: string, input: State, name: string, where: string, out: string): State {
     let activation: Activation;
     let negativeSlope: number | undefined;
     switch (op) {
       case 'Relu': activation = 'relu'; break;
-      case 'LeakyRelu': activation = 'leaky_relu'; negativeSlope = this.attrFloat(node, 'alpha', 0.01); break;
+      case 'LeakyRelu': activation = 'leaky_relu'; negativeSlope = attrFloat(node, 'alpha', 0.01); break;
       case 'Sigmoid': activation = 'sigmoid'; break;
       case 'Tanh': activation = 'tanh'; break;
       default: {
         // Softmax over the features of a [batch, features] tensor (opset < 13: axis 1; later: axis -1).
-        const axis = this.attrInt(node, 'axis', -1);
+        const axis = attrInt(node, 'axis', -1);
         const flat = input.kind !== 'const' && input.kind !== 'meta' && input.shape.length === 1;
         if (!flat || (axis !== -1 && axis !== 1)) return this.opaque(node, op, [input], name, where, out);
         activation = 'softmax';
@@ -701,30 +640,7 @@ class Importer {
   private pool(node: NodeProto, op: string, input: State, where: string, out: string): State {
     const inputShape = input.kind === 'pre' || input.kind === 'layer' ? input.shape : [];
     if (inputShape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${describeValue(inputShape)} (batch excluded)`);
-    let pool: Pool;
-    if (op === 'GlobalAveragePool' || op === 'GlobalMaxPool') {
-      const size: [number, number] = [inputShape[1], inputShape[2]];
-      pool = { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
-    } else {
-      const kernel = this.attrInts(node, 'kernel_shape') ?? [];
-      if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
-      const strides = this.attrInts(node, 'strides') ?? [1, 1];
-      const pads = this.attrInts(node, 'pads') ?? [0, 0, 0, 0];
-      const autoPad = this.attrString(node, 'auto_pad', 'NOTSET');
-      const padded = autoPad === 'VALID' ? false : pads.some((p) => p !== 0);
-      const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads[0] < kernel[0] && pads[1] < kernel[1];
-      if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || (padded && (op !== 'MaxPool' || !symmetric))) {
-        fail(`node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`);
-      }
-      if ((this.attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
-      pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
-      if (padded) pool.padding = [pads[0], pads[1]];
-      if (this.attrInt(node, 'ceil_mode', 0) !== 0) {
-        const span = [0, 1].map((a) => inputShape[a + 1] + 2 * (pool.padding?.[a] ?? 0) - kernel[a]);
-        const same = [0, 1].every((a) => Math.ceil(span[a] / strides[a]) === Math.floor(span[a] / strides[a]));
-        if (!same) fail(`node ${where}: ceil_mode = 1 changes the output size here; not supported`);
-      }
-    }
+    const pool = poolOf(node, op, inputShape, where);
     if (input.kind === 'pre') return this.materialize(input, 'identity', out, { pool });
     return this.applyToLayer(input as LayerState, 'identity', out, where, { pool });
   }
@@ -735,12 +651,12 @@ class Importer {
     const full = input.shape;
     let target: number[] | null; // shape without the batch, or null: not a flatten
     if (op === 'Flatten') {
-      let axis = this.attrInt(node, 'axis', 1);
+      let axis = attrInt(node, 'axis', 1);
       if (axis < 0) axis += full.length + 1;
       target = axis === 1 ? [layerSize({ shape: full } as Layer)] : null;
     } else if (op === 'Squeeze') {
       const c = inputs[1];
-      const axes = c ? this.intValues(c) : this.attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1);
+      const axes = c ? intValues(c) : attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1);
       if (!axes) fail(`node ${where}: its axes are computed at run time; cannot resolve the output shape`);
       const drop = new Set(axes.map((a) => (a < 0 ? a + full.length + 1 : a)));
       if (drop.has(0)) fail(`node ${where}: squeezing the batch axis is not supported`);
@@ -748,11 +664,11 @@ class Importer {
       if (target.length !== 1 || full.some((d, k) => drop.has(k + 1) && d !== 1)) target = null;
     } else {
       const c = inputs[1];
-      const values = this.intValues(c ?? null);
+      const values = intValues(c ?? null);
       if (!values) {
         fail(`node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`);
       }
-      target = this.resolveReshape(values, full, this.attrInt(node, 'allowzero', 0) !== 0, where);
+      target = resolveReshape(values, full, attrInt(node, 'allowzero', 0) !== 0, this.batch, where);
     }
     if (!target) fail(`node ${where}: only flattening to [batch, features] (or keeping the shape) is supported`);
     if (sameShape(target, full)) return input;
@@ -761,35 +677,19 @@ class Importer {
     return { kind: 'layer', layer: layer.layer, shape: target };
   }
 
-  /** The non-batch part of a Reshape's output shape, or null if it moves the batch axis. */
-  private resolveReshape(values: number[], full: number[], allowZero: boolean, where: string): number[] | null {
-    const input = [this.batch ?? BATCH, ...full];
-    const out = values.map((v, k) => (v === 0 && !allowZero ? input[k] ?? fail(`node ${where}: shape ${describeValue(values)} copies a missing axis`) : v));
-    const total = full.reduce((a, b) => a * b, 1);
-    const inferred = out.filter((v) => v === -1).length;
-    if (inferred > 1) fail(`node ${where}: shape ${describeValue(values)} has several -1`);
-    if (out.some((v) => v < -2 || v === 0)) return null;
-    const known = out.filter((v) => v > 0).reduce((a, b) => a * b, 1);
-    const hasBatch = out.includes(BATCH);
-    if (inferred === 1) {
-      const fill = hasBatch ? total / known : this.batch !== null ? (this.batch * total) / known : known === total ? BATCH : NaN;
-      if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0))) fail(`node ${where}: shape ${describeValue(values)} does not fit ${describeValue(full)} (batch excluded)`);
-      out[out.indexOf(-1)] = fill;
-    }
-    if (out[0] !== (this.batch ?? BATCH)) return null;
-    const rest = out.slice(1);
-    if (rest.some((v) => v <= 0) || rest.reduce((a, b) => a * b, 1) !== total) return null;
-    return rest;
-  }
-
   /**
    * An op the network model cannot rescale through: the units it reads become fixed layers, and
    * its output a new layer of fixed units tied to them (shape-preserving ops only).
    */
   private opaque(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): LayerState {
     const units = inputs.filter((s): s is LayerState | PreState => s !== null && (s.kind === 'layer' || s.kind === 'pre'));
-    const shape = units[0].shape;
-    let sameAsInput = ELEMENTWISE.has(op) && units.every((u) => sameShape(u.shape, shape));
+    // The output has the widest input's shape; the others must broadcast to it (a squeeze-and-
+    // excitation Mul(x, s) with s of shape [C, 1, 1] next to x of shape [C, H, W]).
+    const sizes = units.map((u) => u.shape.reduce((a, b) => a * b, 1));
+    const widest = sizes.indexOf(Math.max(...sizes));
+    const shape = units[widest].shape;
+    const broadcasts = (u: number[]): boolean => u.length === shape.length && u.every((d, k) => d === shape[k] || d === 1);
+    let sameAsInput = ELEMENTWISE.has(op) && units.every((u) => broadcasts(u.shape));
     if (sameAsInput) {
       const size = shape.reduce((a, b) => a * b, 1);
       sameAsInput = inputs.every((s) => !s || s.kind !== 'const' || elementCount(s.tensor) <= size);
@@ -801,51 +701,23 @@ class Importer {
     }
     if (!sameAsInput) fail(`node ${where}: op '${op}' is not supported and changes the tensor shape (or its output shape is unknown); it cannot be kept as a fixed barrier`);
     if ((node.output ?? []).slice(1).some((o) => o && (this.uses.get(o) ?? 0) > 0)) fail(`node ${where}: op '${op}' is not supported and has several outputs`);
+    const narrow = units.find((u) => !sameShape(u.shape, shape));
+    if (narrow) {
+      // A layer that feeds only a barrier of another shape would feed nothing in the network model.
+      fail(`node ${where}: op '${op}' broadcasts a tensor of shape ${describeValue(narrow.shape)} computed from the input over one of shape ${describeValue(shape)} (batch excluded), as squeeze-and-excitation gating does; this is not supported yet (the network model has no gating)`);
+    }
     const sources = units.map((u, k) => this.toLayer(u, `${out}:input${k}`, where));
     for (const s of sources) {
       this.fixLayer(s.layer);
       this.referenced.add(s.layer);
     }
-    const base = this.layers[sources[0].layer].shape;
+    const base = this.layers[sources[widest].layer].shape;
     const skips = sources.filter((s) => sameShape(this.layers[s.layer].shape, base)).map((s) => s.layer);
     const result = this.materialize({ kind: 'pre', shape: base, blocks: [], skips }, 'identity', out);
     this.fixLayer(result.layer);
     this.report(name, op, [...sources.map((s) => s.layer), result.layer], 'opaque');
     return { kind: 'layer', layer: result.layer, shape };
   }
-}
-
-/** The subgraphs held by a node's attributes (If, Loop, Scan bodies). */
-function subgraphs(node: NodeProto): GraphProto[] {
-  return (node.attribute ?? []).flatMap((a) => {
-    const sub = a as AttributeProto & { g?: GraphProto; graphs?: GraphProto[] };
-    return [...(sub.g ? [sub.g] : []), ...(sub.graphs ?? [])];
-  });
-}
-
-/**
- * Names that a node's subgraphs read from the enclosing graph (implicit inputs): inputs of their
- * nodes, at any depth, that no subgraph input, initializer or node of that scope provides.
- */
-function capturedNames(node: NodeProto): string[] {
-  const captured = new Set<string>();
-  const scan = (graph: GraphProto, outer: Set<string>): void => {
-    const local = new Set<string>([
-      ...(graph.input ?? []).map((v) => v.name ?? ''),
-      ...(graph.initializer ?? []).map((t) => t.name ?? ''),
-      ...(graph.node ?? []).flatMap((n) => n.output ?? []),
-    ]);
-    for (const n of graph.node ?? []) {
-      for (const i of n.input ?? []) if (i && !local.has(i)) outer.add(i);
-      for (const g of subgraphs(n)) {
-        const inner = new Set<string>();
-        scan(g, inner);
-        for (const i of inner) if (!local.has(i)) outer.add(i);
-      }
-    }
-  };
-  for (const g of subgraphs(node)) scan(g, captured);
-  return [...captured];
 }
 
 /** Convert a decoded ONNX graph into a network with block -> initializer bindings. */

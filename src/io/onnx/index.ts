@@ -64,6 +64,9 @@ export interface OnnxModel {
   source: OnnxSource;
 }
 
+/** Initializers up to this many values are decoded once and kept while the graph is imported. */
+const CACHED_VALUES = 1 << 16;
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -166,7 +169,9 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
     if (known) return known;
     const location = (locations[index] ??= locateTensor(initializers[index], layouts[index], external));
     const values = readFloatTensor(initializers[index], location, buffers, writable);
-    cache.set(index, values);
+    // Small tensors (biases, BatchNormalization parameters) are kept; weights are read once, and
+    // keeping them as float64 would hold twice the file in memory while the graph is imported.
+    if (values.length <= CACHED_VALUES) cache.set(index, values);
     return values;
   };
   const imported = importGraph({ graph, floatValues });
@@ -256,16 +261,17 @@ export function writeOnnxFiles(model: OnnxModel, network: Network): OnnxFiles {
     const w = binding.weight;
     const tensor = source.initializers[w.initializer];
     const location = source.locations[w.initializer];
-    const stored = readFloatTensor(tensor, location, original, true);
     const rows = block.shape[0];
     const rowLength = block.weight.length / rows;
-    const values = new Float64Array(stored.length);
+    // The stored values are needed only for rows kept as stored (a zero row factor).
+    const stored = w.rowScale?.some((r) => r === 0) ? readFloatTensor(tensor, location, original, true) : null;
+    const values = new Float64Array(block.weight.length);
     for (let i = 0; i < rows; i++) {
       const r = w.rowScale ? w.rowScale[i] : 1;
       for (let j = 0; j < rowLength; j++) {
         const at = w.transposed ? j * rows + i : i * rowLength + j;
         // A zero row factor (BatchNormalization scale 0) ignores the row: keep it as stored.
-        values[at] = r === 0 ? stored[at] : block.weight[i * rowLength + j] / r;
+        values[at] = r === 0 ? stored![at] : block.weight[i * rowLength + j] / r;
       }
     }
     writeFloatTensor(tensor, location, buffer(location.file), values);

@@ -1,0 +1,25 @@
+/**
+ * `npm run zoo -- DIR [-p P] [-q Q] [CLI options...]`: balance every `.onnx` file of DIR through
+ * the CLI, check it in onnxruntime, and print the table (see onnxZoo.ts).
+ */
+import { fileURLToPath } from 'node:url';
+import { formatZoo, runZoo } from './onnxZoo.js';
+
+const argv = process.argv.slice(2);
+const dir = argv.shift();
+if (!dir) {
+  process.stderr.write('usage: npm run zoo -- DIR [-p P] [-q Q] [balance options, e.g. --backend cpu]\n');
+  process.exit(2);
+}
+const take = (flag: string): number | undefined => {
+  const k = argv.indexOf(flag);
+  if (k < 0) return undefined;
+  const value = Number(argv[k + 1]);
+  argv.splice(k, 2);
+  return value;
+};
+const p = take('-p');
+const q = take('-q');
+const cli = fileURLToPath(new URL('../bin/weight-balance.js', import.meta.url));
+const rows = await runZoo(dir, { cli, p, q, args: argv });
+process.stdout.write(`${formatZoo(rows)}\n`);

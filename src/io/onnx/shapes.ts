@@ -1,0 +1,133 @@
+/**
+ * Shapes in an ONNX graph: the integer shape arithmetic exporters emit, Reshape targets,
+ * convolution padding, pooling windows and 1-D ops lifted to 2-D. Pure functions of the node and the known shapes.
+ */
+import { describeValue } from '../../errors.js';
+import type { Pool } from '../../network/types.js';
+import { attrInt, attrInts, attrString } from './attributes.js';
+import type { NodeProto } from './schema.js';
+import { BATCH, fail } from './state.js';
+import type { State } from './state.js';
+import { readIntTensor } from './tensor.js';
+
+/** Integer values of a constant or known shape value. */
+export function intValues(state: State | null): number[] | null {
+  if (!state) return null;
+  if (state.kind === 'const') return readIntTensor(state.tensor);
+  if (state.kind === 'meta') return state.values ?? null;
+  return null;
+}
+
+/**
+ * Evaluate the shape arithmetic exporters emit for `x.view(x.size(0), -1)`: Shape, Gather,
+ * Unsqueeze, Squeeze, Concat, Cast, Identity on integer vectors. Null when not known.
+ */
+export function shapeArithmetic(node: NodeProto, op: string, inputs: (State | null)[], batch: number | null): number[] | null {
+  const first = inputs[0];
+  switch (op) {
+    case 'Shape': {
+      if (!first || (first.kind !== 'layer' && first.kind !== 'pre')) return null;
+      const dims = [batch ?? BATCH, ...first.shape];
+      const norm = (v: number): number => Math.min(Math.max(v < 0 ? v + dims.length : v, 0), dims.length);
+      return dims.slice(norm(attrInt(node, 'start', 0)), norm(attrInt(node, 'end', dims.length)));
+    }
+    case 'Gather': {
+      const data = intValues(first);
+      const indices = intValues(inputs[1]);
+      if (!data || !indices || attrInt(node, 'axis', 0) !== 0) return null;
+      const picked = indices.map((i) => data[i < 0 ? i + data.length : i]);
+      return picked.some((v) => v === undefined) ? null : picked;
+    }
+    case 'Unsqueeze': case 'Squeeze': case 'Cast': case 'Identity':
+      return intValues(first);
+    case 'Concat':
+      if (attrInt(node, 'axis', 0) !== 0) return null;
+      return inputs.every((i) => intValues(i)) ? inputs.flatMap((i) => intValues(i)!) : null;
+    default:
+      return null;
+  }
+}
+
+/** The non-batch part of a Reshape's output shape, or null if it moves the batch axis. */
+export function resolveReshape(values: number[], full: number[], allowZero: boolean, batch: number | null, where: string): number[] | null {
+  const input = [batch ?? BATCH, ...full];
+  const out = values.map((v, k) => (v === 0 && !allowZero ? input[k] ?? fail(`node ${where}: shape ${describeValue(values)} copies a missing axis`) : v));
+  const total = full.reduce((a, b) => a * b, 1);
+  const inferred = out.filter((v) => v === -1).length;
+  if (inferred > 1) fail(`node ${where}: shape ${describeValue(values)} has several -1`);
+  if (out.some((v) => v < -2 || v === 0)) return null;
+  const known = out.filter((v) => v > 0).reduce((a, b) => a * b, 1);
+  const hasBatch = out.includes(BATCH);
+  if (inferred === 1) {
+    const fill = hasBatch ? total / known : batch !== null ? (batch * total) / known : known === total ? BATCH : NaN;
+    if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0))) fail(`node ${where}: shape ${describeValue(values)} does not fit ${describeValue(full)} (batch excluded)`);
+    out[out.indexOf(-1)] = fill;
+  }
+  if (out[0] !== (batch ?? BATCH)) return null;
+  const rest = out.slice(1);
+  if (rest.some((v) => v <= 0) || rest.reduce((a, b) => a * b, 1) !== total) return null;
+  return rest;
+}
+
+/** A Conv's symmetric padding from `pads` or `auto_pad`; uneven padding is refused. */
+export function convPadding(node: NodeProto, size: number[], kernel: number[], strides: number[], where: string): [number, number] {
+  if (strides.length !== 2 || strides.some((s) => !(s > 0))) fail(`node ${where}: strides ${describeValue(strides)} are not supported`);
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  let pads = attrInts(node, 'pads') ?? [0, 0, 0, 0];
+  if (autoPad === 'VALID') pads = [0, 0, 0, 0];
+  else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    pads = [0, 1].flatMap((a) => {
+      const total = Math.max(0, (Math.ceil(size[a] / strides[a]) - 1) * strides[a] + kernel[a] - size[a]);
+      return [Math.floor(total / 2), total - Math.floor(total / 2)];
+    });
+    pads = [pads[0], pads[2], pads[1], pads[3]];
+  } else if (autoPad !== 'NOTSET') fail(`node ${where}: auto_pad '${autoPad}' is not supported`);
+  if (pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3] || pads.some((p) => p < 0)) {
+    fail(`node ${where}: pads ${describeValue(pads)} are not symmetric; only equal padding on both sides is supported`);
+  }
+  return [pads[0], pads[1]];
+}
+
+/** A pooling node's window (Global*Pool: the whole map) on a `[C, H, W]` input; what it cannot express is refused. */
+export function poolOf(node: NodeProto, op: string, inputShape: number[], where: string): Pool {
+  let pool: Pool;
+  if (op === 'GlobalAveragePool' || op === 'GlobalMaxPool') {
+    const size: [number, number] = [inputShape[1], inputShape[2]];
+    pool = { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
+  } else {
+    if ((attrInts(node, 'kernel_shape') ?? []).length === 1 && inputShape[1] === 1) node = lift1d(node);
+    const kernel = attrInts(node, 'kernel_shape') ?? [];
+    if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
+    const strides = attrInts(node, 'strides') ?? [1, 1];
+    const pads = attrInts(node, 'pads') ?? [0, 0, 0, 0];
+    const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+    const padded = autoPad === 'VALID' ? false : pads.some((p) => p !== 0);
+    const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads[0] < kernel[0] && pads[1] < kernel[1];
+    if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || (padded && (op !== 'MaxPool' || !symmetric))) {
+      fail(`node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`);
+    }
+    if ((attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
+    pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
+    if (padded) pool.padding = [pads[0], pads[1]];
+    if (attrInt(node, 'ceil_mode', 0) !== 0) {
+      const span = [0, 1].map((a) => inputShape[a + 1] + 2 * (pool.padding?.[a] ?? 0) - kernel[a]);
+      const same = [0, 1].every((a) => Math.ceil(span[a] / strides[a]) === Math.floor(span[a] / strides[a]));
+      if (!same) fail(`node ${where}: ceil_mode = 1 changes the output size here; not supported`);
+    }
+  }
+  return pool;
+}
+
+/**
+ * A 1-D Conv or pool node seen as a 2-D one of height 1: kernel_shape [k] -> [1, k], strides
+ * and dilations [s] -> [1, s], pads [a, b] -> [0, a, 0, b]. A copy; the node is not changed.
+ */
+export function lift1d(node: NodeProto): NodeProto {
+  const attribute = (node.attribute ?? []).map((a) => {
+    if (!a.ints || a.ints.length === 0) return a;
+    if (a.name === 'pads' && a.ints.length === 2) return { ...a, ints: [0, a.ints[0], 0, a.ints[1]] };
+    if (['kernel_shape', 'strides', 'dilations'].includes(a.name ?? '') && a.ints.length === 1) return { ...a, ints: [1, a.ints[0]] };
+    return a;
+  });
+  return { ...node, attribute };
+}
