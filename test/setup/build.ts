@@ -3,7 +3,8 @@
  *
  * When `dist/` is at least as new as every file under `src/` and `shaders/` (as after `npm ci`,
  * whose `prepare` builds it), the real `bin/weight-balance.js` is used as is. Otherwise the
- * library is built once with Vite into a private folder under `node_modules/.cache/` with a copy
+ * library is built once with Vite into a private folder of this checkout (`.vitest/cli-build`, ignored
+ * by git; not under `node_modules`, which several checkouts may share) with a copy
  * of the `bin` script next to it, so a test run never rewrites the shared `dist/` under other
  * processes and never depends on the type-declaration build.
  */
@@ -39,7 +40,7 @@ function isFresh(root: string): boolean {
 /** The path of a `weight-balance.js` bin script whose `../dist` is built from the current sources. */
 export function builtCli(): string {
   if (isFresh(ROOT)) return join(ROOT, 'bin', 'weight-balance.js');
-  const root = join(ROOT, 'node_modules', '.cache', 'weight-balance-cli-test');
+  const root = join(ROOT, '.vitest', 'cli-build');
   if (!isFresh(root)) {
     rmSync(root, { recursive: true, force: true });
     mkdirSync(join(root, 'bin'), { recursive: true });
