@@ -81,7 +81,9 @@ export default defineCommand('balance', USAGE, {
   const output = stringArg(args, 'output') ?? null;
   const json = flagArg(args, 'json');
   const options = readBalanceOptions(args);
+  const readStarted = performance.now();
   const { network, source } = await readModelFile(input);
+  const readMs = performance.now() - readStarted;
   if (output !== null) await checkOutputPath(output, source);
   const progress = progressReporter(io, options);
   let result;
@@ -90,8 +92,9 @@ export default defineCommand('balance', USAGE, {
   } finally {
     progress.finish();
   }
+  const writeStarted = performance.now();
   const written = output !== null ? await writeModelFile(output, result.network, source) : [];
-  const files = { input, output, companions: written.slice(0, -1) };
+  const files = { input, output, companions: written.slice(0, -1), readMs, writeMs: performance.now() - writeStarted };
   if (json) {
     io.out(`${JSON.stringify({ ...resultJson(result, options, files), written, fixedUnits: source.fixedUnits, notes: source.notes })}\n`);
   } else {
