@@ -130,7 +130,8 @@ export async function readModelFile(path: string): Promise<{ network: Network; s
   const format = modelFormatFor(path, 'read');
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await readFile(path));
+    const file = await readFile(path);
+    bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength); // a view: no second copy of the file
   } catch (error) {
     throw new WeightBalanceError(`cannot read '${path}': ${describeError(error)}`);
   }
@@ -150,6 +151,14 @@ export async function readModelFile(path: string): Promise<{ network: Network; s
     if (error instanceof WeightBalanceError) throw new WeightBalanceError(`'${path}': ${error.message}`);
     throw error;
   }
+}
+
+/**
+ * Let go of the bytes of a file read, when the file written from it does not need them (only a
+ * writer of the same format patches its source: ONNX). A large network then is not held twice.
+ */
+export function releaseSourceBytes(source: ModelSource, outputPath: string | null): void {
+  if (outputPath === null || modelFormatFor(outputPath, 'write').name !== source.format) source.bytes = new Uint8Array(0);
 }
 
 /** The source a format's writer gets: the file read, when it has that format. */

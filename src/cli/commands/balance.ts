@@ -4,8 +4,9 @@
  */
 import { UsageError, defineCommand, flagArg, stringArg } from '../args.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
-import { checkOutputPath, readModelFile, writeModelFile } from '../modelFile.js';
+import { checkOutputPath, readModelFile, releaseSourceBytes, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
+import type { Network } from '../../network/types.js';
 import { progressReporter } from '../progress.js';
 
 const USAGE = `usage: weight-balance balance IN.safetensors|IN.onnx [options] [-o OUT] [--json]
@@ -82,13 +83,20 @@ export default defineCommand('balance', USAGE, {
   const json = flagArg(args, 'json');
   const options = readBalanceOptions(args);
   const readStarted = performance.now();
-  const { network, source } = await readModelFile(input);
+  // A holder, so that nothing here keeps the input network alive once balance() returns.
+  const read: { network: Network | null; source: ModelSource } = await readModelFile(input);
+  const { source } = read;
   const readMs = performance.now() - readStarted;
   if (output !== null) await checkOutputPath(output, source);
+  // Hold one copy of the weights: not the file's bytes (unless the writer patches them), and
+  // not the input network once balanced (the rescaled one is written).
+  releaseSourceBytes(source, output);
   const progress = progressReporter(io, options);
   let result;
   try {
-    result = await runBalance(network, options, (p) => progress.sweep(p));
+    const balancing = runBalance(read.network as Network, options, (p) => progress.sweep(p));
+    read.network = null;
+    result = await balancing;
   } finally {
     progress.finish();
   }
