@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensors, safetensorsParts } from '../io/safetensors.js';
 import { onnxFormat } from './onnxFormat.js';
 import type { Network } from '../network/types.js';
 
@@ -64,8 +64,8 @@ export interface ModelSource {
 
 /** What a {@link ModelFormat} writer returns. */
 export interface ModelOutput {
-  /** The model file. */
-  bytes: Uint8Array;
+  /** The model file, whole or as parts written one after the other (no copy of large tensors). */
+  bytes: Uint8Array | Uint8Array[];
   /**
    * Files the model refers to, by path relative to its directory (e.g. ONNX external data):
    * written next to the model file, atomically with it. Absent: none.
@@ -99,8 +99,9 @@ export const MODEL_FORMATS: ModelFormat[] = [
   {
     name: 'safetensors',
     extensions: ['.safetensors'],
-    read: (bytes) => ({ network: readSafetensors(bytes) }),
-    write: (net) => ({ bytes: writeSafetensors(net) }),
+    // The CLI owns the bytes it read: the weights may be views of them (one copy in memory).
+    read: (bytes) => ({ network: readSafetensors(bytes, { share: true }) }),
+    write: (net) => ({ bytes: safetensorsParts(net) }),
   },
   onnxFormat,
 ];
@@ -237,7 +238,7 @@ export async function checkOutputPath(path: string, source: ModelSource | null =
 export async function writeModelFile(path: string, net: Network, source: ModelSource | null = null): Promise<string[]> {
   const format = modelFormatFor(path, 'write');
   const output = await format.write!(net, sourceFor(format, source));
-  const files: Array<[string, Uint8Array]> = Object.entries(output.companions ?? {}).map(([name, bytes]) => {
+  const files: Array<[string, Uint8Array | Uint8Array[]]> = Object.entries(output.companions ?? {}).map(([name, bytes]) => {
     checkCompanionName(name);
     return [join(dirname(path), name), bytes];
   });
@@ -266,7 +267,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * were), then they are renamed onto their targets in order (put the file that refers to the
  * others last).
  */
-export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | string]>): Promise<void> {
+export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | Uint8Array[] | string]>): Promise<void> {
   const temporaries: string[] = [];
   let current = files[0]?.[0] ?? '';
   try {

@@ -164,9 +164,20 @@ function parseEntry(name: string, entry: unknown, dataStart: number, dataLength:
   return { name, dtype: dtype as Dtype, shape: [...(shape as number[])], begin: dataStart + begin, end: dataStart + end };
 }
 
-/** Copy a tensor out of the file into a new array (never a view of the caller's bytes). */
+/** Bytes being read by a reader told it may keep views of them ({@link ReadSafetensorsOptions.share}), during that read. */
+const SHARED = new WeakSet<Uint8Array>();
+
+/**
+ * A tensor of the file as an array: a copy (never a view of the caller's bytes), or, when the
+ * caller gave the bytes up (`share`) and the tensor is aligned little-endian F32/F64, a view.
+ */
 function decodeTensor(bytes: Uint8Array, t: TensorEntry): WeightArray {
   const n = t.shape.reduce((a, b) => a * b, 1);
+  const size = t.dtype === 'F32' ? 4 : 8;
+  const at = bytes.byteOffset + t.begin;
+  if (LITTLE_ENDIAN && SHARED.has(bytes) && (t.dtype === 'F32' || t.dtype === 'F64') && at % size === 0) {
+    return t.dtype === 'F32' ? new Float32Array(bytes.buffer, at, n) : new Float64Array(bytes.buffer, at, n);
+  }
   if (LITTLE_ENDIAN && (t.dtype === 'F32' || t.dtype === 'F64')) {
     // A fresh, aligned buffer: new Uint8Array(view) copies (a Node Buffer's slice() would be a view).
     const copy = new Uint8Array(bytes.subarray(t.begin, t.end));
@@ -387,8 +398,17 @@ function networkFromNames(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
  * @example
  * const net = readSafetensors(new Uint8Array(await readFile('net.safetensors')));
  */
-export function readSafetensors(bytes: Uint8Array): Network {
+export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptions = {}): Network {
   if (!(bytes instanceof Uint8Array)) fail('readSafetensors needs the bytes of a file as a Uint8Array');
+  if (options.share) SHARED.add(bytes);
+  try {
+    return readNetwork(bytes);
+  } finally {
+    SHARED.delete(bytes);
+  }
+}
+
+function readNetwork(bytes: Uint8Array): Network {
   const { tensors, metadata } = parseHeader(bytes);
   const graphText = metadata.get(GRAPH_METADATA_KEY);
   const graph = graphText === undefined ? undefined : parseGraph(graphText);
@@ -405,6 +425,15 @@ export function readSafetensors(bytes: Uint8Array): Network {
   }
   validateNetwork(net);
   return net;
+}
+
+/** Options of {@link readSafetensors}. */
+export interface ReadSafetensorsOptions {
+  /**
+   * The caller gives the bytes up: aligned float32/float64 tensors become views of them instead
+   * of copies (one copy of the weights in memory). The bytes must not change afterwards.
+   */
+  share?: boolean;
 }
 
 // ---------------------------------------------------------------- writing
@@ -469,16 +498,25 @@ function encodeTensor(t: OutTensor, target: Uint8Array): void {
 }
 
 /**
- * Write a network as a safetensors file: `{name}.weight` / `{name}.bias` per block (F64 for a
- * Float64Array, F32 for a Float32Array, or the F16 / BF16 format recorded in `block.storage`),
- * and the graph as JSON in `__metadata__.weight_balance`. The header is padded to a multiple of
- * 8 bytes and tensors are ordered widest dtype first, so every tensor is aligned in the file.
- * Validates the network first; never modifies it.
- *
- * @example
- * await writeFile('net.safetensors', writeSafetensors(mlp([4, 8, 2])));
+ * A safetensors file as parts to write one after the other (see {@link writeSafetensors}): the
+ * header, then each tensor's bytes — a view of the network's own array for float32/float64 on
+ * a little-endian machine (no copy of the weights), an encoded copy otherwise.
  */
-export function writeSafetensors(net: Network): Uint8Array {
+export function safetensorsParts(net: Network): Uint8Array[] {
+  const { header, placed } = layout(net);
+  return [header, ...placed.map(({ t, length }) => {
+    const { data } = t;
+    if (LITTLE_ENDIAN && ((t.dtype === 'F32' && data instanceof Float32Array) || (t.dtype === 'F64' && data instanceof Float64Array))) {
+      return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    }
+    const part = new Uint8Array(length);
+    encodeTensor(t, part);
+    return part;
+  })];
+}
+
+/** The header (with its length prefix and padding) and the tensors in file order, with their offsets in the data section. */
+function layout(net: Network): { header: Uint8Array; placed: { t: OutTensor; begin: number; length: number }[]; dataBytes: number } {
   validateNetwork(net);
   const names = new Set<string>();
   const tensors: OutTensor[] = [];
@@ -505,11 +543,27 @@ export function writeSafetensors(net: Network): Uint8Array {
   });
   const headerBytes = new TextEncoder().encode(JSON.stringify(Object.fromEntries(entries)));
   const headerLength = Math.ceil(headerBytes.length / 8) * 8;
-  const out = new Uint8Array(8 + headerLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(headerBytes, 8);
-  out.fill(0x20, 8 + headerBytes.length, 8 + headerLength); // pad with spaces, as the format allows
-  const dataStart = 8 + headerLength;
-  for (const { t, begin, length } of placed) encodeTensor(t, out.subarray(dataStart + begin, dataStart + begin + length));
+  const header = new Uint8Array(8 + headerLength);
+  new DataView(header.buffer).setBigUint64(0, BigInt(headerLength), true);
+  header.set(headerBytes, 8);
+  header.fill(0x20, 8 + headerBytes.length); // pad with spaces, as the format allows
+  return { header, placed, dataBytes: offset };
+}
+
+/**
+ * Write a network as a safetensors file: `{name}.weight` / `{name}.bias` per block (F64 for a
+ * Float64Array, F32 for a Float32Array, or the F16 / BF16 format recorded in `block.storage`),
+ * and the graph as JSON in `__metadata__.weight_balance`. The header is padded to a multiple of
+ * 8 bytes and tensors are ordered widest dtype first, so every tensor is aligned in the file.
+ * Validates the network first; never modifies it.
+ *
+ * @example
+ * await writeFile('net.safetensors', writeSafetensors(mlp([4, 8, 2])));
+ */
+export function writeSafetensors(net: Network): Uint8Array {
+  const { header, placed, dataBytes } = layout(net);
+  const out = new Uint8Array(header.length + dataBytes);
+  out.set(header);
+  for (const { t, begin, length } of placed) encodeTensor(t, out.subarray(header.length + begin, header.length + begin + length));
   return out;
 }
