@@ -271,7 +271,8 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       initialNorm: history[0],
       finalNorm: history[history.length - 1],
       sweeps,
-      converged,
+      // Never "converged" at a non-finite imbalance, whatever the engine (issue 14).
+      converged: converged && Number.isFinite(evaluation.maxLogImbalance),
       maxLogImbalance: evaluation.maxLogImbalance,
       frozenUnits: problem.frozen,
       p: problem.p,
