@@ -3,6 +3,7 @@ import type { GpuSource } from './driver/backend.js';
 import type { Fallback } from './driver/fallback.js';
 import { EngineHandover } from './driver/handover.js';
 import { BalanceAbortedError, WeightBalanceError } from './errors.js';
+import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
 import { rescale, withWeights } from './network/rescale.js';
 import { unitCount } from './network/types.js';
 import type { Network, UnitRef } from './network/types.js';
@@ -77,6 +78,14 @@ export interface BalanceResult {
   fallback: Fallback | null;
   /** Wall time in milliseconds. */
   ms: number;
+  /**
+   * The element type of `P` on the engine that finished: `float32` on WebGPU, and on the CPU
+   * when `tol >= 1e-5` (float32 rounding of `P` moves `log(Out/In)` by at most 1.2e-7; every sum
+   * is float64); `float64` otherwise (the reference).
+   */
+  precision: 'float32' | 'float64';
+  /** Wall time of the phases, in milliseconds: before the first sweep, the sweeps, the final evaluation and rescaling. */
+  phases: { setupMs: number; sweepsMs: number; rescaleMs: number };
 }
 
 /** Every key {@link BalanceOptions} has: any other is refused by name. */
@@ -143,6 +152,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const run = validateRunOptions(options);
   const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases });
   throwIfAborted(options.signal);
+  await prepareWasmKernels(); // the CPU engine's kernels, compiled off the main thread's synchronous path
   const choice = await chooseBackend(run.backend, options);
   throwIfAborted(options.signal);
   const handover = await EngineHandover.open(problem, run, choice);
@@ -151,6 +161,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
     refuseInfiniteNorm(history[0], problem.p, problem.q);
     let converged = false;
     let lastYield = performance.now();
+    const sweepsStarted = performance.now();
     while (handover.state.sweeps < run.maxSweeps && !converged) {
       throwIfAborted(options.signal);
       for (const record of await handover.next()) {
@@ -164,21 +175,28 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       }
     }
     throwIfAborted(options.signal);
+    const rescaleStarted = performance.now();
     const evaluation = await handover.evaluate('at the final evaluation');
     const { verified } = handover.state;
+    const precision = handover.precision;
     const logFactors = layerLogFactors(net, problem, verified);
     // A float32 network that finished on the GPU is rescaled there; float64 networks keep the
     // exact float64 host arithmetic.
     const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
     const state = handover.state;
+    // The CPU engine's P is not needed any more: free it before the rescaled copy is made.
+    handover.releaseCpu();
+    const network = onGpu ? withWeights(net, onGpu) : rescale(net, logFactors);
+    const ended = performance.now();
     return {
-      network: onGpu ? withWeights(net, onGpu) : rescale(net, logFactors),
+      network,
       logFactors,
       history,
       initialNorm: history[0],
       finalNorm: history[history.length - 1],
       sweeps: state.sweeps,
-      converged,
+      // Never "converged" at a non-finite imbalance, whatever the engine (issue 14).
+      converged: converged && Number.isFinite(evaluation.maxLogImbalance),
       maxLogImbalance: evaluation.maxLogImbalance,
       frozenUnits: problem.frozen,
       p: problem.p,
@@ -187,7 +205,9 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       backend: state.backend,
       adapter: state.adapter,
       fallback: state.fallback,
-      ms: performance.now() - started,
+      ms: ended - started,
+      precision,
+      phases: { setupMs: sweepsStarted - started, sweepsMs: rescaleStarted - sweepsStarted, rescaleMs: ended - rescaleStarted },
     };
   } finally {
     handover.dispose();

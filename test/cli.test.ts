@@ -160,6 +160,18 @@ describe('balance', () => {
     expect(r.stderr.endsWith('\n')).toBe(true);
   });
 
+  it('--json reports the precision of P and the phases (read, setup, sweeps, rescale, write) in ms', async () => {
+    for (const [tol, precision] of [['1e-4', 'float32'], ['1e-8', 'float64']]) {
+      const r = await run(['balance', input, '--backend', 'cpu', '--tol', tol, '-o', at(`phases-${tol}.safetensors`), '--json']);
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect(report.precision).toBe(precision);
+      expect(Object.keys(report.phases)).toEqual(['readMs', 'setupMs', 'sweepsMs', 'rescaleMs', 'writeMs']);
+      for (const ms of Object.values(report.phases)) expect(ms).toBeGreaterThanOrEqual(0);
+      expect(report.phases.setupMs + report.phases.sweepsMs + report.phases.rescaleMs).toBeLessThanOrEqual(report.ms + 1e-6);
+    }
+  });
+
   it('without -o writes nothing; --max-sweeps caps the run', async () => {
     const before = await readdir(dir);
     const r = await run(['balance', input, '--backend', 'cpu', '--max-sweeps', '3', '--tol', '0', '--json']);

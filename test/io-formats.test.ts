@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { WeightBalanceError } from '../src/errors.js';
-import { checkWritable, extensionOf, MODEL_FORMATS, modelFormatFor } from '../src/io/formats.js';
+import { checkWritable, extensionOf, MODEL_FORMATS, modelFormatFor, outputBytes } from '../src/io/formats.js';
 import { mlp } from '../src/network/builders.js';
 
 describe('the model-format registry', () => {
@@ -19,7 +19,7 @@ describe('the model-format registry', () => {
 
   it('writing .onnx needs a network read from .onnx: refused for a built net and for a safetensors source', () => {
     const net = mlp([4, 6, 3], { seed: 1 });
-    const read = modelFormatFor('a.safetensors').read(modelFormatFor('a.safetensors').write!(net, null).bytes);
+    const read = modelFormatFor('a.safetensors').read(outputBytes(modelFormatFor('a.safetensors').write!(net, null)));
     for (const source of [null, read]) {
       const error = (() => { try { checkWritable('out.onnx', source); return null; } catch (e) { return e; } })();
       expect(error).toBeInstanceOf(WeightBalanceError);
@@ -36,7 +36,7 @@ describe('the model-format registry', () => {
   it('round-trips a network through safetensors', () => {
     const net = mlp([5, 7, 3], { seed: 2, dtype: 'float64' });
     const format = modelFormatFor('x.safetensors');
-    const read = format.read(format.write!(net, null).bytes);
+    const read = format.read(outputBytes(format.write!(net, null)));
     expect(read.network.blocks.map((b) => Array.from(b.weight))).toEqual(net.blocks.map((b) => Array.from(b.weight)));
     expect(read).toMatchObject({ format: 'safetensors', fixedUnits: [], notes: [], inexact: [] });
   });

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from '../src/io/halfFloat.js';
-import { GRAPH_METADATA_KEY, MAX_HEADER_BYTES, readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
+import { GRAPH_METADATA_KEY, MAX_HEADER_BYTES, readSafetensors, safetensorsParts, writeSafetensors } from '../src/io/safetensors.js';
 import { cnn, mlp, sequential } from '../src/network/builders.js';
 import { forward } from '../src/network/forward.js';
 import type { Network } from '../src/network/types.js';
@@ -440,5 +440,33 @@ describe('refused files (problem named, bytes unchanged)', () => {
     expect(bad).toEqual(before);
     const odd = { ...net, blocks: [{ ...net.blocks[0], storage: { weight: '__proto__' } }, net.blocks[1]] } as unknown as Network;
     expect(() => writeSafetensors(odd)).toThrow(/unknown storage format '__proto__'/);
+  });
+});
+
+describe('safetensors without copies of the weights (issue 11.4)', () => {
+  it('share: aligned float32/float64 tensors are views of the bytes; without it, copies; the same network either way', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const net = mlp([5, 7, 3], { seed: 2, dtype, biasScale: 0.1 });
+      const bytes = writeSafetensors(net);
+      const shared = readSafetensors(bytes, { share: true });
+      const copied = readSafetensors(bytes);
+      expect(shared).toEqual(copied);
+      expect(shared.blocks.every((b) => b.weight.buffer === bytes.buffer && b.bias?.buffer === bytes.buffer)).toBe(true);
+      expect(copied.blocks.some((b) => b.weight.buffer === bytes.buffer)).toBe(false);
+    }
+  });
+
+  it('safetensorsParts concatenated are the bytes of writeSafetensors; float32/float64 tensors are views, not copies', () => {
+    const net = mlp([6, 9, 4], { seed: 3, biasScale: 0.2 });
+    const parts = safetensorsParts(net);
+    const whole = writeSafetensors(net);
+    const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      joined.set(part, at);
+      at += part.length;
+    }
+    expect(joined).toEqual(whole);
+    for (const b of net.blocks) expect(parts.some((part) => part.buffer === b.weight.buffer)).toBe(true);
   });
 });

@@ -4,7 +4,7 @@
  * the CLI (e.g. writing `.onnx` needs a network opened from an `.onnx` file). Anything they
  * refuse is reported next to the file control by the caller.
  */
-import { checkWritable, MODEL_FORMATS, modelFormatFor, validateNetwork } from '../../src/index.js';
+import { checkWritable, MODEL_FORMATS, modelFormatFor, outputBytes, validateNetwork } from '../../src/index.js';
 import type { FixedUnitsNote, ModelRead, Network } from '../../src/index.js';
 import { download } from './download.js';
 
@@ -48,6 +48,6 @@ export async function readNetworkFile(file: File): Promise<Network> {
  */
 export function saveNetworkFile(net: Network, filename: string, origin?: Network): void {
   const { format, own } = checkWritable(filename, (origin && opened.get(origin)) ?? null, 'the opened file');
-  const bytes = format.write!(net, own).bytes;
+  const bytes = outputBytes(format.write!(net, own));
   download(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }), filename);
 }

@@ -91,12 +91,16 @@ export interface RunFiles {
   output: string | null;
   /** Files written with `output` (e.g. ONNX external data); absent: none. */
   companions?: string[];
+  /** Wall milliseconds reading the input and writing the output (absent: not timed). */
+  readMs?: number;
+  writeMs?: number;
 }
 
 /**
  * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, initialNorm,
  * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `includeBiases`, `converged`,
- * `fallback` (`null` or `{ kind, message }`), `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
+ * `fallback` (`null` or `{ kind, message }`), `precision` (of `P`), `phases` (wall ms: `readMs`,
+ * `setupMs`, `sweepsMs`, `rescaleMs`, `writeMs`), `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
  */
 export function resultJson(result: BalanceResult, options: BalanceRunOptions, files: RunFiles): Record<string, unknown> {
   return {
@@ -115,6 +119,8 @@ export function resultJson(result: BalanceResult, options: BalanceRunOptions, fi
     ms: result.ms,
     converged: result.converged,
     fallback: result.fallback,
+    precision: result.precision,
+    phases: { readMs: files.readMs ?? null, ...result.phases, writeMs: files.writeMs ?? null },
     input: files.input,
     output: files.output,
   };
@@ -126,7 +132,7 @@ export function resultSummary(result: BalanceResult, options: BalanceRunOptions,
   const stop = result.converged
     ? `converged: largest log-factor change < ${formatTol(options.tol)}`
     : `stopped at --max-sweeps ${options.maxSweeps} before reaching --tol ${formatTol(options.tol)}`;
-  const backend = result.backend === 'webgpu' ? `webgpu (${result.adapter ?? 'unknown adapter'})` : 'cpu (float64)';
+  const backend = result.backend === 'webgpu' ? `webgpu (${result.adapter ?? 'unknown adapter'})` : `cpu (${result.precision} P, float64 sums)`;
   const rows: Array<[string, string]> = [
     [`${norm} norm`, `${result.initialNorm.toPrecision(8)} -> ${result.finalNorm.toPrecision(8)}`],
     ['||W||/||W0||', (result.finalNorm / result.initialNorm).toFixed(8)],

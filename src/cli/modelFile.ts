@@ -56,7 +56,8 @@ export async function readModelFile(path: string, options: ReadModelOptions = {}
   const format = modelFormatFor(path, 'read');
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await readFile(path));
+    const file = await readFile(path);
+    bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength); // a view: no second copy of the file
   } catch (error) {
     throw new WeightBalanceError(`cannot read '${path}': ${describeError(error)}`);
   }
@@ -67,6 +68,14 @@ export async function readModelFile(path: string, options: ReadModelOptions = {}
     if (error instanceof WeightBalanceError) throw new WeightBalanceError(`'${path}': ${error.message}`);
     throw error;
   }
+}
+
+/**
+ * Let go of the bytes of a file read, when the file written from it does not need them (only a
+ * writer of the same format patches its source: ONNX). A large network then is not held twice.
+ */
+export function releaseSourceBytes(source: ModelSource, outputPath: string | null): void {
+  if (outputPath === null || modelFormatFor(outputPath, 'write').name !== source.format) source.bytes = new Uint8Array(0);
 }
 
 /** A path with its directory's symbolic links resolved (the directory must exist). */
@@ -128,7 +137,7 @@ export async function checkOutputPath(path: string, source: ModelSource | null =
 export async function writeModelFile(path: string, net: Network, source: ModelSource | null = null): Promise<string[]> {
   const format = modelFormatFor(path, 'write');
   const output = await format.write!(net, sourceFor(format, source));
-  const files: Array<[string, Uint8Array]> = Object.entries(output.companions ?? {}).map(([name, bytes]) => {
+  const files: Array<[string, Uint8Array | Uint8Array[]]> = Object.entries(output.companions ?? {}).map(([name, bytes]) => {
     checkCompanionName(name);
     return [join(dirname(path), name), bytes];
   });
@@ -157,7 +166,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * were), then they are renamed onto their targets in order (put the file that refers to the
  * others last).
  */
-export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | string]>): Promise<void> {
+export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | Uint8Array[] | string]>): Promise<void> {
   const temporaries: string[] = [];
   let current = files[0]?.[0] ?? '';
   try {

@@ -14,6 +14,7 @@
 import { WeightBalanceError } from '../errors.js';
 import { CpuEngine } from '../engines/cpu/cpuEngine.js';
 import { DeviceLostError } from '../engines/engine.js';
+import type { CpuEngineOptions } from '../engines/cpu/cpuEngine.js';
 import type { Engine, Evaluation, RescaledBlock, SweepRecord } from '../engines/engine.js';
 import { createWebGpuEngine } from '../engines/webgpu/engine.js';
 import type { GpuTarget } from '../engines/webgpu/device.js';
@@ -30,6 +31,18 @@ import type { Fallback, FallbackKind } from './fallback.js';
  * two long before the floor, which two batches of one sweep would take for a stall.
  */
 export const GPU_STALL_SWEEPS = 32;
+
+/**
+ * The smallest `tol` the CPU engine meets with float32 `P`: float32 rounding of `P` moves
+ * `log(Out/In)` by at most 1.2e-7, under 2% of this; every sum stays float64. Below it, `P` is
+ * float64 (the reference).
+ */
+export const FLOAT32_P_TOL = 1e-5;
+
+/** The CPU engine's set-up for a run: float32 `P` where `tol` allows it. */
+function cpuOptions(run: HandoverRun, initial?: Float64Array): CpuEngineOptions {
+  return { schedule: run.schedule, precision: run.tol >= FLOAT32_P_TOL ? 'float32' : 'float64', initial };
+}
 
 /** Relative increase of F beyond which a sweep is not monotone (float64 CPU, float32 GPU). */
 const MONOTONE_TOLERANCE = { cpu: 1e-12, webgpu: 1e-5 } as const;
@@ -113,15 +126,28 @@ export class EngineHandover {
         return new EngineHandover(problem, run, engine, choice, null);
       } catch (error) {
         const fallback = { kind: failureKind(error), message: `WebGPU unavailable: ${text(error)}` };
-        return new EngineHandover(problem, run, new CpuEngine(problem, { schedule: run.schedule }), choice, fallback);
+        return new EngineHandover(problem, run, new CpuEngine(problem, cpuOptions(run)), choice, fallback);
       }
     }
-    return new EngineHandover(problem, run, new CpuEngine(problem, { schedule: run.schedule }), choice, choice.fallback);
+    return new EngineHandover(problem, run, new CpuEngine(problem, cpuOptions(run)), choice, choice.fallback);
   }
 
   /** The state now (a snapshot). */
   get state(): HandoverState {
     return { backend: this.engine.backend, adapter: this.adapter, fallback: this.fallback, sweeps: this.sweeps, verified: this.verified };
+  }
+
+  /** The element type of `P` on the engine that runs now: float32 on WebGPU; on the CPU as its set-up chose. */
+  get precision(): 'float32' | 'float64' {
+    return this.engine instanceof CpuEngine ? this.engine.precision : 'float32';
+  }
+
+  /**
+   * Free the CPU engine's `P` once the run is over (its factors are verified), before the caller
+   * makes the rescaled copy of the network: the peak memory is then the network and one copy.
+   */
+  releaseCpu(): void {
+    if (this.engine.backend === 'cpu') this.engine.dispose();
   }
 
   /** `||W~||_{p,q}` for an objective `F` of the current engine. */
@@ -133,7 +159,7 @@ export class EngineHandover {
   private handOver(kind: FallbackKind, message: string): void {
     this.fallback = { kind, message };
     this.engine.dispose();
-    this.engine = new CpuEngine(this.problem, { schedule: this.run.schedule, initial: this.verified });
+    this.engine = new CpuEngine(this.problem, cpuOptions(this.run, this.verified));
     this.startF = null;
   }
 

@@ -9,7 +9,7 @@ import { WeightBalanceError } from '../errors.js';
 import type { Network } from '../network/types.js';
 import { onnxExternalDataFiles, readOnnx, writeOnnxFiles } from './onnx/index.js';
 import type { OnnxModel } from './onnx/index.js';
-import { readSafetensorsModel, writeSafetensors } from './safetensors.js';
+import { readSafetensorsModel, safetensorsParts } from './safetensors.js';
 import type { ActivationSpec, SafetensorsModel } from './safetensors.js';
 
 /**
@@ -38,6 +38,11 @@ export interface FixedUnitsNote {
 export interface ReadModelOptions {
   /** The activation between the layers of a state dict (the CLI's `--activation`). */
   activation?: ActivationSpec;
+  /**
+   * The caller gives the bytes up (the CLI, which read them from disk): a reader may keep views
+   * of them instead of copies, so the weights are in memory once. The bytes must not change.
+   */
+  share?: boolean;
 }
 
 /** A model as read: the network, what its reader reported, and the reader's state for the same format's writer. */
@@ -60,10 +65,23 @@ export interface ModelRead {
 
 /** What a {@link ModelFormat} writer returns. */
 export interface ModelOutput {
-  /** The model file. */
-  bytes: Uint8Array;
+  /** The model file, whole or as parts written one after the other (no copy of large tensors). */
+  bytes: Uint8Array | Uint8Array[];
   /** Files the model refers to, by path relative to its directory (e.g. ONNX external data); absent: none. */
   companions?: Record<string, Uint8Array>;
+}
+
+/** The whole file of a writer's output (its parts joined; the part itself when there is one). */
+export function outputBytes(output: ModelOutput): Uint8Array {
+  const parts = Array.isArray(output.bytes) ? output.bytes : [output.bytes];
+  if (parts.length === 1) return parts[0];
+  const whole = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    whole.set(part, at);
+    at += part.length;
+  }
+  return whole;
 }
 
 /** A file format for networks. */
@@ -153,7 +171,7 @@ export const safetensorsFormat: ModelFormat = {
     const model = readSafetensorsModel(bytes, options);
     return { format: 'safetensors', network: model.network, fixedUnits: [], notes: safetensorsNotes(model), inexact: [], state: null };
   },
-  write: (net) => ({ bytes: writeSafetensors(net) }),
+  write: (net) => ({ bytes: safetensorsParts(net) }),
 };
 
 /**

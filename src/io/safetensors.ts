@@ -17,7 +17,7 @@ import { WeightBalanceError, describeValue } from '../errors.js';
 import { validateNetwork } from '../network/validate.js';
 import type { Block, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from '../network/types.js';
 import { MAX_LAYERS, checkCount, checkJsonDepth } from './limits.js';
-import { DTYPE_BYTES, MAX_HEADER_BYTES, STORAGE_DTYPE, blockTensors, encodeTensor, fail, isRecord, makeBlock, parseHeader } from './safetensorsFile.js';
+import { DTYPE_BYTES, LITTLE_ENDIAN, MAX_HEADER_BYTES, SHARED, STORAGE_DTYPE, blockTensors, encodeTensor, fail, isRecord, makeBlock, parseHeader } from './safetensorsFile.js';
 import type { ConvGeometry, Dtype, OutTensor, TensorEntry } from './safetensorsFile.js';
 import { networkFromStateDict, parseActivation } from './stateDict.js';
 import type { ActivationSpec, StateDictHints } from './stateDict.js';
@@ -163,6 +163,11 @@ export interface ReadSafetensorsOptions {
    * {@link SafetensorsModel.assumptions}. Ignored, with a note, when the metadata gives the graph.
    */
   activation?: ActivationSpec;
+  /**
+   * The caller gives the bytes up: aligned float32/float64 tensors become views of them instead
+   * of copies (one copy of the weights in memory). The bytes must not change afterwards.
+   */
+  share?: boolean;
 }
 
 /** A safetensors file read by {@link readSafetensorsModel}. */
@@ -197,6 +202,15 @@ function readActivation(graph: Record<string, unknown> | undefined): ActivationS
  */
 export function readSafetensorsModel(bytes: Uint8Array, options: ReadSafetensorsOptions = {}): SafetensorsModel {
   if (!(bytes instanceof Uint8Array)) fail('readSafetensors needs the bytes of a file as a Uint8Array');
+  if (options.share) SHARED.add(bytes);
+  try {
+    return readModel(bytes, options);
+  } finally {
+    SHARED.delete(bytes);
+  }
+}
+
+function readModel(bytes: Uint8Array, options: ReadSafetensorsOptions): SafetensorsModel {
   const { tensors, metadata } = parseHeader(bytes);
   const graphText = metadata.get(GRAPH_METADATA_KEY);
   const graph = graphText === undefined ? undefined : parseGraph(graphText);
@@ -279,16 +293,25 @@ function graphOf(net: Network): NetworkGraphMetadata {
 }
 
 /**
- * Write a network as a safetensors file: `{name}.weight` / `{name}.bias` per block (F64 for a
- * Float64Array, F32 for a Float32Array, or the F16 / BF16 format recorded in `block.storage`),
- * and the graph as JSON in `__metadata__.weight_balance`. The header is padded to a multiple of
- * 8 bytes and tensors are ordered widest dtype first, so every tensor is aligned in the file.
- * Validates the network first; never modifies it.
- *
- * @example
- * await writeFile('net.safetensors', writeSafetensors(mlp([4, 8, 2])));
+ * A safetensors file as parts to write one after the other (see {@link writeSafetensors}): the
+ * header, then each tensor's bytes — a view of the network's own array for float32/float64 on
+ * a little-endian machine (no copy of the weights), an encoded copy otherwise.
  */
-export function writeSafetensors(net: Network): Uint8Array {
+export function safetensorsParts(net: Network): Uint8Array[] {
+  const { header, placed } = layout(net);
+  return [header, ...placed.map(({ t, length }) => {
+    const { data } = t;
+    if (LITTLE_ENDIAN && ((t.dtype === 'F32' && data instanceof Float32Array) || (t.dtype === 'F64' && data instanceof Float64Array))) {
+      return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    }
+    const part = new Uint8Array(length);
+    encodeTensor(t, part);
+    return part;
+  })];
+}
+
+/** The header (with its length prefix and padding) and the tensors in file order, with their offsets in the data section. */
+function layout(net: Network): { header: Uint8Array; placed: { t: OutTensor; begin: number; length: number }[]; dataBytes: number } {
   validateNetwork(net);
   const names = new Set<string>();
   const tensors: OutTensor[] = [];
@@ -315,11 +338,27 @@ export function writeSafetensors(net: Network): Uint8Array {
   });
   const headerBytes = new TextEncoder().encode(JSON.stringify(Object.fromEntries(entries)));
   const headerLength = Math.ceil(headerBytes.length / 8) * 8;
-  const out = new Uint8Array(8 + headerLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(headerBytes, 8);
-  out.fill(0x20, 8 + headerBytes.length, 8 + headerLength); // pad with spaces, as the format allows
-  const dataStart = 8 + headerLength;
-  for (const { t, begin, length } of placed) encodeTensor(t, out.subarray(dataStart + begin, dataStart + begin + length));
+  const header = new Uint8Array(8 + headerLength);
+  new DataView(header.buffer).setBigUint64(0, BigInt(headerLength), true);
+  header.set(headerBytes, 8);
+  header.fill(0x20, 8 + headerBytes.length); // pad with spaces, as the format allows
+  return { header, placed, dataBytes: offset };
+}
+
+/**
+ * Write a network as a safetensors file: `{name}.weight` / `{name}.bias` per block (F64 for a
+ * Float64Array, F32 for a Float32Array, or the F16 / BF16 format recorded in `block.storage`),
+ * and the graph as JSON in `__metadata__.weight_balance`. The header is padded to a multiple of
+ * 8 bytes and tensors are ordered widest dtype first, so every tensor is aligned in the file.
+ * Validates the network first; never modifies it.
+ *
+ * @example
+ * await writeFile('net.safetensors', writeSafetensors(mlp([4, 8, 2])));
+ */
+export function writeSafetensors(net: Network): Uint8Array {
+  const { header, placed, dataBytes } = layout(net);
+  const out = new Uint8Array(header.length + dataBytes);
+  out.set(header);
+  for (const { t, begin, length } of placed) encodeTensor(t, out.subarray(header.length + begin, header.length + begin + length));
   return out;
 }

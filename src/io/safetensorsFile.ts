@@ -28,7 +28,7 @@ const UNSUPPORTED_DTYPES: ReadonlySet<string> = new Set([
 
 export const STORAGE_DTYPE: Record<StorageDtype, Dtype> = { float16: 'F16', bfloat16: 'BF16' };
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function fail(message: string): never {
   throw new WeightBalanceError(`safetensors: ${message}`);
@@ -140,9 +140,20 @@ function parseEntry(name: string, entry: unknown, dataStart: number, dataLength:
   return { name, dtype: dtype as Dtype, shape: [...(shape as number[])], begin: dataStart + begin, end: dataStart + end };
 }
 
-/** Copy a tensor out of the file into a new array (never a view of the caller's bytes). */
+/** Bytes being read by a reader told it may keep views of them (`share`), during that read. */
+export const SHARED = new WeakSet<Uint8Array>();
+
+/**
+ * A tensor of the file as an array: a copy (never a view of the caller's bytes), or, when the
+ * caller gave the bytes up ({@link SHARED}) and the tensor is aligned little-endian F32/F64, a view.
+ */
 export function decodeTensor(bytes: Uint8Array, t: TensorEntry): WeightArray {
   const n = t.shape.reduce((a, b) => a * b, 1);
+  const size = t.dtype === 'F32' ? 4 : 8;
+  const at = bytes.byteOffset + t.begin;
+  if (LITTLE_ENDIAN && SHARED.has(bytes) && (t.dtype === 'F32' || t.dtype === 'F64') && at % size === 0) {
+    return t.dtype === 'F32' ? new Float32Array(bytes.buffer, at, n) : new Float64Array(bytes.buffer, at, n);
+  }
   if (LITTLE_ENDIAN && (t.dtype === 'F32' || t.dtype === 'F64')) {
     // A fresh, aligned buffer: new Uint8Array(view) copies (a Node Buffer's slice() would be a view).
     const copy = new Uint8Array(bytes.subarray(t.begin, t.end));

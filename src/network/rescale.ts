@@ -7,6 +7,16 @@ function scaled<T extends WeightArray>(source: T): T {
   return (source instanceof Float64Array ? new Float64Array(source.length) : new Float32Array(source.length)) as T;
 }
 
+/** `exp(sign * U)` per unit, or `null` when some `|U|` is beyond 350 (a product of two could then overflow). */
+function unitExp(logFactors: ArrayLike<number>, sign: 1 | -1): Float64Array | null {
+  const out = new Float64Array(logFactors.length);
+  for (let k = 0; k < out.length; k++) {
+    if (Math.abs(logFactors[k]) > 350) return null;
+    out[k] = Math.exp(sign * logFactors[k]);
+  }
+  return out;
+}
+
 /**
  * Apply a rescaling: `W[i,j] -> (a[i] / a[j]) W[i,j]`, `b[i] -> a[i] b[i]`, with `log a` given
  * per layer and unit (`logFactors[layer][unit]`). Returns a new network with new arrays in the
@@ -38,10 +48,15 @@ export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network 
     const taps = b.kind === 'conv2d' ? b.shape[2] * b.shape[3] : positionsPerUnit(net.layers[b.from]);
     const cols = rowLength / taps;
     const rowsPerGroup = rows / (b.kind === 'conv2d' ? b.groups : 1);
+    // One exponential per unit: a[i] / a[j] as exp(U_i) * exp(-U_j), unless a factor alone
+    // would leave the float64 range (then one per edge, as exp(U_i - U_j)).
+    const rowFactor = unitExp(out, 1);
+    const colFactor = unitExp(inp, -1);
     for (let i = 0; i < rows; i++) {
       const c0 = Math.floor(i / rowsPerGroup) * cols;
+      const fi = rowFactor?.[i];
       for (let j = 0; j < cols; j++) {
-        const f = Math.exp(out[i] - inp[c0 + j]);
+        const f = fi !== undefined && colFactor ? fi * colFactor[c0 + j] : Math.exp(out[i] - inp[c0 + j]);
         for (let t = (i * cols + j) * taps, end = t + taps; t < end; t++) weight[t] = b.weight[t] * f;
       }
     }

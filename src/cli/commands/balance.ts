@@ -7,8 +7,9 @@ import { WeightBalanceError } from '../../errors.js';
 import { parseActivation } from '../../io/safetensors.js';
 import type { ActivationSpec } from '../../io/safetensors.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
-import { checkOutputPath, readModelFile, sameFile, writeModelFile } from '../modelFile.js';
+import { checkOutputPath, readModelFile, releaseSourceBytes, sameFile, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
+import type { Network } from '../../network/types.js';
 import { progressReporter } from '../progress.js';
 
 const USAGE = `usage: weight-balance balance IN.safetensors|IN.onnx [options] [-o OUT] [--json]
@@ -113,17 +114,28 @@ export default defineCommand('balance', USAGE, {
   } catch (error) {
     throw new UsageError(`--activation: ${error instanceof WeightBalanceError ? error.message : String(error)}`);
   }
-  const { network, source } = await readModelFile(input, activation ? { activation } : {});
+  const readStarted = performance.now();
+  // A holder, so that nothing here keeps the input network alive once balance() returns. The
+  // CLI owns the bytes it read: the weights may be views of them (one copy in memory).
+  const read: { network: Network | null; source: ModelSource } = await readModelFile(input, { share: true, ...(activation ? { activation } : {}) });
+  const { source } = read;
+  const readMs = performance.now() - readStarted;
   if (output !== null) await checkOutputPath(output, source);
+  // Hold one copy of the weights: not the file's bytes (unless the writer patches them), and
+  // not the input network once balanced (the rescaled one is written).
+  releaseSourceBytes(source, output);
   const progress = progressReporter(io, options);
   let result;
   try {
-    result = await runBalance(network, options, (p) => progress.sweep(p));
+    const balancing = runBalance(read.network as Network, options, (p) => progress.sweep(p));
+    read.network = null;
+    result = await balancing;
   } finally {
     progress.finish();
   }
+  const writeStarted = performance.now();
   const written = output !== null ? await writeModelFile(output, result.network, source) : [];
-  const files = { input, output, companions: written.slice(0, -1) };
+  const files = { input, output, companions: written.slice(0, -1), readMs, writeMs: performance.now() - writeStarted };
   if (json) {
     io.out(`${JSON.stringify({ ...resultJson(result, options, files), written, fixedUnits: source.fixedUnits, notes: source.notes })}\n`);
   } else {

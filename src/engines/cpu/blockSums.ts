@@ -31,19 +31,37 @@ const LINEAR_LOG_RANGE: Record<PowerPrecision, number> = { float64: 600, float32
  */
 const TINY_SUM = 1e-280;
 
+/** `[smallest non-zero, largest]` of `|w|` over one array, folded into `range` (one loop per element type, so each stays monomorphic). */
+function foldRange32(w: Float32Array, range: { smallest: number; largest: number }): void {
+  let { smallest, largest } = range;
+  for (let k = 0; k < w.length; k++) {
+    const a = Math.abs(w[k]);
+    if (a > largest) largest = a;
+    if (a < smallest && a > 0) smallest = a;
+  }
+  range.smallest = smallest;
+  range.largest = largest;
+}
+
+function foldRange64(w: Float64Array, range: { smallest: number; largest: number }): void {
+  let { smallest, largest } = range;
+  for (let k = 0; k < w.length; k++) {
+    const a = Math.abs(w[k]);
+    if (a > largest) largest = a;
+    if (a < smallest && a > 0) smallest = a;
+  }
+  range.smallest = smallest;
+  range.largest = largest;
+}
+
 /** The smallest non-zero and the largest `|w|` over the problem's weights (one read). */
 export function weightRange(problem: Problem): { smallest: number; largest: number } {
-  let smallest = Infinity;
-  let largest = 0;
+  const range = { smallest: Infinity, largest: 0 };
   for (const b of problem.blocks) {
-    const w = b.weight;
-    for (let k = 0; k < w.length; k++) {
-      const a = Math.abs(w[k]);
-      if (a > largest) largest = a;
-      if (a < smallest && a > 0) smallest = a;
-    }
+    if (b.weight instanceof Float32Array) foldRange32(b.weight, range);
+    else foldRange64(b.weight, range);
   }
-  return { smallest, largest };
+  return range;
 }
 
 /** Whether every non-zero entry of `P` (weights times `scale`, to the power `p`, taps summed) lies within the linear range of `precision`. */

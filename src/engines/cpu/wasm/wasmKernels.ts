@@ -25,6 +25,15 @@ const MAX_BYTES = 4 * 1024 ** 3;
 
 let compiled: WebAssembly.Module | null | undefined;
 
+const disposed = (): never => {
+  throw new Error('the WebAssembly kernels were disposed');
+};
+/** What a disposed instance calls. */
+const DISPOSED: PassExports = {
+  rowPass32: disposed, rowPass64: disposed, columnPass32: disposed, columnPass64: disposed, fusedPass32: disposed, fusedPass64: disposed,
+  squares32: disposed, buildPower32: disposed, buildPower64: disposed,
+};
+
 function bytes(): Uint8Array<ArrayBuffer> {
   const text = atob(PASSES_WASM_BASE64);
   const out = new Uint8Array(new ArrayBuffer(text.length));
@@ -39,10 +48,14 @@ function bytes(): Uint8Array<ArrayBuffer> {
  */
 export function wasmKernelsAvailable(): boolean {
   if (compiled === undefined) {
-    try {
-      compiled = typeof WebAssembly === 'object' ? new WebAssembly.Module(bytes()) : null;
-    } catch {
-      compiled = null;
+    const code = bytes();
+    if (typeof WebAssembly !== 'object' || !WebAssembly.validate(code)) compiled = null;
+    else {
+      try {
+        compiled = new WebAssembly.Module(code);
+      } catch {
+        return false; // a synchronous compile refused here (a page's main thread): prepareWasmKernels() compiles it
+      }
     }
   }
   return compiled !== null;
@@ -51,8 +64,9 @@ export function wasmKernelsAvailable(): boolean {
 /** Compile the kernels asynchronously (allowed everywhere); resolves whether they are available. */
 export async function prepareWasmKernels(): Promise<boolean> {
   if (compiled === undefined) {
+    const code = bytes();
     try {
-      compiled = typeof WebAssembly === 'object' ? await WebAssembly.compile(bytes()) : null;
+      compiled = typeof WebAssembly === 'object' && WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
     } catch {
       compiled = null;
     }
@@ -71,11 +85,11 @@ export function wasmBytes(problem: Problem, precision: PowerPrecision): number {
 /** The WebAssembly SIMD kernels: one memory per engine holding every block's `P` and the vectors. */
 export class WasmKernels implements PowerKernels {
   readonly name = 'wasm-simd' as const;
-  readonly x: Float64Array;
-  readonly y: Float64Array;
-  readonly C: Float64Array;
-  readonly S: Float64Array;
-  private readonly exports: PassExports;
+  x: Float64Array;
+  y: Float64Array;
+  C: Float64Array;
+  S: Float64Array;
+  private exports: PassExports;
   private memory: WebAssembly.Memory | null;
   /** Byte offset of each block's `P`, and a view of it. */
   private readonly offsets: number[] = [];
@@ -136,9 +150,12 @@ export class WasmKernels implements PowerKernels {
     return this.views[k][index];
   }
 
+  /** Drop every reference to the memory (views, instance) so that it can be reclaimed. */
   dispose(): void {
     this.views = [];
     this.memory = null;
+    this.x = this.y = this.C = this.S = new Float64Array(0);
+    this.exports = DISPOSED;
   }
 
   /**
