@@ -156,6 +156,7 @@ describe('balance', () => {
     expect(r.stdout).toMatch(/\|\|W\|\|\/\|\|W0\|\|\s+0\.\d+/);
     expect(r.stdout).toMatch(/sweeps\s+\d+ \(parallel; converged/);
     expect(r.stdout).toMatch(/written to\s+.*out2\.safetensors/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the redrawn progress line starts with ESC [K
     expect(r.stderr).toMatch(/\r\x1b\[K\[[#.]{24}\] sweep \d+/);
     expect(r.stderr.endsWith('\n')).toBe(true);
   });

@@ -191,6 +191,7 @@ function validationReads(net: Network): number {
 
 describe('hostile files: deep nesting', () => {
   const DEEP = 5000;
+  // biome-ignore lint/suspicious/noExplicitAny: the graph metadata is mutated freely to build hostile files
   const base = (): { graph: Record<string, any>; weights: Uint8Array } => {
     const bytes = writeSafetensors(mlp([3, 4, 2], { seed: 1 }));
     const { header } = split(bytes);

@@ -14,7 +14,7 @@ import { compileProblem } from '../src/problem/compile.js';
 import { mlpNet } from './support/fixNets.js';
 
 /** A float64 ReLU MLP of the given sizes with the given row-major weights and zero biases. */
-export function denseNet(sizes: number[], weights: number[][]): Network {
+function denseNet(sizes: number[], weights: number[][]): Network {
   const net = sequential([sizes[0]], sizes.slice(1).map((units) => ({ type: 'dense' as const, units })), { seed: 0, dtype: 'float64' });
   weights.forEach((w, k) => net.blocks[k].weight.set(w));
   return net;

@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, vi } from 'vitest';
 import { balance, layerLogFactors, unitLogFactors } from '../src/balance.js';
-import type { BalanceOptions } from '../src/balance.js';
+import type { BalanceOptions, BalanceResult } from '../src/balance.js';
 import type { RescaledBlock } from '../src/engines/engine.js';
 import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
 import type { WebGpuTuning } from '../src/engines/webgpu/engine.js';
@@ -154,7 +154,7 @@ describe('balance() rescales float32 networks on the GPU', () => {
     for (const [net, p, q] of [[mlpNet(1, 'float32'), 2, 2], [cnnNet(2, 'float32'), 1, 2], [residualNet(3, 'float32'), 3, 1.5]] as const) {
       const copy = structuredClone(net);
       const { made, freed, restore } = watchBuffers(device);
-      let result;
+      let result: BalanceResult;
       try {
         result = await balance(net, { p, q, backend: 'webgpu', device, tol: 1e-6, maxSweeps: 3000 });
       } finally {

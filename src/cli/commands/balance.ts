@@ -9,6 +9,7 @@ import type { ActivationSpec } from '../../io/safetensors.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
 import { checkOutputPath, readModelFile, releaseSourceBytes, sameFile, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
+import type { BalanceResult } from '../../balance.js';
 import type { Network } from '../../network/types.js';
 import { progressReporter } from '../progress.js';
 
@@ -125,7 +126,7 @@ export default defineCommand('balance', USAGE, {
   // not the input network once balanced (the rescaled one is written).
   releaseSourceBytes(source, output);
   const progress = progressReporter(io, options);
-  let result;
+  let result: BalanceResult;
   try {
     const balancing = runBalance(read.network as Network, options, (p) => progress.sweep(p));
     read.network = null;

@@ -151,7 +151,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
     throw new WeightBalanceError('not an ONNX model: no ir_version or no graph with nodes (is this file ONNX?)');
   }
   checkCount(graph.node!.length, MAX_ONNX_NODES, `the graph has ${graph.node!.length} nodes`);
-  let layouts;
+  let layouts: ReturnType<typeof initializerLayouts>;
   try {
     layouts = initializerLayouts(copy);
   } catch (error) {
