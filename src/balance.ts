@@ -2,7 +2,7 @@ import { chooseBackend } from './driver/backend.js';
 import type { GpuSource } from './driver/backend.js';
 import type { Fallback } from './driver/fallback.js';
 import { EngineHandover } from './driver/handover.js';
-import { BalanceAbortedError, WeightBalanceError } from './errors.js';
+import { BalanceAbortedError, WeightBalanceError, normOverflowError } from './errors.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
 import { rescale, withWeights } from './network/rescale.js';
 import { unitCount } from './network/types.js';
@@ -221,8 +221,5 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
  */
 function refuseInfiniteNorm(norm: number, p: number, q: number): void {
   if (Number.isFinite(norm)) return;
-  throw new WeightBalanceError(
-    `the l_{p,q} norm of this network is ${norm} in float64 at p = ${p}, q = ${q} (each row's sum of |w|^p is raised to the power q/p = ${(q / p).toPrecision(3)}): ` +
-    'p or q is too small for these weights; use larger exponents',
-  );
+  throw normOverflowError(norm, p, q);
 }

@@ -50,3 +50,14 @@ function render(value: unknown, depth: number): string {
   const items = keys.slice(0, 8).map((k) => `${JSON.stringify(k.slice(0, 40))}:${render((value as Record<string, unknown>)[k], depth - 1)}`);
   return `{${items.join(',')}${keys.length > 8 ? ',…' : ''}}`;
 }
+
+/**
+ * The refusal of a network whose `l_{p,q}` norm leaves the float64 range at these exponents:
+ * each row's sum of `|w|^p` is raised to `q/p`, so a tiny `p` overflows any weights.
+ */
+export function normOverflowError(norm: number, p: number, q: number): WeightBalanceError {
+  return new WeightBalanceError(
+    `the l_{p,q} norm of this network is ${norm} in float64 at p = ${p}, q = ${q} (each row's sum of |w|^p is raised to the power q/p = ${(q / p).toPrecision(3)}): ` +
+      'p or q is too small for these weights; use larger exponents',
+  );
+}

@@ -1,4 +1,4 @@
-import { WeightBalanceError } from '../../errors.js';
+import { normOverflowError } from '../../errors.js';
 import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
@@ -204,7 +204,8 @@ export class CpuEngine implements Engine {
   private objective(): number {
     const F = Math.exp(this.lF);
     if (this.lF > -Infinity && !(F > 0 && F < Infinity)) {
-      throw new WeightBalanceError(`the objective exp(${this.lF.toPrecision(6)}) relative to the largest weight is outside the float64 range`);
+      // F >= 1 relative to the largest weight (its row alone gives rho >= 1): only an overflow gets here.
+      throw normOverflowError(Infinity, this.problem.p, this.problem.q);
     }
     return F;
   }
