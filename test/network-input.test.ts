@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { writeSafetensors } from '../src/io/safetensors.js';
-import { mlp, cnn, sequential } from '../src/network/builders.js';
+import { cnn, mlp, sequential } from '../src/network/builders.js';
 import { forward } from '../src/network/forward.js';
-import { validateNetwork } from '../src/network/validate.js';
 import type { Network } from '../src/network/types.js';
+import { validateNetwork } from '../src/network/validate.js';
 import { refusal } from './support/refusal.js';
 
 describe('builders and forward refuse malformed arguments by name', () => {
@@ -37,10 +37,18 @@ describe('validateNetwork', () => {
   it('skips and fixed units that are not arrays, a pool window or stride that is not two integers: refused by name', () => {
     const base = cnn({ seed: 0 });
     const variants: Array<(n: Network) => void> = [
-      (n) => { (n.layers[1] as { skips: unknown }).skips = 0; },
-      (n) => { (n.layers[1] as { fixed: unknown }).fixed = 3; },
-      (n) => { n.layers[1].pool!.size = [2] as unknown as [number, number]; },
-      (n) => { n.layers[1].pool!.stride = [2, 2, 2] as unknown as [number, number]; },
+      (n) => {
+        (n.layers[1] as { skips: unknown }).skips = 0;
+      },
+      (n) => {
+        (n.layers[1] as { fixed: unknown }).fixed = 3;
+      },
+      (n) => {
+        n.layers[1].pool!.size = [2] as unknown as [number, number];
+      },
+      (n) => {
+        n.layers[1].pool!.stride = [2, 2, 2] as unknown as [number, number];
+      },
     ];
     for (const change of variants) {
       const net = structuredClone(base);

@@ -15,17 +15,17 @@
  * padding live in shapes.ts, attributes in attributes.ts, the tensor states in state.ts.
  */
 import { describeValue } from '../../errors.js';
-import { validateNetwork, slidingOutput } from '../../network/validate.js';
-import { layerSize } from '../../network/types.js';
 import type { Activation, Block, Layer, Network, Pool, WeightArray } from '../../network/types.js';
-import { attrFloat, attrInt, attrInts, attrString, attribute } from './attributes.js';
+import { layerSize } from '../../network/types.js';
+import { slidingOutput, validateNetwork } from '../../network/validate.js';
+import { attrFloat, attrInt, attrInts, attribute, attrString } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
-import { DataType } from './schema.js';
-import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
 import { addBias, foldBatchNorm } from './fold.js';
+import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
+import { DataType } from './schema.js';
 import { convPadding, intValues, lift1d, poolOf, resolveReshape, shapeArithmetic } from './shapes.js';
-import { fail, sameShape } from './state.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
+import { fail, sameShape } from './state.js';
 import { capturedNames, subgraphs } from './subgraphs.js';
 import { elementCount } from './tensor.js';
 
@@ -69,11 +69,60 @@ export interface ImportedGraph {
 
 /** Ops that keep the shape of their (unit-carrying) input: an opaque one becomes a fixed barrier. */
 const ELEMENTWISE = new Set([
-  'Abs', 'Acos', 'Asin', 'Atan', 'BatchNormalization', 'Cast', 'Ceil', 'Celu', 'Clip', 'Cos', 'Cosh', 'Div', 'Elu',
-  'Erf', 'Exp', 'Floor', 'Gelu', 'HardSigmoid', 'HardSwish', 'InstanceNormalization', 'LayerNormalization',
-  'LogSoftmax', 'Log', 'LpNormalization', 'LRN', 'Max', 'Mean', 'Min', 'Mish', 'Mul', 'Neg', 'Pow', 'PRelu',
-  'Reciprocal', 'Round', 'Selu', 'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Softmax', 'Softplus', 'Softsign',
-  'Sqrt', 'Sub', 'Swish', 'Tan', 'Tanh', 'ThresholdedRelu', 'Add', 'Sum', 'Relu', 'LeakyRelu',
+  'Abs',
+  'Acos',
+  'Asin',
+  'Atan',
+  'BatchNormalization',
+  'Cast',
+  'Ceil',
+  'Celu',
+  'Clip',
+  'Cos',
+  'Cosh',
+  'Div',
+  'Elu',
+  'Erf',
+  'Exp',
+  'Floor',
+  'Gelu',
+  'HardSigmoid',
+  'HardSwish',
+  'InstanceNormalization',
+  'LayerNormalization',
+  'LogSoftmax',
+  'Log',
+  'LpNormalization',
+  'LRN',
+  'Max',
+  'Mean',
+  'Min',
+  'Mish',
+  'Mul',
+  'Neg',
+  'Pow',
+  'PRelu',
+  'Reciprocal',
+  'Round',
+  'Selu',
+  'Shrink',
+  'Sigmoid',
+  'Sign',
+  'Sin',
+  'Sinh',
+  'Softmax',
+  'Softplus',
+  'Softsign',
+  'Sqrt',
+  'Sub',
+  'Swish',
+  'Tan',
+  'Tanh',
+  'ThresholdedRelu',
+  'Add',
+  'Sum',
+  'Relu',
+  'LeakyRelu',
 ]);
 
 /** Ops whose output depends only on the input's shape, never its values. */
@@ -137,11 +186,14 @@ class Importer {
     const name = input.name ?? '';
     const dims = input.type?.tensorType?.shape?.dim;
     if (!dims) fail(`input '${name}' has no shape: cannot resolve the layer sizes`);
-    if (dims.length < 2 || dims.length > 4) fail(`input '${name}' has rank ${dims.length}; supported are [batch, features], [batch, channels, length] (Conv1d) and [batch, channels, height, width]`);
+    if (dims.length < 2 || dims.length > 4)
+      fail(`input '${name}' has rank ${dims.length}; supported are [batch, features], [batch, channels, length] (Conv1d) and [batch, channels, height, width]`);
     const given = dims.slice(1).map((d, k) => {
       const v = d.dimValue;
       if (typeof v !== 'number' || !(v > 0)) {
-        fail(`input '${name}': dimension ${k + 1} is dynamic${d.dimParam ? ` ('${d.dimParam}')` : ''}; cannot resolve the shape (export with a fixed input size)`);
+        fail(
+          `input '${name}': dimension ${k + 1} is dynamic${d.dimParam ? ` ('${d.dimParam}')` : ''}; cannot resolve the shape (export with a fixed input size)`,
+        );
       }
       return v;
     });
@@ -196,10 +248,13 @@ class Importer {
       for (const index of [b.weight.initializer, b.bias?.initializer]) {
         if (index === undefined) continue;
         const name = initializers[index].name ?? '';
-        if (owner.has(index)) fail(`initializer '${name}' is rewritten by both node '${owner.get(index)}' and node '${b.node}': shared weights are not supported`);
+        if (owner.has(index))
+          fail(`initializer '${name}' is rewritten by both node '${owner.get(index)}' and node '${b.node}': shared weights are not supported`);
         owner.set(index, b.node);
         if ((count.get(name) ?? 0) !== 1 || outputs.has(name)) {
-          fail(`initializer '${name}' of node '${b.node}' is also used elsewhere in the graph (${count.get(name) ?? 0} uses): shared weights are not supported`);
+          fail(
+            `initializer '${name}' of node '${b.node}' is also used elsewhere in the graph (${count.get(name) ?? 0} uses): shared weights are not supported`,
+          );
         }
       }
     }
@@ -229,7 +284,9 @@ class Importer {
   /** The initializer behind a weight input, refused when it is computed or a Constant node. */
   private weightInput(state: State | null, what: string, where: string): ConstState & { initializer: number } {
     if (!state || state.kind !== 'const' || state.initializer === null) {
-      fail(`node ${where}: its ${what} must be a graph initializer (found ${state ? (state.kind === 'const' ? 'a Constant node' : 'a computed tensor') : 'nothing'}); the writer can only rewrite initializers`);
+      fail(
+        `node ${where}: its ${what} must be a graph initializer (found ${state ? (state.kind === 'const' ? 'a Constant node' : 'a computed tensor') : 'nothing'}); the writer can only rewrite initializers`,
+      );
     }
     return state as ConstState & { initializer: number };
   }
@@ -287,9 +344,19 @@ class Importer {
     for (const b of pre.blocks) {
       const alloc = (v: Float64Array): WeightArray => (b.double ? Float64Array.from(v) : Float32Array.from(v));
       const common = { name: b.name, from: b.from, to: k, weight: alloc(b.weight), bias: b.bias ? alloc(b.bias) : null };
-      this.blocks.push(b.kind === 'dense'
-        ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }
-        : { kind: 'conv2d', ...common, shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]], stride: b.stride, padding: b.padding, groups: b.groups, ...(b.dilation ? { dilation: b.dilation } : {}) });
+      this.blocks.push(
+        b.kind === 'dense'
+          ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }
+          : {
+              kind: 'conv2d',
+              ...common,
+              shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]],
+              stride: b.stride,
+              padding: b.padding,
+              groups: b.groups,
+              ...(b.dilation ? { dilation: b.dilation } : {}),
+            },
+      );
       this.bindings.push(b.binding);
     }
     return { kind: 'layer', layer: k, shape };
@@ -310,7 +377,13 @@ class Importer {
   }
 
   /** Apply an activation and/or a pool to a layer's output: in place when nothing else reads it, else as a new tied layer. */
-  private applyToLayer(state: LayerState, activation: Activation, name: string, where: string, extra: { pool?: Pool; negativeSlope?: number } = {}): LayerState {
+  private applyToLayer(
+    state: LayerState,
+    activation: Activation,
+    name: string,
+    where: string,
+    extra: { pool?: Pool; negativeSlope?: number } = {},
+  ): LayerState {
     const layer = this.layers[state.layer];
     const isView = !sameShape(state.shape, layer.shape);
     if (extra.pool && isView) fail(`node ${where}: pooling a flattened tensor is not supported`);
@@ -322,7 +395,8 @@ class Importer {
         return { kind: 'layer', layer: state.layer, shape: layer.shape };
       }
       // Non-decreasing activations commute with max-pooling (a leaky ReLU only for a slope >= 0).
-      const monotone = activation === 'relu' || activation === 'sigmoid' || activation === 'tanh' || (activation === 'leaky_relu' && (extra.negativeSlope ?? 0.01) >= 0);
+      const monotone =
+        activation === 'relu' || activation === 'sigmoid' || activation === 'tanh' || (activation === 'leaky_relu' && (extra.negativeSlope ?? 0.01) >= 0);
       if (!extra.pool && layer.activation === 'identity' && (!layer.pool || (layer.pool.kind === 'max' && monotone))) {
         layer.activation = activation;
         if (extra.negativeSlope !== undefined) layer.negativeSlope = extra.negativeSlope;
@@ -355,21 +429,25 @@ class Importer {
     const outputs = node.output ?? [];
     const out = outputs[0] ?? '';
     const domain = node.domain ?? '';
-    const op = domain === '' || domain === 'ai.onnx' ? node.opType ?? '' : `${domain}.${node.opType ?? ''}`;
+    const op = domain === '' || domain === 'ai.onnx' ? (node.opType ?? '') : `${domain}.${node.opType ?? ''}`;
     const set = (state: State): void => {
-      if (state.kind === 'pre' && ((this.uses.get(out) ?? 0) > 1)) state = this.materialize(state, 'identity', out);
+      if (state.kind === 'pre' && (this.uses.get(out) ?? 0) > 1) state = this.materialize(state, 'identity', out);
       this.setState(out, state);
     };
     for (const captured of capturedNames(node)) {
       const s = this.states.get(captured);
       // The input's values never change (its units are fixed); any other activation may.
       if (s && (s.kind === 'pre' || (s.kind === 'layer' && s.layer !== 0))) {
-        fail(`node ${where}: its subgraph reads '${captured}', a tensor computed from the input; ops whose subgraphs read the network's activations are not supported`);
+        fail(
+          `node ${where}: its subgraph reads '${captured}', a tensor computed from the input; ops whose subgraphs read the network's activations are not supported`,
+        );
       }
     }
     const padded = (node.input ?? []).find((i, k) => this.zeroPads.has(i) && (op !== 'Conv' || k !== 0));
     if (padded !== undefined) {
-      fail(`node ${where} reads '${padded}', the output of a zero Pad; a Pad is only supported before a Conv (folded into its padding) or when all its pads are 0`);
+      fail(
+        `node ${where} reads '${padded}', the output of a zero Pad; a Pad is only supported before a Conv (folded into its padding) or when all its pads are 0`,
+      );
     }
     const carriesUnits = inputs.some((s) => s && (s.kind === 'layer' || s.kind === 'pre'));
     if (op === 'Constant') {
@@ -389,9 +467,14 @@ class Importer {
     }
     const extraOutputs = outputs.slice(1).filter((o) => o && (this.uses.get(o) ?? 0) > 0);
     switch (op) {
-      case 'Gemm': case 'MatMul': return set(this.dense(node, op, inputs, name, where, out));
-      case 'Conv': return set(this.conv(node, inputs, name, where, out));
-      case 'Add': case 'Sum': return set(this.add(node, op, inputs, name, where, out));
+      case 'Gemm':
+      case 'MatMul':
+        return set(this.dense(node, op, inputs, name, where, out));
+      case 'Conv':
+        return set(this.conv(node, inputs, name, where, out));
+      case 'Add':
+      case 'Sum':
+        return set(this.add(node, op, inputs, name, where, out));
       case 'BatchNormalization': {
         if (extraOutputs.length > 0 || attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
         const folded = foldBatchNorm(node, inputs, where, (i, w) => this.source.floatValues(i, w));
@@ -403,18 +486,30 @@ class Importer {
         this.fixedUnits[this.fixedUnits.length - 1].modelled = 'unfoldable';
         return set(barrier);
       }
-      case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Softmax':
+      case 'Relu':
+      case 'LeakyRelu':
+      case 'Sigmoid':
+      case 'Tanh':
+      case 'Softmax':
         return set(this.activation(node, op, inputs[0]!, name, where, out));
-      case 'MaxPool': case 'AveragePool': case 'GlobalAveragePool': case 'GlobalMaxPool':
+      case 'MaxPool':
+      case 'AveragePool':
+      case 'GlobalAveragePool':
+      case 'GlobalMaxPool':
         if (extraOutputs.length > 0) fail(`node ${where}: the Indices output of MaxPool is not supported`);
         return set(this.pool(node, op, inputs[0]!, where, out));
-      case 'Flatten': case 'Reshape': case 'Squeeze':
+      case 'Flatten':
+      case 'Reshape':
+      case 'Squeeze':
         return set(this.flatten(node, op, inputs, where, out));
-      case 'Pad': return set(this.pad(node, inputs, where, out));
-      case 'ReduceMean': return set(this.reduceMean(node, inputs, name, where, out));
+      case 'Pad':
+        return set(this.pad(node, inputs, where, out));
+      case 'ReduceMean':
+        return set(this.reduceMean(node, inputs, name, where, out));
       case 'Transpose':
         return set(this.transposeInput(node, inputs[0]!, where, out) ?? this.opaque(node, op, inputs, name, where, out));
-      case 'Identity': case 'Dropout':
+      case 'Identity':
+      case 'Dropout':
         if (extraOutputs.length > 0) fail(`node ${where}: the mask output of Dropout is not supported`);
         return set(inputs[0]!);
       default:
@@ -432,7 +527,7 @@ class Importer {
     const x = inputs[0]!;
     if (x.kind !== 'layer' && x.kind !== 'pre') fail(`node ${where}: expected a tensor computed from the input`);
     const mode = attrString(node, 'mode', 'constant');
-    const pads = inputs[1] ? intValues(inputs[1]) : attrInts(node, 'pads') ?? null;
+    const pads = inputs[1] ? intValues(inputs[1]) : (attrInts(node, 'pads') ?? null);
     if (!pads) fail(`node ${where}: its pads are computed at run time; cannot resolve them`);
     if ((inputs[3] ?? null) !== null) fail(`node ${where}: Pad with an 'axes' input is not supported`);
     const rank = x.shape.length + 1;
@@ -442,7 +537,9 @@ class Importer {
     const [before, after] = [pads.slice(0, rank), pads.slice(rank)];
     const spatialOnly = rank === 4 && before[0] === 0 && before[1] === 0 && after[0] === 0 && after[1] === 0;
     if (mode !== 'constant' || !zeroValue || !spatialOnly || before[2] !== after[2] || before[3] !== after[3] || pads.some((p) => p < 0)) {
-      fail(`node ${where}: only a constant-zero Pad with equal padding on both sides of the spatial axes (before a Conv) is supported; got mode '${mode}', pads ${describeValue(pads)}`);
+      fail(
+        `node ${where}: only a constant-zero Pad with equal padding on both sides of the spatial axes (before a Conv) is supported; got mode '${mode}', pads ${describeValue(pads)}`,
+      );
     }
     this.zeroPads.set(out, [before[2], before[3]]);
     return x;
@@ -463,8 +560,13 @@ class Importer {
   private reduceMean(node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): State {
     const x = inputs[0]!;
     const rank = x.kind === 'layer' || x.kind === 'pre' ? x.shape.length + 1 : 0;
-    const axes = inputs[1] ? intValues(inputs[1]) : attrInts(node, 'axes') ?? null;
-    const spatial = rank === 4 && axes !== null && axes.length === 2 && new Set(axes.map((a) => (a < 0 ? a + rank : a))).size === 2 && axes.every((a) => [2, 3].includes(a < 0 ? a + rank : a));
+    const axes = inputs[1] ? intValues(inputs[1]) : (attrInts(node, 'axes') ?? null);
+    const spatial =
+      rank === 4 &&
+      axes !== null &&
+      axes.length === 2 &&
+      new Set(axes.map((a) => (a < 0 ? a + rank : a))).size === 2 &&
+      axes.every((a) => [2, 3].includes(a < 0 ? a + rank : a));
     if (!spatial) return this.opaque(node, 'ReduceMean', inputs, name, where, out);
     const pooled = this.pool(node, 'GlobalAveragePool', x, where, out) as LayerState;
     return attrInt(node, 'keepdims', 1) === 0 ? { kind: 'layer', layer: pooled.layer, shape: [pooled.shape[0]] } : pooled;
@@ -497,7 +599,8 @@ class Importer {
     const a = inputs[0];
     if (!a) fail(`node ${where}: missing input A`);
     const source = this.toLayer(a, `${out}:input`, where);
-    if (source.shape.length !== 1) fail(`node ${where}: its input has shape ${describeValue(source.shape)} (batch excluded); a ${op} needs [batch, features] (flatten first)`);
+    if (source.shape.length !== 1)
+      fail(`node ${where}: its input has shape ${describeValue(source.shape)} (batch excluded); a ${op} needs [batch, features] (flatten first)`);
     const w = this.weightInput(inputs[1], 'weight B', where);
     const dims = w.tensor.dims ?? [];
     if (dims.length !== 2) fail(`node ${where}: weight '${w.tensor.name}' has dims ${describeValue(dims)}; expected a matrix`);
@@ -521,27 +624,52 @@ class Importer {
         for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? stored[j * outDim + i] : stored[i * inDim + j]);
       }
     }
-    const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed, rowScale: alpha === 1 ? null : new Float64Array(outDim).fill(alpha) }, bias: null };
+    const binding: BlockBinding = {
+      node: name,
+      weight: { initializer: w.initializer, transposed, rowScale: alpha === 1 ? null : new Float64Array(outDim).fill(alpha) },
+      bias: null,
+    };
     let bias: Float64Array | null = null;
     let double = w.tensor.dataType === DataType.DOUBLE;
     const c = inputs[2];
     if (op === 'Gemm' && c && beta !== 0) {
       const cb = this.weightInput(c, 'bias C', where);
       const cd = cb.tensor.dims ?? [];
-      if (!(sameShape(cd, [outDim]) || sameShape(cd, [1, outDim]))) fail(`node ${where}: bias '${cb.tensor.name}' has dims ${describeValue(cd)}; expected [${outDim}] or [1, ${outDim}]`);
+      if (!(sameShape(cd, [outDim]) || sameShape(cd, [1, outDim])))
+        fail(`node ${where}: bias '${cb.tensor.name}' has dims ${describeValue(cd)}; expected [${outDim}] or [1, ${outDim}]`);
       bias = this.floatValues(cb).map((v) => beta * v);
       binding.bias = { initializer: cb.initializer, scale: beta, offset: null };
       double ||= cb.tensor.dataType === DataType.DOUBLE;
     }
     this.referenced.add(source.layer);
-    return { kind: 'pre', shape: [outDim], skips: [], blocks: [{ kind: 'dense', name: this.blockName(w.tensor, name), from: source.layer, shape: [outDim, inDim], stride: [1, 1], padding: [0, 0], groups: 1, weight, bias, double, binding }] };
+    return {
+      kind: 'pre',
+      shape: [outDim],
+      skips: [],
+      blocks: [
+        {
+          kind: 'dense',
+          name: this.blockName(w.tensor, name),
+          from: source.layer,
+          shape: [outDim, inDim],
+          stride: [1, 1],
+          padding: [0, 0],
+          groups: 1,
+          weight,
+          bias,
+          double,
+          binding,
+        },
+      ],
+    };
   }
 
   private conv(node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): PreState {
     const x = inputs[0];
     if (!x) fail(`node ${where}: missing input X`);
     const source = this.toLayer(x, `${out}:input`, where);
-    if (source.shape.length !== 3) fail(`node ${where}: its input has shape ${describeValue(source.shape)} (batch excluded); a 2-D Conv needs [batch, channels, height, width]`);
+    if (source.shape.length !== 3)
+      fail(`node ${where}: its input has shape ${describeValue(source.shape)} (batch excluded); a 2-D Conv needs [batch, channels, height, width]`);
     const w = this.weightInput(inputs[1], 'weight W', where);
     let dims = w.tensor.dims ?? [];
     if (dims.length === 3 && source.shape[1] === 1) {
@@ -549,13 +677,16 @@ class Importer {
       dims = [dims[0], dims[1], 1, dims[2]];
       node = lift1d(node);
     }
-    if (dims.length !== 4) fail(`node ${where}: weight '${w.tensor.name}' has dims ${describeValue(dims)}; only 2-D convolutions ([out, in/groups, kh, kw]) are supported`);
+    if (dims.length !== 4)
+      fail(`node ${where}: weight '${w.tensor.name}' has dims ${describeValue(dims)}; only 2-D convolutions ([out, in/groups, kh, kw]) are supported`);
     const [outC, inPerGroup, kh, kw] = dims;
     const groups = attrInt(node, 'group', 1);
     const [C, H, W] = source.shape;
-    if (inPerGroup * groups !== C || outC % groups !== 0) fail(`node ${where}: weight '${w.tensor.name}' ${describeValue(dims)} with group = ${groups} does not fit ${C} input channels`);
+    if (inPerGroup * groups !== C || outC % groups !== 0)
+      fail(`node ${where}: weight '${w.tensor.name}' ${describeValue(dims)} with group = ${groups} does not fit ${C} input channels`);
     const dilations = attrInts(node, 'dilations') ?? [1, 1];
-    if (dilations.length !== 2 || dilations.some((d) => !(Number.isSafeInteger(d) && d > 0))) fail(`node ${where}: dilations ${describeValue(dilations)} must be two positive integers`);
+    if (dilations.length !== 2 || dilations.some((d) => !(Number.isSafeInteger(d) && d > 0)))
+      fail(`node ${where}: dilations ${describeValue(dilations)} must be two positive integers`);
     // Dilation spaces the taps: the kernel spans (k - 1) d + 1 positions, the channels it joins are the same.
     const span = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
     const kernel = attrInts(node, 'kernel_shape');
@@ -574,7 +705,8 @@ class Importer {
     let double = w.tensor.dataType === DataType.DOUBLE;
     if (inputs[2]) {
       const b = this.weightInput(inputs[2], 'bias B', where);
-      if (elementCount(b.tensor) !== outC || (b.tensor.dims ?? []).length !== 1) fail(`node ${where}: bias '${b.tensor.name}' has dims ${describeValue(b.tensor.dims)}; expected [${outC}]`);
+      if (elementCount(b.tensor) !== outC || (b.tensor.dims ?? []).length !== 1)
+        fail(`node ${where}: bias '${b.tensor.name}' has dims ${describeValue(b.tensor.dims)}; expected [${outC}]`);
       bias = this.floatValues(b).slice();
       binding.bias = { initializer: b.initializer, scale: 1, offset: null };
       double ||= b.tensor.dataType === DataType.DOUBLE;
@@ -582,7 +714,27 @@ class Importer {
     const shape = [outC, slidingOutput(H, span[0], strides[0], padding[0]), slidingOutput(W, span[1], strides[1], padding[1])];
     if (!(shape[1] > 0 && shape[2] > 0)) fail(`node ${where}: the kernel is larger than its padded input`);
     this.referenced.add(source.layer);
-    return { kind: 'pre', shape, skips: [], blocks: [{ kind: 'conv2d', name: this.blockName(w.tensor, name), from: source.layer, shape: [outC, inPerGroup, kh, kw], stride: [strides[0], strides[1]], padding, groups, ...(dilations[0] !== 1 || dilations[1] !== 1 ? { dilation: [dilations[0], dilations[1]] as [number, number] } : {}), weight, bias, double, binding }] };
+    return {
+      kind: 'pre',
+      shape,
+      skips: [],
+      blocks: [
+        {
+          kind: 'conv2d',
+          name: this.blockName(w.tensor, name),
+          from: source.layer,
+          shape: [outC, inPerGroup, kh, kw],
+          stride: [strides[0], strides[1]],
+          padding,
+          groups,
+          ...(dilations[0] !== 1 || dilations[1] !== 1 ? { dilation: [dilations[0], dilations[1]] as [number, number] } : {}),
+          weight,
+          bias,
+          double,
+          binding,
+        },
+      ],
+    };
   }
 
   private add(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): State {
@@ -590,7 +742,15 @@ class Importer {
     const consts = terms.filter((s) => s.kind === 'const' || s.kind === 'meta');
     if (consts.length > 0) {
       const pre = terms.find((s): s is PreState => s.kind === 'pre');
-      if (op === 'Add' && terms.length === 2 && consts.length === 1 && pre && pre.blocks.length > 0 && consts[0].kind === 'const' && consts[0].initializer !== null) {
+      if (
+        op === 'Add' &&
+        terms.length === 2 &&
+        consts.length === 1 &&
+        pre &&
+        pre.blocks.length > 0 &&
+        consts[0].kind === 'const' &&
+        consts[0].initializer !== null
+      ) {
         const biased = addBias(pre, consts[0] as ConstState & { initializer: number }, (i, w) => this.source.floatValues(i, w));
         if (biased) return biased;
       }
@@ -600,7 +760,10 @@ class Importer {
     const result: PreState = { kind: 'pre', shape, blocks: [], skips: [] };
     for (const t of terms) {
       if (t.kind !== 'pre' && t.kind !== 'layer') continue;
-      if (!sameShape(t.shape, shape)) fail(`node ${where}: adds tensors of shapes ${describeValue(shape)} and ${describeValue(t.shape)} (batch excluded); broadcasting between branches is not supported`);
+      if (!sameShape(t.shape, shape))
+        fail(
+          `node ${where}: adds tensors of shapes ${describeValue(shape)} and ${describeValue(t.shape)} (batch excluded); broadcasting between branches is not supported`,
+        );
       if (t.kind === 'pre') {
         result.blocks.push(...t.blocks);
         result.skips.push(...t.skips);
@@ -617,10 +780,19 @@ class Importer {
     let activation: Activation;
     let negativeSlope: number | undefined;
     switch (op) {
-      case 'Relu': activation = 'relu'; break;
-      case 'LeakyRelu': activation = 'leaky_relu'; negativeSlope = attrFloat(node, 'alpha', 0.01); break;
-      case 'Sigmoid': activation = 'sigmoid'; break;
-      case 'Tanh': activation = 'tanh'; break;
+      case 'Relu':
+        activation = 'relu';
+        break;
+      case 'LeakyRelu':
+        activation = 'leaky_relu';
+        negativeSlope = attrFloat(node, 'alpha', 0.01);
+        break;
+      case 'Sigmoid':
+        activation = 'sigmoid';
+        break;
+      case 'Tanh':
+        activation = 'tanh';
+        break;
       default: {
         // Softmax over the features of a [batch, features] tensor (opset < 13: axis 1; later: axis -1).
         const axis = attrInt(node, 'axis', -1);
@@ -630,16 +802,18 @@ class Importer {
       }
     }
     const extra = negativeSlope === undefined ? {} : { negativeSlope };
-    const result = input.kind === 'pre'
-      ? this.materialize(input, activation, out, extra)
-      : this.applyToLayer(this.toLayer(input, out, where), activation, out, where, extra);
+    const result =
+      input.kind === 'pre'
+        ? this.materialize(input, activation, out, extra)
+        : this.applyToLayer(this.toLayer(input, out, where), activation, out, where, extra);
     if (activation !== 'relu' && activation !== 'leaky_relu') this.report(name, op, [result.layer], 'activation');
     return result;
   }
 
   private pool(node: NodeProto, op: string, input: State, where: string, out: string): State {
     const inputShape = input.kind === 'pre' || input.kind === 'layer' ? input.shape : [];
-    if (inputShape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${describeValue(inputShape)} (batch excluded)`);
+    if (inputShape.length !== 3)
+      fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${describeValue(inputShape)} (batch excluded)`);
     const pool = poolOf(node, op, inputShape, where);
     if (input.kind === 'pre') return this.materialize(input, 'identity', out, { pool });
     return this.applyToLayer(input as LayerState, 'identity', out, where, { pool });
@@ -656,7 +830,7 @@ class Importer {
       target = axis === 1 ? [layerSize({ shape: full } as Layer)] : null;
     } else if (op === 'Squeeze') {
       const c = inputs[1];
-      const axes = c ? intValues(c) : attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1);
+      const axes = c ? intValues(c) : (attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1));
       if (!axes) fail(`node ${where}: its axes are computed at run time; cannot resolve the output shape`);
       const drop = new Set(axes.map((a) => (a < 0 ? a + full.length + 1 : a)));
       if (drop.has(0)) fail(`node ${where}: squeezing the batch axis is not supported`);
@@ -666,13 +840,16 @@ class Importer {
       const c = inputs[1];
       const values = intValues(c ?? null);
       if (!values) {
-        fail(`node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`);
+        fail(
+          `node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`,
+        );
       }
       target = resolveReshape(values, full, attrInt(node, 'allowzero', 0) !== 0, this.batch, where);
     }
     if (!target) fail(`node ${where}: only flattening to [batch, features] (or keeping the shape) is supported`);
     if (sameShape(target, full)) return input;
-    if (target.length !== 1) fail(`node ${where}: reshaping ${describeValue(full)} to ${describeValue(target)} (batch excluded) is not supported; only flattening is`);
+    if (target.length !== 1)
+      fail(`node ${where}: reshaping ${describeValue(full)} to ${describeValue(target)} (batch excluded) is not supported; only flattening is`);
     const layer = this.toLayer(input, out, where);
     return { kind: 'layer', layer: layer.layer, shape: target };
   }
@@ -699,12 +876,15 @@ class Importer {
       const declared = dims?.slice(1).map((d) => d.dimValue ?? -1);
       sameAsInput = !!declared && sameShape(declared, shape) && units.every((u) => sameShape(u.shape, shape));
     }
-    if (!sameAsInput) fail(`node ${where}: op '${op}' is not supported and changes the tensor shape (or its output shape is unknown); it cannot be kept as a fixed barrier`);
+    if (!sameAsInput)
+      fail(`node ${where}: op '${op}' is not supported and changes the tensor shape (or its output shape is unknown); it cannot be kept as a fixed barrier`);
     if ((node.output ?? []).slice(1).some((o) => o && (this.uses.get(o) ?? 0) > 0)) fail(`node ${where}: op '${op}' is not supported and has several outputs`);
     const narrow = units.find((u) => !sameShape(u.shape, shape));
     if (narrow) {
       // A layer that feeds only a barrier of another shape would feed nothing in the network model.
-      fail(`node ${where}: op '${op}' broadcasts a tensor of shape ${describeValue(narrow.shape)} computed from the input over one of shape ${describeValue(shape)} (batch excluded), as squeeze-and-excitation gating does; this is not supported yet (the network model has no gating)`);
+      fail(
+        `node ${where}: op '${op}' broadcasts a tensor of shape ${describeValue(narrow.shape)} computed from the input over one of shape ${describeValue(shape)} (batch excluded), as squeeze-and-excitation gating does; this is not supported yet (the network model has no gating)`,
+      );
     }
     const sources = units.map((u, k) => this.toLayer(u, `${out}:input${k}`, where));
     for (const s of sources) {

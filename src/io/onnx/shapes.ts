@@ -6,8 +6,8 @@ import { describeValue } from '../../errors.js';
 import type { Pool } from '../../network/types.js';
 import { attrInt, attrInts, attrString } from './attributes.js';
 import type { NodeProto } from './schema.js';
-import { BATCH, fail } from './state.js';
 import type { State } from './state.js';
+import { BATCH, fail } from './state.js';
 import { readIntTensor } from './tensor.js';
 
 /** Integer values of a constant or known shape value. */
@@ -38,7 +38,10 @@ export function shapeArithmetic(node: NodeProto, op: string, inputs: (State | nu
       const picked = indices.map((i) => data[i < 0 ? i + data.length : i]);
       return picked.some((v) => v === undefined) ? null : picked;
     }
-    case 'Unsqueeze': case 'Squeeze': case 'Cast': case 'Identity':
+    case 'Unsqueeze':
+    case 'Squeeze':
+    case 'Cast':
+    case 'Identity':
       return intValues(first);
     case 'Concat':
       if (attrInt(node, 'axis', 0) !== 0) return null;
@@ -51,7 +54,7 @@ export function shapeArithmetic(node: NodeProto, op: string, inputs: (State | nu
 /** The non-batch part of a Reshape's output shape, or null if it moves the batch axis. */
 export function resolveReshape(values: number[], full: number[], allowZero: boolean, batch: number | null, where: string): number[] | null {
   const input = [batch ?? BATCH, ...full];
-  const out = values.map((v, k) => (v === 0 && !allowZero ? input[k] ?? fail(`node ${where}: shape ${describeValue(values)} copies a missing axis`) : v));
+  const out = values.map((v, k) => (v === 0 && !allowZero ? (input[k] ?? fail(`node ${where}: shape ${describeValue(values)} copies a missing axis`)) : v));
   const total = full.reduce((a, b) => a * b, 1);
   const inferred = out.filter((v) => v === -1).length;
   if (inferred > 1) fail(`node ${where}: shape ${describeValue(values)} has several -1`);
@@ -60,7 +63,8 @@ export function resolveReshape(values: number[], full: number[], allowZero: bool
   const hasBatch = out.includes(BATCH);
   if (inferred === 1) {
     const fill = hasBatch ? total / known : batch !== null ? (batch * total) / known : known === total ? BATCH : NaN;
-    if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0))) fail(`node ${where}: shape ${describeValue(values)} does not fit ${describeValue(full)} (batch excluded)`);
+    if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0)))
+      fail(`node ${where}: shape ${describeValue(values)} does not fit ${describeValue(full)} (batch excluded)`);
     out[out.indexOf(-1)] = fill;
   }
   if (out[0] !== (batch ?? BATCH)) return null;
@@ -104,7 +108,9 @@ export function poolOf(node: NodeProto, op: string, inputShape: number[], where:
     const padded = autoPad === 'VALID' ? false : pads.some((p) => p !== 0);
     const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads[0] < kernel[0] && pads[1] < kernel[1];
     if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || (padded && (op !== 'MaxPool' || !symmetric))) {
-      fail(`node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`);
+      fail(
+        `node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`,
+      );
     }
     if ((attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
     pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
