@@ -3,13 +3,18 @@
  * `webgpu`), as the README shows: no WebGPU globals (`GPUBufferUsage`, `GPUShaderStage`,
  * `GPUMapMode`) are needed, the flag values being constants of the library.
  */
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import { mlpNet } from './support/fixNets.js';
 
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
 describe('balance() with Dawn in Node, no WebGPU globals', () => {
   it('runs on the GPU from `gpu: create([])` alone', async (t) => {
     for (const name of ['GPUBufferUsage', 'GPUShaderStage', 'GPUMapMode']) expect(name in globalThis, name).toBe(false);
+    // What a user without a GPU does (README): point the Vulkan loader at Chromium's SwiftShader.
+    if (process.env.VK_ICD_FILENAMES === undefined && existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
     const { create } = (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU };
     // disable_workgroup_init: SwiftShader compiles Dawn's workgroup zero-fill slowly (see node.ts).
     const gpu = create(['enable-dawn-features=disable_workgroup_init']);
