@@ -1,6 +1,6 @@
 import { WeightBalanceError, describeValue } from '../errors.js';
 import { layerSize, unitCount } from './types.js';
-import type { Block, Layer, Network } from './types.js';
+import type { Block, Layer, Network, Pool } from './types.js';
 
 const ACTIVATIONS = new Set(['relu', 'leaky_relu', 'identity', 'sigmoid', 'tanh', 'gelu', 'softmax']);
 
@@ -19,6 +19,15 @@ function describeBlock(b: Block, k: number): string {
 /** Output spatial size of a convolution or pooling window along one axis. */
 export function slidingOutput(size: number, kernel: number, stride: number, padding: number): number {
   return Math.floor((size + 2 * padding - kernel) / stride) + 1;
+}
+
+/** Output spatial size of pooling along axis `a` of a map `size` long (ceil mode included). */
+export function pooledSize(size: number, pool: Pool, a: 0 | 1): number {
+  const [k, s, pad] = [pool.size[a], pool.stride[a], pool.padding?.[a] ?? 0];
+  if (!pool.ceil) return slidingOutput(size, k, s, pad);
+  const out = Math.ceil((size + 2 * pad - k) / s) + 1;
+  // A last window starting in the trailing padding (or past it) pools nothing of the input: dropped.
+  return (out - 1) * s >= size + pad ? out - 1 : out;
 }
 
 /**
@@ -71,8 +80,9 @@ function validateLayer(layer: Layer, k: number): void {
       fail(`${where}: pool size and stride must be two positive integers each`);
     }
     const pad = layer.pool.padding;
+    if (layer.pool.ceil !== undefined && typeof layer.pool.ceil !== 'boolean') fail(`${where}: pool ceil must be a boolean`);
+    if (layer.pool.countPadding !== undefined && (typeof layer.pool.countPadding !== 'boolean' || kind !== 'avg')) fail(`${where}: pool countPadding must be a boolean, on average pooling only`);
     if (pad !== undefined) {
-      if (kind !== 'max') fail(`${where}: pool padding is only supported for max-pooling`);
       if (pad.length !== 2 || !pad.every((x, a) => Number.isInteger(x) && x >= 0 && x < size[a])) fail(`${where}: pool padding must be two integers >= 0 and smaller than the window`);
     }
   }
@@ -148,7 +158,7 @@ function validateInputs(net: Network, k: number, incoming: Block[]): void {
     }
   }
   const post = layer.pool
-    ? [pre[0], slidingOutput(pre[1], layer.pool.size[0], layer.pool.stride[0], layer.pool.padding?.[0] ?? 0), slidingOutput(pre[2], layer.pool.size[1], layer.pool.stride[1], layer.pool.padding?.[1] ?? 0)]
+    ? [pre[0], pooledSize(pre[1], layer.pool, 0), pooledSize(pre[2], layer.pool, 1)]
     : pre;
   if (!sameShape(post, layer.shape)) {
     fail(`layer ${k} ('${layer.name}'): shapes do not chain: its inputs give ${describeValue(post)}, the layer declares ${describeValue(layer.shape)}`);

@@ -6,7 +6,7 @@
  * unitOps.ts, shapeOps.ts) read and extend it; importGraph.ts drives it node by node.
  */
 import { describeValue } from '../../errors.js';
-import { slidingOutput } from '../../network/validate.js';
+import { pooledSize } from '../../network/validate.js';
 import type { Activation, Block, Layer, Pool, WeightArray } from '../../network/types.js';
 import type { BlockBinding } from './bindings.js';
 import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
@@ -173,8 +173,8 @@ export class GraphBuilder {
 
   pooledShape(shape: number[], pool: Pool, where: string): number[] {
     if (shape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] tensor`);
-    const h = slidingOutput(shape[1], pool.size[0], pool.stride[0], pool.padding?.[0] ?? 0);
-    const w = slidingOutput(shape[2], pool.size[1], pool.stride[1], pool.padding?.[1] ?? 0);
+    const h = pooledSize(shape[1], pool, 0);
+    const w = pooledSize(shape[2], pool, 1);
     if (!(h > 0 && w > 0)) fail(`node ${where}: the pooling window ${describeValue(pool.size)} is larger than the input ${describeValue(shape.slice(1))}`);
     return [shape[0], h, w];
   }

@@ -9,7 +9,7 @@
  * dilations), Relu, LeakyRelu, Sigmoid, Tanh, Softmax, MaxPool, AveragePool, GlobalAveragePool,
  * GlobalMaxPool, ReduceMean over the spatial axes (a GlobalAveragePool), Flatten, Reshape and
  * Squeeze (to flatten), a constant-zero Pad (the identity when all pads are 0, else folded into
- * the Conv after it), Add and Sum of branches (residuals), Identity, Dropout, BatchNormalization
+ * the Conv or AveragePool after it), Add and Sum of branches (residuals), Identity, Dropout, BatchNormalization
  * (folded into the Conv/Gemm/MatMul before it, see fold.ts). Any other op is kept as a fixed
  * barrier: the units it reads and writes get factor 1 and are reported. The op handlers live in layerOps.ts,
  * unitOps.ts and shapeOps.ts, the shared state and the barrier in builder.ts, shape arithmetic in shapes.ts.
@@ -176,7 +176,7 @@ class Importer extends GraphBuilder {
     }
   }
 
-  /** Refuse a subgraph reading the network's activations, and a zero Pad read by anything but a Conv. */
+  /** Refuse a subgraph reading the network's activations, and a zero Pad read by anything but a Conv or a pool. */
   private checkReads(node: NodeProto, op: string, where: string): void {
     for (const captured of capturedNames(node)) {
       const s = this.states.get(captured);
@@ -185,9 +185,10 @@ class Importer extends GraphBuilder {
         fail(`node ${where}: its subgraph reads '${captured}', a tensor computed from the input; ops whose subgraphs read the network's activations are not supported`);
       }
     }
-    const padded = (node.input ?? []).find((i, k) => this.zeroPads.has(i) && (op !== 'Conv' || k !== 0));
+    // A Conv or a pool reading a zero Pad as its input X takes the padding (or refuses it, naming the pool).
+    const padded = (node.input ?? []).find((i, k) => this.zeroPads.has(i) && (!['Conv', 'MaxPool', 'AveragePool'].includes(op) || k !== 0));
     if (padded !== undefined) {
-      fail(`node ${where} reads '${padded}', the output of a zero Pad; a Pad is only supported before a Conv (folded into its padding) or when all its pads are 0`);
+      fail(`node ${where} reads '${padded}', the output of a zero Pad; a Pad is only supported before a Conv or an AveragePool (folded into its padding) or when all its pads are 0`);
     }
   }
 

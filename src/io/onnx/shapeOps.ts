@@ -1,6 +1,6 @@
 /**
  * Ops that only move or re-read a feature map: a constant-zero Pad (the identity, or padding
- * folded into the Conv after it), ReduceMean over the spatial axes (a GlobalAveragePool), and a
+ * folded into the Conv or AveragePool after it), ReduceMean over the spatial axes (a GlobalAveragePool), and a
  * Transpose of the graph input (NHWC to NCHW).
  */
 import { describeValue } from '../../errors.js';
@@ -15,8 +15,8 @@ import { pool } from './unitOps.js';
 /**
  * A constant-zero Pad: with all pads 0 it is the identity (what torch.onnx emits before an
  * AvgPool2d with count_include_pad); with equal pads on both sides of the spatial axes only, its
- * output is the input, and the padding is added to the Conv that reads it. Anything else is
- * refused, naming the node.
+ * output is the input, and the padding is added to the Conv or the AveragePool (as padding it
+ * counts) that reads it. Anything else is refused, naming the node.
  */
 export function pad(b: GraphBuilder, node: NodeProto, inputs: (State | null)[], where: string, out: string): State {
   const x = inputs[0]!;
@@ -32,7 +32,7 @@ export function pad(b: GraphBuilder, node: NodeProto, inputs: (State | null)[], 
   const [before, after] = [pads.slice(0, rank), pads.slice(rank)];
   const spatialOnly = rank === 4 && before[0] === 0 && before[1] === 0 && after[0] === 0 && after[1] === 0;
   if (mode !== 'constant' || !zeroValue || !spatialOnly || before[2] !== after[2] || before[3] !== after[3] || pads.some((p) => p < 0)) {
-    fail(`node ${where}: only a constant-zero Pad with equal padding on both sides of the spatial axes (before a Conv) is supported; got mode '${mode}', pads ${describeValue(pads)}`);
+    fail(`node ${where}: only a constant-zero Pad with equal padding on both sides of the spatial axes (before a Conv or an AveragePool) is supported; got mode '${mode}', pads ${describeValue(pads)}`);
   }
   b.zeroPads.set(out, [before[2], before[3]]);
   return x;

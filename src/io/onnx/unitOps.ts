@@ -68,7 +68,7 @@ export function activation(b: GraphBuilder, node: NodeProto, op: string, input: 
 export function pool(b: GraphBuilder, node: NodeProto, op: string, input: State, where: string, out: string): State {
   const inputShape = input.kind === 'pre' || input.kind === 'layer' ? input.shape : [];
   if (inputShape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${describeValue(inputShape)} (batch excluded)`);
-  const pool = poolOf(node, op, inputShape, where);
+  const pool = poolOf(node, op, inputShape, where, b.zeroPads.get(node.input?.[0] ?? ''));
   if (input.kind === 'pre') return b.materialize(input, 'identity', out, { pool });
   return b.applyToLayer(input as LayerState, 'identity', out, where, { pool });
 }
