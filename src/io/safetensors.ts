@@ -102,6 +102,7 @@ function readLayer(x: unknown, k: number): Layer {
     layer.pool = pool;
   }
   if (x.skips !== undefined) layer.skips = readIntArray(x.skips, `${path}.skips`);
+  if (x.concat !== undefined) layer.concat = readIntArray(x.concat, `${path}.concat`);
   if (x.fixed !== undefined) layer.fixed = readIntArray(x.fixed, `${path}.fixed`);
   return layer;
 }
@@ -273,6 +274,7 @@ function graphOf(net: Network): NetworkGraphMetadata {
       ...(l.negativeSlope !== undefined ? { negativeSlope: l.negativeSlope } : {}),
       ...(l.pool ? { pool: poolOf(l.pool) } : {}),
       ...(l.skips?.length ? { skips: [...l.skips] } : {}),
+      ...(l.concat ? { concat: [...l.concat] } : {}),
       ...(l.fixed?.length ? { fixed: [...l.fixed] } : {}),
     })),
     blocks: net.blocks.map((b) =>

@@ -122,6 +122,11 @@ export function forward(net: Network, inputs: ArrayLike<number>, batch = 1): Flo
       const incoming = net.blocks.filter((b) => b.to === k);
       const pre = preActivationShape(net, k);
       let z: Float64Array = new Float64Array(pre.reduce((a, b) => a * b, 1));
+      let offset = 0;
+      for (const s of layer.concat ?? []) {
+        z.set(outputs[s], offset); // [C, H, W] row-major: joining channels joins the arrays
+        offset += outputs[s].length;
+      }
       for (const b of incoming) applyBlock(net, b, outputs[b.from], z);
       for (const s of layer.skips ?? []) {
         const src = outputs[s];

@@ -57,6 +57,14 @@ export interface Layer {
   pool?: Pool;
   /** Earlier layers whose outputs are added to this layer's pre-activation (residual connections). */
   skips?: number[];
+  /**
+   * Earlier layers whose outputs, joined along the unit (channel) axis in this order, are this
+   * layer's pre-activation (`torch.cat(xs, 1)`, ONNX `Concat` on axis 1). Such a layer has no
+   * incoming block or skip: its unit `offset + c` *is* unit `c` of a source (`offset`: the units
+   * of the sources before it), so the two share one factor. Feature-map sources share their
+   * height and width.
+   */
+  concat?: number[];
   /** Units of this layer that must not be rescaled, beyond what the activation implies. */
   fixed?: number[];
 }

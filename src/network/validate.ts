@@ -35,8 +35,16 @@ export function pooledSize(size: number, pool: Pool, a: 0 | 1): number {
  * incoming block produces, or else its first skip's source (validation checks they all agree).
  */
 export function preActivationShape(net: Network, layerIndex: number): number[] {
+  const concat = net.layers[layerIndex].concat;
+  if (concat) return concatShape(net, concat);
   const incoming = net.blocks.find((b) => b.to === layerIndex);
   return incoming ? blockOutputShape(net, incoming) : net.layers[net.layers[layerIndex].skips![0]].shape;
+}
+
+/** The shape of the sources' outputs joined along the unit axis (validation checks the rest agrees). */
+function concatShape(net: Network, sources: number[]): number[] {
+  const first = net.layers[sources[0]].shape;
+  return [sources.reduce((sum, s) => sum + net.layers[s].shape[0], 0), ...first.slice(1)];
 }
 
 /** The shape a block produces at its target: `[out]` for dense, `[out, h, w]` for conv. */
@@ -68,6 +76,11 @@ function validateLayer(layer: Layer, k: number): void {
   if (layer.fixed !== undefined && !Array.isArray(layer.fixed)) fail(`${where}: fixed must be an array of unit indices`);
   for (const s of layer.skips ?? []) {
     if (!Number.isInteger(s) || s < 0 || s >= k) fail(`${where}: skip source ${s} must be an earlier layer`);
+  }
+  if (layer.concat !== undefined) {
+    if (!Array.isArray(layer.concat) || layer.concat.length === 0) fail(`${where}: concat must be a non-empty array of layer indices`);
+    for (const s of layer.concat) if (!Number.isInteger(s) || s < 0 || s >= k) fail(`${where}: concat source ${s} must be an earlier layer`);
+    if ((layer.skips?.length ?? 0) > 0) fail(`${where}: a concat layer cannot also have skips`);
   }
   for (const u of layer.fixed ?? []) {
     if (!Number.isInteger(u) || u < 0 || u >= unitCount(layer)) fail(`${where}: fixed unit ${u} is out of range`);
@@ -145,6 +158,10 @@ function validateBlock(net: Network, b: Block, k: number): void {
 /** A layer's incoming blocks and skips agree on one shape, and pooling it gives the declared shape. */
 function validateInputs(net: Network, k: number, incoming: Block[]): void {
   const layer = net.layers[k];
+  if (layer.concat) {
+    validateConcat(net, k, incoming);
+    return;
+  }
   if (incoming.length === 0 && (layer.skips?.length ?? 0) === 0) {
     fail(`layer ${k} ('${layer.name}') has no incoming block or skip: the network does not chain`);
   }
@@ -157,6 +174,25 @@ function validateInputs(net: Network, k: number, incoming: Block[]): void {
       fail(`layer ${k} ('${layer.name}'): skip from layer ${s} has shape ${describeValue(net.layers[s].shape)}, expected ${describeValue(pre)}`);
     }
   }
+  checkPooled(layer, k, pre);
+}
+
+/** A concat layer has no incoming block; its sources are all flat or all maps of one height and width. */
+function validateConcat(net: Network, k: number, incoming: Block[]): void {
+  const layer = net.layers[k];
+  if (incoming.length > 0) fail(`layer ${k} ('${layer.name}'): a concat layer cannot have incoming blocks`);
+  const first = net.layers[layer.concat![0]].shape;
+  for (const s of layer.concat!) {
+    const shape = net.layers[s].shape;
+    if (!sameShape(shape.slice(1), first.slice(1))) {
+      fail(`layer ${k} ('${layer.name}'): concat sources have shapes ${describeValue(first)} and ${describeValue(shape)}; only the unit (channel) axis may differ`);
+    }
+  }
+  checkPooled(layer, k, concatShape(net, layer.concat!));
+}
+
+/** Pooling the pre-activation `pre` gives the layer's declared shape. */
+function checkPooled(layer: Layer, k: number, pre: number[]): void {
   const post = layer.pool
     ? [pre[0], pooledSize(pre[1], layer.pool, 0), pooledSize(pre[2], layer.pool, 1)]
     : pre;
@@ -184,7 +220,7 @@ export function validateNetwork(net: Network): void {
     incoming[b.to].push(b);
     feeds[b.from] = 1;
   }
-  for (const l of net.layers) for (const s of l.skips ?? []) feeds[s] = 1;
+  for (const l of net.layers) for (const s of [...(l.skips ?? []), ...(l.concat ?? [])]) feeds[s] = 1;
   for (let k = 1; k < net.layers.length; k++) validateInputs(net, k, incoming[k]);
   for (let k = 0; k < net.layers.length - 1; k++) {
     if (!feeds[k]) fail(`layer ${k} ('${net.layers[k].name}') feeds nothing: only the last layer may be an output`);

@@ -8,7 +8,7 @@
  * Ops: Gemm, MatMul (+ Add of a bias), Conv and Conv1d (groups, depthwise, symmetric pads, strides,
  * dilations), Relu, LeakyRelu, Sigmoid, Tanh, Softmax, MaxPool, AveragePool, GlobalAveragePool,
  * GlobalMaxPool, ReduceMean over the spatial axes (a GlobalAveragePool), Flatten, Reshape and
- * Squeeze (to flatten), a constant-zero Pad (the identity when all pads are 0, else folded into
+ * Squeeze (to flatten), Concat along the channels (a layer of its inputs' units), a constant-zero Pad (the identity when all pads are 0, else folded into
  * the Conv or AveragePool after it), Add and Sum of branches (residuals), Identity, Dropout, BatchNormalization
  * (folded into the Conv/Gemm/MatMul before it, see fold.ts). Any other op is kept as a fixed
  * barrier: the units it reads and writes get factor 1 and are reported. The op handlers live in layerOps.ts,
@@ -28,7 +28,7 @@ import { shapeArithmetic } from './shapes.js';
 import { fail } from './state.js';
 import type { State } from './state.js';
 import { capturedNames, subgraphs } from './subgraphs.js';
-import { activation, add, flatten, pool } from './unitOps.js';
+import { activation, add, concat, flatten, pool } from './unitOps.js';
 
 export type { GraphSource, OnnxFixedUnits } from './builder.js';
 
@@ -199,6 +199,7 @@ class Importer extends GraphBuilder {
       case 'Gemm': case 'MatMul': return dense(this, node, op, inputs, name, where, out);
       case 'Conv': return conv(this, node, inputs, name, where, out);
       case 'Add': case 'Sum': return add(this, node, op, inputs, name, where, out);
+      case 'Concat': return concat(this, node, inputs, name, where, out);
       case 'BatchNormalization': {
         if (extraOutputs.length > 0 || attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
         const folded = foldBatchNorm(node, inputs, where, (i, w) => this.source.floatValues(i, w));

@@ -104,3 +104,30 @@ export function flatten(b: GraphBuilder, node: NodeProto, op: string, inputs: (S
   const layer = b.toLayer(input, out, where);
   return { kind: 'layer', layer: layer.layer, shape: target };
 }
+
+/**
+ * Concat along the channels (axis 1) of tensors computed from the input: a new layer whose units
+ * are its inputs' units, in order (`Layer.concat`); they share their factors. Concat along
+ * another axis, or of a constant, is an opaque barrier (refused where it changes the shape).
+ */
+export function concat(b: GraphBuilder, node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): State {
+  const terms = inputs.filter((s): s is State => s !== null);
+  const units = terms.filter((s): s is LayerState | PreState => s.kind === 'layer' || s.kind === 'pre');
+  const rank = units[0].shape.length + 1;
+  let axis = attrInt(node, 'axis', 1);
+  if (axis < 0) axis += rank;
+  if (axis !== 1 || units.length !== terms.length) return b.opaque(node, 'Concat', inputs, name, where, out);
+  const sources = units.map((u, k) => {
+    const layer = b.toLayer(u, `${out}:input${k}`, where);
+    if (!sameShape(b.layers[layer.layer].shape, layer.shape)) fail(`node ${where}: concatenating a flattened or reshaped tensor is not supported`);
+    if (!sameShape(layer.shape.slice(1), units[0].shape.slice(1))) {
+      fail(`node ${where}: concatenates tensors of shapes ${describeValue(units[0].shape)} and ${describeValue(layer.shape)} (batch excluded) along the channels; the other axes must agree`);
+    }
+    b.referenced.add(layer.layer);
+    return layer.layer;
+  });
+  const shape = [sources.reduce((sum, s) => sum + b.layers[s].shape[0], 0), ...units[0].shape.slice(1)];
+  const k = b.layers.length;
+  b.layers.push({ name: out, shape, activation: 'identity', concat: sources });
+  return { kind: 'layer', layer: k, shape };
+}
