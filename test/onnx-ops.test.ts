@@ -43,7 +43,7 @@ describe('ONNX ops people export', () => {
     expect(r.fixedOps).toEqual([]);
   });
 
-  it('a Pad that is not constant zero, pads the channels, or feeds something other than a Conv is refused, naming the node', () => {
+  it('a Pad that is not constant zero, pads the channels, or feeds something other than a Conv or an AveragePool is refused, naming the node', () => {
     const rng = new Random(2);
     const build = (padNode: object, after: object[], extra: object[] = []): Uint8Array => model({
       input: [valueInfo('x', ['N', 2, 6, 6])],
@@ -57,7 +57,9 @@ describe('ONNX ops people export', () => {
     const one = tensor('one', [], [1]);
     expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw', 'one'], ['p'], {}, 'one_pad'), [conv], [one])))).toMatch(/'one_pad' \(Pad\): only a constant-zero Pad/);
     const pool = node('MaxPool', ['p'], ['y'], { kernel_shape: [3, 3] }, 'pool');
-    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [pool])))).toMatch(/'pool' \(MaxPool\) reads 'p', the output of a zero Pad; a Pad is only supported before a Conv/);
+    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [pool])))).toMatch(/'pool' \(MaxPool\) reads the output of a zero Pad: a MaxPool's own padding is ignored, not zeros/);
+    const sigmoid = node('Sigmoid', ['p'], ['y'], {}, 'gate');
+    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [sigmoid])))).toMatch(/'gate' \(Sigmoid\) reads 'p', the output of a zero Pad; a Pad is only supported before a Conv or an AveragePool/);
   });
 
   it('ReduceMean over the spatial axes is a GlobalAveragePool (keepdims 0 and 1, axes as attribute or input)', async () => {
