@@ -1,14 +1,14 @@
-import { chooseBackend } from './driver/backend.js';
 import type { GpuSource } from './driver/backend.js';
+import { chooseBackend } from './driver/backend.js';
 import type { Fallback } from './driver/fallback.js';
 import { EngineHandover } from './driver/handover.js';
-import { BalanceAbortedError, WeightBalanceError, normOverflowError } from './errors.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
+import { BalanceAbortedError, normOverflowError, WeightBalanceError } from './errors.js';
 import { rescale, withWeights } from './network/rescale.js';
-import { unitCount } from './network/types.js';
 import type { Network, UnitRef } from './network/types.js';
-import { refuseUnknownKeys } from './options.js';
+import { unitCount } from './network/types.js';
 import type { Backend, NormExponents, Schedule } from './options.js';
+import { refuseUnknownKeys } from './options.js';
 import { compileProblem } from './problem/compile.js';
 import type { Problem } from './problem/problem.js';
 
@@ -90,7 +90,19 @@ export interface BalanceResult {
 
 /** Every key {@link BalanceOptions} has: any other is refused by name. */
 const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
-  'p', 'q', 'includeBiases', 'schedule', 'tol', 'maxSweeps', 'backend', 'sweepsPerBatch', 'onSweep', 'signal', 'gpu', 'adapter', 'device',
+  'p',
+  'q',
+  'includeBiases',
+  'schedule',
+  'tol',
+  'maxSweeps',
+  'backend',
+  'sweepsPerBatch',
+  'onSweep',
+  'signal',
+  'gpu',
+  'adapter',
+  'device',
 ];
 
 /**
@@ -100,12 +112,16 @@ const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
 export function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
   refuseUnknownKeys(options, BALANCE_OPTION_KEYS, 'balance');
   const { schedule = 'parallel', tol = 1e-6, maxSweeps = 10000, backend = 'auto', sweepsPerBatch = 16 } = options;
-  if (schedule !== 'parallel' && schedule !== 'alternating') throw new WeightBalanceError(`schedule must be 'parallel' or 'alternating', got '${String(schedule)}'`);
+  if (schedule !== 'parallel' && schedule !== 'alternating')
+    throw new WeightBalanceError(`schedule must be 'parallel' or 'alternating', got '${String(schedule)}'`);
   if (typeof tol !== 'number' || !(tol >= 0) || !Number.isFinite(tol)) throw new WeightBalanceError(`tol must be a finite number >= 0, got ${String(tol)}`);
   if (!Number.isInteger(maxSweeps) || maxSweeps < 0) throw new WeightBalanceError(`maxSweeps must be an integer >= 0, got ${String(maxSweeps)}`);
-  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') throw new WeightBalanceError(`backend must be 'auto', 'cpu' or 'webgpu', got '${String(backend)}'`);
-  if (!Number.isInteger(sweepsPerBatch) || sweepsPerBatch < 1) throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
-  if (options.onSweep !== undefined && typeof options.onSweep !== 'function') throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
+  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu')
+    throw new WeightBalanceError(`backend must be 'auto', 'cpu' or 'webgpu', got '${String(backend)}'`);
+  if (!Number.isInteger(sweepsPerBatch) || sweepsPerBatch < 1)
+    throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
+  if (options.onSweep !== undefined && typeof options.onSweep !== 'function')
+    throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
   return { schedule, tol, maxSweeps, backend, sweepsPerBatch };
 }
 

@@ -57,13 +57,16 @@ describe('reads of P per sweep (CPU engine)', () => {
   });
 
   it('alternating on an MLP: twice for every block with rescalable columns, never the input block', async () => {
-    for (const [p, q] of [[2, 2], [1, 3]]) {
+    for (const [p, q] of [
+      [2, 2],
+      [1, 3],
+    ]) {
       const problem = compileProblem(net, { p, q });
       expect(await readsPerSweep(new CpuEngine(problem, { schedule: 'alternating', kernels: 'js' }), 5, 4)).toEqual([0, 2, 2, 2, 2]);
     }
   });
 
-  it('alternating on the CNN and the residual net: at most twice per class present in a block\'s columns', async () => {
+  it("alternating on the CNN and the residual net: at most twice per class present in a block's columns", async () => {
     for (const name of ['cnn', 'residual', 'conv-residual', 'dag']) {
       const netK = NETS[name](2);
       const problem = compileProblem(netK, { p: 2, q: 3 });
@@ -76,7 +79,7 @@ describe('reads of P per sweep (CPU engine)', () => {
     }
   });
 
-  it('alternating: the incrementally updated row sums equal a fresh engine\'s at the same factors', async () => {
+  it("alternating: the incrementally updated row sums equal a fresh engine's at the same factors", async () => {
     for (const name of ['residual', 'cnn', 'conv-residual']) {
       const problem = compileProblem(NETS[name](3), { p: 1.7, q: 2.6, includeBiases: true });
       const engine = new CpuEngine(problem, { schedule: 'alternating', kernels: 'js' });

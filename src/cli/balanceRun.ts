@@ -2,13 +2,14 @@
  * The balance run shared by `balance` and `paper`: its options, the call to the library with
  * WebGPU wired in, and the two ways of reporting it (a human summary, one JSON object).
  */
-import { balance, validateRunOptions } from '../balance.js';
+
 import type { BalanceResult, SweepProgress } from '../balance.js';
+import { balance, validateRunOptions } from '../balance.js';
 import type { Network } from '../network/types.js';
-import { validateExponents } from '../options.js';
 import type { Backend, Schedule } from '../options.js';
-import { choiceArg, flagArg, integerArg, numberArg } from './args.js';
+import { validateExponents } from '../options.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
+import { choiceArg, flagArg, integerArg, numberArg } from './args.js';
 import { gpuForBackend } from './gpu.js';
 
 /** The command-line options of a balance run. */

@@ -1,5 +1,5 @@
-import { updateExponent } from '../options.js';
 import type { Schedule } from '../options.js';
+import { updateExponent } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 
 /**

@@ -2,12 +2,12 @@ import { normOverflowError } from '../../errors.js';
 import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
-import { includesClass, sweepPlan } from '../plan.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
-import { LinearBlockSums, LogBlockSums, fitsLinear, weightRange } from './blockSums.js';
+import { includesClass, sweepPlan } from '../plan.js';
 import type { BlockSums } from './blockSums.js';
-import { JsKernels } from './kernels.js';
+import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
+import { JsKernels } from './kernels.js';
 import { logBiasMass } from './logPasses.js';
 import { WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
 
@@ -66,7 +66,10 @@ export class CpuEngine implements Engine {
   private lF = -Infinity;
   private readonly plan: SweepPlan;
 
-  constructor(private readonly problem: Problem, options: CpuEngineOptions) {
+  constructor(
+    private readonly problem: Problem,
+    options: CpuEngineOptions,
+  ) {
     const { nUnits, nVars, blocks } = problem;
     const range = weightRange(problem);
     let largest = range.largest;
