@@ -57,6 +57,45 @@ describe('validateNetwork', () => {
     }
   });
 
+  it('pool flags: ceil and countPadding must be booleans, countPadding on average pooling only; ceil changes the shape that chains', () => {
+    const base = cnn({ seed: 0 }); // layer 1: 8 x 8 max-pooled 2/2 -> 4 x 4; layer 3: 4 x 4 avg-pooled 2/2 -> 2 x 2
+    const variants: Array<[(n: Network) => void, RegExp]> = [
+      [
+        (n) => {
+          (n.layers[1].pool as { ceil: unknown }).ceil = 1;
+        },
+        /layer 1 \('hidden1'\): pool ceil must be a boolean/,
+      ],
+      [
+        (n) => {
+          n.layers[1].pool!.countPadding = true;
+        },
+        /layer 1 \('hidden1'\): pool countPadding must be a boolean, on average pooling only/,
+      ],
+      [
+        (n) => {
+          (n.layers[3].pool as { countPadding: unknown }).countPadding = 'yes';
+        },
+        /layer 3 \('hidden3'\): pool countPadding must be a boolean/,
+      ],
+      // 3 x 3 windows with stride 2 on 8 x 8: 3 windows, 4 with ceil; the layer still declares 4 x 4
+      [
+        (n) => {
+          n.layers[1].pool!.size = [3, 3];
+        },
+        /layer 1 \('hidden1'\): shapes do not chain: its inputs give \[8,3,3\]/,
+      ],
+    ];
+    for (const [change, message] of variants) {
+      const net = structuredClone(base);
+      change(net);
+      expect(refusal(() => validateNetwork(net))).toMatch(message);
+    }
+    const ceiled = structuredClone(base);
+    ceiled.layers[1].pool = { kind: 'max', size: [3, 3], stride: [2, 2], ceil: true };
+    expect(() => validateNetwork(ceiled)).not.toThrow();
+  });
+
   it('a layer name that is not a string (which the safetensors reader would refuse) is refused', () => {
     const net = mlp([3, 4, 2], { seed: 0 });
     (net.layers[1] as { name: unknown }).name = 5;

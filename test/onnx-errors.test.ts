@@ -156,7 +156,8 @@ describe('ONNX bad input', () => {
         node: [node('Conv', ['x', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }), node(op, ['z'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads }, 'the_pool')],
       });
     expect(() => readOnnx(pooled('MaxPool', [1, 1, 1, 1]))).not.toThrow();
-    expect(refusal(() => readOnnx(pooled('AveragePool', [1, 1, 1, 1])))).toMatch(/'the_pool' \(AveragePool\).*padded pooling/);
+    expect(readOnnx(pooled('AveragePool', [1, 1, 1, 1])).network.layers[1].pool).toEqual({ kind: 'avg', size: [3, 3], stride: [2, 2], padding: [1, 1] });
+    expect(refusal(() => readOnnx(pooled('AveragePool', [0, 1, 0, 0])))).toMatch(/'the_pool' \(AveragePool\).*padded pooling/);
     expect(refusal(() => readOnnx(pooled('MaxPool', [0, 0, 1, 1])))).toMatch(/'the_pool' \(MaxPool\).*padded pooling/);
     const twoOutputs = model({
       input: [valueInfo('x', ['N', 2])],

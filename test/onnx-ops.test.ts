@@ -45,7 +45,7 @@ describe('ONNX ops people export', () => {
     expect(r.fixedOps).toEqual([]);
   });
 
-  it('a Pad that is not constant zero, pads the channels, or feeds something other than a Conv is refused, naming the node', () => {
+  it('a Pad that is not constant zero, pads the channels, or feeds something other than a Conv or an AveragePool is refused, naming the node', () => {
     const rng = new Random(2);
     const build = (padNode: object, after: object[], extra: object[] = []): Uint8Array =>
       model({
@@ -72,7 +72,11 @@ describe('ONNX ops people export', () => {
     );
     const pool = node('MaxPool', ['p'], ['y'], { kernel_shape: [3, 3] }, 'pool');
     expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [pool])))).toMatch(
-      /'pool' \(MaxPool\) reads 'p', the output of a zero Pad; a Pad is only supported before a Conv/,
+      /'pool' \(MaxPool\) reads the output of a zero Pad: a MaxPool's own padding is ignored, not zeros/,
+    );
+    const sigmoid = node('Sigmoid', ['p'], ['y'], {}, 'gate');
+    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [sigmoid])))).toMatch(
+      /'gate' \(Sigmoid\) reads 'p', the output of a zero Pad; a Pad is only supported before a Conv or an AveragePool/,
     );
   });
 

@@ -115,9 +115,14 @@ function readLayer(x: unknown, k: number): Layer {
     if (kind !== 'max' && kind !== 'avg') graphFail(`${path}.pool.kind`, "must be 'max' or 'avg'");
     const pool: Pool = { kind, size: readPair(x.pool.size, `${path}.pool.size`), stride: readPair(x.pool.stride, `${path}.pool.stride`) };
     if (x.pool.padding !== undefined) pool.padding = readPair(x.pool.padding, `${path}.pool.padding`);
+    for (const flag of ['ceil', 'countPadding'] as const) {
+      const v = x.pool[flag];
+      if (v !== undefined) pool[flag] = typeof v === 'boolean' ? v : graphFail(`${path}.pool.${flag}`, 'must be a boolean');
+    }
     layer.pool = pool;
   }
   if (x.skips !== undefined) layer.skips = readIntArray(x.skips, `${path}.skips`);
+  if (x.concat !== undefined) layer.concat = readIntArray(x.concat, `${path}.concat`);
   if (x.fixed !== undefined) layer.fixed = readIntArray(x.fixed, `${path}.fixed`);
   return layer;
 }
@@ -294,6 +299,8 @@ export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptio
 function poolOf(pool: Pool): Pool {
   const copy: Pool = { kind: pool.kind, size: [pool.size[0], pool.size[1]], stride: [pool.stride[0], pool.stride[1]] };
   if (pool.padding) copy.padding = [pool.padding[0], pool.padding[1]];
+  if (pool.ceil) copy.ceil = true;
+  if (pool.countPadding) copy.countPadding = true;
   return copy;
 }
 
@@ -308,6 +315,7 @@ function graphOf(net: Network): NetworkGraphMetadata {
       ...(l.negativeSlope !== undefined ? { negativeSlope: l.negativeSlope } : {}),
       ...(l.pool ? { pool: poolOf(l.pool) } : {}),
       ...(l.skips?.length ? { skips: [...l.skips] } : {}),
+      ...(l.concat ? { concat: [...l.concat] } : {}),
       ...(l.fixed?.length ? { fixed: [...l.fixed] } : {}),
     })),
     blocks: net.blocks.map((b) =>

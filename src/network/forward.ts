@@ -82,26 +82,35 @@ function applyBlock(net: Network, b: Block, x: Float64Array, z: Float64Array): v
   }
 }
 
+/**
+ * Pool a `[C, H, W]` map. A window covers the padded input `[-p, n + p)` (a ceil-mode last window
+ * is cut there); max ignores the padded positions, average divides by the positions it covers
+ * inside the input, or inside the padded input with `countPadding`.
+ */
 function pool(z: Float64Array, pre: number[], layer: Layer): Float64Array {
   const p = layer.pool!;
   const [C, H, W] = pre;
   const [, OH, OW] = layer.shape;
   const [ph, pw] = p.padding ?? [0, 0];
   const out = new Float64Array(C * OH * OW);
-  for (let c = 0; c < C; c++) {
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
+  for (let oy = 0; oy < OH; oy++) {
+    const y0 = oy * p.stride[0] - ph;
+    const y1 = Math.min(y0 + p.size[0], H + ph);
+    const [iy0, iy1] = [Math.max(y0, 0), Math.min(y1, H)];
+    for (let ox = 0; ox < OW; ox++) {
+      const x0 = ox * p.stride[1] - pw;
+      const x1 = Math.min(x0 + p.size[1], W + pw);
+      const [ix0, ix1] = [Math.max(x0, 0), Math.min(x1, W)];
+      const count = p.countPadding ? (y1 - y0) * (x1 - x0) : (iy1 - iy0) * (ix1 - ix0);
+      for (let c = 0; c < C; c++) {
         let acc = p.kind === 'max' ? -Infinity : 0;
-        for (let ky = 0; ky < p.size[0]; ky++) {
-          for (let kx = 0; kx < p.size[1]; kx++) {
-            const iy = oy * p.stride[0] - ph + ky;
-            const ix = ox * p.stride[1] - pw + kx;
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue; // padding (max-pooling only)
+        for (let iy = iy0; iy < iy1; iy++) {
+          for (let ix = ix0; ix < ix1; ix++) {
             const v = z[(c * H + iy) * W + ix];
             acc = p.kind === 'max' ? Math.max(acc, v) : acc + v;
           }
         }
-        out[(c * OH + oy) * OW + ox] = p.kind === 'max' ? acc : acc / (p.size[0] * p.size[1]);
+        out[(c * OH + oy) * OW + ox] = p.kind === 'max' ? acc : acc / count;
       }
     }
   }
@@ -130,6 +139,11 @@ export function forward(net: Network, inputs: ArrayLike<number>, batch = 1): Flo
       const incoming = net.blocks.filter((b) => b.to === k);
       const pre = preActivationShape(net, k);
       let z: Float64Array = new Float64Array(pre.reduce((a, b) => a * b, 1));
+      let offset = 0;
+      for (const s of layer.concat ?? []) {
+        z.set(outputs[s], offset); // [C, H, W] row-major: joining channels joins the arrays
+        offset += outputs[s].length;
+      }
       for (const b of incoming) applyBlock(net, b, outputs[b.from], z);
       for (const s of layer.skips ?? []) {
         const src = outputs[s];

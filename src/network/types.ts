@@ -28,10 +28,22 @@ export interface Pool {
   /** Stride `[sh, sw]`. */
   stride: [number, number];
   /**
-   * Padding `[ph, pw]` on each side, max-pooling only (default none): windows ignore the padded
-   * positions, as ONNX MaxPool and PyTorch's MaxPool2d do.
+   * Padding `[ph, pw]` on each side (default none), smaller than the window. Max-pooling ignores
+   * the padded positions, as ONNX MaxPool and PyTorch's MaxPool2d do; average pooling counts them
+   * as zeros only with `countPadding`.
    */
   padding?: [number, number];
+  /**
+   * Round the output size up (ONNX and PyTorch `ceil_mode`): `ceil((n + 2p - k) / s) + 1`
+   * windows, less one when the last would start past the input and its leading padding. The
+   * last window may then run past the padded input; it pools what it covers.
+   */
+  ceil?: boolean;
+  /**
+   * Average pooling: divide by the window's positions inside the padded input (ONNX
+   * `count_include_pad = 1`, PyTorch's default) instead of those inside the input (default).
+   */
+  countPadding?: boolean;
 }
 
 /** A layer: a set of units (neurons, or channels of a feature map). */
@@ -45,6 +57,14 @@ export interface Layer {
   pool?: Pool;
   /** Earlier layers whose outputs are added to this layer's pre-activation (residual connections). */
   skips?: number[];
+  /**
+   * Earlier layers whose outputs, joined along the unit (channel) axis in this order, are this
+   * layer's pre-activation (`torch.cat(xs, 1)`, ONNX `Concat` on axis 1). Such a layer has no
+   * incoming block or skip: its unit `offset + c` *is* unit `c` of a source (`offset`: the units
+   * of the sources before it), so the two share one factor. Feature-map sources share their
+   * height and width.
+   */
+  concat?: number[];
   /** Units of this layer that must not be rescaled, beyond what the activation implies. */
   fixed?: number[];
 }

@@ -1,5 +1,5 @@
 import { describeValue, WeightBalanceError } from '../errors.js';
-import type { Block, Layer, Network } from './types.js';
+import type { Block, Layer, Network, Pool } from './types.js';
 import { layerSize, unitCount } from './types.js';
 
 const ACTIVATIONS = new Set(['relu', 'leaky_relu', 'identity', 'sigmoid', 'tanh', 'gelu', 'softmax']);
@@ -21,13 +21,30 @@ export function slidingOutput(size: number, kernel: number, stride: number, padd
   return Math.floor((size + 2 * padding - kernel) / stride) + 1;
 }
 
+/** Output spatial size of pooling along axis `a` of a map `size` long (ceil mode included). */
+export function pooledSize(size: number, pool: Pool, a: 0 | 1): number {
+  const [k, s, pad] = [pool.size[a], pool.stride[a], pool.padding?.[a] ?? 0];
+  if (!pool.ceil) return slidingOutput(size, k, s, pad);
+  const out = Math.ceil((size + 2 * pad - k) / s) + 1;
+  // A last window starting in the trailing padding (or past it) pools nothing of the input: dropped.
+  return (out - 1) * s >= size + pad ? out - 1 : out;
+}
+
 /**
  * The shape of a hidden or output layer's pre-activation (before pooling): what its first
  * incoming block produces, or else its first skip's source (validation checks they all agree).
  */
 export function preActivationShape(net: Network, layerIndex: number): number[] {
+  const concat = net.layers[layerIndex].concat;
+  if (concat) return concatShape(net, concat);
   const incoming = net.blocks.find((b) => b.to === layerIndex);
   return incoming ? blockOutputShape(net, incoming) : net.layers[net.layers[layerIndex].skips![0]].shape;
+}
+
+/** The shape of the sources' outputs joined along the unit axis (validation checks the rest agrees). */
+function concatShape(net: Network, sources: number[]): number[] {
+  const first = net.layers[sources[0]].shape;
+  return [sources.reduce((sum, s) => sum + net.layers[s].shape[0], 0), ...first.slice(1)];
 }
 
 /** The shape a block produces at its target: `[out]` for dense, `[out, h, w]` for conv. */
@@ -60,6 +77,11 @@ function validateLayer(layer: Layer, k: number): void {
   for (const s of layer.skips ?? []) {
     if (!Number.isInteger(s) || s < 0 || s >= k) fail(`${where}: skip source ${s} must be an earlier layer`);
   }
+  if (layer.concat !== undefined) {
+    if (!Array.isArray(layer.concat) || layer.concat.length === 0) fail(`${where}: concat must be a non-empty array of layer indices`);
+    for (const s of layer.concat) if (!Number.isInteger(s) || s < 0 || s >= k) fail(`${where}: concat source ${s} must be an earlier layer`);
+    if ((layer.skips?.length ?? 0) > 0) fail(`${where}: a concat layer cannot also have skips`);
+  }
   for (const u of layer.fixed ?? []) {
     if (!Number.isInteger(u) || u < 0 || u >= unitCount(layer)) fail(`${where}: fixed unit ${u} is out of range`);
   }
@@ -78,8 +100,10 @@ function validateLayer(layer: Layer, k: number): void {
       fail(`${where}: pool size and stride must be two positive integers each`);
     }
     const pad = layer.pool.padding;
+    if (layer.pool.ceil !== undefined && typeof layer.pool.ceil !== 'boolean') fail(`${where}: pool ceil must be a boolean`);
+    if (layer.pool.countPadding !== undefined && (typeof layer.pool.countPadding !== 'boolean' || kind !== 'avg'))
+      fail(`${where}: pool countPadding must be a boolean, on average pooling only`);
     if (pad !== undefined) {
-      if (kind !== 'max') fail(`${where}: pool padding is only supported for max-pooling`);
       if (pad.length !== 2 || !pad.every((x, a) => Number.isInteger(x) && x >= 0 && x < size[a]))
         fail(`${where}: pool padding must be two integers >= 0 and smaller than the window`);
     }
@@ -146,6 +170,10 @@ function validateBlock(net: Network, b: Block, k: number): void {
 /** A layer's incoming blocks and skips agree on one shape, and pooling it gives the declared shape. */
 function validateInputs(net: Network, k: number, incoming: Block[]): void {
   const layer = net.layers[k];
+  if (layer.concat) {
+    validateConcat(net, k, incoming);
+    return;
+  }
   if (incoming.length === 0 && (layer.skips?.length ?? 0) === 0) {
     fail(`layer ${k} ('${layer.name}') has no incoming block or skip: the network does not chain`);
   }
@@ -158,13 +186,28 @@ function validateInputs(net: Network, k: number, incoming: Block[]): void {
       fail(`layer ${k} ('${layer.name}'): skip from layer ${s} has shape ${describeValue(net.layers[s].shape)}, expected ${describeValue(pre)}`);
     }
   }
-  const post = layer.pool
-    ? [
-        pre[0],
-        slidingOutput(pre[1], layer.pool.size[0], layer.pool.stride[0], layer.pool.padding?.[0] ?? 0),
-        slidingOutput(pre[2], layer.pool.size[1], layer.pool.stride[1], layer.pool.padding?.[1] ?? 0),
-      ]
-    : pre;
+  checkPooled(layer, k, pre);
+}
+
+/** A concat layer has no incoming block; its sources are all flat or all maps of one height and width. */
+function validateConcat(net: Network, k: number, incoming: Block[]): void {
+  const layer = net.layers[k];
+  if (incoming.length > 0) fail(`layer ${k} ('${layer.name}'): a concat layer cannot have incoming blocks`);
+  const first = net.layers[layer.concat![0]].shape;
+  for (const s of layer.concat!) {
+    const shape = net.layers[s].shape;
+    if (!sameShape(shape.slice(1), first.slice(1))) {
+      fail(
+        `layer ${k} ('${layer.name}'): concat sources have shapes ${describeValue(first)} and ${describeValue(shape)}; only the unit (channel) axis may differ`,
+      );
+    }
+  }
+  checkPooled(layer, k, concatShape(net, layer.concat!));
+}
+
+/** Pooling the pre-activation `pre` gives the layer's declared shape. */
+function checkPooled(layer: Layer, k: number, pre: number[]): void {
+  const post = layer.pool ? [pre[0], pooledSize(pre[1], layer.pool, 0), pooledSize(pre[2], layer.pool, 1)] : pre;
   if (!sameShape(post, layer.shape)) {
     fail(`layer ${k} ('${layer.name}'): shapes do not chain: its inputs give ${describeValue(post)}, the layer declares ${describeValue(layer.shape)}`);
   }
@@ -189,7 +232,7 @@ export function validateNetwork(net: Network): void {
     incoming[b.to].push(b);
     feeds[b.from] = 1;
   }
-  for (const l of net.layers) for (const s of l.skips ?? []) feeds[s] = 1;
+  for (const l of net.layers) for (const s of [...(l.skips ?? []), ...(l.concat ?? [])]) feeds[s] = 1;
   for (let k = 1; k < net.layers.length; k++) validateInputs(net, k, incoming[k]);
   for (let k = 0; k < net.layers.length - 1; k++) {
     if (!feeds[k]) fail(`layer ${k} ('${net.layers[k].name}') feeds nothing: only the last layer may be an output`);

@@ -40,12 +40,19 @@ function toProblemBlocks(net: Network, layerUnit0: Int32Array): ProblemBlock[] {
   });
 }
 
-/** The root of each global unit's tie group (residual skips tie channel c of both layers; explicit ties). */
+/** The root of each global unit's tie group (residual skips tie channel c of both layers; concat layers tie each unit to its source; explicit ties). */
 function tieGroups(net: Network, layerUnit0: Int32Array, nUnits: number): Int32Array {
   const ties = new Ties(nUnits);
   net.layers.forEach((layer, k) => {
     for (const s of layer.skips ?? []) {
       for (let c = 0; c < unitCount(layer); c++) ties.union(layerUnit0[k] + c, layerUnit0[s] + c);
+    }
+    // A concatenated unit is the source unit it came from.
+    let offset = 0;
+    for (const s of layer.concat ?? []) {
+      const n = unitCount(net.layers[s]);
+      for (let c = 0; c < n; c++) ties.union(layerUnit0[k] + offset + c, layerUnit0[s] + c);
+      offset += n;
     }
   });
   for (const group of net.ties ?? []) {

@@ -4,6 +4,7 @@
  */
 import { describeValue } from '../../errors.js';
 import type { Pool } from '../../network/types.js';
+import { pooledSize } from '../../network/validate.js';
 import { attrInt, attrInts, attrString } from './attributes.js';
 import type { NodeProto } from './schema.js';
 import type { State } from './state.js';
@@ -92,36 +93,95 @@ export function convPadding(node: NodeProto, size: number[], kernel: number[], s
   return [pads[0], pads[1]];
 }
 
-/** A pooling node's window (Global*Pool: the whole map) on a `[C, H, W]` input; what it cannot express is refused. */
-export function poolOf(node: NodeProto, op: string, inputShape: number[], where: string): Pool {
-  let pool: Pool;
+/**
+ * A pooling node's window (Global*Pool: the whole map) on a `[C, H, W]` input; what it cannot
+ * express is refused. `padded`: the spatial pads `[ph, pw]` of a constant-zero Pad the pool reads,
+ * folded into an AveragePool as padding it counts (refused before a MaxPool, whose padding is
+ * not zeros).
+ */
+export function poolOf(node: NodeProto, op: string, inputShape: number[], where: string, padded?: [number, number]): Pool {
   if (op === 'GlobalAveragePool' || op === 'GlobalMaxPool') {
     const size: [number, number] = [inputShape[1], inputShape[2]];
-    pool = { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
-  } else {
-    if ((attrInts(node, 'kernel_shape') ?? []).length === 1 && inputShape[1] === 1) node = lift1d(node);
-    const kernel = attrInts(node, 'kernel_shape') ?? [];
-    if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
-    const strides = attrInts(node, 'strides') ?? [1, 1];
-    const pads = attrInts(node, 'pads') ?? [0, 0, 0, 0];
-    const autoPad = attrString(node, 'auto_pad', 'NOTSET');
-    const padded = autoPad === 'VALID' ? false : pads.some((p) => p !== 0);
-    const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads[0] < kernel[0] && pads[1] < kernel[1];
-    if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || (padded && (op !== 'MaxPool' || !symmetric))) {
+    return { kind: op === 'GlobalMaxPool' ? 'max' : 'avg', size, stride: size };
+  }
+  if ((attrInts(node, 'kernel_shape') ?? []).length === 1 && inputShape[1] === 1) node = lift1d(node);
+  const kernel = attrInts(node, 'kernel_shape') ?? [];
+  if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
+  const strides = attrInts(node, 'strides') ?? [1, 1];
+  if (strides.length !== 2 || strides.some((s) => !(Number.isSafeInteger(s) && s > 0)))
+    fail(`node ${where}: strides ${describeValue(strides)} must be two positive integers`);
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : (attrInts(node, 'pads') ?? [0, 0, 0, 0]);
+  const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads.every((p) => p >= 0);
+  if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || !symmetric) {
+    fail(`node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only equal padding on both sides is`);
+  }
+  if ((attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
+  const kind = op === 'MaxPool' ? 'max' : 'avg';
+  const own: [number, number] = [pads[0], pads[1]];
+  const countPadding = kind === 'avg' && attrInt(node, 'count_include_pad', 0) !== 0;
+  const ceil = attrInt(node, 'ceil_mode', 0) !== 0;
+  const pool: Pool = { kind, size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
+  const padding = padded ? foldPad(pool, own, padded, countPadding, ceil, inputShape, where) : own;
+  if (padding[0] >= kernel[0] || padding[1] >= kernel[1])
+    fail(`node ${where}: padding ${describeValue(padding)} is not smaller than the window ${describeValue(kernel)}`);
+  if (padding[0] > 0 || padding[1] > 0) {
+    pool.padding = padding;
+    if (kind === 'avg' && (countPadding || padded)) pool.countPadding = true;
+  }
+  // ceil_mode matters only where it adds a last window (judged on the file's geometry: the input grown by the Pad).
+  const grown = [0, 1].map((a) => inputShape[a + 1] + 2 * (padded?.[a] ?? 0));
+  if (ceil && ceilAddsWindow(pool, grown, own, where)) pool.ceil = true;
+  return pool;
+}
+
+/**
+ * Whether ceil_mode adds a last window on a `[H, W]` input with padding `pad`. Refused where that
+ * window would start in the trailing padding: PyTorch and the ONNX specification drop it,
+ * onnxruntime keeps it, so the file has no one meaning there.
+ */
+function ceilAddsWindow(pool: Pool, size: number[], pad: [number, number], where: string): boolean {
+  let adds = false;
+  for (const a of [0, 1]) {
+    const [k, s, p, n] = [pool.size[a], pool.stride[a], pad[a], size[a]];
+    const out = Math.ceil((n + 2 * p - k) / s) + 1;
+    if ((out - 1) * s >= n + p) {
       fail(
-        `node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only MaxPool with equal padding on both sides is`,
+        `node ${where}: with ceil_mode = 1 the last window along axis ${a + 2} would start in the trailing padding; runtimes disagree on it (PyTorch and the ONNX specification drop it, onnxruntime keeps it); not supported`,
       );
     }
-    if ((attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) fail(`node ${where}: dilated pooling is not supported`);
-    pool = { kind: op === 'MaxPool' ? 'max' : 'avg', size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
-    if (padded) pool.padding = [pads[0], pads[1]];
-    if (attrInt(node, 'ceil_mode', 0) !== 0) {
-      const span = [0, 1].map((a) => inputShape[a + 1] + 2 * (pool.padding?.[a] ?? 0) - kernel[a]);
-      const same = [0, 1].every((a) => Math.ceil(span[a] / strides[a]) === Math.floor(span[a] / strides[a]));
-      if (!same) fail(`node ${where}: ceil_mode = 1 changes the output size here; not supported`);
-    }
+    adds ||= out !== Math.floor((n + 2 * p - k) / s) + 1;
   }
-  return pool;
+  return adds;
+}
+
+/**
+ * The padding of an AveragePool that reads a zero Pad of `padded` (spatial, each side): the Pad's
+ * zeros are inputs the pool counts, so they add to padding the pool counts too. Refused before a
+ * MaxPool, next to padding the pool does not count, or where ceil_mode would cut the last window
+ * differently.
+ */
+function foldPad(
+  pool: Pool,
+  own: [number, number],
+  padded: [number, number],
+  countPadding: boolean,
+  ceil: boolean,
+  inputShape: number[],
+  where: string,
+): [number, number] {
+  if (pool.kind === 'max')
+    fail(`node ${where} reads the output of a zero Pad: a MaxPool's own padding is ignored, not zeros, so the Pad cannot be folded into it; not supported`);
+  if ((own[0] > 0 || own[1] > 0) && !countPadding)
+    fail(`node ${where} reads the output of a zero Pad and has padding it does not count (count_include_pad = 0); not supported`);
+  const padding: [number, number] = [own[0] + padded[0], own[1] + padded[1]];
+  if (ceil) {
+    const before = { ...pool, ceil: true, padding: own };
+    const after = { ...pool, ceil: true, padding };
+    const same = [0, 1].every((a) => pooledSize(inputShape[a + 1] + 2 * padded[a], before, a as 0 | 1) === pooledSize(inputShape[a + 1], after, a as 0 | 1));
+    if (!same) fail(`node ${where}: with ceil_mode = 1 after a zero Pad, the pool's last window depends on which padding is the Pad's; not supported`);
+  }
+  return padding;
 }
 
 /**
