@@ -1,8 +1,8 @@
-import { CpuEngine } from '../engines/cpu/cpuEngine.js';
 import { unitCount } from '../network/types.js';
 import type { Network } from '../network/types.js';
 import type { NormExponents } from '../options.js';
 import { compileProblem } from '../problem/compile.js';
+import { balanceStatistics } from '../problem/statistics.js';
 
 /** Per-unit balance of a network (MATH.md §3). */
 export interface BalanceReport {
@@ -21,11 +21,7 @@ export interface BalanceReport {
  */
 export function balanceReport(net: Network, options: NormExponents): BalanceReport {
   const problem = compileProblem(net, options);
-  const engine = new CpuEngine(problem, { schedule: 'parallel' });
-  const { In, Out } = engine.statistics();
-  engine.dispose();
-  let maxLogImbalance = 0;
-  for (let v = 0; v < problem.nVars; v++) maxLogImbalance = Math.max(maxLogImbalance, Math.abs(Math.log(Out[v] / In[v])));
+  const { In, Out, maxLogImbalance } = balanceStatistics(problem, new Float64Array(problem.nVars));
   const perLayer = (values: Float64Array): Float64Array[] =>
     net.layers.map((layer, k) => Float64Array.from({ length: unitCount(layer) }, (_, c) => {
       const v = problem.unitVar[problem.layerUnit0[k] + c];

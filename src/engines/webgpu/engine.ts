@@ -10,13 +10,14 @@ import { rowSumsKernel } from '../../../shaders/rowSums.wgsl.js';
 import { UpdateParams, updateKernel } from '../../../shaders/update.wgsl.js';
 import { RescaleParams, rescaleKernel, unitScales } from '../../../shaders/rescale.wgsl.js';
 import { largestWeight, powerOfTwoScale } from '../../math/passes.js';
-import { updateExponent } from '../../options.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
+import { sweepPlan } from '../plan.js';
+import type { Pass, PassKind, Step, SweepPlan } from '../plan.js';
 import type { GpuSource } from '../select.js';
 import { acquireDevice } from './device.js';
 import type { AcquiredDevice } from './device.js';
-import { buildTopology, classSegments, foldGrid, logBiasMass, partialCounts, segmentBlocks } from './layout.js';
+import { buildTopology, foldGrid, logBiasMass, partialCounts, segmentBlocks } from './layout.js';
 import type { Segment } from './layout.js';
 import { compileKernel } from './pipelines.js';
 import type { CompiledKernel } from './pipelines.js';
@@ -111,12 +112,9 @@ function watchDevice(device: GPUDevice): DeviceHealth {
   return health;
 }
 
-/** The three passes over `log P`. */
-type TilePass = 'rows' | 'columns' | 'fused';
-
 interface Kernels {
   /** Only the tile passes the schedule uses are compiled (SwiftShader compiles slowly). */
-  tiles: Partial<Record<TilePass, CompiledKernel>>;
+  tiles: Partial<Record<PassKind, CompiledKernel>>;
   rowFinish: CompiledKernel;
   update: CompiledKernel;
   evaluate: CompiledKernel;
@@ -145,10 +143,9 @@ export class WebGpuEngine implements Engine {
   private readonly buffers: GPUBuffer[] = [];
   private readonly maxPerDimension: number;
   private readonly segments: Segment[];
-  private readonly classSegments: number[][];
-  private readonly allSegments: number[];
-  /** Segments whose columns hold a variable: the only ones whose column sums are ever used (not the input block). */
-  private readonly columnSegments: number[];
+  private readonly plan: SweepPlan;
+  /** The segments of each pass of the plan (the segments of its blocks, in order). */
+  private readonly passSegments = new Map<Pass, number[]>();
   private readonly normGroups: number;
   private readonly unitR: boolean;
   /** Set by the device's loss callback (see {@link watchDevice}). */
@@ -161,7 +158,7 @@ export class WebGpuEngine implements Engine {
   private stepBits!: GPUBuffer;
   private normHistory!: GPUBuffer;
   private staging!: GPUBuffer;
-  private readonly tileGroups: Partial<Record<TilePass, GPUBindGroup[]>> = {};
+  private readonly tileGroups: Partial<Record<PassKind, GPUBindGroup[]>> = {};
   private rowFinishGroup!: GPUBindGroup;
   private updateGroups!: GPUBindGroup[];
   private evaluateGroup!: GPUBindGroup;
@@ -176,9 +173,12 @@ export class WebGpuEngine implements Engine {
     this.maxPerDimension = tuning.maxWorkgroupsPerDimension ?? limits.maxComputeWorkgroupsPerDimension;
     const maxBytes = tuning.maxBufferBytes ?? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     this.segments = segmentBlocks(problem, maxBytes);
-    this.classSegments = classSegments(problem, this.segments);
-    this.allSegments = this.segments.map((_, k) => k);
-    this.columnSegments = [...new Set(this.classSegments.flat())].sort((a, b) => a - b);
+    this.plan = sweepPlan(problem, options.schedule);
+    const passes = [...this.plan.start, ...this.plan.evaluate, ...this.plan.steps.flatMap((step) => [...step.prepare, ...step.refresh])];
+    for (const pass of passes) {
+      const blocks = new Set(pass.blocks);
+      this.passSegments.set(pass, this.segments.flatMap((s, k) => (blocks.has(s.block) ? [k] : [])));
+    }
     this.normGroups = Math.max(1, Math.ceil(problem.nUnits / WORKGROUP));
     this.unitR = problem.r === 1;
     this.normScale = 1 / powerOfTwoScale(largestWeight(problem.blocks, problem.includeBiases));
@@ -225,17 +225,16 @@ export class WebGpuEngine implements Engine {
   private async setUp(): Promise<void> {
     const { device, problem } = this;
     const { p, r } = problem;
-    const eta = updateExponent(p, problem.q, this.options.schedule);
+    const eta = this.plan.steps[0]?.update.eta ?? 0;
     const fastP = p === 1 ? 1 : p === 2 ? 2 : 0;
-    // p = q uses the fused pass (parallel schedule, evaluate); otherwise and for the alternating
-    // schedule the separate row and column passes.
-    const split = !this.unitR || this.options.schedule === 'alternating';
+    // Only the passes the plan makes.
+    const uses = (kind: PassKind): boolean => this.plan.kinds.has(kind);
     const none = Promise.resolve(undefined);
     const taps = new Set(this.segments.map((s) => s.taps === 1));
     const [rows, columns, fused, rowFinish, update, evaluate, norm, finish, buildSingle, buildTaps] = await this.scoped(() => Promise.all([
-      split ? compileKernel(device, rowSumsKernel(), {}) : none,
-      split ? compileKernel(device, columnSumsKernel(), {}) : none,
-      this.unitR ? compileKernel(device, fusedSumsKernel(), {}) : none,
+      uses('rows') ? compileKernel(device, rowSumsKernel(), {}) : none,
+      uses('columns') ? compileKernel(device, columnSumsKernel(), {}) : none,
+      uses('fused') ? compileKernel(device, fusedSumsKernel(), {}) : none,
       compileKernel(device, rowFinishKernel({ unitR: this.unitR }), { R: r }),
       compileKernel(device, updateKernel({ evaluate: false }), { P: p, R: r, ETA: eta }),
       compileKernel(device, updateKernel({ evaluate: true }), { P: p, R: r, ETA: eta }),
@@ -302,7 +301,7 @@ export class WebGpuEngine implements Engine {
     pass.end();
 
     const segmentUniforms = this.segments.map((s, k) => this.uniform(`parameters of segment ${k}`, SegmentParams, s));
-    for (const [pass, kernel] of Object.entries(kernels.tiles) as [TilePass, CompiledKernel | undefined][]) {
+    for (const [pass, kernel] of Object.entries(kernels.tiles) as [PassKind, CompiledKernel | undefined][]) {
       if (!kernel) continue;
       this.tileGroups[pass] = this.segments.map((_, k) =>
         this.bindGroup(`${pass} sums segment ${k}`, kernel, [segmentUniforms[k], this.state, logP[k], logAlpha, logY, rowPart, colPart]));
@@ -321,9 +320,7 @@ export class WebGpuEngine implements Engine {
 
     // The statistics the first sweep needs: row sums (and column sums when p = q) at the start.
     const start = encoder.beginComputePass({ label: 'weight-balance initial sums' });
-    if (this.unitR) this.tiles(start, 'fused', this.allSegments);
-    else this.tiles(start, 'rows', this.allSegments);
-    this.perUnit(start, rowFinish, this.rowFinishGroup, nUnits);
+    for (const pass of this.plan.start) this.encodePass(start, pass);
     start.end();
     device.queue.submit([encoder.finish({ label: 'weight-balance build log P commands' })]);
     for (const buffer of uploads) buffer.destroy();
@@ -375,16 +372,19 @@ export class WebGpuEngine implements Engine {
     if (this.health.failure) throw new Error(this.health.failure);
   }
 
-  private tiles(pass: GPUComputePassEncoder, which: TilePass, segments: number[]): void {
-    const kernel = this.kernels.tiles[which];
-    const groups = this.tileGroups[which];
-    if (!kernel || !groups) throw new Error(`internal: the ${which} pass was not compiled`);
-    pass.setPipeline(kernel.pipeline);
+  /** Encode one pass of the plan over its blocks' segments; a rows or fused pass ends with the row finish. */
+  private encodePass(encoder: GPUComputePassEncoder, pass: Pass): void {
+    const kernel = this.kernels.tiles[pass.kind];
+    const groups = this.tileGroups[pass.kind];
+    const segments = this.passSegments.get(pass);
+    if (!kernel || !groups || !segments) throw new Error(`internal: the ${pass.kind} pass was not prepared`);
+    encoder.setPipeline(kernel.pipeline);
     for (const k of segments) {
-      pass.setBindGroup(0, groups[k]);
+      encoder.setBindGroup(0, groups[k]);
       const [x, y] = foldGrid(this.segments[k].tiles, this.maxPerDimension);
-      pass.dispatchWorkgroups(x, y);
+      encoder.dispatchWorkgroups(x, y);
     }
+    if (pass.kind !== 'columns') this.perUnit(encoder, this.kernels.rowFinish, this.rowFinishGroup, this.problem.nUnits);
   }
 
   private perUnit(pass: GPUComputePassEncoder, kernel: CompiledKernel, group: GPUBindGroup, count: number): void {
@@ -402,31 +402,24 @@ export class WebGpuEngine implements Engine {
     pass.dispatchWorkgroups(x, y);
   }
 
-  /** Encode one sweep of the schedule (MATH.md §4), then the norm and the stopping rule. */
-  private encodeSweep(pass: GPUComputePassEncoder): void {
-    const { kernels: K, problem } = this;
-    const { nUnits, nVars } = problem;
-    if (this.options.schedule === 'parallel') {
-      if (this.unitR) {
-        // The column sums are fresh from the previous fused pass.
-        this.perUnit(pass, K.update, this.updateGroups[0], nVars);
-        this.tiles(pass, 'fused', this.allSegments);
-      } else {
-        this.tiles(pass, 'columns', this.columnSegments);
-        this.perUnit(pass, K.update, this.updateGroups[0], nVars);
-        this.tiles(pass, 'rows', this.allSegments);
-      }
-      this.perUnit(pass, K.rowFinish, this.rowFinishGroup, nUnits);
-    } else {
-      for (let c = 0; c < problem.nClasses; c++) {
-        this.tiles(pass, 'columns', this.classSegments[c]);
-        this.perUnit(pass, K.update, this.updateGroups[c + 1], nVars);
-        this.tiles(pass, 'rows', this.classSegments[c]);
-        this.perUnit(pass, K.rowFinish, this.rowFinishGroup, nUnits);
+  /** Encode one step of the plan: prepare, update the step's variables, refresh. */
+  private encodeStep(pass: GPUComputePassEncoder, step: Step): void {
+    for (const p of step.prepare) this.encodePass(pass, p);
+    switch (step.update.kind) {
+      case 'multiplicative': {
+        const group = this.updateGroups[step.variables === 'all' ? 0 : step.variables.class + 1];
+        this.perUnit(pass, this.kernels.update, group, this.problem.nVars);
+        break;
       }
     }
+    for (const p of step.refresh) this.encodePass(pass, p);
+  }
+
+  /** Encode one sweep of the plan (MATH.md §4), then the norm and the stopping rule. */
+  private encodeSweep(pass: GPUComputePassEncoder): void {
+    for (const step of this.plan.steps) this.encodeStep(pass, step);
     this.norm(pass);
-    pass.setPipeline(K.finish.pipeline);
+    pass.setPipeline(this.kernels.finish.pipeline);
     pass.setBindGroup(0, this.finishGroup);
     pass.dispatchWorkgroups(1);
   }
@@ -475,10 +468,7 @@ export class WebGpuEngine implements Engine {
       const K = this.kernels;
       const encoder = this.begin('evaluate', CAPACITY, -1);
       const pass = encoder.beginComputePass({ label: 'weight-balance evaluate pass' });
-      if (this.unitR) this.tiles(pass, 'fused', this.allSegments);
-      else this.tiles(pass, 'rows', this.allSegments);
-      this.perUnit(pass, K.rowFinish, this.rowFinishGroup, this.problem.nUnits);
-      if (!this.unitR) this.tiles(pass, 'columns', this.columnSegments);
+      for (const p of this.plan.evaluate) this.encodePass(pass, p);
       this.perUnit(pass, K.evaluate, this.evaluateGroup, this.problem.nVars);
       this.norm(pass);
       pass.end();

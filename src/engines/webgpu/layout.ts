@@ -139,20 +139,6 @@ export function buildTopology(problem: Problem, segments: Segment[]): Topology {
   };
 }
 
-/** Per class: the segments whose columns hold a variable of that class (the alternating schedule re-reads only those). */
-export function classSegments(problem: Problem, segments: Segment[]): number[][] {
-  const result = Array.from({ length: problem.nClasses }, () => [] as number[]);
-  segments.forEach((s, k) => {
-    const classes = new Set<number>();
-    for (let c = s.colUnit0; c < s.colUnit0 + s.groups * s.cols; c++) {
-      const v = problem.unitVar[c];
-      if (v >= 0) classes.add(problem.varClass[v]);
-    }
-    for (const c of classes) result[c].push(k);
-  });
-  return result;
-}
-
 /** `log` of the bias mass `sum |scale * b|^p` per unit (LOG_ZERO when biases are excluded or zero), in float64. */
 export function logBiasMass(problem: Problem, scale: number): Float32Array {
   const out = new Float32Array(problem.nUnits).fill(LOG_ZERO);

@@ -1,0 +1,84 @@
+/**
+ * The schedule plan both engines execute (src/engines/plan.ts): which passes a sweep makes over
+ * which blocks, and which variables each step updates.
+ */
+import { describe, expect, it } from 'vitest';
+import { classBlocks, sweepPlan } from '../src/engines/plan.js';
+import type { Pass } from '../src/engines/plan.js';
+import { mlp } from '../src/network/builders.js';
+import { compileProblem } from '../src/problem/compile.js';
+import type { Problem } from '../src/problem/problem.js';
+import { NETS } from './support/fixNets.js';
+
+/** Blocks with a column unit of a variable satisfying `keep`, by brute force over the units. */
+function blocksWithColumns(problem: Problem, keep: (v: number) => boolean): number[] {
+  return problem.blocks.flatMap((b, k) => {
+    for (let unit = b.colUnit0; unit < b.colUnit0 + b.cols * b.groups; unit++) {
+      const v = problem.unitVar[unit];
+      if (v >= 0 && keep(v)) return [k];
+    }
+    return [];
+  });
+}
+
+const all = (problem: Problem): number[] => problem.blocks.map((_, k) => k);
+const passes = (list: readonly Pass[]): [string, number[]][] => list.map((p) => [p.kind, [...p.blocks]]);
+
+describe('sweepPlan', () => {
+  const net = mlp([6, 9, 8, 7, 3], { seed: 2, dtype: 'float64' });
+
+  it('parallel, p = q: one step over all variables, one fused pass over every block, no pass before the update', () => {
+    const problem = compileProblem(net, { p: 2, q: 2 });
+    const plan = sweepPlan(problem, 'parallel');
+    expect(plan.steps).toHaveLength(1);
+    const [step] = plan.steps;
+    expect(step.variables).toBe('all');
+    expect(step.prepare).toEqual([]);
+    expect(passes(step.refresh)).toEqual([['fused', all(problem)]]);
+    expect(passes(plan.start)).toEqual([['fused', all(problem)]]);
+    expect(passes(plan.evaluate)).toEqual([['fused', all(problem)]]);
+    expect([...plan.kinds]).toEqual(['fused']);
+    expect(step.update).toEqual({ kind: 'multiplicative', eta: 1 / 8 });
+  });
+
+  it('parallel, p != q: columns of the blocks with rescalable columns (not the input block), then rows of every block', () => {
+    const problem = compileProblem(net, { p: 1, q: 3 });
+    const plan = sweepPlan(problem, 'parallel');
+    const withVariables = blocksWithColumns(problem, () => true);
+    expect(withVariables).not.toContain(0);
+    expect(plan.steps).toHaveLength(1);
+    expect(passes(plan.steps[0].prepare)).toEqual([['columns', withVariables]]);
+    expect(passes(plan.steps[0].refresh)).toEqual([['rows', all(problem)]]);
+    expect(passes(plan.start)).toEqual([['rows', all(problem)]]);
+    expect(passes(plan.evaluate)).toEqual([['rows', all(problem)], ['columns', withVariables]]);
+    expect(new Set(plan.kinds)).toEqual(new Set(['rows', 'columns']));
+  });
+
+  it('alternating: one step per colour class, each updating its class from the blocks whose columns hold it', () => {
+    for (const [name, make] of Object.entries(NETS)) {
+      for (const [p, q] of [[2, 2], [1.5, 3]]) {
+        const problem = compileProblem(make(3), { p, q });
+        const plan = sweepPlan(problem, 'alternating');
+        expect(plan.steps, name).toHaveLength(problem.nClasses);
+        plan.steps.forEach((step, c) => {
+          expect(step.variables).toEqual({ class: c });
+          const blocks = blocksWithColumns(problem, (v) => problem.varClass[v] === c);
+          expect(blocks.length, `${name} class ${c}`).toBeGreaterThan(0);
+          expect(passes(step.prepare)).toEqual([['columns', blocks]]);
+          expect(passes(step.refresh)).toEqual([['rows', blocks]]);
+          expect(step.update.eta).toBeCloseTo(2 * sweepPlan(problem, 'parallel').steps[0].update.eta, 15);
+        });
+        expect(classBlocks(problem)).toEqual(plan.steps.map((s) => [...s.prepare[0].blocks]));
+        // p = q may start and evaluate with the fused pass; the steps use separate passes.
+        expect(plan.kinds.has('fused')).toBe(p === q);
+      }
+    }
+  });
+
+  it('a problem without variables: no steps in the alternating schedule', () => {
+    const problem = compileProblem(mlp([4, 3], { seed: 1 }), { p: 2, q: 3 });
+    expect(problem.nVars).toBe(0);
+    expect(sweepPlan(problem, 'alternating').steps).toEqual([]);
+    expect(sweepPlan(problem, 'parallel').steps[0].prepare).toEqual([{ kind: 'columns', blocks: [] }]);
+  });
+});
