@@ -1,22 +1,28 @@
 import { biasPower, columnPass, fusedPass, largestWeight, powerMatrix, powerOfTwoScale, rowPass } from '../../math/passes.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
-import { includesVariable, sweepPlan } from '../plan.js';
+import { includesVariable, passCost, sweepPlan } from '../plan.js';
+import { AcceleratedSchedule } from '../../schedule/accelerated.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
 import { finishRowSums, maxLogImbalance, objective, outFromColumnSums, unitPowers } from '../../problem/statistics.js';
 
 /**
- * The reference engine, in float64: it executes the schedule's {@link SweepPlan}. `P` is built
- * once; each sweep reads it twice (once for `p = q` in the parallel schedule) and calls no `pow`
- * per weight. The alternating schedule re-reads only the blocks whose columns hold the class just
- * updated.
+ * The reference engine, in float64: it executes the schedule's {@link SweepPlan}, or, for the
+ * accelerated schedule, the {@link AcceleratedSchedule} (whose steps depend on what each pass
+ * finds). `P` is built once; each sweep reads it twice (once for `p = q` in the parallel
+ * schedule) and calls no `pow` per weight. The alternating schedule re-reads only the blocks
+ * whose columns hold the class just updated.
  */
 export class CpuEngine implements Engine {
   readonly backend = 'cpu' as const;
   readonly adapter = null;
   /** `P` holds `|w / normScale|^p`, a power of two near the largest weight: no overflow for any weight scale. */
   readonly normScale: number;
-  private readonly plan: SweepPlan;
+  private readonly plan: SweepPlan | null;
+  /** The executor of the accelerated schedule (`null` for the planned schedules). */
+  private readonly accelerated: AcceleratedSchedule | null;
+  /** What one sweep of the plan reads, in units of all of `P`. */
+  private readonly sweepCost: number;
   private readonly P: Float64Array[];
   private readonly bias: Float64Array;
   private readonly u: Float64Array;
@@ -35,11 +41,14 @@ export class CpuEngine implements Engine {
     const { nUnits, nVars, blocks } = problem;
     const scale = powerOfTwoScale(largestWeight(blocks, problem.includeBiases));
     this.normScale = 1 / scale;
-    this.plan = sweepPlan(problem, options.schedule);
     this.P = blocks.map((b) => powerMatrix(b, problem.p, scale));
     this.bias = biasPower(problem, scale);
     this.u = new Float64Array(nVars);
     if (options.initial) this.u.set(options.initial);
+    this.accelerated = options.schedule === 'accelerated' ? new AcceleratedSchedule(problem, this.P, this.bias, this.u) : null;
+    this.plan = this.accelerated ? null : sweepPlan(problem, options.schedule);
+    const plan = this.plan;
+    this.sweepCost = plan ? passCost(problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]) : 0;
     this.alpha = new Float64Array(nUnits);
     this.invAlpha = new Float64Array(nUnits);
     this.S = blocks.map((b) => new Float64Array(b.rows));
@@ -49,27 +58,36 @@ export class CpuEngine implements Engine {
     this.In = new Float64Array(nVars);
     this.Out = new Float64Array(nVars);
     this.setAlpha();
-    this.plan.start.forEach((pass) => this.run(pass));
+    plan?.start.forEach((pass) => this.run(pass));
   }
 
   async evaluate(): Promise<Evaluation> {
-    this.plan.evaluate.forEach((pass) => this.run(pass));
+    if (this.accelerated) return this.accelerated.current();
+    this.plan?.evaluate.forEach((pass) => this.run(pass));
     return { F: this.objective(), maxLogImbalance: maxLogImbalance(this.In, this.Out) };
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
-      let maxStep = 0;
-      for (const step of this.plan.steps) maxStep = Math.max(maxStep, this.step(step));
-      records.push({ F: this.objective(), maxStep });
-      if (maxStep < tol) break;
+      const record = this.accelerated ? this.accelerated.sweep(tol) : this.plannedSweep();
+      records.push(record);
+      if (record.maxLogImbalance <= tol) break;
     }
     return records;
   }
 
   async logFactors(): Promise<Float64Array> {
-    return this.u.slice();
+    return this.accelerated ? this.accelerated.logFactors() : this.u.slice();
+  }
+
+  /** One sweep of the plan: its steps, then the finishing passes, so that the imbalance is current. */
+  private plannedSweep(): SweepRecord {
+    const plan = this.plan as SweepPlan;
+    let maxStep = 0;
+    for (const step of plan.steps) maxStep = Math.max(maxStep, this.step(step));
+    plan.finish.forEach((pass) => this.run(pass));
+    return { F: this.objective(), maxLogImbalance: maxLogImbalance(this.In, this.Out), maxStep, passes: this.sweepCost };
   }
 
   dispose(): void {

@@ -12,7 +12,7 @@ import { RescaleParams, rescaleKernel, unitScales } from '../../../shaders/resca
 import { largestWeight, powerOfTwoScale } from '../../math/passes.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
-import { sweepPlan } from '../plan.js';
+import { passCost, sweepPlan } from '../plan.js';
 import type { Pass, PassKind, Step, SweepPlan } from '../plan.js';
 import type { GpuSource } from '../select.js';
 import { acquireDevice } from './device.js';
@@ -36,13 +36,16 @@ const CAPACITY = 64;
 const FLOAT32_MAX = 3.4028234663852886e38;
 const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
 
-/** The smallest float32 `t` with `x < t` equivalent to `x < tol` for every float32 `x`. */
-function float32Threshold(tol: number): number {
+/** Slots of the history: the largest step of sweep `s` at `s`, its imbalance at `IMBALANCE_SLOT0 + s` (`CAPACITY`: `evaluate`). */
+const IMBALANCE_SLOT0 = CAPACITY + 1;
+
+/** The largest float32 `t` with `x <= t` equivalent to `x <= tol` for every non-negative float32 `x` (`tol >= 0`). */
+export function float32Threshold(tol: number): number {
   const f = Math.fround(tol);
-  if (f >= tol) return f;
+  if (f <= tol) return f;
   const bits = new Float32Array([f]);
   const words = new Uint32Array(bits.buffer);
-  words[0] += 1;
+  words[0] -= 1;
   return bits[0];
 }
 
@@ -147,6 +150,8 @@ export class WebGpuEngine implements Engine {
   /** The segments of each pass of the plan (the segments of its blocks, in order). */
   private readonly passSegments = new Map<Pass, number[]>();
   private readonly normGroups: number;
+  /** What one sweep reads, in units of all of `P`. */
+  private sweepCost = 0;
   private readonly unitR: boolean;
   /** Set by the device's loss callback (see {@link watchDevice}). */
   private readonly health: DeviceHealth;
@@ -187,6 +192,9 @@ export class WebGpuEngine implements Engine {
 
   /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
   static async create(problem: Problem, options: EngineOptions, source: GpuSource, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
+    if (options.schedule === 'accelerated') {
+      throw new Error("the accelerated schedule runs on the CPU engine only (its WebGPU kernels are not written yet); schedule 'parallel' or 'alternating' runs on WebGPU");
+    }
     const acquired = await acquireDevice(source);
     let engine: WebGpuEngine | null = null;
     try {
@@ -226,6 +234,8 @@ export class WebGpuEngine implements Engine {
     const { device, problem } = this;
     const { p, r } = problem;
     const eta = this.plan.steps[0]?.update.eta ?? 0;
+    const plan = this.plan;
+    this.sweepCost = passCost(problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]);
     const fastP = p === 1 ? 1 : p === 2 ? 2 : 0;
     // Only the passes the plan makes.
     const uses = (kind: PassKind): boolean => this.plan.kinds.has(kind);
@@ -239,7 +249,7 @@ export class WebGpuEngine implements Engine {
       compileKernel(device, updateKernel({ evaluate: false }), { P: p, R: r, ETA: eta }),
       compileKernel(device, updateKernel({ evaluate: true }), { P: p, R: r, ETA: eta }),
       compileKernel(device, normKernel(), { R: r }),
-      compileKernel(device, finishSweepKernel(), {}),
+      compileKernel(device, finishSweepKernel(IMBALANCE_SLOT0), {}),
       taps.has(true) ? compileKernel(device, buildPowerKernel({ singleTap: true, fastP }), { P: p }) : none,
       taps.has(false) ? compileKernel(device, buildPowerKernel({ singleTap: false, fastP }), { P: p }) : none,
     ]));
@@ -274,7 +284,7 @@ export class WebGpuEngine implements Engine {
     const rowPart = this.buffer('row partials', rowPairs * 8, S);
     const colPart = this.buffer('column partials', colPairs * 8, S);
     const topo = this.buffer('topology', topology.data.byteLength, S | COPY_DST, topology.data);
-    this.stepBits = this.buffer('step history', (CAPACITY + 1) * 4, S | COPY_DST | COPY_SRC);
+    this.stepBits = this.buffer('step and imbalance history', 2 * (CAPACITY + 1) * 4, S | COPY_DST | COPY_SRC);
     this.normHistory = this.buffer('norm history', (CAPACITY + 1) * this.normGroups * 8, S | COPY_SRC);
     this.staging = this.buffer('readback', this.stagingBytes(), GPUBufferUsage.MAP_READ | COPY_DST);
 
@@ -308,12 +318,12 @@ export class WebGpuEngine implements Engine {
     }
     const rowFinishParams = this.uniform('row finish parameters', RowFinishParams, { nUnits, ...topology });
     this.rowFinishGroup = this.bindGroup('row finish', rowFinish, [rowFinishParams, this.state, rowPart, topo, logBias, logAlpha, logRho, logY]);
-    const updateParams = (cls: number): GPUBuffer => this.uniform(`update parameters (class ${cls})`, UpdateParams, { nVars, cls, ...topology });
+    const updateParams = (cls: number, slot0 = 0): GPUBuffer => this.uniform(`update parameters (class ${cls})`, UpdateParams, { nVars, cls, slot0, ...topology });
     const updateBindings = (params: GPUBuffer): GPUBuffer[] => [params, this.state, this.u, logAlpha, logRho, colPart, topo, this.stepBits];
     const allParams = updateParams(-1);
     this.updateGroups = [allParams, ...Array.from({ length: problem.nClasses }, (_, c) => updateParams(c))]
       .map((params, k) => this.bindGroup(`update ${k === 0 ? 'all' : `class ${k - 1}`}`, update, updateBindings(params)));
-    this.evaluateGroup = this.bindGroup('evaluate', evaluate, updateBindings(allParams));
+    this.evaluateGroup = this.bindGroup('evaluate', evaluate, updateBindings(updateParams(-1, IMBALANCE_SLOT0)));
     const normParams = this.uniform('norm parameters', NormParams, { nUnits, groups: this.normGroups });
     this.normGroup = this.bindGroup('norm', norm, [normParams, this.state, logRho, this.normHistory]);
     this.finishGroup = this.bindGroup('finish sweep', finish, [this.state, this.stepBits]);
@@ -327,7 +337,7 @@ export class WebGpuEngine implements Engine {
   }
 
   private stagingBytes(): number {
-    return State.byteSize + (CAPACITY + 1) * 4 + (CAPACITY + 1) * this.normGroups * 8 + this.problem.nVars * 4;
+    return State.byteSize + 2 * (CAPACITY + 1) * 4 + (CAPACITY + 1) * this.normGroups * 8 + this.problem.nVars * 4;
   }
 
   /**
@@ -415,9 +425,11 @@ export class WebGpuEngine implements Engine {
     for (const p of step.refresh) this.encodePass(pass, p);
   }
 
-  /** Encode one sweep of the plan (MATH.md §4), then the norm and the stopping rule. */
+  /** Encode one sweep of the plan (MATH.md §4), its finishing passes and the imbalance, then the norm and the stopping rule. */
   private encodeSweep(pass: GPUComputePassEncoder): void {
     for (const step of this.plan.steps) this.encodeStep(pass, step);
+    for (const p of this.plan.finish) this.encodePass(pass, p);
+    this.perUnit(pass, this.kernels.evaluate, this.evaluateGroup, this.problem.nVars);
     this.norm(pass);
     pass.setPipeline(this.kernels.finish.pipeline);
     pass.setBindGroup(0, this.finishGroup);
@@ -430,7 +442,7 @@ export class WebGpuEngine implements Engine {
    */
   private async run(encode: () => GPUCommandEncoder): Promise<{ state: StructValues<typeof State.fields>; steps: Float32Array; norms: Float32Array; u: Float32Array }> {
     const { nVars } = this.problem;
-    const stepBytes = (CAPACITY + 1) * 4;
+    const stepBytes = 2 * (CAPACITY + 1) * 4;
     const normBytes = (CAPACITY + 1) * this.normGroups * 8;
     try {
       await this.scoped(() => {
@@ -450,7 +462,7 @@ export class WebGpuEngine implements Engine {
     this.staging.unmap();
     return {
       state: State.unpack(bytes),
-      steps: new Float32Array(bytes, State.byteSize, CAPACITY + 1),
+      steps: new Float32Array(bytes, State.byteSize, 2 * (CAPACITY + 1)),
       norms: new Float32Array(bytes, State.byteSize + stepBytes, normBytes / 4),
       u: new Float32Array(bytes, State.byteSize + stepBytes + normBytes, nVars),
     };
@@ -475,7 +487,7 @@ export class WebGpuEngine implements Engine {
       return encoder;
     });
     this.cachedFactors = Float64Array.from(read.u);
-    return { F: objectiveFromPairs(read.norms, CAPACITY * this.normGroups, this.normGroups), maxLogImbalance: read.steps[CAPACITY] };
+    return { F: objectiveFromPairs(read.norms, CAPACITY * this.normGroups, this.normGroups), maxLogImbalance: read.steps[IMBALANCE_SLOT0 + CAPACITY] };
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
@@ -493,7 +505,12 @@ export class WebGpuEngine implements Engine {
       });
       const done = read.state.sweep;
       for (let s = 0; s < done; s++) {
-        records.push({ F: objectiveFromPairs(read.norms, s * this.normGroups, this.normGroups), maxStep: read.steps[s] });
+        records.push({
+          F: objectiveFromPairs(read.norms, s * this.normGroups, this.normGroups),
+          maxLogImbalance: read.steps[IMBALANCE_SLOT0 + s],
+          maxStep: read.steps[s],
+          passes: this.sweepCost,
+        });
       }
       this.cachedFactors = Float64Array.from(read.u);
       if (read.state.converged !== 0 || done < n) break;
