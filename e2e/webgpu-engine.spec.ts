@@ -60,7 +60,7 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
     const outcome = (name: string, gpu: Result, cpu: Result, net: Parameters<Library['balance']>[0], before: number[][]): Outcome => ({
       name,
       backend: gpu.backend,
-      fallback: gpu.fallback,
+      fallback: gpu.fallback?.message ?? null,
       adapter: gpu.adapter,
       converged: gpu.converged,
       normRatio: gpu.finalNorm / cpu.finalNorm,

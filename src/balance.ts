@@ -1,8 +1,8 @@
+import { chooseBackend } from './driver/backend.js';
+import type { GpuSource } from './driver/backend.js';
+import type { Fallback } from './driver/fallback.js';
+import { EngineHandover } from './driver/handover.js';
 import { BalanceAbortedError, WeightBalanceError } from './errors.js';
-import { CpuEngine } from './engines/cpu/cpuEngine.js';
-import type { Engine, Evaluation, SweepRecord } from './engines/engine.js';
-import { createWebGpuEngine } from './engines/select.js';
-import type { GpuSource } from './engines/select.js';
 import { rescale, withWeights } from './network/rescale.js';
 import { unitCount } from './network/types.js';
 import type { Network, UnitRef } from './network/types.js';
@@ -65,23 +65,14 @@ export interface BalanceResult {
   backend: 'cpu' | 'webgpu';
   /** The adapter that ran the GPU part, if any. */
   adapter: string | null;
-  /** Why the run left (or never reached) WebGPU, when it fell back to the CPU. */
-  fallback: string | null;
+  /**
+   * Why the run left (or never reached) WebGPU, or why the GPU's final rescaling moved to the
+   * host; `null` when nothing fell back. Read `kind`; `message` is for people.
+   */
+  fallback: Fallback | null;
   /** Wall time in milliseconds. */
   ms: number;
 }
-
-/**
- * GPU sweeps without a new smallest step (counted in whole batches: two batches of the default
- * 16) before the run moves to the CPU: float32 arithmetic has a floor (the largest step stalls
- * near 1e-7 on small nets) below which a `tol` cannot be reached; the float64 CPU engine finishes
- * from the last verified factors. Sweeps, not batches: the largest step may rise for a sweep or
- * two long before the floor, which two batches of one sweep would take for a stall.
- */
-const GPU_STALL_SWEEPS = 32;
-
-/** Relative increase of F beyond which a sweep is not monotone (float64 CPU, float32 GPU). */
-const MONOTONE_TOLERANCE = { cpu: 1e-12, webgpu: 1e-5 } as const;
 
 /** Check the run options other than the exponents (shared with the CLI, which checks them before reading any file). */
 export function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
@@ -120,10 +111,6 @@ function isFloat32(net: Network): boolean {
   return net.blocks.every((b) => b.weight instanceof Float32Array && (!b.bias || b.bias instanceof Float32Array));
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * Balance a network: among all rescalings of its hidden units that leave its function
  * unchanged, find the one with the smallest entrywise `l_{p,q}` norm, by multiplicative
@@ -142,87 +129,19 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const run = validateRunOptions(options);
   const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases });
   throwIfAborted(options.signal);
-
-  let fallback: string | null = null;
-  let adapter: string | null = null;
-  let gpuEngine: Engine | null = null;
-  if (run.backend !== 'cpu') {
-    try {
-      gpuEngine = await createWebGpuEngine(problem, { schedule: run.schedule }, options);
-      adapter = gpuEngine.adapter;
-    } catch (error) {
-      fallback = `WebGPU unavailable: ${message(error)}`;
-    }
-  }
-  let current: Engine = gpuEngine ?? new CpuEngine(problem, { schedule: run.schedule });
-
-  const q = problem.q;
-  const norm = (F: number): number => (current.normScale ?? 1) * Math.pow(F, 1 / q);
-  let verified: Float64Array = new Float64Array(problem.nVars);
-  /**
-   * `F` where the next batch starts, in the arithmetic of the engine that runs it (`null`: not yet
-   * evaluated there). The monotone check compares an engine only with itself: a float32 `F` may
-   * read 1e-7 low, which a float64 sweep from the same factors would otherwise "increase".
-   */
-  let startF: number | null = null;
-  /** Leave the GPU: the CPU engine continues from the last verified factors. */
-  const switchToCpu = (reason: string): void => {
-    fallback = reason;
-    current.dispose();
-    current = new CpuEngine(problem, { schedule: run.schedule, initial: verified });
-    startF = null;
-  };
-  /** Evaluate on the current engine; a GPU failure moves the run to the CPU. */
-  const evaluate = async (stage: string): Promise<Evaluation> => {
-    try {
-      return await current.evaluate();
-    } catch (error) {
-      if (current.backend === 'cpu') throw error;
-      switchToCpu(`WebGPU failed ${stage}: ${message(error)}`);
-      return current.evaluate();
-    }
-  };
-  const history: number[] = [];
-  let sweeps = 0;
-  let converged = false;
-  let smallestStep = Infinity;
-  let sweepsSinceSmallest = 0;
-  let lastYield = performance.now();
+  const choice = await chooseBackend(run.backend, options);
+  throwIfAborted(options.signal);
+  const handover = await EngineHandover.open(problem, run, choice);
   try {
-    const first = await evaluate('before the first sweep');
-    startF = first.F;
-    history.push(norm(first.F));
-    while (sweeps < run.maxSweeps && !converged) {
+    const history = [(await handover.evaluate('before the first sweep')).norm];
+    let converged = false;
+    let lastYield = performance.now();
+    while (handover.state.sweeps < run.maxSweeps && !converged) {
       throwIfAborted(options.signal);
-      const count = current.backend === 'cpu' ? 1 : Math.min(run.sweepsPerBatch, run.maxSweeps - sweeps);
-      let records: SweepRecord[];
-      try {
-        startF ??= (await current.evaluate()).F;
-        records = await current.sweeps(count, run.tol);
-        if (records.length === 0) throw new Error(`the ${current.backend} engine ran no sweep when asked for ${count}`);
-        const factors = await current.logFactors();
-        checkMonotone(startF, records, current.backend);
-        verified = factors;
-      } catch (error) {
-        if (current.backend === 'cpu') throw error;
-        switchToCpu(`WebGPU failed after ${sweeps} verified sweeps: ${message(error)}`);
-        continue;
-      }
-      startF = records[records.length - 1].F;
-      for (const record of records) {
-        sweeps++;
-        const value = norm(record.F);
-        history.push(value);
+      for (const record of await handover.next()) {
+        history.push(record.norm);
         converged = record.maxStep < run.tol;
-        options.onSweep?.({ sweep: sweeps, norm: value, ratio: value / history[0], maxStep: record.maxStep, backend: current.backend });
-      }
-      if (current.backend === 'webgpu' && !converged && sweeps < run.maxSweeps) {
-        const smallest = Math.min(...records.map((r) => r.maxStep));
-        sweepsSinceSmallest = smallest < smallestStep ? 0 : sweepsSinceSmallest + records.length;
-        smallestStep = Math.min(smallestStep, smallest);
-        if (sweepsSinceSmallest >= GPU_STALL_SWEEPS) {
-          switchToCpu(`WebGPU stalled at its float32 precision floor after ${sweeps} sweeps (largest step ${smallest.toExponential(2)}, tol ${run.tol}): the CPU engine finished`);
-        }
+        options.onSweep?.({ sweep: history.length - 1, norm: record.norm, ratio: record.norm / history[0], maxStep: record.maxStep, backend: record.backend });
       }
       if (performance.now() - lastYield > 30) {
         await new Promise((resolve) => setTimeout(resolve, 0));
@@ -230,48 +149,32 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       }
     }
     throwIfAborted(options.signal);
-    const evaluation = await evaluate('at the final evaluation');
+    const evaluation = await handover.evaluate('at the final evaluation');
+    const { verified } = handover.state;
     const logFactors = layerLogFactors(net, problem, verified);
-    // A float32 network that finished on the GPU is rescaled there (the engine is still alive:
-    // it is disposed in `finally`); float64 networks keep the exact float64 host arithmetic.
-    let network: Network | null = null;
-    if (current.backend === 'webgpu' && current.rescaleWeights && isFloat32(net)) {
-      try {
-        network = withWeights(net, await current.rescaleWeights(unitLogFactors(problem, verified)));
-      } catch (error) {
-        fallback = `WebGPU failed at the final rescaling: ${message(error)}; rescaled on the CPU`;
-      }
-    }
-    network ??= rescale(net, logFactors);
+    // A float32 network that finished on the GPU is rescaled there; float64 networks keep the
+    // exact float64 host arithmetic.
+    const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
+    const state = handover.state;
     return {
-      network,
+      network: onGpu ? withWeights(net, onGpu) : rescale(net, logFactors),
       logFactors,
       history,
       initialNorm: history[0],
       finalNorm: history[history.length - 1],
-      sweeps,
+      sweeps: state.sweeps,
       converged,
       maxLogImbalance: evaluation.maxLogImbalance,
       frozenUnits: problem.frozen,
       p: problem.p,
       q: problem.q,
       schedule: run.schedule,
-      backend: current.backend,
-      adapter,
-      fallback,
+      backend: state.backend,
+      adapter: state.adapter,
+      fallback: state.fallback,
       ms: performance.now() - started,
     };
   } finally {
-    current.dispose();
-  }
-}
-
-/** Throw unless every record's `F` is at most the previous one, starting from `previous` (all in one engine's arithmetic). */
-function checkMonotone(previous: number, records: SweepRecord[], backend: 'cpu' | 'webgpu'): void {
-  for (const record of records) {
-    if (!Number.isFinite(record.F) || record.F > previous * (1 + MONOTONE_TOLERANCE[backend])) {
-      throw new WeightBalanceError(`the norm increased from ${previous} to ${record.F} (${backend}): not monotone`);
-    }
-    previous = record.F;
+    handover.dispose();
   }
 }

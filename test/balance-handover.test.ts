@@ -9,7 +9,11 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { balance } from '../src/balance.js';
 import type { BalanceOptions } from '../src/balance.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import { DeviceLostError } from '../src/engines/engine.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../src/engines/engine.js';
+import { chooseBackend } from '../src/driver/backend.js';
+import { EngineHandover } from '../src/driver/handover.js';
+import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
 import { mlpNet } from './support/fixNets.js';
 
@@ -23,6 +27,8 @@ interface Behaviour {
   step?: (sweep: number, step: number) => number;
   /** Return no sweep at all from `sweeps` (a broken engine). */
   empty?: boolean;
+  /** The failure after `failAfterBatches` is a lost device. */
+  lost?: boolean;
 }
 
 let behaviour: Behaviour = { low: 0, failAfterBatches: Infinity };
@@ -46,7 +52,7 @@ class Float32LikeEngine implements Engine {
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
-    if (++this.batches > behaviour.failAfterBatches) throw new Error('the stand-in device was lost');
+    if (++this.batches > behaviour.failAfterBatches) throw behaviour.lost ? new DeviceLostError('the stand-in device was lost') : new Error('the stand-in device was lost');
     if (behaviour.empty) return [];
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
@@ -71,6 +77,10 @@ vi.mock('../src/engines/select.js', () => ({
   createWebGpuEngine: async (problem: Problem, options: EngineOptions): Promise<Engine> => new Float32LikeEngine(problem, options),
 }));
 
+/** A `GPU` whose one adapter is a hardware one: the backend choice picks WebGPU, and the mocked engine runs. */
+const standIn: BalanceOptions = { p: 0, q: 0, gpu: { requestAdapter: async () => ({ info: { vendor: 'stand-in', architecture: 'float32-like' }, limits: {} }) } };
+const { gpu } = standIn;
+
 beforeEach(() => {
   behaviour = { low: 0, failAfterBatches: Infinity };
 });
@@ -81,9 +91,10 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
     const net = (await balance(mlpNet(1), { p: 2, q: 3, backend: 'cpu', tol: 1e-13, maxSweeps: 100000 })).network;
     behaviour = { low: 1e-7, failAfterBatches: 1 };
     const options: BalanceOptions = { p: 2, q: 3, tol: 0, maxSweeps: 40, sweepsPerBatch: 16 };
-    const result = await balance(net, { ...options, backend: 'webgpu' });
+    const result = await balance(net, { ...options, backend: 'webgpu', gpu });
     expect(result.backend).toBe('cpu');
-    expect(result.fallback).toMatch(/WebGPU failed after 16 verified sweeps: the stand-in device was lost/);
+    expect(result.fallback?.kind).toBe('gpu-error');
+    expect(result.fallback?.message).toMatch(/WebGPU failed after 16 verified sweeps: the stand-in device was lost/);
     expect(result.sweeps).toBe(40);
     const reference = await balance(net, { ...options, backend: 'cpu' });
     expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-12);
@@ -98,9 +109,10 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
       return ++calls === 2 ? records.map((r) => ({ ...r, F: r.F * 1.01 })) : records;
     };
     try {
-      const result = await balance(net, { p: 2, q: 2, backend: 'webgpu', tol: 1e-8, maxSweeps: 5000 });
+      const result = await balance(net, { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-8, maxSweeps: 5000 });
       expect(result.backend).toBe('cpu');
-      expect(result.fallback).toMatch(/WebGPU failed after 16 verified sweeps: the norm increased/);
+      expect(result.fallback?.kind).toBe('not-monotone');
+      expect(result.fallback?.message).toMatch(/WebGPU failed after 16 verified sweeps: the norm increased/);
       expect(result.converged).toBe(true);
     } finally {
       Float32LikeEngine.prototype.sweeps = original;
@@ -110,15 +122,16 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
   it('a run that reaches maxSweeps on the GPU while its steps stall finishes there', async () => {
     // A constant largest step: no new smallest step after the first batch.
     behaviour = { low: 0, failAfterBatches: Infinity, step: () => 1e-3 };
-    const result = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', tol: 1e-6, maxSweeps: 48, sweepsPerBatch: 16 });
+    const result = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-6, maxSweeps: 48, sweepsPerBatch: 16 });
     expect(result.sweeps).toBe(48);
     expect(result.converged).toBe(false);
     expect(result.backend).toBe('webgpu');
     expect(result.fallback).toBeNull();
     // One sweep more, and the stall hands over.
-    const longer = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', tol: 1e-6, maxSweeps: 49, sweepsPerBatch: 16 });
+    const longer = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-6, maxSweeps: 49, sweepsPerBatch: 16 });
     expect(longer.backend).toBe('cpu');
-    expect(longer.fallback).toMatch(/stalled at its float32 precision floor after 48 sweeps/);
+    expect(longer.fallback?.kind).toBe('stalled');
+    expect(longer.fallback?.message).toMatch(/stalled at its float32 precision floor after 48 sweeps/);
   });
 
   it('a step that rises for a few sweeps is not a stall, whatever the batch size', async () => {
@@ -126,7 +139,7 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
     let first = 0;
     behaviour = { low: 0, failAfterBatches: Infinity, step: (sweep, step) => (sweep === 1 ? (first = step) : sweep <= 4 ? first : step) };
     for (const sweepsPerBatch of [1, 2, 16]) {
-      const result = await balance(mlpNet(4), { p: 2, q: 2, backend: 'webgpu', tol: 1e-6, maxSweeps: 5000, sweepsPerBatch });
+      const result = await balance(mlpNet(4), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-6, maxSweeps: 5000, sweepsPerBatch });
       expect(result.fallback, `sweepsPerBatch ${sweepsPerBatch}`).toBeNull();
       expect(result.backend).toBe('webgpu');
       expect(result.converged).toBe(true);
@@ -135,9 +148,36 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
 
   it('treats a GPU engine that runs no sweep as failed: the CPU finishes instead of looping forever', async () => {
     behaviour = { low: 0, failAfterBatches: Infinity, empty: true };
-    const result = await balance(mlpNet(2), { p: 2, q: 2, tol: 1e-9, maxSweeps: 500 });
+    const result = await balance(mlpNet(2), { p: 2, q: 2, gpu, tol: 1e-9, maxSweeps: 500 });
     expect(result.backend).toBe('cpu');
-    expect(result.fallback).toMatch(/ran no sweep/);
+    expect(result.fallback?.kind).toBe('gpu-error');
+    expect(result.fallback?.message).toMatch(/ran no sweep/);
     expect(result.converged).toBe(true);
+  });
+
+  it('has a state you can read: engine, verified sweeps and factors, and a typed reason once it hands over', async () => {
+    behaviour = { low: 0, failAfterBatches: 2, lost: true };
+    const problem = compileProblem(mlpNet(5), { p: 2, q: 2 });
+    const run = { schedule: 'parallel' as const, tol: 0, maxSweeps: 100, sweepsPerBatch: 8 };
+    const handover = await EngineHandover.open(problem, run, await chooseBackend('webgpu', { gpu }));
+    try {
+      expect(handover.state).toMatchObject({ backend: 'webgpu', fallback: null, sweeps: 0, adapter: 'float32-like stand-in' });
+      await handover.evaluate('before the first sweep');
+      expect((await handover.next()).length).toBe(8);
+      expect((await handover.next()).length).toBe(8);
+      const before = handover.state;
+      expect(before.sweeps).toBe(16);
+      expect(await handover.next()).toEqual([]); // the third batch: the device is lost, the batch discarded
+      const after = handover.state;
+      expect(after.backend).toBe('cpu');
+      expect(after.fallback).toEqual({ kind: 'device-lost', message: 'WebGPU failed after 16 verified sweeps: the stand-in device was lost' });
+      expect(after.sweeps).toBe(16);
+      expect(after.verified).toEqual(before.verified);
+      const [next] = await handover.next();
+      expect(next.backend).toBe('cpu');
+      expect(handover.state.sweeps).toBe(17);
+    } finally {
+      handover.dispose();
+    }
   });
 });

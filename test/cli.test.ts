@@ -179,13 +179,16 @@ describe('balance', () => {
     expect(gpuRun.code).toBe(0);
     const gpu = JSON.parse(gpuRun.stdout);
     checkReport(gpu, 2, 3, 'parallel');
-    if (process.env.REQUIRE_WEBGPU === '1') expect(gpu.backend, String(gpu.fallback)).toBe('webgpu');
+    if (process.env.REQUIRE_WEBGPU === '1') expect(gpu.backend, JSON.stringify(gpu.fallback)).toBe('webgpu');
     if (gpu.backend === 'webgpu') expect(typeof gpu.adapter).toBe('string');
-    else expect(gpu.fallback).toMatch(/WebGPU/);
+    else expect(gpu.fallback.message).toMatch(/WebGPU/);
     expect(Math.abs(gpu.finalNorm / cpu.finalNorm - 1)).toBeLessThan(1e-5);
     const auto = JSON.parse((await run([...args, '--backend', 'auto'])).stdout);
     checkReport(auto, 2, 3, 'parallel');
-    if (auto.backend === 'cpu') expect(auto.fallback).toMatch(/WebGPU|software/);
+    if (auto.backend === 'cpu') {
+      expect(['no-webgpu', 'no-adapter', 'software-adapter']).toContain(auto.fallback.kind);
+      expect(auto.fallback.message).toMatch(/WebGPU|software/);
+    }
   });
 
   it('balances a CNN file with biases counted', async () => {

@@ -4,7 +4,7 @@
  * CPU from the last verified factors with the input untouched, abort, and the same refusals as
  * the CPU backend from the one shared validation.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { balance } from '../src/balance.js';
 import type { BalanceOptions, BalanceResult } from '../src/balance.js';
 import { WeightBalanceError } from '../src/errors.js';
@@ -72,7 +72,8 @@ describe('balance() with the WebGPU backend', () => {
     expect(backends.slice(0, 32).every((b) => b === 'webgpu')).toBe(true);
     expect(backends[backends.length - 1]).toBe('cpu');
     expect(result.backend).toBe('cpu');
-    expect(result.fallback).toMatch(/WebGPU failed after 32 verified sweeps/);
+    expect(result.fallback?.kind).toBe('device-lost');
+    expect(result.fallback?.message).toMatch(/WebGPU failed after 32 verified sweeps/);
     expect(result.converged).toBe(true);
     const reference = await cpuReference(net, options);
     expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-9);
@@ -107,7 +108,8 @@ describe('balance() with the WebGPU backend', () => {
         onSweep: ({ sweep }) => { if (sweep === 20) poison = true; },
       });
       expect(result.backend).toBe('cpu');
-      expect(result.fallback).toMatch(/WebGPU failed after 32 verified sweeps: WebGPU validation error/);
+      expect(result.fallback?.kind).toBe('gpu-error');
+      expect(result.fallback?.message).toMatch(/WebGPU failed after 32 verified sweeps: WebGPU validation error/);
       expect(result.converged).toBe(true);
       const reference = await cpuReference(net, options);
       expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-9);
@@ -127,7 +129,8 @@ describe('balance() with the WebGPU backend', () => {
     expect(result.maxLogImbalance * 0.5).toBeLessThan(1e-6); // eta = 1/(2q) = 1/4 .. 1/2 of it is the last step
     if (result.backend === 'cpu') {
       // SwiftShader here: the float32 steps stall above 1e-7, and the float64 engine finishes.
-      expect(result.fallback).toMatch(/float32 precision floor/);
+      expect(result.fallback?.kind).toBe('stalled');
+      expect(result.fallback?.message).toMatch(/float32 precision floor/);
       expect(result.sweeps).toBeLessThan(reference.sweeps + 4 * 16);
     } else {
       expect(result.fallback).toBeNull();
@@ -198,21 +201,26 @@ describe('balance() with the WebGPU backend', () => {
 });
 
 describe('balance() without WebGPU', () => {
-  it('falls back to the CPU and says why', async () => {
+  it('auto falls back to the CPU and says why; an explicit webgpu is refused before any work', async () => {
     expect((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBeUndefined();
-    for (const backend of ['auto', 'webgpu'] as const) {
-      const result = await balance(mlpNet(1), { p: 2, q: 2, backend, tol: 1e-6 });
-      expect(result.backend).toBe('cpu');
-      expect(result.adapter).toBeNull();
-      expect(result.fallback).toMatch(/WebGPU unavailable: navigator\.gpu is not available/);
-    }
+    const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'auto', tol: 1e-6 });
+    expect(result.backend).toBe('cpu');
+    expect(result.adapter).toBeNull();
+    expect(result.fallback?.kind).toBe('no-webgpu');
+    expect(result.fallback?.message).toMatch(/WebGPU unavailable: navigator\.gpu is not available/);
+    const net = mlpNet(1);
+    const onSweep = vi.fn();
+    await expect(balance(net, { p: 2, q: 2, backend: 'webgpu', tol: 1e-6, onSweep })).rejects.toThrow(WeightBalanceError);
+    await expect(balance(net, { p: 2, q: 2, backend: 'webgpu', tol: 1e-6 })).rejects.toThrow(/backend 'webgpu' cannot start: .*navigator\.gpu is not available/);
+    expect(onSweep).not.toHaveBeenCalled();
   });
 
-  it('falls back to the CPU when the GPU object offers no adapter', async () => {
+  it('no adapter: auto runs on the CPU (no-adapter), webgpu is refused', async () => {
     const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
-    const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'webgpu', gpu: noAdapter, tol: 1e-6 });
+    const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'auto', gpu: noAdapter, tol: 1e-6 });
     expect(result.backend).toBe('cpu');
-    expect(result.fallback).toBe('WebGPU unavailable: no WebGPU adapter was found');
+    expect(result.fallback).toEqual({ kind: 'no-adapter', message: 'WebGPU unavailable: no WebGPU adapter was found' });
     expect(result.converged).toBe(true);
+    await expect(balance(mlpNet(1), { p: 2, q: 2, backend: 'webgpu', gpu: noAdapter, tol: 1e-6 })).rejects.toThrow(/backend 'webgpu' cannot start: WebGPU unavailable: no WebGPU adapter was found/);
   });
 });

@@ -254,7 +254,8 @@ describe('balance() on WebGPU: float32 edge weights', () => {
     const copy = structuredClone(tiny);
     const fallen = await balance(tiny, { ...options, backend: 'webgpu', device });
     expect(fallen.backend).toBe('cpu');
-    expect(fallen.fallback).toMatch(/^WebGPU unavailable: .*spans more than float32 can hold/);
+    expect(fallen.fallback?.kind).toBe('gpu-error');
+    expect(fallen.fallback?.message).toMatch(/^WebGPU unavailable: .*spans more than float32 can hold/);
     const exact = await balance(tiny, { ...options, backend: 'cpu' });
     expect(fallen.finalNorm).toBe(exact.finalNorm);
     expect(tiny).toEqual(copy);

@@ -194,7 +194,7 @@ describe('balance(): a GPU failure at the final rescaling falls back to the host
     const copy = structuredClone(net);
     const result = await balance(net, { ...options, device });
     expect(result.backend).toBe('webgpu');
-    expect(result.fallback).toBe('WebGPU failed at the final rescaling: stub failure; rescaled on the CPU');
+    expect(result.fallback).toEqual({ kind: 'gpu-error', message: 'WebGPU failed at the final rescaling: stub failure; rescaled on the CPU' });
     expect(result.network).toEqual(rescale(net, result.logFactors));
     expect(functionDistance(net, result.network)).toBeLessThan(1e-5);
     expect(net).toEqual(copy);
@@ -221,7 +221,8 @@ describe('balance(): a GPU failure at the final rescaling falls back to the host
       const result = await balance(net, { ...options, device });
       expect(destroyed).toBe(true);
       expect(result.backend).toBe('webgpu');
-      expect(result.fallback).toMatch(/^WebGPU failed at the final rescaling: .+; rescaled on the CPU$/);
+      expect(result.fallback?.kind).toBe('device-lost');
+      expect(result.fallback?.message).toMatch(/^WebGPU failed at the final rescaling: .+; rescaled on the CPU$/);
       expect(result.network).toEqual(rescale(net, result.logFactors));
       expect(functionDistance(net, result.network)).toBeLessThan(1e-5);
       expect(net).toEqual(copy);

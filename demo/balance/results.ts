@@ -3,7 +3,7 @@
  * ran instead of WebGPU, and for the chosen pair the backend, adapter, sweeps, time and final
  * imbalance, per-layer norms before and after, the histogram of log factors, and Save.
  */
-import type { BalanceResult, Network } from '../../src/index.js';
+import type { BalanceResult, Fallback, Network } from '../../src/index.js';
 import { barChart, figure, histogramChart } from '../common/charts.js';
 import { el, errorMessage, field, formatNumber, select } from '../common/dom.js';
 import { saveExtension, saveNetworkFile } from '../common/files.js';
@@ -45,7 +45,7 @@ export function renderResults(results: HTMLElement, origin: Source, finished: Fi
   const table = el('table', { 'aria-label': 'Balance results' },
     el('thead', {}, el('tr', {}, ...['(p, q)', 'backend', 'adapter', 'sweeps', 'converged', '‖W0‖', '‖W‖ balanced', 'ratio', 'max |log Out/In|', 'function change', 'time'].map((h) => el('th', { scope: 'col', text: h })))),
     el('tbody', {}, ...rows));
-  const fallbacks = [...new Set(finished.map((f) => f.result.fallback).filter((f): f is string => f !== null))];
+  const fallbacks = [...new Set(finished.flatMap((f) => (f.result.fallback ? [fallbackText(f.result.fallback)] : [])))];
   // A run can leave WebGPU altogether (the CPU finished it) or only for one step (e.g. the final rescaling).
   const cpuFinished = finished.some((f) => f.result.fallback !== null && f.result.backend === 'cpu');
   const lead = cpuFinished ? 'The CPU ran instead of WebGPU.' : 'WebGPU ran; the CPU took over one step.';
@@ -96,4 +96,14 @@ export function renderResults(results: HTMLElement, origin: Source, finished: Fi
   results.replaceChildren(el('h2', { text: 'Results' }), notice, el('div', { class: 'scroll' }, table), el('div', { class: 'actions' }, chooser.root, saveButton, saveError), detail);
   showDetail();
   results.hidden = false;
+}
+
+/** What the page says for a fallback: its own words for the kinds a browser meets before a run, else the library's sentence. */
+function fallbackText(fallback: Fallback): string {
+  switch (fallback.kind) {
+    case 'no-webgpu': return 'this browser has no WebGPU (navigator.gpu is missing)';
+    case 'no-adapter': return 'the browser found no WebGPU adapter';
+    case 'software-adapter': return 'the browser offers only a software adapter (a CPU emulation of a GPU, slower than the CPU engine)';
+    default: return fallback.message;
+  }
 }

@@ -4,13 +4,14 @@
  * - `cpu`: in a module Web Worker on a copy of the network; cancel terminates the worker.
  * - `webgpu`: `balance` on the page with an AbortSignal (the GPU does the work, the page stays
  *   responsive); if WebGPU fails the library finishes on the CPU and says why in `fallback`.
- * - `auto`: WebGPU when the browser gives an adapter, else the CPU worker, with `fallback`
- *   saying plainly that WebGPU is missing.
+ * - `auto`: the library's one backend choice (`chooseBackend`): WebGPU on a hardware adapter,
+ *   else the CPU worker, with `fallback` saying why (`no-webgpu`, `no-adapter`, `software-adapter`).
+ *   The adapter chosen is the one the run uses (requested once).
  *
  * The caller's network is never modified: the worker gets a copy and `balance` returns a new one.
  */
-import { balance, BalanceAbortedError, WeightBalanceError } from '../../src/index.js';
-import type { Backend, BalanceResult, Network, SweepProgress } from '../../src/index.js';
+import { balance, BalanceAbortedError, chooseBackend, WeightBalanceError } from '../../src/index.js';
+import type { Backend, BalanceResult, GpuSource, Network, SweepProgress } from '../../src/index.js';
 import type { RunMessage, RunSettings, WorkerReply } from './protocol.js';
 
 /** A run in flight. */
@@ -64,9 +65,9 @@ function inWorker(network: Network, settings: RunSettings, onProgress: (items: S
   return { result, cancel: () => finish(new BalanceAbortedError('cancelled')) };
 }
 
-function onPage(network: Network, settings: RunSettings, backend: Backend, onProgress: (items: SweepProgress[]) => void): RunHandle {
+function onPage(network: Network, settings: RunSettings, source: GpuSource, onProgress: (items: SweepProgress[]) => void): RunHandle {
   const controller = new AbortController();
-  const running = balance(network, { ...settings, backend, signal: controller.signal, onSweep: (progress) => onProgress([progress]) });
+  const running = balance(network, { ...settings, ...source, backend: 'webgpu', signal: controller.signal, onSweep: (progress) => onProgress([progress]) });
   // The driver stops at the next sweep (or GPU batch) boundary; the page does not wait for it.
   const aborted = new Promise<never>((_, reject) => {
     controller.signal.addEventListener('abort', () => reject(new BalanceAbortedError('cancelled')), { once: true });
@@ -83,12 +84,11 @@ export async function startRun(
   onProgress: (items: SweepProgress[]) => void,
 ): Promise<RunHandle> {
   if (backend === 'cpu') return inWorker(network, settings, onProgress);
-  if (backend === 'auto') {
-    const missing = await webGpuUnavailable();
-    if (missing) {
-      const handle = inWorker(network, settings, onProgress);
-      return { ...handle, result: handle.result.then((r) => ({ ...r, fallback: `WebGPU unavailable: ${missing}` })) };
-    }
+  // Throws a WeightBalanceError for 'webgpu' with no WebGPU at all.
+  const choice = await chooseBackend(backend);
+  if (choice.backend === 'cpu') {
+    const handle = inWorker(network, settings, onProgress);
+    return { ...handle, result: handle.result.then((r) => ({ ...r, fallback: choice.fallback })) };
   }
-  return onPage(network, settings, backend, onProgress);
+  return onPage(network, settings, choice.source, onProgress);
 }

@@ -70,11 +70,9 @@ export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
   return options;
 }
 
-/** Balance a network with the CLI's settings; WebGPU comes from {@link gpuForBackend}. */
+/** Balance a network with the CLI's settings; Dawn's `GPU` comes from {@link gpuForBackend}, `balance` chooses the backend. */
 export async function runBalance(net: Network, options: BalanceRunOptions, onSweep?: (progress: SweepProgress) => void): Promise<BalanceResult> {
-  const choice = await gpuForBackend(options.backend);
-  const result = await balance(net, { ...options, backend: choice.backend, ...(choice.gpu ? { gpu: choice.gpu } : {}), onSweep });
-  return choice.note && !result.fallback ? { ...result, fallback: choice.note } : result;
+  return balance(net, { ...options, ...(await gpuForBackend(options.backend)), onSweep });
 }
 
 /** Where a run read and wrote its network. */
@@ -88,7 +86,7 @@ export interface RunFiles {
 /**
  * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, initialNorm,
  * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `includeBiases`, `converged`,
- * `fallback`, `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
+ * `fallback` (`null` or `{ kind, message }`), `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
  */
 export function resultJson(result: BalanceResult, options: BalanceRunOptions, files: RunFiles): Record<string, unknown> {
   return {
@@ -125,7 +123,7 @@ export function resultSummary(result: BalanceResult, options: BalanceRunOptions,
     ['sweeps', `${result.sweeps} (${result.schedule}; ${stop})`],
     ['max |log(Out/In)|', result.maxLogImbalance.toExponential(3)],
     ['frozen units', String(result.frozenUnits.length)],
-    ['backend', backend + (result.fallback && options.backend !== 'cpu' ? ` [${result.fallback}]` : '')],
+    ['backend', backend + (result.fallback && options.backend !== 'cpu' ? ` [${result.fallback.kind}: ${result.fallback.message}]` : '')],
     ['time', `${(result.ms / 1000).toFixed(2)} s (${(result.ms / Math.max(1, result.sweeps)).toFixed(2)} ms per sweep)`],
   ];
   if (files.output) rows.push(['written to', files.output + (files.companions?.length ? ` (with ${files.companions.join(', ')})` : '')]);

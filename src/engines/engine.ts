@@ -66,3 +66,14 @@ export interface EngineOptions {
   /** Start from these log factors (one per variable) instead of zero. */
   initial?: Float64Array;
 }
+
+/**
+ * Thrown by a GPU engine once its device is lost (destroyed, a driver reset): the driver
+ * reports such a hand-over as `device-lost` rather than as any other GPU error.
+ */
+export class DeviceLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceLostError';
+  }
+}

@@ -38,7 +38,10 @@ ${BALANCE_OPTION_USAGE}
                                { layer, name, units, op, node, reason } (all 'units' of layer
                                index 'layer' are fixed; reason 'activation' = not positively
                                homogeneous, 'unsupported' = an op kept as a barrier)
-                             notes: other remarks on IN (folded BatchNormalization...)`;
+                             notes: other remarks on IN (folded BatchNormalization...)
+                             fallback: null, or { kind, message } when the run left (or
+                               never reached) WebGPU; kind is one of no-webgpu, no-adapter,
+                               software-adapter, device-lost, gpu-error, not-monotone, stalled`;
 
 /** One line per node that fixed units. */
 function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {

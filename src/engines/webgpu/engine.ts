@@ -11,12 +11,13 @@ import { UpdateParams, updateKernel } from '../../../shaders/update.wgsl.js';
 import { RescaleParams, rescaleKernel, unitScales } from '../../../shaders/rescale.wgsl.js';
 import { largestWeight, powerOfTwoScale } from '../../math/passes.js';
 import type { Problem } from '../../problem/problem.js';
+import { DeviceLostError } from '../engine.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
 import { passCost, sweepPlan } from '../plan.js';
 import type { Pass, PassKind, Step, SweepPlan } from '../plan.js';
-import type { GpuSource } from '../select.js';
 import { acquireDevice } from './device.js';
-import type { AcquiredDevice } from './device.js';
+import type { AcquiredDevice, GpuTarget } from './device.js';
+import { BufferUsage, MapMode } from './flags.js';
 import { buildTopology, foldGrid, logBiasMass, partialCounts, segmentBlocks } from './layout.js';
 import type { Segment } from './layout.js';
 import { compileKernel } from './pipelines.js';
@@ -191,7 +192,7 @@ export class WebGpuEngine implements Engine {
   }
 
   /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
-  static async create(problem: Problem, options: EngineOptions, source: GpuSource, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
+  static async create(problem: Problem, options: EngineOptions, source: GpuTarget, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
     if (options.schedule === 'accelerated') {
       throw new Error("the accelerated schedule runs on the CPU engine only (its WebGPU kernels are not written yet); schedule 'parallel' or 'alternating' runs on WebGPU");
     }
@@ -219,7 +220,7 @@ export class WebGpuEngine implements Engine {
 
   /** A uniform buffer holding one struct, packed by name from `values`. */
   private uniform<F extends StructFields>(label: string, struct: WgslStruct<F>, values: StructValues<F>, owner: GPUBuffer[] = this.buffers): GPUBuffer {
-    return this.buffer(label, struct.byteSize, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, new Uint8Array(struct.pack(values)), owner);
+    return this.buffer(label, struct.byteSize, BufferUsage.UNIFORM | BufferUsage.COPY_DST, new Uint8Array(struct.pack(values)), owner);
   }
 
   private bindGroup(label: string, kernel: CompiledKernel, buffers: GPUBuffer[]): GPUBindGroup {
@@ -263,8 +264,8 @@ export class WebGpuEngine implements Engine {
     const { p, nUnits, nVars } = problem;
     const { rowFinish, update, evaluate, norm, finish } = kernels;
 
-    const S = GPUBufferUsage.STORAGE;
-    const { COPY_DST, COPY_SRC } = GPUBufferUsage;
+    const S = BufferUsage.STORAGE;
+    const { COPY_DST, COPY_SRC } = BufferUsage;
     const topology = buildTopology(problem, this.segments);
     const { rowPairs, colPairs } = partialCounts(this.segments);
     const u0 = new Float32Array(nVars);
@@ -286,7 +287,7 @@ export class WebGpuEngine implements Engine {
     const topo = this.buffer('topology', topology.data.byteLength, S | COPY_DST, topology.data);
     this.stepBits = this.buffer('step and imbalance history', 2 * (CAPACITY + 1) * 4, S | COPY_DST | COPY_SRC);
     this.normHistory = this.buffer('norm history', (CAPACITY + 1) * this.normGroups * 8, S | COPY_SRC);
-    this.staging = this.buffer('readback', this.stagingBytes(), GPUBufferUsage.MAP_READ | COPY_DST);
+    this.staging = this.buffer('readback', this.stagingBytes(), BufferUsage.MAP_READ | COPY_DST);
 
     // log P per segment, built on the GPU from the float32 weights (uploaded once, then freed).
     const encoder = device.createCommandEncoder({ label: 'weight-balance build log P' });
@@ -370,7 +371,7 @@ export class WebGpuEngine implements Engine {
     const scopeError = (await Promise.all(scopes)).find((error) => error !== null);
     if (scopeError) throw new Error(scopeError);
     if ('error' in outcome) {
-      if (this.health.failure && !this.disposed) throw new Error(this.health.failure);
+      if (this.health.failure && !this.disposed) throw new DeviceLostError(this.health.failure);
       throw outcome.error;
     }
     this.throwIfFailed();
@@ -379,7 +380,7 @@ export class WebGpuEngine implements Engine {
 
   private throwIfFailed(): void {
     if (this.disposed) throw new Error('the WebGPU engine was disposed');
-    if (this.health.failure) throw new Error(this.health.failure);
+    if (this.health.failure) throw new DeviceLostError(this.health.failure);
   }
 
   /** Encode one pass of the plan over its blocks' segments; a rows or fused pass ends with the row finish. */
@@ -452,7 +453,7 @@ export class WebGpuEngine implements Engine {
         encoder.copyBufferToBuffer(this.normHistory, 0, this.staging, State.byteSize + stepBytes, normBytes);
         if (nVars > 0) encoder.copyBufferToBuffer(this.u, 0, this.staging, State.byteSize + stepBytes + normBytes, nVars * 4);
         this.device.queue.submit([encoder.finish({ label: `${encoder.label} commands` })]);
-        return this.staging.mapAsync(GPUMapMode.READ);
+        return this.staging.mapAsync(MapMode.READ);
       });
     } catch (error) {
       if (!this.disposed && this.staging.mapState === 'mapped') this.staging.unmap();
@@ -542,7 +543,7 @@ export class WebGpuEngine implements Engine {
     const out: RescaledBlock[] = problem.blocks.map((b) => ({ weight: new Float32Array(b.weight.length), bias: b.bias ? new Float32Array(b.bias.length) : null }));
     // normScale is a power of two: the kernel multiplies the uploaded weights back by it exactly.
     const weightShift = Math.round(Math.log2(this.normScale));
-    const { COPY_DST, COPY_SRC, STORAGE } = GPUBufferUsage;
+    const { COPY_DST, COPY_SRC, STORAGE } = BufferUsage;
     const shared: GPUBuffer[] = [];
     const made: GPUBuffer[] = [];
     const free = (list: GPUBuffer[]): void => {
@@ -564,7 +565,7 @@ export class WebGpuEngine implements Engine {
           const bias = block.bias
             ? this.buffer(`biases to rescale of ${label}`, biasBytes, STORAGE | COPY_DST | COPY_SRC, float32Weights(block.bias, s.rowStart, s.rowStart + s.rows, 1, `${block.label} bias`), made)
             : this.buffer(`no biases of ${label}`, 4, STORAGE, undefined, made);
-          const staging = this.buffer(`rescaled readback of ${label}`, weightBytes + biasBytes, GPUBufferUsage.MAP_READ | COPY_DST, undefined, made);
+          const staging = this.buffer(`rescaled readback of ${label}`, weightBytes + biasBytes, BufferUsage.MAP_READ | COPY_DST, undefined, made);
           const params = this.uniform(`rescale parameters of ${label}`, RescaleParams, {
             rows: s.rows, cols: s.cols, rowsPerGroup: s.rowsPerGroup, taps: s.taps, entries,
             rowUnit0: s.rowUnit0, colUnit0: s.colUnit0, hasBias: block.bias ? 1 : 0, weightShift,
@@ -579,7 +580,7 @@ export class WebGpuEngine implements Engine {
           encoder.copyBufferToBuffer(weights, 0, staging, 0, weightBytes);
           if (block.bias) encoder.copyBufferToBuffer(bias, 0, staging, weightBytes, biasBytes);
           device.queue.submit([encoder.finish({ label: `weight-balance rescale ${label} commands` })]);
-          return staging.mapAsync(GPUMapMode.READ).then(() => staging);
+          return staging.mapAsync(MapMode.READ).then(() => staging);
         });
         const range = readback.getMappedRange();
         copyRescaled(new Float32Array(range, 0, entries), block.weight, start, out[s.block].weight, label);

@@ -1,4 +1,5 @@
 import type { Kernel } from '../../../shaders/common.js';
+import { ShaderStage } from './flags.js';
 
 type DeviceCache = Map<string, Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>>;
 
@@ -27,7 +28,7 @@ export function compileKernel(device: GPUDevice, kernel: Kernel, constants: Reco
     const label = `weight-balance ${kernel.name} ${JSON.stringify(constants)}`;
     const layout = device.createBindGroupLayout({
       label: `${label} bind group layout`,
-      entries: kernel.bindings.map((type, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } })),
+      entries: kernel.bindings.map((type, binding) => ({ binding, visibility: ShaderStage.COMPUTE, buffer: { type } })),
     });
     const module = device.createShaderModule({ label: `${label} module`, code: kernel.code });
     const promise = device
