@@ -26,8 +26,9 @@ export interface AcceleratedRecord {
  *    unit whose neighbours stay put: twice the paper's parallel exponent for `q <= p`, and
  *    between it and twice for `q > p`) and evaluates the new factors (one pass over `P` for
  *    `p = q`, two otherwise);
- * 3. if `F` rose, discards that point and takes the paper's parallel step from the start of
- *    step 2 instead, which never increases `F` (MATH.md §4), and evaluates it.
+ * 3. if `F` did not fall by a share of the first-order prediction (Armijo), discards that point
+ *    and takes the paper's parallel step from the start of step 2 instead, which never
+ *    increases `F` (MATH.md §4), and evaluates it.
  *
  * The coarse step removes the slow, layer-wide directions and the long step the fast per-unit
  * ones, so the pass count hardly grows with depth. `F` never increases from one sweep to the
@@ -43,14 +44,18 @@ export class AcceleratedSchedule {
   private readonly longEta: number;
   private readonly groupOfVar: Int32Array;
 
-  constructor(private readonly problem: Problem, P: Float64Array[], bias: Float64Array, initial?: Float64Array) {
+  /**
+   * `longEta` overrides the long step's exponent (tests only: a step far too long must still
+   * never raise `F`).
+   */
+  constructor(private readonly problem: Problem, P: Float64Array[], bias: Float64Array, initial?: Float64Array, longEta?: number) {
     this.stats = new BlockStatistics(problem, P, bias);
     this.space = coarseSpace(problem);
     this.layout = coarseLayout(problem, this.space);
     this.u = new Float64Array(problem.nVars);
     if (initial) this.u.set(initial);
     this.safeEta = updateExponent(problem.p, problem.q, 'parallel');
-    this.longEta = updateExponent(problem.p, problem.q, 'alternating');
+    this.longEta = longEta ?? updateExponent(problem.p, problem.q, 'alternating');
     this.groupOfVar = new Int32Array(problem.nVars).fill(-1);
     for (let unit = 0; unit < problem.nUnits; unit++) {
       const v = problem.unitVar[unit];
@@ -98,7 +103,7 @@ export class AcceleratedSchedule {
     }
     const long = step(u, stats.In, stats.Out, this.longEta);
     stats.evaluate(long);
-    if (stats.F <= base.F) u.set(long);
+    if (stats.F <= base.F - SUFFICIENT * predictedDecrease(this.problem.q, base, long)) u.set(long);
     else {
       const safe = step(base.u, base.In, base.Out, this.safeEta);
       stats.evaluate(safe);
@@ -110,6 +115,23 @@ export class AcceleratedSchedule {
   private snapshot(): { u: Float64Array; In: Float64Array; Out: Float64Array; F: number } {
     return { u: this.u.slice(), In: this.stats.In.slice(), Out: this.stats.Out.slice(), F: this.stats.F };
   }
+}
+
+/**
+ * The share of the first-order decrease a long step must achieve (Armijo's condition): a step
+ * that lowers `F` by less, although it lowers it, may not lower the imbalance, and is replaced by
+ * the paper's step, whose decrease is guaranteed.
+ */
+const SUFFICIENT = 1e-4;
+
+/** `-dF . (long - u)` at the snapshot, with `dF/du_v = q (In_v - Out_v)` (MATH.md §3); at most 0 counts as 0. */
+function predictedDecrease(q: number, base: { u: Float64Array; In: Float64Array; Out: Float64Array }, long: Float64Array): number {
+  let decrease = 0;
+  for (let v = 0; v < long.length; v++) {
+    const d = long[v] - base.u[v];
+    if (d !== 0) decrease += q * (base.Out[v] - base.In[v]) * d;
+  }
+  return Math.max(decrease, 0);
 }
 
 /** `u + eta * log(Out/In)` per variable; a variable whose ratio is not finite (underflow) stays. */

@@ -180,7 +180,7 @@ export class WebGpuEngine implements Engine {
     const maxBytes = tuning.maxBufferBytes ?? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     this.segments = segmentBlocks(problem, maxBytes);
     this.plan = sweepPlan(problem, options.schedule);
-    const passes = [...this.plan.start, ...this.plan.evaluate, ...this.plan.steps.flatMap((step) => [...step.prepare, ...step.refresh])];
+    const passes = [...this.plan.start, ...this.plan.evaluate, ...this.plan.finish, ...this.plan.steps.flatMap((step) => [...step.prepare, ...step.refresh])];
     for (const pass of passes) {
       const blocks = new Set(pass.blocks);
       this.passSegments.set(pass, this.segments.flatMap((s, k) => (blocks.has(s.block) ? [k] : [])));
