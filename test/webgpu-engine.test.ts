@@ -139,7 +139,7 @@ describe('WebGPU engine agrees with the CPU engine', () => {
     const cpu = new CpuEngine(problem, { schedule: 'parallel' });
     const engine = await WebGpuEngine.create(problem, { schedule: 'parallel' }, { device: context.device });
     try {
-      const tol = 1e-5;
+      const tol = 6e-6;
       const expected = await cpu.sweeps(500, tol);
       const got = await engine.sweeps(500, tol); // several submissions of at most 64 sweeps
       expect(expected.length).toBeGreaterThan(64);
