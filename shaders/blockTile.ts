@@ -1,6 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { State, gridWgsl, lseWgsl } from './common.js';
-import type { Kernel } from './common.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import type { Kernel } from './bindings.js';
 import { uniformStruct } from './struct.js';
 
 /** Columns of a tile: one invocation per column. */
@@ -23,6 +24,17 @@ export const SegmentParams = uniformStruct('SegmentParams', {
   colPartBase: 'u32',
 });
 
+/** The bindings of {@link blockTileKernel}, by name (binding k is the k-th). */
+export const TileBindings = bindingLayout({
+  params: uniform(SegmentParams),
+  state: readOnly(State),
+  logP: readOnly('array<f32>'),
+  logAlpha: readOnly('array<f32>'),
+  logY: readOnly('array<f32>'),
+  rowPart: storage('array<vec2f>'),
+  colPart: storage('array<vec2f>'),
+});
+
 /**
  * The shared body of the three passes over `log P` (row sums, column sums, both fused). A
  * workgroup reads one tile of TILE_ROWS x TILE_COLS entries of one group of one block segment,
@@ -33,7 +45,7 @@ export const SegmentParams = uniformStruct('SegmentParams', {
  * so it is current right after an update. The partials are finished per unit by the
  * row-finish and update kernels.
  */
-export function blockTileKernel(name: string, rows: boolean, columns: boolean): Kernel {
+export function blockTileKernel(name: string, rows: boolean, columns: boolean): Kernel<typeof TileBindings> {
   const code = wgsl`
 ${lseWgsl}
 ${State.wgsl}
@@ -41,13 +53,7 @@ ${gridWgsl}
 ${SegmentParams.wgsl}
 const TR: u32 = ${TILE_ROWS}u;
 const TC: u32 = ${TILE_COLS}u;
-@group(0) @binding(0) var<uniform> params: SegmentParams;
-@group(0) @binding(1) var<storage, read> state: State;
-@group(0) @binding(2) var<storage, read> logP: array<f32>;
-@group(0) @binding(3) var<storage, read> logAlpha: array<f32>;
-@group(0) @binding(4) var<storage, read> logY: array<f32>;
-@group(0) @binding(5) var<storage, read_write> rowPart: array<vec2f>;
-@group(0) @binding(6) var<storage, read_write> colPart: array<vec2f>;
+${bindingsWgsl(TileBindings)}
 #if ${rows}
 var<workgroup> tileMem: array<f32, ${TILE_ROWS * TILE_COLS}>;
 #endif
@@ -100,6 +106,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   return {
     name,
     code,
-    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage'],
+    bindings: TileBindings,
   };
 }

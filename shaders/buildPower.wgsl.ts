@@ -1,6 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { WORKGROUP, gridWgsl, lseWgsl } from './common.js';
-import type { Kernel } from './common.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import type { Kernel } from './bindings.js';
 import { uniformStruct } from './struct.js';
 
 /** The per-segment uniform of {@link buildPowerKernel}: edges of the segment and taps per edge. */
@@ -14,6 +15,13 @@ export interface BuildPowerFlags {
   fastP: 0 | 1 | 2;
 }
 
+/** The bindings of {@link buildPowerKernel}, by name (binding k is the k-th). */
+export const BuildPowerBindings = bindingLayout({
+  params: uniform(BuildPowerParams),
+  weights: readOnly('array<f32>'),
+  logP: storage('array<f32>'),
+});
+
 /**
  * Build `log P[i,j] = log(sum_t |w_t|^p)` for every edge of a block segment, once per run
  * (MATH.md §2: P aggregates the kernel taps). A single tap gives `p * log|w|` with no `pow`;
@@ -21,15 +29,13 @@ export interface BuildPowerFlags {
  * paths for p = 1 and p = 2 and a guard for zero, so nothing overflows or underflows.
  * A zero edge gets `LOG_ZERO`. Override `P` is the exponent.
  */
-export function buildPowerKernel(flags: BuildPowerFlags): Kernel {
+export function buildPowerKernel(flags: BuildPowerFlags): Kernel<typeof BuildPowerBindings> {
   const code = wgsl`
 ${lseWgsl}
 ${gridWgsl}
 ${BuildPowerParams.wgsl}
 override P: f32;
-@group(0) @binding(0) var<uniform> params: BuildPowerParams;
-@group(0) @binding(1) var<storage, read> weights: array<f32>;
-@group(0) @binding(2) var<storage, read_write> logP: array<f32>;
+${bindingsWgsl(BuildPowerBindings)}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -65,5 +71,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 #endif
 }
 `;
-  return { name: 'buildPower', code, bindings: ['uniform', 'read-only-storage', 'storage'] };
+  return { name: 'buildPower', code, bindings: BuildPowerBindings };
 }

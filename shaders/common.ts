@@ -48,13 +48,3 @@ fn flatWorkgroup(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.y * nwg.x + wid.x;
 }
 `;
-
-/** How a kernel binds a buffer (all bindings are in group 0, in order). */
-export type BindingKind = 'uniform' | 'storage' | 'read-only-storage';
-
-/** A kernel: its WGSL and its bindings, used to build an explicit pipeline layout. */
-export interface Kernel {
-  name: string;
-  code: string;
-  bindings: BindingKind[];
-}

@@ -1,5 +1,12 @@
 import { State } from './common.js';
-import type { Kernel } from './common.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage } from './bindings.js';
+import type { Kernel } from './bindings.js';
+
+/** The bindings of {@link finishSweepKernel}, by name (binding k is the k-th). */
+export const FinishSweepBindings = bindingLayout({
+  state: storage(State),
+  stepBits: readOnly('array<u32>'),
+});
 
 /**
  * End of a sweep, one invocation: apply the stopping rule (MATH.md §4) to the imbalance
@@ -7,11 +14,10 @@ import type { Kernel } from './common.js';
  * (later sweeps of the batch then return at once: `<= tol`, with `tol` rounded down to float32
  * by the host), and advance the sweep slot.
  */
-export function finishSweepKernel(imbalanceSlot0: number): Kernel {
+export function finishSweepKernel(imbalanceSlot0: number): Kernel<typeof FinishSweepBindings> {
   const code = /* wgsl */ `
 ${State.wgsl}
-@group(0) @binding(0) var<storage, read_write> state: State;
-@group(0) @binding(1) var<storage, read> stepBits: array<u32>;
+${bindingsWgsl(FinishSweepBindings)}
 
 @compute @workgroup_size(1)
 fn main() {
@@ -20,5 +26,5 @@ fn main() {
   state.sweep = state.sweep + 1u;
 }
 `;
-  return { name: 'finishSweep', code, bindings: ['storage', 'read-only-storage'] };
+  return { name: 'finishSweep', code, bindings: FinishSweepBindings };
 }

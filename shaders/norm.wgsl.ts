@@ -1,26 +1,32 @@
 import { State, WORKGROUP, gridWgsl, lseWgsl } from './common.js';
-import type { Kernel } from './common.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import type { Kernel } from './bindings.js';
 import { uniformStruct } from './struct.js';
 
 /** The uniform of {@link normKernel}: units, and workgroups (= pairs per sweep of the norm history). */
 export const NormParams = uniformStruct('NormParams', { nUnits: 'u32', groups: 'u32' });
+
+/** The bindings of {@link normKernel}, by name (binding k is the k-th). */
+export const NormBindings = bindingLayout({
+  params: uniform(NormParams),
+  state: readOnly(State),
+  logRho: readOnly('array<f32>'),
+  normHistory: storage('array<vec2f>'),
+});
 
 /**
  * The objective `F = sum_i rho[i]^r = ||W~||_{p,q}^q` as one log-sum-exp pair per workgroup
  * (a tree reduction in workgroup memory), written to the current sweep's slot of the norm
  * history; the host finishes the pairs in float64 once per batch. Override `R = q / p`.
  */
-export function normKernel(): Kernel {
+export function normKernel(): Kernel<typeof NormBindings> {
   const code = /* wgsl */ `
 ${lseWgsl}
 ${State.wgsl}
 ${gridWgsl}
 ${NormParams.wgsl}
 override R: f32;
-@group(0) @binding(0) var<uniform> params: NormParams;
-@group(0) @binding(1) var<storage, read> state: State;
-@group(0) @binding(2) var<storage, read> logRho: array<f32>;
-@group(0) @binding(3) var<storage, read_write> normHistory: array<vec2f>;
+${bindingsWgsl(NormBindings)}
 var<workgroup> partial: array<vec2f, ${WORKGROUP}>;
 var<workgroup> done: u32;
 
@@ -44,5 +50,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (lid == 0u) { normHistory[state.sweep * params.groups + group] = partial[0]; }
 }
 `;
-  return { name: 'norm', code, bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'] };
+  return { name: 'norm', code, bindings: NormBindings };
 }

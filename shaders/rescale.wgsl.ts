@@ -1,6 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { WORKGROUP, gridWgsl } from './common.js';
-import type { Kernel } from './common.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import type { Kernel } from './bindings.js';
 import { uniformStruct } from './struct.js';
 
 /**
@@ -27,6 +28,14 @@ export const RescaleParams = uniformStruct('RescaleParams', {
  */
 export const UNIT_SCALE_BYTES = 12;
 
+/** The bindings of {@link rescaleKernel}, by name (binding k is the k-th). */
+export const RescaleBindings = bindingLayout({
+  params: uniform(RescaleParams),
+  scales: readOnly('array<UnitScale>'),
+  weights: storage('array<f32>'),
+  bias: storage('array<f32>'),
+});
+
 /**
  * The final rescaling of one block segment (MATH.md §1): `w -> w * a[row] / a[col]` for every
  * weight entry (entry `(i*cols + j)*taps + t`, column unit `colUnit0 + g*cols + j` with
@@ -38,7 +47,7 @@ export const UNIT_SCALE_BYTES = 12;
  * of 2 of `w` (three correctly rounded float32 products, a few ulps from the float64 result),
  * and `2^(k_row - k_col)` is applied exactly by `ldexp` in steps of at most 2^126.
  */
-export function rescaleKernel(): Kernel {
+export function rescaleKernel(): Kernel<typeof RescaleBindings> {
   const code = wgsl`
 ${gridWgsl}
 ${RescaleParams.wgsl}
@@ -47,10 +56,7 @@ struct UnitScale {
   inverse: f32,
   exponent: i32,
 }
-@group(0) @binding(0) var<uniform> params: RescaleParams;
-@group(0) @binding(1) var<storage, read> scales: array<UnitScale>;
-@group(0) @binding(2) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(3) var<storage, read_write> bias: array<f32>;
+${bindingsWgsl(RescaleBindings)}
 
 /** x * 2^e, exactly (ldexp is defined for exponents in [-126, 127]). */
 fn timesPowerOfTwo(x: f32, e: i32) -> f32 {
@@ -84,7 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }
 `;
-  return { name: 'rescale', code, bindings: ['uniform', 'read-only-storage', 'storage', 'storage'] };
+  return { name: 'rescale', code, bindings: RescaleBindings };
 }
 
 /**

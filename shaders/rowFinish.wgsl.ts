@@ -1,10 +1,23 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { State, WORKGROUP, gridWgsl, lseWgsl } from './common.js';
-import type { Kernel } from './common.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import type { Kernel } from './bindings.js';
 import { uniformStruct } from './struct.js';
 
 /** The uniform of {@link rowFinishKernel}: units, and the offsets of the row partial lists in the topology buffer. */
 export const RowFinishParams = uniformStruct('RowFinishParams', { nUnits: 'u32', rowStartOffset: 'u32', rowEntryOffset: 'u32' });
+
+/** The bindings of {@link rowFinishKernel}, by name (binding k is the k-th). */
+export const RowFinishBindings = bindingLayout({
+  params: uniform(RowFinishParams),
+  state: readOnly(State),
+  rowPart: readOnly('array<vec2f>'),
+  topology: readOnly('array<u32>'),
+  logBias: readOnly('array<f32>'),
+  logAlpha: readOnly('array<f32>'),
+  logRho: storage('array<f32>'),
+  logY: storage('array<f32>'),
+});
 
 /**
  * Finish the row sums per unit: `log rho[i] = log alpha[i] + log(bias mass + sum of the row
@@ -13,21 +26,14 @@ export const RowFinishParams = uniformStruct('RowFinishParams', { nUnits: 'u32',
  * The partials of a unit are listed in the topology buffer as (base, stride, count) triples.
  * Override `R` is `q / p`.
  */
-export function rowFinishKernel(flags: { unitR: boolean }): Kernel {
+export function rowFinishKernel(flags: { unitR: boolean }): Kernel<typeof RowFinishBindings> {
   const code = wgsl`
 ${lseWgsl}
 ${State.wgsl}
 ${gridWgsl}
 ${RowFinishParams.wgsl}
 override R: f32;
-@group(0) @binding(0) var<uniform> params: RowFinishParams;
-@group(0) @binding(1) var<storage, read> state: State;
-@group(0) @binding(2) var<storage, read> rowPart: array<vec2f>;
-@group(0) @binding(3) var<storage, read> topology: array<u32>;
-@group(0) @binding(4) var<storage, read> logBias: array<f32>;
-@group(0) @binding(5) var<storage, read> logAlpha: array<f32>;
-@group(0) @binding(6) var<storage, read_write> logRho: array<f32>;
-@group(0) @binding(7) var<storage, read_write> logY: array<f32>;
+${bindingsWgsl(RowFinishBindings)}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -60,6 +66,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   return {
     name: 'rowFinish',
     code,
-    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'storage'],
+    bindings: RowFinishBindings,
   };
 }

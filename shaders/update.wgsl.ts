@@ -1,6 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { State, WORKGROUP, gridWgsl, lseWgsl } from './common.js';
-import type { Kernel } from './common.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import type { Kernel } from './bindings.js';
 import { uniformStruct } from './struct.js';
 
 /**
@@ -19,6 +20,18 @@ export const UpdateParams = uniformStruct('UpdateParams', {
   slot0: 'u32',
 });
 
+/** The bindings of {@link updateKernel}, by name (binding k is the k-th). */
+export const UpdateBindings = bindingLayout({
+  params: uniform(UpdateParams),
+  state: readOnly(State),
+  u: storage('array<f32>'),
+  logAlpha: storage('array<f32>'),
+  logRho: readOnly('array<f32>'),
+  colPart: readOnly('array<vec2f>'),
+  topology: readOnly('array<u32>'),
+  stepBits: storage('array<atomic<u32>>'),
+});
+
 /**
  * The multiplicative update (MATH.md §4) in log form, one invocation per variable of the class
  * being updated (`cls < 0`: all, the parallel schedule):
@@ -30,7 +43,7 @@ export const UpdateParams = uniformStruct('UpdateParams', {
  * `max |log(Out/In)|`, the imbalance the stopping rule reads.
  * Overrides: `P`, `R = q/p`, `ETA`.
  */
-export function updateKernel(flags: { evaluate: boolean }): Kernel {
+export function updateKernel(flags: { evaluate: boolean }): Kernel<typeof UpdateBindings> {
   const code = wgsl`
 ${lseWgsl}
 ${State.wgsl}
@@ -39,14 +52,7 @@ ${UpdateParams.wgsl}
 override P: f32;
 override R: f32;
 override ETA: f32;
-@group(0) @binding(0) var<uniform> params: UpdateParams;
-@group(0) @binding(1) var<storage, read> state: State;
-@group(0) @binding(2) var<storage, read_write> u: array<f32>;
-@group(0) @binding(3) var<storage, read_write> logAlpha: array<f32>;
-@group(0) @binding(4) var<storage, read> logRho: array<f32>;
-@group(0) @binding(5) var<storage, read> colPart: array<vec2f>;
-@group(0) @binding(6) var<storage, read> topology: array<u32>;
-@group(0) @binding(7) var<storage, read_write> stepBits: array<atomic<u32>>;
+${bindingsWgsl(UpdateBindings)}
 var<workgroup> largest: array<f32, ${WORKGROUP}>;
 var<workgroup> done: u32;
 
@@ -99,6 +105,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   return {
     name: 'update',
     code,
-    bindings: ['uniform', 'read-only-storage', 'storage', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage'],
+    bindings: UpdateBindings,
   };
 }

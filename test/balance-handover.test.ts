@@ -73,7 +73,7 @@ class Float32LikeEngine implements Engine {
   }
 }
 
-vi.mock('../src/engines/select.js', () => ({
+vi.mock('../src/engines/webgpu/engine.js', () => ({
   createWebGpuEngine: async (problem: Problem, options: EngineOptions): Promise<Engine> => new Float32LikeEngine(problem, options),
 }));
 

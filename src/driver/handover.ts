@@ -15,7 +15,7 @@ import { WeightBalanceError } from '../errors.js';
 import { CpuEngine } from '../engines/cpu/cpuEngine.js';
 import { DeviceLostError } from '../engines/engine.js';
 import type { Engine, Evaluation, RescaledBlock, SweepRecord } from '../engines/engine.js';
-import { createWebGpuEngine } from '../engines/select.js';
+import { createWebGpuEngine } from '../engines/webgpu/engine.js';
 import type { Schedule } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import type { BackendChoice } from './backend.js';
