@@ -7,6 +7,7 @@ import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import type { Engine } from '../src/engines/engine.js';
 import type { Schedule } from '../src/options.js';
 import type { Problem } from '../src/problem/problem.js';
+import { BufferUsage } from '../src/engines/webgpu/flags.js';
 
 /** A way to run the fix that the benchmark can time. */
 export interface BenchBackend {
@@ -84,7 +85,7 @@ function webgpuBackend(): BenchBackend {
       if (!device) throw new Error('no WebGPU device');
       const limit = Math.min(device.limits.maxBufferSize, 1 << 30);
       const bytes = Math.min(entries * 4, Math.floor(limit / 4) * 4);
-      const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+      const usage = BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
       const source = device.createBuffer({ label: 'bench floor source', size: bytes, usage });
       const target = device.createBuffer({ label: 'bench floor target', size: bytes, usage });
       const copies = 8;

@@ -6,7 +6,7 @@ import { BalanceAbortedError, WeightBalanceError } from './errors.js';
 import { rescale, withWeights } from './network/rescale.js';
 import { unitCount } from './network/types.js';
 import type { Network, UnitRef } from './network/types.js';
-import { SCHEDULES } from './options.js';
+import { SCHEDULES, refuseUnknownKeys } from './options.js';
 import type { Backend, NormExponents, Schedule } from './options.js';
 
 /**
@@ -49,7 +49,11 @@ export interface BalanceOptions extends NormExponents, GpuSource {
    * `<= tol` (default 1e-4: see the README for why), or after `maxSweeps`.
    */
   tol?: number;
-  /** At most this many sweeps (default 10000). */
+  /**
+   * At most this many sweeps (default 10000). `0` evaluates only: the result reports the norm
+   * and `maxLogImbalance` of the network as given, `sweeps: 0`, `converged: false`, and a copy
+   * of the network.
+   */
   maxSweeps?: number;
   /** `auto` (default: WebGPU when available, else CPU), `cpu` or `webgpu`. */
   backend?: Backend;
@@ -100,8 +104,17 @@ export interface BalanceResult {
   ms: number;
 }
 
-/** Check the run options other than the exponents (shared with the CLI, which checks them before reading any file). */
+/** Every key {@link BalanceOptions} has: any other is refused by name. */
+const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
+  'p', 'q', 'includeBiases', 'schedule', 'tol', 'maxSweeps', 'backend', 'sweepsPerBatch', 'onSweep', 'signal', 'gpu', 'adapter', 'device',
+];
+
+/**
+ * Check the run options other than the exponents (shared with the CLI, which checks them before
+ * reading any file). Unknown keys are refused by name.
+ */
 export function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
+  refuseUnknownKeys(options, BALANCE_OPTION_KEYS, 'balance');
   const { backend = 'auto' } = options;
   const { schedule = backend === 'webgpu' ? 'parallel' : 'accelerated', tol = DEFAULT_TOL, maxSweeps = 10000, sweepsPerBatch = 16 } = options;
   if (!SCHEDULES.includes(schedule)) throw new WeightBalanceError(`schedule must be one of ${SCHEDULES.map((s) => `'${s}'`).join(', ')}, got '${String(schedule)}'`);

@@ -33,3 +33,5 @@ export { readSafetensors, writeSafetensors, GRAPH_METADATA_KEY, MAX_HEADER_BYTES
 export type { NetworkGraphMetadata } from './io/safetensors.js';
 export { readOnnx, writeOnnx, writeOnnxFiles, onnxExternalDataFiles } from './io/onnx/index.js';
 export type { OnnxModel, OnnxFiles, OnnxFixedUnits, OnnxSource, ReadOnnxOptions } from './io/onnx/index.js';
+export { MODEL_FORMATS, modelFormatFor, checkWritable } from './io/formats.js';
+export type { ModelFormat, ModelRead, ModelOutput, FixedUnitsNote } from './io/formats.js';

@@ -47,3 +47,44 @@ export function updateExponent(p: number, q: number, schedule: Schedule): number
   const parallel = q >= p ? 1 / (4 * q) : 1 / (2 * (p + q));
   return schedule === 'alternating' ? 2 * parallel : parallel;
 }
+
+/** The edit distance between two words (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** The known word closest to `word`, when it is close enough to be a likely typo; else `null`. */
+export function closestWord(word: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let distance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < distance) {
+      best = candidate;
+      distance = d;
+    }
+  }
+  return best !== null && distance <= Math.max(2, Math.floor(best.length / 3)) ? best : null;
+}
+
+/**
+ * Refuse option keys that `what` does not know, by name (a misspelt `maxSweep` would otherwise be
+ * silently ignored), suggesting the closest known key. Keys whose value is `undefined` count as absent.
+ */
+export function refuseUnknownKeys(options: object, known: readonly string[], what: string): void {
+  const unknown = Object.keys(options).filter((key) => !known.includes(key) && (options as Record<string, unknown>)[key] !== undefined);
+  if (unknown.length === 0) return;
+  const described = unknown.map((key) => {
+    const near = closestWord(key, known);
+    return near ? `'${key}' (did you mean '${near}'?)` : `'${key}'`;
+  });
+  fail(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${described.join(', ')}; known: ${known.join(', ')}`);
+}

@@ -13,6 +13,7 @@ import type { Network } from '../src/network/types.js';
 import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
 import { weightDistance } from './support/fixReference.js';
+import { BufferUsage } from '../src/engines/webgpu/flags.js';
 
 const gpu = useGpu();
 
@@ -96,7 +97,7 @@ describe('balance() with the WebGPU backend', () => {
     queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
       if (poison) {
         poison = false;
-        device.createBuffer({ label: 'invalid (MAP_READ with STORAGE)', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+        device.createBuffer({ label: 'invalid (MAP_READ with STORAGE)', size: 16, usage: BufferUsage.MAP_READ | BufferUsage.STORAGE });
       }
       submit(buffers);
     };

@@ -25,6 +25,7 @@ import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import type { GpuContext } from './helpers/gpu.js';
 import { dagNet, groupedSplitNet } from './support/fixNets.js';
 import { uniformStream } from './support/fixReference.js';
+import { BufferUsage } from '../src/engines/webgpu/flags.js';
 
 const gpu = useGpu();
 
@@ -206,7 +207,7 @@ describe('WebGPU engine error scopes on a shared device', () => {
       // Other code on the same device: a scope around a faulty call, popped after an await
       // during which the engine runs a batch.
       device.pushErrorScope('validation');
-      device.createBuffer({ label: 'faulty (MAP_READ with STORAGE)', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+      device.createBuffer({ label: 'faulty (MAP_READ with STORAGE)', size: 16, usage: BufferUsage.MAP_READ | BufferUsage.STORAGE });
       const run = engine.sweeps(8, 0);
       const theirs = await device.popErrorScope();
       expect(theirs?.message ?? null, 'the other code\'s own error').toMatch(/usage/i);
@@ -230,7 +231,7 @@ describe('balance() on a device shared with other code', () => {
     const seen: string[] = [];
     device.addEventListener('uncapturederror', (event) => seen.push((event as GPUUncapturedErrorEvent).error.message));
     try {
-      const faulty = (): void => void device.createBuffer({ label: 'faulty (MAP_READ with STORAGE)', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+      const faulty = (): void => void device.createBuffer({ label: 'faulty (MAP_READ with STORAGE)', size: 16, usage: BufferUsage.MAP_READ | BufferUsage.STORAGE });
       const result = await balance(mlp([6, 8, 5, 3], { seed: 3 }), { p: 2, q: 2, backend: 'webgpu', device, tol: 1e-6, sweepsPerBatch: 4, onSweep: faulty });
       expect(seen.length, 'the faulty code\'s errors').toBeGreaterThan(0);
       expect(result.fallback).toBeNull();

@@ -15,6 +15,7 @@ import type { Schedule } from '../src/options.js';
 import { gpuIt, useGpu } from './helpers/gpu.js';
 import { cnnNet, mlpNet } from './support/fixNets.js';
 import type { Network } from '../src/network/types.js';
+import { BufferUsage } from '../src/engines/webgpu/flags.js';
 
 const gpu = useGpu();
 
@@ -103,7 +104,7 @@ describe('WebGPU host batching', () => {
       submissions++;
       submit(buffers);
     };
-    const watched = device.createBuffer({ label: 'prototype probe', size: 16, usage: GPUBufferUsage.MAP_READ });
+    const watched = device.createBuffer({ label: 'prototype probe', size: 16, usage: BufferUsage.MAP_READ });
     const prototype = Object.getPrototypeOf(watched) as { mapAsync: GPUBuffer['mapAsync'] };
     watched.destroy();
     const mapAsync = prototype.mapAsync;

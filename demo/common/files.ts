@@ -1,64 +1,39 @@
 /**
- * Opening and saving network files. Readers are registered by file extension in one table, so
- * another format (e.g. ONNX) is one more entry; anything they refuse is reported next to the
- * file control by the caller.
+ * Opening and saving network files in the page, through the library's one registry of formats
+ * (`MODEL_FORMATS`, `modelFormatFor`, `checkWritable`): the same readers, writers and refusals as
+ * the CLI (e.g. writing `.onnx` needs a network opened from an `.onnx` file). Anything they
+ * refuse is reported next to the file control by the caller.
  */
-import { readOnnx, readSafetensors, validateNetwork, WeightBalanceError, writeOnnx, writeSafetensors } from '../../src/index.js';
-import type { Network, OnnxModel } from '../../src/index.js';
+import { checkWritable, MODEL_FORMATS, modelFormatFor, validateNetwork } from '../../src/index.js';
+import type { ModelRead, Network } from '../../src/index.js';
 
-/** A network file format the page can open and save. */
-export interface NetworkFormat {
-  /** Lower-case extension with the dot, e.g. `.safetensors`. */
-  extension: string;
-  read(bytes: Uint8Array): Network;
-  /** `origin`: the network as it was opened, for formats that patch their source file (ONNX). */
-  write(net: Network, origin?: Network): Uint8Array;
-}
+/** What each network opened on this page was read as (its format's writer may patch the file). */
+const opened = new WeakMap<Network, ModelRead>();
 
-/** ONNX models opened on this page, by the network read from them: saving patches their bytes. */
-const onnxModels = new WeakMap<Network, OnnxModel>();
-
-function readOnnxNetwork(bytes: Uint8Array): Network {
-  const model = readOnnx(bytes);
-  onnxModels.set(model.network, model);
-  return model.network;
-}
-
-function writeOnnxNetwork(net: Network, origin?: Network): Uint8Array {
-  const model = origin && onnxModels.get(origin);
-  if (!model) throw new WeightBalanceError('a .onnx file can only be saved for a network opened from a .onnx file');
-  return writeOnnx(model, net);
-}
-
-/** The extension to save a balanced copy of `origin` with: its own format when that is ONNX. */
+/** The extension to save a balanced copy of `origin` with: the format it was opened from when that format can write it, else `.safetensors`. */
 export function saveExtension(origin: Network): string {
-  return onnxModels.has(origin) ? '.onnx' : '.safetensors';
+  const read = opened.get(origin);
+  const own = read && MODEL_FORMATS.find((f) => f.name === read.format)?.extensions[0];
+  if (!own) return '.safetensors';
+  try {
+    checkWritable(own, read);
+    return own;
+  } catch {
+    return '.safetensors';
+  }
 }
-
-/** The formats the page knows, by extension. */
-export const FORMATS: NetworkFormat[] = [
-  { extension: '.safetensors', read: readSafetensors, write: writeSafetensors },
-  { extension: '.onnx', read: readOnnxNetwork, write: writeOnnxNetwork },
-];
 
 /** The `accept` attribute of the file input. */
 export function acceptedExtensions(): string {
-  return FORMATS.map((f) => f.extension).join(',');
-}
-
-function formatOf(name: string): NetworkFormat {
-  const lower = name.toLowerCase();
-  const format = FORMATS.find((f) => lower.endsWith(f.extension));
-  if (!format) throw new WeightBalanceError(`'${name}' is not a ${FORMATS.map((f) => f.extension).join(' or ')} file`);
-  return format;
+  return MODEL_FORMATS.flatMap((f) => f.extensions).join(',');
 }
 
 /** Read a network from a file (throws a readable error for anything malformed). */
 export async function readNetworkFile(file: File): Promise<Network> {
-  const format = formatOf(file.name);
-  const net = format.read(new Uint8Array(await file.arrayBuffer()));
-  validateNetwork(net);
-  return net;
+  const read = modelFormatFor(file.name).read(new Uint8Array(await file.arrayBuffer()));
+  validateNetwork(read.network);
+  opened.set(read.network, read);
+  return read.network;
 }
 
 /**
@@ -66,7 +41,8 @@ export async function readNetworkFile(file: File): Promise<Network> {
  * network as opened, which an `.onnx` download needs (it rewrites that file's weights).
  */
 export function saveNetworkFile(net: Network, filename: string, origin?: Network): void {
-  const bytes = formatOf(filename).write(net, origin);
+  const { format, own } = checkWritable(filename, (origin && opened.get(origin)) ?? null, 'the opened file');
+  const bytes = format.write!(net, own).bytes;
   const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
   const link = document.createElement('a');
   link.href = url;

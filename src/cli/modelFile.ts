@@ -1,109 +1,25 @@
 /**
- * Model files by extension: the one place the CLI reads and writes networks. A format is a
- * reader and (optionally) a writer; add one by appending to {@link MODEL_FORMATS}.
- * Writes are atomic: temporary files in the target directory, then renames, so a failed or
- * interrupted run never leaves a partial output file. Everything a write could refuse is
- * checked by {@link checkOutputPath} before any long work.
+ * Model files on disk for the CLI: the formats are the library's one registry
+ * (`src/io/formats.ts`); this module adds the file system. A model's companion files (ONNX
+ * external data) are read from its directory. Writes are atomic: temporary files in the target
+ * directory, then renames, so a failed or interrupted run never leaves a partial output file.
+ * Everything a write could refuse is checked by {@link checkOutputPath} before any long work.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, isAbsolute, join, normalize, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { onnxFormat } from './onnxFormat.js';
+import { checkWritable, modelFormatFor, sourceFor } from '../io/formats.js';
+import type { ModelFormat, ModelRead } from '../io/formats.js';
 import type { Network } from '../network/types.js';
 
-/**
- * Units that a model file's reader fixed (factor 1): one entry per layer and per node that
- * fixed it. All of the layer's units are fixed.
- */
-export interface FixedUnitsNote {
-  /** The layer's index in the network and its name. */
-  layer: number;
-  name: string;
-  /** How many units the layer has (all of them are fixed). */
-  units: number;
-  /** The op and the node (its name, or `#index`) that fixed them. */
-  op: string;
-  node: string;
-  /**
-   * `activation`: the op is not positively homogeneous (Sigmoid, Tanh, Softmax...) and is
-   * modelled exactly; `unsupported`: an op the network model cannot express, kept as a barrier
-   * of fixed units (balancing stays exact, the file keeps the op).
-   */
-  reason: 'activation' | 'unsupported';
-}
+export type { FixedUnitsNote } from '../io/formats.js';
 
-/** What a {@link ModelFormat} reader returns. */
-export interface ModelRead {
-  network: Network;
-  /** Units the reader fixed because of the ops around them (absent: none). */
-  fixedUnits?: FixedUnitsNote[];
-  /** Other remarks for the report, one sentence each (absent: none). */
-  notes?: string[];
-  /**
-   * Why `network` alone does not compute the file's function (absent or empty: it does).
-   * Writing the network in another format would then change the model, so that is refused.
-   */
-  inexact?: string[];
-  /** The reader's own state, given back to the same format's writer (e.g. the file to patch). */
-  state?: unknown;
-}
-
-/** A model file as read: where it came from and what its reader reported. */
-export interface ModelSource {
+/** A model file as read: where it came from, its bytes, and what its reader reported. */
+export interface ModelSource extends ModelRead {
   path: string;
-  /** The {@link ModelFormat.name} it was read with. */
-  format: string;
   bytes: Uint8Array;
-  fixedUnits: FixedUnitsNote[];
-  notes: string[];
-  inexact: string[];
-  state: unknown;
 }
-
-/** What a {@link ModelFormat} writer returns. */
-export interface ModelOutput {
-  /** The model file. */
-  bytes: Uint8Array;
-  /**
-   * Files the model refers to, by path relative to its directory (e.g. ONNX external data):
-   * written next to the model file, atomically with it. Absent: none.
-   */
-  companions?: Record<string, Uint8Array>;
-}
-
-/** A file format for networks. */
-export interface ModelFormat {
-  name: string;
-  /** Lower-case extensions with the dot, e.g. `.safetensors`. */
-  extensions: readonly string[];
-  read(bytes: Uint8Array, path: string): ModelRead | Promise<ModelRead>;
-  /**
-   * Encode a network. `source` is the file the network was read from when it has this same
-   * format (a writer may patch it, e.g. replace an ONNX graph's initialisers), else `null`.
-   * Absent: the format is read-only.
-   */
-  write?(net: Network, source: ModelSource | null): ModelOutput | Promise<ModelOutput>;
-  /**
-   * Throw the {@link WeightBalanceError} that {@link write} would throw for this `source`
-   * (same convention), so that it comes before any long work. Absent: every network is written.
-   */
-  checkWrite?(source: ModelSource | null): void;
-  /** The companion files {@link write} produces for this `source` (relative paths). Absent: none. */
-  companions?(source: ModelSource | null): string[];
-}
-
-/** The formats the CLI knows, by extension. */
-export const MODEL_FORMATS: ModelFormat[] = [
-  {
-    name: 'safetensors',
-    extensions: ['.safetensors'],
-    read: (bytes) => ({ network: readSafetensors(bytes) }),
-    write: (net) => ({ bytes: writeSafetensors(net) }),
-  },
-  onnxFormat,
-];
 
 function describeError(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
@@ -113,16 +29,26 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The format of a path, from its extension; a {@link WeightBalanceError} lists the known ones. */
-export function modelFormatFor(path: string, purpose: 'read' | 'write' = 'read'): ModelFormat {
-  const ext = extname(path).toLowerCase();
-  const known = MODEL_FORMATS.filter((f) => purpose === 'read' || f.write);
-  const format = known.find((f) => f.extensions.includes(ext));
-  if (!format) {
-    const list = known.flatMap((f) => f.extensions).join(', ');
-    throw new WeightBalanceError(`'${path}': cannot ${purpose} ${ext ? `'${ext}'` : 'files without an extension'}; supported: ${list}`);
+/** A companion's path relative to its model file: inside the model's directory. */
+function checkCompanionName(name: string, what = 'the companion file'): void {
+  if (!name || isAbsolute(name) || normalize(name).split(/[\\/]/).includes('..')) {
+    throw new WeightBalanceError(`${what} '${name}' must be a path inside the model's directory`);
   }
-  return format;
+}
+
+/** The companion files a model names, read from its directory. */
+async function readCompanions(format: ModelFormat, bytes: Uint8Array, path: string): Promise<Record<string, Uint8Array>> {
+  const files: Array<[string, Uint8Array]> = [];
+  for (const location of format.needs?.(bytes) ?? []) {
+    checkCompanionName(location, 'external data location');
+    const file = join(dirname(path), location);
+    try {
+      files.push([location, new Uint8Array(await readFile(file))]);
+    } catch {
+      throw new WeightBalanceError(`cannot read the external data file '${file}' that the model refers to`);
+    }
+  }
+  return Object.fromEntries(files); // own properties, even for a location named '__proto__'
 }
 
 /** Read a network from a model file (format by extension). */
@@ -135,26 +61,12 @@ export async function readModelFile(path: string): Promise<{ network: Network; s
     throw new WeightBalanceError(`cannot read '${path}': ${describeError(error)}`);
   }
   try {
-    const read = await format.read(bytes, path);
-    const source: ModelSource = {
-      path,
-      format: format.name,
-      bytes,
-      fixedUnits: read.fixedUnits ?? [],
-      notes: read.notes ?? [],
-      inexact: read.inexact ?? [],
-      state: read.state,
-    };
-    return { network: read.network, source };
+    const read = format.read(bytes, await readCompanions(format, bytes, path));
+    return { network: read.network, source: { ...read, path, bytes } };
   } catch (error) {
     if (error instanceof WeightBalanceError) throw new WeightBalanceError(`'${path}': ${error.message}`);
     throw error;
   }
-}
-
-/** The source a format's writer gets: the file read, when it has that format. */
-function sourceFor(format: ModelFormat, source: ModelSource | null): ModelSource | null {
-  return source && source.format === format.name ? source : null;
 }
 
 /** A path with its directory's symbolic links resolved (the directory must exist). */
@@ -163,12 +75,6 @@ async function realTarget(path: string): Promise<string> {
   return join(await realpath(dirname(target)), basename(target));
 }
 
-/** A companion's path relative to its model file: inside the model's directory. */
-function checkCompanionName(name: string): void {
-  if (!name || isAbsolute(name) || normalize(name).split(/[\\/]/).includes('..')) {
-    throw new WeightBalanceError(`the companion file '${name}' must be a path inside the model's directory`);
-  }
-}
 
 /** Check, before any long work, that a file can be written at `path`: its directory exists and `path` is not a directory. */
 export async function checkTargetPath(path: string): Promise<void> {
@@ -191,20 +97,7 @@ export async function checkTargetPath(path: string): Promise<void> {
  * overwrite the output itself nor the input's own companions.
  */
 export async function checkOutputPath(path: string, source: ModelSource | null = null): Promise<void> {
-  const format = modelFormatFor(path, 'write');
-  if (source && source.format !== format.name && source.inexact.length > 0) {
-    throw new WeightBalanceError(
-      `cannot write '${path}': the network read from '${source.path}' does not compute that model's function by itself (${source.inexact.join('; ')}), ` +
-      `so a '${extname(path).toLowerCase()}' file would be a different model; write '${extname(source.path).toLowerCase()}' instead`,
-    );
-  }
-  const own = sourceFor(format, source);
-  try {
-    format.checkWrite?.(own);
-  } catch (error) {
-    if (error instanceof WeightBalanceError) throw new WeightBalanceError(`cannot write '${path}': ${error.message}`);
-    throw error;
-  }
+  const { format, own } = checkWritable(path, source, source?.path);
   await checkTargetPath(path);
   const companions = format.companions?.(own) ?? [];
   if (companions.length === 0) return;
@@ -213,10 +106,11 @@ export async function checkOutputPath(path: string, source: ModelSource | null =
     checkCompanionName(name);
     if (join(dirname(output), name) === output) throw new WeightBalanceError(`cannot write '${path}': the model refers to a companion file of that same name`);
   }
-  if (own && output !== (await realTarget(own.path)) && dirname(output) === dirname(await realTarget(own.path))) {
+  const input = source && own ? source.path : null;
+  if (input !== null && output !== (await realTarget(input)) && dirname(output) === dirname(await realTarget(input))) {
     throw new WeightBalanceError(
       `cannot write '${path}': the model refers to ${companions.map((c) => `'${c}'`).join(', ')} by name, and writing ${companions.length > 1 ? 'them' : 'it'} ` +
-      `next to '${path}' would overwrite the input's own; write the output into another directory (or over '${own.path}' itself)`,
+      `next to '${path}' would overwrite the input's own; write the output into another directory (or over '${input}' itself)`,
     );
   }
 }

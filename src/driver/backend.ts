@@ -51,7 +51,7 @@ export interface GpuSource {
 export interface BackendChoice {
   backend: 'cpu' | 'webgpu';
   /** For `webgpu`: the caller's device, or the adapter chosen (requested once); else `{}`. */
-  source: { device?: GPUDevice; adapter?: GPUAdapter };
+  source: { device?: GpuDeviceLike; adapter?: GpuAdapterLike };
   /** A description of the adapter (vendor, architecture, device, description), or `null`. */
   adapter: string | null;
   /** Why `auto` chose the CPU, or `null`. */
@@ -97,10 +97,10 @@ export async function chooseBackend(requested: Backend, source: GpuSource = {}):
     return cpuFor(fallback);
   };
   if (source.device) {
-    const device = source.device as unknown as GPUDevice & { adapterInfo?: GPUAdapterInfo };
-    const name = describeAdapter(device.adapterInfo);
-    if (requested === 'auto' && isSoftwareAdapter(device.adapterInfo)) return cpuFor(softwareFallback(name));
-    return { backend: 'webgpu', source: { device }, adapter: name, fallback: null };
+    const { adapterInfo } = source.device as { adapterInfo?: GPUAdapterInfo };
+    const name = describeAdapter(adapterInfo);
+    if (requested === 'auto' && isSoftwareAdapter(adapterInfo)) return cpuFor(softwareFallback(name));
+    return { backend: 'webgpu', source: { device: source.device }, adapter: name, fallback: null };
   }
   let adapter = (source.adapter as unknown as GPUAdapter | undefined) ?? null;
   if (!adapter) {
@@ -116,7 +116,7 @@ export async function chooseBackend(requested: Backend, source: GpuSource = {}):
   const info = adapter.info as GPUAdapterInfo | undefined;
   const name = describeAdapter(info);
   if (requested === 'auto' && isSoftwareAdapter(info, adapter as { isFallbackAdapter?: boolean })) return cpuFor(softwareFallback(name));
-  return { backend: 'webgpu', source: { adapter }, adapter: name, fallback: null };
+  return { backend: 'webgpu', source: { adapter: adapter as unknown as GpuAdapterLike }, adapter: name, fallback: null };
 }
 
 function softwareFallback(name: string): Fallback {

@@ -16,6 +16,7 @@ import { CpuEngine } from '../engines/cpu/cpuEngine.js';
 import { DeviceLostError } from '../engines/engine.js';
 import type { Engine, Evaluation, RescaledBlock, SweepRecord } from '../engines/engine.js';
 import { createWebGpuEngine } from '../engines/webgpu/engine.js';
+import type { GpuTarget } from '../engines/webgpu/device.js';
 import type { Schedule } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import type { BackendChoice } from './backend.js';
@@ -107,7 +108,8 @@ export class EngineHandover {
   static async open(problem: Problem, run: HandoverRun, choice: BackendChoice): Promise<EngineHandover> {
     if (choice.backend === 'webgpu') {
       try {
-        const engine = await createWebGpuEngine(problem, { schedule: run.schedule }, choice.source);
+        // The choice's adapter or device are WebGPU's own objects, typed structurally in the public API.
+        const engine = await createWebGpuEngine(problem, { schedule: run.schedule }, choice.source as GpuTarget);
         return new EngineHandover(problem, run, engine, choice, null);
       } catch (error) {
         const fallback = { kind: failureKind(error), message: `WebGPU unavailable: ${text(error)}` };

@@ -15,13 +15,13 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
  */
 const DAWN_TOGGLES = ['disable_workgroup_init'];
 
-type Dawn = { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+type Dawn = { create: (flags: string[]) => GPU };
 
 let loaded: Promise<GPU | null> | undefined;
 
 /**
  * Dawn's `GPU` object for Node, or `null` when the `webgpu` package cannot be loaded. Installs
- * Dawn's WebGPU globals (`GPUBufferUsage`, ...) where the environment has none. When
+ * no globals: the library's WebGPU flags are constants (`flags.ts`). When
  * `VK_ICD_FILENAMES` is unset and the system's Vulkan drivers give no adapter (a machine without
  * a GPU), it points `VK_ICD_FILENAMES` at Chromium's SwiftShader driver, if installed, and tries
  * again; a real GPU's driver is never hidden. Loaded once per process.
@@ -37,9 +37,6 @@ async function load(): Promise<GPU | null> {
     dawn = (await import('webgpu')) as Dawn;
   } catch {
     return null;
-  }
-  for (const [name, value] of Object.entries(dawn.globals)) {
-    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   }
   const flags = [`enable-dawn-features=${DAWN_TOGGLES.join(',')}`];
   const gpu = dawn.create(flags);

@@ -1,0 +1,204 @@
+/**
+ * The one registry of model-file formats, by extension, for the CLI and the demo alike: each
+ * format reads bytes into a network (with what its reader fixed or noticed) and, optionally,
+ * writes one back. Browser-safe (no file system): callers bring the bytes, and the bytes of the
+ * companion files a model names (ONNX external data). A new format is one more entry of
+ * {@link MODEL_FORMATS}.
+ */
+import { WeightBalanceError } from '../errors.js';
+import type { Network } from '../network/types.js';
+import { onnxExternalDataFiles, readOnnx, writeOnnxFiles } from './onnx/index.js';
+import type { OnnxModel } from './onnx/index.js';
+import { readSafetensors, writeSafetensors } from './safetensors.js';
+
+/**
+ * Units that a model file's reader fixed (factor 1): one entry per layer and per node that
+ * fixed it. All of the layer's units are fixed.
+ */
+export interface FixedUnitsNote {
+  /** The layer's index in the network and its name. */
+  layer: number;
+  name: string;
+  /** How many units the layer has (all of them are fixed). */
+  units: number;
+  /** The op and the node (its name, or `#index`) that fixed them. */
+  op: string;
+  node: string;
+  /**
+   * `activation`: the op is not positively homogeneous (Sigmoid, Tanh, Softmax...) and is
+   * modelled exactly; `unsupported`: an op the network model cannot express, kept as a barrier
+   * of fixed units (balancing stays exact, the file keeps the op).
+   */
+  reason: 'activation' | 'unsupported';
+}
+
+/** A model as read: the network, what its reader reported, and the reader's state for the same format's writer. */
+export interface ModelRead {
+  /** The {@link ModelFormat.name} it was read with. */
+  format: string;
+  network: Network;
+  /** Units the reader fixed because of the ops around them. */
+  fixedUnits: FixedUnitsNote[];
+  /** Other remarks for a report, one sentence each. */
+  notes: string[];
+  /**
+   * Why `network` alone does not compute the file's function (empty: it does). Writing the
+   * network in another format would then change the model, so that is refused.
+   */
+  inexact: string[];
+  /** The reader's own state, given back to the same format's writer (e.g. the file to patch). */
+  state: unknown;
+}
+
+/** What a {@link ModelFormat} writer returns. */
+export interface ModelOutput {
+  /** The model file. */
+  bytes: Uint8Array;
+  /** Files the model refers to, by path relative to its directory (e.g. ONNX external data); absent: none. */
+  companions?: Record<string, Uint8Array>;
+}
+
+/** A file format for networks. */
+export interface ModelFormat {
+  name: string;
+  /** Lower-case extensions with the dot, e.g. `.safetensors`. */
+  extensions: readonly string[];
+  /** The companion files (relative paths) a model file names, which {@link read} needs. Absent: none. */
+  needs?(bytes: Uint8Array): string[];
+  /** Decode a model file; `companions` holds the files {@link needs} named, by name. */
+  read(bytes: Uint8Array, companions?: Record<string, Uint8Array>): ModelRead;
+  /**
+   * Encode a network. `source` is the model it was read from when that has this same format
+   * (a writer may patch it, e.g. replace an ONNX graph's initialisers), else `null`.
+   * Absent: the format is read-only.
+   */
+  write?(net: Network, source: ModelRead | null): ModelOutput;
+  /**
+   * Throw the {@link WeightBalanceError} that {@link write} would throw for this `source`, so that
+   * it comes before any long work. Absent: every network is written.
+   */
+  checkWrite?(source: ModelRead | null): void;
+  /** The companion files {@link write} produces for this `source` (relative paths). Absent: none. */
+  companions?(source: ModelRead | null): string[];
+}
+
+/** What the ONNX reader keeps for its writer: the parsed model and its external data as read. */
+interface OnnxState {
+  model: OnnxModel;
+  externalData: Record<string, Uint8Array>;
+}
+
+/** The ONNX reader's report: fixed units per layer, remarks, and what the network alone does not compute. */
+function onnxReport(model: OnnxModel): Pick<ModelRead, 'fixedUnits' | 'notes' | 'inexact'> {
+  const fixedUnits: FixedUnitsNote[] = model.fixedUnits.flatMap((f) => f.layers.map((l) => ({
+    layer: l.layer,
+    name: l.name,
+    units: l.units,
+    op: f.op,
+    node: f.node,
+    reason: f.modelled === 'opaque' ? 'unsupported' as const : 'activation' as const,
+  })));
+  const notes = model.foldedBatchNorms.map((bn) => `BatchNormalization '${bn}' is folded into the weights before it (the file keeps the node; its bias B is rewritten)`);
+  const inexact = model.fixedUnits
+    .filter((f) => f.modelled === 'opaque')
+    .map((f) => `op '${f.op}' (node '${f.node}') is kept as an identity barrier of fixed units`);
+  if (model.inputTranspose) {
+    const transpose = `the graph transposes its input first (perm [${model.inputTranspose.join(', ')}]): the network's input layer has the transposed shape`;
+    notes.push(transpose);
+    inexact.push(transpose);
+  }
+  return { fixedUnits, notes, inexact };
+}
+
+const NEEDS_ONNX_SOURCE = "writing '.onnx' needs a network read from an '.onnx' file (the writer rewrites that file's weight initializers and keeps everything else)";
+
+function onnxState(source: ModelRead | null): OnnxState {
+  if (!source) throw new WeightBalanceError(NEEDS_ONNX_SOURCE);
+  return source.state as OnnxState;
+}
+
+/** safetensors: an `nn.Sequential` state dict, or one written by this library (with its graph). */
+export const safetensorsFormat: ModelFormat = {
+  name: 'safetensors',
+  extensions: ['.safetensors'],
+  read: (bytes) => ({ format: 'safetensors', network: readSafetensors(bytes), fixedUnits: [], notes: [], inexact: [], state: null }),
+  write: (net) => ({ bytes: writeSafetensors(net) }),
+};
+
+/**
+ * ONNX models (`.onnx`). Writing needs the network to come from an `.onnx` file; its external
+ * data files (all of them, changed or not) are written with the output model.
+ */
+export const onnxFormat: ModelFormat = {
+  name: 'onnx',
+  extensions: ['.onnx'],
+  needs: (bytes) => onnxExternalDataFiles(bytes),
+  read(bytes, companions = {}) {
+    const externalData: Record<string, Uint8Array> = Object.fromEntries(Object.entries(companions)); // own properties only
+    const model = readOnnx(bytes, { externalData });
+    return { format: 'onnx', network: model.network, ...onnxReport(model), state: { model, externalData } satisfies OnnxState };
+  },
+  checkWrite(source) {
+    onnxState(source);
+  },
+  companions(source) {
+    return source ? Object.keys(onnxState(source).externalData) : [];
+  },
+  write(net, source) {
+    const { model, externalData } = onnxState(source);
+    const files = writeOnnxFiles(model, net);
+    // Unchanged data files too: the output model must load from its own directory.
+    return { bytes: files.model, companions: { ...externalData, ...files.externalData } };
+  },
+};
+
+/** The formats the library knows, by extension. */
+export const MODEL_FORMATS: readonly ModelFormat[] = [safetensorsFormat, onnxFormat];
+
+/** The extension of a file name, lower-case with the dot (`''` when none). */
+export function extensionOf(name: string): string {
+  const base = name.slice(Math.max(name.lastIndexOf('/'), name.lastIndexOf('\\')) + 1);
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(dot).toLowerCase() : '';
+}
+
+/** The format of a file name, from its extension; a {@link WeightBalanceError} lists the known ones. */
+export function modelFormatFor(name: string, purpose: 'read' | 'write' = 'read'): ModelFormat {
+  const ext = extensionOf(name);
+  const known = MODEL_FORMATS.filter((f) => purpose === 'read' || f.write);
+  const format = known.find((f) => f.extensions.includes(ext));
+  if (!format) {
+    const list = known.flatMap((f) => f.extensions).join(', ');
+    throw new WeightBalanceError(`'${name}': cannot ${purpose} ${ext ? `'${ext}'` : 'files without an extension'}; supported: ${list}`);
+  }
+  return format;
+}
+
+/** The source a format's writer gets: the model read, when it has that format. */
+export function sourceFor(format: ModelFormat, source: ModelRead | null): ModelRead | null {
+  return source && source.format === format.name ? source : null;
+}
+
+/**
+ * Check, before any long work, that a network read as `source` (null: built in memory) can be
+ * written as `name` (its extension): a writable format that accepts this source, and a model that
+ * keeps its function in that format. Returns the format and the source its writer gets.
+ */
+export function checkWritable(name: string, source: ModelRead | null, sourceName = 'the input'): { format: ModelFormat; own: ModelRead | null } {
+  const format = modelFormatFor(name, 'write');
+  if (source && source.format !== format.name && source.inexact.length > 0) {
+    const own = MODEL_FORMATS.find((f) => f.name === source.format)?.extensions[0] ?? source.format;
+    throw new WeightBalanceError(
+      `cannot write '${name}': the network read from '${sourceName}' does not compute that model's function by itself (${source.inexact.join('; ')}), ` +
+      `so a '${extensionOf(name)}' file would be a different model; write '${own}' instead`,
+    );
+  }
+  const own = sourceFor(format, source);
+  try {
+    format.checkWrite?.(own);
+  } catch (error) {
+    if (error instanceof WeightBalanceError) throw new WeightBalanceError(`cannot write '${name}': ${error.message}`);
+    throw error;
+  }
+  return { format, own };
+}
