@@ -22,11 +22,11 @@ const FILE = 'file';
 
 /**
  * How far one run has come, in [0, 1]: the share of `maxSweeps` done, or, when larger, how far the
- * largest step has fallen from its first value towards `tol` on a log scale (steps shrink
- * geometrically near the minimum).
+ * imbalance `max |log(Out/In)|` has fallen from its first value towards `tol` on a log scale (it
+ * shrinks geometrically near the minimum).
  */
-function runFraction(sweepShare: number, firstStep: number, step: number, tol: number): number {
-  const converging = tol > 0 && firstStep > tol && step > 0 ? Math.log(firstStep / step) / Math.log(firstStep / tol) : 0;
+function runFraction(sweepShare: number, firstImbalance: number, imbalance: number, tol: number): number {
+  const converging = tol > 0 && firstImbalance > tol && imbalance > 0 ? Math.log(firstImbalance / imbalance) / Math.log(firstImbalance / tol) : 0;
   return Math.min(1, Math.max(0, sweepShare, converging));
 }
 
@@ -45,9 +45,11 @@ function mount(panel: HTMLElement): void {
   const fingerprintOut = el('output', { id: 'network-fingerprint', 'aria-label': 'Network fingerprint', class: 'mono' });
 
   const pairsField = field('pairs', '(p, q) pairs', el('input', { type: 'text', value: DEFAULT_PAIRS, autocomplete: 'off', spellcheck: 'false' }), 'p,q; p,q; … with p > 0 and q > 0');
-  const scheduleField = field('schedule', 'Schedule', select([['parallel', 'parallel (any network)'], ['alternating', 'alternating (about 4x fewer sweeps)']], 'parallel'));
+  const scheduleField = field('schedule', 'Schedule', select([
+    ['accelerated', 'accelerated (fewest passes; CPU engine)'], ['parallel', 'parallel (the paper\'s update; CPU or WebGPU)'], ['alternating', 'alternating (one class at a time; CPU or WebGPU)'],
+  ], 'accelerated'));
   const backendField = field('backend', 'Backend', select([['auto', 'auto (WebGPU if available)'], ['webgpu', 'WebGPU'], ['cpu', 'CPU (Web Worker)']], 'auto'));
-  const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-6'), 'stop when no log factor moves more than this in a sweep');
+  const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-4'), 'stop once max |log(Out/In)| over the hidden units is at most this');
   const sweepsField = field('max-sweeps', 'Max sweeps', numberInput('1000', { inputmode: 'numeric' }));
 
   const runButton = el('button', { type: 'submit', class: 'primary', text: 'Balance' });
@@ -228,13 +230,13 @@ function mount(panel: HTMLElement): void {
         if (cancelled || thisRun !== runCount || items.length === 0) return;
         if (initial === 0) {
           initial = items[0].norm / items[0].ratio;
-          firstStep = items[0].maxStep;
+          firstStep = items[0].maxLogImbalance;
           chart?.push(k, [1]);
         }
         chart?.push(k, items.map((s) => s.ratio));
         const last = items[items.length - 1];
-        progress.value = k + runFraction(last.sweep / maxSweeps, firstStep, last.maxStep, tol);
-        status.textContent = `Balancing ${label}: sweep ${last.sweep} (${last.backend}), ratio ${formatNumber(last.ratio, 6)}, largest step ${formatNumber(last.maxStep, 3)}`;
+        progress.value = k + runFraction(last.sweep / maxSweeps, firstStep, last.maxLogImbalance, tol);
+        status.textContent = `Balancing ${label}: sweep ${last.sweep} (${last.backend}), ratio ${formatNumber(last.ratio, 6)}, max |log(Out/In)| ${formatNumber(last.maxLogImbalance, 3)}, passes ${formatNumber(last.passes, 3)}`;
       };
       try {
         handle = await startRun(origin.net, { ...pair, schedule, tol, maxSweeps }, backend, onProgress);

@@ -15,13 +15,13 @@ const BAR_WIDTH = 24;
 const REDRAW_MS = 80;
 
 function line(p: SweepProgress): string {
-  return `sweep ${p.sweep}  ||W||/||W0|| ${p.ratio.toFixed(8)}  norm ${p.norm.toPrecision(8)}  step ${p.maxStep.toExponential(2)}`;
+  return `sweep ${p.sweep}  ||W||/||W0|| ${p.ratio.toFixed(8)}  norm ${p.norm.toPrecision(8)}  max|log(Out/In)| ${p.maxLogImbalance.toExponential(2)}  passes ${p.passes.toFixed(1)}`;
 }
 
 /**
- * A reporter for a run stopping at `tol` (the largest log-factor change) or `maxSweeps`.
- * The bar's fill is the larger of the sweeps used and the progress of `log(step)` from the
- * first sweep's step down to `log(tol)`; it never moves back.
+ * A reporter for a run stopping at `tol` (on the imbalance `max |log(Out/In)|`) or `maxSweeps`.
+ * The bar's fill is the larger of the sweeps used and the progress of `log(imbalance)` from the
+ * first sweep's down to `log(tol)`; it never moves back.
  */
 export function progressReporter(io: CliIO, run: { tol: number; maxSweeps: number }): ProgressReporter {
   if (!io.isTTY) {
@@ -42,10 +42,10 @@ export function progressReporter(io: CliIO, run: { tol: number; maxSweeps: numbe
   return {
     sweep(p) {
       latest = p;
-      if (Number.isNaN(firstStep)) firstStep = p.maxStep;
+      if (Number.isNaN(firstStep)) firstStep = p.maxLogImbalance;
       const bySweeps = run.maxSweeps > 0 ? p.sweep / run.maxSweeps : 1;
       const span = Math.log(firstStep) - Math.log(run.tol);
-      const byStep = run.tol > 0 && span > 0 && p.maxStep > 0 ? (Math.log(firstStep) - Math.log(p.maxStep)) / span : 0;
+      const byStep = run.tol > 0 && span > 0 && p.maxLogImbalance > 0 ? (Math.log(firstStep) - Math.log(p.maxLogImbalance)) / span : 0;
       shown = Math.min(1, Math.max(shown, bySweeps, byStep));
       if (Date.now() - lastDraw >= REDRAW_MS) draw();
     },

@@ -3,7 +3,7 @@
  * (`.safetensors` or `.onnx`) and report what its reader fixed.
  */
 import { UsageError, defineCommand, flagArg, stringArg } from '../args.js';
-import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
+import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, EXIT_NOT_CONVERGED, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
 import { checkOutputPath, readModelFile, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
 import { progressReporter } from '../progress.js';
@@ -30,7 +30,7 @@ ${BALANCE_OPTION_USAGE}
                              input Transpose) cannot be written as .safetensors. All of this
                              is checked before balancing.
   --json                     print exactly one JSON object on stdout: { backend, adapter, p, q,
-                             schedule, sweeps, initialNorm, finalNorm, history, maxLogImbalance,
+                             schedule, sweeps, passes, initialNorm, finalNorm, history, maxLogImbalance,
                              frozenUnits, ms, includeBiases, converged, fallback, input,
                              output, written, fixedUnits, notes }
                              written: the files written (companions first, OUT last; [] without -o)
@@ -41,7 +41,12 @@ ${BALANCE_OPTION_USAGE}
                              notes: other remarks on IN (folded BatchNormalization...)
                              fallback: null, or { kind, message } when the run left (or
                                never reached) WebGPU; kind is one of no-webgpu, no-adapter,
-                               software-adapter, device-lost, gpu-error, not-monotone, stalled`;
+                               software-adapter, device-lost, gpu-error, not-monotone, stalled,
+                               cpu-schedule
+                             passes: reads of the |W|^p matrices by the sweeps (what a run costs)
+
+exit status: 0 balanced to --tol; ${EXIT_NOT_CONVERGED} balanced (and written) but stopped at --max-sweeps
+before max |log(Out/In)| <= --tol; 1 refused input or failed run; 2 usage error`;
 
 /** One line per node that fixed units. */
 function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
@@ -100,5 +105,5 @@ export default defineCommand('balance', USAGE, {
   } else {
     io.out(`balanced ${input}\n${resultSummary(result, options, files)}${sourceReport(source)}`);
   }
-  return 0;
+  return runStatus(result);
 });
