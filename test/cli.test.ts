@@ -197,6 +197,13 @@ describe('balance', () => {
     }
   });
 
+  it('--schedule accelerated with --backend webgpu is refused before any work (the accelerated schedule runs on the CPU engine)', async () => {
+    const r = await run(['balance', input, '--schedule', 'accelerated', '--backend', 'webgpu', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/schedule 'accelerated' runs on the CPU engine only/);
+    expect(r.stdout).toBe('');
+  });
+
   it('balances a CNN file with biases counted', async () => {
     await writeFile(at('cnn-in.safetensors'), writeSafetensors(cnn({ seed: 5, biasScale: 0.3 })));
     const r = await run(['balance', at('cnn-in.safetensors'), '-p', '1.5', '-q', '3', '--include-biases', '--backend', 'cpu', '--json', '-o', at('cnn-out.safetensors')]);
@@ -217,7 +224,6 @@ describe('balance', () => {
       ['q = -1 written --q=-1', () => ['balance', input, '--q=-1'], 1, /q must be a number > 0, got -1/],
       ['p not a number', () => ['balance', input, '-p', 'two'], 2, /-p: expected a number, got 'two'/],
       ['unknown schedule', () => ['balance', input, '--schedule', 'random'], 2, /--schedule: expected 'accelerated', 'parallel', 'alternating'/],
-      ['accelerated on webgpu', () => ['balance', input, '--schedule', 'accelerated', '--backend', 'webgpu'], 2, /schedule 'accelerated' runs on the CPU engine only/],
       ['bad --max-sweeps', () => ['balance', input, '--max-sweeps', '2.5'], 2, /--max-sweeps: expected an integer/],
       ['negative --tol', () => ['balance', input, '--tol=-1'], 1, /tol must be a finite number >= 0/],
       ['unknown option', () => ['balance', input, '--speed', 'fast'], 2, /Unknown option '--speed'/],
