@@ -199,7 +199,7 @@ describe('balance', () => {
 
   it('--schedule accelerated with --backend webgpu is refused before any work (the accelerated schedule runs on the CPU engine)', async () => {
     const r = await run(['balance', input, '--schedule', 'accelerated', '--backend', 'webgpu', '--json']);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/schedule 'accelerated' runs on the CPU engine only/);
     expect(r.stdout).toBe('');
   });

@@ -24,8 +24,9 @@ export interface AcceleratedRecord {
  *    correction of `coarse.ts`: a Newton solve on a few variables, no pass over `P`);
  * 2. takes the per-unit step `u += log(Out/In) / (p + q)` from there (the step that balances a
  *    unit whose neighbours stay put: twice the paper's parallel exponent for `q <= p`, and
- *    between it and twice for `q > p`) and evaluates the new factors (one pass over `P` for
- *    `p = q`, two otherwise);
+ *    between it and twice for `q > p`; with tie groups, and after the first fallback, the
+ *    alternating exponent, twice the paper's) and evaluates the new factors (one pass over `P` for `p = q`, two
+ *    otherwise);
  * 3. if `F` did not fall by a share of the first-order prediction (Armijo), discards that point
  *    and takes the paper's parallel step from the start of step 2 instead, which never
  *    increases `F` (MATH.md §4), and evaluates it.
@@ -41,7 +42,9 @@ export class AcceleratedSchedule {
   private readonly layout: CoarseLayout;
   private readonly u: Float64Array;
   private readonly safeEta: number;
-  private readonly longEta: number;
+  /** The long step's exponent: `1/(p+q)` first, the alternating exponent after a fallback. */
+  private longEta: number;
+  private readonly shortLongEta: number;
   private readonly groupOfVar: Int32Array;
 
   /**
@@ -55,7 +58,11 @@ export class AcceleratedSchedule {
     this.u = new Float64Array(problem.nVars);
     if (initial) this.u.set(initial);
     this.safeEta = updateExponent(problem.p, problem.q, 'parallel');
-    this.longEta = longEta ?? updateExponent(problem.p, problem.q, 'alternating');
+    // 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its
+    // rows; a tie group (residual connections) is not, and takes the alternating exponent
+    // (equal to 1/(p+q) for q <= p, smaller for q > p), as every net does after a fallback.
+    this.shortLongEta = Math.min(longEta ?? Infinity, updateExponent(problem.p, problem.q, 'alternating'));
+    this.longEta = longEta ?? (hasTies(problem) ? this.shortLongEta : 1 / (problem.p + problem.q));
     this.groupOfVar = new Int32Array(problem.nVars).fill(-1);
     for (let unit = 0; unit < problem.nUnits; unit++) {
       const v = problem.unitVar[unit];
@@ -105,6 +112,9 @@ export class AcceleratedSchedule {
     stats.evaluate(long);
     if (stats.F <= base.F - SUFFICIENT * predictedDecrease(this.problem.q, base, long)) u.set(long);
     else {
+      // From now on the shorter long step: a net where 1/(p+q) overshoots once (rows with few
+      // columns, ties) tends to make it overshoot again.
+      this.longEta = this.shortLongEta;
       const safe = step(base.u, base.In, base.Out, this.safeEta);
       stats.evaluate(safe);
       u.set(safe);
@@ -132,6 +142,17 @@ function predictedDecrease(q: number, base: { u: Float64Array; In: Float64Array;
     if (d !== 0) decrease += q * (base.Out[v] - base.In[v]) * d;
   }
   return Math.max(decrease, 0);
+}
+
+/** Whether a variable has more than one unit (a tie group). */
+function hasTies(problem: Problem): boolean {
+  const seen = new Uint8Array(problem.nVars);
+  for (const v of problem.unitVar) {
+    if (v < 0) continue;
+    if (seen[v]) return true;
+    seen[v] = 1;
+  }
+  return false;
 }
 
 /** `u + eta * log(Out/In)` per variable; a variable whose ratio is not finite (underflow) stays. */

@@ -126,38 +126,48 @@ function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number
   const G = c.length;
   grad?.fill(0);
   hess?.fill(0);
-  const pi = new Float64Array(64);
+  let share = new Float64Array(64);
   const d = new Float64Array(G);
+  const touched = new Int32Array(G + 1);
+  const stamp = new Int32Array(G).fill(-1);
   let F = 0;
   for (let i = 0; i < rows.term.length; i++) {
     if (!(rows.term[i] > 0)) continue;
-    const n = rows.start[i + 1] - rows.start[i];
-    const share = n > pi.length ? new Float64Array(n) : pi;
+    const t0 = rows.start[i];
+    const n = rows.start[i + 1] - t0;
+    if (n > share.length) share = new Float64Array(n);
     const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, p, share));
     F += w;
     if (!grad || !hess) continue;
     // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
-    const touched: number[] = [];
+    let count = 0;
+    const mark = (g: number): void => {
+      if (stamp[g] !== i) {
+        stamp[g] = i;
+        d[g] = 0;
+        touched[count++] = g;
+      }
+    };
     const g = rows.rowGroup[i];
     if (g >= 0) {
+      mark(g);
       d[g] += p;
-      touched.push(g);
     }
     for (let t = 0; t < n; t++) {
-      const h = rows.groups[rows.start[i] + t];
-      if (d[h] === 0 && !touched.includes(h)) touched.push(h);
+      const h = rows.groups[t0 + t];
+      mark(h);
       d[h] -= p * share[t];
       hess[h * G + h] += w * r * p * p * share[t];
     }
-    for (const a of touched) {
-      grad[a] += w * r * d[a];
-      for (const b of touched) hess[a * G + b] += w * r * r * d[a] * d[b];
+    for (let a = 0; a < count; a++) {
+      const ga = touched[a];
+      grad[ga] += w * r * d[ga];
+      for (let b = 0; b < count; b++) hess[ga * G + touched[b]] += w * r * r * d[ga] * d[touched[b]];
     }
     for (let t = 0; t < n; t++) {
-      const a = rows.groups[rows.start[i] + t];
-      for (let s = 0; s < n; s++) hess[a * G + rows.groups[rows.start[i] + s]] -= w * r * p * p * share[t] * share[s];
+      const ga = rows.groups[t0 + t];
+      for (let u = 0; u < n; u++) hess[ga * G + rows.groups[t0 + u]] -= w * r * p * p * share[t] * share[u];
     }
-    for (const a of touched) d[a] = 0;
   }
   return F;
 }
@@ -200,18 +210,19 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
   const grad = new Float64Array(nGroups);
   const hess = new Float64Array(nGroups * nGroups);
   let F = coarseObjective(rows, c, p, r, grad, hess);
-  for (let iteration = 0; iteration < 50; iteration++) {
+  for (let iteration = 0; iteration < 30; iteration++) {
     let trace = 0;
     for (let g = 0; g < nGroups; g++) trace += hess[g * nGroups + g];
     for (let g = 0; g < nGroups; g++) hess[g * nGroups + g] += 1e-12 * trace + 1e-300;
     const step = solveSpd(hess, grad);
     let decrement = 0;
     for (let g = 0; g < nGroups; g++) decrement += step[g] * grad[g];
-    if (!(decrement > 1e-15 * F)) break;
+    // Below this the model's change is rounding: the line search could not tell it from zero.
+    if (!(decrement > 1e-14 * F)) break;
     let t = 1;
     const trial = new Float64Array(nGroups);
     let accepted = false;
-    for (let k = 0; k < 40; k++, t /= 2) {
+    for (let k = 0; k < 30; k++, t /= 2) {
       for (let g = 0; g < nGroups; g++) trial[g] = c[g] - t * step[g];
       const value = coarseObjective(rows, trial, p, r);
       if (value <= F - 0.25 * t * decrement) {
