@@ -51,6 +51,11 @@ function mount(panel: HTMLElement): void {
   const backendField = field('backend', 'Backend', select([['auto', 'auto (WebGPU if available)'], ['webgpu', 'WebGPU'], ['cpu', 'CPU (Web Worker)']], 'auto'));
   const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-4'), 'stop once max |log(Out/In)| over the hidden units is at most this');
   const sweepsField = field('max-sweeps', 'Max sweeps', numberInput('1000', { inputmode: 'numeric' }));
+  // The accelerated schedule runs on the CPU engine only: choosing WebGPU switches to the paper's
+  // parallel update (visibly), as the library's default does for backend 'webgpu'.
+  backendField.control.addEventListener('change', () => {
+    if (backendField.control.value === 'webgpu' && scheduleField.control.value === 'accelerated') scheduleField.control.value = 'parallel';
+  });
 
   const runButton = el('button', { type: 'submit', class: 'primary', text: 'Balance' });
   const cancelButton = el('button', { type: 'button', text: 'Cancel', disabled: true });
