@@ -29,7 +29,10 @@ export interface RescaledBlock {
 
 /**
  * The arithmetic of the fix on one kind of hardware. Engines own no policy: the driver
- * (`balance`) decides when to stop, checks monotonicity and falls back.
+ * (`balance`) decides when to stop, checks monotonicity and falls back. Each engine executes the
+ * schedule's `SweepPlan` (`plan.ts`, from `sweepPlan(problem, options.schedule)`): its
+ * `start` passes at set-up, its `evaluate` passes in `evaluate()`, and its steps in order for
+ * every sweep; the schedule itself is written only in the plan.
  */
 export interface Engine {
   readonly backend: 'cpu' | 'webgpu';
@@ -43,7 +46,7 @@ export interface Engine {
   /** The objective and imbalance at the current factors. */
   evaluate(): Promise<Evaluation>;
   /**
-   * Run up to `count` sweeps of the given schedule. Stops after the first sweep that leaves
+   * Run up to `count` sweeps of the schedule. Stops after the first sweep that leaves
    * `max |log(Out/In)| <= tol` (that sweep is applied and reported).
    */
   sweeps(count: number, tol: number): Promise<SweepRecord[]>;

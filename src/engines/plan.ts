@@ -98,8 +98,8 @@ export function passCost(problem: Problem, passes: readonly Pass[]): number {
   return read / total;
 }
 
-/** Whether the variables of a step include variable `v` of class `cls`. */
-export function includesVariable(variables: VariableSet, cls: number): boolean {
+/** Whether a step's variables include the variables of colour class `cls`. */
+export function includesClass(variables: VariableSet, cls: number): boolean {
   return variables === 'all' || variables.class === cls;
 }
 

@@ -2,7 +2,7 @@ import { unitCount } from '../network/types.js';
 import type { Network } from '../network/types.js';
 import type { NormExponents } from '../options.js';
 import { compileProblem } from '../problem/compile.js';
-import { balanceStatistics } from '../problem/statistics.js';
+import { balanceStatistics } from './statistics.js';
 
 /** Per-unit balance of a network (MATH.md §3). */
 export interface BalanceReport {

@@ -1,10 +1,10 @@
 import { biasPower, columnPass, fusedPass, largestWeight, powerMatrix, powerOfTwoScale, rowPass } from '../../math/passes.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
-import { includesVariable, passCost, sweepPlan } from '../plan.js';
+import { includesClass, passCost, sweepPlan } from '../plan.js';
 import { AcceleratedSchedule } from '../../schedule/accelerated.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
-import { finishRowSums, maxLogImbalance, objective, outFromColumnSums, unitPowers } from '../../problem/statistics.js';
+import { finishRowSums, maxLogImbalance, objective, outFromColumnSums, unitPowers } from '../../math/statistics.js';
 
 /**
  * The reference engine, in float64: it executes the schedule's {@link SweepPlan}, or, for the
@@ -130,7 +130,7 @@ export class CpuEngine implements Engine {
     const { eta } = step.update;
     let maxStep = 0;
     for (let v = 0; v < nVars; v++) {
-      if (!includesVariable(step.variables, varClass[v])) continue;
+      if (!includesClass(step.variables, varClass[v])) continue;
       const d = eta * Math.log(this.Out[v] / this.In[v]);
       if (!Number.isFinite(d)) continue; // |w|^p underflowed: leave this factor where it is
       this.u[v] += d;

@@ -7,7 +7,7 @@ import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
-import { balanceStatistics, maxLogImbalance } from '../src/problem/statistics.js';
+import { balanceStatistics, maxLogImbalance } from '../src/math/statistics.js';
 import { NETS } from './support/fixNets.js';
 import { inOut, objective, referenceProblem, uniformStream } from './support/fixReference.js';
 import type { Reference } from './support/fixReference.js';

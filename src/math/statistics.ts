@@ -1,6 +1,6 @@
 import { WeightBalanceError } from '../errors.js';
-import { absPow, largestWeight, powerOfTwoScale } from '../math/passes.js';
-import type { Problem, ProblemBlock } from './problem.js';
+import { absPow, largestWeight, powerOfTwoScale } from './passes.js';
+import type { Problem, ProblemBlock } from '../problem/problem.js';
 
 /**
  * The balance statistics of MATH.md §3 as pure functions of a {@link Problem} and its log
