@@ -19,8 +19,9 @@ mapWithGroupBy.groupBy ??= <K, T>(items: Iterable<T>, key: (item: T, index: numb
 };
 
 // Node-only modules stay external; everything else is bundled so that dist/index.js runs in a
-// browser page with no bundler.
-const external = [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'webgpu', 'onnxruntime-node'];
+// browser page with no bundler. `commander` (the CLI's parser, CommonJS) is a runtime dependency
+// of the package, loaded by dist/cli.js only.
+const external = [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'webgpu', 'onnxruntime-node', 'commander'];
 
 export default defineConfig({
   build: {

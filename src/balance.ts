@@ -177,6 +177,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   try {
     const first = await handover.evaluate('before the first sweep');
     const history = [first.norm];
+    refuseInfiniteNorm(history[0], problem.p, problem.q);
     let converged = first.maxLogImbalance <= run.tol;
     let passes = 0;
     let lastYield = performance.now();
@@ -232,4 +233,17 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
 function cpuOnlySchedule(backend: Backend): BackendChoice {
   const fallback = backend === 'auto' ? { kind: 'cpu-schedule' as const, message: "the accelerated schedule runs on the CPU engine only (schedule 'parallel' or 'alternating' runs on WebGPU)" } : null;
   return { backend: 'cpu', source: {}, adapter: null, fallback };
+}
+
+/**
+ * Refuse a network whose `l_{p,q}` norm is not a finite float64 number: with a very small `p` or
+ * `q` (e.g. `p = 1e-9`), the row sums of `|w|^p` raised to `q/p` overflow, no sweep could then
+ * be checked for monotone decrease, and the result would be meaningless.
+ */
+function refuseInfiniteNorm(norm: number, p: number, q: number): void {
+  if (Number.isFinite(norm)) return;
+  throw new WeightBalanceError(
+    `the l_{p,q} norm of this network is ${norm} in float64 at p = ${p}, q = ${q} (each row's sum of |w|^p is raised to the power q/p = ${(q / p).toPrecision(3)}): ` +
+    'p or q is too small for these weights; use larger exponents',
+  );
 }

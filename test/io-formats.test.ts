@@ -12,7 +12,7 @@ describe('the model-format registry', () => {
     expect(modelFormatFor('dir.v2/net.SafeTensors').name).toBe('safetensors');
     expect(modelFormatFor('model.onnx', 'write').name).toBe('onnx');
     expect(extensionOf('dir.v2/noext')).toBe('');
-    expect(() => modelFormatFor('net.pt')).toThrow(/^'net\.pt': cannot read '\.pt'; supported: \.safetensors, \.onnx$/);
+    expect(() => modelFormatFor('net.pt')).toThrow(/^'net\.pt' is not a \.safetensors or \.onnx file \(cannot read '\.pt'; supported: \.safetensors, \.onnx\)$/);
     expect(() => modelFormatFor('noext', 'write')).toThrow(/cannot write files without an extension/);
     expect(new Set(MODEL_FORMATS.flatMap((f) => f.extensions)).size).toBe(MODEL_FORMATS.flatMap((f) => f.extensions).length);
   });

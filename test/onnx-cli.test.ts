@@ -218,7 +218,7 @@ describe('CLI with .onnx files', () => {
     expect(relativeError(before, await runOrtFile(output, x, [3, 4]))).toBeLessThan(1e-5);
 
     // Over the input itself: the model and its data files are replaced together.
-    const inPlace = await run(['balance', join(source, 'model.onnx'), '--backend', 'cpu', '--tol', '1e-9', '-o', join(source, 'model.onnx')]);
+    const inPlace = await run(['balance', join(source, 'model.onnx'), '--backend', 'cpu', '--tol', '1e-9', '--in-place', '-o', join(source, 'model.onnx')]);
     expect(inPlace.code).toBe(0);
     expect(inPlace.stdout).toMatch(/written to\s+.*model\.onnx \(with .*weights\.bin/);
     expect(relativeError(before, await runOrtFile(join(source, 'model.onnx'), x, [3, 4]))).toBeLessThan(1e-5);

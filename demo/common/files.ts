@@ -16,7 +16,7 @@ export function saveExtension(origin: Network): string {
   const own = read && MODEL_FORMATS.find((f) => f.name === read.format)?.extensions[0];
   if (!own) return '.safetensors';
   try {
-    checkWritable(own, read);
+    checkWritable(`balanced${own}`, read);
     return own;
   } catch {
     return '.safetensors';

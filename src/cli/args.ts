@@ -1,10 +1,11 @@
 /**
- * Argument parsing shared by the subcommands: `node:util` parseArgs plus typed accessors.
- * A malformed command line is a {@link UsageError} (exit code 2, the usage is printed);
- * a well-formed one with refused values (e.g. `-p 0`) reaches the library, which throws a
- * `WeightBalanceError` (exit code 1).
+ * Argument parsing shared by the subcommands, on `commander` (bundled into `dist/cli.js`), plus
+ * typed accessors. A malformed command line is a {@link UsageError}: exit status 2, one line
+ * naming the problem (with "did you mean" for a misspelt option) and a pointer to `--help`; a
+ * well-formed one with refused values (e.g. `-p 0`, `-p -1`) reaches the library, which throws a
+ * `WeightBalanceError` (exit status 1).
  */
-import { parseArgs } from 'node:util';
+import { Command as Commander, CommanderError, Option } from 'commander';
 import { WeightBalanceError } from '../errors.js';
 import type { CliIO, Command } from './io.js';
 
@@ -16,7 +17,7 @@ export class UsageError extends WeightBalanceError {
   }
 }
 
-/** The options a command accepts, in parseArgs' form. */
+/** The options a command accepts: by long name (or the short letter, for `-p`/`-q`), string-valued or flags. */
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
 /** A parsed command line. */
@@ -25,25 +26,75 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
+/** The exit statuses, for every `--help` and the README. */
+export const EXIT_STATUS_HELP = [
+  'exit status:',
+  '  0  success',
+  '  1  refused input (a file, a value) or a failed run; the message names the problem',
+  '  2  malformed command line (unknown option, missing or malformed value, an option given twice)',
+  '  3  balance, paper: balanced (and written) but --max-sweeps came before max |log(Out/In)| <= --tol',
+].join('\n');
+
+/** One line from a commander message: without its `error: ` prefix, its lines joined. */
+function oneLine(message: string): string {
+  return message.replace(/^error: /, '').replace('(Did you mean', '(did you mean').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+}
+
+/** Commander's flags for one option of a spec: `-p, --p <value>`, `-o, --output <value>`, `--json`. */
+function flagsOf(name: string, spec: OptionSpec[string]): string {
+  const long = `--${name}`;
+  const short = spec.short ?? (name.length === 1 ? name : undefined);
+  const names = [short ? `-${short}` : '', long].filter(Boolean).join(', ');
+  return spec.type === 'string' ? `${names} <value>` : names;
+}
+
+/** A commander command that parses `options` strictly, for {@link parseCommandArgs}. */
+function parser(name: string, options: OptionSpec, io?: CliIO, help?: string): Commander {
+  const command = new Commander(name)
+    .exitOverride()
+    .allowExcessArguments(true)
+    .argument('[args...]')
+    .configureOutput({ writeOut: (text) => io?.out(text), writeErr: () => undefined, outputError: () => undefined })
+    .helpOption(help === undefined ? false : '-h, --help');
+  if (help !== undefined) command.configureHelp({ formatHelp: () => `${help}\n\n${EXIT_STATUS_HELP}\n` });
+  for (const [key, spec] of Object.entries(options)) {
+    const option = new Option(flagsOf(key, spec));
+    if (spec.type === 'string') {
+      // A single-valued option given twice is ambiguous (which one was meant?); repeatable ones collect.
+      option.argParser((value: string, previous: unknown) => {
+        if (spec.multiple) return [...((previous as string[] | undefined) ?? []), value];
+        if (previous !== undefined) throw new UsageError(`${optionLabel(key)} is given more than once`);
+        return value;
+      });
+    }
+    command.addOption(option);
+  }
+  return command;
+}
+
 /**
  * Parse `argv` strictly against `options`; a parse failure becomes a {@link UsageError}, and so
  * does a single-valued option given twice (`-p 1 -p 2` is ambiguous: which one was meant?).
+ * A value may start with a dash (`-p -1`, `--tol -1`): the library then says what is wrong with it.
  */
 export function parseCommandArgs(argv: string[], options: OptionSpec): ParsedArgs {
-  let parsed;
+  return parseWith(parser('weight-balance', options), argv, options);
+}
+
+function parseWith(command: Commander, argv: string[], options: OptionSpec): ParsedArgs {
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
+    command.parse(argv, { from: 'user' });
   } catch (error) {
-    // Node's message may span lines ('--lr -1' is ambiguous: its hint says to write '--lr=-1').
-    throw new UsageError(error instanceof Error ? error.message.split('\n').join(' ') : String(error));
+    if (error instanceof CommanderError && error.code !== 'commander.helpDisplayed') throw new UsageError(oneLine(error.message));
+    throw error;
   }
-  const seen = new Set<string>();
-  for (const token of parsed.tokens) {
-    if (token.kind !== 'option' || options[token.name]?.type !== 'string' || options[token.name].multiple) continue;
-    if (seen.has(token.name)) throw new UsageError(`${optionLabel(token.name)} is given more than once`);
-    seen.add(token.name);
+  const parsed = command.opts();
+  const values: ParsedArgs['values'] = {};
+  for (const option of command.options) {
+    const key = Object.keys(options).find((k) => flagsOf(k, options[k]) === option.flags);
+    if (key !== undefined) values[key] = parsed[option.attributeName()] as ParsedArgs['values'][string];
   }
-  return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals };
+  return { values, positionals: command.processedArgs[0] as string[] };
 }
 
 /** The value of a string option, or `undefined` when absent. */
@@ -96,9 +147,9 @@ export function choiceArg<T extends string>(args: ParsedArgs, name: string, choi
   return text as T;
 }
 
-/** A comma-separated list of positive integers, e.g. `200,2500,1250,10`. */
+/** A list of positive integers separated by commas, spaces, `x` or `-`, e.g. `200,2500,1250,10` or `"4 8 2"`. */
 export function parseSizes(text: string, what: string): number[] {
-  const parts = text.split(/[,x-]/).map((s) => s.trim());
+  const parts = text.trim().split(/\s*[,x-]\s*|\s+/);
   const sizes = parts.map((s) => (/^[0-9]+$/.test(s) ? Number(s) : NaN));
   if (sizes.length < 2 || sizes.some((n) => !Number.isSafeInteger(n) || n <= 0)) {
     throw new UsageError(`${what}: expected at least two positive integers like 200,2500,1250,10, got '${text}'`);
@@ -110,22 +161,30 @@ function optionLabel(name: string): string {
   return name.length === 1 ? `-${name}` : `--${name}`;
 }
 
+/** The first line of a usage text (its synopsis). */
+function synopsis(usage: string): string {
+  return usage.split('\n')[0];
+}
+
 /**
- * Make a {@link Command} from its usage text, its options and its body. Adds `--help`, turns a
- * {@link UsageError} into exit code 2 with the usage on stderr; other errors go to `main`.
+ * Make a {@link Command} from its usage text, its options and its body. `-h, --help` prints the
+ * usage and the exit statuses; a {@link UsageError} is exit status 2 with one line naming the
+ * problem, the synopsis and a pointer to `--help` on stderr; other errors go to `main`.
  */
 export function defineCommand(name: string, usage: string, options: OptionSpec, body: (args: ParsedArgs, io: CliIO) => Promise<number>): Command {
   return async (argv, io) => {
     try {
-      const args = parseCommandArgs(argv, { ...options, help: { type: 'boolean', short: 'h' } });
-      if (flagArg(args, 'help')) {
-        io.out(`${usage}\n`);
-        return 0;
+      let args: ParsedArgs;
+      try {
+        args = parseWith(parser(`weight-balance ${name}`, options, io, usage), argv, options);
+      } catch (error) {
+        if (error instanceof CommanderError && error.code === 'commander.helpDisplayed') return 0;
+        throw error;
       }
       return await body(args, io);
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
-      io.err(`weight-balance ${name}: ${error.message}\n\n${usage}\n`);
+      io.err(`weight-balance ${name}: ${error.message}\n${synopsis(usage)}\nsee 'weight-balance ${name} --help'\n`);
       return 2;
     }
   };

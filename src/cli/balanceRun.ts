@@ -20,6 +20,7 @@ export const BALANCE_OPTION_SPEC: OptionSpec = {
   tol: { type: 'string' },
   'max-sweeps': { type: 'string' },
   'include-biases': { type: 'boolean' },
+  verbose: { type: 'boolean' },
 };
 
 /** Usage lines for {@link BALANCE_OPTION_SPEC}. */
@@ -33,8 +34,10 @@ export const BALANCE_OPTION_USAGE = [
   '                             --backend webgpu): the paper\'s update of all hidden units at once;',
   '                             alternating: one class of non-adjacent units at a time',
   '  --backend auto|cpu|webgpu  where the arithmetic runs (default auto: WebGPU on a hardware',
-  '                             adapter, else the float64 CPU engine; webgpu: any adapter,',
-  '                             SwiftShader included)',
+  '                             adapter, else the float64 CPU engine; webgpu: any adapter, a',
+  '                             software adapter (SwiftShader, llvmpipe) included)',
+  '  --verbose                  show what WebGPU (Dawn, Vulkan) prints while auto looks for an',
+  '                             adapter (hidden by default)',
   `  --tol T                    stop once max |log(Out/In)| over the hidden units is <= T (default ${DEFAULT_TOL})`,
   '  --max-sweeps N             at most N sweeps (default 10000)',
   '  --include-biases           count biases in the norm (as weights from a fixed unit)',
@@ -49,6 +52,8 @@ export interface BalanceRunOptions {
   tol: number;
   maxSweeps: number;
   includeBiases: boolean;
+  /** Show what WebGPU prints while `auto` looks for an adapter. */
+  verbose?: boolean;
 }
 
 const BACKENDS = ['auto', 'cpu', 'webgpu'] as const;
@@ -68,15 +73,20 @@ export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
     tol: numberArg(args, 'tol', DEFAULT_TOL),
     maxSweeps: integerArg(args, 'max-sweeps', 10000),
     includeBiases: flagArg(args, 'include-biases'),
+    verbose: flagArg(args, 'verbose'),
   };
   validateExponents(options.p, options.q);
-  validateRunOptions(options);
+  const { verbose: _, ...run } = options;
+  validateRunOptions(run);
   return options;
 }
 
 /** Balance a network with the CLI's settings; Dawn's `GPU` comes from {@link gpuForBackend}, `balance` chooses the backend. */
 export async function runBalance(net: Network, options: BalanceRunOptions, onSweep?: (progress: SweepProgress) => void): Promise<BalanceResult> {
-  return balance(net, { ...options, ...(await gpuForBackend(options.backend)), onSweep });
+  const { verbose, ...run } = options;
+  const { source, fallback } = await gpuForBackend(run.backend, verbose);
+  const result = await balance(net, { ...run, ...source, ...(fallback ? { backend: 'cpu' as const } : {}), onSweep });
+  return fallback ? { ...result, fallback } : result;
 }
 
 /** Where a run read and wrote its network. */

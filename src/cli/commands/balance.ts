@@ -3,15 +3,18 @@
  * (`.safetensors` or `.onnx`) and report what its reader fixed.
  */
 import { UsageError, defineCommand, flagArg, stringArg } from '../args.js';
-import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, EXIT_NOT_CONVERGED, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
-import { checkOutputPath, readModelFile, writeModelFile } from '../modelFile.js';
+import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
+import { checkOutputPath, readModelFile, sameFile, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
 import { progressReporter } from '../progress.js';
 
 const USAGE = `usage: weight-balance balance IN.safetensors|IN.onnx [options] [-o OUT] [--json]
 
 Rescale the hidden units of a ReLU network to minimise the entrywise l_{p,q} norm of its
-weights, leaving its function unchanged. Progress goes to stderr, one line per sweep.
+weights, leaving its function unchanged. Progress goes to stderr, one line per sweep (a bar
+that redraws on a terminal): the sweep, ||W||/||W0||, the norm, 'change' (the largest
+log-factor change of the sweep: the run stops when it falls below --tol), elapsed time,
+sweeps/s and an estimate of the time left.
 
 IN is a safetensors file (an nn.Sequential state dict, or one written by this tool) or an ONNX
 model (its external data files are read from its directory). Units that an ONNX op cannot be
@@ -29,6 +32,8 @@ ${BALANCE_OPTION_USAGE}
                              alone is not the model (an unknown op kept as a barrier, an
                              input Transpose) cannot be written as .safetensors. All of this
                              is checked before balancing.
+  --in-place, --force        allow OUT to be IN itself (write over the input); --in-place
+                             without -o writes back to IN
   --json                     print exactly one JSON object on stdout: { backend, adapter, p, q,
                              schedule, sweeps, passes, initialNorm, finalNorm, history, maxLogImbalance,
                              frozenUnits, ms, includeBiases, converged, fallback, input,
@@ -43,10 +48,7 @@ ${BALANCE_OPTION_USAGE}
                                never reached) WebGPU; kind is one of no-webgpu, no-adapter,
                                software-adapter, device-lost, gpu-error, not-monotone, stalled,
                                cpu-schedule
-                             passes: reads of the |W|^p matrices by the sweeps (what a run costs)
-
-exit status: 0 balanced to --tol; ${EXIT_NOT_CONVERGED} balanced (and written) but stopped at --max-sweeps
-before max |log(Out/In)| <= --tol; 1 refused input or failed run; 2 usage error`;
+                             passes: reads of the |W|^p matrices by the sweeps (what a run costs)`;
 
 /** One line per node that fixed units. */
 function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
@@ -80,15 +82,21 @@ function sourceReport(source: ModelSource): string {
 export default defineCommand('balance', USAGE, {
   ...BALANCE_OPTION_SPEC,
   output: { type: 'string', short: 'o' },
+  'in-place': { type: 'boolean' },
+  force: { type: 'boolean' },
   json: { type: 'boolean' },
 }, async (args, io) => {
   if (args.positionals.length !== 1) {
     throw new UsageError(args.positionals.length === 0 ? 'give the model file to balance' : `expected one input file, got ${args.positionals.length}`);
   }
   const input = args.positionals[0];
-  const output = stringArg(args, 'output') ?? null;
+  const overwrite = flagArg(args, 'in-place') || flagArg(args, 'force');
+  const output = stringArg(args, 'output') ?? (flagArg(args, 'in-place') ? input : null);
   const json = flagArg(args, 'json');
   const options = readBalanceOptions(args);
+  if (output !== null && !overwrite && (await sameFile(input, output))) {
+    throw new UsageError(`'${output}' is the input file: writing over it needs --in-place (or --force)`);
+  }
   const { network, source } = await readModelFile(input);
   if (output !== null) await checkOutputPath(output, source);
   const progress = progressReporter(io, options);

@@ -5,7 +5,7 @@
  */
 import { mlp } from '../../network/builders.js';
 import { UsageError, defineCommand, flagArg, integerArg, parseSizes, stringArg } from '../args.js';
-import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, EXIT_NOT_CONVERGED, formatTol, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
+import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, formatTol, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
 import { checkOutputPath, writeModelFile } from '../modelFile.js';
 
 /** The network of the paper's Fig. 2 that `npm start` balances. */
@@ -21,9 +21,7 @@ options:
   --seed N                   seed of the weights (default 0)
 ${BALANCE_OPTION_USAGE}
   -o, --output OUT           also write the balanced network there (.safetensors)
-  --json                     print only the JSON report of the run (as 'balance --json')
-
-exit status: 0 balanced to --tol; ${EXIT_NOT_CONVERGED} stopped at --max-sweeps before --tol; 1 failed; 2 usage`;
+  --json                     print only the JSON report of the run (as 'balance --json')`;
 
 /** The `paper` subcommand. */
 export default defineCommand('paper', USAGE, {
