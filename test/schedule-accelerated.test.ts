@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
-import { mlp } from '../src/network/builders.js';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import { mlp, sequential } from '../src/network/builders.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { LogBlockSums } from '../src/engines/cpu/blockSums.js';
 import { logBiasMass } from '../src/engines/cpu/logPasses.js';
@@ -106,6 +107,39 @@ describe('accelerated schedule: passes over P', () => {
     const entries = [12 * 20, 20 * 16, 16 * 4];
     const total = entries.reduce((a, b) => a + b, 0);
     expect(other.passes).toBeCloseTo(5 * (1 + (total - entries[0]) / total), 12);
+  });
+});
+
+describe('accelerated schedule on the CPU engine: the range of its linear statistics', () => {
+  it('where they would leave float64 (p = q = 32, weights 1e-11 apart), the engine takes the paper\'s parallel step in its log-safe arithmetic, sweep for sweep', async () => {
+    const net = sequential([1], [{ type: 'dense', units: 2 }, { type: 'dense', units: 1 }], { seed: 0, dtype: 'float64' });
+    net.blocks[0].weight.set([1, 1]);
+    net.blocks[1].weight.set([1, 1e-11]); // |1e-11|^32 = 1e-352: a column sum far below float64's normal range
+    const problem = compileProblem(net, { p: 32, q: 32 });
+    const accelerated = new CpuEngine(problem, { schedule: 'accelerated' });
+    const paper = new CpuEngine(problem, { schedule: 'parallel' });
+    const [a, b] = [await accelerated.sweeps(20, -1), await paper.sweeps(20, -1)];
+    expect(a.length).toBe(20);
+    a.forEach((record, s) => {
+      expect(record.F, `sweep ${s}`).toBe(b[s].F);
+      expect(record.passes, `sweep ${s}`).toBe(b[s].passes);
+      expect(Number.isFinite(record.maxLogImbalance), `sweep ${s}`).toBe(true);
+    });
+    // And the run through balance(): finite, converged, the 1e-11 path balanced to (1e-11)^(1/2) per weight.
+    const result = await balance(net, { p: 32, q: 32, backend: 'cpu', tol: 1e-9 });
+    expect(result.schedule).toBe('accelerated');
+    expect(result.converged).toBe(true);
+    expect(Math.abs(result.finalNorm / Math.pow(2, 1 / 32) - 1)).toBeLessThan(1e-9);
+  });
+
+  it('where they fit, it is the accelerated schedule, not the fallback: fewer passes to tol than the paper\'s step on the same engine', async () => {
+    const problem = compileProblem(mlp([16, 24, 20, 16, 4], { seed: 9, dtype: 'float64' }), { p: 2, q: 2 });
+    const passesToTol = async (schedule: 'accelerated' | 'parallel'): Promise<number> => {
+      const records = await new CpuEngine(problem, { schedule }).sweeps(100000, 1e-8);
+      expect(records[records.length - 1].maxLogImbalance).toBeLessThanOrEqual(1e-8);
+      return records.reduce((n, r) => n + r.passes, 0);
+    };
+    expect(await passesToTol('accelerated')).toBeLessThan((await passesToTol('parallel')) / 3);
   });
 });
 
