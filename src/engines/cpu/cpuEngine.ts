@@ -263,9 +263,14 @@ export class CpuEngine implements Engine {
     this.lF = lF;
   }
 
-  /** `F = exp(log F)`, refused when it leaves the float64 range (a norm below about `1e-308^(1/q)` of the largest weight, or above). */
+  /**
+   * `F = exp(log F)`, refused when it leaves the float64 range (a norm below about `1e-308^(1/q)` of
+   * the largest weight, or above); `Infinity` when the norm itself overflows (the driver refuses that).
+   */
   private objective(): number {
     const F = Math.exp(this.lF);
+    // The norm itself is not a float64 number: F = Infinity, and the driver refuses the run with the reason (p or q too small).
+    if (F === Infinity && !(this.normScale * Math.exp(this.lF / this.problem.q) < Infinity)) return F;
     if (this.lF > -Infinity && !(F > 0 && F < Infinity)) {
       throw new WeightBalanceError(`the objective exp(${this.lF.toPrecision(6)}) relative to the largest weight is outside the float64 range`);
     }
