@@ -3,7 +3,7 @@
  * random exponents and badly scaled weights), right (the paper's minimum), and fast (a pass
  * count on a deep net that the paper's update cannot meet). Issue 10.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { balance } from '../src/balance.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import { mlp, sequential } from '../src/network/builders.js';
@@ -13,6 +13,7 @@ import { logBiasMass } from '../src/engines/cpu/logPasses.js';
 import { largestWeight, powerOfTwoScale } from '../src/math/powers.js';
 import { updateExponent } from '../src/options.js';
 import { AcceleratedSchedule } from '../src/schedule/accelerated.js';
+import { StatisticsRangeError } from '../src/schedule/blockStatistics.js';
 import { coarseSpace } from '../src/schedule/coarse.js';
 import { NETS, scrambled } from './support/fixNets.js';
 import { maxLogImbalance, referenceProblem, uniformStream, varFactors, weightDistance } from './support/fixReference.js';
@@ -130,6 +131,28 @@ describe('accelerated schedule on the CPU engine: the range of its linear statis
     expect(result.schedule).toBe('accelerated');
     expect(result.converged).toBe(true);
     expect(Math.abs(result.finalNorm / Math.pow(2, 1 / 32) - 1)).toBeLessThan(1e-9);
+  });
+
+  it('a sweep whose statistics leave the range mid-run: the engine continues with the paper\'s step from the factors before that sweep', async () => {
+    const problem = compileProblem(mlp([8, 12, 10, 3], { seed: 4, dtype: 'float64' }), { p: 2, q: 3 });
+    const engine = new CpuEngine(problem, { schedule: 'accelerated' });
+    await engine.sweeps(2, -1);
+    const before = await engine.logFactors();
+    const sweep = vi.spyOn(AcceleratedSchedule.prototype, 'sweep').mockImplementationOnce(() => {
+      throw new StatisticsRangeError('forced');
+    });
+    try {
+      const after = await engine.sweeps(5, -1);
+      const paper = await new CpuEngine(problem, { schedule: 'parallel', initial: before }).sweeps(5, -1);
+      expect(after.length).toBe(5);
+      after.forEach((record, s) => {
+        expect(record.F, `sweep ${s}`).toBe(paper[s].F);
+        expect(record.maxLogImbalance, `sweep ${s}`).toBe(paper[s].maxLogImbalance);
+      });
+      expect(sweep).toHaveBeenCalledTimes(1); // the accelerated schedule is not asked again
+    } finally {
+      sweep.mockRestore();
+    }
   });
 
   it('where they fit, it is the accelerated schedule, not the fallback: fewer passes to tol than the paper\'s step on the same engine', async () => {
