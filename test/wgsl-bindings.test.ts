@@ -25,7 +25,7 @@ const KERNELS: Kernel[] = [
   buildPowerKernel({ singleTap: true, fastP: 1 }), buildPowerKernel({ singleTap: false, fastP: 0 }),
   rowFinishKernel({ unitR: true }), rowFinishKernel({ unitR: false }),
   updateKernel({ evaluate: false }), updateKernel({ evaluate: true }),
-  normKernel(), finishSweepKernel(), rescaleKernel(),
+  normKernel(), finishSweepKernel(65), rescaleKernel(),
 ];
 
 const SPACE: Record<string, BindingKind> = { uniform: 'uniform', 'storage, read': 'read-only-storage', 'storage, read_write': 'storage' };

@@ -107,7 +107,7 @@ describe('the kernels declare their structs from the schemas', () => {
   }
 
   it('the state struct is shared by every kernel that reads it', () => {
-    for (const code of [blockTileKernel('t', false, true).code, normKernel().code, rowFinishKernel({ unitR: true }).code, updateKernel({ evaluate: false }).code, finishSweepKernel().code]) {
+    for (const code of [blockTileKernel('t', false, true).code, normKernel().code, rowFinishKernel({ unitR: true }).code, updateKernel({ evaluate: false }).code, finishSweepKernel(65).code]) {
       expect(code).toContain(State.wgsl);
       for (const [, field] of code.matchAll(/\bstate\.(\w+)/g)) expect(Object.keys(State.fields)).toContain(field);
     }

@@ -63,10 +63,17 @@ export function buildControls(): Controls {
   const summary = el('output', { id: 'network-summary', 'aria-label': 'Network summary', class: 'summary' });
   const fingerprintOut = el('output', { id: 'network-fingerprint', 'aria-label': 'Network fingerprint', class: 'mono' });
   const pairsField = field('pairs', '(p, q) pairs', el('input', { type: 'text', value: DEFAULT_PAIRS, autocomplete: 'off', spellcheck: 'false' }), 'p,q; p,q; … with p > 0 and q > 0');
-  const scheduleField = field('schedule', 'Schedule', select([['parallel', 'parallel (any network)'], ['alternating', 'alternating (about 4x fewer sweeps)']], 'parallel'));
+  const scheduleField = field('schedule', 'Schedule', select([
+    ['accelerated', 'accelerated (fewest passes; CPU engine)'], ['parallel', 'parallel (the paper\'s update; CPU or WebGPU)'], ['alternating', 'alternating (one class at a time; CPU or WebGPU)'],
+  ], 'accelerated'));
   const backendField = field('backend', 'Backend', select([['auto', 'auto (WebGPU on a hardware GPU, else CPU)'], ['webgpu', 'WebGPU'], ['cpu', 'CPU (Web Worker)']], 'auto'));
-  const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-6'), 'stop when no log factor moves more than this in a sweep');
+  const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-4'), 'stop once max |log(Out/In)| over the hidden units is at most this');
   const sweepsField = field('max-sweeps', 'Max sweeps', numberInput('1000', { inputmode: 'numeric' }));
+  // The accelerated schedule runs on the CPU engine only: choosing WebGPU switches to the paper's
+  // parallel update (visibly), as the library's default does for backend 'webgpu'.
+  backendField.control.addEventListener('change', () => {
+    if (backendField.control.value === 'webgpu' && scheduleField.control.value === 'accelerated') scheduleField.control.value = 'parallel';
+  });
   const form = el('form', { 'aria-label': 'Balance settings', id: 'balance-form', novalidate: true },
     el('fieldset', {}, el('legend', { text: 'Network' }), networkField.root, customField.root, seedField.root, dropZone,
       el('p', { class: 'summary' }, summary, el('br'), 'Fingerprint: ', fingerprintOut)),

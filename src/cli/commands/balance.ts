@@ -6,7 +6,7 @@ import { UsageError, defineCommand, flagArg, stringArg } from '../args.js';
 import { WeightBalanceError } from '../../errors.js';
 import { parseActivation } from '../../io/safetensors.js';
 import type { ActivationSpec } from '../../io/safetensors.js';
-import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
+import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
 import { checkOutputPath, readModelFile, releaseSourceBytes, sameFile, writeModelFile } from '../modelFile.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
 import type { BalanceResult } from '../../balance.js';
@@ -44,7 +44,7 @@ ${BALANCE_OPTION_USAGE}
   --in-place, --force        allow OUT to be IN itself (write over the input); --in-place
                              without -o writes back to IN
   --json                     print exactly one JSON object on stdout: { backend, adapter, p, q,
-                             schedule, sweeps, initialNorm, finalNorm, history, maxLogImbalance,
+                             schedule, sweeps, passes, initialNorm, finalNorm, history, maxLogImbalance,
                              frozenUnits, ms, includeBiases, converged, fallback, input,
                              output, written, fixedUnits, notes }
                              written: the files written (companions first, OUT last; [] without -o)
@@ -56,7 +56,9 @@ ${BALANCE_OPTION_USAGE}
                              activation of a state dict; folded BatchNorms...)
                              fallback: null, or { kind, message } when the run left (or
                                never reached) WebGPU; kind is one of no-webgpu, no-adapter,
-                               software-adapter, device-lost, gpu-error, not-monotone, stalled`;
+                               software-adapter, device-lost, gpu-error, not-monotone, stalled,
+                               cpu-schedule
+                             passes: reads of the |W|^p matrices by the sweeps (what a run costs)`;
 
 /** One line per node that fixed units. */
 function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
@@ -142,5 +144,5 @@ export default defineCommand('balance', USAGE, {
   } else {
     io.out(`balanced ${input}\n${resultSummary(result, options, files)}${sourceReport(source)}`);
   }
-  return 0;
+  return runStatus(result);
 });
