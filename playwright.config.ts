@@ -15,7 +15,9 @@ const hardware = process.env.E2E_GPU === 'hardware';
 const args = [
   '--enable-unsafe-webgpu',
   // A real GPU from headless Chromium on Linux goes through ANGLE/Vulkan.
-  ...(hardware ? ['--use-angle=vulkan', '--enable-features=Vulkan', '--disable-vulkan-surface', '--ignore-gpu-blocklist'] : ['--use-webgpu-adapter=swiftshader']),
+  ...(hardware
+    ? ['--use-angle=vulkan', '--enable-features=Vulkan', '--disable-vulkan-surface', '--ignore-gpu-blocklist']
+    : ['--use-webgpu-adapter=swiftshader']),
   '--no-sandbox',
   '--disable-background-networking',
   '--disable-component-update',

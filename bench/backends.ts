@@ -3,13 +3,14 @@
  * {@link Engine}; a backend that cannot run here says why (and is skipped with that reason).
  * To add one (e.g. WebGPU), add an entry to {@link BACKENDS}.
  */
-import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+
 import type { CpuEngineOptions } from '../src/engines/cpu/cpuEngine.js';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import { wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
 import type { Engine } from '../src/engines/engine.js';
+import { BufferUsage } from '../src/engines/webgpu/flags.js';
 import type { Schedule } from '../src/options.js';
 import type { Problem } from '../src/problem/problem.js';
-import { BufferUsage } from '../src/engines/webgpu/flags.js';
 
 /** A way to run the fix that the benchmark can time. */
 export interface BenchBackend {

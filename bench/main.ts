@@ -13,11 +13,11 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mlp } from '../src/network/builders.js';
-import { SCHEDULES } from '../src/options.js';
 import type { Schedule } from '../src/options.js';
+import { SCHEDULES } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
-import { BACKENDS } from './backends.js';
 import type { BenchBackend } from './backends.js';
+import { BACKENDS } from './backends.js';
 import { floorArray, median, sumOnce, time } from './floor.js';
 import { numpyTiming, numpyUnavailable } from './numpy.js';
 
@@ -66,7 +66,10 @@ export interface BenchRow {
 }
 
 function list(value: string | undefined, fallback: string): string[] {
-  return (value ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+  return (value ?? fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function positive(value: string | undefined, fallback: number, name: string): number {
@@ -75,7 +78,8 @@ function positive(value: string | undefined, fallback: number, name: string): nu
   return x;
 }
 
-const USAGE = 'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
+const USAGE =
+  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -126,12 +130,34 @@ async function main(): Promise<void> {
   }
 
   const numpyWhy = values['no-numpy'] ? 'skipped by --no-numpy' : numpyUnavailable();
-  console.log(numpyWhy ? `# NOTE: NumPy baseline not run: ${numpyWhy}` : '# baseline numpy-f32, numpy-f64: the parallel update in NumPy on one OpenBLAS thread (bench/numpy_baseline.py), processor time');
-  const header = ['net', 'P entries', 'backend', 'schedule', 'p,q', 'floor ms', 'ms/sweep', 'x floor', 'wall ms', 'setup ms', 'GB/s', 'sweeps to tol', 'ratio',
-    'ms/pass', 'passes to tol', 'ms to tol'];
+  console.log(
+    numpyWhy
+      ? `# NOTE: NumPy baseline not run: ${numpyWhy}`
+      : '# baseline numpy-f32, numpy-f64: the parallel update in NumPy on one OpenBLAS thread (bench/numpy_baseline.py), processor time',
+  );
+  const header = [
+    'net',
+    'P entries',
+    'backend',
+    'schedule',
+    'p,q',
+    'floor ms',
+    'ms/sweep',
+    'x floor',
+    'wall ms',
+    'setup ms',
+    'GB/s',
+    'sweeps to tol',
+    'ratio',
+    'ms/pass',
+    'passes to tol',
+    'ms to tol',
+  ];
   const widths = [36, 10, 9, 12, 8, 9, 9, 8, 8, 9, 8, 14, 9, 8, 14, 10];
   const line = (cells: string[]): string => cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join(' ');
-  console.log(`# medians of ${runs} runs of ${sweepsPerRun} sweeps; times are processor time of this process (wall: elapsed), float64 P, except webgpu: wall time, float32 log P, floor = reading P once at the GPU's copy bandwidth; tol ${tol}`);
+  console.log(
+    `# medians of ${runs} runs of ${sweepsPerRun} sweeps; times are processor time of this process (wall: elapsed), float64 P, except webgpu: wall time, float32 log P, floor = reading P once at the GPU's copy bandwidth; tol ${tol}`,
+  );
   console.log(line(header));
   const rows: BenchRow[] = [];
   for (const sizes of nets) {
@@ -201,9 +227,23 @@ async function main(): Promise<void> {
             msToTol = times.length === runs ? median(times) : null;
           }
           const row: BenchRow = {
-            net: name, entries, backend: backend.name, schedule, p, q,
-            floorMs: median(floors), msPerSweep: median(sweeps), xFloor: median(ratios), wallMsPerSweep: median(walls),
-            setupMs: setup.wall, sweepsToTol, finalRatio, passesToTol, msPerPass: median(perPass), msToTol, speedupVsPaper: null,
+            net: name,
+            entries,
+            backend: backend.name,
+            schedule,
+            p,
+            q,
+            floorMs: median(floors),
+            msPerSweep: median(sweeps),
+            xFloor: median(ratios),
+            wallMsPerSweep: median(walls),
+            setupMs: setup.wall,
+            sweepsToTol,
+            finalRatio,
+            passesToTol,
+            msPerPass: median(perPass),
+            msToTol,
+            speedupVsPaper: null,
             bandwidthGBs: null,
           };
           group.push(row);
@@ -217,8 +257,13 @@ async function main(): Promise<void> {
         for (const r of group) {
           if (paper?.msToTol && r.msToTol) r.speedupVsPaper = paper.msToTol / r.msToTol;
           if (r.speedupVsPaper !== null) {
-            const passRatio = paper?.passesToTol && r.passesToTol ? `, passes ${r.passesToTol.toFixed(1)} / ${paper.passesToTol.toFixed(1)} = ${(r.passesToTol / paper.passesToTol).toFixed(3)} of the paper's` : '';
-            console.log(`#   ${r.net} ${r.backend} ${r.schedule} p,q=${r.p},${r.q}: time to tol ${r.msToTol?.toFixed(1)} ms, ${r.speedupVsPaper.toFixed(2)}x faster than the paper's parallel update${passRatio}`);
+            const passRatio =
+              paper?.passesToTol && r.passesToTol
+                ? `, passes ${r.passesToTol.toFixed(1)} / ${paper.passesToTol.toFixed(1)} = ${(r.passesToTol / paper.passesToTol).toFixed(3)} of the paper's`
+                : '';
+            console.log(
+              `#   ${r.net} ${r.backend} ${r.schedule} p,q=${r.p},${r.q}: time to tol ${r.msToTol?.toFixed(1)} ms, ${r.speedupVsPaper.toFixed(2)}x faster than the paper's parallel update${passRatio}`,
+            );
           }
         }
       }
@@ -226,9 +271,24 @@ async function main(): Promise<void> {
         for (const dtype of ['float32', 'float64'] as const) {
           const t = numpyTiming(sizes, p, q, dtype, runs, sweepsPerRun);
           const row: BenchRow = {
-            net: name, entries, backend: `numpy-${dtype === 'float32' ? 'f32' : 'f64'}`, schedule: 'parallel', p, q,
-            floorMs: NaN, msPerSweep: t.msPerSweep, xFloor: NaN, wallMsPerSweep: t.wallMsPerSweep, setupMs: NaN, sweepsToTol: null, finalRatio: null, bandwidthGBs: null,
-            passesToTol: null, msPerPass: NaN, msToTol: null, speedupVsPaper: null,
+            net: name,
+            entries,
+            backend: `numpy-${dtype === 'float32' ? 'f32' : 'f64'}`,
+            schedule: 'parallel',
+            p,
+            q,
+            floorMs: NaN,
+            msPerSweep: t.msPerSweep,
+            xFloor: NaN,
+            wallMsPerSweep: t.wallMsPerSweep,
+            setupMs: NaN,
+            sweepsToTol: null,
+            finalRatio: null,
+            bandwidthGBs: null,
+            passesToTol: null,
+            msPerPass: NaN,
+            msToTol: null,
+            speedupVsPaper: null,
           };
           rows.push(row);
           printRow(row);
@@ -239,12 +299,26 @@ async function main(): Promise<void> {
   function printRow(row: BenchRow): void {
     const { sweepsToTol, finalRatio } = row;
     const fixed = (x: number, digits: number): string => (Number.isNaN(x) ? '-' : x.toFixed(digits));
-          console.log(line([
-            row.net, String(row.entries), row.backend, row.schedule, `${row.p},${row.q}`, fixed(row.floorMs, 2), row.msPerSweep.toFixed(2), fixed(row.xFloor, 2),
-            row.wallMsPerSweep.toFixed(2), fixed(row.setupMs, 0), row.bandwidthGBs === null ? '-' : row.bandwidthGBs.toFixed(1),
-            sweepsToTol === null ? (converge && !row.backend.startsWith('numpy') ? `>${maxSweeps}` : '-') : String(sweepsToTol), finalRatio === null ? '-' : finalRatio.toFixed(5),
-            fixed(row.msPerPass, 2), row.passesToTol === null ? '-' : row.passesToTol.toFixed(1), row.msToTol === null ? '-' : row.msToTol.toFixed(1),
-          ]));
+    console.log(
+      line([
+        row.net,
+        String(row.entries),
+        row.backend,
+        row.schedule,
+        `${row.p},${row.q}`,
+        fixed(row.floorMs, 2),
+        row.msPerSweep.toFixed(2),
+        fixed(row.xFloor, 2),
+        row.wallMsPerSweep.toFixed(2),
+        fixed(row.setupMs, 0),
+        row.bandwidthGBs === null ? '-' : row.bandwidthGBs.toFixed(1),
+        sweepsToTol === null ? (converge && !row.backend.startsWith('numpy') ? `>${maxSweeps}` : '-') : String(sweepsToTol),
+        finalRatio === null ? '-' : finalRatio.toFixed(5),
+        fixed(row.msPerPass, 2),
+        row.passesToTol === null ? '-' : row.passesToTol.toFixed(1),
+        row.msToTol === null ? '-' : row.msToTol.toFixed(1),
+      ]),
+    );
   }
   summariseAgainstNumpy(rows);
   for (const backend of backends) await backend.close?.();
@@ -265,10 +339,12 @@ function summariseAgainstNumpy(rows: BenchRow[]): void {
   if (base.length === 0) return;
   for (const name of new Set(rows.map((r) => r.backend))) {
     if (name.startsWith('numpy')) continue;
-    const ratios = rows.filter((r) => r.backend === name && r.schedule === 'parallel').flatMap((r) => {
-      const b = base.find((x) => x.net === r.net && x.p === r.p && x.q === r.q);
-      return b ? [`${r.net.split('-').length - 1}L ${r.p},${r.q}: ${(r.msPerSweep / b.msPerSweep).toFixed(2)}`] : [];
-    });
+    const ratios = rows
+      .filter((r) => r.backend === name && r.schedule === 'parallel')
+      .flatMap((r) => {
+        const b = base.find((x) => x.net === r.net && x.p === r.p && x.q === r.q);
+        return b ? [`${r.net.split('-').length - 1}L ${r.p},${r.q}: ${(r.msPerSweep / b.msPerSweep).toFixed(2)}`] : [];
+      });
     console.log(`# ${name} ms/sweep / numpy-f32 (parallel; target <= 1): ${ratios.join('; ')}`);
   }
 }

@@ -44,7 +44,11 @@ export function numpyUnavailable(): string | null {
 export function numpyTiming(sizes: number[], p: number, q: number, dtype: 'float32' | 'float64', runs: number, sweeps: number): NumpyTiming {
   const path = script();
   if (!path) throw new Error('bench/numpy_baseline.py not found');
-  const result = spawnSync('python3', [path, JSON.stringify({ sizes, p, q, dtype, runs, sweeps })], { env: environment(), encoding: 'utf8', maxBuffer: 1 << 20 });
+  const result = spawnSync('python3', [path, JSON.stringify({ sizes, p, q, dtype, runs, sweeps })], {
+    env: environment(),
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   if (result.status !== 0) throw new Error(`the NumPy baseline failed: ${result.stderr.trim().split('\n').pop()}`);
   return JSON.parse(result.stdout.trim().split('\n').pop() as string) as NumpyTiming;
 }

@@ -87,7 +87,18 @@ function difference(a: Float32Array, b: Float32Array): number {
 async function zooRow(dir: string, name: string, out: string, options: ZooOptions): Promise<ZooRow> {
   const input = join(dir, name);
   const output = join(out, name);
-  const r = await run(options.cli, ['balance', input, '-p', String(options.p ?? 2), '-q', String(options.q ?? 2), '-o', output, '--json', ...(options.args ?? [])]);
+  const r = await run(options.cli, [
+    'balance',
+    input,
+    '-p',
+    String(options.p ?? 2),
+    '-q',
+    String(options.q ?? 2),
+    '-o',
+    output,
+    '--json',
+    ...(options.args ?? []),
+  ]);
   const peak = /zoo-peak-rss-kb (\d+)/.exec(r.stderr);
   const base = { model: name, ms: r.ms, peakBytes: peak ? Number(peak[1]) * 1024 : Number.NaN };
   if (r.code !== 0) {
@@ -128,6 +139,10 @@ export function formatZoo(rows: readonly ZooRow[]): string {
     r.refusal ?? '',
   ]);
   const widths = header.map((h, k) => Math.min(120, Math.max(h.length, ...lines.map((l) => l[k].length))));
-  const format = (cells: string[]): string => cells.map((c, k) => (c.length > widths[k] ? `${c.slice(0, widths[k] - 1)}…` : c.padEnd(widths[k]))).join('  ').trimEnd();
+  const format = (cells: string[]): string =>
+    cells
+      .map((c, k) => (c.length > widths[k] ? `${c.slice(0, widths[k] - 1)}…` : c.padEnd(widths[k])))
+      .join('  ')
+      .trimEnd();
   return [format(header), ...lines.map(format)].join('\n');
 }

@@ -1,7 +1,7 @@
 /** The demo page: an accessible tab list built from demo/tabs.ts, and the WebGPU status line. */
 import './style.css';
-import { el, byId } from './common/dom.js';
 import { chooseBackend } from '../src/index.js';
+import { byId, el } from './common/dom.js';
 import { webGpuUnavailable } from './common/runner.js';
 import { TABS } from './tabs.js';
 

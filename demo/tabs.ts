@@ -3,7 +3,7 @@
  * (see demo/common/tab.ts) and add it to this list.
  */
 import { balanceTab } from './balance/balanceTab.js';
-import { flowTab } from './flow/flowTab.js';
 import type { DemoTab } from './common/tab.js';
+import { flowTab } from './flow/flowTab.js';
 
 export const TABS: DemoTab[] = [balanceTab, flowTab];

@@ -7,8 +7,8 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
 import type { Connect, Plugin } from 'vite';
+import { defineConfig } from 'vite';
 
 const demoRoot = fileURLToPath(new URL('.', import.meta.url));
 const libDir = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -26,8 +26,12 @@ function serveLibrary(): Plugin {
   };
   return {
     name: 'serve-library-at-lib',
-    configureServer: (server) => { server.middlewares.use(middleware); },
-    configurePreviewServer: (server) => { server.middlewares.use(middleware); },
+    configureServer: (server) => {
+      server.middlewares.use(middleware);
+    },
+    configurePreviewServer: (server) => {
+      server.middlewares.use(middleware);
+    },
   };
 }
 

@@ -18,10 +18,13 @@ test.use({ viewport: { width: 1280, height: 800 } });
 
 /** Whether an element lies entirely inside the viewport (no scrolling needed). */
 async function inView(page: Page, selector: string): Promise<boolean> {
-  return page.locator(selector).first().evaluate((node) => {
-    const r = node.getBoundingClientRect();
-    return r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth && r.width > 0 && r.height > 0;
-  });
+  return page
+    .locator(selector)
+    .first()
+    .evaluate((node) => {
+      const r = node.getBoundingClientRect();
+      return r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth && r.width > 0 && r.height > 0;
+    });
 }
 
 /** Whether a scroll box shows all of its content across. */
@@ -38,14 +41,26 @@ async function watchFirstFeedback(page: Page): Promise<void> {
   await page.evaluate(() => {
     const t: Record<string, number> = {};
     (window as unknown as { feedback: Record<string, number> }).feedback = t;
-    document.querySelector('#balance-form')!.addEventListener('submit', () => { t.submit = performance.now(); }, { capture: true });
-    new MutationObserver(() => { if (t.elapsed === undefined) requestAnimationFrame(() => { t.elapsed ??= performance.now(); }); })
-      .observe(document.querySelector('#run-elapsed')!, { childList: true, characterData: true, subtree: true });
+    document.querySelector('#balance-form')!.addEventListener(
+      'submit',
+      () => {
+        t.submit = performance.now();
+      },
+      { capture: true },
+    );
+    new MutationObserver(() => {
+      if (t.elapsed === undefined)
+        requestAnimationFrame(() => {
+          t.elapsed ??= performance.now();
+        });
+    }).observe(document.querySelector('#run-elapsed')!, { childList: true, characterData: true, subtree: true });
     new MutationObserver(() => {
       const match = /sweep (\d+)/.exec(document.querySelector('#run-status')!.textContent ?? '');
-      if (match && t.sweep === undefined) { t.sweep = performance.now(); t.firstSweep = Number(match[1]); }
-    })
-      .observe(document.querySelector('#run-status')!, { childList: true, characterData: true, subtree: true });
+      if (match && t.sweep === undefined) {
+        t.sweep = performance.now();
+        t.firstSweep = Number(match[1]);
+      }
+    }).observe(document.querySelector('#run-status')!, { childList: true, characterData: true, subtree: true });
   });
 }
 
@@ -67,7 +82,10 @@ test('at 1280x800 the Balance button and the chart are in view, and a run shows 
   await watchFirstFeedback(page);
   await demo.balance.click();
   const { elapsedMs, sweepMs } = await feedback(page);
-  testInfo.annotations.push({ type: 'feedback (CPU worker, 3.6M weights)', description: `elapsed painted after ${Math.round(elapsedMs)} ms, first sweep after ${Math.round(sweepMs)} ms` });
+  testInfo.annotations.push({
+    type: 'feedback (CPU worker, 3.6M weights)',
+    description: `elapsed painted after ${Math.round(elapsedMs)} ms, first sweep after ${Math.round(sweepMs)} ms`,
+  });
   expect(elapsedMs, 'the elapsed time is on screen within a second of Balance').toBeLessThan(1000);
   await expect(page.locator('#run-elapsed')).toHaveText(/^elapsed \d/);
   expect(await page.evaluate(() => window.scrollY)).toBe(0);
@@ -89,7 +107,10 @@ test('on WebGPU the first progress comes after a few sweeps, not a batch of 16',
   await watchFirstFeedback(page);
   await demo.balance.click();
   const { elapsedMs, sweepMs, firstSweep } = await feedback(page);
-  testInfo.annotations.push({ type: 'feedback (WebGPU on SwiftShader)', description: `elapsed painted after ${Math.round(elapsedMs)} ms, first sweep after ${Math.round(sweepMs)} ms` });
+  testInfo.annotations.push({
+    type: 'feedback (WebGPU on SwiftShader)',
+    description: `elapsed painted after ${Math.round(elapsedMs)} ms, first sweep after ${Math.round(sweepMs)} ms`,
+  });
   expect(elapsedMs).toBeLessThan(1000);
   // The first progress is the first batch: 4 sweeps (the library's default batch is 16).
   expect(firstSweep).toBeGreaterThan(0);
@@ -127,7 +148,11 @@ test('log views of the convergence, tables that fit, explanations, CSV and PNG o
   const csvDownload = page.waitForEvent('download');
   await page.getByRole('button', { name: 'CSV of the run' }).click();
   const csv = (await readFile(await (await csvDownload).path(), 'utf8')).trim().split('\n');
-  const histories = await page.evaluate(() => (window as unknown as { weightBalanceDemo: { results(): { history: number[]; p: number; q: number }[] } }).weightBalanceDemo.results().map((r) => ({ history: r.history, p: r.p, q: r.q })));
+  const histories = await page.evaluate(() =>
+    (window as unknown as { weightBalanceDemo: { results(): { history: number[]; p: number; q: number }[] } }).weightBalanceDemo
+      .results()
+      .map((r) => ({ history: r.history, p: r.p, q: r.q })),
+  );
   expect(csv[0]).toBe('p,q,schedule,backend,sweep,norm,ratio,max_step');
   expect(csv).toHaveLength(1 + histories.reduce((n, h) => n + h.history.length, 0));
   let line = 1;
@@ -163,9 +188,14 @@ test('the network diagram: a box per layer sized by units, fixed output units, n
   await expect(diagram.locator('g.block')).toHaveCount(3);
 
   await demo.run({ custom: '12-16-8-3', backend: 'cpu', pairs: '1,2' });
-  const norms = await page.getByRole('table', { name: 'Per-layer norms' }).locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.querySelector('th')!.textContent, ...Array.from(tr.querySelectorAll('td'), (td) => td.textContent)]));
+  const norms = await page
+    .getByRole('table', { name: 'Per-layer norms' })
+    .locator('tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => [tr.querySelector('th')!.textContent, ...Array.from(tr.querySelectorAll('td'), (td) => td.textContent)]));
   expect(norms.map((r) => r[0])).toEqual(['1', '2', 'output']);
-  const onDiagram = await diagram.locator('g.layer').evaluateAll((gs) => gs.slice(1).map((g) => [Number((g as SVGGElement).dataset.before), Number((g as SVGGElement).dataset.after)]));
+  const onDiagram = await diagram
+    .locator('g.layer')
+    .evaluateAll((gs) => gs.slice(1).map((g) => [Number((g as SVGGElement).dataset.before), Number((g as SVGGElement).dataset.after)]));
   onDiagram.forEach(([before, after], k) => {
     expect(Math.abs(before / Number(norms[k][2]) - 1)).toBeLessThan(1e-5);
     expect(Math.abs(after / Number(norms[k][3]) - 1)).toBeLessThan(1e-5);
@@ -173,7 +203,9 @@ test('the network diagram: a box per layer sized by units, fixed output units, n
   await expect(diagram.locator('text.after')).toHaveCount(3);
   // The histogram: one colour per hidden layer, stacked.
   const histogram = page.getByRole('img', { name: 'Histogram of log factors by layer' });
-  const series = await histogram.locator('rect[data-series]').evaluateAll((rs) => [...new Set(rs.map((r) => `${r.getAttribute('data-series')}:${r.getAttribute('fill')}`))].sort());
+  const series = await histogram
+    .locator('rect[data-series]')
+    .evaluateAll((rs) => [...new Set(rs.map((r) => `${r.getAttribute('data-series')}:${r.getAttribute('fill')}`))].sort());
   expect(series.map((s) => s.split(':')[0])).toEqual(['0', '1']);
   expect(new Set(series.map((s) => s.split(':')[1])).size).toBe(2);
   const counts = await histogram.locator('rect[data-series]').count();
@@ -183,18 +215,24 @@ test('the network diagram: a box per layer sized by units, fixed output units, n
 /** An ONNX MLP whose second hidden layer is a Sigmoid: its 5 units are fixed by the op. */
 function sigmoidMlp(): Buffer {
   const rng = new Random(3);
-  return Buffer.from(model({
-    input: [valueInfo('x', ['N', 6])],
-    output: [valueInfo('y', ['N', 2])],
-    initializer: [
-      tensor('a.w', [6, 7], randn(rng, [6, 7], 0.5, 1.5)), tensor('b.w', [7, 5], randn(rng, [7, 5], 0.5, 1.5)), tensor('c.w', [5, 2], randn(rng, [5, 2], 0.5, 1.5)),
-    ],
-    node: [
-      node('MatMul', ['x', 'a.w'], ['z1']), node('Relu', ['z1'], ['h1']),
-      node('MatMul', ['h1', 'b.w'], ['z2']), node('Sigmoid', ['z2'], ['h2'], {}, 'gate'),
-      node('MatMul', ['h2', 'c.w'], ['y']),
-    ],
-  }));
+  return Buffer.from(
+    model({
+      input: [valueInfo('x', ['N', 6])],
+      output: [valueInfo('y', ['N', 2])],
+      initializer: [
+        tensor('a.w', [6, 7], randn(rng, [6, 7], 0.5, 1.5)),
+        tensor('b.w', [7, 5], randn(rng, [7, 5], 0.5, 1.5)),
+        tensor('c.w', [5, 2], randn(rng, [5, 2], 0.5, 1.5)),
+      ],
+      node: [
+        node('MatMul', ['x', 'a.w'], ['z1']),
+        node('Relu', ['z1'], ['h1']),
+        node('MatMul', ['h1', 'b.w'], ['z2']),
+        node('Sigmoid', ['z2'], ['h2'], {}, 'gate'),
+        node('MatMul', ['h2', 'c.w'], ['y']),
+      ],
+    }),
+  );
 }
 
 test("an ONNX file's fixed units: count and layer in the summary, the facts and the diagram", async ({ page }) => {
@@ -211,7 +249,16 @@ test("an ONNX file's fixed units: count and layer in the summary, the facts and 
 });
 
 test('the diagram shows a residual skip (tied units) and, after a run, the frozen units of a dead unit', async ({ page }) => {
-  const net = sequential([8], [{ type: 'dense', units: 6 }, { type: 'dense', units: 6, skip: 1 }, { type: 'dense', units: 5 }, { type: 'dense', units: 3 }], { seed: 2 });
+  const net = sequential(
+    [8],
+    [
+      { type: 'dense', units: 6 },
+      { type: 'dense', units: 6, skip: 1 },
+      { type: 'dense', units: 5 },
+      { type: 'dense', units: 3 },
+    ],
+    { seed: 2 },
+  );
   net.blocks[2].weight.fill(0, 0, 6); // unit 0 of layer 3 gets no input: dead, so frozen
   const demo = new DemoPage(page);
   await demo.open();
@@ -223,7 +270,9 @@ test('the diagram shows a residual skip (tied units) and, after a run, the froze
   await expect(diagram.locator('g.skip')).toHaveAttribute('data-to', '2');
   await expect(diagram.locator('g.skip')).toContainText('units tied');
   await demo.run({ pairs: '2,2', backend: 'cpu' });
-  const frozen = await page.evaluate(() => (window as unknown as { weightBalanceDemo: { results(): { frozenUnits: { layer: number }[] }[] } }).weightBalanceDemo.results()[0].frozenUnits);
+  const frozen = await page.evaluate(
+    () => (window as unknown as { weightBalanceDemo: { results(): { frozenUnits: { layer: number }[] }[] } }).weightBalanceDemo.results()[0].frozenUnits,
+  );
   expect(frozen.length).toBeGreaterThan(0);
   const perLayer = new Map<number, number>();
   for (const u of frozen) perLayer.set(u.layer, (perLayer.get(u.layer) ?? 0) + 1);

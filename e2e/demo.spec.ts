@@ -37,7 +37,9 @@ test('a preset run on WebGPU converges, reports its backend, and matches the CPU
   await expect(page.locator('#fallback-notice')).toBeHidden();
 
   // The plot: one monotonically falling series per pair, drawn up to the last sweep.
-  const histories = await page.evaluate(() => (window as unknown as { weightBalanceDemo: { results(): { history: number[] }[] } }).weightBalanceDemo.results().map((r) => r.history));
+  const histories = await page.evaluate(() =>
+    (window as unknown as { weightBalanceDemo: { results(): { history: number[] }[] } }).weightBalanceDemo.results().map((r) => r.history),
+  );
   for (const history of histories) {
     for (let k = 1; k < history.length; k++) expect(history[k]).toBeLessThanOrEqual(history[k - 1] * (1 + 1e-5));
   }
@@ -68,7 +70,10 @@ test('Cancel stops a long run at once, keeps the original network, and a new run
   // the 3.6M-weight MLP of Fig. 2; with auto (WebGPU when there is an adapter) a smaller
   // custom MLP, so that SwiftShader reports its first sweeps quickly.
   const long = { pairs: '2,2; 1,1', tol: '0', maxSweeps: 1_000_000 };
-  for (const settings of [{ ...long, network: 'MLP 200-2500-1250-10 (Fig. 2)', backend: 'cpu' }, { ...long, custom: '200-300-300-10', backend: 'auto' }] as const) {
+  for (const settings of [
+    { ...long, network: 'MLP 200-2500-1250-10 (Fig. 2)', backend: 'cpu' },
+    { ...long, custom: '200-300-300-10', backend: 'auto' },
+  ] as const) {
     await demo.configure(settings);
     const original = await demo.fingerprint.textContent();
     const outputs = await demo.probe();
@@ -153,7 +158,14 @@ test('the plain ES module page imports /lib/index.js with no bundler and balance
   await page.goto('/bare.html');
   const result = page.getByLabel('Result');
   await expect(result).toHaveAttribute('data-state', 'done', { timeout: 90_000 });
-  const report = JSON.parse((await result.textContent()) ?? '{}') as { backend: string; fallback: string | null; converged: boolean; initialNorm: number; finalNorm: number; lpqNormOfResult: number };
+  const report = JSON.parse((await result.textContent()) ?? '{}') as {
+    backend: string;
+    fallback: string | null;
+    converged: boolean;
+    initialNorm: number;
+    finalNorm: number;
+    lpqNormOfResult: number;
+  };
   expect(report.converged).toBe(true);
   expect(report.finalNorm).toBeLessThan(report.initialNorm);
   expect(Math.abs(report.lpqNormOfResult - report.finalNorm) / report.finalNorm).toBeLessThan(FLOAT32_RELATIVE);

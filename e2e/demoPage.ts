@@ -1,6 +1,7 @@
 /** Driving the demo page from tests: fill the settings, run, read the results. */
-import { expect } from '@playwright/test';
+
 import type { Locator, Page } from '@playwright/test';
+import { expect } from '@playwright/test';
 
 /** Settings of one run; anything left out keeps the page's value. */
 export interface RunSettings {
@@ -98,19 +99,21 @@ export class DemoPage {
 
   /** The rows of the results table. */
   async rows(): Promise<ResultRow[]> {
-    return this.panel.locator('table[aria-label="Balance results"] tbody tr').evaluateAll((trs) => trs.map((tr) => {
-      const cells = [...tr.children].map((c) => c.textContent ?? '');
-      const data = (tr as HTMLElement).dataset;
-      return {
-        pair: cells[0],
-        backend: data.backend ?? '',
-        adapter: data.adapter || '–',
-        sweeps: Number(data.sweeps),
-        converged: data.converged === 'true',
-        initialNorm: Number(data.initialNorm),
-        finalNorm: Number(data.finalNorm),
-      };
-    }));
+    return this.panel.locator('table[aria-label="Balance results"] tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => {
+        const cells = [...tr.children].map((c) => c.textContent ?? '');
+        const data = (tr as HTMLElement).dataset;
+        return {
+          pair: cells[0],
+          backend: data.backend ?? '',
+          adapter: data.adapter || '–',
+          sweeps: Number(data.sweeps),
+          converged: data.converged === 'true',
+          initialNorm: Number(data.initialNorm),
+          finalNorm: Number(data.finalNorm),
+        };
+      }),
+    );
   }
 
   /** Outputs of the page's current network on its fixed probe inputs. */
@@ -129,6 +132,9 @@ export function relativeDifference(a: number[], b: number[]): number {
   expect(b.length).toBe(a.length);
   let diff = 0;
   let scale = 0;
-  a.forEach((x, i) => { diff = Math.max(diff, Math.abs(x - b[i])); scale = Math.max(scale, Math.abs(x)); });
+  a.forEach((x, i) => {
+    diff = Math.max(diff, Math.abs(x - b[i]));
+    scale = Math.max(scale, Math.abs(x));
+  });
   return diff / scale;
 }

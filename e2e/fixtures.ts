@@ -3,8 +3,9 @@
  * page or worker error, or WebGPU `uncapturederror` (every device a page requests gets a listener
  * that reports it as a console error).
  */
-import { test as base, expect } from '@playwright/test';
+
 import type { ConsoleMessage, Page } from '@playwright/test';
+import { test as base, expect } from '@playwright/test';
 
 /** Reports WebGPU validation and out-of-memory errors nobody captured, as console errors. */
 function watchUncapturedErrors(): void {
@@ -20,11 +21,15 @@ function watchUncapturedErrors(): void {
 }
 
 export const test = base.extend<{ page: Page; pageErrors: string[] }>({
-  pageErrors: async ({}, use) => { await use([]); },
+  pageErrors: async ({}, use) => {
+    await use([]);
+  },
   page: async ({ page, pageErrors }, use) => {
-    const onConsole = (where: string) => (message: ConsoleMessage): void => {
-      if (message.type() === 'error') pageErrors.push(`${where} console error: ${message.text()}`);
-    };
+    const onConsole =
+      (where: string) =>
+      (message: ConsoleMessage): void => {
+        if (message.type() === 'error') pageErrors.push(`${where} console error: ${message.text()}`);
+      };
     page.on('console', onConsole('page'));
     page.on('pageerror', (error) => pageErrors.push(`page error: ${error.message}`));
     page.on('worker', (worker) => worker.on('console', onConsole(`worker ${worker.url()}`)));

@@ -12,18 +12,24 @@ import { expect, test } from './fixtures.js';
 
 function tinyCnn(): Buffer {
   const rng = new Random(5);
-  return Buffer.from(model({
-    input: [valueInfo('x', ['N', 2, 5, 5])],
-    output: [valueInfo('y', ['N', 3])],
-    initializer: [
-      tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.4, 1.5)), tensor('c.b', [4], randn(rng, [4], 0.1)),
-      tensor('fc.w', [3, 36], randn(rng, [3, 36], 0.3, 1.5)), tensor('fc.b', [3], randn(rng, [3], 0.1)),
-    ],
-    node: [
-      node('Conv', ['x', 'c.w', 'c.b'], ['z']), node('Relu', ['z'], ['a']), node('Flatten', ['a'], ['f']),
-      node('Gemm', ['f', 'fc.w', 'fc.b'], ['y'], { transB: 1 }),
-    ],
-  }));
+  return Buffer.from(
+    model({
+      input: [valueInfo('x', ['N', 2, 5, 5])],
+      output: [valueInfo('y', ['N', 3])],
+      initializer: [
+        tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.4, 1.5)),
+        tensor('c.b', [4], randn(rng, [4], 0.1)),
+        tensor('fc.w', [3, 36], randn(rng, [3, 36], 0.3, 1.5)),
+        tensor('fc.b', [3], randn(rng, [3], 0.1)),
+      ],
+      node: [
+        node('Conv', ['x', 'c.w', 'c.b'], ['z']),
+        node('Relu', ['z'], ['a']),
+        node('Flatten', ['a'], ['f']),
+        node('Gemm', ['f', 'fc.w', 'fc.b'], ['y'], { transB: 1 }),
+      ],
+    }),
+  );
 }
 
 test('open model.onnx → balance → save an .onnx that onnxruntime runs with the same outputs', async ({ page }) => {

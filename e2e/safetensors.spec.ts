@@ -4,10 +4,10 @@
  * control (picker and drag-and-drop), and the page keeps working.
  */
 import { readFile } from 'node:fs/promises';
+import type { Page } from '@playwright/test';
 import { lpqNorm, mlp, readSafetensors, writeSafetensors } from '../src/index.js';
 import { DemoPage, relativeDifference } from './demoPage.js';
 import { expect, test } from './fixtures.js';
-import type { Page } from '@playwright/test';
 
 /** A safetensors file from a header and raw little-endian float32 data, written by hand. */
 function rawSafetensors(tensors: Record<string, number[]>): Buffer {
@@ -27,11 +27,14 @@ function rawSafetensors(tensors: Record<string, number[]>): Buffer {
 }
 
 async function dropFile(page: Page, name: string, bytes: Buffer): Promise<void> {
-  const transfer = await page.evaluateHandle(({ name, data }) => {
-    const dt = new DataTransfer();
-    dt.items.add(new File([new Uint8Array(data)], name));
-    return dt;
-  }, { name, data: [...bytes] });
+  const transfer = await page.evaluateHandle(
+    ({ name, data }) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(data)], name));
+      return dt;
+    },
+    { name, data: [...bytes] },
+  );
   await page.locator('#dropzone').dispatchEvent('drop', { dataTransfer: transfer });
 }
 

@@ -48,7 +48,10 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
       let worst = 0;
       host.blocks.forEach((block, k) => {
         const got = result.network.blocks[k];
-        for (const [a, b] of [[got.weight, block.weight], [got.bias, block.bias]] as const) {
+        for (const [a, b] of [
+          [got.weight, block.weight],
+          [got.bias, block.bias],
+        ] as const) {
           if (!a || !b) continue;
           for (let i = 0; i < b.length; i++) worst = Math.max(worst, b[i] === 0 ? (a[i] === 0 ? 0 : Infinity) : Math.abs(a[i] / b[i] - 1));
         }
@@ -75,13 +78,19 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
       { name: 'cnn p=1.5 q=3 alternating', net: lib.cnn({ seed: 2 }), p: 1.5, q: 3, schedule: 'alternating' as const },
       {
         name: 'residual (ties) p=3 q=1.2 parallel',
-        net: lib.sequential([6], [
-          { type: 'dense', units: 10 },
-          { type: 'dense', units: 10, skip: 1 },
-          { type: 'dense', units: 10, skip: 2 },
-          { type: 'dense', units: 3 },
-        ], { seed: 3 }),
-        p: 3, q: 1.2, schedule: 'parallel' as const,
+        net: lib.sequential(
+          [6],
+          [
+            { type: 'dense', units: 10 },
+            { type: 'dense', units: 10, skip: 1 },
+            { type: 'dense', units: 10, skip: 2 },
+            { type: 'dense', units: 3 },
+          ],
+          { seed: 3 },
+        ),
+        p: 3,
+        q: 1.2,
+        schedule: 'parallel' as const,
       },
     ];
     const results: Outcome[] = [];
@@ -97,7 +106,14 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
     const net = lib.mlp([12, 20, 16, 4], { seed: 4 });
     const before = net.blocks.map((b) => Array.from(b.weight));
     const options = { p: 2, q: 2, schedule: 'parallel' as const, tol: 1e-9, maxSweeps: 5000 };
-    const lost = await lib.balance(net, { ...options, backend: 'webgpu', device: doomed, onSweep: ({ sweep }) => { if (sweep === 20) doomed.destroy(); } });
+    const lost = await lib.balance(net, {
+      ...options,
+      backend: 'webgpu',
+      device: doomed,
+      onSweep: ({ sweep }) => {
+        if (sweep === 20) doomed.destroy();
+      },
+    });
     const cpu = await lib.balance(net, { ...options, backend: 'cpu' });
     results.push(outcome('device destroyed mid-run', lost, cpu, net, before));
     device.destroy();

@@ -1,7 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { State, gridWgsl, lseWgsl } from './common.js';
-import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import type { Kernel } from './bindings.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import { gridWgsl, lseWgsl, State } from './common.js';
 import { uniformStruct } from './struct.js';
 
 /** Columns of a tile: one invocation per column. */

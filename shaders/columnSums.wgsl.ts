@@ -1,6 +1,6 @@
-import { blockTileKernel } from './blockTile.js';
-import type { TileBindings } from './blockTile.js';
 import type { Kernel } from './bindings.js';
+import type { TileBindings } from './blockTile.js';
+import { blockTileKernel } from './blockTile.js';
 
 /**
  * Column sums of a block segment: per column `j`, log-sum-exp partials of `y[i] * P[i,j]`

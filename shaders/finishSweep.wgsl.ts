@@ -1,6 +1,6 @@
-import { State } from './common.js';
-import { bindingLayout, bindingsWgsl, readOnly, storage } from './bindings.js';
 import type { Kernel } from './bindings.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage } from './bindings.js';
+import { State } from './common.js';
 
 /** The bindings of {@link finishSweepKernel}, by name (binding k is the k-th). */
 export const FinishSweepBindings = bindingLayout({

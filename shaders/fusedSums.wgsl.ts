@@ -1,6 +1,6 @@
-import { blockTileKernel } from './blockTile.js';
-import type { TileBindings } from './blockTile.js';
 import type { Kernel } from './bindings.js';
+import type { TileBindings } from './blockTile.js';
+import { blockTileKernel } from './blockTile.js';
 
 /**
  * Row and column sums from one read of `P`: valid when `p = q`, where `y = alpha` does not

@@ -1,6 +1,6 @@
-import { State, WORKGROUP, gridWgsl, lseWgsl } from './common.js';
-import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import type { Kernel } from './bindings.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import { gridWgsl, lseWgsl, State, WORKGROUP } from './common.js';
 import { uniformStruct } from './struct.js';
 
 /** The uniform of {@link normKernel}: units, and workgroups (= pairs per sweep of the norm history). */

@@ -1,7 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { WORKGROUP, gridWgsl } from './common.js';
-import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import type { Kernel } from './bindings.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import { gridWgsl, WORKGROUP } from './common.js';
 import { uniformStruct } from './struct.js';
 
 /**

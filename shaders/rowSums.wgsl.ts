@@ -1,6 +1,6 @@
-import { blockTileKernel } from './blockTile.js';
-import type { TileBindings } from './blockTile.js';
 import type { Kernel } from './bindings.js';
+import type { TileBindings } from './blockTile.js';
+import { blockTileKernel } from './blockTile.js';
 
 /**
  * Row sums of a block segment: per row `i`, log-sum-exp partials of `P[i,j] / alpha[j]`

@@ -1,7 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { State, WORKGROUP, gridWgsl, lseWgsl } from './common.js';
-import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import type { Kernel } from './bindings.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
+import { gridWgsl, lseWgsl, State, WORKGROUP } from './common.js';
 import { uniformStruct } from './struct.js';
 
 /**

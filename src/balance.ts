@@ -1,14 +1,14 @@
-import { chooseBackend } from './driver/backend.js';
 import type { BackendChoice, GpuSource } from './driver/backend.js';
+import { chooseBackend } from './driver/backend.js';
 import type { Fallback } from './driver/fallback.js';
 import { EngineHandover } from './driver/handover.js';
-import { BalanceAbortedError, WeightBalanceError, normOverflowError } from './errors.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
+import { BalanceAbortedError, normOverflowError, WeightBalanceError } from './errors.js';
 import { rescale, withWeights } from './network/rescale.js';
-import { unitCount } from './network/types.js';
 import type { Network, UnitRef } from './network/types.js';
-import { SCHEDULES, refuseUnknownKeys } from './options.js';
+import { unitCount } from './network/types.js';
 import type { Backend, NormExponents, Schedule } from './options.js';
+import { refuseUnknownKeys, SCHEDULES } from './options.js';
 
 /**
  * The default `tol` on the imbalance `max |log(Out/In)|`. Measured on two MATH §6 nets, the CNN
@@ -18,6 +18,7 @@ import type { Backend, NormExponents, Schedule } from './options.js';
  * 1e-7 at every tol; 1e-6 costs about 1.6x the passes for a gap nobody can see in float32.
  */
 export const DEFAULT_TOL = 1e-4;
+
 import { compileProblem } from './problem/compile.js';
 import type { Problem } from './problem/problem.js';
 
@@ -115,7 +116,19 @@ export interface BalanceResult {
 
 /** Every key {@link BalanceOptions} has: any other is refused by name. */
 const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
-  'p', 'q', 'includeBiases', 'schedule', 'tol', 'maxSweeps', 'backend', 'sweepsPerBatch', 'onSweep', 'signal', 'gpu', 'adapter', 'device',
+  'p',
+  'q',
+  'includeBiases',
+  'schedule',
+  'tol',
+  'maxSweeps',
+  'backend',
+  'sweepsPerBatch',
+  'onSweep',
+  'signal',
+  'gpu',
+  'adapter',
+  'device',
 ];
 
 /**
@@ -126,13 +139,18 @@ export function validateRunOptions(options: BalanceOptions): Required<Pick<Balan
   refuseUnknownKeys(options, BALANCE_OPTION_KEYS, 'balance');
   const { backend = 'auto' } = options;
   const { schedule = backend === 'webgpu' ? 'parallel' : 'accelerated', tol = DEFAULT_TOL, maxSweeps = 10000, sweepsPerBatch = 16 } = options;
-  if (!SCHEDULES.includes(schedule)) throw new WeightBalanceError(`schedule must be one of ${SCHEDULES.map((s) => `'${s}'`).join(', ')}, got '${String(schedule)}'`);
+  if (!SCHEDULES.includes(schedule))
+    throw new WeightBalanceError(`schedule must be one of ${SCHEDULES.map((s) => `'${s}'`).join(', ')}, got '${String(schedule)}'`);
   if (typeof tol !== 'number' || !(tol >= 0) || !Number.isFinite(tol)) throw new WeightBalanceError(`tol must be a finite number >= 0, got ${String(tol)}`);
   if (!Number.isInteger(maxSweeps) || maxSweeps < 0) throw new WeightBalanceError(`maxSweeps must be an integer >= 0, got ${String(maxSweeps)}`);
-  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') throw new WeightBalanceError(`backend must be 'auto', 'cpu' or 'webgpu', got '${String(backend)}'`);
-  if (!Number.isInteger(sweepsPerBatch) || sweepsPerBatch < 1) throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
-  if (options.onSweep !== undefined && typeof options.onSweep !== 'function') throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
-  if (schedule === 'accelerated' && backend === 'webgpu') throw new WeightBalanceError("schedule 'accelerated' runs on the CPU engine only: with backend 'webgpu' use schedule 'parallel' or 'alternating'");
+  if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu')
+    throw new WeightBalanceError(`backend must be 'auto', 'cpu' or 'webgpu', got '${String(backend)}'`);
+  if (!Number.isInteger(sweepsPerBatch) || sweepsPerBatch < 1)
+    throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
+  if (options.onSweep !== undefined && typeof options.onSweep !== 'function')
+    throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
+  if (schedule === 'accelerated' && backend === 'webgpu')
+    throw new WeightBalanceError("schedule 'accelerated' runs on the CPU engine only: with backend 'webgpu' use schedule 'parallel' or 'alternating'");
   return { schedule, tol, maxSweeps, backend, sweepsPerBatch };
 }
 
@@ -199,8 +217,13 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
         passes += record.passes;
         converged = record.maxLogImbalance <= run.tol;
         options.onSweep?.({
-          sweep: history.length - 1, norm: record.norm, ratio: record.norm / history[0], maxStep: record.maxStep,
-          maxLogImbalance: record.maxLogImbalance, passes, backend: record.backend,
+          sweep: history.length - 1,
+          norm: record.norm,
+          ratio: record.norm / history[0],
+          maxStep: record.maxStep,
+          maxLogImbalance: record.maxLogImbalance,
+          passes,
+          backend: record.backend,
         });
       }
       if (performance.now() - lastYield > 30) {
@@ -251,7 +274,10 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
 
 /** The backend choice for a schedule that only the CPU engine runs (`auto`: the CPU; `webgpu` was refused in the options). */
 function cpuOnlySchedule(backend: Backend): BackendChoice {
-  const fallback = backend === 'auto' ? { kind: 'cpu-schedule' as const, message: "the accelerated schedule runs on the CPU engine only (schedule 'parallel' or 'alternating' runs on WebGPU)" } : null;
+  const fallback =
+    backend === 'auto'
+      ? { kind: 'cpu-schedule' as const, message: "the accelerated schedule runs on the CPU engine only (schedule 'parallel' or 'alternating' runs on WebGPU)" }
+      : null;
   return { backend: 'cpu', source: {}, adapter: null, fallback };
 }
 

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
-import { compileProblem } from '../src/problem/compile.js';
 import { mlp } from '../src/network/builders.js';
-import { inOut, randomExponents, referenceProblem, varFactors, weightDistance } from './support/fixReference.js';
+import { compileProblem } from '../src/problem/compile.js';
 import { NETS, scrambled } from './support/fixNets.js';
+import { inOut, randomExponents, referenceProblem, varFactors, weightDistance } from './support/fixReference.js';
 
 const TOL = 1e-11;
 
@@ -86,10 +86,21 @@ describe('schedules agree (MATH.md §7.6)', () => {
 
   it('on MLPs the alternating schedule needs at least 2x (3x on average) fewer sweeps to come within 1e-6 of the minimum (MATH.md: about 4x; measured 3.8x)', async () => {
     const ratios: number[] = [];
-    for (const [seed, sizes] of [[1, [30, 60, 40, 10]], [2, [30, 50, 40, 30, 20, 10]], [3, [20, 40, 30, 30, 20, 20, 10, 5]]] as const) {
+    for (const [seed, sizes] of [
+      [1, [30, 60, 40, 10]],
+      [2, [30, 50, 40, 30, 20, 10]],
+      [3, [20, 40, 30, 30, 20, 20, 10, 5]],
+    ] as const) {
       const net = mlp([...sizes], { seed, dtype: 'float64' });
       expect(compileProblem(net, { p: 2, q: 2 }).nClasses).toBe(2);
-      for (const [p, q] of [[1, 1], [2, 2], [1, 2], [2, 1], [2, 4], [4, 4]]) {
+      for (const [p, q] of [
+        [1, 1],
+        [2, 2],
+        [1, 2],
+        [2, 1],
+        [2, 4],
+        [4, 4],
+      ]) {
         const common = { p, q, backend: 'cpu', tol: 1e-12, maxSweeps: 100000 } as const;
         const parallel = await balance(net, { ...common, schedule: 'parallel' });
         const alternating = await balance(net, { ...common, schedule: 'alternating' });
@@ -106,6 +117,8 @@ describe('schedules agree (MATH.md §7.6)', () => {
     expect(Math.min(...ratios)).toBeGreaterThanOrEqual(2);
     const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
     expect(mean).toBeGreaterThan(3);
-    console.log(`alternating vs parallel sweeps to a relative gap of 1e-6: mean ${mean.toFixed(2)}x, range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x`);
+    console.log(
+      `alternating vs parallel sweeps to a relative gap of 1e-6: mean ${mean.toFixed(2)}x, range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x`,
+    );
   });
 });

@@ -4,15 +4,15 @@
  * one onSweep call per sweep, and the colouring behind the alternating schedule.
  */
 import { describe, expect, it } from 'vitest';
-import { balance } from '../src/balance.js';
 import type { SweepProgress } from '../src/balance.js';
+import { balance } from '../src/balance.js';
 import { lpqNorm } from '../src/math/norm.js';
-import { forward } from '../src/network/forward.js';
 import { sequential } from '../src/network/builders.js';
+import { forward } from '../src/network/forward.js';
 import type { Network } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
+import { cnnNet, mlpNet, NETS, residualNet } from './support/fixNets.js';
 import { maxLogImbalance, newtonMinimise, outputDistance, referenceProblem, varFactors, weightDistance, weightEntries } from './support/fixReference.js';
-import { NETS, cnnNet, mlpNet, residualNet } from './support/fixNets.js';
 
 /** Zero the incoming weights of `unit` in a dense block (its row). */
 function zeroRow(net: Network, block: number, unit: number): void {
@@ -44,9 +44,16 @@ describe('degenerate units are frozen', () => {
     const net = structuredClone(mlpNet(6));
     zeroRow(net, 0, 3); // layer 1 unit 3: no incoming weight
     zeroColumn(net, 2, 4); // layer 2 unit 4: no outgoing weight
-    for (const [p, q] of [[2, 2], [1.4, 3.3], [2.6, 1.2]]) {
+    for (const [p, q] of [
+      [2, 2],
+      [1.4, 3.3],
+      [2.6, 1.2],
+    ]) {
       const result = await expectMinimum(net, p, q);
-      expect(result.frozenUnits).toEqual([{ layer: 1, unit: 3 }, { layer: 2, unit: 4 }]);
+      expect(result.frozenUnits).toEqual([
+        { layer: 1, unit: 3 },
+        { layer: 2, unit: 4 },
+      ]);
       expect(result.logFactors[1][3]).toBe(0);
       expect(result.logFactors[2][4]).toBe(0);
       expect(result.logFactors[1].filter((x) => x !== 0)).toHaveLength(9);
@@ -61,22 +68,38 @@ describe('degenerate units are frozen', () => {
     // Tie layer 1 unit 0 with layer 2 unit 0. The edge between them does not change under any
     // rescaling of the group, so it cannot balance the group's other weights.
     const outOnlyInside = structuredClone(mlpNet(7));
-    outOnlyInside.ties = [[{ layer: 1, unit: 0 }, { layer: 2, unit: 0 }]];
+    outOnlyInside.ties = [
+      [
+        { layer: 1, unit: 0 },
+        { layer: 2, unit: 0 },
+      ],
+    ];
     zeroColumn(outOnlyInside, 1, 0, [0]); // 1.0 feeds only 2.0
     zeroColumn(outOnlyInside, 2, 0); // 2.0 feeds nothing
     const a = await expectMinimum(outOnlyInside, 2, 2);
-    expect(a.frozenUnits).toEqual([{ layer: 1, unit: 0 }, { layer: 2, unit: 0 }]);
+    expect(a.frozenUnits).toEqual([
+      { layer: 1, unit: 0 },
+      { layer: 2, unit: 0 },
+    ]);
     expect(a.logFactors[1][0]).toBe(0);
 
     const inOnlyInside = structuredClone(mlpNet(7));
-    inOnlyInside.ties = [[{ layer: 1, unit: 0 }, { layer: 2, unit: 0 }]];
+    inOnlyInside.ties = [
+      [
+        { layer: 1, unit: 0 },
+        { layer: 2, unit: 0 },
+      ],
+    ];
     zeroRow(inOnlyInside, 0, 0); // 1.0 reads nothing
     const b1 = inOnlyInside.blocks[1];
     const keep = b1.weight[0];
     zeroRow(inOnlyInside, 1, 0);
     b1.weight[0] = keep; // 2.0 reads only 1.0
     const b = await expectMinimum(inOnlyInside, 1.5, 2.5);
-    expect(b.frozenUnits).toEqual([{ layer: 1, unit: 0 }, { layer: 2, unit: 0 }]);
+    expect(b.frozenUnits).toEqual([
+      { layer: 1, unit: 0 },
+      { layer: 2, unit: 0 },
+    ]);
   });
 
   it('a dead conv channel (zero kernel) in a grouped convolution is frozen, the rest converges', async () => {
@@ -87,20 +110,30 @@ describe('degenerate units are frozen', () => {
     const result = await expectMinimum(net, 2, 1.5);
     // The depthwise layer 3 channel 9 reads only that dead channel: no weight enters the pair
     // from outside, so it is frozen with it (MATH.md §4, the closure from the inputs).
-    expect(result.frozenUnits).toEqual([{ layer: 2, unit: 9 }, { layer: 3, unit: 9 }]);
+    expect(result.frozenUnits).toEqual([
+      { layer: 2, unit: 9 },
+      { layer: 3, unit: 9 },
+    ]);
   });
 });
 
 describe('fixed units keep factor 1', () => {
   it('a sigmoid layer and explicitly fixed units are not rescaled; the others reach the minimum', async () => {
-    const net = sequential([6], [
-      { type: 'dense', units: 8 },
-      { type: 'dense', units: 7, activation: 'sigmoid' },
-      { type: 'dense', units: 8 },
-      { type: 'dense', units: 3 },
-    ], { seed: 9, dtype: 'float64', biasScale: 0.2 });
+    const net = sequential(
+      [6],
+      [
+        { type: 'dense', units: 8 },
+        { type: 'dense', units: 7, activation: 'sigmoid' },
+        { type: 'dense', units: 8 },
+        { type: 'dense', units: 3 },
+      ],
+      { seed: 9, dtype: 'float64', biasScale: 0.2 },
+    );
     net.layers[3].fixed = [2, 5];
-    for (const [p, q] of [[2, 2], [1, 3]]) {
+    for (const [p, q] of [
+      [2, 2],
+      [1, 3],
+    ]) {
       const result = await expectMinimum(net, p, q);
       expect(Array.from(result.logFactors[2])).toEqual(new Array(7).fill(0));
       expect(result.logFactors[3][2]).toBe(0);
@@ -141,7 +174,15 @@ describe('lpqNorm', () => {
 
   it('is homogeneous of degree 1 in the weights, for finite and infinite q, without overflow or underflow', () => {
     const net = mlpNet(11);
-    for (const [p, q] of [[2, 2], [1, 3], [8, 8], [3, 0.5], [2, Infinity], [8, Infinity], [0.5, 12]]) {
+    for (const [p, q] of [
+      [2, 2],
+      [1, 3],
+      [8, 8],
+      [3, 0.5],
+      [2, Infinity],
+      [8, Infinity],
+      [0.5, 12],
+    ]) {
       const base = lpqNorm(net, p, q);
       for (const c of [1e3, 1e-3, 2 ** 200, 2 ** -200]) {
         const scaled = { ...net, blocks: net.blocks.map((b) => ({ ...b, weight: b.weight.map((w) => w * c) })) };
@@ -167,7 +208,11 @@ describe('large exponents and large weights', () => {
   it('p = q = 8 with weights up to 1e3, and p = 1, q = 40: balances to the minimum without overflow', async () => {
     const net = structuredClone(mlpNet(13));
     net.blocks[1].weight = net.blocks[1].weight.map((w) => w * 1e3);
-    for (const [p, q] of [[8, 8], [1, 40], [6, 2]]) {
+    for (const [p, q] of [
+      [8, 8],
+      [1, 40],
+      [6, 2],
+    ]) {
       const result = await expectMinimum(net, p, q);
       expect(Number.isFinite(result.finalNorm)).toBe(true);
       expect(result.finalNorm).toBeLessThan(result.initialNorm);
@@ -199,7 +244,12 @@ describe('cancellation and progress', () => {
     const controller = new AbortController();
     let calls = 0;
     const run = balance(net, {
-      p: 1.5, q: 2.5, backend: 'cpu', tol: 0, maxSweeps: 100000, signal: controller.signal,
+      p: 1.5,
+      q: 2.5,
+      backend: 'cpu',
+      tol: 0,
+      maxSweeps: 100000,
+      signal: controller.signal,
       onSweep: (progress) => {
         calls++;
         if (progress.sweep === 3) controller.abort();
@@ -210,7 +260,7 @@ describe('cancellation and progress', () => {
     expect(net).toEqual(before);
   });
 
-  it('onSweep is called once per sweep, in order, with the history\'s norms; the run stops at the first imbalance <= tol', async () => {
+  it("onSweep is called once per sweep, in order, with the history's norms; the run stops at the first imbalance <= tol", async () => {
     for (const schedule of ['accelerated', 'parallel', 'alternating'] as const) {
       const net = residualNet(15);
       const seen: SweepProgress[] = [];
@@ -219,7 +269,10 @@ describe('cancellation and progress', () => {
       expect(seen.map((s) => s.norm)).toEqual(result.history.slice(1));
       seen.forEach((s) => expect(s.ratio).toBeCloseTo(s.norm / result.initialNorm, 14));
       expect(seen[seen.length - 1].maxLogImbalance, schedule).toBeLessThanOrEqual(1e-9);
-      expect(seen.slice(0, -1).every((s) => s.maxLogImbalance > 1e-9), schedule).toBe(true);
+      expect(
+        seen.slice(0, -1).every((s) => s.maxLogImbalance > 1e-9),
+        schedule,
+      ).toBe(true);
       expect(result.maxLogImbalance).toBeCloseTo(seen[seen.length - 1].maxLogImbalance, 12);
       // passes are cumulative and end at the result's count.
       expect(seen.every((s, k) => k === 0 || s.passes >= seen[k - 1].passes)).toBe(true);

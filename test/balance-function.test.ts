@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import { forward } from '../src/network/forward.js';
 import type { Network } from '../src/network/types.js';
-import { outputDistance, randomExponents, referenceProblem } from './support/fixReference.js';
 import { NETS, scrambled } from './support/fixNets.js';
+import { outputDistance, randomExponents, referenceProblem } from './support/fixReference.js';
 
 const PAIRS = randomExponents(7, 4);
 

@@ -6,13 +6,13 @@
  * ends at `maxSweeps` on the GPU is not reported as finished by the CPU.
  */
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { balance } from '../src/balance.js';
 import type { BalanceOptions } from '../src/balance.js';
-import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import { DeviceLostError } from '../src/engines/engine.js';
-import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../src/engines/engine.js';
+import { balance } from '../src/balance.js';
 import { chooseBackend } from '../src/driver/backend.js';
 import { EngineHandover } from '../src/driver/handover.js';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../src/engines/engine.js';
+import { DeviceLostError } from '../src/engines/engine.js';
 import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
 import { mlpNet } from './support/fixNets.js';
@@ -52,7 +52,8 @@ class Float32LikeEngine implements Engine {
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
-    if (++this.batches > behaviour.failAfterBatches) throw behaviour.lost ? new DeviceLostError('the stand-in device was lost') : new Error('the stand-in device was lost');
+    if (++this.batches > behaviour.failAfterBatches)
+      throw behaviour.lost ? new DeviceLostError('the stand-in device was lost') : new Error('the stand-in device was lost');
     if (behaviour.empty) return [];
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
@@ -78,7 +79,11 @@ vi.mock('../src/engines/webgpu/engine.js', () => ({
 }));
 
 /** A `GPU` whose one adapter is a hardware one: the backend choice picks WebGPU, and the mocked engine runs. */
-const standIn: BalanceOptions = { p: 0, q: 0, gpu: { requestAdapter: async () => ({ info: { vendor: 'stand-in', architecture: 'float32-like' }, limits: {} }) } };
+const standIn: BalanceOptions = {
+  p: 0,
+  q: 0,
+  gpu: { requestAdapter: async () => ({ info: { vendor: 'stand-in', architecture: 'float32-like' }, limits: {} }) },
+};
 const { gpu } = standIn;
 
 beforeEach(() => {
@@ -86,7 +91,7 @@ beforeEach(() => {
 });
 
 describe('balance(): hand-over from the GPU to the CPU', () => {
-  it('checks the CPU\'s sweeps against the CPU\'s own F, not the GPU\'s float32 one', async () => {
+  it("checks the CPU's sweeps against the CPU's own F, not the GPU's float32 one", async () => {
     // An already balanced net: a sweep changes F by far less than float32's 1e-7.
     const net = (await balance(mlpNet(1), { p: 2, q: 3, backend: 'cpu', tol: 1e-13, maxSweeps: 100000 })).network;
     behaviour = { low: 1e-7, failAfterBatches: 1 };

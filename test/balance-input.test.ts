@@ -4,11 +4,11 @@
  * problem, raised before any work, with the caller's network left exactly as it was.
  */
 import { describe, expect, it } from 'vitest';
-import { balance } from '../src/balance.js';
 import type { BalanceOptions } from '../src/balance.js';
+import { balance } from '../src/balance.js';
 import { WeightBalanceError } from '../src/errors.js';
-import { balanceReport } from '../src/math/report.js';
 import { lpqNorm } from '../src/math/norm.js';
+import { balanceReport } from '../src/math/report.js';
 import type { Network } from '../src/network/types.js';
 import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
 
@@ -37,7 +37,11 @@ const cpu = (extra: Partial<BalanceOptions> = {}): BalanceOptions => ({ p: 2, q:
 describe('bad input is refused (MATH.md §7.8)', () => {
   it('non-finite weights and biases, in float64 and float32 nets, for balance, lpqNorm and balanceReport', async () => {
     for (const dtype of ['float64', 'float32'] as const) {
-      for (const [value, text] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+      for (const [value, text] of [
+        [NaN, 'NaN'],
+        [Infinity, 'Infinity'],
+        [-Infinity, '-Infinity'],
+      ] as const) {
         const badWeight = withWeight(mlpNet(1, dtype), 2, 13, value);
         const pattern = new RegExp(`block 2 \\('4'\\): weight entry 13 is not finite \\(${text.replace('-', '\\-')}\\)`);
         await refuses(badWeight, (n) => balance(n, cpu()), pattern);
@@ -100,7 +104,12 @@ describe('bad input is refused (MATH.md §7.8)', () => {
     await refuses(skip, (n) => balance(n, cpu()), /skip from layer 0 has shape \[6\], expected \[8\]/);
 
     const tie = structuredClone(residualNet(3));
-    tie.ties = [[{ layer: 1, unit: 0 }, { layer: 1, unit: 8 }]];
+    tie.ties = [
+      [
+        { layer: 1, unit: 0 },
+        { layer: 1, unit: 8 },
+      ],
+    ];
     await refuses(tie, (n) => balance(n, cpu()), /tie group names unit \{"layer":1,"unit":8\}, which does not exist/);
   });
 

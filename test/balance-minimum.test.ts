@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
-import { balanceReport } from '../src/math/report.js';
 import { lpqNorm } from '../src/math/norm.js';
-import { updateExponent } from '../src/options.js';
+import { balanceReport } from '../src/math/report.js';
 import type { Schedule } from '../src/options.js';
-import { inOut, maxLogImbalance, newtonMinimise, objective, randomExponents, referenceProblem, varFactors } from './support/fixReference.js';
+import { updateExponent } from '../src/options.js';
 import { NETS } from './support/fixNets.js';
+import { inOut, maxLogImbalance, newtonMinimise, objective, randomExponents, referenceProblem, varFactors } from './support/fixReference.js';
 
 const SCHEDULES: Schedule[] = ['parallel', 'alternating'];
 const PAIRS: [number, number][] = [[2, 2], [1, 1], [1, 2], [2, 1], ...randomExponents(2023, 4)];
@@ -50,7 +50,11 @@ describe('balanced at convergence (MATH.md §7.4)', () => {
     for (const schedule of SCHEDULES) {
       it(`${name}, ${schedule}: max |log(Out/In)| <= tol / eta, and the report agrees with an independent In/Out`, async () => {
         const net = build(5);
-        for (const [p, q] of [[2, 2], [1.3, 2.9], [3.1, 1.7]] as const) {
+        for (const [p, q] of [
+          [2, 2],
+          [1.3, 2.9],
+          [3.1, 1.7],
+        ] as const) {
           const tol = 1e-9;
           const result = await balance(net, { p, q, schedule, backend: 'cpu', tol, maxSweeps: 50000 });
           expect(result.converged).toBe(true);
@@ -88,7 +92,11 @@ describe('balanced at convergence (MATH.md §7.4)', () => {
   it('stopping rule (MATH.md §4): every schedule stops at the first sweep whose imbalance max |log(Out/In)|, computed independently, is <= tol', async () => {
     for (const [name, build] of Object.entries(NETS)) {
       const net = build(9);
-      for (const [p, q] of [[2, 2], [1.6, 2.9], [3.2, 1.1]]) {
+      for (const [p, q] of [
+        [2, 2],
+        [1.6, 2.9],
+        [3.2, 1.1],
+      ]) {
         for (const schedule of ['accelerated', 'parallel', 'alternating'] as const) {
           const tol = 1e-7;
           const label = `${name} p=${p} q=${q} ${schedule}`;

@@ -7,8 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import type { Schedule } from '../src/options.js';
-import { objective, randomExponents, referenceProblem } from './support/fixReference.js';
 import { NETS, scrambled } from './support/fixNets.js';
+import { objective, randomExponents, referenceProblem } from './support/fixReference.js';
 
 /** Relative slack for "never increases": a few ulps of F, far below any real increase. */
 const ROUNDING = 1e-14;
@@ -36,7 +36,7 @@ describe('monotone (MATH.md §7.2)', () => {
     }
   }
 
-  it('each recorded norm is the independent objective at that sweep\'s factors (runs stopped by maxSweeps)', async () => {
+  it("each recorded norm is the independent objective at that sweep's factors (runs stopped by maxSweeps)", async () => {
     const original = NETS.cnn(3);
     const ref0 = referenceProblem(original, 2.5, 1.5);
     const { net } = scrambled(original, ref0, 8, 2);
@@ -46,10 +46,12 @@ describe('monotone (MATH.md §7.2)', () => {
       const partial = await balance(net, { p: 2.5, q: 1.5, schedule: 'alternating', backend: 'cpu', tol: 0, maxSweeps: s });
       expect(partial.history).toEqual(full.history.slice(0, s + 1));
       const u = new Float64Array(ref.nVars);
-      partial.logFactors.forEach((layer, k) => layer.forEach((x, c) => {
-        const v = ref.unitVar[ref.layerStart[k] + c];
-        if (v >= 0) u[v] = x;
-      }));
+      partial.logFactors.forEach((layer, k) =>
+        layer.forEach((x, c) => {
+          const v = ref.unitVar[ref.layerStart[k] + c];
+          if (v >= 0) u[v] = x;
+        }),
+      );
       const F = objective(ref, u);
       expect(Math.abs(partial.finalNorm - Math.pow(F, 1 / 1.5)) / partial.finalNorm).toBeLessThan(1e-13);
     }

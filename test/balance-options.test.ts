@@ -3,11 +3,11 @@
  * silently ignored), and `maxSweeps: 0` evaluates only (documented in `BalanceOptions`).
  */
 import { describe, expect, it } from 'vitest';
-import { balance } from '../src/balance.js';
 import type { BalanceOptions } from '../src/balance.js';
+import { balance } from '../src/balance.js';
 import { WeightBalanceError } from '../src/errors.js';
-import { balanceReport } from '../src/math/report.js';
 import { lpqNorm } from '../src/math/norm.js';
+import { balanceReport } from '../src/math/report.js';
 import { mlpNet } from './support/fixNets.js';
 
 describe('balance(): unknown option keys', () => {
@@ -16,7 +16,10 @@ describe('balance(): unknown option keys', () => {
     const copy = structuredClone(net);
     let sweeps = 0;
     const options = { p: 2, q: 2, maxSweep: 3, onSweep: () => void sweeps++ } as unknown as BalanceOptions;
-    const error = await balance(net, options).then(() => null, (e: unknown) => e);
+    const error = await balance(net, options).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(WeightBalanceError);
     expect((error as Error).message).toMatch(/^balance: unknown option 'maxSweep' \(did you mean 'maxSweeps'\?\)/);
     expect(sweeps).toBe(0);
@@ -26,7 +29,9 @@ describe('balance(): unknown option keys', () => {
   it('lists every unknown key; a far-off one gets no suggestion; undefined values count as absent', async () => {
     const options = { p: 2, q: 2, tolerance: 1e-3, colour: 'red' } as unknown as BalanceOptions;
     await expect(balance(mlpNet(1), options)).rejects.toThrow(/unknown options 'tolerance', 'colour'; known: p, q/);
-    await expect(balance(mlpNet(1), { p: 2, q: 2, schedul: 'parallel' } as unknown as BalanceOptions)).rejects.toThrow(/'schedul' \(did you mean 'schedule'\?\)/);
+    await expect(balance(mlpNet(1), { p: 2, q: 2, schedul: 'parallel' } as unknown as BalanceOptions)).rejects.toThrow(
+      /'schedul' \(did you mean 'schedule'\?\)/,
+    );
     const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'cpu', gpu: undefined, extra: undefined } as unknown as BalanceOptions);
     expect(result.converged).toBe(true);
   });

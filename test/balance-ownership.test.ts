@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
-import { mlp, cnn } from '../src/network/builders.js';
+import { cnn, mlp } from '../src/network/builders.js';
 import { rescale } from '../src/network/rescale.js';
 import { residualNet } from './support/fixNets.js';
 import { refusal } from './support/refusal.js';
@@ -17,7 +17,7 @@ function structure(value: unknown, seen = new Set<object>()): Set<object> {
   return seen;
 }
 
-describe('a result shares no object with the caller\'s network', () => {
+describe("a result shares no object with the caller's network", () => {
   it('balance and rescale return new layers, shapes, pools, skips, fixed lists, strides, paddings, storage and ties', async () => {
     const residual = residualNet(3);
     residual.layers[2].fixed = [1];

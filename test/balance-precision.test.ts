@@ -7,8 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import { lpqNorm } from '../src/math/norm.js';
-import { rescale } from '../src/network/rescale.js';
 import { mlp } from '../src/network/builders.js';
+import { rescale } from '../src/network/rescale.js';
 import { mlpNet } from './support/fixNets.js';
 
 describe('the precision of P on the CPU, and the phases of a run', () => {
@@ -29,7 +29,10 @@ describe('the precision of P on the CPU, and the phases of a run', () => {
   it('the host rescaling with one exponential per unit equals exp(U_i - U_j) per weight; huge factors too', () => {
     const net = mlpNet(2);
     // Hidden log factors of about `offset` (600: beyond what one exponential per unit may take, so the per-edge path).
-    const per = (offset: number): Float64Array[] => net.layers.map((l, k) => Float64Array.from({ length: l.shape[0] }, (_, c) => (k === 0 || k === net.layers.length - 1 ? 0 : offset + 3 * Math.sin(3 * k + c))));
+    const per = (offset: number): Float64Array[] =>
+      net.layers.map((l, k) =>
+        Float64Array.from({ length: l.shape[0] }, (_, c) => (k === 0 || k === net.layers.length - 1 ? 0 : offset + 3 * Math.sin(3 * k + c))),
+      );
     for (const scale of [0, 600]) {
       const U = per(scale);
       const out = rescale(net, U);

@@ -5,12 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import { WeightBalanceError } from '../src/errors.js';
+import { balanceStatistics, maxLogImbalance } from '../src/math/statistics.js';
 import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
-import { balanceStatistics, maxLogImbalance } from '../src/math/statistics.js';
 import { NETS } from './support/fixNets.js';
-import { inOut, objective, referenceProblem, uniformStream } from './support/fixReference.js';
 import type { Reference } from './support/fixReference.js';
+import { inOut, objective, referenceProblem, uniformStream } from './support/fixReference.js';
 
 /** The reference's log factors (its own variable numbering) from the problem's, unit by unit. */
 function toReference(problem: Problem, ref: Reference, u: Float64Array): Float64Array {

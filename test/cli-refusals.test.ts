@@ -24,14 +24,25 @@ describe('the CLI refuses before any work', () => {
   async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = '';
     let stderr = '';
-    const code = await main(argv, { out: (t) => { stdout += t; }, err: (t) => { stderr += t; }, isTTY: false });
+    const code = await main(argv, {
+      out: (t) => {
+        stdout += t;
+      },
+      err: (t) => {
+        stderr += t;
+      },
+      isTTY: false,
+    });
     return { code, stdout, stderr };
   }
 
   it('an output path that is an existing directory: no sweep runs, nothing is written', async () => {
     const target = join(dir, 'out.safetensors');
     await mkdir(target);
-    for (const argv of [['balance', input, '--backend', 'cpu', '--json', '-o', target], ['make-net', '--arch', '3,4,2', '-o', target]]) {
+    for (const argv of [
+      ['balance', input, '--backend', 'cpu', '--json', '-o', target],
+      ['make-net', '--arch', '3,4,2', '-o', target],
+    ]) {
       const r = await run(argv);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
@@ -44,7 +55,11 @@ describe('the CLI refuses before any work', () => {
 
   it('a negative --max-sweeps or --tol is refused before the input file is read', async () => {
     const missing = join(dir, 'missing.safetensors');
-    for (const [flag, pattern] of [['--max-sweeps=-1', /maxSweeps|max-sweeps/], ['--tol=-1', /tol/], ['--tol=Infinity', /tol/]] as const) {
+    for (const [flag, pattern] of [
+      ['--max-sweeps=-1', /maxSweeps|max-sweeps/],
+      ['--tol=-1', /tol/],
+      ['--tol=Infinity', /tol/],
+    ] as const) {
       const r = await run(['balance', missing, flag, '--backend', 'cpu', '--json']);
       expect(r.code).not.toBe(0);
       expect(r.stdout).toBe('');
@@ -66,7 +81,21 @@ describe('the CLI refuses before any work', () => {
     }
     expect((await readdir(dir)).filter((f) => /^[abc]\.safetensors$/.test(f))).toEqual([]);
     // Repeatable options stay repeatable.
-    const fig2 = await run(['fig2', '--arch', '3,4,2', '--arch', '3,5,2', '--pq', '2,2', '--schedule', 'parallel', '--max-sweeps', '3', '--csv', join(dir, 'f.csv')]);
+    const fig2 = await run([
+      'fig2',
+      '--arch',
+      '3,4,2',
+      '--arch',
+      '3,5,2',
+      '--pq',
+      '2,2',
+      '--schedule',
+      'parallel',
+      '--max-sweeps',
+      '3',
+      '--csv',
+      join(dir, 'f.csv'),
+    ]);
     expect(fig2.code).toBe(0);
   });
 
@@ -89,7 +118,15 @@ describe('fig2 refuses before its first run', () => {
   async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = '';
     let stderr = '';
-    const code = await main(argv, { out: (t) => { stdout += t; }, err: (t) => { stderr += t; }, isTTY: false });
+    const code = await main(argv, {
+      out: (t) => {
+        stdout += t;
+      },
+      err: (t) => {
+        stderr += t;
+      },
+      isTTY: false,
+    });
     return { code, stdout, stderr };
   }
 

@@ -6,7 +6,7 @@
  * progress, and a quiet `auto` (no Dawn/Vulkan lines on stderr).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,7 +24,15 @@ let input: string;
 async function run(argv: string[], isTTY = false): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { out: (t) => { stdout += t; }, err: (t) => { stderr += t; }, isTTY });
+  const code = await main(argv, {
+    out: (t) => {
+      stdout += t;
+    },
+    err: (t) => {
+      stderr += t;
+    },
+    isTTY,
+  });
   return { code, stdout, stderr };
 }
 
@@ -43,7 +51,7 @@ describe('help, version, commands', () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
     for (const name of ['make-net', 'balance', 'paper', 'fig2', 'train', 'help']) expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S.*$`, 'm'));
-    expect(r.stdout).toMatch(/exit status:\n  0 .*\n  1 .*\n  2 /);
+    expect(r.stdout).toMatch(/exit status:\n {2}0 .*\n {2}1 .*\n {2}2 /);
   });
 
   it('--version and -V print the package version', async () => {
@@ -138,13 +146,28 @@ describe('progress', () => {
     const r = await run(['balance', input, '--backend', 'cpu', '--max-sweeps', '5', '--tol', '0']);
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(5);
-    for (const [k, line] of lines.entries()) expect(line).toMatch(new RegExp(`^sweep ${k + 1}  \\|\\|W\\|\\|/\\|\\|W0\\|\\| \\d\\.\\d{8}  norm \\S+  max\\|log\\(Out\\/In\\)\\| \\S+  passes \\S+  elapsed \\d+\\.\\d s, [\\d.]+ sweeps/s`));
+    for (const [k, line] of lines.entries())
+      expect(line).toMatch(
+        new RegExp(
+          `^sweep ${k + 1}  \\|\\|W\\|\\|/\\|\\|W0\\|\\| \\d\\.\\d{8}  norm \\S+  max\\|log\\(Out\\/In\\)\\| \\S+  passes \\S+  elapsed \\d+\\.\\d s, [\\d.]+ sweeps/s`,
+        ),
+      );
   });
 
   it('on a terminal the bar is drawn at once (before the first sweep) and shows an ETA once the change decreases', () => {
     let text = '';
     let clock = 0;
-    const reporter = progressReporter({ out: () => undefined, err: (t) => { text += t; }, isTTY: true }, { tol: 1e-6, maxSweeps: 1000 }, () => clock);
+    const reporter = progressReporter(
+      {
+        out: () => undefined,
+        err: (t) => {
+          text += t;
+        },
+        isTTY: true,
+      },
+      { tol: 1e-6, maxSweeps: 1000 },
+      () => clock,
+    );
     expect(text).toMatch(/\] sweep 0 {2}elapsed 0\.0 s$/);
     for (let sweep = 1; sweep <= 10; sweep++) {
       clock += 100;
@@ -156,7 +179,7 @@ describe('progress', () => {
   });
 
   it('estimates the sweeps left from the linear decrease of log(change), capped by maxSweeps', () => {
-    const logSteps = Array.from({ length: 10 }, (_, k) => Math.log(1e-1) - k * Math.log(10) / 2); // half a decade per sweep
+    const logSteps = Array.from({ length: 10 }, (_, k) => Math.log(1e-1) - (k * Math.log(10)) / 2); // half a decade per sweep
     expect(sweepsLeft(logSteps, 1e-8, 1000)).toBe(5); // 10^-5.5 now: 10^-8 is 5 half-decades away
     expect(sweepsLeft(logSteps, 1e-8, 12)).toBe(2);
     expect(sweepsLeft([0, 0, 0, 0], 1e-6, 100)).toBeNull();

@@ -5,7 +5,7 @@
  * built `dist/`.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -66,7 +66,21 @@ function relativeDistance(a: Float64Array, b: Float64Array): number {
 
 /** The JSON report's fields and their consistency. */
 function checkReport(report: Record<string, unknown>, p: number, q: number, schedule: string): void {
-  for (const key of ['backend', 'adapter', 'p', 'q', 'schedule', 'sweeps', 'passes', 'initialNorm', 'finalNorm', 'history', 'maxLogImbalance', 'frozenUnits', 'ms']) {
+  for (const key of [
+    'backend',
+    'adapter',
+    'p',
+    'q',
+    'schedule',
+    'sweeps',
+    'passes',
+    'initialNorm',
+    'finalNorm',
+    'history',
+    'maxLogImbalance',
+    'frozenUnits',
+    'ms',
+  ]) {
     expect(report, key).toHaveProperty(key);
   }
   expect(report).toMatchObject({ p, q, schedule });
@@ -113,7 +127,13 @@ describe('make-net', () => {
 
   it('refuses a malformed architecture or a missing -o with exit code 2, writing nothing', async () => {
     const before = await readdir(dir);
-    for (const argv of [['--arch', '6,x,3', '-o', at('bad.safetensors')], ['--arch', '6', '-o', at('bad.safetensors')], ['--arch', '6,3'], ['--arch', '6,3', '--cnn', '-o', at('bad.safetensors')], ['--arch', '6,3', '--dtype', 'f16', '-o', at('bad.safetensors')]]) {
+    for (const argv of [
+      ['--arch', '6,x,3', '-o', at('bad.safetensors')],
+      ['--arch', '6', '-o', at('bad.safetensors')],
+      ['--arch', '6,3'],
+      ['--arch', '6,3', '--cnn', '-o', at('bad.safetensors')],
+      ['--arch', '6,3', '--dtype', 'f16', '-o', at('bad.safetensors')],
+    ]) {
       const r = await run(['make-net', ...argv]);
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/usage: weight-balance make-net/);
@@ -134,7 +154,23 @@ describe('balance', () => {
 
   it('--json prints exactly one JSON object with consistent values; the output keeps the function', async () => {
     const bytesBefore = await readFile(input);
-    const r = await run(['balance', input, '-p', '1', '-q', '2', '--schedule', 'alternating', '--backend', 'cpu', '--tol', '1e-9', '-o', at('out.safetensors'), '--json']);
+    const r = await run([
+      'balance',
+      input,
+      '-p',
+      '1',
+      '-q',
+      '2',
+      '--schedule',
+      'alternating',
+      '--backend',
+      'cpu',
+      '--tol',
+      '1e-9',
+      '-o',
+      at('out.safetensors'),
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout.endsWith('\n')).toBe(true);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
@@ -167,7 +203,10 @@ describe('balance', () => {
   });
 
   it('--json reports the precision of P and the phases (read, setup, sweeps, rescale, write) in ms', async () => {
-    for (const [tol, precision] of [['1e-4', 'float32'], ['1e-8', 'float64']]) {
+    for (const [tol, precision] of [
+      ['1e-4', 'float32'],
+      ['1e-8', 'float64'],
+    ]) {
       const r = await run(['balance', input, '--backend', 'cpu', '--tol', tol, '-o', at(`phases-${tol}.safetensors`), '--json']);
       expect(r.code).toBe(0);
       const report = JSON.parse(r.stdout);
@@ -219,7 +258,20 @@ describe('balance', () => {
 
   it('balances a CNN file with biases counted', async () => {
     await writeFile(at('cnn-in.safetensors'), writeSafetensors(cnn({ seed: 5, biasScale: 0.3 })));
-    const r = await run(['balance', at('cnn-in.safetensors'), '-p', '1.5', '-q', '3', '--include-biases', '--backend', 'cpu', '--json', '-o', at('cnn-out.safetensors')]);
+    const r = await run([
+      'balance',
+      at('cnn-in.safetensors'),
+      '-p',
+      '1.5',
+      '-q',
+      '3',
+      '--include-biases',
+      '--backend',
+      'cpu',
+      '--json',
+      '-o',
+      at('cnn-out.safetensors'),
+    ]);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     checkReport(report, 1.5, 3, 'accelerated');
@@ -243,7 +295,12 @@ describe('balance', () => {
       ['missing file', () => ['balance', at('nope.safetensors')], 1, /cannot read '.*nope\.safetensors': no such file or directory/],
       ['no input file', () => ['balance', '-p', '2'], 2, /give the model file to balance/],
       ['unsupported extension', () => ['balance', at('net.pt')], 1, /cannot read '\.pt'; supported: \.safetensors/],
-      ['truncated file', () => ['balance', at('truncated.safetensors')], 1, /'.*truncated\.safetensors': safetensors: tensor '\d+\.(weight|bias)': data_offsets .* leave the file/],
+      [
+        'truncated file',
+        () => ['balance', at('truncated.safetensors')],
+        1,
+        /'.*truncated\.safetensors': safetensors: tensor '\d+\.(weight|bias)': data_offsets .* leave the file/,
+      ],
       ['header length too large', () => ['balance', at('huge-header.safetensors')], 1, /header length \d+ is larger than allowed/],
       ['unknown dtype', () => ['balance', at('dtype.safetensors')], 1, /'.*dtype\.safetensors': safetensors: tensor '0\.weight': unknown dtype 'X32'/],
       ['non-finite weight', () => ['balance', at('nan.safetensors')], 1, /'.*nan\.safetensors': block 0 \('0'\): weight entry 0 is not finite \(NaN\)/],
@@ -387,7 +444,22 @@ describe('the real binary (node bin/weight-balance.js on dist/)', () => {
     const net = at('spawn-net.safetensors');
     const out = at('spawn-out.safetensors');
     await exec(process.execPath, [bin, 'make-net', '--arch', '20,40,30,5', '--seed', '3', '-o', net]);
-    const { stdout } = await exec(process.execPath, [bin, 'balance', net, '-p', '2', '-q', '2', '--backend', 'cpu', '--schedule', 'alternating', '-o', out, '--json']);
+    const { stdout } = await exec(process.execPath, [
+      bin,
+      'balance',
+      net,
+      '-p',
+      '2',
+      '-q',
+      '2',
+      '--backend',
+      'cpu',
+      '--schedule',
+      'alternating',
+      '-o',
+      out,
+      '--json',
+    ]);
     const report = JSON.parse(stdout);
     checkReport(report, 2, 2, 'alternating');
     expect(await readNet(out)).toBeDefined();
@@ -395,7 +467,10 @@ describe('the real binary (node bin/weight-balance.js on dist/)', () => {
 
   it('a refused file: non-zero exit, the message on stderr, no output file', async () => {
     await writeFile(at('spawn-bad.safetensors'), new Uint8Array([1, 2, 3]));
-    const error = await exec(process.execPath, [bin, 'balance', at('spawn-bad.safetensors'), '-o', at('spawn-never.safetensors')]).then(() => null, (e: unknown) => e);
+    const error = await exec(process.execPath, [bin, 'balance', at('spawn-bad.safetensors'), '-o', at('spawn-never.safetensors')]).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toMatchObject({ code: 1 });
     expect((error as { stderr: string }).stderr).toMatch(/truncated: 3 bytes/);
     expect((await readdir(dir)).includes('spawn-never.safetensors')).toBe(false);

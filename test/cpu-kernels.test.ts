@@ -7,15 +7,15 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import { JsKernels } from '../src/engines/cpu/kernels.js';
 import type { PowerKernels, PowerPrecision } from '../src/engines/cpu/kernels.js';
+import { JsKernels } from '../src/engines/cpu/kernels.js';
 import { WasmKernels, wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
 import { mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
-import { uniformStream } from './support/fixReference.js';
 import { NETS } from './support/fixNets.js';
+import { uniformStream } from './support/fixReference.js';
 
 function relative(a: number, b: number): number {
   return a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b));
@@ -73,7 +73,11 @@ describe('WebAssembly SIMD kernels', () => {
   }
 
   it('the engine runs the same sweeps on WASM and JS kernels, float32 and float64 P, both schedules', async () => {
-    for (const [p, q] of [[2, 2], [1, 2], [3, 1.5]]) {
+    for (const [p, q] of [
+      [2, 2],
+      [1, 2],
+      [3, 1.5],
+    ]) {
       const problem = compileProblem(NETS.residual(1), { p, q, includeBiases: true });
       for (const schedule of ['parallel', 'alternating'] as const) {
         for (const precision of ['float32', 'float64'] as const) {

@@ -57,13 +57,16 @@ describe('reads of P per sweep (CPU engine)', () => {
   });
 
   it('alternating on an MLP: never the input block; twice for the blocks reading class 0, three times for the others (the finishing column pass that leaves In and Out current serves class 0 next)', async () => {
-    for (const [p, q] of [[2, 2], [1, 3]]) {
+    for (const [p, q] of [
+      [2, 2],
+      [1, 3],
+    ]) {
       const problem = compileProblem(net, { p, q });
       expect(await readsPerSweep(new CpuEngine(problem, { schedule: 'alternating', kernels: 'js' }), 5, 4)).toEqual([0, 2, 3, 2, 3]);
     }
   });
 
-  it('alternating on the CNN and the residual net: a row and a column pass per class present in a block\'s columns, less the column pass of class 0, plus the finishing column pass', async () => {
+  it("alternating on the CNN and the residual net: a row and a column pass per class present in a block's columns, less the column pass of class 0, plus the finishing column pass", async () => {
     for (const name of ['cnn', 'residual', 'conv-residual', 'dag']) {
       const netK = NETS[name](2);
       const problem = compileProblem(netK, { p: 2, q: 3 });
@@ -76,7 +79,7 @@ describe('reads of P per sweep (CPU engine)', () => {
     }
   });
 
-  it('alternating: the incrementally updated row sums equal a fresh engine\'s at the same factors', async () => {
+  it("alternating: the incrementally updated row sums equal a fresh engine's at the same factors", async () => {
     for (const name of ['residual', 'cnn', 'conv-residual']) {
       const problem = compileProblem(NETS[name](3), { p: 1.7, q: 2.6, includeBiases: true });
       const engine = new CpuEngine(problem, { schedule: 'alternating', kernels: 'js' });

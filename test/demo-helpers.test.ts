@@ -12,7 +12,11 @@ import { balance, cnn, lpqNorm, mlp, WeightBalanceError } from '../src/index.js'
 
 describe('demo (p, q) pairs', () => {
   it('parses pairs in several spellings', () => {
-    expect(parsePairs('2,2; 1 1;(1.5, 6) ;')).toEqual([{ p: 2, q: 2 }, { p: 1, q: 1 }, { p: 1.5, q: 6 }]);
+    expect(parsePairs('2,2; 1 1;(1.5, 6) ;')).toEqual([
+      { p: 2, q: 2 },
+      { p: 1, q: 1 },
+      { p: 1.5, q: 6 },
+    ]);
   });
   it.each([
     ['', 'at least one pair'],
@@ -40,8 +44,17 @@ describe('demo networks', () => {
   });
 
   it('presets are the nets of MATH.md §6 and a CNN, one seed one network', () => {
-    const sizes = PRESETS.filter((p) => p.id.startsWith('mlp')).map((p) => p.label.match(/[\d-]+/)![0].split('-').map(Number));
-    expect(sizes.map((s) => [s[0], s.slice(1, -1).reduce((a, b) => a + b, 0), s[s.length - 1]])).toEqual([[200, 3750, 10], [200, 3750, 10], [200, 3750, 10]]);
+    const sizes = PRESETS.filter((p) => p.id.startsWith('mlp')).map((p) =>
+      p.label
+        .match(/[\d-]+/)![0]
+        .split('-')
+        .map(Number),
+    );
+    expect(sizes.map((s) => [s[0], s.slice(1, -1).reduce((a, b) => a + b, 0), s[s.length - 1]])).toEqual([
+      [200, 3750, 10],
+      [200, 3750, 10],
+      [200, 3750, 10],
+    ]);
     const small = PRESETS.find((p) => p.id === 'cnn')!;
     expect(fingerprint(small.build(3))).toBe(fingerprint(cnn({ seed: 3 })));
     expect(fingerprint(small.build(3))).not.toBe(fingerprint(small.build(4)));
@@ -49,10 +62,17 @@ describe('demo networks', () => {
 
   it('per-layer norms combine to the network l_{p,q} norm', () => {
     const net = cnn({ seed: 2 });
-    for (const [p, q] of [[2, 2], [1, 2], [3, 1.5]]) {
+    for (const [p, q] of [
+      [2, 2],
+      [1, 2],
+      [3, 1.5],
+    ]) {
       const perLayer = layerNorms(net, p, q);
       expect(perLayer).toHaveLength(net.layers.length - 1);
-      const combined = Math.pow(perLayer.reduce((s, n) => s + Math.pow(n, q), 0), 1 / q);
+      const combined = Math.pow(
+        perLayer.reduce((s, n) => s + Math.pow(n, q), 0),
+        1 / q,
+      );
       expect(combined).toBeCloseTo(lpqNorm(net, p, q), 10);
     }
   });
@@ -74,7 +94,9 @@ describe('demo networks', () => {
     const { network } = await balance(net, { p: 1, q: 2, backend: 'cpu', tol: 1e-9 });
     expect(relativeDifference(probeOutputs(net), probeOutputs(network))).toBeLessThan(1e-12);
     const scaled = structuredClone(net);
-    scaled.blocks[2].weight.forEach((v, i, a) => { a[i] = 2 * v; });
+    scaled.blocks[2].weight.forEach((v, i, a) => {
+      a[i] = 2 * v;
+    });
     expect(relativeDifference(probeOutputs(net), probeOutputs(scaled))).toBeGreaterThan(0.1);
   });
 });
@@ -91,14 +113,24 @@ describe('demo fixed units and the run export', () => {
     expect(net.layers[1].fixed).toBeUndefined(); // the original is untouched
   });
 
-  it('the CSV export has one row per pair and sweep whose norm, ratio and step are the run\'s', async () => {
+  it("the CSV export has one row per pair and sweep whose norm, ratio and step are the run's", async () => {
     const net = mlp([6, 8, 4], { seed: 1, dtype: 'float64' });
-    const pairs = [{ p: 2, q: 2 }, { p: 1, q: 2 }];
+    const pairs = [
+      { p: 2, q: 2 },
+      { p: 1, q: 2 },
+    ];
     const finished: Finished[] = [];
     const series: SeriesData[] = [];
     for (const pair of pairs) {
       const steps: (number | null)[] = [null];
-      const result = await balance(net, { ...pair, backend: 'cpu', tol: 1e-8, onSweep: (s) => { steps[s.sweep] = s.maxStep; } });
+      const result = await balance(net, {
+        ...pair,
+        backend: 'cpu',
+        tol: 1e-8,
+        onSweep: (s) => {
+          steps[s.sweep] = s.maxStep;
+        },
+      });
       finished.push({ pair, result, functionChange: 0 });
       series.push({ ratios: result.history.map((h) => h / result.history[0]), steps });
     }

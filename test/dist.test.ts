@@ -59,7 +59,15 @@ describe('the built ES module', () => {
     const nets = [
       source.mlp([12, 20, 16, 4], { seed: 3, dtype: 'float64' }),
       source.cnn({ seed: 4 }),
-      source.sequential([10], [{ type: 'dense', units: 8 }, { type: 'dense', units: 8, skip: 1 }, { type: 'dense', units: 3 }], { seed: 5 }),
+      source.sequential(
+        [10],
+        [
+          { type: 'dense', units: 8 },
+          { type: 'dense', units: 8, skip: 1 },
+          { type: 'dense', units: 3 },
+        ],
+        { seed: 5 },
+      ),
     ];
     for (const net of nets) {
       for (const schedule of ['parallel', 'alternating'] as const) {

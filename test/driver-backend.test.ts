@@ -5,8 +5,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { balance } from '../src/balance.js';
-import { chooseBackend, isSoftwareAdapter } from '../src/driver/backend.js';
 import type { AdapterInfoLike } from '../src/driver/backend.js';
+import { chooseBackend, isSoftwareAdapter } from '../src/driver/backend.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { mlpNet } from './support/fixNets.js';
 
@@ -72,7 +72,7 @@ describe('chooseBackend', () => {
     expect(explicit.adapter).toMatch(/swiftshader/i);
   });
 
-  it('a caller\'s device: used by webgpu, by auto unless its adapter is a software one', async () => {
+  it("a caller's device: used by webgpu, by auto unless its adapter is a software one", async () => {
     const device = { queue: {}, limits: {}, createBuffer: () => ({}), destroy: () => undefined, adapterInfo: SOFTWARE[0] };
     expect((await chooseBackend('webgpu', { device })).source.device).toBe(device);
     expect((await chooseBackend('auto', { device })).fallback?.kind).toBe('software-adapter');
@@ -87,8 +87,15 @@ describe('chooseBackend', () => {
   });
 
   it('a failing requestAdapter: auto reports no-adapter, webgpu is a WeightBalanceError', async () => {
-    const gpu = { requestAdapter: async () => { throw new Error('driver crashed'); } };
-    expect((await chooseBackend('auto', { gpu })).fallback).toEqual({ kind: 'no-adapter', message: 'WebGPU unavailable: requesting an adapter failed: driver crashed' });
+    const gpu = {
+      requestAdapter: async () => {
+        throw new Error('driver crashed');
+      },
+    };
+    expect((await chooseBackend('auto', { gpu })).fallback).toEqual({
+      kind: 'no-adapter',
+      message: 'WebGPU unavailable: requesting an adapter failed: driver crashed',
+    });
     await expect(chooseBackend('webgpu', { gpu })).rejects.toThrow(WeightBalanceError);
   });
 });

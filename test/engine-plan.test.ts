@@ -3,8 +3,8 @@
  * which blocks, and which variables each step updates.
  */
 import { describe, expect, it } from 'vitest';
-import { classBlocks, sweepPlan } from '../src/engines/plan.js';
 import type { Pass } from '../src/engines/plan.js';
+import { classBlocks, sweepPlan } from '../src/engines/plan.js';
 import { mlp } from '../src/network/builders.js';
 import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
@@ -53,14 +53,23 @@ describe('sweepPlan', () => {
     expect(passes(plan.steps[0].prepare)).toEqual([]);
     expect(passes(plan.steps[0].refresh)).toEqual([['rows', all(problem)]]);
     expect(passes(plan.finish)).toEqual([['columns', withVariables]]);
-    expect(passes(plan.start)).toEqual([['rows', all(problem)], ['columns', withVariables]]);
-    expect(passes(plan.evaluate)).toEqual([['rows', all(problem)], ['columns', withVariables]]);
+    expect(passes(plan.start)).toEqual([
+      ['rows', all(problem)],
+      ['columns', withVariables],
+    ]);
+    expect(passes(plan.evaluate)).toEqual([
+      ['rows', all(problem)],
+      ['columns', withVariables],
+    ]);
     expect(new Set(plan.kinds)).toEqual(new Set(['rows', 'columns']));
   });
 
   it('alternating: one step per colour class, each updating its class from the blocks whose columns hold it', () => {
     for (const [name, make] of Object.entries(NETS)) {
-      for (const [p, q] of [[2, 2], [1.5, 3]]) {
+      for (const [p, q] of [
+        [2, 2],
+        [1.5, 3],
+      ]) {
         const problem = compileProblem(make(3), { p, q });
         const plan = sweepPlan(problem, 'alternating');
         expect(plan.steps, name).toHaveLength(problem.nClasses);

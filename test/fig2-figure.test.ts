@@ -8,13 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fig2Svg, svgPathFor } from '../src/cli/fig2Figure.js';
-import { main } from '../src/cli/main.js';
 import type { CliIO } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
 import { linearTicks, logTicks, tickLabel } from '../src/plot/ticks.js';
 import { findAll, parseXml } from './support/xml.js';
 
 const dirs: string[] = [];
-afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
 
 function capture(): CliIO & { text: () => string } {
   let all = '';
@@ -27,8 +29,28 @@ describe('fig2 figure', () => {
     dirs.push(dir);
     const csv = join(dir, 'runs.csv');
     const io = capture();
-    const code = await main(['fig2', '--arch', '8,12,10,3', '--arch', '8,9,9,9,3', '--pq', '2,2', '--pq', '1,2', '--pq', '2,1',
-      '--schedule', 'parallel', '--csv', csv, '--max-sweeps', '300'], io);
+    const code = await main(
+      [
+        'fig2',
+        '--arch',
+        '8,12,10,3',
+        '--arch',
+        '8,9,9,9,3',
+        '--pq',
+        '2,2',
+        '--pq',
+        '1,2',
+        '--pq',
+        '2,1',
+        '--schedule',
+        'parallel',
+        '--csv',
+        csv,
+        '--max-sweeps',
+        '300',
+      ],
+      io,
+    );
     expect(code, io.text()).toBe(0);
     expect(io.text()).toContain(join(dir, 'runs.svg'));
     const ratios = new Map<string, number[]>();
@@ -54,8 +76,8 @@ describe('fig2 figure', () => {
           const sweep = ((x - a['data-left']) / a['data-width']) * a['data-x-max'];
           const ratio = a['data-y-max'] - ((y - a['data-top']) / a['data-height']) * (a['data-y-max'] - a['data-y-min']);
           // Points are rounded to 0.01 px: a few 1e-4 of the axes' ranges.
-          expect(Math.abs(sweep - k)).toBeLessThan(0.01 * a['data-x-max'] / a['data-width'] + 1e-9);
-          expect(Math.abs(ratio - expected[k])).toBeLessThan(0.01 * (a['data-y-max'] - a['data-y-min']) / a['data-height'] + 1e-9);
+          expect(Math.abs(sweep - k)).toBeLessThan((0.01 * a['data-x-max']) / a['data-width'] + 1e-9);
+          expect(Math.abs(ratio - expected[k])).toBeLessThan((0.01 * (a['data-y-max'] - a['data-y-min'])) / a['data-height'] + 1e-9);
         });
         // Inside the plot box: the y range covers every ratio.
         for (const r of expected) expect(r >= a['data-y-min'] && r <= a['data-y-max']).toBe(true);
@@ -82,7 +104,14 @@ describe('fig2 figure', () => {
 
 describe('axis ticks', () => {
   it('linear ticks step by 1, 2 or 5 times a power of ten and stay inside the range', () => {
-    for (const [lo, hi] of [[0, 1], [0.37, 1], [0, 137], [3, 2000], [-2.5, 7.1], [0.9991, 1]] as const) {
+    for (const [lo, hi] of [
+      [0, 1],
+      [0.37, 1],
+      [0, 137],
+      [3, 2000],
+      [-2.5, 7.1],
+      [0.9991, 1],
+    ] as const) {
       const ticks = linearTicks(lo, hi, 5);
       expect(ticks.length).toBeGreaterThanOrEqual(2);
       const step = ticks[1] - ticks[0];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
 import type { CliIO } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
 
 function capture(): CliIO & { stdout: () => string; stderr: () => string } {
   let out = '';
@@ -17,8 +17,33 @@ function capture(): CliIO & { stdout: () => string; stderr: () => string } {
 describe('weight-balance train', () => {
   it('--json prints exactly one JSON object { step, loss, accuracy, residual, testAccuracy }', async () => {
     const io = capture();
-    const code = await main(['train', '--data', 'digits', '--arch', '64,32,10', '-p', '1', '-q', '1', '--lambda', '1e-4',
-      '--optimizer', 'flow', '--steps', '150', '--lr', '1', '--seed', '0', '--log-every', '50', '--json'], io);
+    const code = await main(
+      [
+        'train',
+        '--data',
+        'digits',
+        '--arch',
+        '64,32,10',
+        '-p',
+        '1',
+        '-q',
+        '1',
+        '--lambda',
+        '1e-4',
+        '--optimizer',
+        'flow',
+        '--steps',
+        '150',
+        '--lr',
+        '1',
+        '--seed',
+        '0',
+        '--log-every',
+        '50',
+        '--json',
+      ],
+      io,
+    );
     expect(io.stderr()).toBe('');
     expect(code).toBe(0);
     const text = io.stdout();
@@ -44,8 +69,28 @@ describe('weight-balance train', () => {
 
   it('gradient descent with the fix every k steps: the residual is zero at every logged step after the first', async () => {
     const io = capture();
-    const code = await main(['train', '--data', 'spirals', '--arch', '2,16,16,2', '--optimizer', 'momentum', '--fix-every', '5',
-      '--steps', '20', '--log-every', '5', '--lr', '0.05', '--biases', '--json'], io);
+    const code = await main(
+      [
+        'train',
+        '--data',
+        'spirals',
+        '--arch',
+        '2,16,16,2',
+        '--optimizer',
+        'momentum',
+        '--fix-every',
+        '5',
+        '--steps',
+        '20',
+        '--log-every',
+        '5',
+        '--lr',
+        '0.05',
+        '--biases',
+        '--json',
+      ],
+      io,
+    );
     expect(code).toBe(0);
     const { residual, accuracy, testAccuracy } = JSON.parse(io.stdout());
     expect(residual[0]).toBeGreaterThan(0.05);
@@ -74,10 +119,10 @@ describe('weight-balance train', () => {
     const io = capture();
     expect(await main(['train', '--data', 'teacher', '--steps', '10', '--log-every', '5', '-p', '2', '-q', '1'], io)).toBe(0);
     const lines = io.stdout().trim().split('\n');
-    expect(lines[0]).toMatch(/^train teacher \(800 train, 200 test\)  arch 10,32,32,1  flow  p 2  q 1/);
+    expect(lines[0]).toMatch(/^train teacher \(800 train, 200 test\) {2}arch 10,32,32,1 {2}flow {2}p 2 {2}q 1/);
     expect(lines.filter((l) => l.startsWith('step'))).toHaveLength(3);
-    expect(lines[1]).toMatch(/accuracy n\/a  residual \d\.\d{3}e[-+]\d+/);
-    expect(lines[lines.length - 1]).toMatch(/^test loss \d+\.\d{4}  test accuracy n\/a/);
+    expect(lines[1]).toMatch(/accuracy n\/a {2}residual \d\.\d{3}e[-+]\d+/);
+    expect(lines[lines.length - 1]).toMatch(/^test loss \d+\.\d{4} {2}test accuracy n\/a/);
     const json = capture();
     await main(['train', '--data', 'teacher', '--steps', '2', '--json'], json);
     expect(JSON.parse(json.stdout()).accuracy).toEqual([null, null, null]);

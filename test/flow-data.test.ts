@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mlp, WeightBalanceError } from '../src/index.js';
-import { parseDigitsCsv, parseLabelledCsv, splitDataset, teacherStudent, twoSpirals, validateDataset } from '../src/flow/data.js';
 import type { Dataset } from '../src/flow/data.js';
-import { loadDigits } from '../src/node/digits.js';
+import { parseDigitsCsv, parseLabelledCsv, splitDataset, teacherStudent, twoSpirals, validateDataset } from '../src/flow/data.js';
 import { MlpTrainer, train } from '../src/flow/trainer.js';
+import { mlp, WeightBalanceError } from '../src/index.js';
+import { loadDigits } from '../src/node/digits.js';
 
 const row = (pixels: number, label: number | string): string => [...Array.from({ length: pixels }, (_, i) => i % 17), label].join(',');
 
@@ -30,7 +30,10 @@ describe('data without downloads', () => {
     expect(Array.from(a.test.inputs)).not.toEqual(Array.from(c.test.inputs));
     const key = (d: Dataset, n: number): string => `${d.inputs[2 * n]},${d.inputs[2 * n + 1]},${d.labels![n]}`;
     const all = new Set(Array.from({ length: data.count }, (_, n) => key(data, n)));
-    const seen = new Set([...Array.from({ length: a.train.count }, (_, n) => key(a.train, n)), ...Array.from({ length: a.test.count }, (_, n) => key(a.test, n))]);
+    const seen = new Set([
+      ...Array.from({ length: a.train.count }, (_, n) => key(a.train, n)),
+      ...Array.from({ length: a.test.count }, (_, n) => key(a.test, n)),
+    ]);
     expect(seen).toEqual(all);
   });
 
@@ -40,11 +43,12 @@ describe('data without downloads', () => {
     expect(Array.from(twoSpirals({ seed: 5 }).inputs)).toEqual(Array.from(s1.inputs));
     expect(Array.from(twoSpirals({ seed: 6 }).inputs)).not.toEqual(Array.from(s1.inputs));
     // The two classes are the same curve turned by pi: their means are opposite.
-    const mean = (cls: number): number[] => [0, 1].map((d) => {
-      let s = 0;
-      for (let n = cls; n < s1.count; n += 2) s += s1.inputs[2 * n + d];
-      return s / (s1.count / 2);
-    });
+    const mean = (cls: number): number[] =>
+      [0, 1].map((d) => {
+        let s = 0;
+        for (let n = cls; n < s1.count; n += 2) s += s1.inputs[2 * n + d];
+        return s / (s1.count / 2);
+      });
     mean(0).forEach((m, d) => expect(m).toBeCloseTo(-mean(1)[d], 1));
     const t = teacherStudent({ count: 300, width: 4, outputs: 2, seed: 9 });
     expect(t.labels).toBeNull();
@@ -103,8 +107,7 @@ describe('the trainer refuses bad input before training', () => {
   const data = twoSpirals({ perClass: 10, seed: 0 });
   const net = mlp([2, 8, 2], { seed: 0 });
   const weights = Array.from(net.blocks[0].weight);
-  const make = (options: Record<string, unknown>, n = net, d: Dataset = data): MlpTrainer =>
-    new MlpTrainer(n, d, { p: 1, q: 1, lr: 0.1, ...options } as never);
+  const make = (options: Record<string, unknown>, n = net, d: Dataset = data): MlpTrainer => new MlpTrainer(n, d, { p: 1, q: 1, lr: 0.1, ...options } as never);
 
   it.each([
     [{ lr: -0.1 }, /learning rate \(lr\) must be a finite number > 0, got -0.1/],
@@ -142,7 +145,18 @@ describe('the trainer refuses bad input before training', () => {
     await expect(train(net, data, { p: 1, q: 1, lr: 0.1, steps: -1 })).rejects.toThrow(/steps must be an integer >= 0, got -1/);
     const controller = new AbortController();
     let logged = 0;
-    const run = train(net, data, { p: 1, q: 1, lr: 0.1, steps: 50, logEvery: 1, signal: controller.signal, onLog: (log) => { logged = log.step; if (log.step === 3) controller.abort(); } });
+    const run = train(net, data, {
+      p: 1,
+      q: 1,
+      lr: 0.1,
+      steps: 50,
+      logEvery: 1,
+      signal: controller.signal,
+      onLog: (log) => {
+        logged = log.step;
+        if (log.step === 3) controller.abort();
+      },
+    });
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
     expect(logged).toBe(3);
     expect(Array.from(net.blocks[0].weight)).toEqual(weights);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { flowDirection, flowDirections, flowStep, lpqRegulariser, balanceResidual, mlp, sequential, WeightBalanceError, lpqNorm } from '../src/index.js';
 import type { Network, ParameterArrays } from '../src/index.js';
+import { balanceResidual, flowDirection, flowDirections, flowStep, lpqNorm, lpqRegulariser, mlp, sequential, WeightBalanceError } from '../src/index.js';
 import { Random } from '../src/network/random.js';
 import { unitCount } from '../src/network/types.js';
 
@@ -75,13 +75,25 @@ const flat = (arrays: ArrayLike<number>[]): number[] => arrays.flatMap((a) => Ar
 const dotProduct = (a: number[], b: number[]): number => a.reduce((s, x, i) => s + x * b[i], 0);
 const norm2 = (a: number[]): number => Math.sqrt(dotProduct(a, a));
 
-const PAIRS: [number, number][] = [[2, 2], [1, 1], [2, 4], [3, 1.5], [1, 2], [4, 2], [1.5, 6]];
+const PAIRS: [number, number][] = [
+  [2, 2],
+  [1, 1],
+  [2, 4],
+  [3, 1.5],
+  [1, 2],
+  [4, 2],
+  [1.5, 6],
+];
 
 describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
   it.each(PAIRS)('M · grad g[h] = p q X_h by finite differences for (p, q) = (%s, %s)', (p, q) => {
     const n = net([3, 4, 3, 2], 11);
     let worst = 0;
-    for (const [layer, unit] of [[1, 0], [1, 3], [2, 1]]) {
+    for (const [layer, unit] of [
+      [1, 0],
+      [1, 3],
+      [2, 1],
+    ]) {
       const gradG = residualGradient(n, p, q, layer, unit);
       const Mg = flat(flowDirection(n, gradG, { p, q, epsilon: 1e-12 }));
       const X = flat(rescalingDirection(n, layer, unit)).map((x) => p * q * x);
@@ -91,18 +103,41 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
     expect(worst).toBeLessThan(1e-6);
   });
 
-  it.each([[1, 2], [3, 1.5], [1.5, 6]])('M · grad g[h] = p q X_h with biases in the rows, on convolutions and on tied units, (p, q) = (%s, %s)', (p, q) => {
+  it.each([
+    [1, 2],
+    [3, 1.5],
+    [1.5, 6],
+  ])('M · grad g[h] = p q X_h with biases in the rows, on convolutions and on tied units, (p, q) = (%s, %s)', (p, q) => {
     const withBiases = mlp([3, 4, 3, 2], { seed: 11, dtype: 'float64', biasScale: 0.5 });
-    const residual = sequential([4], [{ type: 'dense', units: 5 }, { type: 'dense', units: 5, skip: 1 }, { type: 'dense', units: 2 }], { seed: 2, dtype: 'float64' });
-    const convolutional = sequential([2, 4, 4], [
-      { type: 'conv', channels: 4, kernel: 2, groups: 2 },
-      { type: 'conv', channels: 4, kernel: 2, groups: 4 },
-      { type: 'dense', units: 3 },
-    ], { seed: 6, dtype: 'float64' });
+    const residual = sequential(
+      [4],
+      [
+        { type: 'dense', units: 5 },
+        { type: 'dense', units: 5, skip: 1 },
+        { type: 'dense', units: 2 },
+      ],
+      { seed: 2, dtype: 'float64' },
+    );
+    const convolutional = sequential(
+      [2, 4, 4],
+      [
+        { type: 'conv', channels: 4, kernel: 2, groups: 2 },
+        { type: 'conv', channels: 4, kernel: 2, groups: 4 },
+        { type: 'dense', units: 3 },
+      ],
+      { seed: 6, dtype: 'float64' },
+    );
     const cases: [Network, boolean, [number, number][]][] = [
       [withBiases, true, [[1, 3]]],
       [withBiases, true, [[2, 1]]],
-      [residual, false, [[1, 2], [2, 2]]], // the residual ties unit 2 of layers 1 and 2
+      [
+        residual,
+        false,
+        [
+          [1, 2],
+          [2, 2],
+        ],
+      ], // the residual ties unit 2 of layers 1 and 2
       [convolutional, false, [[1, 1]]],
       [convolutional, false, [[2, 3]]],
     ];
@@ -110,12 +145,16 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
       const [layer, unit] = members[0];
       const g = (m: Network): number => balanceResidual(m, { p, q, includeBiases }).g[layer][unit];
       const derivative = (k: number, e: number, bias: boolean): number => {
-        const at = (delta: number): number => g({ ...n, blocks: n.blocks.map((b, m) => {
-          if (m !== k) return b;
-          const values = Float64Array.from(bias ? b.bias! : b.weight);
-          values[e] += delta;
-          return bias ? { ...b, bias: values } : { ...b, weight: values };
-        }) });
+        const at = (delta: number): number =>
+          g({
+            ...n,
+            blocks: n.blocks.map((b, m) => {
+              if (m !== k) return b;
+              const values = Float64Array.from(bias ? b.bias! : b.weight);
+              values[e] += delta;
+              return bias ? { ...b, bias: values } : { ...b, weight: values };
+            }),
+          });
         const h = 1e-4 * Math.abs((bias ? n.blocks[k].bias! : n.blocks[k].weight)[e]);
         return h === 0 ? 0 : (at(h) - at(-h)) / (2 * h);
       };
@@ -136,7 +175,10 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
       const n = net([4, 5, 3, 2], 3);
       const { weight } = lpqRegulariser(n, { p, q });
       const { g } = balanceResidual(n, { p, q });
-      for (const [layer, unit] of [[1, 2], [2, 0]]) {
+      for (const [layer, unit] of [
+        [1, 2],
+        [2, 0],
+      ]) {
         const expected = dotProduct(flat(weight), flat(rescalingDirection(n, layer, unit)));
         expect(g[layer][unit]).toBeCloseTo(expected, 10);
       }
@@ -152,7 +194,8 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
         const k = 1;
         for (const e of [0, 3, 7]) {
           const h = 1e-6;
-          const fd = (lpqRegulariser(moved(n, k, e, h), { p, q, includeBiases }).value - lpqRegulariser(moved(n, k, e, -h), { p, q, includeBiases }).value) / (2 * h);
+          const fd =
+            (lpqRegulariser(moved(n, k, e, h), { p, q, includeBiases }).value - lpqRegulariser(moved(n, k, e, -h), { p, q, includeBiases }).value) / (2 * h);
           expect(R.weight[k][e]).toBeCloseTo(fd, 6);
         }
         expect(R.bias[0]!.some((x) => x !== 0)).toBe(includeBiases);
@@ -171,11 +214,16 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
             bias: n.blocks.map((b) => (b.bias ? Float64Array.from({ length: b.bias.length }, () => rng.normal()) : null)),
           };
           const Mv = flowDirections(n, v, { p, q, includeBiases });
-          const quadratic = dotProduct(flat(v.weight), flat(Mv.weight)) + dotProduct(flat(v.bias.filter((x) => x !== null)), flat(Mv.bias.filter((x) => x !== null)));
+          const quadratic =
+            dotProduct(flat(v.weight), flat(Mv.weight)) + dotProduct(flat(v.bias.filter((x) => x !== null)), flat(Mv.bias.filter((x) => x !== null)));
           expect(quadratic).toBeGreaterThan(0);
         }
         // The direction of steepest loss along W itself (rank-one term at its largest): still positive.
-        const Mw = flowDirection(n, n.blocks.map((b) => b.weight), { p, q });
+        const Mw = flowDirection(
+          n,
+          n.blocks.map((b) => b.weight),
+          { p, q },
+        );
         expect(dotProduct(flat(n.blocks.map((b) => b.weight)), flat(Mw))).toBeGreaterThan(0);
       }
     }
@@ -206,7 +254,14 @@ describe('the balancing metric M (MATH.md §5, §7 item 7)', () => {
     const n = net([3, 4, 2], 4);
     n.blocks[0].weight.fill(0, 3, 6); // unit 1 of layer 1
     const G = n.blocks.map((b) => Float64Array.from(b.weight, () => 1));
-    for (const [p, q, expected] of [[1, 2, 0], [1.5, 0.5, 0], [2, 4, 1], [2, 1, 1], [3, 6, 10], [4, 1, 100]]) {
+    for (const [p, q, expected] of [
+      [1, 2, 0],
+      [1.5, 0.5, 0],
+      [2, 4, 1],
+      [2, 1, 1],
+      [3, 6, 10],
+      [4, 1, 100],
+    ]) {
       const d = flowDirection(n, G, { p, q, epsilon: 0.1 });
       expect(flat(d).every(Number.isFinite)).toBe(true);
       for (let e = 3; e < 6; e++) expect(d[0][e]).toBeCloseTo(expected, 12);
@@ -269,10 +324,12 @@ describe('flowStep: one discretised step of the flow', () => {
     const step = 1e-4;
     const exp = flowStep(n, G, { p: 1, q: 1, step, integrator: 'exponential' });
     const euler = flowStep(n, G, { p: 1, q: 1, step });
-    exp.blocks.forEach((b, k) => b.weight.forEach((w, e) => {
-      expect(Math.sign(w)).toBe(Math.sign(n.blocks[k].weight[e]));
-      expect(Math.abs(w - euler.blocks[k].weight[e])).toBeLessThan(10 * step * step * (1 + G[k][e] ** 2));
-    }));
+    exp.blocks.forEach((b, k) =>
+      b.weight.forEach((w, e) => {
+        expect(Math.sign(w)).toBe(Math.sign(n.blocks[k].weight[e]));
+        expect(Math.abs(w - euler.blocks[k].weight[e])).toBeLessThan(10 * step * step * (1 + G[k][e] ** 2));
+      }),
+    );
     const big = flowStep(n, G, { p: 1, q: 1, step: 10, integrator: 'exponential' }); // a huge step still keeps signs
     big.blocks.forEach((b, k) => b.weight.forEach((w, e) => expect(Math.sign(w)).toBe(Math.sign(n.blocks[k].weight[e]))));
     const single = mlp([4, 6, 3], { seed: 12 });

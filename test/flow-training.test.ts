@@ -1,17 +1,19 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { balanceResidual, lpqRegulariser, mlp } from '../src/index.js';
-import type { Network } from '../src/index.js';
-import { splitDataset, teacherStudent, twoSpirals } from '../src/flow/data.js';
 import type { Dataset } from '../src/flow/data.js';
-import { loadDigits } from '../src/node/digits.js';
-import { MlpTrainer, train } from '../src/flow/trainer.js';
+import { splitDataset, teacherStudent, twoSpirals } from '../src/flow/data.js';
 import type { Optimizer } from '../src/flow/trainer.js';
+import { MlpTrainer, train } from '../src/flow/trainer.js';
+import type { Network } from '../src/index.js';
+import { balanceResidual, lpqRegulariser, mlp } from '../src/index.js';
+import { loadDigits } from '../src/node/digits.js';
 
 const withoutBiases = (n: Network): Network => ({ ...n, blocks: n.blocks.map((b) => ({ ...b, bias: null })) });
 
 /** g[h] = q (In[h] - Out[h]) of every rescalable unit, as one vector. */
 function residualVector(n: Network, p: number, q: number, includeBiases = false): number[] {
-  return balanceResidual(n, { p, q, includeBiases }).g.flatMap((a) => Array.from(a)).filter(Number.isFinite);
+  return balanceResidual(n, { p, q, includeBiases })
+    .g.flatMap((a) => Array.from(a))
+    .filter(Number.isFinite);
 }
 
 const maxAbs = (v: number[]): number => v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
@@ -20,7 +22,16 @@ const maxAbs = (v: number[]): number => v.reduce((m, x) => Math.max(m, Math.abs(
  * Relative drift of full-batch training up to time T from what the exact flow predicts,
  * `max_h |g_h(T) - g_h(0) exp(-p q lambda T)| / max_h |g_h(0)|`.
  */
-async function drift(net: Network, data: Dataset, optimizer: Optimizer, p: number, q: number, step: number, T: number, lambda = 0): Promise<{ drift: number; lossDrop: number }> {
+async function drift(
+  net: Network,
+  data: Dataset,
+  optimizer: Optimizer,
+  p: number,
+  q: number,
+  step: number,
+  T: number,
+  lambda = 0,
+): Promise<{ drift: number; lossDrop: number }> {
   const trainer = new MlpTrainer(net, data, { optimizer, p, q, lr: step, lambda, batchSize: data.count });
   const g0 = residualVector(trainer.network(), p, q);
   const before = trainer.evaluate().loss;
@@ -53,7 +64,11 @@ describe('the discretised flow keeps the balance residual (MATH.md §5, §7 item
   });
 
   it('plain gradient descent with an l1 or l_{p,q} regulariser drifts measurably, the flow does not', async () => {
-    for (const [p, q] of [[1, 1], [1, 2], [2, 1]]) {
+    for (const [p, q] of [
+      [1, 1],
+      [1, 2],
+      [2, 1],
+    ]) {
       const gd = await drift(net, data, 'gd', p, q, 0.005, 1, 1e-2);
       const flow = await drift(net, data, 'flow', p, q, 0.005, 1, 1e-2);
       expect(gd.drift).toBeGreaterThan(0.01);
@@ -93,13 +108,22 @@ describe('the discretised flow keeps the balance residual (MATH.md §5, §7 item
     return -times.reduce((a, t, i) => a + (t - mt) * (logs[i] - ml), 0) / times.reduce((a, t) => a + (t - mt) ** 2, 0);
   }
 
-  it.each([[1, 1], [1, 2], [3, 1.5], [2, 4]])('lambda > 0, (p, q) = (%s, %s): the residual decays at rate p q lambda', async (p, q) => {
+  it.each([
+    [1, 1],
+    [1, 2],
+    [3, 1.5],
+    [2, 4],
+  ])('lambda > 0, (p, q) = (%s, %s): the residual decays at rate p q lambda', async (p, q) => {
     const rate = await decayRate(net, p, q, 0.5);
     expect(rate / (p * q * 0.5)).toBeGreaterThan(0.9);
     expect(rate / (p * q * 0.5)).toBeLessThan(1.1);
   });
 
-  it.each([[1, 1], [1, 2], [1.5, 3]])('lambda > 0 with biases counted in R (includeBiases), (p, q) = (%s, %s): the same rate', async (p, q) => {
+  it.each([
+    [1, 1],
+    [1, 2],
+    [1.5, 3],
+  ])('lambda > 0 with biases counted in R (includeBiases), (p, q) = (%s, %s): the same rate', async (p, q) => {
     const biased = mlp([6, 12, 10, 1], { seed: 5, dtype: 'float64', biasScale: 0.3 });
     const rate = await decayRate(biased, p, q, 0.5, true);
     expect(rate / (p * q * 0.5)).toBeGreaterThan(0.9);
@@ -182,7 +206,7 @@ describe('the fix during training', () => {
   const data = twoSpirals({ perClass: 40, seed: 2 });
   const net = mlp([2, 16, 12, 2], { seed: 8, dtype: 'float64', biasScale: 0.1 });
 
-  it('balances the network every k steps, leaving the caller\'s network and data untouched', async () => {
+  it("balances the network every k steps, leaving the caller's network and data untouched", async () => {
     const weights = net.blocks.map((b) => Array.from(b.weight));
     const inputs = Array.from(data.inputs);
     const result = await train(net, data, { optimizer: 'gd', p: 1, q: 1, lr: 0.05, lambda: 1e-3, steps: 12, fixEvery: 4, logEvery: 4 });
@@ -269,7 +293,9 @@ describe('a diverging run', () => {
     const net = mlp([2, 16, 16, 2], { seed: 4, dtype: 'float64', biasScale: 0.1 });
     const copy = net.blocks.map((b) => Array.from(b.weight));
     const run = train(net, data, { optimizer: 'gd', lr: 0.05, p: 0.5, q: 3, lambda: 1e-2, steps: 200, fixEvery: 5, batchSize: 8 });
-    await expect(run).rejects.toThrow(/training diverged at step \d+: (the minibatch loss is (NaN|Infinity)|a weight is no longer finite); try a smaller learning rate/);
+    await expect(run).rejects.toThrow(
+      /training diverged at step \d+: (the minibatch loss is (NaN|Infinity)|a weight is no longer finite); try a smaller learning rate/,
+    );
     expect(net.blocks.map((b) => Array.from(b.weight))).toEqual(copy);
     // The same settings with a sane learning rate train to the end.
     await expect(train(net, data, { optimizer: 'gd', lr: 0.05, p: 1, q: 1, lambda: 1e-4, steps: 20, fixEvery: 5, batchSize: 8 })).resolves.toBeTruthy();
@@ -284,12 +310,26 @@ describe('learning the 8x8 digits', () => {
 
   it('the l1 flow reaches a test accuracy above 90% on a fixed split', async () => {
     const net = withoutBiases(mlp([64, 64, 32, 10], { seed: 0, dtype: 'float64' }));
-    const result = await train(net, split.train, { optimizer: 'flow', p: 1, q: 1, lambda: 1e-4, lr: 1, steps: 300, batchSize: 32, logEvery: 100, test: split.test });
+    const result = await train(net, split.train, {
+      optimizer: 'flow',
+      p: 1,
+      q: 1,
+      lambda: 1e-4,
+      lr: 1,
+      steps: 300,
+      batchSize: 32,
+      logEvery: 100,
+      test: split.test,
+    });
     expect(result.logs[0].accuracy).toBeLessThan(0.3); // it starts near chance
     expect(result.testAccuracy).toBeGreaterThan(0.9);
     // The flow never changes a weight's sign (p = q = 1, exponential step).
     let flipped = 0;
-    result.network.blocks.forEach((b, k) => b.weight.forEach((w, e) => { if (Math.sign(w) !== Math.sign(net.blocks[k].weight[e])) flipped++; }));
+    result.network.blocks.forEach((b, k) =>
+      b.weight.forEach((w, e) => {
+        if (Math.sign(w) !== Math.sign(net.blocks[k].weight[e])) flipped++;
+      }),
+    );
     expect(flipped).toBe(0);
   });
 });

@@ -7,13 +7,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_CHARS, WeightBalanceError } from '../src/errors.js';
-import { MAX_JSON_DEPTH, MAX_LAYERS, jsonDepth } from '../src/io/limits.js';
+import { jsonDepth, MAX_JSON_DEPTH, MAX_LAYERS } from '../src/io/limits.js';
 import { readOnnx } from '../src/io/onnx/index.js';
 import { GRAPH_METADATA_KEY, readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { cnn, mlp } from '../src/network/builders.js';
 import { Random } from '../src/network/random.js';
-import { validateNetwork } from '../src/network/validate.js';
 import type { Network } from '../src/network/types.js';
+import { validateNetwork } from '../src/network/validate.js';
 import { model, node, randn, tensor, valueInfo } from './onnx/build.js';
 
 // ------------------------------------------------------------------ helpers
@@ -28,7 +28,9 @@ function outcome(read: (bytes: Uint8Array) => unknown, bytes: Uint8Array, label:
     read(bytes);
   } catch (error) {
     if (!(error instanceof WeightBalanceError)) {
-      throw new Error(`${label}: expected a WeightBalanceError, got ${error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : String(error)}`);
+      throw new Error(
+        `${label}: expected a WeightBalanceError, got ${error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : String(error)}`,
+      );
     }
     if (error.message.length > MAX_MESSAGE_CHARS) throw new Error(`${label}: a message of ${error.message.length} characters`);
     result = 'refused';
@@ -114,11 +116,20 @@ function corrupt(bytes: Uint8Array, rng: Random): Uint8Array {
   for (let e = 0; e < edits; e++) {
     const at = rng.int(out.length);
     switch (rng.int(5)) {
-      case 0: out[at] ^= 1 << rng.int(8); break;
-      case 1: out[at] = [0, 0xff, 0x7f, 0x80, 0x22, 0x5b, 0x7b][rng.int(7)]; break;
-      case 2: out.splice(at, 0, rng.int(256)); break;
-      case 3: out.splice(at, 1 + rng.int(8)); break;
-      default: out.length = Math.max(1, at);
+      case 0:
+        out[at] ^= 1 << rng.int(8);
+        break;
+      case 1:
+        out[at] = [0, 0xff, 0x7f, 0x80, 0x22, 0x5b, 0x7b][rng.int(7)];
+        break;
+      case 2:
+        out.splice(at, 0, rng.int(256));
+        break;
+      case 3:
+        out.splice(at, 1 + rng.int(8));
+        break;
+      default:
+        out.length = Math.max(1, at);
     }
   }
   return Uint8Array.from(out);
@@ -177,12 +188,13 @@ function iterationSteps(run: () => unknown): number {
  */
 function validationReads(net: Network): number {
   let reads = 0;
-  const counted = <T extends object>(list: T[]): T[] => new Proxy(list, {
-    get(target, key, receiver) {
-      if (typeof key === 'string' && /^[0-9]+$/.test(key)) reads++;
-      return Reflect.get(target, key, receiver);
-    },
-  });
+  const counted = <T extends object>(list: T[]): T[] =>
+    new Proxy(list, {
+      get(target, key, receiver) {
+        if (typeof key === 'string' && /^[0-9]+$/.test(key)) reads++;
+        return Reflect.get(target, key, receiver);
+      },
+    });
   validateNetwork({ ...net, layers: counted(net.layers), blocks: counted(net.blocks) });
   return reads;
 }
@@ -221,7 +233,10 @@ describe('hostile files: deep nesting', () => {
 
   it('nesting just inside the bound is read as a value and refused for what it is, with a short message', () => {
     const { graph } = base();
-    const text = JSON.stringify({ ...graph, layers: [{ ...graph.layers[0], shape: '@' }, ...graph.layers.slice(1)] }).replace('"@"', nested(MAX_JSON_DEPTH - 4));
+    const text = JSON.stringify({ ...graph, layers: [{ ...graph.layers[0], shape: '@' }, ...graph.layers.slice(1)] }).replace(
+      '"@"',
+      nested(MAX_JSON_DEPTH - 4),
+    );
     const message = refusedMessage(() => readSafetensors(withGraph(text)));
     expect(message).toMatch(/layers\[0\]\.shape\[0\] must be an integer/);
     expect(message.length).toBeLessThan(300);
@@ -249,7 +264,7 @@ describe('hostile files: deep nesting', () => {
       out.push(n);
       return out;
     };
-    const field = (key: number, payload: number[]): number[] => [...varint(key << 3 | 2), ...varint(payload.length), ...payload];
+    const field = (key: number, payload: number[]): number[] => [...varint((key << 3) | 2), ...varint(payload.length), ...payload];
     let graph: number[] = [];
     for (let k = 0; k < 200; k++) graph = field(1, field(5, field(6, graph))); // Graph.node -> Node.attribute -> Attribute.g
     const bytes = Uint8Array.from([8, 8, ...field(7, graph)]);

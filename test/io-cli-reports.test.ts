@@ -48,10 +48,18 @@ function batchNormModel(rng: Random): Uint8Array {
   const nodes: object[] = [];
   const bn = (name: string, input: string, output: string, channels: number): void => {
     initializer.push(
-      tensor(`${name}.scale`, [channels], Float32Array.from({ length: channels }, () => 0.5 + rng.uniform())),
+      tensor(
+        `${name}.scale`,
+        [channels],
+        Float32Array.from({ length: channels }, () => 0.5 + rng.uniform()),
+      ),
       tensor(`${name}.B`, [channels], randn(rng, [channels], 0.2)),
       tensor(`${name}.mean`, [channels], randn(rng, [channels], 0.2)),
-      tensor(`${name}.var`, [channels], Float32Array.from({ length: channels }, () => 0.5 + rng.uniform())),
+      tensor(
+        `${name}.var`,
+        [channels],
+        Float32Array.from({ length: channels }, () => 0.5 + rng.uniform()),
+      ),
     );
     nodes.push(node('BatchNormalization', [input, `${name}.scale`, `${name}.B`, `${name}.mean`, `${name}.var`], [output], {}, name));
   };
@@ -85,7 +93,11 @@ describe('CLI reports', () => {
     expect(human.stdout).toMatch(/notes\n {2}the state dict does not say its activations: ReLU is assumed/);
     const json = JSON.parse((await run(['balance', input, '--backend', 'cpu', '--json'])).stdout) as { notes: string[] };
     expect(json.notes.join(' ')).toMatch(/ReLU is assumed/);
-    const tanh = JSON.parse((await run(['balance', input, '--backend', 'cpu', '--json', '--activation', 'tanh'])).stdout) as { notes: string[]; finalNorm: number; initialNorm: number };
+    const tanh = JSON.parse((await run(['balance', input, '--backend', 'cpu', '--json', '--activation', 'tanh'])).stdout) as {
+      notes: string[];
+      finalNorm: number;
+      initialNorm: number;
+    };
     expect(tanh.notes.join(' ')).toMatch(/activation between layers: tanh, from the caller/);
     expect(tanh.notes.join(' ')).not.toMatch(/assumed/);
     // Tanh units cannot move: nothing to balance.
@@ -107,7 +119,9 @@ describe('CLI reports', () => {
     const human = await run(['balance', input, '--backend', 'cpu']);
     expect(human.code).toBe(0);
     const lines = human.stdout.split('\n');
-    expect(lines.filter((l) => /BatchNormalization node/.test(l))).toEqual([expect.stringMatching(/3 BatchNormalization nodes are folded .*'bn0', 'bn1', 'bn2'$/)]);
+    expect(lines.filter((l) => /BatchNormalization node/.test(l))).toEqual([
+      expect.stringMatching(/3 BatchNormalization nodes are folded .*'bn0', 'bn1', 'bn2'$/),
+    ]);
     expect(human.stdout).toMatch(/BatchNormalization 'bn_after_sum' \(a BatchNormalization that cannot be folded/);
     expect(human.stdout).not.toMatch(/op not supported/);
     const json = JSON.parse((await run(['balance', input, '--backend', 'cpu', '--json'])).stdout) as { fixedUnits: Array<{ layer: number; reason: string }> };

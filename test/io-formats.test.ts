@@ -12,7 +12,9 @@ describe('the model-format registry', () => {
     expect(modelFormatFor('dir.v2/net.SafeTensors').name).toBe('safetensors');
     expect(modelFormatFor('model.onnx', 'write').name).toBe('onnx');
     expect(extensionOf('dir.v2/noext')).toBe('');
-    expect(() => modelFormatFor('net.pt')).toThrow(/^'net\.pt' is not a \.safetensors or \.onnx file \(cannot read '\.pt'; supported: \.safetensors, \.onnx\)$/);
+    expect(() => modelFormatFor('net.pt')).toThrow(
+      /^'net\.pt' is not a \.safetensors or \.onnx file \(cannot read '\.pt'; supported: \.safetensors, \.onnx\)$/,
+    );
     expect(() => modelFormatFor('noext', 'write')).toThrow(/cannot write files without an extension/);
     expect(new Set(MODEL_FORMATS.flatMap((f) => f.extensions)).size).toBe(MODEL_FORMATS.flatMap((f) => f.extensions).length);
   });
@@ -21,7 +23,14 @@ describe('the model-format registry', () => {
     const net = mlp([4, 6, 3], { seed: 1 });
     const read = modelFormatFor('a.safetensors').read(outputBytes(modelFormatFor('a.safetensors').write!(net, null)));
     for (const source of [null, read]) {
-      const error = (() => { try { checkWritable('out.onnx', source); return null; } catch (e) { return e; } })();
+      const error = (() => {
+        try {
+          checkWritable('out.onnx', source);
+          return null;
+        } catch (e) {
+          return e;
+        }
+      })();
       expect(error).toBeInstanceOf(WeightBalanceError);
       expect((error as Error).message).toMatch(/^cannot write 'out\.onnx': writing '\.onnx' needs a network read from an '\.onnx' file/);
     }

@@ -31,12 +31,16 @@ function expectHe(net: Network): void {
     // Standard errors of the sample mean and variance of n normal draws: sqrt(v/n), v sqrt(2/n).
     expect(Math.abs(mean), `block ${k} mean`).toBeLessThan(5 * Math.sqrt(expected / n));
     expect(Math.abs(variance / expected - 1), `block ${k} variance`).toBeLessThan(5 * Math.sqrt(2 / n));
-    if (block.bias) expect(Array.from(block.bias).every((b) => b === 0), `block ${k} biases`).toBe(true);
+    if (block.bias)
+      expect(
+        Array.from(block.bias).every((b) => b === 0),
+        `block ${k} biases`,
+      ).toBe(true);
   });
 }
 
 describe('He-normal initialisation', () => {
-  it('mlp: weights of mean 0 and variance 2 / fan-in, zero biases, for init: \'he\' and by default', () => {
+  it("mlp: weights of mean 0 and variance 2 / fan-in, zero biases, for init: 'he' and by default", () => {
     const net = mlp([200, 500, 300, 10], { seed: 3, init: 'he' });
     expectHe(net);
     expect(mlp([200, 500, 300, 10], { seed: 3 })).toEqual(net);

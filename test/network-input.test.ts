@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { writeSafetensors } from '../src/io/safetensors.js';
-import { mlp, cnn, sequential } from '../src/network/builders.js';
+import { cnn, mlp, sequential } from '../src/network/builders.js';
 import { forward } from '../src/network/forward.js';
-import { validateNetwork } from '../src/network/validate.js';
 import type { Network } from '../src/network/types.js';
+import { validateNetwork } from '../src/network/validate.js';
 import { refusal } from './support/refusal.js';
 
 describe('builders and forward refuse malformed arguments by name', () => {
@@ -37,10 +37,18 @@ describe('validateNetwork', () => {
   it('skips and fixed units that are not arrays, a pool window or stride that is not two integers: refused by name', () => {
     const base = cnn({ seed: 0 });
     const variants: Array<(n: Network) => void> = [
-      (n) => { (n.layers[1] as { skips: unknown }).skips = 0; },
-      (n) => { (n.layers[1] as { fixed: unknown }).fixed = 3; },
-      (n) => { n.layers[1].pool!.size = [2] as unknown as [number, number]; },
-      (n) => { n.layers[1].pool!.stride = [2, 2, 2] as unknown as [number, number]; },
+      (n) => {
+        (n.layers[1] as { skips: unknown }).skips = 0;
+      },
+      (n) => {
+        (n.layers[1] as { fixed: unknown }).fixed = 3;
+      },
+      (n) => {
+        n.layers[1].pool!.size = [2] as unknown as [number, number];
+      },
+      (n) => {
+        n.layers[1].pool!.stride = [2, 2, 2] as unknown as [number, number];
+      },
     ];
     for (const change of variants) {
       const net = structuredClone(base);
@@ -52,11 +60,31 @@ describe('validateNetwork', () => {
   it('pool flags: ceil and countPadding must be booleans, countPadding on average pooling only; ceil changes the shape that chains', () => {
     const base = cnn({ seed: 0 }); // layer 1: 8 x 8 max-pooled 2/2 -> 4 x 4; layer 3: 4 x 4 avg-pooled 2/2 -> 2 x 2
     const variants: Array<[(n: Network) => void, RegExp]> = [
-      [(n) => { (n.layers[1].pool as { ceil: unknown }).ceil = 1; }, /layer 1 \('hidden1'\): pool ceil must be a boolean/],
-      [(n) => { n.layers[1].pool!.countPadding = true; }, /layer 1 \('hidden1'\): pool countPadding must be a boolean, on average pooling only/],
-      [(n) => { (n.layers[3].pool as { countPadding: unknown }).countPadding = 'yes'; }, /layer 3 \('hidden3'\): pool countPadding must be a boolean/],
+      [
+        (n) => {
+          (n.layers[1].pool as { ceil: unknown }).ceil = 1;
+        },
+        /layer 1 \('hidden1'\): pool ceil must be a boolean/,
+      ],
+      [
+        (n) => {
+          n.layers[1].pool!.countPadding = true;
+        },
+        /layer 1 \('hidden1'\): pool countPadding must be a boolean, on average pooling only/,
+      ],
+      [
+        (n) => {
+          (n.layers[3].pool as { countPadding: unknown }).countPadding = 'yes';
+        },
+        /layer 3 \('hidden3'\): pool countPadding must be a boolean/,
+      ],
       // 3 x 3 windows with stride 2 on 8 x 8: 3 windows, 4 with ceil; the layer still declares 4 x 4
-      [(n) => { n.layers[1].pool!.size = [3, 3]; }, /layer 1 \('hidden1'\): shapes do not chain: its inputs give \[8,3,3\]/],
+      [
+        (n) => {
+          n.layers[1].pool!.size = [3, 3];
+        },
+        /layer 1 \('hidden1'\): shapes do not chain: its inputs give \[8,3,3\]/,
+      ],
     ];
     for (const [change, message] of variants) {
       const net = structuredClone(base);

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import { fitsLinear, weightRange } from '../src/engines/cpu/blockSums.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import { powerOfTwoScale } from '../src/math/powers.js';
 import { lpqNorm } from '../src/math/norm.js';
+import { powerOfTwoScale } from '../src/math/powers.js';
 import { sequential } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
@@ -17,7 +17,11 @@ import { mlpNet } from './support/fixNets.js';
 
 /** A float64 ReLU MLP of the given sizes with the given row-major weights and zero biases. */
 function denseNet(sizes: number[], weights: number[][]): Network {
-  const net = sequential([sizes[0]], sizes.slice(1).map((units) => ({ type: 'dense' as const, units })), { seed: 0, dtype: 'float64' });
+  const net = sequential(
+    [sizes[0]],
+    sizes.slice(1).map((units) => ({ type: 'dense' as const, units })),
+    { seed: 0, dtype: 'float64' },
+  );
   weights.forEach((w, k) => net.blocks[k].weight.set(w));
   return net;
 }
@@ -28,7 +32,13 @@ function relative(a: number, b: number): number {
 
 describe('CPU engine: exponents up to 32 over wide weight ranges (issue 14.1)', () => {
   it('[1,2,1], W1 = [1, 1e-11], p = q = 32: converges to the balanced norm with a finite imbalance', async () => {
-    const net = denseNet([1, 2, 1], [[1, 1], [1, 1e-11]]);
+    const net = denseNet(
+      [1, 2, 1],
+      [
+        [1, 1],
+        [1, 1e-11],
+      ],
+    );
     const result = await balance(net, { p: 32, q: 32, backend: 'cpu', tol: 1e-9 });
     expect(Number.isFinite(result.maxLogImbalance)).toBe(true);
     expect(result.converged).toBe(true);
@@ -48,16 +58,32 @@ describe('CPU engine: exponents up to 32 over wide weight ranges (issue 14.1)', 
   });
 
   it('lpqNorm, p = 32, q = 0.5, a row of 1e-11 weights next to a row of ones', () => {
-    const net = denseNet([3, 2, 1], [[1, 1, 1, 1e-11, 1e-11, 1e-11], [1, 1]]);
+    const net = denseNet(
+      [3, 2, 1],
+      [
+        [1, 1, 1, 1e-11, 1e-11, 1e-11],
+        [1, 1],
+      ],
+    );
     // rows: 3^(1/32), 3^(1/32) * 1e-11, and the output row 2^(1/32); q = 0.5 sums their square roots.
     const rows = [Math.pow(3, 1 / 32), Math.pow(3, 1 / 32) * 1e-11, Math.pow(2, 1 / 32)];
-    const expected = Math.pow(rows.reduce((s, x) => s + Math.sqrt(x), 0), 2);
+    const expected = Math.pow(
+      rows.reduce((s, x) => s + Math.sqrt(x), 0),
+      2,
+    );
     expect(relative(lpqNorm(net, 32, 0.5), expected)).toBeLessThan(1e-14);
   });
 
   it('a run that starts in linear float64 moves to logarithms when a sum would underflow, and agrees with the log engine', async () => {
     // p = 1, q = 32: P spans only 9 decades (linear), but y = rho^(r - 1) alpha spans 31 x 9.
-    const net = denseNet([1, 2, 2, 1], [[1, 1e-9], [1, 0, 0, 1e-9], [1, 1]]);
+    const net = denseNet(
+      [1, 2, 2, 1],
+      [
+        [1, 1e-9],
+        [1, 0, 0, 1e-9],
+        [1, 1],
+      ],
+    );
     for (const schedule of ['parallel', 'alternating'] as const) {
       const problem = compileProblem(net, { p: 1, q: 32 });
       // P fits float64: the engine starts linear; the set-up's column pass (In and Out are current

@@ -7,8 +7,8 @@
  * (`wideCase(seed)` in test/support/wideNets.ts rebuilds it). Sized for CI: about 20 s.
  */
 import { describe, expect, it } from 'vitest';
-import { balance } from '../src/balance.js';
 import type { BalanceResult } from '../src/balance.js';
+import { balance } from '../src/balance.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import { lpqNorm } from '../src/math/norm.js';
 import { compileProblem } from '../src/problem/compile.js';
@@ -80,16 +80,21 @@ describe('numerics over 12-decade weights and exponents up to 32 (property suite
   }, 120_000);
 
   const gpu = useGpu();
-  gpuIt(gpu, `WebGPU engine, ${GPU_CASES} random nets: sound, and at the CPU's norm`, async ({ gpu: dawn }) => {
-    for (let seed = 1; seed <= GPU_CASES; seed++) {
-      const c = wideCase(seed);
-      const options = { p: c.p, q: c.q, includeBiases: c.includeBiases, tol: 1e-6, maxSweeps: 1500 };
-      const onGpu = await balance(c.net, { ...options, backend: 'webgpu', gpu: dawn });
-      const onCpu = await balance(c.net, { ...options, backend: 'cpu' });
-      expectSound(onGpu, c.includeBiases, `${c.label} (webgpu)`, 1e-5);
-      // The float64 CPU engine is the reference: at least as low as float32 WebGPU, and close to it.
-      expect(onCpu.finalNorm, c.label).toBeLessThanOrEqual(onGpu.finalNorm * (1 + 1e-5));
-      expect(relative(onCpu.finalNorm, onGpu.finalNorm), c.label).toBeLessThan(1e-3);
-    }
-  }, 300_000);
+  gpuIt(
+    gpu,
+    `WebGPU engine, ${GPU_CASES} random nets: sound, and at the CPU's norm`,
+    async ({ gpu: dawn }) => {
+      for (let seed = 1; seed <= GPU_CASES; seed++) {
+        const c = wideCase(seed);
+        const options = { p: c.p, q: c.q, includeBiases: c.includeBiases, tol: 1e-6, maxSweeps: 1500 };
+        const onGpu = await balance(c.net, { ...options, backend: 'webgpu', gpu: dawn });
+        const onCpu = await balance(c.net, { ...options, backend: 'cpu' });
+        expectSound(onGpu, c.includeBiases, `${c.label} (webgpu)`, 1e-5);
+        // The float64 CPU engine is the reference: at least as low as float32 WebGPU, and close to it.
+        expect(onCpu.finalNorm, c.label).toBeLessThanOrEqual(onGpu.finalNorm * (1 + 1e-5));
+        expect(relative(onCpu.finalNorm, onGpu.finalNorm), c.label).toBeLessThan(1e-3);
+      }
+    },
+    300_000,
+  );
 });

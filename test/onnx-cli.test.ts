@@ -4,13 +4,13 @@
  * fixed by the model's ops are reported (summary and --json); external data files are written
  * next to the output; conversions that cannot be written are refused before any sweep.
  */
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
-import * as ort from 'onnxruntime-node';
 import { forward, lpqNorm, readOnnx, readSafetensors } from '../src/index.js';
 import { Random } from '../src/network/random.js';
 import { model, node, randn, relativeError, runOrt, tensor, valueInfo } from './onnx/build.js';
@@ -27,7 +27,17 @@ async function runOrtFile(path: string, input: Float32Array, dims: number[]): Pr
 
 /** An external-data initializer: `values` as float32 at `offset` of the file `location`. */
 function externalTensor(name: string, dims: number[], location: string, offset: number, values: Float32Array): object {
-  return { name, dims, dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(values.byteLength) }] };
+  return {
+    name,
+    dims,
+    dataType: 1,
+    dataLocation: 1,
+    externalData: [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(values.byteLength) },
+    ],
+  };
 }
 
 /**
@@ -56,13 +66,17 @@ function externalModel(rng: Random): { bytes: Uint8Array; files: Record<string, 
     input: [valueInfo('x', ['N', 4])],
     output: [valueInfo('y', ['N', 3])],
     initializer: [
-      externalTensor('w1', [7, 4], 'weights.bin', offsets[0], w1), externalTensor('b1', [7], 'weights.bin', offsets[1], b1),
-      externalTensor('w2', [6, 7], 'weights.bin', offsets[2], w2), externalTensor('w3', [3, 6], 'weights.bin', offsets[3], w3),
+      externalTensor('w1', [7, 4], 'weights.bin', offsets[0], w1),
+      externalTensor('b1', [7], 'weights.bin', offsets[1], b1),
+      externalTensor('w2', [6, 7], 'weights.bin', offsets[2], w2),
+      externalTensor('w3', [3, 6], 'weights.bin', offsets[3], w3),
       externalTensor('scale', [6], 'consts.bin', 0, scale),
     ],
     node: [
-      node('Gemm', ['x', 'w1', 'b1'], ['z1'], { transB: 1 }), node('Relu', ['z1'], ['a1']),
-      node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }), node('Relu', ['z2'], ['a2']),
+      node('Gemm', ['x', 'w1', 'b1'], ['z1'], { transB: 1 }),
+      node('Relu', ['z1'], ['a1']),
+      node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }),
+      node('Relu', ['z2'], ['a2']),
       node('Mul', ['a2', 'scale'], ['m'], {}, 'the_mul'),
       node('Gemm', ['m', 'w3'], ['y'], { transB: 1 }),
     ],
@@ -76,14 +90,19 @@ function fixedModel(rng: Random, withErf: boolean): Uint8Array {
     input: [valueInfo('x', ['N', 5])],
     output: [valueInfo('y', ['N', 2])],
     initializer: [
-      tensor('w1', [7, 5], randn(rng, [7, 5], 0.5, 1.5)), tensor('w2', [6, 7], randn(rng, [6, 7], 0.5, 1.5)),
-      tensor('w3', [7, 6], randn(rng, [7, 6], 0.5, 1.5)), tensor('w4', [2, 7], randn(rng, [2, 7], 0.5, 1.5)),
+      tensor('w1', [7, 5], randn(rng, [7, 5], 0.5, 1.5)),
+      tensor('w2', [6, 7], randn(rng, [6, 7], 0.5, 1.5)),
+      tensor('w3', [7, 6], randn(rng, [7, 6], 0.5, 1.5)),
+      tensor('w4', [2, 7], randn(rng, [2, 7], 0.5, 1.5)),
     ],
     node: [
-      node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }), node('Relu', ['z1'], ['a1']),
-      node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }), node('Sigmoid', ['z2'], ['s'], {}, 'the_sigmoid'),
+      node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }),
+      node('Relu', ['z1'], ['a1']),
+      node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }),
+      node('Sigmoid', ['z2'], ['s'], {}, 'the_sigmoid'),
       ...(withErf ? [node('Erf', ['s'], ['e'], {}, 'the_erf')] : [node('Identity', ['s'], ['e'])]),
-      node('Gemm', ['e', 'w3'], ['z3'], { transB: 1 }), node('Relu', ['z3'], ['a3']),
+      node('Gemm', ['e', 'w3'], ['z3'], { transB: 1 }),
+      node('Relu', ['z3'], ['a3']),
       node('Gemm', ['a3', 'w4'], ['y'], { transB: 1 }),
     ],
   });
@@ -111,9 +130,15 @@ describe('CLI with .onnx files', () => {
     const bytes = model({
       input: [valueInfo('x', ['N', 2, 5, 5])],
       output: [valueInfo('y', ['N', 3])],
-      initializer: [tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.4, 1.5)), tensor('c.b', [4], randn(rng, [4], 0.1)), tensor('fc.w', [3, 36], randn(rng, [3, 36], 0.3, 1.5))],
+      initializer: [
+        tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.4, 1.5)),
+        tensor('c.b', [4], randn(rng, [4], 0.1)),
+        tensor('fc.w', [3, 36], randn(rng, [3, 36], 0.3, 1.5)),
+      ],
       node: [
-        node('Conv', ['x', 'c.w', 'c.b'], ['z']), node('Relu', ['z'], ['a']), node('Flatten', ['a'], ['f']),
+        node('Conv', ['x', 'c.w', 'c.b'], ['z']),
+        node('Relu', ['z'], ['a']),
+        node('Flatten', ['a'], ['f']),
         node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }),
       ],
     });
@@ -164,10 +189,24 @@ describe('CLI with .onnx files', () => {
 
     const json = await run(['balance', input, '--backend', 'cpu', '--json']);
     expect(json.code).toBe(0);
-    const report = JSON.parse(json.stdout) as { fixedUnits: Array<{ layer: number; name: string; units: number; op: string; node: string; reason: string }>; written: string[]; finalNorm: number; initialNorm: number };
+    const report = JSON.parse(json.stdout) as {
+      fixedUnits: Array<{ layer: number; name: string; units: number; op: string; node: string; reason: string }>;
+      written: string[];
+      finalNorm: number;
+      initialNorm: number;
+    };
     expect(report.written).toEqual([]);
     // Each fixed layer once (issue 13.4), with the first node that fixed it.
-    const flat = expected.flatMap((f) => f.layers.map((l) => ({ layer: l.layer, name: l.name, units: l.units, op: f.op, node: f.node, reason: f.modelled === 'opaque' ? 'unsupported' : 'activation' })));
+    const flat = expected.flatMap((f) =>
+      f.layers.map((l) => ({
+        layer: l.layer,
+        name: l.name,
+        units: l.units,
+        op: f.op,
+        node: f.node,
+        reason: f.modelled === 'opaque' ? 'unsupported' : 'activation',
+      })),
+    );
     const once = flat.filter((f, k) => flat.findIndex((g) => g.layer === f.layer) === k);
     expect(once.length).toBeLessThan(flat.length); // the Sigmoid's layer is also the Erf's input
     expect(report.fixedUnits).toEqual(once);
@@ -236,7 +275,9 @@ describe('CLI with .onnx files', () => {
     for (const [name, data] of Object.entries(files)) await writeFile(join(source, name), data);
     const r = await run(['balance', join(source, 'model.onnx'), '--backend', 'cpu', '-o', join(source, 'balanced.onnx')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/cannot write '.*balanced\.onnx': the model refers to 'weights\.bin', 'consts\.bin' by name.*would overwrite the input's own; write the output into another directory/);
+    expect(r.stderr).toMatch(
+      /cannot write '.*balanced\.onnx': the model refers to 'weights\.bin', 'consts\.bin' by name.*would overwrite the input's own; write the output into another directory/,
+    );
     expect(r.stderr).not.toMatch(/^sweep/m);
     expect((await readdir(source)).sort()).toEqual(['consts.bin', 'model.onnx', 'weights.bin']);
     for (const [name, data] of Object.entries(files)) expect(new Uint8Array(await readFile(join(source, name)))).toEqual(data);
@@ -264,22 +305,38 @@ describe('CLI with .onnx files', () => {
     const withErf = join(dir, 'erf.onnx');
     await writeFile(withErf, fixedModel(rng, true));
     const transposed = join(dir, 'nhwc.onnx');
-    await writeFile(transposed, model({
-      input: [valueInfo('x', ['N', 5, 4, 3])],
-      output: [valueInfo('y', ['N', 2])],
-      initializer: [tensor('c.w', [6, 3, 3, 3], randn(rng, [6, 3, 3, 3], 0.4, 1.5)), tensor('fc.w', [2, 6], randn(rng, [2, 6], 0.4, 1.5))],
-      node: [
-        node('Transpose', ['x'], ['xt'], { perm: [0, 3, 1, 2] }), node('Conv', ['xt', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }),
-        node('Relu', ['z'], ['a']), node('GlobalAveragePool', ['a'], ['g']), node('Flatten', ['g'], ['f']), node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }),
-      ],
-    }));
+    await writeFile(
+      transposed,
+      model({
+        input: [valueInfo('x', ['N', 5, 4, 3])],
+        output: [valueInfo('y', ['N', 2])],
+        initializer: [tensor('c.w', [6, 3, 3, 3], randn(rng, [6, 3, 3, 3], 0.4, 1.5)), tensor('fc.w', [2, 6], randn(rng, [2, 6], 0.4, 1.5))],
+        node: [
+          node('Transpose', ['x'], ['xt'], { perm: [0, 3, 1, 2] }),
+          node('Conv', ['xt', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }),
+          node('Relu', ['z'], ['a']),
+          node('GlobalAveragePool', ['a'], ['g']),
+          node('Flatten', ['g'], ['f']),
+          node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }),
+        ],
+      }),
+    );
     const safetensors = join(dir, 'made.safetensors');
     expect((await run(['make-net', '--arch', '4,6,3', '-o', safetensors])).code).toBe(0);
     const cases: Array<[string[], RegExp]> = [
-      [['balance', withErf, '-o', join(dir, 'erf-out.safetensors')], /cannot write '.*erf-out\.safetensors': the network read from '.*erf\.onnx' does not compute that model's function by itself \(op 'Erf' \(node 'the_erf'\) is kept as an identity barrier.*write '\.onnx' instead/],
-      [['balance', transposed, '-o', join(dir, 'nhwc-out.safetensors')], /cannot write '.*nhwc-out\.safetensors': .*the graph transposes its input first \(perm \[0, 3, 1, 2\]\)/],
+      [
+        ['balance', withErf, '-o', join(dir, 'erf-out.safetensors')],
+        /cannot write '.*erf-out\.safetensors': the network read from '.*erf\.onnx' does not compute that model's function by itself \(op 'Erf' \(node 'the_erf'\) is kept as an identity barrier.*write '\.onnx' instead/,
+      ],
+      [
+        ['balance', transposed, '-o', join(dir, 'nhwc-out.safetensors')],
+        /cannot write '.*nhwc-out\.safetensors': .*the graph transposes its input first \(perm \[0, 3, 1, 2\]\)/,
+      ],
       [['balance', safetensors, '-o', join(dir, 'st-out.onnx')], /cannot write '.*st-out\.onnx': writing '\.onnx' needs a network read from an '\.onnx' file/],
-      [['make-net', '--arch', '4,6,3', '-o', join(dir, 'made-out.onnx')], /cannot write '.*made-out\.onnx': writing '\.onnx' needs a network read from an '\.onnx' file/],
+      [
+        ['make-net', '--arch', '4,6,3', '-o', join(dir, 'made-out.onnx')],
+        /cannot write '.*made-out\.onnx': writing '\.onnx' needs a network read from an '\.onnx' file/,
+      ],
       [['paper', '--arch', '4,6,3', '-o', join(dir, 'paper-out.onnx')], /cannot write '.*paper-out\.onnx': writing '\.onnx' needs/],
     ];
     for (const [argv, message] of cases) {
@@ -292,4 +349,3 @@ describe('CLI with .onnx files', () => {
     expect((await readdir(dir)).filter((f) => /-out\.|\.tmp$/.test(f))).toEqual([]);
   });
 });
-

@@ -6,11 +6,11 @@
  * computes, see roundTrip); a wrong unit map changes the balanced model's function there.
  */
 import { describe, expect, it } from 'vitest';
-import { balance, forward, readOnnx, readSafetensors, writeSafetensors } from '../src/index.js';
 import type { Network } from '../src/index.js';
-import { compileProblem } from '../src/problem/compile.js';
-import { validateNetwork } from '../src/network/validate.js';
+import { balance, forward, readOnnx, readSafetensors, writeSafetensors } from '../src/index.js';
 import { Random } from '../src/network/random.js';
+import { validateNetwork } from '../src/network/validate.js';
+import { compileProblem } from '../src/problem/compile.js';
 import { model, node, randn, tensor, valueInfo } from './onnx/build.js';
 import { roundTrip } from './onnx/roundTrip.js';
 import { refusal } from './support/refusal.js';
@@ -24,10 +24,17 @@ function inceptionDense(seed: number): Uint8Array {
     input: [valueInfo('x', ['N', 3, 8, 8])],
     output: [valueInfo('y', ['N', 2])],
     initializer: [
-      w('stem.w', [4, 3, 3, 3]), b('stem.b', 4),
-      w('b1.w', [3, 4, 1, 1]), b('b1.b', 3), w('b2.w', [5, 4, 3, 3]), b('b2.b', 5), w('b3.w', [2, 4, 1, 1]),
-      w('d1.w', [6, 10, 3, 3]), b('d1.b', 6),
-      w('t.w', [4, 16, 1, 1]), b('t.b', 4),
+      w('stem.w', [4, 3, 3, 3]),
+      b('stem.b', 4),
+      w('b1.w', [3, 4, 1, 1]),
+      b('b1.b', 3),
+      w('b2.w', [5, 4, 3, 3]),
+      b('b2.b', 5),
+      w('b3.w', [2, 4, 1, 1]),
+      w('d1.w', [6, 10, 3, 3]),
+      b('d1.b', 6),
+      w('t.w', [4, 16, 1, 1]),
+      b('t.b', 4),
       w('fc.w', [2, 4]),
     ],
     node: [
@@ -55,7 +62,7 @@ function inceptionDense(seed: number): Uint8Array {
 }
 
 describe('ONNX Concat along the channels', () => {
-  it('an inception block and a dense block: concatenated channels are their branches\' units, balanced in onnxruntime', async () => {
+  it("an inception block and a dense block: concatenated channels are their branches' units, balanced in onnxruntime", async () => {
     const bytes = inceptionDense(50);
     const onnx = readOnnx(bytes);
     const layers = onnx.network.layers;
@@ -72,7 +79,7 @@ describe('ONNX Concat along the channels', () => {
     expect(readSafetensors(writeSafetensors(onnx.network)).layers[cat2].concat).toEqual(layers[cat2].concat);
   });
 
-  it('the compiled problem gives a concatenated unit its source\'s factor (one variable), and balancing keeps the function', async () => {
+  it("the compiled problem gives a concatenated unit its source's factor (one variable), and balancing keeps the function", async () => {
     const onnx = readOnnx(inceptionDense(52));
     const net = onnx.network;
     const problem = compileProblem(net, { p: 2, q: 2 });
@@ -100,7 +107,11 @@ describe('ONNX Concat along the channels', () => {
     const bytes = model({
       input: [valueInfo('x', ['N', 2, 6, 6])],
       output: [valueInfo('y', ['N', 3])],
-      initializer: [tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)), tensor('c2.w', [5, 6, 3, 3], randn(rng, [5, 6, 3, 3], 0.5, 1.5)), tensor('fc.w', [3, 5 * 16], randn(rng, [3, 80], 0.3, 1.5))],
+      initializer: [
+        tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)),
+        tensor('c2.w', [5, 6, 3, 3], randn(rng, [5, 6, 3, 3], 0.5, 1.5)),
+        tensor('fc.w', [3, 5 * 16], randn(rng, [3, 80], 0.3, 1.5)),
+      ],
       node: [
         node('Conv', ['x', 'c.w'], ['z'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'),
         node('Relu', ['z'], ['r']),
@@ -120,27 +131,74 @@ describe('ONNX Concat along the channels', () => {
 
   it('Concat along another axis, of a flattened tensor, or of maps of different sizes is refused, naming the node', () => {
     const rng = new Random(56);
-    const build = (nodes: object[], out: number[]): Uint8Array => model({
-      input: [valueInfo('x', ['N', 2, 4, 4])],
-      output: [valueInfo('y', ['N', ...out])],
-      initializer: [tensor('c.w', [3, 2, 3, 3], randn(rng, [3, 2, 3, 3]))],
-      node: [node('Conv', ['x', 'c.w'], ['z'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'), node('Relu', ['z'], ['r']), ...nodes],
-    });
-    expect(refusal(() => readOnnx(build([node('Concat', ['r', 'r'], ['y'], { axis: 2 }, 'cat_h')], [3, 8, 4])))).toMatch(/node 'cat_h' \(Concat\): op 'Concat' is not supported and changes the tensor shape/);
-    expect(refusal(() => readOnnx(build([node('Flatten', ['r'], ['f']), node('Flatten', ['x'], ['g']), node('Concat', ['f', 'g'], ['y'], { axis: 1 }, 'cat_flat')], [80])))).toMatch(/node 'cat_flat' \(Concat\): concatenating a flattened or reshaped tensor is not supported/);
-    expect(refusal(() => readOnnx(build([node('MaxPool', ['r'], ['m'], { kernel_shape: [2, 2], strides: [2, 2] }), node('Concat', ['r', 'm'], ['y'], { axis: 1 }, 'cat_sizes')], [6, 4, 4])))).toMatch(/node 'cat_sizes' \(Concat\): concatenates tensors of shapes \[3,4,4\] and \[3,2,2\]/);
+    const build = (nodes: object[], out: number[]): Uint8Array =>
+      model({
+        input: [valueInfo('x', ['N', 2, 4, 4])],
+        output: [valueInfo('y', ['N', ...out])],
+        initializer: [tensor('c.w', [3, 2, 3, 3], randn(rng, [3, 2, 3, 3]))],
+        node: [node('Conv', ['x', 'c.w'], ['z'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'), node('Relu', ['z'], ['r']), ...nodes],
+      });
+    expect(refusal(() => readOnnx(build([node('Concat', ['r', 'r'], ['y'], { axis: 2 }, 'cat_h')], [3, 8, 4])))).toMatch(
+      /node 'cat_h' \(Concat\): op 'Concat' is not supported and changes the tensor shape/,
+    );
+    expect(
+      refusal(() =>
+        readOnnx(build([node('Flatten', ['r'], ['f']), node('Flatten', ['x'], ['g']), node('Concat', ['f', 'g'], ['y'], { axis: 1 }, 'cat_flat')], [80])),
+      ),
+    ).toMatch(/node 'cat_flat' \(Concat\): concatenating a flattened or reshaped tensor is not supported/);
+    expect(
+      refusal(() =>
+        readOnnx(
+          build(
+            [node('MaxPool', ['r'], ['m'], { kernel_shape: [2, 2], strides: [2, 2] }), node('Concat', ['r', 'm'], ['y'], { axis: 1 }, 'cat_sizes')],
+            [6, 4, 4],
+          ),
+        ),
+      ),
+    ).toMatch(/node 'cat_sizes' \(Concat\): concatenates tensors of shapes \[3,4,4\] and \[3,2,2\]/);
   });
 
   it('validateNetwork: concat sources must be earlier layers agreeing but for the channels, without skips or incoming blocks', () => {
     const net: Network = readOnnx(inceptionDense(57)).network;
     const cat = net.layers.findIndex((l) => l.name === 'cat');
     const variants: Array<[(n: Network) => void, RegExp]> = [
-      [(n) => { n.layers[cat].concat = [cat]; }, /concat source \d+ must be an earlier layer/],
-      [(n) => { n.layers[cat].concat = []; }, /concat must be a non-empty array/],
-      [(n) => { n.layers[cat].skips = [1]; }, /a concat layer cannot also have skips/],
+      [
+        (n) => {
+          n.layers[cat].concat = [cat];
+        },
+        /concat source \d+ must be an earlier layer/,
+      ],
+      [
+        (n) => {
+          n.layers[cat].concat = [];
+        },
+        /concat must be a non-empty array/,
+      ],
+      [
+        (n) => {
+          n.layers[cat].skips = [1];
+        },
+        /a concat layer cannot also have skips/,
+      ],
       // 3 + 3 channels (the input for branch 2): 6, pooled to 4 x 4, where the layer declares 10
-      [(n) => { n.layers[cat].concat = [n.layers[cat].concat![0], 0]; }, /\('cat'\): shapes do not chain: its inputs give \[6,4,4\]/],
-      [(n) => { n.blocks.push({ ...structuredClone(n.blocks.find((b) => b.name === 'b1.w')!), to: cat, shape: [10, 4, 1, 1], weight: new Float32Array(40), bias: null } as Network['blocks'][number]); }, /layer \d+ \('cat'\): a concat layer cannot have incoming blocks/],
+      [
+        (n) => {
+          n.layers[cat].concat = [n.layers[cat].concat![0], 0];
+        },
+        /\('cat'\): shapes do not chain: its inputs give \[6,4,4\]/,
+      ],
+      [
+        (n) => {
+          n.blocks.push({
+            ...structuredClone(n.blocks.find((b) => b.name === 'b1.w')!),
+            to: cat,
+            shape: [10, 4, 1, 1],
+            weight: new Float32Array(40),
+            bias: null,
+          } as Network['blocks'][number]);
+        },
+        /layer \d+ \('cat'\): a concat layer cannot have incoming blocks/,
+      ],
     ];
     for (const [change, message] of variants) {
       const copy = structuredClone(net);

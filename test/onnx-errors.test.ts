@@ -3,17 +3,27 @@
  * the node, the input or the initializer), and the caller's bytes are never modified.
  */
 import { describe, expect, it } from 'vitest';
-import { balance, lpqNorm, mlp, readOnnx, writeOnnx, writeOnnxFiles, WeightBalanceError } from '../src/index.js';
-import { Random } from '../src/network/random.js';
+import { balance, lpqNorm, mlp, readOnnx, WeightBalanceError, writeOnnx, writeOnnxFiles } from '../src/index.js';
 import { initializerLayouts } from '../src/io/onnx/wire.js';
-import { int64Tensor, model, node, randn, runOrt, relativeError, tensor, valueInfo } from './onnx/build.js';
+import { Random } from '../src/network/random.js';
+import { int64Tensor, model, node, randn, relativeError, runOrt, tensor, valueInfo } from './onnx/build.js';
 import { refusal } from './support/refusal.js';
 
 function mlpModel(options: { sharedWeight?: boolean; external?: boolean } = {}): { bytes: Uint8Array; w1: Float32Array } {
   const rng = new Random(11);
   const w1 = randn(rng, [6, 4], 0.5, 1.5);
   const w1Tensor = options.external
-    ? { name: 'w1', dims: [6, 4], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: 'weights.bin' }, { key: 'offset', value: '16' }, { key: 'length', value: String(w1.byteLength) }] }
+    ? {
+        name: 'w1',
+        dims: [6, 4],
+        dataType: 1,
+        dataLocation: 1,
+        externalData: [
+          { key: 'location', value: 'weights.bin' },
+          { key: 'offset', value: '16' },
+          { key: 'length', value: String(w1.byteLength) },
+        ],
+      }
     : tensor('w1', [6, 4], w1);
   const bytes = model({
     input: [valueInfo('x', ['N', 4])],
@@ -83,20 +93,27 @@ describe('ONNX bad input', () => {
 
   it('dynamic shapes it cannot resolve: a symbolic input dimension, a Reshape to a computed shape', () => {
     const rng = new Random(2);
-    const conv = (input: object): Uint8Array => model({
-      input: [input],
-      output: [valueInfo('y', ['N', 3])],
-      initializer: [tensor('c.w', [2, 3, 3, 3], randn(rng, [2, 3, 3, 3])), tensor('fc.w', [3, 72], randn(rng, [3, 72])), int64Tensor('minus1', [-1]), int64Tensor('zero', [0]), int64Tensor('one', [1])],
-      node: [
-        node('Conv', ['x', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }),
-        node('Relu', ['z'], ['a']),
-        node('Shape', ['a'], ['s']),
-        node('Slice', ['s', 'zero', 'one'], ['n']),
-        node('Concat', ['n', 'minus1'], ['target'], { axis: 0 }),
-        node('Reshape', ['a', 'target'], ['f'], {}, 'the_reshape'),
-        node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }),
-      ],
-    });
+    const conv = (input: object): Uint8Array =>
+      model({
+        input: [input],
+        output: [valueInfo('y', ['N', 3])],
+        initializer: [
+          tensor('c.w', [2, 3, 3, 3], randn(rng, [2, 3, 3, 3])),
+          tensor('fc.w', [3, 72], randn(rng, [3, 72])),
+          int64Tensor('minus1', [-1]),
+          int64Tensor('zero', [0]),
+          int64Tensor('one', [1]),
+        ],
+        node: [
+          node('Conv', ['x', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }),
+          node('Relu', ['z'], ['a']),
+          node('Shape', ['a'], ['s']),
+          node('Slice', ['s', 'zero', 'one'], ['n']),
+          node('Concat', ['n', 'minus1'], ['target'], { axis: 0 }),
+          node('Reshape', ['a', 'target'], ['f'], {}, 'the_reshape'),
+          node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }),
+        ],
+      });
     const symbolic = refusal(() => readOnnx(conv(valueInfo('x', ['N', 3, 'height', 6]))));
     expect(symbolic).toMatch(/input 'x'.*dimension 2 is dynamic \('height'\)/);
     const computed = refusal(() => readOnnx(conv(valueInfo('x', ['N', 3, 6, 6]))));
@@ -122,20 +139,22 @@ describe('ONNX bad input', () => {
   it('a weight shared by two nodes, asymmetric padding, two outputs, an unsorted graph', () => {
     expect(refusal(() => readOnnx(mlpModel({ sharedWeight: true }).bytes))).toMatch(/initializer 'w2'.*shared weights/);
     const rng = new Random(4);
-    const convNet = (pads: number[]): Uint8Array => model({
-      input: [valueInfo('x', ['N', 2, 5, 5])],
-      output: [valueInfo('y', ['N', 2, 5, 5])],
-      initializer: [tensor('c.w', [2, 2, 3, 3], randn(rng, [2, 2, 3, 3]))],
-      node: [node('Conv', ['x', 'c.w'], ['y'], { pads }, 'the_conv')],
-    });
+    const convNet = (pads: number[]): Uint8Array =>
+      model({
+        input: [valueInfo('x', ['N', 2, 5, 5])],
+        output: [valueInfo('y', ['N', 2, 5, 5])],
+        initializer: [tensor('c.w', [2, 2, 3, 3], randn(rng, [2, 2, 3, 3]))],
+        node: [node('Conv', ['x', 'c.w'], ['y'], { pads }, 'the_conv')],
+      });
     expect(() => readOnnx(convNet([1, 1, 1, 1]))).not.toThrow();
     expect(refusal(() => readOnnx(convNet([1, 1, 0, 0])))).toMatch(/'the_conv' \(Conv\).*pads \[1,1,0,0\] are not symmetric/);
-    const pooled = (op: string, pads: number[]): Uint8Array => model({
-      input: [valueInfo('x', ['N', 2, 5, 5])],
-      output: [valueInfo('y', ['N', 2, 3, 3])],
-      initializer: [tensor('c.w', [2, 2, 3, 3], randn(rng, [2, 2, 3, 3]))],
-      node: [node('Conv', ['x', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }), node(op, ['z'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads }, 'the_pool')],
-    });
+    const pooled = (op: string, pads: number[]): Uint8Array =>
+      model({
+        input: [valueInfo('x', ['N', 2, 5, 5])],
+        output: [valueInfo('y', ['N', 2, 3, 3])],
+        initializer: [tensor('c.w', [2, 2, 3, 3], randn(rng, [2, 2, 3, 3]))],
+        node: [node('Conv', ['x', 'c.w'], ['z'], { pads: [1, 1, 1, 1] }), node(op, ['z'], ['y'], { kernel_shape: [3, 3], strides: [2, 2], pads }, 'the_pool')],
+      });
     expect(() => readOnnx(pooled('MaxPool', [1, 1, 1, 1]))).not.toThrow();
     expect(readOnnx(pooled('AveragePool', [1, 1, 1, 1])).network.layers[1].pool).toEqual({ kind: 'avg', size: [3, 3], stride: [2, 2], padding: [1, 1] });
     expect(refusal(() => readOnnx(pooled('AveragePool', [0, 1, 0, 0])))).toMatch(/'the_pool' \(AveragePool\).*padded pooling/);
@@ -156,7 +175,7 @@ describe('ONNX bad input', () => {
     expect(refusal(() => readOnnx(unsorted))).toMatch(/'late' \(Gemm\) reads 'a'.*topologically sorted/);
   });
 
-  it('writeOnnx refuses a network of another structure; reading and writing never modify the caller\'s bytes', async () => {
+  it("writeOnnx refuses a network of another structure; reading and writing never modify the caller's bytes", async () => {
     const { bytes } = mlpModel();
     const before = bytes.slice();
     const onnx = readOnnx(bytes);

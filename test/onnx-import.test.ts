@@ -28,17 +28,18 @@ function mlpModel(w1: object): Uint8Array {
     input: [valueInfo('x', ['N', 4])],
     output: [valueInfo('y', ['N', 2])],
     initializer: [w1, tensor('w2', [2, 3], new Float32Array(6).fill(0.5))],
-    node: [
-      node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }, 'fc1'),
-      node('Relu', ['z1'], ['a1']),
-      node('Gemm', ['a1', 'w2'], ['y'], { transB: 1 }, 'fc2'),
-    ],
+    node: [node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }, 'fc1'), node('Relu', ['z1'], ['a1']), node('Gemm', ['a1', 'w2'], ['y'], { transB: 1 }, 'fc2')],
   });
 }
 
 describe('ONNX initializers with hostile dims or external-data names', () => {
   it('negative or huge dims are refused by name, before any allocation', () => {
-    for (const dims of [[-3, 4], [-3, -4], [4e12, 4], [2 ** 40, 2 ** 20]]) {
+    for (const dims of [
+      [-3, 4],
+      [-3, -4],
+      [4e12, 4],
+      [2 ** 40, 2 ** 20],
+    ]) {
       const message = refusal(() => readOnnx(mlpModel({ name: 'w1', dims, dataType: 1, rawData: new Uint8Array(48) })));
       expect(message).toContain("'w1'");
     }
@@ -56,16 +57,33 @@ describe('ONNX external data shared between initializers', () => {
   /** Three Gemms; w1 and w2 are external, at the given byte offsets of 'w.bin'. */
   function sharedModel(offsets: [number, number]): { bytes: Uint8Array; data: Uint8Array } {
     const ext = (name: string, offset: number): object => ({
-      name, dims: [4, 4], dataType: 1, dataLocation: 1,
-      externalData: [{ key: 'location', value: 'w.bin' }, { key: 'offset', value: String(offset) }, { key: 'length', value: '64' }],
+      name,
+      dims: [4, 4],
+      dataType: 1,
+      dataLocation: 1,
+      externalData: [
+        { key: 'location', value: 'w.bin' },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: '64' },
+      ],
     });
     const bytes = model({
       input: [valueInfo('x', ['N', 4])],
       output: [valueInfo('y', ['N', 2])],
-      initializer: [ext('w1', offsets[0]), ext('w2', offsets[1]), tensor('w3', [2, 4], Float32Array.from({ length: 8 }, (_, k) => k - 3))],
+      initializer: [
+        ext('w1', offsets[0]),
+        ext('w2', offsets[1]),
+        tensor(
+          'w3',
+          [2, 4],
+          Float32Array.from({ length: 8 }, (_, k) => k - 3),
+        ),
+      ],
       node: [
-        node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }, 'fc1'), node('Relu', ['z1'], ['a1']),
-        node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }, 'fc2'), node('Relu', ['z2'], ['a2']),
+        node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }, 'fc1'),
+        node('Relu', ['z1'], ['a1']),
+        node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }, 'fc2'),
+        node('Relu', ['z2'], ['a2']),
         node('Gemm', ['a2', 'w3'], ['y'], { transB: 1 }, 'fc3'),
       ],
     });
@@ -74,7 +92,11 @@ describe('ONNX external data shared between initializers', () => {
   }
 
   it('two rewritten initializers over the same or overlapping bytes (deduplicated weights) are refused, naming both', () => {
-    for (const offsets of [[0, 0], [0, 32], [32, 0]] as [number, number][]) {
+    for (const offsets of [
+      [0, 0],
+      [0, 32],
+      [32, 0],
+    ] as [number, number][]) {
       const { bytes, data } = sharedModel(offsets);
       expect(refusal(() => readOnnx(bytes, { externalData: { 'w.bin': data } }))).toMatch(/'w[12]'.*'w[12]'.*'w\.bin'/);
     }
@@ -102,11 +124,28 @@ describe('ONNX subgraphs', () => {
       input: [],
       output: [valueInfo(`${name}_y`, ['N', 2])],
     });
-    const ifNode = { opType: 'If', input: ['cond'], output: ['b'], name: 'branch', attribute: [{ name: 'then_branch', type: 5, g: branch('then') }, { name: 'else_branch', type: 5, g: branch('else') }] };
+    const ifNode = {
+      opType: 'If',
+      input: ['cond'],
+      output: ['b'],
+      name: 'branch',
+      attribute: [
+        { name: 'then_branch', type: 5, g: branch('then') },
+        { name: 'else_branch', type: 5, g: branch('else') },
+      ],
+    };
     return model({
       input: [valueInfo('x', ['N', 4])],
       output: [valueInfo('y', ['N', 2])],
-      initializer: [tensor('w1', [3, 4], new Float32Array(12).map((_, k) => (k % 5) - 2)), tensor('w2', [2, 3], new Float32Array(6).fill(0.5)), { name: 'cond', dims: [], dataType: 9, rawData: new Uint8Array([1]) }],
+      initializer: [
+        tensor(
+          'w1',
+          [3, 4],
+          new Float32Array(12).map((_, k) => (k % 5) - 2),
+        ),
+        tensor('w2', [2, 3], new Float32Array(6).fill(0.5)),
+        { name: 'cond', dims: [], dataType: 9, rawData: new Uint8Array([1]) },
+      ],
       node: [
         node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }, 'fc1'),
         node('Relu', ['z1'], ['a1']),
@@ -140,7 +179,14 @@ describe('ONNX activations after max-pooling', () => {
       const bytes = model({
         input: [valueInfo('x', [1, 1, 4, 4])],
         output: [valueInfo('y', [1, 2])],
-        initializer: [tensor('w', [2, 1, 3, 3], w), tensor('v', [2, 8], Float32Array.from({ length: 16 }, (_, k) => Math.sin(k + 2)))],
+        initializer: [
+          tensor('w', [2, 1, 3, 3], w),
+          tensor(
+            'v',
+            [2, 8],
+            Float32Array.from({ length: 16 }, (_, k) => Math.sin(k + 2)),
+          ),
+        ],
         node: [
           node('Conv', ['x', 'w'], ['c'], { pads: [1, 1, 1, 1] }, 'conv'),
           node('MaxPool', ['c'], ['m'], { kernel_shape: [2, 2], strides: [2, 2] }, 'pool'),

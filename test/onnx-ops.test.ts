@@ -18,10 +18,12 @@ describe('ONNX ops people export', () => {
       input: [valueInfo('x', ['N', 2, 8, 8])],
       output: [valueInfo('y', ['N', 3])],
       initializer: [
-        tensor('c1.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)), tensor('c1.b', [4], randn(rng, [4], 0.1)),
+        tensor('c1.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)),
+        tensor('c1.b', [4], randn(rng, [4], 0.1)),
         tensor('c2.w', [5, 4, 3, 3], randn(rng, [5, 4, 3, 3], 0.5, 1.5)),
         tensor('fc.w', [3, 5 * 4 * 6], randn(rng, [3, 120], 0.3, 1.5)), // conv2 sees 4x4 padded by (1, 2): 4x6
-        int64Tensor('zero_pads', [0, 0, 0, 0, 0, 0, 0, 0]), int64Tensor('hw_pads', [0, 0, 1, 2, 0, 0, 1, 2]),
+        int64Tensor('zero_pads', [0, 0, 0, 0, 0, 0, 0, 0]),
+        int64Tensor('hw_pads', [0, 0, 1, 2, 0, 0, 1, 2]),
         tensor('pad_value', [], [0]),
       ],
       node: [
@@ -45,39 +47,66 @@ describe('ONNX ops people export', () => {
 
   it('a Pad that is not constant zero, pads the channels, or feeds something other than a Conv or an AveragePool is refused, naming the node', () => {
     const rng = new Random(2);
-    const build = (padNode: object, after: object[], extra: object[] = []): Uint8Array => model({
-      input: [valueInfo('x', ['N', 2, 6, 6])],
-      output: [valueInfo('y', ['N', 2, 6, 6])],
-      initializer: [tensor('c.w', [2, 2, 3, 3], randn(rng, [2, 2, 3, 3])), int64Tensor('hw', [0, 0, 1, 1, 0, 0, 1, 1]), int64Tensor('ch', [0, 1, 0, 0, 0, 0, 0, 0]), ...extra],
-      node: [node('Relu', ['x'], ['r']), padNode, ...after],
-    });
+    const build = (padNode: object, after: object[], extra: object[] = []): Uint8Array =>
+      model({
+        input: [valueInfo('x', ['N', 2, 6, 6])],
+        output: [valueInfo('y', ['N', 2, 6, 6])],
+        initializer: [
+          tensor('c.w', [2, 2, 3, 3], randn(rng, [2, 2, 3, 3])),
+          int64Tensor('hw', [0, 0, 1, 1, 0, 0, 1, 1]),
+          int64Tensor('ch', [0, 1, 0, 0, 0, 0, 0, 0]),
+          ...extra,
+        ],
+        node: [node('Relu', ['x'], ['r']), padNode, ...after],
+      });
     const conv = node('Conv', ['p', 'c.w'], ['y'], { kernel_shape: [3, 3] }, 'conv');
-    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], { mode: 'reflect' }, 'reflect_pad'), [conv])))).toMatch(/'reflect_pad' \(Pad\): only a constant-zero Pad.*mode 'reflect'/);
-    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'ch'], ['p'], {}, 'channel_pad'), [conv])))).toMatch(/'channel_pad' \(Pad\): only a constant-zero Pad/);
+    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], { mode: 'reflect' }, 'reflect_pad'), [conv])))).toMatch(
+      /'reflect_pad' \(Pad\): only a constant-zero Pad.*mode 'reflect'/,
+    );
+    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'ch'], ['p'], {}, 'channel_pad'), [conv])))).toMatch(
+      /'channel_pad' \(Pad\): only a constant-zero Pad/,
+    );
     const one = tensor('one', [], [1]);
-    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw', 'one'], ['p'], {}, 'one_pad'), [conv], [one])))).toMatch(/'one_pad' \(Pad\): only a constant-zero Pad/);
+    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw', 'one'], ['p'], {}, 'one_pad'), [conv], [one])))).toMatch(
+      /'one_pad' \(Pad\): only a constant-zero Pad/,
+    );
     const pool = node('MaxPool', ['p'], ['y'], { kernel_shape: [3, 3] }, 'pool');
-    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [pool])))).toMatch(/'pool' \(MaxPool\) reads the output of a zero Pad: a MaxPool's own padding is ignored, not zeros/);
+    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [pool])))).toMatch(
+      /'pool' \(MaxPool\) reads the output of a zero Pad: a MaxPool's own padding is ignored, not zeros/,
+    );
     const sigmoid = node('Sigmoid', ['p'], ['y'], {}, 'gate');
-    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [sigmoid])))).toMatch(/'gate' \(Sigmoid\) reads 'p', the output of a zero Pad; a Pad is only supported before a Conv or an AveragePool/);
+    expect(refusal(() => readOnnx(build(node('Pad', ['r', 'hw'], ['p'], {}, 'pad'), [sigmoid])))).toMatch(
+      /'gate' \(Sigmoid\) reads 'p', the output of a zero Pad; a Pad is only supported before a Conv or an AveragePool/,
+    );
   });
 
   it('ReduceMean over the spatial axes is a GlobalAveragePool (keepdims 0 and 1, axes as attribute or input)', async () => {
-    for (const [opset, keepdims] of [[13, 0], [18, 1]] as const) {
+    for (const [opset, keepdims] of [
+      [13, 0],
+      [18, 1],
+    ] as const) {
       const rng = new Random(3 + keepdims);
       const axes = opset >= 18 ? [int64Tensor('axes', [-1, 2])] : [];
-      const bytes = model({
-        input: [valueInfo('x', ['N', 3, 6, 6])],
-        output: [valueInfo('y', ['N', 2])],
-        initializer: [tensor('c.w', [5, 3, 3, 3], randn(rng, [5, 3, 3, 3], 0.5, 1.5)), tensor('c.b', [5], randn(rng, [5], 0.1)), tensor('fc.w', [2, 5], randn(rng, [2, 5], 0.5, 1.5)), ...axes],
-        node: [
-          node('Conv', ['x', 'c.w', 'c.b'], ['z'], { kernel_shape: [3, 3] }, 'conv'),
-          node('Relu', ['z'], ['a']),
-          opset >= 18 ? node('ReduceMean', ['a', 'axes'], ['m'], { keepdims }, 'mean') : node('ReduceMean', ['a'], ['m'], { axes: [2, 3], keepdims }, 'mean'),
-          ...(keepdims ? [node('Flatten', ['m'], ['f'])] : []),
-          node('Gemm', [keepdims ? 'f' : 'm', 'fc.w'], ['y'], { transB: 1 }, 'fc'),
-        ],
-      }, opset);
+      const bytes = model(
+        {
+          input: [valueInfo('x', ['N', 3, 6, 6])],
+          output: [valueInfo('y', ['N', 2])],
+          initializer: [
+            tensor('c.w', [5, 3, 3, 3], randn(rng, [5, 3, 3, 3], 0.5, 1.5)),
+            tensor('c.b', [5], randn(rng, [5], 0.1)),
+            tensor('fc.w', [2, 5], randn(rng, [2, 5], 0.5, 1.5)),
+            ...axes,
+          ],
+          node: [
+            node('Conv', ['x', 'c.w', 'c.b'], ['z'], { kernel_shape: [3, 3] }, 'conv'),
+            node('Relu', ['z'], ['a']),
+            opset >= 18 ? node('ReduceMean', ['a', 'axes'], ['m'], { keepdims }, 'mean') : node('ReduceMean', ['a'], ['m'], { axes: [2, 3], keepdims }, 'mean'),
+            ...(keepdims ? [node('Flatten', ['m'], ['f'])] : []),
+            node('Gemm', [keepdims ? 'f' : 'm', 'fc.w'], ['y'], { transB: 1 }, 'fc'),
+          ],
+        },
+        opset,
+      );
       const onnx = readOnnx(bytes);
       expect(onnx.network.layers[1].pool).toEqual({ kind: 'avg', size: [4, 4], stride: [4, 4] });
       const r = await roundTrip(bytes, [3, 6, 6]);
@@ -91,7 +120,8 @@ describe('ONNX ops people export', () => {
       input: [valueInfo('x', ['N', 2, 9, 9])],
       output: [valueInfo('y', ['N', 3])],
       initializer: [
-        tensor('c1.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)), tensor('c1.b', [4], randn(rng, [4], 0.1)),
+        tensor('c1.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)),
+        tensor('c1.b', [4], randn(rng, [4], 0.1)),
         tensor('c2.w', [6, 4, 3, 2], randn(rng, [6, 4, 3, 2], 0.5, 1.5)),
         tensor('fc.w', [3, 6 * 9 * 6], randn(rng, [3, 324], 0.2, 1.5)),
       ],
@@ -118,9 +148,12 @@ describe('ONNX ops people export', () => {
       input: [valueInfo('x', ['N', 2, 6, 6])],
       output: [valueInfo('y', ['N', 3])],
       initializer: [
-        tensor('c1.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)), tensor('c1.b', [4], randn(rng, [4], 0.1)),
-        tensor('se1.w', [3, 4, 1, 1], randn(rng, [3, 4, 1, 1], 0.5, 1.5)), tensor('se1.b', [3], randn(rng, [3], 0.1)),
-        tensor('se2.w', [4, 3, 1, 1], randn(rng, [4, 3, 1, 1], 0.5, 1.5)), tensor('se2.b', [4], randn(rng, [4], 0.1)),
+        tensor('c1.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)),
+        tensor('c1.b', [4], randn(rng, [4], 0.1)),
+        tensor('se1.w', [3, 4, 1, 1], randn(rng, [3, 4, 1, 1], 0.5, 1.5)),
+        tensor('se1.b', [3], randn(rng, [3], 0.1)),
+        tensor('se2.w', [4, 3, 1, 1], randn(rng, [4, 3, 1, 1], 0.5, 1.5)),
+        tensor('se2.b', [4], randn(rng, [4], 0.1)),
         tensor('c2.w', [5, 4, 3, 3], randn(rng, [5, 4, 3, 3], 0.5, 1.5)),
         tensor('fc.w', [3, 5 * 4 * 4], randn(rng, [3, 80], 0.3, 1.5)),
       ],
@@ -139,7 +172,9 @@ describe('ONNX ops people export', () => {
         node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }, 'fc'),
       ],
     });
-    expect(refusal(() => readOnnx(bytes))).toMatch(/node 'excite' \(Mul\): op 'Mul' broadcasts a tensor of shape \[4,1,1\] .* over one of shape \[4,6,6\] .*squeeze-and-excitation.*not supported yet/);
+    expect(refusal(() => readOnnx(bytes))).toMatch(
+      /node 'excite' \(Mul\): op 'Mul' broadcasts a tensor of shape \[4,1,1\] .* over one of shape \[4,6,6\] .*squeeze-and-excitation.*not supported yet/,
+    );
   });
 
   it('Conv1d on rank-3 inputs (padding, dilation, a 1-D MaxPool) is a 2-D convolution of height 1', async () => {
@@ -148,7 +183,8 @@ describe('ONNX ops people export', () => {
       input: [valueInfo('x', ['N', 2, 16])],
       output: [valueInfo('y', ['N', 3])],
       initializer: [
-        tensor('c1.w', [4, 2, 3], randn(rng, [4, 2, 3], 0.5, 1.5)), tensor('c1.b', [4], randn(rng, [4], 0.1)),
+        tensor('c1.w', [4, 2, 3], randn(rng, [4, 2, 3], 0.5, 1.5)),
+        tensor('c1.b', [4], randn(rng, [4], 0.1)),
         tensor('c2.w', [5, 4, 3], randn(rng, [5, 4, 3], 0.5, 1.5)),
         tensor('fc.w', [3, 20], randn(rng, [3, 20], 0.3, 1.5)),
       ],
@@ -175,8 +211,10 @@ describe('ONNX ops people export', () => {
       input: [valueInfo('x', ['N', 4])],
       output: [valueInfo('y', ['N', 2])],
       initializer: [
-        tensor('features.0.weight', [5, 4], randn(rng, [5, 4])), tensor('features.0.bias', [5], randn(rng, [5])),
-        tensor('classifier.weight', [5, 5], randn(rng, [5, 5])), tensor('onnx::MatMul_7', [5, 2], randn(rng, [5, 2])),
+        tensor('features.0.weight', [5, 4], randn(rng, [5, 4])),
+        tensor('features.0.bias', [5], randn(rng, [5])),
+        tensor('classifier.weight', [5, 5], randn(rng, [5, 5])),
+        tensor('onnx::MatMul_7', [5, 2], randn(rng, [5, 2])),
       ],
       node: [
         node('Gemm', ['x', 'features.0.weight', 'features.0.bias'], ['h'], { transB: 1 }, '/features/features.0/Gemm'),

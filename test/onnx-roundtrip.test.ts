@@ -4,15 +4,15 @@
  * (1e-5 relative), hold weights at the minimum norm, and differ from the original file only
  * inside the initializers' data bytes.
  */
+
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { balance, forward, lpqNorm, readOnnx, writeOnnx } from '../src/index.js';
-import { Random } from '../src/network/random.js';
-import * as ort from 'onnxruntime-node';
 import { float16ToNumber, numberToFloat16 } from '../src/io/halfFloat.js';
-import { DOUBLE, model, node, randn, relativeError, runOrt, tensor, int64Tensor, valueInfo } from './onnx/build.js';
+import { Random } from '../src/network/random.js';
+import { DOUBLE, int64Tensor, model, node, randn, relativeError, runOrt, tensor, valueInfo } from './onnx/build.js';
 
 import { roundTrip } from './onnx/roundTrip.js';
-
 
 describe('ONNX round trip through onnxruntime', () => {
   it('MLP of Gemm nodes (transB 0 and 1, alpha, beta, raw_data and float_data)', async () => {
@@ -118,20 +118,27 @@ describe('ONNX round trip through onnxruntime', () => {
     await roundTrip(bytes, [4, 8, 8]);
   });
 
-  it("x.view(x.size(0), -1) as exported with a dynamic batch: Shape, Gather, Unsqueeze, Concat, Reshape", async () => {
+  it('x.view(x.size(0), -1) as exported with a dynamic batch: Shape, Gather, Unsqueeze, Concat, Reshape', async () => {
     const rng = new Random(9);
     const bytes = model({
       input: [valueInfo('x', ['batch', 2, 5, 5])],
       output: [valueInfo('y', ['batch', 3])],
       initializer: [
-        tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.4, 1.5)), tensor('c.b', [4], randn(rng, [4], 0.1)),
-        tensor('fc.w', [3, 36], randn(rng, [3, 36], 0.3, 1.5)), tensor('fc.b', [3], randn(rng, [3], 0.1)),
-        { name: 'zero', dims: [], dataType: 7, int64Data: [0] }, int64Tensor('axes', [0]), int64Tensor('minus1', [-1]),
+        tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.4, 1.5)),
+        tensor('c.b', [4], randn(rng, [4], 0.1)),
+        tensor('fc.w', [3, 36], randn(rng, [3, 36], 0.3, 1.5)),
+        tensor('fc.b', [3], randn(rng, [3], 0.1)),
+        { name: 'zero', dims: [], dataType: 7, int64Data: [0] },
+        int64Tensor('axes', [0]),
+        int64Tensor('minus1', [-1]),
       ],
       node: [
-        node('Conv', ['x', 'c.w', 'c.b'], ['z']), node('Relu', ['z'], ['a']),
-        node('Shape', ['a'], ['s']), node('Gather', ['s', 'zero'], ['n'], { axis: 0 }),
-        node('Unsqueeze', ['n', 'axes'], ['n1']), node('Concat', ['n1', 'minus1'], ['target'], { axis: 0 }),
+        node('Conv', ['x', 'c.w', 'c.b'], ['z']),
+        node('Relu', ['z'], ['a']),
+        node('Shape', ['a'], ['s']),
+        node('Gather', ['s', 'zero'], ['n'], { axis: 0 }),
+        node('Unsqueeze', ['n', 'axes'], ['n1']),
+        node('Concat', ['n1', 'minus1'], ['target'], { axis: 0 }),
         node('Reshape', ['a', 'target'], ['f']),
         node('Gemm', ['f', 'fc.w', 'fc.b'], ['y'], { transB: 1 }),
       ],
@@ -149,9 +156,13 @@ describe('ONNX round trip through onnxruntime', () => {
       input: [valueInfo('x', ['N', 3, 6, 6])],
       output: [valueInfo('y', ['N', 4])],
       initializer: [
-        ...conv('stem', 6, 3, 3), ...conv('a', 6, 6, 3), ...conv('b', 6, 6, 3),
-        ...conv('c', 8, 6, 3), ...conv('down', 8, 6, 1),
-        tensor('fc.w', [4, 8], randn(rng, [4, 8], 0.3, 1)), tensor('fc.b', [4], randn(rng, [4], 0.1)),
+        ...conv('stem', 6, 3, 3),
+        ...conv('a', 6, 6, 3),
+        ...conv('b', 6, 6, 3),
+        ...conv('c', 8, 6, 3),
+        ...conv('down', 8, 6, 1),
+        tensor('fc.w', [4, 8], randn(rng, [4, 8], 0.3, 1)),
+        tensor('fc.b', [4], randn(rng, [4], 0.1)),
       ],
       node: [
         node('Conv', ['x', 'stem.w', 'stem.b'], ['s'], { pads: [1, 1, 1, 1] }),
@@ -180,10 +191,18 @@ describe('ONNX round trip through onnxruntime', () => {
     const rng = new Random(10);
     const convBn = (name: string, out: number, inp: number, k: number): object[] => [
       tensor(`${name}.w`, [out, inp, k, k], randn(rng, [out, inp, k, k], 0.3, 1.5)),
-      tensor(`${name}.bn.scale`, [out], Float32Array.from({ length: out }, () => 0.5 + rng.uniform())),
+      tensor(
+        `${name}.bn.scale`,
+        [out],
+        Float32Array.from({ length: out }, () => 0.5 + rng.uniform()),
+      ),
       tensor(`${name}.bn.B`, [out], randn(rng, [out], 0.2)),
       tensor(`${name}.bn.mean`, [out], randn(rng, [out], 0.3)),
-      tensor(`${name}.bn.var`, [out], Float32Array.from({ length: out }, () => 0.3 + rng.uniform())),
+      tensor(
+        `${name}.bn.var`,
+        [out],
+        Float32Array.from({ length: out }, () => 0.3 + rng.uniform()),
+      ),
     ];
     const cb = (name: string, input: string, output: string, attrs: Record<string, number[]>): object[] => [
       node('Conv', [input, `${name}.w`], [`${output}.c`], attrs),
@@ -194,19 +213,32 @@ describe('ONNX round trip through onnxruntime', () => {
       input: [valueInfo('x', ['N', 3, 10, 10])],
       output: [valueInfo('y', ['N', 5])],
       initializer: [
-        ...convBn('stem', 6, 3, 3), ...convBn('l1.a', 6, 6, 3), ...convBn('l1.b', 6, 6, 3),
-        ...convBn('l2.a', 8, 6, 3), ...convBn('l2.b', 8, 8, 3), ...convBn('l2.down', 8, 6, 1),
-        tensor('fc.w', [5, 8], randn(rng, [5, 8], 0.3, 1)), tensor('fc.b', [5], randn(rng, [5], 0.1)),
+        ...convBn('stem', 6, 3, 3),
+        ...convBn('l1.a', 6, 6, 3),
+        ...convBn('l1.b', 6, 6, 3),
+        ...convBn('l2.a', 8, 6, 3),
+        ...convBn('l2.b', 8, 8, 3),
+        ...convBn('l2.down', 8, 6, 1),
+        tensor('fc.w', [5, 8], randn(rng, [5, 8], 0.3, 1)),
+        tensor('fc.b', [5], randn(rng, [5], 0.1)),
       ],
       node: [
-        ...cb('stem', 'x', 's', pad1), node('Relu', ['s'], ['s.r']),
+        ...cb('stem', 'x', 's', pad1),
+        node('Relu', ['s'], ['s.r']),
         node('MaxPool', ['s.r'], ['p'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }),
-        ...cb('l1.a', 'p', 'a1', pad1), node('Relu', ['a1'], ['a1.r']), ...cb('l1.b', 'a1.r', 'b1', pad1),
-        node('Add', ['b1', 'p'], ['r1']), node('Relu', ['r1'], ['h1']),
-        ...cb('l2.a', 'h1', 'a2', { pads: [1, 1, 1, 1], strides: [2, 2] }), node('Relu', ['a2'], ['a2.r']), ...cb('l2.b', 'a2.r', 'b2', pad1),
+        ...cb('l1.a', 'p', 'a1', pad1),
+        node('Relu', ['a1'], ['a1.r']),
+        ...cb('l1.b', 'a1.r', 'b1', pad1),
+        node('Add', ['b1', 'p'], ['r1']),
+        node('Relu', ['r1'], ['h1']),
+        ...cb('l2.a', 'h1', 'a2', { pads: [1, 1, 1, 1], strides: [2, 2] }),
+        node('Relu', ['a2'], ['a2.r']),
+        ...cb('l2.b', 'a2.r', 'b2', pad1),
         ...cb('l2.down', 'h1', 'd2', { strides: [2, 2] }),
-        node('Add', ['b2', 'd2'], ['r2']), node('Relu', ['r2'], ['h2']),
-        node('GlobalAveragePool', ['h2'], ['g']), node('Flatten', ['g'], ['f']),
+        node('Add', ['b2', 'd2'], ['r2']),
+        node('Relu', ['r2'], ['h2']),
+        node('GlobalAveragePool', ['h2'], ['g']),
+        node('Flatten', ['g'], ['f']),
         node('Gemm', ['f', 'fc.w', 'fc.b'], ['y'], { transB: 1 }),
       ],
     });
@@ -222,14 +254,19 @@ describe('ONNX round trip through onnxruntime', () => {
       input: [valueInfo('x', ['N', 5, 4, 3])],
       output: [valueInfo('y', ['N', 2])],
       initializer: [
-        tensor('c.w', [6, 3, 3, 3], randn(rng, [6, 3, 3, 3], 0.4, 1.5)), tensor('c.b', [6], randn(rng, [6], 0.1)),
-        tensor('fc.w', [6, 2], randn(rng, [6, 2], 0.4, 1.5)), tensor('fc.b', [2], randn(rng, [2], 0.1)),
+        tensor('c.w', [6, 3, 3, 3], randn(rng, [6, 3, 3, 3], 0.4, 1.5)),
+        tensor('c.b', [6], randn(rng, [6], 0.1)),
+        tensor('fc.w', [6, 2], randn(rng, [6, 2], 0.4, 1.5)),
+        tensor('fc.b', [2], randn(rng, [2], 0.1)),
       ],
       node: [
         node('Transpose', ['x'], ['xt'], { perm: [0, 3, 1, 2] }),
-        node('Conv', ['xt', 'c.w', 'c.b'], ['z'], { pads: [1, 1, 1, 1] }), node('Relu', ['z'], ['a']),
-        node('GlobalAveragePool', ['a'], ['g']), node('Flatten', ['g'], ['f']),
-        node('MatMul', ['f', 'fc.w'], ['m']), node('Add', ['m', 'fc.b'], ['y']),
+        node('Conv', ['xt', 'c.w', 'c.b'], ['z'], { pads: [1, 1, 1, 1] }),
+        node('Relu', ['z'], ['a']),
+        node('GlobalAveragePool', ['a'], ['g']),
+        node('Flatten', ['g'], ['f']),
+        node('MatMul', ['f', 'fc.w'], ['m']),
+        node('Add', ['m', 'fc.b'], ['y']),
       ],
     });
     const onnx = readOnnx(bytes);
@@ -239,7 +276,9 @@ describe('ONNX round trip through onnxruntime', () => {
     // forward() of the network reads the transposed (NCHW) layout.
     const x = Float32Array.from({ length: 60 }, (_, k) => Math.sin(0.3 * k));
     const nchw = Float32Array.from({ length: 60 }, (_, k) => {
-      const c = Math.floor(k / 20), h = Math.floor((k % 20) / 4), w = k % 4;
+      const c = Math.floor(k / 20),
+        h = Math.floor((k % 20) / 4),
+        w = k % 4;
       return x[(h * 4 + w) * 3 + c];
     });
     expect(relativeError(await runOrt(bytes, x, [1, 5, 4, 3]), forward(onnx.network, nchw, 1))).toBeLessThan(1e-5);
@@ -251,15 +290,21 @@ describe('ONNX round trip through onnxruntime', () => {
       input: [valueInfo('x', ['N', 5])],
       output: [valueInfo('y', ['N', 2])],
       initializer: [
-        tensor('w1', [7, 5], randn(rng, [7, 5], 0.5, 1.5)), tensor('b1', [7], randn(rng, [7], 0.2)),
-        tensor('w2', [6, 7], randn(rng, [6, 7], 0.5, 1.5)), tensor('b2', [6], randn(rng, [6], 0.2)),
-        tensor('w3', [7, 6], randn(rng, [7, 6], 0.5, 1.5)), tensor('b3', [7], randn(rng, [7], 0.2)),
+        tensor('w1', [7, 5], randn(rng, [7, 5], 0.5, 1.5)),
+        tensor('b1', [7], randn(rng, [7], 0.2)),
+        tensor('w2', [6, 7], randn(rng, [6, 7], 0.5, 1.5)),
+        tensor('b2', [6], randn(rng, [6], 0.2)),
+        tensor('w3', [7, 6], randn(rng, [7, 6], 0.5, 1.5)),
+        tensor('b3', [7], randn(rng, [7], 0.2)),
         tensor('w4', [2, 7], randn(rng, [2, 7], 0.5, 1.5)),
       ],
       node: [
-        node('Gemm', ['x', 'w1', 'b1'], ['z1'], { transB: 1 }), node('Relu', ['z1'], ['a1']),
-        node('Gemm', ['a1', 'w2', 'b2'], ['z2'], { transB: 1 }), node('Sigmoid', ['z2'], ['a2']),
-        node('Gemm', ['a2', 'w3', 'b3'], ['z3'], { transB: 1 }), node('Relu', ['z3'], ['a3']),
+        node('Gemm', ['x', 'w1', 'b1'], ['z1'], { transB: 1 }),
+        node('Relu', ['z1'], ['a1']),
+        node('Gemm', ['a1', 'w2', 'b2'], ['z2'], { transB: 1 }),
+        node('Sigmoid', ['z2'], ['a2']),
+        node('Gemm', ['a2', 'w3', 'b3'], ['z3'], { transB: 1 }),
+        node('Relu', ['z3'], ['a3']),
         node('Gemm', ['a3', 'w4'], ['y'], { transB: 1 }),
       ],
     });
@@ -273,13 +318,18 @@ describe('ONNX round trip through onnxruntime', () => {
       input: [valueInfo('x', ['N', 5])],
       output: [valueInfo('y', ['N', 2])],
       initializer: [
-        tensor('w1', [7, 5], randn(rng, [7, 5], 0.5, 1.5)), tensor('w2', [6, 7], randn(rng, [6, 7], 0.5, 1.5)),
-        tensor('w3', [7, 6], randn(rng, [7, 6], 0.5, 1.5)), tensor('w4', [2, 7], randn(rng, [2, 7], 0.5, 1.5)),
+        tensor('w1', [7, 5], randn(rng, [7, 5], 0.5, 1.5)),
+        tensor('w2', [6, 7], randn(rng, [6, 7], 0.5, 1.5)),
+        tensor('w3', [7, 6], randn(rng, [7, 6], 0.5, 1.5)),
+        tensor('w4', [2, 7], randn(rng, [2, 7], 0.5, 1.5)),
       ],
       node: [
-        node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }), node('Relu', ['z1'], ['a1']),
-        node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }), node('Erf', ['z2'], ['e'], {}, 'the_erf'),
-        node('Gemm', ['e', 'w3'], ['z3'], { transB: 1 }), node('Relu', ['z3'], ['a3']),
+        node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }),
+        node('Relu', ['z1'], ['a1']),
+        node('Gemm', ['a1', 'w2'], ['z2'], { transB: 1 }),
+        node('Erf', ['z2'], ['e'], {}, 'the_erf'),
+        node('Gemm', ['e', 'w3'], ['z3'], { transB: 1 }),
+        node('Relu', ['z3'], ['a3']),
         node('Gemm', ['a3', 'w4'], ['y'], { transB: 1 }),
       ],
     });
@@ -293,10 +343,18 @@ describe('ONNX round trip through onnxruntime', () => {
   it('BatchNormalization after Conv (with and without bias, one channel with scale 0) and after Gemm is folded; the file keeps it', async () => {
     const rng = new Random(8);
     const bn = (name: string, c: number, zeroAt = -1): object[] => [
-      tensor(`${name}.scale`, [c], Float32Array.from({ length: c }, (_, i) => (i === zeroAt ? 0 : 0.5 + rng.uniform()))),
+      tensor(
+        `${name}.scale`,
+        [c],
+        Float32Array.from({ length: c }, (_, i) => (i === zeroAt ? 0 : 0.5 + rng.uniform())),
+      ),
       tensor(`${name}.B`, [c], randn(rng, [c], 0.3)),
       tensor(`${name}.mean`, [c], randn(rng, [c], 0.5)),
-      tensor(`${name}.var`, [c], Float32Array.from({ length: c }, () => 0.2 + rng.uniform())),
+      tensor(
+        `${name}.var`,
+        [c],
+        Float32Array.from({ length: c }, () => 0.2 + rng.uniform()),
+      ),
     ];
     const bytes = model({
       input: [valueInfo('x', ['N', 3, 6, 6])],
@@ -304,9 +362,11 @@ describe('ONNX round trip through onnxruntime', () => {
       initializer: [
         tensor('c1.w', [6, 3, 3, 3], randn(rng, [6, 3, 3, 3], 0.4, 1.5)),
         ...bn('bn1', 6, 2),
-        tensor('c2.w', [5, 6, 3, 3], randn(rng, [5, 6, 3, 3], 0.4, 1.5)), tensor('c2.b', [5], randn(rng, [5], 0.2)),
+        tensor('c2.w', [5, 6, 3, 3], randn(rng, [5, 6, 3, 3], 0.4, 1.5)),
+        tensor('c2.b', [5], randn(rng, [5], 0.2)),
         ...bn('bn2', 5),
-        tensor('fc1.w', [7, 20], randn(rng, [7, 20], 0.4, 1.5)), tensor('fc1.b', [7], randn(rng, [7], 0.2)),
+        tensor('fc1.w', [7, 20], randn(rng, [7, 20], 0.4, 1.5)),
+        tensor('fc1.b', [7], randn(rng, [7], 0.2)),
         ...bn('bn3', 7),
         tensor('fc2.w', [3, 7], randn(rng, [3, 7], 0.4, 1.5)),
       ],

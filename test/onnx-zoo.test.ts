@@ -16,7 +16,12 @@ function cnn(rng: Random, activation: 'Relu' | 'Sigmoid'): Uint8Array {
   return model({
     input: [valueInfo('x', ['N', 2, 6, 6])],
     output: [valueInfo('y', ['N', 3])],
-    initializer: [tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)), tensor('c.b', [4], randn(rng, [4], 0.1)), tensor('h.w', [5, 64], randn(rng, [5, 64], 0.3, 1.5)), tensor('fc.w', [3, 5], randn(rng, [3, 5], 0.5, 1.5))],
+    initializer: [
+      tensor('c.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)),
+      tensor('c.b', [4], randn(rng, [4], 0.1)),
+      tensor('h.w', [5, 64], randn(rng, [5, 64], 0.3, 1.5)),
+      tensor('fc.w', [3, 5], randn(rng, [3, 5], 0.5, 1.5)),
+    ],
     node: [
       node('Conv', ['x', 'c.w', 'c.b'], ['z'], { kernel_shape: [3, 3] }, 'conv'),
       node('Relu', ['z'], ['a']),
@@ -44,7 +49,11 @@ describe('ONNX zoo script', () => {
 
   it('prints one row per model: accepted with fixed units, norms, output difference, time and peak memory; refusals with their message', async () => {
     const rows = await runZoo(dir, { cli: builtCli(), args: ['--backend', 'cpu'] });
-    expect(rows.map((r) => [r.model, r.accepted])).toEqual([['a-cnn.onnx', true], ['b-sigmoid.onnx', true], ['c-refused.onnx', false]]);
+    expect(rows.map((r) => [r.model, r.accepted])).toEqual([
+      ['a-cnn.onnx', true],
+      ['b-sigmoid.onnx', true],
+      ['c-refused.onnx', false],
+    ]);
     const [cnnRow, sigmoidRow, refused] = rows;
     expect(cnnRow.fixedUnits).toBe(0);
     expect(sigmoidRow.fixedUnits).toBe(5);

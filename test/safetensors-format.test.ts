@@ -23,7 +23,11 @@ describe('narrow float formats refuse values they cannot hold', () => {
 
 describe('safetensors: the data section is exactly covered by the tensors (no polyglot files)', () => {
   /** A file of one dense layer `0` with its header patched by `patch` and `extra` bytes appended to the data. */
-  function file(patch: (header: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void, extra = 0, rawHeader?: (text: string) => string): Uint8Array {
+  function file(
+    patch: (header: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void,
+    extra = 0,
+    rawHeader?: (text: string) => string,
+  ): Uint8Array {
     const good = writeSafetensors(mlp([2, 2], { seed: 0 }));
     const n = Number(new DataView(good.buffer).getBigUint64(0, true));
     const header = JSON.parse(new TextDecoder().decode(good.subarray(8, 8 + n)));
@@ -37,16 +41,30 @@ describe('safetensors: the data section is exactly covered by the tensors (no po
     return out;
   }
 
-  it('accepts the library\'s own files', () => {
+  it("accepts the library's own files", () => {
     expect(readSafetensors(file(() => undefined)).blocks).toHaveLength(1);
   });
 
   it('refuses bytes after the last tensor, a gap between tensors, and a duplicated tensor name hiding a range', () => {
     expect(refusal(() => readSafetensors(file(() => undefined, 8)))).toMatch(/8 bytes .*not part of any tensor|not covered/);
     // Bias first at [16, 24], weight at [0, 16] -> move the bias to [24, 32] in a file 8 bytes longer.
-    expect(refusal(() => readSafetensors(file((h) => { h['0.bias'].data_offsets = [24, 32]; }, 8)))).toMatch(/\[16, 24\).*not part of any tensor/);
+    expect(
+      refusal(() =>
+        readSafetensors(
+          file((h) => {
+            h['0.bias'].data_offsets = [24, 32];
+          }, 8),
+        ),
+      ),
+    ).toMatch(/\[16, 24\).*not part of any tensor/);
     // Two '0.bias' entries: JSON keeps the last; the first one's bytes must not go unnoticed.
-    const duplicated = file((h) => { h['0.bias'].data_offsets = [24, 32]; }, 8, (text) => text.replace('"0.bias":', '"0.bias":{"dtype":"F32","shape":[2],"data_offsets":[16,24]},"0.bias":'));
+    const duplicated = file(
+      (h) => {
+        h['0.bias'].data_offsets = [24, 32];
+      },
+      8,
+      (text) => text.replace('"0.bias":', '"0.bias":{"dtype":"F32","shape":[2],"data_offsets":[16,24]},"0.bias":'),
+    );
     expect(refusal(() => readSafetensors(duplicated))).toMatch(/'0\.bias'.*twice|duplicate|not part of any tensor/);
   });
 });

@@ -60,7 +60,10 @@ function reference(t: Record<string, Tensor>, act: (z: number) => number, x: num
   const b1 = t[`${hidden}.bias`].values;
   const h = b1.map((b, i) => {
     let z = b + x.reduce((s, xj, j) => s + w1[i * x.length + j] * xj, 0);
-    if (bn) z = (t[`${bn}.weight`].values[i] * (z - t[`${bn}.running_mean`].values[i])) / Math.sqrt(t[`${bn}.running_var`].values[i] + 1e-5) + t[`${bn}.bias`].values[i];
+    if (bn)
+      z =
+        (t[`${bn}.weight`].values[i] * (z - t[`${bn}.running_mean`].values[i])) / Math.sqrt(t[`${bn}.running_var`].values[i] + 1e-5) +
+        t[`${bn}.bias`].values[i];
     return act(z);
   });
   const w2 = t[`${out}.weight`].values;
@@ -80,7 +83,11 @@ describe('state dicts: activations are never assumed silently (13.2)', () => {
     const read = readSafetensorsModel(file(t));
     expect(read.network.layers[1].activation).toBe('relu');
     expect(read.assumptions.join(' ')).toMatch(/does not say its activations: ReLU is assumed.*--activation/);
-    expectClose(forward(read.network, x), reference(t, (z) => Math.max(z, 0), x), 1e-6);
+    expectClose(
+      forward(read.network, x),
+      reference(t, (z) => Math.max(z, 0), x),
+      1e-6,
+    );
   });
 
   it('a Tanh net read with activation tanh keeps its function through balance (its hidden units are fixed)', async () => {
@@ -103,7 +110,11 @@ describe('state dicts: activations are never assumed silently (13.2)', () => {
     const read = readSafetensorsModel(bytes);
     expect(read.network.layers[1]).toMatchObject({ activation: 'leaky_relu', negativeSlope: 0.1 });
     expect(read.assumptions.join(' ')).toMatch(/from __metadata__\.weight_balance/);
-    expectClose(forward(read.network, x), reference(t, (z) => (z >= 0 ? z : 0.1 * z), x), 1e-6);
+    expectClose(
+      forward(read.network, x),
+      reference(t, (z) => (z >= 0 ? z : 0.1 * z), x),
+      1e-6,
+    );
     expect(readSafetensors(bytes, { activation: { activation: 'sigmoid' } }).layers[1].activation).toBe('sigmoid');
   });
 
@@ -123,13 +134,15 @@ describe('state dicts: BatchNorm entries are folded (13.3)', () => {
   function withBatchNorm(rng: Random): Record<string, Tensor> {
     const t = twoLayer(rng);
     return {
-      '0.weight': t['0.weight'], '0.bias': t['0.bias'],
+      '0.weight': t['0.weight'],
+      '0.bias': t['0.bias'],
       '1.weight': { dtype: 'F32', shape: [5], values: Array.from(Float32Array.from({ length: 5 }, () => 0.5 + rng.uniform())) },
       '1.bias': f32([5], rng),
       '1.running_mean': f32([5], rng),
       '1.running_var': { dtype: 'F32', shape: [5], values: Array.from(Float32Array.from({ length: 5 }, () => 0.1 + 3 * rng.uniform())) },
       '1.num_batches_tracked': { dtype: 'I64', shape: [], values: [1234] },
-      '3.weight': t['2.weight'], '3.bias': t['2.bias'],
+      '3.weight': t['2.weight'],
+      '3.bias': t['2.bias'],
     };
   }
 
@@ -147,7 +160,13 @@ describe('state dicts: BatchNorm entries are folded (13.3)', () => {
 
   it('a BatchNorm that follows no block, or a missing running_var, is refused as unfoldable', () => {
     const t = withBatchNorm(new Random(5));
-    const first = { '0.weight': t['1.weight'], '0.bias': t['1.bias'], '0.running_mean': t['1.running_mean'], '0.running_var': t['1.running_var'], '1.weight': f32([2, 5], new Random(6)) };
+    const first = {
+      '0.weight': t['1.weight'],
+      '0.bias': t['1.bias'],
+      '0.running_mean': t['1.running_mean'],
+      '0.running_var': t['1.running_var'],
+      '1.weight': f32([2, 5], new Random(6)),
+    };
     expect(() => readSafetensors(file(first))).toThrow(/BatchNorm '0' cannot be folded: it does not follow a Linear or Conv2d/);
     const { '1.running_var': _var, ...missing } = t;
     expect(() => readSafetensors(file(missing))).toThrow(/BatchNorm '1' cannot be folded: tensor '1.running_var' is missing/);

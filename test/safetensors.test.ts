@@ -62,7 +62,9 @@ function safetensorsFile(
 }
 
 /** The header of a file written by the library, parsed. */
-function headerOf(bytes: Uint8Array): Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__: Record<string, string> } {
+function headerOf(
+  bytes: Uint8Array,
+): Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__: Record<string, string> } {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
   return JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
 }
@@ -86,7 +88,7 @@ function randomInputs(net: Network, batch: number, seed: number): Float64Array {
   let s = seed >>> 0;
   return Float64Array.from({ length: size * batch }, () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 * 2 - 1;
+    return (s / 2 ** 32) * 2 - 1;
   });
 }
 
@@ -130,9 +132,11 @@ describe('safetensors round trips', () => {
     const header = headerOf(bytes);
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     expect(n % 8).toBe(0);
-    expect(Object.keys(header).filter((k) => k !== '__metadata__').sort()).toEqual(
-      net.blocks.flatMap((b) => [`${b.name}.weight`, `${b.name}.bias`]).sort(),
-    );
+    expect(
+      Object.keys(header)
+        .filter((k) => k !== '__metadata__')
+        .sort(),
+    ).toEqual(net.blocks.flatMap((b) => [`${b.name}.weight`, `${b.name}.bias`]).sort());
     expect(header['0.weight']).toMatchObject({ dtype: 'F32', shape: [8, 1, 3, 3] });
     expect(header['2.weight'].shape).toEqual([16, 4, 3, 3]); // grouped: in / groups
     expect(header['4.weight'].shape).toEqual([16, 1, 3, 3]); // depthwise
@@ -152,22 +156,33 @@ describe('safetensors round trips', () => {
     const base = mlp([5, 7, 6, 2], { seed: 3, dtype: 'float64', biasScale: 0.5 });
     const net: Network = {
       ...base,
-      layers: base.layers.map((l, k) => (k === 1 ? { ...l, activation: 'leaky_relu', negativeSlope: 0.2, fixed: [0, 3] } : k === 2 ? { ...l, activation: 'tanh' } : l)),
-      ties: [[{ layer: 1, unit: 1 }, { layer: 1, unit: 2 }]],
+      layers: base.layers.map((l, k) =>
+        k === 1 ? { ...l, activation: 'leaky_relu', negativeSlope: 0.2, fixed: [0, 3] } : k === 2 ? { ...l, activation: 'tanh' } : l,
+      ),
+      ties: [
+        [
+          { layer: 1, unit: 1 },
+          { layer: 1, unit: 2 },
+        ],
+      ],
     };
     expect(readSafetensors(writeSafetensors(net))).toEqual(net);
   });
 
   it('keeps padded max-pooling', () => {
-    const base = sequential([2, 7, 7], [
-      { type: 'conv', channels: 3, kernel: 3, padding: 1 },
-      { type: 'dense', units: 2 },
-    ], { seed: 4, dtype: 'float64', biasScale: 0.1 });
+    const base = sequential(
+      [2, 7, 7],
+      [
+        { type: 'conv', channels: 3, kernel: 3, padding: 1 },
+        { type: 'dense', units: 2 },
+      ],
+      { seed: 4, dtype: 'float64', biasScale: 0.1 },
+    );
     // Max-pool 3x3, stride 2, padding 1 after the convolution: 7x7 -> 4x4.
     const net: Network = {
       ...base,
       layers: base.layers.map((l, k) => (k === 1 ? { ...l, shape: [3, 4, 4], pool: { kind: 'max', size: [3, 3], stride: [2, 2], padding: [1, 1] } } : l)),
-      blocks: base.blocks.map((b, k) => (k === 1 ? { ...b, shape: [2, 48], weight: new Float64Array(96).map((_, i) => Math.cos(i)) } as typeof b : b)),
+      blocks: base.blocks.map((b, k) => (k === 1 ? ({ ...b, shape: [2, 48], weight: new Float64Array(96).map((_, i) => Math.cos(i)) } as typeof b) : b)),
     };
     const copy = readSafetensors(writeSafetensors(net));
     expect(copy).toEqual(net);
@@ -236,7 +251,10 @@ describe('half precision (F16, BF16)', () => {
     expect(float16ToNumber(numberToFloat16(-65519))).toBe(-65504);
   });
 
-  for (const [dtype, storage, encode] of [['F16', 'float16', numberToFloat16], ['BF16', 'bfloat16', numberToBfloat16]] as const) {
+  for (const [dtype, storage, encode] of [
+    ['F16', 'float16', numberToFloat16],
+    ['BF16', 'bfloat16', numberToBfloat16],
+  ] as const) {
     it(`reads ${dtype} into float32, remembers it, and writes it back in ${dtype}`, async () => {
       const w0 = [0.5, -2, 1.5, 0.25, 3, -0.125]; // 3 x 2
       const w2 = [1, -1, 0.75]; // 1 x 3
@@ -278,13 +296,16 @@ describe('half precision (F16, BF16)', () => {
 describe('files without the graph metadata (plain nn.Sequential)', () => {
   it('reads a chain of Linear layers: ReLU between them, identity outputs, gaps in the indices', () => {
     const net = mlp([4, 6, 5, 2], { seed: 4, biasScale: 0.3 });
-    const file = safetensorsFile({
-      '0.weight': { dtype: 'F32', shape: [6, 4], data: new Uint8Array(net.blocks[0].weight.buffer) },
-      '0.bias': { dtype: 'F32', shape: [6], data: new Uint8Array(net.blocks[0].bias!.buffer) },
-      '3.weight': { dtype: 'F32', shape: [5, 6], data: new Uint8Array(net.blocks[1].weight.buffer) },
-      '3.bias': { dtype: 'F32', shape: [5], data: new Uint8Array(net.blocks[1].bias!.buffer) },
-      '10.weight': { dtype: 'F32', shape: [2, 5], data: new Uint8Array(net.blocks[2].weight.buffer) },
-    }, { metadata: { format: 'pt' } });
+    const file = safetensorsFile(
+      {
+        '0.weight': { dtype: 'F32', shape: [6, 4], data: new Uint8Array(net.blocks[0].weight.buffer) },
+        '0.bias': { dtype: 'F32', shape: [6], data: new Uint8Array(net.blocks[0].bias!.buffer) },
+        '3.weight': { dtype: 'F32', shape: [5, 6], data: new Uint8Array(net.blocks[1].weight.buffer) },
+        '3.bias': { dtype: 'F32', shape: [5], data: new Uint8Array(net.blocks[1].bias!.buffer) },
+        '10.weight': { dtype: 'F32', shape: [2, 5], data: new Uint8Array(net.blocks[2].weight.buffer) },
+      },
+      { metadata: { format: 'pt' } },
+    );
     const read = readSafetensors(file);
     expect(read.blocks.map((b) => b.name)).toEqual(['0', '3', '10']); // numeric order, not text order
     expect(read.layers.map((l) => l.activation)).toEqual(['identity', 'relu', 'relu', 'identity']);
@@ -294,11 +315,15 @@ describe('files without the graph metadata (plain nn.Sequential)', () => {
   });
 
   it('reads a convolution chain given only the input shape; groups follow from the channels', () => {
-    const net = sequential([4, 6, 6], [
-      { type: 'conv', channels: 6, kernel: 3 },
-      { type: 'conv', channels: 6, kernel: 3, groups: 2 },
-      { type: 'dense', units: 3 },
-    ], { seed: 6, biasScale: 0.1 });
+    const net = sequential(
+      [4, 6, 6],
+      [
+        { type: 'conv', channels: 6, kernel: 3 },
+        { type: 'conv', channels: 6, kernel: 3, groups: 2 },
+        { type: 'dense', units: 3 },
+      ],
+      { seed: 6, biasScale: 0.1 },
+    );
     const tensors: Record<string, RawTensor> = {};
     for (const b of net.blocks) {
       tensors[`${b.name}.weight`] = { dtype: 'F32', shape: [...b.shape], data: new Uint8Array(b.weight.buffer) };
@@ -346,42 +371,103 @@ describe('refused files (problem named, bytes unchanged)', () => {
   });
 
   it('offsets outside the data section, reversed, or of the wrong length', () => {
-    expectRefused(safetensorsFile({ '0.weight': w }, { patch: (h) => { (h['0.weight'] as { data_offsets: number[] }).data_offsets = [0, 32]; } }),
-      /tensor '0\.weight': data_offsets \[0, 32\] leave the file \(the data section has 16 bytes/);
-    expectRefused(safetensorsFile({ '0.weight': w }, { patch: (h) => { (h['0.weight'] as { data_offsets: number[] }).data_offsets = [16, 0]; } }),
-      /tensor '0\.weight': data_offsets \[16, 0\] begin after they end/);
-    expectRefused(safetensorsFile({ '0.weight': w }, { patch: (h) => { (h['0.weight'] as { data_offsets: number[] }).data_offsets = [0, 12]; } }),
-      /tensor '0\.weight': data_offsets \[0, 12\] hold 12 bytes, but shape \[2,2\] of F32 needs 16/);
-    expectRefused(safetensorsFile({ '0.weight': w }, { patch: (h) => { (h['0.weight'] as { data_offsets: unknown }).data_offsets = [-4, 12]; } }),
-      /tensor '0\.weight': data_offsets must be two non-negative integers/);
-    expectRefused(safetensorsFile({ '0.weight': w }, { patch: (h) => { (h['0.weight'] as { shape: unknown }).shape = [2, 'x']; } }),
-      /tensor '0\.weight': shape must be an array of non-negative integers/);
+    expectRefused(
+      safetensorsFile(
+        { '0.weight': w },
+        {
+          patch: (h) => {
+            (h['0.weight'] as { data_offsets: number[] }).data_offsets = [0, 32];
+          },
+        },
+      ),
+      /tensor '0\.weight': data_offsets \[0, 32\] leave the file \(the data section has 16 bytes/,
+    );
+    expectRefused(
+      safetensorsFile(
+        { '0.weight': w },
+        {
+          patch: (h) => {
+            (h['0.weight'] as { data_offsets: number[] }).data_offsets = [16, 0];
+          },
+        },
+      ),
+      /tensor '0\.weight': data_offsets \[16, 0\] begin after they end/,
+    );
+    expectRefused(
+      safetensorsFile(
+        { '0.weight': w },
+        {
+          patch: (h) => {
+            (h['0.weight'] as { data_offsets: number[] }).data_offsets = [0, 12];
+          },
+        },
+      ),
+      /tensor '0\.weight': data_offsets \[0, 12\] hold 12 bytes, but shape \[2,2\] of F32 needs 16/,
+    );
+    expectRefused(
+      safetensorsFile(
+        { '0.weight': w },
+        {
+          patch: (h) => {
+            (h['0.weight'] as { data_offsets: unknown }).data_offsets = [-4, 12];
+          },
+        },
+      ),
+      /tensor '0\.weight': data_offsets must be two non-negative integers/,
+    );
+    expectRefused(
+      safetensorsFile(
+        { '0.weight': w },
+        {
+          patch: (h) => {
+            (h['0.weight'] as { shape: unknown }).shape = [2, 'x'];
+          },
+        },
+      ),
+      /tensor '0\.weight': shape must be an array of non-negative integers/,
+    );
   });
 
   it('overlapping tensors', () => {
-    const file = safetensorsFile({ '0.weight': w, '2.weight': { dtype: 'F32', shape: [1, 2], data: f32([1, 1]) } }, {
-      patch: (h) => { (h['2.weight'] as { data_offsets: number[] }).data_offsets = [8, 16]; },
-    });
+    const file = safetensorsFile(
+      { '0.weight': w, '2.weight': { dtype: 'F32', shape: [1, 2], data: f32([1, 1]) } },
+      {
+        patch: (h) => {
+          (h['2.weight'] as { data_offsets: number[] }).data_offsets = [8, 16];
+        },
+      },
+    );
     expectRefused(file, /tensors '0\.weight' and '2\.weight' overlap/);
   });
 
   it('an unknown or unsupported dtype, named', () => {
     expectRefused(safetensorsFile({ '0.weight': { ...w, dtype: 'F17' } }), /tensor '0\.weight': unknown dtype 'F17'/);
-    expectRefused(safetensorsFile({ '0.weight': { dtype: 'I64', shape: [2, 1], data: f32([1, 2, 3, 4]) } }),
-      /tensor '0\.weight': dtype 'I64' is not supported/);
+    expectRefused(
+      safetensorsFile({ '0.weight': { dtype: 'I64', shape: [2, 1], data: f32([1, 2, 3, 4]) } }),
+      /tensor '0\.weight': dtype 'I64' is not supported/,
+    );
   });
 
   it('a __proto__ key: refused in the header and the metadata, and nothing is polluted', () => {
-    expectRefused(safetensorsFile({ '0.weight': w }, { header: `{"__proto__": {"polluted": 1}, "0.weight": {"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}` }),
-      /the header has a key '__proto__'/);
-    expectRefused(safetensorsFile({ '0.weight': w }, { header: `{"__metadata__": {"__proto__": "x"}, "0.weight": {"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}` }),
-      /__metadata__ has a key '__proto__'/);
+    expectRefused(
+      safetensorsFile({ '0.weight': w }, { header: `{"__proto__": {"polluted": 1}, "0.weight": {"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}` }),
+      /the header has a key '__proto__'/,
+    );
+    expectRefused(
+      safetensorsFile({ '0.weight': w }, { header: `{"__metadata__": {"__proto__": "x"}, "0.weight": {"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}` }),
+      /__metadata__ has a key '__proto__'/,
+    );
     // Inside the graph JSON, a __proto__ key is ignored (only known fields are copied).
     const net = mlp([2, 2], { seed: 1 });
     const header = headerOf(writeSafetensors(net));
     const graph = header.__metadata__[GRAPH_METADATA_KEY].replace('{"version":1', '{"__proto__":{"polluted":1},"version":1');
-    const file = safetensorsFile({ '0.weight': { dtype: 'F32', shape: [2, 2], data: new Uint8Array(net.blocks[0].weight.buffer) }, '0.bias': { dtype: 'F32', shape: [2], data: f32([0, 0]) } },
-      { metadata: { [GRAPH_METADATA_KEY]: graph } });
+    const file = safetensorsFile(
+      {
+        '0.weight': { dtype: 'F32', shape: [2, 2], data: new Uint8Array(net.blocks[0].weight.buffer) },
+        '0.bias': { dtype: 'F32', shape: [2], data: f32([0, 0]) },
+      },
+      { metadata: { [GRAPH_METADATA_KEY]: graph } },
+    );
     expect(readSafetensors(file)).toEqual(net);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
@@ -392,10 +478,14 @@ describe('refused files (problem named, bytes unchanged)', () => {
     expectRefused(safetensorsFile(t, { metadata: { format: 3 } }), /__metadata__\.format must be a string, got number/);
     expectRefused(safetensorsFile(t, { metadata: { [GRAPH_METADATA_KEY]: '{nope' } }), /__metadata__\.weight_balance is not valid JSON/);
     expectRefused(safetensorsFile(t, { metadata: { [GRAPH_METADATA_KEY]: '{"version":7}' } }), /weight_balance: version must be 1, got 7/);
-    expectRefused(safetensorsFile(t, { metadata: { [GRAPH_METADATA_KEY]: '{"version":1,"layers":[{"name":"in","shape":"2","activation":"identity"}],"blocks":[]}' } }),
-      /weight_balance: layers\[0\]\.shape must be an array of some integers/);
-    expectRefused(safetensorsFile(t, { metadata: { [GRAPH_METADATA_KEY]: '{"version":1,"layers":[],"blocks":[{"name":"0","kind":"lstm","from":0,"to":1}]}' } }),
-      /weight_balance: blocks\[0\]\.kind must be 'dense' or 'conv2d', got "lstm"/);
+    expectRefused(
+      safetensorsFile(t, { metadata: { [GRAPH_METADATA_KEY]: '{"version":1,"layers":[{"name":"in","shape":"2","activation":"identity"}],"blocks":[]}' } }),
+      /weight_balance: layers\[0\]\.shape must be an array of some integers/,
+    );
+    expectRefused(
+      safetensorsFile(t, { metadata: { [GRAPH_METADATA_KEY]: '{"version":1,"layers":[],"blocks":[{"name":"0","kind":"lstm","from":0,"to":1}]}' } }),
+      /weight_balance: blocks\[0\]\.kind must be 'dense' or 'conv2d', got "lstm"/,
+    );
   });
 
   it('a tensor the graph needs is missing, or one it does not use is present', () => {
@@ -404,8 +494,9 @@ describe('refused files (problem named, bytes unchanged)', () => {
     const b0 = { dtype: 'F32', shape: [4, 3], data: f32(new Array(12).fill(0.5)) };
     expectRefused(safetensorsFile({ '0.weight': b0 }, { metadata: { [GRAPH_METADATA_KEY]: graph } }), /tensor '2\.weight' is missing/);
     const all = {
-      '0.weight': b0, '2.weight': { dtype: 'F32', shape: [2, 4], data: f32(new Array(8).fill(1)) },
-      'running_mean': { dtype: 'F32', shape: [4], data: f32([0, 0, 0, 0]) },
+      '0.weight': b0,
+      '2.weight': { dtype: 'F32', shape: [2, 4], data: f32(new Array(8).fill(1)) },
+      running_mean: { dtype: 'F32', shape: [4], data: f32([0, 0, 0, 0]) },
     };
     expectRefused(safetensorsFile(all, { metadata: { [GRAPH_METADATA_KEY]: graph } }), /tensor 'running_mean' is not part of the network/);
     expectRefused(safetensorsFile(all), /tensor 'running_mean' is not named like an nn\.Sequential state dict/);
@@ -413,10 +504,21 @@ describe('refused files (problem named, bytes unchanged)', () => {
 
   it('an empty file, shapes that do not chain, a bias of the wrong shape, a weight of the wrong rank', () => {
     expectRefused(safetensorsFile({}), /holds no tensors: the network is empty/);
-    expectRefused(safetensorsFile({ '0.weight': { dtype: 'F32', shape: [4, 3], data: f32(new Array(12).fill(1)) }, '2.weight': { dtype: 'F32', shape: [2, 5], data: f32(new Array(10).fill(1)) } }),
-      /shapes do not chain: it reads 5 inputs but layer 1 .* has 4/);
-    expectRefused(safetensorsFile({ '0.weight': w, '0.bias': { dtype: 'F32', shape: [3], data: f32([1, 2, 3]) } }), /tensor '0\.bias' has shape \[3\], expected \[2\]/);
-    expectRefused(safetensorsFile({ '0.weight': { dtype: 'F32', shape: [4], data: f32([1, 2, 3, 4]) } }), /tensor '0\.weight' has shape \[4\]: expected \(out, in\)/);
+    expectRefused(
+      safetensorsFile({
+        '0.weight': { dtype: 'F32', shape: [4, 3], data: f32(new Array(12).fill(1)) },
+        '2.weight': { dtype: 'F32', shape: [2, 5], data: f32(new Array(10).fill(1)) },
+      }),
+      /shapes do not chain: it reads 5 inputs but layer 1 .* has 4/,
+    );
+    expectRefused(
+      safetensorsFile({ '0.weight': w, '0.bias': { dtype: 'F32', shape: [3], data: f32([1, 2, 3]) } }),
+      /tensor '0\.bias' has shape \[3\], expected \[2\]/,
+    );
+    expectRefused(
+      safetensorsFile({ '0.weight': { dtype: 'F32', shape: [4], data: f32([1, 2, 3, 4]) } }),
+      /tensor '0\.weight' has shape \[4\]: expected \(out, in\)/,
+    );
   });
 
   it('non-finite weights', () => {

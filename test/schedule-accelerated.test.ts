@@ -5,13 +5,13 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { balance } from '../src/balance.js';
-import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import { mlp, sequential } from '../src/network/builders.js';
-import { compileProblem } from '../src/problem/compile.js';
 import { LogBlockSums } from '../src/engines/cpu/blockSums.js';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import { logBiasMass } from '../src/engines/cpu/logPasses.js';
 import { largestWeight, powerOfTwoScale } from '../src/math/powers.js';
+import { mlp, sequential } from '../src/network/builders.js';
 import { updateExponent } from '../src/options.js';
+import { compileProblem } from '../src/problem/compile.js';
 import { AcceleratedSchedule } from '../src/schedule/accelerated.js';
 import { StatisticsRangeError } from '../src/schedule/blockStatistics.js';
 import { coarseSpace } from '../src/schedule/coarse.js';
@@ -42,9 +42,12 @@ describe('accelerated schedule: the history never rises', () => {
     expect(qBelowP).toBeLessThan(12);
   });
 
-  it('a long step far too long is caught: the sweep falls back to the paper\'s step, F never rises, and the run still converges', () => {
+  it("a long step far too long is caught: the sweep falls back to the paper's step, F never rises, and the run still converges", () => {
     for (const name of ['mlp', 'residual', 'cnn']) {
-      for (const [p, q] of [[2, 2], [1, 3]]) {
+      for (const [p, q] of [
+        [2, 2],
+        [1, 3],
+      ]) {
         const problem = compileProblem(NETS[name](7), { p, q });
         const scale = powerOfTwoScale(largestWeight(problem.blocks, false));
         const sums = new LogBlockSums(problem, scale);
@@ -68,10 +71,14 @@ describe('accelerated schedule: the history never rises', () => {
 });
 
 describe('accelerated schedule: the same minimum', () => {
-  it('reaches the paper\'s parallel update\'s weights from a badly scaled start, and meets tol on the independently computed imbalance', async () => {
+  it("reaches the paper's parallel update's weights from a badly scaled start, and meets tol on the independently computed imbalance", async () => {
     for (const [name, build] of Object.entries(NETS)) {
       const base = build(61);
-      for (const [p, q] of [[2, 2], [1, 2], [3, 1.5]]) {
+      for (const [p, q] of [
+        [2, 2],
+        [1, 2],
+        [3, 1.5],
+      ]) {
         const { net } = scrambled(base, referenceProblem(base, p, q), 62, 4);
         const common = { p, q, backend: 'cpu', tol: 1e-11, maxSweeps: 200000 } as const;
         const paper = await balance(net, { ...common, schedule: 'parallel' });
@@ -88,9 +95,13 @@ describe('accelerated schedule: the same minimum', () => {
 });
 
 describe('accelerated schedule: passes over P', () => {
-  it('a deep MLP (8 hidden layers) reaches tol 1e-6 in at most 30 passes for (2, 2), (1, 2), (3, 1.5); the paper\'s update needs more than 3x that', async () => {
+  it("a deep MLP (8 hidden layers) reaches tol 1e-6 in at most 30 passes for (2, 2), (1, 2), (3, 1.5); the paper's update needs more than 3x that", async () => {
     const net = mlp([24, 40, 36, 32, 32, 28, 24, 20, 16, 6], { seed: 5, dtype: 'float64' });
-    for (const [p, q] of [[2, 2], [1, 2], [3, 1.5]]) {
+    for (const [p, q] of [
+      [2, 2],
+      [1, 2],
+      [3, 1.5],
+    ]) {
       const common = { p, q, backend: 'cpu', tol: 1e-6, maxSweeps: 100000 } as const;
       const fast = await balance(net, { ...common, schedule: 'accelerated' });
       const paper = await balance(net, { ...common, schedule: 'parallel' });
@@ -100,7 +111,7 @@ describe('accelerated schedule: passes over P', () => {
     }
   });
 
-  it('counts passes: a sweep of the parallel schedule reads P once for p = q, twice otherwise less the input block\'s column pass', async () => {
+  it("counts passes: a sweep of the parallel schedule reads P once for p = q, twice otherwise less the input block's column pass", async () => {
     const net = mlp([12, 20, 16, 4], { seed: 3, dtype: 'float64' });
     const pEqualQ = await balance(net, { p: 2, q: 2, schedule: 'parallel', backend: 'cpu', tol: 0, maxSweeps: 5 });
     expect(pEqualQ.passes).toBeCloseTo(5, 12);
@@ -112,8 +123,15 @@ describe('accelerated schedule: passes over P', () => {
 });
 
 describe('accelerated schedule on the CPU engine: the range of its linear statistics', () => {
-  it('where they would leave float64 (p = q = 32, weights 1e-11 apart), the engine takes the paper\'s parallel step in its log-safe arithmetic, sweep for sweep', async () => {
-    const net = sequential([1], [{ type: 'dense', units: 2 }, { type: 'dense', units: 1 }], { seed: 0, dtype: 'float64' });
+  it("where they would leave float64 (p = q = 32, weights 1e-11 apart), the engine takes the paper's parallel step in its log-safe arithmetic, sweep for sweep", async () => {
+    const net = sequential(
+      [1],
+      [
+        { type: 'dense', units: 2 },
+        { type: 'dense', units: 1 },
+      ],
+      { seed: 0, dtype: 'float64' },
+    );
     net.blocks[0].weight.set([1, 1]);
     net.blocks[1].weight.set([1, 1e-11]); // |1e-11|^32 = 1e-352: a column sum far below float64's normal range
     const problem = compileProblem(net, { p: 32, q: 32 });
@@ -133,7 +151,7 @@ describe('accelerated schedule on the CPU engine: the range of its linear statis
     expect(Math.abs(result.finalNorm / Math.pow(2, 1 / 32) - 1)).toBeLessThan(1e-9);
   });
 
-  it('a sweep whose statistics leave the range mid-run: the engine continues with the paper\'s step from the factors before that sweep', async () => {
+  it("a sweep whose statistics leave the range mid-run: the engine continues with the paper's step from the factors before that sweep", async () => {
     const problem = compileProblem(mlp([8, 12, 10, 3], { seed: 4, dtype: 'float64' }), { p: 2, q: 3 });
     const engine = new CpuEngine(problem, { schedule: 'accelerated' });
     await engine.sweeps(2, -1);
@@ -155,7 +173,7 @@ describe('accelerated schedule on the CPU engine: the range of its linear statis
     }
   });
 
-  it('where they fit, it is the accelerated schedule, not the fallback: fewer passes to tol than the paper\'s step on the same engine', async () => {
+  it("where they fit, it is the accelerated schedule, not the fallback: fewer passes to tol than the paper's step on the same engine", async () => {
     const problem = compileProblem(mlp([16, 24, 20, 16, 4], { seed: 9, dtype: 'float64' }), { p: 2, q: 2 });
     const passesToTol = async (schedule: 'accelerated' | 'parallel'): Promise<number> => {
       const records = await new CpuEngine(problem, { schedule }).sweeps(100000, 1e-8);

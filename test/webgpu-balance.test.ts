@@ -5,15 +5,15 @@
  * the CPU backend from the one shared validation.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { balance } from '../src/balance.js';
 import type { BalanceOptions, BalanceResult } from '../src/balance.js';
+import { balance } from '../src/balance.js';
+import { BufferUsage } from '../src/engines/webgpu/flags.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
 import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
 import { weightDistance } from './support/fixReference.js';
-import { BufferUsage } from '../src/engines/webgpu/flags.js';
 
 const gpu = useGpu();
 
@@ -26,8 +26,12 @@ async function cpuReference(net: Network, options: BalanceOptions): Promise<Bala
 }
 
 describe('balance() with the WebGPU backend', () => {
-  gpuIt(gpu, 'gives the CPU backend\'s balanced network, from an injected GPU object', async ({ gpu: dawn }) => {
-    for (const [net, p, q, schedule] of [[mlpNet(1, 'float32'), 2, 2, 'alternating'], [cnnNet(2), 1, 2, 'parallel'], [residualNet(3), 3, 1.5, 'alternating']] as const) {
+  gpuIt(gpu, "gives the CPU backend's balanced network, from an injected GPU object", async ({ gpu: dawn }) => {
+    for (const [net, p, q, schedule] of [
+      [mlpNet(1, 'float32'), 2, 2, 'alternating'],
+      [cnnNet(2), 1, 2, 'parallel'],
+      [residualNet(3), 3, 1.5, 'alternating'],
+    ] as const) {
       const copy = structuredClone(net);
       const options: BalanceOptions = { p, q, schedule, tol: 1e-6, maxSweeps: 3000 };
       const result = await balance(net, { ...options, backend: 'webgpu', gpu: dawn });
@@ -44,7 +48,7 @@ describe('balance() with the WebGPU backend', () => {
     }
   });
 
-  gpuIt(gpu, 'uses the caller\'s device and leaves it alive', async ({ device }) => {
+  gpuIt(gpu, "uses the caller's device and leaves it alive", async ({ device }) => {
     const net = mlpNet(4);
     for (let run = 0; run < 2; run++) {
       const result = await balance(net, { p: 2, q: 2, backend: 'webgpu', device, tol: 1e-5 });
@@ -106,7 +110,9 @@ describe('balance() with the WebGPU backend', () => {
         ...options,
         backend: 'webgpu',
         device,
-        onSweep: ({ sweep }) => { if (sweep === 20) poison = true; },
+        onSweep: ({ sweep }) => {
+          if (sweep === 20) poison = true;
+        },
       });
       expect(result.backend).toBe('cpu');
       expect(result.fallback?.kind).toBe('gpu-error');
@@ -144,8 +150,16 @@ describe('balance() with the WebGPU backend', () => {
     const copy = structuredClone(net);
     const controller = new AbortController();
     const run = balance(net, {
-      p: 2, q: 3, backend: 'webgpu', gpu: dawn, tol: 0, maxSweeps: 10000, signal: controller.signal,
-      onSweep: ({ sweep }) => { if (sweep === 16) controller.abort(); },
+      p: 2,
+      q: 3,
+      backend: 'webgpu',
+      gpu: dawn,
+      tol: 0,
+      maxSweeps: 10000,
+      signal: controller.signal,
+      onSweep: ({ sweep }) => {
+        if (sweep === 16) controller.abort();
+      },
     });
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
     expect(net).toEqual(copy);
@@ -162,8 +176,16 @@ describe('balance() with the WebGPU backend', () => {
       made.length = 0;
       const controller = new AbortController();
       const run = balance(net, {
-        p: 1.5, q: 2, backend: 'webgpu', device, tol: 0, maxSweeps: 10000, signal: controller.signal,
-        onSweep: ({ sweep }) => { if (sweep === 16) controller.abort(); },
+        p: 1.5,
+        q: 2,
+        backend: 'webgpu',
+        device,
+        tol: 0,
+        maxSweeps: 10000,
+        signal: controller.signal,
+        onSweep: ({ sweep }) => {
+          if (sweep === 16) controller.abort();
+        },
       });
       await expect(run).rejects.toMatchObject({ name: 'AbortError' });
       expect(made.length).toBeGreaterThan(10);
@@ -189,10 +211,16 @@ describe('balance() with the WebGPU backend', () => {
     ];
     for (const [net, options] of cases) {
       const copy = structuredClone(net);
-      const cpu = await balance(net, { ...options, backend: 'cpu' }).then(() => null, (error: unknown) => error);
+      const cpu = await balance(net, { ...options, backend: 'cpu' }).then(
+        () => null,
+        (error: unknown) => error,
+      );
       expect(cpu).toBeInstanceOf(WeightBalanceError);
       for (const source of [{ gpu: dawn }, { device }]) {
-        const onGpu = await balance(net, { ...options, backend: 'webgpu', ...source }).then(() => null, (error: unknown) => error);
+        const onGpu = await balance(net, { ...options, backend: 'webgpu', ...source }).then(
+          () => null,
+          (error: unknown) => error,
+        );
         expect(onGpu).toBeInstanceOf(WeightBalanceError);
         expect((onGpu as Error).message).toBe((cpu as Error).message);
       }
@@ -224,7 +252,9 @@ describe('balance() without WebGPU', () => {
     const net = mlpNet(1);
     const onSweep = vi.fn();
     await expect(balance(net, { p: 2, q: 2, backend: 'webgpu', tol: 1e-6, onSweep })).rejects.toThrow(WeightBalanceError);
-    await expect(balance(net, { p: 2, q: 2, backend: 'webgpu', tol: 1e-6 })).rejects.toThrow(/backend 'webgpu' cannot start: .*navigator\.gpu is not available/);
+    await expect(balance(net, { p: 2, q: 2, backend: 'webgpu', tol: 1e-6 })).rejects.toThrow(
+      /backend 'webgpu' cannot start: .*navigator\.gpu is not available/,
+    );
     expect(onSweep).not.toHaveBeenCalled();
   });
 
@@ -234,6 +264,8 @@ describe('balance() without WebGPU', () => {
     expect(result.backend).toBe('cpu');
     expect(result.fallback).toEqual({ kind: 'no-adapter', message: 'WebGPU unavailable: no WebGPU adapter was found' });
     expect(result.converged).toBe(true);
-    await expect(balance(mlpNet(1), { p: 2, q: 2, backend: 'webgpu', gpu: noAdapter, tol: 1e-6 })).rejects.toThrow(/backend 'webgpu' cannot start: WebGPU unavailable: no WebGPU adapter was found/);
+    await expect(balance(mlpNet(1), { p: 2, q: 2, backend: 'webgpu', gpu: noAdapter, tol: 1e-6 })).rejects.toThrow(
+      /backend 'webgpu' cannot start: WebGPU unavailable: no WebGPU adapter was found/,
+    );
   });
 });

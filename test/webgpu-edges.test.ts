@@ -13,19 +13,19 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect } from 'vitest';
 import { balance } from '../src/balance.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
 import type { WebGpuTuning } from '../src/engines/webgpu/engine.js';
+import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
+import { BufferUsage } from '../src/engines/webgpu/flags.js';
 import { segmentBlocks } from '../src/engines/webgpu/layout.js';
 import { mlp } from '../src/network/builders.js';
 import { rescale } from '../src/network/rescale.js';
 import type { Network } from '../src/network/types.js';
 import type { Schedule } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
-import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import type { GpuContext } from './helpers/gpu.js';
+import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import { dagNet, groupedSplitNet } from './support/fixNets.js';
 import { uniformStream } from './support/fixReference.js';
-import { BufferUsage } from '../src/engines/webgpu/flags.js';
 
 const gpu = useGpu();
 
@@ -131,10 +131,14 @@ describe('WebGPU engine on edge cases agrees with the CPU engine', () => {
 });
 
 describe('WebGPU engine life cycle', () => {
-  gpuIt(gpu, 'a disposed engine is not kept alive by the caller\'s device (its loss callback holds no engine)', async ({ device }) => {
+  gpuIt(gpu, "a disposed engine is not kept alive by the caller's device (its loss callback holds no engine)", async ({ device }) => {
     setFlagsFromString('--expose-gc');
     const collect = runInNewContext('gc') as () => void;
-    let engine: WebGpuEngine | null = await WebGpuEngine.create(compileProblem(mlp([50, 40, 3], { seed: 1 }), { p: 2, q: 3 }), { schedule: 'parallel' }, { device });
+    let engine: WebGpuEngine | null = await WebGpuEngine.create(
+      compileProblem(mlp([50, 40, 3], { seed: 1 }), { p: 2, q: 3 }),
+      { schedule: 'parallel' },
+      { device },
+    );
     await engine.sweeps(2, 0);
     const ref = new WeakRef(engine);
     engine.dispose();
@@ -185,7 +189,7 @@ describe('WebGPU engine life cycle', () => {
 
       made.length = 0;
       const engine = await WebGpuEngine.create(problem, { schedule: 'parallel' }, { device });
-      expect(listeners.size, 'the engine listens to nothing on the caller\'s device').toBe(0);
+      expect(listeners.size, "the engine listens to nothing on the caller's device").toBe(0);
       const pending = engine.sweeps(8, 0);
       engine.dispose();
       await expect(pending).rejects.toThrow();
@@ -201,7 +205,7 @@ describe('WebGPU engine life cycle', () => {
 });
 
 describe('WebGPU engine error scopes on a shared device', () => {
-  gpuIt(gpu, 'are pushed and popped with no await between: other code\'s scopes around an await keep their own errors', async ({ device }) => {
+  gpuIt(gpu, "are pushed and popped with no await between: other code's scopes around an await keep their own errors", async ({ device }) => {
     const engine = await WebGpuEngine.create(compileProblem(mlp([6, 5, 3], { seed: 2 }), { p: 2, q: 3 }), { schedule: 'parallel' }, { device });
     try {
       // Other code on the same device: a scope around a faulty call, popped after an await
@@ -210,7 +214,7 @@ describe('WebGPU engine error scopes on a shared device', () => {
       device.createBuffer({ label: 'faulty (MAP_READ with STORAGE)', size: 16, usage: BufferUsage.MAP_READ | BufferUsage.STORAGE });
       const run = engine.sweeps(8, 0);
       const theirs = await device.popErrorScope();
-      expect(theirs?.message ?? null, 'the other code\'s own error').toMatch(/usage/i);
+      expect(theirs?.message ?? null, "the other code's own error").toMatch(/usage/i);
       await expect(run, 'the engine is not blamed for it').resolves.toHaveLength(8);
       for (const call of [() => engine.evaluate(), () => engine.logFactors()]) {
         device.pushErrorScope('validation');
@@ -225,15 +229,16 @@ describe('WebGPU engine error scopes on a shared device', () => {
 });
 
 describe('balance() on a device shared with other code', () => {
-  gpuIt(gpu, 'other code\'s uncaptured errors reach its own handler and do not make the run fall back', async ({ gpu: dawn }) => {
+  gpuIt(gpu, "other code's uncaptured errors reach its own handler and do not make the run fall back", async ({ gpu: dawn }) => {
     const adapter = await dawn.requestAdapter();
     const device = await adapter!.requestDevice({ label: 'shared with faulty code' });
     const seen: string[] = [];
     device.addEventListener('uncapturederror', (event) => seen.push((event as GPUUncapturedErrorEvent).error.message));
     try {
-      const faulty = (): void => void device.createBuffer({ label: 'faulty (MAP_READ with STORAGE)', size: 16, usage: BufferUsage.MAP_READ | BufferUsage.STORAGE });
+      const faulty = (): void =>
+        void device.createBuffer({ label: 'faulty (MAP_READ with STORAGE)', size: 16, usage: BufferUsage.MAP_READ | BufferUsage.STORAGE });
       const result = await balance(mlp([6, 8, 5, 3], { seed: 3 }), { p: 2, q: 2, backend: 'webgpu', device, tol: 1e-6, sweepsPerBatch: 4, onSweep: faulty });
-      expect(seen.length, 'the faulty code\'s errors').toBeGreaterThan(0);
+      expect(seen.length, "the faulty code's errors").toBeGreaterThan(0);
       expect(result.fallback).toBeNull();
       expect(result.backend).toBe('webgpu');
     } finally {
@@ -273,13 +278,28 @@ describe('balance() on WebGPU: the float32 stall hand-over', () => {
     const base = mlp([4, 6, 6, 6, 6, 6, 6, 6, 6, 2], { seed: 2, dtype: 'float64' });
     const next = uniformStream(2);
     const last = base.layers.length - 1;
-    const net = rescale(base, base.layers.map((layer, k) =>
-      Float64Array.from({ length: layer.shape[0] }, () => (k === 0 || k === last ? 0 : (2 * next() - 1) * 6 * Math.LN10))));
+    const net = rescale(
+      base,
+      base.layers.map((layer, k) => Float64Array.from({ length: layer.shape[0] }, () => (k === 0 || k === last ? 0 : (2 * next() - 1) * 6 * Math.LN10))),
+    );
     const runs = [];
     for (const sweepsPerBatch of [16, 1]) {
       const steps: number[] = [];
-      const result = await balance(net, { p: 2, q: 2, schedule: 'parallel', tol: 1e-5, maxSweeps: 2000, backend: 'webgpu', device, sweepsPerBatch, onSweep: (s) => steps.push(s.maxStep) });
-      expect(steps.some((step, k) => k > 0 && step >= steps[k - 1]), 'the steps are not monotone').toBe(true);
+      const result = await balance(net, {
+        p: 2,
+        q: 2,
+        schedule: 'parallel',
+        tol: 1e-5,
+        maxSweeps: 2000,
+        backend: 'webgpu',
+        device,
+        sweepsPerBatch,
+        onSweep: (s) => steps.push(s.maxStep),
+      });
+      expect(
+        steps.some((step, k) => k > 0 && step >= steps[k - 1]),
+        'the steps are not monotone',
+      ).toBe(true);
       runs.push(result);
     }
     for (const result of runs) {

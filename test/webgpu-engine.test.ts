@@ -5,18 +5,18 @@
  * and small forced limits (blocks split over several buffers, grids folded into 2-D).
  */
 import { describe, expect, it } from 'vitest';
+import { normKernel } from '../shaders/norm.wgsl.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
 import type { WebGpuTuning } from '../src/engines/webgpu/engine.js';
+import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
 import { foldGrid, segmentBlocks } from '../src/engines/webgpu/layout.js';
 import { compileKernel } from '../src/engines/webgpu/pipelines.js';
-import { normKernel } from '../shaders/norm.wgsl.js';
 import { mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
 import type { Schedule } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
-import { gpuIt, useGpu } from './helpers/gpu.js';
 import type { GpuContext } from './helpers/gpu.js';
+import { gpuIt, useGpu } from './helpers/gpu.js';
 import { cnnNet, convResidualNet, mlpNet, residualNet } from './support/fixNets.js';
 import { randomExponents, uniformStream } from './support/fixReference.js';
 
@@ -62,7 +62,9 @@ async function agree(context: GpuContext, net: Network, c: Case): Promise<void> 
     for (let s = 0; s < c.sweeps; s++) {
       expect(relative(got[s].F, expected[s].F), `F after sweep ${s + 1}`).toBeLessThan(F_TOLERANCE);
       expect(Math.abs(got[s].maxStep - expected[s].maxStep), `step of sweep ${s + 1}`).toBeLessThan(1e-6 + 1e-3 * expected[s].maxStep);
-      expect(Math.abs(got[s].maxLogImbalance - expected[s].maxLogImbalance), `imbalance after sweep ${s + 1}`).toBeLessThan(1e-4 + 1e-3 * expected[s].maxLogImbalance);
+      expect(Math.abs(got[s].maxLogImbalance - expected[s].maxLogImbalance), `imbalance after sweep ${s + 1}`).toBeLessThan(
+        1e-4 + 1e-3 * expected[s].maxLogImbalance,
+      );
       expect(got[s].passes, `passes of sweep ${s + 1}`).toBe(expected[s].passes);
       if (s > 0) expect(got[s].F, `monotone at sweep ${s + 1}`).toBeLessThanOrEqual(got[s - 1].F * (1 + MONOTONE));
     }
@@ -121,7 +123,11 @@ describe('WebGPU engine agrees with the CPU engine', () => {
 
   gpuIt(gpu, 'large exponents, weights from 1e-8 to 1e4: no overflow or underflow', async (context) => {
     const net = wideRangeNet(3);
-    for (const [p, q, schedule] of [[32, 32, 'parallel'], [32, 1, 'alternating'], [1, 32, 'parallel']] as const) {
+    for (const [p, q, schedule] of [
+      [32, 32, 'parallel'],
+      [32, 1, 'alternating'],
+      [1, 32, 'parallel'],
+    ] as const) {
       await agree(context, net, { p, q, schedule, sweeps: 60 });
     }
   });
@@ -177,7 +183,13 @@ describe('large nets on small limits', () => {
 
   gpuIt(gpu, 'gives the same results with blocks split over many buffers and folded grids', async (context) => {
     await agree(context, cnnNet(2), { p: 2, q: 2, schedule: 'parallel', sweeps: 25, tuning: { maxBufferBytes: 512, maxWorkgroupsPerDimension: 8 } });
-    await agree(context, mlp([130, 100, 70, 5], { seed: 4 }), { p: 1.5, q: 3, schedule: 'alternating', sweeps: 25, tuning: { maxBufferBytes: 4096, maxWorkgroupsPerDimension: 2 } });
+    await agree(context, mlp([130, 100, 70, 5], { seed: 4 }), {
+      p: 1.5,
+      q: 3,
+      schedule: 'alternating',
+      sweeps: 25,
+      tuning: { maxBufferBytes: 4096, maxWorkgroupsPerDimension: 2 },
+    });
   });
 });
 

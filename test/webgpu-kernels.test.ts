@@ -10,12 +10,12 @@
  */
 import { describe, expect } from 'vitest';
 import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
-import { compileProblem } from '../src/problem/compile.js';
+import { BufferUsage } from '../src/engines/webgpu/flags.js';
+import type { Network } from '../src/network/types.js';
 import type { Schedule } from '../src/options.js';
+import { compileProblem } from '../src/problem/compile.js';
 import { gpuIt, useGpu } from './helpers/gpu.js';
 import { cnnNet, mlpNet } from './support/fixNets.js';
-import type { Network } from '../src/network/types.js';
-import { BufferUsage } from '../src/engines/webgpu/flags.js';
 
 const gpu = useGpu();
 
@@ -31,7 +31,14 @@ async function compiledModules(dawn: GPU, net: Network, p: number, q: number, sc
     return create(descriptor);
   };
   // Every GPU object the engine makes is labelled (its own name first).
-  const makers = ['createBuffer', 'createBindGroup', 'createBindGroupLayout', 'createPipelineLayout', 'createComputePipelineAsync', 'createCommandEncoder'] as const;
+  const makers = [
+    'createBuffer',
+    'createBindGroup',
+    'createBindGroupLayout',
+    'createPipelineLayout',
+    'createComputePipelineAsync',
+    'createCommandEncoder',
+  ] as const;
   const made: string[] = [];
   for (const maker of makers) {
     const original = (device[maker] as (descriptor: GPUObjectDescriptorBase) => unknown).bind(device);
@@ -50,9 +57,19 @@ async function compiledModules(dawn: GPU, net: Network, p: number, q: number, sc
     device.destroy();
   }
   expect(made.length).toBeGreaterThan(makers.length);
-  for (const maker of makers) expect(made.some((entry) => entry.startsWith(`${maker}: `)), maker).toBe(true);
-  expect(made.filter((entry) => !/: weight-balance \S/.test(entry)), 'unlabelled GPU objects').toEqual([]);
-  expect([...modules.keys()].filter((label) => !label.startsWith('weight-balance ')), 'unlabelled shader modules').toEqual([]);
+  for (const maker of makers)
+    expect(
+      made.some((entry) => entry.startsWith(`${maker}: `)),
+      maker,
+    ).toBe(true);
+  expect(
+    made.filter((entry) => !/: weight-balance \S/.test(entry)),
+    'unlabelled GPU objects',
+  ).toEqual([]);
+  expect(
+    [...modules.keys()].filter((label) => !label.startsWith('weight-balance ')),
+    'unlabelled shader modules',
+  ).toEqual([]);
   return modules;
 }
 
@@ -64,7 +81,12 @@ function codeOf(modules: Map<string, string>, kernel: string): string[] {
 describe('WebGPU kernel specialisation (every GPU object the engine makes is labelled)', () => {
   gpuIt(gpu, 'p = q: the fused pass (and, parallel, no separate row and column kernels); p = 2 and p = 1 build P without pow', async ({ gpu: dawn }) => {
     // An MLP (one tap per edge) and a CNN (kernel taps aggregated per channel pair).
-    for (const [net, p, schedule] of [[mlpNet(1), 2, 'parallel'], [cnnNet(1), 2, 'alternating'], [mlpNet(2), 1, 'alternating'], [cnnNet(2), 1, 'parallel']] as const) {
+    for (const [net, p, schedule] of [
+      [mlpNet(1), 2, 'parallel'],
+      [cnnNet(1), 2, 'alternating'],
+      [mlpNet(2), 1, 'alternating'],
+      [cnnNet(2), 1, 'parallel'],
+    ] as const) {
       const modules = await compiledModules(dawn, net, p, p, schedule);
       expect(codeOf(modules, 'fusedSums'), `p = q = ${p}`).toHaveLength(1);
       // The alternating schedule updates one class at a time: it needs the separate passes too.
@@ -113,7 +135,11 @@ describe('WebGPU host batching', () => {
       return mapAsync.apply(this, args);
     };
     try {
-      for (const [sweeps, batches] of [[64, 1], [130, 3], [10, 1]] as const) {
+      for (const [sweeps, batches] of [
+        [64, 1],
+        [130, 3],
+        [10, 1],
+      ] as const) {
         submissions = 0;
         readBacks = 0;
         expect(await engine.sweeps(sweeps, 0)).toHaveLength(sweeps);

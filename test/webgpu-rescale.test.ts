@@ -8,23 +8,23 @@
  * host path for float64 networks, and falls back to the host when the GPU fails at this step.
  */
 import { afterEach, describe, expect, vi } from 'vitest';
-import { balance, layerLogFactors, unitLogFactors } from '../src/balance.js';
+import { WORKGROUP } from '../shaders/common.js';
 import type { BalanceOptions, BalanceResult } from '../src/balance.js';
+import { balance, layerLogFactors, unitLogFactors } from '../src/balance.js';
 import type { RescaledBlock } from '../src/engines/engine.js';
-import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
 import type { WebGpuTuning } from '../src/engines/webgpu/engine.js';
+import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
 import { foldGrid, segmentBlocks } from '../src/engines/webgpu/layout.js';
 import { mlp } from '../src/network/builders.js';
 import { forward } from '../src/network/forward.js';
 import { rescale } from '../src/network/rescale.js';
-import { layerSize } from '../src/network/types.js';
 import type { Network, WeightArray } from '../src/network/types.js';
+import { layerSize } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
-import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import type { GpuContext } from './helpers/gpu.js';
+import { gpuIt, useGpu, watchBuffers } from './helpers/gpu.js';
 import { cnnNet, groupedSplitNet, mlpNet, residualNet } from './support/fixNets.js';
 import { uniformStream } from './support/fixReference.js';
-import { WORKGROUP } from '../shaders/common.js';
 
 const gpu = useGpu();
 
@@ -149,29 +149,46 @@ describe('WebGPU rescaling kernel against the host rescale()', () => {
 });
 
 describe('balance() rescales float32 networks on the GPU', () => {
-  gpuIt(gpu, 'the host rescale() of the same factors within float32 rounding, the same function, the input untouched, every buffer labelled and freed', async ({ device }) => {
-    const spy = vi.spyOn(WebGpuEngine.prototype, 'rescaleWeights');
-    for (const [net, p, q] of [[mlpNet(1, 'float32'), 2, 2], [cnnNet(2, 'float32'), 1, 2], [residualNet(3, 'float32'), 3, 1.5]] as const) {
-      const copy = structuredClone(net);
-      const { made, freed, restore } = watchBuffers(device);
-      let result: BalanceResult;
-      try {
-        result = await balance(net, { p, q, backend: 'webgpu', device, tol: 1e-6, maxSweeps: 3000 });
-      } finally {
-        restore();
+  gpuIt(
+    gpu,
+    'the host rescale() of the same factors within float32 rounding, the same function, the input untouched, every buffer labelled and freed',
+    async ({ device }) => {
+      const spy = vi.spyOn(WebGpuEngine.prototype, 'rescaleWeights');
+      for (const [net, p, q] of [
+        [mlpNet(1, 'float32'), 2, 2],
+        [cnnNet(2, 'float32'), 1, 2],
+        [residualNet(3, 'float32'), 3, 1.5],
+      ] as const) {
+        const copy = structuredClone(net);
+        const { made, freed, restore } = watchBuffers(device);
+        let result: BalanceResult;
+        try {
+          result = await balance(net, { p, q, backend: 'webgpu', device, tol: 1e-6, maxSweeps: 3000 });
+        } finally {
+          restore();
+        }
+        expect(result.backend).toBe('webgpu');
+        expect(result.fallback).toBeNull();
+        expect(made.length).toBeGreaterThan(0);
+        expect(
+          made.map((b) => b.label).filter((label) => !label.startsWith('weight-balance ')),
+          'unlabelled buffers',
+        ).toEqual([]);
+        expect(
+          made.filter((b) => !freed.has(b)).map((b) => b.label),
+          'buffers left',
+        ).toEqual([]);
+        expect(
+          made.some((b) => b.label.includes('rescale')),
+          'the rescaling ran on the GPU',
+        ).toBe(true);
+        expectBlocksClose(result.network.blocks, rescale(net, result.logFactors), 1e-6);
+        expect(functionDistance(net, result.network)).toBeLessThan(1e-5);
+        expect(net).toEqual(copy);
       }
-      expect(result.backend).toBe('webgpu');
-      expect(result.fallback).toBeNull();
-      expect(made.length).toBeGreaterThan(0);
-      expect(made.map((b) => b.label).filter((label) => !label.startsWith('weight-balance ')), 'unlabelled buffers').toEqual([]);
-      expect(made.filter((b) => !freed.has(b)).map((b) => b.label), 'buffers left').toEqual([]);
-      expect(made.some((b) => b.label.includes('rescale')), 'the rescaling ran on the GPU').toBe(true);
-      expectBlocksClose(result.network.blocks, rescale(net, result.logFactors), 1e-6);
-      expect(functionDistance(net, result.network)).toBeLessThan(1e-5);
-      expect(net).toEqual(copy);
-    }
-    expect(spy).toHaveBeenCalledTimes(3);
-  });
+      expect(spy).toHaveBeenCalledTimes(3);
+    },
+  );
 
   gpuIt(gpu, 'a float64 network keeps the host path: bit-identical to rescale()', async ({ device }) => {
     const spy = vi.spyOn(WebGpuEngine.prototype, 'rescaleWeights');
@@ -226,7 +243,10 @@ describe('balance(): a GPU failure at the final rescaling falls back to the host
       expect(result.network).toEqual(rescale(net, result.logFactors));
       expect(functionDistance(net, result.network)).toBeLessThan(1e-5);
       expect(net).toEqual(copy);
-      expect(made.filter((b) => !freed.has(b)).map((b) => b.label), 'buffers left').toEqual([]);
+      expect(
+        made.filter((b) => !freed.has(b)).map((b) => b.label),
+        'buffers left',
+      ).toEqual([]);
     } finally {
       restore();
       device.destroy();

@@ -4,8 +4,8 @@
  * (src/engines/webgpu/bind.ts), so passing buffers in the wrong order cannot happen silently.
  */
 import { describe, expect, it } from 'vitest';
-import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from '../shaders/bindings.js';
 import type { BindingKind, Kernel } from '../shaders/bindings.js';
+import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from '../shaders/bindings.js';
 import { blockTileKernel } from '../shaders/blockTile.js';
 import { buildPowerKernel } from '../shaders/buildPower.wgsl.js';
 import { columnSumsKernel } from '../shaders/columnSums.wgsl.js';
@@ -21,11 +21,19 @@ import { bind } from '../src/engines/webgpu/bind.js';
 import type { CompiledKernel } from '../src/engines/webgpu/pipelines.js';
 
 const KERNELS: Kernel[] = [
-  rowSumsKernel(), columnSumsKernel(), fusedSumsKernel(), blockTileKernel('t', true, false),
-  buildPowerKernel({ singleTap: true, fastP: 1 }), buildPowerKernel({ singleTap: false, fastP: 0 }),
-  rowFinishKernel({ unitR: true }), rowFinishKernel({ unitR: false }),
-  updateKernel({ evaluate: false }), updateKernel({ evaluate: true }),
-  normKernel(), finishSweepKernel(65), rescaleKernel(),
+  rowSumsKernel(),
+  columnSumsKernel(),
+  fusedSumsKernel(),
+  blockTileKernel('t', true, false),
+  buildPowerKernel({ singleTap: true, fastP: 1 }),
+  buildPowerKernel({ singleTap: false, fastP: 0 }),
+  rowFinishKernel({ unitR: true }),
+  rowFinishKernel({ unitR: false }),
+  updateKernel({ evaluate: false }),
+  updateKernel({ evaluate: true }),
+  normKernel(),
+  finishSweepKernel(65),
+  rescaleKernel(),
 ];
 
 const SPACE: Record<string, BindingKind> = { uniform: 'uniform', 'storage, read': 'read-only-storage', 'storage, read_write': 'storage' };
@@ -63,11 +71,13 @@ describe('kernel bindings by name', () => {
   it('bindingsWgsl writes one line per binding in declaration order', () => {
     const Params = uniformStruct('Params', { n: 'u32' });
     const layout = bindingLayout({ params: uniform(Params), data: readOnly('array<f32>'), out: storage('array<vec2f>') });
-    expect(bindingsWgsl(layout)).toBe([
-      '@group(0) @binding(0) var<uniform> params: Params;',
-      '@group(0) @binding(1) var<storage, read> data: array<f32>;',
-      '@group(0) @binding(2) var<storage, read_write> out: array<vec2f>;',
-    ].join('\n'));
+    expect(bindingsWgsl(layout)).toBe(
+      [
+        '@group(0) @binding(0) var<uniform> params: Params;',
+        '@group(0) @binding(1) var<storage, read> data: array<f32>;',
+        '@group(0) @binding(2) var<storage, read_write> out: array<vec2f>;',
+      ].join('\n'),
+    );
     expect(() => bindingLayout({ 'not a name': storage('array<f32>') })).toThrow(/not a WGSL identifier/);
     expect(() => bindingLayout({})).toThrow(/at least one binding/);
   });
@@ -75,7 +85,12 @@ describe('kernel bindings by name', () => {
 
 describe('bind(): a bind group from buffers by name', () => {
   const layout = bindingLayout({ params: uniform({ name: 'P' }), input: readOnly('array<f32>'), output: storage('array<f32>') });
-  const kernel: CompiledKernel<typeof layout> = { name: 'test', pipeline: {} as GPUComputePipeline, layout: { label: 'layout' } as GPUBindGroupLayout, bindings: layout };
+  const kernel: CompiledKernel<typeof layout> = {
+    name: 'test',
+    pipeline: {} as GPUComputePipeline,
+    layout: { label: 'layout' } as GPUBindGroupLayout,
+    bindings: layout,
+  };
   const made: GPUBindGroupDescriptor[] = [];
   const device = { createBindGroup: (d: GPUBindGroupDescriptor) => (made.push(d), { label: d.label } as GPUBindGroup) } as unknown as GPUDevice;
   const buffer = (label: string, usage: number): GPUBuffer => ({ label, usage }) as GPUBuffer;
@@ -90,7 +105,11 @@ describe('bind(): a bind group from buffers by name', () => {
     bind(device, 'x', kernel, { output, params, input });
     expect(made).toHaveLength(1);
     expect(made[0].layout).toBe(kernel.layout);
-    expect([...made[0].entries].map((e) => [e.binding, (e.resource as GPUBufferBinding).buffer.label])).toEqual([[0, 'params'], [1, 'input'], [2, 'output']]);
+    expect([...made[0].entries].map((e) => [e.binding, (e.resource as GPUBufferBinding).buffer.label])).toEqual([
+      [0, 'params'],
+      [1, 'input'],
+      [2, 'output'],
+    ]);
   });
 
   it('a missing or unknown name is a type error and a run-time error', () => {
@@ -100,7 +119,7 @@ describe('bind(): a bind group from buffers by name', () => {
     expect(() => bind(device, 'x', kernel, { params, input, output, outptu: output })).toThrow(/no binding 'outptu'/);
   });
 
-  it('a buffer whose usage does not fit its binding\'s kind is refused with the binding\'s name', () => {
+  it("a buffer whose usage does not fit its binding's kind is refused with the binding's name", () => {
     expect(() => bind(device, 'x', kernel, { params: input, input: params, output })).toThrow(/cannot be bound as uniform \('params'/);
     expect(() => bind(device, 'x', kernel, { params, input: params, output })).toThrow(/'input'/);
   });

@@ -4,15 +4,15 @@
  * and every kernel's host-written struct is declared in its shader from that schema.
  */
 import { describe, expect, it } from 'vitest';
-import { SegmentParams, blockTileKernel } from '../shaders/blockTile.js';
+import { blockTileKernel, SegmentParams } from '../shaders/blockTile.js';
 import { BuildPowerParams, buildPowerKernel } from '../shaders/buildPower.wgsl.js';
 import { State } from '../shaders/common.js';
 import { finishSweepKernel } from '../shaders/finishSweep.wgsl.js';
 import { NormParams, normKernel } from '../shaders/norm.wgsl.js';
 import { RowFinishParams, rowFinishKernel } from '../shaders/rowFinish.wgsl.js';
-import { UpdateParams, updateKernel } from '../shaders/update.wgsl.js';
-import { uniformStruct } from '../shaders/struct.js';
 import type { StructFields, WgslStruct } from '../shaders/struct.js';
+import { uniformStruct } from '../shaders/struct.js';
+import { UpdateParams, updateKernel } from '../shaders/update.wgsl.js';
 
 const Mixed = uniformStruct('Mixed', { count: 'u32', cls: 'i32', scale: 'f32', last: 'u32', extra: 'f32' });
 
@@ -107,7 +107,13 @@ describe('the kernels declare their structs from the schemas', () => {
   }
 
   it('the state struct is shared by every kernel that reads it', () => {
-    for (const code of [blockTileKernel('t', false, true).code, normKernel().code, rowFinishKernel({ unitR: true }).code, updateKernel({ evaluate: false }).code, finishSweepKernel(65).code]) {
+    for (const code of [
+      blockTileKernel('t', false, true).code,
+      normKernel().code,
+      rowFinishKernel({ unitR: true }).code,
+      updateKernel({ evaluate: false }).code,
+      finishSweepKernel(65).code,
+    ]) {
       expect(code).toContain(State.wgsl);
       for (const [, field] of code.matchAll(/\bstate\.(\w+)/g)) expect(Object.keys(State.fields)).toContain(field);
     }

@@ -21,7 +21,9 @@ const text = [info.vendor, info.architecture, info.device, info.description].fil
 const fallback = Boolean(adapter.isFallbackAdapter ?? info.isFallbackAdapter);
 console.log(`probe: adapter ${text} (fallback: ${fallback})`);
 const limits = adapter.limits;
-console.log(`probe: maxBufferSize ${limits.maxBufferSize}, maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxComputeWorkgroupSizeX ${limits.maxComputeWorkgroupSizeX}`);
+console.log(
+  `probe: maxBufferSize ${limits.maxBufferSize}, maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxComputeWorkgroupSizeX ${limits.maxComputeWorkgroupSizeX}`,
+);
 
 // The device must really run work: write a pattern, copy it, read it back.
 const device = await adapter.requestDevice({

@@ -10,18 +10,18 @@ import { el, errorMessage, formatNumber, formatSeconds as seconds, select } from
 import { download } from '../common/download.js';
 import { fingerprint, probeOutputs, relativeDifference } from '../common/networks.js';
 import { pairLabel } from '../common/pairs.js';
-import { startRun } from '../common/runner.js';
 import type { RunHandle } from '../common/runner.js';
+import { startRun } from '../common/runner.js';
 import type { DemoTab } from '../common/tab.js';
-import { buildControls } from './controls.js';
 import type { Settings } from './controls.js';
-import { ConvergenceChart, VIEWS } from './convergenceChart.js';
+import { buildControls } from './controls.js';
 import type { ConvergenceView } from './convergenceChart.js';
+import { ConvergenceChart, VIEWS } from './convergenceChart.js';
 import { historiesCsv } from './exportRun.js';
-import { networkDiagram } from './networkDiagram.js';
 import type { DiagramRun } from './networkDiagram.js';
-import { renderResults } from './results.js';
+import { networkDiagram } from './networkDiagram.js';
 import type { Finished, Source } from './results.js';
+import { renderResults } from './results.js';
 
 /**
  * How far one run has come, in [0, 1]: the share of `maxSweeps` done, or, when larger, how far the
@@ -43,25 +43,41 @@ function mount(panel: HTMLElement): void {
   const runError = el('p', { id: 'run-error', class: 'error', role: 'alert', hidden: true });
   const runBar = el('div', { class: 'runbar' }, el('div', { class: 'actions' }, runButton, cancelButton, progress, elapsed), status, runError);
 
-  const viewSelect = select(VIEWS.map((v): [string, string] => [v.id, v.label]), 'ratio');
+  const viewSelect = select(
+    VIEWS.map((v): [string, string] => [v.id, v.label]),
+    'ratio',
+  );
   viewSelect.id = 'chart-view';
   const csvButton = el('button', { type: 'button', text: 'CSV of the run', disabled: true });
   const pngButton = el('button', { type: 'button', text: 'PNG of the chart', disabled: true });
   const chartHost = el('div', { id: 'ratio-chart', class: 'chart' });
-  const chartFigure = el('figure', { 'aria-label': 'Norm ratio plot' },
+  const chartFigure = el(
+    'figure',
+    { 'aria-label': 'Norm ratio plot' },
     el('div', { class: 'chart-tools' }, el('label', { for: 'chart-view', text: 'Plot' }), viewSelect, csvButton, pngButton),
     chartHost,
-    el('figcaption', { text: 'One line per (p, q). The ratio ‖W‖p,q / ‖W0‖p,q falls monotonically and flattens at the balanced minimum; on a log axis, the gap to the final ratio and the largest log-factor step show the geometric tail a linear axis hides (the run stops once max |log(Out/In)| is at most tol).' }));
+    el('figcaption', {
+      text: 'One line per (p, q). The ratio ‖W‖p,q / ‖W0‖p,q falls monotonically and flattens at the balanced minimum; on a log axis, the gap to the final ratio and the largest log-factor step show the geometric tail a linear axis hides (the run stops once max |log(Out/In)| is at most tol).',
+    }),
+  );
   const diagramHost = el('div', { id: 'network-diagram' });
-  const diagramFigure = el('figure', { 'aria-label': 'Network diagram figure' }, diagramHost,
-    el('figcaption', { text: 'The network: one box per layer (height grows with the log of its units), arrows for weight blocks, dashed arcs for residual skips (their units share one factor), grey for fixed units (never rescaled: the output layer, non-ReLU activations), red for frozen units (dead: left at factor 1).' }));
+  const diagramFigure = el(
+    'figure',
+    { 'aria-label': 'Network diagram figure' },
+    diagramHost,
+    el('figcaption', {
+      text: 'The network: one box per layer (height grows with the log of its units), arrows for weight blocks, dashed arcs for residual skips (their units share one factor), grey for fixed units (never rescaled: the output layer, non-ReLU activations), red for frozen units (dead: left at factor 1).',
+    }),
+  );
   const results = el('section', { id: 'results', 'aria-label': 'Results', hidden: true });
   panel.append(el('div', { class: 'layout' }, controls.form, el('div', { class: 'output' }, runBar, chartFigure, diagramFigure, results)));
 
   const showDiagram = (net: Network | null, run: DiagramRun | null): void => {
     diagramHost.replaceChildren(...(net ? [networkDiagram(net, run)] : []));
   };
-  controls.onStatus = (text) => { status.textContent = text; };
+  controls.onStatus = (text) => {
+    status.textContent = text;
+  };
   controls.onSource = (source) => showDiagram(source?.net ?? null, null);
 
   // ---- running ------------------------------------------------------------------------------
@@ -101,7 +117,10 @@ function mount(panel: HTMLElement): void {
       handle = await startRun(origin.net, { ...pair, schedule, tol, maxSweeps }, backend, onProgress);
       if (cancelled) handle.cancel();
       const result: BalanceResult = await handle.result;
-      chart?.replace(k, result.history.map((n) => n / result.history[0]));
+      chart?.replace(
+        k,
+        result.history.map((n) => n / result.history[0]),
+      );
       finished.push({ pair, result, functionChange: relativeDifference(originalOutputs, probeOutputs(result.network)) });
       progress.value = k + 1;
       return null;
@@ -136,7 +155,9 @@ function mount(panel: HTMLElement): void {
     results.hidden = true;
     chartHost.dataset.state = 'running';
     const started = performance.now();
-    const tick = (): void => { elapsed.textContent = `elapsed ${seconds(performance.now() - started)}`; };
+    const tick = (): void => {
+      elapsed.textContent = `elapsed ${seconds(performance.now() - started)}`;
+    };
     tick();
     timer = window.setInterval(tick, 100);
     // Let the page paint the elapsed time and the status before the probe's forward pass.
@@ -186,7 +207,13 @@ function mount(panel: HTMLElement): void {
   pngButton.addEventListener('click', () => {
     if (!chart || !lastSource) return;
     const name = `${lastSource.name}-${viewSelect.value}.png`;
-    chart.png().then((blob) => download(blob, name), (error: unknown) => { runError.textContent = errorMessage(error); runError.hidden = false; });
+    chart.png().then(
+      (blob) => download(blob, name),
+      (error: unknown) => {
+        runError.textContent = errorMessage(error);
+        runError.hidden = false;
+      },
+    );
   });
 
   controls.refresh();

@@ -7,8 +7,8 @@ import type { Backend, Network, Schedule } from '../../src/index.js';
 import { el, errorMessage, field, readNumber, select } from '../common/dom.js';
 import { acceptedExtensions, fileFixedUnits, readNetworkFile } from '../common/files.js';
 import { customMlp, describe as describeNetwork, fingerprint, PRESETS } from '../common/networks.js';
-import { DEFAULT_PAIRS, parsePairs } from '../common/pairs.js';
 import type { Pair } from '../common/pairs.js';
+import { DEFAULT_PAIRS, parsePairs } from '../common/pairs.js';
 import type { Source } from './results.js';
 
 const CUSTOM = 'custom';
@@ -55,18 +55,57 @@ function fixedNote(net: Network): string {
 
 /** Build the settings form. */
 export function buildControls(): Controls {
-  const networkField = field('network', 'Network', select([...PRESETS.map((p): [string, string] => [p.id, p.label]), [CUSTOM, 'Custom MLP (layer sizes below)']], PRESETS[0].id));
-  const customField = field('custom-arch', 'Custom architecture', el('input', { type: 'text', value: '200-64-32-10', autocomplete: 'off', spellcheck: 'false' }), 'layer sizes, input first: 200-64-32-10');
+  const networkField = field(
+    'network',
+    'Network',
+    select([...PRESETS.map((p): [string, string] => [p.id, p.label]), [CUSTOM, 'Custom MLP (layer sizes below)']], PRESETS[0].id),
+  );
+  const customField = field(
+    'custom-arch',
+    'Custom architecture',
+    el('input', { type: 'text', value: '200-64-32-10', autocomplete: 'off', spellcheck: 'false' }),
+    'layer sizes, input first: 200-64-32-10',
+  );
   const seedField = field('seed', 'Seed', numberInput('0', { inputmode: 'numeric' }));
-  const fileField = field('file', 'Open a network file', el('input', { type: 'file', accept: acceptedExtensions() }), '.safetensors (dense and conv weights) or .onnx; or drop it on this box');
+  const fileField = field(
+    'file',
+    'Open a network file',
+    el('input', { type: 'file', accept: acceptedExtensions() }),
+    '.safetensors (dense and conv weights) or .onnx; or drop it on this box',
+  );
   const dropZone = el('div', { class: 'dropzone', id: 'dropzone', 'aria-describedby': 'file-hint' }, fileField.root);
   const summary = el('output', { id: 'network-summary', 'aria-label': 'Network summary', class: 'summary' });
   const fingerprintOut = el('output', { id: 'network-fingerprint', 'aria-label': 'Network fingerprint', class: 'mono' });
-  const pairsField = field('pairs', '(p, q) pairs', el('input', { type: 'text', value: DEFAULT_PAIRS, autocomplete: 'off', spellcheck: 'false' }), 'p,q; p,q; … with p > 0 and q > 0');
-  const scheduleField = field('schedule', 'Schedule', select([
-    ['accelerated', 'accelerated (fewest passes; CPU engine)'], ['parallel', 'parallel (the paper\'s update; CPU or WebGPU)'], ['alternating', 'alternating (one class at a time; CPU or WebGPU)'],
-  ], 'accelerated'));
-  const backendField = field('backend', 'Backend', select([['auto', 'auto (WebGPU on a hardware GPU, else CPU)'], ['webgpu', 'WebGPU'], ['cpu', 'CPU (Web Worker)']], 'auto'));
+  const pairsField = field(
+    'pairs',
+    '(p, q) pairs',
+    el('input', { type: 'text', value: DEFAULT_PAIRS, autocomplete: 'off', spellcheck: 'false' }),
+    'p,q; p,q; … with p > 0 and q > 0',
+  );
+  const scheduleField = field(
+    'schedule',
+    'Schedule',
+    select(
+      [
+        ['accelerated', 'accelerated (fewest passes; CPU engine)'],
+        ['parallel', "parallel (the paper's update; CPU or WebGPU)"],
+        ['alternating', 'alternating (one class at a time; CPU or WebGPU)'],
+      ],
+      'accelerated',
+    ),
+  );
+  const backendField = field(
+    'backend',
+    'Backend',
+    select(
+      [
+        ['auto', 'auto (WebGPU on a hardware GPU, else CPU)'],
+        ['webgpu', 'WebGPU'],
+        ['cpu', 'CPU (Web Worker)'],
+      ],
+      'auto',
+    ),
+  );
   const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-4'), 'stop once max |log(Out/In)| over the hidden units is at most this');
   const sweepsField = field('max-sweeps', 'Max sweeps', numberInput('1000', { inputmode: 'numeric' }));
   // The accelerated schedule runs on the CPU engine only: choosing WebGPU switches to the paper's
@@ -74,10 +113,28 @@ export function buildControls(): Controls {
   backendField.control.addEventListener('change', () => {
     if (backendField.control.value === 'webgpu' && scheduleField.control.value === 'accelerated') scheduleField.control.value = 'parallel';
   });
-  const form = el('form', { 'aria-label': 'Balance settings', id: 'balance-form', novalidate: true },
-    el('fieldset', {}, el('legend', { text: 'Network' }), networkField.root, customField.root, seedField.root, dropZone,
-      el('p', { class: 'summary' }, summary, el('br'), 'Fingerprint: ', fingerprintOut)),
-    el('fieldset', {}, el('legend', { text: 'Balancing' }), pairsField.root, el('div', { class: 'pair-row' }, tolField.root, sweepsField.root), scheduleField.root, backendField.root),
+  const form = el(
+    'form',
+    { 'aria-label': 'Balance settings', id: 'balance-form', novalidate: true },
+    el(
+      'fieldset',
+      {},
+      el('legend', { text: 'Network' }),
+      networkField.root,
+      customField.root,
+      seedField.root,
+      dropZone,
+      el('p', { class: 'summary' }, summary, el('br'), 'Fingerprint: ', fingerprintOut),
+    ),
+    el(
+      'fieldset',
+      {},
+      el('legend', { text: 'Balancing' }),
+      pairsField.root,
+      el('div', { class: 'pair-row' }, tolField.root, sweepsField.root),
+      scheduleField.root,
+      backendField.root,
+    ),
   );
 
   let source: Source | null = null;
@@ -88,7 +145,9 @@ export function buildControls(): Controls {
     read,
     onStatus: () => undefined,
     onSource: () => undefined,
-    showFingerprint: (value) => { fingerprintOut.textContent = value; },
+    showFingerprint: (value) => {
+      fingerprintOut.textContent = value;
+    },
     refresh: () => rebuild(),
   };
   const setSource = (next: Source | null): void => {
@@ -161,8 +220,16 @@ export function buildControls(): Controls {
     }
     let tol = 0;
     let maxSweeps = 0;
-    try { tol = readNumber(tolField, 'tol', (x) => x >= 0, 'a number >= 0'); } catch { ok = false; }
-    try { maxSweeps = readNumber(sweepsField, 'max sweeps', (x) => Number.isInteger(x) && x >= 1 && x <= 1_000_000, 'a whole number from 1 to 1000000'); } catch { ok = false; }
+    try {
+      tol = readNumber(tolField, 'tol', (x) => x >= 0, 'a number >= 0');
+    } catch {
+      ok = false;
+    }
+    try {
+      maxSweeps = readNumber(sweepsField, 'max sweeps', (x) => Number.isInteger(x) && x >= 1 && x <= 1_000_000, 'a whole number from 1 to 1000000');
+    } catch {
+      ok = false;
+    }
     networkField.setError(source ? null : 'choose a network that builds, or open a file');
     if (!source) ok = false;
     const schedule = scheduleField.control.value as Schedule;
@@ -170,14 +237,26 @@ export function buildControls(): Controls {
     return ok ? { pairs, tol, maxSweeps, schedule, backend } : null;
   }
 
-  networkField.control.addEventListener('change', () => { fileField.setError(null); rebuild(); });
+  networkField.control.addEventListener('change', () => {
+    fileField.setError(null);
+    rebuild();
+  });
   seedField.control.addEventListener('change', rebuild);
-  customField.control.addEventListener('change', () => { networkField.control.value = CUSTOM; rebuild(); });
+  customField.control.addEventListener('change', () => {
+    networkField.control.value = CUSTOM;
+    rebuild();
+  });
   fileField.control.addEventListener('change', () => {
     const file = fileField.control.files?.[0];
-    if (file) void openFile(file).finally(() => { fileField.control.value = ''; });
+    if (file)
+      void openFile(file).finally(() => {
+        fileField.control.value = '';
+      });
   });
-  dropZone.addEventListener('dragover', (event) => { event.preventDefault(); dropZone.classList.add('over'); });
+  dropZone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    dropZone.classList.add('over');
+  });
   dropZone.addEventListener('dragleave', () => dropZone.classList.remove('over'));
   dropZone.addEventListener('drop', (event) => {
     event.preventDefault();

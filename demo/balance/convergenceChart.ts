@@ -56,7 +56,11 @@ export class ConvergenceChart {
   private readonly resize: ResizeObserver;
   private yRange: [number, number] = [0, 1];
 
-  constructor(private readonly host: HTMLElement, private readonly labels: string[], private view: ConvergenceView = 'ratio') {
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly labels: string[],
+    private view: ConvergenceView = 'ratio',
+  ) {
     this.data = labels.map(() => ({ ratios: [], steps: [] }));
     this.build();
     this.resize = new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: HEIGHT }));
@@ -71,23 +75,42 @@ export class ConvergenceChart {
     this.plot?.destroy();
     const log = this.view !== 'ratio';
     const axis = VIEWS.find((v) => v.id === this.view)!.axis;
-    this.plot = new uPlot({
-      width: this.width(),
-      height: HEIGHT,
-      scales: {
-        x: { time: false },
-        y: log ? { distr: 3, range: () => this.yRange } : { range: () => this.yRange },
+    this.plot = new uPlot(
+      {
+        width: this.width(),
+        height: HEIGHT,
+        scales: {
+          x: { time: false },
+          y: log ? { distr: 3, range: () => this.yRange } : { range: () => this.yRange },
+        },
+        axes: [
+          {
+            label: 'sweep (updates of all hidden units)',
+            splits: (_u, _i, min, max) => linearTicks(Math.max(0, min), max, 8, true),
+            values: (_u, ticks) => ticks.map((t) => (t == null ? '' : tickLabel(t))),
+          },
+          {
+            label: axis,
+            size: 64,
+            splits: (_u, _i, min, max) => (log ? logTicks(min, max) : linearTicks(min, max, 6)),
+            values: (_u, ticks) => ticks.map((t) => (t == null ? '' : tickLabel(t))),
+          },
+        ],
+        series: [
+          { label: 'sweep' },
+          ...this.labels.map((label, k) => ({
+            label: `(p, q) = ${label}`,
+            stroke: PALETTE[k % PALETTE.length],
+            width: 2,
+            spanGaps: false,
+            value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatNumber(v, 6)),
+          })),
+        ],
+        legend: { live: true },
       },
-      axes: [
-        { label: 'sweep (updates of all hidden units)', splits: (_u, _i, min, max) => linearTicks(Math.max(0, min), max, 8, true), values: (_u, ticks) => ticks.map((t) => (t == null ? '' : tickLabel(t))) },
-        { label: axis, size: 64, splits: (_u, _i, min, max) => (log ? logTicks(min, max) : linearTicks(min, max, 6)), values: (_u, ticks) => ticks.map((t) => (t == null ? '' : tickLabel(t))) },
-      ],
-      series: [
-        { label: 'sweep' },
-        ...this.labels.map((label, k) => ({ label: `(p, q) = ${label}`, stroke: PALETTE[k % PALETTE.length], width: 2, spanGaps: false, value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatNumber(v, 6)) })),
-      ],
-      legend: { live: true },
-    }, [[]], this.host);
+      [[]],
+      this.host,
+    );
     this.host.dataset.view = this.view;
     this.redraw();
   }
@@ -103,7 +126,10 @@ export class ConvergenceChart {
   push(k: number, points: SweepPoint[]): void {
     const s = this.data[k];
     for (const p of points) {
-      if (s.ratios.length === 0) { s.ratios.push(1); s.steps.push(null); }
+      if (s.ratios.length === 0) {
+        s.ratios.push(1);
+        s.steps.push(null);
+      }
       s.ratios[p.sweep] = p.ratio;
       s.steps[p.sweep] = p.maxStep;
     }
@@ -169,7 +195,9 @@ export class ConvergenceChart {
       ctx.fillStyle = '#222';
       ctx.fillText(`(p, q) = ${label}`, 100 * scale, y + 4 * scale);
     });
-    return new Promise((resolve, reject) => canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('the chart could not be encoded as PNG'))), 'image/png'));
+    return new Promise((resolve, reject) =>
+      canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('the chart could not be encoded as PNG'))), 'image/png'),
+    );
   }
 
   /** Remove the chart. */

@@ -42,7 +42,7 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
   const height = notesY - 30 - MID + (run ? 185 : 150);
   const maxUnits = Math.max(...net.layers.map((l) => l.shape[0]));
   const boxH = (units: number): number => 14 + (MAX_BOX_H - 14) * (Math.log10(units + 1) / Math.log10(maxUnits + 1));
-  const cx = (i: number): number => 10 + COLUMN / 2 + i * (width - 20 - COLUMN) / Math.max(1, n - 1);
+  const cx = (i: number): number => 10 + COLUMN / 2 + (i * (width - 20 - COLUMN)) / Math.max(1, n - 1);
   const fixed = fixedUnitsByLayer(net);
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'diagram', 'aria-label': 'Network diagram' });
   root.append(svg('title', {}, `Network diagram: ${n} layers, ${net.blocks.length} weight blocks`));
@@ -61,7 +61,14 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
       group.append(svg('text', { x: (x1 + x2) / 2, y: MID - 5, 'text-anchor': 'middle', class: 'block-label' }, blockLabel(b)));
     } else {
       const top = MID - MAX_BOX_H / 2 - 14;
-      group.append(svg('path', { d: `M${x1 - BOX_W / 2},${MID - 12} C${x1},${top} ${x2},${top} ${x2 + BOX_W / 2},${MID - 12}`, fill: 'none', stroke: '#555', 'marker-end': 'url(#arrow)' }));
+      group.append(
+        svg('path', {
+          d: `M${x1 - BOX_W / 2},${MID - 12} C${x1},${top} ${x2},${top} ${x2 + BOX_W / 2},${MID - 12}`,
+          fill: 'none',
+          stroke: '#555',
+          'marker-end': 'url(#arrow)',
+        }),
+      );
       group.append(svg('text', { x: (x1 + x2) / 2, y: top + 8, 'text-anchor': 'middle', class: 'small' }, blockLabel(b)));
     }
     group.append(svg('title', {}, `${b.name}: ${b.kind} block, layer ${b.from} → ${b.to}, shape ${b.shape.join('×')}`));
@@ -73,7 +80,16 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
       const group = svg('g', { class: 'skip', 'data-from': from, 'data-to': to });
       const y0 = MID + boxH(net.layers[from].shape[0]) / 2;
       const y1 = MID + boxH(layer.shape[0]) / 2;
-      group.append(svg('path', { d: `M${cx(from)},${y0} C${cx(from)},${bottom + 8} ${cx(to)},${bottom + 8} ${cx(to)},${y1 + 1}`, fill: 'none', stroke: '#9467bd', 'stroke-width': 1.5, 'stroke-dasharray': '5 3', 'marker-end': 'url(#arrow)' }));
+      group.append(
+        svg('path', {
+          d: `M${cx(from)},${y0} C${cx(from)},${bottom + 8} ${cx(to)},${bottom + 8} ${cx(to)},${y1 + 1}`,
+          fill: 'none',
+          stroke: '#9467bd',
+          'stroke-width': 1.5,
+          'stroke-dasharray': '5 3',
+          'marker-end': 'url(#arrow)',
+        }),
+      );
       group.append(svg('text', { x: (cx(from) + cx(to)) / 2, y: bottom + 20, 'text-anchor': 'middle', class: 'small skip-label' }, 'skip: units tied'));
       root.append(group);
     }
@@ -87,10 +103,19 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
     const fixedCount = fixed[i];
     const frozenCount = run?.frozen.get(i) ?? 0;
     const kind = layerKind(net, i);
-    const attributes: Record<string, string | number> = { class: 'layer', 'data-layer': i, 'data-units': units, 'data-fixed': fixedCount, 'data-frozen': frozenCount, 'data-height': h.toFixed(2) };
+    const attributes: Record<string, string | number> = {
+      class: 'layer',
+      'data-layer': i,
+      'data-units': units,
+      'data-fixed': fixedCount,
+      'data-frozen': frozenCount,
+      'data-height': h.toFixed(2),
+    };
     if (run && i > 0) Object.assign(attributes, { 'data-before': run.before[i - 1], 'data-after': run.after[i - 1] });
     const group = svg('g', attributes);
-    group.append(svg('rect', { x, y, width: BOX_W, height: h, rx: 3, fill: kind === 'input' ? '#eee' : kind === 'output' ? '#fde7c8' : '#dcebf8', stroke: '#557' }));
+    group.append(
+      svg('rect', { x, y, width: BOX_W, height: h, rx: 3, fill: kind === 'input' ? '#eee' : kind === 'output' ? '#fde7c8' : '#dcebf8', stroke: '#557' }),
+    );
     const band = (count: number, colour: string, offset: number): number => {
       if (count <= 0) return 0;
       const bh = Math.max(3, (h * count) / units);
@@ -115,9 +140,14 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
       group.append(svg('text', { x: cx(i), y: yn, 'text-anchor': 'middle', class: 'norm' }, formatNumber(run.before[i - 1], 3)));
       group.append(svg('text', { x: cx(i), y: yn + 13, 'text-anchor': 'middle', class: 'norm after' }, `→ ${formatNumber(run.after[i - 1], 3)}`));
     }
-    group.append(svg('title', {}, `layer ${i}${layer.name ? ` (${layer.name})` : ''}: ${shape}, ${layer.activation}; ${fixedCount} fixed, ${frozenCount} frozen units`));
+    group.append(
+      svg('title', {}, `layer ${i}${layer.name ? ` (${layer.name})` : ''}: ${shape}, ${layer.activation}; ${fixedCount} fixed, ${frozenCount} frozen units`),
+    );
     root.append(group);
   });
-  if (run) root.append(svg('text', { x: 10, y: height - 4, class: 'small' }, `Under each layer: ‖W_k‖${run.p},${run.q} of its incoming weights, before → after balancing.`));
+  if (run)
+    root.append(
+      svg('text', { x: 10, y: height - 4, class: 'small' }, `Under each layer: ‖W_k‖${run.p},${run.q} of its incoming weights, before → after balancing.`),
+    );
   return root;
 }

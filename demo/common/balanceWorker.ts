@@ -4,8 +4,9 @@
  * transfers back. The page cancels a run by terminating the worker, so the page's network is
  * never shared with it and cannot be damaged.
  */
-import { balance } from '../../src/index.js';
+
 import type { SweepProgress } from '../../src/index.js';
+import { balance } from '../../src/index.js';
 import type { RunMessage, WorkerReply } from './protocol.js';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -36,7 +37,10 @@ scope.onmessage = async (event: MessageEvent<RunMessage>) => {
       if (b.bias) buffers.add(b.bias.buffer);
     }
     for (const f of result.logFactors) buffers.add(f.buffer);
-    post({ type: 'done', result }, [...buffers].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer));
+    post(
+      { type: 'done', result },
+      [...buffers].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer),
+    );
   } catch (error) {
     flush();
     const e = error instanceof Error ? error : new Error(String(error));

@@ -87,7 +87,14 @@ export function barChart(title: string, groups: BarGroup[], seriesLabels: string
       const x = MARGIN.left + i * slot + (slot - inner) / 2 + (options.stacked ? 0 : s * barW);
       const top = options.stacked ? stackTop - (base - y(v)) : y(v);
       const bottom = options.stacked ? stackTop : base;
-      const rect = svg('rect', { x, y: top, width: Math.max(0.5, barW - (options.stacked ? 0.5 : 1)), height: Math.max(0, bottom - top), fill: colour(s), 'data-series': s });
+      const rect = svg('rect', {
+        x,
+        y: top,
+        width: Math.max(0.5, barW - (options.stacked ? 0.5 : 1)),
+        height: Math.max(0, bottom - top),
+        fill: colour(s),
+        'data-series': s,
+      });
       rect.append(svg('title', {}, `${g.label} · ${seriesLabels[s]}: ${formatNumber(v, 6)}`));
       root.append(rect);
       stackTop = top;
@@ -105,7 +112,10 @@ export function barChart(title: string, groups: BarGroup[], seriesLabels: string
     }
   }
   if (options.xLabel) root.append(svg('text', { x: MARGIN.left + plotW / 2, y: HEIGHT - 6, 'text-anchor': 'middle', class: 'axis' }, options.xLabel));
-  if (options.yLabel) root.append(svg('text', { transform: `translate(12 ${MARGIN.top + (base - MARGIN.top) / 2}) rotate(-90)`, 'text-anchor': 'middle', class: 'axis' }, options.yLabel));
+  if (options.yLabel)
+    root.append(
+      svg('text', { transform: `translate(12 ${MARGIN.top + (base - MARGIN.top) / 2}) rotate(-90)`, 'text-anchor': 'middle', class: 'axis' }, options.yLabel),
+    );
   let lx = MARGIN.left + 8;
   seriesLabels.forEach((label, s) => {
     root.append(svg('rect', { x: lx, y: 7, width: 10, height: 10, fill: colour(s) }));
@@ -119,8 +129,14 @@ export function barChart(title: string, groups: BarGroup[], seriesLabels: string
 export function histogram(values: ArrayLike<number>, bins: number): { edges: number[]; counts: number[] } {
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < values.length; i++) { lo = Math.min(lo, values[i]); hi = Math.max(hi, values[i]); }
-  if (!(hi > lo)) { lo = (Number.isFinite(lo) ? lo : 0) - 0.5; hi = lo + 1; }
+  for (let i = 0; i < values.length; i++) {
+    lo = Math.min(lo, values[i]);
+    hi = Math.max(hi, values[i]);
+  }
+  if (!(hi > lo)) {
+    lo = (Number.isFinite(lo) ? lo : 0) - 0.5;
+    hi = lo + 1;
+  }
   const counts = new Array<number>(bins).fill(0);
   const width = (hi - lo) / bins;
   for (let i = 0; i < values.length; i++) counts[Math.min(bins - 1, Math.floor((values[i] - lo) / width))]++;
@@ -135,9 +151,19 @@ export function stackedHistogram(title: string, groups: { label: string; values:
   const hi = edges[bins];
   const counts = groups.map((g) => histogram([...Array.from(g.values), lo, hi], bins).counts);
   // The two range anchors added above land in the first and last bins: take them out again.
-  for (const c of counts) { c[0]--; c[bins - 1]--; }
-  const barGroups = edges.slice(0, bins).map((edge, k) => ({ label: `${formatNumber(edge, 3)} to ${formatNumber(edges[k + 1], 3)}`, values: counts.map((c) => c[k]) }));
-  return barChart(title, barGroups, groups.map((g) => g.label), { stacked: true, integer: true, xRange: [lo, hi], xLabel, yLabel: 'units' });
+  for (const c of counts) {
+    c[0]--;
+    c[bins - 1]--;
+  }
+  const barGroups = edges
+    .slice(0, bins)
+    .map((edge, k) => ({ label: `${formatNumber(edge, 3)} to ${formatNumber(edges[k + 1], 3)}`, values: counts.map((c) => c[k]) }));
+  return barChart(
+    title,
+    barGroups,
+    groups.map((g) => g.label),
+    { stacked: true, integer: true, xRange: [lo, hi], xLabel, yLabel: 'units' },
+  );
 }
 
 /** A `<figure>` with a caption around a chart. */

@@ -4,8 +4,9 @@
  * the CLI (e.g. writing `.onnx` needs a network opened from an `.onnx` file). Anything they
  * refuse is reported next to the file control by the caller.
  */
-import { checkWritable, MODEL_FORMATS, modelFormatFor, outputBytes, validateNetwork } from '../../src/index.js';
+
 import type { FixedUnitsNote, ModelRead, Network } from '../../src/index.js';
+import { checkWritable, MODEL_FORMATS, modelFormatFor, outputBytes, validateNetwork } from '../../src/index.js';
 import { download } from './download.js';
 
 /** What each network opened on this page was read as (its format's writer may patch the file). */

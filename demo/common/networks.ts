@@ -2,8 +2,9 @@
  * Where the demo's networks come from (presets, a custom MLP) and what it reports about them:
  * a description, a fingerprint of the weights, per-layer norms and outputs on fixed probe inputs.
  */
-import { cnn, forward, mlp, WeightBalanceError } from '../../src/index.js';
+
 import type { Network } from '../../src/index.js';
+import { cnn, forward, mlp, WeightBalanceError } from '../../src/index.js';
 import { rowMasses } from '../../src/math/norm.js';
 import { Random } from '../../src/network/random.js';
 import { isHomogeneous, layerSize } from '../../src/network/types.js';
@@ -28,7 +29,10 @@ export const PRESETS: readonly Preset[] = [
  * spaces (e.g. `200-64-32-10`), and build it.
  */
 export function customMlp(text: string, seed: number): Network {
-  const parts = text.trim().split(/[\s,x×-]+/).filter((s) => s.length > 0);
+  const parts = text
+    .trim()
+    .split(/[\s,x×-]+/)
+    .filter((s) => s.length > 0);
   if (parts.length < 2) throw new WeightBalanceError('give at least an input and an output size, e.g. 200-64-10');
   const sizes = parts.map((s) => {
     const n = Number(s);
@@ -70,11 +74,13 @@ export function fingerprint(net: Network): string {
  * `(sum_i rho_i^(q/p))^(1/q)` with `rho_i = sum_j |W[i,j]|^p` over the layer's units.
  */
 export function layerNorms(net: Network, p: number, q: number): number[] {
-  return rowMasses(net, p).slice(1).map((rho) => {
-    let sum = 0;
-    for (const r of rho) sum += Math.pow(r, q / p);
-    return Math.pow(sum, 1 / q);
-  });
+  return rowMasses(net, p)
+    .slice(1)
+    .map((rho) => {
+      let sum = 0;
+      for (const r of rho) sum += Math.pow(r, q / p);
+      return Math.pow(sum, 1 / q);
+    });
 }
 
 /** Number of fixed inputs the function check runs. */

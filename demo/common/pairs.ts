@@ -16,11 +16,17 @@ export const DEFAULT_PAIRS = '2,2; 1,1; 1,2; 2,1';
  * by the library's own exponent check, so the page refuses exactly what `balance` refuses.
  */
 export function parsePairs(text: string): Pair[] {
-  const chunks = text.split(';').map((s) => s.trim()).filter((s) => s.length > 0);
+  const chunks = text
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (chunks.length === 0) throw new WeightBalanceError('give at least one pair, e.g. 2,2');
   if (chunks.length > 8) throw new WeightBalanceError(`at most 8 pairs at once, got ${chunks.length}`);
   const pairs = chunks.map((chunk) => {
-    const numbers = chunk.replace(/[()]/g, '').split(/[\s,]+/).filter((s) => s.length > 0);
+    const numbers = chunk
+      .replace(/[()]/g, '')
+      .split(/[\s,]+/)
+      .filter((s) => s.length > 0);
     if (numbers.length !== 2) throw new WeightBalanceError(`'${chunk}' is not a pair: write p,q`);
     const [p, q] = numbers.map(Number);
     try {

@@ -10,8 +10,9 @@
  *
  * The caller's network is never modified: the worker gets a copy and `balance` returns a new one.
  */
-import { balance, BalanceAbortedError, chooseBackend, WeightBalanceError } from '../../src/index.js';
+
 import type { Backend, BalanceResult, GpuSource, Network, SweepProgress } from '../../src/index.js';
+import { BalanceAbortedError, balance, chooseBackend, WeightBalanceError } from '../../src/index.js';
 import type { RunMessage, RunSettings, WorkerReply } from './protocol.js';
 
 /** Sweeps per GPU submission for runs on the page: progress after every few sweeps. */
@@ -39,7 +40,9 @@ export async function webGpuUnavailable(): Promise<string | null> {
 function inWorker(network: Network, settings: RunSettings, onProgress: (items: SweepProgress[]) => void): RunHandle {
   const worker = new Worker(new URL('./balanceWorker.ts', import.meta.url), { type: 'module', name: 'balance-cpu' });
   let settle: { resolve(r: BalanceResult): void; reject(e: Error): void } | null = null;
-  const result = new Promise<BalanceResult>((resolve, reject) => { settle = { resolve, reject }; });
+  const result = new Promise<BalanceResult>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
   const finish = (outcome: BalanceResult | Error): void => {
     worker.terminate();
     const s = settle;
@@ -60,7 +63,10 @@ function inWorker(network: Network, settings: RunSettings, onProgress: (items: S
       finish(error);
     }
   };
-  worker.onerror = (event) => { event.preventDefault(); finish(new Error(`the balance worker failed: ${event.message}`)); };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    finish(new Error(`the balance worker failed: ${event.message}`));
+  };
   worker.onmessageerror = () => finish(new Error('the balance worker sent a message that could not be read'));
   // postMessage copies the network (structured clone): the worker never sees the page's arrays.
   const message: RunMessage = { type: 'run', network, settings };
@@ -72,7 +78,14 @@ function onPage(network: Network, settings: RunSettings, source: GpuSource, onPr
   const controller = new AbortController();
   // Small GPU batches: the first progress comes after a few sweeps (16 by default, which on a
   // large net or a slow adapter keeps the page silent for a long time), at one read-back per batch.
-  const running = balance(network, { ...settings, ...source, backend: 'webgpu', sweepsPerBatch: PAGE_SWEEPS_PER_BATCH, signal: controller.signal, onSweep: (progress) => onProgress([progress]) });
+  const running = balance(network, {
+    ...settings,
+    ...source,
+    backend: 'webgpu',
+    sweepsPerBatch: PAGE_SWEEPS_PER_BATCH,
+    signal: controller.signal,
+    onSweep: (progress) => onProgress([progress]),
+  });
   // The driver stops at the next sweep (or GPU batch) boundary; the page does not wait for it.
   const aborted = new Promise<never>((_, reject) => {
     controller.signal.addEventListener('abort', () => reject(new BalanceAbortedError('cancelled')), { once: true });
@@ -82,12 +95,7 @@ function onPage(network: Network, settings: RunSettings, source: GpuSource, onPr
 }
 
 /** Start one balance run (see the module comment for where it runs). */
-export async function startRun(
-  network: Network,
-  settings: RunSettings,
-  backend: Backend,
-  onProgress: (items: SweepProgress[]) => void,
-): Promise<RunHandle> {
+export async function startRun(network: Network, settings: RunSettings, backend: Backend, onProgress: (items: SweepProgress[]) => void): Promise<RunHandle> {
   if (backend === 'cpu') return inWorker(network, settings, onProgress);
   // Throws a WeightBalanceError for 'webgpu' with no WebGPU at all.
   const choice = await chooseBackend(backend);

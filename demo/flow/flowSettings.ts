@@ -2,10 +2,11 @@
  * The Flows tab's settings: the fields, their defaults per data set, and one reader that checks
  * every field and marks every bad one at once (as the Balance tab does).
  */
-import { WeightBalanceError } from '../../src/index.js';
+
 import type { Dataset } from '../../src/index.js';
-import { el, field, readNumber } from '../common/dom.js';
+import { WeightBalanceError } from '../../src/index.js';
 import type { Field } from '../common/dom.js';
+import { el, field, readNumber } from '../common/dom.js';
 
 /**
  * Defaults per data set, measured so the tab shows what it claims (p = q = 1, lambda = 1e-4, 600
@@ -39,7 +40,8 @@ function readSizes(f: Field<HTMLInputElement>, data: Dataset): number[] {
   const text = f.control.value.trim();
   const sizes = text.split(',').map((s) => (/^\s*[0-9]+\s*$/.test(s) ? Number(s) : NaN));
   let message: string | null = null;
-  if (sizes.length < 2 || sizes.some((n) => !Number.isSafeInteger(n) || n <= 0)) message = `layer sizes must be at least two positive integers like 64,64,32,10, got '${text}'`;
+  if (sizes.length < 2 || sizes.some((n) => !Number.isSafeInteger(n) || n <= 0))
+    message = `layer sizes must be at least two positive integers like 64,64,32,10, got '${text}'`;
   else if (sizes[0] !== data.width) message = `the first size (${sizes[0]}) must equal the data's width (${data.width})`;
   else if (sizes[sizes.length - 1] !== data.outputs) message = `the last size (${sizes[sizes.length - 1]}) must equal the number of classes (${data.outputs})`;
   f.setError(message);

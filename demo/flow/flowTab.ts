@@ -9,10 +9,10 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { MlpTrainer, balanceResidual, mlp, parseDigitsCsv, splitDataset, twoSpirals } from '../../src/index.js';
-import type { Dataset, Network, Optimizer } from '../../src/index.js';
-import { linearTicks, tickLabel } from '../../src/plot/ticks.js';
 import digitsUrl from '../../data/digits.csv.gz?url';
+import type { Dataset, Network, Optimizer } from '../../src/index.js';
+import { balanceResidual, MlpTrainer, mlp, parseDigitsCsv, splitDataset, twoSpirals } from '../../src/index.js';
+import { linearTicks, tickLabel } from '../../src/plot/ticks.js';
 import { PALETTE } from '../common/charts.js';
 import { el, errorMessage, field, formatNumber } from '../common/dom.js';
 import type { DemoTab } from '../common/tab.js';
@@ -85,35 +85,54 @@ class LiveChart {
   /** `reference`: draw the last series as a dashed black reference curve, on top of the others. */
   constructor(host: HTMLElement, yLabel: string, labels: string[], reference = false) {
     const isReference = (k: number): boolean => reference && k === labels.length - 1;
-    this.plot = new uPlot({
-      width: Math.max(300, host.clientWidth || 480),
-      height: 250,
-      scales: { x: { time: false } },
-      axes: [
-        { label: 'step', splits: (_u, _i, min, max) => linearTicks(Math.max(0, min), max, 6, true), values: (_u, ticks) => ticks.map((t) => (t == null ? '' : tickLabel(t))) },
-        { label: yLabel, size: 64, splits: (_u, _i, min, max) => linearTicks(min, max, 5), values: (_u, ticks) => ticks.map((t) => (t == null ? '' : tickLabel(t))) },
-      ],
-      series: [
-        { label: 'step' },
-        ...labels.map((label, k) => ({
-          label,
-          stroke: isReference(k) ? '#111' : PALETTE[k % PALETTE.length],
-          dash: isReference(k) ? [7, 5] : undefined,
-          width: isReference(k) ? 2.5 : 2,
-          value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatNumber(v, 4)),
-        })),
-      ],
-      legend: { live: true },
-    }, [[]], host);
+    this.plot = new uPlot(
+      {
+        width: Math.max(300, host.clientWidth || 480),
+        height: 250,
+        scales: { x: { time: false } },
+        axes: [
+          {
+            label: 'step',
+            splits: (_u, _i, min, max) => linearTicks(Math.max(0, min), max, 6, true),
+            values: (_u, ticks) => ticks.map((t) => (t == null ? '' : tickLabel(t))),
+          },
+          {
+            label: yLabel,
+            size: 64,
+            splits: (_u, _i, min, max) => linearTicks(min, max, 5),
+            values: (_u, ticks) => ticks.map((t) => (t == null ? '' : tickLabel(t))),
+          },
+        ],
+        series: [
+          { label: 'step' },
+          ...labels.map((label, k) => ({
+            label,
+            stroke: isReference(k) ? '#111' : PALETTE[k % PALETTE.length],
+            dash: isReference(k) ? [7, 5] : undefined,
+            width: isReference(k) ? 2.5 : 2,
+            value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatNumber(v, 4)),
+          })),
+        ],
+        legend: { live: true },
+      },
+      [[]],
+      host,
+    );
     new ResizeObserver(() => this.plot.setSize({ width: Math.max(300, host.clientWidth), height: 250 })).observe(host);
   }
 }
 
 const LOSS_CAPTION = 'Training loss E (cross-entropy on a fixed subset of 256 training examples).';
-const FIX_CAPTION = ' GD + fix: the fix itself leaves the function, so the loss, unchanged; but it moves weight between layers, and the next steps of the same size then change the rescaled (now smaller) weights relatively more, so the loss can jump for a few steps after each fix before training settles again.';
+const FIX_CAPTION =
+  ' GD + fix: the fix itself leaves the function, so the loss, unchanged; but it moves weight between layers, and the next steps of the same size then change the rescaled (now smaller) weights relatively more, so the loss can jump for a few steps after each fix before training settles again.';
 
 function mount(panel: HTMLElement): void {
-  const dataSelect = el('select', {}, el('option', { value: 'digits', text: '8x8 digits (1797 images, 10 classes)' }), el('option', { value: 'spirals', text: 'Two spirals (400 points, 2 classes)' }));
+  const dataSelect = el(
+    'select',
+    {},
+    el('option', { value: 'digits', text: '8x8 digits (1797 images, 10 classes)' }),
+    el('option', { value: 'spirals', text: 'Two spirals (400 points, 2 classes)' }),
+  );
   const data = field('flow-data', 'Data', dataSelect);
   const f = flowFields();
   const start = el('button', { type: 'button', class: 'primary', text: 'Train' });
@@ -132,12 +151,26 @@ function mount(panel: HTMLElement): void {
   });
 
   panel.append(
-    el('p', { class: 'intro', text: 'The same ReLU network, trained from the same start on the same minibatches by gradient descent on L = E + λ·‖W‖p,q^q and by the weight-balancing flow dW/dt = −M(W)·∇L. The flow keeps every hidden unit\'s balance residual g[h] = q·(In[h] − Out[h]) on exp(−p·q·λ·t) (constant for λ = 0); gradient descent does not (for p = q = 2 the two coincide). With the defaults, GD\'s largest residual grows while the flow\'s shrinks along the dashed exact curve. Training runs in float64 on this page.' }),
-    el('div', { class: 'layout' },
+    el('p', {
+      class: 'intro',
+      text: "The same ReLU network, trained from the same start on the same minibatches by gradient descent on L = E + λ·‖W‖p,q^q and by the weight-balancing flow dW/dt = −M(W)·∇L. The flow keeps every hidden unit's balance residual g[h] = q·(In[h] − Out[h]) on exp(−p·q·λ·t) (constant for λ = 0); gradient descent does not (for p = q = 2 the two coincide). With the defaults, GD's largest residual grows while the flow's shrinks along the dashed exact curve. Training runs in float64 on this page.",
+    }),
+    el(
+      'div',
+      { class: 'layout' },
       el('fieldset', {}, el('legend', { text: 'Training' }), data.root, ...Object.values(f).map((x) => x.root), el('div', { class: 'actions' }, start, stop)),
-      el('div', { class: 'output' },
+      el(
+        'div',
+        { class: 'output' },
         status,
-        el('figure', { 'aria-label': 'Balance residual plot' }, residualHost, el('figcaption', { text: 'Balance residual max_h |g[h]|, relative to its start. Along the exact flow (dashed) every g[h] decays like exp(−p·q·λ·t), t = step × (flow step size); the discrete flow follows it up to O(step). 0 means balanced (the fix).' })),
+        el(
+          'figure',
+          { 'aria-label': 'Balance residual plot' },
+          residualHost,
+          el('figcaption', {
+            text: 'Balance residual max_h |g[h]|, relative to its start. Along the exact flow (dashed) every g[h] decays like exp(−p·q·λ·t), t = step × (flow step size); the discrete flow follows it up to O(step). 0 means balanced (the fix).',
+          }),
+        ),
         el('figure', { 'aria-label': 'Training loss plot' }, lossHost, lossCaption),
         el('div', { class: 'scroll', id: 'flow-table' }, table),
       ),
@@ -150,8 +183,12 @@ function mount(panel: HTMLElement): void {
   const snapshot: FlowsSnapshot = { steps: [], runs: [], exact: [], done: false };
   (window as unknown as { weightBalanceFlows: () => FlowsSnapshot }).weightBalanceFlows = () => snapshot;
 
-  stop.addEventListener('click', () => { stopped = true; });
-  start.addEventListener('click', () => { void train(); });
+  stop.addEventListener('click', () => {
+    stopped = true;
+  });
+  start.addEventListener('click', () => {
+    void train();
+  });
 
   async function train(): Promise<void> {
     start.disabled = true;
@@ -161,16 +198,26 @@ function mount(panel: HTMLElement): void {
     try {
       status.textContent = 'Loading the data…';
       // A failed fetch is not cached: the next Train tries again.
-      const all = dataSelect.value === 'digits'
-        ? await (digitsCache ??= fetchDigits().catch((error: unknown) => { digitsCache = null; throw error; }))
-        : twoSpirals({ perClass: 200, seed: 0 });
+      const all =
+        dataSelect.value === 'digits'
+          ? await (digitsCache ??= fetchDigits().catch((error: unknown) => {
+              digitsCache = null;
+              throw error;
+            }))
+          : twoSpirals({ perClass: 200, seed: 0 });
       const s = readFlowSettings(f, all);
       const { train: trainSet, test } = splitDataset(all, { seed: 0 });
       const built = mlp(s.sizes, { seed: 0, dtype: 'float64' });
       const net: Network = { ...built, blocks: built.blocks.map((b) => ({ ...b, bias: null })) };
       const base = { p: s.p, q: s.q, lambda: s.lambda, batchSize: 32, seed: 0 };
       const make = (label: string, optimizer: Optimizer, lr: number, fix = 0): Run => ({
-        label, trainer: new MlpTrainer(net, trainSet, { ...base, optimizer, lr, fixEvery: fix }), loss: [], residual: [], offExact: [], residual0: NaN, g0: [],
+        label,
+        trainer: new MlpTrainer(net, trainSet, { ...base, optimizer, lr, fixEvery: fix }),
+        loss: [],
+        residual: [],
+        offExact: [],
+        residual0: NaN,
+        g0: [],
       });
       const runs = [make('gradient descent', 'gd', s.lrGd), make('weight-balancing flow', 'flow', s.lrFlow)];
       if (s.fixEvery > 0) runs.push(make(`GD + fix every ${s.fixEvery}`, 'gd', s.lrGd, s.fixEvery));
@@ -183,7 +230,11 @@ function mount(panel: HTMLElement): void {
       residualChart?.plot.destroy();
       lossHost.replaceChildren();
       residualHost.replaceChildren();
-      lossChart = new LiveChart(lossHost, 'loss', runs.map((r) => r.label));
+      lossChart = new LiveChart(
+        lossHost,
+        'loss',
+        runs.map((r) => r.label),
+      );
       residualChart = new LiveChart(residualHost, 'max |g| / start', [...runs.map((r) => r.label), 'exact flow: exp(−p·q·λ·t)'], true);
       const exact: number[] = [];
       const xs: number[] = [];
@@ -221,20 +272,39 @@ function mount(panel: HTMLElement): void {
       }
       if (step % logEvery !== 0 && step !== s.steps) log(step);
       const rows = runs.map((run) => ({ run, trainAccuracy: run.trainer.evaluate().accuracy, testAccuracy: run.trainer.evaluate(test).accuracy }));
-      snapshot.runs = rows.map(({ run, trainAccuracy, testAccuracy }) => ({ label: run.label, loss: run.loss, residual: run.residual, offExact: run.offExact, trainAccuracy, testAccuracy }));
+      snapshot.runs = rows.map(({ run, trainAccuracy, testAccuracy }) => ({
+        label: run.label,
+        loss: run.loss,
+        residual: run.residual,
+        offExact: run.offExact,
+        trainAccuracy,
+        testAccuracy,
+      }));
       const last = (xs2: number[]): number => xs2[xs2.length - 1];
       table.replaceChildren(
-        el('caption', { text: `After ${step} steps (${trainSet.count} training, ${test.count} test examples). "off exp(−pqλt)": max_h |g[h] − exp(−p·q·λ·t)·g[h](0)| relative to the starting max |g|, unit by unit.` }),
-        el('tr', {}, ...['run', 'loss', 'train acc.', 'test acc.', 'max |g| start → now', 'off exp(−pqλt)', 'max |g|/(In+Out)'].map((h) => el('th', { scope: 'col', text: h }))),
-        ...rows.map(({ run, trainAccuracy, testAccuracy }) => el('tr', {},
-          el('th', { scope: 'row', text: run.label }),
-          el('td', { text: formatNumber(last(run.loss), 4) }),
-          el('td', { text: formatNumber(trainAccuracy, 3) }),
-          el('td', { text: formatNumber(testAccuracy, 3) }),
-          el('td', { text: `${formatNumber(run.residual0, 3)} → ${formatNumber(run.residual0 * last(run.residual), 3)}` }),
-          el('td', { text: formatNumber(last(run.offExact), 3) }),
-          el('td', { text: formatNumber(run.trainer.residual(), 3) }),
-        )),
+        el('caption', {
+          text: `After ${step} steps (${trainSet.count} training, ${test.count} test examples). "off exp(−pqλt)": max_h |g[h] − exp(−p·q·λ·t)·g[h](0)| relative to the starting max |g|, unit by unit.`,
+        }),
+        el(
+          'tr',
+          {},
+          ...['run', 'loss', 'train acc.', 'test acc.', 'max |g| start → now', 'off exp(−pqλt)', 'max |g|/(In+Out)'].map((h) =>
+            el('th', { scope: 'col', text: h }),
+          ),
+        ),
+        ...rows.map(({ run, trainAccuracy, testAccuracy }) =>
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'row', text: run.label }),
+            el('td', { text: formatNumber(last(run.loss), 4) }),
+            el('td', { text: formatNumber(trainAccuracy, 3) }),
+            el('td', { text: formatNumber(testAccuracy, 3) }),
+            el('td', { text: `${formatNumber(run.residual0, 3)} → ${formatNumber(run.residual0 * last(run.residual), 3)}` }),
+            el('td', { text: formatNumber(last(run.offExact), 3) }),
+            el('td', { text: formatNumber(run.trainer.residual(), 3) }),
+          ),
+        ),
       );
       status.textContent = stopped ? `Stopped at step ${step}.` : `Done: ${step} steps.`;
       snapshot.done = true;

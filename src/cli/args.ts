@@ -37,7 +37,13 @@ export const EXIT_STATUS_HELP = [
 
 /** One line from a commander message: without its `error: ` prefix, its lines joined. */
 function oneLine(message: string): string {
-  return message.replace(/^error: /, '').replace('(Did you mean', '(did you mean').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  return message
+    .replace(/^error: /, '')
+    .replace('(Did you mean', '(did you mean')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** Commander's flags for one option of a spec: `-p, --p <value>`, `-o, --output <value>`, `--json`. */

@@ -2,13 +2,14 @@
  * The balance run shared by `balance` and `paper`: its options, the call to the library with
  * WebGPU wired in, and the two ways of reporting it (a human summary, one JSON object).
  */
-import { DEFAULT_TOL, balance, validateRunOptions } from '../balance.js';
+
 import type { BalanceResult, SweepProgress } from '../balance.js';
+import { balance, DEFAULT_TOL, validateRunOptions } from '../balance.js';
 import type { Network } from '../network/types.js';
-import { SCHEDULES, validateExponents } from '../options.js';
 import type { Backend, Schedule } from '../options.js';
-import { choiceArg, flagArg, integerArg, numberArg } from './args.js';
+import { SCHEDULES, validateExponents } from '../options.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
+import { choiceArg, flagArg, integerArg, numberArg } from './args.js';
 import { gpuForBackend } from './gpu.js';
 
 /** The command-line options of a balance run. */
@@ -28,10 +29,10 @@ export const BALANCE_OPTION_USAGE = [
   '  -p P                       exponent inside each row of incoming weights, P > 0 (default 2)',
   '  -q Q                       exponent across rows, Q > 0 (default 2)',
   '  --schedule accelerated|parallel|alternating',
-  '                             accelerated (default; CPU engine): the paper\'s update with a',
+  "                             accelerated (default; CPU engine): the paper's update with a",
   '                             coarse layer correction and a safeguarded longer step, several',
   '                             times fewer passes over the weights; parallel (the default with',
-  '                             --backend webgpu): the paper\'s update of all hidden units at once;',
+  "                             --backend webgpu): the paper's update of all hidden units at once;",
   '                             alternating: one class of non-adjacent units at a time',
   '  --backend auto|cpu|webgpu  where the arithmetic runs (default auto: WebGPU on a hardware',
   '                             adapter, else the float64 CPU engine; webgpu: any adapter, a',

@@ -56,7 +56,9 @@ function panel(net: string, series: readonly Fig2Series[], colourOf: (s: Fig2Ser
   for (const s of series) {
     const points = s.ratios.map((r, k) => `${fixed(x(k))},${fixed(y(r))}`).join(' ');
     const dash = s.schedule === 'alternating' ? ' stroke-dasharray="6 3"' : '';
-    parts.push(`<polyline data-p="${s.p}" data-q="${s.q}" data-schedule="${xml(s.schedule)}" fill="none" stroke="${colourOf(s)}" stroke-width="1.6"${dash} points="${points}"><title>(p, q) = (${s.p}, ${s.q}), ${xml(s.schedule)}</title></polyline>`);
+    parts.push(
+      `<polyline data-p="${s.p}" data-q="${s.q}" data-schedule="${xml(s.schedule)}" fill="none" stroke="${colourOf(s)}" stroke-width="1.6"${dash} points="${points}"><title>(p, q) = (${s.p}, ${s.q}), ${xml(s.schedule)}</title></polyline>`,
+    );
   }
   const data = `data-net="${xml(net)}" data-x-min="0" data-x-max="${xMax}" data-y-min="${yMin}" data-y-max="${yMax}" data-left="${PANEL.left}" data-top="${PANEL.top}" data-width="${w}" data-height="${h}"`;
   return `<g class="panel" transform="translate(${offsetX} 0)" ${data}>${parts.join('')}</g>`;
@@ -78,7 +80,9 @@ export function fig2Svg(series: readonly Fig2Series[]): string {
   entries.forEach((e, k) => {
     const lx = 16 + (k % perRow) * 150;
     const ly = PANEL.height + 8 + Math.floor(k / perRow) * LEGEND_ROW;
-    legend.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${e.stroke}" stroke-width="2"${e.dash}/><text x="${lx + 30}" y="${ly + 4}" class="legend">${xml(e.label)}</text>`);
+    legend.push(
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${e.stroke}" stroke-width="2"${e.dash}/><text x="${lx + 30}" y="${ly + 4}" class="legend">${xml(e.label)}</text>`,
+    );
   });
   const height = PANEL.height + 16 + Math.ceil(entries.length / perRow) * LEGEND_ROW;
   return [
@@ -87,7 +91,14 @@ export function fig2Svg(series: readonly Fig2Series[]): string {
     `<title>||W||p,q / ||W0||p,q against the number of updates, one panel per network</title>`,
     `<style>.tick{font-size:10px;fill:#333}.axis{font-size:11px;fill:#222}.title{font-size:12px;font-weight:600}.legend{font-size:11px}</style>`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    ...nets.map((net, k) => panel(net, series.filter((s) => s.net === net), colourOf, k * PANEL.width)),
+    ...nets.map((net, k) =>
+      panel(
+        net,
+        series.filter((s) => s.net === net),
+        colourOf,
+        k * PANEL.width,
+      ),
+    ),
     ...legend,
     `</svg>`,
     '',

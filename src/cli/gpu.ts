@@ -12,8 +12,8 @@
  *   here, nothing printed. The probe runs once per process.
  */
 import { spawn } from 'node:child_process';
-import { chooseBackend } from '../driver/backend.js';
 import type { AdapterInfoLike, GpuSource } from '../driver/backend.js';
+import { chooseBackend } from '../driver/backend.js';
 import type { Fallback } from '../driver/fallback.js';
 import type { Backend } from '../options.js';
 
@@ -67,7 +67,9 @@ function probe(verbose: boolean): Promise<ProbeAnswer> {
       stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'],
     });
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
     const failed = { dawn: true, adapter: null, icd: null };
     child.on('error', () => resolve(failed));
     child.on('close', () => {

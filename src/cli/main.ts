@@ -4,18 +4,24 @@
  * own module under `src/cli/commands/`, loaded only when run, and parses its own options.
  */
 import { Command as Commander, CommanderError } from 'commander';
+import packageJson from '../../package.json' with { type: 'json' };
 import { WeightBalanceError } from '../errors.js';
 import { closestWord } from '../options.js';
-import packageJson from '../../package.json' with { type: 'json' };
 import { EXIT_STATUS_HELP } from './args.js';
-import type { Command, CliIO } from './io.js';
+import type { CliIO, Command } from './io.js';
 import { nodeIO } from './io.js';
 
 /** The subcommands, by name, with their one-line description. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  'make-net': { summary: 'write a He-initialised ReLU network (an MLP or the small CNN preset)', load: async () => (await import('./commands/make-net.js')).default },
+  'make-net': {
+    summary: 'write a He-initialised ReLU network (an MLP or the small CNN preset)',
+    load: async () => (await import('./commands/make-net.js')).default,
+  },
   balance: { summary: 'balance a .safetensors or .onnx model file (the l_{p,q} fix)', load: async () => (await import('./commands/balance.js')).default },
-  paper: { summary: "balance the paper's 200-2500-1250-10 MLP and print ||W||/||W0|| per sweep", load: async () => (await import('./commands/paper.js')).default },
+  paper: {
+    summary: "balance the paper's 200-2500-1250-10 MLP and print ||W||/||W0|| per sweep",
+    load: async () => (await import('./commands/paper.js')).default,
+  },
   fig2: { summary: "the experiment of the paper's Fig. 2: ratios per sweep to a CSV file", load: async () => (await import('./commands/fig2.js')).default },
   train: { summary: 'train a ReLU MLP by gradient descent or the weight-balancing flow', load: async () => (await import('./commands/train.js')).default },
 };
@@ -52,7 +58,8 @@ function program(io: CliIO, run: (name: string, rest: string[]) => Promise<numbe
     .configureOutput({ writeOut: (text) => io.out(text), writeErr: () => undefined, outputError: () => undefined })
     .configureHelp({ formatHelp: () => `${usage()}\n` });
   for (const name of [...Object.keys(COMMANDS), 'help']) {
-    commander.command(name)
+    commander
+      .command(name)
       .helpOption(false)
       .allowUnknownOption()
       .allowExcessArguments()
@@ -67,7 +74,9 @@ function program(io: CliIO, run: (name: string, rest: string[]) => Promise<numbe
 
 function unknownCommand(name: string, io: CliIO): number {
   const near = closestWord(name, Object.keys(COMMANDS));
-  io.err(`weight-balance: unknown command '${name}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}\nsee 'weight-balance --help'\n`);
+  io.err(
+    `weight-balance: unknown command '${name}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}\nsee 'weight-balance --help'\n`,
+  );
   return 2;
 }
 
@@ -98,7 +107,12 @@ export async function main(argv: string[], io: CliIO = nodeIO()): Promise<number
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
-      io.err(`weight-balance: ${error.message.replace(/^error: /, '').split('\n').join(' ')}\nsee 'weight-balance --help'\n`);
+      io.err(
+        `weight-balance: ${error.message
+          .replace(/^error: /, '')
+          .split('\n')
+          .join(' ')}\nsee 'weight-balance --help'\n`,
+      );
       return 2;
     }
     io.err(`weight-balance: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -111,9 +125,12 @@ async function runCommand(name: string, rest: string[], io: CliIO): Promise<numb
     const command = await COMMANDS[name].load();
     return await command(rest, io);
   } catch (error) {
-    const text = error instanceof WeightBalanceError || error instanceof TypeError
-      ? error.message
-      : error instanceof Error ? error.stack ?? error.message : String(error);
+    const text =
+      error instanceof WeightBalanceError || error instanceof TypeError
+        ? error.message
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error);
     io.err(`weight-balance ${name}: ${text}\n`);
     return 1;
   }

@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
-import { checkWritable, modelFormatFor, sourceFor } from '../io/formats.js';
 import type { ModelFormat, ModelRead, ReadModelOptions } from '../io/formats.js';
+import { checkWritable, modelFormatFor, sourceFor } from '../io/formats.js';
 import type { Network } from '../network/types.js';
 
 export type { FixedUnitsNote } from '../io/formats.js';
@@ -84,7 +84,6 @@ async function realTarget(path: string): Promise<string> {
   return join(await realpath(dirname(target)), basename(target));
 }
 
-
 /** Whether two paths name the same existing file (after symbolic links; `false` when either does not exist). */
 export async function sameFile(a: string, b: string): Promise<boolean> {
   const [x, y] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
@@ -125,7 +124,7 @@ export async function checkOutputPath(path: string, source: ModelSource | null =
   if (input !== null && output !== (await realTarget(input)) && dirname(output) === dirname(await realTarget(input))) {
     throw new WeightBalanceError(
       `cannot write '${path}': the model refers to ${companions.map((c) => `'${c}'`).join(', ')} by name, and writing ${companions.length > 1 ? 'them' : 'it'} ` +
-      `next to '${path}' would overwrite the input's own; write the output into another directory (or over '${input}' itself)`,
+        `next to '${path}' would overwrite the input's own; write the output into another directory (or over '${input}' itself)`,
     );
   }
 }

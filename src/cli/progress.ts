@@ -64,9 +64,10 @@ export function progressReporter(io: CliIO, run: { tol: number; maxSweeps: numbe
     }
     return parts.join(', ');
   };
-  const line = (): string => latest
-    ? `sweep ${latest.sweep}  ||W||/||W0|| ${latest.ratio.toFixed(8)}  norm ${latest.norm.toPrecision(8)}  max|log(Out/In)| ${latest.maxLogImbalance.toExponential(2)}  passes ${latest.passes.toFixed(1)}  ${stats()}`
-    : `sweep 0  ${stats()}`;
+  const line = (): string =>
+    latest
+      ? `sweep ${latest.sweep}  ||W||/||W0|| ${latest.ratio.toFixed(8)}  norm ${latest.norm.toPrecision(8)}  max|log(Out/In)| ${latest.maxLogImbalance.toExponential(2)}  passes ${latest.passes.toFixed(1)}  ${stats()}`
+      : `sweep 0  ${stats()}`;
   const record = (p: SweepProgress): void => {
     latest = p;
     logSteps.push(Math.log(p.maxLogImbalance));
@@ -76,7 +77,13 @@ export function progressReporter(io: CliIO, run: { tol: number; maxSweeps: numbe
     shown = Math.min(1, Math.max(shown, bySweeps, byStep));
   };
   if (!io.isTTY) {
-    return { sweep: (p) => { record(p); io.err(`${line()}\n`); }, finish: () => undefined };
+    return {
+      sweep: (p) => {
+        record(p);
+        io.err(`${line()}\n`);
+      },
+      finish: () => undefined,
+    };
   }
   let lastDraw = 0;
   const draw = (): void => {

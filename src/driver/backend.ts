@@ -10,8 +10,9 @@
  *
  * The adapter is requested once per run and handed to the engine (no second request).
  */
-import { WeightBalanceError } from '../errors.js';
+
 import { describeAdapter } from '../engines/webgpu/device.js';
+import { WeightBalanceError } from '../errors.js';
 import type { Backend } from '../options.js';
 import type { Fallback } from './fallback.js';
 

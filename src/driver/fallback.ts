@@ -25,4 +25,13 @@ export interface Fallback {
 }
 
 /** Every {@link FallbackKind}, for validation and tests. */
-export const FALLBACK_KINDS: readonly FallbackKind[] = ['no-webgpu', 'no-adapter', 'software-adapter', 'device-lost', 'gpu-error', 'not-monotone', 'stalled', 'cpu-schedule'];
+export const FALLBACK_KINDS: readonly FallbackKind[] = [
+  'no-webgpu',
+  'no-adapter',
+  'software-adapter',
+  'device-lost',
+  'gpu-error',
+  'not-monotone',
+  'stalled',
+  'cpu-schedule',
+];

@@ -11,13 +11,14 @@
  *
  * On the CPU (the reference, float64) the same failures are errors: they are thrown.
  */
-import { WeightBalanceError } from '../errors.js';
-import { CpuEngine } from '../engines/cpu/cpuEngine.js';
-import { DeviceLostError } from '../engines/engine.js';
+
 import type { CpuEngineOptions } from '../engines/cpu/cpuEngine.js';
+import { CpuEngine } from '../engines/cpu/cpuEngine.js';
 import type { Engine, Evaluation, RescaledBlock, SweepRecord } from '../engines/engine.js';
-import { createWebGpuEngine } from '../engines/webgpu/engine.js';
+import { DeviceLostError } from '../engines/engine.js';
 import type { GpuTarget } from '../engines/webgpu/device.js';
+import { createWebGpuEngine } from '../engines/webgpu/engine.js';
+import { WeightBalanceError } from '../errors.js';
 import type { Schedule } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import type { BackendChoice } from './backend.js';
@@ -110,7 +111,13 @@ export class EngineHandover {
   private smallestStep = Infinity;
   private sweepsSinceSmallest = 0;
 
-  private constructor(private readonly problem: Problem, private readonly run: HandoverRun, engine: Engine, choice: BackendChoice, fallback: Fallback | null) {
+  private constructor(
+    private readonly problem: Problem,
+    private readonly run: HandoverRun,
+    engine: Engine,
+    choice: BackendChoice,
+    fallback: Fallback | null,
+  ) {
     this.engine = engine;
     this.adapter = engine.adapter ?? choice.adapter;
     this.fallback = fallback;
@@ -220,7 +227,10 @@ export class EngineHandover {
     this.sweepsSinceSmallest = smallest < this.smallestStep ? 0 : this.sweepsSinceSmallest + records.length;
     this.smallestStep = Math.min(this.smallestStep, smallest);
     if (this.sweepsSinceSmallest >= GPU_STALL_SWEEPS) {
-      this.handOver('stalled', `WebGPU stalled at its float32 precision floor after ${this.sweeps} sweeps (imbalance ${smallest.toExponential(2)}, tol ${this.run.tol}): the CPU engine finished`);
+      this.handOver(
+        'stalled',
+        `WebGPU stalled at its float32 precision floor after ${this.sweeps} sweeps (imbalance ${smallest.toExponential(2)}, tol ${this.run.tol}): the CPU engine finished`,
+      );
     }
   }
 

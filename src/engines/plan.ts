@@ -1,5 +1,5 @@
-import { updateExponent } from '../options.js';
 import type { Schedule } from '../options.js';
+import { updateExponent } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 
 /**
@@ -125,9 +125,7 @@ export function sweepPlan(problem: Problem, schedule: Schedule): SweepPlan {
   let steps: Step[];
   let finish: Pass[];
   if (schedule === 'parallel') {
-    steps = fusable
-      ? [{ variables: 'all', prepare: [], update, refresh: [fused] }]
-      : [{ variables: 'all', prepare: [], update, refresh: [rows(all)] }];
+    steps = fusable ? [{ variables: 'all', prepare: [], update, refresh: [fused] }] : [{ variables: 'all', prepare: [], update, refresh: [rows(all)] }];
     finish = fusable ? [] : [columns(withVariables)];
   } else if (schedule === 'alternating') {
     steps = perClass.map((blocks, c) => ({ variables: { class: c }, prepare: c === 0 ? [] : [columns(blocks)], update, refresh: [rows(blocks)] }));

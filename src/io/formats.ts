@@ -7,10 +7,10 @@
  */
 import { WeightBalanceError } from '../errors.js';
 import type { Network } from '../network/types.js';
-import { onnxExternalDataFiles, readOnnx, writeOnnxFiles } from './onnx/index.js';
 import type { OnnxModel } from './onnx/index.js';
-import { readSafetensorsModel, safetensorsParts } from './safetensors.js';
+import { onnxExternalDataFiles, readOnnx, writeOnnxFiles } from './onnx/index.js';
 import type { ActivationSpec, SafetensorsModel } from './safetensors.js';
+import { readSafetensorsModel, safetensorsParts } from './safetensors.js';
 
 /**
  * Units that a model file's reader fixed (factor 1): one entry per layer and per node that
@@ -116,7 +116,10 @@ interface OnnxState {
 
 /** Names quoted and joined for a report line: the first 10, then a count of the rest. */
 export function listNames(names: readonly string[]): string {
-  const shown = names.slice(0, 10).map((n) => `'${n}'`).join(', ');
+  const shown = names
+    .slice(0, 10)
+    .map((n) => `'${n}'`)
+    .join(', ');
   return names.length > 10 ? `${shown} and ${names.length - 10} more` : shown;
 }
 
@@ -125,21 +128,32 @@ function onnxReport(model: OnnxModel): Pick<ModelRead, 'fixedUnits' | 'notes' | 
   // Each layer once, with the first node that fixed it (a layer can be both the output of one
   // fixing op and the input of the next, e.g. HardSwish after HardSwish).
   const seen = new Set<number>();
-  const fixedUnits: FixedUnitsNote[] = model.fixedUnits.flatMap((f) => f.layers.filter((l) => !seen.has(l.layer) && seen.add(l.layer)).map((l) => ({
-    layer: l.layer,
-    name: l.name,
-    units: l.units,
-    op: f.op,
-    node: f.node,
-    reason: f.modelled === 'opaque' ? 'unsupported' as const : f.modelled === 'unfoldable' ? 'unfoldable-batchnorm' as const : 'activation' as const,
-  })));
+  const fixedUnits: FixedUnitsNote[] = model.fixedUnits.flatMap((f) =>
+    f.layers
+      .filter((l) => !seen.has(l.layer) && seen.add(l.layer))
+      .map((l) => ({
+        layer: l.layer,
+        name: l.name,
+        units: l.units,
+        op: f.op,
+        node: f.node,
+        reason: f.modelled === 'opaque' ? ('unsupported' as const) : f.modelled === 'unfoldable' ? ('unfoldable-batchnorm' as const) : ('activation' as const),
+      })),
+  );
   const bns = model.foldedBatchNorms;
-  const notes = bns.length === 0 ? [] : [`${bns.length} BatchNormalization node${bns.length > 1 ? 's are' : ' is'} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the file keeps the nodes; their bias B is rewritten): ${listNames(bns)}`];
+  const notes =
+    bns.length === 0
+      ? []
+      : [
+          `${bns.length} BatchNormalization node${bns.length > 1 ? 's are' : ' is'} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the file keeps the nodes; their bias B is rewritten): ${listNames(bns)}`,
+        ];
   const inexact = model.fixedUnits
     .filter((f) => f.modelled !== 'activation')
-    .map((f) => f.modelled === 'unfoldable'
-      ? `BatchNormalization '${f.node}' cannot be folded into a Conv/Gemm/MatMul and is kept as an identity barrier of fixed units`
-      : `op '${f.op}' (node '${f.node}') is kept as an identity barrier of fixed units`);
+    .map((f) =>
+      f.modelled === 'unfoldable'
+        ? `BatchNormalization '${f.node}' cannot be folded into a Conv/Gemm/MatMul and is kept as an identity barrier of fixed units`
+        : `op '${f.op}' (node '${f.node}') is kept as an identity barrier of fixed units`,
+    );
   if (model.inputTranspose) {
     const transpose = `the graph transposes its input first (perm [${model.inputTranspose.join(', ')}]): the network's input layer has the transposed shape`;
     notes.push(transpose);
@@ -152,11 +166,15 @@ function onnxReport(model: OnnxModel): Pick<ModelRead, 'fixedUnits' | 'notes' | 
 function safetensorsNotes(model: SafetensorsModel): string[] {
   const notes = [...model.assumptions];
   const bns = model.foldedBatchNorms;
-  if (bns.length > 0) notes.push(`${bns.length} BatchNorm${bns.length > 1 ? 's' : ''} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the written file holds the folded weights): ${listNames(bns)}`);
+  if (bns.length > 0)
+    notes.push(
+      `${bns.length} BatchNorm${bns.length > 1 ? 's' : ''} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the written file holds the folded weights): ${listNames(bns)}`,
+    );
   return notes;
 }
 
-const NEEDS_ONNX_SOURCE = "writing '.onnx' needs a network read from an '.onnx' file (the writer rewrites that file's weight initializers and keeps everything else)";
+const NEEDS_ONNX_SOURCE =
+  "writing '.onnx' needs a network read from an '.onnx' file (the writer rewrites that file's weight initializers and keeps everything else)";
 
 function onnxState(source: ModelRead | null): OnnxState {
   if (!source) throw new WeightBalanceError(NEEDS_ONNX_SOURCE);
@@ -249,7 +267,7 @@ export function checkWritable(name: string, source: ModelRead | null, sourceName
     const own = MODEL_FORMATS.find((f) => f.name === source.format)?.extensions[0] ?? source.format;
     throw new WeightBalanceError(
       `cannot write '${name}': the network read from ${quoted(sourceName)} does not compute that model's function by itself (${source.inexact.join('; ')}), ` +
-      `so a '${extensionOf(name)}' file would be a different model; write '${own}' instead`,
+        `so a '${extensionOf(name)}' file would be a different model; write '${own}' instead`,
     );
   }
   const own = sourceFor(format, source);

@@ -13,19 +13,30 @@
  * (or ReLU, reported as assumed) between consecutive parametrised layers, the last layer's
  * outputs are the outputs. The container itself is parsed in `safetensorsFile.ts`.
  */
-import { WeightBalanceError, describeValue } from '../errors.js';
-import { validateNetwork } from '../network/validate.js';
+import { describeValue, WeightBalanceError } from '../errors.js';
 import type { Block, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from '../network/types.js';
-import { MAX_LAYERS, checkCount, checkJsonDepth } from './limits.js';
-import { DTYPE_BYTES, LITTLE_ENDIAN, MAX_HEADER_BYTES, SHARED, STORAGE_DTYPE, blockTensors, encodeTensor, fail, isRecord, makeBlock, parseHeader } from './safetensorsFile.js';
+import { validateNetwork } from '../network/validate.js';
+import { checkCount, checkJsonDepth, MAX_LAYERS } from './limits.js';
 import type { ConvGeometry, Dtype, OutTensor, TensorEntry } from './safetensorsFile.js';
-import { networkFromStateDict, parseActivation } from './stateDict.js';
+import {
+  blockTensors,
+  DTYPE_BYTES,
+  encodeTensor,
+  fail,
+  isRecord,
+  LITTLE_ENDIAN,
+  MAX_HEADER_BYTES,
+  makeBlock,
+  parseHeader,
+  SHARED,
+  STORAGE_DTYPE,
+} from './safetensorsFile.js';
 import type { ActivationSpec, StateDictHints } from './stateDict.js';
-
-export { parseActivation } from './stateDict.js';
-export type { ActivationSpec } from './stateDict.js';
+import { networkFromStateDict, parseActivation } from './stateDict.js';
 
 export { MAX_HEADER_BYTES } from './safetensorsFile.js';
+export type { ActivationSpec } from './stateDict.js';
+export { parseActivation } from './stateDict.js';
 
 /** The `__metadata__` key holding the network graph as JSON. */
 export const GRAPH_METADATA_KEY = 'weight_balance';
@@ -49,7 +60,16 @@ export interface NetworkGraphMetadata {
   layers?: Array<Omit<Layer, 'shape'> & { shape: number[] }>;
   blocks?: Array<
     | { name: string; kind: 'dense'; from: number; to: number }
-    | { name: string; kind: 'conv2d'; from: number; to: number; stride: [number, number]; padding: [number, number]; groups: number; dilation?: [number, number] }
+    | {
+        name: string;
+        kind: 'conv2d';
+        from: number;
+        to: number;
+        stride: [number, number];
+        padding: [number, number];
+        groups: number;
+        dilation?: [number, number];
+      }
   >;
   ties?: UnitRef[][];
 }
@@ -148,7 +168,11 @@ function networkFromGraph(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
     const base = { name: x.name, from: readInt(x.from, `${path}.from`), to: readInt(x.to, `${path}.to`) };
     if (x.kind === 'dense') return makeBlock(bytes, blockTensors(tensors, x.name, 2, used), base);
     if (x.kind === 'conv2d') {
-      const conv: ConvGeometry = { stride: readPair(x.stride, `${path}.stride`), padding: readPair(x.padding, `${path}.padding`), groups: readInt(x.groups, `${path}.groups`) };
+      const conv: ConvGeometry = {
+        stride: readPair(x.stride, `${path}.stride`),
+        padding: readPair(x.padding, `${path}.padding`),
+        groups: readInt(x.groups, `${path}.groups`),
+      };
       if (x.dilation !== undefined) conv.dilation = readPair(x.dilation, `${path}.dilation`);
       return makeBlock(bytes, blockTensors(tensors, x.name, 4, used), base, conv);
     }
@@ -189,7 +213,8 @@ function readActivation(graph: Record<string, unknown> | undefined): ActivationS
   if (typeof graph.activation !== 'string') graphFail('activation', 'must be a string such as "relu", "tanh" or "leaky_relu:0.1"');
   const spec = parseActivation(graph.activation);
   if (graph.negativeSlope !== undefined) {
-    if (typeof graph.negativeSlope !== 'number' || spec.activation !== 'leaky_relu') graphFail('negativeSlope', 'must be a number, with activation "leaky_relu"');
+    if (typeof graph.negativeSlope !== 'number' || spec.activation !== 'leaky_relu')
+      graphFail('negativeSlope', 'must be a number, with activation "leaky_relu"');
     spec.negativeSlope = graph.negativeSlope;
   }
   return spec;
@@ -223,7 +248,9 @@ function readModel(bytes: Uint8Array, options: ReadSafetensorsOptions): Safetens
   let read: SafetensorsModel;
   if (graph && (graph.layers !== undefined || graph.blocks !== undefined)) {
     const network = networkFromGraph(bytes, tensors, graph, used);
-    const ignored = options.activation ? [`the activation option (${options.activation.activation}) is ignored: the file's graph metadata gives each layer's activation`] : [];
+    const ignored = options.activation
+      ? [`the activation option (${options.activation.activation}) is ignored: the file's graph metadata gives each layer's activation`]
+      : [];
     read = { network, assumptions: ignored, foldedBatchNorms: [] };
   } else {
     const fromMetadata = readActivation(graph);
@@ -293,8 +320,18 @@ function graphOf(net: Network): NetworkGraphMetadata {
     })),
     blocks: net.blocks.map((b) =>
       b.kind === 'conv2d'
-        ? { name: b.name, kind: b.kind, from: b.from, to: b.to, stride: [...b.stride] as [number, number], padding: [...b.padding] as [number, number], groups: b.groups, ...(b.dilation ? { dilation: [...b.dilation] as [number, number] } : {}) }
-        : { name: b.name, kind: b.kind, from: b.from, to: b.to }),
+        ? {
+            name: b.name,
+            kind: b.kind,
+            from: b.from,
+            to: b.to,
+            stride: [...b.stride] as [number, number],
+            padding: [...b.padding] as [number, number],
+            groups: b.groups,
+            ...(b.dilation ? { dilation: [...b.dilation] as [number, number] } : {}),
+          }
+        : { name: b.name, kind: b.kind, from: b.from, to: b.to },
+    ),
   };
   if (net.ties?.length) graph.ties = net.ties.map((group) => group.map((u) => ({ layer: u.layer, unit: u.unit })));
   return graph;
@@ -307,15 +344,18 @@ function graphOf(net: Network): NetworkGraphMetadata {
  */
 export function safetensorsParts(net: Network): Uint8Array[] {
   const { header, placed } = layout(net);
-  return [header, ...placed.map(({ t, length }) => {
-    const { data } = t;
-    if (LITTLE_ENDIAN && ((t.dtype === 'F32' && data instanceof Float32Array) || (t.dtype === 'F64' && data instanceof Float64Array))) {
-      return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    }
-    const part = new Uint8Array(length);
-    encodeTensor(t, part);
-    return part;
-  })];
+  return [
+    header,
+    ...placed.map(({ t, length }) => {
+      const { data } = t;
+      if (LITTLE_ENDIAN && ((t.dtype === 'F32' && data instanceof Float32Array) || (t.dtype === 'F64' && data instanceof Float64Array))) {
+        return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      }
+      const part = new Uint8Array(length);
+      encodeTensor(t, part);
+      return part;
+    }),
+  ];
 }
 
 /** The header (with its length prefix and padding) and the tensors in file order, with their offsets in the data section. */
@@ -324,8 +364,13 @@ function layout(net: Network): { header: Uint8Array; placed: { t: OutTensor; beg
   const names = new Set<string>();
   const tensors: OutTensor[] = [];
   const dtypeOf = (data: WeightArray, storage: StorageDtype | undefined): Dtype =>
-    storage === undefined ? (data instanceof Float64Array ? 'F64' : 'F32')
-      : Object.hasOwn(STORAGE_DTYPE, storage) ? STORAGE_DTYPE[storage] : fail(`unknown storage format '${String(storage)}' (expected 'float16' or 'bfloat16')`);
+    storage === undefined
+      ? data instanceof Float64Array
+        ? 'F64'
+        : 'F32'
+      : Object.hasOwn(STORAGE_DTYPE, storage)
+        ? STORAGE_DTYPE[storage]
+        : fail(`unknown storage format '${String(storage)}' (expected 'float16' or 'bfloat16')`);
   for (const b of net.blocks) {
     if (typeof b.name !== 'string' || b.name === '') fail('every block needs a non-empty name (its state-dict prefix)');
     if (names.has(b.name)) fail(`two blocks are named '${b.name}': state-dict names must be unique`);

@@ -5,10 +5,10 @@
  * and decodes / encodes tensors; what the tensors mean is read in `safetensors.ts` and
  * `stateDict.ts`.
  */
-import { WeightBalanceError, describeValue } from '../errors.js';
+import { describeValue, WeightBalanceError } from '../errors.js';
 import type { Block, StorageDtype, WeightArray } from '../network/types.js';
+import { bfloat16ToNumber, FLOAT16_MAX, float16ToNumber, numberToBfloat16, numberToFloat16 } from './halfFloat.js';
 import { checkJsonDepth } from './limits.js';
-import { FLOAT16_MAX, bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from './halfFloat.js';
 
 /** The largest header accepted by {@link readSafetensors}, in bytes (100 MB). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -16,14 +16,36 @@ export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 
 /** Integer dtypes accepted for a BatchNorm's `num_batches_tracked` only (never decoded). */
-const COUNTER_BYTES: ReadonlyMap<string, number> = new Map([['I64', 8], ['I32', 4]]);
+const COUNTER_BYTES: ReadonlyMap<string, number> = new Map([
+  ['I64', 8],
+  ['I32', 4],
+]);
 
-export const DTYPE_BYTES: ReadonlyMap<string, number> = new Map<Dtype, number>([['F64', 8], ['F32', 4], ['F16', 2], ['BF16', 2]]);
+export const DTYPE_BYTES: ReadonlyMap<string, number> = new Map<Dtype, number>([
+  ['F64', 8],
+  ['F32', 4],
+  ['F16', 2],
+  ['BF16', 2],
+]);
 
 /** dtypes of the safetensors format that are not floating-point weights. */
 const UNSUPPORTED_DTYPES: ReadonlySet<string> = new Set([
-  'BOOL', 'U8', 'I8', 'U16', 'I16', 'U32', 'I32', 'U64', 'I64',
-  'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4', 'C64',
+  'BOOL',
+  'U8',
+  'I8',
+  'U16',
+  'I16',
+  'U32',
+  'I32',
+  'U64',
+  'I64',
+  'F8_E4M3',
+  'F8_E5M2',
+  'F8_E8M0',
+  'F6_E2M3',
+  'F6_E3M2',
+  'F4',
+  'C64',
 ]);
 
 export const STORAGE_DTYPE: Record<StorageDtype, Dtype> = { float16: 'F16', bfloat16: 'BF16' };
@@ -105,7 +127,8 @@ export function parseHeader(bytes: Uint8Array): ParsedHeader {
   for (let k = 0; k < ordered.length; k++) {
     const next = ordered[k];
     if (next.begin < covered) fail(`tensors '${ordered[k - 1].name}' and '${next.name}' overlap in the data section`);
-    if (next.begin > covered) fail(`data bytes [${covered - dataStart}, ${next.begin - dataStart}) are not part of any tensor (a gap before '${next.name}', or a tensor named twice)`);
+    if (next.begin > covered)
+      fail(`data bytes [${covered - dataStart}, ${next.begin - dataStart}) are not part of any tensor (a gap before '${next.name}', or a tensor named twice)`);
     covered = next.end;
   }
   if (covered !== bytes.length) fail(`the last ${bytes.length - covered} bytes of the data section are not part of any tensor`);
@@ -255,4 +278,3 @@ export function encodeTensor(t: OutTensor, target: Uint8Array): void {
     }
   }
 }
-

@@ -6,11 +6,11 @@
  * does), else ReLU is assumed and the assumption is reported, never made silently.
  */
 import { WeightBalanceError } from '../errors.js';
-import { slidingOutput, validateNetwork } from '../network/validate.js';
 import type { Activation, Block, Layer, Network } from '../network/types.js';
-import { MAX_LAYERS, checkCount } from './limits.js';
-import { blockTensors, decodeTensor, fail, makeBlock } from './safetensorsFile.js';
+import { slidingOutput, validateNetwork } from '../network/validate.js';
+import { checkCount, MAX_LAYERS } from './limits.js';
 import type { TensorEntry } from './safetensorsFile.js';
+import { blockTensors, decodeTensor, fail, makeBlock } from './safetensorsFile.js';
 
 /** An activation as given by a user: the function and, for `leaky_relu`, its negative slope. */
 export interface ActivationSpec {
@@ -30,7 +30,9 @@ export function parseActivation(text: string): ActivationSpec {
   const known = NAMED.has(name) && rest.length === 0 && (slope === undefined || name === 'leaky_relu');
   const negativeSlope = slope === undefined ? undefined : Number(slope);
   if (!known || (negativeSlope !== undefined && (slope.trim() === '' || !Number.isFinite(negativeSlope)))) {
-    throw new WeightBalanceError(`unknown activation '${String(text).slice(0, 40)}': use relu, leaky_relu, leaky_relu:SLOPE (e.g. leaky_relu:0.1), identity, sigmoid, tanh or gelu`);
+    throw new WeightBalanceError(
+      `unknown activation '${String(text).slice(0, 40)}': use relu, leaky_relu, leaky_relu:SLOPE (e.g. leaky_relu:0.1), identity, sigmoid, tanh or gelu`,
+    );
   }
   return negativeSlope === undefined ? { activation: name as Activation } : { activation: 'leaky_relu', negativeSlope };
 }
@@ -66,7 +68,9 @@ function partsOf(tensors: Map<string, TensorEntry>): Part[] {
   for (const name of tensors.keys()) {
     const match = PARAMETER.exec(name);
     if (!match) {
-      fail(`tensor '${name}' is not named like an nn.Sequential state dict ('{index}.weight', '{index}.bias', or a BatchNorm's '{index}.running_mean' ...), and there is no __metadata__.weight_balance describing the network`);
+      fail(
+        `tensor '${name}' is not named like an nn.Sequential state dict ('{index}.weight', '{index}.bias', or a BatchNorm's '{index}.running_mean' ...), and there is no __metadata__.weight_balance describing the network`,
+      );
     }
     const index = Number(match[1]);
     const suffixes = byIndex.get(index) ?? new Set<string>();
@@ -75,11 +79,13 @@ function partsOf(tensors: Map<string, TensorEntry>): Part[] {
   }
   if (byIndex.size === 0) fail('the file holds no tensors: the network is empty');
   checkCount(byIndex.size, MAX_LAYERS, `safetensors: the file holds ${byIndex.size} layers`);
-  return [...byIndex.keys()].sort((a, b) => a - b).map((index): Part => {
-    const s = byIndex.get(index)!;
-    const isBn = s.has('running_mean') || s.has('running_var') || s.has('num_batches_tracked');
-    return isBn ? { kind: 'bn', name: String(index) } : { kind: 'block', name: String(index), bn: null };
-  });
+  return [...byIndex.keys()]
+    .sort((a, b) => a - b)
+    .map((index): Part => {
+      const s = byIndex.get(index)!;
+      const isBn = s.has('running_mean') || s.has('running_var') || s.has('num_batches_tracked');
+      return isBn ? { kind: 'bn', name: String(index) } : { kind: 'block', name: String(index), bn: null };
+    });
 }
 
 /** Pair each BatchNorm with the block right before it. */
@@ -89,7 +95,10 @@ function attachBatchNorms(parts: Part[]): (Part & { kind: 'block' })[] {
     if (p.kind === 'block') blocks.push(p);
     else {
       const last = blocks[blocks.length - 1];
-      if (!last || last.bn !== null) fail(`BatchNorm '${p.name}' cannot be folded: it does not follow a Linear or Conv2d (the tensor before it is ${last ? `BatchNorm '${last.bn}'` : 'none'})`);
+      if (!last || last.bn !== null)
+        fail(
+          `BatchNorm '${p.name}' cannot be folded: it does not follow a Linear or Conv2d (the tensor before it is ${last ? `BatchNorm '${last.bn}'` : 'none'})`,
+        );
       last.bn = p.name;
     }
   }
@@ -142,7 +151,10 @@ export function networkFromStateDict(bytes: Uint8Array, tensors: Map<string, Ten
   let shape: number[];
   if (hints.input) shape = hints.input;
   else if (first.length === 2) shape = [first[1]];
-  else fail(`tensor '${parts[0].name}.weight' is a convolution: its input shape cannot be inferred from the names; store it as __metadata__.weight_balance = '{"version":1,"input":[C,H,W]}'`);
+  else
+    fail(
+      `tensor '${parts[0].name}.weight' is a convolution: its input shape cannot be inferred from the names; store it as __metadata__.weight_balance = '{"version":1,"input":[C,H,W]}'`,
+    );
   const hidden: ActivationSpec = hints.activation ?? { activation: 'relu' };
   const layers: Layer[] = [{ name: 'input', shape, activation: 'identity' }];
   const foldedBatchNorms: string[] = [];
@@ -159,7 +171,8 @@ export function networkFromStateDict(bytes: Uint8Array, tensors: Map<string, Ten
       out = [w[0]];
     } else {
       if (prev.length !== 3) fail(`tensor '${name}.weight' is a convolution but its input (layer ${k}) is flat`);
-      if (w[1] === 0 || prev[0] % w[1] !== 0) fail(`tensor '${name}.weight' reads ${w[1]} channels per group, which does not divide the ${prev[0]} input channels`);
+      if (w[1] === 0 || prev[0] % w[1] !== 0)
+        fail(`tensor '${name}.weight' reads ${w[1]} channels per group, which does not divide the ${prev[0]} input channels`);
       block = makeBlock(bytes, t, base, { stride: [1, 1], padding: [0, 0], groups: prev[0] / w[1] });
       out = [w[0], slidingOutput(prev[1], w[2], 1, 0), slidingOutput(prev[2], w[3], 1, 0)];
     }
@@ -184,9 +197,13 @@ export function networkFromStateDict(bytes: Uint8Array, tensors: Map<string, Ten
   }
   const assumptions: string[] = [];
   if (blocks.length > 1 && !hints.activation) {
-    assumptions.push("the state dict does not say its activations: ReLU is assumed between layers (give the activation: the CLI's --activation tanh, leaky_relu:0.1 ..., the reader's 'activation' option, or __metadata__.weight_balance {\"version\":1,\"activation\":\"tanh\"})");
+    assumptions.push(
+      'the state dict does not say its activations: ReLU is assumed between layers (give the activation: the CLI\'s --activation tanh, leaky_relu:0.1 ..., the reader\'s \'activation\' option, or __metadata__.weight_balance {"version":1,"activation":"tanh"})',
+    );
   } else if (blocks.length > 1) {
-    assumptions.push(`activation between layers: ${hidden.activation}${hidden.negativeSlope !== undefined ? ` (negative slope ${hidden.negativeSlope})` : ''}, from ${hints.activationSource ?? 'the caller'}`);
+    assumptions.push(
+      `activation between layers: ${hidden.activation}${hidden.negativeSlope !== undefined ? ` (negative slope ${hidden.negativeSlope})` : ''}, from ${hints.activationSource ?? 'the caller'}`,
+    );
   }
   return { network, assumptions, foldedBatchNorms };
 }

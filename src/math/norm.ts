@@ -1,7 +1,7 @@
-import { validateExponents } from '../options.js';
-import { validateNetwork } from '../network/validate.js';
-import { unitCount } from '../network/types.js';
 import type { Network } from '../network/types.js';
+import { unitCount } from '../network/types.js';
+import { validateNetwork } from '../network/validate.js';
+import { validateExponents } from '../options.js';
 import { absPow, logAdd, logPowerSum } from './powers.js';
 
 /** Options of {@link lpqNorm}. */

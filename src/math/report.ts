@@ -1,5 +1,5 @@
-import { unitCount } from '../network/types.js';
 import type { Network } from '../network/types.js';
+import { unitCount } from '../network/types.js';
 import type { NormExponents } from '../options.js';
 import { compileProblem } from '../problem/compile.js';
 import { balanceStatistics } from './statistics.js';
@@ -23,9 +23,11 @@ export function balanceReport(net: Network, options: NormExponents): BalanceRepo
   const problem = compileProblem(net, options);
   const { In, Out, maxLogImbalance } = balanceStatistics(problem, new Float64Array(problem.nVars));
   const perLayer = (values: Float64Array): Float64Array[] =>
-    net.layers.map((layer, k) => Float64Array.from({ length: unitCount(layer) }, (_, c) => {
-      const v = problem.unitVar[problem.layerUnit0[k] + c];
-      return v >= 0 ? values[v] : NaN;
-    }));
+    net.layers.map((layer, k) =>
+      Float64Array.from({ length: unitCount(layer) }, (_, c) => {
+        const v = problem.unitVar[problem.layerUnit0[k] + c];
+        return v >= 0 ? values[v] : NaN;
+      }),
+    );
   return { In: perLayer(In), Out: perLayer(Out), maxLogImbalance };
 }

@@ -1,6 +1,6 @@
 import { WeightBalanceError } from '../errors.js';
-import { absPow, largestWeight, powerOfTwoScale } from './powers.js';
 import type { Problem, ProblemBlock } from '../problem/problem.js';
+import { absPow, largestWeight, powerOfTwoScale } from './powers.js';
 
 /**
  * The balance statistics of MATH.md §3 as pure functions of a {@link Problem} and its log
@@ -63,7 +63,13 @@ export function objective(r: number, rho: Float64Array): number {
  * `C[unit] = sum_i y[i] P[i,unit]` (already summed over those blocks): the members' `C / alpha`.
  * Other variables' `Out` is left as it is.
  */
-export function outFromColumnSums(problem: Pick<Problem, 'unitVar'>, blocks: readonly ProblemBlock[], C: Float64Array, invAlpha: Float64Array, Out: Float64Array): void {
+export function outFromColumnSums(
+  problem: Pick<Problem, 'unitVar'>,
+  blocks: readonly ProblemBlock[],
+  C: Float64Array,
+  invAlpha: Float64Array,
+  Out: Float64Array,
+): void {
   const { unitVar } = problem;
   const spans = new Map<number, number>();
   for (const b of blocks) spans.set(b.colUnit0, b.cols * b.groups);
@@ -117,13 +123,18 @@ export function balanceStatistics(problem: Problem, logFactors: ArrayLike<number
   const rho = new Float64Array(nUnits);
   for (const b of blocks) {
     if (problem.includeBiases && b.bias) for (let i = 0; i < b.rows; i++) rho[b.rowUnit0 + i] += absPow(b.bias[i] * scale, p);
-    forEachEdge(b, p, scale, (row, col, P) => { rho[row] += P * invAlpha[col]; });
+    forEachEdge(b, p, scale, (row, col, P) => {
+      rho[row] += P * invAlpha[col];
+    });
   }
   const y = new Float64Array(nUnits);
   const In = new Float64Array(nVars);
   finishRowSums(problem, alpha, rho, y, In);
   const C = new Float64Array(nUnits);
-  for (const b of blocks) forEachEdge(b, p, scale, (row, col, P) => { C[col] += y[row] * P; });
+  for (const b of blocks)
+    forEachEdge(b, p, scale, (row, col, P) => {
+      C[col] += y[row] * P;
+    });
   const Out = new Float64Array(nVars);
   outFromColumnSums(problem, blocks, C, invAlpha, Out);
   const unscale = Math.pow(scale, -q);

@@ -1,7 +1,7 @@
 import { WeightBalanceError } from '../errors.js';
 import { Random } from './random.js';
-import { validateNetwork, slidingOutput } from './validate.js';
 import type { Activation, Block, Layer, Network, Pool, WeightArray } from './types.js';
+import { slidingOutput, validateNetwork } from './validate.js';
 
 /** Options shared by the builders. */
 export interface BuildOptions {
@@ -35,7 +35,8 @@ export type LayerSpec =
 
 /** Refuse a layer spec whose sizes are not integers in range, naming the layer and the field. */
 function checkSpec(spec: LayerSpec, k: number): void {
-  const positive = spec.type === 'dense' ? { units: spec.units } : { channels: spec.channels, kernel: spec.kernel, stride: spec.stride ?? 1, groups: spec.groups ?? 1 };
+  const positive =
+    spec.type === 'dense' ? { units: spec.units } : { channels: spec.channels, kernel: spec.kernel, stride: spec.stride ?? 1, groups: spec.groups ?? 1 };
   for (const [field, value] of Object.entries(positive)) {
     if (!Number.isInteger(value) || value <= 0) throw new WeightBalanceError(`layer ${k}: ${field} must be a positive integer, got ${String(value)}`);
   }
@@ -106,9 +107,16 @@ export function sequential(input: number[], specs: LayerSpec[], options: BuildOp
         shape = [spec.channels, slidingOutput(h, spec.pool.size, s, 0), slidingOutput(w, spec.pool.size, s, 0)];
       }
       blocks.push({
-        kind: 'conv2d', name, from: layers.length - 1, to: layers.length,
-        shape: [spec.channels, inPerGroup, spec.kernel, spec.kernel], weight, bias,
-        stride: [stride, stride], padding: [padding, padding], groups,
+        kind: 'conv2d',
+        name,
+        from: layers.length - 1,
+        to: layers.length,
+        shape: [spec.channels, inPerGroup, spec.kernel, spec.kernel],
+        weight,
+        bias,
+        stride: [stride, stride],
+        padding: [padding, padding],
+        groups,
       });
       layers.push({ name: layerName, shape, activation: act, pool, skips });
     }
@@ -130,7 +138,11 @@ export function mlp(sizes: number[], options: BuildOptions = {}): Network {
   for (const s of sizes) {
     if (!Number.isInteger(s) || s <= 0) throw new WeightBalanceError(`layer sizes must be positive integers, got ${JSON.stringify(sizes)}`);
   }
-  return sequential([sizes[0]], sizes.slice(1).map((units) => ({ type: 'dense' as const, units })), options);
+  return sequential(
+    [sizes[0]],
+    sizes.slice(1).map((units) => ({ type: 'dense' as const, units })),
+    options,
+  );
 }
 
 /**
@@ -139,11 +151,15 @@ export function mlp(sizes: number[], options: BuildOptions = {}): Network {
  */
 export function cnn(options: BuildOptions & { input?: [number, number, number]; classes?: number } = {}): Network {
   const { input = [1, 8, 8], classes = 10 } = options;
-  return sequential(input, [
-    { type: 'conv', channels: 8, kernel: 3, padding: 1, pool: { kind: 'max', size: 2 } },
-    { type: 'conv', channels: 16, kernel: 3, padding: 1, groups: 2 },
-    { type: 'conv', channels: 16, kernel: 3, padding: 1, groups: 16, pool: { kind: 'avg', size: 2 } },
-    { type: 'dense', units: 32 },
-    { type: 'dense', units: classes },
-  ], options);
+  return sequential(
+    input,
+    [
+      { type: 'conv', channels: 8, kernel: 3, padding: 1, pool: { kind: 'max', size: 2 } },
+      { type: 'conv', channels: 16, kernel: 3, padding: 1, groups: 2 },
+      { type: 'conv', channels: 16, kernel: 3, padding: 1, groups: 16, pool: { kind: 'avg', size: 2 } },
+      { type: 'dense', units: 32 },
+      { type: 'dense', units: classes },
+    ],
+    options,
+  );
 }

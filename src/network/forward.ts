@@ -1,23 +1,40 @@
 import { WeightBalanceError } from '../errors.js';
-import { validateNetwork, blockOutputShape, preActivationShape } from './validate.js';
-import { layerSize } from './types.js';
 import type { Activation, Block, Layer, Network } from './types.js';
+import { layerSize } from './types.js';
+import { blockOutputShape, preActivationShape, validateNetwork } from './validate.js';
 
 function activate(z: Float64Array, layer: Layer): void {
   const act: Activation = layer.activation;
   const slope = layer.negativeSlope ?? 0.01;
   switch (act) {
-    case 'relu': for (let i = 0; i < z.length; i++) z[i] = z[i] > 0 ? z[i] : 0; break;
-    case 'leaky_relu': for (let i = 0; i < z.length; i++) z[i] = z[i] > 0 ? z[i] : slope * z[i]; break;
-    case 'identity': break;
-    case 'sigmoid': for (let i = 0; i < z.length; i++) z[i] = 1 / (1 + Math.exp(-z[i])); break;
-    case 'tanh': for (let i = 0; i < z.length; i++) z[i] = Math.tanh(z[i]); break;
-    case 'gelu': for (let i = 0; i < z.length; i++) { const x = z[i]; z[i] = 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); } break;
+    case 'relu':
+      for (let i = 0; i < z.length; i++) z[i] = z[i] > 0 ? z[i] : 0;
+      break;
+    case 'leaky_relu':
+      for (let i = 0; i < z.length; i++) z[i] = z[i] > 0 ? z[i] : slope * z[i];
+      break;
+    case 'identity':
+      break;
+    case 'sigmoid':
+      for (let i = 0; i < z.length; i++) z[i] = 1 / (1 + Math.exp(-z[i]));
+      break;
+    case 'tanh':
+      for (let i = 0; i < z.length; i++) z[i] = Math.tanh(z[i]);
+      break;
+    case 'gelu':
+      for (let i = 0; i < z.length; i++) {
+        const x = z[i];
+        z[i] = 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+      }
+      break;
     case 'softmax': {
       let m = -Infinity;
       for (const v of z) m = Math.max(m, v);
       let s = 0;
-      for (let i = 0; i < z.length; i++) { z[i] = Math.exp(z[i] - m); s += z[i]; }
+      for (let i = 0; i < z.length; i++) {
+        z[i] = Math.exp(z[i] - m);
+        s += z[i];
+      }
       for (let i = 0; i < z.length; i++) z[i] /= s;
       break;
     }

@@ -1,7 +1,7 @@
 import { WeightBalanceError } from '../errors.js';
+import type { Block, Network, WeightArray } from './types.js';
 import { positionsPerUnit, unitCount } from './types.js';
 import { validateNetwork } from './validate.js';
-import type { Block, Network, WeightArray } from './types.js';
 
 function scaled<T extends WeightArray>(source: T): T {
   return (source instanceof Float64Array ? new Float64Array(source.length) : new Float32Array(source.length)) as T;
@@ -28,7 +28,9 @@ function unitExp(logFactors: ArrayLike<number>, sign: 1 | -1): Float64Array | nu
 export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network {
   validateNetwork(net);
   if (!Array.isArray(logFactors) || logFactors.length !== net.layers.length) {
-    throw new WeightBalanceError(`rescale needs log factors for ${net.layers.length} layers, got ${Array.isArray(logFactors) ? logFactors.length : String(logFactors)}`);
+    throw new WeightBalanceError(
+      `rescale needs log factors for ${net.layers.length} layers, got ${Array.isArray(logFactors) ? logFactors.length : String(logFactors)}`,
+    );
   }
   net.layers.forEach((layer, k) => {
     if (logFactors[k]?.length !== unitCount(layer)) {
@@ -81,7 +83,7 @@ export function withWeights(net: Network, rescaled: readonly { weight: WeightArr
   if (rescaled.length !== net.blocks.length) {
     throw new WeightBalanceError(`withWeights needs arrays for ${net.blocks.length} blocks, got ${rescaled.length}`);
   }
-  const sameKind = (a: WeightArray, b: WeightArray): boolean => a.length === b.length && (a instanceof Float64Array) === (b instanceof Float64Array);
+  const sameKind = (a: WeightArray, b: WeightArray): boolean => a.length === b.length && a instanceof Float64Array === b instanceof Float64Array;
   const blocks = net.blocks.map((b, k): Block => {
     const { weight, bias } = rescaled[k];
     if (!sameKind(weight, b.weight) || (b.bias ? !bias || !sameKind(bias, b.bias) : bias !== null)) {

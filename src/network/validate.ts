@@ -1,6 +1,6 @@
-import { WeightBalanceError, describeValue } from '../errors.js';
-import { layerSize, unitCount } from './types.js';
+import { describeValue, WeightBalanceError } from '../errors.js';
 import type { Block, Layer, Network, Pool } from './types.js';
+import { layerSize, unitCount } from './types.js';
 
 const ACTIVATIONS = new Set(['relu', 'leaky_relu', 'identity', 'sigmoid', 'tanh', 'gelu', 'softmax']);
 
@@ -89,14 +89,23 @@ function validateLayer(layer: Layer, k: number): void {
     const { size, stride, kind } = layer.pool;
     if (kind !== 'max' && kind !== 'avg') fail(`${where}: pool kind must be 'max' or 'avg'`);
     if (layer.shape.length !== 3) fail(`${where}: pooling needs a [channels, height, width] layer`);
-    if (!Array.isArray(size) || size.length !== 2 || !size.every(isPositiveInt) || !Array.isArray(stride) || stride.length !== 2 || !stride.every(isPositiveInt)) {
+    if (
+      !Array.isArray(size) ||
+      size.length !== 2 ||
+      !size.every(isPositiveInt) ||
+      !Array.isArray(stride) ||
+      stride.length !== 2 ||
+      !stride.every(isPositiveInt)
+    ) {
       fail(`${where}: pool size and stride must be two positive integers each`);
     }
     const pad = layer.pool.padding;
     if (layer.pool.ceil !== undefined && typeof layer.pool.ceil !== 'boolean') fail(`${where}: pool ceil must be a boolean`);
-    if (layer.pool.countPadding !== undefined && (typeof layer.pool.countPadding !== 'boolean' || kind !== 'avg')) fail(`${where}: pool countPadding must be a boolean, on average pooling only`);
+    if (layer.pool.countPadding !== undefined && (typeof layer.pool.countPadding !== 'boolean' || kind !== 'avg'))
+      fail(`${where}: pool countPadding must be a boolean, on average pooling only`);
     if (pad !== undefined) {
-      if (pad.length !== 2 || !pad.every((x, a) => Number.isInteger(x) && x >= 0 && x < size[a])) fail(`${where}: pool padding must be two integers >= 0 and smaller than the window`);
+      if (pad.length !== 2 || !pad.every((x, a) => Number.isInteger(x) && x >= 0 && x < size[a]))
+        fail(`${where}: pool padding must be two integers >= 0 and smaller than the window`);
     }
   }
   if (k === 0 && (layer.skips?.length ?? 0) > 0) fail(`${where}: the input layer cannot have skips`);
@@ -127,12 +136,15 @@ function validateBlock(net: Network, b: Block, k: number): void {
     if (!isPositiveInt(b.groups)) fail(`${where}: groups must be a positive integer`);
     if (!b.stride?.every(isPositiveInt) || b.stride.length !== 2) fail(`${where}: stride must be two positive integers`);
     if (b.padding?.length !== 2 || !b.padding.every((x) => Number.isInteger(x) && x >= 0)) fail(`${where}: padding must be two non-negative integers`);
-    if (b.dilation !== undefined && (!Array.isArray(b.dilation) || b.dilation.length !== 2 || !b.dilation.every(isPositiveInt))) fail(`${where}: dilation must be two positive integers`);
+    if (b.dilation !== undefined && (!Array.isArray(b.dilation) || b.dilation.length !== 2 || !b.dilation.every(isPositiveInt)))
+      fail(`${where}: dilation must be two positive integers`);
     if (src.shape.length !== 3) fail(`${where}: shapes do not chain: a convolution needs a feature map, layer ${b.from} ('${src.name}') is flat`);
     if (dst.shape.length !== 3) fail(`${where}: shapes do not chain: a convolution must feed a feature map, layer ${b.to} ('${dst.name}') is flat`);
     const [out, inPerGroup] = b.shape;
-    if (src.shape[0] % b.groups !== 0 || out % b.groups !== 0) fail(`${where}: groups ${b.groups} must divide ${src.shape[0]} input and ${out} output channels`);
-    if (inPerGroup * b.groups !== src.shape[0]) fail(`${where}: shapes do not chain: it reads ${inPerGroup * b.groups} channels but layer ${b.from} ('${src.name}') has ${src.shape[0]}`);
+    if (src.shape[0] % b.groups !== 0 || out % b.groups !== 0)
+      fail(`${where}: groups ${b.groups} must divide ${src.shape[0]} input and ${out} output channels`);
+    if (inPerGroup * b.groups !== src.shape[0])
+      fail(`${where}: shapes do not chain: it reads ${inPerGroup * b.groups} channels but layer ${b.from} ('${src.name}') has ${src.shape[0]}`);
     const o = blockOutputShape(net, b);
     if (o[1] <= 0 || o[2] <= 0) fail(`${where}: the kernel is larger than its padded input`);
     if (out !== dst.shape[0]) fail(`${where}: shapes do not chain: it has ${out} output channels but layer ${b.to} ('${dst.name}') has ${dst.shape[0]}`);
@@ -185,7 +197,9 @@ function validateConcat(net: Network, k: number, incoming: Block[]): void {
   for (const s of layer.concat!) {
     const shape = net.layers[s].shape;
     if (!sameShape(shape.slice(1), first.slice(1))) {
-      fail(`layer ${k} ('${layer.name}'): concat sources have shapes ${describeValue(first)} and ${describeValue(shape)}; only the unit (channel) axis may differ`);
+      fail(
+        `layer ${k} ('${layer.name}'): concat sources have shapes ${describeValue(first)} and ${describeValue(shape)}; only the unit (channel) axis may differ`,
+      );
     }
   }
   checkPooled(layer, k, concatShape(net, layer.concat!));
@@ -193,9 +207,7 @@ function validateConcat(net: Network, k: number, incoming: Block[]): void {
 
 /** Pooling the pre-activation `pre` gives the layer's declared shape. */
 function checkPooled(layer: Layer, k: number, pre: number[]): void {
-  const post = layer.pool
-    ? [pre[0], pooledSize(pre[1], layer.pool, 0), pooledSize(pre[2], layer.pool, 1)]
-    : pre;
+  const post = layer.pool ? [pre[0], pooledSize(pre[1], layer.pool, 0), pooledSize(pre[2], layer.pool, 1)] : pre;
   if (!sameShape(post, layer.shape)) {
     fail(`layer ${k} ('${layer.name}'): shapes do not chain: its inputs give ${describeValue(post)}, the layer declares ${describeValue(layer.shape)}`);
   }

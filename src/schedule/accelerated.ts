@@ -1,9 +1,9 @@
 import { updateExponent } from '../options.js';
 import type { Problem } from '../problem/problem.js';
-import { BlockStatistics, coarseLayout } from './blockStatistics.js';
 import type { CoarseLayout, LogPasses } from './blockStatistics.js';
-import { coarseSpace, solveCoarse } from './coarse.js';
+import { BlockStatistics, coarseLayout } from './blockStatistics.js';
 import type { CoarseSpace } from './coarse.js';
+import { coarseSpace, solveCoarse } from './coarse.js';
 
 /** What one accelerated sweep did. */
 export interface AcceleratedRecord {
@@ -54,7 +54,13 @@ export class AcceleratedSchedule {
    * `longEta` overrides the long step's exponent (tests only: a step far too long must still
    * never raise `F`).
    */
-  constructor(private readonly problem: Problem, sums: LogPasses, logBias: Float64Array, initial?: Float64Array, longEta?: number) {
+  constructor(
+    private readonly problem: Problem,
+    sums: LogPasses,
+    logBias: Float64Array,
+    initial?: Float64Array,
+    longEta?: number,
+  ) {
     this.stats = new BlockStatistics(problem, sums, logBias);
     this.space = coarseSpace(problem);
     this.layout = coarseLayout(problem, this.space);

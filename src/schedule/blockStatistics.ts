@@ -70,7 +70,11 @@ export class BlockStatistics {
   /** Blocks whose columns hold a variable (the others' column sums are never used). */
   private readonly columnBlocks: number[];
 
-  constructor(private readonly problem: Problem, private readonly sums: LogPasses, private readonly logBias: Float64Array) {
+  constructor(
+    private readonly problem: Problem,
+    private readonly sums: LogPasses,
+    private readonly logBias: Float64Array,
+  ) {
     const { nUnits, nVars, blocks } = problem;
     this.alpha = new Float64Array(nUnits);
     this.invAlpha = new Float64Array(nUnits);
@@ -187,7 +191,8 @@ export class BlockStatistics {
       for (let i = 0; i < b.rows; i++) S[i] *= column;
       // y = rho^(r-1) alpha of the block's rows: one factor for all of them when the model is
       // exact (then every row of the block moves by its own shift against this block's columns).
-      const rowShiftOfBlock = p * ((space.blockRowGroup[k] >= 0 ? c[space.blockRowGroup[k]] : 0) - (space.blockColGroup[k] >= 0 ? c[space.blockColGroup[k]] : 0));
+      const rowShiftOfBlock =
+        p * ((space.blockRowGroup[k] >= 0 ? c[space.blockRowGroup[k]] : 0) - (space.blockColGroup[k] >= 0 ? c[space.blockColGroup[k]] : 0));
       const rowFactor = Math.exp((r - 1) * rowShiftOfBlock) * groupScale(space.blockRowGroup[k]);
       const C = this.C[k];
       for (let c0 = b.colUnit0; c0 < b.colUnit0 + b.cols * b.groups; c0++) C[c0] *= rowFactor;

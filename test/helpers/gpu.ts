@@ -7,8 +7,9 @@
  * With no adapter the tests are skipped visibly, except under `REQUIRE_WEBGPU=1` (CI), where
  * `beforeAll` fails and with it every test of the file.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+
 import type { TestContext } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { nodeGpu } from '../../src/node/webgpu.js';
 
 /** What a GPU test gets. */
@@ -26,7 +27,8 @@ export function useGpu(): () => GpuContext | null {
     const gpu = await nodeGpu();
     const adapter = gpu ? await gpu.requestAdapter() : null;
     if (!gpu || !adapter) {
-      if (process.env.REQUIRE_WEBGPU === '1') throw new Error('REQUIRE_WEBGPU=1 but no WebGPU adapter is available (npm package webgpu + a Vulkan driver, e.g. Chromium\'s SwiftShader)');
+      if (process.env.REQUIRE_WEBGPU === '1')
+        throw new Error("REQUIRE_WEBGPU=1 but no WebGPU adapter is available (npm package webgpu + a Vulkan driver, e.g. Chromium's SwiftShader)");
       return;
     }
     const device = await adapter.requestDevice({ label: 'test device' });
@@ -47,7 +49,10 @@ export function useGpu(): () => GpuContext | null {
     expect(errors, 'uncaptured WebGPU errors').toEqual([]);
     // The code under test left no error scope of its own on the device (a stray scope would
     // have taken the fixture's place above and swallowed errors): the stack is empty now.
-    const stray = await context.device.popErrorScope().then(() => 'a stray error scope was left on the device', () => null);
+    const stray = await context.device.popErrorScope().then(
+      () => 'a stray error scope was left on the device',
+      () => null,
+    );
     expect(stray).toBeNull();
   });
   afterAll(() => {
@@ -59,14 +64,18 @@ export function useGpu(): () => GpuContext | null {
 
 /** A test that needs the GPU: skipped visibly without an adapter (never under REQUIRE_WEBGPU=1, where setup fails). */
 export function gpuIt(get: () => GpuContext | null, name: string, body: (gpu: GpuContext) => Promise<void>, timeout?: number): void {
-  it(name, async (t: TestContext) => {
-    const context = get();
-    if (!context) {
-      t.skip('no WebGPU adapter');
-      return;
-    }
-    await body(context);
-  }, timeout);
+  it(
+    name,
+    async (t: TestContext) => {
+      const context = get();
+      if (!context) {
+        t.skip('no WebGPU adapter');
+        return;
+      }
+      await body(context);
+    },
+    timeout,
+  );
 }
 
 /** The buffers a device made while watched, and which of them were destroyed. */
@@ -92,5 +101,11 @@ export function watchBuffers(device: GPUDevice): BufferWatch {
     };
     return buffer;
   };
-  return { made, freed, restore: () => { device.createBuffer = createBuffer; } };
+  return {
+    made,
+    freed,
+    restore: () => {
+      device.createBuffer = createBuffer;
+    },
+  };
 }

@@ -3,7 +3,7 @@
  * then checks independently that the bytes are a valid model), and run them with onnxruntime.
  */
 import * as ort from 'onnxruntime-node';
-import { Random } from '../../src/network/random.js';
+import type { Random } from '../../src/network/random.js';
 import { onnxTypes } from './schema.js';
 
 export const FLOAT = 1;

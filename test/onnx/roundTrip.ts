@@ -8,8 +8,8 @@ import { expect } from 'vitest';
 import { balance, forward, lpqNorm, readOnnx, writeOnnx } from '../../src/index.js';
 import { initializerLayouts } from '../../src/io/onnx/wire.js';
 import { Random } from '../../src/network/random.js';
-import { decodeForComparison } from './schema.js';
 import { relativeError, runOrt } from './build.js';
+import { decodeForComparison } from './schema.js';
 
 export const P = 2;
 export const Q = 2;

@@ -46,7 +46,9 @@ export function builtCli(): string {
     mkdirSync(join(root, 'bin'), { recursive: true });
     try {
       execFileSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--outDir', join(root, 'dist'), '--emptyOutDir'], {
-        cwd: ROOT, stdio: 'pipe', timeout: 180_000,
+        cwd: ROOT,
+        stdio: 'pipe',
+        timeout: 180_000,
       });
     } catch (error) {
       const e = error as { stdout?: Buffer; stderr?: Buffer; message: string };

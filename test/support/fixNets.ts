@@ -3,8 +3,9 @@
  * convolutions, a dense residual net with skips (one with self-edges inside its tie groups)
  * and explicit ties, and a convolutional residual net. All have non-zero biases.
  */
-import { cnn, mlp, sequential } from '../../src/network/builders.js';
+
 import type { BuildOptions } from '../../src/network/builders.js';
+import { cnn, mlp, sequential } from '../../src/network/builders.js';
 import { rescale } from '../../src/network/rescale.js';
 import type { Network } from '../../src/network/types.js';
 import type { Reference } from './fixReference.js';
@@ -28,30 +29,44 @@ export function cnnNet(seed: number, dtype: Dtype = 'float64'): Network {
  * of layer 2, and layer 2 unit 5 with layer 1 unit 7 (an edge inside the group).
  */
 export function residualNet(seed: number, dtype: Dtype = 'float64'): Network {
-  const net = sequential([6], [
-    { type: 'dense', units: 8 },
-    { type: 'dense', units: 8 },
-    { type: 'dense', units: 8, skip: 1 },
-    { type: 'dense', units: 8, skip: 3 },
-    { type: 'dense', units: 3 },
-  ], { seed, dtype, biasScale: 0.3 });
+  const net = sequential(
+    [6],
+    [
+      { type: 'dense', units: 8 },
+      { type: 'dense', units: 8 },
+      { type: 'dense', units: 8, skip: 1 },
+      { type: 'dense', units: 8, skip: 3 },
+      { type: 'dense', units: 3 },
+    ],
+    { seed, dtype, biasScale: 0.3 },
+  );
   return {
     ...net,
     ties: [
-      [{ layer: 2, unit: 0 }, { layer: 2, unit: 1 }],
-      [{ layer: 2, unit: 5 }, { layer: 1, unit: 7 }],
+      [
+        { layer: 2, unit: 0 },
+        { layer: 2, unit: 1 },
+      ],
+      [
+        { layer: 2, unit: 5 },
+        { layer: 1, unit: 7 },
+      ],
     ],
   };
 }
 
 /** A convolutional residual net: layer 2 adds layer 1 channel by channel; then a grouped conv and a dense head. */
 export function convResidualNet(seed: number, dtype: Dtype = 'float64'): Network {
-  return sequential([2, 5, 5], [
-    { type: 'conv', channels: 4, kernel: 3, padding: 1 },
-    { type: 'conv', channels: 4, kernel: 3, padding: 1, skip: 1 },
-    { type: 'conv', channels: 6, kernel: 3, padding: 1, stride: 2, groups: 2 },
-    { type: 'dense', units: 3 },
-  ], { seed, dtype, biasScale: 0.2 });
+  return sequential(
+    [2, 5, 5],
+    [
+      { type: 'conv', channels: 4, kernel: 3, padding: 1 },
+      { type: 'conv', channels: 4, kernel: 3, padding: 1, skip: 1 },
+      { type: 'conv', channels: 6, kernel: 3, padding: 1, stride: 2, groups: 2 },
+      { type: 'dense', units: 3 },
+    ],
+    { seed, dtype, biasScale: 0.2 },
+  );
 }
 
 /**
@@ -88,7 +103,8 @@ export function scrambled(net: Network, ref: Reference, seed: number, decades = 
     Float64Array.from({ length: layer.shape[0] }, (_, c) => {
       const v = ref.unitVar[ref.layerStart[k] + c];
       return v >= 0 ? perVar[v] : 0;
-    }));
+    }),
+  );
   return { net: rescale(net, logFactors), logFactors };
 }
 
@@ -97,10 +113,14 @@ export function scrambled(net: Network, ref: Reference, seed: number, decades = 
  * limits its blocks split over several segments, by groups and by rows.
  */
 export function groupedSplitNet(options: BuildOptions = {}): Network {
-  return sequential([6, 2, 2], [
-    { type: 'conv', channels: 12, kernel: 3, padding: 1, groups: 3 },
-    { type: 'conv', channels: 12, kernel: 1, groups: 3 },
-    { type: 'conv', channels: 12, kernel: 1 },
-    { type: 'dense', units: 2 },
-  ], { seed: 4, ...options });
+  return sequential(
+    [6, 2, 2],
+    [
+      { type: 'conv', channels: 12, kernel: 3, padding: 1, groups: 3 },
+      { type: 'conv', channels: 12, kernel: 1, groups: 3 },
+      { type: 'conv', channels: 12, kernel: 1 },
+      { type: 'dense', units: 2 },
+    ],
+    { seed: 4, ...options },
+  );
 }

@@ -120,7 +120,7 @@ export function referenceProblem(net: Network, p: number, q: number, includeBias
   // list until nothing changes (no graph search, unlike the library).
   const closure = (forward: boolean): Set<number> => {
     const seen = new Set<number>(fixed);
-    for (let changed = true; changed;) {
+    for (let changed = true; changed; ) {
       changed = false;
       for (let e = 0; e < edgeMass.length; e++) {
         if (edgeMass[e] === 0) continue;
@@ -372,7 +372,13 @@ export function weightDistance(a: Network, b: Network): number {
 }
 
 /** Relative difference of the outputs of two networks on `batch` seeded random inputs. */
-export function outputDistance(forward: (net: Network, x: Float64Array, batch: number) => Float64Array, a: Network, b: Network, seed: number, batch = 8): number {
+export function outputDistance(
+  forward: (net: Network, x: Float64Array, batch: number) => Float64Array,
+  a: Network,
+  b: Network,
+  seed: number,
+  batch = 8,
+): number {
   const size = a.layers[0].shape.reduce((x, y) => x * y, 1);
   const next = uniformStream(seed);
   const x = Float64Array.from({ length: size * batch }, () => 2 * next() - 1);

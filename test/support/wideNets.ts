@@ -3,8 +3,9 @@
  * a residual skip, exponents up to 32 and weights spread over 12 decades with random signs and
  * some zeros; all drawn from one seed, which names the case in every failure message.
  */
-import { sequential } from '../../src/network/builders.js';
+
 import type { LayerSpec } from '../../src/network/builders.js';
+import { sequential } from '../../src/network/builders.js';
 import type { Network } from '../../src/network/types.js';
 import { uniformStream } from './fixReference.js';
 

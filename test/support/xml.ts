@@ -24,7 +24,9 @@ export function parseXml(source: string): XmlElement {
   let i = 0;
   const stack: XmlElement[] = [];
   let root: XmlElement | null = null;
-  const fail = (what: string): never => { throw new Error(`${what} at offset ${i}`); };
+  const fail = (what: string): never => {
+    throw new Error(`${what} at offset ${i}`);
+  };
   if (source.startsWith('<?xml')) i = source.indexOf('?>') + 2;
   while (i < source.length) {
     const lt = source.indexOf('<', i);

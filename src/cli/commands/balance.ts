@@ -2,15 +2,16 @@
  * `weight-balance balance IN -p P -q Q [...] [-o OUT] [--json]`: balance a model file
  * (`.safetensors` or `.onnx`) and report what its reader fixed.
  */
-import { UsageError, defineCommand, flagArg, stringArg } from '../args.js';
-import { WeightBalanceError } from '../../errors.js';
-import { parseActivation } from '../../io/safetensors.js';
-import type { ActivationSpec } from '../../io/safetensors.js';
-import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
-import { checkOutputPath, readModelFile, releaseSourceBytes, sameFile, writeModelFile } from '../modelFile.js';
-import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
+
 import type { BalanceResult } from '../../balance.js';
+import { WeightBalanceError } from '../../errors.js';
+import type { ActivationSpec } from '../../io/safetensors.js';
+import { parseActivation } from '../../io/safetensors.js';
 import type { Network } from '../../network/types.js';
+import { defineCommand, flagArg, stringArg, UsageError } from '../args.js';
+import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
+import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
+import { checkOutputPath, readModelFile, releaseSourceBytes, sameFile, writeModelFile } from '../modelFile.js';
 import { progressReporter } from '../progress.js';
 
 const USAGE = `usage: weight-balance balance IN.safetensors|IN.onnx [options] [-o OUT] [--json]
@@ -70,9 +71,12 @@ function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
   return [...byNode.values()].map((entries) => {
     const { op, node, reason } = entries[0];
     const layers = entries.map((f) => `${f.units} of layer ${f.layer} '${f.name}'`).join(', ');
-    const why = reason === 'activation' ? 'not positively homogeneous'
-      : reason === 'unfoldable-batchnorm' ? 'a BatchNormalization that cannot be folded (its input is not the output of one Conv/Gemm/MatMul): kept as a barrier'
-        : 'op not supported: kept as a barrier';
+    const why =
+      reason === 'activation'
+        ? 'not positively homogeneous'
+        : reason === 'unfoldable-batchnorm'
+          ? 'a BatchNormalization that cannot be folded (its input is not the output of one Conv/Gemm/MatMul): kept as a barrier'
+          : 'op not supported: kept as a barrier';
     return `  ${op} '${node}' (${why}): ${layers}`;
   });
 }
@@ -84,65 +88,73 @@ function sourceReport(source: ModelSource): string {
     // A layer can be fixed by two ops (e.g. the Sigmoid that makes it and an unknown op reading it).
     const layers = new Map(source.fixedUnits.map((f) => [f.layer, f.units]));
     const units = [...layers.values()].reduce((n, u) => n + u, 0);
-    lines.push(`units fixed by the model's ops (factor 1): ${units} in ${layers.size} layer${layers.size > 1 ? 's' : ''}`, ...fixedUnitsLines(source.fixedUnits));
+    lines.push(
+      `units fixed by the model's ops (factor 1): ${units} in ${layers.size} layer${layers.size > 1 ? 's' : ''}`,
+      ...fixedUnitsLines(source.fixedUnits),
+    );
   }
   if (source.notes.length > 0) lines.push('notes', ...source.notes.map((n) => `  ${n}`));
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
 /** The `balance` subcommand. */
-export default defineCommand('balance', USAGE, {
-  ...BALANCE_OPTION_SPEC,
-  output: { type: 'string', short: 'o' },
-  'in-place': { type: 'boolean' },
-  force: { type: 'boolean' },
-  json: { type: 'boolean' },
-  activation: { type: 'string' },
-}, async (args, io) => {
-  if (args.positionals.length !== 1) {
-    throw new UsageError(args.positionals.length === 0 ? 'give the model file to balance' : `expected one input file, got ${args.positionals.length}`);
-  }
-  const input = args.positionals[0];
-  const overwrite = flagArg(args, 'in-place') || flagArg(args, 'force');
-  const output = stringArg(args, 'output') ?? (flagArg(args, 'in-place') ? input : null);
-  const json = flagArg(args, 'json');
-  const options = readBalanceOptions(args);
-  if (output !== null && !overwrite && (await sameFile(input, output))) {
-    throw new UsageError(`'${output}' is the input file: writing over it needs --in-place (or --force)`);
-  }
-  const activationText = stringArg(args, 'activation');
-  let activation: ActivationSpec | undefined;
-  try {
-    activation = activationText === undefined ? undefined : parseActivation(activationText);
-  } catch (error) {
-    throw new UsageError(`--activation: ${error instanceof WeightBalanceError ? error.message : String(error)}`);
-  }
-  const readStarted = performance.now();
-  // A holder, so that nothing here keeps the input network alive once balance() returns. The
-  // CLI owns the bytes it read: the weights may be views of them (one copy in memory).
-  const read: { network: Network | null; source: ModelSource } = await readModelFile(input, { share: true, ...(activation ? { activation } : {}) });
-  const { source } = read;
-  const readMs = performance.now() - readStarted;
-  if (output !== null) await checkOutputPath(output, source);
-  // Hold one copy of the weights: not the file's bytes (unless the writer patches them), and
-  // not the input network once balanced (the rescaled one is written).
-  releaseSourceBytes(source, output);
-  const progress = progressReporter(io, options);
-  let result: BalanceResult;
-  try {
-    const balancing = runBalance(read.network as Network, options, (p) => progress.sweep(p));
-    read.network = null;
-    result = await balancing;
-  } finally {
-    progress.finish();
-  }
-  const writeStarted = performance.now();
-  const written = output !== null ? await writeModelFile(output, result.network, source) : [];
-  const files = { input, output, companions: written.slice(0, -1), readMs, writeMs: performance.now() - writeStarted };
-  if (json) {
-    io.out(`${JSON.stringify({ ...resultJson(result, options, files), written, fixedUnits: source.fixedUnits, notes: source.notes })}\n`);
-  } else {
-    io.out(`balanced ${input}\n${resultSummary(result, options, files)}${sourceReport(source)}`);
-  }
-  return runStatus(result);
-});
+export default defineCommand(
+  'balance',
+  USAGE,
+  {
+    ...BALANCE_OPTION_SPEC,
+    output: { type: 'string', short: 'o' },
+    'in-place': { type: 'boolean' },
+    force: { type: 'boolean' },
+    json: { type: 'boolean' },
+    activation: { type: 'string' },
+  },
+  async (args, io) => {
+    if (args.positionals.length !== 1) {
+      throw new UsageError(args.positionals.length === 0 ? 'give the model file to balance' : `expected one input file, got ${args.positionals.length}`);
+    }
+    const input = args.positionals[0];
+    const overwrite = flagArg(args, 'in-place') || flagArg(args, 'force');
+    const output = stringArg(args, 'output') ?? (flagArg(args, 'in-place') ? input : null);
+    const json = flagArg(args, 'json');
+    const options = readBalanceOptions(args);
+    if (output !== null && !overwrite && (await sameFile(input, output))) {
+      throw new UsageError(`'${output}' is the input file: writing over it needs --in-place (or --force)`);
+    }
+    const activationText = stringArg(args, 'activation');
+    let activation: ActivationSpec | undefined;
+    try {
+      activation = activationText === undefined ? undefined : parseActivation(activationText);
+    } catch (error) {
+      throw new UsageError(`--activation: ${error instanceof WeightBalanceError ? error.message : String(error)}`);
+    }
+    const readStarted = performance.now();
+    // A holder, so that nothing here keeps the input network alive once balance() returns. The
+    // CLI owns the bytes it read: the weights may be views of them (one copy in memory).
+    const read: { network: Network | null; source: ModelSource } = await readModelFile(input, { share: true, ...(activation ? { activation } : {}) });
+    const { source } = read;
+    const readMs = performance.now() - readStarted;
+    if (output !== null) await checkOutputPath(output, source);
+    // Hold one copy of the weights: not the file's bytes (unless the writer patches them), and
+    // not the input network once balanced (the rescaled one is written).
+    releaseSourceBytes(source, output);
+    const progress = progressReporter(io, options);
+    let result: BalanceResult;
+    try {
+      const balancing = runBalance(read.network as Network, options, (p) => progress.sweep(p));
+      read.network = null;
+      result = await balancing;
+    } finally {
+      progress.finish();
+    }
+    const writeStarted = performance.now();
+    const written = output !== null ? await writeModelFile(output, result.network, source) : [];
+    const files = { input, output, companions: written.slice(0, -1), readMs, writeMs: performance.now() - writeStarted };
+    if (json) {
+      io.out(`${JSON.stringify({ ...resultJson(result, options, files), written, fixedUnits: source.fixedUnits, notes: source.notes })}\n`);
+    } else {
+      io.out(`balanced ${input}\n${resultSummary(result, options, files)}${sourceReport(source)}`);
+    }
+    return runStatus(result);
+  },
+);

@@ -6,9 +6,9 @@
  */
 import { validateRunOptions } from '../../balance.js';
 import { mlp } from '../../network/builders.js';
-import { SCHEDULES, validateExponents } from '../../options.js';
 import type { Backend, Schedule } from '../../options.js';
-import { UsageError, choiceArg, defineCommand, integerArg, numberArg, parseNumber, parseSizes, stringArg, stringListArg } from '../args.js';
+import { SCHEDULES, validateExponents } from '../../options.js';
+import { choiceArg, defineCommand, integerArg, numberArg, parseNumber, parseSizes, stringArg, stringListArg, UsageError } from '../args.js';
 import { runBalance } from '../balanceRun.js';
 import { fig2Svg, svgPathFor } from '../fig2Figure.js';
 import { checkTargetPath, writeFileAtomic } from '../modelFile.js';
@@ -21,7 +21,14 @@ export const FIG2_NETS: readonly (readonly number[])[] = [
 ];
 
 /** The (p, q) pairs of the experiment. */
-export const FIG2_EXPONENTS: readonly (readonly [number, number])[] = [[1, 1], [2, 2], [1, 2], [2, 1], [2, 4], [4, 4]];
+export const FIG2_EXPONENTS: readonly (readonly [number, number])[] = [
+  [1, 1],
+  [2, 2],
+  [1, 2],
+  [2, 1],
+  [2, 4],
+  [4, 4],
+];
 
 /** Default cap on the sweeps of one run. */
 export const FIG2_MAX_SWEEPS = 2000;
@@ -80,10 +87,14 @@ function parsePair(text: string): [number, number] {
 function table(rows: Fig2Row[]): string {
   const header = ['net', 'p', 'q', 'schedule', 'sweeps', 'final ratio', 'to 1e-3', 'to 1e-6', 'seconds'];
   const cells = rows.map((r) => [
-    r.net, String(r.p), String(r.q), r.schedule,
+    r.net,
+    String(r.p),
+    String(r.q),
+    r.schedule,
     `${r.history.length - 1}${r.converged ? '' : '*'}`,
     (r.history[r.history.length - 1] / r.history[0]).toFixed(8),
-    String(sweepsWithin(r.history, 1e-3)), String(sweepsWithin(r.history, 1e-6)),
+    String(sweepsWithin(r.history, 1e-3)),
+    String(sweepsWithin(r.history, 1e-6)),
     (r.ms / 1000).toFixed(2),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
@@ -92,57 +103,68 @@ function table(rows: Fig2Row[]): string {
 }
 
 /** The `fig2` subcommand. */
-export default defineCommand('fig2', USAGE, {
-  csv: { type: 'string' },
-  'max-sweeps': { type: 'string' },
-  tol: { type: 'string' },
-  arch: { type: 'string', multiple: true },
-  pq: { type: 'string', multiple: true },
-  schedule: { type: 'string', multiple: true },
-  backend: { type: 'string' },
-  seed: { type: 'string' },
-}, async (args, io) => {
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-  const csvPath = stringArg(args, 'csv') ?? 'fig2.csv';
-  const maxSweeps = integerArg(args, 'max-sweeps', FIG2_MAX_SWEEPS);
-  const tol = numberArg(args, 'tol', FIG2_TOL);
-  const seed = integerArg(args, 'seed', 0);
-  const backend: Backend = choiceArg(args, 'backend', ['auto', 'cpu', 'webgpu'] as const, 'cpu');
-  const archList = stringListArg(args, 'arch');
-  const nets = archList.length ? archList.map((a) => parseSizes(a, '--arch')) : FIG2_NETS.map((n) => [...n]);
-  const pqList = stringListArg(args, 'pq');
-  const exponents = pqList.length ? pqList.map(parsePair) : FIG2_EXPONENTS.map(([p, q]) => [p, q] as [number, number]);
-  const scheduleList = stringListArg(args, 'schedule');
-  for (const s of scheduleList) if (!(SCHEDULES as readonly string[]).includes(s)) throw new UsageError(`--schedule: expected one of ${SCHEDULES.join(', ')}, got '${s}'`);
-  const schedules = (scheduleList.length ? scheduleList : ['parallel', 'alternating']) as Schedule[];
-  // Every refusal before the first run: the experiment can take many minutes.
-  for (const [p, q] of exponents) validateExponents(p, q);
-  validateRunOptions({ p: 1, q: 1, tol, maxSweeps, backend });
-  const svgPath = svgPathFor(csvPath);
-  await checkTargetPath(csvPath);
-  await checkTargetPath(svgPath);
+export default defineCommand(
+  'fig2',
+  USAGE,
+  {
+    csv: { type: 'string' },
+    'max-sweeps': { type: 'string' },
+    tol: { type: 'string' },
+    arch: { type: 'string', multiple: true },
+    pq: { type: 'string', multiple: true },
+    schedule: { type: 'string', multiple: true },
+    backend: { type: 'string' },
+    seed: { type: 'string' },
+  },
+  async (args, io) => {
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+    const csvPath = stringArg(args, 'csv') ?? 'fig2.csv';
+    const maxSweeps = integerArg(args, 'max-sweeps', FIG2_MAX_SWEEPS);
+    const tol = numberArg(args, 'tol', FIG2_TOL);
+    const seed = integerArg(args, 'seed', 0);
+    const backend: Backend = choiceArg(args, 'backend', ['auto', 'cpu', 'webgpu'] as const, 'cpu');
+    const archList = stringListArg(args, 'arch');
+    const nets = archList.length ? archList.map((a) => parseSizes(a, '--arch')) : FIG2_NETS.map((n) => [...n]);
+    const pqList = stringListArg(args, 'pq');
+    const exponents = pqList.length ? pqList.map(parsePair) : FIG2_EXPONENTS.map(([p, q]) => [p, q] as [number, number]);
+    const scheduleList = stringListArg(args, 'schedule');
+    for (const s of scheduleList)
+      if (!(SCHEDULES as readonly string[]).includes(s)) throw new UsageError(`--schedule: expected one of ${SCHEDULES.join(', ')}, got '${s}'`);
+    const schedules = (scheduleList.length ? scheduleList : ['parallel', 'alternating']) as Schedule[];
+    // Every refusal before the first run: the experiment can take many minutes.
+    for (const [p, q] of exponents) validateExponents(p, q);
+    validateRunOptions({ p: 1, q: 1, tol, maxSweeps, backend });
+    const svgPath = svgPathFor(csvPath);
+    await checkTargetPath(csvPath);
+    await checkTargetPath(svgPath);
 
-  const started = performance.now();
-  const rows: Fig2Row[] = [];
-  const total = nets.length * exponents.length * schedules.length;
-  for (const sizes of nets) {
-    const net = mlp(sizes, { seed });
-    for (const [p, q] of exponents) {
-      for (const schedule of schedules) {
-        const result = await runBalance(net, { p, q, schedule, backend, tol, maxSweeps, includeBiases: false });
-        const row: Fig2Row = { net: sizes.join('-'), p, q, schedule, history: result.history, converged: result.converged, ms: result.ms };
-        rows.push(row);
-        io.err(`[${rows.length}/${total}] ${row.net} p=${p} q=${q} ${schedule}: ${result.sweeps} sweeps${result.converged ? '' : ' (cap)'}, ` +
-          `ratio ${(result.finalNorm / result.initialNorm).toFixed(6)}, ${(result.ms / 1000).toFixed(1)} s (${result.backend})\n`);
+    const started = performance.now();
+    const rows: Fig2Row[] = [];
+    const total = nets.length * exponents.length * schedules.length;
+    for (const sizes of nets) {
+      const net = mlp(sizes, { seed });
+      for (const [p, q] of exponents) {
+        for (const schedule of schedules) {
+          const result = await runBalance(net, { p, q, schedule, backend, tol, maxSweeps, includeBiases: false });
+          const row: Fig2Row = { net: sizes.join('-'), p, q, schedule, history: result.history, converged: result.converged, ms: result.ms };
+          rows.push(row);
+          io.err(
+            `[${rows.length}/${total}] ${row.net} p=${p} q=${q} ${schedule}: ${result.sweeps} sweeps${result.converged ? '' : ' (cap)'}, ` +
+              `ratio ${(result.finalNorm / result.initialNorm).toFixed(6)}, ${(result.ms / 1000).toFixed(1)} s (${result.backend})\n`,
+          );
+        }
       }
     }
-  }
-  const lines = ['net,p,q,schedule,sweep,ratio'];
-  for (const r of rows) r.history.forEach((h, k) => lines.push(`${r.net},${r.p},${r.q},${r.schedule},${k},${h / r.history[0]}`));
-  await writeFileAtomic(csvPath, lines.join('\n') + '\n');
-  await writeFileAtomic(svgPath, fig2Svg(rows.map((r) => ({ net: r.net, p: r.p, q: r.q, schedule: r.schedule, ratios: r.history.map((h) => h / r.history[0]) }))));
-  io.out(table(rows));
-  if (rows.some((r) => !r.converged)) io.out(`\n* = stopped at --max-sweeps ${maxSweeps} before max |log(Out/In)| <= ${tol}\n`);
-  io.out(`${rows.length} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ratios per sweep written to ${csvPath}, the figure to ${svgPath}\n`);
-  return 0;
-});
+    const lines = ['net,p,q,schedule,sweep,ratio'];
+    for (const r of rows) r.history.forEach((h, k) => lines.push(`${r.net},${r.p},${r.q},${r.schedule},${k},${h / r.history[0]}`));
+    await writeFileAtomic(csvPath, lines.join('\n') + '\n');
+    await writeFileAtomic(
+      svgPath,
+      fig2Svg(rows.map((r) => ({ net: r.net, p: r.p, q: r.q, schedule: r.schedule, ratios: r.history.map((h) => h / r.history[0]) }))),
+    );
+    io.out(table(rows));
+    if (rows.some((r) => !r.converged)) io.out(`\n* = stopped at --max-sweeps ${maxSweeps} before max |log(Out/In)| <= ${tol}\n`);
+    io.out(`${rows.length} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ratios per sweep written to ${csvPath}, the figure to ${svgPath}\n`);
+    return 0;
+  },
+);

@@ -3,16 +3,17 @@
  * --optimizer gd|flow [--fix-every k] --steps N --lr 0.05 --seed 0 [--json]`: train a ReLU MLP with
  * gradient descent or the weight-balancing flow and report its loss, accuracy and balance residual.
  */
+
+import { WeightBalanceError } from '../../errors.js';
+import type { Dataset } from '../../flow/data.js';
+import { splitDataset, teacherStudent, twoSpirals } from '../../flow/data.js';
+import type { LossKind, Optimizer, TrainLog } from '../../flow/trainer.js';
+import { train } from '../../flow/trainer.js';
 import { mlp } from '../../network/builders.js';
 import type { Network } from '../../network/types.js';
-import { WeightBalanceError } from '../../errors.js';
-import { splitDataset, teacherStudent, twoSpirals } from '../../flow/data.js';
-import type { Dataset } from '../../flow/data.js';
 import { loadDigits } from '../../node/digits.js';
-import { train } from '../../flow/trainer.js';
-import type { LossKind, Optimizer, TrainLog } from '../../flow/trainer.js';
 import { validateExponents } from '../../options.js';
-import { UsageError, choiceArg, defineCommand, flagArg, integerArg, numberArg, parseSizes, stringArg } from '../args.js';
+import { choiceArg, defineCommand, flagArg, integerArg, numberArg, parseSizes, stringArg, UsageError } from '../args.js';
 
 const USAGE = `usage: weight-balance train [options] [--json]
 
@@ -73,77 +74,103 @@ function line(log: TrainLog): string {
 }
 
 /** The `train` subcommand. */
-export default defineCommand('train', USAGE, {
-  data: { type: 'string' },
-  arch: { type: 'string' },
-  p: { type: 'string', short: 'p' },
-  q: { type: 'string', short: 'q' },
-  lambda: { type: 'string' },
-  optimizer: { type: 'string' },
-  'fix-every': { type: 'string' },
-  steps: { type: 'string' },
-  lr: { type: 'string' },
-  batch: { type: 'string' },
-  loss: { type: 'string' },
-  biases: { type: 'boolean' },
-  seed: { type: 'string' },
-  'log-every': { type: 'string' },
-  json: { type: 'boolean' },
-}, async (args, io) => {
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-  const dataName = choiceArg(args, 'data', DATA, 'digits');
-  const arch = stringArg(args, 'arch');
-  const sizes = arch === undefined ? DEFAULT_ARCH[dataName] : parseSizes(arch, '--arch');
-  const p = numberArg(args, 'p', 1);
-  const q = numberArg(args, 'q', 1);
-  const lambda = numberArg(args, 'lambda', 1e-4);
-  const lr = numberArg(args, 'lr', 0.05);
-  const optimizer: Optimizer = choiceArg(args, 'optimizer', OPTIMIZERS, 'flow');
-  const fixEvery = integerArg(args, 'fix-every', 0);
-  const steps = integerArg(args, 'steps', 500);
-  const batchSize = integerArg(args, 'batch', 32);
-  const seed = integerArg(args, 'seed', 0);
-  const logEvery = integerArg(args, 'log-every', Math.max(1, Math.round(steps / 50)));
-  const biases = flagArg(args, 'biases');
-  const json = flagArg(args, 'json');
-  // Refuse bad numbers before loading or building anything.
-  validateExponents(p, q);
-  checkFinite('the learning rate (--lr)', lr, true);
-  checkFinite('--lambda', lambda, false);
-  if (fixEvery < 0) throw new WeightBalanceError(`--fix-every must be >= 0, got ${fixEvery}`);
-  if (steps < 0) throw new WeightBalanceError(`--steps must be >= 0, got ${steps}`);
-  if (batchSize < 1) throw new WeightBalanceError(`--batch must be >= 1, got ${batchSize}`);
-  if (logEvery < 1) throw new WeightBalanceError(`--log-every must be >= 1, got ${logEvery}`);
+export default defineCommand(
+  'train',
+  USAGE,
+  {
+    data: { type: 'string' },
+    arch: { type: 'string' },
+    p: { type: 'string', short: 'p' },
+    q: { type: 'string', short: 'q' },
+    lambda: { type: 'string' },
+    optimizer: { type: 'string' },
+    'fix-every': { type: 'string' },
+    steps: { type: 'string' },
+    lr: { type: 'string' },
+    batch: { type: 'string' },
+    loss: { type: 'string' },
+    biases: { type: 'boolean' },
+    seed: { type: 'string' },
+    'log-every': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async (args, io) => {
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+    const dataName = choiceArg(args, 'data', DATA, 'digits');
+    const arch = stringArg(args, 'arch');
+    const sizes = arch === undefined ? DEFAULT_ARCH[dataName] : parseSizes(arch, '--arch');
+    const p = numberArg(args, 'p', 1);
+    const q = numberArg(args, 'q', 1);
+    const lambda = numberArg(args, 'lambda', 1e-4);
+    const lr = numberArg(args, 'lr', 0.05);
+    const optimizer: Optimizer = choiceArg(args, 'optimizer', OPTIMIZERS, 'flow');
+    const fixEvery = integerArg(args, 'fix-every', 0);
+    const steps = integerArg(args, 'steps', 500);
+    const batchSize = integerArg(args, 'batch', 32);
+    const seed = integerArg(args, 'seed', 0);
+    const logEvery = integerArg(args, 'log-every', Math.max(1, Math.round(steps / 50)));
+    const biases = flagArg(args, 'biases');
+    const json = flagArg(args, 'json');
+    // Refuse bad numbers before loading or building anything.
+    validateExponents(p, q);
+    checkFinite('the learning rate (--lr)', lr, true);
+    checkFinite('--lambda', lambda, false);
+    if (fixEvery < 0) throw new WeightBalanceError(`--fix-every must be >= 0, got ${fixEvery}`);
+    if (steps < 0) throw new WeightBalanceError(`--steps must be >= 0, got ${steps}`);
+    if (batchSize < 1) throw new WeightBalanceError(`--batch must be >= 1, got ${batchSize}`);
+    if (logEvery < 1) throw new WeightBalanceError(`--log-every must be >= 1, got ${logEvery}`);
 
-  const data = dataset(dataName, seed);
-  const loss: LossKind = choiceArg(args, 'loss', LOSSES, data.labels ? 'cross-entropy' : 'squared-error');
-  const { train: trainSet, test } = splitDataset(data, { seed });
-  if (sizes[0] !== data.width) throw new WeightBalanceError(`--arch: the first size (${sizes[0]}) differs from the width of the data '${dataName}' (${data.width})`);
-  const last = sizes[sizes.length - 1];
-  if (last !== data.outputs) {
-    throw new WeightBalanceError(`--arch: the last size (${last}) must equal the ${data.labels ? 'number of classes' : 'number of targets'} of '${dataName}' (${data.outputs})`);
-  }
-  // Biases start small but not zero: for p < 2 the flow's metric vanishes at zero (|b|^(2-p)), so zero biases would never move.
-  const built = mlp(sizes, { seed, dtype: 'float64', biasScale: biases ? 0.01 : 0 });
-  const network: Network = biases ? built : { ...built, blocks: built.blocks.map((b) => ({ ...b, bias: null })) };
+    const data = dataset(dataName, seed);
+    const loss: LossKind = choiceArg(args, 'loss', LOSSES, data.labels ? 'cross-entropy' : 'squared-error');
+    const { train: trainSet, test } = splitDataset(data, { seed });
+    if (sizes[0] !== data.width)
+      throw new WeightBalanceError(`--arch: the first size (${sizes[0]}) differs from the width of the data '${dataName}' (${data.width})`);
+    const last = sizes[sizes.length - 1];
+    if (last !== data.outputs) {
+      throw new WeightBalanceError(
+        `--arch: the last size (${last}) must equal the ${data.labels ? 'number of classes' : 'number of targets'} of '${dataName}' (${data.outputs})`,
+      );
+    }
+    // Biases start small but not zero: for p < 2 the flow's metric vanishes at zero (|b|^(2-p)), so zero biases would never move.
+    const built = mlp(sizes, { seed, dtype: 'float64', biasScale: biases ? 0.01 : 0 });
+    const network: Network = biases ? built : { ...built, blocks: built.blocks.map((b) => ({ ...b, bias: null })) };
 
-  if (!json) io.out(`train ${dataName} (${trainSet.count} train, ${test.count} test)  arch ${sizes.join(',')}  ${optimizer}  p ${p}  q ${q}  lambda ${lambda}  lr ${lr}${fixEvery > 0 ? `  fix every ${fixEvery}` : ''}\n`);
-  const result = await train(network, trainSet, {
-    optimizer, p, q, lambda, lr, loss, batchSize, fixEvery, seed, steps, logEvery, test,
-    includeBiases: biases,
-    onLog: json ? undefined : (log) => io.out(line(log)),
-  });
-  const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
-  if (json) {
-    io.out(`${JSON.stringify({
-      step: result.logs.map((l) => l.step),
-      loss: result.logs.map((l) => finite(l.loss)),
-      accuracy: result.logs.map((l) => finite(l.accuracy)),
-      residual: result.logs.map((l) => finite(l.residual)),
-      testAccuracy: finite(result.testAccuracy),
-    })}\n`);
-  } else {
-    io.out(`test loss ${format(result.testLoss)}  test accuracy ${format(result.testAccuracy)}  (${(result.ms / 1000).toFixed(1)} s${result.fixes > 0 ? `, ${result.fixes} fixes` : ''})\n`);
-  }
-  return 0;
-});
+    if (!json)
+      io.out(
+        `train ${dataName} (${trainSet.count} train, ${test.count} test)  arch ${sizes.join(',')}  ${optimizer}  p ${p}  q ${q}  lambda ${lambda}  lr ${lr}${fixEvery > 0 ? `  fix every ${fixEvery}` : ''}\n`,
+      );
+    const result = await train(network, trainSet, {
+      optimizer,
+      p,
+      q,
+      lambda,
+      lr,
+      loss,
+      batchSize,
+      fixEvery,
+      seed,
+      steps,
+      logEvery,
+      test,
+      includeBiases: biases,
+      onLog: json ? undefined : (log) => io.out(line(log)),
+    });
+    const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+    if (json) {
+      io.out(
+        `${JSON.stringify({
+          step: result.logs.map((l) => l.step),
+          loss: result.logs.map((l) => finite(l.loss)),
+          accuracy: result.logs.map((l) => finite(l.accuracy)),
+          residual: result.logs.map((l) => finite(l.residual)),
+          testAccuracy: finite(result.testAccuracy),
+        })}\n`,
+      );
+    } else {
+      io.out(
+        `test loss ${format(result.testLoss)}  test accuracy ${format(result.testAccuracy)}  (${(result.ms / 1000).toFixed(1)} s${result.fixes > 0 ? `, ${result.fixes} fixes` : ''})\n`,
+      );
+    }
+    return 0;
+  },
+);

@@ -1,6 +1,6 @@
 import type { Problem } from '../../problem/problem.js';
-import { logColumnPass, logPowerMatrix, logRowPass } from './logPasses.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
+import { logColumnPass, logPowerMatrix, logRowPass } from './logPasses.js';
 
 /**
  * The block sums of a sweep in logarithms, whatever the arithmetic underneath:
@@ -91,7 +91,10 @@ export class LinearBlockSums implements BlockSums {
   /** Per block, rows then columns: 0 not looked at, 1 all of `P` zero there, 2 some entry non-zero. */
   private readonly mass: Int8Array[];
 
-  constructor(private readonly problem: Problem, readonly kernels: PowerKernels) {
+  constructor(
+    private readonly problem: Problem,
+    readonly kernels: PowerKernels,
+  ) {
     this.mass = problem.blocks.map((b) => new Int8Array(b.rows + b.cols * b.groups));
   }
 
@@ -169,7 +172,10 @@ export class LogBlockSums implements BlockSums {
   readonly kind = 'log' as const;
   private L: Float64Array[];
 
-  constructor(private readonly problem: Problem, scale: number) {
+  constructor(
+    private readonly problem: Problem,
+    scale: number,
+  ) {
     this.L = problem.blocks.map((b) => logPowerMatrix(b, problem.p, scale));
   }
 

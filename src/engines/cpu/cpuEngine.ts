@@ -1,18 +1,18 @@
 import { normOverflowError } from '../../errors.js';
 import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
+import { AcceleratedSchedule } from '../../schedule/accelerated.js';
+import type { LogPasses } from '../../schedule/blockStatistics.js';
+import { StatisticsRangeError } from '../../schedule/blockStatistics.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
-import { includesClass, passCost, sweepPlan } from '../plan.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
-import { LinearBlockSums, LogBlockSums, fitsLinear, weightRange } from './blockSums.js';
+import { includesClass, passCost, sweepPlan } from '../plan.js';
 import type { BlockSums } from './blockSums.js';
-import { JsKernels } from './kernels.js';
+import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
+import { JsKernels } from './kernels.js';
 import { logBiasMass } from './logPasses.js';
 import { WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
-import { AcceleratedSchedule } from '../../schedule/accelerated.js';
-import { StatisticsRangeError } from '../../schedule/blockStatistics.js';
-import type { LogPasses } from '../../schedule/blockStatistics.js';
 
 /** How the CPU engine is set up. */
 export interface CpuEngineOptions extends EngineOptions {
@@ -83,7 +83,10 @@ export class CpuEngine implements Engine {
     fused: (k, lx, ly, lS, lC) => this.pass(() => this.sums.fused(k, lx, ly, lS, lC)),
   };
 
-  constructor(private readonly problem: Problem, options: CpuEngineOptions) {
+  constructor(
+    private readonly problem: Problem,
+    options: CpuEngineOptions,
+  ) {
     const { nUnits, nVars, blocks } = problem;
     const range = weightRange(problem);
     let largest = range.largest;

@@ -1,6 +1,6 @@
 import type { Problem } from '../../problem/problem.js';
-import { columnPass, fusedPass, powerMatrix, rowPass } from './passes.js';
 import type { PowerArray } from './passes.js';
+import { columnPass, fusedPass, powerMatrix, rowPass } from './passes.js';
 
 /** The element type of `P`: float32 halves its memory and traffic (sums stay float64); float64 is the reference. */
 export type PowerPrecision = 'float32' | 'float64';
@@ -45,7 +45,11 @@ export class JsKernels implements PowerKernels {
   readonly S: Float64Array;
   private P: PowerArray[];
 
-  constructor(private readonly problem: Problem, readonly precision: PowerPrecision, scale: number) {
+  constructor(
+    private readonly problem: Problem,
+    readonly precision: PowerPrecision,
+    scale: number,
+  ) {
     const make = (n: number): PowerArray => (precision === 'float32' ? new Float32Array(n) : new Float64Array(n));
     this.P = problem.blocks.map((b) => powerMatrix(b, problem.p, scale, make(b.rows * b.cols)));
     this.x = new Float64Array(problem.nUnits);

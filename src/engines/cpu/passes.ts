@@ -19,7 +19,7 @@ export function powerMatrix(block: ProblemBlock, p: number, scale = 1, P: PowerA
   const { taps, weight } = block;
   if (taps === 1) {
     if (p === 1) for (let k = 0; k < P.length; k++) P[k] = Math.abs(weight[k] * scale);
-    else if (p === 2) for (let k = 0; k < P.length; k++) P[k] = (weight[k] * scale) * (weight[k] * scale);
+    else if (p === 2) for (let k = 0; k < P.length; k++) P[k] = weight[k] * scale * (weight[k] * scale);
     else for (let k = 0; k < P.length; k++) P[k] = absPow(weight[k] * scale, p);
     return P;
   }

@@ -1,4 +1,3 @@
-
 /** Where the engine gets its device: the caller's device, else an adapter already chosen, else `gpu`'s (or `navigator.gpu`'s) adapter. */
 export interface GpuTarget {
   device?: GPUDevice;

@@ -2,8 +2,8 @@ import { WORKGROUP } from '../../../shaders/common.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
 import type { SweepKernels } from './kernels.js';
-import { foldGrid } from './layout.js';
 import type { Segment } from './layout.js';
+import { foldGrid } from './layout.js';
 import type { CompiledKernel } from './pipelines.js';
 import type { SweepGroups } from './upload.js';
 
@@ -28,7 +28,10 @@ export class SweepEncoder {
     const passes = [...plan.start, ...plan.evaluate, ...plan.finish, ...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh])];
     for (const pass of passes) {
       const blocks = new Set(pass.blocks);
-      this.passSegments.set(pass, segments.flatMap((s, k) => (blocks.has(s.block) ? [k] : [])));
+      this.passSegments.set(
+        pass,
+        segments.flatMap((s, k) => (blocks.has(s.block) ? [k] : [])),
+      );
     }
   }
 

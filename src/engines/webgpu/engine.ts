@@ -3,20 +3,20 @@ import { largestWeight, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
 import { passCost, sweepPlan } from '../plan.js';
-import { acquireDevice } from './device.js';
 import type { AcquiredDevice, GpuTarget } from './device.js';
+import { acquireDevice } from './device.js';
 import { SweepEncoder } from './encode.js';
+import { MapMode } from './flags.js';
 import { compileSweepKernels } from './kernels.js';
-import { buildTopology, segmentBlocks } from './layout.js';
 import type { Segment } from './layout.js';
-import { CAPACITY, HistoryLayout, IMBALANCE_SLOT0, float32Threshold } from './readback.js';
+import { buildTopology, segmentBlocks } from './layout.js';
 import type { BatchRead } from './readback.js';
+import { CAPACITY, float32Threshold, HistoryLayout, IMBALANCE_SLOT0 } from './readback.js';
 import { rescaleOnGpu } from './rescale.js';
 import { GpuResources } from './resources.js';
 import { DeviceScope } from './scope.js';
-import { createSweepBuffers, createSweepGroups, encodeBuildLogP } from './upload.js';
 import type { SweepBuffers, UploadContext } from './upload.js';
-import { MapMode } from './flags.js';
+import { createSweepBuffers, createSweepGroups, encodeBuildLogP } from './upload.js';
 
 /** Overrides of the device limits the engine plans with (tests force small ones to exercise splitting and folding). */
 export interface WebGpuTuning {
@@ -57,7 +57,12 @@ export class WebGpuEngine implements Engine {
   private buffers!: SweepBuffers;
   private encoder!: SweepEncoder;
 
-  private constructor(private readonly problem: Problem, private readonly options: EngineOptions, acquired: AcquiredDevice, tuning: WebGpuTuning) {
+  private constructor(
+    private readonly problem: Problem,
+    private readonly options: EngineOptions,
+    acquired: AcquiredDevice,
+    tuning: WebGpuTuning,
+  ) {
     this.scope = new DeviceScope(acquired);
     this.adapter = acquired.adapter;
     this.resources = new GpuResources(acquired.device);
@@ -72,7 +77,9 @@ export class WebGpuEngine implements Engine {
   /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
   static async create(problem: Problem, options: EngineOptions, source: GpuTarget, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
     if (options.schedule === 'accelerated') {
-      throw new Error("the accelerated schedule runs on the CPU engine only (its WebGPU kernels are not written yet); schedule 'parallel' or 'alternating' runs on WebGPU");
+      throw new Error(
+        "the accelerated schedule runs on the CPU engine only (its WebGPU kernels are not written yet); schedule 'parallel' or 'alternating' runs on WebGPU",
+      );
     }
     const acquired = await acquireDevice(source);
     let engine: WebGpuEngine | null = null;
@@ -95,8 +102,16 @@ export class WebGpuEngine implements Engine {
     this.sweepCost = passCost(this.problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]);
     const kernels = await this.scope.scoped(() => compileSweepKernels(device, this.problem, plan, this.segments));
     const ctx: UploadContext = {
-      device, resources: this.resources, problem: this.problem, segments: this.segments, kernels, normScale: this.normScale,
-      normGroups: this.history.normGroups, maxPerDimension: this.maxPerDimension, stagingBytes: this.history.byteSize, initial: this.options.initial,
+      device,
+      resources: this.resources,
+      problem: this.problem,
+      segments: this.segments,
+      kernels,
+      normScale: this.normScale,
+      normGroups: this.history.normGroups,
+      maxPerDimension: this.maxPerDimension,
+      stagingBytes: this.history.byteSize,
+      initial: this.options.initial,
     };
     await this.scope.scoped(async () => {
       const topology = buildTopology(this.problem, this.segments);

@@ -1,23 +1,23 @@
-import { buildPowerKernel } from '../../../shaders/buildPower.wgsl.js';
-import type { BuildPowerBindings } from '../../../shaders/buildPower.wgsl.js';
 import type { TileBindings } from '../../../shaders/blockTile.js';
+import type { BuildPowerBindings } from '../../../shaders/buildPower.wgsl.js';
+import { buildPowerKernel } from '../../../shaders/buildPower.wgsl.js';
 import { columnSumsKernel } from '../../../shaders/columnSums.wgsl.js';
-import { finishSweepKernel } from '../../../shaders/finishSweep.wgsl.js';
 import type { FinishSweepBindings } from '../../../shaders/finishSweep.wgsl.js';
+import { finishSweepKernel } from '../../../shaders/finishSweep.wgsl.js';
 import { fusedSumsKernel } from '../../../shaders/fusedSums.wgsl.js';
-import { normKernel } from '../../../shaders/norm.wgsl.js';
 import type { NormBindings } from '../../../shaders/norm.wgsl.js';
-import { rowFinishKernel } from '../../../shaders/rowFinish.wgsl.js';
+import { normKernel } from '../../../shaders/norm.wgsl.js';
 import type { RowFinishBindings } from '../../../shaders/rowFinish.wgsl.js';
+import { rowFinishKernel } from '../../../shaders/rowFinish.wgsl.js';
 import { rowSumsKernel } from '../../../shaders/rowSums.wgsl.js';
-import { updateKernel } from '../../../shaders/update.wgsl.js';
 import type { UpdateBindings } from '../../../shaders/update.wgsl.js';
+import { updateKernel } from '../../../shaders/update.wgsl.js';
 import type { Problem } from '../../problem/problem.js';
 import type { PassKind, SweepPlan } from '../plan.js';
 import type { Segment } from './layout.js';
+import type { CompiledKernel } from './pipelines.js';
 import { compileKernel } from './pipelines.js';
 import { IMBALANCE_SLOT0 } from './readback.js';
-import type { CompiledKernel } from './pipelines.js';
 
 /** The compiled kernels of one engine (each specialised to the problem's exponents). */
 export interface SweepKernels {

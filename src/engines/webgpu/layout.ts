@@ -39,9 +39,20 @@ export function segmentBlocks(problem: Problem, maxBytes: number): Segment[] {
     const rowTiles = Math.ceil(rowsPerGroup / TILE_ROWS);
     const colTiles = Math.ceil(b.cols / TILE_COLS);
     segments.push({
-      block, rowStart, rows, cols: b.cols, groups, rowsPerGroup, taps: b.taps,
-      rowUnit0: b.rowUnit0 + rowStart, colUnit0: b.colUnit0 + colGroup0 * b.cols,
-      rowTiles, colTiles, tiles: groups * rowTiles * colTiles, rowPartBase: rowPart, colPartBase: colPart,
+      block,
+      rowStart,
+      rows,
+      cols: b.cols,
+      groups,
+      rowsPerGroup,
+      taps: b.taps,
+      rowUnit0: b.rowUnit0 + rowStart,
+      colUnit0: b.colUnit0 + colGroup0 * b.cols,
+      rowTiles,
+      colTiles,
+      tiles: groups * rowTiles * colTiles,
+      rowPartBase: rowPart,
+      colPartBase: colPart,
     });
     rowPart += colTiles * rows;
     colPart += rowTiles * groups * b.cols;
@@ -127,14 +138,20 @@ export function buildTopology(problem: Problem, segments: Segment[]): Topology {
   };
   const rows = csr(rowEntries, 3);
   const mem = csr(members, 1);
-  const cols = csr(members.map((list) => list.flatMap((unit) => colEntries[unit])), 3);
+  const cols = csr(
+    members.map((list) => list.flatMap((unit) => colEntries[unit])),
+    3,
+  );
   const classOffset = out.length;
   for (let v = 0; v < nVars; v++) out.push(varClass[v]);
   return {
     data: Uint32Array.from(out),
-    rowStartOffset: rows.start, rowEntryOffset: rows.entries,
-    memberStartOffset: mem.start, memberOffset: mem.entries,
-    colStartOffset: cols.start, colEntryOffset: cols.entries,
+    rowStartOffset: rows.start,
+    rowEntryOffset: rows.entries,
+    memberStartOffset: mem.start,
+    memberOffset: mem.entries,
+    colStartOffset: cols.start,
+    colEntryOffset: cols.entries,
     classOffset,
   };
 }

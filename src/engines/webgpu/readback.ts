@@ -37,7 +37,10 @@ export class HistoryLayout {
   readonly normBytes: number;
   readonly uBytes: number;
 
-  constructor(readonly normGroups: number, readonly nVars: number) {
+  constructor(
+    readonly normGroups: number,
+    readonly nVars: number,
+  ) {
     this.stepBytes = STEP_SLOTS * 4;
     this.normBytes = (CAPACITY + 1) * normGroups * 8;
     this.uBytes = nVars * 4;

@@ -1,16 +1,16 @@
 import { WORKGROUP } from '../../../shaders/common.js';
-import { RescaleParams, rescaleKernel, unitScales } from '../../../shaders/rescale.wgsl.js';
 import type { RescaleBindings } from '../../../shaders/rescale.wgsl.js';
+import { RescaleParams, rescaleKernel, unitScales } from '../../../shaders/rescale.wgsl.js';
 import type { Problem } from '../../problem/problem.js';
 import type { RescaledBlock } from '../engine.js';
 import { bind } from './bind.js';
-import { foldGrid } from './layout.js';
-import type { Segment } from './layout.js';
-import { compileKernel } from './pipelines.js';
-import type { CompiledKernel } from './pipelines.js';
-import { GpuResources, float32Values } from './resources.js';
-import type { DeviceScope } from './scope.js';
 import { BufferUsage, MapMode } from './flags.js';
+import type { Segment } from './layout.js';
+import { foldGrid } from './layout.js';
+import type { CompiledKernel } from './pipelines.js';
+import { compileKernel } from './pipelines.js';
+import { float32Values, GpuResources } from './resources.js';
+import type { DeviceScope } from './scope.js';
 
 /** What the final rescaling needs of the engine. */
 export interface RescaleContext {
@@ -52,11 +52,15 @@ export async function rescaleOnGpu(ctx: RescaleContext, logFactorsPerUnit: Float
   }
   const table = unitScales(logFactorsPerUnit);
   const kernel = await scope.scoped(() => compileKernel(scope.device, rescaleKernel(), {}));
-  const out: RescaledBlock[] = problem.blocks.map((b) => ({ weight: new Float32Array(b.weight.length), bias: b.bias ? new Float32Array(b.bias.length) : null }));
+  const out: RescaledBlock[] = problem.blocks.map((b) => ({
+    weight: new Float32Array(b.weight.length),
+    bias: b.bias ? new Float32Array(b.bias.length) : null,
+  }));
   const shared = new GpuResources(scope.device);
   try {
     const scales = await scope.scoped(async () =>
-      shared.buffer('rescaling factors per unit', table.byteLength, BufferUsage.STORAGE | BufferUsage.COPY_DST, new Uint8Array(table)));
+      shared.buffer('rescaling factors per unit', table.byteLength, BufferUsage.STORAGE | BufferUsage.COPY_DST, new Uint8Array(table)),
+    );
     for (let k = 0; k < ctx.segments.length; k++) await rescaleSegment(ctx, kernel, scales, k, out);
   } finally {
     shared.destroy();
@@ -65,7 +69,13 @@ export async function rescaleOnGpu(ctx: RescaleContext, logFactorsPerUnit: Float
 }
 
 /** Rescale segment `k` on the GPU and copy it into `out`; its buffers are freed before returning. */
-async function rescaleSegment(ctx: RescaleContext, kernel: CompiledKernel<typeof RescaleBindings>, scales: GPUBuffer, k: number, out: RescaledBlock[]): Promise<void> {
+async function rescaleSegment(
+  ctx: RescaleContext,
+  kernel: CompiledKernel<typeof RescaleBindings>,
+  scales: GPUBuffer,
+  k: number,
+  out: RescaledBlock[],
+): Promise<void> {
   const { scope, problem } = ctx;
   const { device } = scope;
   const s = ctx.segments[k];
@@ -81,15 +91,31 @@ async function rescaleSegment(ctx: RescaleContext, kernel: CompiledKernel<typeof
   const made = new GpuResources(device);
   try {
     const staging = await scope.scoped(() => {
-      const weights = made.buffer(`weights to rescale of ${label}`, weightBytes, STORAGE | COPY_DST | COPY_SRC,
-        float32Values(block.weight, start, start + entries, 1 / ctx.normScale, block.label));
+      const weights = made.buffer(
+        `weights to rescale of ${label}`,
+        weightBytes,
+        STORAGE | COPY_DST | COPY_SRC,
+        float32Values(block.weight, start, start + entries, 1 / ctx.normScale, block.label),
+      );
       const bias = block.bias
-        ? made.buffer(`biases to rescale of ${label}`, biasBytes, STORAGE | COPY_DST | COPY_SRC, float32Values(block.bias, s.rowStart, s.rowStart + s.rows, 1, `${block.label} bias`))
+        ? made.buffer(
+            `biases to rescale of ${label}`,
+            biasBytes,
+            STORAGE | COPY_DST | COPY_SRC,
+            float32Values(block.bias, s.rowStart, s.rowStart + s.rows, 1, `${block.label} bias`),
+          )
         : made.buffer(`no biases of ${label}`, 4, STORAGE);
       const readback = made.buffer(`rescaled readback of ${label}`, weightBytes + biasBytes, BufferUsage.MAP_READ | COPY_DST);
       const params = made.uniform(`rescale parameters of ${label}`, RescaleParams, {
-        rows: s.rows, cols: s.cols, rowsPerGroup: s.rowsPerGroup, taps: s.taps, entries,
-        rowUnit0: s.rowUnit0, colUnit0: s.colUnit0, hasBias: block.bias ? 1 : 0, weightShift,
+        rows: s.rows,
+        cols: s.cols,
+        rowsPerGroup: s.rowsPerGroup,
+        taps: s.taps,
+        entries,
+        rowUnit0: s.rowUnit0,
+        colUnit0: s.colUnit0,
+        hasBias: block.bias ? 1 : 0,
+        weightShift,
       });
       const encoder = device.createCommandEncoder({ label: `weight-balance rescale ${label}` });
       const pass = encoder.beginComputePass({ label: `weight-balance rescale ${label} pass` });

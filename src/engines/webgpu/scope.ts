@@ -1,5 +1,5 @@
-import type { AcquiredDevice } from './device.js';
 import { DeviceLostError } from '../engine.js';
+import type { AcquiredDevice } from './device.js';
 
 /** What the device's callbacks saw go wrong: the first failure, or `null`. */
 interface DeviceHealth {
@@ -17,9 +17,12 @@ interface DeviceHealth {
  */
 function watchDevice(device: GPUDevice): DeviceHealth {
   const health: DeviceHealth = { failure: null };
-  device.lost.then((info) => {
-    health.failure ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
-  }, () => undefined);
+  device.lost.then(
+    (info) => {
+      health.failure ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
+    },
+    () => undefined,
+  );
   return health;
 }
 
@@ -67,7 +70,12 @@ export class DeviceScope {
     } catch (error) {
       pending = Promise.reject(error);
     }
-    const scopes = KINDS.map((kind) => device.popErrorScope().then((error) => (error ? `WebGPU ${kind} error: ${error.message}` : null), () => null));
+    const scopes = KINDS.map((kind) =>
+      device.popErrorScope().then(
+        (error) => (error ? `WebGPU ${kind} error: ${error.message}` : null),
+        () => null,
+      ),
+    );
     let outcome: { value: T } | { error: unknown };
     try {
       outcome = { value: await pending };

@@ -1,6 +1,6 @@
-import { BuildPowerParams } from '../../../shaders/buildPower.wgsl.js';
-import type { BuildPowerBindings } from '../../../shaders/buildPower.wgsl.js';
 import { SegmentParams } from '../../../shaders/blockTile.js';
+import type { BuildPowerBindings } from '../../../shaders/buildPower.wgsl.js';
+import { BuildPowerParams } from '../../../shaders/buildPower.wgsl.js';
 import { State, WORKGROUP } from '../../../shaders/common.js';
 import { NormParams } from '../../../shaders/norm.wgsl.js';
 import { RowFinishParams } from '../../../shaders/rowFinish.wgsl.js';
@@ -8,14 +8,14 @@ import { UpdateParams } from '../../../shaders/update.wgsl.js';
 import type { Problem } from '../../problem/problem.js';
 import type { PassKind } from '../plan.js';
 import { bind } from './bind.js';
-import type { SweepKernels } from './kernels.js';
-import { foldGrid, logBiasMass, partialCounts } from './layout.js';
-import type { Segment, Topology } from './layout.js';
-import type { CompiledKernel } from './pipelines.js';
-import { float32Values } from './resources.js';
-import type { GpuResources } from './resources.js';
 import { BufferUsage } from './flags.js';
+import type { SweepKernels } from './kernels.js';
+import type { Segment, Topology } from './layout.js';
+import { foldGrid, logBiasMass, partialCounts } from './layout.js';
+import type { CompiledKernel } from './pipelines.js';
 import { IMBALANCE_SLOT0, STEP_SLOTS } from './readback.js';
+import type { GpuResources } from './resources.js';
+import { float32Values } from './resources.js';
 
 /** The engine's buffers that live for the whole run. */
 export interface SweepBuffers {
@@ -129,16 +129,38 @@ export function createSweepGroups(ctx: UploadContext, buffers: SweepBuffers, log
   const segmentUniforms = ctx.segments.map((s, k) => res.uniform(`parameters of segment ${k}`, SegmentParams, s));
   for (const [kind, kernel] of Object.entries(kernels.tiles) as [PassKind, SweepKernels['tiles'][PassKind]][]) {
     if (!kernel) continue;
-    tiles[kind] = ctx.segments.map((_, k) => bind(device, `${kind} sums segment ${k}`, kernel, {
-      params: segmentUniforms[k], state: b.state, logP: logP[k], logAlpha: b.logAlpha, logY: b.logY, rowPart: b.rowPart, colPart: b.colPart,
-    }));
+    tiles[kind] = ctx.segments.map((_, k) =>
+      bind(device, `${kind} sums segment ${k}`, kernel, {
+        params: segmentUniforms[k],
+        state: b.state,
+        logP: logP[k],
+        logAlpha: b.logAlpha,
+        logY: b.logY,
+        rowPart: b.rowPart,
+        colPart: b.colPart,
+      }),
+    );
   }
   const rowFinishParams = res.uniform('row finish parameters', RowFinishParams, { nUnits, ...topology });
   const rowFinish = bind(device, 'row finish', kernels.rowFinish, {
-    params: rowFinishParams, state: b.state, rowPart: b.rowPart, topology: b.topology, logBias: b.logBias, logAlpha: b.logAlpha, logRho: b.logRho, logY: b.logY,
+    params: rowFinishParams,
+    state: b.state,
+    rowPart: b.rowPart,
+    topology: b.topology,
+    logBias: b.logBias,
+    logAlpha: b.logAlpha,
+    logRho: b.logRho,
+    logY: b.logY,
   });
   const updateBuffers = (params: GPUBuffer) => ({
-    params, state: b.state, u: b.u, logAlpha: b.logAlpha, logRho: b.logRho, colPart: b.colPart, topology: b.topology, stepBits: b.stepBits,
+    params,
+    state: b.state,
+    u: b.u,
+    logAlpha: b.logAlpha,
+    logRho: b.logRho,
+    colPart: b.colPart,
+    topology: b.topology,
+    stepBits: b.stepBits,
   });
   const classes = [-1, ...Array.from({ length: problem.nClasses }, (_, c) => c)];
   const updateParams = classes.map((cls) => res.uniform(`update parameters (class ${cls})`, UpdateParams, { nVars, cls, slot0: 0, ...topology }));

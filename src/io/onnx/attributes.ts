@@ -10,7 +10,7 @@ export function attribute(node: NodeProto, name: string): AttributeProto | undef
 // A present attribute whose value is 0 has no `i` / `f` on the wire (protobuf omits defaults).
 export function attrInt(node: NodeProto, name: string, fallback: number): number {
   const a = attribute(node, name);
-  return a ? a.i ?? 0 : fallback;
+  return a ? (a.i ?? 0) : fallback;
 }
 
 export function attrInts(node: NodeProto, name: string): number[] | undefined {
@@ -19,7 +19,7 @@ export function attrInts(node: NodeProto, name: string): number[] | undefined {
 
 export function attrFloat(node: NodeProto, name: string, fallback: number): number {
   const a = attribute(node, name);
-  return a ? a.f ?? 0 : fallback;
+  return a ? (a.f ?? 0) : fallback;
 }
 
 export function attrString(node: NodeProto, name: string, fallback: string): string {

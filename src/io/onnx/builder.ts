@@ -6,12 +6,12 @@
  * unitOps.ts, shapeOps.ts) read and extend it; importGraph.ts drives it node by node.
  */
 import { describeValue } from '../../errors.js';
-import { pooledSize } from '../../network/validate.js';
 import type { Activation, Block, Layer, Pool, WeightArray } from '../../network/types.js';
+import { pooledSize } from '../../network/validate.js';
 import type { BlockBinding } from './bindings.js';
 import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
-import { fail, sameShape } from './state.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
+import { fail, sameShape } from './state.js';
 import { elementCount } from './tensor.js';
 
 /** Units that an op the balancer cannot rescale through forced to factor 1. */
@@ -40,11 +40,60 @@ export interface GraphSource {
 
 /** Ops that keep the shape of their (unit-carrying) input: an opaque one becomes a fixed barrier. */
 const ELEMENTWISE = new Set([
-  'Abs', 'Acos', 'Asin', 'Atan', 'BatchNormalization', 'Cast', 'Ceil', 'Celu', 'Clip', 'Cos', 'Cosh', 'Div', 'Elu',
-  'Erf', 'Exp', 'Floor', 'Gelu', 'HardSigmoid', 'HardSwish', 'InstanceNormalization', 'LayerNormalization',
-  'LogSoftmax', 'Log', 'LpNormalization', 'LRN', 'Max', 'Mean', 'Min', 'Mish', 'Mul', 'Neg', 'Pow', 'PRelu',
-  'Reciprocal', 'Round', 'Selu', 'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Softmax', 'Softplus', 'Softsign',
-  'Sqrt', 'Sub', 'Swish', 'Tan', 'Tanh', 'ThresholdedRelu', 'Add', 'Sum', 'Relu', 'LeakyRelu',
+  'Abs',
+  'Acos',
+  'Asin',
+  'Atan',
+  'BatchNormalization',
+  'Cast',
+  'Ceil',
+  'Celu',
+  'Clip',
+  'Cos',
+  'Cosh',
+  'Div',
+  'Elu',
+  'Erf',
+  'Exp',
+  'Floor',
+  'Gelu',
+  'HardSigmoid',
+  'HardSwish',
+  'InstanceNormalization',
+  'LayerNormalization',
+  'LogSoftmax',
+  'Log',
+  'LpNormalization',
+  'LRN',
+  'Max',
+  'Mean',
+  'Min',
+  'Mish',
+  'Mul',
+  'Neg',
+  'Pow',
+  'PRelu',
+  'Reciprocal',
+  'Round',
+  'Selu',
+  'Shrink',
+  'Sigmoid',
+  'Sign',
+  'Sin',
+  'Sinh',
+  'Softmax',
+  'Softplus',
+  'Softsign',
+  'Sqrt',
+  'Sub',
+  'Swish',
+  'Tan',
+  'Tanh',
+  'ThresholdedRelu',
+  'Add',
+  'Sum',
+  'Relu',
+  'LeakyRelu',
 ]);
 
 export class GraphBuilder {
@@ -99,7 +148,9 @@ export class GraphBuilder {
   /** The initializer behind a weight input, refused when it is computed or a Constant node. */
   weightInput(state: State | null, what: string, where: string): ConstState & { initializer: number } {
     if (!state || state.kind !== 'const' || state.initializer === null) {
-      fail(`node ${where}: its ${what} must be a graph initializer (found ${state ? (state.kind === 'const' ? 'a Constant node' : 'a computed tensor') : 'nothing'}); the writer can only rewrite initializers`);
+      fail(
+        `node ${where}: its ${what} must be a graph initializer (found ${state ? (state.kind === 'const' ? 'a Constant node' : 'a computed tensor') : 'nothing'}); the writer can only rewrite initializers`,
+      );
     }
     return state as ConstState & { initializer: number };
   }
@@ -157,9 +208,19 @@ export class GraphBuilder {
     for (const b of pre.blocks) {
       const alloc = (v: Float64Array): WeightArray => (b.double ? Float64Array.from(v) : Float32Array.from(v));
       const common = { name: b.name, from: b.from, to: k, weight: alloc(b.weight), bias: b.bias ? alloc(b.bias) : null };
-      this.blocks.push(b.kind === 'dense'
-        ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }
-        : { kind: 'conv2d', ...common, shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]], stride: b.stride, padding: b.padding, groups: b.groups, ...(b.dilation ? { dilation: b.dilation } : {}) });
+      this.blocks.push(
+        b.kind === 'dense'
+          ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }
+          : {
+              kind: 'conv2d',
+              ...common,
+              shape: [b.shape[0], b.shape[1], b.shape[2], b.shape[3]],
+              stride: b.stride,
+              padding: b.padding,
+              groups: b.groups,
+              ...(b.dilation ? { dilation: b.dilation } : {}),
+            },
+      );
       this.bindings.push(b.binding);
     }
     return { kind: 'layer', layer: k, shape };
@@ -192,7 +253,8 @@ export class GraphBuilder {
         return { kind: 'layer', layer: state.layer, shape: layer.shape };
       }
       // Non-decreasing activations commute with max-pooling (a leaky ReLU only for a slope >= 0).
-      const monotone = activation === 'relu' || activation === 'sigmoid' || activation === 'tanh' || (activation === 'leaky_relu' && (extra.negativeSlope ?? 0.01) >= 0);
+      const monotone =
+        activation === 'relu' || activation === 'sigmoid' || activation === 'tanh' || (activation === 'leaky_relu' && (extra.negativeSlope ?? 0.01) >= 0);
       if (!extra.pool && layer.activation === 'identity' && (!layer.pool || (layer.pool.kind === 'max' && monotone))) {
         layer.activation = activation;
         if (extra.negativeSlope !== undefined) layer.negativeSlope = extra.negativeSlope;
@@ -242,12 +304,15 @@ export class GraphBuilder {
       const declared = dims?.slice(1).map((d) => d.dimValue ?? -1);
       sameAsInput = !!declared && sameShape(declared, shape) && units.every((u) => sameShape(u.shape, shape));
     }
-    if (!sameAsInput) fail(`node ${where}: op '${op}' is not supported and changes the tensor shape (or its output shape is unknown); it cannot be kept as a fixed barrier`);
+    if (!sameAsInput)
+      fail(`node ${where}: op '${op}' is not supported and changes the tensor shape (or its output shape is unknown); it cannot be kept as a fixed barrier`);
     if ((node.output ?? []).slice(1).some((o) => o && (this.uses.get(o) ?? 0) > 0)) fail(`node ${where}: op '${op}' is not supported and has several outputs`);
     const narrow = units.find((u) => !sameShape(u.shape, shape));
     if (narrow) {
       // A layer that feeds only a barrier of another shape would feed nothing in the network model.
-      fail(`node ${where}: op '${op}' broadcasts a tensor of shape ${describeValue(narrow.shape)} computed from the input over one of shape ${describeValue(shape)} (batch excluded), as squeeze-and-excitation gating does; this is not supported yet (the network model has no gating)`);
+      fail(
+        `node ${where}: op '${op}' broadcasts a tensor of shape ${describeValue(narrow.shape)} computed from the input over one of shape ${describeValue(shape)} (batch excluded), as squeeze-and-excitation gating does; this is not supported yet (the network model has no gating)`,
+      );
     }
     const sources = units.map((u, k) => this.toLayer(u, `${out}:input${k}`, where));
     for (const s of sources) {

@@ -9,7 +9,9 @@ import type { ModelProto } from './schema.js';
 
 type Scalar = 'int64' | 'int32' | 'float' | 'double' | 'string' | 'bytes';
 /** A message schema: field number -> [property, type, repeated]. */
-interface Schema { [field: number]: [string, Scalar | Schema, boolean] }
+interface Schema {
+  [field: number]: [string, Scalar | Schema, boolean];
+}
 
 const StringStringEntry: Schema = { 1: ['key', 'string', false], 2: ['value', 'string', false] };
 const Tensor: Schema = {
@@ -69,7 +71,10 @@ const TWO32 = 2 ** 32;
 
 class Reader {
   private readonly view: DataView;
-  constructor(readonly bytes: Uint8Array, public pos: number) {
+  constructor(
+    readonly bytes: Uint8Array,
+    public pos: number,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -136,11 +141,22 @@ class Reader {
 
   skip(wireType: number, end: number): void {
     switch (wireType) {
-      case 0: this.varint64(end); return;
-      case 1: this.need(8, end); this.pos += 8; return;
-      case 2: this.delimited(end); return;
-      case 5: this.need(4, end); this.pos += 4; return;
-      default: throw new Error(`invalid wire type ${wireType} at offset ${this.pos}`);
+      case 0:
+        this.varint64(end);
+        return;
+      case 1:
+        this.need(8, end);
+        this.pos += 8;
+        return;
+      case 2:
+        this.delimited(end);
+        return;
+      case 5:
+        this.need(4, end);
+        this.pos += 4;
+        return;
+      default:
+        throw new Error(`invalid wire type ${wireType} at offset ${this.pos}`);
     }
   }
 }
@@ -149,10 +165,14 @@ const WIRE: Record<Scalar, number> = { int64: 0, int32: 0, float: 5, double: 1, 
 
 function scalar(r: Reader, type: Scalar, end: number): unknown {
   switch (type) {
-    case 'int64': return r.int64(end);
-    case 'int32': return r.int32(end);
-    case 'float': return r.float(end);
-    case 'double': return r.double(end);
+    case 'int64':
+      return r.int64(end);
+    case 'int32':
+      return r.int32(end);
+    case 'float':
+      return r.float(end);
+    case 'double':
+      return r.double(end);
     case 'string': {
       const [a, b] = r.delimited(end);
       return utf8.decode(r.bytes.subarray(a, b));

@@ -5,10 +5,10 @@
  */
 import { attrFloat } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
-import { DataType } from './schema.js';
 import type { NodeProto } from './schema.js';
-import { fail, sameShape } from './state.js';
+import { DataType } from './schema.js';
 import type { ConstState, PreState, State } from './state.js';
+import { fail, sameShape } from './state.js';
 import { elementCount } from './tensor.js';
 
 /** Float values of initializer `index`; `writable` ones must be rewritable in place. */
@@ -18,9 +18,8 @@ export type FloatValues = (index: number, writable: boolean) => Float64Array;
 export function addBias(pre: PreState, c: ConstState & { initializer: number }, floatValues: FloatValues): PreState | null {
   const dims = c.tensor.dims ?? [];
   const units = pre.shape[0];
-  const ok = pre.shape.length === 1
-    ? sameShape(dims, [units]) || sameShape(dims, [1, units])
-    : sameShape(dims, [units, 1, 1]) || sameShape(dims, [1, units, 1, 1]);
+  const ok =
+    pre.shape.length === 1 ? sameShape(dims, [units]) || sameShape(dims, [1, units]) : sameShape(dims, [units, 1, 1]) || sameShape(dims, [1, units, 1, 1]);
   if (!ok || ![DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16].includes(c.tensor.dataType as 1)) return null;
   const block = pre.blocks[0];
   const values = floatValues(c.initializer, true);
@@ -61,7 +60,11 @@ export function foldBatchNorm(node: NodeProto, inputs: (State | null)[], where: 
   const bias = Float64Array.from(floatValues(bnBias.initializer, true), (v, i) => v + offset[i]);
   const old = block.binding.weight.rowScale;
   const rowScale = Float64Array.from(s, (si, i) => si * (old ? old[i] : 1));
-  const binding: BlockBinding = { node: block.binding.node, weight: { ...block.binding.weight, rowScale }, bias: { initializer: bnBias.initializer, scale: 1, offset } };
+  const binding: BlockBinding = {
+    node: block.binding.node,
+    weight: { ...block.binding.weight, rowScale },
+    bias: { initializer: bnBias.initializer, scale: 1, offset },
+  };
   const double = block.double || [scale, bnBias, mean, variance].some((p) => p.tensor.dataType === DataType.DOUBLE);
   return { kind: 'pre', shape: x.shape, skips: [], blocks: [{ ...block, weight, bias, binding, double }] };
 }

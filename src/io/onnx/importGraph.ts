@@ -14,19 +14,20 @@
  * barrier: the units it reads and writes get factor 1 and are reported. The op handlers live in layerOps.ts,
  * unitOps.ts and shapeOps.ts, the shared state and the barrier in builder.ts, shape arithmetic in shapes.ts.
  */
-import { validateNetwork } from '../../network/validate.js';
+
 import type { Network } from '../../network/types.js';
+import { validateNetwork } from '../../network/validate.js';
 import { attrInt, attribute } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
-import { GraphBuilder } from './builder.js';
 import type { GraphSource, OnnxFixedUnits } from './builder.js';
+import { GraphBuilder } from './builder.js';
 import { foldBatchNorm } from './fold.js';
 import { conv, dense } from './layerOps.js';
 import type { NodeProto } from './schema.js';
 import { pad, reduceMean, transposeInput } from './shapeOps.js';
 import { shapeArithmetic } from './shapes.js';
-import { fail } from './state.js';
 import type { State } from './state.js';
+import { fail } from './state.js';
 import { capturedNames, subgraphs } from './subgraphs.js';
 import { activation, add, concat, flatten, pool } from './unitOps.js';
 
@@ -78,11 +79,14 @@ class Importer extends GraphBuilder {
     const name = input.name ?? '';
     const dims = input.type?.tensorType?.shape?.dim;
     if (!dims) fail(`input '${name}' has no shape: cannot resolve the layer sizes`);
-    if (dims.length < 2 || dims.length > 4) fail(`input '${name}' has rank ${dims.length}; supported are [batch, features], [batch, channels, length] (Conv1d) and [batch, channels, height, width]`);
+    if (dims.length < 2 || dims.length > 4)
+      fail(`input '${name}' has rank ${dims.length}; supported are [batch, features], [batch, channels, length] (Conv1d) and [batch, channels, height, width]`);
     const given = dims.slice(1).map((d, k) => {
       const v = d.dimValue;
       if (typeof v !== 'number' || !(v > 0)) {
-        fail(`input '${name}': dimension ${k + 1} is dynamic${d.dimParam ? ` ('${d.dimParam}')` : ''}; cannot resolve the shape (export with a fixed input size)`);
+        fail(
+          `input '${name}': dimension ${k + 1} is dynamic${d.dimParam ? ` ('${d.dimParam}')` : ''}; cannot resolve the shape (export with a fixed input size)`,
+        );
       }
       return v;
     });
@@ -137,10 +141,13 @@ class Importer extends GraphBuilder {
       for (const index of [b.weight.initializer, b.bias?.initializer]) {
         if (index === undefined) continue;
         const name = initializers[index].name ?? '';
-        if (owner.has(index)) fail(`initializer '${name}' is rewritten by both node '${owner.get(index)}' and node '${b.node}': shared weights are not supported`);
+        if (owner.has(index))
+          fail(`initializer '${name}' is rewritten by both node '${owner.get(index)}' and node '${b.node}': shared weights are not supported`);
         owner.set(index, b.node);
         if ((count.get(name) ?? 0) !== 1 || outputs.has(name)) {
-          fail(`initializer '${name}' of node '${b.node}' is also used elsewhere in the graph (${count.get(name) ?? 0} uses): shared weights are not supported`);
+          fail(
+            `initializer '${name}' of node '${b.node}' is also used elsewhere in the graph (${count.get(name) ?? 0} uses): shared weights are not supported`,
+          );
         }
       }
     }
@@ -156,7 +163,7 @@ class Importer extends GraphBuilder {
     const outputs = node.output ?? [];
     const out = outputs[0] ?? '';
     const domain = node.domain ?? '';
-    const op = domain === '' || domain === 'ai.onnx' ? node.opType ?? '' : `${domain}.${node.opType ?? ''}`;
+    const op = domain === '' || domain === 'ai.onnx' ? (node.opType ?? '') : `${domain}.${node.opType ?? ''}`;
     this.checkReads(node, op, where);
     const carriesUnits = inputs.some((s) => s && (s.kind === 'layer' || s.kind === 'pre'));
     if (op === 'Constant') {
@@ -182,13 +189,17 @@ class Importer extends GraphBuilder {
       const s = this.states.get(captured);
       // The input's values never change (its units are fixed); any other activation may.
       if (s && (s.kind === 'pre' || (s.kind === 'layer' && s.layer !== 0))) {
-        fail(`node ${where}: its subgraph reads '${captured}', a tensor computed from the input; ops whose subgraphs read the network's activations are not supported`);
+        fail(
+          `node ${where}: its subgraph reads '${captured}', a tensor computed from the input; ops whose subgraphs read the network's activations are not supported`,
+        );
       }
     }
     // A Conv or a pool reading a zero Pad as its input X takes the padding (or refuses it, naming the pool).
     const padded = (node.input ?? []).find((i, k) => this.zeroPads.has(i) && (!['Conv', 'MaxPool', 'AveragePool'].includes(op) || k !== 0));
     if (padded !== undefined) {
-      fail(`node ${where} reads '${padded}', the output of a zero Pad; a Pad is only supported before a Conv or an AveragePool (folded into its padding) or when all its pads are 0`);
+      fail(
+        `node ${where} reads '${padded}', the output of a zero Pad; a Pad is only supported before a Conv or an AveragePool (folded into its padding) or when all its pads are 0`,
+      );
     }
   }
 
@@ -196,10 +207,16 @@ class Importer extends GraphBuilder {
   private unitOp(node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): State {
     const extraOutputs = (node.output ?? []).slice(1).filter((o) => o && (this.uses.get(o) ?? 0) > 0);
     switch (op) {
-      case 'Gemm': case 'MatMul': return dense(this, node, op, inputs, name, where, out);
-      case 'Conv': return conv(this, node, inputs, name, where, out);
-      case 'Add': case 'Sum': return add(this, node, op, inputs, name, where, out);
-      case 'Concat': return concat(this, node, inputs, name, where, out);
+      case 'Gemm':
+      case 'MatMul':
+        return dense(this, node, op, inputs, name, where, out);
+      case 'Conv':
+        return conv(this, node, inputs, name, where, out);
+      case 'Add':
+      case 'Sum':
+        return add(this, node, op, inputs, name, where, out);
+      case 'Concat':
+        return concat(this, node, inputs, name, where, out);
       case 'BatchNormalization': {
         if (extraOutputs.length > 0 || attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
         const folded = foldBatchNorm(node, inputs, where, (i, w) => this.source.floatValues(i, w));
@@ -211,18 +228,30 @@ class Importer extends GraphBuilder {
         this.fixedUnits[this.fixedUnits.length - 1].modelled = 'unfoldable';
         return barrier;
       }
-      case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Softmax':
+      case 'Relu':
+      case 'LeakyRelu':
+      case 'Sigmoid':
+      case 'Tanh':
+      case 'Softmax':
         return activation(this, node, op, inputs[0]!, name, where, out);
-      case 'MaxPool': case 'AveragePool': case 'GlobalAveragePool': case 'GlobalMaxPool':
+      case 'MaxPool':
+      case 'AveragePool':
+      case 'GlobalAveragePool':
+      case 'GlobalMaxPool':
         if (extraOutputs.length > 0) fail(`node ${where}: the Indices output of MaxPool is not supported`);
         return pool(this, node, op, inputs[0]!, where, out);
-      case 'Flatten': case 'Reshape': case 'Squeeze':
+      case 'Flatten':
+      case 'Reshape':
+      case 'Squeeze':
         return flatten(this, node, op, inputs, where, out);
-      case 'Pad': return pad(this, node, inputs, where, out);
-      case 'ReduceMean': return reduceMean(this, node, inputs, name, where, out);
+      case 'Pad':
+        return pad(this, node, inputs, where, out);
+      case 'ReduceMean':
+        return reduceMean(this, node, inputs, name, where, out);
       case 'Transpose':
         return transposeInput(this, node, inputs[0]!, where, out) ?? this.opaque(node, op, inputs, name, where, out);
-      case 'Identity': case 'Dropout':
+      case 'Identity':
+      case 'Dropout':
         if (extraOutputs.length > 0) fail(`node ${where}: the mask output of Dropout is not supported`);
         return inputs[0]!;
       default:

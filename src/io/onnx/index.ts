@@ -9,17 +9,17 @@
  * const balancedBytes = writeOnnx(model, result.network);
  */
 import { WeightBalanceError } from '../../errors.js';
-import { validateNetwork } from '../../network/validate.js';
 import type { Network } from '../../network/types.js';
+import { validateNetwork } from '../../network/validate.js';
+import { checkCount, MAX_ONNX_NODES } from '../limits.js';
 import type { BlockBinding } from './bindings.js';
-import { importGraph } from './importGraph.js';
-import type { OnnxFixedUnits } from './importGraph.js';
 import { decodeModelProto } from './decode.js';
+import type { OnnxFixedUnits } from './importGraph.js';
+import { importGraph } from './importGraph.js';
 import type { ModelProto, TensorProto } from './schema.js';
-import { locateTensor, readFloatTensor, writeFloatTensor } from './tensor.js';
 import type { TensorLocation } from './tensor.js';
+import { locateTensor, readFloatTensor, writeFloatTensor } from './tensor.js';
 import { initializerLayouts } from './wire.js';
-import { MAX_ONNX_NODES, checkCount } from '../limits.js';
 
 export type { OnnxFixedUnits } from './importGraph.js';
 
@@ -91,8 +91,11 @@ function structureOf(net: Network): string[] {
  * A sweep over each file's ranges sorted by offset, O(n log n).
  */
 function checkExternalOverlaps(
-  initializers: TensorProto[], layouts: ReturnType<typeof initializerLayouts>, locations: (TensorLocation | null)[],
-  external: Record<string, Uint8Array>, bindings: readonly BlockBinding[],
+  initializers: TensorProto[],
+  layouts: ReturnType<typeof initializerLayouts>,
+  locations: (TensorLocation | null)[],
+  external: Record<string, Uint8Array>,
+  bindings: readonly BlockBinding[],
 ): void {
   const rewritten = new Set(bindings.flatMap((b) => [b.weight.initializer, ...(b.bias ? [b.bias.initializer] : [])]));
   const byFile = new Map<string, { index: number; begin: number; end: number }[]>();
@@ -115,9 +118,12 @@ function checkExternalOverlaps(
     let widest: (typeof ranges)[number] | null = null; // the range reaching furthest so far
     let widestRewritten: (typeof ranges)[number] | null = null;
     for (const r of ranges) {
-      const other = rewritten.has(r.index) && widest && r.begin < widest.end ? widest : widestRewritten && r.begin < widestRewritten.end ? widestRewritten : null;
+      const other =
+        rewritten.has(r.index) && widest && r.begin < widest.end ? widest : widestRewritten && r.begin < widestRewritten.end ? widestRewritten : null;
       if (other) {
-        throw new WeightBalanceError(`initializers ${name(other.index)} and ${name(r.index)} share bytes of the external data file '${file}': shared (deduplicated) weights are not supported`);
+        throw new WeightBalanceError(
+          `initializers ${name(other.index)} and ${name(r.index)} share bytes of the external data file '${file}': shared (deduplicated) weights are not supported`,
+        );
       }
       if (!widest || r.end > widest.end) widest = r;
       if (rewritten.has(r.index) && (!widestRewritten || r.end > widestRewritten.end)) widestRewritten = r;
@@ -160,7 +166,9 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
   const initializers = graph.initializer ?? [];
   if (layouts.length !== initializers.length) throw new WeightBalanceError('not a valid ONNX model: the initializers could not be located in the file');
   // Defined as own properties (a location named '__proto__' stays data, never a prototype).
-  const external: Record<string, Uint8Array> = Object.fromEntries(Object.entries(options.externalData ?? {}).map(([file, data]) => [file, new Uint8Array(data)]));
+  const external: Record<string, Uint8Array> = Object.fromEntries(
+    Object.entries(options.externalData ?? {}).map(([file, data]) => [file, new Uint8Array(data)]),
+  );
   const locations: (TensorLocation | null)[] = initializers.map(() => null);
   const cache = new Map<number, Float64Array>();
   const buffers = (file: string | null): Uint8Array => (file === null ? copy : external[file]);
@@ -241,10 +249,13 @@ export function writeOnnxFiles(model: OnnxModel, network: Network): OnnxFiles {
   validateNetwork(network);
   const structure = structureOf(network);
   if (structure.length !== source.structure.length) {
-    throw new WeightBalanceError(`the network has ${structure.length} blocks, the ONNX model ${source.structure.length}: it is not a balanced copy of this model`);
+    throw new WeightBalanceError(
+      `the network has ${structure.length} blocks, the ONNX model ${source.structure.length}: it is not a balanced copy of this model`,
+    );
   }
   structure.forEach((s, k) => {
-    if (s !== source.structure[k]) throw new WeightBalanceError(`block ${k} ('${network.blocks[k].name}') does not match the ONNX model's (${s} vs ${source.structure[k]})`);
+    if (s !== source.structure[k])
+      throw new WeightBalanceError(`block ${k} ('${network.blocks[k].name}') does not match the ONNX model's (${s} vs ${source.structure[k]})`);
   });
   const outputs = new Map<string | null, Uint8Array>();
   const buffer = (file: string | null): Uint8Array => {
@@ -297,7 +308,9 @@ export function writeOnnx(model: OnnxModel, network: Network): Uint8Array {
   const files = writeOnnxFiles(model, network);
   const external = Object.keys(files.externalData);
   if (external.length > 0) {
-    throw new WeightBalanceError(`the model keeps its weights in external data (${external.map((f) => `'${f}'`).join(', ')}); use writeOnnxFiles to get those files too`);
+    throw new WeightBalanceError(
+      `the model keeps its weights in external data (${external.map((f) => `'${f}'`).join(', ')}); use writeOnnxFiles to get those files too`,
+    );
   }
   return files.model;
 }

@@ -8,8 +8,8 @@ import { attrFloat, attrInt, attrInts, attrString } from './attributes.js';
 import type { GraphBuilder } from './builder.js';
 import type { NodeProto } from './schema.js';
 import { intValues } from './shapes.js';
-import { fail } from './state.js';
 import type { LayerState, State } from './state.js';
+import { fail } from './state.js';
 import { pool } from './unitOps.js';
 
 /**
@@ -22,7 +22,7 @@ export function pad(b: GraphBuilder, node: NodeProto, inputs: (State | null)[], 
   const x = inputs[0]!;
   if (x.kind !== 'layer' && x.kind !== 'pre') fail(`node ${where}: expected a tensor computed from the input`);
   const mode = attrString(node, 'mode', 'constant');
-  const pads = inputs[1] ? intValues(inputs[1]) : attrInts(node, 'pads') ?? null;
+  const pads = inputs[1] ? intValues(inputs[1]) : (attrInts(node, 'pads') ?? null);
   if (!pads) fail(`node ${where}: its pads are computed at run time; cannot resolve them`);
   if ((inputs[3] ?? null) !== null) fail(`node ${where}: Pad with an 'axes' input is not supported`);
   const rank = x.shape.length + 1;
@@ -32,7 +32,9 @@ export function pad(b: GraphBuilder, node: NodeProto, inputs: (State | null)[], 
   const [before, after] = [pads.slice(0, rank), pads.slice(rank)];
   const spatialOnly = rank === 4 && before[0] === 0 && before[1] === 0 && after[0] === 0 && after[1] === 0;
   if (mode !== 'constant' || !zeroValue || !spatialOnly || before[2] !== after[2] || before[3] !== after[3] || pads.some((p) => p < 0)) {
-    fail(`node ${where}: only a constant-zero Pad with equal padding on both sides of the spatial axes (before a Conv or an AveragePool) is supported; got mode '${mode}', pads ${describeValue(pads)}`);
+    fail(
+      `node ${where}: only a constant-zero Pad with equal padding on both sides of the spatial axes (before a Conv or an AveragePool) is supported; got mode '${mode}', pads ${describeValue(pads)}`,
+    );
   }
   b.zeroPads.set(out, [before[2], before[3]]);
   return x;
@@ -53,8 +55,13 @@ export function isZeroConstant(b: GraphBuilder, state: State): boolean {
 export function reduceMean(b: GraphBuilder, node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): State {
   const x = inputs[0]!;
   const rank = x.kind === 'layer' || x.kind === 'pre' ? x.shape.length + 1 : 0;
-  const axes = inputs[1] ? intValues(inputs[1]) : attrInts(node, 'axes') ?? null;
-  const spatial = rank === 4 && axes !== null && axes.length === 2 && new Set(axes.map((a) => (a < 0 ? a + rank : a))).size === 2 && axes.every((a) => [2, 3].includes(a < 0 ? a + rank : a));
+  const axes = inputs[1] ? intValues(inputs[1]) : (attrInts(node, 'axes') ?? null);
+  const spatial =
+    rank === 4 &&
+    axes !== null &&
+    axes.length === 2 &&
+    new Set(axes.map((a) => (a < 0 ? a + rank : a))).size === 2 &&
+    axes.every((a) => [2, 3].includes(a < 0 ? a + rank : a));
   if (!spatial) return b.opaque(node, 'ReduceMean', inputs, name, where, out);
   const pooled = pool(b, node, 'GlobalAveragePool', x, where, out) as LayerState;
   return attrInt(node, 'keepdims', 1) === 0 ? { kind: 'layer', layer: pooled.layer, shape: [pooled.shape[0]] } : pooled;

@@ -7,8 +7,8 @@ import type { Pool } from '../../network/types.js';
 import { pooledSize } from '../../network/validate.js';
 import { attrInt, attrInts, attrString } from './attributes.js';
 import type { NodeProto } from './schema.js';
-import { BATCH, fail } from './state.js';
 import type { State } from './state.js';
+import { BATCH, fail } from './state.js';
 import { readIntTensor } from './tensor.js';
 
 /** Integer values of a constant or known shape value. */
@@ -39,7 +39,10 @@ export function shapeArithmetic(node: NodeProto, op: string, inputs: (State | nu
       const picked = indices.map((i) => data[i < 0 ? i + data.length : i]);
       return picked.some((v) => v === undefined) ? null : picked;
     }
-    case 'Unsqueeze': case 'Squeeze': case 'Cast': case 'Identity':
+    case 'Unsqueeze':
+    case 'Squeeze':
+    case 'Cast':
+    case 'Identity':
       return intValues(first);
     case 'Concat':
       if (attrInt(node, 'axis', 0) !== 0) return null;
@@ -52,7 +55,7 @@ export function shapeArithmetic(node: NodeProto, op: string, inputs: (State | nu
 /** The non-batch part of a Reshape's output shape, or null if it moves the batch axis. */
 export function resolveReshape(values: number[], full: number[], allowZero: boolean, batch: number | null, where: string): number[] | null {
   const input = [batch ?? BATCH, ...full];
-  const out = values.map((v, k) => (v === 0 && !allowZero ? input[k] ?? fail(`node ${where}: shape ${describeValue(values)} copies a missing axis`) : v));
+  const out = values.map((v, k) => (v === 0 && !allowZero ? (input[k] ?? fail(`node ${where}: shape ${describeValue(values)} copies a missing axis`)) : v));
   const total = full.reduce((a, b) => a * b, 1);
   const inferred = out.filter((v) => v === -1).length;
   if (inferred > 1) fail(`node ${where}: shape ${describeValue(values)} has several -1`);
@@ -61,7 +64,8 @@ export function resolveReshape(values: number[], full: number[], allowZero: bool
   const hasBatch = out.includes(BATCH);
   if (inferred === 1) {
     const fill = hasBatch ? total / known : batch !== null ? (batch * total) / known : known === total ? BATCH : NaN;
-    if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0))) fail(`node ${where}: shape ${describeValue(values)} does not fit ${describeValue(full)} (batch excluded)`);
+    if (!(fill === BATCH || (Number.isInteger(fill) && fill > 0)))
+      fail(`node ${where}: shape ${describeValue(values)} does not fit ${describeValue(full)} (batch excluded)`);
     out[out.indexOf(-1)] = fill;
   }
   if (out[0] !== (batch ?? BATCH)) return null;
@@ -104,9 +108,10 @@ export function poolOf(node: NodeProto, op: string, inputShape: number[], where:
   const kernel = attrInts(node, 'kernel_shape') ?? [];
   if (kernel.length !== 2) fail(`node ${where}: kernel_shape ${describeValue(kernel)}; only 2-D pooling is supported`);
   const strides = attrInts(node, 'strides') ?? [1, 1];
-  if (strides.length !== 2 || strides.some((s) => !(Number.isSafeInteger(s) && s > 0))) fail(`node ${where}: strides ${describeValue(strides)} must be two positive integers`);
+  if (strides.length !== 2 || strides.some((s) => !(Number.isSafeInteger(s) && s > 0)))
+    fail(`node ${where}: strides ${describeValue(strides)} must be two positive integers`);
   const autoPad = attrString(node, 'auto_pad', 'NOTSET');
-  const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : attrInts(node, 'pads') ?? [0, 0, 0, 0];
+  const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : (attrInts(node, 'pads') ?? [0, 0, 0, 0]);
   const symmetric = pads.length === 4 && pads[0] === pads[2] && pads[1] === pads[3] && pads.every((p) => p >= 0);
   if ((autoPad !== 'NOTSET' && autoPad !== 'VALID') || !symmetric) {
     fail(`node ${where}: padded pooling (pads ${describeValue(pads)}, auto_pad ${autoPad}) is not supported; only equal padding on both sides is`);
@@ -118,7 +123,8 @@ export function poolOf(node: NodeProto, op: string, inputShape: number[], where:
   const ceil = attrInt(node, 'ceil_mode', 0) !== 0;
   const pool: Pool = { kind, size: [kernel[0], kernel[1]], stride: [strides[0], strides[1]] };
   const padding = padded ? foldPad(pool, own, padded, countPadding, ceil, inputShape, where) : own;
-  if (padding[0] >= kernel[0] || padding[1] >= kernel[1]) fail(`node ${where}: padding ${describeValue(padding)} is not smaller than the window ${describeValue(kernel)}`);
+  if (padding[0] >= kernel[0] || padding[1] >= kernel[1])
+    fail(`node ${where}: padding ${describeValue(padding)} is not smaller than the window ${describeValue(kernel)}`);
   if (padding[0] > 0 || padding[1] > 0) {
     pool.padding = padding;
     if (kind === 'avg' && (countPadding || padded)) pool.countPadding = true;
@@ -140,7 +146,9 @@ function ceilAddsWindow(pool: Pool, size: number[], pad: [number, number], where
     const [k, s, p, n] = [pool.size[a], pool.stride[a], pad[a], size[a]];
     const out = Math.ceil((n + 2 * p - k) / s) + 1;
     if ((out - 1) * s >= n + p) {
-      fail(`node ${where}: with ceil_mode = 1 the last window along axis ${a + 2} would start in the trailing padding; runtimes disagree on it (PyTorch and the ONNX specification drop it, onnxruntime keeps it); not supported`);
+      fail(
+        `node ${where}: with ceil_mode = 1 the last window along axis ${a + 2} would start in the trailing padding; runtimes disagree on it (PyTorch and the ONNX specification drop it, onnxruntime keeps it); not supported`,
+      );
     }
     adds ||= out !== Math.floor((n + 2 * p - k) / s) + 1;
   }
@@ -153,9 +161,19 @@ function ceilAddsWindow(pool: Pool, size: number[], pad: [number, number], where
  * MaxPool, next to padding the pool does not count, or where ceil_mode would cut the last window
  * differently.
  */
-function foldPad(pool: Pool, own: [number, number], padded: [number, number], countPadding: boolean, ceil: boolean, inputShape: number[], where: string): [number, number] {
-  if (pool.kind === 'max') fail(`node ${where} reads the output of a zero Pad: a MaxPool's own padding is ignored, not zeros, so the Pad cannot be folded into it; not supported`);
-  if ((own[0] > 0 || own[1] > 0) && !countPadding) fail(`node ${where} reads the output of a zero Pad and has padding it does not count (count_include_pad = 0); not supported`);
+function foldPad(
+  pool: Pool,
+  own: [number, number],
+  padded: [number, number],
+  countPadding: boolean,
+  ceil: boolean,
+  inputShape: number[],
+  where: string,
+): [number, number] {
+  if (pool.kind === 'max')
+    fail(`node ${where} reads the output of a zero Pad: a MaxPool's own padding is ignored, not zeros, so the Pad cannot be folded into it; not supported`);
+  if ((own[0] > 0 || own[1] > 0) && !countPadding)
+    fail(`node ${where} reads the output of a zero Pad and has padding it does not count (count_include_pad = 0); not supported`);
   const padding: [number, number] = [own[0] + padded[0], own[1] + padded[1]];
   if (ceil) {
     const before = { ...pool, ceil: true, padding: own };

@@ -6,7 +6,11 @@ import { WeightBalanceError } from '../../errors.js';
 import type { BlockBinding } from './bindings.js';
 import type { TensorProto } from './schema.js';
 
-export interface LayerState { kind: 'layer'; layer: number; shape: number[] }
+export interface LayerState {
+  kind: 'layer';
+  layer: number;
+  shape: number[];
+}
 export interface PendingBlock {
   kind: 'dense' | 'conv2d';
   name: string;
@@ -21,13 +25,25 @@ export interface PendingBlock {
   double: boolean;
   binding: BlockBinding;
 }
-export interface PreState { kind: 'pre'; shape: number[]; blocks: PendingBlock[]; skips: number[] }
-export interface ConstState { kind: 'const'; tensor: TensorProto; initializer: number | null }
+export interface PreState {
+  kind: 'pre';
+  shape: number[];
+  blocks: PendingBlock[];
+  skips: number[];
+}
+export interface ConstState {
+  kind: 'const';
+  tensor: TensorProto;
+  initializer: number | null;
+}
 /**
  * A value that carries no units: shape arithmetic (Shape -> Gather -> Unsqueeze -> Concat), with
  * its integer values when they are known (`BATCH` stands for the symbolic batch size).
  */
-export interface MetaState { kind: 'meta'; values?: number[] }
+export interface MetaState {
+  kind: 'meta';
+  values?: number[];
+}
 
 /** The symbolic batch size inside shape arithmetic. */
 export const BATCH = -2;

@@ -3,10 +3,10 @@
  * `float_data` / `double_data`, or an external data file. Writes are in place and keep the
  * tensor's own element type, so the byte length of every field stays the same.
  */
-import { WeightBalanceError, describeValue } from '../../errors.js';
-import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16, FLOAT16_MAX } from '../halfFloat.js';
-import { DataType, dataTypeName } from './schema.js';
+import { describeValue, WeightBalanceError } from '../../errors.js';
+import { bfloat16ToNumber, FLOAT16_MAX, float16ToNumber, numberToBfloat16, numberToFloat16 } from '../halfFloat.js';
 import type { TensorProto } from './schema.js';
+import { DataType, dataTypeName } from './schema.js';
 import type { DataSegment, InitializerLayout } from './wire.js';
 
 /** Float element types a weight may have. */
@@ -14,8 +14,12 @@ const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.F
 
 /** Bytes per element of the types read here. */
 const WIDTH: Record<number, number> = {
-  [DataType.FLOAT]: 4, [DataType.DOUBLE]: 8, [DataType.FLOAT16]: 2, [DataType.BFLOAT16]: 2,
-  [DataType.INT32]: 4, [DataType.INT64]: 8,
+  [DataType.FLOAT]: 4,
+  [DataType.DOUBLE]: 8,
+  [DataType.FLOAT16]: 2,
+  [DataType.BFLOAT16]: 2,
+  [DataType.INT32]: 4,
+  [DataType.INT64]: 8,
 };
 
 /** Where an initializer's numbers are: in the model file or in an external data file. */
@@ -63,7 +67,9 @@ export function locateTensor(tensor: TensorProto, layout: InitializerLayout, ext
     const width = WIDTH[tensor.dataType ?? 0] ?? 0;
     const length = entries.has('length') ? Number(entries.get('length')) : elementCount(tensor) * width;
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || offset + length > file.length) {
-      throw new WeightBalanceError(`${tensorLabel(tensor)}: external data range [${offset}, ${offset + length}) does not fit in '${location}' (${file.length} bytes): truncated?`);
+      throw new WeightBalanceError(
+        `${tensorLabel(tensor)}: external data range [${offset}, ${offset + length}) does not fit in '${location}' (${file.length} bytes): truncated?`,
+      );
     }
     return { file: location, raw: { offset, length }, typed: [] };
   }
@@ -83,12 +89,15 @@ function view(bytes: Uint8Array): DataView {
  */
 export function readFloatTensor(tensor: TensorProto, location: TensorLocation, buffers: (file: string | null) => Uint8Array, writable: boolean): Float64Array {
   const type = tensor.dataType ?? 0;
-  if (!FLOAT_TYPES.has(type)) throw new WeightBalanceError(`${tensorLabel(tensor)} has element type ${dataTypeName(type)}; weights must be FLOAT, DOUBLE, FLOAT16 or BFLOAT16`);
+  if (!FLOAT_TYPES.has(type))
+    throw new WeightBalanceError(`${tensorLabel(tensor)} has element type ${dataTypeName(type)}; weights must be FLOAT, DOUBLE, FLOAT16 or BFLOAT16`);
   const n = elementCount(tensor);
   if (location.raw) {
     const width = WIDTH[type];
     if (location.raw.length !== n * width) {
-      throw new WeightBalanceError(`${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${describeValue(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`);
+      throw new WeightBalanceError(
+        `${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${describeValue(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`,
+      );
     }
     const out = new Float64Array(n);
     const bytes = buffers(location.file);
@@ -102,10 +111,18 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
     const dv = view(bytes);
     for (let k = 0; k < n; k++) {
       switch (type) {
-        case DataType.FLOAT: out[k] = dv.getFloat32(o + 4 * k, true); break;
-        case DataType.DOUBLE: out[k] = dv.getFloat64(o + 8 * k, true); break;
-        case DataType.FLOAT16: out[k] = float16ToNumber(dv.getUint16(o + 2 * k, true)); break;
-        default: out[k] = bfloat16ToNumber(dv.getUint16(o + 2 * k, true)); break;
+        case DataType.FLOAT:
+          out[k] = dv.getFloat32(o + 4 * k, true);
+          break;
+        case DataType.DOUBLE:
+          out[k] = dv.getFloat64(o + 8 * k, true);
+          break;
+        case DataType.FLOAT16:
+          out[k] = float16ToNumber(dv.getUint16(o + 2 * k, true));
+          break;
+        default:
+          out[k] = bfloat16ToNumber(dv.getUint16(o + 2 * k, true));
+          break;
       }
     }
     return out;
@@ -127,7 +144,10 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
     return out;
   }
   if ((type === DataType.FLOAT16 || type === DataType.BFLOAT16) && (tensor.int32Data?.length ?? 0) === n && n > 0) {
-    if (writable) throw new WeightBalanceError(`${tensorLabel(tensor)} stores ${dataTypeName(type)} values in int32_data, which cannot be rewritten in place; save the model with raw_data`);
+    if (writable)
+      throw new WeightBalanceError(
+        `${tensorLabel(tensor)} stores ${dataTypeName(type)} values in int32_data, which cannot be rewritten in place; save the model with raw_data`,
+      );
     const decode = type === DataType.FLOAT16 ? float16ToNumber : bfloat16ToNumber;
     return Float64Array.from(tensor.int32Data!, (bits) => decode(bits));
   }
@@ -162,9 +182,14 @@ export function writeFloatTensor(tensor: TensorProto, location: TensorLocation, 
   const type = tensor.dataType ?? 0;
   for (let k = 0; k < values.length; k++) {
     const v = values[k];
-    const tooLarge = type === DataType.FLOAT16 ? Math.abs(v) > FLOAT16_MAX
-      : type === DataType.FLOAT ? Math.abs(Math.fround(v)) === Infinity
-        : type === DataType.BFLOAT16 ? (numberToBfloat16(v) & 0x7f80) === 0x7f80 : false;
+    const tooLarge =
+      type === DataType.FLOAT16
+        ? Math.abs(v) > FLOAT16_MAX
+        : type === DataType.FLOAT
+          ? Math.abs(Math.fround(v)) === Infinity
+          : type === DataType.BFLOAT16
+            ? (numberToBfloat16(v) & 0x7f80) === 0x7f80
+            : false;
     if (!Number.isFinite(v) || tooLarge) {
       throw new WeightBalanceError(`${tensorLabel(tensor)}: balanced value ${v} at index ${k} does not fit ${dataTypeName(type)}`);
     }
@@ -179,10 +204,18 @@ export function writeFloatTensor(tensor: TensorProto, location: TensorLocation, 
     }
     for (let k = 0; k < values.length; k++) {
       switch (type) {
-        case DataType.FLOAT: dv.setFloat32(o + 4 * k, values[k], true); break;
-        case DataType.DOUBLE: dv.setFloat64(o + 8 * k, values[k], true); break;
-        case DataType.FLOAT16: dv.setUint16(o + 2 * k, numberToFloat16(values[k]), true); break;
-        default: dv.setUint16(o + 2 * k, numberToBfloat16(values[k]), true); break;
+        case DataType.FLOAT:
+          dv.setFloat32(o + 4 * k, values[k], true);
+          break;
+        case DataType.DOUBLE:
+          dv.setFloat64(o + 8 * k, values[k], true);
+          break;
+        case DataType.FLOAT16:
+          dv.setUint16(o + 2 * k, numberToFloat16(values[k]), true);
+          break;
+        default:
+          dv.setUint16(o + 2 * k, numberToBfloat16(values[k]), true);
+          break;
       }
     }
     return;

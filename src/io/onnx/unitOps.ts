@@ -3,22 +3,30 @@
  * (residuals, or a bias), activations, pooling, and Flatten/Reshape/Squeeze to [batch, features].
  */
 import { describeValue } from '../../errors.js';
-import { layerSize } from '../../network/types.js';
 import type { Activation, Layer } from '../../network/types.js';
+import { layerSize } from '../../network/types.js';
 import { attrFloat, attrInt, attrInts } from './attributes.js';
 import type { GraphBuilder } from './builder.js';
 import { addBias } from './fold.js';
 import type { NodeProto } from './schema.js';
 import { intValues, poolOf, resolveReshape } from './shapes.js';
-import { fail, sameShape } from './state.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
+import { fail, sameShape } from './state.js';
 
 export function add(b: GraphBuilder, node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): State {
   const terms = inputs.filter((s): s is State => s !== null);
   const consts = terms.filter((s) => s.kind === 'const' || s.kind === 'meta');
   if (consts.length > 0) {
     const pre = terms.find((s): s is PreState => s.kind === 'pre');
-    if (op === 'Add' && terms.length === 2 && consts.length === 1 && pre && pre.blocks.length > 0 && consts[0].kind === 'const' && consts[0].initializer !== null) {
+    if (
+      op === 'Add' &&
+      terms.length === 2 &&
+      consts.length === 1 &&
+      pre &&
+      pre.blocks.length > 0 &&
+      consts[0].kind === 'const' &&
+      consts[0].initializer !== null
+    ) {
       const biased = addBias(pre, consts[0] as ConstState & { initializer: number }, (i, w) => b.source.floatValues(i, w));
       if (biased) return biased;
     }
@@ -28,7 +36,10 @@ export function add(b: GraphBuilder, node: NodeProto, op: string, inputs: (State
   const result: PreState = { kind: 'pre', shape, blocks: [], skips: [] };
   for (const t of terms) {
     if (t.kind !== 'pre' && t.kind !== 'layer') continue;
-    if (!sameShape(t.shape, shape)) fail(`node ${where}: adds tensors of shapes ${describeValue(shape)} and ${describeValue(t.shape)} (batch excluded); broadcasting between branches is not supported`);
+    if (!sameShape(t.shape, shape))
+      fail(
+        `node ${where}: adds tensors of shapes ${describeValue(shape)} and ${describeValue(t.shape)} (batch excluded); broadcasting between branches is not supported`,
+      );
     if (t.kind === 'pre') {
       result.blocks.push(...t.blocks);
       result.skips.push(...t.skips);
@@ -45,10 +56,19 @@ export function activation(b: GraphBuilder, node: NodeProto, op: string, input: 
   let activation: Activation;
   let negativeSlope: number | undefined;
   switch (op) {
-    case 'Relu': activation = 'relu'; break;
-    case 'LeakyRelu': activation = 'leaky_relu'; negativeSlope = attrFloat(node, 'alpha', 0.01); break;
-    case 'Sigmoid': activation = 'sigmoid'; break;
-    case 'Tanh': activation = 'tanh'; break;
+    case 'Relu':
+      activation = 'relu';
+      break;
+    case 'LeakyRelu':
+      activation = 'leaky_relu';
+      negativeSlope = attrFloat(node, 'alpha', 0.01);
+      break;
+    case 'Sigmoid':
+      activation = 'sigmoid';
+      break;
+    case 'Tanh':
+      activation = 'tanh';
+      break;
     default: {
       // Softmax over the features of a [batch, features] tensor (opset < 13: axis 1; later: axis -1).
       const axis = attrInt(node, 'axis', -1);
@@ -58,16 +78,16 @@ export function activation(b: GraphBuilder, node: NodeProto, op: string, input: 
     }
   }
   const extra = negativeSlope === undefined ? {} : { negativeSlope };
-  const result = input.kind === 'pre'
-    ? b.materialize(input, activation, out, extra)
-    : b.applyToLayer(b.toLayer(input, out, where), activation, out, where, extra);
+  const result =
+    input.kind === 'pre' ? b.materialize(input, activation, out, extra) : b.applyToLayer(b.toLayer(input, out, where), activation, out, where, extra);
   if (activation !== 'relu' && activation !== 'leaky_relu') b.report(name, op, [result.layer], 'activation');
   return result;
 }
 
 export function pool(b: GraphBuilder, node: NodeProto, op: string, input: State, where: string, out: string): State {
   const inputShape = input.kind === 'pre' || input.kind === 'layer' ? input.shape : [];
-  if (inputShape.length !== 3) fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${describeValue(inputShape)} (batch excluded)`);
+  if (inputShape.length !== 3)
+    fail(`node ${where}: pooling needs a [batch, channels, height, width] input, got shape ${describeValue(inputShape)} (batch excluded)`);
   const pool = poolOf(node, op, inputShape, where, b.zeroPads.get(node.input?.[0] ?? ''));
   if (input.kind === 'pre') return b.materialize(input, 'identity', out, { pool });
   return b.applyToLayer(input as LayerState, 'identity', out, where, { pool });
@@ -84,7 +104,7 @@ export function flatten(b: GraphBuilder, node: NodeProto, op: string, inputs: (S
     target = axis === 1 ? [layerSize({ shape: full } as Layer)] : null;
   } else if (op === 'Squeeze') {
     const c = inputs[1];
-    const axes = c ? intValues(c) : attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1);
+    const axes = c ? intValues(c) : (attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1));
     if (!axes) fail(`node ${where}: its axes are computed at run time; cannot resolve the output shape`);
     const drop = new Set(axes.map((a) => (a < 0 ? a + full.length + 1 : a)));
     if (drop.has(0)) fail(`node ${where}: squeezing the batch axis is not supported`);
@@ -94,13 +114,16 @@ export function flatten(b: GraphBuilder, node: NodeProto, op: string, inputs: (S
     const c = inputs[1];
     const values = intValues(c ?? null);
     if (!values) {
-      fail(`node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`);
+      fail(
+        `node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`,
+      );
     }
     target = resolveReshape(values, full, attrInt(node, 'allowzero', 0) !== 0, b.batch, where);
   }
   if (!target) fail(`node ${where}: only flattening to [batch, features] (or keeping the shape) is supported`);
   if (sameShape(target, full)) return input;
-  if (target.length !== 1) fail(`node ${where}: reshaping ${describeValue(full)} to ${describeValue(target)} (batch excluded) is not supported; only flattening is`);
+  if (target.length !== 1)
+    fail(`node ${where}: reshaping ${describeValue(full)} to ${describeValue(target)} (batch excluded) is not supported; only flattening is`);
   const layer = b.toLayer(input, out, where);
   return { kind: 'layer', layer: layer.layer, shape: target };
 }
@@ -121,7 +144,9 @@ export function concat(b: GraphBuilder, node: NodeProto, inputs: (State | null)[
     const layer = b.toLayer(u, `${out}:input${k}`, where);
     if (!sameShape(b.layers[layer.layer].shape, layer.shape)) fail(`node ${where}: concatenating a flattened or reshaped tensor is not supported`);
     if (!sameShape(layer.shape.slice(1), units[0].shape.slice(1))) {
-      fail(`node ${where}: concatenates tensors of shapes ${describeValue(units[0].shape)} and ${describeValue(layer.shape)} (batch excluded) along the channels; the other axes must agree`);
+      fail(
+        `node ${where}: concatenates tensors of shapes ${describeValue(units[0].shape)} and ${describeValue(layer.shape)} (batch excluded) along the channels; the other axes must agree`,
+      );
     }
     b.referenced.add(layer.layer);
     return layer.layer;

@@ -20,7 +20,11 @@ export interface InitializerLayout {
 }
 
 class Cursor {
-  constructor(readonly bytes: Uint8Array, public pos: number, readonly end: number) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    public pos: number,
+    readonly end: number,
+  ) {}
 
   varint(): number {
     let result = 0;
@@ -39,8 +43,12 @@ class Cursor {
   skip(wireType: number): [number, number] {
     const start = this.pos;
     switch (wireType) {
-      case 0: this.varint(); break;
-      case 1: this.pos += 8; break;
+      case 0:
+        this.varint();
+        break;
+      case 1:
+        this.pos += 8;
+        break;
       case 2: {
         const length = this.varint();
         const from = this.pos;
@@ -48,8 +56,11 @@ class Cursor {
         if (this.pos > this.end) throw new RangeError('truncated length-delimited field');
         return [from, this.pos];
       }
-      case 5: this.pos += 4; break;
-      default: throw new RangeError(`unsupported wire type ${wireType}`);
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        throw new RangeError(`unsupported wire type ${wireType}`);
     }
     if (this.pos > this.end) throw new RangeError('truncated field');
     return [start, this.pos];

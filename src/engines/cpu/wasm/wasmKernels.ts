@@ -30,8 +30,15 @@ const disposed = (): never => {
 };
 /** What a disposed instance calls. */
 const DISPOSED: PassExports = {
-  rowPass32: disposed, rowPass64: disposed, columnPass32: disposed, columnPass64: disposed, fusedPass32: disposed, fusedPass64: disposed,
-  squares32: disposed, buildPower32: disposed, buildPower64: disposed,
+  rowPass32: disposed,
+  rowPass64: disposed,
+  columnPass32: disposed,
+  columnPass64: disposed,
+  fusedPass32: disposed,
+  fusedPass64: disposed,
+  squares32: disposed,
+  buildPower32: disposed,
+  buildPower64: disposed,
 };
 
 function bytes(): Uint8Array<ArrayBuffer> {
@@ -99,7 +106,11 @@ export class WasmKernels implements PowerKernels {
   private readonly cAt: number;
   private readonly sAt: number;
 
-  constructor(private readonly problem: Problem, readonly precision: PowerPrecision, scale: number) {
+  constructor(
+    private readonly problem: Problem,
+    readonly precision: PowerPrecision,
+    scale: number,
+  ) {
     if (!wasmKernelsAvailable()) throw new Error('WebAssembly SIMD is not available');
     const total = wasmBytes(problem, precision);
     if (!Number.isFinite(total)) throw new Error('P does not fit in 4 GiB of WebAssembly memory');
