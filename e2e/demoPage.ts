@@ -9,7 +9,7 @@ export interface RunSettings {
   custom?: string;
   seed?: number;
   pairs?: string;
-  schedule?: 'parallel' | 'alternating';
+  schedule?: 'accelerated' | 'parallel' | 'alternating';
   backend?: 'auto' | 'webgpu' | 'cpu';
   tol?: string;
   maxSweeps?: number;

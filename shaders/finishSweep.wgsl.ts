@@ -9,10 +9,12 @@ export const FinishSweepBindings = bindingLayout({
 });
 
 /**
- * End of a sweep, one invocation: apply the stopping rule to the sweep's largest step (later
- * sweeps of the batch then return at once) and advance the sweep slot.
+ * End of a sweep, one invocation: apply the stopping rule (MATH.md §4) to the imbalance
+ * `max |log(Out/In)|` the evaluate kernel wrote for this sweep at slot `imbalanceSlot0 + sweep`
+ * (later sweeps of the batch then return at once: `<= tol`, with `tol` rounded down to float32
+ * by the host), and advance the sweep slot.
  */
-export function finishSweepKernel(): Kernel<typeof FinishSweepBindings> {
+export function finishSweepKernel(imbalanceSlot0: number): Kernel<typeof FinishSweepBindings> {
   const code = /* wgsl */ `
 ${State.wgsl}
 ${bindingsWgsl(FinishSweepBindings)}
@@ -20,7 +22,7 @@ ${bindingsWgsl(FinishSweepBindings)}
 @compute @workgroup_size(1)
 fn main() {
   if (state.converged != 0u) { return; }
-  if (bitcast<f32>(stepBits[state.sweep]) < state.tol) { state.converged = 1u; }
+  if (bitcast<f32>(stepBits[${imbalanceSlot0}u + state.sweep]) <= state.tol) { state.converged = 1u; }
   state.sweep = state.sweep + 1u;
 }
 `;

@@ -16,6 +16,8 @@ export const UpdateParams = uniformStruct('UpdateParams', {
   colStartOffset: 'u32',
   colEntryOffset: 'u32',
   classOffset: 'u32',
+  /** The first slot of the history this kernel's largest value goes to (steps at 0, imbalances after them). */
+  slot0: 'u32',
 });
 
 /** The bindings of {@link updateKernel}, by name (binding k is the k-th). */
@@ -36,8 +38,9 @@ export const UpdateBindings = bindingLayout({
  * `In = sum over members of rho^r`, `Out = sum of the column partials of the members / alpha`,
  * `u += eta * log(Out / In)`, and `log alpha = p * u` for every member unit. Variables whose
  * `In` or `Out` vanished (underflow) are left as they are, like the CPU engine does. The largest
- * `|step|` goes to the sweep's slot by an atomic max on its bits (non-negative floats order like
- * their bits). With `evaluate`, nothing is updated and the slot gets `max |log(Out/In)|`.
+ * `|step|` goes to the sweep's slot (from `slot0`) by an atomic max on its bits (non-negative
+ * floats order like their bits). With `evaluate`, nothing is updated and the slot gets
+ * `max |log(Out/In)|`, the imbalance the stopping rule reads.
  * Overrides: `P`, `R = q/p`, `ETA`.
  */
 export function updateKernel(flags: { evaluate: boolean }): Kernel<typeof UpdateBindings> {
@@ -96,7 +99,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
     if (lid < half) { largest[lid] = max(largest[lid], largest[lid + half]); }
   }
-  if (lid == 0u) { atomicMax(&stepBits[state.sweep], bitcast<u32>(largest[0])); }
+  if (lid == 0u) { atomicMax(&stepBits[params.slot0 + state.sweep], bitcast<u32>(largest[0])); }
 }
 `;
   return {

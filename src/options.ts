@@ -1,7 +1,15 @@
 import { WeightBalanceError } from './errors.js';
 
-/** How the hidden units are updated in one sweep. */
-export type Schedule = 'parallel' | 'alternating';
+/**
+ * How the hidden units are updated in one sweep: `accelerated` (the default: the paper's update
+ * with a coarse correction and a safeguarded longer step, several times fewer passes over `P`;
+ * CPU engine), `parallel` (the paper's update of every unit at once) or `alternating` (one
+ * colour class of non-adjacent units at a time).
+ */
+export type Schedule = 'accelerated' | 'parallel' | 'alternating';
+
+/** Every schedule, the default first. */
+export const SCHEDULES: readonly Schedule[] = ['accelerated', 'parallel', 'alternating'];
 
 /** An engine: where the arithmetic of a run happens (the CPU or a WebGPU device). */
 export type EngineKind = 'cpu' | 'webgpu';
@@ -35,7 +43,8 @@ export function validateExponents(p: unknown, q: unknown, allowInfiniteQ = false
 
 /**
  * The exponent `eta` of the multiplicative update (MATH.md §4):
- * parallel `1/(4q)` for `q >= p`, `1/(2(p+q))` for `q < p`; alternating twice that.
+ * parallel `1/(4q)` for `q >= p`, `1/(2(p+q))` for `q < p`; alternating twice that. The
+ * accelerated schedule's safe step is the parallel one.
  */
 export function updateExponent(p: number, q: number, schedule: Schedule): number {
   const parallel = q >= p ? 1 / (4 * q) : 1 / (2 * (p + q));

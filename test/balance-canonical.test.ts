@@ -36,14 +36,17 @@ describe('canonical (MATH.md §7.5)', () => {
 
 describe('schedules agree (MATH.md §7.6)', () => {
   for (const [name, build] of Object.entries(NETS)) {
-    it(`${name}: parallel and alternating reach the same weights`, async () => {
+    it(`${name}: parallel, alternating and accelerated reach the same weights`, async () => {
       const net = build(51);
       for (const [p, q] of [[1, 1], [2, 4], ...randomExponents(51, 2)]) {
         const common = { p, q, backend: 'cpu', tol: TOL, maxSweeps: 100000 } as const;
         const parallel = await balance(net, { ...common, schedule: 'parallel' });
         const alternating = await balance(net, { ...common, schedule: 'alternating' });
-        expect(parallel.converged && alternating.converged).toBe(true);
+        const accelerated = await balance(net, { ...common, schedule: 'accelerated' });
+        expect(parallel.converged && alternating.converged && accelerated.converged).toBe(true);
         expect(weightDistance(parallel.network, alternating.network), `${name} p=${p} q=${q}`).toBeLessThan(1e-7);
+        expect(weightDistance(parallel.network, accelerated.network), `${name} p=${p} q=${q} accelerated`).toBeLessThan(1e-7);
+        expect(accelerated.passes, `${name} p=${p} q=${q}`).toBeLessThan(parallel.passes);
         expect(alternating.sweeps).toBeLessThan(parallel.sweeps);
       }
     });

@@ -4,6 +4,7 @@
  * one onSweep call per sweep, and the colouring behind the alternating schedule.
  */
 import { describe, expect, it } from 'vitest';
+import type { SweepProgress } from '../src/balance.js';
 import { balance } from '../src/balance.js';
 import { lpqNorm } from '../src/math/norm.js';
 import { sequential } from '../src/network/builders.js';
@@ -259,16 +260,23 @@ describe('cancellation and progress', () => {
     expect(net).toEqual(before);
   });
 
-  it("onSweep is called once per sweep, in order, with the history's norms", async () => {
-    for (const schedule of ['parallel', 'alternating'] as const) {
+  it("onSweep is called once per sweep, in order, with the history's norms; the run stops at the first imbalance <= tol", async () => {
+    for (const schedule of ['accelerated', 'parallel', 'alternating'] as const) {
       const net = residualNet(15);
-      const seen: { sweep: number; norm: number; ratio: number; maxStep: number }[] = [];
+      const seen: SweepProgress[] = [];
       const result = await balance(net, { p: 2, q: 3, schedule, backend: 'cpu', tol: 1e-9, onSweep: (s) => seen.push(s) });
       expect(seen.map((s) => s.sweep)).toEqual(Array.from({ length: result.sweeps }, (_, k) => k + 1));
       expect(seen.map((s) => s.norm)).toEqual(result.history.slice(1));
       seen.forEach((s) => expect(s.ratio).toBeCloseTo(s.norm / result.initialNorm, 14));
-      expect(seen[seen.length - 1].maxStep).toBeLessThan(1e-9);
-      expect(seen.slice(0, -1).every((s) => s.maxStep >= 1e-9)).toBe(true);
+      expect(seen[seen.length - 1].maxLogImbalance, schedule).toBeLessThanOrEqual(1e-9);
+      expect(
+        seen.slice(0, -1).every((s) => s.maxLogImbalance > 1e-9),
+        schedule,
+      ).toBe(true);
+      expect(result.maxLogImbalance).toBeCloseTo(seen[seen.length - 1].maxLogImbalance, 12);
+      // passes are cumulative and end at the result's count.
+      expect(seen.every((s, k) => k === 0 || s.passes >= seen[k - 1].passes)).toBe(true);
+      expect(seen[seen.length - 1].passes).toBe(result.passes);
     }
   });
 });

@@ -23,8 +23,8 @@ interface Behaviour {
   low: number;
   /** `sweeps` calls that succeed before one throws (a lost device). */
   failAfterBatches: number;
-  /** Replace the reported largest step of sweep k (1-based) by this, where it returns a number. */
-  step?: (sweep: number, step: number) => number;
+  /** Replace the reported imbalance after sweep k (1-based) by this, where it returns a number (the stall watch reads it). */
+  step?: (sweep: number, imbalance: number) => number;
   /** Return no sweep at all from `sweeps` (a broken engine). */
   empty?: boolean;
   /** The failure after `failAfterBatches` is a lost device. */
@@ -58,9 +58,9 @@ class Float32LikeEngine implements Engine {
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
       const [record] = await this.inner.sweeps(1, 0);
-      const maxStep = behaviour.step ? behaviour.step(++this.done, record.maxStep) : record.maxStep;
-      records.push({ F: record.F * (1 - behaviour.low), maxStep });
-      if (maxStep < tol) break;
+      const maxLogImbalance = behaviour.step ? behaviour.step(++this.done, record.maxLogImbalance) : record.maxLogImbalance;
+      records.push({ ...record, F: record.F * (1 - behaviour.low), maxLogImbalance });
+      if (maxLogImbalance <= tol) break;
     }
     return records;
   }
@@ -125,7 +125,7 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
   });
 
   it('a run that reaches maxSweeps on the GPU while its steps stall finishes there', async () => {
-    // A constant largest step: no new smallest step after the first batch.
+    // A constant imbalance: no new smallest imbalance after the first batch.
     behaviour = { low: 0, failAfterBatches: Infinity, step: () => 1e-3 };
     const result = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-6, maxSweeps: 48, sweepsPerBatch: 16 });
     expect(result.sweeps).toBe(48);
@@ -139,8 +139,8 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
     expect(longer.fallback?.message).toMatch(/stalled at its float32 precision floor after 48 sweeps/);
   });
 
-  it('a step that rises for a few sweeps is not a stall, whatever the batch size', async () => {
-    // Sweeps 2-4 report the step of sweep 1: three sweeps without a new smallest step.
+  it('an imbalance that rises for a few sweeps is not a stall, whatever the batch size', async () => {
+    // Sweeps 2-4 report the imbalance of sweep 1: three sweeps without a new smallest one.
     let first = 0;
     behaviour = { low: 0, failAfterBatches: Infinity, step: (sweep, step) => (sweep === 1 ? (first = step) : sweep <= 4 ? first : step) };
     for (const sweepsPerBatch of [1, 2, 16]) {
@@ -153,7 +153,7 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
 
   it('treats a GPU engine that runs no sweep as failed: the CPU finishes instead of looping forever', async () => {
     behaviour = { low: 0, failAfterBatches: Infinity, empty: true };
-    const result = await balance(mlpNet(2), { p: 2, q: 2, gpu, tol: 1e-9, maxSweeps: 500 });
+    const result = await balance(mlpNet(2), { p: 2, q: 2, schedule: 'parallel', gpu, tol: 1e-9, maxSweeps: 500 });
     expect(result.backend).toBe('cpu');
     expect(result.fallback?.kind).toBe('gpu-error');
     expect(result.fallback?.message).toMatch(/ran no sweep/);

@@ -89,7 +89,7 @@ describe('balanced at convergence (MATH.md §7.4)', () => {
     }
   }
 
-  it('stopping rule: a parallel run stops at the first sweep whose factor change eta |log(Out/In)|, computed independently at the factors before it, is below tol', async () => {
+  it('stopping rule (MATH.md §4): every schedule stops at the first sweep whose imbalance max |log(Out/In)|, computed independently, is <= tol', async () => {
     for (const [name, build] of Object.entries(NETS)) {
       const net = build(9);
       for (const [p, q] of [
@@ -97,17 +97,20 @@ describe('balanced at convergence (MATH.md §7.4)', () => {
         [1.6, 2.9],
         [3.2, 1.1],
       ]) {
-        const tol = 1e-7;
-        const eta = updateExponent(p, q, 'parallel');
-        const ref = referenceProblem(net, p, q);
-        const full = await balance(net, { p, q, backend: 'cpu', tol });
-        const n = full.sweeps;
-        expect(n).toBeGreaterThan(2);
-        // Factors before the last sweep and before the one preceding it (same run, cut short).
-        const before = await balance(net, { p, q, backend: 'cpu', tol: 0, maxSweeps: n - 1 });
-        const earlier = await balance(net, { p, q, backend: 'cpu', tol: 0, maxSweeps: n - 2 });
-        expect(eta * maxLogImbalance(ref, varFactors(ref, before.logFactors)), `${name} p=${p} q=${q}`).toBeLessThan(tol);
-        expect(eta * maxLogImbalance(ref, varFactors(ref, earlier.logFactors)), `${name} p=${p} q=${q}`).toBeGreaterThanOrEqual(tol);
+        for (const schedule of ['accelerated', 'parallel', 'alternating'] as const) {
+          const tol = 1e-7;
+          const label = `${name} p=${p} q=${q} ${schedule}`;
+          const ref = referenceProblem(net, p, q);
+          const full = await balance(net, { p, q, schedule, backend: 'cpu', tol });
+          const n = full.sweeps;
+          expect(n, label).toBeGreaterThan(1);
+          expect(full.converged).toBe(true);
+          expect(maxLogImbalance(ref, varFactors(ref, full.logFactors)), label).toBeLessThanOrEqual(tol * (1 + 1e-6));
+          // The same run cut short one sweep earlier had not met tol.
+          const before = await balance(net, { p, q, schedule, backend: 'cpu', tol: 0, maxSweeps: n - 1 });
+          expect(maxLogImbalance(ref, varFactors(ref, before.logFactors)), label).toBeGreaterThan(tol);
+          expect(before.converged).toBe(false);
+        }
       }
     }
   });
@@ -127,6 +130,8 @@ describe('balanced at convergence (MATH.md §7.4)', () => {
     expect(result.sweeps).toBe(0);
     expect(result.history).toEqual([result.initialNorm]);
     expect(result.network.blocks.map((b) => Array.from(b.weight))).toEqual(net.blocks.map((b) => Array.from(b.weight)));
-    expect(Math.abs(result.maxLogImbalance - maxLogImbalance(ref, new Float64Array(ref.nVars)))).toBeLessThan(1e-12);
+    // The default tol (1e-4) runs the CPU engine on float32 P (entries rounded to 2^-24 relative).
+    const bound = result.precision === 'float32' ? 1e-6 : 1e-12;
+    expect(Math.abs(result.maxLogImbalance - maxLogImbalance(ref, new Float64Array(ref.nVars)))).toBeLessThan(bound);
   });
 });

@@ -45,9 +45,11 @@ describe('balance(): maxSweeps 0 evaluates only', () => {
     expect(result.converged).toBe(false);
     expect(result.history).toHaveLength(1);
     expect(result.finalNorm).toBe(result.initialNorm);
-    expect(Math.abs(result.initialNorm / lpqNorm(net, 2, 3) - 1)).toBeLessThan(1e-12);
+    // The default tol (1e-4) runs the CPU engine on float32 P (entries rounded to 2^-24 relative).
+    const [normBound, imbalanceBound] = result.precision === 'float32' ? [1e-7, 1e-6] : [1e-12, 1e-9];
+    expect(Math.abs(result.initialNorm / lpqNorm(net, 2, 3) - 1)).toBeLessThan(normBound);
     const report = balanceReport(net, { p: 2, q: 3 });
-    expect(Math.abs(result.maxLogImbalance - report.maxLogImbalance)).toBeLessThan(1e-9 * Math.max(1, report.maxLogImbalance));
+    expect(Math.abs(result.maxLogImbalance - report.maxLogImbalance)).toBeLessThan(imbalanceBound * Math.max(1, report.maxLogImbalance));
     expect(result.maxLogImbalance).toBeGreaterThan(1e-3); // a random net is not balanced: this is not a balanced result
     expect(result.network).toEqual(net);
     expect(result.network.blocks[0].weight).not.toBe(net.blocks[0].weight);

@@ -99,11 +99,12 @@ describe('the CLI refuses before any work', () => {
     expect(fig2.code).toBe(0);
   });
 
-  it('--max-sweeps 0 writes the unchanged network and reports no sweep', async () => {
+  it('--max-sweeps 0 writes the unchanged network and reports no sweep (not converged: exit status 3)', async () => {
     const out = join(dir, 'zero.safetensors');
     const r = await run(['balance', input, '--max-sweeps', '0', '--backend', 'cpu', '--json', '-o', out]);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(3);
     const report = JSON.parse(r.stdout);
+    expect(report.converged).toBe(false);
     expect(report.sweeps).toBe(0);
     expect(report.history).toEqual([report.initialNorm]);
     const { readFile } = await import('node:fs/promises');

@@ -148,7 +148,9 @@ describe('progress', () => {
     expect(lines).toHaveLength(5);
     for (const [k, line] of lines.entries())
       expect(line).toMatch(
-        new RegExp(`^sweep ${k + 1}  \\|\\|W\\|\\|/\\|\\|W0\\|\\| \\d\\.\\d{8}  norm \\S+  change \\S+  elapsed \\d+\\.\\d s, [\\d.]+ sweeps/s`),
+        new RegExp(
+          `^sweep ${k + 1}  \\|\\|W\\|\\|/\\|\\|W0\\|\\| \\d\\.\\d{8}  norm \\S+  max\\|log\\(Out\\/In\\)\\| \\S+  passes \\S+  elapsed \\d+\\.\\d s, [\\d.]+ sweeps/s`,
+        ),
       );
   });
 
@@ -169,10 +171,10 @@ describe('progress', () => {
     expect(text).toMatch(/\] sweep 0 {2}elapsed 0\.0 s$/);
     for (let sweep = 1; sweep <= 10; sweep++) {
       clock += 100;
-      reporter.sweep({ sweep, norm: 1, ratio: 1, maxStep: 10 ** -sweep / 2, backend: 'cpu' });
+      reporter.sweep({ sweep, norm: 1, ratio: 1, maxStep: 10 ** -sweep / 2, maxLogImbalance: 10 ** -sweep / 2, passes: sweep, backend: 'cpu' });
     }
     reporter.finish();
-    // change 5e-11 < tol already: nothing left; the rate is 10 sweeps per second.
+    // imbalance 5e-11 < tol already: nothing left; the rate is 10 sweeps per second.
     expect(text).toMatch(/sweep 10 .* elapsed 1\.0 s, 10\.0 sweeps\/s, ETA 0\.0 s\n$/);
   });
 

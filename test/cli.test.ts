@@ -66,7 +66,21 @@ function relativeDistance(a: Float64Array, b: Float64Array): number {
 
 /** The JSON report's fields and their consistency. */
 function checkReport(report: Record<string, unknown>, p: number, q: number, schedule: string): void {
-  for (const key of ['backend', 'adapter', 'p', 'q', 'schedule', 'sweeps', 'initialNorm', 'finalNorm', 'history', 'maxLogImbalance', 'frozenUnits', 'ms']) {
+  for (const key of [
+    'backend',
+    'adapter',
+    'p',
+    'q',
+    'schedule',
+    'sweeps',
+    'passes',
+    'initialNorm',
+    'finalNorm',
+    'history',
+    'maxLogImbalance',
+    'frozenUnits',
+    'ms',
+  ]) {
     expect(report, key).toHaveProperty(key);
   }
   expect(report).toMatchObject({ p, q, schedule });
@@ -79,6 +93,10 @@ function checkReport(report: Record<string, unknown>, p: number, q: number, sche
   expect(typeof report.converged).toBe('boolean');
   for (let k = 1; k < history.length; k++) expect(history[k]).toBeLessThanOrEqual(history[k - 1] * (1 + 1e-6));
   expect(report.maxLogImbalance as number).toBeGreaterThanOrEqual(0);
+  // passes: reads of P by the sweeps, at least one per sweep but the last of an accelerated run.
+  expect(report.passes as number).toBeGreaterThanOrEqual((report.sweeps as number) - 1);
+  // converged is the stopping rule on the imbalance.
+  if (report.converged) expect(report.maxLogImbalance as number).toBeLessThanOrEqual(1e-4);
   expect(Array.isArray(report.frozenUnits)).toBe(true);
   expect(report.ms as number).toBeGreaterThan(0);
 }
@@ -176,7 +194,8 @@ describe('balance', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/l_\{2,2\} norm\s+[\d.]+ -> [\d.]+/);
     expect(r.stdout).toMatch(/\|\|W\|\|\/\|\|W0\|\|\s+0\.\d+/);
-    expect(r.stdout).toMatch(/sweeps\s+\d+ \(parallel; converged/);
+    expect(r.stdout).toMatch(/sweeps\s+\d+ \(accelerated; converged: max \|log\(Out\/In\)\| <= 1e-4/);
+    expect(r.stdout).toMatch(/passes over P\s+[\d.]+/);
     expect(r.stdout).toMatch(/written to\s+.*out2\.safetensors/);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: the redrawn progress line starts with ESC [K
     expect(r.stderr).toMatch(/\r\x1b\[K\[[#.]{24}\] sweep \d+/);
@@ -198,10 +217,10 @@ describe('balance', () => {
     }
   });
 
-  it('without -o writes nothing; --max-sweeps caps the run', async () => {
+  it('without -o writes nothing; --max-sweeps caps the run, which then exits with status 3 (not converged)', async () => {
     const before = await readdir(dir);
     const r = await run(['balance', input, '--backend', 'cpu', '--max-sweeps', '3', '--tol', '0', '--json']);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(3);
     const report = JSON.parse(r.stdout);
     expect(report.sweeps).toBe(3);
     expect(report.converged).toBe(false);
@@ -212,21 +231,29 @@ describe('balance', () => {
   it('--backend webgpu runs on WebGPU (Dawn) when an adapter exists and agrees with the CPU; auto says why it chose the CPU', async () => {
     // A fixed number of sweeps: the same iterates on both engines (SwiftShader is slow to start).
     const args = ['balance', input, '-p', '2', '-q', '3', '--tol', '0', '--max-sweeps', '20', '--json'];
-    const cpu = JSON.parse((await run([...args, '--backend', 'cpu'])).stdout);
+    const cpu = JSON.parse((await run([...args, '--backend', 'cpu', '--schedule', 'parallel'])).stdout);
     const gpuRun = await run([...args, '--backend', 'webgpu']);
-    expect(gpuRun.code).toBe(0);
+    // tol 0 is never met: exit status 3, the report still written.
+    expect(gpuRun.code).toBe(3);
     const gpu = JSON.parse(gpuRun.stdout);
     checkReport(gpu, 2, 3, 'parallel');
     if (process.env.REQUIRE_WEBGPU === '1') expect(gpu.backend, JSON.stringify(gpu.fallback)).toBe('webgpu');
     if (gpu.backend === 'webgpu') expect(typeof gpu.adapter).toBe('string');
     else expect(gpu.fallback.message).toMatch(/WebGPU/);
     expect(Math.abs(gpu.finalNorm / cpu.finalNorm - 1)).toBeLessThan(1e-5);
-    const auto = JSON.parse((await run([...args, '--backend', 'auto'])).stdout);
+    const auto = JSON.parse((await run([...args, '--backend', 'auto', '--schedule', 'parallel'])).stdout);
     checkReport(auto, 2, 3, 'parallel');
     if (auto.backend === 'cpu') {
       expect(['no-webgpu', 'no-adapter', 'software-adapter']).toContain(auto.fallback.kind);
       expect(auto.fallback.message).toMatch(/WebGPU|software/);
     }
+  });
+
+  it('--schedule accelerated with --backend webgpu is refused before any work (the accelerated schedule runs on the CPU engine)', async () => {
+    const r = await run(['balance', input, '--schedule', 'accelerated', '--backend', 'webgpu', '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/schedule 'accelerated' runs on the CPU engine only/);
+    expect(r.stdout).toBe('');
   });
 
   it('balances a CNN file with biases counted', async () => {
@@ -247,7 +274,7 @@ describe('balance', () => {
     ]);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    checkReport(report, 1.5, 3, 'parallel');
+    checkReport(report, 1.5, 3, 'accelerated');
     expect(report.includeBiases).toBe(true);
     expect(Math.abs(lpqNorm(await readNet(at('cnn-in.safetensors')), 1.5, 3, { includeBiases: true }) / report.initialNorm - 1)).toBeLessThan(1e-9);
     const net = await readNet(at('cnn-in.safetensors'));
@@ -261,7 +288,7 @@ describe('balance', () => {
       ['q < 0', () => ['balance', input, '-q', '-1'], 1, /q must be a number > 0, got -1/],
       ['q = -1 written --q=-1', () => ['balance', input, '--q=-1'], 1, /q must be a number > 0, got -1/],
       ['p not a number', () => ['balance', input, '-p', 'two'], 2, /-p: expected a number, got 'two'/],
-      ['unknown schedule', () => ['balance', input, '--schedule', 'random'], 2, /--schedule: expected 'parallel', 'alternating'/],
+      ['unknown schedule', () => ['balance', input, '--schedule', 'random'], 2, /--schedule: expected 'accelerated', 'parallel', 'alternating'/],
       ['bad --max-sweeps', () => ['balance', input, '--max-sweeps', '2.5'], 2, /--max-sweeps: expected an integer/],
       ['negative --tol', () => ['balance', input, '--tol=-1'], 1, /tol must be a finite number >= 0/],
       ['unknown option', () => ['balance', input, '--speed', 'fast'], 2, /unknown option '--speed'/i],
@@ -346,7 +373,7 @@ describe('paper and fig2', () => {
     expect(r.stdout).toMatch(/summary\n\s+l_\{2,2\} norm/);
     const json = await run(['paper', '--arch', '10,30,20,4', '--backend', 'cpu', '--tol', '1e-7', '--json']);
     const report = JSON.parse(json.stdout);
-    checkReport(report, 2, 2, 'parallel');
+    checkReport(report, 2, 2, 'accelerated');
     // Same run, same numbers: the table's last ratio is the report's.
     expect(report.finalNorm / report.initialNorm).toBeCloseTo(rows[rows.length - 1][1], 9);
   });

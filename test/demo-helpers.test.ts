@@ -134,6 +134,7 @@ describe('demo fixed units and the run export', () => {
       finished.push({ pair, result, functionChange: 0 });
       series.push({ ratios: result.history.map((h) => h / result.history[0]), steps });
     }
+    expect(finished.map((f) => f.result.schedule)).toEqual(['accelerated', 'accelerated']); // the default
     const lines = historiesCsv(finished, series).trim().split('\n');
     expect(lines[0]).toBe(CSV_HEADER);
     expect(lines).toHaveLength(1 + finished.reduce((n, f) => n + f.result.history.length, 0));
@@ -141,7 +142,7 @@ describe('demo fixed units and the run export', () => {
     finished.forEach(({ pair, result }, k) => {
       result.history.forEach((norm, sweep) => {
         const [p, q, schedule, backend, s, n, ratio, step] = lines[row++].split(',');
-        expect([Number(p), Number(q), schedule, backend, Number(s)]).toEqual([pair.p, pair.q, 'parallel', 'cpu', sweep]);
+        expect([Number(p), Number(q), schedule, backend, Number(s)]).toEqual([pair.p, pair.q, result.schedule, 'cpu', sweep]);
         expect(Number(n)).toBe(norm);
         expect(Number(ratio)).toBe(norm / result.history[0]);
         expect(step === '' ? null : Number(step)).toBe(series[k].steps[sweep]);

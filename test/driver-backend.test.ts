@@ -103,7 +103,8 @@ describe('chooseBackend', () => {
 describe('balance() and the backend choice', () => {
   it('auto on a software adapter runs on the CPU and never requests a device; one adapter request per run', async () => {
     const { gpu, requestAdapter, requestDevice } = fakeGpu(SOFTWARE[0]);
-    const result = await balance(mlpNet(1), { p: 2, q: 2, gpu, tol: 1e-6 });
+    // A schedule WebGPU runs (the default, accelerated, runs on the CPU without asking for an adapter).
+    const result = await balance(mlpNet(1), { p: 2, q: 2, schedule: 'parallel', gpu, tol: 1e-6 });
     expect(result.backend).toBe('cpu');
     expect(result.fallback?.kind).toBe('software-adapter');
     expect(requestAdapter).toHaveBeenCalledTimes(1);

@@ -37,19 +37,26 @@ describe('sweepPlan', () => {
     expect(passes(step.refresh)).toEqual([['fused', all(problem)]]);
     expect(passes(plan.start)).toEqual([['fused', all(problem)]]);
     expect(passes(plan.evaluate)).toEqual([['fused', all(problem)]]);
+    // The fused refresh leaves In and Out current: nothing more for the stopping rule.
+    expect(plan.finish).toEqual([]);
     expect([...plan.kinds]).toEqual(['fused']);
     expect(step.update).toEqual({ kind: 'multiplicative', eta: 1 / 8 });
   });
 
-  it('parallel, p != q: columns of the blocks with rescalable columns (not the input block), then rows of every block', () => {
+  it('parallel, p != q: rows of every block after the update, then the columns of the blocks with rescalable columns (not the input block) to finish', () => {
     const problem = compileProblem(net, { p: 1, q: 3 });
     const plan = sweepPlan(problem, 'parallel');
     const withVariables = blocksWithColumns(problem, () => true);
     expect(withVariables).not.toContain(0);
     expect(plan.steps).toHaveLength(1);
-    expect(passes(plan.steps[0].prepare)).toEqual([['columns', withVariables]]);
+    // The finishing column pass (In and Out current for the stopping rule) also prepares the next sweep.
+    expect(passes(plan.steps[0].prepare)).toEqual([]);
     expect(passes(plan.steps[0].refresh)).toEqual([['rows', all(problem)]]);
-    expect(passes(plan.start)).toEqual([['rows', all(problem)]]);
+    expect(passes(plan.finish)).toEqual([['columns', withVariables]]);
+    expect(passes(plan.start)).toEqual([
+      ['rows', all(problem)],
+      ['columns', withVariables],
+    ]);
     expect(passes(plan.evaluate)).toEqual([
       ['rows', all(problem)],
       ['columns', withVariables],
@@ -70,11 +77,13 @@ describe('sweepPlan', () => {
           expect(step.variables).toEqual({ class: c });
           const blocks = blocksWithColumns(problem, (v) => problem.varClass[v] === c);
           expect(blocks.length, `${name} class ${c}`).toBeGreaterThan(0);
-          expect(passes(step.prepare)).toEqual([['columns', blocks]]);
+          // Class 0 reads the column sums the previous sweep's finish (or the start) left current.
+          expect(passes(step.prepare)).toEqual(c === 0 ? [] : [['columns', blocks]]);
           expect(passes(step.refresh)).toEqual([['rows', blocks]]);
           expect(step.update.eta).toBeCloseTo(2 * sweepPlan(problem, 'parallel').steps[0].update.eta, 15);
         });
-        expect(classBlocks(problem)).toEqual(plan.steps.map((s) => [...s.prepare[0].blocks]));
+        expect(classBlocks(problem)).toEqual(plan.steps.map((s) => [...s.refresh[0].blocks]));
+        expect(passes(plan.finish)).toEqual([['columns', blocksWithColumns(problem, () => true)]]);
         // p = q may start and evaluate with the fused pass; the steps use separate passes.
         expect(plan.kinds.has('fused')).toBe(p === q);
       }
@@ -85,6 +94,7 @@ describe('sweepPlan', () => {
     const problem = compileProblem(mlp([4, 3], { seed: 1 }), { p: 2, q: 3 });
     expect(problem.nVars).toBe(0);
     expect(sweepPlan(problem, 'alternating').steps).toEqual([]);
-    expect(sweepPlan(problem, 'parallel').steps[0].prepare).toEqual([{ kind: 'columns', blocks: [] }]);
+    expect(sweepPlan(problem, 'alternating').finish).toEqual([]);
+    expect(sweepPlan(problem, 'parallel').finish).toEqual([{ kind: 'columns', blocks: [] }]);
   });
 });

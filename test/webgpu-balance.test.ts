@@ -230,9 +230,21 @@ describe('balance() with the WebGPU backend', () => {
 });
 
 describe('balance() without WebGPU', () => {
+  it('the default schedule (accelerated) runs on the CPU engine: auto asks for no adapter and says why; webgpu defaults to the parallel schedule', async () => {
+    const requestAdapter = vi.fn(async () => null);
+    const gpuObject = { requestAdapter } as unknown as GPU;
+    const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'auto', gpu: gpuObject });
+    expect(result.schedule).toBe('accelerated');
+    expect(result.backend).toBe('cpu');
+    expect(result.fallback?.kind).toBe('cpu-schedule');
+    expect(requestAdapter).not.toHaveBeenCalled();
+    await expect(balance(mlpNet(1), { p: 2, q: 2, backend: 'webgpu', gpu: gpuObject })).rejects.toThrow(/backend 'webgpu' cannot start/);
+    expect(requestAdapter).toHaveBeenCalled();
+  });
+
   it('auto falls back to the CPU and says why; an explicit webgpu is refused before any work', async () => {
     expect((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBeUndefined();
-    const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'auto', tol: 1e-6 });
+    const result = await balance(mlpNet(1), { p: 2, q: 2, schedule: 'parallel', backend: 'auto', tol: 1e-6 });
     expect(result.backend).toBe('cpu');
     expect(result.adapter).toBeNull();
     expect(result.fallback?.kind).toBe('no-webgpu');
@@ -248,7 +260,7 @@ describe('balance() without WebGPU', () => {
 
   it('no adapter: auto runs on the CPU (no-adapter), webgpu is refused', async () => {
     const noAdapter = { requestAdapter: async () => null } as unknown as GPU;
-    const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'auto', gpu: noAdapter, tol: 1e-6 });
+    const result = await balance(mlpNet(1), { p: 2, q: 2, schedule: 'parallel', backend: 'auto', gpu: noAdapter, tol: 1e-6 });
     expect(result.backend).toBe('cpu');
     expect(result.fallback).toEqual({ kind: 'no-adapter', message: 'WebGPU unavailable: no WebGPU adapter was found' });
     expect(result.converged).toBe(true);

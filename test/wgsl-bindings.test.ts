@@ -32,7 +32,7 @@ const KERNELS: Kernel[] = [
   updateKernel({ evaluate: false }),
   updateKernel({ evaluate: true }),
   normKernel(),
-  finishSweepKernel(),
+  finishSweepKernel(65),
   rescaleKernel(),
 ];
 

@@ -112,7 +112,7 @@ describe('the kernels declare their structs from the schemas', () => {
       normKernel().code,
       rowFinishKernel({ unitR: true }).code,
       updateKernel({ evaluate: false }).code,
-      finishSweepKernel().code,
+      finishSweepKernel(65).code,
     ]) {
       expect(code).toContain(State.wgsl);
       for (const [, field] of code.matchAll(/\bstate\.(\w+)/g)) expect(Object.keys(State.fields)).toContain(field);

@@ -25,11 +25,11 @@ import { renderResults } from './results.js';
 
 /**
  * How far one run has come, in [0, 1]: the share of `maxSweeps` done, or, when larger, how far the
- * largest step has fallen from its first value towards `tol` on a log scale (steps shrink
- * geometrically near the minimum).
+ * imbalance `max |log(Out/In)|` has fallen from its first value towards `tol` on a log scale (it
+ * shrinks geometrically near the minimum).
  */
-function runFraction(sweepShare: number, firstStep: number, step: number, tol: number): number {
-  const converging = tol > 0 && firstStep > tol && step > 0 ? Math.log(firstStep / step) / Math.log(firstStep / tol) : 0;
+function runFraction(sweepShare: number, firstImbalance: number, imbalance: number, tol: number): number {
+  const converging = tol > 0 && firstImbalance > tol && imbalance > 0 ? Math.log(firstImbalance / imbalance) / Math.log(firstImbalance / tol) : 0;
   return Math.min(1, Math.max(0, sweepShare, converging));
 }
 
@@ -57,7 +57,7 @@ function mount(panel: HTMLElement): void {
     el('div', { class: 'chart-tools' }, el('label', { for: 'chart-view', text: 'Plot' }), viewSelect, csvButton, pngButton),
     chartHost,
     el('figcaption', {
-      text: 'One line per (p, q). The ratio ‖W‖p,q / ‖W0‖p,q falls monotonically and flattens at the balanced minimum; on a log axis, the gap to the final ratio and the largest log-factor step show the geometric tail a linear axis hides (the run stops when the step falls below tol).',
+      text: 'One line per (p, q). The ratio ‖W‖p,q / ‖W0‖p,q falls monotonically and flattens at the balanced minimum; on a log axis, the gap to the final ratio and the largest log-factor step show the geometric tail a linear axis hides (the run stops once max |log(Out/In)| is at most tol).',
     }),
   );
   const diagramHost = el('div', { id: 'network-diagram' });
@@ -104,14 +104,14 @@ function mount(panel: HTMLElement): void {
     const pair = pairs[k];
     const label = `pair ${k + 1} of ${pairs.length}, (p, q) = ${pairLabel(pair)}`;
     status.textContent = `Balancing ${label}: ${backend === 'cpu' ? 'starting the CPU worker' : 'choosing the backend; on WebGPU, uploading the weights and compiling the kernels'}…`;
-    let firstStep = 0;
+    let firstImbalance = 0;
     const onProgress = (items: SweepProgress[]): void => {
       if (cancelled || thisRun !== runCount || items.length === 0) return;
-      if (firstStep === 0) firstStep = items[0].maxStep;
+      if (firstImbalance === 0) firstImbalance = items[0].maxLogImbalance;
       chart?.push(k, items);
       const last = items[items.length - 1];
-      progress.value = k + runFraction(last.sweep / maxSweeps, firstStep, last.maxStep, tol);
-      status.textContent = `Balancing ${label}: sweep ${last.sweep} (${last.backend}), ratio ${formatNumber(last.ratio, 6)}, largest step ${formatNumber(last.maxStep, 3)}`;
+      progress.value = k + runFraction(last.sweep / maxSweeps, firstImbalance, last.maxLogImbalance, tol);
+      status.textContent = `Balancing ${label}: sweep ${last.sweep} (${last.backend}), ratio ${formatNumber(last.ratio, 6)}, max |log(Out/In)| ${formatNumber(last.maxLogImbalance, 3)}, passes ${formatNumber(last.passes, 3)}`;
     };
     try {
       handle = await startRun(origin.net, { ...pair, schedule, tol, maxSweeps }, backend, onProgress);

@@ -87,10 +87,11 @@ export function buildControls(): Controls {
     'Schedule',
     select(
       [
-        ['parallel', 'parallel (any network)'],
-        ['alternating', 'alternating (about 4x fewer sweeps)'],
+        ['accelerated', 'accelerated (fewest passes; CPU engine)'],
+        ['parallel', "parallel (the paper's update; CPU or WebGPU)"],
+        ['alternating', 'alternating (one class at a time; CPU or WebGPU)'],
       ],
-      'parallel',
+      'accelerated',
     ),
   );
   const backendField = field(
@@ -105,8 +106,13 @@ export function buildControls(): Controls {
       'auto',
     ),
   );
-  const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-6'), 'stop when no log factor moves more than this in a sweep');
+  const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-4'), 'stop once max |log(Out/In)| over the hidden units is at most this');
   const sweepsField = field('max-sweeps', 'Max sweeps', numberInput('1000', { inputmode: 'numeric' }));
+  // The accelerated schedule runs on the CPU engine only: choosing WebGPU switches to the paper's
+  // parallel update (visibly), as the library's default does for backend 'webgpu'.
+  backendField.control.addEventListener('change', () => {
+    if (backendField.control.value === 'webgpu' && scheduleField.control.value === 'accelerated') scheduleField.control.value = 'parallel';
+  });
   const form = el(
     'form',
     { 'aria-label': 'Balance settings', id: 'balance-form', novalidate: true },

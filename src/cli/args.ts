@@ -32,6 +32,7 @@ export const EXIT_STATUS_HELP = [
   '  0  success',
   '  1  refused input (a file, a value) or a failed run; the message names the problem',
   '  2  malformed command line (unknown option, missing or malformed value, an option given twice)',
+  '  3  balance, paper: balanced (and written) but --max-sweeps came before max |log(Out/In)| <= --tol',
 ].join('\n');
 
 /** One line from a commander message: without its `error: ` prefix, its lines joined. */

@@ -4,10 +4,10 @@
  */
 
 import type { BalanceResult, SweepProgress } from '../balance.js';
-import { balance, validateRunOptions } from '../balance.js';
+import { balance, DEFAULT_TOL, validateRunOptions } from '../balance.js';
 import type { Network } from '../network/types.js';
 import type { Backend, Schedule } from '../options.js';
-import { validateExponents } from '../options.js';
+import { SCHEDULES, validateExponents } from '../options.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import { choiceArg, flagArg, integerArg, numberArg } from './args.js';
 import { gpuForBackend } from './gpu.js';
@@ -28,14 +28,18 @@ export const BALANCE_OPTION_SPEC: OptionSpec = {
 export const BALANCE_OPTION_USAGE = [
   '  -p P                       exponent inside each row of incoming weights, P > 0 (default 2)',
   '  -q Q                       exponent across rows, Q > 0 (default 2)',
-  '  --schedule parallel|alternating   update all hidden units at once (default), or one class',
-  '                             of non-adjacent units at a time (about 4x fewer sweeps)',
+  '  --schedule accelerated|parallel|alternating',
+  "                             accelerated (default; CPU engine): the paper's update with a",
+  '                             coarse layer correction and a safeguarded longer step, several',
+  '                             times fewer passes over the weights; parallel (the default with',
+  "                             --backend webgpu): the paper's update of all hidden units at once;",
+  '                             alternating: one class of non-adjacent units at a time',
   '  --backend auto|cpu|webgpu  where the arithmetic runs (default auto: WebGPU on a hardware',
   '                             adapter, else the float64 CPU engine; webgpu: any adapter, a',
   '                             software adapter (SwiftShader, llvmpipe) included)',
   '  --verbose                  show what WebGPU (Dawn, Vulkan) prints while auto looks for an',
   '                             adapter (hidden by default)',
-  '  --tol T                    stop when the largest log-factor change is below T (default 1e-6)',
+  `  --tol T                    stop once max |log(Out/In)| over the hidden units is <= T (default ${DEFAULT_TOL})`,
   '  --max-sweeps N             at most N sweeps (default 10000)',
   '  --include-biases           count biases in the norm (as weights from a fixed unit)',
 ].join('\n');
@@ -53,7 +57,6 @@ export interface BalanceRunOptions {
   verbose?: boolean;
 }
 
-const SCHEDULES = ['parallel', 'alternating'] as const;
 const BACKENDS = ['auto', 'cpu', 'webgpu'] as const;
 
 /**
@@ -62,12 +65,13 @@ const BACKENDS = ['auto', 'cpu', 'webgpu'] as const;
  * is refused before any file is read.
  */
 export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
+  const backend = choiceArg(args, 'backend', BACKENDS, 'auto');
   const options: BalanceRunOptions = {
     p: numberArg(args, 'p', 2),
     q: numberArg(args, 'q', 2),
-    schedule: choiceArg(args, 'schedule', SCHEDULES, 'parallel'),
-    backend: choiceArg(args, 'backend', BACKENDS, 'auto'),
-    tol: numberArg(args, 'tol', 1e-6),
+    schedule: choiceArg(args, 'schedule', SCHEDULES, backend === 'webgpu' ? 'parallel' : 'accelerated'),
+    backend,
+    tol: numberArg(args, 'tol', DEFAULT_TOL),
     maxSweeps: integerArg(args, 'max-sweeps', 10000),
     includeBiases: flagArg(args, 'include-biases'),
     verbose: flagArg(args, 'verbose'),
@@ -98,7 +102,18 @@ export interface RunFiles {
 }
 
 /**
- * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, initialNorm,
+ * The exit status of a run that balanced and wrote its network but stopped at `--max-sweeps`
+ * before `max |log(Out/In)| <= --tol` (1 is a refused input or a failed run, 2 a usage error).
+ */
+export const EXIT_NOT_CONVERGED = 3;
+
+/** The exit status of a finished run: 0, or {@link EXIT_NOT_CONVERGED}. */
+export function runStatus(result: BalanceResult): number {
+  return result.converged ? 0 : EXIT_NOT_CONVERGED;
+}
+
+/**
+ * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, passes, initialNorm,
  * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `includeBiases`, `converged`,
  * `fallback` (`null` or `{ kind, message }`), `precision` (of `P`), `phases` (wall ms: `readMs`,
  * `setupMs`, `sweepsMs`, `rescaleMs`, `writeMs`), `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
@@ -112,6 +127,7 @@ export function resultJson(result: BalanceResult, options: BalanceRunOptions, fi
     schedule: result.schedule,
     includeBiases: options.includeBiases,
     sweeps: result.sweeps,
+    passes: result.passes,
     initialNorm: result.initialNorm,
     finalNorm: result.finalNorm,
     history: result.history,
@@ -131,17 +147,18 @@ export function resultJson(result: BalanceResult, options: BalanceRunOptions, fi
 export function resultSummary(result: BalanceResult, options: BalanceRunOptions, files: RunFiles): string {
   const norm = `l_{${result.p},${result.q}}`;
   const stop = result.converged
-    ? `converged: largest log-factor change < ${formatTol(options.tol)}`
-    : `stopped at --max-sweeps ${options.maxSweeps} before reaching --tol ${formatTol(options.tol)}`;
+    ? `converged: max |log(Out/In)| <= ${formatTol(options.tol)}`
+    : `NOT converged: stopped at --max-sweeps ${options.maxSweeps} before max |log(Out/In)| <= ${formatTol(options.tol)} (exit status ${EXIT_NOT_CONVERGED})`;
   const backend = result.backend === 'webgpu' ? `webgpu (${result.adapter ?? 'unknown adapter'})` : `cpu (${result.precision} P, float64 sums)`;
   const rows: Array<[string, string]> = [
     [`${norm} norm`, `${result.initialNorm.toPrecision(8)} -> ${result.finalNorm.toPrecision(8)}`],
     ['||W||/||W0||', (result.finalNorm / result.initialNorm).toFixed(8)],
     ['sweeps', `${result.sweeps} (${result.schedule}; ${stop})`],
+    ['passes over P', `${result.passes.toFixed(1)} (reads of the |W|^p matrices)`],
     ['max |log(Out/In)|', result.maxLogImbalance.toExponential(3)],
     ['frozen units', String(result.frozenUnits.length)],
     ['backend', backend + (result.fallback && options.backend !== 'cpu' ? ` [${result.fallback.kind}: ${result.fallback.message}]` : '')],
-    ['time', `${(result.ms / 1000).toFixed(2)} s (${(result.ms / Math.max(1, result.sweeps)).toFixed(2)} ms per sweep)`],
+    ['time', `${(result.ms / 1000).toFixed(2)} s (${(result.ms / Math.max(1, result.passes)).toFixed(2)} ms per pass)`],
   ];
   if (files.output) rows.push(['written to', files.output + (files.companions?.length ? ` (with ${files.companions.join(', ')})` : '')]);
   else if (files.input) rows.push(['written to', '(nothing: no -o given)']);

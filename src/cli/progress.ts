@@ -1,6 +1,7 @@
 /**
- * Progress of a balance run on stderr, like tqdm: the sweep, `||W||/||W0||`, the largest
- * log-factor change of the sweep (the quantity `--tol` bounds), elapsed time, sweeps per second
+ * Progress of a balance run on stderr, like tqdm: the sweep, `||W||/||W0||`, the imbalance
+ * `max |log(Out/In)|` after the sweep (the quantity `--tol` bounds), the passes over `P` so far,
+ * elapsed time, sweeps per second
  * and, where it can be estimated, the time left. On a terminal a bar redraws in place (and the
  * elapsed time ticks before the first sweep arrives); in a log, one line per sweep.
  */
@@ -27,7 +28,7 @@ export function formatDuration(ms: number): string {
 }
 
 /**
- * Sweeps left until the largest change falls below `tol`, from the linear decrease of its
+ * Sweeps left until the imbalance falls to `tol`, from the linear decrease of its
  * logarithm over the later half of the run (the fix converges linearly), never beyond
  * `maxSweeps`; `null` when it cannot be estimated (no decrease yet, `tol = 0` and no cap...).
  */
@@ -43,9 +44,9 @@ export function sweepsLeft(logSteps: readonly number[], tol: number, maxSweeps: 
 }
 
 /**
- * A reporter for a run stopping at `tol` (the largest log-factor change) or `maxSweeps`.
- * The bar's fill is the larger of the sweeps used and the progress of `log(change)` from the
- * first sweep's change down to `log(tol)`; it never moves back.
+ * A reporter for a run stopping at `tol` (on the imbalance `max |log(Out/In)|`) or `maxSweeps`.
+ * The bar's fill is the larger of the sweeps used and the progress of `log(imbalance)` from the
+ * first sweep's down to `log(tol)`; it never moves back.
  */
 export function progressReporter(io: CliIO, run: { tol: number; maxSweeps: number }, now: () => number = Date.now): ProgressReporter {
   const started = now();
@@ -65,14 +66,14 @@ export function progressReporter(io: CliIO, run: { tol: number; maxSweeps: numbe
   };
   const line = (): string =>
     latest
-      ? `sweep ${latest.sweep}  ||W||/||W0|| ${latest.ratio.toFixed(8)}  norm ${latest.norm.toPrecision(8)}  change ${latest.maxStep.toExponential(2)}  ${stats()}`
+      ? `sweep ${latest.sweep}  ||W||/||W0|| ${latest.ratio.toFixed(8)}  norm ${latest.norm.toPrecision(8)}  max|log(Out/In)| ${latest.maxLogImbalance.toExponential(2)}  passes ${latest.passes.toFixed(1)}  ${stats()}`
       : `sweep 0  ${stats()}`;
   const record = (p: SweepProgress): void => {
     latest = p;
-    logSteps.push(Math.log(p.maxStep));
+    logSteps.push(Math.log(p.maxLogImbalance));
     const bySweeps = run.maxSweeps > 0 ? p.sweep / run.maxSweeps : 1;
     const span = logSteps[0] - Math.log(run.tol);
-    const byStep = run.tol > 0 && span > 0 && p.maxStep > 0 ? (logSteps[0] - Math.log(p.maxStep)) / span : 0;
+    const byStep = run.tol > 0 && span > 0 && p.maxLogImbalance > 0 ? (logSteps[0] - Math.log(p.maxLogImbalance)) / span : 0;
     shown = Math.min(1, Math.max(shown, bySweeps, byStep));
   };
   if (!io.isTTY) {

@@ -25,11 +25,11 @@ import type { BackendChoice } from './backend.js';
 import type { Fallback, FallbackKind } from './fallback.js';
 
 /**
- * GPU sweeps without a new smallest step (counted in whole batches: two batches of the default
- * 16) before the run moves to the CPU: float32 arithmetic has a floor (the largest step stalls
- * near 1e-7 on small nets) below which a `tol` cannot be reached; the float64 CPU engine finishes
- * from the last verified factors. Sweeps, not batches: the largest step may rise for a sweep or
- * two long before the floor, which two batches of one sweep would take for a stall.
+ * GPU sweeps without a new smallest imbalance (counted in whole batches: two batches of the
+ * default 16) before the run moves to the CPU: float32 arithmetic has a floor (the imbalance
+ * stalls near 1e-6 on small nets) below which a `tol` cannot be reached; the float64 CPU engine
+ * finishes from the last verified factors. Sweeps, not batches: the imbalance may rise for a
+ * sweep or two long before the floor, which two batches of one sweep would take for a stall.
  */
 export const GPU_STALL_SWEEPS = 32;
 
@@ -219,17 +219,17 @@ export class EngineHandover {
     return verified;
   }
 
-  /** Hand over when the GPU's smallest step has not improved for {@link GPU_STALL_SWEEPS} sweeps (and the run is not over). */
+  /** Hand over when the GPU's smallest imbalance has not improved for {@link GPU_STALL_SWEEPS} sweeps (and the run is not over). */
   private watchStall(records: SweepRecord[]): void {
-    const converged = records[records.length - 1].maxStep < this.run.tol;
+    const converged = records[records.length - 1].maxLogImbalance <= this.run.tol;
     if (converged || this.sweeps >= this.run.maxSweeps) return;
-    const smallest = Math.min(...records.map((r) => r.maxStep));
+    const smallest = Math.min(...records.map((r) => r.maxLogImbalance));
     this.sweepsSinceSmallest = smallest < this.smallestStep ? 0 : this.sweepsSinceSmallest + records.length;
     this.smallestStep = Math.min(this.smallestStep, smallest);
     if (this.sweepsSinceSmallest >= GPU_STALL_SWEEPS) {
       this.handOver(
         'stalled',
-        `WebGPU stalled at its float32 precision floor after ${this.sweeps} sweeps (largest step ${smallest.toExponential(2)}, tol ${this.run.tol}): the CPU engine finished`,
+        `WebGPU stalled at its float32 precision floor after ${this.sweeps} sweeps (imbalance ${smallest.toExponential(2)}, tol ${this.run.tol}): the CPU engine finished`,
       );
     }
   }

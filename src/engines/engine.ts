@@ -1,11 +1,15 @@
 import type { EngineKind, Schedule } from '../options.js';
 
-/** What one sweep did: the objective after it and the largest log-factor change it applied. */
+/** What one sweep did: the objective and the imbalance after it, what it moved and what it read. */
 export interface SweepRecord {
   /** `F = ||W~||_{p,q}^q` after the sweep (relative to the engine's `normScale`). */
   F: number;
-  /** `max_h |eta * log(Out[h] / In[h])|` over the updates of the sweep. */
+  /** `max_h |log(Out[h] / In[h])|` over the variables at the factors after the sweep (the stopping rule). */
+  maxLogImbalance: number;
+  /** The largest log-factor change the sweep applied. */
   maxStep: number;
+  /** Reads of `P` by the sweep, in units of all of `P` (a pass over half the entries counts 0.5). */
+  passes: number;
 }
 
 /** The state of an engine at its current factors. */
@@ -42,8 +46,8 @@ export interface Engine {
   /** The objective and imbalance at the current factors. */
   evaluate(): Promise<Evaluation>;
   /**
-   * Run up to `count` sweeps of the schedule's plan. Stops after the first sweep whose largest
-   * step is below `tol` (that sweep is applied and reported).
+   * Run up to `count` sweeps of the schedule. Stops after the first sweep that leaves
+   * `max |log(Out/In)| <= tol` (that sweep is applied and reported).
    */
   sweeps(count: number, tol: number): Promise<SweepRecord[]>;
   /** The log factors `u = log a`, one per variable of the problem. */

@@ -64,6 +64,12 @@ export interface SweepPlan {
   readonly evaluate: readonly Pass[];
   /** The steps of one sweep, in order. */
   readonly steps: readonly Step[];
+  /**
+   * Passes after the steps that leave `In` and `Out` current for every variable, so that the
+   * stopping rule reads the imbalance `max |log(Out/In)|` at the factors the sweep returns
+   * (MATH.md §4). They also serve the next sweep: its first step prepares nothing.
+   */
+  readonly finish: readonly Pass[];
   /** Every pass kind the plan uses (the WebGPU engine compiles only those kernels). */
   readonly kinds: ReadonlySet<PassKind>;
 }
@@ -80,6 +86,16 @@ export function classBlocks(problem: Problem): number[][] {
     for (const c of classes) result[c].push(k);
   });
   return result;
+}
+
+/** What a list of passes reads, in units of all of `P` (the entries of `P` read over the entries of `P`). */
+export function passCost(problem: Problem, passes: readonly Pass[]): number {
+  const size = (k: number): number => problem.blocks[k].rows * problem.blocks[k].cols;
+  const total = problem.blocks.reduce((sum, _, k) => sum + size(k), 0);
+  if (total === 0) return 0;
+  let read = 0;
+  for (const pass of passes) for (const k of pass.blocks) read += size(k);
+  return read / total;
 }
 
 /** Whether a step's variables include the variables of colour class `cls`. */
@@ -103,17 +119,21 @@ export function sweepPlan(problem: Problem, schedule: Schedule): SweepPlan {
   const rows = (blocks: readonly number[]): Pass => ({ kind: 'rows', blocks });
   const columns = (blocks: readonly number[]): Pass => ({ kind: 'columns', blocks });
   const fused: Pass = { kind: 'fused', blocks: all };
-  const start = fusable ? [fused] : [rows(all)];
   const evaluate = fusable ? [fused] : [rows(all), columns(withVariables)];
+  // Every sweep ends with In and Out current (the stopping rule), and so does the start.
+  const start = evaluate;
   let steps: Step[];
+  let finish: Pass[];
   if (schedule === 'parallel') {
-    steps = fusable
-      ? [{ variables: 'all', prepare: [], update, refresh: [fused] }]
-      : [{ variables: 'all', prepare: [columns(withVariables)], update, refresh: [rows(all)] }];
+    steps = fusable ? [{ variables: 'all', prepare: [], update, refresh: [fused] }] : [{ variables: 'all', prepare: [], update, refresh: [rows(all)] }];
+    finish = fusable ? [] : [columns(withVariables)];
+  } else if (schedule === 'alternating') {
+    steps = perClass.map((blocks, c) => ({ variables: { class: c }, prepare: c === 0 ? [] : [columns(blocks)], update, refresh: [rows(blocks)] }));
+    finish = steps.length > 0 ? [columns(withVariables)] : [];
   } else {
-    steps = perClass.map((blocks, c) => ({ variables: { class: c }, prepare: [columns(blocks)], update, refresh: [rows(blocks)] }));
+    throw new Error(`internal: the ${schedule} schedule has no static plan (it runs on the CPU engine's own executor)`);
   }
   const kinds = new Set<PassKind>();
-  for (const pass of [...start, ...evaluate, ...steps.flatMap((s) => [...s.prepare, ...s.refresh])]) kinds.add(pass.kind);
-  return { schedule, start, evaluate, steps, kinds };
+  for (const pass of [...start, ...evaluate, ...finish, ...steps.flatMap((s) => [...s.prepare, ...s.refresh])]) kinds.add(pass.kind);
+  return { schedule, start, evaluate, steps, finish, kinds };
 }

@@ -9,7 +9,7 @@ import type { ActivationSpec } from '../../io/safetensors.js';
 import { parseActivation } from '../../io/safetensors.js';
 import type { Network } from '../../network/types.js';
 import { defineCommand, flagArg, stringArg, UsageError } from '../args.js';
-import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
+import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
 import { checkOutputPath, readModelFile, releaseSourceBytes, sameFile, writeModelFile } from '../modelFile.js';
 import { progressReporter } from '../progress.js';
@@ -45,7 +45,7 @@ ${BALANCE_OPTION_USAGE}
   --in-place, --force        allow OUT to be IN itself (write over the input); --in-place
                              without -o writes back to IN
   --json                     print exactly one JSON object on stdout: { backend, adapter, p, q,
-                             schedule, sweeps, initialNorm, finalNorm, history, maxLogImbalance,
+                             schedule, sweeps, passes, initialNorm, finalNorm, history, maxLogImbalance,
                              frozenUnits, ms, includeBiases, converged, fallback, input,
                              output, written, fixedUnits, notes }
                              written: the files written (companions first, OUT last; [] without -o)
@@ -57,7 +57,9 @@ ${BALANCE_OPTION_USAGE}
                              activation of a state dict; folded BatchNorms...)
                              fallback: null, or { kind, message } when the run left (or
                                never reached) WebGPU; kind is one of no-webgpu, no-adapter,
-                               software-adapter, device-lost, gpu-error, not-monotone, stalled`;
+                               software-adapter, device-lost, gpu-error, not-monotone, stalled,
+                               cpu-schedule
+                             passes: reads of the |W|^p matrices by the sweeps (what a run costs)`;
 
 /** One line per node that fixed units. */
 function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
@@ -153,6 +155,6 @@ export default defineCommand(
     } else {
       io.out(`balanced ${input}\n${resultSummary(result, options, files)}${sourceReport(source)}`);
     }
-    return 0;
+    return runStatus(result);
   },
 );

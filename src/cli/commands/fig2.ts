@@ -7,7 +7,7 @@
 import { validateRunOptions } from '../../balance.js';
 import { mlp } from '../../network/builders.js';
 import type { Backend, Schedule } from '../../options.js';
-import { validateExponents } from '../../options.js';
+import { SCHEDULES, validateExponents } from '../../options.js';
 import { choiceArg, defineCommand, integerArg, numberArg, parseNumber, parseSizes, stringArg, stringListArg, UsageError } from '../args.js';
 import { runBalance } from '../balanceRun.js';
 import { fig2Svg, svgPathFor } from '../fig2Figure.js';
@@ -33,7 +33,7 @@ export const FIG2_EXPONENTS: readonly (readonly [number, number])[] = [
 /** Default cap on the sweeps of one run. */
 export const FIG2_MAX_SWEEPS = 2000;
 
-/** Default stopping tolerance on the largest log-factor change. */
+/** Default stopping tolerance on the imbalance `max |log(Out/In)|`. */
 export const FIG2_TOL = 1e-8;
 
 /**
@@ -59,11 +59,12 @@ them next to it as an SVG figure (FILE with .svg for .csv: one panel per network
 options:
   --csv FILE           the CSV file (default fig2.csv); the figure goes to fig2.svg
   --max-sweeps N       cap per run (default ${FIG2_MAX_SWEEPS})
-  --tol T              stop a run when the largest log-factor change is below T (default ${FIG2_TOL})
+  --tol T              stop a run once max |log(Out/In)| is <= T (default ${FIG2_TOL})
   --arch SIZES         a network (repeatable; default the three of the paper:
                        ${FIG2_NETS.map((n) => n.join('-')).join(', ')})
   --pq P,Q             an exponent pair (repeatable; default ${FIG2_EXPONENTS.map(([p, q]) => `${p},${q}`).join(' ')})
-  --schedule S         parallel or alternating (repeatable; default both)
+  --schedule S         parallel, alternating or accelerated (repeatable; default the paper's
+                       two: parallel and alternating)
   --backend B          cpu (default: the float64 reference), auto or webgpu
   --seed N             seed of the weights (default 0)`;
 
@@ -128,7 +129,7 @@ export default defineCommand(
     const exponents = pqList.length ? pqList.map(parsePair) : FIG2_EXPONENTS.map(([p, q]) => [p, q] as [number, number]);
     const scheduleList = stringListArg(args, 'schedule');
     for (const s of scheduleList)
-      if (s !== 'parallel' && s !== 'alternating') throw new UsageError(`--schedule: expected 'parallel' or 'alternating', got '${s}'`);
+      if (!(SCHEDULES as readonly string[]).includes(s)) throw new UsageError(`--schedule: expected one of ${SCHEDULES.join(', ')}, got '${s}'`);
     const schedules = (scheduleList.length ? scheduleList : ['parallel', 'alternating']) as Schedule[];
     // Every refusal before the first run: the experiment can take many minutes.
     for (const [p, q] of exponents) validateExponents(p, q);
@@ -162,7 +163,7 @@ export default defineCommand(
       fig2Svg(rows.map((r) => ({ net: r.net, p: r.p, q: r.q, schedule: r.schedule, ratios: r.history.map((h) => h / r.history[0]) }))),
     );
     io.out(table(rows));
-    if (rows.some((r) => !r.converged)) io.out(`\n* = stopped at --max-sweeps ${maxSweeps} before the largest log-factor change fell below ${tol}\n`);
+    if (rows.some((r) => !r.converged)) io.out(`\n* = stopped at --max-sweeps ${maxSweeps} before max |log(Out/In)| <= ${tol}\n`);
     io.out(`${rows.length} runs in ${((performance.now() - started) / 1000).toFixed(1)} s; ratios per sweep written to ${csvPath}, the figure to ${svgPath}\n`);
     return 0;
   },

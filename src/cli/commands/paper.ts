@@ -5,7 +5,7 @@
  */
 import { mlp } from '../../network/builders.js';
 import { defineCommand, flagArg, integerArg, parseSizes, stringArg, UsageError } from '../args.js';
-import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, formatTol, readBalanceOptions, resultJson, resultSummary, runBalance } from '../balanceRun.js';
+import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, formatTol, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
 import { checkOutputPath, writeModelFile } from '../modelFile.js';
 
 /** The network of the paper's Fig. 2 that `npm start` balances. */
@@ -55,6 +55,6 @@ export default defineCommand(
     const files = { input: null, output };
     if (json) io.out(`${JSON.stringify(resultJson(result, options, files))}\n`);
     else io.out(`\nsummary\n${resultSummary(result, options, files)}`);
-    return 0;
+    return runStatus(result);
   },
 );

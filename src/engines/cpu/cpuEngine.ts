@@ -1,9 +1,12 @@
 import { normOverflowError } from '../../errors.js';
 import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
+import { AcceleratedSchedule } from '../../schedule/accelerated.js';
+import type { LogPasses } from '../../schedule/blockStatistics.js';
+import { StatisticsRangeError } from '../../schedule/blockStatistics.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
-import { includesClass, sweepPlan } from '../plan.js';
+import { includesClass, passCost, sweepPlan } from '../plan.js';
 import type { BlockSums } from './blockSums.js';
 import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
@@ -36,7 +39,10 @@ function linearKernels(problem: Problem, precision: PowerPrecision, scale: numbe
 }
 
 /**
- * The reference engine, in float64: it executes the schedule's {@link SweepPlan}. Every per-unit quantity (`alpha = a^p`, `rho`, `y`, `In`,
+ * The reference engine, in float64: it executes the schedule's {@link SweepPlan}, or, for the
+ * accelerated schedule, the {@link AcceleratedSchedule} (whose steps depend on what each pass
+ * finds; it runs on the same log-safe passes, and where its linear per-unit statistics would
+ * leave the float64 range the engine continues with the paper's parallel step). Every per-unit quantity (`alpha = a^p`, `rho`, `y`, `In`,
  * `Out`, `F`) is carried as a natural logarithm, so that no exponent or weight range underflows
  * or overflows; the passes over `P` are linear and fast while the range of `P` fits float64
  * (vectors scaled per pass, sums checked) and log-sum-exp otherwise ({@link BlockSums}). `P` is
@@ -64,7 +70,18 @@ export class CpuEngine implements Engine {
   private readonly lIn: Float64Array;
   private readonly lOut: Float64Array;
   private lF = -Infinity;
+  /** The plan executed (the parallel plan under the accelerated schedule: its fallback). */
   private readonly plan: SweepPlan;
+  /** What one sweep of the plan reads, in units of all of `P`. */
+  private readonly sweepCost: number;
+  /** The executor of the accelerated schedule (`null` for the planned schedules, and after its fallback). */
+  private accelerated: AcceleratedSchedule | null = null;
+  /** The engine's passes in logarithms, for the accelerated schedule. */
+  private readonly logPasses: LogPasses = {
+    rows: (k, lx, lS) => this.pass(() => this.sums.rows(k, lx, lS)),
+    columns: (k, ly, lC) => this.pass(() => this.sums.columns(k, ly, lC)),
+    fused: (k, lx, ly, lS, lC) => this.pass(() => this.sums.fused(k, lx, ly, lS, lC)),
+  };
 
   constructor(
     private readonly problem: Problem,
@@ -91,7 +108,25 @@ export class CpuEngine implements Engine {
     this.ly = new Float64Array(nUnits);
     this.lIn = new Float64Array(nVars);
     this.lOut = new Float64Array(nVars);
-    this.plan = sweepPlan(problem, options.schedule);
+    if (options.schedule === 'accelerated') this.accelerated = this.tryAccelerated();
+    this.plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
+    const plan = this.plan;
+    this.sweepCost = passCost(problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]);
+    if (!this.accelerated) this.startPlan();
+  }
+
+  /** The accelerated schedule from the current factors, or `null` when its statistics do not fit the linear float64 range. */
+  private tryAccelerated(): AcceleratedSchedule | null {
+    try {
+      return new AcceleratedSchedule(this.problem, this.logPasses, this.logBias, this.u);
+    } catch (error) {
+      if (error instanceof StatisticsRangeError) return null;
+      throw error;
+    }
+  }
+
+  /** Set up the plan's statistics at the current factors. */
+  private startPlan(): void {
     this.setAlpha();
     this.plan.start.forEach((pass) => this.run(pass));
   }
@@ -112,25 +147,53 @@ export class CpuEngine implements Engine {
   }
 
   async evaluate(): Promise<Evaluation> {
+    if (this.accelerated) return this.accelerated.current();
     this.plan.evaluate.forEach((pass) => this.run(pass));
-    let worst = 0;
-    for (let v = 0; v < this.problem.nVars; v++) worst = Math.max(worst, Math.abs(this.lOut[v] - this.lIn[v]));
-    return { F: this.objective(), maxLogImbalance: worst };
+    return { F: this.objective(), maxLogImbalance: this.maxLogImbalance() };
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
-      let maxStep = 0;
-      for (const step of this.plan.steps) maxStep = Math.max(maxStep, this.step(step));
-      records.push({ F: this.objective(), maxStep });
-      if (maxStep < tol) break;
+      const record = this.accelerated ? this.acceleratedSweep(tol) : this.plannedSweep();
+      records.push(record);
+      if (record.maxLogImbalance <= tol) break;
     }
     return records;
   }
 
   async logFactors(): Promise<Float64Array> {
-    return this.u.slice();
+    return this.accelerated ? this.accelerated.logFactors() : this.u.slice();
+  }
+
+  /** One accelerated sweep; where its statistics leave the float64 range, the paper's parallel step from the factors before it, for the rest of the run. */
+  private acceleratedSweep(tol: number): SweepRecord {
+    const accelerated = this.accelerated as AcceleratedSchedule;
+    const before = accelerated.logFactors();
+    try {
+      return accelerated.sweep(tol);
+    } catch (error) {
+      if (!(error instanceof StatisticsRangeError)) throw error;
+      this.accelerated = null;
+      this.u.set(before);
+      this.startPlan();
+      return this.plannedSweep();
+    }
+  }
+
+  /** One sweep of the plan: its steps, then the finishing passes, so that the imbalance is current. */
+  private plannedSweep(): SweepRecord {
+    let maxStep = 0;
+    for (const step of this.plan.steps) maxStep = Math.max(maxStep, this.step(step));
+    this.plan.finish.forEach((pass) => this.run(pass));
+    return { F: this.objective(), maxLogImbalance: this.maxLogImbalance(), maxStep, passes: this.sweepCost };
+  }
+
+  /** `max |log(Out/In)|` over the variables, from the log sums. */
+  private maxLogImbalance(): number {
+    let worst = 0;
+    for (let v = 0; v < this.problem.nVars; v++) worst = Math.max(worst, Math.abs(this.lOut[v] - this.lIn[v]));
+    return Number.isNaN(worst) ? Infinity : worst;
   }
 
   dispose(): void {
@@ -203,9 +266,14 @@ export class CpuEngine implements Engine {
     this.lF = lF;
   }
 
-  /** `F = exp(log F)`, refused when it leaves the float64 range (a norm below about `1e-308^(1/q)` of the largest weight, or above). */
+  /**
+   * `F = exp(log F)`, refused when it leaves the float64 range (a norm below about `1e-308^(1/q)` of
+   * the largest weight, or above); `Infinity` when the norm itself overflows (the driver refuses that).
+   */
   private objective(): number {
     const F = Math.exp(this.lF);
+    // The norm itself is not a float64 number: F = Infinity, and the driver refuses the run with the reason (p or q too small).
+    if (F === Infinity && !(this.normScale * Math.exp(this.lF / this.problem.q) < Infinity)) return F;
     if (this.lF > -Infinity && !(F > 0 && F < Infinity)) {
       // F >= 1 relative to the largest weight (its row alone gives rho >= 1): only an overflow gets here.
       throw normOverflowError(Infinity, this.problem.p, this.problem.q);

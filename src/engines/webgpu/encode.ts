@@ -25,7 +25,7 @@ export class SweepEncoder {
     private readonly maxPerDimension: number,
     private readonly normGroups: number,
   ) {
-    const passes = [...plan.start, ...plan.evaluate, ...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh])];
+    const passes = [...plan.start, ...plan.evaluate, ...plan.finish, ...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh])];
     for (const pass of passes) {
       const blocks = new Set(pass.blocks);
       this.passSegments.set(
@@ -40,9 +40,14 @@ export class SweepEncoder {
     for (const pass of this.plan.start) this.pass(encoder, pass);
   }
 
-  /** One sweep of the plan (MATH.md §4), then the norm and the stopping rule. */
+  /**
+   * One sweep of the plan (MATH.md §4), its finishing passes and the imbalance after it (the
+   * evaluate kernel), then the norm and the stopping rule on that imbalance.
+   */
   sweep(encoder: GPUComputePassEncoder): void {
     for (const step of this.plan.steps) this.step(encoder, step);
+    for (const pass of this.plan.finish) this.pass(encoder, pass);
+    this.perUnit(encoder, this.kernels.evaluate, this.groups.evaluate, this.problem.nVars);
     this.norm(encoder);
     encoder.setPipeline(this.kernels.finish.pipeline);
     encoder.setBindGroup(0, this.groups.finish);

@@ -2,7 +2,7 @@ import { State, WORKGROUP } from '../../../shaders/common.js';
 import { largestWeight, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
-import { sweepPlan } from '../plan.js';
+import { passCost, sweepPlan } from '../plan.js';
 import type { AcquiredDevice, GpuTarget } from './device.js';
 import { acquireDevice } from './device.js';
 import { SweepEncoder } from './encode.js';
@@ -11,7 +11,7 @@ import { compileSweepKernels } from './kernels.js';
 import type { Segment } from './layout.js';
 import { buildTopology, segmentBlocks } from './layout.js';
 import type { BatchRead } from './readback.js';
-import { CAPACITY, float32Threshold, HistoryLayout } from './readback.js';
+import { CAPACITY, float32Threshold, HistoryLayout, IMBALANCE_SLOT0 } from './readback.js';
 import { rescaleOnGpu } from './rescale.js';
 import { GpuResources } from './resources.js';
 import { DeviceScope } from './scope.js';
@@ -52,6 +52,8 @@ export class WebGpuEngine implements Engine {
   private readonly segments: Segment[];
   private readonly history: HistoryLayout;
   private cachedFactors: Float64Array | null = null;
+  /** What one sweep reads, in units of all of `P`. */
+  private sweepCost = 0;
   private buffers!: SweepBuffers;
   private encoder!: SweepEncoder;
 
@@ -74,6 +76,11 @@ export class WebGpuEngine implements Engine {
 
   /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
   static async create(problem: Problem, options: EngineOptions, source: GpuTarget, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
+    if (options.schedule === 'accelerated') {
+      throw new Error(
+        "the accelerated schedule runs on the CPU engine only (its WebGPU kernels are not written yet); schedule 'parallel' or 'alternating' runs on WebGPU",
+      );
+    }
     const acquired = await acquireDevice(source);
     let engine: WebGpuEngine | null = null;
     try {
@@ -92,6 +99,7 @@ export class WebGpuEngine implements Engine {
   private async setUp(): Promise<void> {
     const { device } = this.scope;
     const plan = sweepPlan(this.problem, this.options.schedule);
+    this.sweepCost = passCost(this.problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]);
     const kernels = await this.scope.scoped(() => compileSweepKernels(device, this.problem, plan, this.segments));
     const ctx: UploadContext = {
       device,
@@ -163,7 +171,7 @@ export class WebGpuEngine implements Engine {
       return encoder;
     });
     this.cachedFactors = Float64Array.from(read.u);
-    return { F: this.history.objective(read, CAPACITY), maxLogImbalance: read.steps[CAPACITY] };
+    return { F: this.history.objective(read, CAPACITY), maxLogImbalance: read.steps[IMBALANCE_SLOT0 + CAPACITY] };
   }
 
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
@@ -180,7 +188,9 @@ export class WebGpuEngine implements Engine {
         return encoder;
       });
       const done = read.state.sweep;
-      for (let s = 0; s < done; s++) records.push({ F: this.history.objective(read, s), maxStep: read.steps[s] });
+      for (let s = 0; s < done; s++) {
+        records.push({ F: this.history.objective(read, s), maxLogImbalance: read.steps[IMBALANCE_SLOT0 + s], maxStep: read.steps[s], passes: this.sweepCost });
+      }
       this.cachedFactors = Float64Array.from(read.u);
       if (read.state.converged !== 0 || done < n) break;
     }

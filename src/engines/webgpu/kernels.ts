@@ -17,6 +17,7 @@ import type { PassKind, SweepPlan } from '../plan.js';
 import type { Segment } from './layout.js';
 import type { CompiledKernel } from './pipelines.js';
 import { compileKernel } from './pipelines.js';
+import { IMBALANCE_SLOT0 } from './readback.js';
 
 /** The compiled kernels of one engine (each specialised to the problem's exponents). */
 export interface SweepKernels {
@@ -48,7 +49,7 @@ export async function compileSweepKernels(device: GPUDevice, problem: Problem, p
     compileKernel(device, updateKernel({ evaluate: false }), { P: p, R: r, ETA: eta }),
     compileKernel(device, updateKernel({ evaluate: true }), { P: p, R: r, ETA: eta }),
     compileKernel(device, normKernel(), { R: r }),
-    compileKernel(device, finishSweepKernel(), {}),
+    compileKernel(device, finishSweepKernel(IMBALANCE_SLOT0), {}),
     optional(taps.has(true), () => compileKernel(device, buildPowerKernel({ singleTap: true, fastP }), { P: p })),
     optional(taps.has(false), () => compileKernel(device, buildPowerKernel({ singleTap: false, fastP }), { P: p })),
   ]);

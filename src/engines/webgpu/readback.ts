@@ -4,10 +4,16 @@ import type { StructValues } from '../../../shaders/struct.js';
 /** Sweeps encoded per submission at most (slots of the step and norm histories; one more slot serves `evaluate`). */
 export const CAPACITY = 64;
 
+/** The step history holds the largest step of sweep `s` at `s` and its imbalance after it at `IMBALANCE_SLOT0 + s` (`CAPACITY`: `evaluate`). */
+export const IMBALANCE_SLOT0 = CAPACITY + 1;
+
+/** Slots of the step history: the steps, then the imbalances. */
+export const STEP_SLOTS = 2 * (CAPACITY + 1);
+
 /** What one submission reads back: the run state, the step and norm histories, and the log factors. */
 export interface BatchRead {
   state: StructValues<typeof State.fields>;
-  /** Largest `|step|` per sweep slot (slot {@link CAPACITY}: the imbalance of `evaluate`). */
+  /** Largest `|step|` per sweep slot, then (from {@link IMBALANCE_SLOT0}) the imbalance after it (slot `IMBALANCE_SLOT0 + CAPACITY`: that of `evaluate`). */
   steps: Float32Array;
   /** Log-sum-exp pairs of the objective, `normGroups` per slot. */
   norms: Float32Array;
@@ -35,7 +41,7 @@ export class HistoryLayout {
     readonly normGroups: number,
     readonly nVars: number,
   ) {
-    this.stepBytes = (CAPACITY + 1) * 4;
+    this.stepBytes = STEP_SLOTS * 4;
     this.normBytes = (CAPACITY + 1) * normGroups * 8;
     this.uBytes = nVars * 4;
   }
@@ -57,7 +63,7 @@ export class HistoryLayout {
   parse(bytes: ArrayBuffer): BatchRead {
     return {
       state: State.unpack(bytes),
-      steps: new Float32Array(bytes, State.byteSize, CAPACITY + 1),
+      steps: new Float32Array(bytes, State.byteSize, STEP_SLOTS),
       norms: new Float32Array(bytes, State.byteSize + this.stepBytes, this.normBytes / 4),
       u: new Float32Array(bytes, State.byteSize + this.stepBytes + this.normBytes, this.nVars),
     };
@@ -82,12 +88,12 @@ function objectiveFromPairs(pairs: Float32Array, start: number, count: number): 
   return Math.exp(top + Math.log(sum));
 }
 
-/** The smallest float32 `t` with `x < t` equivalent to `x < tol` for every float32 `x`. */
+/** The largest float32 `t` with `x <= t` equivalent to `x <= tol` for every non-negative float32 `x` (`tol >= 0`). */
 export function float32Threshold(tol: number): number {
   const f = Math.fround(tol);
-  if (f >= tol) return f;
+  if (f <= tol) return f;
   const bits = new Float32Array([f]);
   const words = new Uint32Array(bits.buffer);
-  words[0] += 1;
+  words[0] -= 1;
   return bits[0];
 }

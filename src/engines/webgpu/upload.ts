@@ -13,6 +13,7 @@ import type { SweepKernels } from './kernels.js';
 import type { Segment, Topology } from './layout.js';
 import { foldGrid, logBiasMass, partialCounts } from './layout.js';
 import type { CompiledKernel } from './pipelines.js';
+import { IMBALANCE_SLOT0, STEP_SLOTS } from './readback.js';
 import type { GpuResources } from './resources.js';
 import { float32Values } from './resources.js';
 
@@ -85,7 +86,7 @@ export function createSweepBuffers(ctx: UploadContext, topology: Topology, steps
     rowPart: res.buffer('row partials', rowPairs * 8, S),
     colPart: res.buffer('column partials', colPairs * 8, S),
     topology: res.buffer('topology', topology.data.byteLength, S | COPY_DST, topology.data),
-    stepBits: res.buffer('step history', steps * 4, S | COPY_DST | COPY_SRC),
+    stepBits: res.buffer('step and imbalance history', STEP_SLOTS * 4, S | COPY_DST | COPY_SRC),
     normHistory: res.buffer('norm history', steps * ctx.normGroups * 8, S | COPY_SRC),
     staging: res.buffer('readback', ctx.stagingBytes, BufferUsage.MAP_READ | COPY_DST),
   };
@@ -162,14 +163,16 @@ export function createSweepGroups(ctx: UploadContext, buffers: SweepBuffers, log
     stepBits: b.stepBits,
   });
   const classes = [-1, ...Array.from({ length: problem.nClasses }, (_, c) => c)];
-  const updateParams = classes.map((cls) => res.uniform(`update parameters (class ${cls})`, UpdateParams, { nVars, cls, ...topology }));
+  const updateParams = classes.map((cls) => res.uniform(`update parameters (class ${cls})`, UpdateParams, { nVars, cls, slot0: 0, ...topology }));
+  // The evaluate kernel writes the imbalance to its own slots (the stopping rule reads them).
+  const evaluateParams = res.uniform('evaluate parameters', UpdateParams, { nVars, cls: -1, slot0: IMBALANCE_SLOT0, ...topology });
   const update = updateParams.map((params, k) => bind(device, `update ${k === 0 ? 'all' : `class ${k - 1}`}`, kernels.update, updateBuffers(params)));
   const normParams = res.uniform('norm parameters', NormParams, { nUnits, groups: ctx.normGroups });
   return {
     tiles,
     rowFinish,
     update,
-    evaluate: bind(device, 'evaluate', kernels.evaluate, updateBuffers(updateParams[0])),
+    evaluate: bind(device, 'evaluate', kernels.evaluate, updateBuffers(evaluateParams)),
     norm: bind(device, 'norm', kernels.norm, { params: normParams, state: b.state, logRho: b.logRho, normHistory: b.normHistory }),
     finish: bind(device, 'finish sweep', kernels.finish, { state: b.state, stepBits: b.stepBits }),
   };

@@ -1,0 +1,181 @@
+import { updateExponent } from '../options.js';
+import type { Problem } from '../problem/problem.js';
+import type { CoarseLayout, LogPasses } from './blockStatistics.js';
+import { BlockStatistics, coarseLayout } from './blockStatistics.js';
+import type { CoarseSpace } from './coarse.js';
+import { coarseSpace, solveCoarse } from './coarse.js';
+
+/** What one accelerated sweep did. */
+export interface AcceleratedRecord {
+  /** `F` at the factors after the sweep. */
+  F: number;
+  /** `max |log(Out/In)|` at the factors after the sweep. */
+  maxLogImbalance: number;
+  /** The largest log-factor change of the sweep. */
+  maxStep: number;
+  /** Reads of `P` by the sweep, in units of all of `P`. */
+  passes: number;
+}
+
+/**
+ * The accelerated schedule (two-level, float64, on the CPU engine's passes): every sweep
+ *
+ * 1. shifts whole groups of layers by the exact minimiser of `F` over such shifts (the coarse
+ *    correction of `coarse.ts`: a Newton solve on a few variables, no pass over `P`);
+ * 2. takes the per-unit step `u += log(Out/In) / (p + q)` from there (the step that balances a
+ *    unit whose neighbours stay put: twice the paper's parallel exponent for `q <= p`, and
+ *    between it and twice for `q > p`; with tie groups, and after the first fallback, the
+ *    alternating exponent, twice the paper's) and evaluates the new factors (one pass over `P` for `p = q`, two
+ *    otherwise);
+ * 3. if `F` did not fall by a share of the first-order prediction (Armijo), discards that point
+ *    and takes the paper's parallel step from the start of step 2 instead, which never
+ *    increases `F` (MATH.md §4), and evaluates it.
+ *
+ * The coarse step removes the slow, layer-wide directions and the long step the fast per-unit
+ * ones, so the pass count hardly grows with depth. `F` never increases from one sweep to the
+ * next, the fixed points are the balanced points (the coarse shift is zero there and the unit
+ * steps vanish), and no parameter is asked of the user.
+ */
+export class AcceleratedSchedule {
+  private readonly stats: BlockStatistics;
+  private readonly space: CoarseSpace;
+  private readonly layout: CoarseLayout;
+  private readonly u: Float64Array;
+  private readonly safeEta: number;
+  /** The long step's exponent: `1/(p+q)` first, the alternating exponent after a fallback. */
+  private longEta: number;
+  private readonly shortLongEta: number;
+  private readonly groupOfVar: Int32Array;
+
+  /**
+   * `sums` runs the passes over `P` (the CPU engine's log-safe block sums) and `logBias` is the
+   * log bias mass per unit. Throws a `StatisticsRangeError` (from here or from `sweep`) when the
+   * linear statistics leave the float64 range: the caller then takes the paper's step.
+   * `longEta` overrides the long step's exponent (tests only: a step far too long must still
+   * never raise `F`).
+   */
+  constructor(
+    private readonly problem: Problem,
+    sums: LogPasses,
+    logBias: Float64Array,
+    initial?: Float64Array,
+    longEta?: number,
+  ) {
+    this.stats = new BlockStatistics(problem, sums, logBias);
+    this.space = coarseSpace(problem);
+    this.layout = coarseLayout(problem, this.space);
+    this.u = new Float64Array(problem.nVars);
+    if (initial) this.u.set(initial);
+    this.safeEta = updateExponent(problem.p, problem.q, 'parallel');
+    // 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its
+    // rows; a tie group (residual connections) is not, and takes the alternating exponent
+    // (equal to 1/(p+q) for q <= p, smaller for q > p), as every net does after a fallback.
+    this.shortLongEta = Math.min(longEta ?? Infinity, updateExponent(problem.p, problem.q, 'alternating'));
+    this.longEta = longEta ?? (hasTies(problem) ? this.shortLongEta : 1 / (problem.p + problem.q));
+    this.groupOfVar = new Int32Array(problem.nVars).fill(-1);
+    for (let unit = 0; unit < problem.nUnits; unit++) {
+      const v = problem.unitVar[unit];
+      if (v >= 0) this.groupOfVar[v] = this.space.unitGroup[unit];
+    }
+    this.stats.evaluate(this.u);
+  }
+
+  /** `F` and the imbalance at the current factors (exact: from the last pass or an exact shift). */
+  current(): { F: number; maxLogImbalance: number } {
+    return { F: this.stats.F, maxLogImbalance: this.stats.maxLogImbalance() };
+  }
+
+  /** The current log factors (a copy). */
+  logFactors(): Float64Array {
+    return this.u.slice();
+  }
+
+  /** `In` and `Out` per variable at the current factors (copies, relative to the engine's scale). */
+  statistics(): { In: Float64Array; Out: Float64Array } {
+    return { In: this.stats.In.slice(), Out: this.stats.Out.slice() };
+  }
+
+  /** Reads of `P` so far, the initial evaluation included. */
+  get passes(): number {
+    return this.stats.passes;
+  }
+
+  /** One sweep (see the class comment); returns early, with no pass, when the coarse shift alone meets `tol`. */
+  sweep(tol: number): AcceleratedRecord {
+    const { stats, u } = this;
+    const before = stats.passes;
+    let base = this.snapshot();
+    const start = u.slice();
+    const rows = stats.coarseRows(this.space, this.layout);
+    const c = solveCoarse(rows, this.space.nGroups, this.problem.p, this.problem.r);
+    if (c.some((x) => x !== 0)) {
+      for (let v = 0; v < u.length; v++) if (this.groupOfVar[v] >= 0) u[v] += c[this.groupOfVar[v]];
+      stats.shift(this.space, rows, c);
+      if (this.space.exact) {
+        base = this.snapshot();
+        const imbalance = stats.maxLogImbalance();
+        if (imbalance <= tol) return { F: stats.F, maxLogImbalance: imbalance, maxStep: largestChange(start, u), passes: 0 };
+      }
+    }
+    const long = step(u, stats.In, stats.Out, this.longEta);
+    stats.evaluate(long);
+    if (stats.F <= base.F - SUFFICIENT * predictedDecrease(this.problem.q, base, long)) u.set(long);
+    else {
+      // From now on the shorter long step: a net where 1/(p+q) overshoots once (rows with few
+      // columns, ties) tends to make it overshoot again.
+      this.longEta = this.shortLongEta;
+      const safe = step(base.u, base.In, base.Out, this.safeEta);
+      stats.evaluate(safe);
+      u.set(safe);
+    }
+    return { F: stats.F, maxLogImbalance: stats.maxLogImbalance(), maxStep: largestChange(start, u), passes: stats.passes - before };
+  }
+
+  private snapshot(): { u: Float64Array; In: Float64Array; Out: Float64Array; F: number } {
+    return { u: this.u.slice(), In: this.stats.In.slice(), Out: this.stats.Out.slice(), F: this.stats.F };
+  }
+}
+
+/**
+ * The share of the first-order decrease a long step must achieve (Armijo's condition): a step
+ * that lowers `F` by less, although it lowers it, may not lower the imbalance, and is replaced by
+ * the paper's step, whose decrease is guaranteed.
+ */
+const SUFFICIENT = 1e-4;
+
+/** `-dF . (long - u)` at the snapshot, with `dF/du_v = q (In_v - Out_v)` (MATH.md §3); at most 0 counts as 0. */
+function predictedDecrease(q: number, base: { u: Float64Array; In: Float64Array; Out: Float64Array }, long: Float64Array): number {
+  let decrease = 0;
+  for (let v = 0; v < long.length; v++) {
+    const d = long[v] - base.u[v];
+    if (d !== 0) decrease += q * (base.Out[v] - base.In[v]) * d;
+  }
+  return Math.max(decrease, 0);
+}
+
+/** Whether a variable has more than one unit (a tie group). */
+function hasTies(problem: Problem): boolean {
+  const seen = new Uint8Array(problem.nVars);
+  for (const v of problem.unitVar) {
+    if (v < 0) continue;
+    if (seen[v]) return true;
+    seen[v] = 1;
+  }
+  return false;
+}
+
+/** `u + eta * log(Out/In)` per variable; a variable whose ratio is not finite (underflow) stays. */
+function step(u: Float64Array, In: Float64Array, Out: Float64Array, eta: number): Float64Array {
+  const next = u.slice();
+  for (let v = 0; v < u.length; v++) {
+    const d = eta * Math.log(Out[v] / In[v]);
+    if (Number.isFinite(d)) next[v] += d;
+  }
+  return next;
+}
+
+function largestChange(a: Float64Array, b: Float64Array): number {
+  let worst = 0;
+  for (let v = 0; v < a.length; v++) worst = Math.max(worst, Math.abs(b[v] - a[v]));
+  return worst;
+}

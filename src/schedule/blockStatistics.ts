@@ -1,0 +1,301 @@
+import { logAdd } from '../math/powers.js';
+import type { Problem } from '../problem/problem.js';
+import type { CoarseRows, CoarseSpace } from './coarse.js';
+import { rowLogShifts } from './coarse.js';
+
+/**
+ * The passes over `P` in logarithms, as the CPU engine runs them (its `BlockSums`, linear or
+ * log-sum-exp, whichever the range needs): `lS[i] = log sum_j P[i,j] exp(lx[col j])` over block
+ * `k`'s rows, `lC[c] = log sum_i exp(ly[row i]) P[i,c]` over its columns (`c = g * cols + j`),
+ * `-Infinity` for `log 0`.
+ */
+export interface LogPasses {
+  rows(k: number, lx: Float64Array, lS: Float64Array): unknown;
+  columns(k: number, ly: Float64Array, lC: Float64Array): unknown;
+  fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): unknown;
+}
+
+/**
+ * Thrown when a per-unit quantity of the accelerated schedule (kept in linear float64 between
+ * passes) leaves the range where float64 holds it exactly: the engine then continues with the
+ * paper's parallel step, in its log-safe arithmetic, from the factors before the sweep.
+ */
+export class StatisticsRangeError extends Error {}
+
+/** `|log x|` beyond this leaves the linear statistics (float64 holds 1e-308 to 1e308; a margin for sums and shifts). */
+const LOG_RANGE = 640;
+const SMALLEST = Math.exp(-LOG_RANGE);
+const LARGEST = Math.exp(LOG_RANGE);
+
+/** `exp(l)`, `0` for `l = -Infinity`; throws {@link StatisticsRangeError} outside the linear range. */
+function expInRange(l: number): number {
+  if (l === -Infinity) return 0;
+  if (!(Math.abs(l) <= LOG_RANGE)) throw new StatisticsRangeError(`a statistic exp(${l}) is outside the linear float64 range`);
+  return Math.exp(l);
+}
+
+/**
+ * `In`, `Out` and `F` at given log factors, kept **per block** (row sums `S[k]` and column sums
+ * `C[k]` of each block) so that a coarse shift (whole layers scaled, see `coarse.ts`) updates
+ * them without reading `P` again. The passes run in the engine's log-safe arithmetic
+ * ({@link LogPasses}); the per-unit statistics are linear float64, checked to lie well inside
+ * its range ({@link StatisticsRangeError} otherwise). One evaluation reads `P` once for `p = q`
+ * (the fused pass) and otherwise once for the row sums plus once for the column sums of the
+ * blocks whose columns hold a variable. `passes` counts the entries of `P` read, in units of
+ * all of `P`.
+ */
+export class BlockStatistics {
+  readonly alpha: Float64Array;
+  readonly invAlpha: Float64Array;
+  /** Row sums `sum_j P[i,j] / alpha[j]` per block. */
+  readonly S: Float64Array[];
+  /** Column sums `sum_i y[i] P[i,j]` per block, indexed by global unit. */
+  readonly C: Float64Array[];
+  /** `rho` per unit (zero for inputs). */
+  readonly rho: Float64Array;
+  readonly In: Float64Array;
+  readonly Out: Float64Array;
+  F = 0;
+  /** Reads of `P`, in units of all of `P`. */
+  passes = 0;
+  /** The bias mass per unit, linear. */
+  readonly bias: Float64Array;
+  /** Per unit: `-log alpha` (the rows' column vector) and `log y = (r - 1) log rho + log alpha`. */
+  private readonly lx: Float64Array;
+  private readonly ly: Float64Array;
+  private readonly la: Float64Array;
+  private readonly lS: Float64Array[];
+  private readonly lC: Float64Array[];
+  private readonly total: number;
+  /** Blocks whose columns hold a variable (the others' column sums are never used). */
+  private readonly columnBlocks: number[];
+
+  constructor(
+    private readonly problem: Problem,
+    private readonly sums: LogPasses,
+    private readonly logBias: Float64Array,
+  ) {
+    const { nUnits, nVars, blocks } = problem;
+    this.alpha = new Float64Array(nUnits);
+    this.invAlpha = new Float64Array(nUnits);
+    this.S = blocks.map((b) => new Float64Array(b.rows));
+    this.C = blocks.map(() => new Float64Array(nUnits));
+    this.lS = blocks.map((b) => new Float64Array(b.rows));
+    this.lC = blocks.map((b) => new Float64Array(b.cols * b.groups));
+    this.rho = new Float64Array(nUnits);
+    this.lx = new Float64Array(nUnits);
+    this.ly = new Float64Array(nUnits);
+    this.la = new Float64Array(nUnits);
+    this.In = new Float64Array(nVars);
+    this.Out = new Float64Array(nVars);
+    this.bias = Float64Array.from(logBias, expInRange);
+    this.total = blocks.reduce((sum, b) => sum + b.rows * b.cols, 0) || 1;
+    this.columnBlocks = blocks.flatMap((b, k) => {
+      for (let c = b.colUnit0; c < b.colUnit0 + b.cols * b.groups; c++) if (problem.unitVar[c] >= 0) return [k];
+      return [];
+    });
+  }
+
+  /** Evaluate at the log factors `u` (one per variable). */
+  evaluate(u: Float64Array): void {
+    const { problem, sums, lx, ly, lS, lC } = this;
+    const { unitVar, p, r, blocks } = problem;
+    for (let unit = 0; unit < problem.nUnits; unit++) {
+      const v = unitVar[unit];
+      const la = v >= 0 ? p * u[v] : 0;
+      this.la[unit] = la;
+      lx[unit] = -la;
+      this.alpha[unit] = expInRange(la);
+      this.invAlpha[unit] = expInRange(-la);
+    }
+    if (r === 1) {
+      // y = alpha when p = q: one read of P gives both sums.
+      blocks.forEach((_, k) => sums.fused(k, lx, this.la, lS[k], lC[k]));
+      this.count(blocks.map((_, k) => k));
+      this.rowsFromSums();
+      this.finishRows();
+      for (const k of this.columnBlocks) this.columnsFromSums(k);
+    } else {
+      blocks.forEach((_, k) => sums.rows(k, lx, lS[k]));
+      this.count(blocks.map((_, k) => k));
+      this.rowsFromSums();
+      this.finishRows();
+      for (const k of this.columnBlocks) {
+        sums.columns(k, ly, lC[k]);
+        this.columnsFromSums(k);
+      }
+      this.count(this.columnBlocks);
+    }
+    this.finishColumns();
+  }
+
+  /** The largest `|log(Out/In)|` over the variables. */
+  maxLogImbalance(): number {
+    let worst = 0;
+    for (let v = 0; v < this.In.length; v++) worst = Math.max(worst, Math.abs(Math.log(this.Out[v] / this.In[v])));
+    return Number.isNaN(worst) ? Infinity : worst;
+  }
+
+  /** The coarse model's rows at the current statistics (see `CoarseRows`). */
+  coarseRows(space: CoarseSpace, layout: CoarseLayout): CoarseRows {
+    const { problem } = this;
+    const term = new Float64Array(problem.nUnits);
+    const fixedShare = new Float64Array(problem.nUnits);
+    const shares = new Float64Array(layout.groups.length);
+    const { r } = problem;
+    for (let unit = 0; unit < problem.nUnits; unit++) {
+      const value = this.rho[unit];
+      term[unit] = value > 0 ? (r === 1 ? value : Math.pow(value, r)) : 0;
+    }
+    const mass = new Float64Array(problem.nUnits);
+    mass.set(this.bias);
+    problem.blocks.forEach((b, k) => {
+      for (let i = 0; i < b.rows; i++) mass[b.rowUnit0 + i] += this.S[k][i];
+    });
+    fixedShare.set(this.bias);
+    problem.blocks.forEach((b, k) => {
+      const g = space.blockColGroup[k];
+      for (let i = 0; i < b.rows; i++) {
+        const unit = b.rowUnit0 + i;
+        if (g < 0) fixedShare[unit] += this.S[k][i];
+        else shares[layout.slot[k][i]] = this.S[k][i];
+      }
+    });
+    for (let unit = 0; unit < problem.nUnits; unit++) {
+      const m = mass[unit];
+      if (!(m > 0)) continue;
+      fixedShare[unit] /= m;
+      for (let t = layout.start[unit]; t < layout.start[unit + 1]; t++) shares[t] /= m;
+    }
+    return { term, rowGroup: space.unitGroup, fixedShare, start: layout.start, groups: layout.groups, shares };
+  }
+
+  /**
+   * Move to the log factors shifted by `c` per group, updating every statistic from the last pass
+   * (exact when `space.exact`; otherwise `In` and `Out` are only estimates until the next evaluation).
+   */
+  shift(space: CoarseSpace, rows: CoarseRows, c: Float64Array): void {
+    const { problem } = this;
+    const { p, r } = problem;
+    const logShift = rowLogShifts(rows, c, p);
+    const groupScale = (g: number): number => (g >= 0 ? Math.exp(p * c[g]) : 1);
+    for (let unit = 0; unit < problem.nUnits; unit++) {
+      const s = groupScale(space.unitGroup[unit]);
+      this.alpha[unit] *= s;
+      this.invAlpha[unit] /= s;
+      this.rho[unit] *= Math.exp(logShift[unit]);
+    }
+    problem.blocks.forEach((b, k) => {
+      const column = 1 / groupScale(space.blockColGroup[k]);
+      const S = this.S[k];
+      for (let i = 0; i < b.rows; i++) S[i] *= column;
+      // y = rho^(r-1) alpha of the block's rows: one factor for all of them when the model is
+      // exact (then every row of the block moves by its own shift against this block's columns).
+      const rowShiftOfBlock =
+        p * ((space.blockRowGroup[k] >= 0 ? c[space.blockRowGroup[k]] : 0) - (space.blockColGroup[k] >= 0 ? c[space.blockColGroup[k]] : 0));
+      const rowFactor = Math.exp((r - 1) * rowShiftOfBlock) * groupScale(space.blockRowGroup[k]);
+      const C = this.C[k];
+      for (let c0 = b.colUnit0; c0 < b.colUnit0 + b.cols * b.groups; c0++) C[c0] *= rowFactor;
+    });
+    this.finishRows();
+    this.finishColumns();
+  }
+
+  private count(blockIndices: number[]): void {
+    let entries = 0;
+    for (const k of blockIndices) entries += this.problem.blocks[k].rows * this.problem.blocks[k].cols;
+    this.passes += entries / this.total;
+  }
+
+  /** `rho` from the log row sums (in logarithms, then checked into the linear range), linear `S`, and `log y` for the column pass. */
+  private rowsFromSums(): void {
+    const { blocks, r, nUnits } = this.problem;
+    const lrho = this.logBias.slice();
+    blocks.forEach((b, k) => {
+      const lS = this.lS[k];
+      const S = this.S[k];
+      for (let i = 0; i < b.rows; i++) {
+        S[i] = expInRange(lS[i]);
+        lrho[b.rowUnit0 + i] = logAdd(lrho[b.rowUnit0 + i], lS[i]);
+      }
+    });
+    for (let unit = 0; unit < nUnits; unit++) {
+      const l = lrho[unit] === -Infinity ? -Infinity : lrho[unit] + this.la[unit];
+      this.rho[unit] = expInRange(l);
+      this.ly[unit] = l === -Infinity ? -Infinity : (r - 1) * l + this.la[unit];
+    }
+  }
+
+  /** Linear column sums of block `k` (indexed by global unit) from its log column sums. */
+  private columnsFromSums(k: number): void {
+    const b = this.problem.blocks[k];
+    const lC = this.lC[k];
+    const C = this.C[k];
+    for (let c = 0; c < lC.length; c++) C[b.colUnit0 + c] = expInRange(lC[c]);
+  }
+
+  /** `In` and `F` from `rho`. */
+  private finishRows(): void {
+    const { unitVar, r, nUnits } = this.problem;
+    const rho = this.rho;
+    this.In.fill(0);
+    let F = 0;
+    for (let unit = 0; unit < nUnits; unit++) {
+      const value = rho[unit];
+      const term = value > 0 ? (r === 1 ? value : Math.pow(value, r)) : 0;
+      F += term;
+      const v = unitVar[unit];
+      if (v >= 0) this.In[v] += term;
+    }
+    this.F = F;
+  }
+
+  /** `Out` from the column sums; then every `In`, `Out` and `F` is checked to lie in the linear range. */
+  private finishColumns(): void {
+    const { unitVar } = this.problem;
+    this.Out.fill(0);
+    for (const k of this.columnBlocks) {
+      const b = this.problem.blocks[k];
+      const C = this.C[k];
+      for (let unit = b.colUnit0; unit < b.colUnit0 + b.cols * b.groups; unit++) {
+        const v = unitVar[unit];
+        if (v >= 0) this.Out[v] += C[unit] * this.invAlpha[unit];
+      }
+    }
+    const inRange = (x: number): boolean => x >= SMALLEST && x <= LARGEST;
+    let fits = inRange(this.F);
+    for (let v = 0; v < this.In.length && fits; v++) fits = inRange(this.In[v]) && inRange(this.Out[v]);
+    if (!fits) throw new StatisticsRangeError('In, Out or F left the linear float64 range');
+  }
+}
+
+/** Where each block's row shares go in the coarse rows' CSR (fixed per problem). */
+export interface CoarseLayout {
+  start: Int32Array;
+  groups: Int32Array;
+  /** `slot[k][i]`: the CSR index of block `k`'s share of its row `i` (-1: a fixed column group). */
+  slot: Int32Array[];
+}
+
+/** The CSR layout of the coarse rows: one share per (row, incoming block reading a shifted group). */
+export function coarseLayout(problem: Problem, space: CoarseSpace): CoarseLayout {
+  const count = new Int32Array(problem.nUnits + 1);
+  problem.blocks.forEach((b, k) => {
+    if (space.blockColGroup[k] < 0) return;
+    for (let i = 0; i < b.rows; i++) count[b.rowUnit0 + i + 1]++;
+  });
+  for (let unit = 0; unit < problem.nUnits; unit++) count[unit + 1] += count[unit];
+  const start = count;
+  const fill = start.slice(0, problem.nUnits);
+  const groups = new Int32Array(start[problem.nUnits]);
+  const slot = problem.blocks.map((b, k) => {
+    const g = space.blockColGroup[k];
+    return Int32Array.from({ length: b.rows }, (_, i) => {
+      if (g < 0) return -1;
+      const t = fill[b.rowUnit0 + i]++;
+      groups[t] = g;
+      return t;
+    });
+  });
+  return { start, groups, slot };
+}

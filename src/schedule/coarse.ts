@@ -1,0 +1,249 @@
+import type { Problem } from '../problem/problem.js';
+
+/**
+ * The coarse space of the accelerated schedule: one shift `c[g]` of the log factors per *group*
+ * of layers (a layer with its tie partners, e.g. the summands and the sum of a residual block).
+ * Adding `c[g]` to every variable of group `g` scales whole layers, the slow directions of the
+ * unit-by-unit update (they set how the norm is shared between layers, and the deeper the net,
+ * the more unit steps they take). `F` restricted to these shifts depends only on per-row,
+ * per-block quantities the last pass over `P` already produced, so the best shift is found by a
+ * small Newton solve and costs no pass over `P`.
+ *
+ * A layer takes part only if every one of its units is a variable (a layer holding a fixed or
+ * frozen unit, the inputs, the outputs: shift 0), so that every block's columns, and its rows,
+ * move by one shift each.
+ */
+export interface CoarseSpace {
+  nGroups: number;
+  /** Group of each global unit, or -1 (not shifted). */
+  unitGroup: Int32Array;
+  /** Group of each block's columns (-1: not shifted). */
+  blockColGroup: Int32Array;
+  /** Group of each block's rows (-1: not shifted). */
+  blockRowGroup: Int32Array;
+  /**
+   * Whether the column sums of every block scale uniformly under any shift, so that `In`, `Out`
+   * and `F` after a shift follow exactly from the last pass: always for `p = q`; for `p != q` when
+   * no row sums two incoming groups or an included bias.
+   */
+  exact: boolean;
+}
+
+function layerOfUnit(problem: Problem): Int32Array {
+  const { layerUnit0, nUnits } = problem;
+  const layer = new Int32Array(nUnits);
+  for (let k = 0; k < layerUnit0.length; k++) {
+    const end = k + 1 < layerUnit0.length ? layerUnit0[k + 1] : nUnits;
+    layer.fill(k, layerUnit0[k], end);
+  }
+  return layer;
+}
+
+/** Group the layers of a problem into the coarse space (see {@link CoarseSpace}). */
+export function coarseSpace(problem: Problem): CoarseSpace {
+  const { layerUnit0, nUnits, unitVar, nVars, blocks } = problem;
+  const nLayers = layerUnit0.length;
+  const layer = layerOfUnit(problem);
+  // Union-find over layers: a variable with members in two layers joins them.
+  const parent = Int32Array.from({ length: nLayers }, (_, k) => k);
+  const find = (x: number): number => {
+    while (parent[x] !== x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  const firstLayer = new Int32Array(nVars).fill(-1);
+  const complete = new Uint8Array(nLayers).fill(1);
+  for (let unit = 0; unit < nUnits; unit++) {
+    const v = unitVar[unit];
+    if (v < 0) {
+      complete[layer[unit]] = 0;
+      continue;
+    }
+    if (firstLayer[v] < 0) firstLayer[v] = layer[unit];
+    else parent[find(layer[unit])] = find(firstLayer[v]);
+  }
+  const rootComplete = new Uint8Array(nLayers).fill(1);
+  for (let k = 0; k < nLayers; k++) if (!complete[k]) rootComplete[find(k)] = 0;
+  const rootGroup = new Int32Array(nLayers).fill(-1);
+  let nGroups = 0;
+  const layerGroup = new Int32Array(nLayers).fill(-1);
+  for (let k = 0; k < nLayers; k++) {
+    const root = find(k);
+    if (!rootComplete[root]) continue;
+    if (rootGroup[root] < 0) rootGroup[root] = nGroups++;
+    layerGroup[k] = rootGroup[root];
+  }
+  const unitGroup = Int32Array.from(layer, (k) => layerGroup[k]);
+  const blockColGroup = Int32Array.from(blocks, (b) => unitGroup[b.colUnit0] ?? -1);
+  const blockRowGroup = Int32Array.from(blocks, (b) => unitGroup[b.rowUnit0] ?? -1);
+  return { nGroups, unitGroup, blockColGroup, blockRowGroup, exact: problem.r === 1 || rowsMoveAsOne(problem, blockColGroup) };
+}
+
+/** Whether every row's incoming mass moves by one shift: its blocks read one group and no included bias adds to it. */
+function rowsMoveAsOne(problem: Problem, blockColGroup: Int32Array): boolean {
+  const readGroup = new Int32Array(problem.nUnits).fill(-2);
+  for (const [k, b] of problem.blocks.entries()) {
+    if (problem.includeBiases && b.bias && b.bias.some((x) => x !== 0)) return false;
+    for (let i = 0; i < b.rows; i++) {
+      const unit = b.rowUnit0 + i;
+      if (readGroup[unit] === -2) readGroup[unit] = blockColGroup[k];
+      else if (readGroup[unit] !== blockColGroup[k]) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * One row of the coarse model: the row's mass `rho` splits into a part that no shift of a column
+ * group moves (`fixedShare`: fixed columns, biases) and parts read from groups `groups[t]`
+ * (`shares[t]`); the row itself moves with `rowGroup`.
+ */
+export interface CoarseRows {
+  /** `rho^r` per row (its term of `F`). */
+  term: Float64Array;
+  rowGroup: Int32Array;
+  fixedShare: Float64Array;
+  /** CSR: the shares of row `i` are `start[i] .. start[i + 1]`. */
+  start: Int32Array;
+  groups: Int32Array;
+  shares: Float64Array;
+}
+
+/** `log(rho(c) / rho)` for one row, with its gradient and Hessian added (scaled by `weight`) when asked. */
+function rowShift(rows: CoarseRows, i: number, c: Float64Array, p: number, pi: Float64Array): number {
+  let m = rows.fixedShare[i];
+  for (let t = rows.start[i]; t < rows.start[i + 1]; t++) {
+    const e = rows.shares[t] * Math.exp(-p * c[rows.groups[t]]);
+    pi[t - rows.start[i]] = e;
+    m += e;
+  }
+  for (let t = 0; t < rows.start[i + 1] - rows.start[i]; t++) pi[t] /= m;
+  const g = rows.rowGroup[i];
+  return (g >= 0 ? p * c[g] : 0) + Math.log(m);
+}
+
+/** `F(c) = sum_i term[i] * exp(r * log(rho_i(c) / rho_i))`, and, given `grad` and `hess`, their values. */
+function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number, grad?: Float64Array, hess?: Float64Array): number {
+  const G = c.length;
+  grad?.fill(0);
+  hess?.fill(0);
+  let share = new Float64Array(64);
+  const d = new Float64Array(G);
+  const touched = new Int32Array(G + 1);
+  const stamp = new Int32Array(G).fill(-1);
+  let F = 0;
+  for (let i = 0; i < rows.term.length; i++) {
+    if (!(rows.term[i] > 0)) continue;
+    const t0 = rows.start[i];
+    const n = rows.start[i + 1] - t0;
+    if (n > share.length) share = new Float64Array(n);
+    const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, p, share));
+    F += w;
+    if (!grad || !hess) continue;
+    // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
+    let count = 0;
+    const mark = (g: number): void => {
+      if (stamp[g] !== i) {
+        stamp[g] = i;
+        d[g] = 0;
+        touched[count++] = g;
+      }
+    };
+    const g = rows.rowGroup[i];
+    if (g >= 0) {
+      mark(g);
+      d[g] += p;
+    }
+    for (let t = 0; t < n; t++) {
+      const h = rows.groups[t0 + t];
+      mark(h);
+      d[h] -= p * share[t];
+      hess[h * G + h] += w * r * p * p * share[t];
+    }
+    for (let a = 0; a < count; a++) {
+      const ga = touched[a];
+      grad[ga] += w * r * d[ga];
+      for (let b = 0; b < count; b++) hess[ga * G + touched[b]] += w * r * r * d[ga] * d[touched[b]];
+    }
+    for (let t = 0; t < n; t++) {
+      const ga = rows.groups[t0 + t];
+      for (let u = 0; u < n; u++) hess[ga * G + rows.groups[t0 + u]] -= w * r * p * p * share[t] * share[u];
+    }
+  }
+  return F;
+}
+
+/** Solve `H x = b` for a symmetric positive definite `H` (Cholesky, in place on a copy). */
+function solveSpd(H: Float64Array, b: Float64Array): Float64Array {
+  const n = b.length;
+  const L = H.slice();
+  for (let j = 0; j < n; j++) {
+    let s = L[j * n + j];
+    for (let k = 0; k < j; k++) s -= L[j * n + k] * L[j * n + k];
+    const diag = Math.sqrt(Math.max(s, 1e-300));
+    L[j * n + j] = diag;
+    for (let i = j + 1; i < n; i++) {
+      let t = L[i * n + j];
+      for (let k = 0; k < j; k++) t -= L[i * n + k] * L[j * n + k];
+      L[i * n + j] = t / diag;
+    }
+  }
+  const x = b.slice();
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < i; k++) x[i] -= L[i * n + k] * x[k];
+    x[i] /= L[i * n + i];
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    for (let k = i + 1; k < n; k++) x[i] -= L[k * n + i] * x[k];
+    x[i] /= L[i * n + i];
+  }
+  return x;
+}
+
+/**
+ * The shift `c` (one per group) that minimises the coarse model of `F`: damped Newton with a
+ * backtracking line search on a smooth convex function of a few variables. Returns zeros when
+ * no step lowers the model.
+ */
+export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: number): Float64Array {
+  const c = new Float64Array(nGroups);
+  if (nGroups === 0) return c;
+  const grad = new Float64Array(nGroups);
+  const hess = new Float64Array(nGroups * nGroups);
+  let F = coarseObjective(rows, c, p, r, grad, hess);
+  for (let iteration = 0; iteration < 30; iteration++) {
+    let trace = 0;
+    for (let g = 0; g < nGroups; g++) trace += hess[g * nGroups + g];
+    for (let g = 0; g < nGroups; g++) hess[g * nGroups + g] += 1e-12 * trace + 1e-300;
+    const step = solveSpd(hess, grad);
+    let decrement = 0;
+    for (let g = 0; g < nGroups; g++) decrement += step[g] * grad[g];
+    // Below this the model's change is rounding: the line search could not tell it from zero.
+    if (!(decrement > 1e-14 * F)) break;
+    let t = 1;
+    const trial = new Float64Array(nGroups);
+    let accepted = false;
+    for (let k = 0; k < 30; k++, t /= 2) {
+      for (let g = 0; g < nGroups; g++) trial[g] = c[g] - t * step[g];
+      const value = coarseObjective(rows, trial, p, r);
+      if (value <= F - 0.25 * t * decrement) {
+        accepted = true;
+        break;
+      }
+    }
+    if (!accepted) break;
+    c.set(trial);
+    F = coarseObjective(rows, c, p, r, grad, hess);
+  }
+  return c;
+}
+
+/** `log(rho_i(c) / rho_i)` per row at the solved shift. */
+export function rowLogShifts(rows: CoarseRows, c: Float64Array, p: number): Float64Array {
+  const out = new Float64Array(rows.term.length);
+  const pi = new Float64Array(64);
+  for (let i = 0; i < out.length; i++) {
+    const n = rows.start[i + 1] - rows.start[i];
+    out[i] = rows.term[i] > 0 ? rowShift(rows, i, c, p, n > pi.length ? new Float64Array(n) : pi) : 0;
+  }
+  return out;
+}
