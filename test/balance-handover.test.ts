@@ -99,7 +99,7 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
     const result = await balance(net, { ...options, backend: 'webgpu', gpu });
     expect(result.backend).toBe('cpu');
     expect(result.fallback?.kind).toBe('gpu-error');
-    expect(result.fallback?.message).toMatch(/WebGPU failed after 16 verified sweeps: the stand-in device was lost/);
+    expect(result.fallback?.message).toMatch(/WebGPU failed after 1 verified sweeps: the stand-in device was lost/);
     expect(result.sweeps).toBe(40);
     const reference = await balance(net, { ...options, backend: 'cpu' });
     expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-12);
@@ -111,32 +111,52 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
     const original = Float32LikeEngine.prototype.sweeps;
     Float32LikeEngine.prototype.sweeps = async function increasing(this: Float32LikeEngine, count: number, tol: number) {
       const records = await original.call(this, count, tol);
-      return ++calls === 2 ? records.map((r) => ({ ...r, F: r.F * 1.01 })) : records;
+      // The third batch (after 1 + 16 sweeps, where a sweep changes F by far less than 1%).
+      return ++calls === 3 ? records.map((r) => ({ ...r, F: r.F * 1.01 })) : records;
     };
     try {
       const result = await balance(net, { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-8, maxSweeps: 5000 });
       expect(result.backend).toBe('cpu');
       expect(result.fallback?.kind).toBe('not-monotone');
-      expect(result.fallback?.message).toMatch(/WebGPU failed after 16 verified sweeps: the norm increased/);
+      expect(result.fallback?.message).toMatch(/WebGPU failed after 17 verified sweeps: the norm increased/);
       expect(result.converged).toBe(true);
     } finally {
       Float32LikeEngine.prototype.sweeps = original;
     }
   });
 
+  it('the first GPU batch is one sweep, so the first progress comes right after the first sweep; then batches of sweepsPerBatch', async () => {
+    behaviour = { low: 0, failAfterBatches: Infinity };
+    const batches: number[] = [];
+    const original = Float32LikeEngine.prototype.sweeps;
+    Float32LikeEngine.prototype.sweeps = async function counted(this: Float32LikeEngine, count: number, tol: number) {
+      batches.push(count);
+      return original.call(this, count, tol);
+    };
+    try {
+      const progress: number[] = [];
+      await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 0, maxSweeps: 40, sweepsPerBatch: 16, onSweep: (s) => progress.push(s.sweep) });
+      expect(batches).toEqual([1, 16, 16, 7]);
+      expect(progress.slice(0, 2)).toEqual([1, 2]);
+    } finally {
+      Float32LikeEngine.prototype.sweeps = original;
+    }
+  });
+
   it('a run that reaches maxSweeps on the GPU while its steps stall finishes there', async () => {
-    // A constant imbalance: no new smallest imbalance after the first batch.
+    // A constant imbalance: no new smallest imbalance after the first batch (of one sweep; then
+    // batches of 16: the stall count reaches 32 at sweep 1 + 16 + 16 = 33).
     behaviour = { low: 0, failAfterBatches: Infinity, step: () => 1e-3 };
-    const result = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-6, maxSweeps: 48, sweepsPerBatch: 16 });
-    expect(result.sweeps).toBe(48);
+    const result = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-6, maxSweeps: 33, sweepsPerBatch: 16 });
+    expect(result.sweeps).toBe(33);
     expect(result.converged).toBe(false);
     expect(result.backend).toBe('webgpu');
     expect(result.fallback).toBeNull();
     // One sweep more, and the stall hands over.
-    const longer = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-6, maxSweeps: 49, sweepsPerBatch: 16 });
+    const longer = await balance(mlpNet(3), { p: 2, q: 2, backend: 'webgpu', gpu, tol: 1e-6, maxSweeps: 34, sweepsPerBatch: 16 });
     expect(longer.backend).toBe('cpu');
     expect(longer.fallback?.kind).toBe('stalled');
-    expect(longer.fallback?.message).toMatch(/stalled at its float32 precision floor after 48 sweeps/);
+    expect(longer.fallback?.message).toMatch(/stalled at its float32 precision floor after 33 sweeps/);
   });
 
   it('an imbalance that rises for a few sweeps is not a stall, whatever the batch size', async () => {
@@ -168,19 +188,19 @@ describe('balance(): hand-over from the GPU to the CPU', () => {
     try {
       expect(handover.state).toMatchObject({ backend: 'webgpu', fallback: null, sweeps: 0, adapter: 'float32-like stand-in' });
       await handover.evaluate('before the first sweep');
-      expect((await handover.next()).length).toBe(8);
+      expect((await handover.next()).length).toBe(1); // the first GPU batch is one sweep
       expect((await handover.next()).length).toBe(8);
       const before = handover.state;
-      expect(before.sweeps).toBe(16);
+      expect(before.sweeps).toBe(9);
       expect(await handover.next()).toEqual([]); // the third batch: the device is lost, the batch discarded
       const after = handover.state;
       expect(after.backend).toBe('cpu');
-      expect(after.fallback).toEqual({ kind: 'device-lost', message: 'WebGPU failed after 16 verified sweeps: the stand-in device was lost' });
-      expect(after.sweeps).toBe(16);
+      expect(after.fallback).toEqual({ kind: 'device-lost', message: 'WebGPU failed after 9 verified sweeps: the stand-in device was lost' });
+      expect(after.sweeps).toBe(9);
       expect(after.verified).toEqual(before.verified);
       const [next] = await handover.next();
       expect(next.backend).toBe('cpu');
-      expect(handover.state.sweeps).toBe(17);
+      expect(handover.state.sweeps).toBe(10);
     } finally {
       handover.dispose();
     }

@@ -78,7 +78,7 @@ describe('balance() with the WebGPU backend', () => {
     expect(backends[backends.length - 1]).toBe('cpu');
     expect(result.backend).toBe('cpu');
     expect(result.fallback?.kind).toBe('device-lost');
-    expect(result.fallback?.message).toMatch(/WebGPU failed after 32 verified sweeps/);
+    expect(result.fallback?.message).toMatch(/WebGPU failed after 33 verified sweeps/);
     expect(result.converged).toBe(true);
     const reference = await cpuReference(net, options);
     expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-9);
@@ -116,7 +116,7 @@ describe('balance() with the WebGPU backend', () => {
       });
       expect(result.backend).toBe('cpu');
       expect(result.fallback?.kind).toBe('gpu-error');
-      expect(result.fallback?.message).toMatch(/WebGPU failed after 32 verified sweeps: WebGPU validation error/);
+      expect(result.fallback?.message).toMatch(/WebGPU failed after 33 verified sweeps: WebGPU validation error/);
       expect(result.converged).toBe(true);
       const reference = await cpuReference(net, options);
       expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-9);

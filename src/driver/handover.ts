@@ -109,6 +109,8 @@ export class EngineHandover {
    */
   private startF: number | null = null;
   private smallestStep = Infinity;
+  /** GPU batches asked for so far (the first is one sweep). */
+  private gpuBatches = 0;
   private sweepsSinceSmallest = 0;
 
   private constructor(
@@ -185,13 +187,14 @@ export class EngineHandover {
   }
 
   /**
-   * Run the next batch (one sweep on the CPU, up to `sweepsPerBatch` on the GPU, never past
+   * Run the next batch (one sweep on the CPU; on the GPU one sweep first, so that the first
+   * progress comes right after the first sweep, then up to `sweepsPerBatch`; never past
    * `maxSweeps`) and return its sweeps once verified. A failed or non-monotone GPU batch is
    * discarded (empty result) and the CPU takes over; a stalled GPU hands over after its batch.
    */
   async next(): Promise<VerifiedSweep[]> {
     const backend = this.engine.backend;
-    const count = backend === 'cpu' ? 1 : Math.min(this.run.sweepsPerBatch, this.run.maxSweeps - this.sweeps);
+    const count = backend === 'cpu' || this.gpuBatches++ === 0 ? 1 : Math.min(this.run.sweepsPerBatch, this.run.maxSweeps - this.sweeps);
     let records: SweepRecord[];
     let factors: Float64Array;
     let startF: number;
