@@ -59,7 +59,7 @@ export interface BalanceOptions extends NormExponents, GpuSource {
   maxSweeps?: number;
   /** `auto` (default: WebGPU when available, else CPU), `cpu` or `webgpu`. */
   backend?: Backend;
-  /** Sweeps per GPU submission (default 16); the CPU reports every sweep. */
+  /** Sweeps per GPU submission (default 16; the first submission is one sweep, so progress starts at once); the CPU reports every sweep. */
   sweepsPerBatch?: number;
   /** Called after every sweep. */
   onSweep?: (progress: SweepProgress) => void;
