@@ -6,8 +6,8 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
 import { readSafetensors } from '../src/io/safetensors.js';
+import { runCli } from './support/runCli.js';
 
 describe('the CLI refuses before any work', () => {
   let dir: string;
@@ -21,20 +21,7 @@ describe('the CLI refuses before any work', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(argv, {
-      out: (t) => {
-        stdout += t;
-      },
-      err: (t) => {
-        stderr += t;
-      },
-      isTTY: false,
-    });
-    return { code, stdout, stderr };
-  }
+  const run = runCli;
 
   it('an output path that is an existing directory: no sweep runs, nothing is written', async () => {
     const target = join(dir, 'out.safetensors');
@@ -115,20 +102,7 @@ describe('the CLI refuses before any work', () => {
 });
 
 describe('fig2 refuses before its first run', () => {
-  async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(argv, {
-      out: (t) => {
-        stdout += t;
-      },
-      err: (t) => {
-        stderr += t;
-      },
-      isTTY: false,
-    });
-    return { code, stdout, stderr };
-  }
+  const run = runCli;
 
   it('a CSV path in a missing directory, a bad exponent pair later in the list', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wb-review-fig2-'));

@@ -12,29 +12,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json' with { type: 'json' };
-import { main } from '../src/cli/main.js';
 import { formatDuration, progressReporter, sweepsLeft } from '../src/cli/progress.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { mlp } from '../src/network/builders.js';
 import { builtCli } from './setup/build.js';
+import { runCli } from './support/runCli.js';
 
 let dir: string;
 let input: string;
 
-async function run(argv: string[], isTTY = false): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    out: (t) => {
-      stdout += t;
-    },
-    err: (t) => {
-      stderr += t;
-    },
-    isTTY,
-  });
-  return { code, stdout, stderr };
-}
+const run = runCli;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wb-cli-usage-'));

@@ -11,36 +11,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepsWithin } from '../src/cli/commands/fig2.js';
-import type { CliIO } from '../src/cli/io.js';
-import { main } from '../src/cli/main.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { lpqNorm } from '../src/math/norm.js';
 import { cnn, mlp } from '../src/network/builders.js';
 import { forward } from '../src/network/forward.js';
 import type { Network } from '../src/network/types.js';
 import { builtCli } from './setup/build.js';
+import { runCli } from './support/runCli.js';
 
-interface Captured extends CliIO {
-  stdout: string;
-  stderr: string;
-}
-
-function capture(isTTY = false): Captured {
-  const io: Captured = {
-    stdout: '',
-    stderr: '',
-    isTTY,
-    out: (text) => void (io.stdout += text),
-    err: (text) => void (io.stderr += text),
-  };
-  return io;
-}
-
-async function run(argv: string[], isTTY = false): Promise<{ code: number; stdout: string; stderr: string }> {
-  const io = capture(isTTY);
-  const code = await main(argv, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
+const run = runCli;
 
 let dir: string;
 const at = (name: string): string => join(dir, name);

@@ -7,19 +7,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../src/cli/io.js';
-import { main } from '../src/cli/main.js';
 import { readOnnx } from '../src/index.js';
 import { Random } from '../src/network/random.js';
 import { model, node, randn, tensor, valueInfo } from './onnx/build.js';
+import { runCli } from './support/runCli.js';
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const io = { stdout: '', stderr: '', isTTY: false } as CliIO & { stdout: string; stderr: string };
-  io.out = (text) => void (io.stdout += text);
-  io.err = (text) => void (io.stderr += text);
-  const code = await main(argv, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
+const run = runCli;
 
 /** An nn.Sequential(Linear(3, 4), Act, Linear(4, 2)) state dict, no metadata. */
 function stateDict(rng: Random): Uint8Array {

@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../src/cli/io.js';
-import { main } from '../src/cli/main.js';
 import { forward, lpqNorm, readOnnx, readSafetensors } from '../src/index.js';
 import { Random } from '../src/network/random.js';
 import { model, node, randn, relativeError, runOrt, tensor, valueInfo } from './onnx/build.js';
+import { runCli } from './support/runCli.js';
 
 /** Run a model from a file (external data is found next to it) on one input `x`; returns `y`. */
 async function runOrtFile(path: string, input: Float32Array, dims: number[]): Promise<Float32Array> {
@@ -108,13 +107,7 @@ function fixedModel(rng: Random, withErf: boolean): Uint8Array {
   });
 }
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const io = { stdout: '', stderr: '', isTTY: false } as CliIO & { stdout: string; stderr: string };
-  io.out = (text) => void (io.stdout += text);
-  io.err = (text) => void (io.stderr += text);
-  const code = await main(argv, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
+const run = runCli;
 
 describe('CLI with .onnx files', () => {
   let dir = '';
