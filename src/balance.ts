@@ -206,44 +206,14 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
     const first = await handover.evaluate('before the first sweep');
     const history = [first.norm];
     refuseInfiniteNorm(history[0], problem.p, problem.q);
-    let converged = first.maxLogImbalance <= run.tol;
-    let passes = 0;
-    let lastYield = performance.now();
     const sweepsStarted = performance.now();
-    while (handover.state.sweeps < run.maxSweeps && !converged) {
-      throwIfAborted(options.signal);
-      for (const record of await handover.next()) {
-        history.push(record.norm);
-        passes += record.passes;
-        converged = record.maxLogImbalance <= run.tol;
-        options.onSweep?.({
-          sweep: history.length - 1,
-          norm: record.norm,
-          ratio: record.norm / history[0],
-          maxStep: record.maxStep,
-          maxLogImbalance: record.maxLogImbalance,
-          passes,
-          backend: record.backend,
-        });
-      }
-      if (performance.now() - lastYield > 30) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        lastYield = performance.now();
-      }
-    }
+    const swept = await sweepLoop(handover, run, options, history, first.maxLogImbalance <= run.tol);
     throwIfAborted(options.signal);
     const rescaleStarted = performance.now();
     const evaluation = await handover.evaluate('at the final evaluation');
-    const { verified } = handover.state;
     const precision = handover.precision;
-    const logFactors = layerLogFactors(net, problem, verified);
-    // A float32 network that finished on the GPU is rescaled there; float64 networks keep the
-    // exact float64 host arithmetic.
-    const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
+    const { network, logFactors } = await rescaledNetwork(net, problem, handover);
     const state = handover.state;
-    // The CPU engine's P is not needed any more: free it before the rescaled copy is made.
-    handover.releaseCpu();
-    const network = onGpu ? withWeights(net, onGpu) : rescale(net, logFactors);
     const ended = performance.now();
     return {
       network,
@@ -252,9 +222,9 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
       initialNorm: history[0],
       finalNorm: history[history.length - 1],
       sweeps: state.sweeps,
-      passes,
+      passes: swept.passes,
       // Never "converged" at a non-finite imbalance, whatever the engine (issue 14).
-      converged: converged && Number.isFinite(evaluation.maxLogImbalance),
+      converged: swept.converged && Number.isFinite(evaluation.maxLogImbalance),
       maxLogImbalance: evaluation.maxLogImbalance,
       frozenUnits: problem.frozen,
       p: problem.p,
@@ -270,6 +240,57 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   } finally {
     handover.dispose();
   }
+}
+
+/**
+ * The sweeps of a run: verified batches from the hand-over until the imbalance meets `tol` or
+ * `maxSweeps` is reached, with progress after every sweep, the abort signal checked before every
+ * batch, and the event loop given a turn every 30 ms. Appends to `history`.
+ */
+async function sweepLoop(
+  handover: EngineHandover,
+  run: ReturnType<typeof validateRunOptions>,
+  options: BalanceOptions,
+  history: number[],
+  converged: boolean,
+): Promise<{ converged: boolean; passes: number }> {
+  let passes = 0;
+  let lastYield = performance.now();
+  while (handover.state.sweeps < run.maxSweeps && !converged) {
+    throwIfAborted(options.signal);
+    for (const record of await handover.next()) {
+      history.push(record.norm);
+      passes += record.passes;
+      converged = record.maxLogImbalance <= run.tol;
+      options.onSweep?.({
+        sweep: history.length - 1,
+        norm: record.norm,
+        ratio: record.norm / history[0],
+        maxStep: record.maxStep,
+        maxLogImbalance: record.maxLogImbalance,
+        passes,
+        backend: record.backend,
+      });
+    }
+    if (performance.now() - lastYield > 30) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastYield = performance.now();
+    }
+  }
+  return { converged, passes };
+}
+
+/**
+ * The network rescaled by the hand-over's verified factors: on the GPU for a float32 network that
+ * finished there, else on the host in float64 arithmetic. The CPU engine's `P` is freed first, so
+ * the peak memory is the network and one copy.
+ */
+async function rescaledNetwork(net: Network, problem: Problem, handover: EngineHandover): Promise<{ network: Network; logFactors: Float64Array[] }> {
+  const { verified } = handover.state;
+  const logFactors = layerLogFactors(net, problem, verified);
+  const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
+  handover.releaseCpu();
+  return { network: onGpu ? withWeights(net, onGpu) : rescale(net, logFactors), logFactors };
 }
 
 /** The backend choice for a schedule that only the CPU engine runs (`auto`: the CPU; `webgpu` was refused in the options). */
