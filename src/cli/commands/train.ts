@@ -7,13 +7,14 @@
 import { WeightBalanceError } from '../../errors.js';
 import type { Dataset } from '../../flow/data.js';
 import { splitDataset, teacherStudent, twoSpirals } from '../../flow/data.js';
-import type { LossKind, Optimizer, TrainLog } from '../../flow/trainer.js';
+import type { LossKind, Optimizer, TrainLog, TrainResult } from '../../flow/trainer.js';
 import { train } from '../../flow/trainer.js';
 import { mlp } from '../../network/builders.js';
 import type { Network } from '../../network/types.js';
 import { loadDigits } from '../../node/digits.js';
 import { validateExponents } from '../../options.js';
 import { choiceArg, defineCommand, flagArg, integerArg, numberArg, parseSizes, stringArg, UsageError } from '../args.js';
+import type { CliIO } from '../io.js';
 
 const USAGE = `usage: weight-balance train [options] [--json]
 
@@ -123,14 +124,7 @@ export default defineCommand(
     const data = dataset(dataName, seed);
     const loss: LossKind = choiceArg(args, 'loss', LOSSES, data.labels ? 'cross-entropy' : 'squared-error');
     const { train: trainSet, test } = splitDataset(data, { seed });
-    if (sizes[0] !== data.width)
-      throw new WeightBalanceError(`--arch: the first size (${sizes[0]}) differs from the width of the data '${dataName}' (${data.width})`);
-    const last = sizes[sizes.length - 1];
-    if (last !== data.outputs) {
-      throw new WeightBalanceError(
-        `--arch: the last size (${last}) must equal the ${data.labels ? 'number of classes' : 'number of targets'} of '${dataName}' (${data.outputs})`,
-      );
-    }
+    checkArchitecture(sizes, data, dataName);
     // Biases start small but not zero: for p < 2 the flow's metric vanishes at zero (|b|^(2-p)), so zero biases would never move.
     const built = mlp(sizes, { seed, dtype: 'float64', biasScale: biases ? 0.01 : 0 });
     const network: Network = biases ? built : { ...built, blocks: built.blocks.map((b) => ({ ...b, bias: null })) };
@@ -155,22 +149,39 @@ export default defineCommand(
       includeBiases: biases,
       onLog: json ? undefined : (log) => io.out(line(log)),
     });
-    const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
-    if (json) {
-      io.out(
-        `${JSON.stringify({
-          step: result.logs.map((l) => l.step),
-          loss: result.logs.map((l) => finite(l.loss)),
-          accuracy: result.logs.map((l) => finite(l.accuracy)),
-          residual: result.logs.map((l) => finite(l.residual)),
-          testAccuracy: finite(result.testAccuracy),
-        })}\n`,
-      );
-    } else {
-      io.out(
-        `test loss ${format(result.testLoss)}  test accuracy ${format(result.testAccuracy)}  (${(result.ms / 1000).toFixed(1)} s${result.fixes > 0 ? `, ${result.fixes} fixes` : ''})\n`,
-      );
-    }
+    report(io, result, json);
     return 0;
   },
 );
+
+/** The data set's width and outputs must be the first and last sizes of `--arch`. */
+function checkArchitecture(sizes: number[], data: Dataset, dataName: string): void {
+  if (sizes[0] !== data.width)
+    throw new WeightBalanceError(`--arch: the first size (${sizes[0]}) differs from the width of the data '${dataName}' (${data.width})`);
+  const last = sizes[sizes.length - 1];
+  if (last !== data.outputs) {
+    throw new WeightBalanceError(
+      `--arch: the last size (${last}) must equal the ${data.labels ? 'number of classes' : 'number of targets'} of '${dataName}' (${data.outputs})`,
+    );
+  }
+}
+
+/** The end of a run: one JSON object (`--json`, non-finite values as null) or the test figures. */
+function report(io: CliIO, result: TrainResult, json: boolean): void {
+  const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+  if (json) {
+    io.out(
+      `${JSON.stringify({
+        step: result.logs.map((l) => l.step),
+        loss: result.logs.map((l) => finite(l.loss)),
+        accuracy: result.logs.map((l) => finite(l.accuracy)),
+        residual: result.logs.map((l) => finite(l.residual)),
+        testAccuracy: finite(result.testAccuracy),
+      })}\n`,
+    );
+  } else {
+    io.out(
+      `test loss ${format(result.testLoss)}  test accuracy ${format(result.testAccuracy)}  (${(result.ms / 1000).toFixed(1)} s${result.fixes > 0 ? `, ${result.fixes} fixes` : ''})\n`,
+    );
+  }
+}
