@@ -1,6 +1,6 @@
 import { WeightBalanceError } from '../errors.js';
 import type { Problem, ProblemBlock } from '../problem/problem.js';
-import { absPow, largestWeight, powerOfTwoScale } from './powers.js';
+import { absPow, largestWeight, logAdd, powerOfTwoScale } from './powers.js';
 
 /**
  * The balance statistics of MATH.md §3 as pure functions of a {@link Problem} and its log
@@ -143,4 +143,22 @@ export function balanceStatistics(problem: Problem, logFactors: ArrayLike<number
     Out[v] *= unscale;
   }
   return { In, Out, F: objective(r, rho) * unscale, maxLogImbalance: maxLogImbalance(In, Out) };
+}
+
+/**
+ * Per unit: `log sum |scale * b|^p` over the biases of its incoming blocks (`-Infinity` when
+ * biases are not included, or all zero): the bias mass of `In`, in logarithms so that no
+ * exponent underflows. Both engines read it (the GPU as float32).
+ */
+export function logBiasMass(problem: Problem, scale: number): Float64Array {
+  const out = new Float64Array(problem.nUnits).fill(-Infinity);
+  if (!problem.includeBiases) return out;
+  for (const b of problem.blocks) {
+    if (!b.bias) continue;
+    for (let i = 0; i < b.rows; i++) {
+      const a = Math.abs(b.bias[i]);
+      if (a !== 0) out[b.rowUnit0 + i] = logAdd(out[b.rowUnit0 + i], problem.p * Math.log(a * scale));
+    }
+  }
+  return out;
 }

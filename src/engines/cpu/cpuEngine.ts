@@ -1,5 +1,6 @@
 import { normOverflowError } from '../../errors.js';
 import { logAdd, powerOfTwoScale } from '../../math/powers.js';
+import { logBiasMass } from '../../math/statistics.js';
 import type { Problem } from '../../problem/problem.js';
 import { AcceleratedSchedule } from '../../schedule/accelerated.js';
 import type { LogPasses } from '../../schedule/blockStatistics.js';
@@ -11,7 +12,6 @@ import type { BlockSums } from './blockSums.js';
 import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
 import { JsKernels } from './kernels.js';
-import { logBiasMass } from './logPasses.js';
 import { WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
 
 /** How the CPU engine is set up. */

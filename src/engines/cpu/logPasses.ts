@@ -1,5 +1,5 @@
 import { logPowerSum } from '../../math/powers.js';
-import type { Problem, ProblemBlock } from '../../problem/problem.js';
+import type { ProblemBlock } from '../../problem/problem.js';
 
 /**
  * The passes of a CPU sweep in logarithms (MATH.md §2–3): `log P` per edge, and log-sum-exp
@@ -22,23 +22,6 @@ export function logPowerMatrix(block: ProblemBlock, p: number, scale: number): F
   }
   for (let k = 0; k < L.length; k++) L[k] = logPowerSum(weight, k * taps, (k + 1) * taps, p) + logScale;
   return L;
-}
-
-/** Per unit: `log sum |scale * b|^p` over the biases of its incoming blocks (`-Infinity` unless included). */
-export function logBiasMass(problem: Problem, scale: number): Float64Array {
-  const out = new Float64Array(problem.nUnits).fill(-Infinity);
-  if (!problem.includeBiases) return out;
-  for (const b of problem.blocks) {
-    if (!b.bias) continue;
-    for (let i = 0; i < b.rows; i++) {
-      const a = Math.abs(b.bias[i]);
-      if (a === 0) continue;
-      const x = problem.p * Math.log(a * scale);
-      const prev = out[b.rowUnit0 + i];
-      out[b.rowUnit0 + i] = prev === -Infinity ? x : Math.max(prev, x) + Math.log1p(Math.exp(-Math.abs(prev - x)));
-    }
-  }
-  return out;
 }
 
 /** Row pass: `lS[i] = log sum_j exp(L[i,j] + lx[col(j)])`. */

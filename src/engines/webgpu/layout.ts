@@ -1,5 +1,6 @@
 import { TILE_COLS, TILE_ROWS } from '../../../shaders/blockTile.js';
 import { LOG_ZERO } from '../../../shaders/common.js';
+import { logBiasMass } from '../../math/statistics.js';
 import type { Problem } from '../../problem/problem.js';
 
 /**
@@ -156,23 +157,12 @@ export function buildTopology(problem: Problem, segments: Segment[]): Topology {
   };
 }
 
-/** `log` of the bias mass `sum |scale * b|^p` per unit (LOG_ZERO when biases are excluded or zero), in float64. */
-export function logBiasMass(problem: Problem, scale: number): Float32Array {
+/** `log` of the bias mass per unit ({@link logBiasMass}, float64) as float32, LOG_ZERO where there is none. */
+export function logBiasMass32(problem: Problem, scale: number): Float32Array {
   const out = new Float32Array(problem.nUnits).fill(LOG_ZERO);
-  if (!problem.includeBiases) return out;
-  const acc = new Float64Array(problem.nUnits).fill(-Infinity);
-  for (const b of problem.blocks) {
-    if (!b.bias) continue;
-    for (let i = 0; i < b.rows; i++) {
-      const a = Math.abs(b.bias[i]);
-      if (a === 0) continue;
-      const x = problem.p * Math.log(a * scale);
-      const unit = b.rowUnit0 + i;
-      const m = Math.max(acc[unit], x);
-      acc[unit] = m + Math.log(Math.exp(acc[unit] - m) + Math.exp(x - m));
-    }
-  }
-  for (let unit = 0; unit < problem.nUnits; unit++) if (acc[unit] > -Infinity) out[unit] = acc[unit];
+  logBiasMass(problem, scale).forEach((x, unit) => {
+    if (x > -Infinity) out[unit] = x;
+  });
   return out;
 }
 

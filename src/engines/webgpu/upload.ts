@@ -11,7 +11,7 @@ import { bind } from './bind.js';
 import { BufferUsage } from './flags.js';
 import type { SweepKernels } from './kernels.js';
 import type { Segment, Topology } from './layout.js';
-import { foldGrid, logBiasMass, partialCounts } from './layout.js';
+import { foldGrid, logBiasMass32, partialCounts } from './layout.js';
 import type { CompiledKernel } from './pipelines.js';
 import { IMBALANCE_SLOT0, STEP_SLOTS } from './readback.js';
 import type { GpuResources } from './resources.js';
@@ -82,7 +82,7 @@ export function createSweepBuffers(ctx: UploadContext, topology: Topology, steps
     logAlpha: res.buffer('log alpha = p u per unit', nUnits * 4, S | COPY_DST, logAlpha0),
     logRho: res.buffer('log rho per unit', nUnits * 4, S),
     logY: res.buffer('log y per unit', nUnits * 4, S),
-    logBias: res.buffer('log bias mass per unit', nUnits * 4, S | COPY_DST, logBiasMass(problem, 1 / ctx.normScale)),
+    logBias: res.buffer('log bias mass per unit', nUnits * 4, S | COPY_DST, logBiasMass32(problem, 1 / ctx.normScale)),
     rowPart: res.buffer('row partials', rowPairs * 8, S),
     colPart: res.buffer('column partials', colPairs * 8, S),
     topology: res.buffer('topology', topology.data.byteLength, S | COPY_DST, topology.data),
