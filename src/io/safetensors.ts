@@ -15,6 +15,7 @@
  */
 import { describeValue, WeightBalanceError } from '../errors.js';
 import type { Block, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from '../network/types.js';
+import { blockShape, fromStoredLayout, storedShape, toStoredLayout } from '../network/convTranspose.js';
 import { validateNetwork } from '../network/validate.js';
 import { checkCount, checkJsonDepth, MAX_LAYERS } from './limits.js';
 import type { ConvGeometry, Dtype, OutTensor, TensorEntry } from './safetensorsFile.js';
@@ -69,6 +70,8 @@ export interface NetworkGraphMetadata {
         padding: [number, number];
         groups: number;
         dilation?: [number, number];
+        /** A transposed convolution; its weight tensor has PyTorch's layout `[in, out / groups, kh, kw]`. */
+        transposed?: { outputPadding: [number, number] };
       }
   >;
   ties?: UnitRef[][];
@@ -123,6 +126,8 @@ function readLayer(x: unknown, k: number): Layer {
   }
   if (x.skips !== undefined) layer.skips = readIntArray(x.skips, `${path}.skips`);
   if (x.concat !== undefined) layer.concat = readIntArray(x.concat, `${path}.concat`);
+  if (x.select !== undefined) layer.select = readIntArray(x.select, `${path}.select`);
+  if (x.gate !== undefined) layer.gate = readInt(x.gate, `${path}.gate`);
   if (x.fixed !== undefined) layer.fixed = readIntArray(x.fixed, `${path}.fixed`);
   return layer;
 }
@@ -174,13 +179,25 @@ function networkFromGraph(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
         groups: readInt(x.groups, `${path}.groups`),
       };
       if (x.dilation !== undefined) conv.dilation = readPair(x.dilation, `${path}.dilation`);
-      return makeBlock(bytes, blockTensors(tensors, x.name, 4, used), base, conv);
+      const block = makeBlock(bytes, blockTensors(tensors, x.name, 4, used), base, conv);
+      if (x.transposed === undefined) return block;
+      if (!isRecord(x.transposed)) graphFail(`${path}.transposed`, 'must be an object { outputPadding }');
+      return transposedBlock(block, readPair(x.transposed.outputPadding, `${path}.transposed.outputPadding`), path);
     }
     return graphFail(`${path}.kind`, `must be 'dense' or 'conv2d', got ${describeValue(x.kind)}`);
   });
   const net: Network = { layers, blocks };
   if (graph.ties !== undefined) net.ties = readTies(graph.ties);
   return net;
+}
+
+/** A transposed convolution read from PyTorch's layout `[in, out / groups, kh, kw]` into the block layout. */
+function transposedBlock(block: Block, outputPadding: [number, number], path: string): Block {
+  if (block.kind !== 'conv2d') return block;
+  const stored = block.shape;
+  if (stored[0] % block.groups !== 0) graphFail(`${path}.groups`, `must divide the ${stored[0]} input channels of the transposed convolution`);
+  const shape = blockShape(stored, block.groups);
+  return { ...block, shape, weight: fromStoredLayout(block.weight, shape, block.groups), transposed: { outputPadding } };
 }
 
 /** Options of {@link readSafetensors}. */
@@ -316,6 +333,8 @@ function graphOf(net: Network): NetworkGraphMetadata {
       ...(l.pool ? { pool: poolOf(l.pool) } : {}),
       ...(l.skips?.length ? { skips: [...l.skips] } : {}),
       ...(l.concat ? { concat: [...l.concat] } : {}),
+      ...(l.select ? { select: [...l.select] } : {}),
+      ...(l.gate !== undefined ? { gate: l.gate } : {}),
       ...(l.fixed?.length ? { fixed: [...l.fixed] } : {}),
     })),
     blocks: net.blocks.map((b) =>
@@ -329,6 +348,7 @@ function graphOf(net: Network): NetworkGraphMetadata {
             padding: [...b.padding] as [number, number],
             groups: b.groups,
             ...(b.dilation ? { dilation: [...b.dilation] as [number, number] } : {}),
+            ...(b.transposed ? { transposed: { outputPadding: [...b.transposed.outputPadding] as [number, number] } } : {}),
           }
         : { name: b.name, kind: b.kind, from: b.from, to: b.to },
     ),
@@ -375,7 +395,10 @@ function layout(net: Network): { header: Uint8Array; placed: { t: OutTensor; beg
     if (typeof b.name !== 'string' || b.name === '') fail('every block needs a non-empty name (its state-dict prefix)');
     if (names.has(b.name)) fail(`two blocks are named '${b.name}': state-dict names must be unique`);
     names.add(b.name);
-    tensors.push({ name: `${b.name}.weight`, dtype: dtypeOf(b.weight, b.storage?.weight), shape: [...b.shape], data: b.weight });
+    // A transposed convolution is stored in PyTorch's layout.
+    const [shape, data] =
+      b.kind === 'conv2d' && b.transposed ? [storedShape(b.shape, b.groups), toStoredLayout(b.weight, b.shape, b.groups)] : [[...b.shape], b.weight];
+    tensors.push({ name: `${b.name}.weight`, dtype: dtypeOf(b.weight, b.storage?.weight), shape, data });
     if (b.bias) tensors.push({ name: `${b.name}.bias`, dtype: dtypeOf(b.bias, b.storage?.bias), shape: [b.shape[0]], data: b.bias });
   }
   // Widest first (stable): with an 8-aligned data section every tensor starts aligned.

@@ -43,6 +43,10 @@ function activate(z: Float64Array, layer: Layer): void {
 
 function applyBlock(net: Network, b: Block, x: Float64Array, z: Float64Array): void {
   const w = b.weight;
+  if (b.kind === 'conv2d' && b.transposed) {
+    applyTransposed(net, b, x, z);
+    return;
+  }
   if (b.kind === 'dense') {
     const [out, inp] = b.shape;
     for (let i = 0; i < out; i++) {
@@ -77,6 +81,64 @@ function applyBlock(net: Network, b: Block, x: Float64Array, z: Float64Array): v
           }
         }
         z[(o * OH + oy) * OW + ox] += s;
+      }
+    }
+  }
+}
+
+/** A concat layer's pre-activation: its sources joined along the units, then `select`ed. */
+function joinUnits(layer: Layer, sources: Float64Array[], z: Float64Array): void {
+  // [C, H, W] row-major: joining channels joins the arrays.
+  const joined = sources.length === 1 ? sources[0] : new Float64Array(sources.reduce((n, s) => n + s.length, 0));
+  let offset = 0;
+  if (sources.length > 1) {
+    for (const s of sources) {
+      joined.set(s, offset);
+      offset += s.length;
+    }
+  }
+  if (!layer.select) {
+    z.set(joined);
+    return;
+  }
+  const positions = z.length / layer.select.length;
+  layer.select.forEach((u, k) => {
+    z.set(joined.subarray(u * positions, (u + 1) * positions), k * positions);
+  });
+}
+
+/** Multiply each unit's positions by its gate value. */
+function applyGate(gate: Float64Array, z: Float64Array): void {
+  const positions = z.length / gate.length;
+  for (let i = 0; i < z.length; i++) z[i] *= gate[Math.floor(i / positions)];
+}
+
+/** A transposed convolution: each input position adds its taps to the output positions it reaches. */
+function applyTransposed(net: Network, b: Block & { kind: 'conv2d' }, x: Float64Array, z: Float64Array): void {
+  const [, H, W] = net.layers[b.from].shape;
+  const [out, inPerGroup, kh, kw] = b.shape;
+  const [, OH, OW] = blockOutputShape(net, b);
+  const outPerGroup = out / b.groups;
+  const [dh, dw] = b.dilation ?? [1, 1];
+  const w = b.weight;
+  for (let o = 0; o < out; o++) {
+    if (b.bias) for (let t = o * OH * OW; t < (o + 1) * OH * OW; t++) z[t] += b.bias[o];
+    const g = Math.floor(o / outPerGroup);
+    for (let c = 0; c < inPerGroup; c++) {
+      const xc = (g * inPerGroup + c) * H * W;
+      const wc = (o * inPerGroup + c) * kh * kw;
+      for (let iy = 0; iy < H; iy++) {
+        for (let ky = 0; ky < kh; ky++) {
+          const oy = iy * b.stride[0] - b.padding[0] + ky * dh;
+          if (oy < 0 || oy >= OH) continue;
+          for (let ix = 0; ix < W; ix++) {
+            for (let kx = 0; kx < kw; kx++) {
+              const ox = ix * b.stride[1] - b.padding[1] + kx * dw;
+              if (ox < 0 || ox >= OW) continue;
+              z[(o * OH + oy) * OW + ox] += w[wc + ky * kw + kx] * x[xc + iy * W + ix];
+            }
+          }
+        }
       }
     }
   }
@@ -139,16 +201,13 @@ export function forward(net: Network, inputs: ArrayLike<number>, batch = 1): Flo
       const incoming = net.blocks.filter((b) => b.to === k);
       const pre = preActivationShape(net, k);
       let z: Float64Array = new Float64Array(pre.reduce((a, b) => a * b, 1));
-      let offset = 0;
-      for (const s of layer.concat ?? []) {
-        z.set(outputs[s], offset); // [C, H, W] row-major: joining channels joins the arrays
-        offset += outputs[s].length;
-      }
+      if (layer.concat) joinUnits(layer, layer.concat.map((s) => outputs[s]), z);
       for (const b of incoming) applyBlock(net, b, outputs[b.from], z);
       for (const s of layer.skips ?? []) {
         const src = outputs[s];
         for (let i = 0; i < z.length; i++) z[i] += src[i];
       }
+      if (layer.gate !== undefined) applyGate(outputs[layer.gate], z);
       activate(z, layer);
       if (layer.pool) z = pool(z, pre, layer);
       outputs.push(z);

@@ -65,6 +65,19 @@ export interface Layer {
    * height and width.
    */
   concat?: number[];
+  /**
+   * With `concat`: unit `k` of this layer is unit `select[k]` of the sources joined (a
+   * permutation such as a channel shuffle, or a part of them such as a channel split). The
+   * two share one factor. Without it the joined units are taken in order.
+   */
+  select?: number[];
+  /**
+   * An earlier layer whose output multiplies this layer's pre-activation unit by unit (channel
+   * by channel: a squeeze-and-excitation `Mul(x, s)`): one value per unit, a flat layer or a
+   * `[units, 1, 1]` map. A gate's units are fixed, so rescaling never changes it, and the gated
+   * units scale as their inputs do.
+   */
+  gate?: number;
   /** Units of this layer that must not be rescaled, beyond what the activation implies. */
   fixed?: number[];
 }
@@ -105,6 +118,14 @@ export interface Conv2dBlock extends BlockBase {
    * kernel reads, never which channels it joins, so balancing does not depend on it.
    */
   dilation?: [number, number];
+  /**
+   * A transposed convolution (ONNX ConvTranspose, PyTorch ConvTranspose2d): the weights keep
+   * this block's layout `[out, in / groups, kh, kw]` (the channel pairs a kernel joins, as for a
+   * convolution; PyTorch stores `[in, out / groups, kh, kw]`), and input position `y` adds to
+   * output position `y * stride - padding + tap * dilation`. `outputPadding` (default `[0, 0]`)
+   * adds rows and columns at the end of the output.
+   */
+  transposed?: { outputPadding: [number, number] };
 }
 
 export type Block = DenseBlock | Conv2dBlock;

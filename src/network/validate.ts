@@ -35,8 +35,11 @@ export function pooledSize(size: number, pool: Pool, a: 0 | 1): number {
  * incoming block produces, or else its first skip's source (validation checks they all agree).
  */
 export function preActivationShape(net: Network, layerIndex: number): number[] {
-  const concat = net.layers[layerIndex].concat;
-  if (concat) return concatShape(net, concat);
+  const layer = net.layers[layerIndex];
+  if (layer.concat) {
+    const joined = concatShape(net, layer.concat);
+    return layer.select ? [layer.select.length, ...joined.slice(1)] : joined;
+  }
   const incoming = net.blocks.find((b) => b.to === layerIndex);
   return incoming ? blockOutputShape(net, incoming) : net.layers[net.layers[layerIndex].skips![0]].shape;
 }
@@ -47,11 +50,24 @@ function concatShape(net: Network, sources: number[]): number[] {
   return [sources.reduce((sum, s) => sum + net.layers[s].shape[0], 0), ...first.slice(1)];
 }
 
+/** Output spatial size of a transposed convolution along one axis (its kernel spanning `kernel` positions). */
+export function transposedOutput(size: number, kernel: number, stride: number, padding: number, outputPadding: number): number {
+  return (size - 1) * stride - 2 * padding + kernel + outputPadding;
+}
+
 /** The shape a block produces at its target: `[out]` for dense, `[out, h, w]` for conv. */
 export function blockOutputShape(net: Network, b: Block): number[] {
   if (b.kind === 'dense') return [b.shape[0]];
   const src = net.layers[b.from].shape;
   const [dh, dw] = b.dilation ?? [1, 1];
+  if (b.transposed) {
+    const [oh, ow] = b.transposed.outputPadding;
+    return [
+      b.shape[0],
+      transposedOutput(src[1], (b.shape[2] - 1) * dh + 1, b.stride[0], b.padding[0], oh),
+      transposedOutput(src[2], (b.shape[3] - 1) * dw + 1, b.stride[1], b.padding[1], ow),
+    ];
+  }
   return [
     b.shape[0],
     slidingOutput(src[1], (b.shape[2] - 1) * dh + 1, b.stride[0], b.padding[0]),
@@ -82,6 +98,12 @@ function validateLayer(layer: Layer, k: number): void {
     for (const s of layer.concat) if (!Number.isInteger(s) || s < 0 || s >= k) fail(`${where}: concat source ${s} must be an earlier layer`);
     if ((layer.skips?.length ?? 0) > 0) fail(`${where}: a concat layer cannot also have skips`);
   }
+  if (layer.select !== undefined) {
+    if (layer.concat === undefined) fail(`${where}: select needs concat (the sources it selects from)`);
+    if (!Array.isArray(layer.select) || !layer.select.every((u) => Number.isInteger(u) && u >= 0)) fail(`${where}: select must be an array of unit indices`);
+  }
+  if (layer.gate !== undefined && (!Number.isInteger(layer.gate) || layer.gate < 1 || layer.gate >= k))
+    fail(`${where}: gate ${describeValue(layer.gate)} must be an earlier layer (not the input)`);
   for (const u of layer.fixed ?? []) {
     if (!Number.isInteger(u) || u < 0 || u >= unitCount(layer)) fail(`${where}: fixed unit ${u} is out of range`);
   }
@@ -145,6 +167,12 @@ function validateBlock(net: Network, b: Block, k: number): void {
       fail(`${where}: groups ${b.groups} must divide ${src.shape[0]} input and ${out} output channels`);
     if (inPerGroup * b.groups !== src.shape[0])
       fail(`${where}: shapes do not chain: it reads ${inPerGroup * b.groups} channels but layer ${b.from} ('${src.name}') has ${src.shape[0]}`);
+    const t = b.transposed;
+    if (t !== undefined) {
+      const limit = [0, 1].map((a) => Math.max(b.stride[a], b.dilation?.[a] ?? 1));
+      if (!t || !Array.isArray(t.outputPadding) || t.outputPadding.length !== 2 || !t.outputPadding.every((x, a) => Number.isInteger(x) && x >= 0 && x < limit[a]))
+        fail(`${where}: transposed.outputPadding must be two integers >= 0, each smaller than its stride or dilation`);
+    }
     const o = blockOutputShape(net, b);
     if (o[1] <= 0 || o[2] <= 0) fail(`${where}: the kernel is larger than its padded input`);
     if (out !== dst.shape[0]) fail(`${where}: shapes do not chain: it has ${out} output channels but layer ${b.to} ('${dst.name}') has ${dst.shape[0]}`);
@@ -178,6 +206,7 @@ function validateInputs(net: Network, k: number, incoming: Block[]): void {
     fail(`layer ${k} ('${layer.name}') has no incoming block or skip: the network does not chain`);
   }
   const pre = incoming.length > 0 ? blockOutputShape(net, incoming[0]) : net.layers[layer.skips![0]].shape;
+  if (layer.gate !== undefined) checkGate(net, k, pre[0]);
   for (const b of incoming) {
     if (!sameShape(blockOutputShape(net, b), pre)) fail(`layer ${k} ('${layer.name}'): its incoming blocks produce different shapes`);
   }
@@ -202,7 +231,20 @@ function validateConcat(net: Network, k: number, incoming: Block[]): void {
       );
     }
   }
-  checkPooled(layer, k, concatShape(net, layer.concat!));
+  const joined = concatShape(net, layer.concat!);
+  for (const u of layer.select ?? []) if (u >= joined[0]) fail(`layer ${k} ('${layer.name}'): select names unit ${u}; its sources have ${joined[0]}`);
+  const pre = layer.select ? [layer.select.length, ...joined.slice(1)] : joined;
+  if (layer.gate !== undefined) checkGate(net, k, pre[0]);
+  checkPooled(layer, k, pre);
+}
+
+/** A gate holds one value per unit of the layer it gates: a flat layer, or a map of height and width 1. */
+function checkGate(net: Network, k: number, units: number): void {
+  const layer = net.layers[k];
+  const gate = net.layers[layer.gate!].shape;
+  if (gate[0] !== units || layerSize(net.layers[layer.gate!]) !== units) {
+    fail(`layer ${k} ('${layer.name}'): its gate, layer ${layer.gate}, has shape ${describeValue(gate)}; a gate needs one value per unit (${units})`);
+  }
 }
 
 /** Pooling the pre-activation `pre` gives the layer's declared shape. */
@@ -232,7 +274,7 @@ export function validateNetwork(net: Network): void {
     incoming[b.to].push(b);
     feeds[b.from] = 1;
   }
-  for (const l of net.layers) for (const s of [...(l.skips ?? []), ...(l.concat ?? [])]) feeds[s] = 1;
+  for (const l of net.layers) for (const s of [...(l.skips ?? []), ...(l.concat ?? []), ...(l.gate !== undefined ? [l.gate] : [])]) feeds[s] = 1;
   for (let k = 1; k < net.layers.length; k++) validateInputs(net, k, incoming[k]);
   for (let k = 0; k < net.layers.length - 1; k++) {
     if (!feeds[k]) fail(`layer ${k} ('${net.layers[k].name}') feeds nothing: only the last layer may be an output`);

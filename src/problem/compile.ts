@@ -47,12 +47,13 @@ function tieGroups(net: Network, layerUnit0: Int32Array, nUnits: number): Int32A
     for (const s of layer.skips ?? []) {
       for (let c = 0; c < unitCount(layer); c++) ties.union(layerUnit0[k] + c, layerUnit0[s] + c);
     }
-    // A concatenated unit is the source unit it came from.
-    let offset = 0;
-    for (const s of layer.concat ?? []) {
-      const n = unitCount(net.layers[s]);
-      for (let c = 0; c < n; c++) ties.union(layerUnit0[k] + offset + c, layerUnit0[s] + c);
-      offset += n;
+    // A concatenated unit is the source unit it came from (joined unit `select[c]` for unit `c`).
+    if (layer.concat) {
+      const joined: number[] = layer.concat.flatMap((s) => Array.from({ length: unitCount(net.layers[s]) }, (_, c) => layerUnit0[s] + c));
+      const select = layer.select ?? joined.map((_, c) => c);
+      select.forEach((u, c) => {
+        ties.union(layerUnit0[k] + c, joined[u]);
+      });
     }
   });
   for (const group of net.ties ?? []) {
@@ -63,12 +64,13 @@ function tieGroups(net: Network, layerUnit0: Int32Array, nUnits: number): Int32A
   return new Int32Array(nUnits).map((_, u) => ties.find(u));
 }
 
-/** 1 at the root of each fixed group: a group is fixed if any member is (inputs, outputs, non-homogeneous activations, `Layer.fixed`). */
+/** 1 at the root of each fixed group: a group is fixed if any member is (inputs, outputs, non-homogeneous activations, gates, `Layer.fixed`). */
 function fixedGroups(net: Network, layerUnit0: Int32Array, root: Int32Array): Uint8Array {
   const fixedRoot = new Uint8Array(root.length);
   const last = net.layers.length - 1;
+  const gates = new Set(net.layers.flatMap((l) => (l.gate !== undefined ? [l.gate] : [])));
   net.layers.forEach((layer, k) => {
-    const all = k === 0 || k === last || !isHomogeneous(layer.activation);
+    const all = k === 0 || k === last || !isHomogeneous(layer.activation) || gates.has(k);
     if (all) for (let c = 0; c < unitCount(layer); c++) fixedRoot[root[layerUnit0[k] + c]] = 1;
     for (const c of layer.fixed ?? []) fixedRoot[root[layerUnit0[k] + c]] = 1;
   });

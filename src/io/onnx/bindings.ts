@@ -14,6 +14,11 @@ export interface WeightBinding {
   transposed: boolean;
   /** Per-row factor between the block and the stored tensor; `null`: all ones. */
   rowScale: Float64Array | null;
+  /**
+   * A ConvTranspose: the stored tensor is `[in, out / groups, kh, kw]` (see
+   * network/convTranspose.ts), the block `[out, in / groups, kh, kw]`.
+   */
+  convTranspose?: { groups: number };
 }
 
 /**

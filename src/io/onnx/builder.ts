@@ -219,6 +219,7 @@ export class GraphBuilder {
               padding: b.padding,
               groups: b.groups,
               ...(b.dilation ? { dilation: b.dilation } : {}),
+              ...(b.transposed ? { transposed: b.transposed } : {}),
             },
       );
       this.bindings.push(b.binding);

@@ -22,7 +22,7 @@ import type { BlockBinding } from './bindings.js';
 import type { GraphSource, OnnxFixedUnits } from './builder.js';
 import { GraphBuilder } from './builder.js';
 import { foldBatchNorm } from './fold.js';
-import { conv, dense } from './layerOps.js';
+import { conv, convTranspose, dense } from './layerOps.js';
 import type { NodeProto } from './schema.js';
 import { pad, reduceMean, transposeInput } from './shapeOps.js';
 import { shapeArithmetic } from './shapes.js';
@@ -212,6 +212,8 @@ class Importer extends GraphBuilder {
         return dense(this, node, op, inputs, name, where, out);
       case 'Conv':
         return conv(this, node, inputs, name, where, out);
+      case 'ConvTranspose':
+        return convTranspose(this, node, inputs, name, where, out);
       case 'Add':
       case 'Sum':
         return add(this, node, op, inputs, name, where, out);

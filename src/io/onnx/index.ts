@@ -10,6 +10,7 @@
  */
 import { WeightBalanceError } from '../../errors.js';
 import type { Network } from '../../network/types.js';
+import { storedIndex } from '../../network/convTranspose.js';
 import { validateNetwork } from '../../network/validate.js';
 import { checkCount, MAX_ONNX_NODES } from '../limits.js';
 import type { BlockBinding } from './bindings.js';
@@ -277,10 +278,11 @@ export function writeOnnxFiles(model: OnnxModel, network: Network): OnnxFiles {
     // The stored values are needed only for rows kept as stored (a zero row factor).
     const stored = w.rowScale?.some((r) => r === 0) ? readFloatTensor(tensor, location, original, true) : null;
     const values = new Float64Array(block.weight.length);
+    const convTranspose = w.convTranspose ? storedIndex(block.shape, w.convTranspose.groups) : null;
     for (let i = 0; i < rows; i++) {
       const r = w.rowScale ? w.rowScale[i] : 1;
       for (let j = 0; j < rowLength; j++) {
-        const at = w.transposed ? j * rows + i : i * rowLength + j;
+        const at = convTranspose ? convTranspose(i * rowLength + j) : w.transposed ? j * rows + i : i * rowLength + j;
         // A zero row factor (BatchNormalization scale 0) ignores the row: keep it as stored.
         values[at] = r === 0 ? stored![at] : block.weight[i * rowLength + j] / r;
       }

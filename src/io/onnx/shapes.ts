@@ -186,12 +186,13 @@ function foldPad(
 
 /**
  * A 1-D Conv or pool node seen as a 2-D one of height 1: kernel_shape [k] -> [1, k], strides
- * and dilations [s] -> [1, s], pads [a, b] -> [0, a, 0, b]. A copy; the node is not changed.
+ * and dilations [s] -> [1, s], pads [a, b] -> [0, a, 0, b], output_padding [p] -> [0, p]. A copy; the node is not changed.
  */
 export function lift1d(node: NodeProto): NodeProto {
   const attribute = (node.attribute ?? []).map((a) => {
     if (!a.ints || a.ints.length === 0) return a;
     if (a.name === 'pads' && a.ints.length === 2) return { ...a, ints: [0, a.ints[0], 0, a.ints[1]] };
+    if (a.name === 'output_padding' && a.ints.length === 1) return { ...a, ints: [0, a.ints[0]] };
     if (['kernel_shape', 'strides', 'dilations'].includes(a.name ?? '') && a.ints.length === 1) return { ...a, ints: [1, a.ints[0]] };
     return a;
   });

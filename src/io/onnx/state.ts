@@ -20,6 +20,8 @@ export interface PendingBlock {
   padding: [number, number];
   groups: number;
   dilation?: [number, number];
+  /** A ConvTranspose (its weight already in the block layout). */
+  transposed?: { outputPadding: [number, number] };
   weight: Float64Array;
   bias: Float64Array | null;
   double: boolean;
