@@ -142,41 +142,6 @@ describe('ONNX ops people export', () => {
     expect(again.blocks.map((b) => (b.kind === 'conv2d' ? b.dilation : null))).toEqual([[2, 2], [1, 3], null]);
   });
 
-  it('squeeze-and-excitation Mul(x, s), s of shape [N, C, 1, 1] computed from x: refused by name, saying why (not yet modelled)', () => {
-    const rng = new Random(7);
-    const bytes = model({
-      input: [valueInfo('x', ['N', 2, 6, 6])],
-      output: [valueInfo('y', ['N', 3])],
-      initializer: [
-        tensor('c1.w', [4, 2, 3, 3], randn(rng, [4, 2, 3, 3], 0.5, 1.5)),
-        tensor('c1.b', [4], randn(rng, [4], 0.1)),
-        tensor('se1.w', [3, 4, 1, 1], randn(rng, [3, 4, 1, 1], 0.5, 1.5)),
-        tensor('se1.b', [3], randn(rng, [3], 0.1)),
-        tensor('se2.w', [4, 3, 1, 1], randn(rng, [4, 3, 1, 1], 0.5, 1.5)),
-        tensor('se2.b', [4], randn(rng, [4], 0.1)),
-        tensor('c2.w', [5, 4, 3, 3], randn(rng, [5, 4, 3, 3], 0.5, 1.5)),
-        tensor('fc.w', [3, 5 * 4 * 4], randn(rng, [3, 80], 0.3, 1.5)),
-      ],
-      node: [
-        node('Conv', ['x', 'c1.w', 'c1.b'], ['z1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv1'),
-        node('Relu', ['z1'], ['a1']),
-        node('GlobalAveragePool', ['a1'], ['sq'], {}, 'squeeze'),
-        node('Conv', ['sq', 'se1.w', 'se1.b'], ['e1'], { kernel_shape: [1, 1] }, 'se_fc1'),
-        node('Relu', ['e1'], ['e1r']),
-        node('Conv', ['e1r', 'se2.w', 'se2.b'], ['e2'], { kernel_shape: [1, 1] }, 'se_fc2'),
-        node('Sigmoid', ['e2'], ['gate'], {}, 'gate'),
-        node('Mul', ['a1', 'gate'], ['excited'], {}, 'excite'),
-        node('Conv', ['excited', 'c2.w'], ['z2'], { kernel_shape: [3, 3] }, 'conv2'),
-        node('Relu', ['z2'], ['a2']),
-        node('Flatten', ['a2'], ['f']),
-        node('Gemm', ['f', 'fc.w'], ['y'], { transB: 1 }, 'fc'),
-      ],
-    });
-    expect(refusal(() => readOnnx(bytes))).toMatch(
-      /node 'excite' \(Mul\): op 'Mul' broadcasts a tensor of shape \[4,1,1\] .* over one of shape \[4,6,6\] .*squeeze-and-excitation.*not supported yet/,
-    );
-  });
-
   it('Conv1d on rank-3 inputs (padding, dilation, a 1-D MaxPool) is a 2-D convolution of height 1', async () => {
     const rng = new Random(8);
     const bytes = model({

@@ -29,9 +29,11 @@ export interface FixedUnitsNote {
    * `activation`: the op is not positively homogeneous (Sigmoid, Tanh, Softmax...) and is
    * modelled exactly; `unsupported`: an op the network model cannot express, kept as a barrier
    * of fixed units (balancing stays exact, the file keeps the op); `unfoldable-batchnorm`: a
-   * BatchNormalization that cannot be folded into the block before it, kept as such a barrier.
+   * BatchNormalization that cannot be folded into the block before it, kept as such a barrier;
+   * `gate`: the per-channel factors of a squeeze-and-excitation `Mul(x, s)` (modelled exactly:
+   * the gated channels scale with `x`'s, the gate itself cannot move).
    */
-  reason: 'activation' | 'unsupported' | 'unfoldable-batchnorm';
+  reason: 'activation' | 'unsupported' | 'unfoldable-batchnorm' | 'gate';
 }
 
 /** What the user tells a reader that the file cannot say. */
@@ -123,6 +125,8 @@ export function listNames(names: readonly string[]): string {
   return names.length > 10 ? `${shown} and ${names.length - 10} more` : shown;
 }
 
+const REASONS = { activation: 'activation', opaque: 'unsupported', unfoldable: 'unfoldable-batchnorm', gate: 'gate' } as const;
+
 /** The ONNX reader's report: fixed units per layer, remarks, and what the network alone does not compute. */
 function onnxReport(model: OnnxModel): Pick<ModelRead, 'fixedUnits' | 'notes' | 'inexact'> {
   // Each layer once, with the first node that fixed it (a layer can be both the output of one
@@ -137,7 +141,7 @@ function onnxReport(model: OnnxModel): Pick<ModelRead, 'fixedUnits' | 'notes' | 
         units: l.units,
         op: f.op,
         node: f.node,
-        reason: f.modelled === 'opaque' ? ('unsupported' as const) : f.modelled === 'unfoldable' ? ('unfoldable-batchnorm' as const) : ('activation' as const),
+        reason: REASONS[f.modelled],
       })),
   );
   const bns = model.foldedBatchNorms;
@@ -148,7 +152,7 @@ function onnxReport(model: OnnxModel): Pick<ModelRead, 'fixedUnits' | 'notes' | 
           `${bns.length} BatchNormalization node${bns.length > 1 ? 's are' : ' is'} folded into the weights before ${bns.length > 1 ? 'them' : 'it'} (the file keeps the nodes; their bias B is rewritten): ${listNames(bns)}`,
         ];
   const inexact = model.fixedUnits
-    .filter((f) => f.modelled !== 'activation')
+    .filter((f) => f.modelled === 'opaque' || f.modelled === 'unfoldable')
     .map((f) =>
       f.modelled === 'unfoldable'
         ? `BatchNormalization '${f.node}' cannot be folded into a Conv/Gemm/MatMul and is kept as an identity barrier of fixed units`

@@ -52,7 +52,8 @@ ${BALANCE_OPTION_USAGE}
                              fixedUnits: units fixed by IN's ops, one entry per layer and op:
                                { layer, name, units, op, node, reason } (all 'units' of layer
                                index 'layer' are fixed; reason 'activation' = not positively
-                               homogeneous, 'unsupported' = an op kept as a barrier)
+                               homogeneous, 'unsupported' = an op kept as a barrier,
+                               'gate' = a squeeze-and-excitation gate)
                              notes: other remarks on IN (what was assumed, such as the
                              activation of a state dict; folded BatchNorms...)
                              fallback: null, or { kind, message } when the run left (or
@@ -76,7 +77,9 @@ function fixedUnitsLines(fixed: FixedUnitsNote[]): string[] {
         ? 'not positively homogeneous'
         : reason === 'unfoldable-batchnorm'
           ? 'a BatchNormalization that cannot be folded (its input is not the output of one Conv/Gemm/MatMul): kept as a barrier'
-          : 'op not supported: kept as a barrier';
+          : reason === 'gate'
+            ? 'a squeeze-and-excitation gate: its channels scale the gated ones, which are balanced'
+            : 'op not supported: kept as a barrier';
     return `  ${op} '${node}' (${why}): ${layers}`;
   });
 }

@@ -26,9 +26,10 @@ export interface OnnxFixedUnits {
    * model cannot express, kept as an identity barrier of fixed units (so `forward` of the
    * imported network differs from the ONNX model there, while balancing stays exact);
    * `unfoldable`: a BatchNormalization that cannot be folded into the block before it, kept
-   * as such a barrier.
+   * as such a barrier; `gate`: the gate of a squeeze-and-excitation `Mul(x, s)` (`Layer.gate`),
+   * modelled exactly.
    */
-  modelled: 'activation' | 'opaque' | 'unfoldable';
+  modelled: 'activation' | 'opaque' | 'unfoldable' | 'gate';
 }
 
 /** What the importer needs from the file besides the graph. */
@@ -312,7 +313,7 @@ export class GraphBuilder {
     if (narrow) {
       // A layer that feeds only a barrier of another shape would feed nothing in the network model.
       fail(
-        `node ${where}: op '${op}' broadcasts a tensor of shape ${describeValue(narrow.shape)} computed from the input over one of shape ${describeValue(shape)} (batch excluded), as squeeze-and-excitation gating does; this is not supported yet (the network model has no gating)`,
+        `node ${where}: op '${op}' broadcasts a tensor of shape ${describeValue(narrow.shape)} computed from the input over one of shape ${describeValue(shape)} (batch excluded); not supported (a Mul by a per-channel gate of shape [C, 1, 1], as in squeeze-and-excitation, is)`,
       );
     }
     const sources = units.map((u, k) => this.toLayer(u, `${out}:input${k}`, where));

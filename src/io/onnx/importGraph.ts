@@ -25,11 +25,12 @@ import { foldBatchNorm } from './fold.js';
 import { conv, convTranspose, dense } from './layerOps.js';
 import type { NodeProto } from './schema.js';
 import { pad, reduceMean, transposeInput } from './shapeOps.js';
+import { transposeGroups } from './shuffle.js';
 import { shapeArithmetic } from './shapes.js';
 import type { State } from './state.js';
 import { fail } from './state.js';
 import { capturedNames, subgraphs } from './subgraphs.js';
-import { activation, add, concat, flatten, pool } from './unitOps.js';
+import { activation, add, concat, flatten, gate, pool } from './unitOps.js';
 
 export type { GraphSource, OnnxFixedUnits } from './builder.js';
 
@@ -119,6 +120,7 @@ class Importer extends GraphBuilder {
     const state = this.states.get(this.graphOutput);
     if (!state) fail(`the graph output '${this.graphOutput}' is not produced by any node`);
     if (state.kind === 'const' || state.kind === 'meta') fail(`the graph output '${this.graphOutput}' does not depend on the input`);
+    if (state.kind === 'shuffled') fail(`the graph output '${this.graphOutput}' is the middle of a channel shuffle (Reshape, Transpose) without the Reshape back`);
     const layer = state.kind === 'pre' ? this.materialize(state, 'identity', this.graphOutput) : state;
     if (layer.layer === 0) fail(`the graph output '${this.graphOutput}' is the input itself: nothing to balance`);
     if (layer.layer !== this.layers.length - 1) fail(`the graph output '${this.graphOutput}' is not the last layer of the imported network`);
@@ -165,7 +167,10 @@ class Importer extends GraphBuilder {
     const domain = node.domain ?? '';
     const op = domain === '' || domain === 'ai.onnx' ? (node.opType ?? '') : `${domain}.${node.opType ?? ''}`;
     this.checkReads(node, op, where);
-    const carriesUnits = inputs.some((s) => s && (s.kind === 'layer' || s.kind === 'pre'));
+    const shuffled = (node.input ?? []).find((_, k) => inputs[k]?.kind === 'shuffled');
+    if (shuffled !== undefined && op !== 'Reshape' && !SHAPE_ONLY.has(op))
+      fail(`node ${where} reads '${shuffled}', the transposed groups of a channel shuffle; only a Reshape back to [N, C, H, W] may read them`);
+    const carriesUnits = inputs.some((s) => s && (s.kind === 'layer' || s.kind === 'pre' || s.kind === 'shuffled'));
     if (op === 'Constant') {
       const t = attribute(node, 'value')?.t;
       this.states.set(out, t ? { kind: 'const', tensor: t, initializer: null } : { kind: 'meta' });
@@ -219,6 +224,8 @@ class Importer extends GraphBuilder {
         return add(this, node, op, inputs, name, where, out);
       case 'Concat':
         return concat(this, node, inputs, name, where, out);
+      case 'Mul':
+        return gate(this, inputs, name, where, out) ?? this.opaque(node, op, inputs, name, where, out);
       case 'BatchNormalization': {
         if (extraOutputs.length > 0 || attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
         const folded = foldBatchNorm(node, inputs, where, (i, w) => this.source.floatValues(i, w));
@@ -245,13 +252,14 @@ class Importer extends GraphBuilder {
       case 'Flatten':
       case 'Reshape':
       case 'Squeeze':
+      case 'Unsqueeze':
         return flatten(this, node, op, inputs, where, out);
       case 'Pad':
         return pad(this, node, inputs, where, out);
       case 'ReduceMean':
         return reduceMean(this, node, inputs, name, where, out);
       case 'Transpose':
-        return transposeInput(this, node, inputs[0]!, where, out) ?? this.opaque(node, op, inputs, name, where, out);
+        return transposeGroups(this, node, inputs[0]!, where) ?? transposeInput(this, node, inputs[0]!, where, out) ?? this.opaque(node, op, inputs, name, where, out);
       case 'Identity':
       case 'Dropout':
         if (extraOutputs.length > 0) fail(`node ${where}: the mask output of Dropout is not supported`);

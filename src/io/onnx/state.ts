@@ -47,9 +47,20 @@ export interface MetaState {
   values?: number[];
 }
 
+/**
+ * The middle of a channel shuffle (shuffle.ts): the `[C/g, g, H, W]` transpose of a grouped view
+ * of layer `layer`; only a Reshape back to the layer's shape may read it.
+ */
+export interface ShuffledState {
+  kind: 'shuffled';
+  layer: number;
+  groups: number;
+  shape: number[];
+}
+
 /** The symbolic batch size inside shape arithmetic. */
 export const BATCH = -2;
-export type State = LayerState | PreState | ConstState | MetaState;
+export type State = LayerState | PreState | ConstState | MetaState | ShuffledState;
 
 export function fail(message: string): never {
   throw new WeightBalanceError(message);

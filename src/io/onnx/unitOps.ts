@@ -9,6 +9,7 @@ import { attrFloat, attrInt, attrInts } from './attributes.js';
 import type { GraphBuilder } from './builder.js';
 import { addBias } from './fold.js';
 import type { NodeProto } from './schema.js';
+import { groupedView, unshuffle } from './shuffle.js';
 import { intValues, poolOf, resolveReshape } from './shapes.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
 import { fail, sameShape } from './state.js';
@@ -93,39 +94,87 @@ export function pool(b: GraphBuilder, node: NodeProto, op: string, input: State,
   return b.applyToLayer(input as LayerState, 'identity', out, where, { pool });
 }
 
+/**
+ * Flatten, Reshape, Squeeze and Unsqueeze of a tensor computed from the input: to `[batch,
+ * features]` (a view of its layer), a flat `[C]` to `[C, 1, 1]` (a gate, see {@link gate}), or the
+ * Reshapes of a channel shuffle (shuffle.ts). Anything else is refused, naming the node.
+ */
 export function flatten(b: GraphBuilder, node: NodeProto, op: string, inputs: (State | null)[], where: string, out: string): State {
   const input = inputs[0]!;
-  if (input.kind !== 'pre' && input.kind !== 'layer') fail(`node ${where}: expected a tensor computed from the input`);
+  if (input.kind !== 'pre' && input.kind !== 'layer' && input.kind !== 'shuffled') fail(`node ${where}: expected a tensor computed from the input`);
   const full = input.shape;
-  let target: number[] | null; // shape without the batch, or null: not a flatten
+  const target = targetShape(b, node, op, inputs, full, where);
+  if (input.kind === 'shuffled') return unshuffle(b, input, target, where, out);
+  if (!target) fail(`node ${where}: only flattening to [batch, features] (or keeping the shape) is supported`);
+  if (sameShape(target, full)) return input;
+  const grouped = groupedView(b, input, target, where, out);
+  if (grouped) return grouped;
+  const unflat = full.length === 1 && sameShape(target, [full[0], 1, 1]);
+  if (target.length !== 1 && !unflat) {
+    fail(
+      `node ${where}: reshaping ${describeValue(full)} to ${describeValue(target)} (batch excluded) is not supported; only flattening, [C] to [C, 1, 1] and a channel shuffle's [g, C/g, H, W] are`,
+    );
+  }
+  const layer = b.toLayer(input, out, where);
+  return { kind: 'layer', layer: layer.layer, shape: target };
+}
+
+/** The output shape (batch excluded) of a Flatten, Reshape, Squeeze or Unsqueeze; null when it moves the batch or is no flatten. */
+function targetShape(b: GraphBuilder, node: NodeProto, op: string, inputs: (State | null)[], full: number[], where: string): number[] | null {
+  if (op === 'Unsqueeze') {
+    const axes = inputs[1] ? intValues(inputs[1]) : (attrInts(node, 'axes') ?? null);
+    if (!axes) fail(`node ${where}: its axes are computed at run time; cannot resolve the output shape`);
+    const rank = full.length + 1 + axes.length;
+    const ones = new Set(axes.map((a) => (a < 0 ? a + rank : a)));
+    if (ones.has(0) || ones.size !== axes.length || [...ones].some((a) => a >= rank)) return null;
+    const rest = [...full];
+    return Array.from({ length: rank - 1 }, (_, k) => (ones.has(k + 1) ? 1 : rest.shift()!));
+  }
   if (op === 'Flatten') {
     let axis = attrInt(node, 'axis', 1);
     if (axis < 0) axis += full.length + 1;
-    target = axis === 1 ? [layerSize({ shape: full } as Layer)] : null;
-  } else if (op === 'Squeeze') {
+    return axis === 1 ? [layerSize({ shape: full } as Layer)] : null;
+  }
+  if (op === 'Squeeze') {
     const c = inputs[1];
     const axes = c ? intValues(c) : (attrInts(node, 'axes') ?? full.map((_, k) => k + 1).filter((k) => full[k - 1] === 1));
     if (!axes) fail(`node ${where}: its axes are computed at run time; cannot resolve the output shape`);
     const drop = new Set(axes.map((a) => (a < 0 ? a + full.length + 1 : a)));
     if (drop.has(0)) fail(`node ${where}: squeezing the batch axis is not supported`);
-    target = full.filter((_, k) => !drop.has(k + 1));
-    if (target.length !== 1 || full.some((d, k) => drop.has(k + 1) && d !== 1)) target = null;
-  } else {
-    const c = inputs[1];
-    const values = intValues(c ?? null);
-    if (!values) {
-      fail(
-        `node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`,
-      );
-    }
-    target = resolveReshape(values, full, attrInt(node, 'allowzero', 0) !== 0, b.batch, where);
+    const target = full.filter((_, k) => !drop.has(k + 1));
+    return target.length !== 1 || full.some((d, k) => drop.has(k + 1) && d !== 1) ? null : target;
   }
-  if (!target) fail(`node ${where}: only flattening to [batch, features] (or keeping the shape) is supported`);
-  if (sameShape(target, full)) return input;
-  if (target.length !== 1)
-    fail(`node ${where}: reshaping ${describeValue(full)} to ${describeValue(target)} (batch excluded) is not supported; only flattening is`);
-  const layer = b.toLayer(input, out, where);
-  return { kind: 'layer', layer: layer.layer, shape: target };
+  const values = intValues(inputs[1] ?? null);
+  if (!values) {
+    fail(
+      `node ${where}: its target shape is computed at run time (input '${node.input?.[1]}' is not a constant); cannot resolve it. Export with constant folding or use Flatten`,
+    );
+  }
+  return resolveReshape(values, full, attrInt(node, 'allowzero', 0) !== 0, b.batch, where);
+}
+
+/**
+ * Squeeze-and-excitation: `Mul(x, s)` with `x` a `[C, H, W]` map and `s` one value per channel
+ * (`[C, 1, 1]`, or a flat `[C]` reshaped to it), both computed from the input. The output is a
+ * layer tied to `x` (a skip) and gated by `s` (`Layer.gate`, whose units are fixed): scaling
+ * channel `c` of `x` by `a` scales the product by `a` while the squeeze branch's first weights
+ * absorb `1 / a`, so its hidden units stay rescalable. Null for any other Mul (a barrier).
+ */
+export function gate(b: GraphBuilder, inputs: (State | null)[], name: string, where: string, out: string): LayerState | null {
+  const units = inputs.filter((s): s is LayerState | PreState => s !== null && (s.kind === 'layer' || s.kind === 'pre'));
+  if (units.length !== 2 || inputs.length !== 2) return null;
+  const perChannel = (u: LayerState | PreState): boolean => u.shape.length === 3 && u.shape[1] === 1 && u.shape[2] === 1;
+  const [x, s] = perChannel(units[1]) ? units : [units[1], units[0]];
+  if (!perChannel(s) || perChannel(x) || x.shape.length !== 3 || x.shape[0] !== s.shape[0]) return null;
+  const source = b.toLayer(x, `${out}:input`, where);
+  if (!sameShape(b.layers[source.layer].shape, source.shape)) fail(`node ${where}: gating a reshaped tensor is not supported`);
+  const gated = b.toLayer(s, `${out}:gate`, where);
+  b.referenced.add(source.layer);
+  b.referenced.add(gated.layer);
+  const k = b.layers.length;
+  b.layers.push({ name: out, shape: [...source.shape], activation: 'identity', skips: [source.layer], gate: gated.layer });
+  b.report(name, 'Mul', [gated.layer], 'gate');
+  return { kind: 'layer', layer: k, shape: source.shape };
 }
 
 /**

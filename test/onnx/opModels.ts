@@ -1,0 +1,173 @@
+/**
+ * Small models with the ops of issue 13 that need graph semantics of their own, as torch.onnx
+ * emits them: a channel shuffle (ShuffleNet), squeeze-and-excitation (MobileNetV3,
+ * EfficientNet) and ConvTranspose (decoders, U-Nets). Random unbalanced weights.
+ */
+import { Random } from '../../src/network/random.js';
+import { int64Tensor, model, node, randn, tensor, valueInfo } from './build.js';
+
+function weights(seed: number): { w: (name: string, dims: number[]) => object; b: (name: string, n: number) => object } {
+  const rng = new Random(seed);
+  return {
+    w: (name, dims) => tensor(name, dims, randn(rng, dims, 0.5, 1.5)),
+    b: (name, n) => tensor(name, [n], randn(rng, [n], 0.2)),
+  };
+}
+
+/** A scalar INT64 initializer (a Gather index). */
+function int64Scalar(name: string, value: number): object {
+  return { name, dims: [], dataType: 7, int64Data: [value] };
+}
+
+/**
+ * Two branches joined (8 channels) then shuffled in 2 groups and read by a strided Conv. With
+ * `dynamicShape`, the Reshape targets come from Shape -> Gather -> Unsqueeze -> Concat (what
+ * torch.onnx emits for `x.view(x.size(0), ...)` with a dynamic batch); else constants.
+ */
+export function shuffleNet(seed: number, options: { dynamicShape?: boolean; perm?: number[] } = {}): Uint8Array {
+  const { w, b } = weights(seed);
+  const shapes = options.dynamicShape
+    ? [
+        node('Shape', ['cat'], ['cat_shape'], {}, 'shape'),
+        node('Gather', ['cat_shape', 'zero'], ['n'], { axis: 0 }, 'batch'),
+        node('Unsqueeze', ['n', 'axes0'], ['n1'], {}, 'batch_1d'),
+        node('Concat', ['n1', 'grouped_rest'], ['grouped_shape'], { axis: 0 }, 'grouped_shape'),
+        node('Concat', ['n1', 'map_rest'], ['map_shape'], { axis: 0 }, 'map_shape'),
+      ]
+    : [];
+  const constants = options.dynamicShape
+    ? [int64Scalar('zero', 0), int64Tensor('axes0', [0]), int64Tensor('grouped_rest', [2, 4, 8, 8]), int64Tensor('map_rest', [8, 8, 8])]
+    : [int64Tensor('grouped_shape', [-1, 2, 4, 8, 8]), int64Tensor('map_shape', [-1, 8, 8, 8])];
+  return model({
+    input: [valueInfo('x', ['N', 3, 8, 8])],
+    output: [valueInfo('y', ['N', 3])],
+    initializer: [
+      w('stem.weight', [4, 3, 3, 3]),
+      b('stem.bias', 4),
+      w('branch1.weight', [4, 4, 3, 3]),
+      b('branch1.bias', 4),
+      w('branch2.weight', [4, 4, 1, 1]),
+      b('branch2.bias', 4),
+      w('after.weight', [5, 8, 3, 3]),
+      b('after.bias', 5),
+      w('fc.weight', [3, 5]),
+      ...constants,
+    ],
+    node: [
+      node('Conv', ['x', 'stem.weight', 'stem.bias'], ['s'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'stem'),
+      node('Relu', ['s'], ['a']),
+      node('Conv', ['a', 'branch1.weight', 'branch1.bias'], ['z1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'branch1'),
+      node('Relu', ['z1'], ['r1']),
+      node('Conv', ['a', 'branch2.weight', 'branch2.bias'], ['z2'], { kernel_shape: [1, 1] }, 'branch2'),
+      node('Relu', ['z2'], ['r2']),
+      node('Concat', ['r1', 'r2'], ['cat'], { axis: 1 }, 'cat'),
+      ...shapes,
+      node('Reshape', ['cat', 'grouped_shape'], ['grouped'], {}, 'shuffle_view'),
+      node('Transpose', ['grouped'], ['swapped'], { perm: options.perm ?? [0, 2, 1, 3, 4] }, 'shuffle_transpose'),
+      node('Reshape', ['swapped', 'map_shape'], ['shuffled'], {}, 'shuffle_back'),
+      node('Conv', ['shuffled', 'after.weight', 'after.bias'], ['z3'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, 'after'),
+      node('Relu', ['z3'], ['r3']),
+      node('GlobalAveragePool', ['r3'], ['g']),
+      node('Flatten', ['g'], ['f']),
+      node('Gemm', ['f', 'fc.weight'], ['y'], { transB: 1 }, 'fc'),
+    ],
+  });
+}
+
+/**
+ * A squeeze-and-excitation block: `Mul(x, s)`, `s = gate(FC(ReLU(FC(GlobalAveragePool(x)))))`.
+ * `conv`: the FCs as 1x1 Convs and a Sigmoid (torchvision's SqueezeExcitation); `gemm`: Flatten,
+ * Gemm, a HardSigmoid and an Unsqueeze to [N, C, 1, 1], with the Mul's inputs the other way round.
+ */
+export function squeezeExcite(seed: number, fc: 'conv' | 'gemm'): Uint8Array {
+  const { w, b } = weights(seed);
+  const branch =
+    fc === 'conv'
+      ? [
+          node('Conv', ['sq', 'se1.weight', 'se1.bias'], ['e1'], { kernel_shape: [1, 1] }, 'se_fc1'),
+          node('Relu', ['e1'], ['e1r']),
+          node('Conv', ['e1r', 'se2.weight', 'se2.bias'], ['e2'], { kernel_shape: [1, 1] }, 'se_fc2'),
+          node('Sigmoid', ['e2'], ['s'], {}, 'se_gate'),
+          node('Mul', ['a1', 's'], ['excited'], {}, 'excite'),
+        ]
+      : [
+          node('Flatten', ['sq'], ['sqf']),
+          node('Gemm', ['sqf', 'se1.weight', 'se1.bias'], ['e1'], { transB: 1 }, 'se_fc1'),
+          node('Relu', ['e1'], ['e1r']),
+          node('Gemm', ['e1r', 'se2.weight', 'se2.bias'], ['e2'], { transB: 1 }, 'se_fc2'),
+          node('HardSigmoid', ['e2'], ['h'], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }, 'se_gate'),
+          node('Unsqueeze', ['h', 'axes23'], ['s'], {}, 'se_unsqueeze'),
+          node('Mul', ['s', 'a1'], ['excited'], {}, 'excite'),
+        ];
+  const seDims = fc === 'conv' ? [[3, 4, 1, 1], [4, 3, 1, 1]] : [[3, 4], [4, 3]];
+  return model({
+    input: [valueInfo('x', ['N', 2, 6, 6])],
+    output: [valueInfo('y', ['N', 3])],
+    initializer: [
+      w('c1.weight', [4, 2, 3, 3]),
+      b('c1.bias', 4),
+      w('se1.weight', seDims[0]),
+      b('se1.bias', 3),
+      w('se2.weight', seDims[1]),
+      b('se2.bias', 4),
+      w('c2.weight', [5, 4, 3, 3]),
+      w('fc.weight', [3, 5 * 4 * 4]),
+      ...(fc === 'gemm' ? [int64Tensor('axes23', [2, 3])] : []),
+    ],
+    node: [
+      node('Conv', ['x', 'c1.weight', 'c1.bias'], ['z1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv1'),
+      node('Relu', ['z1'], ['a1']),
+      node('GlobalAveragePool', ['a1'], ['sq'], {}, 'squeeze'),
+      ...branch,
+      node('Conv', ['excited', 'c2.weight'], ['z2'], { kernel_shape: [3, 3] }, 'conv2'),
+      node('Relu', ['z2'], ['a2']),
+      node('Flatten', ['a2'], ['f']),
+      node('Gemm', ['f', 'fc.weight'], ['y'], { transB: 1 }, 'fc'),
+    ],
+  });
+}
+
+/**
+ * A decoder: a Conv, a grouped ConvTranspose (stride 2, pads 1, output_padding 1) with a
+ * BatchNormalization folded into it, and a dilated ConvTranspose with a bias; `extra` attributes
+ * go on the first ConvTranspose.
+ */
+export function upsampler(seed: number, extra: Record<string, number[]> = {}): Uint8Array {
+  const { w, b } = weights(seed);
+  const rng = new Random(seed + 1);
+  const positive = (name: string, n: number): object => tensor(name, [n], Float32Array.from({ length: n }, () => 0.5 + rng.uniform()));
+  return model({
+    input: [valueInfo('x', ['N', 4, 5, 5])],
+    output: [valueInfo('y', ['N', 2])],
+    initializer: [
+      w('enc.weight', [6, 4, 3, 3]),
+      b('enc.bias', 6),
+      w('up1.weight', [6, 2, 3, 3]), // [in, out / groups, kh, kw], 2 groups: 4 output channels
+      positive('bn.weight', 4),
+      b('bn.bias', 4),
+      b('bn.running_mean', 4),
+      positive('bn.running_var', 4),
+      w('up2.weight', [4, 3, 2, 2]),
+      b('up2.bias', 3),
+      w('fc.weight', [2, 3]),
+    ],
+    node: [
+      node('Conv', ['x', 'enc.weight', 'enc.bias'], ['e'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'enc'),
+      node('Relu', ['e'], ['er']),
+      node(
+        'ConvTranspose',
+        ['er', 'up1.weight'],
+        ['u1'],
+        { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1], group: 2, ...extra },
+        'up1',
+      ), // 5 -> 10
+      node('BatchNormalization', ['u1', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'], ['n1'], {}, 'bn'),
+      node('Relu', ['n1'], ['u1r']),
+      node('ConvTranspose', ['u1r', 'up2.weight', 'up2.bias'], ['u2'], { kernel_shape: [2, 2], dilations: [2, 1] }, 'up2'), // 10 -> 12 x 11
+      node('Relu', ['u2'], ['u2r']),
+      node('GlobalAveragePool', ['u2r'], ['g']),
+      node('Flatten', ['g'], ['f']),
+      node('Gemm', ['f', 'fc.weight'], ['y'], { transB: 1 }, 'fc'),
+    ],
+  });
+}
