@@ -14,8 +14,8 @@
  * outputs are the outputs. The container itself is parsed in `safetensorsFile.ts`.
  */
 import { describeValue, WeightBalanceError } from '../errors.js';
-import type { Block, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from '../network/types.js';
 import { blockShape, fromStoredLayout, storedShape, toStoredLayout } from '../network/convTranspose.js';
+import type { Block, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from '../network/types.js';
 import { validateNetwork } from '../network/validate.js';
 import { checkCount, checkJsonDepth, MAX_LAYERS } from './limits.js';
 import type { ConvGeometry, Dtype, OutTensor, TensorEntry } from './safetensorsFile.js';
@@ -179,7 +179,9 @@ function networkFromGraph(bytes: Uint8Array, tensors: Map<string, TensorEntry>, 
         groups: readInt(x.groups, `${path}.groups`),
       };
       if (x.dilation !== undefined) conv.dilation = readPair(x.dilation, `${path}.dilation`);
-      const block = makeBlock(bytes, blockTensors(tensors, x.name, 4, used), base, conv);
+      // A transposed convolution's tensor is [in, out / groups, kh, kw]: its bias has out entries.
+      const outputs = x.transposed === undefined ? undefined : (shape: number[]) => shape[1] * conv.groups;
+      const block = makeBlock(bytes, blockTensors(tensors, x.name, 4, used, outputs), base, conv);
       if (x.transposed === undefined) return block;
       if (!isRecord(x.transposed)) graphFail(`${path}.transposed`, 'must be an object { outputPadding }');
       return transposedBlock(block, readPair(x.transposed.outputPadding, `${path}.transposed.outputPadding`), path);

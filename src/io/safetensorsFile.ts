@@ -205,7 +205,14 @@ export interface BlockTensors {
   bias: TensorEntry | null;
 }
 
-export function blockTensors(tensors: Map<string, TensorEntry>, name: string, rank: 2 | 4 | null, used: Set<string>): BlockTensors {
+/** `outputs`: the bias length for a weight shape (its first dimension, but for a transposed convolution). */
+export function blockTensors(
+  tensors: Map<string, TensorEntry>,
+  name: string,
+  rank: 2 | 4 | null,
+  used: Set<string>,
+  outputs: (shape: number[]) => number = (shape) => shape[0],
+): BlockTensors {
   const weight = tensors.get(`${name}.weight`);
   if (!weight) fail(`tensor '${name}.weight' is missing`);
   if (rank !== null && weight.shape.length !== rank) {
@@ -215,8 +222,8 @@ export function blockTensors(tensors: Map<string, TensorEntry>, name: string, ra
     fail(`tensor '${name}.weight' has shape ${describeValue(weight.shape)}: expected (out, in) or (out, in/groups, kh, kw)`);
   }
   const bias = tensors.get(`${name}.bias`) ?? null;
-  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== weight.shape[0])) {
-    fail(`tensor '${name}.bias' has shape ${describeValue(bias.shape)}, expected [${weight.shape[0]}]`);
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outputs(weight.shape))) {
+    fail(`tensor '${name}.bias' has shape ${describeValue(bias.shape)}, expected [${outputs(weight.shape)}]`);
   }
   used.add(weight.name);
   if (bias) used.add(bias.name);

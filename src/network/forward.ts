@@ -201,7 +201,12 @@ export function forward(net: Network, inputs: ArrayLike<number>, batch = 1): Flo
       const incoming = net.blocks.filter((b) => b.to === k);
       const pre = preActivationShape(net, k);
       let z: Float64Array = new Float64Array(pre.reduce((a, b) => a * b, 1));
-      if (layer.concat) joinUnits(layer, layer.concat.map((s) => outputs[s]), z);
+      if (layer.concat)
+        joinUnits(
+          layer,
+          layer.concat.map((s) => outputs[s]),
+          z,
+        );
       for (const b of incoming) applyBlock(net, b, outputs[b.from], z);
       for (const s of layer.skips ?? []) {
         const src = outputs[s];

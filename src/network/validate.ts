@@ -170,7 +170,12 @@ function validateBlock(net: Network, b: Block, k: number): void {
     const t = b.transposed;
     if (t !== undefined) {
       const limit = [0, 1].map((a) => Math.max(b.stride[a], b.dilation?.[a] ?? 1));
-      if (!t || !Array.isArray(t.outputPadding) || t.outputPadding.length !== 2 || !t.outputPadding.every((x, a) => Number.isInteger(x) && x >= 0 && x < limit[a]))
+      if (
+        !t ||
+        !Array.isArray(t.outputPadding) ||
+        t.outputPadding.length !== 2 ||
+        !t.outputPadding.every((x, a) => Number.isInteger(x) && x >= 0 && x < limit[a])
+      )
         fail(`${where}: transposed.outputPadding must be two integers >= 0, each smaller than its stride or dilation`);
     }
     const o = blockOutputShape(net, b);

@@ -99,7 +99,16 @@ export function squeezeExcite(seed: number, fc: 'conv' | 'gemm'): Uint8Array {
           node('Unsqueeze', ['h', 'axes23'], ['s'], {}, 'se_unsqueeze'),
           node('Mul', ['s', 'a1'], ['excited'], {}, 'excite'),
         ];
-  const seDims = fc === 'conv' ? [[3, 4, 1, 1], [4, 3, 1, 1]] : [[3, 4], [4, 3]];
+  const seDims =
+    fc === 'conv'
+      ? [
+          [3, 4, 1, 1],
+          [4, 3, 1, 1],
+        ]
+      : [
+          [3, 4],
+          [4, 3],
+        ];
   return model({
     input: [valueInfo('x', ['N', 2, 6, 6])],
     output: [valueInfo('y', ['N', 3])],
@@ -135,7 +144,12 @@ export function squeezeExcite(seed: number, fc: 'conv' | 'gemm'): Uint8Array {
 export function upsampler(seed: number, extra: Record<string, number[]> = {}): Uint8Array {
   const { w, b } = weights(seed);
   const rng = new Random(seed + 1);
-  const positive = (name: string, n: number): object => tensor(name, [n], Float32Array.from({ length: n }, () => 0.5 + rng.uniform()));
+  const positive = (name: string, n: number): object =>
+    tensor(
+      name,
+      [n],
+      Float32Array.from({ length: n }, () => 0.5 + rng.uniform()),
+    );
   return model({
     input: [valueInfo('x', ['N', 4, 5, 5])],
     output: [valueInfo('y', ['N', 2])],

@@ -25,8 +25,8 @@ import { foldBatchNorm } from './fold.js';
 import { conv, convTranspose, dense } from './layerOps.js';
 import type { NodeProto } from './schema.js';
 import { pad, reduceMean, transposeInput } from './shapeOps.js';
-import { transposeGroups } from './shuffle.js';
 import { shapeArithmetic } from './shapes.js';
+import { transposeGroups } from './shuffle.js';
 import type { State } from './state.js';
 import { fail } from './state.js';
 import { capturedNames, subgraphs } from './subgraphs.js';
@@ -120,7 +120,8 @@ class Importer extends GraphBuilder {
     const state = this.states.get(this.graphOutput);
     if (!state) fail(`the graph output '${this.graphOutput}' is not produced by any node`);
     if (state.kind === 'const' || state.kind === 'meta') fail(`the graph output '${this.graphOutput}' does not depend on the input`);
-    if (state.kind === 'shuffled') fail(`the graph output '${this.graphOutput}' is the middle of a channel shuffle (Reshape, Transpose) without the Reshape back`);
+    if (state.kind === 'shuffled')
+      fail(`the graph output '${this.graphOutput}' is the middle of a channel shuffle (Reshape, Transpose) without the Reshape back`);
     const layer = state.kind === 'pre' ? this.materialize(state, 'identity', this.graphOutput) : state;
     if (layer.layer === 0) fail(`the graph output '${this.graphOutput}' is the input itself: nothing to balance`);
     if (layer.layer !== this.layers.length - 1) fail(`the graph output '${this.graphOutput}' is not the last layer of the imported network`);
@@ -259,7 +260,11 @@ class Importer extends GraphBuilder {
       case 'ReduceMean':
         return reduceMean(this, node, inputs, name, where, out);
       case 'Transpose':
-        return transposeGroups(this, node, inputs[0]!, where) ?? transposeInput(this, node, inputs[0]!, where, out) ?? this.opaque(node, op, inputs, name, where, out);
+        return (
+          transposeGroups(this, node, inputs[0]!, where) ??
+          transposeInput(this, node, inputs[0]!, where, out) ??
+          this.opaque(node, op, inputs, name, where, out)
+        );
       case 'Identity':
       case 'Dropout':
         if (extraOutputs.length > 0) fail(`node ${where}: the mask output of Dropout is not supported`);

@@ -9,8 +9,8 @@
  * const balancedBytes = writeOnnx(model, result.network);
  */
 import { WeightBalanceError } from '../../errors.js';
-import type { Network } from '../../network/types.js';
 import { storedIndex } from '../../network/convTranspose.js';
+import type { Network } from '../../network/types.js';
 import { validateNetwork } from '../../network/validate.js';
 import { checkCount, MAX_ONNX_NODES } from '../limits.js';
 import type { BlockBinding } from './bindings.js';

@@ -9,8 +9,8 @@ import { attrFloat, attrInt, attrInts } from './attributes.js';
 import type { GraphBuilder } from './builder.js';
 import { addBias } from './fold.js';
 import type { NodeProto } from './schema.js';
-import { groupedView, unshuffle } from './shuffle.js';
 import { intValues, poolOf, resolveReshape } from './shapes.js';
+import { groupedView, unshuffle } from './shuffle.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
 import { fail, sameShape } from './state.js';
 
