@@ -78,8 +78,9 @@ export function shuffleNet(seed: number, options: { dynamicShape?: boolean; perm
  * A squeeze-and-excitation block: `Mul(x, s)`, `s = gate(FC(ReLU(FC(GlobalAveragePool(x)))))`.
  * `conv`: the FCs as 1x1 Convs and a Sigmoid (torchvision's SqueezeExcitation); `gemm`: Flatten,
  * Gemm, a HardSigmoid and an Unsqueeze to [N, C, 1, 1], with the Mul's inputs the other way round.
+ * `gateOp`: the conv variant's gate activation.
  */
-export function squeezeExcite(seed: number, fc: 'conv' | 'gemm'): Uint8Array {
+export function squeezeExcite(seed: number, fc: 'conv' | 'gemm', gateOp = 'Sigmoid'): Uint8Array {
   const { w, b } = weights(seed);
   const branch =
     fc === 'conv'
@@ -87,7 +88,7 @@ export function squeezeExcite(seed: number, fc: 'conv' | 'gemm'): Uint8Array {
           node('Conv', ['sq', 'se1.weight', 'se1.bias'], ['e1'], { kernel_shape: [1, 1] }, 'se_fc1'),
           node('Relu', ['e1'], ['e1r']),
           node('Conv', ['e1r', 'se2.weight', 'se2.bias'], ['e2'], { kernel_shape: [1, 1] }, 'se_fc2'),
-          node('Sigmoid', ['e2'], ['s'], {}, 'se_gate'),
+          node(gateOp, ['e2'], ['s'], {}, 'se_gate'),
           node('Mul', ['a1', 's'], ['excited'], {}, 'excite'),
         ]
       : [
