@@ -1,18 +1,22 @@
 /**
  * ONNX graph -> {@link Network}. Nodes are interpreted symbolically in their (topological) file
- * order. A tensor is either the output of a layer (possibly a flattened view of it), a pending
- * pre-activation (a sum of weight blocks and residual skips not yet passed through an
- * activation), a constant, or a value that carries no units (shapes). Activations, pooling and
- * unknown ops turn pending sums into layers.
+ * order. A tensor is either the output of a layer (possibly a flattened or reshaped view of it), a
+ * pending pre-activation (a sum of weight blocks and residual skips not yet passed through an
+ * activation), a constant, a value that carries no units (shapes), or the middle of a channel
+ * shuffle. Activations, pooling and unknown ops turn pending sums into layers.
  *
  * Ops: Gemm, MatMul (+ Add of a bias), Conv and Conv1d (groups, depthwise, symmetric pads, strides,
- * dilations), Relu, LeakyRelu, Sigmoid, Tanh, Softmax, MaxPool, AveragePool, GlobalAveragePool,
- * GlobalMaxPool, ReduceMean over the spatial axes (a GlobalAveragePool), Flatten, Reshape and
- * Squeeze (to flatten), Concat along the channels (a layer of its inputs' units), a constant-zero Pad (the identity when all pads are 0, else folded into
- * the Conv or AveragePool after it), Add and Sum of branches (residuals), Identity, Dropout, BatchNormalization
- * (folded into the Conv/Gemm/MatMul before it, see fold.ts). Any other op is kept as a fixed
- * barrier: the units it reads and writes get factor 1 and are reported. The op handlers live in layerOps.ts,
- * unitOps.ts and shapeOps.ts, the shared state and the barrier in builder.ts, shape arithmetic in shapes.ts.
+ * dilations), ConvTranspose (the same, and output_padding), Relu, LeakyRelu, Sigmoid, Tanh, Softmax,
+ * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean over the spatial axes (a
+ * GlobalAveragePool), Flatten, Reshape, Squeeze and Unsqueeze (to flatten, or [C] to [C, 1, 1]),
+ * Concat along the channels (a layer of its inputs' units), a channel shuffle (Reshape, Transpose,
+ * Reshape: a permutation of units, shuffle.ts), a squeeze-and-excitation Mul by a per-channel gate
+ * (`Layer.gate`), a constant-zero Pad (the identity when all pads are 0, else folded into the Conv
+ * or AveragePool after it), Add and Sum of branches (residuals), Identity, Dropout,
+ * BatchNormalization (folded into the Conv/ConvTranspose/Gemm/MatMul before it, see fold.ts). Any
+ * other op is kept as a fixed barrier: the units it reads and writes get factor 1 and are
+ * reported. The op handlers live in layerOps.ts, unitOps.ts, shapeOps.ts and shuffle.ts, the
+ * shared state and the barrier in builder.ts, shape arithmetic in shapes.ts.
  */
 
 import type { Network } from '../../network/types.js';
