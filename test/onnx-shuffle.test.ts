@@ -1,5 +1,6 @@
 /**
- * Channel shuffle (issue 13.1, ShuffleNet): Reshape [N, C, H, W] -> [N, g, C/g, H, W], Transpose
+ * Channel split and shuffle (issue 13.1, ShuffleNet). A Split along the channels gives layers of
+ * consecutive source units. A channel shuffle: Reshape [N, C, H, W] -> [N, g, C/g, H, W], Transpose
  * perm [0, 2, 1, 3, 4], Reshape back is a permutation of units (`Layer.concat` of one source with
  * `select`): each shuffled unit shares its source unit's factor. Balanced, written back and run in
  * onnxruntime (outputs within 1e-5, see roundTrip); any other Transpose or Reshape of the grouped
@@ -11,7 +12,7 @@ import { Random } from '../src/network/random.js';
 import { validateNetwork } from '../src/network/validate.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { int64Tensor, model, node, randn, relativeError, runOrt, tensor, valueInfo } from './onnx/build.js';
-import { shuffleNet } from './onnx/opModels.js';
+import { shuffleNet, shuffleUnit } from './onnx/opModels.js';
 import { roundTrip } from './onnx/roundTrip.js';
 import { refusal } from './support/refusal.js';
 
@@ -33,6 +34,23 @@ describe('ONNX channel shuffle', () => {
     const bytes = shuffleNet(3, { dynamicShape: true });
     expect(readOnnx(bytes).network.layers.find((l) => l.name === 'shuffled')!.select).toEqual(SHUFFLE_8_2);
     await roundTrip(bytes, [3, 8, 8], { seed: 4 });
+  });
+
+  it('a ShuffleNetV2 unit of stride 1: Split along the channels (sizes, or num_outputs at opset 18), a branch, Concat, shuffle', async () => {
+    for (const opset of [13, 18] as const) {
+      const bytes = shuffleUnit(20 + opset, opset);
+      const net = readOnnx(bytes).network;
+      const [x1, x2] = ['x1', 'x2'].map((name) => net.layers.find((l) => l.name === name)!);
+      expect([x1.select, x2.select]).toEqual([
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+      ]);
+      const problem = compileProblem(net, { p: 2, q: 2 });
+      const k2 = net.layers.indexOf(x2);
+      const source = x2.concat![0];
+      for (let c = 0; c < 4; c++) expect(problem.unitVar[problem.layerUnit0[k2] + c]).toBe(problem.unitVar[problem.layerUnit0[source] + 4 + c]);
+      await roundTrip(bytes, [3, 6, 6], { seed: opset });
+    }
   });
 
   it('the compiled problem gives a shuffled unit its source unit variable; in the order of the file the function would change', async () => {
@@ -90,7 +108,10 @@ describe('ONNX channel shuffle', () => {
     expect(refusal(() => readOnnx(build([node('Identity', ['swapped'], ['y'], {}, 'identity_between')], [2, 2, 3, 3])))).toMatch(
       /node 'identity_between' \(Identity\) reads 'swapped'/,
     );
-    // The whole shuffle is accepted (a control for the three refusals above).
+    expect(refusal(() => readOnnx(build([node('Split', ['r'], ['y', 'y2'], { axis: 2 }, 'split_h')], [4, 1, 3])))).toMatch(
+      /node 'split_h' \(Split\): Split along axis 2 is not supported; only along the channels/,
+    );
+    // The whole shuffle is accepted (a control for the refusals above).
     const ok = readOnnx(build([node('Reshape', ['swapped', 'map_shape'], ['y'], {}, 'back')], [4, 3, 3])).network;
     expect(ok.layers.at(-1)!.select).toEqual([0, 2, 1, 3]);
     // A Reshape to any other 4-D shape is still refused.

@@ -75,6 +75,57 @@ export function shuffleNet(seed: number, options: { dynamicShape?: boolean; perm
 }
 
 /**
+ * A ShuffleNetV2 unit of stride 1: the channels split in two halves (`x.chunk(2, 1)`: Split with
+ * sizes, or `num_outputs` at opset 18), one half through 1x1, depthwise 3x3 and 1x1 Convs, joined
+ * again and shuffled in 2 groups.
+ */
+export function shuffleUnit(seed: number, opset: 13 | 18 = 13): Uint8Array {
+  const { w, b } = weights(seed);
+  const splitNode =
+    opset === 18
+      ? node('Split', ['a'], ['x1', 'x2'], { axis: 1, num_outputs: 2 }, 'chunk')
+      : node('Split', ['a', 'halves'], ['x1', 'x2'], { axis: 1 }, 'chunk');
+  return model(
+    {
+      input: [valueInfo('x', ['N', 3, 6, 6])],
+      output: [valueInfo('y', ['N', 3])],
+      initializer: [
+        w('stem.weight', [8, 3, 3, 3]),
+        b('stem.bias', 8),
+        w('pw1.weight', [4, 4, 1, 1]),
+        b('pw1.bias', 4),
+        w('dw.weight', [4, 1, 3, 3]),
+        b('dw.bias', 4),
+        w('pw2.weight', [4, 4, 1, 1]),
+        b('pw2.bias', 4),
+        w('fc.weight', [3, 8]),
+        int64Tensor('halves', [4, 4]),
+        int64Tensor('grouped_shape', [-1, 2, 4, 6, 6]),
+        int64Tensor('map_shape', [-1, 8, 6, 6]),
+      ],
+      node: [
+        node('Conv', ['x', 'stem.weight', 'stem.bias'], ['s'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'stem'),
+        node('Relu', ['s'], ['a']),
+        splitNode,
+        node('Conv', ['x2', 'pw1.weight', 'pw1.bias'], ['p1'], { kernel_shape: [1, 1] }, 'pw1'),
+        node('Relu', ['p1'], ['p1r']),
+        node('Conv', ['p1r', 'dw.weight', 'dw.bias'], ['d'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 }, 'dw'),
+        node('Conv', ['d', 'pw2.weight', 'pw2.bias'], ['p2'], { kernel_shape: [1, 1] }, 'pw2'),
+        node('Relu', ['p2'], ['p2r']),
+        node('Concat', ['x1', 'p2r'], ['cat'], { axis: 1 }, 'cat'),
+        node('Reshape', ['cat', 'grouped_shape'], ['grouped'], {}, 'shuffle_view'),
+        node('Transpose', ['grouped'], ['swapped'], { perm: [0, 2, 1, 3, 4] }, 'shuffle_transpose'),
+        node('Reshape', ['swapped', 'map_shape'], ['shuffled'], {}, 'shuffle_back'),
+        node('GlobalAveragePool', ['shuffled'], ['g']),
+        node('Flatten', ['g'], ['f']),
+        node('Gemm', ['f', 'fc.weight'], ['y'], { transB: 1 }, 'fc'),
+      ],
+    },
+    opset,
+  );
+}
+
+/**
  * A squeeze-and-excitation block: `Mul(x, s)`, `s = gate(FC(ReLU(FC(GlobalAveragePool(x)))))`.
  * `conv`: the FCs as 1x1 Convs and a Sigmoid (torchvision's SqueezeExcitation); `gemm`: Flatten,
  * Gemm, a HardSigmoid and an Unsqueeze to [N, C, 1, 1], with the Mul's inputs the other way round.

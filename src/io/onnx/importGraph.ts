@@ -30,7 +30,7 @@ import { conv, convTranspose, dense } from './layerOps.js';
 import type { NodeProto } from './schema.js';
 import { pad, reduceMean, transposeInput } from './shapeOps.js';
 import { shapeArithmetic } from './shapes.js';
-import { transposeGroups } from './shuffle.js';
+import { split, transposeGroups } from './shuffle.js';
 import type { State } from './state.js';
 import { fail } from './state.js';
 import { capturedNames, subgraphs } from './subgraphs.js';
@@ -182,6 +182,10 @@ class Importer extends GraphBuilder {
     } else if (op === 'Identity' && inputs[0]?.kind === 'const') {
       // Exporters sometimes pass an initializer through Identity: the weight stays that initializer.
       this.states.set(out, inputs[0]);
+    } else if (op === 'Split' && carriesUnits) {
+      split(this, node, inputs, where).forEach((state, k) => {
+        if (state) this.setState(outputs[k], state);
+      });
     } else if (SHAPE_ONLY.has(op) || !carriesUnits) {
       const values = shapeArithmetic(node, op, inputs, this.batch);
       for (const o of outputs) if (o) this.states.set(o, values ? { kind: 'meta', values } : { kind: 'meta' });

@@ -1,5 +1,6 @@
 /**
- * Channel shuffle (ShuffleNet; what torch.onnx emits for `x.view(n, g, c / g, h, w)`,
+ * Channel split and channel shuffle (ShuffleNet). A Split along the channels (`x.chunk(2, 1)`)
+ * gives layers of consecutive source units. A channel shuffle ( what torch.onnx emits for `x.view(n, g, c / g, h, w)`,
  * `transpose(1, 2)`, `view(n, c, h, w)`): Reshape `[N, C, H, W] -> [N, g, C/g, H, W]`, Transpose
  * perm `[0, 2, 1, 3, 4]`, Reshape back. A permutation of units: the result is a layer whose unit
  * `i g + j` is unit `j (C/g) + i` of the source (`Layer.concat` with `select`), and the two share
@@ -7,9 +8,10 @@
  * Transpose or Reshape of them is refused, naming the node.
  */
 import { describeValue } from '../../errors.js';
-import { attrInts } from './attributes.js';
+import { attrInt, attrInts } from './attributes.js';
 import type { GraphBuilder } from './builder.js';
 import type { NodeProto } from './schema.js';
+import { intValues } from './shapes.js';
 import type { LayerState, PreState, ShuffledState, State } from './state.js';
 import { fail, sameShape } from './state.js';
 
@@ -59,4 +61,40 @@ export function unshuffle(b: GraphBuilder, input: ShuffledState, target: number[
   const k = b.layers.length;
   b.layers.push({ name: out, shape: [...source], activation: 'identity', concat: [input.layer], select });
   return { kind: 'layer', layer: k, shape: [...source] };
+}
+
+/**
+ * A Split along the channels (axis 1) of a tensor computed from the input: for each output that
+ * is read, a layer whose units are consecutive units of the source (`Layer.concat` with
+ * `select`), sharing their factors. Null for an output nothing reads. Another axis is refused.
+ */
+export function split(b: GraphBuilder, node: NodeProto, inputs: (State | null)[], where: string): (LayerState | null)[] {
+  const x = inputs[0];
+  if (!x || (x.kind !== 'layer' && x.kind !== 'pre')) return fail(`node ${where}: expected a tensor computed from the input`);
+  const rank = x.shape.length + 1;
+  let axis = attrInt(node, 'axis', 0);
+  if (axis < 0) axis += rank;
+  if (axis !== 1) fail(`node ${where}: Split along axis ${axis} is not supported; only along the channels (axis 1)`);
+  const outputs = node.output ?? [];
+  const channels = x.shape[0];
+  const given = inputs[1] ? intValues(inputs[1]) : (attrInts(node, 'split') ?? null);
+  if (inputs[1] && !given) fail(`node ${where}: its split sizes are computed at run time; cannot resolve them`);
+  const n = attrInt(node, 'num_outputs', outputs.length);
+  const even = Math.ceil(channels / n);
+  const sizes = given ?? Array.from({ length: n }, (_, k) => Math.min(even, channels - k * even));
+  if (sizes.length !== outputs.length || sizes.some((s) => !(s > 0)) || sizes.reduce((a, c) => a + c, 0) !== channels)
+    fail(`node ${where}: split sizes ${describeValue(sizes)} do not divide ${channels} channels into its ${outputs.length} outputs`);
+  const source = b.toLayer(x, `${outputs[0]}:input`, where);
+  if (!sameShape(b.layers[source.layer].shape, source.shape)) fail(`node ${where}: splitting a reshaped tensor is not supported`);
+  let offset = 0;
+  return outputs.map((name, k) => {
+    const first = offset;
+    offset += sizes[k];
+    if (!name || ((b.uses.get(name) ?? 0) === 0 && name !== b.graphOutput)) return null;
+    b.referenced.add(source.layer);
+    const shape = [sizes[k], ...source.shape.slice(1)];
+    const layer = b.layers.length;
+    b.layers.push({ name, shape, activation: 'identity', concat: [source.layer], select: Array.from({ length: sizes[k] }, (_, c) => first + c) });
+    return { kind: 'layer', layer, shape };
+  });
 }
