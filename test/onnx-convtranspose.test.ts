@@ -29,6 +29,27 @@ describe('ONNX ConvTranspose', () => {
     expect(r.fixedOps).toEqual([]);
   });
 
+  it('ConvTranspose1d after a Conv1d (rank-3 tensors, output_padding [1]) is a 2-D one of height 1', async () => {
+    const rng = new Random(7);
+    const bytes = model({
+      input: [valueInfo('x', ['N', 2, 9])],
+      output: [valueInfo('y', ['N', 3, 19])],
+      initializer: [
+        tensor('enc.weight', [4, 2, 3], randn(rng, [4, 2, 3], 0.5, 1.5)),
+        tensor('up.weight', [4, 3, 4], randn(rng, [4, 3, 4], 0.5, 1.5)),
+        tensor('up.bias', [3], randn(rng, [3], 0.2)),
+      ],
+      node: [
+        node('Conv', ['x', 'enc.weight'], ['e'], { kernel_shape: [3], pads: [1, 1] }, 'enc'),
+        node('Relu', ['e'], ['er']),
+        node('ConvTranspose', ['er', 'up.weight', 'up.bias'], ['y'], { kernel_shape: [4], strides: [2], pads: [1, 1], output_padding: [1] }, 'up'), // (9 - 1) 2 - 2 + 4 + 1 = 19
+      ],
+    });
+    const net = readOnnx(bytes).network;
+    expect(net.blocks[1]).toMatchObject({ shape: [3, 4, 1, 4], stride: [1, 2], padding: [0, 1], transposed: { outputPadding: [0, 1] } });
+    await roundTrip(bytes, [2, 9], { seed: 8 });
+  });
+
   it('the two weight layouts: the index map is a bijection, and the block layout joins output channel o to input channel i as the file does', () => {
     const shape = [6, 2, 2, 3]; // out 6, in/groups 2, 3 groups: in 6, out/groups 2
     const groups = 3;

@@ -9,7 +9,7 @@
  * dilations), ConvTranspose (the same, and output_padding), Relu, LeakyRelu, Sigmoid, Tanh, Softmax,
  * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean over the spatial axes (a
  * GlobalAveragePool), Flatten, Reshape, Squeeze and Unsqueeze (to flatten, or [C] to [C, 1, 1]),
- * Concat along the channels (a layer of its inputs' units), a channel shuffle (Reshape, Transpose,
+ * Concat and Split along the channels (layers of their inputs' units), a channel shuffle (Reshape, Transpose,
  * Reshape: a permutation of units, shuffle.ts), a squeeze-and-excitation Mul by a per-channel gate
  * (`Layer.gate`), a constant-zero Pad (the identity when all pads are 0, else folded into the Conv
  * or AveragePool after it), Add and Sum of branches (residuals), Identity, Dropout,
