@@ -8,7 +8,8 @@ import { CSV_HEADER, historiesCsv } from '../demo/balance/exportRun.js';
 import type { Finished } from '../demo/balance/results.js';
 import { customMlp, fingerprint, fixedUnitsByLayer, layerKind, layerNorms, PRESETS, probeOutputs, relativeDifference } from '../demo/common/networks.js';
 import { parsePairs } from '../demo/common/pairs.js';
-import { balance, cnn, lpqNorm, mlp, WeightBalanceError } from '../src/index.js';
+import { balance, cnn, lpqNorm, mlp, readOnnx, WeightBalanceError } from '../src/index.js';
+import { squeezeExcite } from './onnx/opModels.js';
 
 describe('demo (p, q) pairs', () => {
   it('parses pairs in several spellings', () => {
@@ -111,6 +112,10 @@ describe('demo fixed units and the run export', () => {
     marked.layers[2].activation = 'sigmoid';
     expect(fixedUnitsByLayer(marked)).toEqual([0, 2, 5, 3]);
     expect(net.layers[1].fixed).toBeUndefined(); // the original is untouched
+    // A gate (squeeze-and-excitation) is fixed whatever its activation.
+    const gated = readOnnx(squeezeExcite(1, 'conv', 'Relu')).network;
+    const gate = gated.layers.findIndex((l) => l.name === 's');
+    expect(fixedUnitsByLayer(gated)[gate]).toBe(4);
   });
 
   it("the CSV export has one row per pair and sweep whose norm, ratio and step are the run's", async () => {

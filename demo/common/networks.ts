@@ -115,13 +115,15 @@ export function layerKind(net: Network, layer: number): 'input' | 'hidden' | 'ou
 /**
  * Units per layer that balancing leaves at factor 1 by rule: every output unit, every unit of a
  * hidden layer whose activation is not positively homogeneous (e.g. Sigmoid from an ONNX file),
- * and a hidden layer's listed `fixed` units. The input layer counts 0 (it is never rescaled).
+ * every unit of a gate (`Layer.gate`), and a hidden layer's listed `fixed` units. The input layer
+ * counts 0 (it is never rescaled).
  */
 export function fixedUnitsByLayer(net: Network): number[] {
+  const gates = new Set(net.layers.flatMap((l) => (l.gate !== undefined ? [l.gate] : [])));
   return net.layers.map((layer, k) => {
     const kind = layerKind(net, k);
     if (kind === 'input') return 0;
-    if (kind === 'output' || !isHomogeneous(layer.activation)) return layer.shape[0];
+    if (kind === 'output' || !isHomogeneous(layer.activation) || gates.has(k)) return layer.shape[0];
     return new Set(layer.fixed ?? []).size;
   });
 }
