@@ -10,6 +10,7 @@ import { balance, forward, readOnnx, readSafetensors, writeSafetensors } from '.
 import { Random } from '../src/network/random.js';
 import { validateNetwork } from '../src/network/validate.js';
 import { compileProblem } from '../src/problem/compile.js';
+import { model, node, randn, tensor, valueInfo } from './onnx/build.js';
 import { squeezeExcite } from './onnx/opModels.js';
 import { roundTrip } from './onnx/roundTrip.js';
 import { refusal } from './support/refusal.js';
@@ -73,6 +74,31 @@ describe('ONNX squeeze-and-excitation', () => {
     barrier.layers[index(net, 'a1')].fixed = [0, 1, 2, 3];
     const fixed = await balance(barrier, options);
     expect(exact.finalNorm).toBeLessThan(fixed.finalNorm * 0.99);
+  });
+
+  it('another op broadcasting [C, 1, 1] over x (an Add), or a Mul of a flattened gate over a map, is refused, naming the node', () => {
+    const rng = new Random(9);
+    const build = (op: string, gateShape: 'map' | 'flat'): Uint8Array =>
+      model({
+        input: [valueInfo('x', ['N', 2, 4, 4])],
+        output: [valueInfo('y', ['N', 2, 4, 4])],
+        initializer: [tensor('c.weight', [2, 2, 1, 1], randn(rng, [2, 2, 1, 1]))],
+        node: [
+          node('GlobalAveragePool', ['x'], ['sq'], {}, 'squeeze'),
+          node('Conv', ['sq', 'c.weight'], ['e'], { kernel_shape: [1, 1] }, 'fc'),
+          node('Sigmoid', ['e'], ['s0'], {}, 'sigmoid'),
+          ...(gateShape === 'flat' ? [node('Flatten', ['s0'], ['s'])] : [node('Identity', ['s0'], ['s'])]),
+          node(op, ['x', 's'], ['y'], {}, 'combine'),
+        ],
+      });
+    expect(refusal(() => readOnnx(build('Add', 'map')))).toMatch(
+      /node 'combine' \(Add\): adds tensors of shapes \[2,4,4\] and \[2,1,1\]|node 'combine' \(Add\): .*broadcasts/,
+    );
+    expect(refusal(() => readOnnx(build('Mul', 'flat')))).toMatch(
+      /node 'combine' \(Mul\): op 'Mul' is not supported and changes the tensor shape|node 'combine' \(Mul\)/,
+    );
+    // The control: the same graph with a Mul by the [C, 1, 1] gate is read.
+    expect(readOnnx(build('Mul', 'map')).network.layers.at(-1)!.gate).toBeGreaterThan(0);
   });
 
   it('safetensors keeps the gate; validateNetwork refuses a gate that is not one value per unit, or not an earlier layer', () => {
