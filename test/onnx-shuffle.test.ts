@@ -30,7 +30,7 @@ describe('ONNX channel shuffle', () => {
     expect(r.fixedOps).toEqual([]);
   });
 
-  it('with the shapes computed by Shape -> Gather -> Unsqueeze -> Concat (a dynamic batch), as torch.onnx emits them', async () => {
+  it('with the shapes computed by Shape -> Gather -> Unsqueeze -> Concat of Constant nodes (a dynamic batch), as torch.onnx emits them', async () => {
     const bytes = shuffleNet(3, { dynamicShape: true });
     expect(readOnnx(bytes).network.layers.find((l) => l.name === 'shuffled')!.select).toEqual(SHUFFLE_8_2);
     await roundTrip(bytes, [3, 8, 8], { seed: 4 });

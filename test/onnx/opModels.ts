@@ -14,29 +14,34 @@ function weights(seed: number): { w: (name: string, dims: number[]) => object; b
   };
 }
 
-/** A scalar INT64 initializer (a Gather index). */
-function int64Scalar(name: string, value: number): object {
-  return { name, dims: [], dataType: 7, int64Data: [value] };
+/** A Constant node holding an INT64 tensor (`dims` [] for a scalar). */
+function constantNode(name: string, values: number[], dims = [values.length]): object {
+  return { opType: 'Constant', input: [], output: [name], name, attribute: [{ name: 'value', type: 4, t: { dims, dataType: 7, int64Data: values } }] };
 }
 
 /**
  * Two branches joined (8 channels) then shuffled in 2 groups and read by a strided Conv. With
- * `dynamicShape`, the Reshape targets come from Shape -> Gather -> Unsqueeze -> Concat (what
- * torch.onnx emits for `x.view(x.size(0), ...)` with a dynamic batch); else constants.
+ * `dynamicShape`, the Reshape targets come from Shape -> Gather -> Unsqueeze -> Concat with
+ * Constant nodes (what torch.onnx emits for `x.view(x.size(0), ...)` with a dynamic batch); else
+ * constant initializers.
  */
 export function shuffleNet(seed: number, options: { dynamicShape?: boolean; perm?: number[] } = {}): Uint8Array {
   const { w, b } = weights(seed);
+  // As torch.onnx traces `x.view(n, 2, 4, h, w)`: each size a Constant node of one element.
+  const sizes = [2, 4, 8].map((v) => constantNode(`size_${v}`, [v]));
   const shapes = options.dynamicShape
     ? [
         node('Shape', ['cat'], ['cat_shape'], {}, 'shape'),
+        constantNode('zero', [0], []),
         node('Gather', ['cat_shape', 'zero'], ['n'], { axis: 0 }, 'batch'),
         node('Unsqueeze', ['n', 'axes0'], ['n1'], {}, 'batch_1d'),
-        node('Concat', ['n1', 'grouped_rest'], ['grouped_shape'], { axis: 0 }, 'grouped_shape'),
-        node('Concat', ['n1', 'map_rest'], ['map_shape'], { axis: 0 }, 'map_shape'),
+        ...sizes,
+        node('Concat', ['n1', 'size_2', 'size_4', 'size_8', 'size_8'], ['grouped_shape'], { axis: 0 }, 'grouped_shape'),
+        node('Concat', ['n1', 'size_8', 'size_8', 'size_8'], ['map_shape'], { axis: 0 }, 'map_shape'),
       ]
     : [];
   const constants = options.dynamicShape
-    ? [int64Scalar('zero', 0), int64Tensor('axes0', [0]), int64Tensor('grouped_rest', [2, 4, 8, 8]), int64Tensor('map_rest', [8, 8, 8])]
+    ? [int64Tensor('axes0', [0])]
     : [int64Tensor('grouped_shape', [-1, 2, 4, 8, 8]), int64Tensor('map_shape', [-1, 8, 8, 8])];
   return model({
     input: [valueInfo('x', ['N', 3, 8, 8])],
