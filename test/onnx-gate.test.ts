@@ -35,7 +35,7 @@ describe('ONNX squeeze-and-excitation', () => {
     expect(r.fixedOps).toEqual(['Sigmoid', 'Mul']);
   });
 
-  it('FCs as Gemms, a HardSigmoid (a barrier) and an Unsqueeze, Mul(s, x): balanced, it keeps its function in onnxruntime', async () => {
+  it('FCs as Gemms, a HardSigmoid (a barrier) and an Unsqueeze or a Reshape, Mul(s, x): balanced, it keeps its function in onnxruntime', async () => {
     const bytes = squeezeExcite(4, 'gemm');
     const net = readOnnx(bytes).network;
     expect(net.layers[index(net, 'excited')].skips).toEqual([index(net, 'a1')]);
@@ -43,6 +43,8 @@ describe('ONNX squeeze-and-excitation', () => {
     // The HardSigmoid is an identity barrier in the network (so forward differs there), exact in the file.
     const r = await roundTrip(bytes, [2, 6, 6], { seed: 5, exactForward: false });
     expect(r.fixedOps).toEqual(['HardSigmoid', 'Mul']);
+    // The same with a Reshape to [-1, C, 1, 1] (s.view(n, c, 1, 1)).
+    await roundTrip(squeezeExcite(5, 'gemm-reshape'), [2, 6, 6], { seed: 6, exactForward: false });
   });
 
   it("x's channels, the gated ones and the branch's hidden units move; the gate does not; better than fixing the Mul's channels", async () => {

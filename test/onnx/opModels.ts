@@ -134,9 +134,10 @@ export function shuffleUnit(seed: number, opset: 13 | 18 = 13): Uint8Array {
  * A squeeze-and-excitation block: `Mul(x, s)`, `s = gate(FC(ReLU(FC(GlobalAveragePool(x)))))`.
  * `conv`: the FCs as 1x1 Convs and a Sigmoid (torchvision's SqueezeExcitation); `gemm`: Flatten,
  * Gemm, a HardSigmoid and an Unsqueeze to [N, C, 1, 1], with the Mul's inputs the other way round.
- * `gateOp`: the conv variant's gate activation.
+ * `gemm-reshape`: the same with a Reshape to [-1, C, 1, 1] (`s.view(n, c, 1, 1)`) instead of the
+ * Unsqueeze. `gateOp`: the conv variant's gate activation.
  */
-export function squeezeExcite(seed: number, fc: 'conv' | 'gemm', gateOp = 'Sigmoid'): Uint8Array {
+export function squeezeExcite(seed: number, fc: 'conv' | 'gemm' | 'gemm-reshape', gateOp = 'Sigmoid'): Uint8Array {
   const { w, b } = weights(seed);
   const branch =
     fc === 'conv'
@@ -153,7 +154,7 @@ export function squeezeExcite(seed: number, fc: 'conv' | 'gemm', gateOp = 'Sigmo
           node('Relu', ['e1'], ['e1r']),
           node('Gemm', ['e1r', 'se2.weight', 'se2.bias'], ['e2'], { transB: 1 }, 'se_fc2'),
           node('HardSigmoid', ['e2'], ['h'], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }, 'se_gate'),
-          node('Unsqueeze', ['h', 'axes23'], ['s'], {}, 'se_unsqueeze'),
+          fc === 'gemm' ? node('Unsqueeze', ['h', 'axes23'], ['s'], {}, 'se_unsqueeze') : node('Reshape', ['h', 'gate_shape'], ['s'], {}, 'se_view'),
           node('Mul', ['s', 'a1'], ['excited'], {}, 'excite'),
         ];
   const seDims =
@@ -178,7 +179,7 @@ export function squeezeExcite(seed: number, fc: 'conv' | 'gemm', gateOp = 'Sigmo
       b('se2.bias', 4),
       w('c2.weight', [5, 4, 3, 3]),
       w('fc.weight', [3, 5 * 4 * 4]),
-      ...(fc === 'gemm' ? [int64Tensor('axes23', [2, 3])] : []),
+      ...(fc === 'gemm' ? [int64Tensor('axes23', [2, 3])] : fc === 'gemm-reshape' ? [int64Tensor('gate_shape', [-1, 4, 1, 1])] : []),
     ],
     node: [
       node('Conv', ['x', 'c1.weight', 'c1.bias'], ['z1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv1'),
