@@ -235,17 +235,9 @@ class Importer extends GraphBuilder {
         return concat(this, node, inputs, name, where, out);
       case 'Mul':
         return gate(this, inputs, name, where, out) ?? this.opaque(node, op, inputs, name, where, out);
-      case 'BatchNormalization': {
+      case 'BatchNormalization':
         if (extraOutputs.length > 0 || attrInt(node, 'training_mode', 0) !== 0) fail(`node ${where}: training-mode BatchNormalization is not supported`);
-        const folded = foldBatchNorm(node, inputs, where, (i, w) => this.source.floatValues(i, w));
-        if (folded) {
-          this.foldedBatchNorms.push(name);
-          return folded;
-        }
-        const barrier = this.opaque(node, op, inputs, name, where, out);
-        this.fixedUnits[this.fixedUnits.length - 1].modelled = 'unfoldable';
-        return barrier;
-      }
+        return this.batchNorm(node, inputs, name, where, out);
       case 'Relu':
       case 'LeakyRelu':
       case 'Sigmoid':
@@ -280,6 +272,18 @@ class Importer extends GraphBuilder {
       default:
         return this.opaque(node, op, inputs, name, where, out);
     }
+  }
+
+  /** A BatchNormalization folded into the block before it, or else a barrier of fixed units. */
+  private batchNorm(node: NodeProto, inputs: (State | null)[], name: string, where: string, out: string): State {
+    const folded = foldBatchNorm(node, inputs, where, (i, w) => this.source.floatValues(i, w));
+    if (folded) {
+      this.foldedBatchNorms.push(name);
+      return folded;
+    }
+    const barrier = this.opaque(node, 'BatchNormalization', inputs, name, where, out);
+    this.fixedUnits[this.fixedUnits.length - 1].modelled = 'unfoldable';
+    return barrier;
   }
 }
 
