@@ -104,7 +104,7 @@ export function shuffleUnit(seed: number, opset: 13 | 18 = 13): Uint8Array {
         w('pw2.weight', [4, 4, 1, 1]),
         b('pw2.bias', 4),
         w('fc.weight', [3, 8]),
-        int64Tensor('halves', [4, 4]),
+        ...(opset === 13 ? [int64Tensor('halves', [4, 4])] : []),
         int64Tensor('grouped_shape', [-1, 2, 4, 6, 6]),
         int64Tensor('map_shape', [-1, 8, 6, 6]),
       ],
