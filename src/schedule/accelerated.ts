@@ -2,8 +2,9 @@ import { updateExponent } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import type { CoarseLayout, LogPasses } from './blockStatistics.js';
 import { BlockStatistics, coarseLayout } from './blockStatistics.js';
-import type { CoarseSpace } from './coarse.js';
-import { coarseSpace, solveCoarse } from './coarse.js';
+import { solveCoarse } from './coarse.js';
+import type { CoarseSpace } from './coarseSpace.js';
+import { coarseSpace } from './coarseSpace.js';
 
 /** What one accelerated sweep did. */
 export interface AcceleratedRecord {
@@ -68,10 +69,12 @@ export class AcceleratedSchedule {
     if (initial) this.u.set(initial);
     this.safeEta = updateExponent(problem.p, problem.q, 'parallel');
     // 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its
-    // rows; a tie group (residual connections) is not, and takes the alternating exponent
-    // (equal to 1/(p+q) for q <= p, smaller for q > p), as every net does after a fallback.
+    // rows; a tie group (residual connections) is not, nor is a channel of a depthwise chain
+    // unless the coarse space shifts every channel on its own (it then removes what the step
+    // excites): they take the alternating exponent (equal to 1/(p+q) for q <= p, smaller for
+    // q > p), as every net does after a fallback.
     this.shortLongEta = Math.min(longEta ?? Infinity, updateExponent(problem.p, problem.q, 'alternating'));
-    this.longEta = longEta ?? (hasTies(problem) ? this.shortLongEta : 1 / (problem.p + problem.q));
+    this.longEta = longEta ?? (hasTies(problem) || this.space.merged ? this.shortLongEta : 1 / (problem.p + problem.q));
     this.groupOfVar = new Int32Array(problem.nVars).fill(-1);
     for (let unit = 0; unit < problem.nUnits; unit++) {
       const v = problem.unitVar[unit];
