@@ -1,7 +1,7 @@
 // Passes over P to tol, accelerated against the paper's parallel update, on the small test nets
 // (CNNs, depthwise chains, residual nets with ties, a DAG, an MLP), seed by seed (bench/README.md,
 // "Time to balance"; issue 10's target on CNNs and residual nets: at most 1/3).
-// Run: npx rolldown bench/passRatio.ts --format esm --platform node --file dist/passRatio.js && node dist/passRatio.js [seeds] [tol]
+// Run: npx rolldown bench/passRatio.ts --format esm --platform node --file dist/passRatio.js && node dist/passRatio.js [seeds] [tol] [net,net]
 import { balance } from '../src/balance.js';
 import type { Network } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
@@ -10,12 +10,14 @@ import { CONV_NETS, NETS } from '../test/support/fixNets.js';
 
 const seeds = Number(process.argv[2] ?? 10);
 const tol = Number(process.argv[3] ?? 1e-6);
-const nets: Record<string, (seed: number) => Network> = {
+const all: Record<string, (seed: number) => Network> = {
   ...CONV_NETS,
   residual: (seed) => NETS.residual(seed),
   dag: (seed) => NETS.dag(seed),
   mlp: (seed) => NETS.mlp(seed),
 };
+const only = process.argv[4]?.split(',');
+const nets = Object.fromEntries(Object.entries(all).filter(([name]) => !only || only.includes(name)));
 const median = (xs: number[]): number => {
   const s = xs.slice().sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;

@@ -16,8 +16,8 @@ import type { Problem } from '../src/problem/problem.js';
 import { BlockStatistics, coarseLayout } from '../src/schedule/blockStatistics.js';
 import { rowLogShifts } from '../src/schedule/coarse.js';
 import { coarseSpace, MAX_COARSE_GROUPS } from '../src/schedule/coarseSpace.js';
-import { CONV_NETS, NETS, wideDepthwiseNet } from './support/fixNets.js';
-import { uniformStream } from './support/fixReference.js';
+import { CONV_NETS, NETS, scrambled, wideDepthwiseNet } from './support/fixNets.js';
+import { referenceProblem, uniformStream, weightDistance } from './support/fixReference.js';
 
 /** The groups of the units of layer `k`, in unit order. */
 function layerGroups(problem: Problem, unitGroup: Int32Array, k: number): number[] {
@@ -56,22 +56,27 @@ describe('the coarse space', () => {
     expect(space.exact).toBe(true);
   });
 
-  it(`merges neighbouring depthwise channels in runs when a group per channel would exceed ${MAX_COARSE_GROUPS} groups`, () => {
-    const problem = compileProblem(wideDepthwiseNet(1, 96), { p: 2, q: 2 });
-    const space = coarseSpace(problem);
-    expect(space.merged).toBe(true);
-    expect(space.nGroups).toBeLessThanOrEqual(MAX_COARSE_GROUPS);
-    for (const k of [1, 2]) {
-      const groups = layerGroups(problem, space.unitGroup, k);
-      const runs = new Set(groups).size;
-      expect(runs).toBeGreaterThan(1);
-      expect(runs).toBeLessThan(96);
-      // Runs of neighbours: the group changes only where a new run starts.
-      let changes = 0;
-      for (let c = 1; c < groups.length; c++) if (groups[c] !== groups[c - 1]) changes++;
-      expect(changes).toBe(runs - 1);
-    }
-    // With 48 channels every channel has its own group.
+  it(`beyond ${MAX_COARSE_GROUPS} groups, takes a depthwise channel's chain across layers as one group, then runs of neighbouring chains`, () => {
+    // 2 x 96 depthwise channels: one group per channel chain (96 + the last layer).
+    const chained = compileProblem(wideDepthwiseNet(1, 96), { p: 2, q: 2 });
+    const chains = coarseSpace(chained);
+    expect(chains.merged).toBe(true);
+    expect(chains.nGroups).toBe(97);
+    const [before, after] = [1, 2].map((k) => layerGroups(chained, chains.unitGroup, k));
+    expect(new Set(before).size).toBe(96);
+    expect(after).toEqual(before);
+    // 2 x 192: runs of neighbouring chains, as many as fit.
+    const wide = compileProblem(wideDepthwiseNet(1, 192), { p: 2, q: 2 });
+    const runs = coarseSpace(wide);
+    expect(runs.merged).toBe(true);
+    expect(runs.nGroups).toBeLessThanOrEqual(MAX_COARSE_GROUPS);
+    expect(runs.nGroups).toBeGreaterThan(MAX_COARSE_GROUPS / 2);
+    const groups = layerGroups(wide, runs.unitGroup, 1);
+    let changes = 0;
+    for (let c = 1; c < groups.length; c++) if (groups[c] !== groups[c - 1]) changes++;
+    expect(changes).toBe(new Set(groups).size - 1);
+    expect(layerGroups(wide, runs.unitGroup, 2)).toEqual(groups);
+    // With 48 channels every channel of every layer has its own group.
     expect(coarseSpace(compileProblem(wideDepthwiseNet(1, 48), { p: 2, q: 2 })).merged).toBe(false);
   });
 });
@@ -136,6 +141,26 @@ describe('the coarse model', () => {
   });
 });
 
+describe('the split coarse space keeps the schedule safe and right', () => {
+  it("depthwise chains (split, chained across layers): the history never rises from a start scrambled over 6 decades, and the paper's weights are reached", async () => {
+    const next = uniformStream(77);
+    for (const name of ['depthwise', 'inverted-residual', 'merged-depthwise']) {
+      const p = 0.5 + 5.5 * next();
+      const q = 0.5 + 5.5 * next();
+      const base = CONV_NETS[name](21);
+      const { net } = scrambled(base, referenceProblem(base, p, q), 22, 6);
+      const common = { p, q, backend: 'cpu', tol: 1e-11, maxSweeps: 200000 } as const;
+      const fast = await balance(net, { ...common, schedule: 'accelerated' });
+      const paper = await balance(net, { ...common, schedule: 'parallel' });
+      const label = `${name} p=${p.toFixed(2)} q=${q.toFixed(2)}`;
+      expect(fast.converged && paper.converged, label).toBe(true);
+      for (let s = 1; s < fast.history.length; s++) expect(fast.history[s], `${label} sweep ${s}`).toBeLessThanOrEqual(fast.history[s - 1] * (1 + 1e-12));
+      expect(weightDistance(fast.network, paper.network), label).toBeLessThan(1e-8);
+      expect(Math.abs(fast.finalNorm / paper.finalNorm - 1), label).toBeLessThan(1e-12);
+    }
+  });
+});
+
 describe('passes over P on CNNs and residual nets with ties (issue 10: at most 1/3 of the paper)', () => {
   const nets: Record<string, (seed: number) => Network> = {
     cnn: CONV_NETS.cnn,
@@ -143,6 +168,7 @@ describe('passes over P on CNNs and residual nets with ties (issue 10: at most 1
     residual: (seed) => NETS.residual(seed),
     depthwise: CONV_NETS.depthwise,
     'inverted-residual': CONV_NETS['inverted-residual'],
+    'merged-depthwise (chains across layers)': CONV_NETS['merged-depthwise'],
   };
   for (const [name, build] of Object.entries(nets))
     it(`${name}: seeds 1-5, (2, 2), (1, 2), (3, 1.5), tol 1e-6: accelerated passes <= 1/3 of the paper's parallel update's`, async () => {

@@ -10,8 +10,8 @@ import type { Problem, ProblemBlock } from '../problem/problem.js';
  *
  * A group is a layer (with its tie partners), split along the convolution groups of the grouped
  * and depthwise convolutions that read or write it: each channel chain of a depthwise
- * convolution, each branch of a grouped one, wants its own shift (see `partition`). A group
- * takes part only if every one of its units is a variable (a group holding a fixed or frozen
+ * convolution, each branch of a grouped one, wants its own shift (see `partition`; beyond
+ * {@link MAX_COARSE_GROUPS} groups, see {@link coarseSpace}). A group takes part only if every one of its units is a variable (a group holding a fixed or frozen
  * unit, the inputs, the outputs: shift 0).
  *
  * The columns of one convolution group of a block (the inputs one output row reads) may fall in
@@ -37,11 +37,15 @@ export interface CoarseSpace {
    * the schedule checks the shift with its next evaluation.
    */
   exact: boolean;
-  /** Whether neighbouring convolution groups were merged to keep the solve small (the space then misses some channel or branch shifts). */
+  /**
+   * Whether the space is coarser than one group per convolution group of each layer (chains across
+   * layers, runs of neighbours), to keep the solve small: it then misses some channel or branch
+   * shifts, and the long step takes the shorter, alternating exponent.
+   */
   merged: boolean;
 }
 
-/** Beyond this many groups the Newton solve (dense, cubic in the groups) would cost more than a pass: convolution groups are then taken in runs of neighbours, down to whole layers. */
+/** Beyond this many groups the Newton solve (dense, cubic in the groups) would cost more than a pass: the space is then made coarser (see {@link coarseSpace}). */
 export const MAX_COARSE_GROUPS = 128;
 
 /** Union-find over the global units. */
@@ -71,10 +75,12 @@ function groupUnits(b: ProblemBlock, g: number, side: 'cols' | 'rows'): [number,
  * The partition of the units into groups: two units of a layer are together when every grouped
  * block reading or writing the layer puts them in one convolution group (a layer no grouped
  * block touches is one group; a depthwise convolution splits both its layers into channels,
- * whose chains then shift independently). With `chunks`, a block's convolution groups count in
- * `chunks` runs of neighbours (`1`: every layer is one group). Tie partners are together.
+ * whose channels then shift independently). With `chains`, each convolution group's columns are
+ * also together with its rows, across layers (a depthwise channel's chain is one group); with
+ * `chunks`, a block's convolution groups count in `chunks` runs of neighbours (`1`: every layer is
+ * one group). Tie partners are together.
  */
-function partition(problem: Problem, chunks: number): Partition {
+function partition(problem: Problem, chunks: number, chains: boolean): Partition {
   const { nUnits, layerUnit0, unitVar, blocks } = problem;
   const sets = new Partition(nUnits);
   // Per unit, the convolution group it falls in for each grouped block touching its layer.
@@ -95,6 +101,9 @@ function partition(problem: Problem, chunks: number): Partition {
       else sets.union(other, unit);
     }
   }
+  if (chains)
+    for (const b of blocks.filter((block) => block.groups > 1))
+      for (let g = 0; g < b.groups; g++) sets.union(groupUnits(b, g, 'cols')[0], groupUnits(b, g, 'rows')[0]);
   const firstUnit = new Int32Array(problem.nVars).fill(-1);
   for (let unit = 0; unit < nUnits; unit++) {
     const v = unitVar[unit];
@@ -168,13 +177,26 @@ function isExact(problem: Problem, space: Omit<CoarseSpace, 'exact' | 'merged'>)
   return r === 1 || !reads.includes(-3);
 }
 
-/** The coarse space of a problem (see {@link CoarseSpace}). */
+/**
+ * The coarse space of a problem (see {@link CoarseSpace}): every convolution group of every layer
+ * on its own if that fits the solve; else one group per chain across layers (a grouped block's
+ * convolution group with the columns it reads); else as many runs of neighbouring chains as fit
+ * (down to whole layers).
+ */
 export function coarseSpace(problem: Problem): CoarseSpace {
-  // Every convolution group on its own, or fewer runs of them until the groups fit the solve.
-  let groups = groupsOf(problem, partition(problem, Infinity));
-  let chunks = Infinity;
-  for (let next = 64; groups.nGroups > MAX_COARSE_GROUPS && next >= 1; next /= 2) groups = groupsOf(problem, partition(problem, (chunks = next)));
+  let groups = groupsOf(problem, partition(problem, Infinity, false));
+  const merged = groups.nGroups > MAX_COARSE_GROUPS;
+  if (merged) groups = groupsOf(problem, partition(problem, Infinity, true));
+  if (groups.nGroups > MAX_COARSE_GROUPS) {
+    let fits = 1;
+    let over = Math.max(...problem.blocks.map((b) => b.groups));
+    while (over - fits > 1) {
+      const mid = (fits + over) >> 1;
+      if (groupsOf(problem, partition(problem, mid, true)).nGroups <= MAX_COARSE_GROUPS) fits = mid;
+      else over = mid;
+    }
+    groups = groupsOf(problem, partition(problem, fits, true));
+  }
   const space = { ...groups, ...pairsOf(problem, groups.unitGroup) };
-  const merged = problem.blocks.some((b) => b.groups > chunks);
   return { ...space, merged, exact: isExact(problem, space) };
 }

@@ -149,6 +149,8 @@ export const CONV_NETS: Record<string, (seed: number) => Network> = {
   depthwise: (seed) => depthwiseNet(seed),
   'inverted-residual': (seed) => invertedResidualNet(seed),
   'wide-depthwise': (seed) => wideDepthwiseNet(seed),
+  // 2 x 96 depthwise channels: over MAX_COARSE_GROUPS, neighbouring channels share a coarse shift.
+  'merged-depthwise': (seed) => wideDepthwiseNet(seed, 96),
 };
 
 /**
