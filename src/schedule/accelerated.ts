@@ -21,19 +21,21 @@ export interface AcceleratedRecord {
 /**
  * The accelerated schedule (two-level, float64, on the CPU engine's passes): every sweep
  *
- * 1. shifts whole groups of layers by the exact minimiser of `F` over such shifts (the coarse
- *    correction of `coarse.ts`: a Newton solve on a few variables, no pass over `P`);
+ * 1. shifts whole groups of units (layers, split by convolution group: `coarseSpace.ts`) by the
+ *    minimiser of `F` over such shifts (the coarse correction of `coarse.ts`: a Newton solve on
+ *    a few variables, no pass over `P`; exact when the space is, otherwise the minimiser of a
+ *    model with the exact gradient, and step 3 then judges from the point before the shift);
  * 2. takes the per-unit step `u += log(Out/In) / (p + q)` from there (the step that balances a
  *    unit whose neighbours stay put: twice the paper's parallel exponent for `q <= p`, and
- *    between it and twice for `q > p`; with tie groups, and after the first fallback, the
- *    alternating exponent, twice the paper's) and evaluates the new factors (one pass over `P` for `p = q`, two
- *    otherwise);
+ *    between it and twice for `q > p`; with tie groups, a coarser (`merged`) coarse space, and
+ *    after the first fallback, the alternating exponent, twice the paper's) and evaluates the
+ *    new factors (one pass over `P` for `p = q`, two otherwise);
  * 3. if `F` did not fall by a share of the first-order prediction (Armijo), discards that point
  *    and takes the paper's parallel step from the start of step 2 instead, which never
  *    increases `F` (MATH.md §4), and evaluates it.
  *
- * The coarse step removes the slow, layer-wide directions and the long step the fast per-unit
- * ones, so the pass count hardly grows with depth. `F` never increases from one sweep to the
+ * The coarse step removes the slow directions (layer-, branch- and channel-wide) and the long
+ * step the fast per-unit ones, so the pass count hardly grows with depth. `F` never increases from one sweep to the
  * next, the fixed points are the balanced points (the coarse shift is zero there and the unit
  * steps vanish), and no parameter is asked of the user.
  */

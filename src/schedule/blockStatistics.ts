@@ -37,8 +37,8 @@ function expInRange(l: number): number {
 
 /**
  * `In`, `Out` and `F` at given log factors, kept **per block** (row sums `S[k]` and column sums
- * `C[k]` of each block) so that a coarse shift (whole layers scaled, see `coarse.ts`) updates
- * them without reading `P` again. The passes run in the engine's log-safe arithmetic
+ * `C[k]` of each block) so that a coarse shift (groups of units scaled, see `coarseSpace.ts`)
+ * updates them without reading `P` again. The passes run in the engine's log-safe arithmetic
  * ({@link LogPasses}); the per-unit statistics are linear float64, checked to lie well inside
  * its range ({@link StatisticsRangeError} otherwise). One evaluation reads `P` once for `p = q`
  * (the fused pass) and otherwise once for the row sums plus once for the column sums of the
