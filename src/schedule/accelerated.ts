@@ -2,8 +2,9 @@ import { updateExponent } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import type { CoarseLayout, LogPasses } from './blockStatistics.js';
 import { BlockStatistics, coarseLayout } from './blockStatistics.js';
-import type { CoarseSpace } from './coarse.js';
-import { coarseSpace, solveCoarse } from './coarse.js';
+import { solveCoarse } from './coarse.js';
+import type { CoarseSpace } from './coarseSpace.js';
+import { coarseSpace } from './coarseSpace.js';
 
 /** What one accelerated sweep did. */
 export interface AcceleratedRecord {
@@ -20,19 +21,21 @@ export interface AcceleratedRecord {
 /**
  * The accelerated schedule (two-level, float64, on the CPU engine's passes): every sweep
  *
- * 1. shifts whole groups of layers by the exact minimiser of `F` over such shifts (the coarse
- *    correction of `coarse.ts`: a Newton solve on a few variables, no pass over `P`);
+ * 1. shifts whole groups of units (layers, split by convolution group: `coarseSpace.ts`) by the
+ *    minimiser of `F` over such shifts (the coarse correction of `coarse.ts`: a Newton solve on
+ *    a few variables, no pass over `P`; exact when the space is, otherwise the minimiser of a
+ *    model with the exact gradient, and step 3 then judges from the point before the shift);
  * 2. takes the per-unit step `u += log(Out/In) / (p + q)` from there (the step that balances a
  *    unit whose neighbours stay put: twice the paper's parallel exponent for `q <= p`, and
- *    between it and twice for `q > p`; with tie groups, and after the first fallback, the
- *    alternating exponent, twice the paper's) and evaluates the new factors (one pass over `P` for `p = q`, two
- *    otherwise);
+ *    between it and twice for `q > p`; with tie groups, a coarser (`merged`) coarse space, and
+ *    after the first fallback, the alternating exponent, twice the paper's) and evaluates the
+ *    new factors (one pass over `P` for `p = q`, two otherwise);
  * 3. if `F` did not fall by a share of the first-order prediction (Armijo), discards that point
  *    and takes the paper's parallel step from the start of step 2 instead, which never
  *    increases `F` (MATH.md §4), and evaluates it.
  *
- * The coarse step removes the slow, layer-wide directions and the long step the fast per-unit
- * ones, so the pass count hardly grows with depth. `F` never increases from one sweep to the
+ * The coarse step removes the slow directions (layer-, branch- and channel-wide) and the long
+ * step the fast per-unit ones, so the pass count hardly grows with depth. `F` never increases from one sweep to the
  * next, the fixed points are the balanced points (the coarse shift is zero there and the unit
  * steps vanish), and no parameter is asked of the user.
  */
@@ -66,12 +69,10 @@ export class AcceleratedSchedule {
     this.layout = coarseLayout(problem, this.space);
     this.u = new Float64Array(problem.nVars);
     if (initial) this.u.set(initial);
-    this.safeEta = updateExponent(problem.p, problem.q, 'parallel');
-    // 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its
-    // rows; a tie group (residual connections) is not, and takes the alternating exponent
-    // (equal to 1/(p+q) for q <= p, smaller for q > p), as every net does after a fallback.
-    this.shortLongEta = Math.min(longEta ?? Infinity, updateExponent(problem.p, problem.q, 'alternating'));
-    this.longEta = longEta ?? (hasTies(problem) ? this.shortLongEta : 1 / (problem.p + problem.q));
+    const exponents = acceleratedExponents(problem, this.space);
+    this.safeEta = exponents.safeEta;
+    this.shortLongEta = Math.min(longEta ?? Infinity, exponents.shortLongEta);
+    this.longEta = longEta ?? exponents.longEta;
     this.groupOfVar = new Int32Array(problem.nVars).fill(-1);
     for (let unit = 0; unit < problem.nUnits; unit++) {
       const v = problem.unitVar[unit];
@@ -134,6 +135,32 @@ export class AcceleratedSchedule {
   private snapshot(): { u: Float64Array; In: Float64Array; Out: Float64Array; F: number } {
     return { u: this.u.slice(), In: this.stats.In.slice(), Out: this.stats.Out.slice(), F: this.stats.F };
   }
+}
+
+/** The exponents of the accelerated schedule's steps on a problem (both engines take them from here). */
+export interface AcceleratedExponents {
+  /** The long step's exponent at the start of a run. */
+  longEta: number;
+  /** The long step's exponent after its first fallback (the alternating exponent). */
+  shortLongEta: number;
+  /** The paper's parallel exponent of the safe step. */
+  safeEta: number;
+}
+
+/**
+ * 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its rows;
+ * a tie group (residual connections) is not, nor is a channel of a depthwise chain unless the
+ * coarse space shifts every channel of every layer on its own (it then removes what the longer
+ * step excites, `space.merged` false): they take the alternating exponent (equal to 1/(p+q) for
+ * q <= p, smaller for q > p), as every net does after a fallback.
+ */
+export function acceleratedExponents(problem: Problem, space: CoarseSpace = coarseSpace(problem)): AcceleratedExponents {
+  const shortLongEta = updateExponent(problem.p, problem.q, 'alternating');
+  return {
+    longEta: hasTies(problem) || space.merged ? shortLongEta : 1 / (problem.p + problem.q),
+    shortLongEta,
+    safeEta: updateExponent(problem.p, problem.q, 'parallel'),
+  };
 }
 
 /**
