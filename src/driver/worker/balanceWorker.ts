@@ -1,0 +1,15 @@
+/**
+ * The library's balance worker: a module Web Worker that a page's `balance` starts for a CPU run
+ * (`client.ts`), so that the page's main thread never runs the sweeps. It says it is ready, then
+ * serves the one run it is sent; the page terminates it when the run ends or is cancelled.
+ */
+
+import type { RunRequest } from './protocol.js';
+import { serveRun } from './serve.js';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+
+scope.onmessage = (event: MessageEvent<RunRequest>) => {
+  if (event.data?.type === 'run') void serveRun(event.data, (reply, transfer = []) => scope.postMessage(reply, transfer));
+};
+scope.postMessage({ type: 'ready' });
