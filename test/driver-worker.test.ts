@@ -10,9 +10,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BalanceOptions, BalanceResult, SweepProgress } from '../src/balance.js';
 import { balance } from '../src/balance.js';
 import { onPageMainThread } from '../src/driver/worker/client.js';
-import type { RunRequest } from '../src/driver/worker/protocol.js';
-import { serveRun } from '../src/driver/worker/serve.js';
+import { arrayParts, NetworkAssembly, PART_ELEMENTS, splitNetwork } from '../src/driver/worker/networkParts.js';
+import type { PageMessage } from '../src/driver/worker/protocol.js';
+import { workerSession } from '../src/driver/worker/serve.js';
 import { WeightBalanceError } from '../src/errors.js';
+import { mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
 import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
 
@@ -29,7 +31,9 @@ class FakeWorker {
   onerror: ((event: ErrorEvent) => void) | null = null;
   onmessageerror: ((event: MessageEvent) => void) | null = null;
   terminated = false;
-  received: unknown[] = [];
+  /** The page's messages, as the worker got them. */
+  received: PageMessage[] = [];
+  private readonly handle = workerSession((reply, transfer) => this.reply(reply, transfer));
   constructor(
     readonly url: URL,
     readonly options: WorkerOptions,
@@ -46,10 +50,10 @@ class FakeWorker {
       if (!this.terminated) this.onmessage?.({ data: copy } as MessageEvent);
     }, 0);
   }
-  postMessage(message: unknown): void {
-    const copy = structuredClone(message) as RunRequest;
+  postMessage(message: unknown, transfer: Transferable[] = []): void {
+    const copy = structuredClone(message, { transfer }) as PageMessage;
     this.received.push(copy);
-    if (mode === 'serve') setTimeout(() => void serveRun(copy, (reply, transfer) => this.reply(reply, transfer)), 0);
+    if (mode === 'serve') setTimeout(() => this.handle(copy), 0);
   }
   terminate(): void {
     this.terminated = true;
@@ -110,10 +114,8 @@ describe('a CPU run on a page goes to the library worker', () => {
       expect(there.progress.length).toBeGreaterThan(1);
       expect(there).toEqual(here);
       expect(net).toEqual(before);
-      // The worker got a copy, never the caller's arrays.
-      const sent = (worker.received[0] as RunRequest).network;
-      expect(sent).toEqual(net);
-      expect(sent.blocks[0].weight).not.toBe(net.blocks[0].weight);
+      // The worker got the structure, then copies of the arrays in parts, then start.
+      expect(worker.received.map((m) => m.type)).toEqual(['run', ...splitNetwork(net).arrays.map(() => 'part'), 'start']);
     }
   });
 
@@ -193,5 +195,44 @@ describe('a CPU run on a page goes to the library worker', () => {
     expect(started).toHaveLength(0);
     const message = await rejection(balance(mlpNet(10), { p: 2, q: 2, worker: 'yes' as never }), WeightBalanceError);
     expect(message).toMatch(/worker must be true or false, got "yes"/);
+  });
+});
+
+describe('the copy of a network posted to the worker', () => {
+  it("is its structure and copies of its arrays in parts, never the caller's buffers, rebuilt exactly", () => {
+    const net = cnnNet(11, 'float32');
+    net.blocks[1].bias = null;
+    net.blocks[2].weight = new Float64Array(Array.from(net.blocks[2].weight));
+    const big = mlp([520, 520, 2], { seed: 1 }); // 270,400 weights in block 0: two parts
+    for (const network of [net, big]) {
+      const { structure, arrays } = splitNetwork(network);
+      expect(arrays).toHaveLength(network.blocks.reduce((n, b) => n + (b.bias ? 2 : 1), 0));
+      expect(JSON.stringify(structure).length).toBeLessThan(10_000); // no weights in the structure
+      const assembly = new NetworkAssembly(structuredClone(structure));
+      let parts = 0;
+      for (const part of arrayParts(arrays)) {
+        expect(part.values.length).toBeLessThanOrEqual(PART_ELEMENTS);
+        expect(arrays.map((a) => a.buffer)).not.toContain(part.values.buffer);
+        assembly.add(structuredClone(part, { transfer: [part.values.buffer] }));
+        parts++;
+      }
+      expect(parts).toBe(arrays.reduce((n, a) => n + Math.ceil(a.length / PART_ELEMENTS), 0));
+      const rebuilt = assembly.network;
+      expect(rebuilt.blocks.every((b, k) => b.weight.every((w, i) => Object.is(w, network.blocks[k].weight[i])))).toBe(true);
+      expect({ ...rebuilt, blocks: rebuilt.blocks.map((b) => ({ ...b, weight: null })) }).toEqual({
+        ...network,
+        blocks: network.blocks.map((b) => ({ ...b, weight: null })),
+      });
+      expect(rebuilt.blocks.every((b, k) => b.weight.constructor === network.blocks[k].weight.constructor)).toBe(true);
+    }
+    expect(Math.ceil(big.blocks[0].weight.length / PART_ELEMENTS)).toBeGreaterThan(1);
+  });
+
+  it('leaves what is not a block of typed arrays to the structured clone (the worker refuses it by name)', async () => {
+    const broken = { ...mlpNet(12), blocks: [{ weight: [1, 2] }, null] } as unknown as Network;
+    expect(splitNetwork(broken)).toEqual({ structure: broken, arrays: [] });
+    const here = await rejection(balance(broken, { p: 2, q: 2, backend: 'cpu', worker: false }), WeightBalanceError);
+    expect(await rejection(balance(broken, { p: 2, q: 2, backend: 'cpu' }), WeightBalanceError)).toBe(here);
+    expect(started).toHaveLength(1);
   });
 });

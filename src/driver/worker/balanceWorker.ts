@@ -4,12 +4,11 @@
  * serves the one run it is sent; the page terminates it when the run ends or is cancelled.
  */
 
-import type { RunRequest } from './protocol.js';
-import { serveRun } from './serve.js';
+import type { PageMessage } from './protocol.js';
+import { workerSession } from './serve.js';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
+const handle = workerSession((reply, transfer = []) => scope.postMessage(reply, transfer));
 
-scope.onmessage = (event: MessageEvent<RunRequest>) => {
-  if (event.data?.type === 'run') void serveRun(event.data, (reply, transfer = []) => scope.postMessage(reply, transfer));
-};
+scope.onmessage = (event: MessageEvent<PageMessage>) => handle(event.data);
 scope.postMessage({ type: 'ready' });

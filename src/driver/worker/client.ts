@@ -1,7 +1,8 @@
 /**
  * The page side of a CPU run in the library's balance worker (`balanceWorker.ts`). On a page's main
  * thread `balance` posts a CPU run here so that the sweeps never block the page: the network goes
- * to a module Web Worker as a structured-clone copy, progress comes back in batches and is handed
+ * to a module Web Worker as a copy, its arrays in parts between which the page runs
+ * (`networkParts.ts`), progress comes back in batches and is handed
  * to `onSweep` sweep by sweep, the result's arrays are transferred back, an error is thrown again
  * as the same class with the same message, and an abort terminates the worker at once.
  *
@@ -12,7 +13,8 @@
 
 import { BalanceAbortedError } from '../../errors.js';
 import type { Network } from '../../network/types.js';
-import type { RunRequest, WorkerReply, WorkerSettings } from './protocol.js';
+import { arrayParts, splitNetwork } from './networkParts.js';
+import type { PageMessage, WorkerReply, WorkerSettings } from './protocol.js';
 import { errorFromReply } from './protocol.js';
 
 /** What {@link runInWorker} needs of a `Worker` (a fake one in tests). */
@@ -20,7 +22,7 @@ export interface WorkerLike {
   onmessage: ((event: MessageEvent) => void) | null;
   onerror: ((event: ErrorEvent) => void) | null;
   onmessageerror: ((event: MessageEvent) => void) | null;
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer: Transferable[]): void;
   terminate(): void;
 }
 
@@ -93,11 +95,31 @@ export function runInWorker<Progress, Result>(run: OffThreadRun<Progress, Result
       else settle(() => reject(new Error(`the balance worker failed: ${event.message || 'no message'}`)));
     };
     worker.onmessageerror = () => settle(() => reject(new Error('the balance worker sent a message that could not be read')));
-    const request: RunRequest = { type: 'run', network: run.network, settings: run.settings };
-    try {
-      worker.postMessage(request); // a structured-clone copy: the worker never sees the caller's arrays
-    } catch {
-      inThread(); // a network that cannot be cloned (an extra property holding a function)
-    }
+    // A network that cannot be cloned (an extra property holding a function): run here.
+    postRun(worker, run.network, run.settings, () => settled).catch(inThread);
   });
+}
+
+/** The longest the page's main thread copies parts of the network before it lets the page run, in milliseconds. */
+const COPY_SLICE_MS = 8;
+
+/**
+ * Post a run: the network's structure, then copies of its arrays in parts (letting the page run
+ * every few milliseconds), then `start`. Stops early once `stopped()`; throws if the structure
+ * cannot be cloned.
+ */
+async function postRun(worker: WorkerLike, network: Network, settings: WorkerSettings, stopped: () => boolean): Promise<void> {
+  const post = (message: PageMessage, transfer: Transferable[] = []): void => worker.postMessage(message, transfer);
+  const { structure, arrays } = splitNetwork(network);
+  post({ type: 'run', structure, settings });
+  let sliceStarted = performance.now();
+  for (const part of arrayParts(arrays)) {
+    post({ type: 'part', ...part }, [part.values.buffer]);
+    if (performance.now() - sliceStarted > COPY_SLICE_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (stopped()) return;
+      sliceStarted = performance.now();
+    }
+  }
+  post({ type: 'start' });
 }

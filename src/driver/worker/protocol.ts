@@ -1,7 +1,8 @@
 /**
  * The messages between a page's main thread and the library's balance worker
  * (`driver/worker/balanceWorker.ts`), and how an error crosses between them. Everything here is
- * structured-clone data: the network travels as a copy, the result's arrays are transferred back.
+ * structured-clone data: the network travels as a copy (its structure, then its arrays in parts:
+ * `networkParts.ts`), the result's arrays are transferred back.
  *
  * Generic over the progress and result types so that this module needs nothing from
  * `balance.ts` (which imports the client: no import cycle).
@@ -10,6 +11,7 @@
 import { BalanceAbortedError, WeightBalanceError } from '../../errors.js';
 import type { Network } from '../../network/types.js';
 import type { Schedule } from '../../options.js';
+import type { ArrayPart } from './networkParts.js';
 
 /** The run options that cross to the worker: plain data (no function, signal or GPU object). */
 export interface WorkerSettings {
@@ -21,12 +23,11 @@ export interface WorkerSettings {
   maxSweeps: number;
 }
 
-/** Page → worker: balance this copy of a network on the CPU, on the worker's thread. */
-export interface RunRequest {
-  type: 'run';
-  network: Network;
-  settings: WorkerSettings;
-}
+/**
+ * Page → worker, in this order: the run (the network's structure, its arrays as placeholders),
+ * the parts of its arrays, then `start`.
+ */
+export type PageMessage = { type: 'run'; structure: Network; settings: WorkerSettings } | ({ type: 'part' } & ArrayPart) | { type: 'start' };
 
 /** An error as it crosses a thread: its class (by name) and its message. */
 export interface ErrorReply {
