@@ -88,7 +88,7 @@ test('a multi-second CPU run leaves the main thread responsive and gives the in-
     type: 'main thread',
     description: `worker: ${report.offMs.toFixed(0)} ms run, largest gap between 10 ms ticks ${report.offMaxGap.toFixed(0)} ms (${report.offTicks} ticks); worker: false: ${report.hereMs.toFixed(0)} ms run, largest gap ${report.hereMaxGap.toFixed(0)} ms`,
   });
-  expect(workers.started).toHaveLength(1); // the worker: false run started none
+  await expect.poll(() => workers.started.length).toBe(1); // the worker: false run started none
   expect(report.offMs).toBeGreaterThan(1500);
   expect(report.offMaxGap).toBeLessThan(Math.min(300, report.offMs / 5));
   expect(report.offTicks).toBeGreaterThan(report.offMs / 40);
@@ -138,8 +138,8 @@ test('cancel terminates the worker at once and leaves the network as it was; the
     };
   });
   expect(report).toMatchObject({ name: 'AbortError', isAbortError: true, lastSweep: 5, untouched: true, nextConverged: true });
-  expect(report.stopMs).toBeLessThan(100);
-  expect(workers.started).toHaveLength(2);
+  expect(report.stopMs).toBeLessThan(500); // at once: the run would go on for minutes
+  await expect.poll(() => workers.started.length).toBe(2);
   await expect.poll(() => workers.closed.size).toBe(2);
 });
 
@@ -168,5 +168,5 @@ test("errors from the worker keep their class and message (the network's, the no
     expect(worker).toEqual(here);
     expect(worker).toMatchObject({ isWeightBalanceError: true, name: 'WeightBalanceError' });
   }
-  expect(workers.started).toHaveLength(2);
+  await expect.poll(() => workers.started.length).toBe(2);
 });

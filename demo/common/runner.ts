@@ -5,15 +5,15 @@
  * - `cpu`: the library's own module Web Worker, on a copy of the network; cancel terminates it.
  * - `webgpu`: on the page with an AbortSignal (the GPU does the work, the page stays responsive);
  *   if WebGPU fails the library finishes on the CPU and says why in `fallback`.
- * - `auto`: the library's one backend choice: WebGPU on a hardware adapter, else the CPU in the
- *   library's worker, with `fallback` saying why (`no-webgpu`, `no-adapter`, `software-adapter`,
- *   `cpu-schedule`).
+ * - `auto`: the library's one backend choice (`chooseBackend`): WebGPU on a hardware adapter,
+ *   else the CPU in the library's worker, with `fallback` saying why (`no-webgpu`, `no-adapter`,
+ *   `software-adapter`). The adapter chosen is the one the run uses (requested once).
  *
  * The caller's network is never modified: the worker gets a copy and `balance` returns a new one.
  */
 
-import type { Backend, BalanceResult, Network, Schedule, SweepProgress } from '../../src/index.js';
-import { BalanceAbortedError, balance } from '../../src/index.js';
+import type { Backend, BalanceResult, GpuSource, Network, Schedule, SweepProgress } from '../../src/index.js';
+import { BalanceAbortedError, balance, chooseBackend } from '../../src/index.js';
 
 /** Sweeps per GPU submission for runs on the page: progress after every few sweeps. */
 export const PAGE_SWEEPS_PER_BATCH = 4;
@@ -46,11 +46,8 @@ export async function webGpuUnavailable(): Promise<string | null> {
   }
 }
 
-/**
- * Start one balance run (see the module comment for where it runs). Progress comes in batches:
- * the sweeps reported together (a worker's message, a GPU batch) reach `onProgress` at once.
- */
-export function startRun(network: Network, settings: RunSettings, backend: Backend, onProgress: (items: SweepProgress[]) => void): RunHandle {
+/** One `balance` call with a handle: progress in batches (the sweeps reported together, by a worker's message or a GPU batch, reach `onProgress` at once). */
+function running(network: Network, settings: RunSettings, where: { backend: Backend } & GpuSource, onProgress: (items: SweepProgress[]) => void): RunHandle {
   const controller = new AbortController();
   let pending: SweepProgress[] = [];
   const flush = (): void => {
@@ -58,9 +55,9 @@ export function startRun(network: Network, settings: RunSettings, backend: Backe
     pending = [];
     if (!controller.signal.aborted) onProgress(items);
   };
-  const running = balance(network, {
+  const result = balance(network, {
     ...settings,
-    backend,
+    ...where,
     // Small GPU batches: the first progress comes after a few sweeps (16 by default, which on a
     // large net or a slow adapter keeps the page silent for a long time), at one read-back per batch.
     sweepsPerBatch: PAGE_SWEEPS_PER_BATCH,
@@ -74,6 +71,17 @@ export function startRun(network: Network, settings: RunSettings, backend: Backe
   const aborted = new Promise<never>((_, reject) => {
     controller.signal.addEventListener('abort', () => reject(new BalanceAbortedError('cancelled')), { once: true });
   });
-  running.catch(() => undefined);
-  return { result: Promise.race([running, aborted]), cancel: () => controller.abort() };
+  result.catch(() => undefined);
+  return { result: Promise.race([result, aborted]), cancel: () => controller.abort() };
+}
+
+/** Start one balance run (see the module comment for where it runs). */
+export async function startRun(network: Network, settings: RunSettings, backend: Backend, onProgress: (items: SweepProgress[]) => void): Promise<RunHandle> {
+  if (backend !== 'auto') return running(network, settings, { backend }, onProgress);
+  // The page says why not WebGPU (no WebGPU, a software adapter) whatever the schedule; the
+  // adapter chosen is the one the run uses (requested once).
+  const choice = await chooseBackend('auto');
+  if (choice.backend === 'webgpu') return running(network, settings, { backend: 'webgpu', ...choice.source }, onProgress);
+  const handle = running(network, settings, { backend: 'cpu' }, onProgress);
+  return { ...handle, result: handle.result.then((r) => ({ ...r, fallback: choice.fallback })) };
 }
