@@ -69,11 +69,12 @@ export interface BalanceOptions extends NormExponents, GpuSource {
   /**
    * On a page's main thread, a run on the CPU engine (`backend: 'cpu'`, or `auto` without a
    * hardware GPU) goes to a module Web Worker that the library provides, so that the page never
-   * freezes: the network is copied to it, `onSweep` gets every sweep in order (in batches of up
-   * to 50 ms), `signal` terminates it, errors are thrown again with their class and message, and
-   * the result is the in-thread one. `false` runs on the calling thread. Node and workers always
-   * run on the calling thread; where the worker cannot start (a content security policy, a
-   * network that cannot be copied) the run is done on the calling thread. Default `true`.
+   * freezes: the network is copied to it (do not write to it until the run settles), `onSweep`
+   * gets every sweep in order (delivered in batches at most 50 ms apart), `signal` terminates
+   * it, errors are thrown again with their class and message, and the result is the in-thread
+   * one. `false` runs on the calling thread. Node and workers always run on the calling thread;
+   * where the worker cannot start (a content security policy, a network that cannot be copied)
+   * the run is done on the calling thread. Default `true`.
    */
   worker?: boolean;
 }
@@ -199,7 +200,8 @@ function isFloat32(net: Network): boolean {
  * updates of all hidden units (MATH.md §4). Monotone, no learning rate, to the global minimum.
  *
  * Bad input is refused before any work with a {@link WeightBalanceError}. The input network
- * is never modified: not by an error, a lost GPU device or a cancelled run.
+ * is never modified: not by an error, a lost GPU device or a cancelled run. On a page's main
+ * thread a CPU run goes to the library's Web Worker (option `worker`).
  *
  * @example
  * const net = mlp([200, 2500, 1250, 10], { seed: 0 });
