@@ -24,6 +24,11 @@ mapWithGroupBy.groupBy ??= <K, T>(items: Iterable<T>, key: (item: T, index: numb
 const external = [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'webgpu', 'onnxruntime-node', 'commander'];
 
 export default defineConfig({
+  // Relative URLs: the balance worker (src/driver/worker/balanceWorker.ts, emitted as assets/balanceWorker-*.js)
+  // is found next to the module that starts it, wherever dist/ is served from.
+  base: './',
+  // One self-contained file (the library's worker is started with `type: 'module'`).
+  worker: { format: 'es' },
   build: {
     target: 'es2022',
     outDir: 'dist',

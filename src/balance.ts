@@ -2,8 +2,9 @@ import type { BackendChoice, GpuSource } from './driver/backend.js';
 import { chooseBackend } from './driver/backend.js';
 import type { Fallback } from './driver/fallback.js';
 import { EngineHandover } from './driver/handover.js';
+import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
-import { BalanceAbortedError, normOverflowError, WeightBalanceError } from './errors.js';
+import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
 import { rescale, withWeights } from './network/rescale.js';
 import type { Network, UnitRef } from './network/types.js';
 import { unitCount } from './network/types.js';
@@ -65,6 +66,17 @@ export interface BalanceOptions extends NormExponents, GpuSource {
   onSweep?: (progress: SweepProgress) => void;
   /** Cancels the run; the promise rejects with an `AbortError` and the input stays intact. */
   signal?: AbortSignal;
+  /**
+   * On a page's main thread, a run on the CPU engine (`backend: 'cpu'`, or `auto` without a
+   * hardware GPU) goes to a module Web Worker that the library provides, so that the page never
+   * freezes: the network is copied to it (do not write to it until the run settles), `onSweep`
+   * gets every sweep in order (delivered in batches at most 50 ms apart), `signal` terminates
+   * it, errors are thrown again with their class and message, and the result is the in-thread
+   * one. `false` runs on the calling thread. Node and workers always run on the calling thread;
+   * where the worker cannot start (a content security policy, a network that cannot be copied)
+   * the run is done on the calling thread. Default `true`.
+   */
+  worker?: boolean;
 }
 
 /** The outcome of {@link balance}. */
@@ -126,6 +138,7 @@ const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
   'sweepsPerBatch',
   'onSweep',
   'signal',
+  'worker',
   'gpu',
   'adapter',
   'device',
@@ -149,6 +162,8 @@ export function validateRunOptions(options: BalanceOptions): Required<Pick<Balan
     throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
   if (options.onSweep !== undefined && typeof options.onSweep !== 'function')
     throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
+  if (options.worker !== undefined && typeof options.worker !== 'boolean')
+    throw new WeightBalanceError(`worker must be true or false, got ${describeValue(options.worker)}`);
   if (schedule === 'accelerated' && backend === 'webgpu')
     throw new WeightBalanceError("schedule 'accelerated' runs on the CPU engine only: with backend 'webgpu' use schedule 'parallel' or 'alternating'");
   return { schedule, tol, maxSweeps, backend, sweepsPerBatch };
@@ -185,7 +200,8 @@ function isFloat32(net: Network): boolean {
  * updates of all hidden units (MATH.md §4). Monotone, no learning rate, to the global minimum.
  *
  * Bad input is refused before any work with a {@link WeightBalanceError}. The input network
- * is never modified: not by an error, a lost GPU device or a cancelled run.
+ * is never modified: not by an error, a lost GPU device or a cancelled run. On a page's main
+ * thread a CPU run goes to the library's Web Worker (option `worker`).
  *
  * @example
  * const net = mlp([200, 2500, 1250, 10], { seed: 0 });
@@ -195,11 +211,43 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const started = performance.now();
   if (!options || typeof options !== 'object') throw new WeightBalanceError('balance needs options { p, q }');
   const run = validateRunOptions(options);
+  if (options.worker === false || !onPageMainThread()) return balanceHere(net, options, run, started);
+  // A page's main thread: the backend first, then a CPU run goes to the library's worker.
+  const choice = await backendFor(run, options);
+  if (choice.backend === 'webgpu') return balanceHere(net, options, run, started, choice);
+  return balanceInWorker(net, options, run, choice, started);
+}
+
+/** Where a run starts. The accelerated schedule runs on the CPU engine only: `auto` does not look for a GPU for it. */
+async function backendFor(run: RunOptions, source: GpuSource): Promise<BackendChoice> {
+  return run.schedule === 'accelerated' ? cpuOnlySchedule(run.backend) : await chooseBackend(run.backend, source);
+}
+
+/**
+ * A CPU run in the library's worker (`driver/worker/`): the same result as on this thread, with
+ * the backend choice's `fallback` and this thread's wall time.
+ */
+async function balanceInWorker(net: Network, options: BalanceOptions, run: RunOptions, choice: BackendChoice, started: number): Promise<BalanceResult> {
+  const { p, q, includeBiases, signal, onSweep } = options;
+  const result = await runInWorker<SweepProgress, BalanceResult>({
+    network: net,
+    settings: { p, q, includeBiases, schedule: run.schedule, tol: run.tol, maxSweeps: run.maxSweeps },
+    onSweep,
+    signal,
+    inThread: () => balanceHere(net, options, run, started, choice),
+  });
+  return { ...result, fallback: choice.fallback, ms: performance.now() - started };
+}
+
+/** The options of a run once checked. */
+type RunOptions = ReturnType<typeof validateRunOptions>;
+
+/** A run on this thread; `chosen` is the backend when it was chosen already. */
+async function balanceHere(net: Network, options: BalanceOptions, run: RunOptions, started: number, chosen?: BackendChoice): Promise<BalanceResult> {
   const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases });
   throwIfAborted(options.signal);
   await prepareWasmKernels(); // the CPU engine's kernels, compiled off the main thread's synchronous path
-  // The accelerated schedule runs on the CPU engine only: `auto` does not look for a GPU for it.
-  const choice = run.schedule === 'accelerated' ? cpuOnlySchedule(run.backend) : await chooseBackend(run.backend, options);
+  const choice = chosen ?? (await backendFor(run, options));
   throwIfAborted(options.signal);
   const handover = await EngineHandover.open(problem, run, choice);
   try {
@@ -249,7 +297,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
  */
 async function sweepLoop(
   handover: EngineHandover,
-  run: ReturnType<typeof validateRunOptions>,
+  run: RunOptions,
   options: BalanceOptions,
   history: number[],
   converged: boolean,

@@ -51,6 +51,26 @@ describe('the built ES module', () => {
     expect(code).toMatch(/@compute\s+@workgroup_size/);
   });
 
+  it('emits the balance worker as one self-contained file that the module starts at a URL relative to itself', () => {
+    const { files } = importGraph(join(distDir, 'index.js'));
+    const starts = files.flatMap((f) =>
+      [...readFileSync(f, 'utf8').matchAll(/new Worker\(new URL\(\s*(?:\/\*[^*]*\*\/\s*)?new URL\("([^"]+)", import\.meta\.url\)/g)].map((m) => ({
+        from: f,
+        url: m[1],
+      })),
+    );
+    expect(starts).toHaveLength(1);
+    const [{ from, url }] = starts;
+    expect(url).toMatch(/^assets\/balanceWorker-[\w-]+\.js$/);
+    const worker = join(dirname(from), url);
+    const { files: workerFiles, external } = importGraph(worker);
+    expect(workerFiles).toEqual([worker]);
+    expect(external).toEqual([]);
+    const code = readFileSync(worker, 'utf8');
+    expect(code).not.toMatch(/\bfetch\s*\(/);
+    expect(code).toMatch(/postMessage\(\{\s*type: "ready"/);
+  });
+
   it('exports what the sources export', () => {
     expect(Object.keys(built).sort()).toEqual(Object.keys(source).sort());
   });
