@@ -2,6 +2,7 @@
  * `npm run zoo -- DIR [-p P] [-q Q] [CLI options...]`: balance every `.onnx` file of DIR through
  * the CLI, check it in onnxruntime, and print the table (see onnxZoo.ts).
  */
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatZoo, runZoo } from './onnxZoo.js';
 
@@ -20,6 +21,8 @@ const take = (flag: string): number | undefined => {
 };
 const p = take('-p');
 const q = take('-q');
-const cli = fileURLToPath(new URL('../bin/weight-balance.js', import.meta.url));
+// A path built from this file's own (dist/zoo.js), not `new URL('../bin/…', import.meta.url)`:
+// Vite inlines such a URL as a data: URL, which is not a file the child process can run.
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'weight-balance.js');
 const rows = await runZoo(dir, { cli, p, q, args: argv });
 process.stdout.write(`${formatZoo(rows)}\n`);
