@@ -14,6 +14,11 @@ export interface WeightBinding {
   transposed: boolean;
   /** Per-row factor between the block and the stored tensor; `null`: all ones. */
   rowScale: Float64Array | null;
+  /**
+   * The stored values of the rows whose factor is 0 (a BatchNormalization scale of 0 ignores the
+   * row, which the writer keeps as stored), in block order; set by the reader after the import.
+   */
+  storedRows?: ReadonlyMap<number, Float64Array>;
 }
 
 /**

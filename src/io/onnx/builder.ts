@@ -6,12 +6,13 @@
  * unitOps.ts, shapeOps.ts) read and extend it; importGraph.ts drives it node by node.
  */
 import { describeValue } from '../../errors.js';
-import type { Activation, Block, Layer, Pool, WeightArray } from '../../network/types.js';
+import type { Activation, Block, Layer, Pool } from '../../network/types.js';
 import { pooledSize } from '../../network/validate.js';
 import type { BlockBinding } from './bindings.js';
 import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
 import { fail, sameShape } from './state.js';
+import type { StoredFloats } from './tensor.js';
 import { elementCount } from './tensor.js';
 
 /** Units that an op the balancer cannot rescale through forced to factor 1. */
@@ -34,8 +35,10 @@ export interface OnnxFixedUnits {
 /** What the importer needs from the file besides the graph. */
 export interface GraphSource {
   graph: GraphProto;
-  /** Float values of initializer `index` (weights); `writable` ones must be rewritable in place. */
+  /** Float values of initializer `index` as float64 (biases, parameters); `writable` ones must be rewritable in place. */
   floatValues(index: number, writable: boolean): Float64Array;
+  /** A weight initializer's values as stored, not copied where the file allows (read them only); rewritable in place. */
+  weightValues(index: number): StoredFloats;
 }
 
 /** Ops that keep the shape of their (unit-carrying) input: an opaque one becomes a fixed barrier. */
@@ -172,6 +175,11 @@ export class GraphBuilder {
     return this.source.floatValues(c.initializer, true);
   }
 
+  /** A weight initializer's values as stored (see {@link GraphSource.weightValues}). */
+  weightValues(c: ConstState & { initializer: number }): StoredFloats {
+    return this.source.weightValues(c.initializer);
+  }
+
   /** Record a tensor's state, indexing the names that show each layer's output. */
   setState(name: string, state: State): void {
     this.states.set(name, state);
@@ -206,8 +214,10 @@ export class GraphBuilder {
     if (extra.pool) layer.pool = extra.pool;
     this.layers.push(layer);
     for (const b of pre.blocks) {
-      const alloc = (v: Float64Array): WeightArray => (b.double ? Float64Array.from(v) : Float32Array.from(v));
-      const common = { name: b.name, from: b.from, to: k, weight: alloc(b.weight), bias: b.bias ? alloc(b.bias) : null };
+      // The pending weights are the block's own (never a view of the file): kept, not copied, in its precision.
+      const weight = b.weight instanceof Float64Array === b.double ? b.weight : b.double ? Float64Array.from(b.weight) : Float32Array.from(b.weight);
+      const bias = b.bias ? (b.double ? Float64Array.from(b.bias) : Float32Array.from(b.bias)) : null;
+      const common = { name: b.name, from: b.from, to: k, weight, bias };
       this.blocks.push(
         b.kind === 'dense'
           ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }

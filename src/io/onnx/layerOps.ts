@@ -4,6 +4,7 @@
  * zero Pad before it). Each returns the pending sum of its one block.
  */
 import { describeValue } from '../../errors.js';
+import type { WeightArray } from '../../network/types.js';
 import { slidingOutput } from '../../network/validate.js';
 import { attrFloat, attrInt, attrInts } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
@@ -13,7 +14,7 @@ import { DataType } from './schema.js';
 import { convPadding, lift1d } from './shapes.js';
 import type { PreState, State } from './state.js';
 import { fail, sameShape } from './state.js';
-import { elementCount } from './tensor.js';
+import { elementCount, ownWeights } from './tensor.js';
 
 export function dense(b: GraphBuilder, node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): PreState {
   const a = inputs[0];
@@ -36,21 +37,23 @@ export function dense(b: GraphBuilder, node: NodeProto, op: string, inputs: (Sta
   }
   const [inDim, outDim] = transposed ? dims : [dims[1], dims[0]];
   if (inDim !== source.shape[0]) fail(`node ${where}: weight '${w.tensor.name}' reads ${inDim} features, its input has ${source.shape[0]}`);
-  const stored = b.floatValues(w);
-  let weight = stored; // read only: folding and materializing make new arrays
+  let double = w.tensor.dataType === DataType.DOUBLE;
+  const stored = b.weightValues(w);
+  let weight: WeightArray;
   if (transposed || alpha !== 1) {
-    weight = new Float64Array(outDim * inDim);
+    // From the stored values (a view of the file where it can be): one array, in the block's precision.
+    const values = stored.values;
+    weight = double ? new Float64Array(outDim * inDim) : new Float32Array(outDim * inDim);
     for (let i = 0; i < outDim; i++) {
-      for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? stored[j * outDim + i] : stored[i * inDim + j]);
+      for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? values[j * outDim + i] : values[i * inDim + j]);
     }
-  }
+  } else weight = ownWeights(stored, double);
   const binding: BlockBinding = {
     node: name,
     weight: { initializer: w.initializer, transposed, rowScale: alpha === 1 ? null : new Float64Array(outDim).fill(alpha) },
     bias: null,
   };
   let bias: Float64Array | null = null;
-  let double = w.tensor.dataType === DataType.DOUBLE;
   const c = inputs[2];
   if (op === 'Gemm' && c && beta !== 0) {
     const cb = b.weightInput(c, 'bias C', where);
@@ -118,11 +121,10 @@ export function conv(b: GraphBuilder, node: NodeProto, inputs: (State | null)[],
     padding[0] += folded[0];
     padding[1] += folded[1];
   }
-  // Never written to (folding and materializing make new arrays): no defensive copy of the weights.
-  const weight = b.floatValues(w);
+  let double = w.tensor.dataType === DataType.DOUBLE;
+  const weight = ownWeights(b.weightValues(w), double);
   const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed: false, rowScale: null }, bias: null };
   let bias: Float64Array | null = null;
-  let double = w.tensor.dataType === DataType.DOUBLE;
   if (inputs[2]) {
     const biasInput = b.weightInput(inputs[2], 'bias B', where);
     if (elementCount(biasInput.tensor) !== outC || (biasInput.tensor.dims ?? []).length !== 1)
