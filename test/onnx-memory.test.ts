@@ -76,7 +76,7 @@ describe('ONNX memory: one copy of the weights', () => {
   it("the writer's parts: a float32 [out, in] weight is the balanced network's own array, a transposed or folded one a new array", async () => {
     const onnx = readOnnx(mixedModel());
     const net = (await balance(onnx.network, { p: 2, q: 2, backend: 'cpu', tol: 1e-8 })).network;
-    const parts = writeOnnxParts(onnx.source, net).model;
+    const parts = [...writeOnnxParts(onnx.source, net).model];
     const shares = (k: number): boolean => parts.some((part) => part.buffer === net.blocks[k].weight.buffer);
     const byName = (name: string): number => net.blocks.findIndex((b) => b.name === name);
     expect(shares(byName('fc1'))).toBe(true); // Gemm transB = 1, raw float32: no copy

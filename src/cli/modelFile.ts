@@ -139,7 +139,7 @@ export async function checkOutputPath(path: string, source: ModelSource | null =
 export async function writeModelFile(path: string, net: Network, source: ModelSource | null = null): Promise<string[]> {
   const format = modelFormatFor(path, 'write');
   const output = await format.write!(net, sourceFor(format, source));
-  const files: Array<[string, Uint8Array | Uint8Array[]]> = Object.entries(output.companions ?? {}).map(([name, bytes]) => {
+  const files: Array<[string, Uint8Array | Iterable<Uint8Array>]> = Object.entries(output.companions ?? {}).map(([name, bytes]) => {
     checkCompanionName(name);
     return [join(dirname(path), name), bytes];
   });
@@ -168,7 +168,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * were), then they are renamed onto their targets in order (put the file that refers to the
  * others last).
  */
-export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | Uint8Array[] | string]>): Promise<void> {
+export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | Iterable<Uint8Array> | string]>): Promise<void> {
   const temporaries: string[] = [];
   let current = files[0]?.[0] ?? '';
   try {

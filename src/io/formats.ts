@@ -69,16 +69,18 @@ export type ReadSource = Omit<ModelRead, 'network'>;
 
 /** What a {@link ModelFormat} writer returns. */
 export interface ModelOutput {
-  /** The model file, whole or as parts written one after the other (no copy of large tensors). */
-  bytes: Uint8Array | Uint8Array[];
+  /**
+   * The model file, whole or as parts written one after the other (no copy of large tensors; an
+   * iterable may make each part when it is reached).
+   */
+  bytes: Uint8Array | Iterable<Uint8Array>;
   /** Files the model refers to, by path relative to its directory (e.g. ONNX external data), whole or as parts; absent: none. */
-  companions?: Record<string, Uint8Array | Uint8Array[]>;
+  companions?: Record<string, Uint8Array | Iterable<Uint8Array>>;
 }
 
 /** The whole file of a writer's output (its parts joined; the part itself when there is one). */
 export function outputBytes(output: ModelOutput): Uint8Array {
-  const parts = Array.isArray(output.bytes) ? output.bytes : [output.bytes];
-  return parts.length === 1 ? parts[0] : joinParts(parts);
+  return output.bytes instanceof Uint8Array ? output.bytes : joinParts(output.bytes);
 }
 
 /** A file format for networks. */

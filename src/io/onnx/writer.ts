@@ -3,8 +3,9 @@
  * keeps each file's bytes outside the weight data it will rewrite ({@link keepFiles}: the graph,
  * attributes, other initializers), and the writer returns every file as parts, in order — those
  * kept bytes and the new weight data, which is a view of the network's own arrays where the
- * element type and layout allow (float32 `raw_data` stored `[out, in...]`). Every byte outside
- * the rewritten weight data is the file's own.
+ * element type and layout allow (float32 `raw_data` stored `[out, in...]`), else encoded when
+ * its part is reached (one tensor at a time: a transposed or rescaled copy of every weight is
+ * never held at once). Every byte outside the rewritten weight data is the file's own.
  */
 import { WeightBalanceError } from '../../errors.js';
 import type { Block, Network } from '../../network/types.js';
@@ -101,17 +102,25 @@ function storedWeights(block: Block, w: WeightBinding, tensor: TensorInfo): Floa
   return out;
 }
 
-/** The new data of each rewritten initializer: raw bytes by file, typed values for the model file. */
-interface Patches {
-  raw: Map<string | null, { offset: number; bytes: Uint8Array }[]>;
-  typed: { target: PatchTarget; values: Float32Array | Float64Array }[];
+/** A piece of a written file: `length` bytes at `offset`, made when they are written. */
+interface Piece {
+  offset: number;
+  length: number;
+  bytes(): Uint8Array;
 }
 
-function addPatch(patches: Patches, target: PatchTarget, values: Float32Array | Float64Array): void {
+/** The new data of each rewritten initializer: raw pieces by file (encoded when written), typed values for the model file. */
+interface Patches {
+  raw: Map<string | null, Piece[]>;
+  typed: { target: PatchTarget; values: () => Float32Array | Float64Array }[];
+}
+
+function addPatch(patches: Patches, target: PatchTarget, values: () => Float32Array | Float64Array): void {
   const { location, tensor } = target;
   if (location.raw) {
     const list = patches.raw.get(location.file) ?? [];
-    list.push({ offset: location.raw.offset, bytes: encodeRawTensor(tensor, values) });
+    const { offset, length } = location.raw;
+    list.push({ offset, length, bytes: () => encodeRawTensor(tensor, values()) });
     patches.raw.set(location.file, list);
   } else patches.typed.push({ target, values });
 }
@@ -126,22 +135,22 @@ function patchesOf(source: WriterSource, network: Network): Patches {
   network.blocks.forEach((block, k) => {
     const binding = source.bindings[k];
     const w = target(binding.weight.initializer);
-    addPatch(patches, w, storedWeights(block, binding.weight, w.tensor));
+    addPatch(patches, w, () => storedWeights(block, binding.weight, w.tensor));
     if (binding.bias && block.bias) {
       const b = binding.bias;
       const bias = block.bias;
-      addPatch(
-        patches,
-        target(b.initializer),
-        Float64Array.from(bias, (v, i) => (v - (b.offset ? b.offset[i] : 0)) / b.scale),
-      );
+      addPatch(patches, target(b.initializer), () => Float64Array.from(bias, (v, i) => (v - (b.offset ? b.offset[i] : 0)) / b.scale));
     }
   });
   return patches;
 }
 
-/** One file as parts in order: its kept bytes (patched copies where typed values changed) and the new raw data. */
-function fileParts(file: KeptFile, raw: readonly { offset: number; bytes: Uint8Array }[], typed: Patches['typed']): Uint8Array[] {
+/**
+ * One file as parts in order: its kept bytes (patched copies where typed values changed) and the
+ * new raw data, encoded as the parts are taken. The layout is checked, and typed values written,
+ * before the first part.
+ */
+function fileParts(file: KeptFile, raw: readonly Piece[], typed: Patches['typed']): Iterable<Uint8Array> {
   const kept = file.kept.map((k) => ({ ...k }));
   const copied = new Set<number>();
   for (const { target, values } of typed) {
@@ -152,23 +161,31 @@ function fileParts(file: KeptFile, raw: readonly { offset: number; bytes: Uint8A
     if (!k) throw new WeightBalanceError(`initializer '${target.tensor.name ?? ''}': its values are not in the kept bytes of the model file`);
     if (!copied.has(k.offset)) k.bytes = new Uint8Array(k.bytes); // the source's bytes stay as read: patch a copy
     copied.add(k.offset);
-    writeTypedTensor(target.tensor, segments, k.bytes, k.offset, values);
+    writeTypedTensor(target.tensor, segments, k.bytes, k.offset, values());
   }
-  const pieces = [...kept, ...raw].sort((a, b) => a.offset - b.offset);
+  const pieces: Piece[] = [...kept.map((k) => ({ offset: k.offset, length: k.bytes.length, bytes: () => k.bytes })), ...raw];
+  pieces.sort((a, b) => a.offset - b.offset);
   let at = 0;
   for (const p of pieces) {
     if (p.offset !== at) throw new WeightBalanceError(`the rewritten ONNX file would have a gap or overlap at byte ${at}`);
-    at += p.bytes.length;
+    at += p.length;
   }
   if (at !== file.length) throw new WeightBalanceError(`the rewritten ONNX file has ${at} bytes, the original ${file.length}`);
-  return pieces.map((p) => p.bytes);
+  return {
+    *[Symbol.iterator]() {
+      for (const p of pieces) yield p.bytes();
+    },
+  };
 }
 
-/** The files {@link onnxParts} writes, each as parts to write one after the other. */
+/**
+ * The files {@link onnxParts} writes, each as parts to write one after the other (an iterable
+ * that encodes each weight when its part is reached; it may be iterated more than once).
+ */
 export interface OnnxParts {
-  model: Uint8Array[];
+  model: Iterable<Uint8Array>;
   /** Every external data file of the model, by location; `changed` names those whose weights were rewritten. */
-  externalData: Record<string, Uint8Array[]>;
+  externalData: Record<string, Iterable<Uint8Array>>;
   changed: string[];
 }
 
@@ -193,10 +210,11 @@ export function onnxParts(source: WriterSource, network: Network): OnnxParts {
 }
 
 /** Parts joined into one new array. */
-export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
-  const whole = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+export function joinParts(parts: Iterable<Uint8Array>): Uint8Array {
+  const list = [...parts];
+  const whole = new Uint8Array(list.reduce((n, part) => n + part.length, 0));
   let at = 0;
-  for (const part of parts) {
+  for (const part of list) {
     whole.set(part, at);
     at += part.length;
   }
