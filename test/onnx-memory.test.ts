@@ -93,6 +93,25 @@ describe('ONNX memory: one copy of the weights', () => {
     expect(joined).toEqual(writeOnnx(onnx, net));
   });
 
+  it('a MatMul weight larger than the read chunk (1 MiB) is transposed exactly, whatever the alignment of its bytes', () => {
+    const rng = new Random(6);
+    const w = randn(rng, [600, 500]); // stored [in, out]: 1.2 MB, two chunks of stored rows
+    for (const name of ['w', 'w.x', 'w.xy', 'w.xyz']) {
+      // Names of different lengths move the raw data to every offset modulo 4.
+      const bytes = model({
+        input: [valueInfo('x', ['N', 600])],
+        output: [valueInfo('y', ['N', 500])],
+        initializer: [tensor(name, [600, 500], w)],
+        node: [node('MatMul', ['x', name], ['y'])],
+      });
+      const weight = readOnnx(bytes).network.blocks[0].weight;
+      expect(weight).toBeInstanceOf(Float32Array);
+      let worst = 0;
+      for (let i = 0; i < 500; i++) for (let j = 0; j < 600; j++) worst = Math.max(worst, Math.abs(weight[i * 600 + j] - w[j * 500 + i]));
+      expect(worst).toBe(0);
+    }
+  });
+
   it('external data: the files given are not kept either; unchanged bytes of a data file survive', async () => {
     const rng = new Random(4);
     const w1 = randn(rng, [5, 3], 0.5, 1.5);

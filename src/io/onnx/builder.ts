@@ -6,13 +6,13 @@
  * unitOps.ts, shapeOps.ts) read and extend it; importGraph.ts drives it node by node.
  */
 import { describeValue } from '../../errors.js';
-import type { Activation, Block, Layer, Pool } from '../../network/types.js';
+import type { Activation, Block, Layer, Pool, WeightArray } from '../../network/types.js';
 import { pooledSize } from '../../network/validate.js';
 import type { BlockBinding } from './bindings.js';
 import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
 import { fail, sameShape } from './state.js';
-import type { StoredFloats } from './tensor.js';
+import type { blockWeights, WeightLayout } from './tensor.js';
 import { elementCount } from './tensor.js';
 
 /** Units that an op the balancer cannot rescale through forced to factor 1. */
@@ -37,8 +37,8 @@ export interface GraphSource {
   graph: GraphProto;
   /** Float values of initializer `index` as float64 (biases, parameters); `writable` ones must be rewritable in place. */
   floatValues(index: number, writable: boolean): Float64Array;
-  /** A weight initializer's values as stored, not copied where the file allows (read them only); rewritable in place. */
-  weightValues(index: number): StoredFloats;
+  /** A block's weights from initializer `index` (rewritable in place), as one new array of the block's own: see {@link blockWeights}. */
+  weightValues(index: number, layout: WeightLayout): WeightArray;
 }
 
 /** Ops that keep the shape of their (unit-carrying) input: an opaque one becomes a fixed barrier. */
@@ -175,9 +175,9 @@ export class GraphBuilder {
     return this.source.floatValues(c.initializer, true);
   }
 
-  /** A weight initializer's values as stored (see {@link GraphSource.weightValues}). */
-  weightValues(c: ConstState & { initializer: number }): StoredFloats {
-    return this.source.weightValues(c.initializer);
+  /** A block's weights from a weight input (see {@link GraphSource.weightValues}). */
+  weightValues(c: ConstState & { initializer: number }, layout: WeightLayout): WeightArray {
+    return this.source.weightValues(c.initializer, layout);
   }
 
   /** Record a tensor's state, indexing the names that show each layer's output. */

@@ -17,8 +17,8 @@ import { decodeModelProto } from './decode.js';
 import type { OnnxFixedUnits } from './importGraph.js';
 import { importGraph } from './importGraph.js';
 import type { ModelProto, TensorProto } from './schema.js';
-import type { TensorLocation } from './tensor.js';
-import { locateTensor, readFloatTensor, storedFloats } from './tensor.js';
+import type { TensorLocation, WeightLayout } from './tensor.js';
+import { blockWeights, locateTensor, readFloatTensor, storedFloats } from './tensor.js';
 import { initializerLayouts } from './wire.js';
 import type { KeptFile, OnnxParts, PatchTarget, WriterSource } from './writer.js';
 import { joinParts, keepFiles, onnxParts, structureOf } from './writer.js';
@@ -178,7 +178,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
     if (values.length <= CACHED_VALUES) cache.set(index, values);
     return values;
   };
-  const weightValues = (index: number) => storedFloats(initializers[index], locate(index), buffers, true);
+  const weightValues = (index: number, layout: WeightLayout) => blockWeights(initializers[index], locate(index), buffers, layout);
   const imported = importGraph({ graph, floatValues, weightValues });
   const targets = new Map<number, PatchTarget>();
   for (const b of imported.bindings) {
@@ -188,7 +188,10 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
       targets.set(index, { tensor: { name, dataType, dims }, location: locate(index) });
     }
     const rowScale = b.weight.rowScale;
-    if (rowScale?.includes(0)) b.weight.storedRows = storedRows(b.weight.transposed, rowScale, weightValues(b.weight.initializer).values);
+    if (rowScale?.includes(0)) {
+      const stored = storedFloats(initializers[b.weight.initializer], locate(b.weight.initializer), buffers, true).values;
+      b.weight.storedRows = storedRows(b.weight.transposed, rowScale, stored);
+    }
   }
   checkExternalOverlaps(initializers, layouts, locations, external, imported.bindings);
   const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? null;

@@ -4,7 +4,6 @@
  * zero Pad before it). Each returns the pending sum of its one block.
  */
 import { describeValue } from '../../errors.js';
-import type { WeightArray } from '../../network/types.js';
 import { slidingOutput } from '../../network/validate.js';
 import { attrFloat, attrInt, attrInts } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
@@ -14,7 +13,7 @@ import { DataType } from './schema.js';
 import { convPadding, lift1d } from './shapes.js';
 import type { PreState, State } from './state.js';
 import { fail, sameShape } from './state.js';
-import { elementCount, ownWeights } from './tensor.js';
+import { elementCount } from './tensor.js';
 
 export function dense(b: GraphBuilder, node: NodeProto, op: string, inputs: (State | null)[], name: string, where: string, out: string): PreState {
   const a = inputs[0];
@@ -38,16 +37,7 @@ export function dense(b: GraphBuilder, node: NodeProto, op: string, inputs: (Sta
   const [inDim, outDim] = transposed ? dims : [dims[1], dims[0]];
   if (inDim !== source.shape[0]) fail(`node ${where}: weight '${w.tensor.name}' reads ${inDim} features, its input has ${source.shape[0]}`);
   let double = w.tensor.dataType === DataType.DOUBLE;
-  const stored = b.weightValues(w);
-  let weight: WeightArray;
-  if (transposed || alpha !== 1) {
-    // From the stored values (a view of the file where it can be): one array, in the block's precision.
-    const values = stored.values;
-    weight = double ? new Float64Array(outDim * inDim) : new Float32Array(outDim * inDim);
-    for (let i = 0; i < outDim; i++) {
-      for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? values[j * outDim + i] : values[i * inDim + j]);
-    }
-  } else weight = ownWeights(stored, double);
+  const weight = b.weightValues(w, { transposed, alpha, double });
   const binding: BlockBinding = {
     node: name,
     weight: { initializer: w.initializer, transposed, rowScale: alpha === 1 ? null : new Float64Array(outDim).fill(alpha) },
@@ -122,7 +112,7 @@ export function conv(b: GraphBuilder, node: NodeProto, inputs: (State | null)[],
     padding[1] += folded[1];
   }
   let double = w.tensor.dataType === DataType.DOUBLE;
-  const weight = ownWeights(b.weightValues(w), double);
+  const weight = b.weightValues(w, { transposed: false, alpha: 1, double });
   const binding: BlockBinding = { node: name, weight: { initializer: w.initializer, transposed: false, rowScale: null }, bias: null };
   let bias: Float64Array | null = null;
   if (inputs[2]) {

@@ -84,6 +84,14 @@ function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+function checkRawLength(tensor: TensorProto, length: number, n: number, width: number): void {
+  if (length !== n * width) {
+    throw new WeightBalanceError(
+      `${tensorLabel(tensor)}: its data has ${length} bytes, dims ${describeValue(tensor.dims ?? [])} of ${dataTypeName(tensor.dataType ?? 0)} need ${n * width}: truncated or corrupt`,
+    );
+  }
+}
+
 /** The numbers of a float tensor as stored, and whether they are a view of the file's bytes (read them only). */
 export interface StoredFloats {
   values: Float32Array | Float64Array;
@@ -104,11 +112,7 @@ export function storedFloats(tensor: TensorProto, location: TensorLocation, buff
   const Out = type === DataType.DOUBLE ? Float64Array : Float32Array;
   if (location.raw) {
     const width = WIDTH[type];
-    if (location.raw.length !== n * width) {
-      throw new WeightBalanceError(
-        `${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${describeValue(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`,
-      );
-    }
+    checkRawLength(tensor, location.raw.length, n, width);
     const bytes = buffers(location.file);
     const o = location.raw.offset;
     if (LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE)) {
@@ -171,14 +175,62 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
   return values instanceof Float64Array && !view ? values : Float64Array.from(values);
 }
 
+/** How a block's weights come from a stored matrix: transposed (stored `[in, out]`), times `alpha`, in float64 when `double`. */
+export interface WeightLayout {
+  transposed: boolean;
+  alpha: number;
+  double: boolean;
+}
+
+/** Stored rows per chunk read through the scratch buffer of {@link blockWeights} (about 1 MiB). */
+const CHUNK_BYTES = 1 << 20;
+
 /**
- * Weights of a block's own: `stored` itself when it is a fresh array of the block's precision
- * (float64 when `double`, else float32), else one copy in that precision.
+ * A block's weights from its initializer, as one new array of the block's own (float64 when
+ * `layout.double`, else float32; each value rounded once): the stored values themselves when
+ * they already are such an array, else a copy; a transposed or scaled matrix is built from the
+ * file's bytes through a small scratch buffer, so no second copy of the tensor is made on the way.
  */
-export function ownWeights(stored: StoredFloats, double: boolean): WeightArray {
-  const { values, view } = stored;
-  if (!view && values instanceof Float64Array === double) return values;
-  return double ? Float64Array.from(values) : Float32Array.from(values);
+export function blockWeights(tensor: TensorProto, location: TensorLocation, buffers: (file: string | null) => Uint8Array, layout: WeightLayout): WeightArray {
+  const { transposed, alpha, double } = layout;
+  const type = tensor.dataType ?? 0;
+  const direct = location.raw !== null && LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE);
+  if ((!transposed && alpha === 1) || !direct) {
+    const { values, view } = storedFloats(tensor, location, buffers, true);
+    if (!transposed && alpha === 1)
+      return !view && values instanceof Float64Array === double ? values : double ? Float64Array.from(values) : Float32Array.from(values);
+    return arrange(values, 0, values.length, tensor.dims ?? [], layout, null);
+  }
+  const n = elementCount(tensor);
+  const width = WIDTH[type];
+  checkRawLength(tensor, location.raw!.length, n, width);
+  const [rows, cols] = tensor.dims ?? [];
+  const chunkRows = Math.max(1, Math.floor(CHUNK_BYTES / (cols * width)));
+  const scratch = new Uint8Array(chunkRows * cols * width);
+  const bytes = buffers(location.file);
+  let out: WeightArray | null = null;
+  for (let r0 = 0; r0 < rows; r0 += chunkRows) {
+    const r1 = Math.min(rows, r0 + chunkRows);
+    const begin = location.raw!.offset + r0 * cols * width;
+    scratch.set(bytes.subarray(begin, begin + (r1 - r0) * cols * width));
+    const values = type === DataType.FLOAT ? new Float32Array(scratch.buffer, 0, (r1 - r0) * cols) : new Float64Array(scratch.buffer, 0, (r1 - r0) * cols);
+    out = arrange(values, r0, n, [rows, cols], layout, out);
+  }
+  return out ?? (double ? new Float64Array(0) : new Float32Array(0));
+}
+
+/** Stored rows `r0...` of a `[rows, cols]` matrix (in `values`) into the block's array `out` (made when null), transposed and scaled as `layout` says. */
+function arrange(values: ArrayLike<number>, r0: number, n: number, dims: number[], layout: WeightLayout, out: WeightArray | null): WeightArray {
+  const target = out ?? (layout.double ? new Float64Array(n) : new Float32Array(n));
+  const [rows, cols] = dims;
+  const count = values.length / cols;
+  const alpha = layout.alpha;
+  for (let r = 0; r < count; r++) {
+    for (let c = 0; c < cols; c++) {
+      target[layout.transposed ? c * rows + r0 + r : (r0 + r) * cols + c] = alpha * values[r * cols + c];
+    }
+  }
+  return target;
 }
 
 /** Integer values of a small INT64/INT32 constant tensor (shapes, axes), or null if it has none. */
