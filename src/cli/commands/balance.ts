@@ -10,6 +10,7 @@ import { parseActivation } from '../../io/safetensors.js';
 import type { Network } from '../../network/types.js';
 import { defineCommand, flagArg, stringArg, UsageError } from '../args.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
+import { collectGarbage } from '../memory.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
 import { checkOutputPath, readModelFile, releaseSourceState, sameFile, writeModelFile } from '../modelFile.js';
 import { progressReporter } from '../progress.js';
@@ -139,6 +140,7 @@ export default defineCommand(
     // bytes around the weight data), and not the input network once balanced (the rescaled one
     // is written).
     releaseSourceState(source, output);
+    collectGarbage(); // the file's bytes, before balancing allocates P (see ../memory.ts)
     const progress = progressReporter(io, options);
     let result: BalanceResult;
     try {
