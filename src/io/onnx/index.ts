@@ -16,9 +16,10 @@ import type { BlockBinding } from './bindings.js';
 import { decodeModelProto } from './decode.js';
 import type { OnnxFixedUnits } from './importGraph.js';
 import { importGraph } from './importGraph.js';
-import type { ModelProto, TensorProto } from './schema.js';
+import type { GraphProto, ModelProto, TensorProto } from './schema.js';
 import type { TensorLocation, WeightLayout } from './tensor.js';
-import { blockWeights, locateTensor, readFloatTensor, storedFloats } from './tensor.js';
+import { blockWeights, locateTensor, readFloatTensor } from './tensor.js';
+import type { InitializerLayout } from './wire.js';
 import { initializerLayouts } from './wire.js';
 import type { KeptFile, OnnxParts, PatchTarget, WriterSource } from './writer.js';
 import { joinParts, keepFiles, onnxParts, structureOf } from './writer.js';
@@ -66,6 +67,9 @@ export interface OnnxModel {
   /** What the writer needs. */
   source: OnnxSource;
 }
+
+/** A weight as stored: not transposed, not scaled, in float64 (exact for every element type). */
+const NO_LAYOUT = { transposed: false, alpha: 1, double: true };
 
 /** Initializers up to this many values (biases, BatchNormalization parameters) are decoded once and kept while the graph is imported. */
 const CACHED_VALUES = 1 << 16;
@@ -130,17 +134,8 @@ function checkExternalOverlaps(
   }
 }
 
-/**
- * Read an ONNX model (a `ModelProto`, IR version 3 or later) into a network. Throws a
- * {@link WeightBalanceError} naming the problem (and the node, where there is one) for files
- * that are not ONNX, truncated files, missing external data, weights that share
- * bytes of an external data file with another initializer, dynamic shapes it cannot resolve
- * and ops it cannot express; ops that are not positively homogeneous fix their units instead
- * (listed in `fixedUnits`). The caller's bytes (and external data) are only read during the
- * call: the network's weights are arrays of their own (float32, or float64 for DOUBLE models),
- * and the writer keeps copies of the bytes around the weight data, never the caller's arrays.
- */
-export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): OnnxModel {
+/** The model decoded and checked, with where each initializer keeps its numbers. */
+function decodeModel(bytes: Uint8Array): { model: ModelProto; graph: GraphProto; layouts: InitializerLayout[]; initializers: TensorProto[] } {
   if (!(bytes instanceof Uint8Array)) throw new WeightBalanceError('readOnnx needs the model file as a Uint8Array');
   if (bytes.length === 0) throw new WeightBalanceError('not an ONNX model: the file is empty');
   const kind = sniff(bytes);
@@ -156,7 +151,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
     throw new WeightBalanceError('not an ONNX model: no ir_version or no graph with nodes (is this file ONNX?)');
   }
   checkCount(graph.node!.length, MAX_ONNX_NODES, `the graph has ${graph.node!.length} nodes`);
-  let layouts: ReturnType<typeof initializerLayouts>;
+  let layouts: InitializerLayout[];
   try {
     layouts = initializerLayouts(bytes);
   } catch (error) {
@@ -164,6 +159,21 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
   }
   const initializers = graph.initializer ?? [];
   if (layouts.length !== initializers.length) throw new WeightBalanceError('not a valid ONNX model: the initializers could not be located in the file');
+  return { model, graph, layouts, initializers };
+}
+
+/**
+ * Read an ONNX model (a `ModelProto`, IR version 3 or later) into a network. Throws a
+ * {@link WeightBalanceError} naming the problem (and the node, where there is one) for files
+ * that are not ONNX, truncated files, missing external data, weights that share
+ * bytes of an external data file with another initializer, dynamic shapes it cannot resolve
+ * and ops it cannot express; ops that are not positively homogeneous fix their units instead
+ * (listed in `fixedUnits`). The caller's bytes (and external data) are only read during the
+ * call: the network's weights are arrays of their own (float32, or float64 for DOUBLE models),
+ * and the writer keeps copies of the bytes around the weight data, never the caller's arrays.
+ */
+export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): OnnxModel {
+  const { model, graph, layouts, initializers } = decodeModel(bytes);
   // Own properties only (a location named '__proto__' stays data, never a prototype).
   const external: Record<string, Uint8Array> = Object.fromEntries(Object.entries(options.externalData ?? {}));
   const locations: (TensorLocation | null)[] = initializers.map(() => null);
@@ -180,6 +190,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
   };
   const weightValues = (index: number, layout: WeightLayout) => blockWeights(initializers[index], locate(index), buffers, layout);
   const imported = importGraph({ graph, floatValues, weightValues });
+  // What the writer needs of each rewritten initializer (not its data: the TensorProto holds a view of the bytes).
   const targets = new Map<number, PatchTarget>();
   for (const b of imported.bindings) {
     for (const index of [b.weight.initializer, b.bias?.initializer]) {
@@ -188,10 +199,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
       targets.set(index, { tensor: { name, dataType, dims }, location: locate(index) });
     }
     const rowScale = b.weight.rowScale;
-    if (rowScale?.includes(0)) {
-      const stored = storedFloats(initializers[b.weight.initializer], locate(b.weight.initializer), buffers, true).values;
-      b.weight.storedRows = storedRows(b.weight.transposed, rowScale, stored);
-    }
+    if (rowScale?.includes(0)) b.weight.storedRows = storedRows(b.weight.transposed, rowScale, weightValues(b.weight.initializer, NO_LAYOUT));
   }
   checkExternalOverlaps(initializers, layouts, locations, external, imported.bindings);
   const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? null;
