@@ -46,7 +46,8 @@ async function readCompanions(format: ModelFormat, bytes: Uint8Array, path: stri
     checkCompanionName(location, 'external data location');
     const file = join(dirname(path), location);
     try {
-      files.push([location, new Uint8Array(await readFile(file))]);
+      const data = await readFile(file);
+      files.push([location, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)]); // a view: no second copy of the data
     } catch {
       throw new WeightBalanceError(`cannot read the external data file '${file}' that the model refers to`);
     }
