@@ -2,15 +2,17 @@
  * The ONNX zoo run: every `.onnx` file of a folder is balanced through the CLI (a child process
  * per model, so that time and peak memory are its own), and the original and the balanced model
  * are run in onnxruntime on the same random input. One row per model: accepted (or the refusal),
- * fixed units, norm before -> after, output difference, time, peak memory. Nothing is exported
+ * fixed units, norm before -> after, output difference, time, peak memory (also as a multiple of
+ * the network's weights in float32, the memory target's unit). Nothing is exported
  * here; the models come from elsewhere (torch.onnx exports, or the tests' builders).
  *
  * `npm run zoo -- DIR [--p 2 --q 2]` prints the table.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { onnxExternalDataFiles, readOnnx } from '../src/index.js';
 
 /** One model's outcome. */
 export interface ZooRow {
@@ -27,6 +29,8 @@ export interface ZooRow {
   ms: number;
   /** Peak resident memory of the CLI process, bytes. */
   peakBytes: number;
+  /** Bytes of the network's weights and biases as float32 (what the peak is compared with); NaN for a refused model. */
+  weightBytes: number;
 }
 
 /** Options of {@link runZoo}. */
@@ -83,6 +87,15 @@ function difference(a: Float32Array, b: Float32Array): number {
   return a.length === b.length ? diff / (scale || 1) : Number.POSITIVE_INFINITY;
 }
 
+/** The network's weights and biases as float32 bytes (4 per parameter, whatever the file stores). */
+async function weightBytes(path: string): Promise<number> {
+  const bytes = new Uint8Array(await readFile(path));
+  const externalData: Record<string, Uint8Array> = {};
+  for (const file of onnxExternalDataFiles(bytes)) externalData[file] = new Uint8Array(await readFile(join(dirname(path), file)));
+  const { network } = readOnnx(bytes, { externalData });
+  return 4 * network.blocks.reduce((n, b) => n + b.weight.length + (b.bias?.length ?? 0), 0);
+}
+
 /** Balance one model through the CLI and compare it with the original in onnxruntime. */
 async function zooRow(dir: string, name: string, out: string, options: ZooOptions): Promise<ZooRow> {
   const input = join(dir, name);
@@ -100,7 +113,7 @@ async function zooRow(dir: string, name: string, out: string, options: ZooOption
     ...(options.args ?? []),
   ]);
   const peak = /zoo-peak-rss-kb (\d+)/.exec(r.stderr);
-  const base = { model: name, ms: r.ms, peakBytes: peak ? Number(peak[1]) * 1024 : Number.NaN };
+  const base = { model: name, ms: r.ms, peakBytes: peak ? Number(peak[1]) * 1024 : Number.NaN, weightBytes: Number.NaN };
   if (r.code !== 0) {
     const refusal = r.stderr.split('\n').find((l) => l.trim() !== '' && !l.startsWith('zoo-peak')) ?? `exit code ${r.code}`;
     return { ...base, accepted: false, refusal, fixedUnits: 0, initialNorm: Number.NaN, finalNorm: Number.NaN, outputDifference: Number.NaN };
@@ -108,7 +121,15 @@ async function zooRow(dir: string, name: string, out: string, options: ZooOption
   const report = JSON.parse(r.stdout) as { initialNorm: number; finalNorm: number; fixedUnits: Array<{ units: number }> };
   const outputDifference = difference(await infer(input, 1), await infer(output, 1));
   const fixedUnits = report.fixedUnits.reduce((n, f) => n + f.units, 0);
-  return { ...base, accepted: true, fixedUnits, initialNorm: report.initialNorm, finalNorm: report.finalNorm, outputDifference };
+  return {
+    ...base,
+    weightBytes: await weightBytes(input),
+    accepted: true,
+    fixedUnits,
+    initialNorm: report.initialNorm,
+    finalNorm: report.finalNorm,
+    outputDifference,
+  };
 }
 
 /** Balance every `.onnx` file of `dir` (sorted by name); the balanced copies go to a temporary folder, removed after. */
@@ -126,7 +147,7 @@ export async function runZoo(dir: string, options: ZooOptions): Promise<ZooRow[]
 
 /** The table: one line per model, fixed-width columns. */
 export function formatZoo(rows: readonly ZooRow[]): string {
-  const header = ['model', 'accepted', 'fixed units', 'norm before -> after', 'output diff', 'time', 'peak memory', 'refusal'];
+  const header = ['model', 'accepted', 'fixed units', 'norm before -> after', 'output diff', 'time', 'peak memory', 'x weights', 'refusal'];
   const mb = (b: number): string => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(0)} MB` : '?');
   const lines = rows.map((r) => [
     r.model,
@@ -136,6 +157,7 @@ export function formatZoo(rows: readonly ZooRow[]): string {
     r.accepted ? r.outputDifference.toExponential(1) : '',
     `${(r.ms / 1000).toFixed(1)} s`,
     mb(r.peakBytes),
+    Number.isFinite(r.peakBytes / r.weightBytes) ? `${(r.peakBytes / r.weightBytes).toFixed(2)}x` : '',
     r.refusal ?? '',
   ]);
   const widths = header.map((h, k) => Math.min(120, Math.max(h.length, ...lines.map((l) => l[k].length))));

@@ -21,7 +21,8 @@ const take = (flag: string): number | undefined => {
 };
 const p = take('-p');
 const q = take('-q');
-// Not `new URL('../bin/...', import.meta.url)`: the bundler inlines that file as a data: URL.
+// A path built from this file's own (dist/zoo.js), not `new URL('../bin/…', import.meta.url)`:
+// Vite inlines such a URL as a data: URL, which is not a file the child process can run.
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'weight-balance.js');
 const rows = await runZoo(dir, { cli, p, q, args: argv });
 process.stdout.write(`${formatZoo(rows)}\n`);

@@ -18,7 +18,7 @@ export type { FlowStepOptions, Integrator } from './flow/steps.js';
 export { flowStep } from './flow/steps.js';
 export type { LossKind, ModelEvaluation, Optimizer, TrainerOptions, TrainLog, TrainOptions, TrainResult } from './flow/trainer.js';
 export { MlpTrainer, train } from './flow/trainer.js';
-export type { FixedUnitsNote, ModelFormat, ModelOutput, ModelRead } from './io/formats.js';
+export type { FixedUnitsNote, ModelFormat, ModelOutput, ModelRead, ReadSource } from './io/formats.js';
 export { checkWritable, MODEL_FORMATS, modelFormatFor, outputBytes } from './io/formats.js';
 export type { OnnxFiles, OnnxFixedUnits, OnnxModel, OnnxSource, ReadOnnxOptions } from './io/onnx/index.js';
 export { onnxExternalDataFiles, readOnnx, writeOnnx, writeOnnxFiles } from './io/onnx/index.js';

@@ -1,7 +1,7 @@
 /**
  * The zoo script (bench/onnxZoo.ts) on a folder of models the tests build: an accepted CNN
  * (its row: fixed units, the norm going down, outputs kept in onnxruntime, time and peak memory
- * measured), a model with a Sigmoid (fixed units counted), and a refused one (its message).
+ * measured, the peak also as a multiple of the float32 weights), a model with a Sigmoid (fixed units counted), and a refused one (its message).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -62,11 +62,16 @@ describe('ONNX zoo script', () => {
       expect(r.outputDifference).toBeLessThan(1e-5);
       expect(r.ms).toBeGreaterThan(0);
       expect(r.peakBytes).toBeGreaterThan(1e6);
+      // The memory target's unit: every weight and bias as float32 (conv 72 + 4, hidden 320, fc 15).
+      expect(r.weightBytes).toBe(4 * (72 + 4 + 320 + 15));
     }
+    expect(refused.weightBytes).toBeNaN();
     expect(refused.refusal).toMatch(/truncated|not a valid ONNX/);
     const table = formatZoo(rows).split('\n');
-    expect(table[0]).toMatch(/^model +accepted +fixed units +norm before -> after +output diff +time +peak memory +refusal$/);
+    expect(table[0]).toMatch(/^model +accepted +fixed units +norm before -> after +output diff +time +peak memory +x weights +refusal$/);
     expect(table).toHaveLength(4);
+    const ratio = (cnnRow.peakBytes / cnnRow.weightBytes).toFixed(2);
+    expect(table[1]).toContain(` ${ratio}x`);
     expect(table[3]).toMatch(/^c-refused\.onnx +no +.*not a valid ONNX/);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A compact picture of a network (SVG): one box per layer, its height growing with the log of
  * its units; an arrow per weight block (dense or conv, labelled), dashed arcs for residual skips
- * (whose units share a factor); a grey band for fixed units and a red one for frozen units; and,
+ * (whose units share a factor), dotted arcs from each source of a concatenation (its units are
+ * the source's units, one factor each); a grey band for fixed units and a red one for frozen units; and,
  * after a run, each layer's norm of incoming weights before → after, so one sees where the
  * weight moved. Every layer's numbers are also on its `<g>` as `data-*` attributes.
  */
@@ -36,7 +37,7 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
   // Room above the boxes only when some block skips layers (drawn as an arc over them).
   const MID = net.blocks.some((b) => b.to > b.from + 1) ? 100 : 72;
   const width = Math.max(640, n * COLUMN + 20);
-  const hasSkips = net.layers.some((l) => (l.skips ?? []).length > 0);
+  const hasSkips = net.layers.some((l) => (l.skips ?? []).length > 0 || (l.concat ?? []).length > 0);
   // Notes under the boxes start here (lower when skip arcs and their labels run under the boxes).
   const notesY = MID + MAX_BOX_H / 2 + (hasSkips ? 46 : 30);
   const height = notesY - 30 - MID + (run ? 185 : 150);
@@ -45,7 +46,9 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
   const cx = (i: number): number => 10 + COLUMN / 2 + (i * (width - 20 - COLUMN)) / Math.max(1, n - 1);
   const fixed = fixedUnitsByLayer(net);
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'diagram', 'aria-label': 'Network diagram' });
-  root.append(svg('title', {}, `Network diagram: ${n} layers, ${net.blocks.length} weight blocks`));
+  const concatEdges = net.layers.reduce((count, l) => count + (l.concat?.length ?? 0), 0);
+  const concatText = concatEdges > 0 ? `, ${concatEdges} concat edges` : '';
+  root.append(svg('title', {}, `Network diagram: ${n} layers, ${net.blocks.length} weight blocks${concatText}`));
   const marker = svg('marker', { id: 'arrow', viewBox: '0 0 8 8', refX: 8, refY: 4, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
   marker.append(svg('path', { d: 'M0,0 L8,4 L0,8 z', fill: '#555' }));
   const defs = svg('defs', {});
@@ -74,24 +77,53 @@ export function networkDiagram(net: Network, run: DiagramRun | null = null): SVG
     group.append(svg('title', {}, `${b.name}: ${b.kind} block, layer ${b.from} → ${b.to}, shape ${b.shape.join('×')}`));
     root.append(group);
   }
+  /**
+   * An arc under the boxes from layer `from` to layer `to` (a skip or a concat edge: units tied, no
+   * weights), labelled halfway, or under the source (`atSource`: a concat layer's sources all end
+   * at one point, their labels would overlap halfway).
+   */
+  const tieArc = (
+    from: number,
+    to: number,
+    attributes: Record<string, string | number>,
+    style: Record<string, string | number>,
+    label: string,
+    atSource = false,
+  ): void => {
+    const bottom = MID + MAX_BOX_H / 2 + 16;
+    const group = svg('g', { ...attributes, 'data-from': from, 'data-to': to });
+    const y0 = MID + boxH(net.layers[from].shape[0]) / 2;
+    const y1 = MID + boxH(net.layers[to].shape[0]) / 2;
+    group.append(
+      svg('path', {
+        d: `M${cx(from)},${y0} C${cx(from)},${bottom + 8} ${cx(to)},${bottom + 8} ${cx(to)},${y1 + 1}`,
+        fill: 'none',
+        'stroke-width': 1.5,
+        'marker-end': 'url(#arrow)',
+        ...style,
+      }),
+    );
+    const x = atSource ? cx(from) : (cx(from) + cx(to)) / 2;
+    group.append(svg('text', { x, y: bottom + 20, 'text-anchor': 'middle', class: `small ${attributes.class}-label` }, label));
+    root.append(group);
+  };
   net.layers.forEach((layer, to) => {
-    for (const from of layer.skips ?? []) {
-      const bottom = MID + MAX_BOX_H / 2 + 16;
-      const group = svg('g', { class: 'skip', 'data-from': from, 'data-to': to });
-      const y0 = MID + boxH(net.layers[from].shape[0]) / 2;
-      const y1 = MID + boxH(layer.shape[0]) / 2;
-      group.append(
-        svg('path', {
-          d: `M${cx(from)},${y0} C${cx(from)},${bottom + 8} ${cx(to)},${bottom + 8} ${cx(to)},${y1 + 1}`,
-          fill: 'none',
-          stroke: '#9467bd',
-          'stroke-width': 1.5,
-          'stroke-dasharray': '5 3',
-          'marker-end': 'url(#arrow)',
-        }),
+    for (const from of layer.skips ?? []) tieArc(from, to, { class: 'skip' }, { stroke: '#9467bd', 'stroke-dasharray': '5 3' }, 'skip: units tied');
+    let offset = 0;
+    for (const from of layer.concat ?? []) {
+      const units = net.layers[from].shape[0];
+      const range = `units ${offset}–${offset + units - 1}`;
+      tieArc(
+        from,
+        to,
+        { class: 'concat', 'data-offset': offset, 'data-units': units },
+        { stroke: '#2ca02c', 'stroke-dasharray': '2 2' },
+        `concat: ${range}`,
+        true,
       );
-      group.append(svg('text', { x: (cx(from) + cx(to)) / 2, y: bottom + 20, 'text-anchor': 'middle', class: 'small skip-label' }, 'skip: units tied'));
-      root.append(group);
+      const arc = root.lastElementChild!;
+      arc.append(svg('title', {}, `concat: layer ${from}'s ${units} units are ${range} of layer ${to} (same units, one factor each)`));
+      offset += units;
     }
   });
 

@@ -9,16 +9,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { WeightBalanceError } from '../errors.js';
-import type { ModelFormat, ModelRead, ReadModelOptions } from '../io/formats.js';
+import type { ModelFormat, ReadModelOptions, ReadSource } from '../io/formats.js';
 import { checkWritable, modelFormatFor, sourceFor } from '../io/formats.js';
 import type { Network } from '../network/types.js';
 
 export type { FixedUnitsNote } from '../io/formats.js';
 
-/** A model file as read: where it came from, its bytes, and what its reader reported. */
-export interface ModelSource extends ModelRead {
+/**
+ * A model file as read: where it came from, what its reader reported, and the reader's state for
+ * the same format's writer. Not the network (so that dropping it frees the weights) nor the
+ * file's bytes (a reader keeps what its writer needs).
+ */
+export interface ModelSource extends ReadSource {
   path: string;
-  bytes: Uint8Array;
 }
 
 function describeError(error: unknown): string {
@@ -43,7 +46,8 @@ async function readCompanions(format: ModelFormat, bytes: Uint8Array, path: stri
     checkCompanionName(location, 'external data location');
     const file = join(dirname(path), location);
     try {
-      files.push([location, new Uint8Array(await readFile(file))]);
+      const data = await readFile(file);
+      files.push([location, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)]); // a view: no second copy of the data
     } catch {
       throw new WeightBalanceError(`cannot read the external data file '${file}' that the model refers to`);
     }
@@ -62,8 +66,8 @@ export async function readModelFile(path: string, options: ReadModelOptions = {}
     throw new WeightBalanceError(`cannot read '${path}': ${describeError(error)}`);
   }
   try {
-    const read = format.read(bytes, await readCompanions(format, bytes, path), options);
-    return { network: read.network, source: { ...read, path, bytes } };
+    const { network, ...read } = format.read(bytes, await readCompanions(format, bytes, path), options);
+    return { network, source: { ...read, path } };
   } catch (error) {
     if (error instanceof WeightBalanceError) throw new WeightBalanceError(`'${path}': ${error.message}`);
     throw error;
@@ -71,11 +75,11 @@ export async function readModelFile(path: string, options: ReadModelOptions = {}
 }
 
 /**
- * Let go of the bytes of a file read, when the file written from it does not need them (only a
- * writer of the same format patches its source: ONNX). A large network then is not held twice.
+ * Let go of the reader's state when the file written does not need it (only a writer of the
+ * same format gets it: the ONNX writer keeps the bytes around the weight data).
  */
-export function releaseSourceBytes(source: ModelSource, outputPath: string | null): void {
-  if (outputPath === null || modelFormatFor(outputPath, 'write').name !== source.format) source.bytes = new Uint8Array(0);
+export function releaseSourceState(source: ModelSource, outputPath: string | null): void {
+  if (outputPath === null || modelFormatFor(outputPath, 'write').name !== source.format) source.state = null;
 }
 
 /** A path with its directory's symbolic links resolved (the directory must exist). */
@@ -136,7 +140,7 @@ export async function checkOutputPath(path: string, source: ModelSource | null =
 export async function writeModelFile(path: string, net: Network, source: ModelSource | null = null): Promise<string[]> {
   const format = modelFormatFor(path, 'write');
   const output = await format.write!(net, sourceFor(format, source));
-  const files: Array<[string, Uint8Array | Uint8Array[]]> = Object.entries(output.companions ?? {}).map(([name, bytes]) => {
+  const files: Array<[string, Uint8Array | Iterable<Uint8Array>]> = Object.entries(output.companions ?? {}).map(([name, bytes]) => {
     checkCompanionName(name);
     return [join(dirname(path), name), bytes];
   });
@@ -165,7 +169,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * were), then they are renamed onto their targets in order (put the file that refers to the
  * others last).
  */
-export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | Uint8Array[] | string]>): Promise<void> {
+export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | Iterable<Uint8Array> | string]>): Promise<void> {
   const temporaries: string[] = [];
   let current = files[0]?.[0] ?? '';
   try {

@@ -7,8 +7,9 @@
  */
 import { WeightBalanceError } from '../errors.js';
 import type { Network } from '../network/types.js';
-import type { OnnxModel } from './onnx/index.js';
-import { onnxExternalDataFiles, readOnnx, writeOnnxFiles } from './onnx/index.js';
+import type { OnnxModel, OnnxSource } from './onnx/index.js';
+import { onnxExternalDataFiles, readOnnx, writeOnnxParts } from './onnx/index.js';
+import { joinParts } from './onnx/writer.js';
 import type { ActivationSpec, SafetensorsModel } from './safetensors.js';
 import { readSafetensorsModel, safetensorsParts } from './safetensors.js';
 
@@ -65,25 +66,23 @@ export interface ModelRead {
   state: unknown;
 }
 
+/** A model as read, without its network: what a writer of the same format gets back (a caller may drop the network once balanced). */
+export type ReadSource = Omit<ModelRead, 'network'>;
+
 /** What a {@link ModelFormat} writer returns. */
 export interface ModelOutput {
-  /** The model file, whole or as parts written one after the other (no copy of large tensors). */
-  bytes: Uint8Array | Uint8Array[];
-  /** Files the model refers to, by path relative to its directory (e.g. ONNX external data); absent: none. */
-  companions?: Record<string, Uint8Array>;
+  /**
+   * The model file, whole or as parts written one after the other (no copy of large tensors; an
+   * iterable may make each part when it is reached).
+   */
+  bytes: Uint8Array | Iterable<Uint8Array>;
+  /** Files the model refers to, by path relative to its directory (e.g. ONNX external data), whole or as parts; absent: none. */
+  companions?: Record<string, Uint8Array | Iterable<Uint8Array>>;
 }
 
 /** The whole file of a writer's output (its parts joined; the part itself when there is one). */
 export function outputBytes(output: ModelOutput): Uint8Array {
-  const parts = Array.isArray(output.bytes) ? output.bytes : [output.bytes];
-  if (parts.length === 1) return parts[0];
-  const whole = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    whole.set(part, at);
-    at += part.length;
-  }
-  return whole;
+  return output.bytes instanceof Uint8Array ? output.bytes : joinParts(output.bytes);
 }
 
 /** A file format for networks. */
@@ -100,20 +99,23 @@ export interface ModelFormat {
    * (a writer may patch it, e.g. replace an ONNX graph's initialisers), else `null`.
    * Absent: the format is read-only.
    */
-  write?(net: Network, source: ModelRead | null): ModelOutput;
+  write?(net: Network, source: ReadSource | null): ModelOutput;
   /**
    * Throw the {@link WeightBalanceError} that {@link write} would throw for this `source`, so that
    * it comes before any long work. Absent: every network is written.
    */
-  checkWrite?(source: ModelRead | null): void;
+  checkWrite?(source: ReadSource | null): void;
   /** The companion files {@link write} produces for this `source` (relative paths). Absent: none. */
-  companions?(source: ModelRead | null): string[];
+  companions?(source: ReadSource | null): string[];
 }
 
-/** What the ONNX reader keeps for its writer: the parsed model and its external data as read. */
+/**
+ * What the ONNX reader keeps for its writer: the bytes around the weight data (copies), never
+ * the input network or the file as read, so that a caller dropping those holds one copy of the
+ * weights.
+ */
 interface OnnxState {
-  model: OnnxModel;
-  externalData: Record<string, Uint8Array>;
+  source: OnnxSource;
 }
 
 /** Names quoted and joined for a report line: the first 10, then a count of the rest. */
@@ -180,7 +182,7 @@ function safetensorsNotes(model: SafetensorsModel): string[] {
 const NEEDS_ONNX_SOURCE =
   "writing '.onnx' needs a network read from an '.onnx' file (the writer rewrites that file's weight initializers and keeps everything else)";
 
-function onnxState(source: ModelRead | null): OnnxState {
+function onnxState(source: ReadSource | null): OnnxState {
   if (!source) throw new WeightBalanceError(NEEDS_ONNX_SOURCE);
   return source.state as OnnxState;
 }
@@ -209,19 +211,18 @@ export const onnxFormat: ModelFormat = {
     const model = readOnnx(bytes, { externalData });
     const report = onnxReport(model);
     if (options.activation) report.notes.push('the activation option is ignored: an ONNX graph gives its own activations');
-    return { format: 'onnx', network: model.network, ...report, state: { model, externalData } satisfies OnnxState };
+    return { format: 'onnx', network: model.network, ...report, state: { source: model.source } satisfies OnnxState };
   },
   checkWrite(source) {
     onnxState(source);
   },
   companions(source) {
-    return source ? Object.keys(onnxState(source).externalData) : [];
+    return source ? onnxState(source).source.files.flatMap((f) => (f.file === null ? [] : [f.file])) : [];
   },
   write(net, source) {
-    const { model, externalData } = onnxState(source);
-    const files = writeOnnxFiles(model, net);
+    const parts = writeOnnxParts(onnxState(source).source, net);
     // Unchanged data files too: the output model must load from its own directory.
-    return { bytes: files.model, companions: { ...externalData, ...files.externalData } };
+    return { bytes: parts.model, companions: parts.externalData };
   },
 };
 
@@ -256,7 +257,7 @@ function quoted(name: string): string {
 }
 
 /** The source a format's writer gets: the model read, when it has that format. */
-export function sourceFor(format: ModelFormat, source: ModelRead | null): ModelRead | null {
+export function sourceFor<S extends ReadSource>(format: ModelFormat, source: S | null): S | null {
   return source && source.format === format.name ? source : null;
 }
 
@@ -265,7 +266,7 @@ export function sourceFor(format: ModelFormat, source: ModelRead | null): ModelR
  * written as `name` (its extension): a writable format that accepts this source, and a model that
  * keeps its function in that format. Returns the format and the source its writer gets.
  */
-export function checkWritable(name: string, source: ModelRead | null, sourceName = 'the input'): { format: ModelFormat; own: ModelRead | null } {
+export function checkWritable(name: string, source: ReadSource | null, sourceName = 'the input'): { format: ModelFormat; own: ReadSource | null } {
   const format = modelFormatFor(name, 'write');
   if (source && source.format !== format.name && source.inexact.length > 0) {
     const own = MODEL_FORMATS.find((f) => f.name === source.format)?.extensions[0] ?? source.format;

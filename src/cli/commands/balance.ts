@@ -10,8 +10,9 @@ import { parseActivation } from '../../io/safetensors.js';
 import type { Network } from '../../network/types.js';
 import { defineCommand, flagArg, stringArg, UsageError } from '../args.js';
 import { BALANCE_OPTION_SPEC, BALANCE_OPTION_USAGE, readBalanceOptions, resultJson, resultSummary, runBalance, runStatus } from '../balanceRun.js';
+import { collectGarbage } from '../memory.js';
 import type { FixedUnitsNote, ModelSource } from '../modelFile.js';
-import { checkOutputPath, readModelFile, releaseSourceBytes, sameFile, writeModelFile } from '../modelFile.js';
+import { checkOutputPath, readModelFile, releaseSourceState, sameFile, writeModelFile } from '../modelFile.js';
 import { progressReporter } from '../progress.js';
 
 const USAGE = `usage: weight-balance balance IN.safetensors|IN.onnx [options] [-o OUT] [--json]
@@ -138,9 +139,11 @@ export default defineCommand(
     const { source } = read;
     const readMs = performance.now() - readStarted;
     if (output !== null) await checkOutputPath(output, source);
-    // Hold one copy of the weights: not the file's bytes (unless the writer patches them), and
-    // not the input network once balanced (the rescaled one is written).
-    releaseSourceBytes(source, output);
+    // Hold one copy of the weights: not the file's bytes (the readers keep views of them, or the
+    // bytes around the weight data), and not the input network once balanced (the rescaled one
+    // is written).
+    releaseSourceState(source, output);
+    collectGarbage(); // the file's bytes, before balancing allocates P (see ../memory.ts)
     const progress = progressReporter(io, options);
     let result: BalanceResult;
     try {

@@ -19,6 +19,11 @@ export interface WeightBinding {
    * network/convTranspose.ts), the block `[out, in / groups, kh, kw]`.
    */
   convTranspose?: { groups: number };
+  /**
+   * The stored values of the rows whose factor is 0 (a BatchNormalization scale of 0 ignores the
+   * row, which the writer keeps as stored), in block order; set by the reader after the import.
+   */
+  storedRows?: ReadonlyMap<number, Float64Array>;
 }
 
 /**

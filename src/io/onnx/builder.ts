@@ -12,6 +12,7 @@ import type { BlockBinding } from './bindings.js';
 import type { GraphProto, NodeProto, TensorProto, ValueInfoProto } from './schema.js';
 import type { ConstState, LayerState, PreState, State } from './state.js';
 import { fail, sameShape } from './state.js';
+import type { blockWeights, WeightLayout } from './tensor.js';
 import { elementCount } from './tensor.js';
 
 /** Units that an op the balancer cannot rescale through forced to factor 1. */
@@ -35,8 +36,10 @@ export interface OnnxFixedUnits {
 /** What the importer needs from the file besides the graph. */
 export interface GraphSource {
   graph: GraphProto;
-  /** Float values of initializer `index` (weights); `writable` ones must be rewritable in place. */
+  /** Float values of initializer `index` as float64 (biases, parameters); `writable` ones must be rewritable in place. */
   floatValues(index: number, writable: boolean): Float64Array;
+  /** A block's weights from initializer `index` (rewritable in place), as one new array of the block's own: see {@link blockWeights}. */
+  weightValues(index: number, layout: WeightLayout): WeightArray;
 }
 
 /** Ops that keep the shape of their (unit-carrying) input: an opaque one becomes a fixed barrier. */
@@ -173,6 +176,11 @@ export class GraphBuilder {
     return this.source.floatValues(c.initializer, true);
   }
 
+  /** A block's weights from a weight input (see {@link GraphSource.weightValues}). */
+  weightValues(c: ConstState & { initializer: number }, layout: WeightLayout): WeightArray {
+    return this.source.weightValues(c.initializer, layout);
+  }
+
   /** Record a tensor's state, indexing the names that show each layer's output. */
   setState(name: string, state: State): void {
     this.states.set(name, state);
@@ -207,8 +215,10 @@ export class GraphBuilder {
     if (extra.pool) layer.pool = extra.pool;
     this.layers.push(layer);
     for (const b of pre.blocks) {
-      const alloc = (v: Float64Array): WeightArray => (b.double ? Float64Array.from(v) : Float32Array.from(v));
-      const common = { name: b.name, from: b.from, to: k, weight: alloc(b.weight), bias: b.bias ? alloc(b.bias) : null };
+      // The pending weights are the block's own (never a view of the file): kept, not copied, in its precision.
+      const weight = b.weight instanceof Float64Array === b.double ? b.weight : b.double ? Float64Array.from(b.weight) : Float32Array.from(b.weight);
+      const bias = b.bias ? (b.double ? Float64Array.from(b.bias) : Float32Array.from(b.bias)) : null;
+      const common = { name: b.name, from: b.from, to: k, weight, bias };
       this.blocks.push(
         b.kind === 'dense'
           ? { kind: 'dense', ...common, shape: [b.shape[0], b.shape[1]] }

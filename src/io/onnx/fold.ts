@@ -54,8 +54,13 @@ export function foldBatchNorm(node: NodeProto, inputs: (State | null)[], where: 
   const s = Float64Array.from(sc, (g, i) => g / Math.sqrt(vr[i] + eps));
   if (s.some((v) => !Number.isFinite(v))) fail(`node ${where}: scale / sqrt(var + epsilon) is not finite`);
   const block = x.blocks[0];
+  const double = block.double || [scale, bnBias, mean, variance].some((p) => p.tensor.dataType === DataType.DOUBLE);
   const rowLength = block.weight.length / units;
-  const weight = block.weight.map((v, k) => v * s[Math.floor(k / rowLength)]);
+  // One new array in the block's precision (each value rounded once), rows scaled by s.
+  const weight = double ? new Float64Array(block.weight.length) : new Float32Array(block.weight.length);
+  for (let i = 0; i < units; i++) {
+    for (let k = i * rowLength; k < (i + 1) * rowLength; k++) weight[k] = block.weight[k] * s[i];
+  }
   const offset = Float64Array.from(s, (si, i) => si * ((block.bias ? block.bias[i] : 0) - mn[i]));
   const bias = Float64Array.from(floatValues(bnBias.initializer, true), (v, i) => v + offset[i]);
   const old = block.binding.weight.rowScale;
@@ -65,6 +70,5 @@ export function foldBatchNorm(node: NodeProto, inputs: (State | null)[], where: 
     weight: { ...block.binding.weight, rowScale },
     bias: { initializer: bnBias.initializer, scale: 1, offset },
   };
-  const double = block.double || [scale, bnBias, mean, variance].some((p) => p.tensor.dataType === DataType.DOUBLE);
   return { kind: 'pre', shape: x.shape, skips: [], blocks: [{ ...block, weight, bias, binding, double }] };
 }

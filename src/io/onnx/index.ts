@@ -9,7 +9,6 @@
  * const balancedBytes = writeOnnx(model, result.network);
  */
 import { WeightBalanceError } from '../../errors.js';
-import { storedIndex } from '../../network/convTranspose.js';
 import type { Network } from '../../network/types.js';
 import { validateNetwork } from '../../network/validate.js';
 import { checkCount, MAX_ONNX_NODES } from '../limits.js';
@@ -17,12 +16,16 @@ import type { BlockBinding } from './bindings.js';
 import { decodeModelProto } from './decode.js';
 import type { OnnxFixedUnits } from './importGraph.js';
 import { importGraph } from './importGraph.js';
-import type { ModelProto, TensorProto } from './schema.js';
-import type { TensorLocation } from './tensor.js';
-import { locateTensor, readFloatTensor, writeFloatTensor } from './tensor.js';
+import type { GraphProto, ModelProto, TensorProto } from './schema.js';
+import type { TensorLocation, WeightLayout } from './tensor.js';
+import { blockWeights, locateTensor, readFloatTensor } from './tensor.js';
+import type { InitializerLayout } from './wire.js';
 import { initializerLayouts } from './wire.js';
+import type { KeptFile, OnnxParts, PatchTarget, WriterSource } from './writer.js';
+import { joinParts, keepFiles, onnxParts, structureOf } from './writer.js';
 
 export type { OnnxFixedUnits } from './importGraph.js';
+export type { OnnxParts } from './writer.js';
 
 /** Options of {@link readOnnx}. */
 export interface ReadOnnxOptions {
@@ -33,16 +36,16 @@ export interface ReadOnnxOptions {
   externalData?: Record<string, Uint8Array>;
 }
 
-/** The parts of the file that {@link writeOnnx} patches. Treat as opaque. */
-export interface OnnxSource {
-  readonly bytes: Uint8Array;
-  readonly externalData: Readonly<Record<string, Uint8Array>>;
-  readonly initializers: readonly TensorProto[];
-  readonly locations: readonly TensorLocation[];
-  /** For each block of the imported network, the initializers it came from. */
+/**
+ * What {@link writeOnnx} needs of the files read: each file's bytes outside the weight data it
+ * rewrites (copies: nothing refers to the caller's bytes), the rewritten initializers and how each
+ * block maps to them. Treat as opaque.
+ */
+export interface OnnxSource extends WriterSource {
+  readonly files: readonly KeptFile[];
+  readonly targets: ReadonlyMap<number, PatchTarget>;
   readonly bindings: readonly BlockBinding[];
-  /** The imported network's structure, to check that a written network matches it. */
-  readonly structure: string[];
+  readonly structure: readonly string[];
 }
 
 /** An ONNX model read by {@link readOnnx}. */
@@ -65,7 +68,10 @@ export interface OnnxModel {
   source: OnnxSource;
 }
 
-/** Initializers up to this many values are decoded once and kept while the graph is imported. */
+/** A weight as stored: not transposed, not scaled, in float64 (exact for every element type). */
+const NO_LAYOUT = { transposed: false, alpha: 1, double: true };
+
+/** Initializers up to this many values (biases, BatchNormalization parameters) are decoded once and kept while the graph is imported. */
 const CACHED_VALUES = 1 << 16;
 
 function describe(error: unknown): string {
@@ -80,10 +86,6 @@ function sniff(bytes: Uint8Array): string | null {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length > 8 && dv.getUint32(4, true) === 0 && dv.getUint32(0, true) < 1e8 && bytes[8] === 0x7b) return 'a safetensors file';
   return null;
-}
-
-function structureOf(net: Network): string[] {
-  return net.blocks.map((b) => JSON.stringify([b.kind, b.shape, b.from, b.to, b.bias !== null]));
 }
 
 /**
@@ -132,24 +134,15 @@ function checkExternalOverlaps(
   }
 }
 
-/**
- * Read an ONNX model (a `ModelProto`, IR version 3 or later) into a network. Throws a
- * {@link WeightBalanceError} naming the problem (and the node, where there is one) for files
- * that are not ONNX, truncated files, missing external data, weights that share
- * bytes of an external data file with another initializer, dynamic shapes it cannot resolve
- * and ops it cannot express; ops that are not positively homogeneous fix their units instead
- * (listed in `fixedUnits`). The caller's bytes are copied, never modified.
- */
-export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): OnnxModel {
+/** The model decoded and checked, with where each initializer keeps its numbers. */
+function decodeModel(bytes: Uint8Array): { model: ModelProto; graph: GraphProto; layouts: InitializerLayout[]; initializers: TensorProto[] } {
   if (!(bytes instanceof Uint8Array)) throw new WeightBalanceError('readOnnx needs the model file as a Uint8Array');
   if (bytes.length === 0) throw new WeightBalanceError('not an ONNX model: the file is empty');
   const kind = sniff(bytes);
   if (kind) throw new WeightBalanceError(`not an ONNX model: this looks like ${kind}`);
-  // new Uint8Array copies (a Node Buffer's slice() would share memory with the caller's bytes).
-  const copy = new Uint8Array(bytes);
   let model: ModelProto;
   try {
-    model = decodeModelProto(copy);
+    model = decodeModelProto(bytes);
   } catch (error) {
     throw new WeightBalanceError(`not a valid ONNX model (${describe(error)}): the file is truncated, corrupt or not ONNX`);
   }
@@ -158,39 +151,59 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
     throw new WeightBalanceError('not an ONNX model: no ir_version or no graph with nodes (is this file ONNX?)');
   }
   checkCount(graph.node!.length, MAX_ONNX_NODES, `the graph has ${graph.node!.length} nodes`);
-  let layouts: ReturnType<typeof initializerLayouts>;
+  let layouts: InitializerLayout[];
   try {
-    layouts = initializerLayouts(copy);
+    layouts = initializerLayouts(bytes);
   } catch (error) {
     throw new WeightBalanceError(`not a valid ONNX model (${describe(error)}): the file is truncated or corrupt`);
   }
   const initializers = graph.initializer ?? [];
   if (layouts.length !== initializers.length) throw new WeightBalanceError('not a valid ONNX model: the initializers could not be located in the file');
-  // Defined as own properties (a location named '__proto__' stays data, never a prototype).
-  const external: Record<string, Uint8Array> = Object.fromEntries(
-    Object.entries(options.externalData ?? {}).map(([file, data]) => [file, new Uint8Array(data)]),
-  );
+  return { model, graph, layouts, initializers };
+}
+
+/**
+ * Read an ONNX model (a `ModelProto`, IR version 3 or later) into a network. Throws a
+ * {@link WeightBalanceError} naming the problem (and the node, where there is one) for files
+ * that are not ONNX, truncated files, missing external data, weights that share
+ * bytes of an external data file with another initializer, dynamic shapes it cannot resolve
+ * and ops it cannot express; ops that are not positively homogeneous fix their units instead
+ * (listed in `fixedUnits`). The caller's bytes (and external data) are only read during the
+ * call: the network's weights are arrays of their own (float32, or float64 for DOUBLE models),
+ * and the writer keeps copies of the bytes around the weight data, never the caller's arrays.
+ */
+export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): OnnxModel {
+  const { model, graph, layouts, initializers } = decodeModel(bytes);
+  // Own properties only (a location named '__proto__' stays data, never a prototype).
+  const external: Record<string, Uint8Array> = Object.fromEntries(Object.entries(options.externalData ?? {}));
   const locations: (TensorLocation | null)[] = initializers.map(() => null);
+  const locate = (index: number): TensorLocation => (locations[index] ??= locateTensor(initializers[index], layouts[index], external));
   const cache = new Map<number, Float64Array>();
-  const buffers = (file: string | null): Uint8Array => (file === null ? copy : external[file]);
+  const buffers = (file: string | null): Uint8Array => (file === null ? bytes : external[file]);
   const floatValues = (index: number, writable: boolean): Float64Array => {
     const known = cache.get(index);
     if (known) return known;
-    const location = (locations[index] ??= locateTensor(initializers[index], layouts[index], external));
-    const values = readFloatTensor(initializers[index], location, buffers, writable);
-    // Small tensors (biases, BatchNormalization parameters) are kept; weights are read once, and
-    // keeping them as float64 would hold twice the file in memory while the graph is imported.
+    const values = readFloatTensor(initializers[index], locate(index), buffers, writable);
+    // Small tensors (biases, BatchNormalization parameters) are kept; larger ones are read once.
     if (values.length <= CACHED_VALUES) cache.set(index, values);
     return values;
   };
-  const imported = importGraph({ graph, floatValues });
+  const weightValues = (index: number, layout: WeightLayout) => blockWeights(initializers[index], locate(index), buffers, layout);
+  const imported = importGraph({ graph, floatValues, weightValues });
+  // What the writer needs of each rewritten initializer (not its data: the TensorProto holds a view of the bytes).
+  const targets = new Map<number, PatchTarget>();
   for (const b of imported.bindings) {
     for (const index of [b.weight.initializer, b.bias?.initializer]) {
-      if (index !== undefined) locations[index] ??= locateTensor(initializers[index], layouts[index], external);
+      if (index === undefined) continue;
+      const { name, dataType, dims } = initializers[index];
+      targets.set(index, { tensor: { name, dataType, dims }, location: locate(index) });
     }
+    const rowScale = b.weight.rowScale;
+    if (rowScale?.includes(0)) b.weight.storedRows = storedRows(b.weight.transposed, rowScale, weightValues(b.weight.initializer, NO_LAYOUT));
   }
   checkExternalOverlaps(initializers, layouts, locations, external, imported.bindings);
   const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? null;
+  const files: [string | null, Uint8Array][] = [[null, bytes], ...Object.entries(external)];
   return {
     network: imported.network,
     fixedUnits: imported.fixedUnits,
@@ -198,15 +211,23 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
     inputTranspose: imported.inputTranspose,
     graphName: graph.name ?? '',
     opset,
-    source: {
-      bytes: copy,
-      externalData: external,
-      initializers,
-      locations: locations as TensorLocation[],
-      bindings: imported.bindings,
-      structure: structureOf(imported.network),
-    },
+    source: { files: keepFiles(files, targets.values()), targets, bindings: imported.bindings, structure: structureOf(imported.network) },
   };
+}
+
+/** The stored values of the rows with a zero factor, in block order (what the writer keeps of them). */
+function storedRows(transposed: boolean, rowScale: Float64Array, stored: ArrayLike<number>): Map<number, Float64Array> {
+  const rows = rowScale.length;
+  const rowLength = stored.length / rows;
+  const kept = new Map<number, Float64Array>();
+  rowScale.forEach((r, i) => {
+    if (r === 0)
+      kept.set(
+        i,
+        Float64Array.from({ length: rowLength }, (_, j) => stored[transposed ? j * rows + i : i * rowLength + j]),
+      );
+  });
+  return kept;
 }
 
 /**
@@ -245,60 +266,21 @@ export interface OnnxFiles {
  * byte is unchanged. `network` must have the structure of `model.network` (as `balance` returns).
  */
 export function writeOnnxFiles(model: OnnxModel, network: Network): OnnxFiles {
-  const source = model?.source;
-  if (!source || !(source.bytes instanceof Uint8Array)) throw new WeightBalanceError('writeOnnx needs the model returned by readOnnx');
+  const parts = writeOnnxParts(model?.source, network);
+  const externalData: Record<string, Uint8Array> = Object.fromEntries(parts.changed.map((file) => [file, joinParts(parts.externalData[file])]));
+  return { model: joinParts(parts.model), externalData };
+}
+
+/**
+ * The files of {@link writeOnnxFiles} as parts to write one after the other: the bytes kept
+ * from the files read and the new weight data, which is a view of the network's own float32
+ * arrays where the stored layout allows (no copy of the weights).
+ */
+export function writeOnnxParts(source: OnnxSource, network: Network): OnnxParts {
+  if (!source || !Array.isArray(source.files) || !(source.targets instanceof Map))
+    throw new WeightBalanceError('writeOnnx needs the model returned by readOnnx');
   validateNetwork(network);
-  const structure = structureOf(network);
-  if (structure.length !== source.structure.length) {
-    throw new WeightBalanceError(
-      `the network has ${structure.length} blocks, the ONNX model ${source.structure.length}: it is not a balanced copy of this model`,
-    );
-  }
-  structure.forEach((s, k) => {
-    if (s !== source.structure[k])
-      throw new WeightBalanceError(`block ${k} ('${network.blocks[k].name}') does not match the ONNX model's (${s} vs ${source.structure[k]})`);
-  });
-  const outputs = new Map<string | null, Uint8Array>();
-  const buffer = (file: string | null): Uint8Array => {
-    let b = outputs.get(file);
-    if (!b) {
-      b = new Uint8Array(file === null ? source.bytes : source.externalData[file]);
-      outputs.set(file, b);
-    }
-    return b;
-  };
-  const original = (file: string | null): Uint8Array => (file === null ? source.bytes : source.externalData[file]);
-  network.blocks.forEach((block, k) => {
-    const binding = source.bindings[k];
-    const w = binding.weight;
-    const tensor = source.initializers[w.initializer];
-    const location = source.locations[w.initializer];
-    const rows = block.shape[0];
-    const rowLength = block.weight.length / rows;
-    // The stored values are needed only for rows kept as stored (a zero row factor).
-    const stored = w.rowScale?.some((r) => r === 0) ? readFloatTensor(tensor, location, original, true) : null;
-    const values = new Float64Array(block.weight.length);
-    const convTranspose = w.convTranspose ? storedIndex(block.shape, w.convTranspose.groups) : null;
-    for (let i = 0; i < rows; i++) {
-      const r = w.rowScale ? w.rowScale[i] : 1;
-      for (let j = 0; j < rowLength; j++) {
-        const at = convTranspose ? convTranspose(i * rowLength + j) : w.transposed ? j * rows + i : i * rowLength + j;
-        // A zero row factor (BatchNormalization scale 0) ignores the row: keep it as stored.
-        values[at] = r === 0 ? stored![at] : block.weight[i * rowLength + j] / r;
-      }
-    }
-    writeFloatTensor(tensor, location, buffer(location.file), values);
-    if (binding.bias && block.bias) {
-      const b = binding.bias;
-      const biasTensor = source.initializers[b.initializer];
-      const biasLocation = source.locations[b.initializer];
-      const bias = block.bias;
-      const newBias = Float64Array.from(bias, (v, i) => (v - (b.offset ? b.offset[i] : 0)) / b.scale);
-      writeFloatTensor(biasTensor, biasLocation, buffer(biasLocation.file), newBias);
-    }
-  });
-  const externalData: Record<string, Uint8Array> = Object.fromEntries([...outputs].filter((entry): entry is [string, Uint8Array] => entry[0] !== null));
-  return { model: outputs.get(null) ?? new Uint8Array(source.bytes), externalData };
+  return onnxParts(source, network);
 }
 
 /**

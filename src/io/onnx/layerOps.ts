@@ -6,6 +6,7 @@
 import { describeValue } from '../../errors.js';
 import { blockShape, fromStoredLayout } from '../../network/convTranspose.js';
 import { slidingOutput, transposedOutput } from '../../network/validate.js';
+import type { WeightArray } from '../../network/types.js';
 import { attrFloat, attrInt, attrInts, attrString } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
 import type { GraphBuilder } from './builder.js';
@@ -37,21 +38,14 @@ export function dense(b: GraphBuilder, node: NodeProto, op: string, inputs: (Sta
   }
   const [inDim, outDim] = transposed ? dims : [dims[1], dims[0]];
   if (inDim !== source.shape[0]) fail(`node ${where}: weight '${w.tensor.name}' reads ${inDim} features, its input has ${source.shape[0]}`);
-  const stored = b.floatValues(w);
-  let weight = stored; // read only: folding and materializing make new arrays
-  if (transposed || alpha !== 1) {
-    weight = new Float64Array(outDim * inDim);
-    for (let i = 0; i < outDim; i++) {
-      for (let j = 0; j < inDim; j++) weight[i * inDim + j] = alpha * (transposed ? stored[j * outDim + i] : stored[i * inDim + j]);
-    }
-  }
+  let double = w.tensor.dataType === DataType.DOUBLE;
+  const weight = b.weightValues(w, { transposed, alpha, double });
   const binding: BlockBinding = {
     node: name,
     weight: { initializer: w.initializer, transposed, rowScale: alpha === 1 ? null : new Float64Array(outDim).fill(alpha) },
     bias: null,
   };
   let bias: Float64Array | null = null;
-  let double = w.tensor.dataType === DataType.DOUBLE;
   const c = inputs[2];
   if (op === 'Gemm' && c && beta !== 0) {
     const cb = b.weightInput(c, 'bias C', where);
@@ -120,7 +114,7 @@ function convKernel(b: GraphBuilder, node: NodeProto, w: State | null, source: L
 function convBlock(
   b: GraphBuilder,
   k: ReturnType<typeof convKernel>,
-  c: { source: LayerState; biasInput: State | null; shape: number[]; padding: [number, number]; weight: Float64Array; binding: BlockBinding },
+  c: { source: LayerState; biasInput: State | null; shape: number[]; padding: [number, number]; weight: WeightArray; binding: BlockBinding },
   name: string,
   where: string,
 ): PreState {
@@ -169,8 +163,7 @@ export function conv(b: GraphBuilder, node: NodeProto, inputs: (State | null)[],
     padding[1] += folded[1];
   }
   const shape = [outC, slidingOutput(H, k.span[0], k.strides[0], padding[0]), slidingOutput(W, k.span[1], k.strides[1], padding[1])];
-  // Never written to (folding and materializing make new arrays): no defensive copy of the weights.
-  const weight = b.floatValues(k.weight);
+  const weight = b.weightValues(k.weight, { transposed: false, alpha: 1, double: k.weight.tensor.dataType === DataType.DOUBLE });
   const binding: BlockBinding = { node: name, weight: { initializer: k.weight.initializer, transposed: false, rowScale: null }, bias: null };
   return convBlock(b, k, { source, biasInput: inputs[2] ?? null, shape, padding, weight, binding }, name, where);
 }
@@ -200,7 +193,7 @@ export function convTranspose(b: GraphBuilder, node: NodeProto, inputs: (State |
     transposedOutput(W, k.span[1], k.strides[1], padding[1], outputPadding[1]),
   ];
   const blockDims = blockShape(k.dims, k.groups);
-  const weight = fromStoredLayout(b.floatValues(k.weight), blockDims, k.groups);
+  const weight = fromStoredLayout(b.weightValues(k.weight, { transposed: false, alpha: 1, double: k.weight.tensor.dataType === DataType.DOUBLE }), blockDims, k.groups);
   const binding: BlockBinding = {
     node: name,
     weight: { initializer: k.weight.initializer, transposed: false, rowScale: null, convTranspose: { groups: k.groups } },

@@ -3,6 +3,7 @@
  * every part of the importer shares.
  */
 import { WeightBalanceError } from '../../errors.js';
+import type { WeightArray } from '../../network/types.js';
 import type { BlockBinding } from './bindings.js';
 import type { TensorProto } from './schema.js';
 
@@ -22,7 +23,8 @@ export interface PendingBlock {
   dilation?: [number, number];
   /** A ConvTranspose (its weight already in the block layout). */
   transposed?: { outputPadding: [number, number] };
-  weight: Float64Array;
+  /** The block's own weights (a fresh array, never a view of the file), float64 when `double`. */
+  weight: WeightArray;
   bias: Float64Array | null;
   double: boolean;
   binding: BlockBinding;

@@ -4,6 +4,7 @@
  * tensor's own element type, so the byte length of every field stays the same.
  */
 import { describeValue, WeightBalanceError } from '../../errors.js';
+import type { WeightArray } from '../../network/types.js';
 import { bfloat16ToNumber, FLOAT16_MAX, float16ToNumber, numberToBfloat16, numberToFloat16 } from '../halfFloat.js';
 import type { TensorProto } from './schema.js';
 import { DataType, dataTypeName } from './schema.js';
@@ -32,7 +33,7 @@ export interface TensorLocation {
   typed: DataSegment[];
 }
 
-function tensorLabel(tensor: TensorProto): string {
+function tensorLabel(tensor: TensorInfo): string {
   return `initializer '${tensor.name ?? ''}'`;
 }
 
@@ -83,31 +84,44 @@ function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+function checkRawLength(tensor: TensorProto, length: number, n: number, width: number): void {
+  if (length !== n * width) {
+    throw new WeightBalanceError(
+      `${tensorLabel(tensor)}: its data has ${length} bytes, dims ${describeValue(tensor.dims ?? [])} of ${dataTypeName(tensor.dataType ?? 0)} need ${n * width}: truncated or corrupt`,
+    );
+  }
+}
+
+/** The numbers of a float tensor as stored, and whether they are a view of the file's bytes (read them only). */
+export interface StoredFloats {
+  values: Float32Array | Float64Array;
+  view: boolean;
+}
+
 /**
- * The values of a float tensor as float64, from wherever the file keeps them. `writable`
- * additionally requires a storage the writer can patch in place.
+ * The values of a float tensor in its stored order, from wherever the file keeps them: a view of
+ * the file's bytes for aligned little-endian FLOAT/DOUBLE `raw_data` (nothing copied; the caller
+ * must not write to it), else a fresh array (float32 for FLOAT, FLOAT16 and BFLOAT16, float64 for
+ * DOUBLE). `writable` additionally requires a storage the writer can rewrite.
  */
-export function readFloatTensor(tensor: TensorProto, location: TensorLocation, buffers: (file: string | null) => Uint8Array, writable: boolean): Float64Array {
+export function storedFloats(tensor: TensorProto, location: TensorLocation, buffers: (file: string | null) => Uint8Array, writable: boolean): StoredFloats {
   const type = tensor.dataType ?? 0;
   if (!FLOAT_TYPES.has(type))
     throw new WeightBalanceError(`${tensorLabel(tensor)} has element type ${dataTypeName(type)}; weights must be FLOAT, DOUBLE, FLOAT16 or BFLOAT16`);
   const n = elementCount(tensor);
+  const Out = type === DataType.DOUBLE ? Float64Array : Float32Array;
   if (location.raw) {
     const width = WIDTH[type];
-    if (location.raw.length !== n * width) {
-      throw new WeightBalanceError(
-        `${tensorLabel(tensor)}: its data has ${location.raw.length} bytes, dims ${describeValue(tensor.dims ?? [])} of ${dataTypeName(type)} need ${n * width}: truncated or corrupt`,
-      );
-    }
-    const out = new Float64Array(n);
+    checkRawLength(tensor, location.raw.length, n, width);
     const bytes = buffers(location.file);
     const o = location.raw.offset;
     if (LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE)) {
-      // Fast path: copy to an aligned buffer and read it as a typed array.
-      const aligned = new Uint8Array(bytes.subarray(o, o + n * WIDTH[type])); // a copy, even of a Node Buffer
-      out.set(type === DataType.FLOAT ? new Float32Array(aligned.buffer, 0, n) : new Float64Array(aligned.buffer, 0, n));
-      return out;
+      const at = bytes.byteOffset + o;
+      if (at % width === 0) return { values: new Out(bytes.buffer as ArrayBuffer, at, n), view: true };
+      // Unaligned: one copy into a fresh buffer (new Uint8Array copies, even a Node Buffer).
+      return { values: new Out(new Uint8Array(bytes.subarray(o, o + n * width)).buffer, 0, n), view: false };
     }
+    const out = new Out(n);
     const dv = view(bytes);
     for (let k = 0; k < n; k++) {
       switch (type) {
@@ -125,7 +139,7 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
           break;
       }
     }
-    return out;
+    return { values: out, view: false };
   }
   if ((type === DataType.FLOAT || type === DataType.DOUBLE) && location.typed.length > 0) {
     const width = type === DataType.FLOAT ? 4 : 8;
@@ -133,7 +147,7 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
     if (count !== n || location.typed.some((seg) => seg.width !== width)) {
       throw new WeightBalanceError(`${tensorLabel(tensor)} holds ${count} values, dims ${describeValue(tensor.dims ?? [])} need ${n}`);
     }
-    const out = new Float64Array(n);
+    const out = new Out(n);
     const dv = view(buffers(null));
     let k = 0;
     for (const seg of location.typed) {
@@ -141,7 +155,7 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
         out[k] = width === 4 ? dv.getFloat32(seg.offset + 4 * m, true) : dv.getFloat64(seg.offset + 8 * m, true);
       }
     }
-    return out;
+    return { values: out, view: false };
   }
   if ((type === DataType.FLOAT16 || type === DataType.BFLOAT16) && (tensor.int32Data?.length ?? 0) === n && n > 0) {
     if (writable)
@@ -149,10 +163,74 @@ export function readFloatTensor(tensor: TensorProto, location: TensorLocation, b
         `${tensorLabel(tensor)} stores ${dataTypeName(type)} values in int32_data, which cannot be rewritten in place; save the model with raw_data`,
       );
     const decode = type === DataType.FLOAT16 ? float16ToNumber : bfloat16ToNumber;
-    return Float64Array.from(tensor.int32Data!, (bits) => decode(bits));
+    return { values: Float32Array.from(tensor.int32Data!, (bits) => decode(bits)), view: false };
   }
-  if (n === 0) return new Float64Array(0);
+  if (n === 0) return { values: new Out(0), view: false };
   throw new WeightBalanceError(`${tensorLabel(tensor)} has no data for its ${n} values`);
+}
+
+/** The values of a float tensor as float64 (a fresh array): for the small tensors (biases, BatchNormalization parameters). */
+export function readFloatTensor(tensor: TensorProto, location: TensorLocation, buffers: (file: string | null) => Uint8Array, writable: boolean): Float64Array {
+  const { values, view } = storedFloats(tensor, location, buffers, writable);
+  return values instanceof Float64Array && !view ? values : Float64Array.from(values);
+}
+
+/** How a block's weights come from a stored matrix: transposed (stored `[in, out]`), times `alpha`, in float64 when `double`. */
+export interface WeightLayout {
+  transposed: boolean;
+  alpha: number;
+  double: boolean;
+}
+
+/** Stored rows per chunk read through the scratch buffer of {@link blockWeights} (about 1 MiB). */
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * A block's weights from its initializer, as one new array of the block's own (float64 when
+ * `layout.double`, else float32; each value rounded once): the stored values themselves when
+ * they already are such an array, else a copy; a transposed or scaled matrix is built from the
+ * file's bytes through a small scratch buffer, so no second copy of the tensor is made on the way.
+ */
+export function blockWeights(tensor: TensorProto, location: TensorLocation, buffers: (file: string | null) => Uint8Array, layout: WeightLayout): WeightArray {
+  const { transposed, alpha, double } = layout;
+  const type = tensor.dataType ?? 0;
+  const direct = location.raw !== null && LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE);
+  if ((!transposed && alpha === 1) || !direct) {
+    const { values, view } = storedFloats(tensor, location, buffers, true);
+    if (!transposed && alpha === 1)
+      return !view && values instanceof Float64Array === double ? values : double ? Float64Array.from(values) : Float32Array.from(values);
+    return arrange(values, 0, values.length, tensor.dims ?? [], layout, null);
+  }
+  const n = elementCount(tensor);
+  const width = WIDTH[type];
+  checkRawLength(tensor, location.raw!.length, n, width);
+  const [rows, cols] = tensor.dims ?? [];
+  const chunkRows = Math.max(1, Math.floor(CHUNK_BYTES / (cols * width)));
+  const scratch = new Uint8Array(chunkRows * cols * width);
+  const bytes = buffers(location.file);
+  let out: WeightArray | null = null;
+  for (let r0 = 0; r0 < rows; r0 += chunkRows) {
+    const r1 = Math.min(rows, r0 + chunkRows);
+    const begin = location.raw!.offset + r0 * cols * width;
+    scratch.set(bytes.subarray(begin, begin + (r1 - r0) * cols * width));
+    const values = type === DataType.FLOAT ? new Float32Array(scratch.buffer, 0, (r1 - r0) * cols) : new Float64Array(scratch.buffer, 0, (r1 - r0) * cols);
+    out = arrange(values, r0, n, [rows, cols], layout, out);
+  }
+  return out ?? (double ? new Float64Array(0) : new Float32Array(0));
+}
+
+/** Stored rows `r0...` of a `[rows, cols]` matrix (in `values`) into the block's array `out` (made when null), transposed and scaled as `layout` says. */
+function arrange(values: ArrayLike<number>, r0: number, n: number, dims: number[], layout: WeightLayout, out: WeightArray | null): WeightArray {
+  const target = out ?? (layout.double ? new Float64Array(n) : new Float32Array(n));
+  const [rows, cols] = dims;
+  const count = values.length / cols;
+  const alpha = layout.alpha;
+  for (let r = 0; r < count; r++) {
+    for (let c = 0; c < cols; c++) {
+      target[layout.transposed ? c * rows + r0 + r : (r0 + r) * cols + c] = alpha * values[r * cols + c];
+    }
+  }
+  return target;
 }
 
 /** Integer values of a small INT64/INT32 constant tensor (shapes, axes), or null if it has none. */
@@ -174,11 +252,11 @@ export function readIntTensor(tensor: TensorProto): number[] | null {
   return elementCount(tensor) === 0 && tensor.dataType === DataType.INT64 ? [] : null;
 }
 
-/**
- * Overwrite a float tensor's values in place, in its own element type. Throws when a value
- * does not fit that type (not finite, or beyond the float16 range).
- */
-export function writeFloatTensor(tensor: TensorProto, location: TensorLocation, buffer: Uint8Array, values: ArrayLike<number>): void {
+/** What the writer keeps of a rewritten initializer: its name, element type and dims. */
+export type TensorInfo = Pick<TensorProto, 'name' | 'dataType' | 'dims'>;
+
+/** Throw when a value does not fit the tensor's element type (not finite, or beyond the float16/bfloat16 range). */
+function checkFits(tensor: TensorInfo, values: ArrayLike<number>): void {
   const type = tensor.dataType ?? 0;
   for (let k = 0; k < values.length; k++) {
     const v = values[k];
@@ -194,37 +272,51 @@ export function writeFloatTensor(tensor: TensorProto, location: TensorLocation, 
       throw new WeightBalanceError(`${tensorLabel(tensor)}: balanced value ${v} at index ${k} does not fit ${dataTypeName(type)}`);
     }
   }
-  const dv = view(buffer);
-  if (location.raw) {
-    const o = location.raw.offset;
-    if (LITTLE_ENDIAN && (type === DataType.FLOAT || type === DataType.DOUBLE)) {
-      const typed = type === DataType.FLOAT ? Float32Array.from(values) : Float64Array.from(values);
-      buffer.set(new Uint8Array(typed.buffer), o);
-      return;
+}
+
+/**
+ * The `raw_data` bytes of a float tensor holding `values`, in its own element type: a view of
+ * `values` itself when it already is that type (little-endian FLOAT in a Float32Array, DOUBLE in a
+ * Float64Array: nothing copied), else a new array. Throws when a value does not fit the type.
+ */
+export function encodeRawTensor(tensor: TensorInfo, values: Float32Array | Float64Array): Uint8Array {
+  checkFits(tensor, values);
+  const type = tensor.dataType ?? 0;
+  const same = (type === DataType.FLOAT && values instanceof Float32Array) || (type === DataType.DOUBLE && values instanceof Float64Array);
+  if (LITTLE_ENDIAN && same) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const out = new Uint8Array(values.length * WIDTH[type]);
+  const dv = view(out);
+  for (let k = 0; k < values.length; k++) {
+    switch (type) {
+      case DataType.FLOAT:
+        dv.setFloat32(4 * k, values[k], true);
+        break;
+      case DataType.DOUBLE:
+        dv.setFloat64(8 * k, values[k], true);
+        break;
+      case DataType.FLOAT16:
+        dv.setUint16(2 * k, numberToFloat16(values[k]), true);
+        break;
+      default:
+        dv.setUint16(2 * k, numberToBfloat16(values[k]), true);
+        break;
     }
-    for (let k = 0; k < values.length; k++) {
-      switch (type) {
-        case DataType.FLOAT:
-          dv.setFloat32(o + 4 * k, values[k], true);
-          break;
-        case DataType.DOUBLE:
-          dv.setFloat64(o + 8 * k, values[k], true);
-          break;
-        case DataType.FLOAT16:
-          dv.setUint16(o + 2 * k, numberToFloat16(values[k]), true);
-          break;
-        default:
-          dv.setUint16(o + 2 * k, numberToBfloat16(values[k]), true);
-          break;
-      }
-    }
-    return;
   }
+  return out;
+}
+
+/**
+ * Overwrite a float tensor's `float_data` / `double_data` values in place: `buffer` holds the
+ * file's bytes from `base` on. Throws when a value does not fit the element type.
+ */
+export function writeTypedTensor(tensor: TensorInfo, segments: readonly DataSegment[], buffer: Uint8Array, base: number, values: ArrayLike<number>): void {
+  checkFits(tensor, values);
+  const dv = view(buffer);
   let k = 0;
-  for (const seg of location.typed) {
+  for (const seg of segments) {
     for (let m = 0; m < seg.count; m++, k++) {
-      if (seg.width === 4) dv.setFloat32(seg.offset + 4 * m, values[k], true);
-      else dv.setFloat64(seg.offset + 8 * m, values[k], true);
+      if (seg.width === 4) dv.setFloat32(seg.offset - base + 4 * m, values[k], true);
+      else dv.setFloat64(seg.offset - base + 8 * m, values[k], true);
     }
   }
 }
