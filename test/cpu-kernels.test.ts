@@ -45,6 +45,37 @@ function compare(problem: Problem, a: PowerKernels, b: PowerKernels, seed: numbe
   return worst;
 }
 
+/**
+ * The largest relative difference between every pass of every block run whole and the same pass
+ * run as three ranges of rows split at random (ragged) points; the split runs in reverse order.
+ */
+function splitDifference(problem: Problem, kernels: PowerKernels, seed: number): number {
+  const next = uniformStream(seed);
+  let worst = 0;
+  problem.blocks.forEach((block, k) => {
+    for (let u = 0; u < problem.nUnits; u++) [kernels.x[u], kernels.y[u]] = [next(), next()];
+    const a = Math.floor(next() * (block.rows + 1));
+    const b = a + Math.floor(next() * (block.rows - a + 1));
+    const ranges = [
+      [b, block.rows],
+      [a, b],
+      [0, a],
+    ];
+    for (const pass of ['rowPass', 'columnPass', 'fusedPass'] as const) {
+      kernels.C.fill(0.25);
+      kernels.S.fill(-1);
+      kernels[pass](k);
+      const [S, C] = [kernels.S.slice(0, block.rows), kernels.C.slice()];
+      kernels.C.fill(0.25);
+      kernels.S.fill(-1);
+      for (const [r0, r1] of ranges) kernels[pass](k, r0, r1);
+      if (pass !== 'columnPass') for (let i = 0; i < block.rows; i++) worst = Math.max(worst, relative(S[i], kernels.S[i]));
+      for (let u = 0; u < problem.nUnits; u++) worst = Math.max(worst, relative(C[u], kernels.C[u]));
+    }
+  });
+  return worst;
+}
+
 const cases: [string, Network][] = [
   ['mlp 13-9-7-3 (float32)', mlp([13, 9, 7, 3], { seed: 4 })],
   ['mlp 6-11-5 (float64)', mlp([6, 11, 5], { seed: 5, dtype: 'float64' })],
@@ -71,6 +102,18 @@ describe('WebAssembly SIMD kernels', () => {
       });
     }
   }
+
+  it('a pass split into row ranges [r0, r1) gives the sums of the whole pass (JS and WASM, ragged splits)', () => {
+    for (const [name, net] of cases) {
+      const problem = compileProblem(net, { p: 2, q: 2 });
+      for (const precision of ['float32', 'float64'] as PowerPrecision[]) {
+        for (const kernels of [new JsKernels(problem, precision, 0.5), new WasmKernels(problem, precision, 0.5)]) {
+          expect(splitDifference(problem, kernels, 7), `${name} ${precision} ${kernels.name}`).toBeLessThan(1e-13);
+          kernels.dispose();
+        }
+      }
+    }
+  });
 
   it('the engine runs the same sweeps on WASM and JS kernels, float32 and float64 P, both schedules', async () => {
     for (const [p, q] of [

@@ -18,12 +18,12 @@ export interface PowerKernels {
   readonly y: Float64Array;
   readonly C: Float64Array;
   readonly S: Float64Array;
-  /** `S[i] = sum_j P[i,j] x[col j]`. */
-  rowPass(k: number): void;
-  /** `C[col j] += sum_i y[row i] P[i,j]`. */
-  columnPass(k: number): void;
+  /** `S[i] = sum_j P[i,j] x[col j]`, for the rows `i` in `[r0, r1)` of block `k` (default: all). */
+  rowPass(k: number, r0?: number, r1?: number): void;
+  /** `C[col j] += sum_i y[row i] P[i,j]` over the rows `i` in `[r0, r1)` (default: all). */
+  columnPass(k: number, r0?: number, r1?: number): void;
   /** Both, in one read of `P`. */
-  fusedPass(k: number): void;
+  fusedPass(k: number, r0?: number, r1?: number): void;
   /** Entry `index` of block `k`'s `P`. */
   entry(k: number, index: number): number;
   dispose(): void;
@@ -58,16 +58,16 @@ export class JsKernels implements PowerKernels {
     this.S = new Float64Array(maxRows(problem));
   }
 
-  rowPass(k: number): void {
-    rowPass(this.problem.blocks[k], this.P[k], this.x, this.S);
+  rowPass(k: number, r0?: number, r1?: number): void {
+    rowPass(this.problem.blocks[k], this.P[k], this.x, this.S, r0, r1);
   }
 
-  columnPass(k: number): void {
-    columnPass(this.problem.blocks[k], this.P[k], this.y, this.C);
+  columnPass(k: number, r0?: number, r1?: number): void {
+    columnPass(this.problem.blocks[k], this.P[k], this.y, this.C, r0, r1);
   }
 
-  fusedPass(k: number): void {
-    fusedPass(this.problem.blocks[k], this.P[k], this.x, this.y, this.S, this.C);
+  fusedPass(k: number, r0?: number, r1?: number): void {
+    fusedPass(this.problem.blocks[k], this.P[k], this.x, this.y, this.S, this.C, r0, r1);
   }
 
   entry(k: number, index: number): number {

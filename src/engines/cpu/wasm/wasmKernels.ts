@@ -6,12 +6,12 @@ import { PASSES_WASM_BASE64 } from './kernels.generated.js';
 
 /** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
 interface PassExports {
-  rowPass32(P: number, rows: number, cols: number, groups: number, x: number, S: number): void;
-  rowPass64(P: number, rows: number, cols: number, groups: number, x: number, S: number): void;
-  columnPass32(P: number, rows: number, cols: number, groups: number, y: number, C: number): void;
-  columnPass64(P: number, rows: number, cols: number, groups: number, y: number, C: number): void;
-  fusedPass32(P: number, rows: number, cols: number, groups: number, x: number, y: number, S: number, C: number): void;
-  fusedPass64(P: number, rows: number, cols: number, groups: number, x: number, y: number, S: number, C: number): void;
+  rowPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
+  rowPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
+  columnPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
+  columnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
+  fusedPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
+  fusedPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
   squares32(W: number, n: number, scale: number, P: number): void;
   buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
@@ -139,22 +139,22 @@ export class WasmKernels implements PowerKernels {
     }
   }
 
-  rowPass(k: number): void {
+  rowPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
     const b = this.problem.blocks[k];
     const run = this.precision === 'float32' ? this.exports.rowPass32 : this.exports.rowPass64;
-    run(this.offsets[k], b.rows, b.cols, b.groups, this.xAt + 8 * b.colUnit0, this.sAt);
+    run(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.xAt + 8 * b.colUnit0, this.sAt);
   }
 
-  columnPass(k: number): void {
+  columnPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
     const b = this.problem.blocks[k];
     const run = this.precision === 'float32' ? this.exports.columnPass32 : this.exports.columnPass64;
-    run(this.offsets[k], b.rows, b.cols, b.groups, this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0);
+    run(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0);
   }
 
-  fusedPass(k: number): void {
+  fusedPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
     const b = this.problem.blocks[k];
     const run = this.precision === 'float32' ? this.exports.fusedPass32 : this.exports.fusedPass64;
-    run(this.offsets[k], b.rows, b.cols, b.groups, this.xAt + 8 * b.colUnit0, this.yAt + 8 * b.rowUnit0, this.sAt, this.cAt + 8 * b.colUnit0);
+    run(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.xAt + 8 * b.colUnit0, this.yAt + 8 * b.rowUnit0, this.sAt, this.cAt + 8 * b.colUnit0);
   }
 
   entry(k: number, index: number): number {
