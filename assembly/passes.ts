@@ -224,3 +224,5 @@ export function fusedPass32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32
 export function fusedPass64(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<f64>(P, rows, cols, groups, r0, r1, x, y, S, C); }
 export function buildPower32(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f32>(W, wide, n, taps, p, scale, P); }
 export function buildPower64(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f64>(W, wide, n, taps, p, scale, P); }
+
+export { toFloat32, rowPassBlocked32, columnPassBlocked32, fusedPassBlocked32 } from './blocked32';

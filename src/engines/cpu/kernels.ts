@@ -6,6 +6,14 @@ import { columnPass, fusedPass, powerMatrix, rowPass } from './passes.js';
 export type PowerPrecision = 'float32' | 'float64';
 
 /**
+ * How the passes add: `float64`, every product and sum (the reference); `blocked32` (float32 `P`
+ * on the WebAssembly kernels only), float32 products added in float32 within blocks of at most 64
+ * columns of a row or 4 rows of a column, the blocks added in float64: twice the SIMD lanes, a
+ * relative error of the sums of about 1e-7 at worst.
+ */
+export type PassSums = 'float64' | 'blocked32';
+
+/**
  * `P` of every block of a problem and the linear passes over it, on one kind of kernel. The
  * passes read and write the kernels' own vectors (views into WebAssembly memory for the WASM
  * kernels): `x`, `y` and `C` per global unit, `S` per row of the block being passed.
@@ -14,6 +22,8 @@ export interface PowerKernels {
   /** `js`: plain loops (everywhere); `wasm-simd`: WebAssembly SIMD. */
   readonly name: 'js' | 'wasm-simd';
   readonly precision: PowerPrecision;
+  /** How the passes add now (see {@link PassSums}). */
+  readonly sums: PassSums;
   readonly x: Float64Array;
   readonly y: Float64Array;
   readonly C: Float64Array;
@@ -26,6 +36,14 @@ export interface PowerKernels {
   fusedPass(k: number, r0?: number, r1?: number): void;
   /** Entry `index` of block `k`'s `P`. */
   entry(k: number, index: number): number;
+  /**
+   * The smallest row (`rows`) or column (`columns`) sum of block `k`, relative to a largest vector
+   * entry of 1, that the passes give to their precision (below it, underflow in the arithmetic
+   * may have dropped terms); 0 when only float64 underflow can.
+   */
+  smallestSum(k: number, along: 'rows' | 'columns'): number;
+  /** Add in float64 from now on (when a blocked float32 sum came out below {@link smallestSum}). */
+  useFloat64Sums(): void;
   dispose(): void;
 }
 
@@ -39,6 +57,7 @@ export function maxRows(problem: Problem): number {
 /** The kernels in plain JavaScript: the path wherever WebAssembly SIMD is missing. */
 export class JsKernels implements PowerKernels {
   readonly name = 'js' as const;
+  readonly sums = 'float64' as const;
   readonly x: Float64Array;
   readonly y: Float64Array;
   readonly C: Float64Array;
@@ -73,6 +92,12 @@ export class JsKernels implements PowerKernels {
   entry(k: number, index: number): number {
     return this.P[k][index];
   }
+
+  smallestSum(): number {
+    return 0;
+  }
+
+  useFloat64Sums(): void {}
 
   dispose(): void {
     this.P = [];
