@@ -54,6 +54,13 @@ export function maxRows(problem: Problem): number {
   return most;
 }
 
+/** The largest number of columns of a block (per group). */
+export function maxCols(problem: Problem): number {
+  let most = 0;
+  for (const b of problem.blocks) most = Math.max(most, b.cols);
+  return most;
+}
+
 /** The kernels in plain JavaScript: the path wherever WebAssembly SIMD is missing. */
 export class JsKernels implements PowerKernels {
   readonly name = 'js' as const;

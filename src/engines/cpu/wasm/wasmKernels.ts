@@ -1,6 +1,6 @@
 import type { Problem } from '../../../problem/problem.js';
 import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
-import { maxRows } from '../kernels.js';
+import { maxCols, maxRows } from '../kernels.js';
 import { powerMatrix } from '../passes.js';
 import { PASSES_WASM_BASE64 } from './kernels.generated.js';
 
@@ -17,8 +17,20 @@ interface PassExports {
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   toFloat32(x: number, n: number, x32: number): void;
   rowPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x32: number, S: number): void;
-  columnPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
-  fusedPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x32: number, y: number, S: number, C: number): void;
+  columnPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number, F: number): void;
+  fusedPassBlocked32(
+    P: number,
+    rows: number,
+    cols: number,
+    groups: number,
+    r0: number,
+    r1: number,
+    x32: number,
+    y: number,
+    S: number,
+    C: number,
+    F: number,
+  ): void;
 }
 
 /** Bytes below this hold the module's own data (AssemblyScript's math tables). */
@@ -92,7 +104,7 @@ export async function prepareWasmKernels(): Promise<boolean> {
 /** Bytes of WebAssembly memory a problem needs, or Infinity beyond what wasm32 can address. */
 export function wasmBytes(problem: Problem, precision: PowerPrecision): number {
   const size = precision === 'float32' ? 4 : 8;
-  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 4 * problem.nUnits + 64;
+  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64;
   for (const b of problem.blocks) total += Math.ceil((b.rows * b.cols * size) / 16) * 16;
   return total <= MAX_BYTES ? total : Infinity;
 }
@@ -115,8 +127,9 @@ export class WasmKernels implements PowerKernels {
   private readonly yAt: number;
   private readonly cAt: number;
   private readonly sAt: number;
-  /** Byte offset of the float32 copy of `x` that the blocked passes read (per global unit). */
+  /** Byte offset of the float32 copy of `x` that the blocked passes read (per global unit), and of their float32 column scratch. */
   private readonly x32At: number;
+  private readonly scratchAt: number;
 
   constructor(
     private readonly problem: Problem,
@@ -138,12 +151,13 @@ export class WasmKernels implements PowerKernels {
     this.cAt = this.yAt + 8 * n;
     this.sAt = this.cAt + 8 * n;
     this.x32At = this.sAt + 8 * maxRows(problem);
+    this.scratchAt = this.x32At + 4 * n;
     this.sums = precision === 'float32' ? sums : 'float64';
     this.x = new Float64Array(buffer, this.xAt, n);
     this.y = new Float64Array(buffer, this.yAt, n);
     this.C = new Float64Array(buffer, this.cAt, n);
     this.S = new Float64Array(buffer, this.sAt, maxRows(problem));
-    let at = Math.ceil((this.x32At + 4 * n) / 16) * 16;
+    let at = Math.ceil((this.scratchAt + 4 * maxCols(problem)) / 16) * 16;
     for (const b of problem.blocks) {
       const entries = b.rows * b.cols;
       this.offsets.push(at);
@@ -164,15 +178,16 @@ export class WasmKernels implements PowerKernels {
   columnPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
     const b = this.problem.blocks[k];
     const e = this.exports;
-    const run = this.sums === 'blocked32' ? e.columnPassBlocked32 : this.precision === 'float32' ? e.columnPass32 : e.columnPass64;
-    run(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0);
+    const [y, C] = [this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0];
+    if (this.sums === 'blocked32') e.columnPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, y, C, this.scratchAt);
+    else (this.precision === 'float32' ? e.columnPass32 : e.columnPass64)(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, y, C);
   }
 
   fusedPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
     const b = this.problem.blocks[k];
     const e = this.exports;
     const [y, C] = [this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0];
-    if (this.sums === 'blocked32') e.fusedPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.stageX(b), y, this.sAt, C);
+    if (this.sums === 'blocked32') e.fusedPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.stageX(b), y, this.sAt, C, this.scratchAt);
     else
       (this.precision === 'float32' ? e.fusedPass32 : e.fusedPass64)(
         this.offsets[k],
