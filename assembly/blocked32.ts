@@ -15,6 +15,8 @@
 const BLOCK = 128;
 /** Rows added into the float32 column scratch before it is added into the float64 column sums. */
 const ROWS = 8;
+/** Columns from which the fused pass takes four rows at a time (x and the scratch leave L1). */
+const WIDE = 4096;
 
 /** The four float32 lanes of `v` as an f64x2 of `(v0 + v2, v1 + v3)`, added in float64. */
 // @ts-ignore: decorator
@@ -99,6 +101,46 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
   return r;
 }
 
+/**
+ * Four rows from `p0` (`stride` bytes apart) at once, for the fused pass: their sums into
+ * `out[0..3]` as in {@link rowSum}, and `F[j] += sum_k y[k] p_k[j]` (weights float64 at `yi`)
+ * with one load and store of `F` per four rows (wide rows, whose `x` and `F` leave L1).
+ */
+// @ts-ignore: decorator
+@inline function rows4IntoScratch(p0: usize, stride: usize, cols: i32, xg: usize, yi: usize, F: usize, out: usize): void {
+  const y0 = <f32>load<f64>(yi); const y1 = <f32>load<f64>(yi, 8); const y2 = <f32>load<f64>(yi, 16); const y3 = <f32>load<f64>(yi, 24);
+  const v0 = f32x4.splat(y0); const v1 = f32x4.splat(y1); const v2 = f32x4.splat(y2); const v3 = f32x4.splat(y3);
+  const p1 = p0 + stride;
+  const p2 = p1 + stride;
+  const p3 = p2 + stride;
+  const end4 = (<usize>(cols & ~3)) << 2;
+  let s0 = f64x2.splat(0); let s1 = f64x2.splat(0); let s2 = f64x2.splat(0); let s3 = f64x2.splat(0);
+  let o: usize = 0;
+  while (o < end4) {
+    const stop = min(o + (BLOCK << 1), end4);
+    let a0 = f32x4.splat(0); let a1 = f32x4.splat(0); let a2 = f32x4.splat(0); let a3 = f32x4.splat(0);
+    for (; o < stop; o += 16) {
+      const xj = v128.load(xg + o);
+      const q0 = v128.load(p0 + o); const q1 = v128.load(p1 + o); const q2 = v128.load(p2 + o); const q3 = v128.load(p3 + o);
+      a0 = f32x4.add(a0, f32x4.mul(q0, xj)); a1 = f32x4.add(a1, f32x4.mul(q1, xj));
+      a2 = f32x4.add(a2, f32x4.mul(q2, xj)); a3 = f32x4.add(a3, f32x4.mul(q3, xj));
+      const f = F + o;
+      v128.store(f, f32x4.add(v128.load(f), f32x4.add(f32x4.add(f32x4.mul(v0, q0), f32x4.mul(v1, q1)), f32x4.add(f32x4.mul(v2, q2), f32x4.mul(v3, q3)))));
+    }
+    s0 = f64x2.add(s0, widen(a0)); s1 = f64x2.add(s1, widen(a1));
+    s2 = f64x2.add(s2, widen(a2)); s3 = f64x2.add(s3, widen(a3));
+  }
+  let t0 = sum2(s0); let t1 = sum2(s1); let t2 = sum2(s2); let t3 = sum2(s3);
+  const end = (<usize>cols) << 2;
+  for (; o < end; o += 4) {
+    const xj = <f64>load<f32>(xg + o);
+    const e0 = load<f32>(p0 + o); const e1 = load<f32>(p1 + o); const e2 = load<f32>(p2 + o); const e3 = load<f32>(p3 + o);
+    t0 += <f64>e0 * xj; t1 += <f64>e1 * xj; t2 += <f64>e2 * xj; t3 += <f64>e3 * xj;
+    store<f32>(F + o, load<f32>(F + o) + ((y0 * e0 + y1 * e1) + (y2 * e2 + y3 * e3)));
+  }
+  store<f64>(out, t0); store<f64>(out, t1, 8); store<f64>(out, t2, 16); store<f64>(out, t3, 24);
+}
+
 /** `F[j] += t * p[j]` in float32 over one row (the column scratch). */
 // @ts-ignore: decorator
 @inline function rowIntoScratch(p: usize, cols: i32, t: f32, F: usize): void {
@@ -151,7 +193,18 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
     const cg = C + ((<usize>(g * cols)) << 3);
     const end = min((g + 1) * rpg, r1);
     let pending = 0;
-    for (let i = max(g * rpg, r0); i < end; i++) {
+    let i = max(g * rpg, r0);
+    if (rowsToo && columnsToo && cols >= WIDE) {
+      for (; i + 3 < end; i += 4) {
+        rows4IntoScratch(P + <usize>i * stride, stride, cols, xg, y + ((<usize>i) << 3), F, S + ((<usize>i) << 3));
+        pending += 4;
+        if (pending >= ROWS) {
+          flushScratch(F, cols, cg);
+          pending = 0;
+        }
+      }
+    }
+    for (; i < end; i++) {
       const p = P + <usize>i * stride;
       const t = columnsToo ? <f32>load<f64>(y + ((<usize>i) << 3)) : 0;
       if (rowsToo && t != 0) store<f64>(S + ((<usize>i) << 3), rowSumIntoScratch(p, cols, xg, t, F));

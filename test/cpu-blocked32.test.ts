@@ -26,6 +26,7 @@ const BOUND = 20 * 2 ** -24;
 
 const cases: [string, Network][] = [
   ['mlp 203-70-9-3 (rows of 203: a block of 128, 64 more, tails of 8 and 3)', mlp([203, 70, 9, 3], { seed: 3 })],
+  ['mlp 4101-6-3 (rows of 4101 columns: the fused pass takes four at a time, then two)', mlp([4101, 6, 3], { seed: 8 })],
   ['mlp 13-9-7-3', mlp([13, 9, 7, 3], { seed: 4 })],
   ['mlp 6-11-5 (float64 weights)', mlp([6, 11, 5], { seed: 5, dtype: 'float64' })],
   ['cnn (grouped, depthwise)', NETS.cnn(2)],
