@@ -141,6 +141,11 @@ export const BACKENDS: Record<string, BenchBackend> = {
   cpu: cpuBackend,
   'js-f64': cpuVariant('js-f64', { kernels: 'js', precision: 'float64' }, 'JS kernels, float64 P'),
   'wasm-f32': cpuVariant('wasm-f32', { kernels: 'wasm', precision: 'float32' }, 'WebAssembly SIMD kernels, float32 P, float64 sums'),
+  'wasm-f32b': cpuVariant(
+    'wasm-f32b',
+    { kernels: 'wasm', precision: 'float32', sums: 'blocked32' },
+    'WebAssembly SIMD kernels, float32 P, float32 products summed by blocks in float64',
+  ),
   'wasm-f64': cpuVariant('wasm-f64', { kernels: 'wasm', precision: 'float64' }, 'WebAssembly SIMD kernels, float64 P'),
   webgpu: webgpuBackend(),
 };

@@ -7,7 +7,7 @@
  * paper's parallel update measured in the same run.
  *
  *   node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating]
- *                      [--backends js-f64,wasm-f32,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000]
+ *                      [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000]
  *                      [--no-converge] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
@@ -79,7 +79,7 @@ function positive(value: string | undefined, fallback: number, name: string): nu
 }
 
 const USAGE =
-  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
+  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   const converge = !values['no-converge'];
 
   const backends: BenchBackend[] = [];
-  for (const name of list(values.backends, 'js-f64,wasm-f32,wasm-f64')) {
+  for (const name of list(values.backends, 'js-f64,wasm-f32,wasm-f32b,wasm-f64')) {
     const backend = BACKENDS[name];
     if (!backend) throw new Error(`unknown backend '${name}' (known: ${Object.keys(BACKENDS).join(', ')})`);
     const why = await backend.unavailable();

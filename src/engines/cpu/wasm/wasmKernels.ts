@@ -1,20 +1,36 @@
 import type { Problem } from '../../../problem/problem.js';
-import type { PowerKernels, PowerPrecision } from '../kernels.js';
-import { maxRows } from '../kernels.js';
+import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
+import { maxCols, maxRows } from '../kernels.js';
 import { powerMatrix } from '../passes.js';
 import { PASSES_WASM_BASE64 } from './kernels.generated.js';
 
 /** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
 interface PassExports {
-  rowPass32(P: number, rows: number, cols: number, groups: number, x: number, S: number): void;
-  rowPass64(P: number, rows: number, cols: number, groups: number, x: number, S: number): void;
-  columnPass32(P: number, rows: number, cols: number, groups: number, y: number, C: number): void;
-  columnPass64(P: number, rows: number, cols: number, groups: number, y: number, C: number): void;
-  fusedPass32(P: number, rows: number, cols: number, groups: number, x: number, y: number, S: number, C: number): void;
-  fusedPass64(P: number, rows: number, cols: number, groups: number, x: number, y: number, S: number, C: number): void;
+  rowPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
+  rowPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
+  columnPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
+  columnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
+  fusedPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
+  fusedPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
   squares32(W: number, n: number, scale: number, P: number): void;
   buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
+  toFloat32(x: number, n: number, x32: number): void;
+  rowPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x32: number, S: number): void;
+  columnPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number, F: number): void;
+  fusedPassBlocked32(
+    P: number,
+    rows: number,
+    cols: number,
+    groups: number,
+    r0: number,
+    r1: number,
+    x32: number,
+    y: number,
+    S: number,
+    C: number,
+    F: number,
+  ): void;
 }
 
 /** Bytes below this hold the module's own data (AssemblyScript's math tables). */
@@ -39,6 +55,10 @@ const DISPOSED: PassExports = {
   squares32: disposed,
   buildPower32: disposed,
   buildPower64: disposed,
+  toFloat32: disposed,
+  rowPassBlocked32: disposed,
+  columnPassBlocked32: disposed,
+  fusedPassBlocked32: disposed,
 };
 
 function bytes(): Uint8Array<ArrayBuffer> {
@@ -84,7 +104,7 @@ export async function prepareWasmKernels(): Promise<boolean> {
 /** Bytes of WebAssembly memory a problem needs, or Infinity beyond what wasm32 can address. */
 export function wasmBytes(problem: Problem, precision: PowerPrecision): number {
   const size = precision === 'float32' ? 4 : 8;
-  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 64;
+  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64;
   for (const b of problem.blocks) total += Math.ceil((b.rows * b.cols * size) / 16) * 16;
   return total <= MAX_BYTES ? total : Infinity;
 }
@@ -92,6 +112,8 @@ export function wasmBytes(problem: Problem, precision: PowerPrecision): number {
 /** The WebAssembly SIMD kernels: one memory per engine holding every block's `P` and the vectors. */
 export class WasmKernels implements PowerKernels {
   readonly name = 'wasm-simd' as const;
+  /** How the passes add now: `blocked32` only on float32 `P`, until {@link useFloat64Sums}. */
+  sums: PassSums;
   x: Float64Array;
   y: Float64Array;
   C: Float64Array;
@@ -105,11 +127,15 @@ export class WasmKernels implements PowerKernels {
   private readonly yAt: number;
   private readonly cAt: number;
   private readonly sAt: number;
+  /** Byte offset of the float32 copy of `x` that the blocked passes read (per global unit), and of their float32 column scratch. */
+  private readonly x32At: number;
+  private readonly scratchAt: number;
 
   constructor(
     private readonly problem: Problem,
     readonly precision: PowerPrecision,
     scale: number,
+    sums: PassSums = 'float64',
   ) {
     if (!wasmKernelsAvailable()) throw new Error('WebAssembly SIMD is not available');
     const total = wasmBytes(problem, precision);
@@ -124,11 +150,14 @@ export class WasmKernels implements PowerKernels {
     this.yAt = this.xAt + 8 * n;
     this.cAt = this.yAt + 8 * n;
     this.sAt = this.cAt + 8 * n;
+    this.x32At = this.sAt + 8 * maxRows(problem);
+    this.scratchAt = this.x32At + 4 * n;
+    this.sums = precision === 'float32' ? sums : 'float64';
     this.x = new Float64Array(buffer, this.xAt, n);
     this.y = new Float64Array(buffer, this.yAt, n);
     this.C = new Float64Array(buffer, this.cAt, n);
     this.S = new Float64Array(buffer, this.sAt, maxRows(problem));
-    let at = Math.ceil((this.sAt + 8 * this.S.length) / 16) * 16;
+    let at = Math.ceil((this.scratchAt + 4 * maxCols(problem)) / 16) * 16;
     for (const b of problem.blocks) {
       const entries = b.rows * b.cols;
       this.offsets.push(at);
@@ -139,22 +168,66 @@ export class WasmKernels implements PowerKernels {
     }
   }
 
-  rowPass(k: number): void {
+  rowPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
     const b = this.problem.blocks[k];
-    const run = this.precision === 'float32' ? this.exports.rowPass32 : this.exports.rowPass64;
-    run(this.offsets[k], b.rows, b.cols, b.groups, this.xAt + 8 * b.colUnit0, this.sAt);
+    const e = this.exports;
+    if (this.sums === 'blocked32') e.rowPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.stageX(b), this.sAt);
+    else (this.precision === 'float32' ? e.rowPass32 : e.rowPass64)(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.xAt + 8 * b.colUnit0, this.sAt);
   }
 
-  columnPass(k: number): void {
+  columnPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
     const b = this.problem.blocks[k];
-    const run = this.precision === 'float32' ? this.exports.columnPass32 : this.exports.columnPass64;
-    run(this.offsets[k], b.rows, b.cols, b.groups, this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0);
+    const e = this.exports;
+    const [y, C] = [this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0];
+    if (this.sums === 'blocked32') e.columnPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, y, C, this.scratchAt);
+    else (this.precision === 'float32' ? e.columnPass32 : e.columnPass64)(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, y, C);
   }
 
-  fusedPass(k: number): void {
+  fusedPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
     const b = this.problem.blocks[k];
-    const run = this.precision === 'float32' ? this.exports.fusedPass32 : this.exports.fusedPass64;
-    run(this.offsets[k], b.rows, b.cols, b.groups, this.xAt + 8 * b.colUnit0, this.yAt + 8 * b.rowUnit0, this.sAt, this.cAt + 8 * b.colUnit0);
+    const e = this.exports;
+    const [y, C] = [this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0];
+    if (this.sums === 'blocked32') e.fusedPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.stageX(b), y, this.sAt, C, this.scratchAt);
+    else
+      (this.precision === 'float32' ? e.fusedPass32 : e.fusedPass64)(
+        this.offsets[k],
+        b.rows,
+        b.cols,
+        b.groups,
+        r0,
+        r1,
+        this.xAt + 8 * b.colUnit0,
+        y,
+        this.sAt,
+        C,
+      );
+  }
+
+  /**
+   * Round the block's columns of `x` to float32 for the blocked passes; returns where. A pass split
+   * over threads by rows rounds them once, before the threads start.
+   */
+  stageX(b: Problem['blocks'][number]): number {
+    const at = this.x32At + 4 * b.colUnit0;
+    this.exports.toFloat32(this.xAt + 8 * b.colUnit0, b.cols * b.groups, at);
+    return at;
+  }
+
+  /**
+   * Blocked float32 sums: every rounding of a term to float32 may lose at most 2^-149 (the
+   * spacing of float32 subnormals) times `1 + P[i,j]` (`x`, `y` <= 1), with `P` below
+   * `taps * 2^p` (the weights are scaled below 2); a sum above 1e9 times that over its terms
+   * is within 1e-9 of float64's. Float64 sums: 0.
+   */
+  smallestSum(k: number, along: 'rows' | 'columns'): number {
+    if (this.sums !== 'blocked32') return 0;
+    const b = this.problem.blocks[k];
+    const terms = along === 'rows' ? b.cols : b.rows / b.groups;
+    return 1e9 * 2 ** -149 * terms * (1 + b.taps * 2 ** this.problem.p);
+  }
+
+  useFloat64Sums(): void {
+    this.sums = 'float64';
   }
 
   entry(k: number, index: number): number {
