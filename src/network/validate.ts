@@ -1,5 +1,5 @@
 import { describeValue, WeightBalanceError } from '../errors.js';
-import type { Block, Layer, Network, Pool } from './types.js';
+import type { Block, Layer, Network, Pool, WeightArray } from './types.js';
 import { layerSize, unitCount } from './types.js';
 
 const ACTIVATIONS = new Set(['relu', 'leaky_relu', 'identity', 'sigmoid', 'tanh', 'gelu', 'softmax']);
@@ -113,7 +113,7 @@ function validateLayer(layer: Layer, k: number): void {
   if (k === 0 && (layer.activation !== 'identity' || layer.pool)) fail(`${where}: the input layer must have the identity activation and no pooling`);
 }
 
-function validateBlock(net: Network, b: Block, k: number): void {
+function validateBlock(net: Network, b: Block, k: number, range: WeightRange): void {
   const where = describeBlock(b, k);
   const n = net.layers.length;
   if (!b || typeof b !== 'object') fail(`block ${k} is not an object`);
@@ -157,14 +157,74 @@ function validateBlock(net: Network, b: Block, k: number): void {
     if (!(b.bias instanceof Float32Array || b.bias instanceof Float64Array)) fail(`${where}: bias must be a Float32Array, a Float64Array or null`);
     if (b.bias.length !== b.shape[0]) fail(`${where}: bias has ${b.bias.length} entries, expected ${b.shape[0]}`);
   }
-  for (let i = 0; i < b.weight.length; i++) {
-    if (!Number.isFinite(b.weight[i])) fail(`${where}: weight entry ${i} is not finite (${b.weight[i]})`);
-  }
-  if (b.bias) {
-    for (let i = 0; i < b.bias.length; i++) {
-      if (!Number.isFinite(b.bias[i])) fail(`${where}: bias entry ${i} is not finite (${b.bias[i]})`);
+  const badWeight = foldWeightRange(b.weight, range);
+  if (badWeight >= 0) fail(`${where}: weight entry ${badWeight} is not finite (${b.weight[badWeight]})`);
+  const badBias = b.bias ? firstNonFinite(b.bias) : -1;
+  if (badBias >= 0) fail(`${where}: bias entry ${badBias} is not finite (${b.bias?.[badBias]})`);
+}
+
+/** The smallest non-zero and the largest `|w|` over a network's weights (biases not included). */
+export interface WeightRange {
+  smallest: number;
+  largest: number;
+}
+
+/**
+ * Fold `|w|` into `range` and return the first index of a non-finite entry, or -1: validation
+ * and the range in one read (one loop per element type, so that each stays monomorphic).
+ */
+function foldRange32(w: Float32Array, range: WeightRange): number {
+  let { smallest, largest } = range;
+  for (let i = 0; i < w.length; i++) {
+    const a = Math.abs(w[i]);
+    if (!(a <= largest)) {
+      if (!(a < Infinity)) return i; // NaN or infinite
+      largest = a;
     }
+    if (a < smallest && a > 0) smallest = a;
   }
+  range.smallest = smallest;
+  range.largest = largest;
+  return -1;
+}
+
+function foldRange64(w: Float64Array, range: WeightRange): number {
+  let { smallest, largest } = range;
+  for (let i = 0; i < w.length; i++) {
+    const a = Math.abs(w[i]);
+    if (!(a <= largest)) {
+      if (!(a < Infinity)) return i;
+      largest = a;
+    }
+    if (a < smallest && a > 0) smallest = a;
+  }
+  range.smallest = smallest;
+  range.largest = largest;
+  return -1;
+}
+
+/** Fold `|w|` into `range`; the first index of a non-finite entry, or -1. */
+export function foldWeightRange(w: WeightArray, range: WeightRange): number {
+  return w instanceof Float32Array ? foldRange32(w, range) : foldRange64(w, range);
+}
+
+/** The first index of a non-finite entry, or -1. */
+function firstNonFinite32(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
+
+function firstNonFinite64(a: Float64Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
+
+/**
+ * The index of the first entry of `a` that is not finite, or -1: one read at memory speed (a
+ * loop per element type, so that each stays monomorphic; one loop over both is ~8x slower).
+ */
+export function firstNonFinite(a: WeightArray): number {
+  return a instanceof Float32Array ? firstNonFinite32(a) : firstNonFinite64(a);
 }
 
 /** A layer's incoming blocks and skips agree on one shape, and pooling it gives the declared shape. */
@@ -219,12 +279,21 @@ function checkPooled(layer: Layer, k: number, pre: number[]): void {
  * the first problem; never modifies the network.
  */
 export function validateNetwork(net: Network): void {
+  validatedRange(net);
+}
+
+/**
+ * {@link validateNetwork}, returning the range of `|w|` over the weights, read in the same loop
+ * as their finiteness (what the CPU engine needs to scale `P`): one read of the weights.
+ */
+export function validatedRange(net: Network): WeightRange {
   if (!net || typeof net !== 'object' || !Array.isArray(net.layers) || !Array.isArray(net.blocks)) {
     fail('a network needs arrays `layers` and `blocks`');
   }
   if (net.layers.length < 2 || net.blocks.length === 0) fail('the network is empty: it needs an input layer, an output layer and at least one weight block');
   net.layers.forEach((l, k) => validateLayer(l, k));
-  net.blocks.forEach((b, k) => validateBlock(net, b, k));
+  const range: WeightRange = { smallest: Infinity, largest: 0 };
+  net.blocks.forEach((b, k) => validateBlock(net, b, k, range));
   // One pass over blocks and skips indexes what each layer reads and feeds: linear in the network.
   const incoming: Block[][] = net.layers.map(() => []);
   const feeds = new Uint8Array(net.layers.length);
@@ -247,4 +316,5 @@ export function validateNetwork(net: Network): void {
       }
     }
   }
+  return range;
 }

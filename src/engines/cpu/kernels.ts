@@ -27,6 +27,11 @@ export interface PowerKernels {
   /** Entry `index` of block `k`'s `P`. */
   entry(k: number, index: number): number;
   dispose(): void;
+  /**
+   * Dispose, handing over the memory that held `P` (nothing of the kernels refers to it any
+   * more): the caller may reuse it, e.g. for the rescaled weights, instead of new memory.
+   */
+  release(): ArrayBuffer[];
 }
 
 /** The largest number of rows of a block (the length of `S`). */
@@ -76,5 +81,11 @@ export class JsKernels implements PowerKernels {
 
   dispose(): void {
     this.P = [];
+  }
+
+  release(): ArrayBuffer[] {
+    const buffers = this.P.map((P) => P.buffer as ArrayBuffer);
+    this.dispose();
+    return buffers;
   }
 }
