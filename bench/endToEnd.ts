@@ -52,6 +52,8 @@ interface RunReport {
   weightBytes: number;
   /** Plain `readFile` of the input and `writeFile` of as many bytes, timed in the parent. */
   disk?: { read: Phase; write: Phase };
+  /** Filling as many bytes of new memory (paged in as it is written), then filling them again, timed in the parent. */
+  memory?: { fresh: Phase; again: Phase };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -147,6 +149,21 @@ async function diskSpeed(file: string): Promise<{ read: Phase; write: Phase }> {
   return { read, write };
 }
 
+/**
+ * What paging in costs here: filling `bytes` of new memory (each page is mapped as it is first
+ * written, what building `P` pays), then the same memory again (what a copy into memory already
+ * paged in pays, e.g. the rescale into `P`'s memory).
+ */
+function memorySpeed(bytes: number): { fresh: Phase; again: Phase } {
+  let t = now();
+  const block = new Float32Array(bytes / 4);
+  block.fill(1);
+  const fresh = since(t);
+  t = now();
+  block.fill(2);
+  return { fresh, again: since(t) };
+}
+
 /** Run one child (this file with `--child`) on a library build; its report. */
 function spawnChild(lib: string, file: string): RunReport {
   const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--lib', lib, '--file', file], {
@@ -218,6 +235,13 @@ function table(results: Map<string, RunReport[]>): string {
         `${fmt(med(runs, (r) => r.disk?.read.cpu ?? Number.NaN))} / ${fmt(med(runs, (r) => r.disk?.write.cpu ?? Number.NaN))} | ${fmt(med(runs, (r) => r.disk?.read.wall ?? Number.NaN))} / ${fmt(med(runs, (r) => r.disk?.write.wall ?? Number.NaN))}`,
     ),
   );
+  lines.push(
+    row(
+      'memory: fill new / fill again',
+      (runs) =>
+        `${fmt(med(runs, (r) => r.memory?.fresh.cpu ?? Number.NaN))} / ${fmt(med(runs, (r) => r.memory?.again.cpu ?? Number.NaN))} | ${fmt(med(runs, (r) => r.memory?.fresh.wall ?? Number.NaN))} / ${fmt(med(runs, (r) => r.memory?.again.wall ?? Number.NaN))}`,
+    ),
+  );
   return lines.join('\n');
 }
 
@@ -246,7 +270,8 @@ async function main(): Promise<void> {
   for (let r = 0; r < Number(values.runs); r++) {
     for (const [name, dir] of builds) {
       const disk = await diskSpeed(file);
-      const report = { ...spawnChild(dir, file), disk };
+      const child = spawnChild(dir, file);
+      const report = { ...child, disk, memory: memorySpeed(child.weightBytes) };
       (results.get(name) as RunReport[]).push(report);
       process.stderr.write(`run ${r + 1} ${name}: ${PHASES.map((p) => `${p} ${fmt(report.phases[p].cpu)}`).join(', ')} ms; pass ${fmt(report.passMs, 1)} ms\n`);
     }
