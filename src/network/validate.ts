@@ -267,7 +267,7 @@ function firstNonFinite64(a: Float64Array): number {
 
 /**
  * The index of the first entry of `a` that is not finite, or -1: one read at memory speed (a
- * loop per element type, so that each stays monomorphic; one loop over both is ~8x slower).
+ * loop per element type, so that each stays monomorphic; one loop over both is ~2x slower).
  */
 export function firstNonFinite(a: WeightArray): number {
   return a instanceof Float32Array ? firstNonFinite32(a) : firstNonFinite64(a);
