@@ -5,7 +5,7 @@ import { EngineHandover } from './driver/handover.js';
 import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
 import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
-import { rescale, withWeights } from './network/rescale.js';
+import { Arena, rescaledCopy, withWeights } from './network/rescale.js';
 import type { Network, UnitRef } from './network/types.js';
 import { unitCount } from './network/types.js';
 import type { Backend, NormExponents, Schedule } from './options.js';
@@ -81,7 +81,12 @@ export interface BalanceOptions extends NormExponents, GpuSource {
 
 /** The outcome of {@link balance}. */
 export interface BalanceResult {
-  /** The balanced network: new arrays, same precision; the input is untouched. */
+  /**
+   * The balanced network: new arrays, same precision; the input is untouched. After a run on the
+   * CPU engine the arrays are placed in the memory that held `P` (already paged in), so several
+   * may be views of one `ArrayBuffer` (a WebAssembly memory's, which cannot be transferred to a
+   * worker: transfer copies, `weight.slice()`).
+   */
   network: Network;
   /** `log a` per layer and unit (zero for fixed and frozen units). */
   logFactors: Float64Array[];
@@ -330,15 +335,15 @@ async function sweepLoop(
 
 /**
  * The network rescaled by the hand-over's verified factors: on the GPU for a float32 network that
- * finished there, else on the host in float64 arithmetic. The CPU engine's `P` is freed first, so
- * the peak memory is the network and one copy.
+ * finished there, else on the host in float64 arithmetic, into the memory that held the CPU
+ * engine's `P` (freed first): the peak memory is the network and `P`.
  */
 async function rescaledNetwork(net: Network, problem: Problem, handover: EngineHandover): Promise<{ network: Network; logFactors: Float64Array[] }> {
   const { verified } = handover.state;
   const logFactors = layerLogFactors(net, problem, verified);
   const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
-  handover.releaseCpu();
-  return { network: onGpu ? withWeights(net, onGpu) : rescale(net, logFactors), logFactors };
+  const memory = handover.releaseCpu();
+  return { network: onGpu ? withWeights(net, onGpu) : rescaledCopy(net, logFactors, new Arena(memory)), logFactors };
 }
 
 /** The backend choice for a schedule that only the CPU engine runs (`auto`: the CPU; `webgpu` was refused in the options). */

@@ -153,10 +153,12 @@ export class EngineHandover {
 
   /**
    * Free the CPU engine's `P` once the run is over (its factors are verified), before the caller
-   * makes the rescaled copy of the network: the peak memory is then the network and one copy.
+   * makes the rescaled copy of the network, and hand over its memory (none on the GPU): the copy
+   * may be placed there, so that the peak memory is the network and `P`, and the copy writes
+   * into memory already paged in.
    */
-  releaseCpu(): void {
-    if (this.engine.backend === 'cpu') this.engine.dispose();
+  releaseCpu(): ArrayBuffer[] {
+    return this.engine instanceof CpuEngine ? this.engine.release() : [];
   }
 
   /** `||W~||_{p,q}` for an objective `F` of the current engine. */

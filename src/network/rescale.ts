@@ -7,6 +7,30 @@ function scaled<T extends WeightArray>(source: T): T {
   return (source instanceof Float64Array ? new Float64Array(source.length) : new Float32Array(source.length)) as T;
 }
 
+/**
+ * Memory handed over for the rescaled arrays: buffers that nothing else uses any more (the CPU
+ * engine's `P` once a run is over), filled first fit at 8-byte alignment; new arrays where none
+ * has room. Writing there instead of into new memory saves paging in as many bytes again.
+ */
+export class Arena {
+  private readonly slots: { buffer: ArrayBuffer; at: number }[];
+
+  constructor(buffers: readonly ArrayBuffer[] = []) {
+    this.slots = buffers.map((buffer) => ({ buffer, at: 0 }));
+  }
+
+  /** An array of the type and length of `source` (its entries are not cleared: every one is to be written). */
+  like<T extends WeightArray>(source: T): T {
+    const wide = source instanceof Float64Array;
+    const bytes = source.length * (wide ? 8 : 4);
+    const slot = this.slots.find((s) => s.buffer.byteLength - s.at >= bytes);
+    if (!slot) return scaled(source);
+    const out = wide ? new Float64Array(slot.buffer, slot.at, source.length) : new Float32Array(slot.buffer, slot.at, source.length);
+    slot.at += Math.ceil(bytes / 8) * 8;
+    return out as T;
+  }
+}
+
 /** `exp(sign * U)` per unit, or `null` when some `|U|` is beyond 350 (a product of two could then overflow). */
 function unitExp(logFactors: ArrayLike<number>, sign: 1 | -1): Float64Array | null {
   const out = new Float64Array(logFactors.length);
@@ -15,6 +39,83 @@ function unitExp(logFactors: ArrayLike<number>, sign: 1 | -1): Float64Array | nu
     out[k] = Math.exp(sign * logFactors[k]);
   }
   return out;
+}
+
+/**
+ * `out[t] = w[t] * (fi * cf[c0 + j])` over the rows of one block, `t` running over the taps of
+ * edge `(i, j)`: the row-scaled copy, one product per weight and one exponential per unit. One
+ * loop per element type, so that each stays monomorphic.
+ */
+function scaleRows32(w: Float32Array, out: Float32Array, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): void {
+  const { rows, cols, taps, rowsPerGroup } = shape;
+  for (let i = 0, t = 0; i < rows; i++) {
+    const c0 = Math.floor(i / rowsPerGroup) * cols;
+    const fi = rowFactor[i];
+    for (let j = 0; j < cols; j++) {
+      const f = fi * colFactor[c0 + j];
+      for (const end = t + taps; t < end; t++) out[t] = w[t] * f;
+    }
+  }
+}
+
+function scaleRows64(w: Float64Array, out: Float64Array, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): void {
+  const { rows, cols, taps, rowsPerGroup } = shape;
+  for (let i = 0, t = 0; i < rows; i++) {
+    const c0 = Math.floor(i / rowsPerGroup) * cols;
+    const fi = rowFactor[i];
+    for (let j = 0; j < cols; j++) {
+      const f = fi * colFactor[c0 + j];
+      for (const end = t + taps; t < end; t++) out[t] = w[t] * f;
+    }
+  }
+}
+
+/** `out[t] = w[t] * exp(U_i - U_j)`: one exponential per edge, where a factor alone would leave the float64 range. */
+function scaleEdges(w: WeightArray, out: WeightArray, shape: BlockShape, rowLog: ArrayLike<number>, colLog: ArrayLike<number>): void {
+  const { rows, cols, taps, rowsPerGroup } = shape;
+  for (let i = 0, t = 0; i < rows; i++) {
+    const c0 = Math.floor(i / rowsPerGroup) * cols;
+    for (let j = 0; j < cols; j++) {
+      const f = Math.exp(rowLog[i] - colLog[c0 + j]);
+      for (const end = t + taps; t < end; t++) out[t] = w[t] * f;
+    }
+  }
+}
+
+/** A block's weights as rows of edges: `weight[(i * cols + j) * taps + t]`, column `c0 + j` with `c0 = floor(i / rowsPerGroup) * cols`. */
+interface BlockShape {
+  rows: number;
+  cols: number;
+  taps: number;
+  rowsPerGroup: number;
+}
+
+function blockShape(net: Network, b: Block): BlockShape {
+  const rows = b.shape[0];
+  // Taps per input unit along a row: kernel entries for a convolution, positions for a flatten.
+  const taps = b.kind === 'conv2d' ? b.shape[2] * b.shape[3] : positionsPerUnit(net.layers[b.from]);
+  return { rows, cols: b.weight.length / rows / taps, taps, rowsPerGroup: rows / (b.kind === 'conv2d' ? b.groups : 1) };
+}
+
+/** One block rescaled: new arrays in the block's precision. */
+function rescaleBlock(net: Network, b: Block, logFactors: ArrayLike<number>[], arena: Arena): { weight: WeightArray; bias: WeightArray | null } {
+  const out = logFactors[b.to];
+  const inp = logFactors[b.from];
+  const weight = arena.like(b.weight);
+  const shape = blockShape(net, b);
+  // One exponential per unit: a[i] / a[j] as exp(U_i) * exp(-U_j), unless a factor alone
+  // would leave the float64 range (then one per edge, as exp(U_i - U_j)).
+  const rowFactor = unitExp(out, 1);
+  const colFactor = unitExp(inp, -1);
+  if (!rowFactor || !colFactor) scaleEdges(b.weight, weight, shape, out, inp);
+  else if (b.weight instanceof Float32Array) scaleRows32(b.weight, weight as Float32Array, shape, rowFactor, colFactor);
+  else scaleRows64(b.weight as Float64Array, weight as Float64Array, shape, rowFactor, colFactor);
+  let bias: WeightArray | null = null;
+  if (b.bias) {
+    bias = arena.like(b.bias);
+    for (let i = 0; i < shape.rows; i++) bias[i] = b.bias[i] * Math.exp(out[i]);
+  }
+  return { weight, bias };
 }
 
 /**
@@ -27,6 +128,15 @@ function unitExp(logFactors: ArrayLike<number>, sign: 1 | -1): Float64Array | nu
  */
 export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network {
   validateNetwork(net);
+  return rescaledCopy(net, logFactors);
+}
+
+/**
+ * {@link rescale} of a network already validated in this run (by `compileProblem`): the log
+ * factors are checked, the weights are read once, into the row-scaled copy, whose arrays are
+ * taken from `arena` where it has room (they may then share an `ArrayBuffer`).
+ */
+export function rescaledCopy(net: Network, logFactors: ArrayLike<number>[], arena = new Arena()): Network {
   if (!Array.isArray(logFactors) || logFactors.length !== net.layers.length) {
     throw new WeightBalanceError(
       `rescale needs log factors for ${net.layers.length} layers, got ${Array.isArray(logFactors) ? logFactors.length : String(logFactors)}`,
@@ -40,36 +150,10 @@ export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network 
       if (!Number.isFinite(logFactors[k][c])) throw new WeightBalanceError(`rescale: log factor of layer ${k} unit ${c} is not finite`);
     }
   });
-  const rescaled = net.blocks.map((b) => {
-    const out = logFactors[b.to];
-    const inp = logFactors[b.from];
-    const weight = scaled(b.weight);
-    const rows = b.shape[0];
-    const rowLength = b.weight.length / rows;
-    // Taps per input unit along a row: kernel entries for a convolution, positions for a flatten.
-    const taps = b.kind === 'conv2d' ? b.shape[2] * b.shape[3] : positionsPerUnit(net.layers[b.from]);
-    const cols = rowLength / taps;
-    const rowsPerGroup = rows / (b.kind === 'conv2d' ? b.groups : 1);
-    // One exponential per unit: a[i] / a[j] as exp(U_i) * exp(-U_j), unless a factor alone
-    // would leave the float64 range (then one per edge, as exp(U_i - U_j)).
-    const rowFactor = unitExp(out, 1);
-    const colFactor = unitExp(inp, -1);
-    for (let i = 0; i < rows; i++) {
-      const c0 = Math.floor(i / rowsPerGroup) * cols;
-      const fi = rowFactor?.[i];
-      for (let j = 0; j < cols; j++) {
-        const f = fi !== undefined && colFactor ? fi * colFactor[c0 + j] : Math.exp(out[i] - inp[c0 + j]);
-        for (let t = (i * cols + j) * taps, end = t + taps; t < end; t++) weight[t] = b.weight[t] * f;
-      }
-    }
-    let bias: WeightArray | null = null;
-    if (b.bias) {
-      bias = scaled(b.bias);
-      for (let i = 0; i < rows; i++) bias[i] = b.bias[i] * Math.exp(out[i]);
-    }
-    return { weight, bias };
-  });
-  return withWeights(net, rescaled);
+  return withWeights(
+    net,
+    net.blocks.map((b) => rescaleBlock(net, b, logFactors, arena)),
+  );
 }
 
 /**

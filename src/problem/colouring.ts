@@ -1,12 +1,50 @@
-import type { Problem } from './problem.js';
+import type { Problem, ProblemBlock } from './problem.js';
 import { BlockIndex } from './problem.js';
+
+/**
+ * The colours taken so far on each side of each block's conv groups: a unit's neighbours
+ * through a block are all the units of the other side of its conv group, so the colours among
+ * them are kept per (block, group, side) as variables are coloured, never walked edge by edge.
+ */
+class SideColours {
+  private readonly rows: Set<number>[][];
+  private readonly columns: Set<number>[][];
+
+  constructor(blocks: readonly ProblemBlock[]) {
+    this.rows = blocks.map((b) => Array.from({ length: b.groups }, () => new Set<number>()));
+    this.columns = blocks.map((b) => Array.from({ length: b.groups }, () => new Set<number>()));
+  }
+
+  /** The conv group of unit `u` as a row of `b`, or -1 when it is not one. */
+  static rowGroup(b: ProblemBlock, u: number): number {
+    return u < b.rowUnit0 || u >= b.rowUnit0 + b.rows ? -1 : Math.floor((u - b.rowUnit0) / (b.rows / b.groups));
+  }
+
+  /** The conv group of unit `u` as a column of `b`, or -1 when it is not one. */
+  static columnGroup(b: ProblemBlock, u: number): number {
+    return u < b.colUnit0 || u >= b.colUnit0 + b.cols * b.groups ? -1 : Math.floor((u - b.colUnit0) / b.cols);
+  }
+
+  /** The colours among the columns of row unit `u`'s group (`row`) or the rows of column unit `u`'s group. */
+  facing(b: ProblemBlock, side: 'row' | 'column', g: number): Set<number> {
+    return side === 'row' ? this.columns[b.index][g] : this.rows[b.index][g];
+  }
+
+  /** Record colour `c` on unit `u`'s side of its group. */
+  add(b: ProblemBlock, side: 'row' | 'column', g: number, c: number): void {
+    (side === 'row' ? this.rows : this.columns)[b.index][g].add(c);
+  }
+}
 
 /**
  * Greedy colouring of the variable graph: two variables are adjacent when a weight block joins
  * a unit of one to a unit of the other. Variables of one colour can be updated together by the
  * alternating schedule (MATH.md §4). Works for any DAG; an MLP gets two colours (odd and even
- * hidden layers). Adjacency is walked through each unit's own blocks, never stored, so memory stays O(units + blocks)
- * and time O(edges + units log layers).
+ * hidden layers). A unit's neighbours through a block are the whole other side of its conv
+ * group, so the colours there are kept per (block, group, side) ({@link SideColours}): time
+ * O(units x blocks per unit x colours + units log layers), memory O(units + blocks x groups x
+ * colours), whatever the number of weights. Each variable takes the smallest colour none of its
+ * neighbours has (a variable is never its own neighbour).
  */
 export function colourVariables(problem: Pick<Problem, 'nUnits' | 'nVars' | 'unitVar' | 'blocks' | 'layerUnit0'>): { varClass: Int32Array; nClasses: number } {
   const { nUnits, nVars, unitVar, blocks } = problem;
@@ -19,40 +57,32 @@ export function colourVariables(problem: Pick<Problem, 'nUnits' | 'nVars' | 'uni
   const fill = start.slice(0, nVars);
   for (let u = 0; u < nUnits; u++) if (unitVar[u] >= 0) members[fill[unitVar[u]]++] = u;
 
-  const varClass = new Int32Array(nVars).fill(-1);
-  const seen = new Int32Array(64).fill(-1); // seen[c] = v when colour c is taken by a neighbour of v
-  let nClasses = 0;
-  let taken: Int32Array = seen;
-  const mark = (w: number, v: number): void => {
-    if (w < 0 || w === v) return;
-    const c = varClass[w];
-    if (c >= 0) taken[c] = v;
-  };
-  for (let v = 0; v < nVars; v++) {
-    if (nClasses + 1 > taken.length) {
-      const grown = new Int32Array(taken.length * 2).fill(-1);
-      grown.set(taken);
-      taken = grown;
+  const sides = new SideColours(blocks);
+  /** Each (block, side, group) a unit sits on: its writers as a row, its readers as a column. */
+  const placesOf = (u: number, f: (b: ProblemBlock, side: 'row' | 'column', g: number) => void): void => {
+    for (const b of index.writersOf(u)) {
+      const g = SideColours.rowGroup(b, u);
+      if (g >= 0) f(b, 'row', g);
     }
+    for (const b of index.readersOf(u)) {
+      const g = SideColours.columnGroup(b, u);
+      if (g >= 0) f(b, 'column', g);
+    }
+  };
+  const varClass = new Int32Array(nVars).fill(-1);
+  let nClasses = 0;
+  for (let v = 0; v < nVars; v++) {
+    const taken = new Set<number>();
     for (let m = start[v]; m < start[v + 1]; m++) {
-      const u = members[m];
-      for (const b of index.writersOf(u)) {
-        if (u < b.rowUnit0 || u >= b.rowUnit0 + b.rows) continue;
-        const g = Math.floor((u - b.rowUnit0) / (b.rows / b.groups));
-        const c0 = b.colUnit0 + g * b.cols;
-        for (let j = 0; j < b.cols; j++) mark(unitVar[c0 + j], v);
-      }
-      for (const b of index.readersOf(u)) {
-        if (u < b.colUnit0 || u >= b.colUnit0 + b.cols * b.groups) continue;
-        const rowsPerGroup = b.rows / b.groups;
-        const r0 = b.rowUnit0 + Math.floor((u - b.colUnit0) / b.cols) * rowsPerGroup;
-        for (let i = 0; i < rowsPerGroup; i++) mark(unitVar[r0 + i], v);
-      }
+      placesOf(members[m], (b, side, g) => {
+        for (const c of sides.facing(b, side, g)) taken.add(c);
+      });
     }
     let c = 0;
-    while (taken[c] === v) c++;
+    while (taken.has(c)) c++;
     varClass[v] = c;
     nClasses = Math.max(nClasses, c + 1);
+    for (let m = start[v]; m < start[v + 1]; m++) placesOf(members[m], (b, side, g) => sides.add(b, side, g, c));
   }
   return { varClass, nClasses };
 }

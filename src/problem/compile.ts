@@ -1,6 +1,6 @@
 import type { Network, UnitRef } from '../network/types.js';
 import { isHomogeneous, positionsPerUnit, unitCount } from '../network/types.js';
-import { validateNetwork } from '../network/validate.js';
+import { validatedRange } from '../network/validate.js';
 import { validateExponents } from '../options.js';
 import { colourVariables } from './colouring.js';
 import { deadGroups } from './degenerate.js';
@@ -86,7 +86,7 @@ function fixedGroups(net: Network, layerUnit0: Int32Array, root: Int32Array): Ui
 export function compileProblem(net: Network, options: { p: number; q: number; includeBiases?: boolean }): Problem {
   const { p, q, includeBiases = false } = options;
   validateExponents(p, q);
-  validateNetwork(net);
+  const weightRange = validatedRange(net);
   const layerUnit0 = new Int32Array(net.layers.length);
   let nUnits = 0;
   net.layers.forEach((layer, k) => {
@@ -113,7 +113,21 @@ export function compileProblem(net: Network, options: { p: number; q: number; in
     unitVar[u] = rootVar[g];
   }
 
-  const problem: Problem = { p, q, r: q / p, includeBiases, nUnits, layerUnit0, unitVar, nVars, varClass: new Int32Array(nVars), nClasses: 0, blocks, frozen };
+  const problem: Problem = {
+    p,
+    q,
+    r: q / p,
+    includeBiases,
+    nUnits,
+    layerUnit0,
+    unitVar,
+    nVars,
+    varClass: new Int32Array(nVars),
+    nClasses: 0,
+    blocks,
+    frozen,
+    weightRange,
+  };
   const { varClass, nClasses } = colourVariables(problem);
   problem.varClass = varClass;
   problem.nClasses = nClasses;

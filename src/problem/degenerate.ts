@@ -12,8 +12,12 @@ import { BlockIndex } from './problem.js';
  * smallest such set; a dead cycle through a tie group (a residual block with a dead chain) is
  * one that each group alone would not reveal.
  *
- * Two breadth-first searches over groups, each visiting every group's members once and every
- * weight entry at most once: time O(weights + units log layers), memory O(units + blocks).
+ * Two searches over groups. Each reads the weights row by row (in memory order): a reached
+ * column is handed to its blocks, and a block then tests each row not yet reached against the
+ * reached columns it has been handed (forwards), or each row that reaches the sinks against the
+ * columns not yet known to (backwards). Each (row, column) edge is tested at most once per
+ * search, and a row stops at its first non-zero weight: time O(weights + units log layers) at
+ * worst, O(units) on a dense network; memory O(units + blocks x columns).
  *
  * @param layerUnit0 the first global unit of each layer.
  * @param root the root of each global unit's tie group.
@@ -28,7 +32,6 @@ export function deadGroups(
   includeBiases: boolean,
 ): Uint8Array {
   const nUnits = root.length;
-  const members = groupMembers(root);
   const sources: number[] = [];
   const sinks: number[] = [];
   for (let u = 0; u < nUnits; u++) {
@@ -44,15 +47,31 @@ export function deadGroups(
     }
   }
   const index = new BlockIndex(layerUnit0, blocks);
-  const fromSources = search(members, root, sources, (u, visit) => {
-    for (const b of index.readersOf(u)) forEachSuccessor(b, u, (row) => visit(root[row]));
-  });
-  const toSinks = search(members, root, sinks, (u, visit) => {
-    for (const b of index.writersOf(u)) forEachPredecessor(b, u, (col) => visit(root[col]));
-  });
+  const members = groupMembers(root);
+  const reached = search(
+    members,
+    root,
+    sources,
+    blocks.length,
+    (u, hand) => {
+      for (const b of index.readersOf(u)) hand(b, u - b.colUnit0);
+    },
+    (b, columns, seen, visit) => reachRows(b, columns, seen, visit, root),
+  );
+  const open = new OpenColumns(blocks);
+  const reaching = search(
+    members,
+    root,
+    sinks,
+    blocks.length,
+    (u, hand) => {
+      for (const b of index.writersOf(u)) hand(b, u - b.rowUnit0);
+    },
+    (b, rows, seen, visit) => reachColumns(b, rows, seen, visit, root, open),
+  );
   const dead = new Uint8Array(nUnits);
   for (let u = 0; u < nUnits; u++) {
-    if (root[u] === u && !fixedRoot[u] && (!fromSources[u] || !toSinks[u])) dead[u] = 1;
+    if (root[u] === u && !fixedRoot[u] && (!reached[u] || !reaching[u])) dead[u] = 1;
   }
   return dead;
 }
@@ -69,50 +88,134 @@ function groupMembers(root: Int32Array): { start: Int32Array; units: Int32Array 
   return { start, units };
 }
 
-/** Breadth-first search over groups from `seeds`; `expand(u, visit)` visits the neighbours of unit `u`. */
+/** Visit a group (by its root): a no-op when it was seen. */
+type Visit = (group: number) => void;
+
+/**
+ * Expand a block from the units handed to it since its last expansion (local indices, sorted
+ * ascending: columns forwards, rows backwards), visiting the groups they reach through it.
+ */
+type ExpandBlock = (b: ProblemBlock, handed: Int32Array, seen: Uint8Array, visit: Visit) => void;
+
+/**
+ * A search over groups from `seeds`. A visited group hands each member to the blocks that
+ * `handTo` names (with the member's local index there); a block with handed units is expanded
+ * in one batch, row by row, by `expand`. Returns 1 at each group reached.
+ */
 function search(
   members: { start: Int32Array; units: Int32Array },
   root: Int32Array,
   seeds: readonly number[],
-  expand: (unit: number, visit: (group: number) => void) => void,
+  nBlocks: number,
+  handTo: (unit: number, hand: (b: ProblemBlock, local: number) => void) => void,
+  expand: ExpandBlock,
 ): Uint8Array {
   const seen = new Uint8Array(root.length);
   const queue = new Int32Array(root.length);
+  let head = 0;
   let tail = 0;
-  const visit = (group: number): void => {
+  const visit: Visit = (group) => {
     if (seen[group]) return;
     seen[group] = 1;
     queue[tail++] = group;
   };
+  const handed: number[][] = Array.from({ length: nBlocks }, () => []);
+  const ready: ProblemBlock[] = [];
+  const hand = (b: ProblemBlock, local: number): void => {
+    const list = handed[b.index];
+    if (list.length === 0) ready.push(b);
+    list.push(local);
+  };
   for (const g of seeds) visit(g);
-  for (let head = 0; head < tail; head++) {
-    const g = queue[head];
-    for (let m = members.start[g]; m < members.start[g + 1]; m++) expand(members.units[m], visit);
+  while (head < tail || ready.length > 0) {
+    for (; head < tail; head++) {
+      const g = queue[head];
+      for (let m = members.start[g]; m < members.start[g + 1]; m++) handTo(members.units[m], hand);
+    }
+    const b = ready.pop();
+    if (!b) continue;
+    const units = Int32Array.from(handed[b.index]).sort();
+    handed[b.index] = [];
+    expand(b, units, seen, visit);
   }
   return seen;
 }
 
-/** Whether any tap of the edge from column `j` to row `i` of a block is non-zero. */
+/** Whether any tap of the edge from column `j` (within its conv group) to row `i` of a block is non-zero. */
 function nonZero(b: ProblemBlock, i: number, j: number): boolean {
   const start = (i * b.cols + j) * b.taps;
   for (let t = 0; t < b.taps; t++) if (b.weight[start + t] !== 0) return true;
   return false;
 }
 
-/** The row units that column unit `unit` of block `b` feeds through a non-zero weight. */
-function forEachSuccessor(b: ProblemBlock, unit: number, f: (row: number) => void): void {
-  const c = unit - b.colUnit0;
-  if (c < 0 || c >= b.cols * b.groups) return;
+/** Forwards: each row not yet reached is reached if a non-zero weight joins it to a handed column (`c = g * cols + j`). */
+function reachRows(b: ProblemBlock, columns: Int32Array, seen: Uint8Array, visit: Visit, root: Int32Array): void {
   const rowsPerGroup = b.rows / b.groups;
-  const g = Math.floor(c / b.cols);
-  const j = c - g * b.cols;
-  for (let i = g * rowsPerGroup; i < (g + 1) * rowsPerGroup; i++) if (nonZero(b, i, j)) f(b.rowUnit0 + i);
+  for (let k = 0; k < columns.length; ) {
+    const g = Math.floor(columns[k] / b.cols);
+    let end = k;
+    while (end < columns.length && Math.floor(columns[end] / b.cols) === g) end++;
+    const c0 = g * b.cols;
+    for (let i = g * rowsPerGroup; i < (g + 1) * rowsPerGroup; i++) {
+      const row = root[b.rowUnit0 + i];
+      if (seen[row]) continue;
+      for (let m = k; m < end; m++) {
+        if (nonZero(b, i, columns[m] - c0)) {
+          visit(row);
+          break;
+        }
+      }
+    }
+    k = end;
+  }
 }
 
-/** The column units that feed row unit `unit` of block `b` through a non-zero weight. */
-function forEachPredecessor(b: ProblemBlock, unit: number, f: (col: number) => void): void {
-  const i = unit - b.rowUnit0;
-  if (i < 0 || i >= b.rows) return;
-  const colBase = b.colUnit0 + Math.floor(i / (b.rows / b.groups)) * b.cols;
-  for (let j = 0; j < b.cols; j++) if (nonZero(b, i, j)) f(colBase + j);
+/**
+ * Per block and conv group, the columns (`j` within the group) not yet known to reach the sinks,
+ * in ascending order: a column leaves its list once it is seen, so that no (row, column) edge is
+ * tested twice by the backward search.
+ */
+class OpenColumns {
+  private readonly lists: (Int32Array | null)[];
+  private readonly counts: (Int32Array | null)[];
+
+  constructor(blocks: readonly ProblemBlock[]) {
+    this.lists = blocks.map(() => null);
+    this.counts = blocks.map(() => null);
+  }
+
+  /** The block's lists (`list[g * cols + m]`, `m < count[g]`), made on first use. */
+  of(b: ProblemBlock): { list: Int32Array; count: Int32Array } {
+    let list = this.lists[b.index];
+    let count = this.counts[b.index];
+    if (!list || !count) {
+      list = new Int32Array(b.cols * b.groups).map((_, c) => c % b.cols);
+      count = new Int32Array(b.groups).fill(b.cols);
+      this.lists[b.index] = list;
+      this.counts[b.index] = count;
+    }
+    return { list, count };
+  }
+}
+
+/** Backwards: each open column of a handed row's conv group reaches the sinks if a non-zero weight joins it to that row. */
+function reachColumns(b: ProblemBlock, rows: Int32Array, seen: Uint8Array, visit: Visit, root: Int32Array, open: OpenColumns): void {
+  const { list, count } = open.of(b);
+  const rowsPerGroup = b.rows / b.groups;
+  for (const i of rows) {
+    const g = Math.floor(i / rowsPerGroup);
+    const base = g * b.cols;
+    let kept = 0;
+    for (let m = 0; m < count[g]; m++) {
+      const j = list[base + m];
+      const col = root[b.colUnit0 + base + j];
+      if (seen[col]) continue;
+      if (nonZero(b, i, j)) {
+        visit(col);
+        continue;
+      }
+      list[base + kept++] = j;
+    }
+    count[g] = kept;
+  }
 }

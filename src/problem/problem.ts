@@ -1,4 +1,5 @@
 import type { UnitRef, WeightArray } from '../network/types.js';
+import type { WeightRange } from '../network/validate.js';
 
 /**
  * One weight block seen as edges between units. Weight entry
@@ -43,6 +44,11 @@ export interface Problem {
   varClass: Int32Array;
   nClasses: number;
   blocks: ProblemBlock[];
+  /**
+   * The smallest non-zero and the largest `|w|` over the blocks' weights, read with their
+   * validation by `compileProblem` (absent: not known, read the weights).
+   */
+  weightRange?: WeightRange;
   /**
    * Rescalable units frozen at factor 1, in unit order: their tie group is degenerate (MATH.md §4),
    * not reachable from a fixed unit (or a bias) or not reaching one through non-zero weights.

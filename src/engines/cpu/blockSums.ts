@@ -1,3 +1,5 @@
+import type { WeightRange } from '../../network/validate.js';
+import { foldWeightRange } from '../../network/validate.js';
 import type { Problem } from '../../problem/problem.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
 import { logColumnPass, logPowerMatrix, logRowPass } from './logPasses.js';
@@ -17,6 +19,8 @@ export interface BlockSums {
   /** Both at once (one read of `P`). */
   fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): boolean;
   dispose(): void;
+  /** Dispose, handing over the memory that held `P` (or `log P`) for reuse. */
+  release(): ArrayBuffer[];
 }
 
 /**
@@ -31,36 +35,14 @@ const LINEAR_LOG_RANGE: Record<PowerPrecision, number> = { float64: 600, float32
  */
 const TINY_SUM = 1e-280;
 
-/** `[smallest non-zero, largest]` of `|w|` over one array, folded into `range` (one loop per element type, so each stays monomorphic). */
-function foldRange32(w: Float32Array, range: { smallest: number; largest: number }): void {
-  let { smallest, largest } = range;
-  for (let k = 0; k < w.length; k++) {
-    const a = Math.abs(w[k]);
-    if (a > largest) largest = a;
-    if (a < smallest && a > 0) smallest = a;
-  }
-  range.smallest = smallest;
-  range.largest = largest;
-}
-
-function foldRange64(w: Float64Array, range: { smallest: number; largest: number }): void {
-  let { smallest, largest } = range;
-  for (let k = 0; k < w.length; k++) {
-    const a = Math.abs(w[k]);
-    if (a > largest) largest = a;
-    if (a < smallest && a > 0) smallest = a;
-  }
-  range.smallest = smallest;
-  range.largest = largest;
-}
-
-/** The smallest non-zero and the largest `|w|` over the problem's weights (one read). */
-export function weightRange(problem: Problem): { smallest: number; largest: number } {
+/**
+ * The smallest non-zero and the largest `|w|` over the problem's weights: as `compileProblem`
+ * read them with the validation, else one read here.
+ */
+export function weightRange(problem: Problem): WeightRange {
+  if (problem.weightRange) return { ...problem.weightRange };
   const range = { smallest: Infinity, largest: 0 };
-  for (const b of problem.blocks) {
-    if (b.weight instanceof Float32Array) foldRange32(b.weight, range);
-    else foldRange64(b.weight, range);
-  }
+  for (const b of problem.blocks) foldWeightRange(b.weight, range);
   return range;
 }
 
@@ -136,6 +118,10 @@ export class LinearBlockSums implements BlockSums {
     return pass();
   }
 
+  release(): ArrayBuffer[] {
+    return this.kernels.release();
+  }
+
   private logRows(k: number, m: number, lS: Float64Array): boolean {
     const S = this.kernels.S;
     const tiny = Math.max(TINY_SUM, this.kernels.smallestSum(k, 'rows'));
@@ -207,5 +193,11 @@ export class LogBlockSums implements BlockSums {
 
   dispose(): void {
     this.L = [];
+  }
+
+  release(): ArrayBuffer[] {
+    const buffers = this.L.map((L) => L.buffer as ArrayBuffer);
+    this.dispose();
+    return buffers;
   }
 }

@@ -215,6 +215,14 @@ export class CpuEngine implements Engine {
     this.sums.dispose();
   }
 
+  /**
+   * Dispose, handing over the memory that held `P`: the caller may place the rescaled weights
+   * there (already paged in) instead of in new memory. The engine must not be used after.
+   */
+  release(): ArrayBuffer[] {
+    return this.sums.release();
+  }
+
   /** Run a pass; when the linear arithmetic cannot give its sums, move to logarithms for the rest of the run and run it there. */
   private pass(run: () => boolean): void {
     if (run()) return;

@@ -45,6 +45,11 @@ export interface PowerKernels {
   /** Add in float64 from now on (when a blocked float32 sum came out below {@link smallestSum}). */
   useFloat64Sums(): void;
   dispose(): void;
+  /**
+   * Dispose, handing over the memory that held `P` (nothing of the kernels refers to it any
+   * more): the caller may reuse it, e.g. for the rescaled weights, instead of new memory.
+   */
+  release(): ArrayBuffer[];
 }
 
 /** The largest number of rows of a block (the length of `S`). */
@@ -108,5 +113,11 @@ export class JsKernels implements PowerKernels {
 
   dispose(): void {
     this.P = [];
+  }
+
+  release(): ArrayBuffer[] {
+    const buffers = this.P.map((P) => P.buffer as ArrayBuffer);
+    this.dispose();
+    return buffers;
   }
 }

@@ -242,6 +242,13 @@ export class WasmKernels implements PowerKernels {
     this.exports = DISPOSED;
   }
 
+  /** Dispose, handing over the WebAssembly memory (it held `P` and the vectors; nothing uses it any more). */
+  release(): ArrayBuffer[] {
+    const buffer = this.memory?.buffer;
+    this.dispose();
+    return buffer ? [buffer] : [];
+  }
+
   /**
    * Build one block's `P` in place: the weights are copied into its slot (at its end when `P` is
    * wider than them, so that each entry is read before it is overwritten) and raised there. Taps

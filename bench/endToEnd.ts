@@ -1,0 +1,283 @@
+/**
+ * `npm run bench:e2e`: the 134M-weight run end to end (issue 11 point 4), as `weight-balance
+ * balance` does it: read a float32 safetensors file of 8 x 4096² (generated once into /tmp),
+ * `balance` with p = q = 2 and default options on the CPU, write the balanced file. Each run is a
+ * child process (so that its peak RSS is its own); per phase it reports processor time (steady on
+ * a shared machine; wall time is printed beside it) in ms and in passes over `P` (one pass: the
+ * processor time of the run's sweeps over the passes they read), and the peak RSS as a multiple
+ * of the float32 weights. The disk's speed is timed in the same runs (a plain `readFile` of the
+ * file and `writeFile` of as many bytes). `--baseline DIR` runs another build of the library
+ * (a `dist/` with `index.js`, e.g. main's) in the same runs, interleaved, for a before/after table.
+ *
+ *   node dist/endToEnd.js [--file /tmp/weight-balance-134m.safetensors] [--layers 8] [--width 4096]
+ *                         [--runs 3] [--baseline DIR] [--json out.json]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { BalanceOptions, BalanceResult, SweepProgress } from '../src/balance.js';
+import type { ReadSafetensorsOptions } from '../src/io/safetensors.js';
+import type { Network } from '../src/network/types.js';
+import { cpuMs, median } from './floor.js';
+
+/** What a child needs of a library build: the public API `weight-balance balance` uses. */
+interface Library {
+  balance(net: Network, options: BalanceOptions): Promise<BalanceResult>;
+  readSafetensors(bytes: Uint8Array, options?: ReadSafetensorsOptions): Network;
+  safetensorsParts(net: Network): Uint8Array[];
+  mlp(sizes: number[], options?: { seed?: number }): Network;
+}
+
+/** One phase: processor and wall milliseconds. */
+interface Phase {
+  cpu: number;
+  wall: number;
+}
+
+const PHASES = ['read', 'setup', 'sweeps', 'rescale', 'write'] as const;
+type PhaseName = (typeof PHASES)[number];
+
+/** What one child run reports. */
+interface RunReport {
+  phases: Record<PhaseName, Phase>;
+  /** Processor ms of one pass over `P`: the sweeps after the first over the passes they read. */
+  passMs: number;
+  sweeps: number;
+  passes: number;
+  precision: string;
+  maxRssBytes: number;
+  weightBytes: number;
+  /** Plain `readFile` of the input and `writeFile` of as many bytes, timed in the parent. */
+  disk?: { read: Phase; write: Phase };
+  /** Filling as many bytes of new memory (paged in as it is written), then filling them again, timed in the parent. */
+  memory?: { fresh: Phase; again: Phase };
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+async function loadLibrary(dir: string): Promise<Library> {
+  return (await import(pathToFileURL(resolve(dir, 'index.js')).href)) as Library;
+}
+
+/** A phase timed from `start` (processor and wall ms). */
+function since(start: Phase): Phase {
+  return { cpu: cpuMs() - start.cpu, wall: performance.now() - start.wall };
+}
+
+function now(): Phase {
+  return { cpu: cpuMs(), wall: performance.now() };
+}
+
+/** `a - b` in both clocks. */
+function minus(a: Phase, b: Phase): Phase {
+  return { cpu: a.cpu - b.cpu, wall: a.wall - b.wall };
+}
+
+/**
+ * One run, in this process: the library calls the CLI makes. Setup is `balance()` until the first
+ * sweep's progress less one sweep (the mean of the later ones), rescale is from the last sweep's
+ * progress to the return (the final evaluation and the rescaled copy), as in `result.phases`.
+ */
+async function childRun(lib: Library, file: string, out: string): Promise<RunReport> {
+  let t = now();
+  const file0 = await readFile(file);
+  const bytes = new Uint8Array(file0.buffer, file0.byteOffset, file0.byteLength); // a view, as the CLI: no second copy
+  const holder: { net: Network | null } = { net: lib.readSafetensors(bytes, { share: true }) };
+  const read = since(t);
+  const weightBytes = (holder.net as Network).blocks.reduce((s, b) => s + b.weight.byteLength, 0);
+  const stamps: Array<{ at: Phase; passes: number }> = [];
+  const started = now();
+  const running = lib.balance(holder.net as Network, {
+    p: 2,
+    q: 2,
+    backend: 'cpu',
+    onSweep: (progress: SweepProgress) => stamps.push({ at: now(), passes: progress.passes }),
+  });
+  holder.net = null; // as the CLI: the input network is not held once handed over
+  const result = await running;
+  const ended = now();
+  if (stamps.length < 2) throw new Error(`the run took ${stamps.length} sweep(s): at least 2 are needed to time one`);
+  const first = stamps[0];
+  const last = stamps[stamps.length - 1];
+  const later = minus(last.at, first.at);
+  const oneSweep = { cpu: later.cpu / (stamps.length - 1), wall: later.wall / (stamps.length - 1) };
+  t = now();
+  await writeFile(out, lib.safetensorsParts(result.network));
+  const write = since(t);
+  await rm(out, { force: true });
+  return {
+    phases: {
+      read,
+      setup: minus(minus(first.at, started), oneSweep),
+      sweeps: { cpu: later.cpu + oneSweep.cpu, wall: later.wall + oneSweep.wall },
+      rescale: minus(ended, last.at),
+      write,
+    },
+    passMs: later.cpu / (last.passes - first.passes),
+    sweeps: result.sweeps,
+    passes: result.passes,
+    precision: result.precision,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    weightBytes,
+  };
+}
+
+/** Write the test network once: an MLP of `layers` blocks of `width` x `width`, float32, seed 0. */
+async function ensureFile(lib: Library, file: string, layers: number, width: number): Promise<void> {
+  if (existsSync(file)) return;
+  process.stderr.write(`writing ${file} (${layers} x ${width}², float32)...\n`);
+  const net = lib.mlp(
+    Array.from({ length: layers + 1 }, () => width),
+    { seed: 0 },
+  );
+  await writeFile(file, lib.safetensorsParts(net));
+}
+
+/** The disk's speed on this file, timed like the read and write phases. */
+async function diskSpeed(file: string): Promise<{ read: Phase; write: Phase }> {
+  let t = now();
+  const bytes = await readFile(file);
+  const read = since(t);
+  const out = `${file}.disk-check`;
+  t = now();
+  await writeFile(out, bytes);
+  const write = since(t);
+  await rm(out, { force: true });
+  return { read, write };
+}
+
+/**
+ * What paging in costs here: filling `bytes` of new memory (each page is mapped as it is first
+ * written, what building `P` pays), then the same memory again (what a copy into memory already
+ * paged in pays, e.g. the rescale into `P`'s memory).
+ */
+function memorySpeed(bytes: number): { fresh: Phase; again: Phase } {
+  let t = now();
+  const block = new Float32Array(bytes / 4);
+  block.fill(1);
+  const fresh = since(t);
+  t = now();
+  block.fill(2);
+  return { fresh, again: since(t) };
+}
+
+/** Run one child (this file with `--child`) on a library build; its report. */
+function spawnChild(lib: string, file: string): RunReport {
+  const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--lib', lib, '--file', file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  if (run.status !== 0) throw new Error(`the run on ${lib} failed (status ${run.status}): ${run.stderr}`);
+  return JSON.parse(run.stdout.trim().split('\n').pop() as string) as RunReport;
+}
+
+function fmt(x: number, digits = 0): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : '-';
+}
+
+/** The table: per phase, median processor ms and passes (wall ms beside), per build. */
+function table(results: Map<string, RunReport[]>): string {
+  const names = [...results.keys()];
+  const lines = [
+    `| phase | ${names.map((n) => `${n}: processor ms (passes) | wall ms`).join(' | ')} |`,
+    `| --- |${names.map(() => ' ---: | ---: |').join('')}`,
+  ];
+  const med = (runs: RunReport[], f: (r: RunReport) => number): number => median(runs.map(f));
+  for (const phase of PHASES) {
+    const cells = names.map((n) => {
+      const runs = results.get(n) as RunReport[];
+      const cpu = med(runs, (r) => r.phases[phase].cpu);
+      return `${fmt(cpu)} (${fmt(
+        med(runs, (r) => r.phases[phase].cpu / r.passMs),
+        1,
+      )}) | ${fmt(med(runs, (r) => r.phases[phase].wall))}`;
+    });
+    lines.push(`| ${phase} | ${cells.join(' | ')} |`);
+  }
+  const row = (label: string, f: (runs: RunReport[]) => string): string => `| ${label} | ${names.map((n) => f(results.get(n) as RunReport[])).join(' | ')} |`;
+  lines.push(
+    row(
+      'one pass over P',
+      (runs) =>
+        `${fmt(
+          med(runs, (r) => r.passMs),
+          1,
+        )} | `,
+    ),
+  );
+  lines.push(
+    row(
+      'sweeps (passes)',
+      (runs) =>
+        `${fmt(med(runs, (r) => r.sweeps))} (${fmt(
+          med(runs, (r) => r.passes),
+          1,
+        )}) | `,
+    ),
+  );
+  lines.push(
+    row(
+      'peak RSS',
+      (runs) =>
+        `${fmt(med(runs, (r) => r.maxRssBytes) / 1e6)} MB (${fmt(
+          med(runs, (r) => r.maxRssBytes / r.weightBytes),
+          2,
+        )}x the weights) | `,
+    ),
+  );
+  lines.push(
+    row(
+      'disk: readFile / writeFile',
+      (runs) =>
+        `${fmt(med(runs, (r) => r.disk?.read.cpu ?? Number.NaN))} / ${fmt(med(runs, (r) => r.disk?.write.cpu ?? Number.NaN))} | ${fmt(med(runs, (r) => r.disk?.read.wall ?? Number.NaN))} / ${fmt(med(runs, (r) => r.disk?.write.wall ?? Number.NaN))}`,
+    ),
+  );
+  lines.push(
+    row(
+      'memory: fill new / fill again',
+      (runs) =>
+        `${fmt(med(runs, (r) => r.memory?.fresh.cpu ?? Number.NaN))} / ${fmt(med(runs, (r) => r.memory?.again.cpu ?? Number.NaN))} | ${fmt(med(runs, (r) => r.memory?.fresh.wall ?? Number.NaN))} / ${fmt(med(runs, (r) => r.memory?.again.wall ?? Number.NaN))}`,
+    ),
+  );
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      child: { type: 'boolean' },
+      lib: { type: 'string', default: here },
+      file: { type: 'string', default: '/tmp/weight-balance-134m.safetensors' },
+      layers: { type: 'string', default: '8' },
+      width: { type: 'string', default: '4096' },
+      runs: { type: 'string', default: '3' },
+      baseline: { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  const file = values.file as string;
+  if (values.child) {
+    const report = await childRun(await loadLibrary(values.lib as string), file, `${file}.balanced-${process.pid}`);
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  await ensureFile(await loadLibrary(here), file, Number(values.layers), Number(values.width));
+  const builds: Array<[string, string]> = [...(values.baseline ? [['baseline', values.baseline] as [string, string]] : []), ['this build', here]];
+  const results = new Map<string, RunReport[]>(builds.map(([name]) => [name, []]));
+  for (let r = 0; r < Number(values.runs); r++) {
+    for (const [name, dir] of builds) {
+      const disk = await diskSpeed(file);
+      const child = spawnChild(dir, file);
+      const report = { ...child, disk, memory: memorySpeed(child.weightBytes) };
+      (results.get(name) as RunReport[]).push(report);
+      process.stderr.write(`run ${r + 1} ${name}: ${PHASES.map((p) => `${p} ${fmt(report.phases[p].cpu)}`).join(', ')} ms; pass ${fmt(report.passMs, 1)} ms\n`);
+    }
+  }
+  process.stdout.write(`# ${file}: p = q = 2, default options, CPU; medians of ${values.runs} runs\n${table(results)}\n`);
+  if (values.json) writeFileSync(values.json, JSON.stringify(Object.fromEntries(results), null, 2));
+}
+
+await main();
