@@ -36,7 +36,14 @@ export default defineConfig({
     minify: false,
     sourcemap: true,
     lib: {
-      entry: { index: 'src/index.ts', cli: 'src/cli/main.ts', bench: 'bench/main.ts', zoo: 'bench/zoo.ts', onnxModels: 'bench/onnxModels.ts', endToEnd: 'bench/endToEnd.ts' },
+      entry: {
+        index: 'src/index.ts',
+        cli: 'src/cli/main.ts',
+        bench: 'bench/main.ts',
+        zoo: 'bench/zoo.ts',
+        onnxModels: 'bench/onnxModels.ts',
+        endToEnd: 'bench/endToEnd.ts',
+      },
       formats: ['es'],
     },
     rollupOptions: { external },

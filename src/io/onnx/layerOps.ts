@@ -5,8 +5,8 @@
  */
 import { describeValue } from '../../errors.js';
 import { blockShape, fromStoredLayout } from '../../network/convTranspose.js';
-import { slidingOutput, transposedOutput } from '../../network/validate.js';
 import type { WeightArray } from '../../network/types.js';
+import { slidingOutput, transposedOutput } from '../../network/validate.js';
 import { attrFloat, attrInt, attrInts, attrString } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
 import type { GraphBuilder } from './builder.js';
@@ -193,7 +193,11 @@ export function convTranspose(b: GraphBuilder, node: NodeProto, inputs: (State |
     transposedOutput(W, k.span[1], k.strides[1], padding[1], outputPadding[1]),
   ];
   const blockDims = blockShape(k.dims, k.groups);
-  const weight = fromStoredLayout(b.weightValues(k.weight, { transposed: false, alpha: 1, double: k.weight.tensor.dataType === DataType.DOUBLE }), blockDims, k.groups);
+  const weight = fromStoredLayout(
+    b.weightValues(k.weight, { transposed: false, alpha: 1, double: k.weight.tensor.dataType === DataType.DOUBLE }),
+    blockDims,
+    k.groups,
+  );
   const binding: BlockBinding = {
     node: name,
     weight: { initializer: k.weight.initializer, transposed: false, rowScale: null, convTranspose: { groups: k.groups } },
