@@ -12,7 +12,9 @@ import type { BlockSums } from './blockSums.js';
 import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
 import { JsKernels } from './kernels.js';
-import { WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
+import type { ThreadPool } from './threads/pool.js';
+import { ThreadedKernels } from './threads/threadedKernels.js';
+import { sharedKernels, WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
 
 /** How the CPU engine is set up. */
 export interface CpuEngineOptions extends EngineOptions {
@@ -29,12 +31,25 @@ export interface CpuEngineOptions extends EngineOptions {
   precision?: PowerPrecision;
   /** `auto` (default): WebAssembly SIMD where available, else JS; or force one. */
   kernels?: 'auto' | 'js' | 'wasm';
+  /**
+   * Worker threads to split the passes over `P` by rows (the WebAssembly SIMD kernels on a
+   * shared memory): the pool stays its owner's, who closes it; the engine only loads and unloads
+   * it. Without one, or on the JS or log passes, the passes run on the calling thread.
+   */
+  pool?: ThreadPool | null;
+  /** Entries of `P` per thread below which a block is not split (tests lower it). */
+  minEntriesPerThread?: number;
 }
 
-/** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory, else JS. */
-function linearKernels(problem: Problem, precision: PowerPrecision, scale: number, choice: CpuEngineOptions['kernels']): PowerKernels {
+/** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory (on the pool's threads when given), else JS. */
+function linearKernels(problem: Problem, precision: PowerPrecision, scale: number, options: CpuEngineOptions): PowerKernels {
+  const { kernels: choice, pool } = options;
   const wasm = choice !== 'js' && wasmKernelsAvailable() && Number.isFinite(wasmBytes(problem, precision));
   if (choice === 'wasm' && !wasm) throw new Error('the WebAssembly SIMD kernels are not available here');
+  const shared = wasm && pool ? sharedKernels() : null;
+  if (shared && pool && Number.isFinite(wasmBytes(problem, precision, pool.size - 1))) {
+    return new ThreadedKernels(problem, precision, scale, shared, pool, options.minEntriesPerThread);
+  }
   return wasm ? new WasmKernels(problem, precision, scale) : new JsKernels(problem, precision, scale);
 }
 
@@ -96,7 +111,7 @@ export class CpuEngine implements Engine {
     const requested = options.precision ?? 'float64';
     const precision = fitsLinear(problem, this.scale, range, requested) ? requested : 'float64';
     const linear = options.arithmetic !== 'log' && fitsLinear(problem, this.scale, range, precision);
-    this.sums = linear ? new LinearBlockSums(problem, linearKernels(problem, precision, this.scale, options.kernels)) : new LogBlockSums(problem, this.scale);
+    this.sums = linear ? new LinearBlockSums(problem, linearKernels(problem, precision, this.scale, options)) : new LogBlockSums(problem, this.scale);
     this.logBias = logBiasMass(problem, this.scale);
     this.u = new Float64Array(nVars);
     if (options.initial) this.u.set(options.initial);
@@ -139,6 +154,11 @@ export class CpuEngine implements Engine {
   /** The element type of `P` now (`float64` in the log arithmetic). */
   get precision(): PowerPrecision {
     return this.sums instanceof LinearBlockSums ? this.sums.kernels.precision : 'float64';
+  }
+
+  /** Threads the passes over `P` run on now (1 but on the threaded WebAssembly kernels). */
+  get threads(): number {
+    return this.sums instanceof LinearBlockSums && this.sums.kernels instanceof ThreadedKernels ? this.sums.kernels.threads : 1;
   }
 
   /** The kernels of the passes now: `js`, `wasm-simd`, or `log` (the log-sum-exp passes, in JS). */

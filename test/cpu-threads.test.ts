@@ -1,0 +1,233 @@
+/**
+ * The CPU engine's passes split by rows over worker threads sharing memory (issue 11 point 2):
+ * the same sums as one thread up to the order of additions, F never rising, and no worker left
+ * behind (after a result, an error, a cancel; a process that runs with threads exits by itself).
+ */
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { balance } from '../src/balance.js';
+import { MIN_THREADED_ENTRIES } from '../src/driver/threads.js';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import { liveWorkers, ThreadPool } from '../src/engines/cpu/threads/pool.js';
+import { rowPieces, rowRanges } from '../src/engines/cpu/threads/rowRanges.js';
+import { prepareSharedKernels } from '../src/engines/cpu/wasm/wasmKernels.js';
+import { WeightBalanceError } from '../src/errors.js';
+import { mlp } from '../src/network/builders.js';
+import type { Network } from '../src/network/types.js';
+import type { Schedule } from '../src/options.js';
+import { compileProblem } from '../src/problem/compile.js';
+import { builtCli } from './setup/build.js';
+import { cnnNet, convResidualNet, dagNet, mlpNet, residualNet } from './support/fixNets.js';
+
+/** A net with at least MIN_THREADED_ENTRIES entries of P, so that balance() starts its threads. */
+function largeNet(seed: number): Network {
+  return mlp([512, 1024, 768, 10], { seed, dtype: 'float32' });
+}
+
+describe('rows split over threads', () => {
+  it('row pieces cover a range exactly, each a run of whole groups or a part of one group', () => {
+    for (let trial = 0; trial < 300; trial++) {
+      const groups = 1 + (trial % 7);
+      const per = 1 + ((trial * 5) % 9);
+      const rows = groups * per;
+      const from = (trial * 13) % (rows + 1);
+      const to = from + ((trial * 7) % (rows - from + 1));
+      const pieces = rowPieces(rows, groups, from, to);
+      let at = from;
+      for (const piece of pieces) {
+        expect(piece.start).toBe(at);
+        expect(piece.rows).toBeGreaterThan(0);
+        expect(piece.group).toBe(Math.floor(piece.start / per));
+        if (piece.groups > 1) {
+          expect(piece.start % per).toBe(0);
+          expect(piece.rows).toBe(piece.groups * per);
+        } else expect(Math.floor((piece.start + piece.rows - 1) / per)).toBe(piece.group);
+        at += piece.rows;
+      }
+      expect(at).toBe(to);
+      expect(pieces.length).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it('row ranges: contiguous, multiples of 4 rows but the last, at most one per thread, none under the minimum', () => {
+    for (const [rows, threads, minRows] of [
+      [1000, 2, 1],
+      [1000, 3, 1],
+      [7, 4, 1],
+      [1000, 8, 300],
+      [3, 2, 1],
+      [4096, 2, 8],
+    ]) {
+      const bounds = rowRanges(rows, threads, minRows);
+      expect(bounds[0]).toBe(0);
+      expect(bounds[bounds.length - 1]).toBe(rows);
+      expect(bounds.length - 1).toBeLessThanOrEqual(threads);
+      for (let t = 1; t < bounds.length; t++) {
+        expect(bounds[t]).toBeGreaterThan(bounds[t - 1]);
+        if (t < bounds.length - 1) expect(bounds[t] % 4).toBe(0);
+        if (bounds.length > 2) expect(bounds[t] - bounds[t - 1]).toBeGreaterThanOrEqual(Math.min(minRows, rows));
+      }
+    }
+    expect(rowRanges(1000, 3, 1)).toEqual([0, 332, 668, 1000]);
+  });
+});
+
+describe('CPU passes over worker threads', () => {
+  let pools: ThreadPool[];
+
+  beforeAll(async () => {
+    expect(await prepareSharedKernels()).not.toBeNull();
+    pools = (await Promise.all([ThreadPool.open(2), ThreadPool.open(3)])) as ThreadPool[];
+    expect(pools.map((p) => p?.size)).toEqual([2, 3]);
+    expect(liveWorkers()).toBe(3);
+  });
+
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+    expect(liveWorkers()).toBe(0);
+  });
+
+  const nets: [string, (seed: number) => Network][] = [
+    ['mlp', (seed) => mlpNet(seed, 'float32')],
+    ['cnn (grouped, depthwise)', (seed) => cnnNet(seed)],
+    ['residual with ties', (seed) => residualNet(seed)],
+    ['conv residual', (seed) => convResidualNet(seed)],
+    ['dag', (seed) => dagNet(seed)],
+  ];
+  const cases: [Schedule, number, number, 'float32' | 'float64'][] = [
+    ['parallel', 2, 2, 'float64'],
+    ['parallel', 1, 2, 'float32'],
+    ['alternating', 3, 1.5, 'float64'],
+    ['accelerated', 2, 2, 'float32'],
+    ['accelerated', 1, 2, 'float64'],
+  ];
+
+  it.each(nets)('%s: every sweep equals the one-thread run up to reassociation, and F never rises', async (_, make) => {
+    for (const [c, [schedule, p, q, precision]] of cases.entries()) {
+      const problem = compileProblem(make(c + 1), { p, q, includeBiases: c % 2 === 0 });
+      const pool = pools[c % 2];
+      const one = new CpuEngine(problem, { schedule, precision });
+      // Every block with 4 rows or more is split: the smallest share is one row of P.
+      const split = new CpuEngine(problem, { schedule, precision, pool, minEntriesPerThread: 1 });
+      try {
+        expect(split.kernels).toBe('wasm-simd');
+        expect(split.threads).toBeGreaterThan(1);
+        expect(split.threads).toBeLessThanOrEqual(pool.size);
+        const a = await one.sweeps(12, 0);
+        const b = await split.sweeps(12, 0);
+        expect(b.length).toBe(a.length);
+        let previous = (await split.evaluate()).F;
+        previous = Math.max(previous, b[0].F);
+        b.forEach((record, s) => {
+          expect(Math.abs(record.F - a[s].F)).toBeLessThanOrEqual(1e-12 * a[s].F);
+          expect(Math.abs(record.maxLogImbalance - a[s].maxLogImbalance)).toBeLessThanOrEqual(1e-9 * Math.max(1, a[s].maxLogImbalance));
+          expect(record.F).toBeLessThanOrEqual(previous * (1 + 1e-12));
+          previous = record.F;
+        });
+        const [ua, ub] = [await one.logFactors(), await split.logFactors()];
+        for (let v = 0; v < ua.length; v++) expect(Math.abs(ub[v] - ua[v])).toBeLessThanOrEqual(1e-9);
+      } finally {
+        one.dispose();
+        split.dispose();
+      }
+    }
+  });
+
+  it('unloads the workers when the engine is disposed, so the pool can run the next engine', async () => {
+    const problem = compileProblem(mlpNet(4), { p: 2, q: 2 });
+    for (let round = 0; round < 3; round++) {
+      const engine = new CpuEngine(problem, { schedule: 'parallel', pool: pools[0], minEntriesPerThread: 1 });
+      expect(engine.threads).toBe(2);
+      expect((await engine.sweeps(2, 0)).length).toBe(2);
+      engine.dispose();
+    }
+  });
+
+  it('splits no block smaller than the default share (a small net runs on the calling thread)', () => {
+    const engine = new CpuEngine(compileProblem(mlpNet(5), { p: 2, q: 2 }), { schedule: 'parallel', pool: pools[0] });
+    expect(engine.threads).toBe(1);
+    engine.dispose();
+  });
+});
+
+describe('balance({ threads })', () => {
+  afterEach(() => expect(liveWorkers()).toBe(0));
+
+  it('equals the one-thread run, reports its threads, and closes them', async () => {
+    const net = largeNet(7);
+    const entries = net.blocks.reduce((n, b) => n + b.weight.length, 0);
+    expect(entries).toBeGreaterThanOrEqual(MIN_THREADED_ENTRIES);
+    const one = await balance(net, { p: 2, q: 2, backend: 'cpu', threads: 1 });
+    const two = await balance(net, { p: 2, q: 2, backend: 'cpu', threads: 2 });
+    expect(one.threads).toBe(1);
+    expect(two.threads).toBe(2);
+    expect(two.sweeps).toBe(one.sweeps);
+    two.history.forEach((norm, s) => {
+      expect(Math.abs(norm - one.history[s])).toBeLessThanOrEqual(1e-12 * one.history[s]);
+      if (s > 0) expect(norm).toBeLessThanOrEqual(two.history[s - 1] * (1 + 1e-12));
+    });
+    expect(two.converged).toBe(true);
+  });
+
+  it('runs a small net on one thread whatever threads asks (no workers started)', async () => {
+    const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'cpu', threads: 4 });
+    expect(result.threads).toBe(1);
+  });
+
+  it('closes its workers when the run is cancelled', async () => {
+    const controller = new AbortController();
+    let most = 0;
+    const run = balance(largeNet(8), {
+      p: 1,
+      q: 2,
+      backend: 'cpu',
+      threads: 2,
+      tol: 0,
+      maxSweeps: 200,
+      signal: controller.signal,
+      onSweep: ({ sweep }) => {
+        most = Math.max(most, liveWorkers());
+        if (sweep === 2) controller.abort();
+      },
+    });
+    await expect(run).rejects.toThrow(/aborted/);
+    expect(most).toBe(1);
+  });
+
+  it('closes its workers when the run fails', async () => {
+    let most = 0;
+    const run = balance(largeNet(9), {
+      p: 2,
+      q: 2,
+      backend: 'cpu',
+      threads: 3,
+      onSweep: () => {
+        most = liveWorkers();
+        throw new Error('a failing progress callback');
+      },
+    });
+    await expect(run).rejects.toThrow('a failing progress callback');
+    expect(most).toBe(2);
+  });
+
+  it('refuses a threads option that is not a positive integer', async () => {
+    for (const threads of [0, -1, 1.5, Number.NaN, '2' as unknown as number]) {
+      await expect(balance(mlpNet(1), { p: 2, q: 2, threads })).rejects.toThrow(WeightBalanceError);
+      await expect(balance(mlpNet(1), { p: 2, q: 2, threads })).rejects.toThrow(/threads must be a positive integer/);
+    }
+  });
+
+  it('a Node process that balanced with threads (the built module) exits by itself', () => {
+    const index = pathToFileURL(join(dirname(builtCli()), '..', 'dist', 'index.js')).href;
+    const script = `
+      const { balance, mlp } = await import(${JSON.stringify(index)});
+      const result = await balance(mlp([512, 1024, 768, 10], { seed: 3, dtype: 'float32' }), { p: 2, q: 2, backend: 'cpu', threads: 2 });
+      console.log(JSON.stringify({ threads: result.threads, converged: result.converged }));
+    `;
+    // No process.exit: a worker left running would keep the process alive until the timeout.
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ threads: 2, converged: true });
+  });
+});
