@@ -4,6 +4,8 @@
  * behind (after a result, an error, a cancel; a process that runs with threads exits by itself).
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +22,7 @@ import type { Schedule } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { builtCli } from './setup/build.js';
 import { cnnNet, convResidualNet, dagNet, mlpNet, residualNet } from './support/fixNets.js';
+import { runCli } from './support/runCli.js';
 
 /** A net with at least MIN_THREADED_ENTRIES entries of P, so that balance() starts its threads. */
 function largeNet(seed: number): Network {
@@ -229,5 +232,33 @@ describe('balance({ threads })', () => {
     // No process.exit: a worker left running would keep the process alive until the timeout.
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual({ threads: 2, converged: true });
+  });
+});
+
+describe('weight-balance balance --threads', () => {
+  it('runs on the threads asked for (--json threads), 1 for --threads 1, and refuses a bad value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wb-threads-'));
+    try {
+      const file = join(dir, 'net.safetensors');
+      expect((await runCli(['make-net', '--arch', '512,1024,768,10', '--seed', '5', '-o', file])).code).toBe(0);
+      const two = await runCli(['balance', file, '--backend', 'cpu', '--threads', '2', '--json']);
+      const one = await runCli(['balance', file, '--backend', 'cpu', '--threads', '1', '--json']);
+      expect([two.code, one.code]).toEqual([0, 0]);
+      const [a, b] = [JSON.parse(two.stdout), JSON.parse(one.stdout)];
+      expect([a.threads, b.threads]).toEqual([2, 1]);
+      expect(Math.abs(a.finalNorm - b.finalNorm)).toBeLessThanOrEqual(1e-12 * b.finalNorm);
+      expect(liveWorkers()).toBe(0);
+      for (const bad of ['1.5', 'x']) {
+        const r = await runCli(['balance', file, '--threads', bad]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/--threads: expected (an integer|a number)/);
+      }
+      // In range is the library's to say, before any file is read (like -p -1).
+      const zero = await runCli(['balance', file, '--threads', '0']);
+      expect(zero.code).toBe(1);
+      expect(zero.stderr).toMatch(/threads must be a positive integer/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
