@@ -7,7 +7,7 @@
  * paper's parallel update measured in the same run.
  *
  *   node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating]
- *                      [--backends js-f64,wasm-f32,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000]
+ *                      [--backends js-f64,wasm-f32,wasm-f64,wasm-f32-threads] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000]
  *                      [--no-converge] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
@@ -79,7 +79,7 @@ function positive(value: string | undefined, fallback: number, name: string): nu
 }
 
 const USAGE =
-  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
+  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f64,wasm-f32-threads] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   const converge = !values['no-converge'];
 
   const backends: BenchBackend[] = [];
-  for (const name of list(values.backends, 'js-f64,wasm-f32,wasm-f64')) {
+  for (const name of list(values.backends, 'js-f64,wasm-f32,wasm-f64,wasm-f32-threads')) {
     const backend = BACKENDS[name];
     if (!backend) throw new Error(`unknown backend '${name}' (known: ${Object.keys(BACKENDS).join(', ')})`);
     const why = await backend.unavailable();
@@ -321,6 +321,7 @@ async function main(): Promise<void> {
     );
   }
   summariseAgainstNumpy(rows);
+  summariseThreads(rows);
   for (const backend of backends) await backend.close?.();
   for (const backend of backends) {
     const worst = Math.max(...rows.filter((r) => r.backend === backend.name).map((r) => r.xFloor));
@@ -346,6 +347,21 @@ function summariseAgainstNumpy(rows: BenchRow[]): void {
         return b ? [`${r.net.split('-').length - 1}L ${r.p},${r.q}: ${(r.msPerSweep / b.msPerSweep).toFixed(2)}`] : [];
       });
     console.log(`# ${name} ms/sweep / numpy-f32 (parallel; target <= 1): ${ratios.join('; ')}`);
+  }
+}
+
+/** Per threaded backend: its wall ms/sweep against the same kernels on one thread, same net, (p, q) and schedule, same run. */
+function summariseThreads(rows: BenchRow[]): void {
+  for (const row of rows) {
+    if (!row.backend.endsWith('-threads')) continue;
+    const one = rows.find(
+      (r) => r.backend === row.backend.replace(/-threads$/, '') && r.net === row.net && r.p === row.p && r.q === row.q && r.schedule === row.schedule,
+    );
+    if (!one) continue;
+    const speedup = one.wallMsPerSweep / row.wallMsPerSweep;
+    console.log(
+      `# ${row.backend} ${row.net} ${row.schedule} p,q=${row.p},${row.q}: wall ms/sweep ${row.wallMsPerSweep.toFixed(2)} against ${one.wallMsPerSweep.toFixed(2)} on one thread: ${speedup.toFixed(2)}x`,
+    );
   }
 }
 
