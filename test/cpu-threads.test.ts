@@ -54,7 +54,7 @@ describe('rows split over threads', () => {
     }
   });
 
-  it('row ranges: contiguous, multiples of 4 rows but the last, at most one per thread, none under the minimum', () => {
+  it('row ranges: contiguous, multiples of 4 rows but the last, at most the parts asked for, none under the minimum', () => {
     for (const [rows, threads, minRows] of [
       [1000, 2, 1],
       [1000, 3, 1],
@@ -82,9 +82,14 @@ describe('CPU passes over worker threads', () => {
 
   beforeAll(async () => {
     expect(await prepareSharedKernels()).not.toBeNull();
-    pools = (await Promise.all([ThreadPool.open(2), ThreadPool.open(3)])) as ThreadPool[];
-    expect(pools.map((p) => p?.size)).toEqual([2, 3]);
-    expect(liveWorkers()).toBe(3);
+    pools = (await Promise.all([ThreadPool.open(2), ThreadPool.open(3), ThreadPool.open(3)])) as ThreadPool[];
+    expect(pools.map((p) => p?.size)).toEqual([2, 3, 3]);
+    expect(liveWorkers()).toBe(5);
+    // In the first two pools only the workers run chunks (on these small nets the calling thread
+    // would otherwise often finish a pass before a worker wakes): the workers' partial column sums
+    // and their reduction are exercised on every pass. The third pool claims as it does in a run.
+    pools[0].callerClaims = false;
+    pools[1].callerClaims = false;
   });
 
   afterAll(async () => {
@@ -110,10 +115,11 @@ describe('CPU passes over worker threads', () => {
   it.each(nets)('%s: every sweep equals the one-thread run up to reassociation, and F never rises', async (_, make) => {
     for (const [c, [schedule, p, q, precision]] of cases.entries()) {
       const problem = compileProblem(make(c + 1), { p, q, includeBiases: c % 2 === 0 });
-      const pool = pools[c % 2];
+      const pool = pools[c % 3];
+      const ranBefore = pool.chunksByWorkers;
       const one = new CpuEngine(problem, { schedule, precision });
       // Every block with 4 rows or more is split: the smallest share is one row of P.
-      const split = new CpuEngine(problem, { schedule, precision, pool, minEntriesPerThread: 1 });
+      const split = new CpuEngine(problem, { schedule, precision, pool, minEntriesPerChunk: 1 });
       try {
         expect(split.kernels).toBe('wasm-simd');
         expect(split.threads).toBeGreaterThan(1);
@@ -129,6 +135,7 @@ describe('CPU passes over worker threads', () => {
           expect(record.F).toBeLessThanOrEqual(previous * (1 + 1e-12));
           previous = record.F;
         });
+        if (!pool.callerClaims) expect(pool.chunksByWorkers).toBeGreaterThan(ranBefore);
         const [ua, ub] = [await one.logFactors(), await split.logFactors()];
         for (let v = 0; v < ua.length; v++) expect(Math.abs(ub[v] - ua[v])).toBeLessThanOrEqual(1e-9);
       } finally {
@@ -141,7 +148,7 @@ describe('CPU passes over worker threads', () => {
   it('unloads the workers when the engine is disposed, so the pool can run the next engine', async () => {
     const problem = compileProblem(mlpNet(4), { p: 2, q: 2 });
     for (let round = 0; round < 3; round++) {
-      const engine = new CpuEngine(problem, { schedule: 'parallel', pool: pools[0], minEntriesPerThread: 1 });
+      const engine = new CpuEngine(problem, { schedule: 'parallel', pool: pools[0], minEntriesPerChunk: 1 });
       expect(engine.threads).toBe(2);
       expect((await engine.sweeps(2, 0)).length).toBe(2);
       engine.dispose();

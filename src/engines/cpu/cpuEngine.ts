@@ -37,8 +37,8 @@ export interface CpuEngineOptions extends EngineOptions {
    * it. Without one, or on the JS or log passes, the passes run on the calling thread.
    */
   pool?: ThreadPool | null;
-  /** Entries of `P` per thread below which a block is not split (tests lower it). */
-  minEntriesPerThread?: number;
+  /** Entries of `P` per chunk of a pass below which a block is not split (tests lower it). */
+  minEntriesPerChunk?: number;
 }
 
 /** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory (on the pool's threads when given), else JS. */
@@ -48,7 +48,7 @@ function linearKernels(problem: Problem, precision: PowerPrecision, scale: numbe
   if (choice === 'wasm' && !wasm) throw new Error('the WebAssembly SIMD kernels are not available here');
   const shared = wasm && pool ? sharedKernels() : null;
   if (shared && pool && Number.isFinite(wasmBytes(problem, precision, pool.size - 1))) {
-    return new ThreadedKernels(problem, precision, scale, shared, pool, options.minEntriesPerThread);
+    return new ThreadedKernels(problem, precision, scale, shared, pool, options.minEntriesPerChunk);
   }
   return wasm ? new WasmKernels(problem, precision, scale) : new JsKernels(problem, precision, scale);
 }

@@ -1,12 +1,13 @@
 import type { PassCall } from '../wasm/wasmKernels.js';
 import type { WorkerMessage } from './workerProgram.js';
-import { CONTROL, OP_RUN, OP_UNLOAD, SLOT_WORDS, workerProgram } from './workerProgram.js';
+import { CHUNK_WORDS, CONTROL, claimWord, OP_RUN, OP_UNLOAD, workerProgram } from './workerProgram.js';
 
 /**
  * A pool of worker threads sharing memory with the thread that created it (`worker_threads` in
- * Node, Web Workers in a cross-origin isolated page or worker). The creating thread runs its own
- * share of each job and waits for the workers with `Atomics.wait`, so the CPU engine stays
- * synchronous. Opened asynchronously (a browser starts a worker only once its creator returns
+ * Node, Web Workers in a cross-origin isolated page or worker). A job is a list of chunks that
+ * the creating thread and the workers claim one at a time (see workerProgram.ts); the creating
+ * thread waits with `Atomics.wait` only for chunks a worker has claimed, so the CPU engine stays
+ * synchronous and a busy machine, where a worker may not be scheduled at once, costs little. Opened asynchronously (a browser starts a worker only once its creator returns
  * to its event loop), loaded and run synchronously, and closed by whoever opened it.
  */
 
@@ -96,15 +97,23 @@ export function coreCount(): number {
 /** The pool (see the module comment). `size` counts the calling thread: `size - 1` workers. */
 export class ThreadPool {
   private readonly head: Int32Array;
-  private readonly slots: Float64Array;
+  private readonly chunks: Float64Array;
+  private generation = 0;
   private workers: PoolWorker[];
   private loaded = false;
   private closed = false;
+  /** Whether the calling thread claims chunks too (the default); tests turn it off so that every chunk runs on a worker. */
+  callerClaims = true;
 
   private constructor(control: SharedArrayBuffer, workers: PoolWorker[]) {
     this.workers = workers;
     this.head = new Int32Array(control, 0, CONTROL.headerBytes / 4);
-    this.slots = new Float64Array(control, CONTROL.headerBytes);
+    this.chunks = new Float64Array(control, CONTROL.headerBytes);
+  }
+
+  /** Chunks the workers have run so far. */
+  get chunksByWorkers(): number {
+    return Atomics.load(this.head, CONTROL.byWorkers);
   }
 
   /** Threads, the calling one included. */
@@ -119,7 +128,7 @@ export class ThreadPool {
    */
   static async open(threads: number): Promise<ThreadPool | null> {
     if (!(threads >= 2) || !canWaitHere()) return null;
-    const control = new SharedArrayBuffer(CONTROL.headerBytes + 8 * SLOT_WORDS * threads);
+    const control = new SharedArrayBuffer(CONTROL.headerBytes + 8 * CHUNK_WORDS * CONTROL.maxChunks);
     const started: PoolWorker[] = [];
     const ready: Promise<void>[] = [];
     for (let slot = 1; slot < threads; slot++) {
@@ -129,7 +138,7 @@ export class ThreadPool {
       if (!worker) break;
       live++;
       started.push(worker);
-      worker.post({ start: { control, slot: slot - 1, layout: CONTROL, slotWords: SLOT_WORDS, opRun: OP_RUN, opUnload: OP_UNLOAD } });
+      worker.post({ start: { control, layout: CONTROL, chunkWords: CHUNK_WORDS, opRun: OP_RUN, opUnload: OP_UNLOAD } });
     }
     const pool = new ThreadPool(control, started);
     try {
@@ -142,12 +151,16 @@ export class ThreadPool {
     }
   }
 
-  /** Instantiate `module` on the shared `memory` in every worker (synchronous: the workers answer through shared memory). */
-  load(module: WebAssembly.Module, memory: WebAssembly.Memory, exports: readonly string[]): void {
+  /**
+   * Instantiate `module` on the shared `memory` in every worker (synchronous: the workers answer
+   * through shared memory). `shifts[w]` is what worker `w` adds to each call's shifted argument
+   * (the byte offset of its own column sums from the caller's).
+   */
+  load(module: WebAssembly.Module, memory: WebAssembly.Memory, exports: readonly string[], shifts: readonly number[]): void {
     if (this.closed || this.workers.length === 0) throw new Error('the thread pool is closed');
     if (this.loaded) throw new Error('the thread pool already holds kernels: unload them first');
     Atomics.store(this.head, CONTROL.failed, 0);
-    for (const worker of this.workers) worker.post({ load: { module, memory, exports: [...exports] } });
+    this.workers.forEach((worker, w) => worker.post({ load: { module, memory, exports: [...exports], shift: shifts[w] } }));
     this.waitFor(CONTROL.loaded, this.workers.length);
     if (Atomics.load(this.head, CONTROL.failed)) {
       // The workers that did load leave their loops; the pool can only be closed now.
@@ -159,32 +172,46 @@ export class ThreadPool {
   }
 
   /**
-   * Run `calls[w]` on worker `w + 1` and `own()` on this thread, and return once all are done
-   * (an error in a worker is thrown here). The caller must not read what the workers write
-   * before this returns.
+   * Run the chunks (each a list of calls `[export index, ...arguments]`) over this thread and the
+   * workers, and return once all are done (an error in a worker is thrown here). `shifted` is
+   * the position of the argument a worker shifts by its own offset (-1: none); this thread makes
+   * its calls with `own`, unshifted. The caller reads what the workers wrote only after this.
    */
-  run(calls: readonly PassCall[][], own: () => void): void {
+  run(chunks: readonly PassCall[][], shifted: number, own: (call: PassCall) => void): void {
     if (!this.loaded) throw new Error('the thread pool holds no kernels');
-    const { slots } = this;
-    this.workers.forEach((_, w) => {
-      const list = calls[w] ?? [];
-      if (list.length > CONTROL.callsPerSlot) throw new Error(`at most ${CONTROL.callsPerSlot} calls per worker, got ${list.length}`);
-      const base = w * SLOT_WORDS;
-      slots[base] = list.length;
-      list.forEach((call, c) => slots.set(call, base + 1 + c * CONTROL.wordsPerCall));
+    const count = chunks.length;
+    if (count > CONTROL.maxChunks) throw new Error(`at most ${CONTROL.maxChunks} chunks per job, got ${count}`);
+    const { chunks: words, head } = this;
+    chunks.forEach((calls, k) => {
+      if (calls.length > CONTROL.callsPerChunk) throw new Error(`at most ${CONTROL.callsPerChunk} calls per chunk, got ${calls.length}`);
+      const base = k * CHUNK_WORDS;
+      words[base] = calls.length;
+      calls.forEach(([index, ...args], c) => {
+        const at = base + 1 + c * CONTROL.wordsPerCall;
+        words[at] = index;
+        words[at + 1] = shifted;
+        words.fill(0, at + 2, at + CONTROL.wordsPerCall);
+        words.set(args, at + 2);
+      });
     });
-    Atomics.store(this.head, CONTROL.failed, 0);
-    Atomics.store(this.head, CONTROL.pending, this.workers.length);
+    Atomics.store(head, CONTROL.failed, 0);
+    Atomics.store(head, CONTROL.done, 0);
+    this.generation = (this.generation + 1) & 0x3fff;
+    Atomics.store(head, CONTROL.claim, claimWord(this.generation, count, 0));
     this.signal(OP_RUN);
     let failure: unknown = null;
-    try {
-      own();
-    } catch (error) {
-      failure = error;
+    for (let claim = Atomics.load(head, CONTROL.claim); this.callerClaims && (claim & 0xff) < count; claim = Atomics.load(head, CONTROL.claim)) {
+      if (Atomics.compareExchange(head, CONTROL.claim, claim, claim + 1) !== claim) continue;
+      try {
+        for (const call of chunks[claim & 0xff]) own(call);
+      } catch (error) {
+        failure ??= error;
+      }
+      Atomics.add(head, CONTROL.done, 1);
     }
-    this.waitFor(CONTROL.pending, 0);
+    this.waitFor(CONTROL.done, count);
     if (failure) throw failure;
-    if (Atomics.load(this.head, CONTROL.failed)) throw new Error('a worker thread failed in a pass over P');
+    if (Atomics.load(head, CONTROL.failed)) throw new Error('a worker thread failed in a pass over P');
   }
 
   /** Let the workers drop the kernels (they return to their event loops); the pool may load again. */

@@ -1,5 +1,5 @@
 /**
- * How the passes over one block's `P` are split by rows over threads. A block's rows form
+ * How the passes over one block's `P` are cut by rows into chunks for the threads. A block's rows form
  * `groups` groups of `rows / groups` rows, each reading its own `cols` columns; a range of rows
  * is run as at most three calls of the unchanged kernels on a sub-block: a partial first group,
  * a run of whole groups, a partial last group (each call a block of its own with shifted
@@ -35,12 +35,12 @@ export function rowPieces(rows: number, groups: number, from: number, to: number
 }
 
 /**
- * Split `rows` rows into at most `threads` contiguous ranges of near-equal size, each a multiple
+ * Split `rows` rows into at most `parts` contiguous ranges of near-equal size, each a multiple
  * of 4 rows but the last (the kernels walk four rows at a time), none smaller than `minRows`
- * (fewer ranges then); returns the `threads + 1` boundaries or fewer.
+ * (fewer ranges then); returns the `parts + 1` boundaries or fewer.
  */
-export function rowRanges(rows: number, threads: number, minRows: number): number[] {
-  const count = Math.max(1, Math.min(threads, Math.floor(rows / Math.max(1, minRows))));
+export function rowRanges(rows: number, parts: number, minRows: number): number[] {
+  const count = Math.max(1, Math.min(parts, Math.floor(rows / Math.max(1, minRows))));
   const bounds = [0];
   for (let t = 1; t < count; t++) bounds.push(Math.min(rows, Math.round((rows * t) / count / 4) * 4));
   bounds.push(rows);

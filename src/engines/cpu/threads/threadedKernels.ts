@@ -4,26 +4,33 @@ import type { PassCall, PassKind } from '../wasm/wasmKernels.js';
 import { PASS_EXPORTS, WasmKernels } from '../wasm/wasmKernels.js';
 import type { ThreadPool } from './pool.js';
 import { rowPieces, rowRanges } from './rowRanges.js';
+import { CONTROL } from './workerProgram.js';
 
-/** Entries of `P` below which a thread's share of a block is not worth waking a worker for. */
-export const MIN_ENTRIES_PER_THREAD = 1 << 15;
+/** Entries of `P` below which a chunk of a pass is not worth handing to another thread. */
+export const MIN_ENTRIES_PER_CHUNK = 1 << 14;
+
+/** Chunks per thread of a split pass: the threads claim them one at a time, so that a thread the system runs late costs little. */
+const CHUNKS_PER_THREAD = 4;
+
+/** Where the column-sum pointer is among a pass call's arguments (each worker shifts it to its own sums). */
+const SHIFTED: Record<PassKind, number> = { rows: -1, columns: 5, fused: 7 };
 
 /**
  * The WebAssembly SIMD kernels with each pass split by rows over a {@link ThreadPool}: `P` and
- * the vectors live in one shared memory, every thread runs the same kernels on its rows, and
- * the calling thread runs the first range and waits for the rest. Column sums: each worker adds
- * into a partial `C` of its own, which the calling thread adds into `C` after the pass (the same
- * sums as one thread up to the order of the additions). A block too small to split runs on the
- * calling thread alone.
+ * the vectors live in one shared memory, and a pass over a block is cut into chunks of rows that
+ * the calling thread and the workers claim one at a time. Column sums: each worker adds into a
+ * partial `C` of its own, which the calling thread adds into `C` after the pass (the same sums
+ * as one thread up to the order of the additions). A block too small to cut runs on the calling
+ * thread alone.
  */
 export class ThreadedKernels implements PowerKernels {
   readonly name = 'wasm-simd' as const;
   private readonly wasm: WasmKernels;
-  /** Per block, the row boundaries of the threads' ranges (two entries: not split). */
+  /** Per block, the row boundaries of its chunks (two entries: not split). */
   private readonly bounds: number[][];
-  /** Worker `t`'s partial column sums (`t = 1, 2, ...`), per global unit. */
+  /** Worker `w`'s partial column sums (`w = 0, 1, ...`), per global unit. */
   private partials: Float64Array[];
-  private readonly calls = new Map<string, { own: PassCall[]; workers: PassCall[][] }>();
+  private readonly chunks = new Map<string, PassCall[][]>();
 
   constructor(
     private readonly problem: Problem,
@@ -31,22 +38,27 @@ export class ThreadedKernels implements PowerKernels {
     scale: number,
     module: WebAssembly.Module,
     private readonly pool: ThreadPool,
-    minEntriesPerThread = MIN_ENTRIES_PER_THREAD,
+    minEntriesPerChunk = MIN_ENTRIES_PER_CHUNK,
   ) {
-    this.wasm = new WasmKernels(problem, precision, scale, { module, partials: pool.size - 1 });
-    this.partials = Array.from({ length: pool.size - 1 }, (_, w) => new Float64Array(this.wasm.C.buffer, this.wasm.cAtFor(w + 1), problem.nUnits));
-    this.bounds = problem.blocks.map((b) => rowRanges(b.rows, pool.size, Math.ceil(minEntriesPerThread / Math.max(1, b.cols))));
+    const workers = pool.size - 1;
+    this.wasm = new WasmKernels(problem, precision, scale, { module, partials: workers });
+    const wasm = this.wasm;
+    this.partials = Array.from({ length: workers }, (_, w) => new Float64Array(wasm.C.buffer, wasm.cAtFor(w + 1), problem.nUnits));
+    this.bounds = problem.blocks.map((b) =>
+      rowRanges(b.rows, Math.min(CONTROL.maxChunks, pool.size * CHUNKS_PER_THREAD), Math.ceil(minEntriesPerChunk / Math.max(1, b.cols))),
+    );
+    const shifts = Array.from({ length: workers }, (_, w) => wasm.cAtFor(w + 1) - wasm.cAtFor(0));
     try {
-      pool.load(module, this.wasm.memory as WebAssembly.Memory, PASS_EXPORTS);
+      pool.load(module, wasm.memory as WebAssembly.Memory, PASS_EXPORTS, shifts);
     } catch (error) {
-      this.wasm.dispose();
+      wasm.dispose();
       throw error;
     }
   }
 
-  /** Threads the passes use on the largest split block (1 when none is split). */
+  /** Threads the passes are split over: the pool's, when some block is cut into chunks (else 1). */
   get threads(): number {
-    return Math.max(1, ...this.bounds.map((b) => b.length - 1));
+    return this.bounds.some((b) => b.length > 2) ? this.pool.size : 1;
   }
 
   get x(): Float64Array {
@@ -85,37 +97,33 @@ export class ThreadedKernels implements PowerKernels {
     this.wasm.dispose();
   }
 
-  /** One pass over block `k`, by rows over the pool's threads; column sums reduced into `C`. */
+  /** One pass over block `k`, its chunks over the pool's threads; the workers' column sums added into `C`. */
   private split(kind: PassKind, k: number): void {
     const wasm = this.wasm;
     if (this.bounds[k].length <= 2) {
       wasm.run(wasm.call(kind, k));
       return;
     }
-    const { own, workers } = this.callsOf(kind, k);
     const b = this.problem.blocks[k];
     const c0 = b.colUnit0;
     const c1 = c0 + b.cols * b.groups;
-    const partials = kind === 'rows' ? [] : this.partials.slice(0, workers.length);
+    const partials = kind === 'rows' ? [] : this.partials;
     for (const partial of partials) partial.fill(0, c0, c1);
-    this.pool.run(workers, () => {
-      for (const call of own) wasm.run(call);
-    });
+    this.pool.run(this.chunksOf(kind, k), SHIFTED[kind], (call) => wasm.run(call));
     const C = wasm.C;
     for (const partial of partials) for (let c = c0; c < c1; c++) C[c] += partial[c];
   }
 
-  /** The calls of a pass over block `k`: this thread's, and each worker's (computed once). */
-  private callsOf(kind: PassKind, k: number): { own: PassCall[]; workers: PassCall[][] } {
+  /** The chunks of a pass over block `k`, each the calls over its rows (computed once). */
+  private chunksOf(kind: PassKind, k: number): PassCall[][] {
     const key = `${kind}:${k}`;
-    let calls = this.calls.get(key);
-    if (!calls) {
+    let chunks = this.chunks.get(key);
+    if (!chunks) {
       const b = this.problem.blocks[k];
       const bounds = this.bounds[k];
-      const of = (t: number): PassCall[] => rowPieces(b.rows, b.groups, bounds[t], bounds[t + 1]).map((piece) => this.wasm.call(kind, k, piece, t));
-      calls = { own: of(0), workers: bounds.slice(2).map((_, w) => of(w + 1)) };
-      this.calls.set(key, calls);
+      chunks = bounds.slice(1).map((end, i) => rowPieces(b.rows, b.groups, bounds[i], end).map((piece) => this.wasm.call(kind, k, piece)));
+      this.chunks.set(key, chunks);
     }
-    return calls;
+    return chunks;
   }
 }

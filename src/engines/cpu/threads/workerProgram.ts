@@ -3,41 +3,56 @@
  * text (`String(workerProgram)`), so it must not refer to anything outside its own body: the
  * layout of the control memory arrives in its first message.
  *
- * Protocol (all through the control `SharedArrayBuffer`, `Int32Array` words at the offsets of
- * {@link CONTROL}; the calls of a job are float64 words, one slot per worker):
- * 1. `{ start }`: the worker keeps the control memory and its slot and answers `'ready'`.
+ * A job is a list of chunks (a chunk: up to {@link CONTROL.callsPerChunk} calls of the
+ * WebAssembly exports), which the caller and the workers *claim* one at a time, so that a
+ * thread the system does not schedule at once costs the job nothing: the others take its share.
+ * All through the control `SharedArrayBuffer` (`Int32Array` words at the offsets of
+ * {@link CONTROL}, then float64 words for the chunks):
+ * 1. `{ start }`: the worker keeps the control memory and answers `'ready'`.
  * 2. `{ load }`: it instantiates the WebAssembly module on the shared memory (`failed` set when it
- *    cannot), adds 1 to `loaded`,
- *    and waits (`Atomics.wait`) for `seq` to change. Each change is a job: `op` 1 runs the calls
- *    of its slot (`count`, then per call an export index and 8 arguments), sets `failed` on an
- *    error, subtracts 1 from `pending` (waking the caller at 0); `op` 2 unloads: it subtracts 1
- *    from `loaded` and returns to its event loop (a later `{ load }` may come).
+ *    cannot), adds 1 to `loaded`, and waits (`Atomics.wait`) for `seq` to change.
+ * 3. Each change of `seq` with `op` 1: it claims chunks by compare-and-swap on `claim` (a job's
+ *    generation, its chunk count and the next chunk, packed: a worker woken late for a finished
+ *    job claims nothing), runs each (adding its own `shift` to the argument at each call's
+ *    shifted position: its own column sums), and adds 1 to `done` (waking the caller at the
+ *    count); an error sets `failed`. With `op` 2 it subtracts 1 from `loaded` and returns to its
+ *    event loop (a later `{ load }` may come).
  */
 
-/** Word offsets in the control memory's `Int32Array`, and the shape of a slot of calls. */
+/** Word offsets in the control memory's `Int32Array`, and the shape of the chunks. */
 export const CONTROL = {
   seq: 0,
   op: 1,
-  pending: 2,
-  failed: 3,
-  loaded: 4,
-  /** Bytes of `Int32Array` words before the slots. */
+  claim: 2,
+  done: 3,
+  failed: 4,
+  loaded: 5,
+  /** Chunks run by the workers, all jobs together (what tests read). */
+  byWorkers: 6,
+  /** Bytes of `Int32Array` words before the chunks. */
   headerBytes: 64,
-  /** Calls per slot, and float64 words per call (an export index and 8 arguments). */
-  callsPerSlot: 4,
-  wordsPerCall: 9,
+  /** Calls per chunk, and float64 words per call: an export index, the position of the shifted argument (-1: none), 8 arguments. */
+  callsPerChunk: 3,
+  wordsPerCall: 10,
+  /** The most chunks a job has (the claim word packs a count and an index of 8 bits each). */
+  maxChunks: 255,
 } as const;
 
 export const OP_RUN = 1;
 export const OP_UNLOAD = 2;
 
-/** Float64 words of one worker's slot: a count, then its calls. */
-export const SLOT_WORDS = 1 + CONTROL.callsPerSlot * CONTROL.wordsPerCall;
+/** Float64 words of one chunk: a count of calls, then the calls. */
+export const CHUNK_WORDS = 1 + CONTROL.callsPerChunk * CONTROL.wordsPerCall;
+
+/** The claim word of a job: generation (14 bits), chunk count and next chunk (8 bits each). */
+export function claimWord(generation: number, count: number, next: number): number {
+  return ((generation & 0x3fff) << 16) | (count << 8) | next;
+}
 
 /** The messages a worker receives. */
 export type WorkerMessage =
-  | { start: { control: SharedArrayBuffer; slot: number; layout: typeof CONTROL; slotWords: number; opRun: number; opUnload: number } }
-  | { load: { module: WebAssembly.Module; memory: WebAssembly.Memory; exports: string[] } };
+  | { start: { control: SharedArrayBuffer; layout: typeof CONTROL; chunkWords: number; opRun: number; opUnload: number } }
+  | { load: { module: WebAssembly.Module; memory: WebAssembly.Memory; exports: string[]; shift: number } };
 
 /** How a worker talks to its creator (Node's `parentPort` or a browser worker's global scope). */
 export interface WorkerPort {
@@ -48,27 +63,30 @@ export interface WorkerPort {
 /** The body of a worker thread (self-contained: see the module comment). */
 export function workerProgram(port: WorkerPort): void {
   let head: Int32Array;
-  let calls: Float64Array;
+  let chunks: Float64Array;
   let layout: typeof CONTROL;
+  let chunkWords = 0;
   let opRun = 0;
   let opUnload = 0;
+  const args = [0, 0, 0, 0, 0, 0, 0, 0];
   port.listen((message) => {
     if ('start' in message) {
       const start = message.start;
       layout = start.layout;
+      chunkWords = start.chunkWords;
       opRun = start.opRun;
       opUnload = start.opUnload;
       head = new Int32Array(start.control, 0, layout.headerBytes / 4);
-      calls = new Float64Array(start.control, layout.headerBytes + start.slot * start.slotWords * 8, start.slotWords);
+      chunks = new Float64Array(start.control, layout.headerBytes);
       port.post('ready');
       return;
     }
-    const { module, memory, exports } = message.load;
+    const { module, memory, exports, shift } = message.load;
     let seen = Atomics.load(head, layout.seq);
-    let table: ((...args: number[]) => void)[];
+    let table: ((...values: number[]) => void)[];
     try {
       const instance = new WebAssembly.Instance(module, { env: { memory } });
-      table = exports.map((name) => instance.exports[name] as (...args: number[]) => void);
+      table = exports.map((name) => instance.exports[name] as (...values: number[]) => void);
     } catch {
       Atomics.store(head, layout.failed, 1);
       Atomics.add(head, layout.loaded, 1);
@@ -82,16 +100,26 @@ export function workerProgram(port: WorkerPort): void {
       seen = Atomics.load(head, layout.seq);
       const op = Atomics.load(head, layout.op);
       if (op === opUnload) break;
-      if (op === opRun) {
+      if (op !== opRun) continue;
+      for (;;) {
+        const claim = Atomics.load(head, layout.claim);
+        const count = (claim >> 8) & 0xff;
+        const chunk = claim & 0xff;
+        if (chunk >= count) break;
+        if (Atomics.compareExchange(head, layout.claim, claim, claim + 1) !== claim) continue;
         try {
-          for (let c = 0, at = 1; c < calls[0]; c++, at += layout.wordsPerCall) {
-            table[calls[at]](calls[at + 1], calls[at + 2], calls[at + 3], calls[at + 4], calls[at + 5], calls[at + 6], calls[at + 7], calls[at + 8]);
+          const base = chunk * chunkWords;
+          for (let c = 0, at = base + 1; c < chunks[base]; c++, at += layout.wordsPerCall) {
+            for (let a = 0; a < 8; a++) args[a] = chunks[at + 2 + a];
+            if (chunks[at + 1] >= 0) args[chunks[at + 1]] += shift;
+            table[chunks[at]](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]);
           }
         } catch {
           Atomics.store(head, layout.failed, 1);
         }
+        Atomics.add(head, layout.byWorkers, 1);
+        if (Atomics.add(head, layout.done, 1) + 1 === count) Atomics.notify(head, layout.done);
       }
-      if (Atomics.sub(head, layout.pending, 1) === 1) Atomics.notify(head, layout.pending);
     }
     Atomics.sub(head, layout.loaded, 1);
     Atomics.notify(head, layout.loaded);
