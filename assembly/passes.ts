@@ -2,7 +2,9 @@
 // scripts/build-wasm.mjs into src/engines/cpu/wasm/kernels.generated.ts). The same arithmetic
 // as src/engines/cpu/passes.ts: P is float32 (`...32`) or float64 (`...64`), row-major
 // `rows x cols` per block, `groups` groups of `rows / groups` rows each reading its own `cols`
-// columns; the vectors x, y, S, C and every sum are float64. All pointers are byte offsets into
+// columns; the vectors x, y, S, C and every sum are float64. Each pass covers the rows [r0, r1)
+// of its block (the whole block: 0, rows), so that threads can split a pass by rows: S is
+// written for those rows only, C accumulates their terms. All pointers are byte offsets into
 // the imported memory; x and C point at the block's first column unit, y at its first row unit.
 // Four rows at a time, two f64x2 lanes per row: eight independent sums, one load of x (and one
 // load/store of C) per four rows. Every entry of P is read once per pass.
@@ -26,12 +28,12 @@
 }
 
 /** Row pass: `S[i] = sum_j P[i,j] * x[g * cols + j]`. */
-function rowPass<T>(P: usize, rows: i32, cols: i32, groups: i32, x: usize, S: usize): void {
+function rowPass<T>(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, S: usize): void {
   const rpg = rows / groups;
-  for (let g = 0; g < groups; g++) {
+  for (let g = r0 / rpg; g < groups && g * rpg < r1; g++) {
     const xg = x + ((<usize>(g * cols)) << 3);
-    const end = (g + 1) * rpg;
-    let i = g * rpg;
+    const end = min((g + 1) * rpg, r1);
+    let i = max(g * rpg, r0);
     for (; i + 3 < end; i += 4) {
       const k0 = <usize>i * <usize>cols;
       const k1 = k0 + <usize>cols;
@@ -75,12 +77,12 @@ function rowPass<T>(P: usize, rows: i32, cols: i32, groups: i32, x: usize, S: us
 }
 
 /** Column pass: `C[g * cols + j] += sum_i y[i] * P[i,j]` over the rows `i` of group `g`. */
-function columnPass<T>(P: usize, rows: i32, cols: i32, groups: i32, y: usize, C: usize): void {
+function columnPass<T>(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, y: usize, C: usize): void {
   const rpg = rows / groups;
-  for (let g = 0; g < groups; g++) {
+  for (let g = r0 / rpg; g < groups && g * rpg < r1; g++) {
     const cg = C + ((<usize>(g * cols)) << 3);
-    const end = (g + 1) * rpg;
-    let i = g * rpg;
+    const end = min((g + 1) * rpg, r1);
+    let i = max(g * rpg, r0);
     for (; i + 3 < end; i += 4) {
       const yi = y + ((<usize>i) << 3);
       const t0 = load<f64>(yi); const t1 = load<f64>(yi, 8); const t2 = load<f64>(yi, 16); const t3 = load<f64>(yi, 24);
@@ -123,14 +125,14 @@ function columnPass<T>(P: usize, rows: i32, cols: i32, groups: i32, y: usize, C:
 }
 
 /** Both passes in one read of P (p = q, where y does not depend on the row sums). */
-function fusedPass<T>(P: usize, rows: i32, cols: i32, groups: i32, x: usize, y: usize, S: usize, C: usize): void {
+function fusedPass<T>(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize): void {
   const rpg = rows / groups;
-  for (let g = 0; g < groups; g++) {
+  for (let g = r0 / rpg; g < groups && g * rpg < r1; g++) {
     const off = (<usize>(g * cols)) << 3;
     const xg = x + off;
     const cg = C + off;
-    const end = (g + 1) * rpg;
-    let i = g * rpg;
+    const end = min((g + 1) * rpg, r1);
+    let i = max(g * rpg, r0);
     for (; i + 3 < end; i += 4) {
       const yi = y + ((<usize>i) << 3);
       const t0 = load<f64>(yi); const t1 = load<f64>(yi, 8); const t2 = load<f64>(yi, 16); const t3 = load<f64>(yi, 24);
@@ -214,11 +216,13 @@ export function squares32(W: usize, n: i32, scale: f32, P: usize): void {
   }
 }
 
-export function rowPass32(P: usize, rows: i32, cols: i32, groups: i32, x: usize, S: usize): void { rowPass<f32>(P, rows, cols, groups, x, S); }
-export function rowPass64(P: usize, rows: i32, cols: i32, groups: i32, x: usize, S: usize): void { rowPass<f64>(P, rows, cols, groups, x, S); }
-export function columnPass32(P: usize, rows: i32, cols: i32, groups: i32, y: usize, C: usize): void { columnPass<f32>(P, rows, cols, groups, y, C); }
-export function columnPass64(P: usize, rows: i32, cols: i32, groups: i32, y: usize, C: usize): void { columnPass<f64>(P, rows, cols, groups, y, C); }
-export function fusedPass32(P: usize, rows: i32, cols: i32, groups: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<f32>(P, rows, cols, groups, x, y, S, C); }
-export function fusedPass64(P: usize, rows: i32, cols: i32, groups: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<f64>(P, rows, cols, groups, x, y, S, C); }
+export function rowPass32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, S: usize): void { rowPass<f32>(P, rows, cols, groups, r0, r1, x, S); }
+export function rowPass64(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, S: usize): void { rowPass<f64>(P, rows, cols, groups, r0, r1, x, S); }
+export function columnPass32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, y: usize, C: usize): void { columnPass<f32>(P, rows, cols, groups, r0, r1, y, C); }
+export function columnPass64(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, y: usize, C: usize): void { columnPass<f64>(P, rows, cols, groups, r0, r1, y, C); }
+export function fusedPass32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<f32>(P, rows, cols, groups, r0, r1, x, y, S, C); }
+export function fusedPass64(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<f64>(P, rows, cols, groups, r0, r1, x, y, S, C); }
 export function buildPower32(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f32>(W, wide, n, taps, p, scale, P); }
 export function buildPower64(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f64>(W, wide, n, taps, p, scale, P); }
+
+export { toFloat32, rowPassBlocked32, columnPassBlocked32, fusedPassBlocked32 } from './blocked32';

@@ -7,43 +7,14 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import type { PowerKernels, PowerPrecision } from '../src/engines/cpu/kernels.js';
+import type { PowerPrecision } from '../src/engines/cpu/kernels.js';
 import { JsKernels } from '../src/engines/cpu/kernels.js';
 import { WasmKernels, wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
 import { mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
-import type { Problem } from '../src/problem/problem.js';
 import { NETS } from './support/fixNets.js';
-import { uniformStream } from './support/fixReference.js';
-
-function relative(a: number, b: number): number {
-  return a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b));
-}
-
-/** Run every pass of every block on both kernels with the same random vectors; the largest relative difference. */
-function compare(problem: Problem, a: PowerKernels, b: PowerKernels, seed: number): number {
-  const next = uniformStream(seed);
-  let worst = 0;
-  problem.blocks.forEach((block, k) => {
-    for (let u = 0; u < problem.nUnits; u++) {
-      const x = next();
-      const y = next() < 0.2 ? 0 : next();
-      a.x[u] = b.x[u] = x;
-      a.y[u] = b.y[u] = y;
-    }
-    for (const pass of ['rowPass', 'columnPass', 'fusedPass'] as const) {
-      a.C.fill(0.5);
-      b.C.fill(0.5);
-      a[pass](k);
-      b[pass](k);
-      if (pass !== 'columnPass') for (let i = 0; i < block.rows; i++) worst = Math.max(worst, relative(a.S[i], b.S[i]));
-      if (pass !== 'rowPass') for (let u = 0; u < problem.nUnits; u++) worst = Math.max(worst, relative(a.C[u], b.C[u]));
-    }
-    for (let e = 0; e < block.rows * block.cols; e++) worst = Math.max(worst, relative(a.entry(k, e), b.entry(k, e)));
-  });
-  return worst;
-}
+import { compare, relative, splitDifference } from './support/kernelCompare.js';
 
 const cases: [string, Network][] = [
   ['mlp 13-9-7-3 (float32)', mlp([13, 9, 7, 3], { seed: 4 })],
@@ -71,6 +42,18 @@ describe('WebAssembly SIMD kernels', () => {
       });
     }
   }
+
+  it('a pass split into row ranges [r0, r1) gives the sums of the whole pass (JS and WASM, ragged splits)', () => {
+    for (const [name, net] of cases) {
+      const problem = compileProblem(net, { p: 2, q: 2 });
+      for (const precision of ['float32', 'float64'] as PowerPrecision[]) {
+        for (const kernels of [new JsKernels(problem, precision, 0.5), new WasmKernels(problem, precision, 0.5)]) {
+          expect(splitDifference(problem, kernels, 7), `${name} ${precision} ${kernels.name}`).toBeLessThan(1e-13);
+          kernels.dispose();
+        }
+      }
+    }
+  });
 
   it('the engine runs the same sweeps on WASM and JS kernels, float32 and float64 P, both schedules', async () => {
     for (const [p, q] of [

@@ -102,7 +102,7 @@ export class LinearBlockSums implements BlockSums {
     const b = this.problem.blocks[k];
     const m = scaledExp(lx, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.kernels.x);
     this.kernels.rowPass(k);
-    return this.logRows(k, m, lS);
+    return this.logRows(k, m, lS) || this.again(() => this.rows(k, lx, lS));
   }
 
   columns(k: number, ly: Float64Array, lC: Float64Array): boolean {
@@ -110,7 +110,7 @@ export class LinearBlockSums implements BlockSums {
     const m = scaledExp(ly, b.rowUnit0, b.rowUnit0 + b.rows, this.kernels.y);
     this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
     this.kernels.columnPass(k);
-    return this.logColumns(k, m, lC);
+    return this.logColumns(k, m, lC) || this.again(() => this.columns(k, ly, lC));
   }
 
   fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): boolean {
@@ -119,18 +119,29 @@ export class LinearBlockSums implements BlockSums {
     const my = scaledExp(ly, b.rowUnit0, b.rowUnit0 + b.rows, this.kernels.y);
     this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
     this.kernels.fusedPass(k);
-    return this.logRows(k, mx, lS) && this.logColumns(k, my, lC);
+    return (this.logRows(k, mx, lS) && this.logColumns(k, my, lC)) || this.again(() => this.fused(k, lx, ly, lS, lC));
   }
 
   dispose(): void {
     this.kernels.dispose();
   }
 
+  /**
+   * After a sum the kernels could not give to their precision: with blocked float32 sums, add in
+   * float64 from now on and run the pass again; with float64 sums, `false` (logarithms needed).
+   */
+  private again(pass: () => boolean): boolean {
+    if (this.kernels.sums === 'float64') return false;
+    this.kernels.useFloat64Sums();
+    return pass();
+  }
+
   private logRows(k: number, m: number, lS: Float64Array): boolean {
     const S = this.kernels.S;
+    const tiny = Math.max(TINY_SUM, this.kernels.smallestSum(k, 'rows'));
     for (let i = 0; i < lS.length; i++) {
       const v = S[i];
-      if (!(v >= TINY_SUM) && (v !== 0 || this.hasMass(k, i))) return false;
+      if (!(v >= tiny) && (v !== 0 || this.hasMass(k, i))) return false;
       lS[i] = v > 0 ? m + Math.log(v) : -Infinity;
     }
     return true;
@@ -139,9 +150,10 @@ export class LinearBlockSums implements BlockSums {
   private logColumns(k: number, m: number, lC: Float64Array): boolean {
     const b = this.problem.blocks[k];
     const C = this.kernels.C;
+    const tiny = Math.max(TINY_SUM, this.kernels.smallestSum(k, 'columns'));
     for (let c = 0; c < lC.length; c++) {
       const v = C[b.colUnit0 + c];
-      if (!(v >= TINY_SUM) && (v !== 0 || (m > -Infinity && this.hasMass(k, b.rows + c)))) return false;
+      if (!(v >= tiny) && (v !== 0 || (m > -Infinity && this.hasMass(k, b.rows + c)))) return false;
       lC[c] = v > 0 ? m + Math.log(v) : -Infinity;
     }
     return true;

@@ -6,6 +6,14 @@ import { columnPass, fusedPass, powerMatrix, rowPass } from './passes.js';
 export type PowerPrecision = 'float32' | 'float64';
 
 /**
+ * How the passes add: `float64`, every product and sum (the reference); `blocked32` (float32 `P`
+ * on the WebAssembly kernels only), float32 products added in float32 within blocks of at most 64
+ * columns of a row or 4 rows of a column, the blocks added in float64: twice the SIMD lanes, a
+ * relative error of the sums of about 1e-7 at worst.
+ */
+export type PassSums = 'float64' | 'blocked32';
+
+/**
  * `P` of every block of a problem and the linear passes over it, on one kind of kernel. The
  * passes read and write the kernels' own vectors (views into WebAssembly memory for the WASM
  * kernels): `x`, `y` and `C` per global unit, `S` per row of the block being passed.
@@ -14,18 +22,28 @@ export interface PowerKernels {
   /** `js`: plain loops (everywhere); `wasm-simd`: WebAssembly SIMD. */
   readonly name: 'js' | 'wasm-simd';
   readonly precision: PowerPrecision;
+  /** How the passes add now (see {@link PassSums}). */
+  readonly sums: PassSums;
   readonly x: Float64Array;
   readonly y: Float64Array;
   readonly C: Float64Array;
   readonly S: Float64Array;
-  /** `S[i] = sum_j P[i,j] x[col j]`. */
-  rowPass(k: number): void;
-  /** `C[col j] += sum_i y[row i] P[i,j]`. */
-  columnPass(k: number): void;
+  /** `S[i] = sum_j P[i,j] x[col j]`, for the rows `i` in `[r0, r1)` of block `k` (default: all). */
+  rowPass(k: number, r0?: number, r1?: number): void;
+  /** `C[col j] += sum_i y[row i] P[i,j]` over the rows `i` in `[r0, r1)` (default: all). */
+  columnPass(k: number, r0?: number, r1?: number): void;
   /** Both, in one read of `P`. */
-  fusedPass(k: number): void;
+  fusedPass(k: number, r0?: number, r1?: number): void;
   /** Entry `index` of block `k`'s `P`. */
   entry(k: number, index: number): number;
+  /**
+   * The smallest row (`rows`) or column (`columns`) sum of block `k`, relative to a largest vector
+   * entry of 1, that the passes give to their precision (below it, underflow in the arithmetic
+   * may have dropped terms); 0 when only float64 underflow can.
+   */
+  smallestSum(k: number, along: 'rows' | 'columns'): number;
+  /** Add in float64 from now on (when a blocked float32 sum came out below {@link smallestSum}). */
+  useFloat64Sums(): void;
   dispose(): void;
 }
 
@@ -36,9 +54,17 @@ export function maxRows(problem: Problem): number {
   return most;
 }
 
+/** The largest number of columns of a block (per group). */
+export function maxCols(problem: Problem): number {
+  let most = 0;
+  for (const b of problem.blocks) most = Math.max(most, b.cols);
+  return most;
+}
+
 /** The kernels in plain JavaScript: the path wherever WebAssembly SIMD is missing. */
 export class JsKernels implements PowerKernels {
   readonly name = 'js' as const;
+  readonly sums = 'float64' as const;
   readonly x: Float64Array;
   readonly y: Float64Array;
   readonly C: Float64Array;
@@ -58,21 +84,27 @@ export class JsKernels implements PowerKernels {
     this.S = new Float64Array(maxRows(problem));
   }
 
-  rowPass(k: number): void {
-    rowPass(this.problem.blocks[k], this.P[k], this.x, this.S);
+  rowPass(k: number, r0?: number, r1?: number): void {
+    rowPass(this.problem.blocks[k], this.P[k], this.x, this.S, r0, r1);
   }
 
-  columnPass(k: number): void {
-    columnPass(this.problem.blocks[k], this.P[k], this.y, this.C);
+  columnPass(k: number, r0?: number, r1?: number): void {
+    columnPass(this.problem.blocks[k], this.P[k], this.y, this.C, r0, r1);
   }
 
-  fusedPass(k: number): void {
-    fusedPass(this.problem.blocks[k], this.P[k], this.x, this.y, this.S, this.C);
+  fusedPass(k: number, r0?: number, r1?: number): void {
+    fusedPass(this.problem.blocks[k], this.P[k], this.x, this.y, this.S, this.C, r0, r1);
   }
 
   entry(k: number, index: number): number {
     return this.P[k][index];
   }
+
+  smallestSum(): number {
+    return 0;
+  }
+
+  useFloat64Sums(): void {}
 
   dispose(): void {
     this.P = [];

@@ -32,20 +32,22 @@ export function powerMatrix(block: ProblemBlock, p: number, scale = 1, P: PowerA
 }
 
 /*
- * The passes below are the hot loops of a sweep. They walk the rows of each group four at a
+ * The passes below are the hot loops of a sweep. Each covers the rows `[r0, r1)` of its block
+ * (default: all), so that a pass can be split by rows over threads: `S` is written for those rows
+ * only, and `C` accumulates their terms. They walk the rows of each group four at a
  * time: the row pass then keeps four independent sums (no single add-latency chain) sharing one
  * load of `x`, and the column pass loads and stores each entry of `C` once per four rows. Every
  * entry of `P` is still read exactly once per pass.
  */
 
 /** Row pass: `S[i] = sum_j P[i,j] * x[col(j)]`. */
-export function rowPass(block: ProblemBlock, P: PowerArray, x: Float64Array, S: Float64Array): void {
+export function rowPass(block: ProblemBlock, P: PowerArray, x: Float64Array, S: Float64Array, r0 = 0, r1 = block.rows): void {
   const { rows, cols, groups, colUnit0 } = block;
   const rowsPerGroup = rows / groups;
-  for (let g = 0; g < groups; g++) {
+  for (let g = Math.floor(r0 / rowsPerGroup); g < groups && g * rowsPerGroup < r1; g++) {
     const c0 = colUnit0 + g * cols;
-    const end = (g + 1) * rowsPerGroup;
-    let i = g * rowsPerGroup;
+    const end = Math.min((g + 1) * rowsPerGroup, r1);
+    let i = Math.max(g * rowsPerGroup, r0);
     for (; i + 3 < end; i += 4) {
       const k0 = i * cols;
       const k1 = k0 + cols;
@@ -83,13 +85,13 @@ export function rowPass(block: ProblemBlock, P: PowerArray, x: Float64Array, S: 
 }
 
 /** Column pass: `C[col(j)] += sum_i y[row(i)] * P[i,j]`. */
-export function columnPass(block: ProblemBlock, P: PowerArray, y: Float64Array, C: Float64Array): void {
+export function columnPass(block: ProblemBlock, P: PowerArray, y: Float64Array, C: Float64Array, r0 = 0, r1 = block.rows): void {
   const { rows, cols, groups, colUnit0, rowUnit0 } = block;
   const rowsPerGroup = rows / groups;
-  for (let g = 0; g < groups; g++) {
+  for (let g = Math.floor(r0 / rowsPerGroup); g < groups && g * rowsPerGroup < r1; g++) {
     const c0 = colUnit0 + g * cols;
-    const end = (g + 1) * rowsPerGroup;
-    let i = g * rowsPerGroup;
+    const end = Math.min((g + 1) * rowsPerGroup, r1);
+    let i = Math.max(g * rowsPerGroup, r0);
     for (; i + 3 < end; i += 4) {
       const t0 = y[rowUnit0 + i];
       const t1 = y[rowUnit0 + i + 1];
@@ -112,13 +114,22 @@ export function columnPass(block: ProblemBlock, P: PowerArray, y: Float64Array, 
 }
 
 /** Both passes in one read of `P` (used when `p = q`, where `y` does not depend on the row sums). */
-export function fusedPass(block: ProblemBlock, P: PowerArray, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array): void {
+export function fusedPass(
+  block: ProblemBlock,
+  P: PowerArray,
+  x: Float64Array,
+  y: Float64Array,
+  S: Float64Array,
+  C: Float64Array,
+  r0 = 0,
+  r1 = block.rows,
+): void {
   const { rows, cols, groups, colUnit0, rowUnit0 } = block;
   const rowsPerGroup = rows / groups;
-  for (let g = 0; g < groups; g++) {
+  for (let g = Math.floor(r0 / rowsPerGroup); g < groups && g * rowsPerGroup < r1; g++) {
     const c0 = colUnit0 + g * cols;
-    const end = (g + 1) * rowsPerGroup;
-    let i = g * rowsPerGroup;
+    const end = Math.min((g + 1) * rowsPerGroup, r1);
+    let i = Math.max(g * rowsPerGroup, r0);
     for (; i + 3 < end; i += 4) {
       const t0 = y[rowUnit0 + i];
       const t1 = y[rowUnit0 + i + 1];

@@ -153,8 +153,8 @@ export class ThreadPool {
 
   /**
    * Instantiate `module` on the shared `memory` in every worker (synchronous: the workers answer
-   * through shared memory). `shifts[w]` is what worker `w` adds to each call's shifted argument
-   * (the byte offset of its own column sums from the caller's).
+   * through shared memory). `shifts[w]` is what worker `w` adds to each call's shifted arguments
+   * (the byte offset of its own column sums and scratch from the caller's).
    */
   load(module: WebAssembly.Module, memory: WebAssembly.Memory, exports: readonly string[], shifts: readonly number[]): void {
     if (this.closed || this.workers.length === 0) throw new Error('the thread pool is closed');
@@ -173,9 +173,9 @@ export class ThreadPool {
 
   /**
    * Run the chunks (each a list of calls `[export index, ...arguments]`) over this thread and the
-   * workers, and return once all are done (an error in a worker is thrown here). `shifted` is
-   * the position of the argument a worker shifts by its own offset (-1: none); this thread makes
-   * its calls with `own`, unshifted. The caller reads what the workers wrote only after this.
+   * workers, and return once all are done (an error in a worker is thrown here). `shifted` names
+   * the arguments (a bit per position) a worker shifts by its own offset; this thread makes its
+   * calls with `own`, unshifted. The caller reads what the workers wrote only after this.
    */
   run(chunks: readonly PassCall[][], shifted: number, own: (call: PassCall) => void): void {
     if (!this.loaded) throw new Error('the thread pool holds no kernels');

@@ -14,7 +14,7 @@
  * 3. Each change of `seq` with `op` 1: it claims chunks by compare-and-swap on `claim` (a job's
  *    generation, its chunk count and the next chunk, packed: a worker woken late for a finished
  *    job claims nothing), runs each (adding its own `shift` to the argument at each call's
- *    shifted position: its own column sums), and adds 1 to `done` (waking the caller at the
+ *    shifted positions: its own column sums and scratch), and adds 1 to `done` (waking the caller at the
  *    count); an error sets `failed`. With `op` 2 it subtracts 1 from `loaded` and returns to its
  *    event loop (a later `{ load }` may come).
  */
@@ -31,9 +31,9 @@ export const CONTROL = {
   byWorkers: 6,
   /** Bytes of `Int32Array` words before the chunks. */
   headerBytes: 64,
-  /** Calls per chunk, and float64 words per call: an export index, the position of the shifted argument (-1: none), 8 arguments. */
-  callsPerChunk: 3,
-  wordsPerCall: 10,
+  /** Calls per chunk, and float64 words per call: an export index, the shifted arguments (a bit per position), 11 arguments. */
+  callsPerChunk: 1,
+  wordsPerCall: 13,
   /** The most chunks a job has (the claim word packs a count and an index of 8 bits each). */
   maxChunks: 255,
 } as const;
@@ -68,7 +68,7 @@ export function workerProgram(port: WorkerPort): void {
   let chunkWords = 0;
   let opRun = 0;
   let opUnload = 0;
-  const args = [0, 0, 0, 0, 0, 0, 0, 0];
+  const args = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   port.listen((message) => {
     if ('start' in message) {
       const start = message.start;
@@ -110,9 +110,9 @@ export function workerProgram(port: WorkerPort): void {
         try {
           const base = chunk * chunkWords;
           for (let c = 0, at = base + 1; c < chunks[base]; c++, at += layout.wordsPerCall) {
-            for (let a = 0; a < 8; a++) args[a] = chunks[at + 2 + a];
-            if (chunks[at + 1] >= 0) args[chunks[at + 1]] += shift;
-            table[chunks[at]](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]);
+            const shifted = chunks[at + 1];
+            for (let a = 0; a < 11; a++) args[a] = chunks[at + 2 + a] + ((shifted >> a) & 1) * shift;
+            table[chunks[at]](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10]);
           }
         } catch {
           Atomics.store(head, layout.failed, 1);

@@ -1,21 +1,36 @@
 import type { Problem } from '../../../problem/problem.js';
-import type { PowerKernels, PowerPrecision } from '../kernels.js';
-import { maxRows } from '../kernels.js';
+import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
+import { maxCols, maxRows } from '../kernels.js';
 import { powerMatrix } from '../passes.js';
-import type { RowPiece } from '../threads/rowRanges.js';
 import { PASSES_SHARED_WASM_BASE64, PASSES_WASM_BASE64 } from './kernels.generated.js';
 
 /** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
 interface PassExports {
-  rowPass32(P: number, rows: number, cols: number, groups: number, x: number, S: number): void;
-  rowPass64(P: number, rows: number, cols: number, groups: number, x: number, S: number): void;
-  columnPass32(P: number, rows: number, cols: number, groups: number, y: number, C: number): void;
-  columnPass64(P: number, rows: number, cols: number, groups: number, y: number, C: number): void;
-  fusedPass32(P: number, rows: number, cols: number, groups: number, x: number, y: number, S: number, C: number): void;
-  fusedPass64(P: number, rows: number, cols: number, groups: number, x: number, y: number, S: number, C: number): void;
+  rowPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
+  rowPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
+  columnPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
+  columnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
+  fusedPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
+  fusedPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
   squares32(W: number, n: number, scale: number, P: number): void;
   buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
+  toFloat32(x: number, n: number, x32: number): void;
+  rowPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x32: number, S: number): void;
+  columnPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number, F: number): void;
+  fusedPassBlocked32(
+    P: number,
+    rows: number,
+    cols: number,
+    groups: number,
+    r0: number,
+    r1: number,
+    x32: number,
+    y: number,
+    S: number,
+    C: number,
+    F: number,
+  ): void;
 }
 
 /** Bytes below this hold the module's own data (AssemblyScript's math tables). */
@@ -24,12 +39,23 @@ const PAGE = 65536;
 /** The most memory a wasm32 instance can address (65536 pages). */
 const MAX_BYTES = 4 * 1024 ** 3;
 
-/** The pass exports a worker thread may call, by index (see {@link WasmKernels.call}). */
-export const PASS_EXPORTS = ['rowPass32', 'rowPass64', 'columnPass32', 'columnPass64', 'fusedPass32', 'fusedPass64'] as const;
+/** The pass exports, by index (a {@link PassCall} names its export by its index here, so that a worker thread can make it). */
+export const PASS_EXPORTS = [
+  'rowPass32',
+  'rowPass64',
+  'columnPass32',
+  'columnPass64',
+  'fusedPass32',
+  'fusedPass64',
+  'rowPassBlocked32',
+  'columnPassBlocked32',
+  'fusedPassBlocked32',
+] as const;
 
 /** A pass over `P`. */
 export type PassKind = 'rows' | 'columns' | 'fused';
 const PASS_INDEX: Record<PassKind, number> = { rows: 0, columns: 2, fused: 4 };
+const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8 };
 
 /** One call of a pass export: its index in {@link PASS_EXPORTS} and its arguments. */
 export type PassCall = [exportIndex: number, ...args: number[]];
@@ -52,6 +78,10 @@ const DISPOSED: PassExports = {
   squares32: disposed,
   buildPower32: disposed,
   buildPower64: disposed,
+  toFloat32: disposed,
+  rowPassBlocked32: disposed,
+  columnPassBlocked32: disposed,
+  fusedPassBlocked32: disposed,
 };
 
 function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
@@ -116,17 +146,25 @@ export function sharedKernels(): WebAssembly.Module | null {
   return compiledShared ?? null;
 }
 
-/** Bytes of WebAssembly memory a problem needs (with `partials` extra column-sum vectors), or Infinity beyond what wasm32 can address. */
+/**
+ * Bytes from `C` to the end of the blocked passes' column scratch: what each worker thread gets
+ * again as its own (its column sums and its scratch, at the same distance from each other).
+ */
+function threadBytes(problem: Problem): number {
+  return Math.ceil((8 * (problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem))) / 16) * 16;
+}
+
+/** Bytes of WebAssembly memory a problem needs (with the regions of `partials` worker threads), or Infinity beyond what wasm32 can address. */
 export function wasmBytes(problem: Problem, precision: PowerPrecision, partials = 0): number {
   const size = precision === 'float32' ? 4 : 8;
-  let total = RESERVED + 8 * ((3 + partials) * problem.nUnits + maxRows(problem)) + 64;
+  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64 + partials * threadBytes(problem);
   for (const b of problem.blocks) total += Math.ceil((b.rows * b.cols * size) / 16) * 16;
   return total <= MAX_BYTES ? total : Infinity;
 }
 
 /**
  * Where the kernels' memory is shared with worker threads: the module compiled for a shared
- * memory, and how many extra column-sum vectors (one per worker) to lay out after `S`.
+ * memory, and how many workers get a region of their own (column sums and scratch) after `S`.
  */
 export interface SharedLayout {
   module: WebAssembly.Module;
@@ -135,10 +173,13 @@ export interface SharedLayout {
 
 /**
  * The WebAssembly SIMD kernels: one memory per engine holding every block's `P` and the vectors
- * (`x`, `y`, `C`, `S`, and with a {@link SharedLayout} one more `C` per worker thread).
+ * (`x`, `y`, `C`, `S`, the blocked passes' float32 `x` and scratch, and with a {@link SharedLayout}
+ * a region per worker thread).
  */
 export class WasmKernels implements PowerKernels {
   readonly name = 'wasm-simd' as const;
+  /** How the passes add now: `blocked32` only on float32 `P`, until {@link useFloat64Sums}. */
+  sums: PassSums;
   x: Float64Array;
   y: Float64Array;
   C: Float64Array;
@@ -153,13 +194,17 @@ export class WasmKernels implements PowerKernels {
   private readonly yAt: number;
   private readonly cAt: number;
   private readonly sAt: number;
-  /** The byte offset of `C` for thread `t` (0: the calling thread's `C`; `t >= 1`: worker `t`'s partial sums). */
-  readonly cAtFor: (t: number) => number;
+  /** Byte offset of the float32 copy of `x` that the blocked passes read (per global unit), and of their float32 column scratch. */
+  private readonly x32At: number;
+  private readonly scratchAt: number;
+  /** Byte offset of worker `w`'s region (its column sums; its scratch follows as the caller's follows `C`). */
+  private readonly regionAt: number;
 
   constructor(
     private readonly problem: Problem,
     readonly precision: PowerPrecision,
     scale: number,
+    sums: PassSums = 'float64',
     shared?: SharedLayout,
   ) {
     if (!shared && !wasmKernelsAvailable()) throw new Error('WebAssembly SIMD is not available');
@@ -177,13 +222,15 @@ export class WasmKernels implements PowerKernels {
     this.yAt = this.xAt + 8 * n;
     this.cAt = this.yAt + 8 * n;
     this.sAt = this.cAt + 8 * n;
+    this.x32At = this.sAt + 8 * maxRows(problem);
+    this.scratchAt = this.x32At + 4 * n;
+    this.sums = precision === 'float32' ? sums : 'float64';
     this.x = new Float64Array(buffer, this.xAt, n);
     this.y = new Float64Array(buffer, this.yAt, n);
     this.C = new Float64Array(buffer, this.cAt, n);
     this.S = new Float64Array(buffer, this.sAt, maxRows(problem));
-    const partialsAt = this.sAt + 8 * this.S.length;
-    this.cAtFor = (t) => (t === 0 ? this.cAt : partialsAt + 8 * n * (t - 1));
-    let at = Math.ceil((partialsAt + 8 * n * partials) / 16) * 16;
+    this.regionAt = Math.ceil((this.scratchAt + 4 * maxCols(problem)) / 16) * 16;
+    let at = this.regionAt + partials * threadBytes(problem);
     for (const b of problem.blocks) {
       const entries = b.rows * b.cols;
       this.offsets.push(at);
@@ -194,41 +241,93 @@ export class WasmKernels implements PowerKernels {
     }
   }
 
-  rowPass(k: number): void {
-    this.run(this.call('rows', k));
+  rowPass(k: number, r0?: number, r1?: number): void {
+    this.stage('rows', k);
+    this.run(this.call('rows', k, r0, r1));
   }
 
-  columnPass(k: number): void {
-    this.run(this.call('columns', k));
+  columnPass(k: number, r0?: number, r1?: number): void {
+    this.run(this.call('columns', k, r0, r1));
   }
 
-  fusedPass(k: number): void {
-    this.run(this.call('fused', k));
+  fusedPass(k: number, r0?: number, r1?: number): void {
+    this.stage('fused', k);
+    this.run(this.call('fused', k, r0, r1));
   }
 
   /**
-   * The call of a pass export over rows `piece` of block `k` (the whole block by default), adding
-   * its column sums into thread `t`'s `C` ({@link cAtFor}): pointers into this memory, so that a
-   * worker thread holding the same shared memory can make it.
+   * The call of a pass export over the rows `[r0, r1)` of block `k` (default: all): pointers into
+   * this memory, so that a worker thread holding the same shared memory can make it, adding its
+   * own offset ({@link threadShift}) to the arguments {@link shiftedArguments} names. The blocked
+   * passes read `x` as staged by {@link stage}.
    */
-  call(kind: PassKind, k: number, piece?: RowPiece, t = 0): PassCall {
+  call(kind: PassKind, k: number, r0 = 0, r1 = this.problem.blocks[k].rows): PassCall {
     const b = this.problem.blocks[k];
-    const { start, rows, groups, group } = piece ?? { start: 0, rows: b.rows, groups: b.groups, group: 0 };
-    const P = this.offsets[k] + start * b.cols * (this.precision === 'float32' ? 4 : 8);
-    const x = this.xAt + 8 * (b.colUnit0 + group * b.cols);
-    const y = this.yAt + 8 * (b.rowUnit0 + start);
-    const S = this.sAt + 8 * start;
-    const C = this.cAtFor(t) + 8 * (b.colUnit0 + group * b.cols);
-    const index = PASS_INDEX[kind] + (this.precision === 'float32' ? 0 : 1);
-    if (kind === 'rows') return [index, P, rows, b.cols, groups, x, S];
-    if (kind === 'columns') return [index, P, rows, b.cols, groups, y, C];
-    return [index, P, rows, b.cols, groups, x, y, S, C];
+    const blocked = this.sums === 'blocked32';
+    const index = blocked ? BLOCKED_INDEX[kind] : PASS_INDEX[kind] + (this.precision === 'float32' ? 0 : 1);
+    const head = [this.offsets[k], b.rows, b.cols, b.groups, r0, r1];
+    const x = blocked ? this.x32At + 4 * b.colUnit0 : this.xAt + 8 * b.colUnit0;
+    const y = this.yAt + 8 * b.rowUnit0;
+    const C = this.cAt + 8 * b.colUnit0;
+    const scratch = blocked ? [this.scratchAt] : [];
+    if (kind === 'rows') return [index, ...head, x, this.sAt];
+    if (kind === 'columns') return [index, ...head, y, C, ...scratch];
+    return [index, ...head, x, y, this.sAt, C, ...scratch];
+  }
+
+  /** The positions (a bit per argument) of a pass call's arguments a worker thread shifts to its own region: the column sums and the scratch. */
+  shiftedArguments(kind: PassKind): number {
+    const C = kind === 'rows' ? 0 : kind === 'columns' ? 7 : 9;
+    if (C === 0) return 0;
+    return this.sums === 'blocked32' ? (1 << C) | (1 << (C + 1)) : 1 << C;
+  }
+
+  /** What worker `w` (0, 1, ...) adds to the shifted arguments; its column sums are then {@link partialSums}. */
+  threadShift(w: number): number {
+    return this.regionAt + w * threadBytes(this.problem) - this.cAt;
+  }
+
+  /** Worker `w`'s column sums, per global unit. */
+  partialSums(w: number): Float64Array {
+    return new Float64Array(this.C.buffer, this.cAt + this.threadShift(w), this.problem.nUnits);
+  }
+
+  /** What a pass needs before its calls run on any thread: the blocked passes' float32 copy of the block's `x`. */
+  stage(kind: PassKind, k: number): void {
+    if (this.sums === 'blocked32' && kind !== 'columns') this.stageX(this.problem.blocks[k]);
   }
 
   /** Make a call of {@link call} on this thread. */
   run(call: PassCall): void {
     const [index, ...args] = call;
     (this.exports[PASS_EXPORTS[index]] as (...values: number[]) => void)(...args);
+  }
+
+  /**
+   * Round the block's columns of `x` to float32 for the blocked passes; returns where. A pass split
+   * over threads by rows rounds them once, before the threads start.
+   */
+  stageX(b: Problem['blocks'][number]): number {
+    const at = this.x32At + 4 * b.colUnit0;
+    this.exports.toFloat32(this.xAt + 8 * b.colUnit0, b.cols * b.groups, at);
+    return at;
+  }
+
+  /**
+   * Blocked float32 sums: every rounding of a term to float32 may lose at most 2^-149 (the
+   * spacing of float32 subnormals) times `1 + P[i,j]` (`x`, `y` <= 1), with `P` below
+   * `taps * 2^p` (the weights are scaled below 2); a sum above 1e9 times that over its terms
+   * is within 1e-9 of float64's. Float64 sums: 0.
+   */
+  smallestSum(k: number, along: 'rows' | 'columns'): number {
+    if (this.sums !== 'blocked32') return 0;
+    const b = this.problem.blocks[k];
+    const terms = along === 'rows' ? b.cols : b.rows / b.groups;
+    return 1e9 * 2 ** -149 * terms * (1 + b.taps * 2 ** this.problem.p);
+  }
+
+  useFloat64Sums(): void {
+    this.sums = 'float64';
   }
 
   entry(k: number, index: number): number {
