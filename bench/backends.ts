@@ -31,6 +31,8 @@ export interface BenchBackend {
   clock?: 'cpu' | 'wall';
   /** The backend's own floor, in ms, for reading `entries` values of `P` once (default: the CPU summation loop). */
   floor?(entries: number): Promise<number>;
+  /** The worker threads of a threaded CPU backend (once `unavailable` said it can run). */
+  readonly pool?: ThreadPool | null;
   /** Bytes of `P` one sweep reads (for the effective bandwidth column). */
   bytesPerSweep?(problem: Problem, schedule: Schedule): number;
 }
@@ -61,6 +63,9 @@ function threadedVariant(name: string, precision: PowerPrecision): BenchBackend 
   return {
     name,
     clock: 'wall',
+    get pool() {
+      return pool;
+    },
     async unavailable() {
       if (!(await prepareWasmKernels()) || !(await prepareSharedKernels())) return 'WebAssembly SIMD on shared memory is not available';
       if (defaultThreads() < 2) return 'one core here';

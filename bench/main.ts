@@ -16,10 +16,12 @@ import { mlp } from '../src/network/builders.js';
 import type { Schedule } from '../src/options.js';
 import { SCHEDULES } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
+import type { Problem } from '../src/problem/problem.js';
 import type { BenchBackend } from './backends.js';
 import { BACKENDS } from './backends.js';
 import { floorArray, median, sumOnce, time } from './floor.js';
 import { numpyTiming, numpyUnavailable } from './numpy.js';
+import { threadPairs } from './threads.js';
 
 /** The three nets of the paper's Fig. 2. */
 export const FIG2_NETS: number[][] = [
@@ -267,6 +269,7 @@ async function main(): Promise<void> {
           }
         }
       }
+      await reportThreadPairs(backends, problem, name, runs, sweepsPerRun);
       if (!numpyWhy) {
         for (const dtype of ['float32', 'float64'] as const) {
           const t = numpyTiming(sizes, p, q, dtype, runs, sweepsPerRun);
@@ -347,6 +350,18 @@ function summariseAgainstNumpy(rows: BenchRow[]): void {
         return b ? [`${r.net.split('-').length - 1}L ${r.p},${r.q}: ${(r.msPerSweep / b.msPerSweep).toFixed(2)}`] : [];
       });
     console.log(`# ${name} ms/sweep / numpy-f32 (parallel; target <= 1): ${ratios.join('; ')}`);
+  }
+}
+
+/** For each threaded backend: its speed-up over one thread, the two run alternately (bench/threads.ts), parallel schedule. */
+async function reportThreadPairs(backends: BenchBackend[], problem: Problem, net: string, runs: number, sweeps: number): Promise<void> {
+  for (const backend of backends) {
+    if (!backend.pool) continue;
+    const precision = backend.name.includes('f64') ? 'float64' : 'float32';
+    const t = await threadPairs(problem, 'parallel', precision, backend.pool, runs, sweeps);
+    console.log(
+      `# ${backend.name} ${net} parallel p,q=${problem.p},${problem.q}, interleaved with one thread: wall ms/sweep ${t.oneWall.toFixed(2)} (1 thread) / ${t.threadsWall.toFixed(2)} (${t.threads} threads), median speed-up ${t.speedup.toFixed(2)}x; processor ms/sweep ${t.oneCpu.toFixed(2)} / ${t.threadsCpu.toFixed(2)} (all threads)`,
+    );
   }
 }
 

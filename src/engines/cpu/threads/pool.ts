@@ -14,6 +14,9 @@ import { CHUNK_WORDS, CONTROL, claimWord, OP_RUN, OP_UNLOAD, workerProgram } fro
 /** The most threads a pool uses by default, whatever the number of cores. */
 export const DEFAULT_THREAD_CAP = 8;
 
+/** How long the calling thread spins on a worker's chunk before it sleeps, in ms. */
+const SPIN_MS = 1;
+
 /** The longest wait for a worker, in ms: a worker that never answers is an error, not a hang. */
 const WAIT_LIMIT_MS = 120_000;
 
@@ -251,7 +254,11 @@ export class ThreadPool {
 
   /** Block until word `at` of the control memory equals `value`. */
   private waitFor(at: number, value: number): void {
-    const deadline = performance.now() + WAIT_LIMIT_MS;
+    const start = performance.now();
+    // Spin first: a worker's chunk ends within a fraction of a millisecond, while a thread that
+    // sleeps in Atomics.wait may wait much longer for a core on a busy machine.
+    while (Atomics.load(this.head, at) !== value && performance.now() - start < SPIN_MS) {}
+    const deadline = start + WAIT_LIMIT_MS;
     for (let now = Atomics.load(this.head, at); now !== value; now = Atomics.load(this.head, at)) {
       const left = deadline - performance.now();
       if (left <= 0) throw new Error('a worker thread did not answer within 120 s');
