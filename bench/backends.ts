@@ -4,9 +4,12 @@
  * To add one (e.g. WebGPU), add an entry to {@link BACKENDS}.
  */
 
+import { defaultThreads } from '../src/driver/threads.js';
 import type { CpuEngineOptions } from '../src/engines/cpu/cpuEngine.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import { wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
+import type { PowerPrecision } from '../src/engines/cpu/kernels.js';
+import { ThreadPool } from '../src/engines/cpu/threads/pool.js';
+import { prepareSharedKernels, prepareWasmKernels, wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
 import type { Engine } from '../src/engines/engine.js';
 import { BufferUsage } from '../src/engines/webgpu/flags.js';
 import type { Schedule } from '../src/options.js';
@@ -28,6 +31,8 @@ export interface BenchBackend {
   clock?: 'cpu' | 'wall';
   /** The backend's own floor, in ms, for reading `entries` values of `P` once (default: the CPU summation loop). */
   floor?(entries: number): Promise<number>;
+  /** The worker threads of a threaded CPU backend (once `unavailable` said it can run). */
+  readonly pool?: ThreadPool | null;
   /** Bytes of `P` one sweep reads (for the effective bandwidth column). */
   bytesPerSweep?(problem: Problem, schedule: Schedule): number;
 }
@@ -45,6 +50,34 @@ function cpuVariant(name: string, options: Omit<CpuEngineOptions, 'schedule'>, w
     unavailable: async () => (options.kernels === 'wasm' && !wasmKernelsAvailable() ? 'WebAssembly SIMD is not available' : null),
     create: async (problem, schedule) => new CpuEngine(problem, { schedule, ...options }),
     describe: async () => `${what}; ${await describeCpu()}`,
+  };
+}
+
+/**
+ * The WebAssembly SIMD kernels with every pass split over worker threads (one pool, as many
+ * threads as `balance` uses by default: the cores, at most 8), opened once for the benchmark.
+ * Wall time: processor time adds up the threads.
+ */
+function threadedVariant(name: string, precision: PowerPrecision): BenchBackend {
+  let pool: ThreadPool | null = null;
+  return {
+    name,
+    clock: 'wall',
+    get pool() {
+      return pool;
+    },
+    async unavailable() {
+      if (!(await prepareWasmKernels()) || !(await prepareSharedKernels())) return 'WebAssembly SIMD on shared memory is not available';
+      if (defaultThreads() < 2) return 'one core here';
+      pool = await ThreadPool.open(defaultThreads());
+      return pool ? null : 'worker threads cannot run here';
+    },
+    create: async (problem, schedule) => new CpuEngine(problem, { schedule, kernels: 'wasm', precision, pool }),
+    describe: async () => `WebAssembly SIMD kernels, ${precision} P, passes split over ${pool?.size} threads, wall time; ${await describeCpu()}`,
+    async close() {
+      await pool?.close();
+      pool = null;
+    },
   };
 }
 
@@ -147,5 +180,7 @@ export const BACKENDS: Record<string, BenchBackend> = {
     'WebAssembly SIMD kernels, float32 P, float32 products summed by blocks in float64',
   ),
   'wasm-f64': cpuVariant('wasm-f64', { kernels: 'wasm', precision: 'float64' }, 'WebAssembly SIMD kernels, float64 P'),
+  'wasm-f32-threads': threadedVariant('wasm-f32-threads', 'float32'),
+  'wasm-f64-threads': threadedVariant('wasm-f64-threads', 'float64'),
   webgpu: webgpuBackend(),
 };

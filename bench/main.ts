@@ -7,7 +7,7 @@
  * paper's parallel update measured in the same run.
  *
  *   node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating]
- *                      [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000]
+ *                      [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64,wasm-f32-threads] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000]
  *                      [--no-converge] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
@@ -16,10 +16,12 @@ import { mlp } from '../src/network/builders.js';
 import type { Schedule } from '../src/options.js';
 import { SCHEDULES } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
+import type { Problem } from '../src/problem/problem.js';
 import type { BenchBackend } from './backends.js';
 import { BACKENDS } from './backends.js';
 import { floorArray, median, sumOnce, time } from './floor.js';
 import { numpyTiming, numpyUnavailable } from './numpy.js';
+import { threadPairs } from './threads.js';
 
 /** The three nets of the paper's Fig. 2. */
 export const FIG2_NETS: number[][] = [
@@ -79,7 +81,7 @@ function positive(value: string | undefined, fallback: number, name: string): nu
 }
 
 const USAGE =
-  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
+  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64,wasm-f32-threads] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -118,7 +120,7 @@ async function main(): Promise<void> {
   const converge = !values['no-converge'];
 
   const backends: BenchBackend[] = [];
-  for (const name of list(values.backends, 'js-f64,wasm-f32,wasm-f32b,wasm-f64')) {
+  for (const name of list(values.backends, 'js-f64,wasm-f32,wasm-f32b,wasm-f64,wasm-f32-threads')) {
     const backend = BACKENDS[name];
     if (!backend) throw new Error(`unknown backend '${name}' (known: ${Object.keys(BACKENDS).join(', ')})`);
     const why = await backend.unavailable();
@@ -267,6 +269,7 @@ async function main(): Promise<void> {
           }
         }
       }
+      await reportThreadPairs(backends, problem, name, runs, sweepsPerRun);
       if (!numpyWhy) {
         for (const dtype of ['float32', 'float64'] as const) {
           const t = numpyTiming(sizes, p, q, dtype, runs, sweepsPerRun);
@@ -321,6 +324,7 @@ async function main(): Promise<void> {
     );
   }
   summariseAgainstNumpy(rows);
+  summariseThreads(rows);
   for (const backend of backends) await backend.close?.();
   for (const backend of backends) {
     const worst = Math.max(...rows.filter((r) => r.backend === backend.name).map((r) => r.xFloor));
@@ -346,6 +350,33 @@ function summariseAgainstNumpy(rows: BenchRow[]): void {
         return b ? [`${r.net.split('-').length - 1}L ${r.p},${r.q}: ${(r.msPerSweep / b.msPerSweep).toFixed(2)}`] : [];
       });
     console.log(`# ${name} ms/sweep / numpy-f32 (parallel; target <= 1): ${ratios.join('; ')}`);
+  }
+}
+
+/** For each threaded backend: its speed-up over one thread, the two run alternately (bench/threads.ts), parallel schedule. */
+async function reportThreadPairs(backends: BenchBackend[], problem: Problem, net: string, runs: number, sweeps: number): Promise<void> {
+  for (const backend of backends) {
+    if (!backend.pool) continue;
+    const precision = backend.name.includes('f64') ? 'float64' : 'float32';
+    const t = await threadPairs(problem, 'parallel', precision, backend.pool, runs, sweeps);
+    console.log(
+      `# ${backend.name} ${net} parallel p,q=${problem.p},${problem.q}, interleaved with one thread: wall ms/sweep ${t.oneWall.toFixed(2)} (1 thread) / ${t.threadsWall.toFixed(2)} (${t.threads} threads), median speed-up ${t.speedup.toFixed(2)}x; processor ms/sweep ${t.oneCpu.toFixed(2)} / ${t.threadsCpu.toFixed(2)} (all threads)`,
+    );
+  }
+}
+
+/** Per threaded backend: its wall ms/sweep against the same kernels on one thread, same net, (p, q) and schedule, same run. */
+function summariseThreads(rows: BenchRow[]): void {
+  for (const row of rows) {
+    if (!row.backend.endsWith('-threads')) continue;
+    const one = rows.find(
+      (r) => r.backend === row.backend.replace(/-threads$/, '') && r.net === row.net && r.p === row.p && r.q === row.q && r.schedule === row.schedule,
+    );
+    if (!one) continue;
+    const speedup = one.wallMsPerSweep / row.wallMsPerSweep;
+    console.log(
+      `# ${row.backend} ${row.net} ${row.schedule} p,q=${row.p},${row.q}: wall ms/sweep ${row.wallMsPerSweep.toFixed(2)} against ${one.wallMsPerSweep.toFixed(2)} on one thread: ${speedup.toFixed(2)}x`,
+    );
   }
 }
 

@@ -2,7 +2,9 @@
  * Vite configuration of the demo page (kept apart from the library build in ../vite.config.ts).
  * `npm run demo` serves it; `npm run build:demo` writes the static page to dist-demo/.
  * Dev and preview servers also serve the built library (dist/) at /lib/, like e2e/serve.mjs,
- * so demo/public/bare.html can import `/lib/index.js` with no bundler.
+ * so demo/public/bare.html can import `/lib/index.js` with no bundler. Both send the headers that
+ * make the page cross-origin isolated (COOP/COEP), so that the CPU engine's worker threads can
+ * share memory with it (`SharedArrayBuffer`).
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
@@ -35,10 +37,35 @@ function serveLibrary(): Plugin {
   };
 }
 
+/**
+ * The headers that make a page cross-origin isolated (`SharedArrayBuffer`, and with it the CPU
+ * engine's worker threads); e2e/serve.mjs sends the same.
+ */
+export const CROSS_ORIGIN_ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+/** Send {@link CROSS_ORIGIN_ISOLATION} with every response of the dev and preview servers (the library at /lib/ included). */
+function crossOriginIsolation(): Plugin {
+  const middleware: Connect.NextHandleFunction = (_req, res, next) => {
+    for (const [name, value] of Object.entries(CROSS_ORIGIN_ISOLATION)) res.setHeader(name, value);
+    next();
+  };
+  return {
+    name: 'cross-origin-isolation',
+    configureServer: (server) => {
+      server.middlewares.use(middleware);
+    },
+    configurePreviewServer: (server) => {
+      server.middlewares.use(middleware);
+    },
+  };
+}
+
 export default defineConfig({
   root: demoRoot,
   base: './',
-  plugins: [serveLibrary()],
+  plugins: [crossOriginIsolation(), serveLibrary()],
+  server: { headers: CROSS_ORIGIN_ISOLATION },
+  preview: { headers: CROSS_ORIGIN_ISOLATION },
   worker: { format: 'es' },
   build: {
     target: 'es2022',

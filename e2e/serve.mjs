@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 /**
  * A tiny static server for the e2e suite: the built demo (dist-demo/) at `/` and the built
- * library (dist/) at `/lib/`, on http://localhost (a secure context, so WebGPU is allowed).
+ * library (dist/) at `/lib/`, on http://localhost (a secure context, so WebGPU is allowed),
+ * cross-origin isolated like the demo's Vite servers (COOP/COEP headers, so `SharedArrayBuffer`
+ * and the CPU engine's worker threads are available) except for a page asked for with
+ * `?isolated=0`, which tests the library where pages are not isolated.
  * Usage: node e2e/serve.mjs [port]   (default: $E2E_PORT or 4178)
  */
 import { createReadStream } from 'node:fs';
@@ -53,10 +56,13 @@ createServer(async (req, res) => {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`not found: ${pathname}\n`);
     return;
   }
+  const { searchParams } = new URL(req.url ?? '/', 'http://localhost');
+  const isolation = searchParams.get('isolated') === '0' ? {} : { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
   res.writeHead(200, {
     'Content-Type': types[extname(found.file)] ?? 'application/octet-stream',
     'Content-Length': found.size,
     'Cache-Control': 'no-store',
+    ...isolation,
   });
   if (req.method === 'HEAD') res.end();
   else createReadStream(found.file).pipe(res);

@@ -3,6 +3,8 @@ import { chooseBackend } from './driver/backend.js';
 import type { Fallback } from './driver/fallback.js';
 import { EngineHandover } from './driver/handover.js';
 import { onPageMainThread, runInWorker } from './driver/worker/client.js';
+import { defaultThreads, openThreads } from './driver/threads.js';
+import type { ThreadPool } from './engines/cpu/threads/pool.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
 import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
 import { Arena, rescaledCopy, withWeights } from './network/rescale.js';
@@ -77,6 +79,16 @@ export interface BalanceOptions extends NormExponents, GpuSource {
    * the run is done on the calling thread. Default `true`.
    */
   worker?: boolean;
+  /**
+   * The most threads the CPU engine's passes over `P` use (default: the number of cores, at
+   * most 8; 1 runs on the calling thread only). Each pass is split by rows over worker threads
+   * sharing memory: `worker_threads` in Node, Web Workers in a cross-origin isolated page's
+   * worker. Where they cannot run (a page's main thread, a page that is not cross-origin
+   * isolated, no WebAssembly SIMD) the run uses one thread, without error; a network with
+   * under 2^20 entries of `P` always does (starting workers would cost more than they save).
+   * The result equals the one-thread run up to the order of float64 additions.
+   */
+  threads?: number;
 }
 
 /** The outcome of {@link balance}. */
@@ -127,6 +139,8 @@ export interface BalanceResult {
    * is float64); `float64` otherwise (the reference).
    */
   precision: 'float32' | 'float64';
+  /** Threads the CPU engine's passes ran on at the end of the run (1: one thread, or WebGPU). */
+  threads: number;
   /** Wall time of the phases, in milliseconds: before the first sweep, the sweeps, the final evaluation and rescaling. */
   phases: { setupMs: number; sweepsMs: number; rescaleMs: number };
 }
@@ -147,16 +161,25 @@ const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
   'gpu',
   'adapter',
   'device',
+  'threads',
 ];
 
 /**
  * Check the run options other than the exponents (shared with the CLI, which checks them before
  * reading any file). Unknown keys are refused by name.
  */
-export function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
+export function validateRunOptions(
+  options: BalanceOptions,
+): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch' | 'threads'>> {
   refuseUnknownKeys(options, BALANCE_OPTION_KEYS, 'balance');
   const { backend = 'auto' } = options;
-  const { schedule = backend === 'webgpu' ? 'parallel' : 'accelerated', tol = DEFAULT_TOL, maxSweeps = 10000, sweepsPerBatch = 16 } = options;
+  const {
+    schedule = backend === 'webgpu' ? 'parallel' : 'accelerated',
+    tol = DEFAULT_TOL,
+    maxSweeps = 10000,
+    sweepsPerBatch = 16,
+    threads = defaultThreads(),
+  } = options;
   if (!SCHEDULES.includes(schedule))
     throw new WeightBalanceError(`schedule must be one of ${SCHEDULES.map((s) => `'${s}'`).join(', ')}, got '${String(schedule)}'`);
   if (typeof tol !== 'number' || !(tol >= 0) || !Number.isFinite(tol)) throw new WeightBalanceError(`tol must be a finite number >= 0, got ${String(tol)}`);
@@ -165,13 +188,14 @@ export function validateRunOptions(options: BalanceOptions): Required<Pick<Balan
     throw new WeightBalanceError(`backend must be 'auto', 'cpu' or 'webgpu', got '${String(backend)}'`);
   if (!Number.isInteger(sweepsPerBatch) || sweepsPerBatch < 1)
     throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
+  if (!Number.isInteger(threads) || threads < 1) throw new WeightBalanceError(`threads must be a positive integer, got ${String(threads)}`);
   if (options.onSweep !== undefined && typeof options.onSweep !== 'function')
     throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
   if (options.worker !== undefined && typeof options.worker !== 'boolean')
     throw new WeightBalanceError(`worker must be true or false, got ${describeValue(options.worker)}`);
   if (schedule === 'accelerated' && backend === 'webgpu')
     throw new WeightBalanceError("schedule 'accelerated' runs on the CPU engine only: with backend 'webgpu' use schedule 'parallel' or 'alternating'");
-  return { schedule, tol, maxSweeps, backend, sweepsPerBatch };
+  return { schedule, tol, maxSweeps, backend, sweepsPerBatch, threads };
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -236,7 +260,7 @@ async function balanceInWorker(net: Network, options: BalanceOptions, run: RunOp
   const { p, q, includeBiases, signal, onSweep } = options;
   const result = await runInWorker<SweepProgress, BalanceResult>({
     network: net,
-    settings: { p, q, includeBiases, schedule: run.schedule, tol: run.tol, maxSweeps: run.maxSweeps },
+    settings: { p, q, includeBiases, schedule: run.schedule, tol: run.tol, maxSweeps: run.maxSweeps, threads: run.threads },
     onSweep,
     signal,
     inThread: () => balanceHere(net, options, run, started, choice),
@@ -253,7 +277,24 @@ async function balanceHere(net: Network, options: BalanceOptions, run: RunOption
   throwIfAborted(options.signal);
   await prepareWasmKernels(); // the CPU engine's kernels, compiled off the main thread's synchronous path
   const choice = chosen ?? (await backendFor(run, options));
-  throwIfAborted(options.signal);
+  const pool = await openThreads(problem, run.threads, choice.backend);
+  try {
+    throwIfAborted(options.signal);
+    return await balanceOnEngines(net, problem, { ...run, pool }, options, choice, started);
+  } finally {
+    await pool?.close(); // the run's workers end with it: after a result, an error or a cancel
+  }
+}
+
+/** The run once its problem, backend and threads are settled: the engines' sweeps, the final evaluation and the rescaled network. */
+async function balanceOnEngines(
+  net: Network,
+  problem: Problem,
+  run: ReturnType<typeof validateRunOptions> & { pool: ThreadPool | null },
+  options: BalanceOptions,
+  choice: BackendChoice,
+  started: number,
+): Promise<BalanceResult> {
   const handover = await EngineHandover.open(problem, run, choice);
   try {
     const first = await handover.evaluate('before the first sweep');
@@ -264,7 +305,7 @@ async function balanceHere(net: Network, options: BalanceOptions, run: RunOption
     throwIfAborted(options.signal);
     const rescaleStarted = performance.now();
     const evaluation = await handover.evaluate('at the final evaluation');
-    const precision = handover.precision;
+    const { precision, threads } = handover;
     const { network, logFactors } = await rescaledNetwork(net, problem, handover);
     const state = handover.state;
     const ended = performance.now();
@@ -288,6 +329,7 @@ async function balanceHere(net: Network, options: BalanceOptions, run: RunOption
       fallback: state.fallback,
       ms: ended - started,
       precision,
+      threads,
       phases: { setupMs: sweepsStarted - started, sweepsMs: rescaleStarted - sweepsStarted, rescaleMs: ended - rescaleStarted },
     };
   } finally {

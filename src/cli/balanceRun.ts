@@ -5,6 +5,7 @@
 
 import type { BalanceResult, SweepProgress } from '../balance.js';
 import { balance, DEFAULT_TOL, validateRunOptions } from '../balance.js';
+import { defaultThreads } from '../driver/threads.js';
 import type { Network } from '../network/types.js';
 import type { Backend, Schedule } from '../options.js';
 import { SCHEDULES, validateExponents } from '../options.js';
@@ -21,6 +22,7 @@ export const BALANCE_OPTION_SPEC: OptionSpec = {
   tol: { type: 'string' },
   'max-sweeps': { type: 'string' },
   'include-biases': { type: 'boolean' },
+  threads: { type: 'string' },
   verbose: { type: 'boolean' },
 };
 
@@ -42,6 +44,9 @@ export const BALANCE_OPTION_USAGE = [
   `  --tol T                    stop once max |log(Out/In)| over the hidden units is <= T (default ${DEFAULT_TOL})`,
   '  --max-sweeps N             at most N sweeps (default 10000)',
   '  --include-biases           count biases in the norm (as weights from a fixed unit)',
+  `  --threads N                the most threads for the CPU engine's passes over the weights`,
+  `                             (default: the number of cores, at most 8, here ${defaultThreads()}; 1: one`,
+  '                             thread). A network under 2^20 weights always runs on one thread',
 ].join('\n');
 
 /** A balance run's settings, parsed and checked. */
@@ -53,6 +58,8 @@ export interface BalanceRunOptions {
   tol: number;
   maxSweeps: number;
   includeBiases: boolean;
+  /** The most threads for the CPU engine's passes (default: the library's). */
+  threads?: number;
   /** Show what WebGPU prints while `auto` looks for an adapter. */
   verbose?: boolean;
 }
@@ -74,6 +81,7 @@ export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
     tol: numberArg(args, 'tol', DEFAULT_TOL),
     maxSweeps: integerArg(args, 'max-sweeps', 10000),
     includeBiases: flagArg(args, 'include-biases'),
+    threads: integerArg(args, 'threads', defaultThreads()),
     verbose: flagArg(args, 'verbose'),
   };
   validateExponents(options.p, options.q);
@@ -115,7 +123,7 @@ export function runStatus(result: BalanceResult): number {
 /**
  * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, passes, initialNorm,
  * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `includeBiases`, `converged`,
- * `fallback` (`null` or `{ kind, message }`), `precision` (of `P`), `phases` (wall ms: `readMs`,
+ * `fallback` (`null` or `{ kind, message }`), `precision` (of `P`), `threads` (of the CPU passes), `phases` (wall ms: `readMs`,
  * `setupMs`, `sweepsMs`, `rescaleMs`, `writeMs`), `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
  */
 export function resultJson(result: BalanceResult, options: BalanceRunOptions, files: RunFiles): Record<string, unknown> {
@@ -137,6 +145,7 @@ export function resultJson(result: BalanceResult, options: BalanceRunOptions, fi
     converged: result.converged,
     fallback: result.fallback,
     precision: result.precision,
+    threads: result.threads,
     phases: { readMs: files.readMs ?? null, ...result.phases, writeMs: files.writeMs ?? null },
     input: files.input,
     output: files.output,
@@ -149,7 +158,10 @@ export function resultSummary(result: BalanceResult, options: BalanceRunOptions,
   const stop = result.converged
     ? `converged: max |log(Out/In)| <= ${formatTol(options.tol)}`
     : `NOT converged: stopped at --max-sweeps ${options.maxSweeps} before max |log(Out/In)| <= ${formatTol(options.tol)} (exit status ${EXIT_NOT_CONVERGED})`;
-  const backend = result.backend === 'webgpu' ? `webgpu (${result.adapter ?? 'unknown adapter'})` : `cpu (${result.precision} P, float64 sums)`;
+  const backend =
+    result.backend === 'webgpu'
+      ? `webgpu (${result.adapter ?? 'unknown adapter'})`
+      : `cpu (${result.precision} P, float64 sums${result.threads > 1 ? `, ${result.threads} threads` : ''})`;
   const rows: Array<[string, string]> = [
     [`${norm} norm`, `${result.initialNorm.toPrecision(8)} -> ${result.finalNorm.toPrecision(8)}`],
     ['||W||/||W0||', (result.finalNorm / result.initialNorm).toFixed(8)],

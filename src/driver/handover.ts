@@ -14,6 +14,7 @@
 
 import type { CpuEngineOptions } from '../engines/cpu/cpuEngine.js';
 import { CpuEngine } from '../engines/cpu/cpuEngine.js';
+import type { ThreadPool } from '../engines/cpu/threads/pool.js';
 import type { Engine, Evaluation, RescaledBlock, SweepRecord } from '../engines/engine.js';
 import { DeviceLostError } from '../engines/engine.js';
 import type { GpuTarget } from '../engines/webgpu/device.js';
@@ -42,7 +43,7 @@ export const FLOAT32_P_TOL = 1e-5;
 
 /** The CPU engine's set-up for a run: float32 `P` where `tol` allows it. */
 function cpuOptions(run: HandoverRun, initial?: Float64Array): CpuEngineOptions {
-  return { schedule: run.schedule, precision: run.tol >= FLOAT32_P_TOL ? 'float32' : 'float64', initial };
+  return { schedule: run.schedule, precision: run.tol >= FLOAT32_P_TOL ? 'float32' : 'float64', initial, pool: run.pool };
 }
 
 /** Relative increase of F beyond which a sweep is not monotone (float64 CPU, float32 GPU). */
@@ -55,6 +56,8 @@ export interface HandoverRun {
   maxSweeps: number;
   /** Sweeps per GPU batch; the CPU runs one sweep per batch. */
   sweepsPerBatch: number;
+  /** Worker threads for the CPU engine's passes (owned by the caller, who closes it); none: one thread. */
+  pool?: ThreadPool | null;
 }
 
 /** A sweep whose factors were verified (monotone, read back). */
@@ -149,6 +152,11 @@ export class EngineHandover {
   /** The element type of `P` on the engine that runs now: float32 on WebGPU; on the CPU as its set-up chose. */
   get precision(): 'float32' | 'float64' {
     return this.engine instanceof CpuEngine ? this.engine.precision : 'float32';
+  }
+
+  /** Threads the CPU engine's passes run on now (1 on WebGPU). */
+  get threads(): number {
+    return this.engine instanceof CpuEngine ? this.engine.threads : 1;
   }
 
   /**

@@ -21,6 +21,8 @@ export interface WorkerSettings {
   schedule: Schedule;
   tol: number;
   maxSweeps: number;
+  /** The CPU engine's threads (inside the worker, where the page is cross-origin isolated). */
+  threads: number;
 }
 
 /**

@@ -48,9 +48,21 @@ export async function serveRun(network: Network, settings: WorkerSettings, post:
       },
     });
     flush();
-    post({ type: 'done', result }, transferables(result));
+    postResult(post, result);
   } catch (error) {
     flush();
     post(errorReply(error));
+  }
+}
+
+/**
+ * Posts the result, its arrays transferred; where a buffer cannot be transferred (the result of
+ * a CPU run may live in a WebAssembly memory's buffer, which a browser refuses to detach), as a copy.
+ */
+function postResult(post: Post, result: BalanceResult): void {
+  try {
+    post({ type: 'done', result }, transferables(result));
+  } catch {
+    post({ type: 'done', result });
   }
 }

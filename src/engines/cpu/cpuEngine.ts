@@ -12,7 +12,9 @@ import type { BlockSums } from './blockSums.js';
 import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
 import type { PassSums, PowerKernels, PowerPrecision } from './kernels.js';
 import { JsKernels } from './kernels.js';
-import { WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
+import type { ThreadPool } from './threads/pool.js';
+import { ThreadedKernels } from './threads/threadedKernels.js';
+import { sharedKernels, WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
 
 /** How the CPU engine is set up. */
 export interface CpuEngineOptions extends EngineOptions {
@@ -35,13 +37,25 @@ export interface CpuEngineOptions extends EngineOptions {
    * the sums. The JS kernels and float64 `P` always add in float64.
    */
   sums?: PassSums;
+  /**
+   * Worker threads to split the passes over `P` by rows (the WebAssembly SIMD kernels on a
+   * shared memory): the pool stays its owner's, who closes it; the engine only loads and unloads
+   * it. Without one, or on the JS or log passes, the passes run on the calling thread.
+   */
+  pool?: ThreadPool | null;
+  /** Entries of `P` per chunk of a pass below which a block is not split (tests lower it). */
+  minEntriesPerChunk?: number;
 }
 
-/** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory, else JS. */
+/** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory (on the pool's threads when given), else JS. */
 function linearKernels(problem: Problem, precision: PowerPrecision, scale: number, options: CpuEngineOptions): PowerKernels {
-  const choice = options.kernels;
+  const { kernels: choice, pool } = options;
   const wasm = choice !== 'js' && wasmKernelsAvailable() && Number.isFinite(wasmBytes(problem, precision));
   if (choice === 'wasm' && !wasm) throw new Error('the WebAssembly SIMD kernels are not available here');
+  const shared = wasm && pool ? sharedKernels() : null;
+  if (shared && pool && Number.isFinite(wasmBytes(problem, precision, pool.size - 1))) {
+    return new ThreadedKernels(problem, precision, scale, options.sums, shared, pool, options.minEntriesPerChunk);
+  }
   return wasm ? new WasmKernels(problem, precision, scale, options.sums) : new JsKernels(problem, precision, scale);
 }
 
@@ -149,6 +163,11 @@ export class CpuEngine implements Engine {
   /** The element type of `P` now (`float64` in the log arithmetic). */
   get precision(): PowerPrecision {
     return this.sums instanceof LinearBlockSums ? this.sums.kernels.precision : 'float64';
+  }
+
+  /** Threads the passes over `P` run on now (1 but on the threaded WebAssembly kernels). */
+  get threads(): number {
+    return this.sums instanceof LinearBlockSums && this.sums.kernels instanceof ThreadedKernels ? this.sums.kernels.threads : 1;
   }
 
   /** How the passes add now (`float64` in the log arithmetic). */

@@ -2,7 +2,7 @@ import type { Problem } from '../../../problem/problem.js';
 import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
 import { maxCols, maxRows } from '../kernels.js';
 import { powerMatrix } from '../passes.js';
-import { PASSES_WASM_BASE64 } from './kernels.generated.js';
+import { PASSES_SHARED_WASM_BASE64, PASSES_WASM_BASE64 } from './kernels.generated.js';
 
 /** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
 interface PassExports {
@@ -39,7 +39,30 @@ const PAGE = 65536;
 /** The most memory a wasm32 instance can address (65536 pages). */
 const MAX_BYTES = 4 * 1024 ** 3;
 
+/** The pass exports, by index (a {@link PassCall} names its export by its index here, so that a worker thread can make it). */
+export const PASS_EXPORTS = [
+  'rowPass32',
+  'rowPass64',
+  'columnPass32',
+  'columnPass64',
+  'fusedPass32',
+  'fusedPass64',
+  'rowPassBlocked32',
+  'columnPassBlocked32',
+  'fusedPassBlocked32',
+] as const;
+
+/** A pass over `P`. */
+export type PassKind = 'rows' | 'columns' | 'fused';
+const PASS_INDEX: Record<PassKind, number> = { rows: 0, columns: 2, fused: 4 };
+const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8 };
+
+/** One call of a pass export: its index in {@link PASS_EXPORTS} and its arguments. */
+export type PassCall = [exportIndex: number, ...args: number[]];
+
 let compiled: WebAssembly.Module | null | undefined;
+/** The kernels importing a shared memory (for the worker threads), compiled on first use. */
+let compiledShared: WebAssembly.Module | null | undefined;
 
 const disposed = (): never => {
   throw new Error('the WebAssembly kernels were disposed');
@@ -61,8 +84,8 @@ const DISPOSED: PassExports = {
   fusedPassBlocked32: disposed,
 };
 
-function bytes(): Uint8Array<ArrayBuffer> {
-  const text = atob(PASSES_WASM_BASE64);
+function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
+  const text = atob(base64);
   const out = new Uint8Array(new ArrayBuffer(text.length));
   for (let k = 0; k < text.length; k++) out[k] = text.charCodeAt(k);
   return out;
@@ -101,15 +124,58 @@ export async function prepareWasmKernels(): Promise<boolean> {
   return compiled !== null;
 }
 
-/** Bytes of WebAssembly memory a problem needs, or Infinity beyond what wasm32 can address. */
-export function wasmBytes(problem: Problem, precision: PowerPrecision): number {
+/**
+ * The kernels on a shared memory (for the worker threads), compiled asynchronously once; `null`
+ * where shared WebAssembly memory or the module is not available.
+ */
+export async function prepareSharedKernels(): Promise<WebAssembly.Module | null> {
+  if (compiledShared === undefined) {
+    try {
+      new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+      const code = bytes(PASSES_SHARED_WASM_BASE64);
+      compiledShared = WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
+    } catch {
+      compiledShared = null;
+    }
+  }
+  return compiledShared;
+}
+
+/** The kernels on a shared memory if compiled (by {@link prepareSharedKernels}), else `null`. */
+export function sharedKernels(): WebAssembly.Module | null {
+  return compiledShared ?? null;
+}
+
+/**
+ * Bytes from `C` to the end of the blocked passes' column scratch: what each worker thread gets
+ * again as its own (its column sums and its scratch, at the same distance from each other).
+ */
+function threadBytes(problem: Problem): number {
+  return Math.ceil((8 * (problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem))) / 16) * 16;
+}
+
+/** Bytes of WebAssembly memory a problem needs (with the regions of `partials` worker threads), or Infinity beyond what wasm32 can address. */
+export function wasmBytes(problem: Problem, precision: PowerPrecision, partials = 0): number {
   const size = precision === 'float32' ? 4 : 8;
-  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64;
+  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64 + partials * threadBytes(problem);
   for (const b of problem.blocks) total += Math.ceil((b.rows * b.cols * size) / 16) * 16;
   return total <= MAX_BYTES ? total : Infinity;
 }
 
-/** The WebAssembly SIMD kernels: one memory per engine holding every block's `P` and the vectors. */
+/**
+ * Where the kernels' memory is shared with worker threads: the module compiled for a shared
+ * memory, and how many workers get a region of their own (column sums and scratch) after `S`.
+ */
+export interface SharedLayout {
+  module: WebAssembly.Module;
+  partials: number;
+}
+
+/**
+ * The WebAssembly SIMD kernels: one memory per engine holding every block's `P` and the vectors
+ * (`x`, `y`, `C`, `S`, the blocked passes' float32 `x` and scratch, and with a {@link SharedLayout}
+ * a region per worker thread).
+ */
 export class WasmKernels implements PowerKernels {
   readonly name = 'wasm-simd' as const;
   /** How the passes add now: `blocked32` only on float32 `P`, until {@link useFloat64Sums}. */
@@ -119,7 +185,8 @@ export class WasmKernels implements PowerKernels {
   C: Float64Array;
   S: Float64Array;
   private exports: PassExports;
-  private memory: WebAssembly.Memory | null;
+  /** The memory (a shared one with a {@link SharedLayout}); `null` once disposed. */
+  memory: WebAssembly.Memory | null;
   /** Byte offset of each block's `P`, and a view of it. */
   private readonly offsets: number[] = [];
   private views: (Float32Array | Float64Array)[] = [];
@@ -130,19 +197,24 @@ export class WasmKernels implements PowerKernels {
   /** Byte offset of the float32 copy of `x` that the blocked passes read (per global unit), and of their float32 column scratch. */
   private readonly x32At: number;
   private readonly scratchAt: number;
+  /** Byte offset of worker `w`'s region (its column sums; its scratch follows as the caller's follows `C`). */
+  private readonly regionAt: number;
 
   constructor(
     private readonly problem: Problem,
     readonly precision: PowerPrecision,
     scale: number,
     sums: PassSums = 'float64',
+    shared?: SharedLayout,
   ) {
-    if (!wasmKernelsAvailable()) throw new Error('WebAssembly SIMD is not available');
-    const total = wasmBytes(problem, precision);
+    if (!shared && !wasmKernelsAvailable()) throw new Error('WebAssembly SIMD is not available');
+    const partials = shared?.partials ?? 0;
+    const total = wasmBytes(problem, precision, partials);
     if (!Number.isFinite(total)) throw new Error('P does not fit in 4 GiB of WebAssembly memory');
     const pages = Math.ceil(total / PAGE);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-    const instance = new WebAssembly.Instance(compiled as WebAssembly.Module, { env: { memory: this.memory } });
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: shared !== undefined });
+    const module = shared ? shared.module : (compiled as WebAssembly.Module);
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as PassExports;
     const buffer = this.memory.buffer;
     const n = problem.nUnits;
@@ -157,7 +229,8 @@ export class WasmKernels implements PowerKernels {
     this.y = new Float64Array(buffer, this.yAt, n);
     this.C = new Float64Array(buffer, this.cAt, n);
     this.S = new Float64Array(buffer, this.sAt, maxRows(problem));
-    let at = Math.ceil((this.scratchAt + 4 * maxCols(problem)) / 16) * 16;
+    this.regionAt = Math.ceil((this.scratchAt + 4 * maxCols(problem)) / 16) * 16;
+    let at = this.regionAt + partials * threadBytes(problem);
     for (const b of problem.blocks) {
       const entries = b.rows * b.cols;
       this.offsets.push(at);
@@ -168,39 +241,66 @@ export class WasmKernels implements PowerKernels {
     }
   }
 
-  rowPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
-    const b = this.problem.blocks[k];
-    const e = this.exports;
-    if (this.sums === 'blocked32') e.rowPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.stageX(b), this.sAt);
-    else (this.precision === 'float32' ? e.rowPass32 : e.rowPass64)(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.xAt + 8 * b.colUnit0, this.sAt);
+  rowPass(k: number, r0?: number, r1?: number): void {
+    this.stage('rows', k);
+    this.run(this.call('rows', k, r0, r1));
   }
 
-  columnPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
-    const b = this.problem.blocks[k];
-    const e = this.exports;
-    const [y, C] = [this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0];
-    if (this.sums === 'blocked32') e.columnPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, y, C, this.scratchAt);
-    else (this.precision === 'float32' ? e.columnPass32 : e.columnPass64)(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, y, C);
+  columnPass(k: number, r0?: number, r1?: number): void {
+    this.run(this.call('columns', k, r0, r1));
   }
 
-  fusedPass(k: number, r0 = 0, r1 = this.problem.blocks[k].rows): void {
+  fusedPass(k: number, r0?: number, r1?: number): void {
+    this.stage('fused', k);
+    this.run(this.call('fused', k, r0, r1));
+  }
+
+  /**
+   * The call of a pass export over the rows `[r0, r1)` of block `k` (default: all): pointers into
+   * this memory, so that a worker thread holding the same shared memory can make it, adding its
+   * own offset ({@link threadShift}) to the arguments {@link shiftedArguments} names. The blocked
+   * passes read `x` as staged by {@link stage}.
+   */
+  call(kind: PassKind, k: number, r0 = 0, r1 = this.problem.blocks[k].rows): PassCall {
     const b = this.problem.blocks[k];
-    const e = this.exports;
-    const [y, C] = [this.yAt + 8 * b.rowUnit0, this.cAt + 8 * b.colUnit0];
-    if (this.sums === 'blocked32') e.fusedPassBlocked32(this.offsets[k], b.rows, b.cols, b.groups, r0, r1, this.stageX(b), y, this.sAt, C, this.scratchAt);
-    else
-      (this.precision === 'float32' ? e.fusedPass32 : e.fusedPass64)(
-        this.offsets[k],
-        b.rows,
-        b.cols,
-        b.groups,
-        r0,
-        r1,
-        this.xAt + 8 * b.colUnit0,
-        y,
-        this.sAt,
-        C,
-      );
+    const blocked = this.sums === 'blocked32';
+    const index = blocked ? BLOCKED_INDEX[kind] : PASS_INDEX[kind] + (this.precision === 'float32' ? 0 : 1);
+    const head = [this.offsets[k], b.rows, b.cols, b.groups, r0, r1];
+    const x = blocked ? this.x32At + 4 * b.colUnit0 : this.xAt + 8 * b.colUnit0;
+    const y = this.yAt + 8 * b.rowUnit0;
+    const C = this.cAt + 8 * b.colUnit0;
+    const scratch = blocked ? [this.scratchAt] : [];
+    if (kind === 'rows') return [index, ...head, x, this.sAt];
+    if (kind === 'columns') return [index, ...head, y, C, ...scratch];
+    return [index, ...head, x, y, this.sAt, C, ...scratch];
+  }
+
+  /** The positions (a bit per argument) of a pass call's arguments a worker thread shifts to its own region: the column sums and the scratch. */
+  shiftedArguments(kind: PassKind): number {
+    const C = kind === 'rows' ? 0 : kind === 'columns' ? 7 : 9;
+    if (C === 0) return 0;
+    return this.sums === 'blocked32' ? (1 << C) | (1 << (C + 1)) : 1 << C;
+  }
+
+  /** What worker `w` (0, 1, ...) adds to the shifted arguments; its column sums are then {@link partialSums}. */
+  threadShift(w: number): number {
+    return this.regionAt + w * threadBytes(this.problem) - this.cAt;
+  }
+
+  /** Worker `w`'s column sums, per global unit. */
+  partialSums(w: number): Float64Array {
+    return new Float64Array(this.C.buffer, this.cAt + this.threadShift(w), this.problem.nUnits);
+  }
+
+  /** What a pass needs before its calls run on any thread: the blocked passes' float32 copy of the block's `x`. */
+  stage(kind: PassKind, k: number): void {
+    if (this.sums === 'blocked32' && kind !== 'columns') this.stageX(this.problem.blocks[k]);
+  }
+
+  /** Make a call of {@link call} on this thread. */
+  run(call: PassCall): void {
+    const [index, ...args] = call;
+    (this.exports[PASS_EXPORTS[index]] as (...values: number[]) => void)(...args);
   }
 
   /**
