@@ -66,12 +66,10 @@ export class AcceleratedSchedule {
     this.layout = coarseLayout(problem, this.space);
     this.u = new Float64Array(problem.nVars);
     if (initial) this.u.set(initial);
-    this.safeEta = updateExponent(problem.p, problem.q, 'parallel');
-    // 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its
-    // rows; a tie group (residual connections) is not, and takes the alternating exponent
-    // (equal to 1/(p+q) for q <= p, smaller for q > p), as every net does after a fallback.
-    this.shortLongEta = Math.min(longEta ?? Infinity, updateExponent(problem.p, problem.q, 'alternating'));
-    this.longEta = longEta ?? (hasTies(problem) ? this.shortLongEta : 1 / (problem.p + problem.q));
+    const exponents = acceleratedExponents(problem);
+    this.safeEta = exponents.safeEta;
+    this.shortLongEta = Math.min(longEta ?? Infinity, exponents.shortLongEta);
+    this.longEta = longEta ?? exponents.longEta;
     this.groupOfVar = new Int32Array(problem.nVars).fill(-1);
     for (let unit = 0; unit < problem.nUnits; unit++) {
       const v = problem.unitVar[unit];
@@ -134,6 +132,30 @@ export class AcceleratedSchedule {
   private snapshot(): { u: Float64Array; In: Float64Array; Out: Float64Array; F: number } {
     return { u: this.u.slice(), In: this.stats.In.slice(), Out: this.stats.Out.slice(), F: this.stats.F };
   }
+}
+
+/** The exponents of the accelerated schedule's steps on a problem (both engines take them from here). */
+export interface AcceleratedExponents {
+  /** The long step's exponent at the start of a run. */
+  longEta: number;
+  /** The long step's exponent after its first fallback (the alternating exponent). */
+  shortLongEta: number;
+  /** The paper's parallel exponent of the safe step. */
+  safeEta: number;
+}
+
+/**
+ * 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its rows;
+ * a tie group (residual connections) is not, and takes the alternating exponent (equal to
+ * 1/(p+q) for q <= p, smaller for q > p), as every net does after a fallback.
+ */
+export function acceleratedExponents(problem: Problem): AcceleratedExponents {
+  const shortLongEta = updateExponent(problem.p, problem.q, 'alternating');
+  return {
+    longEta: hasTies(problem) ? shortLongEta : 1 / (problem.p + problem.q),
+    shortLongEta,
+    safeEta: updateExponent(problem.p, problem.q, 'parallel'),
+  };
 }
 
 /**

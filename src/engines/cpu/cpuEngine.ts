@@ -305,6 +305,8 @@ export class CpuEngine implements Engine {
   private step(step: Step): number {
     step.prepare.forEach((pass) => this.run(pass));
     const { varClass, nVars } = this.problem;
+    // The accelerated update runs on AcceleratedSchedule (see `sweeps`); this plan is the parallel one.
+    if (step.update.kind !== 'multiplicative') throw new Error(`internal: the CPU engine's plan has an ${step.update.kind} step`);
     const { eta } = step.update;
     let maxStep = 0;
     for (let v = 0; v < nVars; v++) {
