@@ -1,4 +1,4 @@
-import type { BackendChoice, GpuSource } from './driver/backend.js';
+import type { GpuSource } from './driver/backend.js';
 import { chooseBackend } from './driver/backend.js';
 import type { Fallback } from './driver/fallback.js';
 import { EngineHandover } from './driver/handover.js';
@@ -42,8 +42,9 @@ export interface SweepProgress {
 /** Options of {@link balance}. */
 export interface BalanceOptions extends NormExponents, GpuSource {
   /**
-   * `accelerated` (the default; CPU engine), `parallel` (the paper's update, any DAG; the default
-   * when `backend` is `webgpu`) or `alternating` (classes of non-adjacent units).
+   * `accelerated` (the default, on every backend: the paper's update with a coarse layer
+   * correction and a safeguarded longer step), `parallel` (the paper's update, any DAG) or
+   * `alternating` (classes of non-adjacent units).
    */
   schedule?: Schedule;
   /**
@@ -138,7 +139,7 @@ const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
 export function validateRunOptions(options: BalanceOptions): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch'>> {
   refuseUnknownKeys(options, BALANCE_OPTION_KEYS, 'balance');
   const { backend = 'auto' } = options;
-  const { schedule = backend === 'webgpu' ? 'parallel' : 'accelerated', tol = DEFAULT_TOL, maxSweeps = 10000, sweepsPerBatch = 16 } = options;
+  const { schedule = 'accelerated', tol = DEFAULT_TOL, maxSweeps = 10000, sweepsPerBatch = 16 } = options;
   if (!SCHEDULES.includes(schedule))
     throw new WeightBalanceError(`schedule must be one of ${SCHEDULES.map((s) => `'${s}'`).join(', ')}, got '${String(schedule)}'`);
   if (typeof tol !== 'number' || !(tol >= 0) || !Number.isFinite(tol)) throw new WeightBalanceError(`tol must be a finite number >= 0, got ${String(tol)}`);
@@ -149,8 +150,6 @@ export function validateRunOptions(options: BalanceOptions): Required<Pick<Balan
     throw new WeightBalanceError(`sweepsPerBatch must be a positive integer, got ${String(sweepsPerBatch)}`);
   if (options.onSweep !== undefined && typeof options.onSweep !== 'function')
     throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
-  if (schedule === 'accelerated' && backend === 'webgpu')
-    throw new WeightBalanceError("schedule 'accelerated' runs on the CPU engine only: with backend 'webgpu' use schedule 'parallel' or 'alternating'");
   return { schedule, tol, maxSweeps, backend, sweepsPerBatch };
 }
 
@@ -198,8 +197,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases });
   throwIfAborted(options.signal);
   await prepareWasmKernels(); // the CPU engine's kernels, compiled off the main thread's synchronous path
-  // The accelerated schedule runs on the CPU engine only: `auto` does not look for a GPU for it.
-  const choice = run.schedule === 'accelerated' ? cpuOnlySchedule(run.backend) : await chooseBackend(run.backend, options);
+  const choice = await chooseBackend(run.backend, options);
   throwIfAborted(options.signal);
   const handover = await EngineHandover.open(problem, run, choice);
   try {
@@ -291,15 +289,6 @@ async function rescaledNetwork(net: Network, problem: Problem, handover: EngineH
   const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
   handover.releaseCpu();
   return { network: onGpu ? withWeights(net, onGpu) : rescale(net, logFactors), logFactors };
-}
-
-/** The backend choice for a schedule that only the CPU engine runs (`auto`: the CPU; `webgpu` was refused in the options). */
-function cpuOnlySchedule(backend: Backend): BackendChoice {
-  const fallback =
-    backend === 'auto'
-      ? { kind: 'cpu-schedule' as const, message: "the accelerated schedule runs on the CPU engine only (schedule 'parallel' or 'alternating' runs on WebGPU)" }
-      : null;
-  return { backend: 'cpu', source: {}, adapter: null, fallback };
 }
 
 /**

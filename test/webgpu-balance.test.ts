@@ -230,14 +230,15 @@ describe('balance() with the WebGPU backend', () => {
 });
 
 describe('balance() without WebGPU', () => {
-  it('the default schedule (accelerated) runs on the CPU engine: auto asks for no adapter and says why; webgpu defaults to the parallel schedule', async () => {
+  it('the default schedule (accelerated) on every backend: auto looks for an adapter for it and says why it runs on the CPU; webgpu without an adapter is refused', async () => {
     const requestAdapter = vi.fn(async () => null);
     const gpuObject = { requestAdapter } as unknown as GPU;
     const result = await balance(mlpNet(1), { p: 2, q: 2, backend: 'auto', gpu: gpuObject });
     expect(result.schedule).toBe('accelerated');
     expect(result.backend).toBe('cpu');
-    expect(result.fallback?.kind).toBe('cpu-schedule');
-    expect(requestAdapter).not.toHaveBeenCalled();
+    expect(result.fallback?.kind).toBe('no-adapter');
+    expect(requestAdapter).toHaveBeenCalled();
+    requestAdapter.mockClear();
     await expect(balance(mlpNet(1), { p: 2, q: 2, backend: 'webgpu', gpu: gpuObject })).rejects.toThrow(/backend 'webgpu' cannot start/);
     expect(requestAdapter).toHaveBeenCalled();
   });

@@ -12,10 +12,9 @@
  * - `gpu-error`: any other WebGPU failure (setup, validation, out of memory, a weight float32
  *   cannot hold, the final rescaling);
  * - `not-monotone`: a GPU batch increased the norm beyond float32 rounding;
- * - `stalled`: the GPU's float32 imbalance stopped shrinking above `tol`;
- * - `cpu-schedule`: the schedule runs on the CPU engine only (`accelerated`), so `auto` did not look for a GPU.
+ * - `stalled`: the GPU's float32 imbalance stopped shrinking above `tol`.
  */
-export type FallbackKind = 'no-webgpu' | 'no-adapter' | 'software-adapter' | 'device-lost' | 'gpu-error' | 'not-monotone' | 'stalled' | 'cpu-schedule';
+export type FallbackKind = 'no-webgpu' | 'no-adapter' | 'software-adapter' | 'device-lost' | 'gpu-error' | 'not-monotone' | 'stalled';
 
 /** Why a run left (or never reached) WebGPU. */
 export interface Fallback {
@@ -25,13 +24,4 @@ export interface Fallback {
 }
 
 /** Every {@link FallbackKind}, for validation and tests. */
-export const FALLBACK_KINDS: readonly FallbackKind[] = [
-  'no-webgpu',
-  'no-adapter',
-  'software-adapter',
-  'device-lost',
-  'gpu-error',
-  'not-monotone',
-  'stalled',
-  'cpu-schedule',
-];
+export const FALLBACK_KINDS: readonly FallbackKind[] = ['no-webgpu', 'no-adapter', 'software-adapter', 'device-lost', 'gpu-error', 'not-monotone', 'stalled'];
