@@ -1,4 +1,4 @@
-import { COARSE_ROW_FLOATS, COARSE_SLOTS } from './accelerated.js';
+import { COARSE_ROW_FLOATS, COARSE_ROW_Y, COARSE_SLOTS } from './accelerated.js';
 import type { Kernel } from './bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import { gridWgsl, lseWgsl, State, WORKGROUP } from './common.js';
@@ -61,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let o = unit * ${COARSE_ROW_FLOATS}u;
   let lr = logRho[unit];
   if (lr <= LOG_VALID || total.y <= 0.0) {
-    for (var k = 0u; k < ${COARSE_ROW_FLOATS}u; k++) { coarseRows[o + k] = 0.0; }
+    for (var k = 0u; k < ${COARSE_ROW_Y}u; k++) { coarseRows[o + k] = 0.0; }
     return;
   }
   let lm = lseLog(total);

@@ -1,4 +1,4 @@
-import { ACCEL_SHIFT0, COARSE_MAX_GROUPS, COARSE_ROW_FLOATS, COARSE_SLOTS } from './accelerated.js';
+import { ACCEL_SHIFT0, COARSE_MAX_GROUPS, COARSE_ROW_FLOATS, COARSE_ROW_Y, COARSE_SLOTS } from './accelerated.js';
 import type { Kernel } from './bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import { State } from './common.js';
@@ -15,7 +15,7 @@ export const CoarseSolveBindings = bindingLayout({
   params: uniform(CoarseSolveParams),
   state: readOnly(State),
   accel: storage('array<f32>'),
-  coarseRows: readOnly('array<f32>'),
+  coarseRows: storage('array<f32>'),
   coarseLayers: readOnly('array<u32>'),
 });
 
@@ -33,7 +33,9 @@ const K = 1 + COARSE_SLOTS + (COARSE_SLOTS * (COARSE_SLOTS + 1)) / 2;
  * reduction per layer); invocation 0 assembles them and solves the small system (Cholesky).
  * Near the minimum, where float32 cannot tell the line search's decrease from rounding
  * (decrement below 1e-6 of `F`), the full Newton step is taken (at most three times). Writes
- * `c` to `accel[${ACCEL_SHIFT0} + g]`. Overrides `P`, `R = q / p`.
+ * `c` to `accel[${ACCEL_SHIFT0} + g]`, and per row the log factor of its column weight
+ * `y = rho^(r-1) alpha` under the shift, `(r - 1) log(rho(c)/rho) + p c_g`, after its floats.
+ * Overrides `P`, `R = q / p`.
  */
 export function coarseSolveKernel(): Kernel<typeof CoarseSolveBindings> {
   const code = /* wgsl */ `
@@ -45,6 +47,8 @@ const NT: u32 = ${NT}u;
 const K: u32 = ${K}u;
 const SLOTS: u32 = ${COARSE_SLOTS}u;
 const GMAX: u32 = ${COARSE_MAX_GROUPS}u;
+/** A row with no term or no mass (log shifts are never this large). */
+const LOG_NONE: f32 = -3.0e38;
 ${bindingsWgsl(CoarseSolveBindings)}
 var<workgroup> red: array<f32, ${NT * K}>;
 var<workgroup> c: array<f32, ${COARSE_MAX_GROUPS}>;
@@ -60,11 +64,10 @@ fn shiftAt(g: u32, atTrial: bool) -> f32 {
   return select(c[g], trial[g], atTrial);
 }
 
-/** The row's weight w and its shares pi_s at the point; w = 0 for a row with no term. */
-fn rowAt(i: u32, layer: u32, atTrial: bool, pi: ptr<function, array<f32, ${COARSE_SLOTS}>>) -> f32 {
+/** log(rho_i(c) / rho_i) at the point, with the shares pi_s; a row with no term or no mass gives LOG_NONE. */
+fn rowLogShift(i: u32, layer: u32, atTrial: bool, pi: ptr<function, array<f32, ${COARSE_SLOTS}>>) -> f32 {
   let o = i * ${COARSE_ROW_FLOATS}u;
-  let term = coarseRows[o];
-  if (!(term > 0.0)) { return 0.0; }
+  if (!(coarseRows[o] > 0.0)) { return LOG_NONE; }
   let L = layer * ${COARSE_LAYER_WORDS}u;
   let nSlots = coarseLayers[L + 3u];
   var m = coarseRows[o + 1u];
@@ -74,12 +77,19 @@ fn rowAt(i: u32, layer: u32, atTrial: bool, pi: ptr<function, array<f32, ${COARS
     (*pi)[s] = e;
     m += e;
   }
-  if (!(m > 0.0)) { return 0.0; }
+  if (!(m > 0.0)) { return LOG_NONE; }
   for (var s = 0u; s < SLOTS; s++) { (*pi)[s] = (*pi)[s] / m; }
   let g = coarseLayers[L + 2u];
   var lg = log(m);
   if (g > 0u) { lg += P * shiftAt(g - 1u, atTrial); }
-  return term * exp(R * lg);
+  return lg;
+}
+
+/** The row's weight w = term (rho(c)/rho)^r and its shares pi_s at the point; w = 0 for a row with no term. */
+fn rowAt(i: u32, layer: u32, atTrial: bool, pi: ptr<function, array<f32, ${COARSE_SLOTS}>>) -> f32 {
+  let lg = rowLogShift(i, layer, atTrial, pi);
+  if (lg == LOG_NONE) { return 0.0; }
+  return coarseRows[i * ${COARSE_ROW_FLOATS}u] * exp(R * lg);
 }
 
 /** Sum red[lid * K + k], k < count, over the workgroup into red[k]. */
@@ -265,6 +275,23 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
   workgroupBarrier();
   if (lid < G) { accel[${ACCEL_SHIFT0}u + lid] = c[lid]; }
+  rowFactors(lid);
+}
+
+/** Per row, log(rho(c) / rho) from the model and the log factor of y under the shift (0 for a row with no term). */
+fn rowFactors(lid: u32) {
+  var pi: array<f32, ${COARSE_SLOTS}>;
+  for (var layer = 0u; layer < params.nLayers; layer++) {
+    let L = layer * ${COARSE_LAYER_WORDS}u;
+    let g1 = coarseLayers[L + 2u];
+    var shiftOfRow = 0.0;
+    if (g1 > 0u) { shiftOfRow = P * c[g1 - 1u]; }
+    for (var i = coarseLayers[L] + lid; i < coarseLayers[L + 1u]; i += NT) {
+      var logShift = rowLogShift(i, layer, false, &pi);
+      if (logShift == LOG_NONE) { logShift = 0.0; }
+      coarseRows[i * ${COARSE_ROW_FLOATS}u + ${COARSE_ROW_Y}u] = (R - 1.0) * logShift + shiftOfRow;
+    }
+  }
 }
 `;
   return { name: 'coarseSolve', code, bindings: CoarseSolveBindings };

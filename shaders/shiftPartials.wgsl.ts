@@ -4,14 +4,19 @@ import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindi
 import { gridWgsl, State, WORKGROUP } from './common.js';
 import { uniformStruct } from './struct.js';
 
-/** The per-segment uniform of {@link shiftPartialsKernel}: its row and column partials, and the groups of its rows and columns (-1: not shifted). */
+/** The per-segment uniform of {@link shiftPartialsKernel}: its row and column partials, the group of its columns, and where its column factors are. */
 export const ShiftParams = uniformStruct('ShiftParams', {
   rowBase: 'u32',
   rowCount: 'u32',
   colBase: 'u32',
   colCount: 'u32',
-  rowGroup: 'i32',
+  /** The group of the segment's columns (-1: not shifted). */
   colGroup: 'i32',
+  /** Where the log column factor of the segment's first convolution group is in `accel`. */
+  factor0: 'u32',
+  /** Column partials per row tile (`groups * cols`) and columns per convolution group. */
+  span: 'u32',
+  cols: 'u32',
 });
 
 /** The bindings of {@link shiftPartialsKernel}, by name (binding k is the k-th). */
@@ -26,10 +31,10 @@ export const ShiftBindings = bindingLayout({
 /**
  * Move one block segment's partial sums to the factors shifted by the coarse step `c`
  * (`BlockStatistics.shift` of `src/schedule/blockStatistics.ts`), with no read of `P`: its row
- * sums `sum_j P / alpha_j` scale by `exp(-p c_col)`, its column sums `sum_i y_i P` by
- * `exp((r - 1) p (c_row - c_col) + p c_row)` (exact when every row reads one group, an estimate
- * until the next pass otherwise, as on the CPU). The row finish then gives `rho`, `In` and `y`.
- * Overrides `P`, `R = q / p`.
+ * sums `sum_j P / alpha_j` scale by `exp(-p c_col)`, the column sums `sum_i y_i P` of each
+ * convolution group by the factor `columnFactors` wrote (exact when the coarse space is, an
+ * estimate until the next pass otherwise, as on the CPU). The row finish then gives `rho`, `In`
+ * and `y`. Override `P`.
  */
 export function shiftPartialsKernel(): Kernel<typeof ShiftBindings> {
   const code = /* wgsl */ `
@@ -37,7 +42,6 @@ ${State.wgsl}
 ${gridWgsl}
 ${ShiftParams.wgsl}
 override P: f32;
-override R: f32;
 ${bindingsWgsl(ShiftBindings)}
 
 fn shiftOf(g: i32) -> f32 {
@@ -49,7 +53,6 @@ fn shiftOf(g: i32) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let k = flatWorkgroup(wid, nwg) * ${WORKGROUP}u + lid;
   if (state.converged != 0u) { return; }
-  let cRow = shiftOf(params.rowGroup);
   let cCol = shiftOf(params.colGroup);
   if (k < params.rowCount) {
     let pair = rowPart[params.rowBase + k];
@@ -57,7 +60,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   if (k < params.colCount) {
     let pair = colPart[params.colBase + k];
-    if (pair.y > 0.0) { colPart[params.colBase + k] = vec2f(pair.x + (R - 1.0) * P * (cRow - cCol) + P * cRow, pair.y); }
+    let factor = accel[params.factor0 + (k % params.span) / params.cols];
+    if (pair.y > 0.0) { colPart[params.colBase + k] = vec2f(pair.x + factor, pair.y); }
   }
 }
 `;

@@ -8,7 +8,7 @@ import { classBlocks, sweepPlan } from '../src/engines/plan.js';
 import { mlp } from '../src/network/builders.js';
 import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
-import { coarseSpace } from '../src/schedule/coarse.js';
+import { coarseSpace } from '../src/schedule/coarseSpace.js';
 import { NETS } from './support/fixNets.js';
 
 /** Blocks with a column unit of a variable satisfying `keep`, by brute force over the units. */

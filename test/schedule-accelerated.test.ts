@@ -14,7 +14,7 @@ import { updateExponent } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { AcceleratedSchedule } from '../src/schedule/accelerated.js';
 import { StatisticsRangeError } from '../src/schedule/blockStatistics.js';
-import { coarseSpace } from '../src/schedule/coarse.js';
+import { coarseSpace } from '../src/schedule/coarseSpace.js';
 import { NETS, scrambled } from './support/fixNets.js';
 import { maxLogImbalance, referenceProblem, uniformStream, varFactors, weightDistance } from './support/fixReference.js';
 

@@ -1,28 +1,46 @@
 /**
  * The accelerated schedule on the WebGPU engine (Dawn + SwiftShader): sweep for sweep the CPU
  * engine's accelerated schedule (objective, step, imbalance, passes per sweep, log factors) on an
- * MLP, a CNN with grouped and depthwise convolutions, residual nets with ties, (p, q) with
- * p != q both ways, biases, given start factors, split blocks and folded grids; the sweep that
- * ends after the coarse shift (no pass); a network beyond the one-workgroup coarse solve refused
- * by name. Through `balance()`: the default schedule on `webgpu`, the same network as the CPU, a
- * history that never rises (within float32 rounding), and the hand-over to the CPU continuing
- * with the accelerated schedule.
+ * MLP, a convolutional net with a residual connection, residual nets with ties, (p, q) with
+ * p != q both ways, biases (a coarse space that is not exact), given start factors, split blocks
+ * and folded grids; a sweep whose long step Armijo's test rejects (the safe region); the sweep
+ * that ends after the coarse shift (no pass); networks the GPU's coarse solve does not take
+ * (layers split by convolution group, more than 32 groups) run the same schedule on the CPU,
+ * which the result says (`cpu-schedule`). Through `balance()`: the default schedule on `webgpu`,
+ * the same network as the CPU, a history that never rises (within float32 rounding), and the
+ * hand-over to the CPU continuing with the accelerated schedule.
  */
 import { afterEach, describe, expect, vi } from 'vitest';
 import { balance } from '../src/balance.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import { ScheduleNotOnGpuError } from '../src/engines/engine.js';
 import { passCost, sweepPlan } from '../src/engines/plan.js';
 import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
-import { mlp } from '../src/network/builders.js';
+import { mlp, sequential } from '../src/network/builders.js';
+import type { Network } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { AcceleratedSchedule } from '../src/schedule/accelerated.js';
-import { coarseSpace } from '../src/schedule/coarse.js';
+import { coarseSpace } from '../src/schedule/coarseSpace.js';
 import { agree, MONOTONE, relative } from './helpers/engineAgreement.js';
 import { gpuIt, useGpu } from './helpers/gpu.js';
-import { cnnNet, convResidualNet, mlpNet, residualNet } from './support/fixNets.js';
+import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
 import { randomExponents, uniformStream, weightDistance } from './support/fixReference.js';
 
 const gpu = useGpu();
+
+/** A convolutional net with a residual connection and no grouped convolution (every layer one group of the coarse space). */
+function convNet(seed: number): Network {
+  return sequential(
+    [2, 6, 6],
+    [
+      { type: 'conv', channels: 5, kernel: 3, padding: 1 },
+      { type: 'conv', channels: 5, kernel: 3, padding: 1, skip: 1 },
+      { type: 'conv', channels: 6, kernel: 3, padding: 1, stride: 2 },
+      { type: 'dense', units: 4 },
+    ],
+    { seed, biasScale: 0.2 },
+  );
+}
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -35,20 +53,33 @@ describe('WebGPU engine, accelerated schedule, agrees with the CPU engine sweep 
     await agree(context, net, { p: 2, q: 2, schedule: 'accelerated', sweeps: 8 });
   });
 
-  gpuIt(gpu, 'CNN with grouped and depthwise convolutions, p != q', async (context) => {
-    await agree(context, cnnNet(2), { p: 2, q: 1, schedule: 'accelerated', sweeps: 8 });
-    // Here Armijo's test rejects a long step: the safe region (dispatched indirectly) runs, as on the CPU.
-    const problem = compileProblem(cnnNet(3), { p: 1.5, q: 3 });
-    const evaluation = passCost(problem, sweepPlan(problem, 'accelerated').evaluate);
-    const records = await agree(context, cnnNet(3), { p: 1.5, q: 3, schedule: 'accelerated', sweeps: 8 });
-    expect(records.map((r) => Math.round(r.passes / evaluation))).toContain(2);
-    expect(records.map((r) => Math.round(r.passes / evaluation))).toContain(1);
+  gpuIt(gpu, 'convolutional net with a residual connection, p != q', async (context) => {
+    await agree(context, convNet(1), { p: 2, q: 1, schedule: 'accelerated', sweeps: 6 });
+    await agree(context, convNet(2), { p: 1.5, q: 3, schedule: 'accelerated', sweeps: 6 });
   });
+
+  gpuIt(
+    gpu,
+    "a long step far too long: Armijo's test rejects it, the safe region (dispatched indirectly) runs, then the shorter long step, as on the CPU",
+    async (context) => {
+      for (const [p, q] of [
+        [2, 2],
+        [1.5, 3],
+      ]) {
+        const problem = compileProblem(mlpNet(3), { p, q });
+        const evaluation = passCost(problem, sweepPlan(problem, 'accelerated').evaluate);
+        const records = await agree(context, mlpNet(3), { p, q, schedule: 'accelerated', sweeps: 6, tuning: { longEta: 5 } });
+        const paths = records.map((r) => Math.round(r.passes / evaluation));
+        expect(paths[0], `(${p}, ${q})`).toBe(2);
+        expect(paths, `(${p}, ${q})`).toContain(1);
+      }
+    },
+  );
 
   gpuIt(gpu, 'residual nets with tied units (dense and convolutional)', async (context) => {
     await agree(context, residualNet(3), { p: 2, q: 2, schedule: 'accelerated', sweeps: 5 });
     await agree(context, residualNet(4), { p: 3, q: 1.5, schedule: 'accelerated', sweeps: 5 });
-    await agree(context, convResidualNet(4), { p: 2, q: 3, schedule: 'accelerated', sweeps: 5 });
+    await agree(context, convNet(4), { p: 2, q: 3, schedule: 'accelerated', sweeps: 5 });
   });
 
   gpuIt(gpu, 'random (p, q), q < p and q > p, and biases (a coarse space that is not exact)', async (context) => {
@@ -66,7 +97,7 @@ describe('WebGPU engine, accelerated schedule, agrees with the CPU engine sweep 
     const next = uniformStream(9);
     const initial = Float64Array.from({ length: problem.nVars }, () => 2 * next() - 1);
     await agree(context, net, { p: 2, q: 4, schedule: 'accelerated', sweeps: 6, initial });
-    await agree(context, cnnNet(2), { p: 2, q: 2, schedule: 'accelerated', sweeps: 6, tuning: { maxBufferBytes: 512, maxWorkgroupsPerDimension: 8 } });
+    await agree(context, convNet(2), { p: 2, q: 2, schedule: 'accelerated', sweeps: 6, tuning: { maxBufferBytes: 512, maxWorkgroupsPerDimension: 8 } });
   });
 
   gpuIt(gpu, 'a sweep whose coarse shift alone meets tol ends there, with no pass, as on the CPU', async (context) => {
@@ -102,17 +133,24 @@ describe('WebGPU engine, accelerated schedule, agrees with the CPU engine sweep 
     }
   });
 
-  gpuIt(gpu, 'a network with more groups of layers than the coarse solve holds is refused by name', async (context) => {
+  gpuIt(gpu, 'networks the GPU coarse solve does not take run the same schedule on the CPU, which the result says', async (context) => {
     const deep = mlp([3, ...Array.from({ length: 34 }, () => 4), 2], { seed: 1 });
     const problem = compileProblem(deep, { p: 2, q: 2 });
     expect(coarseSpace(problem).nGroups).toBeGreaterThan(32);
-    await expect(WebGpuEngine.create(problem, { schedule: 'accelerated' }, { device: context.device })).rejects.toThrow(/at most 32 groups of layers/);
-    // balance() then runs the same schedule on the CPU and says why.
-    const result = await balance(deep, { p: 2, q: 2, backend: 'webgpu', device: context.device });
-    expect(result.schedule).toBe('accelerated');
-    expect(result.backend).toBe('cpu');
-    expect(result.fallback?.kind).toBe('gpu-error');
-    expect(result.fallback?.message).toMatch(/at most 32 groups of layers/);
+    await expect(WebGpuEngine.create(problem, { schedule: 'accelerated' }, { device: context.device })).rejects.toThrow(ScheduleNotOnGpuError);
+    for (const [net, reason] of [
+      [deep, /at most 32 groups of layers/],
+      [cnnNet(2), /splits layer \d+ by convolution group/],
+    ] as const) {
+      const result = await balance(net, { p: 2, q: 2, backend: 'webgpu', device: context.device });
+      expect(result.schedule).toBe('accelerated');
+      expect(result.backend).toBe('cpu');
+      expect(result.fallback?.kind).toBe('cpu-schedule');
+      expect(result.fallback?.message).toMatch(reason);
+      expect(result.converged).toBe(true);
+    }
+    // The paper's schedules still run on the GPU there.
+    expect((await balance(cnnNet(2), { p: 2, q: 2, backend: 'webgpu', device: context.device, schedule: 'parallel' })).backend).toBe('webgpu');
   });
 });
 
@@ -120,7 +158,7 @@ describe('balance() on WebGPU with the accelerated schedule', () => {
   gpuIt(gpu, "is the default; gives the CPU's balanced network; the history never rises beyond float32 rounding", async ({ gpu: dawn }) => {
     for (const [net, p, q] of [
       [mlpNet(1, 'float32'), 2, 2],
-      [cnnNet(2), 1, 2],
+      [convNet(3), 1, 2],
       [residualNet(3), 3, 1.5],
     ] as const) {
       const copy = structuredClone(net);

@@ -130,7 +130,7 @@ describe('WebGPU rescaling kernel against the host rescale()', () => {
   gpuIt(gpu, 'blocks split over several segments (by groups and by rows) and grids folded into two dimensions', async (context) => {
     const grouped = groupedSplitNet({ dtype: 'float32', biasScale: 0.2 });
     const wide = mlp([3, 300, 2], { seed: 5, dtype: 'float32', biasScale: 0.3 });
-    const cases: [Network, Required<WebGpuTuning>][] = [
+    const cases: [Network, Required<Pick<WebGpuTuning, 'maxBufferBytes' | 'maxWorkgroupsPerDimension'>>][] = [
       [grouped, { maxBufferBytes: 600, maxWorkgroupsPerDimension: 3 }],
       [grouped, { maxBufferBytes: 200, maxWorkgroupsPerDimension: 2 }],
       [wide, { maxBufferBytes: 4096, maxWorkgroupsPerDimension: 3 }],

@@ -12,6 +12,7 @@ import { blockTileKernel } from '../shaders/blockTile.js';
 import { buildPowerKernel } from '../shaders/buildPower.wgsl.js';
 import { coarseRowsKernel } from '../shaders/coarseRows.wgsl.js';
 import { coarseSolveKernel } from '../shaders/coarseSolve.wgsl.js';
+import { columnFactorsKernel } from '../shaders/columnFactors.wgsl.js';
 import { columnSumsKernel } from '../shaders/columnSums.wgsl.js';
 import { finishSweepKernel } from '../shaders/finishSweep.wgsl.js';
 import { fusedSumsKernel } from '../shaders/fusedSums.wgsl.js';
@@ -41,6 +42,7 @@ const KERNELS: Kernel[] = [
   rescaleKernel(),
   coarseRowsKernel(),
   coarseSolveKernel(),
+  columnFactorsKernel(),
   shiftPartialsKernel(),
   acceleratedStepKernel(),
   acceleratedControlKernel(),
@@ -69,7 +71,7 @@ describe('kernel bindings by name', () => {
   it('every declared binding is used by at least one variant of the kernels sharing the declaration', () => {
     const families = new Map<object, string[]>();
     for (const kernel of KERNELS) families.set(kernel.bindings, [...(families.get(kernel.bindings) ?? []), kernel.code]);
-    expect(families.size).toBe(12);
+    expect(families.size).toBe(13);
     for (const [bindings, codes] of families) {
       for (const name of Object.keys(bindings)) {
         const uses = codes.map((code) => code.match(new RegExp(`\\b${name}\\b`, 'g'))?.length ?? 0);

@@ -12,9 +12,12 @@
  * - `gpu-error`: any other WebGPU failure (setup, validation, out of memory, a weight float32
  *   cannot hold, the final rescaling);
  * - `not-monotone`: a GPU batch increased the norm beyond float32 rounding;
- * - `stalled`: the GPU's float32 imbalance stopped shrinking above `tol`.
+ * - `stalled`: the GPU's float32 imbalance stopped shrinking above `tol`;
+ * - `cpu-schedule`: the WebGPU engine does not run the schedule on this network (the accelerated
+ *   schedule when its coarse space splits layers by convolution group, e.g. grouped or
+ *   depthwise convolutions, or has more than 32 groups): the CPU engine runs the same schedule.
  */
-export type FallbackKind = 'no-webgpu' | 'no-adapter' | 'software-adapter' | 'device-lost' | 'gpu-error' | 'not-monotone' | 'stalled';
+export type FallbackKind = 'no-webgpu' | 'no-adapter' | 'software-adapter' | 'device-lost' | 'gpu-error' | 'not-monotone' | 'stalled' | 'cpu-schedule';
 
 /** Why a run left (or never reached) WebGPU. */
 export interface Fallback {
@@ -24,4 +27,13 @@ export interface Fallback {
 }
 
 /** Every {@link FallbackKind}, for validation and tests. */
-export const FALLBACK_KINDS: readonly FallbackKind[] = ['no-webgpu', 'no-adapter', 'software-adapter', 'device-lost', 'gpu-error', 'not-monotone', 'stalled'];
+export const FALLBACK_KINDS: readonly FallbackKind[] = [
+  'no-webgpu',
+  'no-adapter',
+  'software-adapter',
+  'device-lost',
+  'gpu-error',
+  'not-monotone',
+  'stalled',
+  'cpu-schedule',
+];

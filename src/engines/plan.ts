@@ -2,7 +2,7 @@ import type { Schedule } from '../options.js';
 import { updateExponent } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import { acceleratedExponents } from '../schedule/accelerated.js';
-import { coarseSpace } from '../schedule/coarse.js';
+import { coarseSpace } from '../schedule/coarseSpace.js';
 
 /**
  * The schedule of the fix (MATH.md §4) written once, as data both engines execute.
@@ -139,7 +139,8 @@ export function sweepPlan(problem: Problem, schedule: Schedule): SweepPlan {
     finish = steps.length > 0 ? [columns(withVariables)] : [];
   } else {
     // The accelerated sweep evaluates its new point (twice when the safeguard falls back).
-    const accelerated: Update = { kind: 'accelerated', ...acceleratedExponents(problem), exact: coarseSpace(problem).exact };
+    const space = coarseSpace(problem);
+    const accelerated: Update = { kind: 'accelerated', ...acceleratedExponents(problem, space), exact: space.exact };
     steps = [{ variables: 'all', prepare: [], update: accelerated, refresh: evaluate }];
     finish = [];
   }

@@ -1,26 +1,31 @@
 import { WeightBalanceError } from '../errors.js';
 import type { Problem, ProblemBlock } from '../problem/problem.js';
-import { absPow, largestWeight, logAdd, powerOfTwoScale } from './powers.js';
+import { logAdd, logPowerSum } from './powers.js';
 
 /**
- * The balance statistics of MATH.md §3 as pure functions of a {@link Problem} and its log
+ * The balance statistics of MATH.md §3 as a pure function of a {@link Problem} and its log
  * factors: `rho[i] = alpha[i] (sum_j P[i,j] / alpha[j] + bias mass)` with `alpha = a^p`,
  * `In[v] = sum over the members of v of rho^r` and
  * `Out[v] = sum over the members h of v of (1 / alpha[h]) sum_i y[i] P[i,h]`, where
- * `y = rho^(r-1) alpha`. The per-unit finishing steps are shared with the CPU engine, which
- * keeps `P` and the row sums between sweeps; {@link balanceStatistics} computes everything
- * from the weights (reports, flows).
+ * `y = rho^(r-1) alpha`, all carried as natural logarithms (log-sum-exp), as the CPU engine's
+ * log passes do, so that no exponent or weight range underflows or overflows: the imbalance is
+ * exact whatever the range, even where `In` or `Out` themselves leave float64. For reports and
+ * the flows; the engines keep `P` and their own sums between sweeps.
  */
 
 /** `In`, `Out` and the objective at some log factors. */
 export interface BalanceStatistics {
-  /** `In[v]` per variable, in the network's own scale. */
+  /** `In[v]` per variable, in the network's own scale (`exp(logIn)`: 0 or Infinity where it leaves float64). */
   In: Float64Array;
-  /** `Out[v]` per variable, in the network's own scale. */
+  /** `Out[v]` per variable, in the network's own scale (`exp(logOut)`). */
   Out: Float64Array;
-  /** `F = ||W~||_{p,q}^q = sum_i rho[i]^r`, in the network's own scale. */
+  /** `F = ||W~||_{p,q}^q = sum_i rho[i]^r`, in the network's own scale (`exp(logF)`). */
   F: number;
-  /** `max_v |log(Out[v] / In[v])|` (0 when there are no variables). */
+  /** `log In[v]`, `log Out[v]` and `log F`, finite wherever the values are positive. */
+  logIn: Float64Array;
+  logOut: Float64Array;
+  logF: number;
+  /** `max_v |log(Out[v] / In[v])|` from the logarithms (0 when there are no variables). */
   maxLogImbalance: number;
 }
 
@@ -31,118 +36,105 @@ export function maxLogImbalance(In: ArrayLike<number>, Out: ArrayLike<number>): 
   return worst;
 }
 
-/**
- * Finish the row sums per unit, in place: on entry `rho[unit]` holds
- * `sum_j P[unit,j] / alpha[j]` plus the bias mass; on exit `rho = alpha * that`, the column
- * weights `y = rho^(r-1) alpha` (0 where `rho = 0`) and `In` per variable (overwritten).
- */
-export function finishRowSums(problem: Pick<Problem, 'unitVar' | 'r'>, alpha: Float64Array, rho: Float64Array, y: Float64Array, In: Float64Array): void {
-  const { unitVar, r } = problem;
-  In.fill(0);
-  for (let unit = 0; unit < rho.length; unit++) {
-    const value = rho[unit] * alpha[unit];
-    rho[unit] = value;
-    y[unit] = value > 0 ? (r === 1 ? 1 : Math.pow(value, r - 1)) * alpha[unit] : 0;
-    const v = unitVar[unit];
-    if (v >= 0) In[v] += r === 1 ? value : Math.pow(value, r);
-  }
-}
-
-/** `F = sum_i rho[i]^r` over the units with `rho > 0`. */
-export function objective(r: number, rho: Float64Array): number {
-  let F = 0;
-  for (let unit = 0; unit < rho.length; unit++) {
-    const value = rho[unit];
-    if (value > 0) F += r === 1 ? value : Math.pow(value, r);
-  }
-  return F;
+/** `log P[i, j] = log sum_t |w|^p` over the taps of row `i`'s edges (its `cols` columns), into `out`. */
+function logPowersOfRow(b: ProblemBlock, p: number, i: number, out: Float64Array): void {
+  const { weight, taps, cols } = b;
+  if (taps === 1)
+    for (let j = 0, t = i * cols; j < cols; j++, t++) {
+      const a = Math.abs(weight[t]);
+      out[j] = a > 0 ? p * Math.log(a) : -Infinity;
+    }
+  else for (let j = 0, t = i * cols * taps; j < cols; j++, t += taps) out[j] = logPowerSum(weight, t, t + taps, p);
 }
 
 /**
- * `Out` of every variable with a unit among the columns of `blocks`, from the column sums
- * `C[unit] = sum_i y[i] P[i,unit]` (already summed over those blocks): the members' `C / alpha`.
- * Other variables' `Out` is left as it is.
+ * Sums of exponentials per index, `log sum exp(l)`, kept as a running largest term `top` and
+ * the sum relative to it: one `exp` per term, and no term under- or overflows.
  */
-export function outFromColumnSums(
-  problem: Pick<Problem, 'unitVar'>,
-  blocks: readonly ProblemBlock[],
-  C: Float64Array,
-  invAlpha: Float64Array,
-  Out: Float64Array,
-): void {
-  const { unitVar } = problem;
-  const spans = new Map<number, number>();
-  for (const b of blocks) spans.set(b.colUnit0, b.cols * b.groups);
-  for (const [unit0, span] of spans) {
-    for (let unit = unit0; unit < unit0 + span; unit++) if (unitVar[unit] >= 0) Out[unitVar[unit]] = 0;
+class LogSums {
+  private readonly top: Float64Array;
+  private readonly sum: Float64Array;
+  constructor(n: number) {
+    this.top = new Float64Array(n).fill(-Infinity);
+    this.sum = new Float64Array(n);
   }
-  for (const [unit0, span] of spans) {
-    for (let unit = unit0; unit < unit0 + span; unit++) {
-      const v = unitVar[unit];
-      if (v >= 0) Out[v] += C[unit] * invAlpha[unit];
+  add(k: number, l: number): void {
+    const { top, sum } = this;
+    if (l <= top[k]) {
+      if (l > -Infinity) sum[k] += Math.exp(l - top[k]);
+    } else if (l > -Infinity) {
+      sum[k] = sum[k] * Math.exp(top[k] - l) + 1;
+      top[k] = l;
     }
   }
-}
-
-/** `alpha = a^p` per unit (1 for fixed units) from log factors per variable, and its inverse. */
-export function unitPowers(problem: Pick<Problem, 'unitVar' | 'p'>, logFactors: ArrayLike<number>, alpha: Float64Array, invAlpha: Float64Array): void {
-  const { unitVar, p } = problem;
-  for (let unit = 0; unit < alpha.length; unit++) {
-    const v = unitVar[unit];
-    const a = v >= 0 ? Math.exp(p * logFactors[v]) : 1;
-    alpha[unit] = a;
-    invAlpha[unit] = 1 / a;
+  /** `log sum` at index `k` (`-Infinity` for an empty sum). */
+  log(k: number): number {
+    return this.top[k] === -Infinity ? -Infinity : this.top[k] + Math.log(this.sum[k]);
   }
 }
 
-/** Visit every edge of a block with its aggregated `P = sum_t |scale * w|^p`, row unit and column unit. */
-function forEachEdge(b: ProblemBlock, p: number, scale: number, visit: (row: number, col: number, P: number) => void): void {
+/** Row pass in logarithms: adds `log sum_j P[i,j] exp(lx[col j])` of every row of `b` to `rows`. */
+function logRowSums(b: ProblemBlock, p: number, lx: Float64Array, rows: LogSums, scratch: Float64Array): void {
   const rowsPerGroup = b.rows / b.groups;
   for (let i = 0; i < b.rows; i++) {
     const c0 = b.colUnit0 + Math.floor(i / rowsPerGroup) * b.cols;
-    for (let j = 0; j < b.cols; j++) {
-      let P = 0;
-      for (let t = (i * b.cols + j) * b.taps, end = t + b.taps; t < end; t++) P += absPow(b.weight[t] * scale, p);
-      if (P > 0) visit(b.rowUnit0 + i, c0 + j, P);
-    }
+    logPowersOfRow(b, p, i, scratch);
+    let top = -Infinity;
+    for (let j = 0; j < b.cols; j++) top = Math.max(top, scratch[j] + lx[c0 + j]);
+    if (top === -Infinity) continue;
+    let sum = 0;
+    for (let j = 0; j < b.cols; j++) sum += Math.exp(scratch[j] + lx[c0 + j] - top);
+    rows.add(b.rowUnit0 + i, top + Math.log(sum));
+  }
+}
+
+/** Column pass in logarithms: adds `ly[row i] + log P[i,j]` of every edge of `b` to its column's sum. */
+function logColumnSums(b: ProblemBlock, p: number, ly: Float64Array, columns: LogSums, scratch: Float64Array): void {
+  const rowsPerGroup = b.rows / b.groups;
+  for (let i = 0; i < b.rows; i++) {
+    const y = ly[b.rowUnit0 + i];
+    if (y === -Infinity) continue;
+    const c0 = b.colUnit0 + Math.floor(i / rowsPerGroup) * b.cols;
+    logPowersOfRow(b, p, i, scratch);
+    for (let j = 0; j < b.cols; j++) columns.add(c0 + j, y + scratch[j]);
   }
 }
 
 /**
  * `In`, `Out`, `F` and the largest imbalance of a problem at the given log factors (one per
- * variable), in float64, from the weights (scaled by a power of two near the largest, exactly,
- * so no weight scale overflows). Pure: the problem's arrays are only read.
+ * variable), in float64 logarithms, from the weights. Pure: the problem's arrays are only read.
  */
 export function balanceStatistics(problem: Problem, logFactors: ArrayLike<number>): BalanceStatistics {
-  const { nUnits, nVars, p, q, r, blocks } = problem;
+  const { nUnits, nVars, unitVar, p, r, blocks } = problem;
   if (logFactors.length !== nVars) throw new WeightBalanceError(`balance statistics need ${nVars} log factors (one per variable), got ${logFactors.length}`);
-  const scale = powerOfTwoScale(largestWeight(blocks, problem.includeBiases));
-  const alpha = new Float64Array(nUnits);
-  const invAlpha = new Float64Array(nUnits);
-  unitPowers(problem, logFactors, alpha, invAlpha);
-  const rho = new Float64Array(nUnits);
-  for (const b of blocks) {
-    if (problem.includeBiases && b.bias) for (let i = 0; i < b.rows; i++) rho[b.rowUnit0 + i] += absPow(b.bias[i] * scale, p);
-    forEachEdge(b, p, scale, (row, col, P) => {
-      rho[row] += P * invAlpha[col];
-    });
+  const la = Float64Array.from(unitVar, (v) => (v >= 0 ? p * logFactors[v] : 0));
+  // log rho: the bias mass, plus log sum_j P[i,j] / alpha[j], times alpha[i].
+  const scratch = new Float64Array(Math.max(0, ...blocks.map((b) => b.cols)));
+  const lx = la.map((l) => -l);
+  const rowSums = new LogSums(nUnits);
+  logBiasMass(problem, 1).forEach((l, unit) => rowSums.add(unit, l));
+  for (const b of blocks) logRowSums(b, p, lx, rowSums, scratch);
+  const inSums = new LogSums(nVars);
+  const total = new LogSums(1);
+  const ly = new Float64Array(nUnits).fill(-Infinity);
+  for (let unit = 0; unit < nUnits; unit++) {
+    const lrho = rowSums.log(unit) + la[unit];
+    if (lrho === -Infinity) continue;
+    total.add(0, r * lrho);
+    if (unitVar[unit] >= 0) inSums.add(unitVar[unit], r * lrho);
+    ly[unit] = (r - 1) * lrho + la[unit];
   }
-  const y = new Float64Array(nUnits);
-  const In = new Float64Array(nVars);
-  finishRowSums(problem, alpha, rho, y, In);
-  const C = new Float64Array(nUnits);
-  for (const b of blocks)
-    forEachEdge(b, p, scale, (row, col, P) => {
-      C[col] += y[row] * P;
-    });
-  const Out = new Float64Array(nVars);
-  outFromColumnSums(problem, blocks, C, invAlpha, Out);
-  const unscale = Math.pow(scale, -q);
-  for (let v = 0; v < nVars; v++) {
-    In[v] *= unscale;
-    Out[v] *= unscale;
-  }
-  return { In, Out, F: objective(r, rho) * unscale, maxLogImbalance: maxLogImbalance(In, Out) };
+  // log C[h] = log sum_i y[i] P[i,h]; Out[v] sums C / alpha over the members of v.
+  const columnSums = new LogSums(nUnits);
+  for (const b of blocks) logColumnSums(b, p, ly, columnSums, scratch);
+  const outSums = new LogSums(nVars);
+  for (let unit = 0; unit < nUnits; unit++) if (unitVar[unit] >= 0) outSums.add(unitVar[unit], columnSums.log(unit) - la[unit]);
+  const logIn = Float64Array.from({ length: nVars }, (_, v) => inSums.log(v));
+  const logOut = Float64Array.from({ length: nVars }, (_, v) => outSums.log(v));
+  let worst = 0;
+  for (let v = 0; v < nVars; v++) worst = Math.max(worst, Math.abs(logOut[v] - logIn[v]));
+  const logF = total.log(0);
+  return { In: logIn.map(Math.exp), Out: logOut.map(Math.exp), F: Math.exp(logF), logIn, logOut, logF, maxLogImbalance: worst };
 }
 
 /**

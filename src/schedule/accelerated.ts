@@ -2,8 +2,9 @@ import { updateExponent } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import type { CoarseLayout, LogPasses } from './blockStatistics.js';
 import { BlockStatistics, coarseLayout } from './blockStatistics.js';
-import type { CoarseSpace } from './coarse.js';
-import { coarseSpace, solveCoarse } from './coarse.js';
+import { solveCoarse } from './coarse.js';
+import type { CoarseSpace } from './coarseSpace.js';
+import { coarseSpace } from './coarseSpace.js';
 
 /** What one accelerated sweep did. */
 export interface AcceleratedRecord {
@@ -66,7 +67,7 @@ export class AcceleratedSchedule {
     this.layout = coarseLayout(problem, this.space);
     this.u = new Float64Array(problem.nVars);
     if (initial) this.u.set(initial);
-    const exponents = acceleratedExponents(problem);
+    const exponents = acceleratedExponents(problem, this.space);
     this.safeEta = exponents.safeEta;
     this.shortLongEta = Math.min(longEta ?? Infinity, exponents.shortLongEta);
     this.longEta = longEta ?? exponents.longEta;
@@ -146,13 +147,15 @@ export interface AcceleratedExponents {
 
 /**
  * 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its rows;
- * a tie group (residual connections) is not, and takes the alternating exponent (equal to
- * 1/(p+q) for q <= p, smaller for q > p), as every net does after a fallback.
+ * a tie group (residual connections) is not, nor is a channel of a depthwise chain unless the
+ * coarse space shifts every channel on its own (it then removes what the step excites): they take
+ * the alternating exponent (equal to 1/(p+q) for q <= p, smaller for q > p), as every net does
+ * after a fallback.
  */
-export function acceleratedExponents(problem: Problem): AcceleratedExponents {
+export function acceleratedExponents(problem: Problem, space: CoarseSpace = coarseSpace(problem)): AcceleratedExponents {
   const shortLongEta = updateExponent(problem.p, problem.q, 'alternating');
   return {
-    longEta: hasTies(problem) ? shortLongEta : 1 / (problem.p + problem.q),
+    longEta: hasTies(problem) || space.merged ? shortLongEta : 1 / (problem.p + problem.q),
     shortLongEta,
     safeEta: updateExponent(problem.p, problem.q, 'parallel'),
   };

@@ -1,7 +1,8 @@
 import { logAdd } from '../math/powers.js';
 import type { Problem } from '../problem/problem.js';
-import type { CoarseRows, CoarseSpace } from './coarse.js';
+import type { CoarseRows } from './coarse.js';
 import { rowLogShifts } from './coarse.js';
+import type { CoarseSpace } from './coarseSpace.js';
 
 /**
  * The passes over `P` in logarithms, as the CPU engine runs them (its `BlockSums`, linear or
@@ -139,26 +140,24 @@ export class BlockStatistics {
   /** The coarse model's rows at the current statistics (see `CoarseRows`). */
   coarseRows(space: CoarseSpace, layout: CoarseLayout): CoarseRows {
     const { problem } = this;
-    const term = new Float64Array(problem.nUnits);
-    const fixedShare = new Float64Array(problem.nUnits);
-    const shares = new Float64Array(layout.groups.length);
     const { r } = problem;
-    for (let unit = 0; unit < problem.nUnits; unit++) {
-      const value = this.rho[unit];
-      term[unit] = value > 0 ? (r === 1 ? value : Math.pow(value, r)) : 0;
-    }
-    const mass = new Float64Array(problem.nUnits);
-    mass.set(this.bias);
+    const term = Float64Array.from(this.rho, (value) => (value > 0 ? (r === 1 ? value : Math.pow(value, r)) : 0));
+    const fraction = this.pairFractions(space);
+    const mass = this.bias.slice();
+    const fixedShare = this.bias.slice();
+    const shares = new Float64Array(layout.groups.length);
     problem.blocks.forEach((b, k) => {
-      for (let i = 0; i < b.rows; i++) mass[b.rowUnit0 + i] += this.S[k][i];
-    });
-    fixedShare.set(this.bias);
-    problem.blocks.forEach((b, k) => {
-      const g = space.blockColGroup[k];
+      const perGroup = b.rows / b.groups;
       for (let i = 0; i < b.rows; i++) {
         const unit = b.rowUnit0 + i;
-        if (g < 0) fixedShare[unit] += this.S[k][i];
-        else shares[layout.slot[k][i]] = this.S[k][i];
+        const S = this.S[k][i];
+        mass[unit] += S;
+        const pair = space.groupBase[k] + Math.floor(i / perGroup);
+        let slot = layout.slot[k][i];
+        for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) {
+          if (space.partGroup[t] < 0) fixedShare[unit] += S * fraction[t];
+          else shares[slot++] = S * fraction[t];
+        }
       }
     });
     for (let unit = 0; unit < problem.nUnits; unit++) {
@@ -176,29 +175,96 @@ export class BlockStatistics {
    */
   shift(space: CoarseSpace, rows: CoarseRows, c: Float64Array): void {
     const { problem } = this;
-    const { p, r } = problem;
+    const { p, r, blocks } = problem;
+    const fraction = this.pairFractions(space);
     const logShift = rowLogShifts(rows, c, p);
-    const groupScale = (g: number): number => (g >= 0 ? Math.exp(p * c[g]) : 1);
+    const shiftOf = (g: number): number => (g >= 0 ? c[g] : 0);
+    // y = rho^(r-1) alpha moves by yFactor per row; a column sum by the mean over the rows reading it.
+    const yFactor = Float64Array.from(logShift, (l, unit) => Math.exp((r - 1) * l + p * shiftOf(space.unitGroup[unit])));
+    const columnFactor = new Float64Array(space.groupBase[blocks.length]);
+    for (const k of this.columnBlocks) {
+      for (let g = 0; g < blocks[k].groups; g++) columnFactor[space.groupBase[k] + g] = this.meanRowFactor(k, g, yFactor);
+    }
+    blocks.forEach((b, k) => {
+      const perGroup = b.rows / b.groups;
+      const S = this.S[k];
+      for (let i = 0; i < b.rows; i++) {
+        const pair = space.groupBase[k] + Math.floor(i / perGroup);
+        let scale = 0;
+        for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) scale += fraction[t] * Math.exp(-p * shiftOf(space.partGroup[t]));
+        S[i] *= scale;
+      }
+    });
     for (let unit = 0; unit < problem.nUnits; unit++) {
-      const s = groupScale(space.unitGroup[unit]);
+      const s = Math.exp(p * shiftOf(space.unitGroup[unit]));
       this.alpha[unit] *= s;
       this.invAlpha[unit] /= s;
       this.rho[unit] *= Math.exp(logShift[unit]);
     }
-    problem.blocks.forEach((b, k) => {
-      const column = 1 / groupScale(space.blockColGroup[k]);
-      const S = this.S[k];
-      for (let i = 0; i < b.rows; i++) S[i] *= column;
-      // y = rho^(r-1) alpha of the block's rows: one factor for all of them when the model is
-      // exact (then every row of the block moves by its own shift against this block's columns).
-      const rowShiftOfBlock =
-        p * ((space.blockRowGroup[k] >= 0 ? c[space.blockRowGroup[k]] : 0) - (space.blockColGroup[k] >= 0 ? c[space.blockColGroup[k]] : 0));
-      const rowFactor = Math.exp((r - 1) * rowShiftOfBlock) * groupScale(space.blockRowGroup[k]);
+    for (const k of this.columnBlocks) {
+      const b = blocks[k];
       const C = this.C[k];
-      for (let c0 = b.colUnit0; c0 < b.colUnit0 + b.cols * b.groups; c0++) C[c0] *= rowFactor;
-    });
+      for (let j = 0; j < b.cols * b.groups; j++) C[b.colUnit0 + j] *= columnFactor[space.groupBase[k] + Math.floor(j / b.cols)];
+    }
     this.finishRows();
     this.finishColumns();
+  }
+
+  /**
+   * How each pair's row sums split over the groups of its columns (indexed like
+   * `space.partGroup`): 1 for a pair whose columns lie in one group; otherwise the shares of the
+   * pair's column sums `C / alpha`, the row-weighted mean split, which the model takes for every row.
+   */
+  private pairFractions(space: CoarseSpace): Float64Array {
+    const { blocks } = this.problem;
+    const { groupBase, partStart, partGroup } = space;
+    const fraction = new Float64Array(partGroup.length).fill(1);
+    blocks.forEach((b, k) => {
+      for (let g = 0; g < b.groups; g++) {
+        const pair = groupBase[k] + g;
+        const t0 = partStart[pair];
+        const n = partStart[pair + 1] - t0;
+        if (n === 1) continue;
+        fraction.fill(0, t0, t0 + n);
+        let total = 0;
+        for (let unit = b.colUnit0 + g * b.cols; unit < b.colUnit0 + (g + 1) * b.cols; unit++) {
+          const w = this.C[k][unit] * this.invAlpha[unit];
+          let t = t0;
+          while (partGroup[t] !== space.unitGroup[unit]) t++;
+          fraction[t] += w;
+          total += w;
+        }
+        for (let t = t0; t < t0 + n; t++) fraction[t] = total > 0 ? fraction[t] / total : 1 / n;
+      }
+    });
+    return fraction;
+  }
+
+  /** The mean of `factor` over the rows of convolution group `g` of block `k`, weighted by their share `y * S` of its column sums. */
+  private meanRowFactor(k: number, g: number, factor: Float64Array): number {
+    const b = this.problem.blocks[k];
+    const { r } = this.problem;
+    const perGroup = b.rows / b.groups;
+    const first = b.rowUnit0 + g * perGroup;
+    let uniform = true;
+    for (let unit = first + 1; unit < first + perGroup && uniform; unit++) uniform = factor[unit] === factor[first];
+    if (uniform) return factor[first];
+    // Weights in logarithms, relative to the largest, so that no product over- or underflows.
+    const lw = Float64Array.from({ length: perGroup }, (_, i) => {
+      const unit = first + i;
+      return (r - 1) * Math.log(this.rho[unit]) + Math.log(this.alpha[unit]) + Math.log(this.S[k][g * perGroup + i]);
+    });
+    let top = -Infinity;
+    for (const l of lw) if (l > top) top = l;
+    if (!(top > -Infinity)) return factor[first];
+    let sum = 0;
+    let weighted = 0;
+    lw.forEach((l, i) => {
+      const w = Number.isNaN(l) ? 0 : Math.exp(l - top);
+      sum += w;
+      weighted += w * factor[first + i];
+    });
+    return weighted / sum;
   }
 
   private count(blockIndices: number[]): void {
@@ -273,29 +339,35 @@ export class BlockStatistics {
 export interface CoarseLayout {
   start: Int32Array;
   groups: Int32Array;
-  /** `slot[k][i]`: the CSR index of block `k`'s share of its row `i` (-1: a fixed column group). */
+  /** `slot[k][i]`: the first CSR index of block `k`'s shares of its row `i`, one per shifted group its columns hold. */
   slot: Int32Array[];
 }
 
-/** The CSR layout of the coarse rows: one share per (row, incoming block reading a shifted group). */
+/** The CSR layout of the coarse rows: one share per (row, incoming block, shifted group of the columns it reads). */
 export function coarseLayout(problem: Problem, space: CoarseSpace): CoarseLayout {
+  const shifted = (pair: number): number[] => {
+    const groups: number[] = [];
+    for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) if (space.partGroup[t] >= 0) groups.push(space.partGroup[t]);
+    return groups;
+  };
+  const pairOf = (k: number, i: number): number => {
+    const b = problem.blocks[k];
+    return space.groupBase[k] + Math.floor(i / (b.rows / b.groups));
+  };
   const count = new Int32Array(problem.nUnits + 1);
   problem.blocks.forEach((b, k) => {
-    if (space.blockColGroup[k] < 0) return;
-    for (let i = 0; i < b.rows; i++) count[b.rowUnit0 + i + 1]++;
+    for (let i = 0; i < b.rows; i++) count[b.rowUnit0 + i + 1] += shifted(pairOf(k, i)).length;
   });
   for (let unit = 0; unit < problem.nUnits; unit++) count[unit + 1] += count[unit];
   const start = count;
   const fill = start.slice(0, problem.nUnits);
   const groups = new Int32Array(start[problem.nUnits]);
-  const slot = problem.blocks.map((b, k) => {
-    const g = space.blockColGroup[k];
-    return Int32Array.from({ length: b.rows }, (_, i) => {
-      if (g < 0) return -1;
-      const t = fill[b.rowUnit0 + i]++;
-      groups[t] = g;
-      return t;
-    });
-  });
+  const slot = problem.blocks.map((b, k) =>
+    Int32Array.from({ length: b.rows }, (_, i) => {
+      const first = fill[b.rowUnit0 + i];
+      for (const g of shifted(pairOf(k, i))) groups[fill[b.rowUnit0 + i]++] = g;
+      return first;
+    }),
+  );
   return { start, groups, slot };
 }

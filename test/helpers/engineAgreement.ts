@@ -37,7 +37,7 @@ export function relative(a: number, b: number): number {
 /** Run both engines for the same sweeps and compare everything they report; returns the GPU's sweeps. */
 export async function agree(context: GpuContext, net: Network, c: Case): Promise<SweepRecord[]> {
   const problem = compileProblem(net, { p: c.p, q: c.q, includeBiases: c.includeBiases });
-  const cpu = new CpuEngine(problem, { schedule: c.schedule, initial: c.initial });
+  const cpu = new CpuEngine(problem, { schedule: c.schedule, initial: c.initial, longEta: c.tuning?.longEta });
   const engine = await WebGpuEngine.create(problem, { schedule: c.schedule, initial: c.initial }, { device: context.device }, c.tuning);
   try {
     expect(engine.normScale).toBe(cpu.normScale);

@@ -92,6 +92,65 @@ export const NETS: Record<string, (seed: number, dtype?: Dtype) => Network> = {
   dag: dagNet,
 };
 
+/** Depthwise chains: a plain conv, two depthwise convs (each channel a chain), a grouped 1x1 conv (2 groups), a dense head. */
+export function depthwiseNet(seed: number, dtype: Dtype = 'float64'): Network {
+  return sequential(
+    [4, 6, 6],
+    [
+      { type: 'conv', channels: 8, kernel: 3, padding: 1 },
+      { type: 'conv', channels: 8, kernel: 3, padding: 1, groups: 8 },
+      { type: 'conv', channels: 8, kernel: 3, padding: 1, groups: 8 },
+      { type: 'conv', channels: 8, kernel: 1, groups: 2 },
+      { type: 'dense', units: 4 },
+    ],
+    { seed, dtype, biasScale: 0.2 },
+  );
+}
+
+/**
+ * Two inverted residual blocks (MobileNetV2-like): expand 1x1, depthwise 3x3, project 1x1 added
+ * to the block's input, so layers 1, 4 and 7 are tied; then a dense head.
+ */
+export function invertedResidualNet(seed: number, dtype: Dtype = 'float64'): Network {
+  return sequential(
+    [3, 6, 6],
+    [
+      { type: 'conv', channels: 8, kernel: 3, padding: 1 },
+      { type: 'conv', channels: 16, kernel: 1 },
+      { type: 'conv', channels: 16, kernel: 3, padding: 1, groups: 16 },
+      { type: 'conv', channels: 8, kernel: 1, skip: 1 },
+      { type: 'conv', channels: 16, kernel: 1 },
+      { type: 'conv', channels: 16, kernel: 3, padding: 1, groups: 16 },
+      { type: 'conv', channels: 8, kernel: 1, skip: 4 },
+      { type: 'dense', units: 5 },
+    ],
+    { seed, dtype, biasScale: 0.2 },
+  );
+}
+
+/** A depthwise conv between two pointwise convs, with `channels` depthwise channels (2 x channels coarse groups when each has its own). */
+export function wideDepthwiseNet(seed: number, channels = 48, dtype: Dtype = 'float64'): Network {
+  return sequential(
+    [3, 6, 6],
+    [
+      { type: 'conv', channels, kernel: 1 },
+      { type: 'conv', channels, kernel: 3, padding: 1, groups: channels },
+      { type: 'conv', channels: 16, kernel: 1 },
+      { type: 'dense', units: 5 },
+    ],
+    { seed, dtype, biasScale: 0.2 },
+  );
+}
+
+/** The convolutional nets of the pass-count figures (bench/passRatio.ts) and bounds (test/schedule-coarse.test.ts), beside `NETS`. */
+export const CONV_NETS: Record<string, (seed: number) => Network> = {
+  cnn: (seed) => cnnNet(seed),
+  'conv-residual': (seed) => convResidualNet(seed),
+  depthwise: (seed) => depthwiseNet(seed),
+  'inverted-residual': (seed) => invertedResidualNet(seed),
+  'wide-depthwise': (seed) => wideDepthwiseNet(seed),
+};
+
 /**
  * Rescale a network by random factors `10^U(-decades, decades)` per variable of `ref` (tie groups
  * share one factor; fixed and frozen units keep 1): the same function, badly balanced.

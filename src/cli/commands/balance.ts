@@ -57,7 +57,8 @@ ${BALANCE_OPTION_USAGE}
                              activation of a state dict; folded BatchNorms...)
                              fallback: null, or { kind, message } when the run left (or
                                never reached) WebGPU; kind is one of no-webgpu, no-adapter,
-                               software-adapter, device-lost, gpu-error, not-monotone, stalled
+                               software-adapter, device-lost, gpu-error, not-monotone, stalled,
+                               cpu-schedule
                              passes: reads of the |W|^p matrices by the sweeps (what a run costs)`;
 
 /** One line per node that fixed units. */

@@ -1,10 +1,11 @@
-import { ACCEL_PREDICTED0, COARSE_ROW_FLOATS } from '../../../shaders/accelerated.js';
+import { COARSE_ROW_FLOATS } from '../../../shaders/accelerated.js';
 import type { ControlModeName } from '../../../shaders/acceleratedControl.wgsl.js';
 import { acceleratedControlKernel, ControlMode, ControlParams } from '../../../shaders/acceleratedControl.wgsl.js';
 import type { StepModeName } from '../../../shaders/acceleratedStep.wgsl.js';
 import { AcceleratedStepParams, acceleratedStepKernel, StepMode } from '../../../shaders/acceleratedStep.wgsl.js';
 import { CoarseRowsParams, coarseRowsKernel } from '../../../shaders/coarseRows.wgsl.js';
 import { CoarseSolveParams, coarseSolveKernel } from '../../../shaders/coarseSolve.wgsl.js';
+import { ColumnFactorsParams, columnFactorsKernel } from '../../../shaders/columnFactors.wgsl.js';
 import { WORKGROUP } from '../../../shaders/common.js';
 import { ShiftParams, shiftPartialsKernel } from '../../../shaders/shiftPartials.wgsl.js';
 import type { Problem } from '../../problem/problem.js';
@@ -31,6 +32,7 @@ export const ACCELERATED_U_COPIES = 5;
 interface AcceleratedKernels {
   rows: CompiledKernel<ReturnType<typeof coarseRowsKernel>['bindings']>;
   solve: CompiledKernel<ReturnType<typeof coarseSolveKernel>['bindings']>;
+  factors: CompiledKernel<ReturnType<typeof columnFactorsKernel>['bindings']>;
   shift: CompiledKernel<ReturnType<typeof shiftPartialsKernel>['bindings']>;
   step: CompiledKernel<ReturnType<typeof acceleratedStepKernel>['bindings']>;
   control: CompiledKernel<ReturnType<typeof acceleratedControlKernel>['bindings']>;
@@ -39,14 +41,15 @@ interface AcceleratedKernels {
 /** Compile (or take from the per-device cache) the accelerated schedule's kernels. */
 export async function compileAcceleratedKernels(device: GPUDevice, problem: Problem, update: AcceleratedUpdate): Promise<AcceleratedKernels> {
   const { p, r } = problem;
-  const [rows, solve, shift, step, control] = await Promise.all([
+  const [rows, solve, factors, shift, step, control] = await Promise.all([
     compileKernel(device, coarseRowsKernel(), { R: r }),
     compileKernel(device, coarseSolveKernel(), { P: p, R: r }),
-    compileKernel(device, shiftPartialsKernel(), { P: p, R: r }),
+    compileKernel(device, columnFactorsKernel(), { R: r }),
+    compileKernel(device, shiftPartialsKernel(), { P: p }),
     compileKernel(device, acceleratedStepKernel(), { P: p, R: r, LONG_ETA: update.longEta, SHORT_ETA: update.shortLongEta, SAFE_ETA: update.safeEta }),
     compileKernel(device, acceleratedControlKernel(), {}),
   ]);
-  return { rows, solve, shift, step, control };
+  return { rows, solve, factors, shift, step, control };
 }
 
 /** What the accelerated encoder is made from. */
@@ -85,6 +88,7 @@ export class AcceleratedEncoder implements ScheduleEncoder {
   private readonly groups: {
     rows: GPUBindGroup;
     solve: GPUBindGroup;
+    factors: GPUBindGroup;
     shifts: GPUBindGroup[];
     step: Record<StepModeName, GPUBindGroup>;
     control: Record<ControlModeName, GPUBindGroup>;
@@ -99,13 +103,18 @@ export class AcceleratedEncoder implements ScheduleEncoder {
     const { nUnits, nVars } = problem;
     const S = BufferUsage.STORAGE;
     const predictedGroups = Math.ceil(nVars / WORKGROUP);
-    const accel = res.buffer('accelerated scalars, coarse shift, predicted decrease', (ACCEL_PREDICTED0 + predictedGroups) * 4, S | BufferUsage.COPY_DST);
+    const accel = res.buffer(
+      'accelerated scalars, coarse shift, predicted decrease, column factors',
+      (tables.factor0 + tables.nPairs) * 4,
+      S | BufferUsage.COPY_DST,
+    );
+    const pairTable = res.buffer('coarse pair rows', tables.pairTable.byteLength, S | BufferUsage.COPY_DST, tables.pairTable);
     const coarseRows = res.buffer('coarse rows', nUnits * COARSE_ROW_FLOATS * 4, S);
     const coarseTopology = res.buffer('coarse row topology', tables.coarseTopology.byteLength, S | BufferUsage.COPY_DST, tables.coarseTopology);
     const coarseLayers = res.buffer('coarse layers', tables.layers.byteLength, S | BufferUsage.COPY_DST, tables.layers);
     const grids: number[] = [];
     const record = recorder(grids);
-    this.groups = { rows: null as never, solve: null as never, shifts: [], step: {} as never, control: {} as never };
+    this.groups = { rows: null as never, solve: null as never, factors: null as never, shifts: [], step: {} as never, control: {} as never };
     // The template is recorded by the very code that replays it (the long region, with its decision).
     this.region(record.encoder, sweep, 'long', record.dispatch, true);
     const template = Uint32Array.from(grids);
@@ -162,6 +171,16 @@ export class AcceleratedEncoder implements ScheduleEncoder {
         coarseRows,
         coarseLayers,
       }),
+      factors: bind(device, 'column factors', kernels.factors, {
+        params: res.uniform('column factors parameters', ColumnFactorsParams, { nPairs: tables.nPairs, rowOffset: tables.nPairs + 1, factor0: tables.factor0 }),
+        state: b.state,
+        accel,
+        logRho: b.logRho,
+        logAlpha: b.logAlpha,
+        rowPart: b.rowPart,
+        coarseRows,
+        pairTable,
+      }),
       shifts: tables.shifts.map((shift, k) =>
         bind(device, `shift partials of segment ${k}`, kernels.shift, {
           params: res.uniform(`shift parameters of segment ${k}`, ShiftParams, shift),
@@ -201,6 +220,12 @@ export class AcceleratedEncoder implements ScheduleEncoder {
     sweep.perUnit(encoder, this.ctx.kernels.rows, this.groups.rows, this.ctx.problem.nUnits);
     this.single(encoder, this.ctx.kernels.solve, this.groups.solve);
     if (!exact) this.perVariable(encoder, sweep, 'base');
+    if (this.ctx.tables.nPairs > 0) {
+      encoder.setPipeline(this.ctx.kernels.factors.pipeline);
+      encoder.setBindGroup(0, this.groups.factors);
+      const [x, y] = foldGrid(this.ctx.tables.nPairs, this.ctx.maxPerDimension);
+      encoder.dispatchWorkgroups(x, y);
+    }
     this.perVariable(encoder, sweep, 'shift');
     this.shiftPartials(encoder);
     sweep.rowFinish(encoder);

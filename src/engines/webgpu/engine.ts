@@ -28,6 +28,8 @@ export interface WebGpuTuning {
   maxBufferBytes?: number;
   /** Most workgroups per grid dimension before a grid is folded into two (default: the device's limit). */
   maxWorkgroupsPerDimension?: number;
+  /** The accelerated schedule's long-step exponent instead of its own (tests only: a step far too long must fall back, as with `CpuEngineOptions.longEta`). */
+  longEta?: number;
 }
 
 /**
@@ -67,7 +69,7 @@ export class WebGpuEngine implements Engine {
     private readonly problem: Problem,
     private readonly options: EngineOptions,
     acquired: AcquiredDevice,
-    tuning: WebGpuTuning,
+    private readonly tuning: WebGpuTuning,
   ) {
     this.scope = new DeviceScope(acquired);
     this.adapter = acquired.adapter;
@@ -107,7 +109,7 @@ export class WebGpuEngine implements Engine {
     const [kernels, acceleratedKernels] = await this.scope.scoped(() =>
       Promise.all([
         compileSweepKernels(device, this.problem, plan, this.segments),
-        accelerated ? compileAcceleratedKernels(device, this.problem, accelerated) : null,
+        accelerated ? compileAcceleratedKernels(device, this.problem, withLongEta(accelerated, this.tuning.longEta)) : null,
       ]),
     );
     this.accelerated = accelerated !== null;
@@ -242,6 +244,11 @@ export class WebGpuEngine implements Engine {
     this.resources.destroy();
     this.scope.close();
   }
+}
+
+/** The accelerated update with the long step's exponent overridden (and the shorter one at most that), as `AcceleratedSchedule` does. */
+function withLongEta(update: AcceleratedUpdate, longEta: number | undefined): AcceleratedUpdate {
+  return longEta === undefined ? update : { ...update, longEta, shortLongEta: Math.min(longEta, update.shortLongEta) };
 }
 
 /** The plan's accelerated update, if its step is one. */
