@@ -171,6 +171,10 @@ describe('balance() with the WebGPU backend', () => {
       const net = cnnNet(9);
       // The paper's update: the accelerated schedule runs this CNN (layers split by convolution group) on the CPU.
       await balance(net, { p: 1.5, q: 2, backend: 'webgpu', device, tol: 1e-5, schedule: 'parallel' });
+      // The accelerated schedule's buffers (coarse tables, indirect arguments, snapshots) too.
+      const accelerated = await balance(mlpNet(9), { p: 1.5, q: 2, backend: 'webgpu', device, tol: 1e-5 });
+      expect([accelerated.schedule, accelerated.backend]).toEqual(['accelerated', 'webgpu']);
+      expect(made.some((b) => b.label.includes('accelerated indirect arguments'))).toBe(true);
       expect(made.length).toBeGreaterThan(10);
       expect(made.every((b) => b.label.startsWith('weight-balance '))).toBe(true);
       expect(made.filter((b) => !freed.has(b))).toEqual([]);
@@ -183,6 +187,7 @@ describe('balance() with the WebGPU backend', () => {
         device,
         tol: 0,
         maxSweeps: 10000,
+        schedule: 'parallel',
         signal: controller.signal,
         onSweep: ({ sweep }) => {
           if (sweep === 16) controller.abort();
