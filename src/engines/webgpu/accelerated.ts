@@ -83,13 +83,8 @@ function recorder(grids: number[]): { encoder: GPUComputePassEncoder; dispatch: 
  * engine counts its passes.
  */
 export class AcceleratedEncoder implements ScheduleEncoder {
-  private readonly args: { long: GPUBuffer; safe: GPUBuffer };
-  private readonly regionWords: number;
-  private readonly groups: {
-    rows: GPUBindGroup;
-    solve: GPUBindGroup;
-    factors: GPUBindGroup;
-    shifts: GPUBindGroup[];
+  private readonly args: RegionArguments;
+  private readonly groups: ReturnType<typeof coarseGroups> & {
     step: Record<StepModeName, GPUBindGroup>;
     control: Record<ControlModeName, GPUBindGroup>;
   };
@@ -99,112 +94,20 @@ export class AcceleratedEncoder implements ScheduleEncoder {
     private readonly update: AcceleratedUpdate,
     sweep: SweepEncoder,
   ) {
-    const { device, resources: res, problem, buffers: b, tables, kernels, topology } = ctx;
-    const { nUnits, nVars } = problem;
-    const S = BufferUsage.STORAGE;
-    const predictedGroups = Math.ceil(nVars / WORKGROUP);
-    const accel = res.buffer(
-      'accelerated scalars, coarse shift, predicted decrease, column factors',
-      (tables.factor0 + tables.nPairs) * 4,
-      S | BufferUsage.COPY_DST,
-    );
-    const pairTable = res.buffer('coarse pair rows', tables.pairTable.byteLength, S | BufferUsage.COPY_DST, tables.pairTable);
-    const coarseRows = res.buffer('coarse rows', nUnits * COARSE_ROW_FLOATS * 4, S);
-    const coarseTopology = res.buffer('coarse row topology', tables.coarseTopology.byteLength, S | BufferUsage.COPY_DST, tables.coarseTopology);
-    const coarseLayers = res.buffer('coarse layers', tables.layers.byteLength, S | BufferUsage.COPY_DST, tables.layers);
+    const buffers = coarseBuffers(ctx);
+    const step = stepGroups(ctx, buffers.accel);
+    // The arguments' layout is recorded by the very code that replays them (the long region, with
+    // its decision); the recorder ignores pipelines and bind groups.
     const grids: number[] = [];
     const record = recorder(grids);
-    this.groups = { rows: null as never, solve: null as never, factors: null as never, shifts: [], step: {} as never, control: {} as never };
-    // The template is recorded by the very code that replays it (the long region, with its decision).
-    this.region(record.encoder, sweep, 'long', record.dispatch, true);
+    this.region(record.encoder, sweep, step.long, step.long, record.dispatch);
     const template = Uint32Array.from(grids);
-    this.regionWords = template.length;
     const args = (region: string, data?: Uint32Array): GPUBuffer =>
-      res.buffer(`accelerated indirect arguments (${region} region)`, template.byteLength, S | BufferUsage.INDIRECT | BufferUsage.COPY_DST, data);
+      ctx.resources.buffer(`accelerated indirect arguments (${region} region)`, template.byteLength, STORAGE | INDIRECT | COPY_DST, data);
     // The long region runs every sweep unless the gate stops it (exact coarse spaces only); the safe one when the decision says so.
     this.args = { long: args('long', template), safe: args('safe') };
-    const argsTemplate = res.buffer('accelerated indirect arguments template', template.byteLength, S | BufferUsage.COPY_DST, template);
-    const stepGroup = (mode: StepModeName): GPUBindGroup =>
-      bind(device, `accelerated ${mode}`, kernels.step, {
-        params: res.uniform(`accelerated ${mode} parameters`, AcceleratedStepParams, { mode: StepMode[mode], nVars, ...topology }),
-        state: b.state,
-        accel,
-        u: b.u,
-        logAlpha: b.logAlpha,
-        logRho: b.logRho,
-        colPart: b.colPart,
-        topology: b.topology,
-        stepBits: b.stepBits,
-      });
-    const controlGroup = (mode: ControlModeName, region: GPUBuffer): GPUBindGroup =>
-      bind(device, `accelerated ${mode}`, kernels.control, {
-        params: res.uniform(`accelerated ${mode} parameters`, ControlParams, {
-          mode: ControlMode[mode],
-          normGroups: ctx.normGroups,
-          predictedGroups,
-          regionWords: this.regionWords,
-          imbalanceSlot0: IMBALANCE_SLOT0,
-          pathSlot0: PATH_SLOT0,
-        }),
-        state: b.state,
-        accel,
-        normHistory: b.normHistory,
-        stepBits: b.stepBits,
-        args: region,
-        argsTemplate,
-      });
-    this.groups = {
-      rows: bind(device, 'coarse rows', kernels.rows, {
-        params: res.uniform('coarse rows parameters', CoarseRowsParams, { nUnits, entryOffset: tables.entryOffset }),
-        state: b.state,
-        accel,
-        logRho: b.logRho,
-        rowPart: b.rowPart,
-        logBias: b.logBias,
-        coarseTopology,
-        coarseRows,
-      }),
-      solve: bind(device, 'coarse solve', kernels.solve, {
-        params: res.uniform('coarse solve parameters', CoarseSolveParams, { nLayers: tables.nLayers, nGroups: tables.space.nGroups }),
-        state: b.state,
-        accel,
-        coarseRows,
-        coarseLayers,
-      }),
-      factors: bind(device, 'column factors', kernels.factors, {
-        params: res.uniform('column factors parameters', ColumnFactorsParams, { nPairs: tables.nPairs, rowOffset: tables.nPairs + 1, factor0: tables.factor0 }),
-        state: b.state,
-        accel,
-        logRho: b.logRho,
-        logAlpha: b.logAlpha,
-        rowPart: b.rowPart,
-        coarseRows,
-        pairTable,
-      }),
-      shifts: tables.shifts.map((shift, k) =>
-        bind(device, `shift partials of segment ${k}`, kernels.shift, {
-          params: res.uniform(`shift parameters of segment ${k}`, ShiftParams, shift),
-          state: b.state,
-          accel,
-          rowPart: b.rowPart,
-          colPart: b.colPart,
-        }),
-      ),
-      step: {
-        start: stepGroup('start'),
-        base: stepGroup('base'),
-        shift: stepGroup('shift'),
-        long: stepGroup('long'),
-        safe: stepGroup('safe'),
-        measure: stepGroup('measure'),
-      },
-      control: {
-        objective: controlGroup('objective', this.args.safe),
-        gate: controlGroup('gate', this.args.long),
-        decide: controlGroup('decide', this.args.safe),
-        disarm: controlGroup('disarm', this.args.safe),
-      },
-    };
+    const argsTemplate = ctx.resources.buffer('accelerated indirect arguments template', template.byteLength, STORAGE | COPY_DST, template);
+    this.groups = { ...coarseGroups(ctx, buffers), step, control: controlGroups(ctx, buffers.accel, this.args, argsTemplate, template.length) };
   }
 
   /** `log F` at the starting factors (the base of the first sweep's decisions). */
@@ -238,8 +141,8 @@ export class AcceleratedEncoder implements ScheduleEncoder {
       this.control(encoder, 'disarm');
       this.control(encoder, 'gate');
     }
-    this.region(encoder, sweep, 'long', this.indirect(this.args.long), true);
-    this.region(encoder, sweep, 'safe', this.indirect(this.args.safe), false);
+    this.region(encoder, sweep, this.groups.step.long, this.groups.control.decide, this.indirect(this.args.long));
+    this.region(encoder, sweep, this.groups.step.safe, null, this.indirect(this.args.safe));
     this.perVariable(encoder, sweep, 'measure');
   }
 
@@ -248,14 +151,14 @@ export class AcceleratedEncoder implements ScheduleEncoder {
     this.control(encoder, 'objective');
   }
 
-  /** A step from the base point and its evaluation (and, for the long step, Armijo's decision), dispatched by `dispatch`. */
-  private region(encoder: GPUComputePassEncoder, sweep: SweepEncoder, mode: 'long' | 'safe', dispatch: Dispatch, decide: boolean): void {
-    sweep.perUnit(encoder, this.ctx.kernels.step, this.groups.step[mode], this.ctx.problem.nVars, dispatch);
+  /** A step from the base point (`step`: the long or the safe one) and its evaluation, then (`decide`) Armijo's decision, dispatched by `dispatch`. */
+  private region(encoder: GPUComputePassEncoder, sweep: SweepEncoder, step: GPUBindGroup, decide: GPUBindGroup | null, dispatch: Dispatch): void {
+    sweep.perUnit(encoder, this.ctx.kernels.step, step, this.ctx.problem.nVars, dispatch);
     sweep.evaluation(encoder, dispatch);
     sweep.norm(encoder, dispatch);
     if (decide) {
       encoder.setPipeline(this.ctx.kernels.control.pipeline);
-      encoder.setBindGroup(0, this.groups.control.decide);
+      encoder.setBindGroup(0, decide);
       dispatch(encoder, [1, 1]);
     }
   }
@@ -291,4 +194,117 @@ export class AcceleratedEncoder implements ScheduleEncoder {
       encoder.dispatchWorkgroups(x, y);
     });
   }
+}
+
+const { STORAGE, INDIRECT, COPY_DST } = BufferUsage;
+
+/** The indirect arguments of the two regions (one buffer each: a region's arguments are never bound to the dispatch that reads them). */
+interface RegionArguments {
+  long: GPUBuffer;
+  safe: GPUBuffer;
+}
+
+/** The accelerated schedule's own buffers: its scalars, the coarse rows and the static tables. */
+function coarseBuffers(ctx: AcceleratedContext) {
+  const { resources: res, tables } = ctx;
+  const table = (label: string, data: Uint32Array): GPUBuffer => res.buffer(label, data.byteLength, STORAGE | COPY_DST, data);
+  return {
+    accel: res.buffer('accelerated scalars, coarse shift, predicted decrease, column factors', (tables.factor0 + tables.nPairs) * 4, STORAGE | COPY_DST),
+    coarseRows: res.buffer('coarse rows', ctx.problem.nUnits * COARSE_ROW_FLOATS * 4, STORAGE),
+    pairTable: table('coarse pair rows', tables.pairTable),
+    coarseTopology: table('coarse row topology', tables.coarseTopology),
+    coarseLayers: table('coarse layers', tables.layers),
+  };
+}
+
+/** The bind groups of the coarse rows, the coarse solve, the column factors and the shift of each segment's partials. */
+function coarseGroups(ctx: AcceleratedContext, own: ReturnType<typeof coarseBuffers>) {
+  const { device, resources: res, buffers: b, tables, kernels } = ctx;
+  const { accel, coarseRows } = own;
+  return {
+    rows: bind(device, 'coarse rows', kernels.rows, {
+      params: res.uniform('coarse rows parameters', CoarseRowsParams, { nUnits: ctx.problem.nUnits, entryOffset: tables.entryOffset }),
+      state: b.state,
+      accel,
+      logRho: b.logRho,
+      rowPart: b.rowPart,
+      logBias: b.logBias,
+      coarseTopology: own.coarseTopology,
+      coarseRows,
+    }),
+    solve: bind(device, 'coarse solve', kernels.solve, {
+      params: res.uniform('coarse solve parameters', CoarseSolveParams, { nLayers: tables.nLayers, nGroups: tables.space.nGroups }),
+      state: b.state,
+      accel,
+      coarseRows,
+      coarseLayers: own.coarseLayers,
+    }),
+    factors: bind(device, 'column factors', kernels.factors, {
+      params: res.uniform('column factors parameters', ColumnFactorsParams, { nPairs: tables.nPairs, rowOffset: tables.nPairs + 1, factor0: tables.factor0 }),
+      state: b.state,
+      accel,
+      logRho: b.logRho,
+      logAlpha: b.logAlpha,
+      rowPart: b.rowPart,
+      coarseRows,
+      pairTable: own.pairTable,
+    }),
+    shifts: tables.shifts.map((shift, k) =>
+      bind(device, `shift partials of segment ${k}`, kernels.shift, {
+        params: res.uniform(`shift parameters of segment ${k}`, ShiftParams, shift),
+        state: b.state,
+        accel,
+        rowPart: b.rowPart,
+        colPart: b.colPart,
+      }),
+    ),
+  };
+}
+
+/** One bind group of the per-variable kernel per mode. */
+function stepGroups(ctx: AcceleratedContext, accel: GPUBuffer): Record<StepModeName, GPUBindGroup> {
+  const { device, resources: res, buffers: b, kernels, topology } = ctx;
+  const group = (mode: StepModeName): GPUBindGroup =>
+    bind(device, `accelerated ${mode}`, kernels.step, {
+      params: res.uniform(`accelerated ${mode} parameters`, AcceleratedStepParams, { mode: StepMode[mode], nVars: ctx.problem.nVars, ...topology }),
+      state: b.state,
+      accel,
+      u: b.u,
+      logAlpha: b.logAlpha,
+      logRho: b.logRho,
+      colPart: b.colPart,
+      topology: b.topology,
+      stepBits: b.stepBits,
+    });
+  const modes = Object.keys(StepMode) as StepModeName[];
+  return Object.fromEntries(modes.map((mode) => [mode, group(mode)])) as Record<StepModeName, GPUBindGroup>;
+}
+
+/** One bind group of the control kernel per mode (`gate` writes the long region's arguments; `decide` and `disarm` the safe one's). */
+function controlGroups(
+  ctx: AcceleratedContext,
+  accel: GPUBuffer,
+  args: RegionArguments,
+  argsTemplate: GPUBuffer,
+  regionWords: number,
+): Record<ControlModeName, GPUBindGroup> {
+  const { device, resources: res, buffers: b, kernels } = ctx;
+  const group = (mode: ControlModeName, region: GPUBuffer): GPUBindGroup =>
+    bind(device, `accelerated ${mode}`, kernels.control, {
+      params: res.uniform(`accelerated ${mode} parameters`, ControlParams, {
+        mode: ControlMode[mode],
+        normGroups: ctx.normGroups,
+        predictedGroups: Math.ceil(ctx.problem.nVars / WORKGROUP),
+        regionWords,
+        imbalanceSlot0: IMBALANCE_SLOT0,
+        pathSlot0: PATH_SLOT0,
+      }),
+      state: b.state,
+      accel,
+      normHistory: b.normHistory,
+      stepBits: b.stepBits,
+      args: region,
+      argsTemplate,
+    });
+  return { objective: group('objective', args.safe), gate: group('gate', args.long), decide: group('decide', args.safe), disarm: group('disarm', args.safe) };
 }
