@@ -172,10 +172,6 @@ async function main(): Promise<void> {
       for (const backend of backends) {
         const group: BenchRow[] = [];
         for (const schedule of schedules) {
-          if (schedule === 'accelerated' && backend.name === 'webgpu') {
-            console.log(`# ${backend.name}: the accelerated schedule runs on the CPU engine only (skipped)`);
-            continue;
-          }
           const setup = await time(() => backend.create(problem, schedule).then((e) => e.dispose()));
           const engine = await backend.create(problem, schedule);
           await engine.sweeps(2, 0); // warm-up

@@ -77,7 +77,7 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
       { name: 'mlp p=q=2 parallel', net: lib.mlp([12, 20, 16, 4], { seed: 1 }), p: 2, q: 2, schedule: 'parallel' as const },
       { name: 'cnn p=1.5 q=3 alternating', net: lib.cnn({ seed: 2 }), p: 1.5, q: 3, schedule: 'alternating' as const },
       {
-        name: 'residual (ties) p=3 q=1.2 parallel',
+        name: 'residual (ties) p=3 q=1.2 accelerated',
         net: lib.sequential(
           [6],
           [
@@ -90,7 +90,7 @@ test('GPU and CPU engines agree in Chromium', async ({ page }) => {
         ),
         p: 3,
         q: 1.2,
-        schedule: 'parallel' as const,
+        schedule: 'accelerated' as const,
       },
     ];
     const results: Outcome[] = [];

@@ -1,4 +1,5 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { logInOutWgsl } from './accelerated.js';
 import type { Kernel } from './bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import { gridWgsl, lseWgsl, State, WORKGROUP } from './common.js';
@@ -53,6 +54,7 @@ override P: f32;
 override R: f32;
 override ETA: f32;
 ${bindingsWgsl(UpdateBindings)}
+${logInOutWgsl}
 var<workgroup> largest: array<f32, ${WORKGROUP}>;
 var<workgroup> done: u32;
 
@@ -63,25 +65,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let v = flatWorkgroup(wid, nwg) * ${WORKGROUP}u + lid;
   var step = 0.0;
   if (v < params.nVars && (params.cls < 0 || i32(topology[params.classOffset + v]) == params.cls)) {
-    let m0 = topology[params.memberStartOffset + v];
-    let m1 = topology[params.memberStartOffset + v + 1u];
-    var inAcc = vec2f(LOG_ZERO, 0.0);
-    for (var m = m0; m < m1; m++) {
-      let lr = logRho[topology[params.memberOffset + m]];
-      if (lr > LOG_VALID) { inAcc = lseAdd(inAcc, R * lr); }
-    }
-    var outAcc = vec2f(LOG_ZERO, 0.0);
-    let e0 = topology[params.colStartOffset + v];
-    let e1 = topology[params.colStartOffset + v + 1u];
-    for (var e = e0; e < e1; e++) {
-      let entry = params.colEntryOffset + 3u * e;
-      let base = topology[entry];
-      let stride = topology[entry + 1u];
-      let count = topology[entry + 2u];
-      for (var k = 0u; k < count; k++) { outAcc = lseMerge(outAcc, colPart[base + k * stride]); }
-    }
-    if (inAcc.y > 0.0 && outAcc.y > 0.0) {
-      let logRatio = (lseLog(outAcc) - P * u[v]) - lseLog(inAcc);
+    let io = logInOut(v);
+    if (io.x > LOG_VALID && io.y > LOG_VALID) {
+      let logRatio = io.y - io.x;
 #if ${flags.evaluate}
       step = abs(logRatio);
 #else
@@ -89,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let next = u[v] + d;
       u[v] = next;
       let la = P * next;
-      for (var m = m0; m < m1; m++) { logAlpha[topology[params.memberOffset + m]] = la; }
+      for (var m = topology[params.memberStartOffset + v]; m < topology[params.memberStartOffset + v + 1u]; m++) { logAlpha[topology[params.memberOffset + m]] = la; }
       step = abs(d);
 #endif
     }

@@ -2,8 +2,8 @@ import type { BackendChoice, GpuSource } from './driver/backend.js';
 import { chooseBackend } from './driver/backend.js';
 import type { Fallback } from './driver/fallback.js';
 import { EngineHandover } from './driver/handover.js';
-import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import { defaultThreads, openThreads } from './driver/threads.js';
+import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import type { ThreadPool } from './engines/cpu/threads/pool.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
 import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
@@ -45,8 +45,9 @@ export interface SweepProgress {
 /** Options of {@link balance}. */
 export interface BalanceOptions extends NormExponents, GpuSource {
   /**
-   * `accelerated` (the default; CPU engine), `parallel` (the paper's update, any DAG; the default
-   * when `backend` is `webgpu`) or `alternating` (classes of non-adjacent units).
+   * `accelerated` (the default, on every backend: the paper's update with a coarse layer
+   * correction and a safeguarded longer step), `parallel` (the paper's update, any DAG) or
+   * `alternating` (classes of non-adjacent units).
    */
   schedule?: Schedule;
   /**
@@ -173,13 +174,7 @@ export function validateRunOptions(
 ): Required<Pick<BalanceOptions, 'schedule' | 'tol' | 'maxSweeps' | 'backend' | 'sweepsPerBatch' | 'threads'>> {
   refuseUnknownKeys(options, BALANCE_OPTION_KEYS, 'balance');
   const { backend = 'auto' } = options;
-  const {
-    schedule = backend === 'webgpu' ? 'parallel' : 'accelerated',
-    tol = DEFAULT_TOL,
-    maxSweeps = 10000,
-    sweepsPerBatch = 16,
-    threads = defaultThreads(),
-  } = options;
+  const { schedule = 'accelerated', tol = DEFAULT_TOL, maxSweeps = 10000, sweepsPerBatch = 16, threads = defaultThreads() } = options;
   if (!SCHEDULES.includes(schedule))
     throw new WeightBalanceError(`schedule must be one of ${SCHEDULES.map((s) => `'${s}'`).join(', ')}, got '${String(schedule)}'`);
   if (typeof tol !== 'number' || !(tol >= 0) || !Number.isFinite(tol)) throw new WeightBalanceError(`tol must be a finite number >= 0, got ${String(tol)}`);
@@ -193,8 +188,6 @@ export function validateRunOptions(
     throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
   if (options.worker !== undefined && typeof options.worker !== 'boolean')
     throw new WeightBalanceError(`worker must be true or false, got ${describeValue(options.worker)}`);
-  if (schedule === 'accelerated' && backend === 'webgpu')
-    throw new WeightBalanceError("schedule 'accelerated' runs on the CPU engine only: with backend 'webgpu' use schedule 'parallel' or 'alternating'");
   return { schedule, tol, maxSweeps, backend, sweepsPerBatch, threads };
 }
 
@@ -242,14 +235,9 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const run = validateRunOptions(options);
   if (options.worker === false || !onPageMainThread()) return balanceHere(net, options, run, started);
   // A page's main thread: the backend first, then a CPU run goes to the library's worker.
-  const choice = await backendFor(run, options);
+  const choice = await chooseBackend(run.backend, options);
   if (choice.backend === 'webgpu') return balanceHere(net, options, run, started, choice);
   return balanceInWorker(net, options, run, choice, started);
-}
-
-/** Where a run starts. The accelerated schedule runs on the CPU engine only: `auto` does not look for a GPU for it. */
-async function backendFor(run: RunOptions, source: GpuSource): Promise<BackendChoice> {
-  return run.schedule === 'accelerated' ? cpuOnlySchedule(run.backend) : await chooseBackend(run.backend, source);
 }
 
 /**
@@ -276,7 +264,7 @@ async function balanceHere(net: Network, options: BalanceOptions, run: RunOption
   const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases });
   throwIfAborted(options.signal);
   await prepareWasmKernels(); // the CPU engine's kernels, compiled off the main thread's synchronous path
-  const choice = chosen ?? (await backendFor(run, options));
+  const choice = chosen ?? (await chooseBackend(run.backend, options));
   const pool = await openThreads(problem, run.threads, choice.backend);
   try {
     throwIfAborted(options.signal);
@@ -386,15 +374,6 @@ async function rescaledNetwork(net: Network, problem: Problem, handover: EngineH
   const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
   const memory = handover.releaseCpu();
   return { network: onGpu ? withWeights(net, onGpu) : rescaledCopy(net, logFactors, new Arena(memory)), logFactors };
-}
-
-/** The backend choice for a schedule that only the CPU engine runs (`auto`: the CPU; `webgpu` was refused in the options). */
-function cpuOnlySchedule(backend: Backend): BackendChoice {
-  const fallback =
-    backend === 'auto'
-      ? { kind: 'cpu-schedule' as const, message: "the accelerated schedule runs on the CPU engine only (schedule 'parallel' or 'alternating' runs on WebGPU)" }
-      : null;
-  return { backend: 'cpu', source: {}, adapter: null, fallback };
 }
 
 /**

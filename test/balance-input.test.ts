@@ -126,7 +126,6 @@ describe('bad input is refused (MATH.md §7.8)', () => {
     const net = residualNet(4);
     const cases: [Partial<BalanceOptions>, RegExp][] = [
       [{ schedule: 'fast' as never }, /^schedule must be one of 'accelerated', 'parallel', 'alternating', got 'fast'/],
-      [{ schedule: 'accelerated', backend: 'webgpu' }, /^schedule 'accelerated' runs on the CPU engine only/],
       [{ tol: -1e-6 }, /^tol must be a finite number >= 0, got -0.000001/],
       [{ tol: NaN }, /^tol must be a finite number >= 0, got NaN/],
       [{ tol: Infinity }, /^tol must be a finite number >= 0, got Infinity/],

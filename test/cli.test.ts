@@ -207,15 +207,15 @@ describe('balance', () => {
     expect(await readdir(dir)).toEqual(before);
   });
 
-  it('--backend webgpu runs on WebGPU (Dawn) when an adapter exists and agrees with the CPU; auto says why it chose the CPU', async () => {
+  it('--backend webgpu runs the default (accelerated) schedule on WebGPU (Dawn) when an adapter exists and agrees with the CPU; auto says why it chose the CPU', async () => {
     // A fixed number of sweeps: the same iterates on both engines (SwiftShader is slow to start).
     const args = ['balance', input, '-p', '2', '-q', '3', '--tol', '0', '--max-sweeps', '20', '--json'];
-    const cpu = JSON.parse((await run([...args, '--backend', 'cpu', '--schedule', 'parallel'])).stdout);
+    const cpu = JSON.parse((await run([...args, '--backend', 'cpu'])).stdout);
     const gpuRun = await run([...args, '--backend', 'webgpu']);
     // tol 0 is never met: exit status 3, the report still written.
     expect(gpuRun.code).toBe(3);
     const gpu = JSON.parse(gpuRun.stdout);
-    checkReport(gpu, 2, 3, 'parallel');
+    checkReport(gpu, 2, 3, 'accelerated');
     if (process.env.REQUIRE_WEBGPU === '1') expect(gpu.backend, JSON.stringify(gpu.fallback)).toBe('webgpu');
     if (gpu.backend === 'webgpu') expect(typeof gpu.adapter).toBe('string');
     else expect(gpu.fallback.message).toMatch(/WebGPU/);
@@ -226,13 +226,6 @@ describe('balance', () => {
       expect(['no-webgpu', 'no-adapter', 'software-adapter']).toContain(auto.fallback.kind);
       expect(auto.fallback.message).toMatch(/WebGPU|software/);
     }
-  });
-
-  it('--schedule accelerated with --backend webgpu is refused before any work (the accelerated schedule runs on the CPU engine)', async () => {
-    const r = await run(['balance', input, '--schedule', 'accelerated', '--backend', 'webgpu', '--json']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/schedule 'accelerated' runs on the CPU engine only/);
-    expect(r.stdout).toBe('');
   });
 
   it('balances a CNN file with biases counted', async () => {

@@ -3,11 +3,12 @@
  * which blocks, and which variables each step updates.
  */
 import { describe, expect, it } from 'vitest';
-import type { Pass } from '../src/engines/plan.js';
+import type { Pass, Update } from '../src/engines/plan.js';
 import { classBlocks, sweepPlan } from '../src/engines/plan.js';
 import { mlp } from '../src/network/builders.js';
 import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
+import { coarseSpace } from '../src/schedule/coarseSpace.js';
 import { NETS } from './support/fixNets.js';
 
 /** Blocks with a column unit of a variable satisfying `keep`, by brute force over the units. */
@@ -19,6 +20,12 @@ function blocksWithColumns(problem: Problem, keep: (v: number) => boolean): numb
     }
     return [];
   });
+}
+
+/** The exponent of a multiplicative update. */
+function eta(update: Update): number {
+  if (update.kind !== 'multiplicative') throw new Error(`not multiplicative: ${update.kind}`);
+  return update.eta;
 }
 
 const all = (problem: Problem): number[] => problem.blocks.map((_, k) => k);
@@ -80,11 +87,37 @@ describe('sweepPlan', () => {
           // Class 0 reads the column sums the previous sweep's finish (or the start) left current.
           expect(passes(step.prepare)).toEqual(c === 0 ? [] : [['columns', blocks]]);
           expect(passes(step.refresh)).toEqual([['rows', blocks]]);
-          expect(step.update.eta).toBeCloseTo(2 * sweepPlan(problem, 'parallel').steps[0].update.eta, 15);
+          expect(eta(step.update)).toBeCloseTo(2 * eta(sweepPlan(problem, 'parallel').steps[0].update), 15);
         });
         expect(classBlocks(problem)).toEqual(plan.steps.map((s) => [...s.refresh[0].blocks]));
         expect(passes(plan.finish)).toEqual([['columns', blocksWithColumns(problem, () => true)]]);
         // p = q may start and evaluate with the fused pass; the steps use separate passes.
+        expect(plan.kinds.has('fused')).toBe(p === q);
+      }
+    }
+  });
+
+  it("accelerated: one step over every variable whose refresh is the evaluation; its exponents are the CPU schedule's", () => {
+    for (const [name, make] of Object.entries(NETS)) {
+      for (const [p, q] of [
+        [2, 2],
+        [1.5, 3],
+        [3, 1.5],
+      ]) {
+        const problem = compileProblem(make(3), { p, q });
+        const plan = sweepPlan(problem, 'accelerated');
+        expect(plan.steps, name).toHaveLength(1);
+        const [step] = plan.steps;
+        expect(step.variables).toBe('all');
+        expect(step.prepare).toEqual([]);
+        expect(step.refresh).toEqual(plan.evaluate);
+        expect(plan.finish).toEqual([]);
+        const update = step.update;
+        if (update.kind !== 'accelerated') throw new Error(`${name}: ${update.kind}`);
+        expect(update.safeEta).toBe(eta(sweepPlan(problem, 'parallel').steps[0].update));
+        expect(update.shortLongEta).toBe(eta(sweepPlan(problem, 'alternating').steps[0].update));
+        expect(update.longEta).toBeGreaterThanOrEqual(update.shortLongEta);
+        expect(update.exact).toBe(coarseSpace(problem).exact);
         expect(plan.kinds.has('fused')).toBe(p === q);
       }
     }

@@ -210,6 +210,6 @@ describe('a dead cycle through ties on the WebGPU engine', () => {
         }
       }
     },
-    120_000,
+    300_000,
   );
 });

@@ -72,7 +72,7 @@ describe('WebGPU engine on edge cases agrees with the CPU engine', () => {
   });
 
   gpuIt(gpu, 'nothing rescalable: no variables, every sweep a no-op', async (context) => {
-    for (const schedule of ['parallel', 'alternating'] as const) {
+    for (const schedule of ['parallel', 'alternating', 'accelerated'] as const) {
       const problem = compileProblem(mlp([4, 3], { seed: 1 }), { p: 2, q: 3 });
       expect(problem.nVars).toBe(0);
       const cpu = new CpuEngine(problem, { schedule });
@@ -103,14 +103,16 @@ describe('WebGPU engine on edge cases agrees with the CPU engine', () => {
     expect(compileProblem(net, { p: 2, q: 3 }).nVars).toBe(1);
     await agree(context, net, { p: 2, q: 3, schedule: 'parallel', sweeps: 15 });
     await agree(context, net, { p: 2, q: 2, schedule: 'alternating', sweeps: 15 });
+    await agree(context, net, { p: 2, q: 3, schedule: 'accelerated', sweeps: 4 });
   });
 
-  gpuIt(gpu, 'three colour classes, p != q, alternating, from given factors', async (context) => {
+  gpuIt(gpu, 'three colour classes, p != q, alternating and accelerated, from given factors', async (context) => {
     const problem = compileProblem(dagNet(3), { p: 3, q: 1.5 });
     expect(problem.nClasses).toBeGreaterThanOrEqual(3);
     const initial = Float64Array.from({ length: problem.nVars }, (_, k) => Math.sin(k + 1));
     await agree(context, dagNet(3), { p: 3, q: 1.5, schedule: 'alternating', sweeps: 20, initial });
     await agree(context, dagNet(3), { p: 1.5, q: 4, schedule: 'alternating', sweeps: 20 });
+    await agree(context, dagNet(3), { p: 3, q: 1.5, schedule: 'accelerated', sweeps: 6, initial });
   });
 
   gpuIt(gpu, 'grouped convolutions split by groups and by rows, several segments per group, grids folded', async (context) => {

@@ -4,10 +4,15 @@
  * (src/engines/webgpu/bind.ts), so passing buffers in the wrong order cannot happen silently.
  */
 import { describe, expect, it } from 'vitest';
+import { acceleratedControlKernel } from '../shaders/acceleratedControl.wgsl.js';
+import { acceleratedStepKernel } from '../shaders/acceleratedStep.wgsl.js';
 import type { BindingKind, Kernel } from '../shaders/bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from '../shaders/bindings.js';
 import { blockTileKernel } from '../shaders/blockTile.js';
 import { buildPowerKernel } from '../shaders/buildPower.wgsl.js';
+import { coarseRowsKernel } from '../shaders/coarseRows.wgsl.js';
+import { coarseSolveKernel } from '../shaders/coarseSolve.wgsl.js';
+import { columnFactorsKernel } from '../shaders/columnFactors.wgsl.js';
 import { columnSumsKernel } from '../shaders/columnSums.wgsl.js';
 import { finishSweepKernel } from '../shaders/finishSweep.wgsl.js';
 import { fusedSumsKernel } from '../shaders/fusedSums.wgsl.js';
@@ -15,6 +20,7 @@ import { normKernel } from '../shaders/norm.wgsl.js';
 import { rescaleKernel } from '../shaders/rescale.wgsl.js';
 import { rowFinishKernel } from '../shaders/rowFinish.wgsl.js';
 import { rowSumsKernel } from '../shaders/rowSums.wgsl.js';
+import { shiftPartialsKernel } from '../shaders/shiftPartials.wgsl.js';
 import { uniformStruct } from '../shaders/struct.js';
 import { updateKernel } from '../shaders/update.wgsl.js';
 import { bind } from '../src/engines/webgpu/bind.js';
@@ -34,6 +40,12 @@ const KERNELS: Kernel[] = [
   normKernel(),
   finishSweepKernel(65),
   rescaleKernel(),
+  coarseRowsKernel(),
+  coarseSolveKernel(),
+  columnFactorsKernel(),
+  shiftPartialsKernel(),
+  acceleratedStepKernel(),
+  acceleratedControlKernel(),
 ];
 
 const SPACE: Record<string, BindingKind> = { uniform: 'uniform', 'storage, read': 'read-only-storage', 'storage, read_write': 'storage' };
@@ -59,7 +71,7 @@ describe('kernel bindings by name', () => {
   it('every declared binding is used by at least one variant of the kernels sharing the declaration', () => {
     const families = new Map<object, string[]>();
     for (const kernel of KERNELS) families.set(kernel.bindings, [...(families.get(kernel.bindings) ?? []), kernel.code]);
-    expect(families.size).toBe(7);
+    expect(families.size).toBe(13);
     for (const [bindings, codes] of families) {
       for (const name of Object.keys(bindings)) {
         const uses = codes.map((code) => code.match(new RegExp(`\\b${name}\\b`, 'g'))?.length ?? 0);

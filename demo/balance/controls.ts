@@ -87,7 +87,7 @@ export function buildControls(): Controls {
     'Schedule',
     select(
       [
-        ['accelerated', 'accelerated (fewest passes; CPU engine)'],
+        ['accelerated', 'accelerated (fewest passes; CPU or WebGPU)'],
         ['parallel', "parallel (the paper's update; CPU or WebGPU)"],
         ['alternating', 'alternating (one class at a time; CPU or WebGPU)'],
       ],
@@ -108,11 +108,6 @@ export function buildControls(): Controls {
   );
   const tolField = field('tol', 'Tolerance (tol)', numberInput('1e-4'), 'stop once max |log(Out/In)| over the hidden units is at most this');
   const sweepsField = field('max-sweeps', 'Max sweeps', numberInput('1000', { inputmode: 'numeric' }));
-  // The accelerated schedule runs on the CPU engine only: choosing WebGPU switches to the paper's
-  // parallel update (visibly), as the library's default does for backend 'webgpu'.
-  backendField.control.addEventListener('change', () => {
-    if (backendField.control.value === 'webgpu' && scheduleField.control.value === 'accelerated') scheduleField.control.value = 'parallel';
-  });
   const form = el(
     'form',
     { 'aria-label': 'Balance settings', id: 'balance-form', novalidate: true },

@@ -13,7 +13,9 @@
  *   cannot hold, the final rescaling);
  * - `not-monotone`: a GPU batch increased the norm beyond float32 rounding;
  * - `stalled`: the GPU's float32 imbalance stopped shrinking above `tol`;
- * - `cpu-schedule`: the schedule runs on the CPU engine only (`accelerated`), so `auto` did not look for a GPU.
+ * - `cpu-schedule`: the WebGPU engine does not run the schedule on this network (the accelerated
+ *   schedule when its coarse space splits layers by convolution group, e.g. grouped or
+ *   depthwise convolutions, or has more than 32 groups): the CPU engine runs the same schedule.
  */
 export type FallbackKind = 'no-webgpu' | 'no-adapter' | 'software-adapter' | 'device-lost' | 'gpu-error' | 'not-monotone' | 'stalled' | 'cpu-schedule';
 

@@ -16,7 +16,7 @@ import type { CpuEngineOptions } from '../engines/cpu/cpuEngine.js';
 import { CpuEngine } from '../engines/cpu/cpuEngine.js';
 import type { ThreadPool } from '../engines/cpu/threads/pool.js';
 import type { Engine, Evaluation, RescaledBlock, SweepRecord } from '../engines/engine.js';
-import { DeviceLostError } from '../engines/engine.js';
+import { DeviceLostError, ScheduleNotOnGpuError } from '../engines/engine.js';
 import type { GpuTarget } from '../engines/webgpu/device.js';
 import { createWebGpuEngine } from '../engines/webgpu/engine.js';
 import { WeightBalanceError } from '../errors.js';
@@ -84,6 +84,7 @@ function text(error: unknown): string {
 }
 
 function failureKind(error: unknown): FallbackKind {
+  if (error instanceof ScheduleNotOnGpuError) return 'cpu-schedule';
   return error instanceof DeviceLostError ? 'device-lost' : 'gpu-error';
 }
 
@@ -137,7 +138,8 @@ export class EngineHandover {
         const engine = await createWebGpuEngine(problem, { schedule: run.schedule }, choice.source as GpuTarget);
         return new EngineHandover(problem, run, engine, choice, null);
       } catch (error) {
-        const fallback = { kind: failureKind(error), message: `WebGPU unavailable: ${text(error)}` };
+        const kind = failureKind(error);
+        const fallback = { kind, message: kind === 'cpu-schedule' ? `${text(error)}: the CPU engine runs it` : `WebGPU unavailable: ${text(error)}` };
         return new EngineHandover(problem, run, new CpuEngine(problem, cpuOptions(run)), choice, fallback);
       }
     }

@@ -71,6 +71,19 @@ export interface EngineOptions {
 }
 
 /**
+ * Thrown by a GPU engine that cannot run the schedule on this problem (the accelerated
+ * schedule's coarse space splits layers by convolution group, or has more groups than the GPU's
+ * one-workgroup solve holds): the driver then runs the same schedule on the CPU engine and
+ * reports `cpu-schedule`.
+ */
+export class ScheduleNotOnGpuError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScheduleNotOnGpuError';
+  }
+}
+
+/**
  * Thrown by a GPU engine once its device is lost (destroyed, a driver reset): the driver
  * reports such a hand-over as `device-lost` rather than as any other GPU error.
  */

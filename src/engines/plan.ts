@@ -1,6 +1,8 @@
 import type { Schedule } from '../options.js';
 import { updateExponent } from '../options.js';
 import type { Problem } from '../problem/problem.js';
+import { acceleratedExponents } from '../schedule/accelerated.js';
+import { coarseSpace } from '../schedule/coarseSpace.js';
 
 /**
  * The schedule of the fix (MATH.md §4) written once, as data both engines execute.
@@ -34,16 +36,20 @@ export interface Pass {
 export type VariableSet = 'all' | { readonly class: number };
 
 /**
- * How a step moves the log factors of its variables. Today only the multiplicative update
- * `u += eta * log(Out / In)` at the current factors.
+ * How a step moves the log factors of its variables:
+ * - `multiplicative`: `u += eta * log(Out / In)` at the current factors (the paper's update);
+ * - `accelerated`: the sweep of `src/schedule/accelerated.ts` — a coarse shift of whole layer
+ *   groups (no pass), the long step `u += longEta * log(Out / In)` (`shortLongEta` after the first
+ *   fallback), and Armijo's test, which may replace it by the paper's step (`safeEta`) from the
+ *   base point: the base is the point after the shift when the coarse model is `exact`, before
+ *   it otherwise, and when `exact` the sweep ends after the shift if it already meets `tol`. Its
+ *   `refresh` passes evaluate the long point, and again the safe point when the test fails.
  *
- * Extension point (issue 10, accelerated schedules): a step "from an extrapolated point" is one
- * more kind here, e.g. `{ kind: 'extrapolated', eta, beta }` meaning `y = u + beta (u - u_prev)`,
- * then `u = y + eta * log(Out(y) / In(y))`. Every factor moves before the statistics are read, so
- * such a step's `prepare` is the plan's `evaluate` passes. Both engines `switch` on `kind` (the
- * compiler lists every place a new kind must be handled).
+ * Both engines `switch` on `kind` (the compiler lists every place a new kind must be handled).
  */
-export type Update = { readonly kind: 'multiplicative'; readonly eta: number };
+export type Update =
+  | { readonly kind: 'multiplicative'; readonly eta: number }
+  | { readonly kind: 'accelerated'; readonly longEta: number; readonly shortLongEta: number; readonly safeEta: number; readonly exact: boolean };
 
 /** One step of a sweep: the passes that make `Out` current, the update, the passes that refresh `rho`. */
 export interface Step {
@@ -107,6 +113,7 @@ export function includesClass(variables: VariableSet, cls: number): boolean {
  * The plan of a schedule on a problem. Parallel: one step over all variables (when `p = q`, the
  * fused pass after the update leaves both sums current, so a sweep reads each block once).
  * Alternating: one step per colour class, re-reading only the blocks whose columns hold it.
+ * Accelerated: one `accelerated` step over all variables whose refresh is the evaluation.
  * A new schedule is a new branch here (and, for a new kind of update, of {@link Update}).
  */
 export function sweepPlan(problem: Problem, schedule: Schedule): SweepPlan {
@@ -131,7 +138,11 @@ export function sweepPlan(problem: Problem, schedule: Schedule): SweepPlan {
     steps = perClass.map((blocks, c) => ({ variables: { class: c }, prepare: c === 0 ? [] : [columns(blocks)], update, refresh: [rows(blocks)] }));
     finish = steps.length > 0 ? [columns(withVariables)] : [];
   } else {
-    throw new Error(`internal: the ${schedule} schedule has no static plan (it runs on the CPU engine's own executor)`);
+    // The accelerated sweep evaluates its new point (twice when the safeguard falls back).
+    const space = coarseSpace(problem);
+    const accelerated: Update = { kind: 'accelerated', ...acceleratedExponents(problem, space), exact: space.exact };
+    steps = [{ variables: 'all', prepare: [], update: accelerated, refresh: evaluate }];
+    finish = [];
   }
   const kinds = new Set<PassKind>();
   for (const pass of [...start, ...evaluate, ...finish, ...steps.flatMap((s) => [...s.prepare, ...s.refresh])]) kinds.add(pass.kind);

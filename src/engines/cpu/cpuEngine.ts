@@ -45,6 +45,8 @@ export interface CpuEngineOptions extends EngineOptions {
   pool?: ThreadPool | null;
   /** Entries of `P` per chunk of a pass below which a block is not split (tests lower it). */
   minEntriesPerChunk?: number;
+  /** The accelerated schedule's long-step exponent instead of its own (tests only: a step far too long must fall back). */
+  longEta?: number;
 }
 
 /** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory (on the pool's threads when given), else JS. */
@@ -99,6 +101,8 @@ export class CpuEngine implements Engine {
   private readonly sweepCost: number;
   /** The executor of the accelerated schedule (`null` for the planned schedules, and after its fallback). */
   private accelerated: AcceleratedSchedule | null = null;
+  /** The long-step exponent the accelerated schedule is told to use (tests only), if any. */
+  private readonly longEta: number | undefined;
   /** The engine's passes in logarithms, for the accelerated schedule. */
   private readonly logPasses: LogPasses = {
     rows: (k, lx, lS) => this.pass(() => this.sums.rows(k, lx, lS)),
@@ -132,6 +136,7 @@ export class CpuEngine implements Engine {
     this.ly = new Float64Array(nUnits);
     this.lIn = new Float64Array(nVars);
     this.lOut = new Float64Array(nVars);
+    this.longEta = options.longEta;
     if (options.schedule === 'accelerated') this.accelerated = this.tryAccelerated();
     this.plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
     const plan = this.plan;
@@ -142,7 +147,7 @@ export class CpuEngine implements Engine {
   /** The accelerated schedule from the current factors, or `null` when its statistics do not fit the linear float64 range. */
   private tryAccelerated(): AcceleratedSchedule | null {
     try {
-      return new AcceleratedSchedule(this.problem, this.logPasses, this.logBias, this.u);
+      return new AcceleratedSchedule(this.problem, this.logPasses, this.logBias, this.u, this.longEta);
     } catch (error) {
       if (error instanceof StatisticsRangeError) return null;
       throw error;
@@ -353,6 +358,8 @@ export class CpuEngine implements Engine {
   private step(step: Step): number {
     step.prepare.forEach((pass) => this.run(pass));
     const { varClass, nVars } = this.problem;
+    // The accelerated update runs on AcceleratedSchedule (see `sweeps`); this plan is the parallel one.
+    if (step.update.kind !== 'multiplicative') throw new Error(`internal: the CPU engine's plan has an ${step.update.kind} step`);
     const { eta } = step.update;
     let maxStep = 0;
     for (let v = 0; v < nVars; v++) {

@@ -8,6 +8,25 @@ import type { CompiledKernel } from './pipelines.js';
 import type { SweepGroups } from './upload.js';
 
 /**
+ * How a kernel's grid is dispatched: directly, or (the accelerated schedule's conditional work)
+ * through indirect arguments a kernel wrote, whose layout was recorded from the same grids.
+ */
+export type Dispatch = (encoder: GPUComputePassEncoder, grid: readonly [number, number]) => void;
+
+/** Dispatch the grid as it is. */
+export const direct: Dispatch = (encoder, [x, y]) => encoder.dispatchWorkgroups(x, y);
+
+/** The part of a sweep a schedule with its own GPU work (the accelerated one) encodes itself. */
+export interface ScheduleEncoder {
+  /** After the plan's start passes: what the schedule needs before its first sweep. */
+  start(encoder: GPUComputePassEncoder, sweep: SweepEncoder): void;
+  /** The schedule's step (an `accelerated` update of the plan). */
+  step(encoder: GPUComputePassEncoder, sweep: SweepEncoder): void;
+  /** After the sweep's norm, before the stopping rule. */
+  afterNorm(encoder: GPUComputePassEncoder): void;
+}
+
+/**
  * Records the plan's passes and steps into a compute pass: the tile kernels over the segments of
  * a pass's blocks (a rows or fused pass followed by the row finish), the update of a step's
  * variables, the norm and the stopping rule. Holds no GPU resource of its own.
@@ -15,6 +34,8 @@ import type { SweepGroups } from './upload.js';
 export class SweepEncoder {
   /** The segments of each pass of the plan (the segments of its blocks, in order). */
   private readonly passSegments = new Map<Pass, number[]>();
+  /** The encoder of an `accelerated` step (set by the engine when the plan has one). */
+  schedule: ScheduleEncoder | null = null;
 
   constructor(
     private readonly problem: Problem,
@@ -38,6 +59,7 @@ export class SweepEncoder {
   /** The passes that establish the plan's invariant (row sums, and column sums when fused). */
   start(encoder: GPUComputePassEncoder): void {
     for (const pass of this.plan.start) this.pass(encoder, pass);
+    this.schedule?.start(encoder, this);
   }
 
   /**
@@ -47,8 +69,9 @@ export class SweepEncoder {
   sweep(encoder: GPUComputePassEncoder): void {
     for (const step of this.plan.steps) this.step(encoder, step);
     for (const pass of this.plan.finish) this.pass(encoder, pass);
-    this.perUnit(encoder, this.kernels.evaluate, this.groups.evaluate, this.problem.nVars);
+    this.imbalance(encoder);
     this.norm(encoder);
+    this.schedule?.afterNorm(encoder);
     encoder.setPipeline(this.kernels.finish.pipeline);
     encoder.setBindGroup(0, this.groups.finish);
     encoder.dispatchWorkgroups(1);
@@ -56,9 +79,24 @@ export class SweepEncoder {
 
   /** `In` and `Out` for every variable, their largest imbalance and the norm, without an update. */
   evaluate(encoder: GPUComputePassEncoder): void {
-    for (const pass of this.plan.evaluate) this.pass(encoder, pass);
-    this.perUnit(encoder, this.kernels.evaluate, this.groups.evaluate, this.problem.nVars);
+    this.evaluation(encoder);
+    this.imbalance(encoder);
     this.norm(encoder);
+  }
+
+  /** The plan's evaluate passes (the row and column sums of every block). */
+  evaluation(encoder: GPUComputePassEncoder, dispatch: Dispatch = direct): void {
+    for (const pass of this.plan.evaluate) this.pass(encoder, pass, dispatch);
+  }
+
+  /** `max |log(Out/In)|` into the sweep's imbalance slot (the evaluate kernel). */
+  imbalance(encoder: GPUComputePassEncoder): void {
+    this.perUnit(encoder, this.kernels.evaluate, this.groups.evaluate, this.problem.nVars);
+  }
+
+  /** The row finish of every unit (`rho`, `y`) from the row partials. */
+  rowFinish(encoder: GPUComputePassEncoder, dispatch: Dispatch = direct): void {
+    this.perUnit(encoder, this.kernels.rowFinish, this.groups.rowFinish, this.problem.nUnits, dispatch);
   }
 
   /** One step of the plan: prepare, update the step's variables, refresh. */
@@ -68,14 +106,19 @@ export class SweepEncoder {
       case 'multiplicative': {
         const group = this.groups.update[step.variables === 'all' ? 0 : step.variables.class + 1];
         this.perUnit(encoder, this.kernels.update, group, this.problem.nVars);
+        for (const pass of step.refresh) this.pass(encoder, pass);
         break;
       }
+      case 'accelerated':
+        // Its refresh (the evaluation of the long point, and of the safe point) is the schedule's own.
+        if (!this.schedule) throw new Error('internal: the accelerated step has no encoder');
+        this.schedule.step(encoder, this);
+        break;
     }
-    for (const pass of step.refresh) this.pass(encoder, pass);
   }
 
   /** One pass of the plan over its blocks' segments; a rows or fused pass ends with the row finish. */
-  private pass(encoder: GPUComputePassEncoder, pass: Pass): void {
+  private pass(encoder: GPUComputePassEncoder, pass: Pass, dispatch: Dispatch = direct): void {
     const kernel = this.kernels.tiles[pass.kind];
     const groups = this.groups.tiles[pass.kind];
     const segments = this.passSegments.get(pass);
@@ -83,24 +126,23 @@ export class SweepEncoder {
     encoder.setPipeline(kernel.pipeline);
     for (const k of segments) {
       encoder.setBindGroup(0, groups[k]);
-      const [x, y] = foldGrid(this.segments[k].tiles, this.maxPerDimension);
-      encoder.dispatchWorkgroups(x, y);
+      dispatch(encoder, foldGrid(this.segments[k].tiles, this.maxPerDimension));
     }
-    if (pass.kind !== 'columns') this.perUnit(encoder, this.kernels.rowFinish, this.groups.rowFinish, this.problem.nUnits);
+    if (pass.kind !== 'columns') this.rowFinish(encoder, dispatch);
   }
 
-  private perUnit(encoder: GPUComputePassEncoder, kernel: CompiledKernel, group: GPUBindGroup, count: number): void {
+  /** A per-unit or per-variable kernel over `count` invocations. */
+  perUnit(encoder: GPUComputePassEncoder, kernel: CompiledKernel, group: GPUBindGroup, count: number, dispatch: Dispatch = direct): void {
     if (count === 0) return;
     encoder.setPipeline(kernel.pipeline);
     encoder.setBindGroup(0, group);
-    const [x, y] = foldGrid(Math.ceil(count / WORKGROUP), this.maxPerDimension);
-    encoder.dispatchWorkgroups(x, y);
+    dispatch(encoder, foldGrid(Math.ceil(count / WORKGROUP), this.maxPerDimension));
   }
 
-  private norm(encoder: GPUComputePassEncoder): void {
+  /** The norm's per-workgroup pairs into the sweep's slot. */
+  norm(encoder: GPUComputePassEncoder, dispatch: Dispatch = direct): void {
     encoder.setPipeline(this.kernels.norm.pipeline);
     encoder.setBindGroup(0, this.groups.norm);
-    const [x, y] = foldGrid(this.normGroups, this.maxPerDimension);
-    encoder.dispatchWorkgroups(x, y);
+    dispatch(encoder, foldGrid(this.normGroups, this.maxPerDimension));
   }
 }

@@ -2,7 +2,11 @@ import { State, WORKGROUP } from '../../../shaders/common.js';
 import { largestWeight, powerOfTwoScale } from '../../math/powers.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Engine, EngineOptions, Evaluation, RescaledBlock, SweepRecord } from '../engine.js';
+import type { SweepPlan } from '../plan.js';
 import { passCost, sweepPlan } from '../plan.js';
+import type { AcceleratedUpdate } from './accelerated.js';
+import { ACCELERATED_U_COPIES, AcceleratedEncoder, compileAcceleratedKernels } from './accelerated.js';
+import { acceleratedTables } from './acceleratedTables.js';
 import type { AcquiredDevice, GpuTarget } from './device.js';
 import { acquireDevice } from './device.js';
 import { SweepEncoder } from './encode.js';
@@ -11,7 +15,7 @@ import { compileSweepKernels } from './kernels.js';
 import type { Segment } from './layout.js';
 import { buildTopology, segmentBlocks } from './layout.js';
 import type { BatchRead } from './readback.js';
-import { CAPACITY, float32Threshold, HistoryLayout, IMBALANCE_SLOT0 } from './readback.js';
+import { CAPACITY, float32Threshold, HistoryLayout, IMBALANCE_SLOT0, PATH_SLOT0 } from './readback.js';
 import { rescaleOnGpu } from './rescale.js';
 import { GpuResources } from './resources.js';
 import { DeviceScope } from './scope.js';
@@ -24,6 +28,8 @@ export interface WebGpuTuning {
   maxBufferBytes?: number;
   /** Most workgroups per grid dimension before a grid is folded into two (default: the device's limit). */
   maxWorkgroupsPerDimension?: number;
+  /** The accelerated schedule's long-step exponent instead of its own (tests only: a step far too long must fall back, as with `CpuEngineOptions.longEta`). */
+  longEta?: number;
 }
 
 /**
@@ -52,8 +58,10 @@ export class WebGpuEngine implements Engine {
   private readonly segments: Segment[];
   private readonly history: HistoryLayout;
   private cachedFactors: Float64Array | null = null;
-  /** What one sweep reads, in units of all of `P`. */
+  /** What one sweep reads, in units of all of `P` (the accelerated schedule: one evaluation). */
   private sweepCost = 0;
+  /** Whether the plan is the accelerated schedule (its sweeps report their own passes). */
+  private accelerated = false;
   private buffers!: SweepBuffers;
   private encoder!: SweepEncoder;
 
@@ -61,7 +69,7 @@ export class WebGpuEngine implements Engine {
     private readonly problem: Problem,
     private readonly options: EngineOptions,
     acquired: AcquiredDevice,
-    tuning: WebGpuTuning,
+    private readonly tuning: WebGpuTuning,
   ) {
     this.scope = new DeviceScope(acquired);
     this.adapter = acquired.adapter;
@@ -76,11 +84,6 @@ export class WebGpuEngine implements Engine {
 
   /** Set up the engine on a device: compile the kernels, upload the problem, build `log P`. */
   static async create(problem: Problem, options: EngineOptions, source: GpuTarget, tuning: WebGpuTuning = {}): Promise<WebGpuEngine> {
-    if (options.schedule === 'accelerated') {
-      throw new Error(
-        "the accelerated schedule runs on the CPU engine only (its WebGPU kernels are not written yet); schedule 'parallel' or 'alternating' runs on WebGPU",
-      );
-    }
     const acquired = await acquireDevice(source);
     let engine: WebGpuEngine | null = null;
     try {
@@ -100,7 +103,16 @@ export class WebGpuEngine implements Engine {
     const { device } = this.scope;
     const plan = sweepPlan(this.problem, this.options.schedule);
     this.sweepCost = passCost(this.problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]);
-    const kernels = await this.scope.scoped(() => compileSweepKernels(device, this.problem, plan, this.segments));
+    const accelerated = acceleratedUpdate(plan);
+    // The accelerated schedule's tables first: a problem its coarse solve cannot take fails here, before any upload.
+    const tables = accelerated ? acceleratedTables(this.problem, this.segments) : null;
+    const [kernels, acceleratedKernels] = await this.scope.scoped(() =>
+      Promise.all([
+        compileSweepKernels(device, this.problem, plan, this.segments),
+        accelerated ? compileAcceleratedKernels(device, this.problem, withLongEta(accelerated, this.tuning.longEta)) : null,
+      ]),
+    );
+    this.accelerated = accelerated !== null;
     const ctx: UploadContext = {
       device,
       resources: this.resources,
@@ -112,9 +124,10 @@ export class WebGpuEngine implements Engine {
       maxPerDimension: this.maxPerDimension,
       stagingBytes: this.history.byteSize,
       initial: this.options.initial,
+      uCopies: accelerated ? ACCELERATED_U_COPIES : 1,
     };
     await this.scope.scoped(async () => {
-      const topology = buildTopology(this.problem, this.segments);
+      const topology = buildTopology(this.problem, this.segments, tables?.varGroup);
       this.buffers = createSweepBuffers(ctx, topology, CAPACITY + 1);
       const encoder = device.createCommandEncoder({ label: 'weight-balance build log P' });
       const build = encoder.beginComputePass({ label: 'weight-balance build log P pass' });
@@ -122,6 +135,22 @@ export class WebGpuEngine implements Engine {
       build.end();
       const groups = createSweepGroups(ctx, this.buffers, logP, topology);
       this.encoder = new SweepEncoder(this.problem, plan, this.segments, kernels, groups, this.maxPerDimension, this.history.normGroups);
+      if (accelerated && tables && acceleratedKernels) {
+        const { resources, problem, segments, maxPerDimension } = this;
+        const context = {
+          device,
+          resources,
+          problem,
+          segments,
+          buffers: this.buffers,
+          topology,
+          tables,
+          kernels: acceleratedKernels,
+          normGroups: this.history.normGroups,
+          maxPerDimension,
+        };
+        this.encoder.schedule = new AcceleratedEncoder(context, accelerated, this.encoder);
+      }
       // The statistics the first sweep needs (the plan's start passes).
       const start = encoder.beginComputePass({ label: 'weight-balance initial sums' });
       this.encoder.start(start);
@@ -189,7 +218,9 @@ export class WebGpuEngine implements Engine {
       });
       const done = read.state.sweep;
       for (let s = 0; s < done; s++) {
-        records.push({ F: this.history.objective(read, s), maxLogImbalance: read.steps[IMBALANCE_SLOT0 + s], maxStep: read.steps[s], passes: this.sweepCost });
+        // An accelerated sweep evaluates 0, 1 or 2 points (its path); a planned one reads what its plan says.
+        const passes = this.accelerated ? read.steps[PATH_SLOT0 + s] * this.sweepCost : this.sweepCost;
+        records.push({ F: this.history.objective(read, s), maxLogImbalance: read.steps[IMBALANCE_SLOT0 + s], maxStep: read.steps[s], passes });
       }
       this.cachedFactors = Float64Array.from(read.u);
       if (read.state.converged !== 0 || done < n) break;
@@ -213,6 +244,17 @@ export class WebGpuEngine implements Engine {
     this.resources.destroy();
     this.scope.close();
   }
+}
+
+/** The accelerated update with the long step's exponent overridden (and the shorter one at most that), as `AcceleratedSchedule` does. */
+function withLongEta(update: AcceleratedUpdate, longEta: number | undefined): AcceleratedUpdate {
+  return longEta === undefined ? update : { ...update, longEta, shortLongEta: Math.min(longEta, update.shortLongEta) };
+}
+
+/** The plan's accelerated update, if its step is one. */
+function acceleratedUpdate(plan: SweepPlan): AcceleratedUpdate | null {
+  const update = plan.steps[0]?.update;
+  return update?.kind === 'accelerated' ? update : null;
 }
 
 /**

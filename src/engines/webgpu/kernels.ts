@@ -37,7 +37,8 @@ export interface SweepKernels {
 export async function compileSweepKernels(device: GPUDevice, problem: Problem, plan: SweepPlan, segments: Segment[]): Promise<SweepKernels> {
   const { p, r } = problem;
   // One update exponent per plan (the GPU's update kernel takes it as an override).
-  const eta = plan.steps[0]?.update.eta ?? 0;
+  const first = plan.steps[0]?.update;
+  const eta = first?.kind === 'multiplicative' ? first.eta : 0;
   const fastP = p === 1 ? 1 : p === 2 ? 2 : 0;
   const taps = new Set(segments.map((s) => s.taps === 1));
   const optional = <T>(needed: boolean, compile: () => Promise<T>): Promise<T | undefined> => (needed ? compile() : Promise.resolve(undefined));

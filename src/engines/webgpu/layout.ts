@@ -109,10 +109,12 @@ export interface Topology {
   colStartOffset: number;
   colEntryOffset: number;
   classOffset: number;
+  /** Where the group of each variable + 1 starts (the accelerated schedule's coarse groups; 0: none given). */
+  groupOffset: number;
 }
 
-/** Build the {@link Topology} of a problem's segments. */
-export function buildTopology(problem: Problem, segments: Segment[]): Topology {
+/** Build the {@link Topology} of a problem's segments (with `varGroup`, the coarse group of each variable, -1 for none). */
+export function buildTopology(problem: Problem, segments: Segment[], varGroup?: Int32Array): Topology {
   const { nUnits, nVars, unitVar, varClass } = problem;
   const rowEntries: number[][] = Array.from({ length: nUnits }, () => []);
   const colEntries: number[][] = Array.from({ length: nUnits }, () => []);
@@ -145,6 +147,8 @@ export function buildTopology(problem: Problem, segments: Segment[]): Topology {
   );
   const classOffset = out.length;
   for (let v = 0; v < nVars; v++) out.push(varClass[v]);
+  const groupOffset = out.length;
+  if (varGroup) for (let v = 0; v < nVars; v++) out.push(varGroup[v] + 1);
   return {
     data: Uint32Array.from(out),
     rowStartOffset: rows.start,
@@ -154,6 +158,7 @@ export function buildTopology(problem: Problem, segments: Segment[]): Topology {
     colStartOffset: cols.start,
     colEntryOffset: cols.entries,
     classOffset,
+    groupOffset,
   };
 }
 

@@ -7,13 +7,16 @@ export const CAPACITY = 64;
 /** The step history holds the largest step of sweep `s` at `s` and its imbalance after it at `IMBALANCE_SLOT0 + s` (`CAPACITY`: `evaluate`). */
 export const IMBALANCE_SLOT0 = CAPACITY + 1;
 
-/** Slots of the step history: the steps, then the imbalances. */
-export const STEP_SLOTS = 2 * (CAPACITY + 1);
+/** The accelerated schedule's path of sweep `s` (0, 1 or 2 evaluations, as a float) is at `PATH_SLOT0 + s`. */
+export const PATH_SLOT0 = 2 * (CAPACITY + 1);
+
+/** Slots of the step history: the steps, then the imbalances, then the accelerated schedule's paths. */
+export const STEP_SLOTS = 3 * (CAPACITY + 1);
 
 /** What one submission reads back: the run state, the step and norm histories, and the log factors. */
 export interface BatchRead {
   state: StructValues<typeof State.fields>;
-  /** Largest `|step|` per sweep slot, then (from {@link IMBALANCE_SLOT0}) the imbalance after it (slot `IMBALANCE_SLOT0 + CAPACITY`: that of `evaluate`). */
+  /** Largest `|step|` per sweep slot, then (from {@link IMBALANCE_SLOT0}) the imbalance after it (slot `IMBALANCE_SLOT0 + CAPACITY`: that of `evaluate`), then (from {@link PATH_SLOT0}) the accelerated path. */
   steps: Float32Array;
   /** Log-sum-exp pairs of the objective, `normGroups` per slot. */
   norms: Float32Array;

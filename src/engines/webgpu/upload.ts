@@ -59,6 +59,8 @@ export interface UploadContext {
   /** Bytes of the read-back staging buffer. */
   stagingBytes: number;
   initial?: Float64Array;
+  /** `nVars`-long copies of the factors the `u` buffer holds (the schedule's snapshots after `u` itself; default 1). */
+  uCopies?: number;
 }
 
 /** Make the run's buffers and upload the factors, the bias masses and the topology. */
@@ -78,7 +80,7 @@ export function createSweepBuffers(ctx: UploadContext, topology: Topology, steps
   }
   return {
     state: res.buffer('state', State.byteSize, S | COPY_DST | COPY_SRC),
-    u: res.buffer('log factors u', nVars * 4, S | COPY_DST | COPY_SRC, u0),
+    u: res.buffer('log factors u (and snapshots)', nVars * 4 * (ctx.uCopies ?? 1), S | COPY_DST | COPY_SRC, u0),
     logAlpha: res.buffer('log alpha = p u per unit', nUnits * 4, S | COPY_DST, logAlpha0),
     logRho: res.buffer('log rho per unit', nUnits * 4, S),
     logY: res.buffer('log y per unit', nUnits * 4, S),

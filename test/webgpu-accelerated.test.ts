@@ -1,0 +1,203 @@
+/**
+ * The accelerated schedule on the WebGPU engine (Dawn + SwiftShader): sweep for sweep the CPU
+ * engine's accelerated schedule (objective, step, imbalance, passes per sweep, log factors) on an
+ * MLP, a convolutional net with a residual connection, residual nets with ties, (p, q) with
+ * p != q both ways, biases (a coarse space that is not exact), given start factors, split blocks
+ * and folded grids; a sweep whose long step Armijo's test rejects (the safe region); the sweep
+ * that ends after the coarse shift (no pass); networks the GPU's coarse solve does not take
+ * (layers split by convolution group, more than 32 groups) run the same schedule on the CPU,
+ * which the result says (`cpu-schedule`). Through `balance()`: the default schedule on `webgpu`,
+ * the same network as the CPU, a history that never rises (within float32 rounding), and the
+ * hand-over to the CPU continuing with the accelerated schedule.
+ */
+import { afterEach, describe, expect, vi } from 'vitest';
+import { balance } from '../src/balance.js';
+import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
+import { ScheduleNotOnGpuError } from '../src/engines/engine.js';
+import { passCost, sweepPlan } from '../src/engines/plan.js';
+import { WebGpuEngine } from '../src/engines/webgpu/engine.js';
+import { mlp, sequential } from '../src/network/builders.js';
+import type { Network } from '../src/network/types.js';
+import { compileProblem } from '../src/problem/compile.js';
+import { AcceleratedSchedule } from '../src/schedule/accelerated.js';
+import { coarseSpace } from '../src/schedule/coarseSpace.js';
+import { agree, MONOTONE, relative } from './helpers/engineAgreement.js';
+import { gpuIt, useGpu } from './helpers/gpu.js';
+import { cnnNet, mlpNet, residualNet } from './support/fixNets.js';
+import { randomExponents, uniformStream, weightDistance } from './support/fixReference.js';
+
+const gpu = useGpu();
+
+/** A convolutional net with a residual connection and no grouped convolution (every layer one group of the coarse space). */
+function convNet(seed: number): Network {
+  return sequential(
+    [2, 6, 6],
+    [
+      { type: 'conv', channels: 5, kernel: 3, padding: 1 },
+      { type: 'conv', channels: 5, kernel: 3, padding: 1, skip: 1 },
+      { type: 'conv', channels: 6, kernel: 3, padding: 1, stride: 2 },
+      { type: 'dense', units: 4 },
+    ],
+    { seed, biasScale: 0.2 },
+  );
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('WebGPU engine, accelerated schedule, agrees with the CPU engine sweep for sweep', () => {
+  gpuIt(gpu, 'MLP, p = q = 2 (exact coarse space, fused pass)', async (context) => {
+    const net = mlpNet(1, 'float32');
+    expect(coarseSpace(compileProblem(net, { p: 2, q: 2 })).exact).toBe(true);
+    await agree(context, net, { p: 2, q: 2, schedule: 'accelerated', sweeps: 8 });
+  });
+
+  gpuIt(gpu, 'convolutional net with a residual connection, p != q', async (context) => {
+    await agree(context, convNet(1), { p: 2, q: 1, schedule: 'accelerated', sweeps: 6 });
+    await agree(context, convNet(2), { p: 1.5, q: 3, schedule: 'accelerated', sweeps: 6 });
+  });
+
+  gpuIt(
+    gpu,
+    "a long step far too long: Armijo's test rejects it, the safe region (dispatched indirectly) runs, then the shorter long step, as on the CPU",
+    async (context) => {
+      for (const [p, q] of [
+        [2, 2],
+        [1.5, 3],
+      ]) {
+        const problem = compileProblem(mlpNet(3), { p, q });
+        const evaluation = passCost(problem, sweepPlan(problem, 'accelerated').evaluate);
+        const records = await agree(context, mlpNet(3), { p, q, schedule: 'accelerated', sweeps: 6, tuning: { longEta: 5 } });
+        const paths = records.map((r) => Math.round(r.passes / evaluation));
+        expect(paths[0], `(${p}, ${q})`).toBe(2);
+        expect(paths, `(${p}, ${q})`).toContain(1);
+      }
+    },
+  );
+
+  gpuIt(gpu, 'residual nets with tied units (dense and convolutional)', async (context) => {
+    await agree(context, residualNet(3), { p: 2, q: 2, schedule: 'accelerated', sweeps: 5 });
+    await agree(context, residualNet(4), { p: 3, q: 1.5, schedule: 'accelerated', sweeps: 5 });
+    await agree(context, convNet(4), { p: 2, q: 3, schedule: 'accelerated', sweeps: 5 });
+  });
+
+  gpuIt(gpu, 'random (p, q), q < p and q > p, and biases (a coarse space that is not exact)', async (context) => {
+    const pairs = randomExponents(17, 3);
+    expect(pairs.some(([p, q]) => q < p) && pairs.some(([p, q]) => q > p)).toBe(true);
+    for (const [k, [p, q]] of pairs.entries()) await agree(context, mlpNet(5 + k), { p, q, schedule: 'accelerated', sweeps: 6 });
+    const problem = compileProblem(mlpNet(6), { p: 2, q: 3, includeBiases: true });
+    expect(coarseSpace(problem).exact).toBe(false);
+    await agree(context, mlpNet(6), { p: 2, q: 3, schedule: 'accelerated', sweeps: 6, includeBiases: true });
+  });
+
+  gpuIt(gpu, 'starts from given log factors; blocks split over many buffers and folded grids', async (context) => {
+    const net = mlpNet(7);
+    const problem = compileProblem(net, { p: 2, q: 4 });
+    const next = uniformStream(9);
+    const initial = Float64Array.from({ length: problem.nVars }, () => 2 * next() - 1);
+    await agree(context, net, { p: 2, q: 4, schedule: 'accelerated', sweeps: 6, initial });
+    await agree(context, convNet(2), { p: 2, q: 2, schedule: 'accelerated', sweeps: 6, tuning: { maxBufferBytes: 512, maxWorkgroupsPerDimension: 8 } });
+  });
+
+  gpuIt(gpu, 'a sweep whose coarse shift alone meets tol ends there, with no pass, as on the CPU', async (context) => {
+    const problem = compileProblem(mlpNet(2), { p: 2, q: 2 });
+    // The balanced factors, then whole layers moved off them: the coarse shift alone undoes that.
+    const reference = new CpuEngine(problem, { schedule: 'accelerated' });
+    await reference.sweeps(200, 1e-12);
+    const balanced = await reference.logFactors();
+    const space = coarseSpace(problem);
+    expect(space.exact && space.nGroups > 1).toBe(true);
+    const initial = balanced.slice();
+    problem.unitVar.forEach((v, unit) => {
+      const g = space.unitGroup[unit];
+      if (v >= 0 && g >= 0) initial[v] = balanced[v] + 0.4 * (g % 2 === 0 ? g + 1 : -g);
+    });
+    const tol = 1e-4;
+    const cpu = await new CpuEngine(problem, { schedule: 'accelerated', initial }).sweeps(10, tol);
+    const engine = await WebGpuEngine.create(problem, { schedule: 'accelerated', initial }, { device: context.device });
+    try {
+      const start = await engine.evaluate();
+      expect(start.maxLogImbalance).toBeGreaterThan(0.1);
+      const got = await engine.sweeps(10, tol);
+      expect(cpu.map((r) => r.passes)).toEqual([0]);
+      expect(got.map((r) => r.passes)).toEqual([0]);
+      expect(got[0].maxLogImbalance).toBeLessThanOrEqual(tol);
+      expect(relative(got[0].F, cpu[0].F)).toBeLessThan(2e-5);
+      expect(Math.abs(got[0].maxStep - cpu[0].maxStep)).toBeLessThan(1e-4);
+      // The sweeps after it in the batch were no-ops: the factors are the shifted ones.
+      const u = await engine.logFactors();
+      for (let v = 0; v < problem.nVars; v++) expect(Math.abs(u[v] - balanced[v]), `variable ${v}`).toBeLessThan(1e-3);
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  gpuIt(gpu, 'networks the GPU coarse solve does not take run the same schedule on the CPU, which the result says', async (context) => {
+    const deep = mlp([3, ...Array.from({ length: 34 }, () => 4), 2], { seed: 1 });
+    const problem = compileProblem(deep, { p: 2, q: 2 });
+    expect(coarseSpace(problem).nGroups).toBeGreaterThan(32);
+    await expect(WebGpuEngine.create(problem, { schedule: 'accelerated' }, { device: context.device })).rejects.toThrow(ScheduleNotOnGpuError);
+    for (const [net, reason] of [
+      [deep, /at most 32 groups of layers/],
+      [cnnNet(2), /splits layer \d+ by convolution group/],
+    ] as const) {
+      const result = await balance(net, { p: 2, q: 2, backend: 'webgpu', device: context.device });
+      expect(result.schedule).toBe('accelerated');
+      expect(result.backend).toBe('cpu');
+      expect(result.fallback?.kind).toBe('cpu-schedule');
+      expect(result.fallback?.message).toMatch(reason);
+      expect(result.converged).toBe(true);
+    }
+    // The paper's schedules still run on the GPU there.
+    expect((await balance(cnnNet(2), { p: 2, q: 2, backend: 'webgpu', device: context.device, schedule: 'parallel' })).backend).toBe('webgpu');
+  });
+});
+
+describe('balance() on WebGPU with the accelerated schedule', () => {
+  gpuIt(gpu, "is the default; gives the CPU's balanced network; the history never rises beyond float32 rounding", async ({ gpu: dawn }) => {
+    for (const [net, p, q] of [
+      [mlpNet(1, 'float32'), 2, 2],
+      [convNet(3), 1, 2],
+      [residualNet(3), 3, 1.5],
+    ] as const) {
+      const copy = structuredClone(net);
+      const result = await balance(net, { p, q, tol: 1e-5, backend: 'webgpu', gpu: dawn });
+      expect(result.schedule).toBe('accelerated');
+      expect(result.backend).toBe('webgpu');
+      expect(result.fallback).toBeNull();
+      expect(result.converged).toBe(true);
+      for (let s = 1; s < result.history.length; s++) expect(result.history[s], `sweep ${s}`).toBeLessThanOrEqual(result.history[s - 1] * (1 + MONOTONE));
+      const reference = await balance(net, { p, q, tol: 1e-5, backend: 'cpu' });
+      expect(reference.schedule).toBe('accelerated');
+      expect(Math.abs(result.finalNorm / reference.finalNorm - 1)).toBeLessThan(1e-5);
+      expect(weightDistance(result.network, reference.network)).toBeLessThan(1e-3);
+      // Far fewer passes than the paper's update needs on the GPU.
+      const paper = await balance(net, { p, q, tol: 1e-5, backend: 'webgpu', gpu: dawn, schedule: 'parallel' });
+      expect(result.passes).toBeLessThan(paper.passes / 2);
+      expect(net).toEqual(copy);
+    }
+  });
+
+  gpuIt(gpu, 'where float32 stalls, the CPU continues with the accelerated schedule from the verified factors', async ({ gpu: dawn }) => {
+    const sweep = vi.spyOn(AcceleratedSchedule.prototype, 'sweep');
+    const backends: string[] = [];
+    const result = await balance(mlpNet(1, 'float32'), {
+      p: 2,
+      q: 2,
+      tol: 1e-10,
+      maxSweeps: 400,
+      backend: 'webgpu',
+      gpu: dawn,
+      onSweep: (s) => backends.push(s.backend),
+    });
+    expect(result.fallback?.kind).toBe('stalled');
+    expect(result.converged).toBe(true);
+    expect(result.maxLogImbalance).toBeLessThanOrEqual(1e-10);
+    const onCpu = backends.filter((b) => b === 'cpu').length;
+    expect(backends.indexOf('cpu')).toBeGreaterThan(0);
+    expect(onCpu).toBeGreaterThan(0);
+    // Every CPU sweep after the hand-over was an accelerated one.
+    expect(sweep).toHaveBeenCalledTimes(onCpu);
+  });
+});
