@@ -119,11 +119,11 @@ describe('a CPU run on a page goes to the library worker', () => {
     }
   });
 
-  it("keeps the backend choice's fallback (auto with the accelerated schedule)", async () => {
+  it("keeps the backend choice's fallback (auto on a page without WebGPU)", async () => {
     const { result } = await outcome(mlpNet(4), { p: 2, q: 2 });
     expect(started).toHaveLength(1);
     expect(result.backend).toBe('cpu');
-    expect(result.fallback?.kind).toBe('cpu-schedule');
+    expect(result.fallback?.kind).toBe('no-webgpu');
   });
 
   it('throws the worker-side refusal again as a WeightBalanceError with the same message', async () => {
