@@ -60,15 +60,19 @@ test('in a cross-origin isolated page, a worker balances on 2 threads (nested wo
   await endWorker(page);
 });
 
-test("on a page's main thread (which cannot wait on shared memory) threads: 2 runs on one thread, without error", async ({ page }) => {
+test("on a page's main thread (which cannot wait on shared memory) threads: 2 runs on one thread, without error; the library's worker runs 2", async ({
+  page,
+}) => {
   await page.goto('/bare.html');
   const run = await page.evaluate(async () => {
     const { balance, mlp } = await import(new URL('/lib/index.js', location.href).href);
-    const result = await balance(mlp([512, 1024, 768, 10], { seed: 3, dtype: 'float32' }), { p: 2, q: 2, backend: 'cpu', threads: 2 });
-    return { threads: result.threads, converged: result.converged };
+    const net = mlp([512, 1024, 768, 10], { seed: 3, dtype: 'float32' });
+    const here = await balance(net, { p: 2, q: 2, backend: 'cpu', threads: 2, worker: false });
+    const inWorker = await balance(net, { p: 2, q: 2, backend: 'cpu', threads: 2 });
+    return { here: [here.threads, here.converged], inWorker: [inWorker.threads, inWorker.converged] };
   });
-  expect(run).toEqual({ threads: 1, converged: true });
-  expect(page.workers().length).toBe(0);
+  expect(run).toEqual({ here: [1, true], inWorker: [2, true] });
+  await expect.poll(() => page.workers().length).toBe(0);
 });
 
 test('in a page that is not cross-origin isolated a worker runs on one thread, without error', async ({ page }) => {
