@@ -278,7 +278,7 @@ async function balanceHere(net: Network, options: BalanceOptions, run: RunOption
 async function balanceOnEngines(
   net: Network,
   problem: Problem,
-  run: ReturnType<typeof validateRunOptions> & { pool: ThreadPool | null },
+  run: RunOptions & { pool: ThreadPool | null },
   options: BalanceOptions,
   choice: BackendChoice,
   started: number,
