@@ -7,22 +7,18 @@
 /**
  * The accelerated schedule's `array<f32>` buffer: scalars first (`[0]` log F at the current (base)
  * point, `[1]` 1 once the long step has fallen back to the shorter exponent), then the coarse
- * shift `c` per group, then the per-workgroup partial sums of the predicted decrease, then the
- * log factor of each (block, convolution group) pair's column sums under the shift.
+ * shift `c` per group, then (from offsets the host passes, see `acceleratedTables.ts`) the
+ * per-workgroup partial sums of the predicted decrease, the log factor of each (block,
+ * convolution group) pair's column sums and of its row sums under the shift, and the fraction
+ * of each pair's row sums read from each group of its columns (`partGroup` of the coarse space).
  */
 export const ACCEL_SCALARS = 8;
-/** Most groups of layers the one-workgroup coarse solve handles (its Hessian lives in workgroup memory). */
-export const COARSE_MAX_GROUPS = 32;
-/** Most distinct shifted groups one layer's rows read (the coarse model's shares per row). */
-export const COARSE_SLOTS = 4;
-/** Floats per row of the coarse model: the term, the fixed share, a share per slot, and (after the solve) the log factor of the row's `y`. */
-export const COARSE_ROW_FLOATS = 3 + COARSE_SLOTS;
-/** Where a row's log `y` factor sits among its floats. */
-export const COARSE_ROW_Y = 2 + COARSE_SLOTS;
 /** Where the coarse shift starts in the scalar buffer. */
 export const ACCEL_SHIFT0 = ACCEL_SCALARS;
-/** Where the predicted-decrease partials start in the scalar buffer. */
-export const ACCEL_PREDICTED0 = ACCEL_SCALARS + COARSE_MAX_GROUPS;
+/** Floats per row of the coarse model with `slots` pairs read per row: the term, the fixed share, a share per slot, and (after the solve) the log factor of the row's `y`. */
+export function coarseRowFloats(slots: number): number {
+  return 3 + slots;
+}
 /** Armijo's share of the first-order decrease a long step must achieve (as on the CPU). */
 export const SUFFICIENT = 1e-4;
 

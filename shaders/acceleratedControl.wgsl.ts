@@ -1,4 +1,4 @@
-import { ACCEL_PREDICTED0, SUFFICIENT } from './accelerated.js';
+import { SUFFICIENT } from './accelerated.js';
 import type { Kernel } from './bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import { lseWgsl, State, WORKGROUP } from './common.js';
@@ -13,8 +13,9 @@ export const ControlParams = uniformStruct('ControlParams', {
   mode: 'u32',
   /** Pairs of the norm history per sweep. */
   normGroups: 'u32',
-  /** Partial sums of the predicted decrease. */
+  /** Partial sums of the predicted decrease, and where they start in `accel`. */
   predictedGroups: 'u32',
+  predicted0: 'u32',
   /** Words of a region's indirect arguments. */
   regionWords: 'u32',
   /** Slots of the step history: the imbalance of sweep s at `imbalanceSlot0 + s`, its path at `pathSlot0 + s`. */
@@ -89,7 +90,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var acc = vec2f(LOG_ZERO, 0.0);
   var predicted = 0.0;
   for (var k = lid; k < params.normGroups; k += ${WORKGROUP}u) { acc = lseMerge(acc, normHistory[state.sweep * params.normGroups + k]); }
-  for (var k = lid; k < params.predictedGroups; k += ${WORKGROUP}u) { predicted += accel[${ACCEL_PREDICTED0}u + k]; }
+  for (var k = lid; k < params.predictedGroups; k += ${WORKGROUP}u) { predicted += accel[params.predicted0 + k]; }
   pairs[lid] = acc;
   sums[lid] = predicted;
   for (var half = ${WORKGROUP / 2}u; half > 0u; half = half / 2u) {

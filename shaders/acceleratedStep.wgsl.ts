@@ -1,4 +1,4 @@
-import { ACCEL_PREDICTED0, ACCEL_SHIFT0, logInOutWgsl } from './accelerated.js';
+import { ACCEL_SHIFT0, logInOutWgsl } from './accelerated.js';
 import type { Kernel } from './bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import { gridWgsl, lseWgsl, State, WORKGROUP } from './common.js';
@@ -18,6 +18,8 @@ export const AcceleratedStepParams = uniformStruct('AcceleratedStepParams', {
   colEntryOffset: 'u32',
   /** Where the group of each variable (+1, 0: none) starts in the topology buffer. */
   groupOffset: 'u32',
+  /** Where the per-workgroup partial sums of the predicted decrease start in `accel`. */
+  predicted0: 'u32',
 });
 
 /** The bindings of {@link acceleratedStepKernel}, by name (binding k is the k-th). */
@@ -122,7 +124,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (lid < half) { partial[lid] = select(max(partial[lid], partial[lid + half]), partial[lid] + partial[lid + half], isLong); }
     }
     if (lid == 0u) {
-      if (isLong) { accel[${ACCEL_PREDICTED0}u + group] = partial[0]; } else { atomicMax(&stepBits[state.sweep], bitcast<u32>(partial[0])); }
+      if (isLong) { accel[params.predicted0 + group] = partial[0]; } else { atomicMax(&stepBits[state.sweep], bitcast<u32>(partial[0])); }
     }
   }
 }

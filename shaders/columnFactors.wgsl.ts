@@ -1,11 +1,10 @@
-import { COARSE_ROW_FLOATS, COARSE_ROW_Y } from './accelerated.js';
 import type { Kernel } from './bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import { gridWgsl, lseWgsl, State, WORKGROUP } from './common.js';
 import { uniformStruct } from './struct.js';
 
-/** The uniform of {@link columnFactorsKernel}: pairs, where their row lists start in the pair table, and where their factors go in `accel`. */
-export const ColumnFactorsParams = uniformStruct('ColumnFactorsParams', { nPairs: 'u32', rowOffset: 'u32', factor0: 'u32' });
+/** The uniform of {@link columnFactorsKernel}: pairs, where their row lists start in the pair table, where their factors go in `accel`, and the floats per coarse row (the row's `y` factor is the last). */
+export const ColumnFactorsParams = uniformStruct('ColumnFactorsParams', { nPairs: 'u32', rowOffset: 'u32', factor0: 'u32', rowFloats: 'u32' });
 
 /** The bindings of {@link columnFactorsKernel}, by name (binding k is the k-th). */
 export const ColumnFactorsBindings = bindingLayout({
@@ -62,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let lr = logRho[unit];
     if (S.y > 0.0 && lr > LOG_VALID) {
       let lw = (R - 1.0) * lr + logAlpha[unit] + lseLog(S);
-      let lf = coarseRows[unit * ${COARSE_ROW_FLOATS}u + ${COARSE_ROW_Y}u];
+      let lf = coarseRows[(unit + 1u) * params.rowFloats - 1u];
       den = lseAdd(den, lw);
       num = lseAdd(num, lw + lf);
     }
@@ -81,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     if (weights[0].y > 0.0) {
       factor = lseLog(weighted[0]) - lseLog(weights[0]);
     } else if (last > first) {
-      factor = coarseRows[pairTable[params.rowOffset + 4u * first] * ${COARSE_ROW_FLOATS}u + ${COARSE_ROW_Y}u];
+      factor = coarseRows[(pairTable[params.rowOffset + 4u * first] + 1u) * params.rowFloats - 1u];
     }
     accel[params.factor0 + pair] = factor;
   }

@@ -17,6 +17,7 @@ import { columnSumsKernel } from '../shaders/columnSums.wgsl.js';
 import { finishSweepKernel } from '../shaders/finishSweep.wgsl.js';
 import { fusedSumsKernel } from '../shaders/fusedSums.wgsl.js';
 import { normKernel } from '../shaders/norm.wgsl.js';
+import { pairFractionsKernel } from '../shaders/pairFractions.wgsl.js';
 import { rescaleKernel } from '../shaders/rescale.wgsl.js';
 import { rowFinishKernel } from '../shaders/rowFinish.wgsl.js';
 import { rowSumsKernel } from '../shaders/rowSums.wgsl.js';
@@ -40,8 +41,11 @@ const KERNELS: Kernel[] = [
   normKernel(),
   finishSweepKernel(65),
   rescaleKernel(),
-  coarseRowsKernel(),
-  coarseSolveKernel(),
+  pairFractionsKernel(),
+  coarseRowsKernel(1),
+  coarseRowsKernel(3),
+  coarseSolveKernel(1, 4),
+  coarseSolveKernel(6, 128),
   columnFactorsKernel(),
   shiftPartialsKernel(),
   acceleratedStepKernel(),
@@ -71,7 +75,7 @@ describe('kernel bindings by name', () => {
   it('every declared binding is used by at least one variant of the kernels sharing the declaration', () => {
     const families = new Map<object, string[]>();
     for (const kernel of KERNELS) families.set(kernel.bindings, [...(families.get(kernel.bindings) ?? []), kernel.code]);
-    expect(families.size).toBe(13);
+    expect(families.size).toBe(14);
     for (const [bindings, codes] of families) {
       for (const name of Object.keys(bindings)) {
         const uses = codes.map((code) => code.match(new RegExp(`\\b${name}\\b`, 'g'))?.length ?? 0);

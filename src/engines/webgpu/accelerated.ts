@@ -1,4 +1,4 @@
-import { COARSE_ROW_FLOATS } from '../../../shaders/accelerated.js';
+import { coarseRowFloats } from '../../../shaders/accelerated.js';
 import type { ControlModeName } from '../../../shaders/acceleratedControl.wgsl.js';
 import { acceleratedControlKernel, ControlMode, ControlParams } from '../../../shaders/acceleratedControl.wgsl.js';
 import type { StepModeName } from '../../../shaders/acceleratedStep.wgsl.js';
@@ -7,6 +7,7 @@ import { CoarseRowsParams, coarseRowsKernel } from '../../../shaders/coarseRows.
 import { CoarseSolveParams, coarseSolveKernel } from '../../../shaders/coarseSolve.wgsl.js';
 import { ColumnFactorsParams, columnFactorsKernel } from '../../../shaders/columnFactors.wgsl.js';
 import { WORKGROUP } from '../../../shaders/common.js';
+import { PairFractionsParams, pairFractionsKernel } from '../../../shaders/pairFractions.wgsl.js';
 import { ShiftParams, shiftPartialsKernel } from '../../../shaders/shiftPartials.wgsl.js';
 import type { Problem } from '../../problem/problem.js';
 import type { Update } from '../plan.js';
@@ -30,6 +31,7 @@ export const ACCELERATED_U_COPIES = 5;
 
 /** The kernels of the accelerated schedule (specialised to the problem's exponents). */
 interface AcceleratedKernels {
+  fractions: CompiledKernel<ReturnType<typeof pairFractionsKernel>['bindings']>;
   rows: CompiledKernel<ReturnType<typeof coarseRowsKernel>['bindings']>;
   solve: CompiledKernel<ReturnType<typeof coarseSolveKernel>['bindings']>;
   factors: CompiledKernel<ReturnType<typeof columnFactorsKernel>['bindings']>;
@@ -38,18 +40,24 @@ interface AcceleratedKernels {
   control: CompiledKernel<ReturnType<typeof acceleratedControlKernel>['bindings']>;
 }
 
-/** Compile (or take from the per-device cache) the accelerated schedule's kernels. */
-export async function compileAcceleratedKernels(device: GPUDevice, problem: Problem, update: AcceleratedUpdate): Promise<AcceleratedKernels> {
+/** Compile (or take from the per-device cache) the accelerated schedule's kernels (specialised to the problem's exponents and to its tables' slots and groups). */
+export async function compileAcceleratedKernels(
+  device: GPUDevice,
+  problem: Problem,
+  update: AcceleratedUpdate,
+  tables: AcceleratedTables,
+): Promise<AcceleratedKernels> {
   const { p, r } = problem;
-  const [rows, solve, factors, shift, step, control] = await Promise.all([
-    compileKernel(device, coarseRowsKernel(), { R: r }),
-    compileKernel(device, coarseSolveKernel(), { P: p, R: r }),
+  const [fractions, rows, solve, factors, shift, step, control] = await Promise.all([
+    compileKernel(device, pairFractionsKernel(), {}),
+    compileKernel(device, coarseRowsKernel(tables.slots), { R: r }),
+    compileKernel(device, coarseSolveKernel(tables.slots, tables.space.nGroups), { P: p, R: r }),
     compileKernel(device, columnFactorsKernel(), { R: r }),
-    compileKernel(device, shiftPartialsKernel(), { P: p }),
+    compileKernel(device, shiftPartialsKernel(), {}),
     compileKernel(device, acceleratedStepKernel(), { P: p, R: r, LONG_ETA: update.longEta, SHORT_ETA: update.shortLongEta, SAFE_ETA: update.safeEta }),
     compileKernel(device, acceleratedControlKernel(), {}),
   ]);
-  return { rows, solve, factors, shift, step, control };
+  return { fractions, rows, solve, factors, shift, step, control };
 }
 
 /** What the accelerated encoder is made from. */
@@ -120,15 +128,11 @@ export class AcceleratedEncoder implements ScheduleEncoder {
   step(encoder: GPUComputePassEncoder, sweep: SweepEncoder): void {
     const { exact } = this.update;
     this.perVariable(encoder, sweep, 'start');
+    if (this.ctx.tables.nSplit > 0) this.perPair(encoder, this.ctx.kernels.fractions, this.groups.fractions, this.ctx.tables.nSplit);
     sweep.perUnit(encoder, this.ctx.kernels.rows, this.groups.rows, this.ctx.problem.nUnits);
     this.single(encoder, this.ctx.kernels.solve, this.groups.solve);
     if (!exact) this.perVariable(encoder, sweep, 'base');
-    if (this.ctx.tables.nPairs > 0) {
-      encoder.setPipeline(this.ctx.kernels.factors.pipeline);
-      encoder.setBindGroup(0, this.groups.factors);
-      const [x, y] = foldGrid(this.ctx.tables.nPairs, this.ctx.maxPerDimension);
-      encoder.dispatchWorkgroups(x, y);
-    }
+    if (this.ctx.tables.nPairs > 0) this.perPair(encoder, this.ctx.kernels.factors, this.groups.factors, this.ctx.tables.nPairs);
     this.perVariable(encoder, sweep, 'shift');
     this.shiftPartials(encoder);
     sweep.rowFinish(encoder);
@@ -186,6 +190,14 @@ export class AcceleratedEncoder implements ScheduleEncoder {
     encoder.dispatchWorkgroups(1);
   }
 
+  /** A kernel with one workgroup per pair (`count` of them). */
+  private perPair(encoder: GPUComputePassEncoder, kernel: CompiledKernel, group: GPUBindGroup, count: number): void {
+    encoder.setPipeline(kernel.pipeline);
+    encoder.setBindGroup(0, group);
+    const [x, y] = foldGrid(count, this.ctx.maxPerDimension);
+    encoder.dispatchWorkgroups(x, y);
+  }
+
   private shiftPartials(encoder: GPUComputePassEncoder): void {
     encoder.setPipeline(this.ctx.kernels.shift.pipeline);
     this.ctx.tables.shifts.forEach((shift, k) => {
@@ -207,13 +219,24 @@ interface RegionArguments {
 /** The accelerated schedule's own buffers: its scalars, the coarse rows and the static tables. */
 function coarseBuffers(ctx: AcceleratedContext) {
   const { resources: res, tables } = ctx;
-  const table = (label: string, data: Uint32Array): GPUBuffer => res.buffer(label, data.byteLength, STORAGE | COPY_DST, data);
+  const table = (label: string, data: Uint32Array): GPUBuffer => res.buffer(label, Math.max(data.byteLength, 4), STORAGE | COPY_DST, data);
+  // The fractions start at 1 (a pair with one part keeps it; the split pairs' are written every sweep).
+  const accel = new Float32Array(tables.accel.length);
+  accel.fill(1, tables.accel.fraction0);
+  const groups = Math.max(tables.space.nGroups, 1);
   return {
-    accel: res.buffer('accelerated scalars, coarse shift, predicted decrease, column factors', (tables.factor0 + tables.nPairs) * 4, STORAGE | COPY_DST),
-    coarseRows: res.buffer('coarse rows', ctx.problem.nUnits * COARSE_ROW_FLOATS * 4, STORAGE),
+    accel: res.buffer(
+      'accelerated scalars, coarse shift, predicted decrease, column and row factors, pair fractions',
+      accel.byteLength,
+      STORAGE | COPY_DST,
+      accel,
+    ),
+    coarseRows: res.buffer('coarse rows', ctx.problem.nUnits * coarseRowFloats(tables.slots) * 4, STORAGE),
+    hessian: res.buffer('coarse Hessian', groups * groups * 4, STORAGE),
     pairTable: table('coarse pair rows', tables.pairTable),
+    partTable: table('coarse pair parts and their columns', tables.partTable),
     coarseTopology: table('coarse row topology', tables.coarseTopology),
-    coarseLayers: table('coarse layers', tables.layers),
+    solveTable: table('coarse runs and pair parts', tables.solveTable),
   };
 }
 
@@ -222,8 +245,26 @@ function coarseGroups(ctx: AcceleratedContext, own: ReturnType<typeof coarseBuff
   const { device, resources: res, buffers: b, tables, kernels } = ctx;
   const { accel, coarseRows } = own;
   return {
+    fractions: bind(device, 'pair fractions', kernels.fractions, {
+      params: res.uniform('pair fractions parameters', PairFractionsParams, {
+        nSplit: tables.nSplit,
+        partOffset: tables.partOffset,
+        colStartOffset: tables.colStartOffset,
+        entryOffset: tables.partEntryOffset,
+        fraction0: tables.accel.fraction0,
+      }),
+      state: b.state,
+      accel,
+      colPart: b.colPart,
+      logAlpha: b.logAlpha,
+      partTable: own.partTable,
+    }),
     rows: bind(device, 'coarse rows', kernels.rows, {
-      params: res.uniform('coarse rows parameters', CoarseRowsParams, { nUnits: ctx.problem.nUnits, entryOffset: tables.entryOffset }),
+      params: res.uniform('coarse rows parameters', CoarseRowsParams, {
+        nUnits: ctx.problem.nUnits,
+        entryOffset: tables.entryOffset,
+        fraction0: tables.accel.fraction0,
+      }),
       state: b.state,
       accel,
       logRho: b.logRho,
@@ -233,14 +274,28 @@ function coarseGroups(ctx: AcceleratedContext, own: ReturnType<typeof coarseBuff
       coarseRows,
     }),
     solve: bind(device, 'coarse solve', kernels.solve, {
-      params: res.uniform('coarse solve parameters', CoarseSolveParams, { nLayers: tables.nLayers, nGroups: tables.space.nGroups }),
+      params: res.uniform('coarse solve parameters', CoarseSolveParams, {
+        nRuns: tables.nRuns,
+        nGroups: tables.space.nGroups,
+        nPairs: tables.nPairs,
+        partStartOffset: tables.partStartOffset,
+        partGroupOffset: tables.partGroupOffset,
+        fraction0: tables.accel.fraction0,
+        rowScale0: tables.accel.rowScale0,
+      }),
       state: b.state,
       accel,
       coarseRows,
-      coarseLayers: own.coarseLayers,
+      solveTable: own.solveTable,
+      hess: own.hessian,
     }),
     factors: bind(device, 'column factors', kernels.factors, {
-      params: res.uniform('column factors parameters', ColumnFactorsParams, { nPairs: tables.nPairs, rowOffset: tables.nPairs + 1, factor0: tables.factor0 }),
+      params: res.uniform('column factors parameters', ColumnFactorsParams, {
+        nPairs: tables.nPairs,
+        rowOffset: tables.nPairs + 1,
+        factor0: tables.accel.factor0,
+        rowFloats: coarseRowFloats(tables.slots),
+      }),
       state: b.state,
       accel,
       logRho: b.logRho,
@@ -266,7 +321,12 @@ function stepGroups(ctx: AcceleratedContext, accel: GPUBuffer): Record<StepModeN
   const { device, resources: res, buffers: b, kernels, topology } = ctx;
   const group = (mode: StepModeName): GPUBindGroup =>
     bind(device, `accelerated ${mode}`, kernels.step, {
-      params: res.uniform(`accelerated ${mode} parameters`, AcceleratedStepParams, { mode: StepMode[mode], nVars: ctx.problem.nVars, ...topology }),
+      params: res.uniform(`accelerated ${mode} parameters`, AcceleratedStepParams, {
+        mode: StepMode[mode],
+        nVars: ctx.problem.nVars,
+        ...topology,
+        predicted0: ctx.tables.accel.predicted0,
+      }),
       state: b.state,
       accel,
       u: b.u,
@@ -295,6 +355,7 @@ function controlGroups(
         mode: ControlMode[mode],
         normGroups: ctx.normGroups,
         predictedGroups: Math.ceil(ctx.problem.nVars / WORKGROUP),
+        predicted0: ctx.tables.accel.predicted0,
         regionWords,
         imbalanceSlot0: IMBALANCE_SLOT0,
         pathSlot0: PATH_SLOT0,

@@ -1,5 +1,5 @@
-import { ACCEL_PREDICTED0, COARSE_MAX_GROUPS, COARSE_SLOTS } from '../../../shaders/accelerated.js';
-import { COARSE_LAYER_WORDS } from '../../../shaders/coarseSolve.wgsl.js';
+import { ACCEL_SCALARS } from '../../../shaders/accelerated.js';
+import { COARSE_MAX_SLOTS, coarseRunWords, coarseSolveWorkgroupBytes } from '../../../shaders/coarseSolve.wgsl.js';
 import { WORKGROUP } from '../../../shaders/common.js';
 import type { ShiftParams } from '../../../shaders/shiftPartials.wgsl.js';
 import type { StructValues } from '../../../shaders/struct.js';
@@ -9,16 +9,34 @@ import { coarseSpace } from '../../schedule/coarseSpace.js';
 import { ScheduleNotOnGpuError } from '../engine.js';
 import type { Segment } from './layout.js';
 
+/** Where the regions of the accelerated scalar buffer start (after the scalars and the coarse shift), and its length, in floats. */
+export interface AccelLayout {
+  predicted0: number;
+  /** Per pair, the log factor of its column sums under the shift. */
+  factor0: number;
+  /** Per pair, the log factor of its row sums under the shift. */
+  rowScale0: number;
+  /** Per part of a pair (`space.partGroup`), the fraction of the pair's row sums its columns carry. */
+  fraction0: number;
+  length: number;
+}
+
 /**
  * The static tables the accelerated schedule's kernels read, built once per problem from its
- * coarse space (`schedule/coarseSpace.ts`) and the engine's segments.
+ * coarse space (`schedule/coarseSpace.ts`) and the engine's segments. A *slot* of a row is a
+ * block writing it whose (block, convolution group) pair reads a shifted group; a *run* is a
+ * range of consecutive units with one group and the same pair in every slot.
  */
 export interface AcceleratedTables {
   space: CoarseSpace;
-  /** Per layer, {@link COARSE_LAYER_WORDS} words: first unit, end unit, row group + 1 (0: none), slots, the group of each slot. */
-  layers: Uint32Array;
-  nLayers: number;
-  /** Per unit, CSR (`nUnits + 1` starts, then `(base, stride, count, slot + 1)` per row partial list): the coarse rows' topology. */
+  /** The most slots of any row (at least 1: the kernels are specialised to it). */
+  slots: number;
+  nRuns: number;
+  /** The runs ({@link coarseRunWords} words each), then per pair the start of its parts, then per part its group + 1. */
+  solveTable: Uint32Array;
+  partStartOffset: number;
+  partGroupOffset: number;
+  /** Per unit, CSR (`nUnits + 1` starts, then `(base, stride, count, slot + 1, unshifted part + 1)` per block segment writing it). */
   coarseTopology: Uint32Array;
   entryOffset: number;
   /** The group of each variable (-1: none). */
@@ -26,53 +44,52 @@ export interface AcceleratedTables {
   /** Per (block, convolution group) pair, CSR (`nPairs + 1` starts, then `(unit, base, stride, count)` per row). */
   pairTable: Uint32Array;
   nPairs: number;
-  /** Where the pairs' column factors start in the accelerated scalar buffer (after the predicted-decrease partials). */
-  factor0: number;
-  /** Per segment, its partials, the group of its columns and where its column factors are. */
+  /** The pairs whose columns lie in several groups (`nSplit + 1` starts of their parts), their parts' indices, and each part's columns (CSR of `(unit, base, stride, count)`). */
+  partTable: Uint32Array;
+  nSplit: number;
+  partOffset: number;
+  colStartOffset: number;
+  partEntryOffset: number;
+  accel: AccelLayout;
+  /** Per segment, its partials and where its row and column factors are. */
   shifts: StructValues<typeof ShiftParams.fields>[];
 }
 
-/** The layer of each block's rows and columns, checking that every layer is one group of the coarse space (or none). */
-function layerGroups(problem: Problem, space: CoarseSpace): { layerEnd: (k: number) => number; rowLayer: number[]; colGroup: number[] } {
-  const { layerUnit0, nUnits, blocks } = problem;
-  const nLayers = layerUnit0.length;
-  const layerEnd = (k: number): number => (k + 1 < nLayers ? layerUnit0[k + 1] : nUnits);
-  for (let k = 0; k < nLayers; k++) {
-    for (let unit = layerUnit0[k]; unit < layerEnd(k); unit++) {
-      if (space.unitGroup[unit] !== space.unitGroup[layerUnit0[k]]) {
-        throw new ScheduleNotOnGpuError(
-          `the accelerated schedule on WebGPU shifts whole layers; this network's coarse space splits layer ${k} by convolution group`,
-        );
-      }
-    }
-  }
-  const rowLayer = blocks.map((b) => {
-    const layer = layerUnit0.findIndex((unit0, k) => unit0 === b.rowUnit0 && layerEnd(k) - unit0 === b.rows);
-    if (layer < 0) throw new Error(`internal: block ${b.label} does not write one whole layer`);
-    return layer;
-  });
-  return { layerEnd, rowLayer, colGroup: blocks.map((b) => space.unitGroup[b.colUnit0] ?? -1) };
+/** The pair of row `i` of block `k`. */
+function pairOfRow(problem: Problem, space: CoarseSpace, k: number, i: number): number {
+  const b = problem.blocks[k];
+  return space.groupBase[k] + Math.floor(i / (b.rows / b.groups));
 }
 
-/** The coarse model's layer table: per layer its rows, its group and the distinct shifted groups its writing blocks read (its slots). */
-function layerTable(problem: Problem, space: CoarseSpace, rowLayer: number[], colGroup: number[], layerEnd: (k: number) => number) {
-  const { layerUnit0 } = problem;
-  const slots: number[][] = Array.from(layerUnit0, () => []);
-  problem.blocks.forEach((_, k) => {
-    const g = colGroup[k];
-    if (g >= 0 && !slots[rowLayer[k]].includes(g)) slots[rowLayer[k]].push(g);
-  });
-  const layers = new Uint32Array(layerUnit0.length * COARSE_LAYER_WORDS);
-  slots.forEach((list, k) => {
-    if (list.length > COARSE_SLOTS) {
-      throw new ScheduleNotOnGpuError(
-        `the accelerated schedule on WebGPU lets a layer read at most ${COARSE_SLOTS} groups of layers; layer ${k} reads ${list.length}`,
-      );
+/** Whether a pair's columns hold a shifted group, and the index of its unshifted part (-1: none). */
+function pairParts(space: CoarseSpace, pair: number): { shifted: boolean; unshifted: number } {
+  let shifted = false;
+  let unshifted = -1;
+  for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) {
+    if (space.partGroup[t] >= 0) shifted = true;
+    else unshifted = t;
+  }
+  return { shifted, unshifted };
+}
+
+/** The slots of every unit (the pairs of the blocks writing it that read a shifted group, in block order) and the runs of units. */
+function slotsAndRuns(problem: Problem, space: CoarseSpace): { unitSlots: number[][]; runs: number[][] } {
+  const unitSlots: number[][] = Array.from({ length: problem.nUnits }, () => []);
+  problem.blocks.forEach((b, k) => {
+    for (let i = 0; i < b.rows; i++) {
+      const pair = pairOfRow(problem, space, k, i);
+      if (pairParts(space, pair).shifted) unitSlots[b.rowUnit0 + i].push(pair);
     }
-    const rows = layerEnd(k) > layerUnit0[k];
-    layers.set([layerUnit0[k], layerEnd(k), rows ? space.unitGroup[layerUnit0[k]] + 1 : 0, list.length, ...list], k * COARSE_LAYER_WORDS);
   });
-  return { layers, slots };
+  const runs: number[][] = [];
+  const same = (a: number[], b: number[]): boolean => a.length === b.length && a.every((x, s) => x === b[s]);
+  for (let unit = 0; unit < problem.nUnits; unit++) {
+    const last = runs[runs.length - 1];
+    const group = space.unitGroup[unit] + 1;
+    if (last && last[2] === group && same(last.slice(4), unitSlots[unit])) last[1] = unit + 1;
+    else runs.push([unit, unit + 1, group, unitSlots[unit].length, ...unitSlots[unit]]);
+  }
+  return { unitSlots, runs };
 }
 
 /** The segment of block `k` holding its row `i`, and where that row's partials are. */
@@ -82,28 +99,78 @@ function rowPartials(segments: readonly Segment[], k: number, i: number): [numbe
   return [s.rowPartBase + i - s.rowStart, s.rows, s.colTiles];
 }
 
+/** For the pairs whose columns lie in several groups: each part's columns with their column partials in the pair's block. */
+function splitPairs(problem: Problem, space: CoarseSpace, segments: readonly Segment[]) {
+  const splitParts: number[][] = [];
+  const partColumns: number[][] = [];
+  problem.blocks.forEach((b, k) => {
+    for (let g = 0; g < b.groups; g++) {
+      const pair = space.groupBase[k] + g;
+      const t0 = space.partStart[pair];
+      const t1 = space.partStart[pair + 1];
+      if (t1 - t0 < 2) continue;
+      splitParts.push(Array.from({ length: t1 - t0 }, (_, n) => t0 + n));
+      const columns: number[][] = Array.from({ length: t1 - t0 }, () => []);
+      for (const s of segments.filter((x) => x.block === k)) {
+        const group0 = (s.colUnit0 - b.colUnit0) / b.cols;
+        if (g < group0 || g >= group0 + s.groups) continue;
+        for (let j = 0; j < b.cols; j++) {
+          const unit = s.colUnit0 + (g - group0) * b.cols + j;
+          const part = space.partGroup.subarray(t0, t1).indexOf(space.unitGroup[unit]);
+          columns[part].push(unit, s.colPartBase + (g - group0) * b.cols + j, s.groups * s.cols, s.rowTiles);
+        }
+      }
+      partColumns.push(...columns);
+    }
+  });
+  const starts = csr(splitParts, 1);
+  const columns = csr(partColumns, 4);
+  return {
+    partTable: Uint32Array.from([...starts.data, ...columns.data]),
+    nSplit: splitParts.length,
+    partOffset: starts.entryOffset,
+    colStartOffset: starts.data.length,
+    partEntryOffset: starts.data.length + columns.entryOffset,
+  };
+}
+
 /**
- * Build the tables, or throw why this problem does not fit the GPU's coarse solve (a layer split
- * by convolution group, more than {@link COARSE_MAX_GROUPS} groups, or a layer reading more than
- * {@link COARSE_SLOTS} shifted groups): the driver then runs the schedule on the CPU engine.
+ * Build the tables, or throw why this problem does not fit the GPU's coarse solve (a row written
+ * by more than {@link COARSE_MAX_SLOTS} blocks reading shifted groups, or a solve whose workgroup
+ * memory exceeds `workgroupBytes`): the driver then runs the schedule on the CPU engine.
  */
-export function acceleratedTables(problem: Problem, segments: readonly Segment[]): AcceleratedTables {
+export function acceleratedTables(problem: Problem, segments: readonly Segment[], workgroupBytes = 16384): AcceleratedTables {
   const space = coarseSpace(problem);
   const { nUnits, blocks } = problem;
-  const { layerEnd, rowLayer, colGroup } = layerGroups(problem, space);
-  if (space.nGroups > COARSE_MAX_GROUPS) {
+  const { unitSlots, runs } = slotsAndRuns(problem, space);
+  const slots = unitSlots.reduce((most, list) => Math.max(most, list.length), 1);
+  if (slots > COARSE_MAX_SLOTS) {
     throw new ScheduleNotOnGpuError(
-      `the accelerated schedule on WebGPU solves for at most ${COARSE_MAX_GROUPS} groups of layers; this network has ${space.nGroups}`,
+      `the accelerated schedule on WebGPU takes rows written by at most ${COARSE_MAX_SLOTS} blocks reading shifted groups; this network has ${slots}`,
     );
   }
-  const { layers, slots } = layerTable(problem, space, rowLayer, colGroup, layerEnd);
+  if (coarseSolveWorkgroupBytes(slots, space.nGroups) > workgroupBytes) {
+    throw new ScheduleNotOnGpuError(
+      `the accelerated schedule's coarse solve for ${space.nGroups} groups needs more than the device's ${workgroupBytes} bytes of workgroup memory`,
+    );
+  }
+  const nPairs = space.groupBase[blocks.length];
+  const runWords = coarseRunWords(slots);
+  const runData = runs.flatMap((run) => [...run, ...new Array(runWords - run.length).fill(0)]);
+  const partStartOffset = runData.length;
+  const partGroupOffset = partStartOffset + nPairs + 1;
+  const solveTable = Uint32Array.from([...runData, ...space.partStart, ...Array.from(space.partGroup, (g) => g + 1)]);
+
   const entries: number[][] = Array.from({ length: nUnits }, () => []);
   for (const s of segments) {
-    const slot = slots[rowLayer[s.block]].indexOf(colGroup[s.block]) + 1;
-    for (let i = 0; i < s.rows; i++) entries[s.rowUnit0 + i].push(s.rowPartBase + i, s.rows, s.colTiles, slot);
+    for (let i = 0; i < s.rows; i++) {
+      const unit = s.rowUnit0 + i;
+      const pair = pairOfRow(problem, space, s.block, s.rowStart + i);
+      const slot = unitSlots[unit].indexOf(pair) + 1;
+      entries[unit].push(s.rowPartBase + i, s.rows, s.colTiles, slot, slot > 0 ? pairParts(space, pair).unshifted + 1 : 0);
+    }
   }
-  const topology = csr(entries, 4);
-  const nPairs = space.groupBase[blocks.length];
+  const topology = csr(entries, 5);
   const pairRows: number[][] = [];
   blocks.forEach((b, k) => {
     const perGroup = b.rows / b.groups;
@@ -114,30 +181,41 @@ export function acceleratedTables(problem: Problem, segments: readonly Segment[]
   const pairs = csr(pairRows, 4);
   const varGroup = new Int32Array(problem.nVars).fill(-1);
   for (let unit = 0; unit < nUnits; unit++) if (problem.unitVar[unit] >= 0) varGroup[problem.unitVar[unit]] = space.unitGroup[unit];
-  const factor0 = ACCEL_PREDICTED0 + Math.ceil(problem.nVars / WORKGROUP);
+  const predicted0 = ACCEL_SCALARS + space.nGroups;
+  const factor0 = predicted0 + Math.ceil(problem.nVars / WORKGROUP);
+  const rowScale0 = factor0 + nPairs;
+  const fraction0 = rowScale0 + nPairs;
+  const accel = { predicted0, factor0, rowScale0, fraction0, length: fraction0 + space.partGroup.length };
   const shifts = segments.map((s) => {
     const b = blocks[s.block];
+    const pair0 = space.groupBase[s.block] + (s.colUnit0 - b.colUnit0) / b.cols;
     return {
       rowBase: s.rowPartBase,
       rowCount: s.colTiles * s.rows,
       colBase: s.colPartBase,
       colCount: s.rowTiles * s.groups * s.cols,
-      colGroup: colGroup[s.block],
-      factor0: factor0 + space.groupBase[s.block] + (s.colUnit0 - b.colUnit0) / b.cols,
+      rowFactor0: rowScale0 + pair0,
+      factor0: factor0 + pair0,
+      rows: s.rows,
+      rowsPerGroup: s.rowsPerGroup,
       span: s.groups * s.cols,
       cols: s.cols,
     };
   });
   return {
     space,
-    layers,
-    nLayers: problem.layerUnit0.length,
+    slots,
+    nRuns: runs.length,
+    solveTable,
+    partStartOffset,
+    partGroupOffset,
     coarseTopology: topology.data,
     entryOffset: topology.entryOffset,
     varGroup,
     pairTable: pairs.data,
     nPairs,
-    factor0,
+    ...splitPairs(problem, space, segments),
+    accel,
     shifts,
   };
 }

@@ -105,11 +105,11 @@ export class WebGpuEngine implements Engine {
     this.sweepCost = passCost(this.problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]);
     const accelerated = acceleratedUpdate(plan);
     // The accelerated schedule's tables first: a problem its coarse solve cannot take fails here, before any upload.
-    const tables = accelerated ? acceleratedTables(this.problem, this.segments) : null;
+    const tables = accelerated ? acceleratedTables(this.problem, this.segments, device.limits.maxComputeWorkgroupStorageSize) : null;
     const [kernels, acceleratedKernels] = await this.scope.scoped(() =>
       Promise.all([
         compileSweepKernels(device, this.problem, plan, this.segments),
-        accelerated ? compileAcceleratedKernels(device, this.problem, withLongEta(accelerated, this.tuning.longEta)) : null,
+        accelerated && tables ? compileAcceleratedKernels(device, this.problem, withLongEta(accelerated, this.tuning.longEta), tables) : null,
       ]),
     );
     this.accelerated = accelerated !== null;
