@@ -23,8 +23,7 @@ test('a preset run on WebGPU converges, reports its backend, and matches the CPU
 
   // tol bounds max |log(Out/In)|, whose float32 floor on the GPU is about 1e-7 to 5e-7 here: 1e-5
   // is met on the GPU (1e-7 would hand the run to the CPU as 'stalled').
-  // The paper's parallel update: the accelerated schedule runs this CNN (grouped and depthwise
-  // convolutions split its layers in the coarse space) on the CPU engine ('cpu-schedule').
+  // The paper's parallel update (its many sweeps exercise the GPU's batches and the plot).
   const settings = {
     network: 'Small CNN (1x8x8, conv/grouped/depthwise)',
     pairs: '2,2; 1,2; 3,1.5',

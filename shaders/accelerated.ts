@@ -1,6 +1,6 @@
 /**
  * What the kernels of the accelerated schedule share (see `src/schedule/accelerated.ts` for the
- * mathematics): the layout of its scalar buffer, the coarse space's limits, and the WGSL that
+ * mathematics): the layout of its scalar buffer, the floats of a coarse row, and the WGSL that
  * reads `log In` and `log Out` of one variable from the row and column sums.
  */
 

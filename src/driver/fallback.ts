@@ -14,8 +14,8 @@
  * - `not-monotone`: a GPU batch increased the norm beyond float32 rounding;
  * - `stalled`: the GPU's float32 imbalance stopped shrinking above `tol`;
  * - `cpu-schedule`: the WebGPU engine does not run the schedule on this network (the accelerated
- *   schedule when its coarse space splits layers by convolution group, e.g. grouped or
- *   depthwise convolutions, or has more than 32 groups): the CPU engine runs the same schedule.
+ *   schedule when a row is written by more than 10 blocks reading shifted groups of its coarse
+ *   space): the CPU engine runs the same schedule.
  */
 export type FallbackKind = 'no-webgpu' | 'no-adapter' | 'software-adapter' | 'device-lost' | 'gpu-error' | 'not-monotone' | 'stalled' | 'cpu-schedule';
 

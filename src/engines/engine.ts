@@ -72,9 +72,9 @@ export interface EngineOptions {
 
 /**
  * Thrown by a GPU engine that cannot run the schedule on this problem (the accelerated
- * schedule's coarse space splits layers by convolution group, or has more groups than the GPU's
- * one-workgroup solve holds): the driver then runs the same schedule on the CPU engine and
- * reports `cpu-schedule`.
+ * schedule where a row is written by more blocks reading shifted groups than the GPU's coarse
+ * solve takes, or the solve needs more workgroup memory than the device has): the driver then
+ * runs the same schedule on the CPU engine and reports `cpu-schedule`.
  */
 export class ScheduleNotOnGpuError extends Error {
   constructor(message: string) {
