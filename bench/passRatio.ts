@@ -3,7 +3,7 @@
 // "Time to balance"; issue 10's target on CNNs and residual nets: at most 1/3).
 // With `webgpu` last, the accelerated schedule also runs on the WebGPU engine (Dawn, any adapter:
 // SwiftShader counts passes, not time), and the table says its passes and where it ran.
-// Run: npx rolldown bench/passRatio.ts --format esm --platform node --file dist/passRatio.js && node dist/passRatio.js [seeds] [tol] [net,net] [webgpu]
+// Run: npx rolldown bench/passRatio.ts --format esm --platform node --dir dist/passRatio --external webgpu && node dist/passRatio/passRatio.js [seeds] [tol] [net,net] [webgpu]
 import { balance } from '../src/balance.js';
 import type { Network } from '../src/network/types.js';
 import { nodeGpu } from '../src/node/webgpu.js';

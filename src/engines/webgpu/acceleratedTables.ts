@@ -155,13 +155,42 @@ export function acceleratedTables(problem: Problem, segments: readonly Segment[]
     );
   }
   const nPairs = space.groupBase[blocks.length];
+  const varGroup = new Int32Array(problem.nVars).fill(-1);
+  for (let unit = 0; unit < nUnits; unit++) if (problem.unitVar[unit] >= 0) varGroup[problem.unitVar[unit]] = space.unitGroup[unit];
+  const accel = accelLayout(problem, space);
+  const topology = csr(rowEntries(problem, space, segments, unitSlots), 5);
+  const pairs = csr(pairRows(problem, segments), 4);
+  return {
+    space,
+    slots,
+    nRuns: runs.length,
+    ...solveTableOf(space, runs, slots),
+    coarseTopology: topology.data,
+    entryOffset: topology.entryOffset,
+    varGroup,
+    pairTable: pairs.data,
+    nPairs,
+    ...splitPairs(problem, space, segments),
+    accel,
+    shifts: shiftParams(problem, space, segments, accel),
+  };
+}
+
+/** The runs, padded to {@link coarseRunWords} words, then per pair the start of its parts, then per part its group + 1. */
+function solveTableOf(space: CoarseSpace, runs: number[][], slots: number) {
+  const nPairs = space.partStart.length - 1;
   const runWords = coarseRunWords(slots);
   const runData = runs.flatMap((run) => [...run, ...new Array(runWords - run.length).fill(0)]);
-  const partStartOffset = runData.length;
-  const partGroupOffset = partStartOffset + nPairs + 1;
-  const solveTable = Uint32Array.from([...runData, ...space.partStart, ...Array.from(space.partGroup, (g) => g + 1)]);
+  return {
+    solveTable: Uint32Array.from([...runData, ...space.partStart, ...Array.from(space.partGroup, (g) => g + 1)]),
+    partStartOffset: runData.length,
+    partGroupOffset: runData.length + nPairs + 1,
+  };
+}
 
-  const entries: number[][] = Array.from({ length: nUnits }, () => []);
+/** Per unit, for each block segment writing it: its partials, its slot + 1 (0: fixed) and its pair's unshifted part + 1 (0: none or fixed). */
+function rowEntries(problem: Problem, space: CoarseSpace, segments: readonly Segment[], unitSlots: number[][]): number[][] {
+  const entries: number[][] = Array.from({ length: problem.nUnits }, () => []);
   for (const s of segments) {
     for (let i = 0; i < s.rows; i++) {
       const unit = s.rowUnit0 + i;
@@ -170,54 +199,49 @@ export function acceleratedTables(problem: Problem, segments: readonly Segment[]
       entries[unit].push(s.rowPartBase + i, s.rows, s.colTiles, slot, slot > 0 ? pairParts(space, pair).unshifted + 1 : 0);
     }
   }
-  const topology = csr(entries, 5);
-  const pairRows: number[][] = [];
-  blocks.forEach((b, k) => {
+  return entries;
+}
+
+/** Per pair, its rows: `(unit, base, stride, count)` of each row's partials. */
+function pairRows(problem: Problem, segments: readonly Segment[]): number[][] {
+  const rows: number[][] = [];
+  problem.blocks.forEach((b, k) => {
     const perGroup = b.rows / b.groups;
     for (let g = 0; g < b.groups; g++) {
-      pairRows.push(Array.from({ length: perGroup }, (_, r) => [b.rowUnit0 + g * perGroup + r, ...rowPartials(segments, k, g * perGroup + r)]).flat());
+      rows.push(Array.from({ length: perGroup }, (_, r) => [b.rowUnit0 + g * perGroup + r, ...rowPartials(segments, k, g * perGroup + r)]).flat());
     }
   });
-  const pairs = csr(pairRows, 4);
-  const varGroup = new Int32Array(problem.nVars).fill(-1);
-  for (let unit = 0; unit < nUnits; unit++) if (problem.unitVar[unit] >= 0) varGroup[problem.unitVar[unit]] = space.unitGroup[unit];
+  return rows;
+}
+
+/** The regions of the accelerated scalar buffer (see {@link AccelLayout}). */
+function accelLayout(problem: Problem, space: CoarseSpace): AccelLayout {
+  const nPairs = space.partStart.length - 1;
   const predicted0 = ACCEL_SCALARS + space.nGroups;
   const factor0 = predicted0 + Math.ceil(problem.nVars / WORKGROUP);
   const rowScale0 = factor0 + nPairs;
   const fraction0 = rowScale0 + nPairs;
-  const accel = { predicted0, factor0, rowScale0, fraction0, length: fraction0 + space.partGroup.length };
-  const shifts = segments.map((s) => {
-    const b = blocks[s.block];
+  return { predicted0, factor0, rowScale0, fraction0, length: fraction0 + space.partGroup.length };
+}
+
+/** Per segment, the uniform of the shift of its partials: where its rows' and columns' factors are. */
+function shiftParams(problem: Problem, space: CoarseSpace, segments: readonly Segment[], accel: AccelLayout) {
+  return segments.map((s) => {
+    const b = problem.blocks[s.block];
     const pair0 = space.groupBase[s.block] + (s.colUnit0 - b.colUnit0) / b.cols;
     return {
       rowBase: s.rowPartBase,
       rowCount: s.colTiles * s.rows,
       colBase: s.colPartBase,
       colCount: s.rowTiles * s.groups * s.cols,
-      rowFactor0: rowScale0 + pair0,
-      factor0: factor0 + pair0,
+      rowFactor0: accel.rowScale0 + pair0,
+      factor0: accel.factor0 + pair0,
       rows: s.rows,
       rowsPerGroup: s.rowsPerGroup,
       span: s.groups * s.cols,
       cols: s.cols,
     };
   });
-  return {
-    space,
-    slots,
-    nRuns: runs.length,
-    solveTable,
-    partStartOffset,
-    partGroupOffset,
-    coarseTopology: topology.data,
-    entryOffset: topology.entryOffset,
-    varGroup,
-    pairTable: pairs.data,
-    nPairs,
-    ...splitPairs(problem, space, segments),
-    accel,
-    shifts,
-  };
 }
 
 /** Lists of `width`-word entries as one CSR array: `lists.length + 1` starts (in entries), then the entries. */
