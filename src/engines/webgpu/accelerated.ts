@@ -82,8 +82,9 @@ function recorder(grids: number[]): { encoder: GPUComputePassEncoder; dispatch: 
 
 /**
  * The accelerated sweep on the GPU (`AcceleratedSchedule.sweep`, kernel by kernel), with no
- * read-back: the coarse rows and the one-workgroup coarse solve, the shift of the factors and of
- * the partial sums, then two *regions* — the long step with its evaluation, the norm and
+ * read-back: the fractions of the pairs whose columns lie in several groups (only when some do),
+ * the coarse rows and the one-workgroup coarse solve (with each pair's row factor), the pairs'
+ * column factors, the shift of the factors and of the partial sums, then two *regions* — the long step with its evaluation, the norm and
  * Armijo's test, and the safe step with its evaluation — dispatched indirectly through
  * arguments the control kernel writes (all zero when a region is not needed: the safe region
  * costs nothing when the long point is accepted, and neither runs when the coarse shift alone
