@@ -5,7 +5,8 @@
  * `ScheduleNotOnGpuError`), the runs cover the units in order with one group and the same slots
  * each, every row's entries name the pair its block reads and the right slot, and every column of
  * a pair split over several groups is listed once per segment, under its own group; a row written
- * by more blocks reading shifted groups than the solve takes is refused by name.
+ * by more blocks reading shifted groups than the solve takes is refused by name, and so is a
+ * space of more than `MAX_COARSE_GROUPS` groups (which the CPU does not solve densely either).
  */
 import { describe, expect, it } from 'vitest';
 import { COARSE_MAX_SLOTS, coarseRunWords } from '../shaders/coarseSolve.wgsl.js';
@@ -16,6 +17,7 @@ import { segmentBlocks } from '../src/engines/webgpu/layout.js';
 import { mlp } from '../src/network/builders.js';
 import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
+import { coarseSpace, MAX_COARSE_GROUPS } from '../src/schedule/coarseSpace.js';
 import { CONV_NETS, NETS } from './support/fixNets.js';
 
 /** Per unit, the pairs of the blocks writing it (in block order) and whether each reads a shifted group. */
@@ -107,6 +109,10 @@ describe('the accelerated schedule tables for the GPU', () => {
   for (const [name, build] of Object.entries(nets)) {
     it(`${name}: runs, row entries and split pairs, whole blocks and blocks split into segments`, () => {
       const problem = compileProblem(build(), { p: 2, q: 2 });
+      if (coarseSpace(problem).nGroups > MAX_COARSE_GROUPS) {
+        expect(() => acceleratedTables(problem, segmentBlocks(problem, 1 << 30))).toThrow(ScheduleNotOnGpuError);
+        return;
+      }
       for (const maxBytes of [1 << 30, 4096]) {
         const segments = segmentBlocks(problem, maxBytes);
         const tables = acceleratedTables(problem, segments);

@@ -15,7 +15,7 @@
  * - `stalled`: the GPU's float32 imbalance stopped shrinking above `tol`;
  * - `cpu-schedule`: the WebGPU engine does not run the schedule on this network (the accelerated
  *   schedule when a row is written by more than 10 blocks reading shifted groups of its coarse
- *   space): the CPU engine runs the same schedule.
+ *   space, or the space has more than 128 groups): the CPU engine runs the same schedule.
  */
 export type FallbackKind = 'no-webgpu' | 'no-adapter' | 'software-adapter' | 'device-lost' | 'gpu-error' | 'not-monotone' | 'stalled' | 'cpu-schedule';
 

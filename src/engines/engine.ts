@@ -73,7 +73,8 @@ export interface EngineOptions {
 /**
  * Thrown by a GPU engine that cannot run the schedule on this problem (the accelerated
  * schedule where a row is written by more blocks reading shifted groups than the GPU's coarse
- * solve takes, or the solve needs more workgroup memory than the device has): the driver then
+ * solve takes, the coarse space has more groups than it solves densely, or the solve needs more
+ * workgroup memory than the device has): the driver then
  * runs the same schedule on the CPU engine and reports `cpu-schedule`.
  */
 export class ScheduleNotOnGpuError extends Error {

@@ -5,7 +5,7 @@ import type { ShiftParams } from '../../../shaders/shiftPartials.wgsl.js';
 import type { StructValues } from '../../../shaders/struct.js';
 import type { Problem } from '../../problem/problem.js';
 import type { CoarseSpace } from '../../schedule/coarseSpace.js';
-import { coarseSpace } from '../../schedule/coarseSpace.js';
+import { coarseSpace, MAX_COARSE_GROUPS } from '../../schedule/coarseSpace.js';
 import { ScheduleNotOnGpuError } from '../engine.js';
 import type { Segment } from './layout.js';
 
@@ -135,15 +135,21 @@ function splitPairs(problem: Problem, space: CoarseSpace, segments: readonly Seg
 }
 
 /**
- * Build the tables, or throw why this problem does not fit the GPU's coarse solve (a row written
- * by more than {@link COARSE_MAX_SLOTS} blocks reading shifted groups, or a solve whose workgroup
- * memory exceeds `workgroupBytes`): the driver then runs the schedule on the CPU engine.
+ * Build the tables, or throw why this problem does not fit the GPU's coarse solve (more than
+ * {@link MAX_COARSE_GROUPS} groups, which the CPU engine does not solve densely either; a row
+ * written by more than {@link COARSE_MAX_SLOTS} blocks reading shifted groups; or a solve whose
+ * workgroup memory exceeds `workgroupBytes`): the driver then runs the schedule on the CPU engine.
  */
 export function acceleratedTables(problem: Problem, segments: readonly Segment[], workgroupBytes = 16384): AcceleratedTables {
   const space = coarseSpace(problem);
   const { nUnits, blocks } = problem;
   const { unitSlots, runs } = slotsAndRuns(problem, space);
   const slots = unitSlots.reduce((most, list) => Math.max(most, list.length), 1);
+  if (space.nGroups > MAX_COARSE_GROUPS) {
+    throw new ScheduleNotOnGpuError(
+      `the accelerated schedule on WebGPU solves its coarse model densely, for at most ${MAX_COARSE_GROUPS} groups (the CPU engine's dense bound); this network has ${space.nGroups}`,
+    );
+  }
   if (slots > COARSE_MAX_SLOTS) {
     throw new ScheduleNotOnGpuError(
       `the accelerated schedule on WebGPU takes rows written by at most ${COARSE_MAX_SLOTS} blocks reading shifted groups; this network has ${slots}`,
