@@ -108,7 +108,11 @@ describe('bind(): a bind group from buffers by name', () => {
     bindings: layout,
   };
   const made: GPUBindGroupDescriptor[] = [];
-  const device = { createBindGroup: (d: GPUBindGroupDescriptor) => (made.push(d), { label: d.label } as GPUBindGroup) } as unknown as GPUDevice;
+  const createBindGroup = (d: GPUBindGroupDescriptor): GPUBindGroup => {
+    made.push(d);
+    return { label: d.label } as GPUBindGroup;
+  };
+  const device = { createBindGroup } as unknown as GPUDevice;
   const buffer = (label: string, usage: number): GPUBuffer => ({ label, usage }) as GPUBuffer;
   const UNIFORM = 0x40;
   const STORAGE = 0x80;
