@@ -44,7 +44,7 @@ for (const [name, build] of Object.entries(nets))
       paper.push(b.passes);
       ratio.push(a.passes / b.passes);
     }
-    const groups = `${space.nGroups}${space.merged ? ' (merged)' : ''}`;
+    const groups = `${space.nGroups}`;
     console.log(
       `| ${name} | ${groups} | ${p},${q} | ${median(fast).toFixed(1)} | ${median(paper).toFixed(1)} | ${median(ratio).toFixed(3)} | ${Math.max(...ratio).toFixed(3)} |`,
     );

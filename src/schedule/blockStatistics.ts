@@ -1,7 +1,7 @@
 import { logAdd } from '../math/powers.js';
 import type { Problem } from '../problem/problem.js';
-import type { CoarseRows } from './coarse.js';
 import { rowLogShifts } from './coarse.js';
+import type { CoarseRows } from './coarseRows.js';
 import type { CoarseSpace } from './coarseSpace.js';
 
 /**

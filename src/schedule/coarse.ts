@@ -1,23 +1,11 @@
+import { newtonStepCg } from './coarseCg.js';
+import type { CoarseRows, RowWeights } from './coarseRows.js';
+import { MAX_COARSE_GROUPS } from './coarseSpace.js';
+
 /**
  * The coarse model of the accelerated schedule: `F` as a function of one shift per group of the
  * coarse space (`coarseSpace.ts`), its exact minimiser by damped Newton, and each row's change.
  */
-
-/**
- * One row of the coarse model: the row's mass `rho` splits into a part that no shift of a column
- * group moves (`fixedShare`: fixed columns, biases) and parts read from groups `groups[t]`
- * (`shares[t]`); the row itself moves with `rowGroup`.
- */
-export interface CoarseRows {
-  /** `rho^r` per row (its term of `F`). */
-  term: Float64Array;
-  rowGroup: Int32Array;
-  fixedShare: Float64Array;
-  /** CSR: the shares of row `i` are `start[i] .. start[i + 1]`. */
-  start: Int32Array;
-  groups: Int32Array;
-  shares: Float64Array;
-}
 
 /** `log(rho(c) / rho)` for one row, with its gradient and Hessian added (scaled by `weight`) when asked. */
 function rowShift(rows: CoarseRows, i: number, c: Float64Array, p: number, pi: Float64Array): number {
@@ -32,11 +20,23 @@ function rowShift(rows: CoarseRows, i: number, c: Float64Array, p: number, pi: F
   return (g >= 0 ? p * c[g] : 0) + Math.log(m);
 }
 
-/** `F(c) = sum_i term[i] * exp(r * log(rho_i(c) / rho_i))`, and, given `grad` and `hess`, their values. */
-function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number, grad?: Float64Array, hess?: Float64Array): number {
+/**
+ * `F(c) = sum_i term[i] * exp(r * log(rho_i(c) / rho_i))`; given `grad`, its gradient; given
+ * `hess`, its Hessian (dense, `G x G`); given `weights`, each row's weight and shares.
+ */
+export function coarseObjective(
+  rows: CoarseRows,
+  c: Float64Array,
+  p: number,
+  r: number,
+  grad?: Float64Array,
+  hess?: Float64Array,
+  weights?: RowWeights,
+): number {
   const G = c.length;
   grad?.fill(0);
   hess?.fill(0);
+  weights?.w.fill(0);
   let share = new Float64Array(64);
   const d = new Float64Array(G);
   const touched = new Int32Array(G + 1);
@@ -49,7 +49,11 @@ function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number
     if (n > share.length) share = new Float64Array(n);
     const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, p, share));
     F += w;
-    if (!grad || !hess) continue;
+    if (weights) {
+      weights.w[i] = w;
+      weights.pi.set(share.subarray(0, n), t0);
+    }
+    if (!grad) continue;
     // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
     let count = 0;
     const mark = (g: number): void => {
@@ -68,13 +72,14 @@ function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number
       const h = rows.groups[t0 + t];
       mark(h);
       d[h] -= p * share[t];
-      hess[h * G + h] += w * r * p * p * share[t];
+      if (hess) hess[h * G + h] += w * r * p * p * share[t];
     }
     for (let a = 0; a < count; a++) {
       const ga = touched[a];
       grad[ga] += w * r * d[ga];
-      for (let b = 0; b < count; b++) hess[ga * G + touched[b]] += w * r * r * d[ga] * d[touched[b]];
+      if (hess) for (let b = 0; b < count; b++) hess[ga * G + touched[b]] += w * r * r * d[ga] * d[touched[b]];
     }
+    if (!hess) continue;
     for (let t = 0; t < n; t++) {
       const ga = rows.groups[t0 + t];
       for (let u = 0; u < n; u++) hess[ga * G + rows.groups[t0 + u]] -= w * r * p * p * share[t] * share[u];
@@ -112,20 +117,20 @@ function solveSpd(H: Float64Array, b: Float64Array): Float64Array {
 
 /**
  * The shift `c` (one per group) that minimises the coarse model of `F`: damped Newton with a
- * backtracking line search on a smooth convex function of a few variables. Returns zeros when
- * no step lowers the model.
+ * backtracking line search on a smooth convex function. The Newton direction is a dense
+ * Cholesky solve up to {@link MAX_COARSE_GROUPS} groups and conjugate gradients beyond
+ * (`coarseCg.ts`). Returns zeros when no step lowers the model.
  */
 export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: number): Float64Array {
   const c = new Float64Array(nGroups);
   if (nGroups === 0) return c;
+  const dense = nGroups <= MAX_COARSE_GROUPS;
   const grad = new Float64Array(nGroups);
-  const hess = new Float64Array(nGroups * nGroups);
-  let F = coarseObjective(rows, c, p, r, grad, hess);
+  const hess = dense ? new Float64Array(nGroups * nGroups) : undefined;
+  const weights = dense ? undefined : { w: new Float64Array(rows.term.length), pi: new Float64Array(rows.shares.length) };
+  let F = coarseObjective(rows, c, p, r, grad, hess, weights);
   for (let iteration = 0; iteration < 30; iteration++) {
-    let trace = 0;
-    for (let g = 0; g < nGroups; g++) trace += hess[g * nGroups + g];
-    for (let g = 0; g < nGroups; g++) hess[g * nGroups + g] += 1e-12 * trace + 1e-300;
-    const step = solveSpd(hess, grad);
+    const step = hess ? denseStep(hess, grad) : newtonStepCg(rows, weights as RowWeights, p, r, grad).step;
     let decrement = 0;
     for (let g = 0; g < nGroups; g++) decrement += step[g] * grad[g];
     // Below this the model's change is rounding: the line search could not tell it from zero.
@@ -143,9 +148,18 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
     }
     if (!accepted) break;
     c.set(trial);
-    F = coarseObjective(rows, c, p, r, grad, hess);
+    F = coarseObjective(rows, c, p, r, grad, hess, weights);
   }
   return c;
+}
+
+/** The Newton step `H^{-1} grad` from the dense Hessian, made definite (a share of its trace on the diagonal, in place). */
+function denseStep(hess: Float64Array, grad: Float64Array): Float64Array {
+  const n = grad.length;
+  let trace = 0;
+  for (let g = 0; g < n; g++) trace += hess[g * n + g];
+  for (let g = 0; g < n; g++) hess[g * n + g] += 1e-12 * trace + 1e-300;
+  return solveSpd(hess, grad);
 }
 
 /** `log(rho_i(c) / rho_i)` per row at the solved shift. */
