@@ -219,6 +219,8 @@ export class BlockStatistics {
     const { blocks } = this.problem;
     const { groupBase, partStart, partGroup } = space;
     const fraction = new Float64Array(partGroup.length).fill(1);
+    // Where each group (index + 1; 0: the unshifted columns) sits among the current pair's parts.
+    const part = new Int32Array(space.nGroups + 1);
     blocks.forEach((b, k) => {
       for (let g = 0; g < b.groups; g++) {
         const pair = groupBase[k] + g;
@@ -226,12 +228,11 @@ export class BlockStatistics {
         const n = partStart[pair + 1] - t0;
         if (n === 1) continue;
         fraction.fill(0, t0, t0 + n);
+        for (let t = t0; t < t0 + n; t++) part[partGroup[t] + 1] = t;
         let total = 0;
         for (let unit = b.colUnit0 + g * b.cols; unit < b.colUnit0 + (g + 1) * b.cols; unit++) {
           const w = this.C[k][unit] * this.invAlpha[unit];
-          let t = t0;
-          while (partGroup[t] !== space.unitGroup[unit]) t++;
-          fraction[t] += w;
+          fraction[part[space.unitGroup[unit] + 1]] += w;
           total += w;
         }
         for (let t = t0; t < t0 + n; t++) fraction[t] = total > 0 ? fraction[t] / total : 1 / n;
