@@ -137,7 +137,7 @@ describe(`the coarse solve past ${MAX_COARSE_GROUPS} groups (conjugate gradients
     [1, 2],
     [3, 1.5],
   ])
-    it(`2 x 96 depthwise channels, p=${p} q=${q}: the products and the diagonal are the dense Hessian's, and the solve reaches the model's minimum`, () => {
+    it(`2 x 96 depthwise channels, p=${p} q=${q}: the products and the diagonal are the dense Hessian's; the solve reaches the model's minimum, its default 90% of the way`, () => {
       const { space, rows } = modelAndTrue(CONV_NETS['depthwise-96'](3), p, q, 7);
       const G = space.nGroups;
       expect(G).toBeGreaterThan(MAX_COARSE_GROUPS);
@@ -166,10 +166,13 @@ describe(`the coarse solve past ${MAX_COARSE_GROUPS} groups (conjugate gradients
         return { F, norm: Math.hypot(...grad) };
       };
       const start = gradient(new Float64Array(G));
-      const end = gradient(solveCoarse(rows, G, p, r));
+      const end = gradient(solveCoarse(rows, G, p, r, 30));
       expect(start.norm).toBeGreaterThan(1e-3 * start.F);
       expect(end.F).toBeLessThan(start.F);
       expect(end.norm).toBeLessThan(1e-6 * start.norm);
+      // The schedule's default (NEWTON_CG_ITERATIONS inexact steps) gets most of the way (97-98% here).
+      const quick = gradient(solveCoarse(rows, G, p, r));
+      expect(start.F - quick.F).toBeGreaterThan(0.9 * (start.F - end.F));
     });
 });
 

@@ -7,11 +7,16 @@ import { MAX_COARSE_GROUPS } from './coarseSpace.js';
  * coarse space (`coarseSpace.ts`), its exact minimiser by damped Newton, and each row's change.
  */
 
-/** `log(rho(c) / rho)` for one row, with its gradient and Hessian added (scaled by `weight`) when asked. */
-function rowShift(rows: CoarseRows, i: number, c: Float64Array, p: number, pi: Float64Array): number {
+/** `exp(-p c[g])` per group: how a column of group `g` scales the rows reading it. */
+function columnScales(c: Float64Array, p: number): Float64Array {
+  return Float64Array.from(c, (x) => Math.exp(-p * x));
+}
+
+/** `log(rho(c) / rho)` for one row (`scale` from {@link columnScales}); its column groups' shares of the shifted mass in `pi`. */
+function rowShift(rows: CoarseRows, i: number, c: Float64Array, scale: Float64Array, p: number, pi: Float64Array): number {
   let m = rows.fixedShare[i];
   for (let t = rows.start[i]; t < rows.start[i + 1]; t++) {
-    const e = rows.shares[t] * Math.exp(-p * c[rows.groups[t]]);
+    const e = rows.shares[t] * scale[rows.groups[t]];
     pi[t - rows.start[i]] = e;
     m += e;
   }
@@ -41,13 +46,14 @@ export function coarseObjective(
   const d = new Float64Array(G);
   const touched = new Int32Array(G + 1);
   const stamp = new Int32Array(G).fill(-1);
+  const scale = columnScales(c, p);
   let F = 0;
   for (let i = 0; i < rows.term.length; i++) {
     if (!(rows.term[i] > 0)) continue;
     const t0 = rows.start[i];
     const n = rows.start[i + 1] - t0;
     if (n > share.length) share = new Float64Array(n);
-    const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, p, share));
+    const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, scale, p, share));
     F += w;
     if (weights) {
       weights.w[i] = w;
@@ -116,21 +122,32 @@ function solveSpd(H: Float64Array, b: Float64Array): Float64Array {
 }
 
 /**
- * The shift `c` (one per group) that minimises the coarse model of `F`: damped Newton with a
- * backtracking line search on a smooth convex function. The Newton direction is a dense
- * Cholesky solve up to {@link MAX_COARSE_GROUPS} groups and conjugate gradients beyond
- * (`coarseCg.ts`). Returns zeros when no step lowers the model.
+ * Newton iterations of the solve past {@link MAX_COARSE_GROUPS} groups: the model is solved again
+ * from fresh statistics every sweep, and on the depthwise nets of bench/README.md more iterations
+ * (up to the exact minimiser) took no fewer passes over `P`.
  */
-export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: number): Float64Array {
+export const NEWTON_CG_ITERATIONS = 2;
+
+/**
+ * The shift `c` (one per group) that minimises the coarse model of `F`: damped Newton with a
+ * backtracking line search on a smooth convex function. Up to {@link MAX_COARSE_GROUPS} groups,
+ * the direction is a dense Cholesky solve and the iteration runs to the minimiser; beyond, an
+ * inexact direction by conjugate gradients (`coarseCg.ts`) and `iterations` steps (default
+ * {@link NEWTON_CG_ITERATIONS}). Returns zeros when no step lowers the model.
+ */
+export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: number, iterations?: number): Float64Array {
   const c = new Float64Array(nGroups);
   if (nGroups === 0) return c;
   const dense = nGroups <= MAX_COARSE_GROUPS;
   const grad = new Float64Array(nGroups);
   const hess = dense ? new Float64Array(nGroups * nGroups) : undefined;
-  const weights = dense ? undefined : { w: new Float64Array(rows.term.length), pi: new Float64Array(rows.shares.length) };
-  let F = coarseObjective(rows, c, p, r, grad, hess, weights);
-  for (let iteration = 0; iteration < 30; iteration++) {
-    const step = hess ? denseStep(hess, grad) : newtonStepCg(rows, weights as RowWeights, p, r, grad).step;
+  const weights = (): RowWeights => ({ w: new Float64Array(rows.term.length), pi: new Float64Array(rows.shares.length) });
+  // Past the dense bound the line search's evaluations keep their gradient and row weights: an accepted point needs no second walk.
+  const at = dense ? undefined : { weights: weights(), trialWeights: weights(), trialGrad: new Float64Array(nGroups) };
+  let F = coarseObjective(rows, c, p, r, grad, hess, at?.weights);
+  const limit = iterations ?? (dense ? 30 : NEWTON_CG_ITERATIONS);
+  for (let iteration = 0; iteration < limit; iteration++) {
+    const step = hess ? denseStep(hess, grad) : newtonStepCg(rows, at?.weights as RowWeights, p, r, grad).step;
     let decrement = 0;
     for (let g = 0; g < nGroups; g++) decrement += step[g] * grad[g];
     // Below this the model's change is rounding: the line search could not tell it from zero.
@@ -138,9 +155,10 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
     let t = 1;
     const trial = new Float64Array(nGroups);
     let accepted = false;
+    let value = F;
     for (let k = 0; k < 30; k++, t /= 2) {
       for (let g = 0; g < nGroups; g++) trial[g] = c[g] - t * step[g];
-      const value = coarseObjective(rows, trial, p, r);
+      value = coarseObjective(rows, trial, p, r, at?.trialGrad, undefined, at?.trialWeights);
       if (value <= F - 0.25 * t * decrement) {
         accepted = true;
         break;
@@ -148,7 +166,11 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
     }
     if (!accepted) break;
     c.set(trial);
-    F = coarseObjective(rows, c, p, r, grad, hess, weights);
+    if (at) {
+      F = value;
+      grad.set(at.trialGrad);
+      [at.weights, at.trialWeights] = [at.trialWeights, at.weights];
+    } else if (iteration + 1 < limit) F = coarseObjective(rows, c, p, r, grad, hess);
   }
   return c;
 }
@@ -166,9 +188,10 @@ function denseStep(hess: Float64Array, grad: Float64Array): Float64Array {
 export function rowLogShifts(rows: CoarseRows, c: Float64Array, p: number): Float64Array {
   const out = new Float64Array(rows.term.length);
   const pi = new Float64Array(64);
+  const scale = columnScales(c, p);
   for (let i = 0; i < out.length; i++) {
     const n = rows.start[i + 1] - rows.start[i];
-    out[i] = rows.term[i] > 0 ? rowShift(rows, i, c, p, n > pi.length ? new Float64Array(n) : pi) : 0;
+    out[i] = rows.term[i] > 0 ? rowShift(rows, i, c, scale, p, n > pi.length ? new Float64Array(n) : pi) : 0;
   }
   return out;
 }
