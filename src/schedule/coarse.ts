@@ -43,9 +43,7 @@ export function coarseObjective(
   hess?.fill(0);
   weights?.w.fill(0);
   let share = new Float64Array(64);
-  const d = new Float64Array(G);
-  const touched = new Int32Array(G + 1);
-  const stamp = new Int32Array(G).fill(-1);
+  const scratch = grad ? new RowDerivatives(G) : undefined;
   const scale = columnScales(c, p);
   let F = 0;
   for (let i = 0; i < rows.term.length; i++) {
@@ -57,41 +55,78 @@ export function coarseObjective(
     F += w;
     if (weights) {
       weights.w[i] = w;
-      weights.pi.set(share.subarray(0, n), t0);
+      for (let t = 0; t < n; t++) weights.pi[t0 + t] = share[t];
     }
-    if (!grad) continue;
-    // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
-    let count = 0;
-    const mark = (g: number): void => {
-      if (stamp[g] !== i) {
-        stamp[g] = i;
-        d[g] = 0;
-        touched[count++] = g;
-      }
-    };
-    const g = rows.rowGroup[i];
-    if (g >= 0) {
-      mark(g);
-      d[g] += p;
-    }
-    for (let t = 0; t < n; t++) {
-      const h = rows.groups[t0 + t];
-      mark(h);
-      d[h] -= p * share[t];
-      if (hess) hess[h * G + h] += w * r * p * p * share[t];
-    }
-    for (let a = 0; a < count; a++) {
-      const ga = touched[a];
-      grad[ga] += w * r * d[ga];
-      if (hess) for (let b = 0; b < count; b++) hess[ga * G + touched[b]] += w * r * r * d[ga] * d[touched[b]];
-    }
-    if (!hess) continue;
-    for (let t = 0; t < n; t++) {
-      const ga = rows.groups[t0 + t];
-      for (let u = 0; u < n; u++) hess[ga * G + rows.groups[t0 + u]] -= w * r * p * p * share[t] * share[u];
-    }
+    if (grad && scratch) addRowDerivatives(rows, i, w, share, p, r, scratch, grad, hess);
   }
   return F;
+}
+
+/** The groups one row touches and `d log rho / dc` on each (scratch of {@link addRowDerivatives}, one per evaluation). */
+class RowDerivatives {
+  readonly d: Float64Array;
+  readonly touched: Int32Array;
+  private readonly stamp: Int32Array;
+  private row = -1;
+  count = 0;
+  constructor(nGroups: number) {
+    this.d = new Float64Array(nGroups);
+    this.touched = new Int32Array(nGroups + 1);
+    this.stamp = new Int32Array(nGroups).fill(-1);
+  }
+  begin(row: number): void {
+    this.row = row;
+    this.count = 0;
+  }
+  mark(g: number): void {
+    if (this.stamp[g] !== this.row) {
+      this.stamp[g] = this.row;
+      this.d[g] = 0;
+      this.touched[this.count++] = g;
+    }
+  }
+}
+
+/** Add row `i`'s term (weight `w`, column shares `share`) to the gradient and, given `hess`, the Hessian. */
+function addRowDerivatives(
+  rows: CoarseRows,
+  i: number,
+  w: number,
+  share: Float64Array,
+  p: number,
+  r: number,
+  scratch: RowDerivatives,
+  grad: Float64Array,
+  hess?: Float64Array,
+): void {
+  const G = grad.length;
+  const t0 = rows.start[i];
+  const n = rows.start[i + 1] - t0;
+  const { d, touched } = scratch;
+  // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
+  scratch.begin(i);
+  const g = rows.rowGroup[i];
+  if (g >= 0) {
+    scratch.mark(g);
+    d[g] += p;
+  }
+  for (let t = 0; t < n; t++) {
+    const h = rows.groups[t0 + t];
+    scratch.mark(h);
+    d[h] -= p * share[t];
+    if (hess) hess[h * G + h] += w * r * p * p * share[t];
+  }
+  const count = scratch.count;
+  for (let a = 0; a < count; a++) {
+    const ga = touched[a];
+    grad[ga] += w * r * d[ga];
+    if (hess) for (let b = 0; b < count; b++) hess[ga * G + touched[b]] += w * r * r * d[ga] * d[touched[b]];
+  }
+  if (!hess) return;
+  for (let t = 0; t < n; t++) {
+    const ga = rows.groups[t0 + t];
+    for (let u = 0; u < n; u++) hess[ga * G + rows.groups[t0 + u]] -= w * r * p * p * share[t] * share[u];
+  }
 }
 
 /** Solve `H x = b` for a symmetric positive definite `H` (Cholesky, in place on a copy). */
