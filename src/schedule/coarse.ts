@@ -9,7 +9,9 @@ import { MAX_COARSE_GROUPS } from './coarseSpace.js';
 
 /** `exp(-p c[g])` per group: how a column of group `g` scales the rows reading it. */
 function columnScales(c: Float64Array, p: number): Float64Array {
-  return Float64Array.from(c, (x) => Math.exp(-p * x));
+  const scale = new Float64Array(c.length);
+  for (let g = 0; g < c.length; g++) scale[g] = Math.exp(-p * c[g]);
+  return scale;
 }
 
 /** `log(rho(c) / rho)` for one row (`scale` from {@link columnScales}); its column groups' shares of the shifted mass in `pi`. */
