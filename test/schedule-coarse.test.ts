@@ -16,7 +16,7 @@ import { compileProblem } from '../src/problem/compile.js';
 import type { Problem } from '../src/problem/problem.js';
 import { BlockStatistics, coarseLayout } from '../src/schedule/blockStatistics.js';
 import { coarseObjective, rowLogShifts, solveCoarse } from '../src/schedule/coarse.js';
-import { hessianDiagonal, hessianTimes } from '../src/schedule/coarseCg.js';
+import { factoredObjective, hessianDiagonal, hessianTimes } from '../src/schedule/coarseCg.js';
 import { coarseSpace, MAX_COARSE_GROUPS } from '../src/schedule/coarseSpace.js';
 import { CONV_NETS, NETS, scrambled, wideDepthwiseNet } from './support/fixNets.js';
 import { referenceProblem, uniformStream, weightDistance } from './support/fixReference.js';
@@ -137,7 +137,7 @@ describe(`the coarse solve past ${MAX_COARSE_GROUPS} groups (conjugate gradients
     [1, 2],
     [3, 1.5],
   ])
-    it(`2 x 96 depthwise channels, p=${p} q=${q}: the products and the diagonal are the dense Hessian's; the solve reaches the model's minimum, its default 90% of the way`, () => {
+    it(`2 x 96 depthwise channels, p=${p} q=${q}: F and its gradient list by list are the row-by-row ones, the products and the diagonal the dense Hessian's; the solve reaches the model's minimum, its default 90% of the way`, () => {
       const { space, rows } = modelAndTrue(CONV_NETS['depthwise-96'](3), p, q, 7);
       const G = space.nGroups;
       expect(G).toBeGreaterThan(MAX_COARSE_GROUPS);
@@ -145,8 +145,15 @@ describe(`the coarse solve past ${MAX_COARSE_GROUPS} groups (conjugate gradients
       const next = uniformStream(13);
       const at = Float64Array.from({ length: G }, () => 0.4 * next() - 0.2);
       const hess = new Float64Array(G * G);
-      const weights = { w: new Float64Array(rows.term.length), pi: new Float64Array(rows.shares.length) };
-      coarseObjective(rows, at, p, r, new Float64Array(G), hess, weights);
+      const denseGrad = new Float64Array(G);
+      const denseF = coarseObjective(rows, at, p, r, denseGrad, hess);
+      // The list-by-list evaluation is the row-by-row one.
+      const weights = { w: new Float64Array(rows.term.length), kappa: new Float64Array(rows.coef.length), scale: new Float64Array(G) };
+      const listGrad = new Float64Array(G);
+      expect(Math.abs(factoredObjective(rows, at, p, r, listGrad, weights) / denseF - 1)).toBeLessThan(1e-12);
+      const gradScale = Math.max(...denseGrad.map(Math.abs));
+      expect(gradScale).toBeGreaterThan(0);
+      for (let g = 0; g < G; g++) expect(Math.abs(listGrad[g] - denseGrad[g]), `gradient, group ${g}`).toBeLessThan(1e-12 * G * gradScale);
       const diagonal = hessianDiagonal(rows, weights, p, r, G);
       let scale = 0;
       for (let g = 0; g < G; g++) scale = Math.max(scale, hess[g * G + g]);

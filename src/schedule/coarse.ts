@@ -1,5 +1,6 @@
-import { newtonStepCg } from './coarseCg.js';
+import { factoredLogShifts, factoredObjective, newtonStepCg } from './coarseCg.js';
 import type { CoarseRows, RowWeights } from './coarseRows.js';
+import { columnScales } from './coarseRows.js';
 import { MAX_COARSE_GROUPS } from './coarseSpace.js';
 
 /**
@@ -7,59 +8,60 @@ import { MAX_COARSE_GROUPS } from './coarseSpace.js';
  * coarse space (`coarseSpace.ts`), its exact minimiser by damped Newton, and each row's change.
  */
 
-/** `exp(-p c[g])` per group: how a column of group `g` scales the rows reading it. */
-function columnScales(c: Float64Array, p: number): Float64Array {
-  const scale = new Float64Array(c.length);
-  for (let g = 0; g < c.length; g++) scale[g] = Math.exp(-p * c[g]);
-  return scale;
+/** The parts of one row, spelled out (the dense solve's view of `CoarseRows`): groups and shares, grown as needed. */
+class RowParts {
+  groups = new Int32Array(64);
+  shares = new Float64Array(64);
+  n = 0;
+  /** Row `i`'s parts in entry order, each share `coef * fraction / mass` scaled by its group's `scale`; returns their sum. */
+  read(rows: CoarseRows, i: number, scale: Float64Array): number {
+    let n = 0;
+    for (let e = rows.start[i]; e < rows.start[i + 1]; e++) n += rows.listStart[rows.list[e] + 1] - rows.listStart[rows.list[e]];
+    if (n > this.shares.length) {
+      this.groups = new Int32Array(n);
+      this.shares = new Float64Array(n);
+    }
+    let sum = 0;
+    this.n = 0;
+    for (let e = rows.start[i]; e < rows.start[i + 1]; e++) {
+      const l = rows.list[e];
+      for (let t = rows.listStart[l]; t < rows.listStart[l + 1]; t++) {
+        const x = ((rows.coef[e] * rows.fractions[t]) / rows.mass[i]) * scale[rows.groups[t]];
+        this.groups[this.n] = rows.groups[t];
+        this.shares[this.n++] = x;
+        sum += x;
+      }
+    }
+    return sum;
+  }
 }
 
-/** `log(rho(c) / rho)` for one row (`scale` from {@link columnScales}); its column groups' shares of the shifted mass in `pi`. */
-function rowShift(rows: CoarseRows, i: number, c: Float64Array, scale: Float64Array, p: number, pi: Float64Array): number {
-  let m = rows.fixedShare[i];
-  for (let t = rows.start[i]; t < rows.start[i + 1]; t++) {
-    const e = rows.shares[t] * scale[rows.groups[t]];
-    pi[t - rows.start[i]] = e;
-    m += e;
-  }
-  for (let t = 0; t < rows.start[i + 1] - rows.start[i]; t++) pi[t] /= m;
+/** `log(rho(c) / rho)` for one row (`scale` from {@link columnScales}); its parts' shares of the shifted mass in `parts`. */
+function rowShift(rows: CoarseRows, i: number, c: Float64Array, scale: Float64Array, p: number, parts: RowParts): number {
+  const m = rows.fixedShare[i] + parts.read(rows, i, scale);
+  for (let t = 0; t < parts.n; t++) parts.shares[t] /= m;
   const g = rows.rowGroup[i];
   return (g >= 0 ? p * c[g] : 0) + Math.log(m);
 }
 
 /**
- * `F(c) = sum_i term[i] * exp(r * log(rho_i(c) / rho_i))`; given `grad`, its gradient; given
- * `hess`, its Hessian (dense, `G x G`); given `weights`, each row's weight and shares.
+ * `F(c) = sum_i term[i] * exp(r * log(rho_i(c) / rho_i))`, row by row with every part spelled
+ * out (the dense solve's model; `coarseCg.ts` evaluates the same function list by list); given
+ * `grad`, its gradient; given `hess`, its Hessian (dense, `G x G`).
  */
-export function coarseObjective(
-  rows: CoarseRows,
-  c: Float64Array,
-  p: number,
-  r: number,
-  grad?: Float64Array,
-  hess?: Float64Array,
-  weights?: RowWeights,
-): number {
+export function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number, grad?: Float64Array, hess?: Float64Array): number {
   const G = c.length;
   grad?.fill(0);
   hess?.fill(0);
-  weights?.w.fill(0);
-  let share = new Float64Array(64);
+  const parts = new RowParts();
   const scratch = grad ? new RowDerivatives(G) : undefined;
   const scale = columnScales(c, p);
   let F = 0;
   for (let i = 0; i < rows.term.length; i++) {
     if (!(rows.term[i] > 0)) continue;
-    const t0 = rows.start[i];
-    const n = rows.start[i + 1] - t0;
-    if (n > share.length) share = new Float64Array(n);
-    const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, scale, p, share));
+    const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, scale, p, parts));
     F += w;
-    if (weights) {
-      weights.w[i] = w;
-      for (let t = 0; t < n; t++) weights.pi[t0 + t] = share[t];
-    }
-    if (grad && scratch) addRowDerivatives(rows, i, w, share, p, r, scratch, grad, hess);
+    if (grad && scratch) addRowDerivatives(rows, i, w, parts, p, r, scratch, grad, hess);
   }
   return F;
 }
@@ -89,12 +91,12 @@ class RowDerivatives {
   }
 }
 
-/** Add row `i`'s term (weight `w`, column shares `share`) to the gradient and, given `hess`, the Hessian. */
+/** Add row `i`'s term (weight `w`, its parts as `rowShift` left them) to the gradient and, given `hess`, the Hessian. */
 function addRowDerivatives(
   rows: CoarseRows,
   i: number,
   w: number,
-  share: Float64Array,
+  parts: RowParts,
   p: number,
   r: number,
   scratch: RowDerivatives,
@@ -102,8 +104,7 @@ function addRowDerivatives(
   hess?: Float64Array,
 ): void {
   const G = grad.length;
-  const t0 = rows.start[i];
-  const n = rows.start[i + 1] - t0;
+  const { n, shares: share, groups } = parts;
   const { d, touched } = scratch;
   // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
   scratch.begin(i);
@@ -113,7 +114,7 @@ function addRowDerivatives(
     d[g] += p;
   }
   for (let t = 0; t < n; t++) {
-    const h = rows.groups[t0 + t];
+    const h = groups[t];
     scratch.mark(h);
     d[h] -= p * share[t];
     if (hess) hess[h * G + h] += w * r * p * p * share[t];
@@ -126,8 +127,8 @@ function addRowDerivatives(
   }
   if (!hess) return;
   for (let t = 0; t < n; t++) {
-    const ga = rows.groups[t0 + t];
-    for (let u = 0; u < n; u++) hess[ga * G + rows.groups[t0 + u]] -= w * r * p * p * share[t] * share[u];
+    const ga = groups[t];
+    for (let u = 0; u < n; u++) hess[ga * G + groups[u]] -= w * r * p * p * share[t] * share[u];
   }
 }
 
@@ -178,10 +179,10 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
   const dense = nGroups <= MAX_COARSE_GROUPS;
   const grad = new Float64Array(nGroups);
   const hess = dense ? new Float64Array(nGroups * nGroups) : undefined;
-  const weights = (): RowWeights => ({ w: new Float64Array(rows.term.length), pi: new Float64Array(rows.shares.length) });
+  const weights = (): RowWeights => ({ w: new Float64Array(rows.term.length), kappa: new Float64Array(rows.coef.length), scale: new Float64Array(nGroups) });
   // Past the dense bound the line search's evaluations keep their gradient and row weights: an accepted point needs no second walk.
   const at = dense ? undefined : { weights: weights(), trialWeights: weights(), trialGrad: new Float64Array(nGroups) };
-  let F = coarseObjective(rows, c, p, r, grad, hess, at?.weights);
+  let F = at ? factoredObjective(rows, c, p, r, grad, at.weights) : coarseObjective(rows, c, p, r, grad, hess);
   const limit = iterations ?? (dense ? 30 : NEWTON_CG_ITERATIONS);
   for (let iteration = 0; iteration < limit; iteration++) {
     const step = hess ? denseStep(hess, grad) : newtonStepCg(rows, at?.weights as RowWeights, p, r, grad).step;
@@ -195,7 +196,7 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
     let value = F;
     for (let k = 0; k < 30; k++, t /= 2) {
       for (let g = 0; g < nGroups; g++) trial[g] = c[g] - t * step[g];
-      value = coarseObjective(rows, trial, p, r, at?.trialGrad, undefined, at?.trialWeights);
+      value = at ? factoredObjective(rows, trial, p, r, at.trialGrad, at.trialWeights) : coarseObjective(rows, trial, p, r);
       if (value <= F - 0.25 * t * decrement) {
         accepted = true;
         break;
@@ -221,14 +222,12 @@ function denseStep(hess: Float64Array, grad: Float64Array): Float64Array {
   return solveSpd(hess, grad);
 }
 
-/** `log(rho_i(c) / rho_i)` per row at the solved shift. */
+/** `log(rho_i(c) / rho_i)` per row at the solved shift (list by list past {@link MAX_COARSE_GROUPS} groups). */
 export function rowLogShifts(rows: CoarseRows, c: Float64Array, p: number): Float64Array {
+  if (c.length > MAX_COARSE_GROUPS) return factoredLogShifts(rows, c, p);
   const out = new Float64Array(rows.term.length);
-  const pi = new Float64Array(64);
+  const parts = new RowParts();
   const scale = columnScales(c, p);
-  for (let i = 0; i < out.length; i++) {
-    const n = rows.start[i + 1] - rows.start[i];
-    out[i] = rows.term[i] > 0 ? rowShift(rows, i, c, scale, p, n > pi.length ? new Float64Array(n) : pi) : 0;
-  }
+  for (let i = 0; i < out.length; i++) out[i] = rows.term[i] > 0 ? rowShift(rows, i, c, scale, p, parts) : 0;
   return out;
 }

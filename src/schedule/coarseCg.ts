@@ -1,54 +1,141 @@
 /**
- * The Newton direction of the coarse model (`coarse.ts`) without forming its Hessian: conjugate
- * gradients on Hessian-vector products, preconditioned by the Hessian's diagonal. Each product
- * costs one walk over the rows' shares (`O(shares)`), where the dense solve costs `O(G^3)` and
- * its assembly up to `O(G^2)` per row; so a coarse space of thousands of groups (every channel of
- * every depthwise layer of a MobileNet) is solved at a cost linear in its shares.
+ * The coarse model past `MAX_COARSE_GROUPS` groups (`coarse.ts` solves it): `F`, its gradient and
+ * products with its Hessian evaluated list by list, and the Newton direction by conjugate
+ * gradients on those products, preconditioned by the Hessian's diagonal — no Hessian is formed.
  *
- * Per row `i` of weight `w_i` and column shares `pi`, with `d = p e_row - p sum_t pi_t e_{g_t}`
- * (the gradient of `log rho_i` in the shifts), the Hessian of `F` is
+ * Every row of one convolution group of a block splits its mass over the column groups the same
+ * way (`CoarseRows`): part `t` of entry `e` holds the share `pi = kappa[e] f[t] scale[g_t]` of its
+ * row. So a sum over a row's parts is a sum over its entries of `kappa` times a per-list sum
+ * (computed once per evaluation), and a walk costs `O(rows + entries + parts of the lists)`,
+ * not `O(rows x groups read)`: a 1x1 convolution of `R` rows reading `C` depthwise channels
+ * costs `R + C`, where spelling its parts out costs `R x C`, as much as its `P`.
+ *
+ * Per row `i` of weight `w_i` and shares `pi`, with `d = p e_row - p sum_t pi_t e_{g_t}` (the
+ * gradient of `log rho_i` in the shifts), the Hessian of `F` is
  * `sum_i w_i (r p^2 (diag(pi) - pi pi^T) + r^2 d d^T)`, the matrix the dense solve assembles.
  */
 import type { CoarseRows, RowWeights } from './coarseRows.js';
+import { columnScales } from './coarseRows.js';
 
-/** `out = H v` (see the file comment), plus `shift * v`. */
+/** Per list, `sum_t f[t] scale[g_t] v[g_t]` (`v` omitted: 1). */
+function listSums(rows: CoarseRows, scale: Float64Array, v?: Float64Array): Float64Array {
+  const { listStart, groups, fractions } = rows;
+  const sums = new Float64Array(listStart.length - 1);
+  for (let l = 0; l < sums.length; l++) {
+    let sum = 0;
+    for (let t = listStart[l]; t < listStart[l + 1]; t++) sum += fractions[t] * scale[groups[t]] * (v ? v[groups[t]] : 1);
+    sums[l] = sum;
+  }
+  return sums;
+}
+
+/** `out[g_t] += f[t] scale[g_t] (x[l] v[g_t] - y[l])` over every part `t` of every list `l` (`v` omitted: no `x` term). */
+function scatterLists(rows: CoarseRows, scale: Float64Array, out: Float64Array, x: Float64Array | undefined, y: Float64Array, v?: Float64Array): void {
+  const { listStart, groups, fractions } = rows;
+  for (let l = 0; l < y.length; l++)
+    for (let t = listStart[l]; t < listStart[l + 1]; t++) {
+      const g = groups[t];
+      out[g] += fractions[t] * scale[g] * ((x && v ? x[l] * v[g] : 0) - y[l]);
+    }
+}
+
+/** Each row's shifted mass over its mass at the last pass, `rho_i(c) / rho_i` before the row's own shift. */
+function shiftedMass(rows: CoarseRows, i: number, sums: Float64Array): number {
+  let m = rows.fixedShare[i];
+  for (let e = rows.start[i]; e < rows.start[i + 1]; e++) m += (rows.coef[e] / rows.mass[i]) * sums[rows.list[e]];
+  return m;
+}
+
+/** `log(rho_i(c) / rho_i)` per row (see `coarse.ts`'s `rowLogShifts`). */
+export function factoredLogShifts(rows: CoarseRows, c: Float64Array, p: number): Float64Array {
+  const sums = listSums(rows, columnScales(c, p));
+  const out = new Float64Array(rows.term.length);
+  for (let i = 0; i < out.length; i++) {
+    if (!(rows.term[i] > 0)) continue;
+    const g = rows.rowGroup[i];
+    out[i] = (g >= 0 ? p * c[g] : 0) + Math.log(shiftedMass(rows, i, sums));
+  }
+  return out;
+}
+
+/** `F(c)` of the coarse model; given `grad`, its gradient; given `weights`, the rows' state for {@link hessianTimes}. */
+export function factoredObjective(rows: CoarseRows, c: Float64Array, p: number, r: number, grad?: Float64Array, weights?: RowWeights): number {
+  const scale = columnScales(c, p);
+  const sums = listSums(rows, scale);
+  const perList = new Float64Array(sums.length);
+  grad?.fill(0);
+  if (weights) {
+    weights.w.fill(0);
+    weights.kappa.fill(0);
+    weights.scale.set(scale);
+  }
+  let F = 0;
+  for (let i = 0; i < rows.term.length; i++) {
+    if (!(rows.term[i] > 0)) continue;
+    const m = shiftedMass(rows, i, sums);
+    const g = rows.rowGroup[i];
+    const w = rows.term[i] * Math.exp(r * ((g >= 0 ? p * c[g] : 0) + Math.log(m)));
+    F += w;
+    if (weights) weights.w[i] = w;
+    if (grad && g >= 0) grad[g] += w * r * p;
+    for (let e = rows.start[i]; e < rows.start[i + 1]; e++) {
+      const kappa = rows.coef[e] / (rows.mass[i] * m);
+      if (weights) weights.kappa[e] = kappa;
+      perList[rows.list[e]] += w * r * p * kappa;
+    }
+  }
+  if (grad) scatterLists(rows, scale, grad, undefined, perList);
+  return F;
+}
+
+/** `out = H v` (see the file comment) at the state `weights`, plus `shift * v`. */
 export function hessianTimes(rows: CoarseRows, weights: RowWeights, p: number, r: number, v: Float64Array, shift: number, out: Float64Array): void {
-  const { start, groups, rowGroup } = rows;
-  const { w, pi } = weights;
+  const { w, kappa, scale } = weights;
+  const V = listSums(rows, scale, v);
+  const x = new Float64Array(V.length);
+  const y = new Float64Array(V.length);
   for (let g = 0; g < out.length; g++) out[g] = shift * v[g];
   for (let i = 0; i < w.length; i++) {
     if (!(w[i] > 0)) continue;
     let s = 0;
-    for (let t = start[i]; t < start[i + 1]; t++) s += pi[t] * v[groups[t]];
-    const own = rowGroup[i];
-    const dv = p * ((own >= 0 ? v[own] : 0) - s);
+    for (let e = rows.start[i]; e < rows.start[i + 1]; e++) s += kappa[e] * V[rows.list[e]];
+    const own = rows.rowGroup[i];
     const a = w[i] * r * p * p;
-    const b = w[i] * r * r * p * dv;
+    const b = w[i] * r * r * p * p * ((own >= 0 ? v[own] : 0) - s);
     if (own >= 0) out[own] += b;
-    for (let t = start[i]; t < start[i + 1]; t++) out[groups[t]] += pi[t] * (a * (v[groups[t]] - s) - b);
+    for (let e = rows.start[i]; e < rows.start[i + 1]; e++) {
+      x[rows.list[e]] += a * kappa[e];
+      y[rows.list[e]] += kappa[e] * (a * s + b);
+    }
   }
+  scatterLists(rows, scale, out, x, y, v);
 }
 
-/** The Hessian's diagonal (see the file comment): per row, each touched group's share summed first. */
+/**
+ * The Hessian's diagonal at the state `weights` (exact where no group is read twice by one row,
+ * its own group included; otherwise a preconditioner's approximation of it).
+ */
 export function hessianDiagonal(rows: CoarseRows, weights: RowWeights, p: number, r: number, nGroups: number): Float64Array {
-  const { start, groups, rowGroup } = rows;
-  const { w, pi } = weights;
+  const { w, kappa, scale } = weights;
+  const { listStart, groups, fractions } = rows;
   const diagonal = new Float64Array(nGroups);
-  const share = new Float64Array(nGroups);
+  const linear = new Float64Array(listStart.length - 1);
+  const square = new Float64Array(listStart.length - 1);
   for (let i = 0; i < w.length; i++) {
     if (!(w[i] > 0)) continue;
-    const own = rowGroup[i];
-    for (let t = start[i]; t < start[i + 1]; t++) share[groups[t]] += pi[t];
-    const add = (g: number): void => {
-      const d = p * ((g === own ? 1 : 0) - share[g]);
-      diagonal[g] += w[i] * (r * p * p * share[g] * (1 - share[g]) + r * r * d * d);
-      share[g] = -1; // counted (a share is never negative)
-    };
-    if (own >= 0) add(own);
-    for (let t = start[i]; t < start[i + 1]; t++) if (share[groups[t]] >= 0) add(groups[t]);
-    for (let t = start[i]; t < start[i + 1]; t++) share[groups[t]] = 0;
-    if (own >= 0) share[own] = 0;
+    const own = rows.rowGroup[i];
+    if (own >= 0) diagonal[own] += w[i] * r * r * p * p;
+    for (let e = rows.start[i]; e < rows.start[i + 1]; e++) {
+      // A part's share pi adds w (r p^2 pi (1 - pi) + r^2 p^2 pi^2) = w p^2 (r pi + (r^2 - r) pi^2).
+      linear[rows.list[e]] += w[i] * r * p * p * kappa[e];
+      square[rows.list[e]] += w[i] * (r * r - r) * p * p * kappa[e] * kappa[e];
+    }
   }
+  for (let l = 0; l < linear.length; l++)
+    for (let t = listStart[l]; t < listStart[l + 1]; t++) {
+      const share = fractions[t] * scale[groups[t]];
+      diagonal[groups[t]] += share * linear[l] + share * share * square[l];
+    }
   return diagonal;
 }
 
@@ -72,10 +159,12 @@ export function newtonStepCg(rows: CoarseRows, weights: RowWeights, p: number, r
   let trace = 0;
   for (const x of diagonal) trace += x;
   const shift = 1e-12 * trace + 1e-300;
-  const inverse = Float64Array.from(diagonal, (x) => 1 / (x + shift));
+  const inverse = new Float64Array(G);
+  for (let g = 0; g < G; g++) inverse[g] = 1 / (diagonal[g] + shift);
   const x = new Float64Array(G);
   const residual = grad.slice();
-  const z = Float64Array.from(residual, (value, g) => value * inverse[g]);
+  const z = new Float64Array(G);
+  for (let g = 0; g < G; g++) z[g] = residual[g] * inverse[g];
   const direction = z.slice();
   const product = new Float64Array(G);
   let rz = dot(residual, z);
