@@ -5,7 +5,9 @@ import { MAX_COARSE_GROUPS } from './coarseSpace.js';
 
 /**
  * The coarse model of the accelerated schedule: `F` as a function of one shift per group of the
- * coarse space (`coarseSpace.ts`), its exact minimiser by damped Newton, and each row's change.
+ * coarse space (`coarseSpace.ts`), its minimiser by damped Newton (exact up to
+ * `MAX_COARSE_GROUPS` groups, two inexact conjugate-gradient steps beyond: `coarseCg.ts`), and
+ * each row's change.
  */
 
 /** The parts of one row, spelled out (the dense solve's view of `CoarseRows`): groups and shares, grown as needed. */
@@ -13,15 +15,15 @@ class RowParts {
   groups = new Int32Array(64);
   shares = new Float64Array(64);
   n = 0;
-  /** Row `i`'s parts in entry order, each share `coef * fraction / mass` scaled by its group's `scale`; returns their sum. */
-  read(rows: CoarseRows, i: number, scale: Float64Array): number {
+  /** Row `i`'s parts in entry order, each share `coef * fraction / mass` scaled by its group's `scale`; returns `base` plus their sum. */
+  read(rows: CoarseRows, i: number, scale: Float64Array, base: number): number {
     let n = 0;
     for (let e = rows.start[i]; e < rows.start[i + 1]; e++) n += rows.listStart[rows.list[e] + 1] - rows.listStart[rows.list[e]];
     if (n > this.shares.length) {
       this.groups = new Int32Array(n);
       this.shares = new Float64Array(n);
     }
-    let sum = 0;
+    let sum = base;
     this.n = 0;
     for (let e = rows.start[i]; e < rows.start[i + 1]; e++) {
       const l = rows.list[e];
@@ -38,7 +40,7 @@ class RowParts {
 
 /** `log(rho(c) / rho)` for one row (`scale` from {@link columnScales}); its parts' shares of the shifted mass in `parts`. */
 function rowShift(rows: CoarseRows, i: number, c: Float64Array, scale: Float64Array, p: number, parts: RowParts): number {
-  const m = rows.fixedShare[i] + parts.read(rows, i, scale);
+  const m = parts.read(rows, i, scale, rows.fixedShare[i]);
   for (let t = 0; t < parts.n; t++) parts.shares[t] /= m;
   const g = rows.rowGroup[i];
   return (g >= 0 ? p * c[g] : 0) + Math.log(m);
