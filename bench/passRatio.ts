@@ -58,7 +58,7 @@ for (const [name, build] of Object.entries(nets))
         ranOn.add(g.fallback ? `${g.backend} (${g.fallback.kind})` : g.backend);
       }
     }
-    const groups = `${space.nGroups}${space.merged ? ' (merged)' : ''}`;
+    const groups = `${space.nGroups}`;
     console.log(
       `| ${name} | ${groups} | ${p},${q} | ${median(fast).toFixed(1)} | ${median(paper).toFixed(1)} | ${median(ratio).toFixed(3)} | ${Math.max(...ratio).toFixed(3)} |${
         gpu ? ` ${median(onGpu).toFixed(1)} | ${[...ranOn].join(', ')} |` : ''

@@ -140,7 +140,7 @@ export function sweepPlan(problem: Problem, schedule: Schedule): SweepPlan {
   } else {
     // The accelerated sweep evaluates its new point (twice when the safeguard falls back).
     const space = coarseSpace(problem);
-    const accelerated: Update = { kind: 'accelerated', ...acceleratedExponents(problem, space), exact: space.exact };
+    const accelerated: Update = { kind: 'accelerated', ...acceleratedExponents(problem), exact: space.exact };
     steps = [{ variables: 'all', prepare: [], update: accelerated, refresh: evaluate }];
     finish = [];
   }

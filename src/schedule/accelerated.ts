@@ -27,8 +27,8 @@ export interface AcceleratedRecord {
  *    model with the exact gradient, and step 3 then judges from the point before the shift);
  * 2. takes the per-unit step `u += log(Out/In) / (p + q)` from there (the step that balances a
  *    unit whose neighbours stay put: twice the paper's parallel exponent for `q <= p`, and
- *    between it and twice for `q > p`; with tie groups, a coarser (`merged`) coarse space, and
- *    after the first fallback, the alternating exponent, twice the paper's) and evaluates the
+ *    between it and twice for `q > p`; with tie groups and after the first fallback, the
+ *    alternating exponent, twice the paper's) and evaluates the
  *    new factors (one pass over `P` for `p = q`, two otherwise);
  * 3. if `F` did not fall by a share of the first-order prediction (Armijo), discards that point
  *    and takes the paper's parallel step from the start of step 2 instead, which never
@@ -69,7 +69,7 @@ export class AcceleratedSchedule {
     this.layout = coarseLayout(problem, this.space);
     this.u = new Float64Array(problem.nVars);
     if (initial) this.u.set(initial);
-    const exponents = acceleratedExponents(problem, this.space);
+    const exponents = acceleratedExponents(problem);
     this.safeEta = exponents.safeEta;
     this.shortLongEta = Math.min(longEta ?? Infinity, exponents.shortLongEta);
     this.longEta = longEta ?? exponents.longEta;
@@ -149,15 +149,15 @@ export interface AcceleratedExponents {
 
 /**
  * 1/(p+q) balances a unit whose neighbours stay put when it is one of many columns of its rows;
- * a tie group (residual connections) is not, nor is a channel of a depthwise chain unless the
- * coarse space shifts every channel of every layer on its own (it then removes what the longer
- * step excites, `space.merged` false): they take the alternating exponent (equal to 1/(p+q) for
- * q <= p, smaller for q > p), as every net does after a fallback.
+ * a tie group (residual connections) is not: it takes the alternating exponent (equal to 1/(p+q)
+ * for q <= p, smaller for q > p), as every net does after a fallback. A depthwise channel is one
+ * column of its rows too, but the coarse space shifts every channel of every layer on its own
+ * and so removes what the longer step excites there.
  */
-export function acceleratedExponents(problem: Problem, space: CoarseSpace = coarseSpace(problem)): AcceleratedExponents {
+export function acceleratedExponents(problem: Problem): AcceleratedExponents {
   const shortLongEta = updateExponent(problem.p, problem.q, 'alternating');
   return {
-    longEta: hasTies(problem) || space.merged ? shortLongEta : 1 / (problem.p + problem.q),
+    longEta: hasTies(problem) ? shortLongEta : 1 / (problem.p + problem.q),
     shortLongEta,
     safeEta: updateExponent(problem.p, problem.q, 'parallel'),
   };

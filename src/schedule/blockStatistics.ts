@@ -1,7 +1,7 @@
 import { logAdd } from '../math/powers.js';
 import type { Problem } from '../problem/problem.js';
-import type { CoarseRows } from './coarse.js';
 import { rowLogShifts } from './coarse.js';
+import type { CoarseRows } from './coarseRows.js';
 import type { CoarseSpace } from './coarseSpace.js';
 
 /**
@@ -145,28 +145,24 @@ export class BlockStatistics {
     const fraction = this.pairFractions(space);
     const mass = this.bias.slice();
     const fixedShare = this.bias.slice();
-    const shares = new Float64Array(layout.groups.length);
+    const coef = new Float64Array(layout.list.length);
+    const fractions = new Float64Array(layout.groups.length);
+    for (let t = 0; t < fractions.length; t++) fractions[t] = fraction[layout.part[t]];
     problem.blocks.forEach((b, k) => {
       const perGroup = b.rows / b.groups;
       for (let i = 0; i < b.rows; i++) {
         const unit = b.rowUnit0 + i;
         const S = this.S[k][i];
         mass[unit] += S;
-        const pair = space.groupBase[k] + Math.floor(i / perGroup);
-        let slot = layout.slot[k][i];
-        for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) {
-          if (space.partGroup[t] < 0) fixedShare[unit] += S * fraction[t];
-          else shares[slot++] = S * fraction[t];
-        }
+        const unshifted = layout.unshifted[space.groupBase[k] + Math.floor(i / perGroup)];
+        if (unshifted >= 0) fixedShare[unit] += S * fraction[unshifted];
+        const e = layout.entry[k][i];
+        if (e >= 0) coef[e] = S;
       }
     });
-    for (let unit = 0; unit < problem.nUnits; unit++) {
-      const m = mass[unit];
-      if (!(m > 0)) continue;
-      fixedShare[unit] /= m;
-      for (let t = layout.start[unit]; t < layout.start[unit + 1]; t++) shares[t] /= m;
-    }
-    return { term, rowGroup: space.unitGroup, fixedShare, start: layout.start, groups: layout.groups, shares };
+    for (let unit = 0; unit < problem.nUnits; unit++) if (mass[unit] > 0) fixedShare[unit] /= mass[unit];
+    const { start, list, listStart, groups } = layout;
+    return { term, rowGroup: space.unitGroup, mass, fixedShare, start, list, coef, listStart, groups, fractions };
   }
 
   /**
@@ -219,6 +215,8 @@ export class BlockStatistics {
     const { blocks } = this.problem;
     const { groupBase, partStart, partGroup } = space;
     const fraction = new Float64Array(partGroup.length).fill(1);
+    // Where each group (index + 1; 0: the unshifted columns) sits among the current pair's parts.
+    const part = new Int32Array(space.nGroups + 1);
     blocks.forEach((b, k) => {
       for (let g = 0; g < b.groups; g++) {
         const pair = groupBase[k] + g;
@@ -226,12 +224,11 @@ export class BlockStatistics {
         const n = partStart[pair + 1] - t0;
         if (n === 1) continue;
         fraction.fill(0, t0, t0 + n);
+        for (let t = t0; t < t0 + n; t++) part[partGroup[t] + 1] = t;
         let total = 0;
         for (let unit = b.colUnit0 + g * b.cols; unit < b.colUnit0 + (g + 1) * b.cols; unit++) {
           const w = this.C[k][unit] * this.invAlpha[unit];
-          let t = t0;
-          while (partGroup[t] !== space.unitGroup[unit]) t++;
-          fraction[t] += w;
+          fraction[part[space.unitGroup[unit] + 1]] += w;
           total += w;
         }
         for (let t = t0; t < t0 + n; t++) fraction[t] = total > 0 ? fraction[t] / total : 1 / n;
@@ -335,39 +332,59 @@ export class BlockStatistics {
   }
 }
 
-/** Where each block's row shares go in the coarse rows' CSR (fixed per problem). */
+/** The static structure of the coarse rows (`CoarseRows`): their entries and the lists they read (fixed per problem). */
 export interface CoarseLayout {
+  /** Per row, its entries (CSR), one per block writing it whose columns hold a shifted group. */
   start: Int32Array;
+  /** Per entry, its list: the pair (block, convolution group) it reads. */
+  list: Int32Array;
+  /** `entry[k][i]`: the entry of block `k`'s row `i`, or -1 (its columns hold no shifted group). */
+  entry: Int32Array[];
+  /** Per pair (a list), its shifted parts (CSR): their groups, and where each is in `space.partGroup`. */
+  listStart: Int32Array;
   groups: Int32Array;
-  /** `slot[k][i]`: the first CSR index of block `k`'s shares of its row `i`, one per shifted group its columns hold. */
-  slot: Int32Array[];
+  part: Int32Array;
+  /** Per pair, where its unshifted part is in `space.partGroup`, or -1. */
+  unshifted: Int32Array;
 }
 
-/** The CSR layout of the coarse rows: one share per (row, incoming block, shifted group of the columns it reads). */
+/** The layout of the coarse rows: an entry per (row, incoming block reading a shifted group), a list per pair. */
 export function coarseLayout(problem: Problem, space: CoarseSpace): CoarseLayout {
-  const shifted = (pair: number): number[] => {
-    const groups: number[] = [];
-    for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) if (space.partGroup[t] >= 0) groups.push(space.partGroup[t]);
-    return groups;
-  };
+  const { groupBase, partStart, partGroup } = space;
+  const nPairs = groupBase[problem.blocks.length];
+  const listStart = new Int32Array(nPairs + 1);
+  const unshifted = new Int32Array(nPairs).fill(-1);
+  const groups: number[] = [];
+  const part: number[] = [];
+  for (let pair = 0; pair < nPairs; pair++) {
+    for (let t = partStart[pair]; t < partStart[pair + 1]; t++) {
+      if (partGroup[t] < 0) unshifted[pair] = t;
+      else {
+        groups.push(partGroup[t]);
+        part.push(t);
+      }
+    }
+    listStart[pair + 1] = groups.length;
+  }
   const pairOf = (k: number, i: number): number => {
     const b = problem.blocks[k];
-    return space.groupBase[k] + Math.floor(i / (b.rows / b.groups));
+    return groupBase[k] + Math.floor(i / (b.rows / b.groups));
   };
-  const count = new Int32Array(problem.nUnits + 1);
+  const reads = (k: number, i: number): boolean => listStart[pairOf(k, i) + 1] > listStart[pairOf(k, i)];
+  const start = new Int32Array(problem.nUnits + 1);
   problem.blocks.forEach((b, k) => {
-    for (let i = 0; i < b.rows; i++) count[b.rowUnit0 + i + 1] += shifted(pairOf(k, i)).length;
+    for (let i = 0; i < b.rows; i++) if (reads(k, i)) start[b.rowUnit0 + i + 1]++;
   });
-  for (let unit = 0; unit < problem.nUnits; unit++) count[unit + 1] += count[unit];
-  const start = count;
+  for (let unit = 0; unit < problem.nUnits; unit++) start[unit + 1] += start[unit];
   const fill = start.slice(0, problem.nUnits);
-  const groups = new Int32Array(start[problem.nUnits]);
-  const slot = problem.blocks.map((b, k) =>
+  const list = new Int32Array(start[problem.nUnits]);
+  const entry = problem.blocks.map((b, k) =>
     Int32Array.from({ length: b.rows }, (_, i) => {
-      const first = fill[b.rowUnit0 + i];
-      for (const g of shifted(pairOf(k, i))) groups[fill[b.rowUnit0 + i]++] = g;
-      return first;
+      if (!reads(k, i)) return -1;
+      const e = fill[b.rowUnit0 + i]++;
+      list[e] = pairOf(k, i);
+      return e;
     }),
   );
-  return { start, groups, slot };
+  return { start, list, entry, listStart, groups: Int32Array.from(groups), part: Int32Array.from(part), unshifted };
 }

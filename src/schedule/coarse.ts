@@ -1,86 +1,137 @@
+import { factoredLogShifts, factoredObjective, newtonStepCg } from './coarseCg.js';
+import type { CoarseRows, RowWeights } from './coarseRows.js';
+import { columnScales } from './coarseRows.js';
+import { MAX_COARSE_GROUPS } from './coarseSpace.js';
+
 /**
  * The coarse model of the accelerated schedule: `F` as a function of one shift per group of the
- * coarse space (`coarseSpace.ts`), its exact minimiser by damped Newton, and each row's change.
+ * coarse space (`coarseSpace.ts`), its minimiser by damped Newton (exact up to
+ * `MAX_COARSE_GROUPS` groups, two inexact conjugate-gradient steps beyond: `coarseCg.ts`), and
+ * each row's change.
  */
 
-/**
- * One row of the coarse model: the row's mass `rho` splits into a part that no shift of a column
- * group moves (`fixedShare`: fixed columns, biases) and parts read from groups `groups[t]`
- * (`shares[t]`); the row itself moves with `rowGroup`.
- */
-export interface CoarseRows {
-  /** `rho^r` per row (its term of `F`). */
-  term: Float64Array;
-  rowGroup: Int32Array;
-  fixedShare: Float64Array;
-  /** CSR: the shares of row `i` are `start[i] .. start[i + 1]`. */
-  start: Int32Array;
-  groups: Int32Array;
-  shares: Float64Array;
+/** The parts of one row, spelled out (the dense solve's view of `CoarseRows`): groups and shares, grown as needed. */
+class RowParts {
+  groups = new Int32Array(64);
+  shares = new Float64Array(64);
+  n = 0;
+  /** Row `i`'s parts in entry order, each share `coef * fraction / mass` scaled by its group's `scale`; returns `base` plus their sum. */
+  read(rows: CoarseRows, i: number, scale: Float64Array, base: number): number {
+    let n = 0;
+    for (let e = rows.start[i]; e < rows.start[i + 1]; e++) n += rows.listStart[rows.list[e] + 1] - rows.listStart[rows.list[e]];
+    if (n > this.shares.length) {
+      this.groups = new Int32Array(n);
+      this.shares = new Float64Array(n);
+    }
+    let sum = base;
+    this.n = 0;
+    for (let e = rows.start[i]; e < rows.start[i + 1]; e++) {
+      const l = rows.list[e];
+      for (let t = rows.listStart[l]; t < rows.listStart[l + 1]; t++) {
+        const x = ((rows.coef[e] * rows.fractions[t]) / rows.mass[i]) * scale[rows.groups[t]];
+        this.groups[this.n] = rows.groups[t];
+        this.shares[this.n++] = x;
+        sum += x;
+      }
+    }
+    return sum;
+  }
 }
 
-/** `log(rho(c) / rho)` for one row, with its gradient and Hessian added (scaled by `weight`) when asked. */
-function rowShift(rows: CoarseRows, i: number, c: Float64Array, p: number, pi: Float64Array): number {
-  let m = rows.fixedShare[i];
-  for (let t = rows.start[i]; t < rows.start[i + 1]; t++) {
-    const e = rows.shares[t] * Math.exp(-p * c[rows.groups[t]]);
-    pi[t - rows.start[i]] = e;
-    m += e;
-  }
-  for (let t = 0; t < rows.start[i + 1] - rows.start[i]; t++) pi[t] /= m;
+/** `log(rho(c) / rho)` for one row (`scale` from {@link columnScales}); its parts' shares of the shifted mass in `parts`. */
+function rowShift(rows: CoarseRows, i: number, c: Float64Array, scale: Float64Array, p: number, parts: RowParts): number {
+  const m = parts.read(rows, i, scale, rows.fixedShare[i]);
+  for (let t = 0; t < parts.n; t++) parts.shares[t] /= m;
   const g = rows.rowGroup[i];
   return (g >= 0 ? p * c[g] : 0) + Math.log(m);
 }
 
-/** `F(c) = sum_i term[i] * exp(r * log(rho_i(c) / rho_i))`, and, given `grad` and `hess`, their values. */
-function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number, grad?: Float64Array, hess?: Float64Array): number {
+/**
+ * `F(c) = sum_i term[i] * exp(r * log(rho_i(c) / rho_i))`, row by row with every part spelled
+ * out (the dense solve's model; `coarseCg.ts` evaluates the same function list by list); given
+ * `grad`, its gradient; given `hess`, its Hessian (dense, `G x G`).
+ */
+export function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number, grad?: Float64Array, hess?: Float64Array): number {
   const G = c.length;
   grad?.fill(0);
   hess?.fill(0);
-  let share = new Float64Array(64);
-  const d = new Float64Array(G);
-  const touched = new Int32Array(G + 1);
-  const stamp = new Int32Array(G).fill(-1);
+  const parts = new RowParts();
+  const scratch = grad ? new RowDerivatives(G) : undefined;
+  const scale = columnScales(c, p);
   let F = 0;
   for (let i = 0; i < rows.term.length; i++) {
     if (!(rows.term[i] > 0)) continue;
-    const t0 = rows.start[i];
-    const n = rows.start[i + 1] - t0;
-    if (n > share.length) share = new Float64Array(n);
-    const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, p, share));
+    const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, scale, p, parts));
     F += w;
-    if (!grad || !hess) continue;
-    // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
-    let count = 0;
-    const mark = (g: number): void => {
-      if (stamp[g] !== i) {
-        stamp[g] = i;
-        d[g] = 0;
-        touched[count++] = g;
-      }
-    };
-    const g = rows.rowGroup[i];
-    if (g >= 0) {
-      mark(g);
-      d[g] += p;
-    }
-    for (let t = 0; t < n; t++) {
-      const h = rows.groups[t0 + t];
-      mark(h);
-      d[h] -= p * share[t];
-      hess[h * G + h] += w * r * p * p * share[t];
-    }
-    for (let a = 0; a < count; a++) {
-      const ga = touched[a];
-      grad[ga] += w * r * d[ga];
-      for (let b = 0; b < count; b++) hess[ga * G + touched[b]] += w * r * r * d[ga] * d[touched[b]];
-    }
-    for (let t = 0; t < n; t++) {
-      const ga = rows.groups[t0 + t];
-      for (let u = 0; u < n; u++) hess[ga * G + rows.groups[t0 + u]] -= w * r * p * p * share[t] * share[u];
-    }
+    if (grad && scratch) addRowDerivatives(rows, i, w, parts, p, r, scratch, grad, hess);
   }
   return F;
+}
+
+/** The groups one row touches and `d log rho / dc` on each (scratch of {@link addRowDerivatives}, one per evaluation). */
+class RowDerivatives {
+  readonly d: Float64Array;
+  readonly touched: Int32Array;
+  private readonly stamp: Int32Array;
+  private row = -1;
+  count = 0;
+  constructor(nGroups: number) {
+    this.d = new Float64Array(nGroups);
+    this.touched = new Int32Array(nGroups + 1);
+    this.stamp = new Int32Array(nGroups).fill(-1);
+  }
+  begin(row: number): void {
+    this.row = row;
+    this.count = 0;
+  }
+  mark(g: number): void {
+    if (this.stamp[g] !== this.row) {
+      this.stamp[g] = this.row;
+      this.d[g] = 0;
+      this.touched[this.count++] = g;
+    }
+  }
+}
+
+/** Add row `i`'s term (weight `w`, its parts as `rowShift` left them) to the gradient and, given `hess`, the Hessian. */
+function addRowDerivatives(
+  rows: CoarseRows,
+  i: number,
+  w: number,
+  parts: RowParts,
+  p: number,
+  r: number,
+  scratch: RowDerivatives,
+  grad: Float64Array,
+  hess?: Float64Array,
+): void {
+  const G = grad.length;
+  const { n, shares: share, groups } = parts;
+  const { d, touched } = scratch;
+  // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
+  scratch.begin(i);
+  const g = rows.rowGroup[i];
+  if (g >= 0) {
+    scratch.mark(g);
+    d[g] += p;
+  }
+  for (let t = 0; t < n; t++) {
+    const h = groups[t];
+    scratch.mark(h);
+    d[h] -= p * share[t];
+    if (hess) hess[h * G + h] += w * r * p * p * share[t];
+  }
+  const count = scratch.count;
+  for (let a = 0; a < count; a++) {
+    const ga = touched[a];
+    grad[ga] += w * r * d[ga];
+    if (hess) for (let b = 0; b < count; b++) hess[ga * G + touched[b]] += w * r * r * d[ga] * d[touched[b]];
+  }
+  if (!hess) return;
+  for (let t = 0; t < n; t++) {
+    const ga = groups[t];
+    for (let u = 0; u < n; u++) hess[ga * G + groups[u]] -= w * r * p * p * share[t] * share[u];
+  }
 }
 
 /** Solve `H x = b` for a symmetric positive definite `H` (Cholesky, in place on a copy). */
@@ -111,21 +162,32 @@ function solveSpd(H: Float64Array, b: Float64Array): Float64Array {
 }
 
 /**
- * The shift `c` (one per group) that minimises the coarse model of `F`: damped Newton with a
- * backtracking line search on a smooth convex function of a few variables. Returns zeros when
- * no step lowers the model.
+ * Newton iterations of the solve past {@link MAX_COARSE_GROUPS} groups: the model is solved again
+ * from fresh statistics every sweep, and on the depthwise nets of bench/README.md more iterations
+ * (up to the exact minimiser) took no fewer passes over `P`.
  */
-export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: number): Float64Array {
+export const NEWTON_CG_ITERATIONS = 2;
+
+/**
+ * The shift `c` (one per group) that minimises the coarse model of `F`: damped Newton with a
+ * backtracking line search on a smooth convex function. Up to {@link MAX_COARSE_GROUPS} groups,
+ * the direction is a dense Cholesky solve and the iteration runs to the minimiser; beyond, an
+ * inexact direction by conjugate gradients (`coarseCg.ts`) and `iterations` steps (default
+ * {@link NEWTON_CG_ITERATIONS}). Returns zeros when no step lowers the model.
+ */
+export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: number, iterations?: number): Float64Array {
   const c = new Float64Array(nGroups);
   if (nGroups === 0) return c;
+  const dense = nGroups <= MAX_COARSE_GROUPS;
   const grad = new Float64Array(nGroups);
-  const hess = new Float64Array(nGroups * nGroups);
-  let F = coarseObjective(rows, c, p, r, grad, hess);
-  for (let iteration = 0; iteration < 30; iteration++) {
-    let trace = 0;
-    for (let g = 0; g < nGroups; g++) trace += hess[g * nGroups + g];
-    for (let g = 0; g < nGroups; g++) hess[g * nGroups + g] += 1e-12 * trace + 1e-300;
-    const step = solveSpd(hess, grad);
+  const hess = dense ? new Float64Array(nGroups * nGroups) : undefined;
+  const weights = (): RowWeights => ({ w: new Float64Array(rows.term.length), kappa: new Float64Array(rows.coef.length), scale: new Float64Array(nGroups) });
+  // Past the dense bound the line search's evaluations keep their gradient and row weights: an accepted point needs no second walk.
+  const at = dense ? undefined : { weights: weights(), trialWeights: weights(), trialGrad: new Float64Array(nGroups) };
+  let F = at ? factoredObjective(rows, c, p, r, grad, at.weights) : coarseObjective(rows, c, p, r, grad, hess);
+  const limit = iterations ?? (dense ? 30 : NEWTON_CG_ITERATIONS);
+  for (let iteration = 0; iteration < limit; iteration++) {
+    const step = hess ? denseStep(hess, grad) : newtonStepCg(rows, at?.weights as RowWeights, p, r, grad).step;
     let decrement = 0;
     for (let g = 0; g < nGroups; g++) decrement += step[g] * grad[g];
     // Below this the model's change is rounding: the line search could not tell it from zero.
@@ -133,9 +195,10 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
     let t = 1;
     const trial = new Float64Array(nGroups);
     let accepted = false;
+    let value = F;
     for (let k = 0; k < 30; k++, t /= 2) {
       for (let g = 0; g < nGroups; g++) trial[g] = c[g] - t * step[g];
-      const value = coarseObjective(rows, trial, p, r);
+      value = at ? factoredObjective(rows, trial, p, r, at.trialGrad, at.trialWeights) : coarseObjective(rows, trial, p, r);
       if (value <= F - 0.25 * t * decrement) {
         accepted = true;
         break;
@@ -143,18 +206,30 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
     }
     if (!accepted) break;
     c.set(trial);
-    F = coarseObjective(rows, c, p, r, grad, hess);
+    if (at) {
+      F = value;
+      grad.set(at.trialGrad);
+      [at.weights, at.trialWeights] = [at.trialWeights, at.weights];
+    } else if (iteration + 1 < limit) F = coarseObjective(rows, c, p, r, grad, hess);
   }
   return c;
 }
 
-/** `log(rho_i(c) / rho_i)` per row at the solved shift. */
+/** The Newton step `H^{-1} grad` from the dense Hessian, made definite (a share of its trace on the diagonal, in place). */
+function denseStep(hess: Float64Array, grad: Float64Array): Float64Array {
+  const n = grad.length;
+  let trace = 0;
+  for (let g = 0; g < n; g++) trace += hess[g * n + g];
+  for (let g = 0; g < n; g++) hess[g * n + g] += 1e-12 * trace + 1e-300;
+  return solveSpd(hess, grad);
+}
+
+/** `log(rho_i(c) / rho_i)` per row at the solved shift (list by list past {@link MAX_COARSE_GROUPS} groups). */
 export function rowLogShifts(rows: CoarseRows, c: Float64Array, p: number): Float64Array {
+  if (c.length > MAX_COARSE_GROUPS) return factoredLogShifts(rows, c, p);
   const out = new Float64Array(rows.term.length);
-  const pi = new Float64Array(64);
-  for (let i = 0; i < out.length; i++) {
-    const n = rows.start[i + 1] - rows.start[i];
-    out[i] = rows.term[i] > 0 ? rowShift(rows, i, c, p, n > pi.length ? new Float64Array(n) : pi) : 0;
-  }
+  const parts = new RowParts();
+  const scale = columnScales(c, p);
+  for (let i = 0; i < out.length; i++) out[i] = rows.term[i] > 0 ? rowShift(rows, i, c, scale, p, parts) : 0;
   return out;
 }

@@ -9,10 +9,11 @@ import type { Problem, ProblemBlock } from '../problem/problem.js';
  * already produced, so the best shift is found by a small Newton solve and costs no pass over `P`.
  *
  * A group is a layer (with its tie partners), split along the convolution groups of the grouped
- * and depthwise convolutions that read or write it: each channel chain of a depthwise
- * convolution, each branch of a grouped one, wants its own shift (see `partition`; beyond
- * {@link MAX_COARSE_GROUPS} groups, see {@link coarseSpace}). A group takes part only if every one of its units is a variable (a group holding a fixed or frozen
- * unit, the inputs, the outputs: shift 0).
+ * and depthwise convolutions that read or write it: each channel of a depthwise convolution's
+ * layers, each branch of a grouped one, wants its own shift (see `partition`; a space of more than
+ * {@link MAX_COARSE_GROUPS} groups is solved by conjugate gradients). A group takes part only if
+ * every one of its units is a variable (a group holding a fixed or frozen unit, the inputs, the
+ * outputs: shift 0).
  *
  * The columns of one convolution group of a block (the inputs one output row reads) may fall in
  * several groups when a dense or plain block reads a split layer; the pairs `(block, convolution
@@ -37,15 +38,15 @@ export interface CoarseSpace {
    * the schedule checks the shift with its next evaluation.
    */
   exact: boolean;
-  /**
-   * Whether the space is coarser than one group per convolution group of each layer (chains across
-   * layers, runs of neighbours), to keep the solve small: it then misses some channel or branch
-   * shifts, and the long step takes the shorter, alternating exponent.
-   */
-  merged: boolean;
 }
 
-/** Beyond this many groups the Newton solve (dense, cubic in the groups) would cost more than a pass: the space is then made coarser (see {@link coarseSpace}). */
+/**
+ * The largest space the coarse Newton solve takes densely (its cost is cubic in the groups): up to
+ * here a Cholesky solve (and the GPU engine's bound on the spaces it solves), beyond it conjugate
+ * gradients on Hessian-vector products (`coarseCg.ts`), linear in the rows' shares. The space is
+ * never made coarser: merging chains or channels to fit a dense solve leaves their relative
+ * shifts to the unit steps, which are slow on them (bench/README.md, "Time to balance").
+ */
 export const MAX_COARSE_GROUPS = 128;
 
 /** Union-find over the global units. */
@@ -75,24 +76,19 @@ function groupUnits(b: ProblemBlock, g: number, side: 'cols' | 'rows'): [number,
  * The partition of the units into groups: two units of a layer are together when every grouped
  * block reading or writing the layer puts them in one convolution group (a layer no grouped
  * block touches is one group; a depthwise convolution splits both its layers into channels,
- * whose channels then shift independently). With `chains`, each convolution group's columns are
- * also together with its rows, across layers (a depthwise channel's chain is one group); with
- * `chunks`, a block's convolution groups count in `chunks` runs of neighbours (`1`: every layer is
- * one group). Tie partners are together.
+ * whose channels then shift independently). Tie partners are together.
  */
-function partition(problem: Problem, chunks: number, chains: boolean): Partition {
+function partition(problem: Problem): Partition {
   const { nUnits, layerUnit0, unitVar, blocks } = problem;
   const sets = new Partition(nUnits);
   // Per unit, the convolution group it falls in for each grouped block touching its layer.
   const key = Array.from({ length: nUnits }, () => '');
   for (const b of blocks.filter((block) => block.groups > 1))
-    for (let g = 0; g < b.groups; g++) {
-      const run = chunks < b.groups ? Math.floor((g * chunks) / b.groups) : g;
+    for (let g = 0; g < b.groups; g++)
       for (const side of ['cols', 'rows'] as const) {
         const [start, end] = groupUnits(b, g, side);
-        for (let unit = start; unit < end; unit++) key[unit] += `${b.index}${side[0]}${run} `;
+        for (let unit = start; unit < end; unit++) key[unit] += `${b.index}${side[0]}${g} `;
       }
-    }
   for (let k = 0; k < layerUnit0.length; k++) {
     const first = new Map<string, number>();
     for (let unit = layerUnit0[k]; unit < (k + 1 < layerUnit0.length ? layerUnit0[k + 1] : nUnits); unit++) {
@@ -101,9 +97,6 @@ function partition(problem: Problem, chunks: number, chains: boolean): Partition
       else sets.union(other, unit);
     }
   }
-  if (chains)
-    for (const b of blocks.filter((block) => block.groups > 1))
-      for (let g = 0; g < b.groups; g++) sets.union(groupUnits(b, g, 'cols')[0], groupUnits(b, g, 'rows')[0]);
   const firstUnit = new Int32Array(problem.nVars).fill(-1);
   for (let unit = 0; unit < nUnits; unit++) {
     const v = unitVar[unit];
@@ -153,7 +146,7 @@ function pairsOf(problem: Problem, unitGroup: Int32Array): Pick<CoarseSpace, 'gr
 }
 
 /** Whether the model is exact (see {@link CoarseSpace.exact}). */
-function isExact(problem: Problem, space: Omit<CoarseSpace, 'exact' | 'merged'>): boolean {
+function isExact(problem: Problem, space: Omit<CoarseSpace, 'exact'>): boolean {
   const { blocks, unitVar, r, includeBiases } = problem;
   const { unitGroup, groupBase, partStart, partGroup } = space;
   // The group each row's incoming mass is read from (-2: none yet, -3: several or a bias).
@@ -177,26 +170,9 @@ function isExact(problem: Problem, space: Omit<CoarseSpace, 'exact' | 'merged'>)
   return r === 1 || !reads.includes(-3);
 }
 
-/**
- * The coarse space of a problem (see {@link CoarseSpace}): every convolution group of every layer
- * on its own if that fits the solve; else one group per chain across layers (a grouped block's
- * convolution group with the columns it reads); else as many runs of neighbouring chains as fit
- * (down to whole layers).
- */
+/** The coarse space of a problem (see {@link CoarseSpace}): every convolution group of every layer on its own. */
 export function coarseSpace(problem: Problem): CoarseSpace {
-  let groups = groupsOf(problem, partition(problem, Infinity, false));
-  const merged = groups.nGroups > MAX_COARSE_GROUPS;
-  if (merged) groups = groupsOf(problem, partition(problem, Infinity, true));
-  if (groups.nGroups > MAX_COARSE_GROUPS) {
-    let fits = 1;
-    let over = Math.max(...problem.blocks.map((b) => b.groups));
-    while (over - fits > 1) {
-      const mid = (fits + over) >> 1;
-      if (groupsOf(problem, partition(problem, mid, true)).nGroups <= MAX_COARSE_GROUPS) fits = mid;
-      else over = mid;
-    }
-    groups = groupsOf(problem, partition(problem, fits, true));
-  }
+  const groups = groupsOf(problem, partition(problem));
   const space = { ...groups, ...pairsOf(problem, groups.unitGroup) };
-  return { ...space, merged, exact: isExact(problem, space) };
+  return { ...space, exact: isExact(problem, space) };
 }

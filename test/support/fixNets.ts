@@ -149,8 +149,11 @@ export const CONV_NETS: Record<string, (seed: number) => Network> = {
   depthwise: (seed) => depthwiseNet(seed),
   'inverted-residual': (seed) => invertedResidualNet(seed),
   'wide-depthwise': (seed) => wideDepthwiseNet(seed),
-  // 2 x 96 depthwise channels: over MAX_COARSE_GROUPS, neighbouring channels share a coarse shift.
-  'merged-depthwise': (seed) => wideDepthwiseNet(seed, 96),
+  // 2 x 96, 192, 384, 1024 depthwise channels: coarse spaces past MAX_COARSE_GROUPS (solved by conjugate gradients).
+  'depthwise-96': (seed) => wideDepthwiseNet(seed, 96),
+  'depthwise-192': (seed) => wideDepthwiseNet(seed, 192),
+  'depthwise-384': (seed) => wideDepthwiseNet(seed, 384),
+  'depthwise-1024': (seed) => wideDepthwiseNet(seed, 1024),
 };
 
 /**
