@@ -1,4 +1,4 @@
-import { describeValue, WeightBalanceError } from '../errors.js';
+import { describeValue, NetworkValueError, WeightBalanceError } from '../errors.js';
 import type { WeightRange } from './finite.js';
 import { firstNonFinite, foldWeightRange } from './finite.js';
 import type { Block, Layer, Network, Pool } from './types.js';
@@ -200,9 +200,9 @@ function validateBlock(net: Network, b: Block, k: number, range: WeightRange | n
 function validateValues(b: Block, k: number, range: WeightRange): void {
   const where = describeBlock(b, k);
   const badWeight = foldWeightRange(b.weight, range);
-  if (badWeight >= 0) fail(`${where}: weight entry ${badWeight} is not finite (${b.weight[badWeight]})`);
+  if (badWeight >= 0) throw new NetworkValueError(`${where}: weight entry ${badWeight} is not finite (${b.weight[badWeight]})`);
   const badBias = b.bias ? firstNonFinite(b.bias) : -1;
-  if (badBias >= 0) fail(`${where}: bias entry ${badBias} is not finite (${b.bias?.[badBias]})`);
+  if (badBias >= 0) throw new NetworkValueError(`${where}: bias entry ${badBias} is not finite (${b.bias?.[badBias]})`);
 }
 
 /** A layer's incoming blocks and skips agree on one shape, and pooling it gives the declared shape. */
