@@ -132,8 +132,11 @@ function rescaleBlock(net: Network, k: number, logFactors: ArrayLike<number>[], 
   let bias: WeightArray | null = null;
   if (b.bias) {
     bias = arena.like(b.bias);
-    for (let i = 0; i < shape.rows; i++) bias[i] = b.bias[i] * Math.exp(out[i]);
-    const badBias = firstNonFinite(bias);
+    let badBias = -1;
+    for (let i = 0; i < shape.rows; i++) {
+      bias[i] = b.bias[i] * Math.exp(out[i]);
+      if (badBias < 0 && !Number.isFinite(bias[i])) badBias = i;
+    }
     if (badBias >= 0) throw overflowError(net, k, 'bias', badBias, b.bias[badBias], out[badBias]);
   }
   return { weight, bias };
