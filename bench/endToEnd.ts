@@ -10,7 +10,9 @@
  * (a `dist/` with `index.js`, e.g. main's) in the same runs, interleaved, for a before/after table.
  *
  *   node dist/endToEnd.js [--file /tmp/weight-balance-134m.safetensors] [--layers 8] [--width 4096]
- *                         [--runs 3] [--baseline DIR] [--json out.json]
+ *                         [--runs 3] [--baseline DIR] [--threads N] [--json out.json]
+ *
+ * `--threads N` runs both builds with `threads: N` (default: the library's, one per core).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -91,7 +93,7 @@ function minus(a: Phase, b: Phase): Phase {
  * (the mean of the later ones), rescale is from the last sweep's progress to the return (the
  * final evaluation and the rescaled copy), as in `result.phases`.
  */
-async function childRun(lib: Library, file: string, out: string, current: boolean): Promise<RunReport> {
+async function childRun(lib: Library, file: string, out: string, current: boolean, threads?: number): Promise<RunReport> {
   let t = now();
   const bytes = current ? await readWholeFile(file) : await readFileBytes(file); // as each build's CLI reads: no second copy
   const holder: { net: Network | null } = { net: lib.readSafetensors(bytes, { share: true, ...(current ? { checkValues: false } : {}) }) };
@@ -103,6 +105,7 @@ async function childRun(lib: Library, file: string, out: string, current: boolea
     p: 2,
     q: 2,
     backend: 'cpu',
+    ...(threads ? { threads } : {}),
     onSweep: (progress: SweepProgress) => stamps.push({ at: now(), passes: progress.passes }),
   });
   holder.net = null; // as the CLI: the input network is not held once handed over
@@ -174,11 +177,15 @@ function memorySpeed(bytes: number): { fresh: Phase; again: Phase } {
 }
 
 /** Run one child (this file with `--child`) on a library build; its report. */
-function spawnChild(lib: string, file: string): RunReport {
-  const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--lib', lib, '--file', file], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
+function spawnChild(lib: string, file: string, threads: string | undefined): RunReport {
+  const run = spawnSync(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--child', '--lib', lib, '--file', file, ...(threads ? ['--threads', threads] : [])],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
   if (run.status !== 0) throw new Error(`the run on ${lib} failed (status ${run.status}): ${run.stderr}`);
   return JSON.parse(run.stdout.trim().split('\n').pop() as string) as RunReport;
 }
@@ -265,12 +272,14 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       baseline: { type: 'string' },
       json: { type: 'string' },
+      threads: { type: 'string' },
     },
   });
   const file = values.file as string;
   if (values.child) {
     const lib = values.lib as string;
-    const report = await childRun(await loadLibrary(lib), file, `${file}.balanced-${process.pid}`, resolve(lib) === resolve(here));
+    const threads = values.threads ? Number(values.threads) : undefined;
+    const report = await childRun(await loadLibrary(lib), file, `${file}.balanced-${process.pid}`, resolve(lib) === resolve(here), threads);
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return;
   }
@@ -280,7 +289,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < Number(values.runs); r++) {
     for (const [name, dir] of builds) {
       const disk = await diskSpeed(file);
-      const child = spawnChild(dir, file);
+      const child = spawnChild(dir, file, values.threads);
       const report = { ...child, disk, memory: memorySpeed(child.weightBytes) };
       (results.get(name) as RunReport[]).push(report);
       process.stderr.write(`run ${r + 1} ${name}: ${PHASES.map((p) => `${p} ${fmt(report.phases[p].cpu)}`).join(', ')} ms; pass ${fmt(report.passMs, 1)} ms\n`);

@@ -98,7 +98,9 @@ export interface BalanceResult {
    * The balanced network: new arrays, same precision; the input is untouched. After a run on the
    * CPU engine the arrays are placed in the memory that held `P` (already paged in), so several
    * may be views of one `ArrayBuffer` (a WebAssembly memory's, which cannot be transferred to a
-   * worker: transfer copies, `weight.slice()`). Every weight and bias is finite: a balanced value
+   * worker: transfer copies, `weight.slice()`); after a run on worker threads (`result.threads`
+   * > 1) that buffer is a `SharedArrayBuffer` (posting such an array to a worker shares it rather
+   * than copying it: `weight.slice()` gives an array of one's own). Every weight and bias is finite: a balanced value
    * beyond the largest number of its precision (float32 weights whose norm is near the float32
    * limit) is a {@link WeightBalanceError}, checked as the values are written.
    */
