@@ -155,7 +155,7 @@ function overflowError(net: Network, k: number, what: 'weight' | 'bias', entry: 
   const factor = logFactor === undefined ? 'rescaled' : `times exp(${logFactor.toPrecision(6)})`;
   return new NetworkValueError(
     `the rescaled network does not fit ${type}: block ${k} ('${b.name}'): ${what} entry ${entry} (${value}) ${factor} ` +
-      `is beyond the largest ${type} number; store the network in float64`,
+      `is beyond the largest ${type} number${type === 'float32' ? '; store the network in float64' : ''}`,
   );
 }
 
