@@ -10,7 +10,9 @@
  * (a `dist/` with `index.js`, e.g. main's) in the same runs, interleaved, for a before/after table.
  *
  *   node dist/endToEnd.js [--file /tmp/weight-balance-134m.safetensors] [--layers 8] [--width 4096]
- *                         [--runs 3] [--baseline DIR] [--json out.json]
+ *                         [--runs 3] [--baseline DIR] [--threads N] [--json out.json]
+ *
+ * `--threads N` runs both builds with `threads: N` (default: the library's, one per core).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -19,7 +21,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BalanceOptions, BalanceResult, SweepProgress } from '../src/balance.js';
-import type { ReadSafetensorsOptions } from '../src/io/safetensors.js';
+import { readWholeFile } from '../src/cli/modelFile.js';
+import type { ReadSafetensorsOptions, SafetensorsPartsOptions } from '../src/io/safetensors.js';
 import type { Network } from '../src/network/types.js';
 import { cpuMs, median } from './floor.js';
 
@@ -27,7 +30,7 @@ import { cpuMs, median } from './floor.js';
 interface Library {
   balance(net: Network, options: BalanceOptions): Promise<BalanceResult>;
   readSafetensors(bytes: Uint8Array, options?: ReadSafetensorsOptions): Network;
-  safetensorsParts(net: Network): Uint8Array[];
+  safetensorsParts(net: Network, options?: SafetensorsPartsOptions): Uint8Array[];
   mlp(sizes: number[], options?: { seed?: number }): Network;
 }
 
@@ -62,6 +65,12 @@ async function loadLibrary(dir: string): Promise<Library> {
   return (await import(pathToFileURL(resolve(dir, 'index.js')).href)) as Library;
 }
 
+/** The bytes of a file as main's CLI read them: `readFile`, viewed as a Uint8Array. */
+async function readFileBytes(file: string): Promise<Uint8Array> {
+  const data = await readFile(file);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
 /** A phase timed from `start` (processor and wall ms). */
 function since(start: Phase): Phase {
   return { cpu: cpuMs() - start.cpu, wall: performance.now() - start.wall };
@@ -77,15 +86,17 @@ function minus(a: Phase, b: Phase): Phase {
 }
 
 /**
- * One run, in this process: the library calls the CLI makes. Setup is `balance()` until the first
- * sweep's progress less one sweep (the mean of the later ones), rescale is from the last sweep's
- * progress to the return (the final evaluation and the rescaled copy), as in `result.phases`.
+ * One run, in this process: the library calls the CLI makes — this build's CLI (`current`):
+ * `readWholeFile`, the reader leaving the values to `balance()` and the writer reading none to
+ * check them; another build's (`--baseline`, main's): `readFile` and the reader and writer
+ * checking the values. Setup is `balance()` until the first sweep's progress less one sweep
+ * (the mean of the later ones), rescale is from the last sweep's progress to the return (the
+ * final evaluation and the rescaled copy), as in `result.phases`.
  */
-async function childRun(lib: Library, file: string, out: string): Promise<RunReport> {
+async function childRun(lib: Library, file: string, out: string, current: boolean, threads?: number): Promise<RunReport> {
   let t = now();
-  const file0 = await readFile(file);
-  const bytes = new Uint8Array(file0.buffer, file0.byteOffset, file0.byteLength); // a view, as the CLI: no second copy
-  const holder: { net: Network | null } = { net: lib.readSafetensors(bytes, { share: true }) };
+  const bytes = current ? await readWholeFile(file) : await readFileBytes(file); // as each build's CLI reads: no second copy
+  const holder: { net: Network | null } = { net: lib.readSafetensors(bytes, { share: true, ...(current ? { checkValues: false } : {}) }) };
   const read = since(t);
   const weightBytes = (holder.net as Network).blocks.reduce((s, b) => s + b.weight.byteLength, 0);
   const stamps: Array<{ at: Phase; passes: number }> = [];
@@ -94,6 +105,7 @@ async function childRun(lib: Library, file: string, out: string): Promise<RunRep
     p: 2,
     q: 2,
     backend: 'cpu',
+    ...(threads ? { threads } : {}),
     onSweep: (progress: SweepProgress) => stamps.push({ at: now(), passes: progress.passes }),
   });
   holder.net = null; // as the CLI: the input network is not held once handed over
@@ -105,7 +117,7 @@ async function childRun(lib: Library, file: string, out: string): Promise<RunRep
   const later = minus(last.at, first.at);
   const oneSweep = { cpu: later.cpu / (stamps.length - 1), wall: later.wall / (stamps.length - 1) };
   t = now();
-  await writeFile(out, lib.safetensorsParts(result.network));
+  await writeFile(out, current ? lib.safetensorsParts(result.network, { checkValues: false }) : lib.safetensorsParts(result.network));
   const write = since(t);
   await rm(out, { force: true });
   return {
@@ -165,11 +177,15 @@ function memorySpeed(bytes: number): { fresh: Phase; again: Phase } {
 }
 
 /** Run one child (this file with `--child`) on a library build; its report. */
-function spawnChild(lib: string, file: string): RunReport {
-  const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--lib', lib, '--file', file], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
+function spawnChild(lib: string, file: string, threads: string | undefined): RunReport {
+  const run = spawnSync(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--child', '--lib', lib, '--file', file, ...(threads ? ['--threads', threads] : [])],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
   if (run.status !== 0) throw new Error(`the run on ${lib} failed (status ${run.status}): ${run.stderr}`);
   return JSON.parse(run.stdout.trim().split('\n').pop() as string) as RunReport;
 }
@@ -256,11 +272,14 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       baseline: { type: 'string' },
       json: { type: 'string' },
+      threads: { type: 'string' },
     },
   });
   const file = values.file as string;
   if (values.child) {
-    const report = await childRun(await loadLibrary(values.lib as string), file, `${file}.balanced-${process.pid}`);
+    const lib = values.lib as string;
+    const threads = values.threads ? Number(values.threads) : undefined;
+    const report = await childRun(await loadLibrary(lib), file, `${file}.balanced-${process.pid}`, resolve(lib) === resolve(here), threads);
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return;
   }
@@ -270,7 +289,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < Number(values.runs); r++) {
     for (const [name, dir] of builds) {
       const disk = await diskSpeed(file);
-      const child = spawnChild(dir, file);
+      const child = spawnChild(dir, file, values.threads);
       const report = { ...child, disk, memory: memorySpeed(child.weightBytes) };
       (results.get(name) as RunReport[]).push(report);
       process.stderr.write(`run ${r + 1} ${name}: ${PHASES.map((p) => `${p} ${fmt(report.phases[p].cpu)}`).join(', ')} ms; pass ${fmt(report.passMs, 1)} ms\n`);

@@ -7,7 +7,7 @@ import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import type { ThreadPool } from './engines/cpu/threads/pool.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
 import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
-import { Arena, rescaledCopy, withWeights } from './network/rescale.js';
+import { Arena, refuseOverflow, rescaledCopy, withWeights } from './network/rescale.js';
 import type { Network, UnitRef } from './network/types.js';
 import { unitCount } from './network/types.js';
 import type { Backend, NormExponents, Schedule } from './options.js';
@@ -98,7 +98,11 @@ export interface BalanceResult {
    * The balanced network: new arrays, same precision; the input is untouched. After a run on the
    * CPU engine the arrays are placed in the memory that held `P` (already paged in), so several
    * may be views of one `ArrayBuffer` (a WebAssembly memory's, which cannot be transferred to a
-   * worker: transfer copies, `weight.slice()`).
+   * worker: transfer copies, `weight.slice()`); after a run on worker threads (`result.threads`
+   * > 1) that buffer is a `SharedArrayBuffer` (posting such an array to a worker shares it rather
+   * than copying it: `weight.slice()` gives an array of one's own). Every weight and bias is finite: a balanced value
+   * beyond the largest number of its precision (float32 weights whose norm is near the float32
+   * limit) is a {@link WeightBalanceError}, checked as the values are written.
    */
   network: Network;
   /** `log a` per layer and unit (zero for fixed and frozen units). */
@@ -366,14 +370,16 @@ async function sweepLoop(
 /**
  * The network rescaled by the hand-over's verified factors: on the GPU for a float32 network that
  * finished there, else on the host in float64 arithmetic, into the memory that held the CPU
- * engine's `P` (freed first): the peak memory is the network and `P`.
+ * engine's `P` (freed first): the peak memory is the network and `P`. Every value of the result
+ * is finite: one that leaves its precision is refused as it is written (on the host) or by one
+ * read of the GPU's arrays, so a writer need not read them again to check them.
  */
 async function rescaledNetwork(net: Network, problem: Problem, handover: EngineHandover): Promise<{ network: Network; logFactors: Float64Array[] }> {
   const { verified } = handover.state;
   const logFactors = layerLogFactors(net, problem, verified);
   const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
   const memory = handover.releaseCpu();
-  return { network: onGpu ? withWeights(net, onGpu) : rescaledCopy(net, logFactors, new Arena(memory)), logFactors };
+  return { network: onGpu ? withWeights(net, refuseOverflow(net, onGpu)) : rescaledCopy(net, logFactors, new Arena(memory)), logFactors };
 }
 
 /**

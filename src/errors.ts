@@ -13,6 +13,13 @@ export class WeightBalanceError extends Error {
   }
 }
 
+/**
+ * A {@link WeightBalanceError} about a network's values (a weight that is not finite, or one
+ * that leaves its precision once rescaled), so that a caller that read the network from a file
+ * can name the file, as the reader would have (the CLI leaves the values to `balance()`).
+ */
+export class NetworkValueError extends WeightBalanceError {}
+
 /** Thrown when a run is cancelled through its `AbortSignal`. */
 export class BalanceAbortedError extends Error {
   constructor(message = 'balance was aborted') {

@@ -18,11 +18,11 @@ export type { FlowStepOptions, Integrator } from './flow/steps.js';
 export { flowStep } from './flow/steps.js';
 export type { LossKind, ModelEvaluation, Optimizer, TrainerOptions, TrainLog, TrainOptions, TrainResult } from './flow/trainer.js';
 export { MlpTrainer, train } from './flow/trainer.js';
-export type { FixedUnitsNote, ModelFormat, ModelOutput, ModelRead, ReadSource } from './io/formats.js';
+export type { FixedUnitsNote, ModelFormat, ModelOutput, ModelRead, ReadModelOptions, ReadSource, WriteModelOptions } from './io/formats.js';
 export { checkWritable, MODEL_FORMATS, modelFormatFor, outputBytes } from './io/formats.js';
 export type { OnnxFiles, OnnxFixedUnits, OnnxModel, OnnxSource, ReadOnnxOptions } from './io/onnx/index.js';
 export { onnxExternalDataFiles, readOnnx, writeOnnx, writeOnnxFiles } from './io/onnx/index.js';
-export type { ActivationSpec, NetworkGraphMetadata, ReadSafetensorsOptions, SafetensorsModel } from './io/safetensors.js';
+export type { ActivationSpec, NetworkGraphMetadata, ReadSafetensorsOptions, SafetensorsModel, SafetensorsPartsOptions } from './io/safetensors.js';
 export {
   GRAPH_METADATA_KEY,
   MAX_HEADER_BYTES,

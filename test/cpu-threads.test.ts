@@ -18,6 +18,7 @@ import { rowRanges } from '../src/engines/cpu/threads/rowRanges.js';
 import { prepareSharedKernels } from '../src/engines/cpu/wasm/wasmKernels.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { mlp } from '../src/network/builders.js';
+import { rescale } from '../src/network/rescale.js';
 import type { Network } from '../src/network/types.js';
 import type { Schedule } from '../src/options.js';
 import { compileProblem } from '../src/problem/compile.js';
@@ -161,6 +162,20 @@ describe('balance({ threads })', () => {
       if (s > 0) expect(norm).toBeLessThanOrEqual(two.history[s - 1] * (1 + 1e-12));
     });
     expect(two.converged).toBe(true);
+  });
+
+  it('places the balanced weights in the shared memory that held P: equal to rescale, nothing shared with the input', async () => {
+    const net = largeNet(9);
+    const before = net.blocks.map((b) => b.weight.slice());
+    const two = await balance(net, { p: 2, q: 2, backend: 'cpu', threads: 2 });
+    expect(two.threads).toBe(2);
+    const expected = rescale(net, two.logFactors);
+    two.network.blocks.forEach((b, k) => {
+      expect(b.weight.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(b.weight.buffer.byteLength).toBeGreaterThan(b.weight.byteLength);
+      expect(Buffer.from(b.weight.buffer, b.weight.byteOffset, b.weight.byteLength).equals(Buffer.from(expected.blocks[k].weight.buffer))).toBe(true);
+      expect(Buffer.from(net.blocks[k].weight.buffer).equals(Buffer.from(before[k].buffer))).toBe(true);
+    });
   });
 
   it('runs a small net on one thread whatever threads asks (no workers started)', async () => {

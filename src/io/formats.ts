@@ -46,6 +46,21 @@ export interface ReadModelOptions {
    * of them instead of copies, so the weights are in memory once. The bytes must not change.
    */
   share?: boolean;
+  /**
+   * `false` (safetensors; the ONNX reader checks the values as it decodes them): leave the check
+   * that every weight is finite to `balance()`, which the network goes to (see
+   * `ReadSafetensorsOptions.checkValues`). Default `true`.
+   */
+  checkValues?: boolean;
+}
+
+/** What the caller tells a writer. */
+export interface WriteModelOptions {
+  /**
+   * `false`: the network's values were checked as they were made (`balance()`'s result, written
+   * as it came): the writer checks its structure but reads no value to check it. Default `true`.
+   */
+  checkValues?: boolean;
 }
 
 /** A model as read: the network, what its reader reported, and the reader's state for the same format's writer. */
@@ -99,7 +114,7 @@ export interface ModelFormat {
    * (a writer may patch it, e.g. replace an ONNX graph's initialisers), else `null`.
    * Absent: the format is read-only.
    */
-  write?(net: Network, source: ReadSource | null): ModelOutput;
+  write?(net: Network, source: ReadSource | null, options?: WriteModelOptions): ModelOutput;
   /**
    * Throw the {@link WeightBalanceError} that {@link write} would throw for this `source`, so that
    * it comes before any long work. Absent: every network is written.
@@ -195,7 +210,7 @@ export const safetensorsFormat: ModelFormat = {
     const model = readSafetensorsModel(bytes, options);
     return { format: 'safetensors', network: model.network, fixedUnits: [], notes: safetensorsNotes(model), inexact: [], state: null };
   },
-  write: (net) => ({ bytes: safetensorsParts(net) }),
+  write: (net, _source, options = {}) => ({ bytes: safetensorsParts(net, options) }),
 };
 
 /**
@@ -219,8 +234,8 @@ export const onnxFormat: ModelFormat = {
   companions(source) {
     return source ? onnxState(source).source.files.flatMap((f) => (f.file === null ? [] : [f.file])) : [];
   },
-  write(net, source) {
-    const parts = writeOnnxParts(onnxState(source).source, net);
+  write(net, source, options = {}) {
+    const parts = writeOnnxParts(onnxState(source).source, net, options);
     // Unchanged data files too: the output model must load from its own directory.
     return { bytes: parts.model, companions: parts.externalData };
   },

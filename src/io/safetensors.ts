@@ -17,7 +17,7 @@
 import { WeightBalanceError } from '../errors.js';
 import { storedShape, toStoredLayout } from '../network/convTranspose.js';
 import type { Network, StorageDtype, WeightArray } from '../network/types.js';
-import { validateNetwork } from '../network/validate.js';
+import { validateNetwork, validateStructure } from '../network/validate.js';
 import type { Dtype, OutTensor } from './safetensorsFile.js';
 import { DTYPE_BYTES, encodeTensor, fail, LITTLE_ENDIAN, MAX_HEADER_BYTES, parseHeader, SHARED, STORAGE_DTYPE } from './safetensorsFile.js';
 import { GRAPH_METADATA_KEY, graphFail, graphOf, networkFromGraph, parseGraph, readIntArray } from './safetensorsGraph.js';
@@ -44,6 +44,22 @@ export interface ReadSafetensorsOptions {
    * of copies (one copy of the weights in memory). The bytes must not change afterwards.
    */
   share?: boolean;
+  /**
+   * `false`: check everything but that every weight and bias is finite, without reading the
+   * values — for a caller that hands the network to `balance()`, which reads every value once
+   * anyway (with their range) and refuses a non-finite one with the same message. Default `true`.
+   */
+  checkValues?: boolean;
+}
+
+/** Options of {@link safetensorsParts}. */
+export interface SafetensorsPartsOptions {
+  /**
+   * `false`: leave out the check that every weight and bias is finite (the structure is still
+   * checked), for a network whose values were checked as they were made: `balance()`'s result,
+   * which never holds a non-finite value, written as it came. Default `true`.
+   */
+  checkValues?: boolean;
 }
 
 /** A safetensors file read by {@link readSafetensorsModel}. */
@@ -115,7 +131,8 @@ function readModel(bytes: Uint8Array, options: ReadSafetensorsOptions): Safetens
   for (const name of tensors.keys()) {
     if (!used.has(name)) fail(`tensor '${name}' is not part of the network (not the weight or bias of a block)`);
   }
-  validateNetwork(read.network);
+  if (options.checkValues === false) validateStructure(read.network);
+  else validateNetwork(read.network);
   return read;
 }
 
@@ -132,7 +149,8 @@ function readModel(bytes: Uint8Array, options: ReadSafetensorsOptions): Safetens
  * overlapping or leaving data bytes outside every tensor (the format forbids holes), a byte
  * length that does not match the shape, an unknown dtype, tensors the network does not use, a
  * header or metadata nested deeper than 32 levels or declaring more than 100,000 layers, and any
- * network that {@link validateNetwork} refuses.
+ * network that {@link validateNetwork} refuses (with `options.checkValues: false`, any that
+ * {@link validateStructure} refuses: the values are left to `balance()`).
  *
  * @example
  * const net = readSafetensors(new Uint8Array(await readFile('net.safetensors')), { activation: { activation: 'relu' } });
@@ -146,10 +164,11 @@ export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptio
 /**
  * A safetensors file as parts to write one after the other (see {@link writeSafetensors}): the
  * header, then each tensor's bytes — a view of the network's own array for float32/float64 on
- * a little-endian machine (no copy of the weights), an encoded copy otherwise.
+ * a little-endian machine (no copy of the weights), an encoded copy otherwise. Validates the
+ * network first, its values too unless `options.checkValues` is `false`; never modifies it.
  */
-export function safetensorsParts(net: Network): Uint8Array[] {
-  const { header, placed } = layout(net);
+export function safetensorsParts(net: Network, options: SafetensorsPartsOptions = {}): Uint8Array[] {
+  const { header, placed } = layout(net, options.checkValues !== false);
   return [
     header,
     ...placed.map(({ t, length }) => {
@@ -165,8 +184,9 @@ export function safetensorsParts(net: Network): Uint8Array[] {
 }
 
 /** The header (with its length prefix and padding) and the tensors in file order, with their offsets in the data section. */
-function layout(net: Network): { header: Uint8Array; placed: { t: OutTensor; begin: number; length: number }[]; dataBytes: number } {
-  validateNetwork(net);
+function layout(net: Network, checkValues = true): { header: Uint8Array; placed: { t: OutTensor; begin: number; length: number }[]; dataBytes: number } {
+  if (checkValues) validateNetwork(net);
+  else validateStructure(net);
   const names = new Set<string>();
   const tensors: OutTensor[] = [];
   const dtypeOf = (data: WeightArray, storage: StorageDtype | undefined): Dtype =>

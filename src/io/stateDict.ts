@@ -7,7 +7,7 @@
  */
 import { WeightBalanceError } from '../errors.js';
 import type { Activation, Block, Layer, Network } from '../network/types.js';
-import { slidingOutput, validateNetwork } from '../network/validate.js';
+import { slidingOutput, validateStructure } from '../network/validate.js';
 import { checkCount, MAX_LAYERS } from './limits.js';
 import type { TensorEntry } from './safetensorsFile.js';
 import { blockTensors, decodeTensor, fail, makeBlock } from './safetensorsFile.js';
@@ -187,7 +187,7 @@ export function networkFromStateDict(bytes: Uint8Array, tensors: Map<string, Ten
   });
   const network: Network = { layers, blocks };
   try {
-    validateNetwork(network);
+    validateStructure(network); // the values: once, by the caller (readSafetensorsModel)
   } catch (error) {
     const convolutional = blocks.some((b) => b.kind === 'conv2d');
     if (convolutional && error instanceof WeightBalanceError && /do not chain|larger than its padded input/.test(error.message)) {

@@ -1,4 +1,5 @@
-import { WeightBalanceError } from '../errors.js';
+import { NetworkValueError, WeightBalanceError } from '../errors.js';
+import { firstNonFinite } from './finite.js';
 import type { Block, Network, WeightArray } from './types.js';
 import { positionsPerUnit, unitCount } from './types.js';
 import { validateNetwork } from './validate.js';
@@ -43,43 +44,58 @@ function unitExp(logFactors: ArrayLike<number>, sign: 1 | -1): Float64Array | nu
 
 /**
  * `out[t] = w[t] * (fi * cf[c0 + j])` over the rows of one block, `t` running over the taps of
- * edge `(i, j)`: the row-scaled copy, one product per weight and one exponential per unit. One
- * loop per element type, so that each stays monomorphic.
+ * edge `(i, j)`: the row-scaled copy, one product per weight and one exponential per unit. Each
+ * value is checked as it is stored (`v - v` is 0 but for an infinity or NaN): returns the first
+ * entry that left the precision, or -1, so that no one need read the copy again to check it.
+ * One loop per element type, so that each stays monomorphic.
  */
-function scaleRows32(w: Float32Array, out: Float32Array, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): void {
+function scaleRows32(w: Float32Array, out: Float32Array, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): number {
   const { rows, cols, taps, rowsPerGroup } = shape;
+  let bad = 0;
   for (let i = 0, t = 0; i < rows; i++) {
     const c0 = Math.floor(i / rowsPerGroup) * cols;
     const fi = rowFactor[i];
     for (let j = 0; j < cols; j++) {
       const f = fi * colFactor[c0 + j];
-      for (const end = t + taps; t < end; t++) out[t] = w[t] * f;
+      for (const end = t + taps; t < end; t++) {
+        const v = Math.fround(w[t] * f);
+        out[t] = v;
+        bad += v - v;
+      }
     }
   }
+  return bad === 0 ? -1 : firstNonFinite(out);
 }
 
-function scaleRows64(w: Float64Array, out: Float64Array, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): void {
+function scaleRows64(w: Float64Array, out: Float64Array, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): number {
   const { rows, cols, taps, rowsPerGroup } = shape;
+  let bad = 0;
   for (let i = 0, t = 0; i < rows; i++) {
     const c0 = Math.floor(i / rowsPerGroup) * cols;
     const fi = rowFactor[i];
     for (let j = 0; j < cols; j++) {
       const f = fi * colFactor[c0 + j];
-      for (const end = t + taps; t < end; t++) out[t] = w[t] * f;
+      for (const end = t + taps; t < end; t++) {
+        const v = w[t] * f;
+        out[t] = v;
+        bad += v - v;
+      }
     }
   }
+  return bad === 0 ? -1 : firstNonFinite(out);
 }
 
-/** `out[t] = w[t] * exp(U_i - U_j)`: one exponential per edge, where a factor alone would leave the float64 range. */
-function scaleEdges(w: WeightArray, out: WeightArray, shape: BlockShape, rowLog: ArrayLike<number>, colLog: ArrayLike<number>): void {
+/** `out[t] = w[t] * exp(U_i - U_j)`: one exponential per edge, where a factor alone would leave the float64 range. Returns as {@link scaleRows32}. */
+function scaleEdges(w: WeightArray, out: WeightArray, shape: BlockShape, rowLog: ArrayLike<number>, colLog: ArrayLike<number>): number {
   const { rows, cols, taps, rowsPerGroup } = shape;
   for (let i = 0, t = 0; i < rows; i++) {
     const c0 = Math.floor(i / rowsPerGroup) * cols;
     for (let j = 0; j < cols; j++) {
       const f = Math.exp(rowLog[i] - colLog[c0 + j]);
-      for (const end = t + taps; t < end; t++) out[t] = w[t] * f;
+      for (const end = t + taps; t < end; t++) out[t] = w[t] === 0 ? w[t] : w[t] * f; // 0, not NaN, where f overflows
     }
   }
+  return firstNonFinite(out);
 }
 
 /** A block's weights as rows of edges: `weight[(i * cols + j) * taps + t]`, column `c0 + j` with `c0 = floor(i / rowsPerGroup) * cols`. */
@@ -97,8 +113,9 @@ function blockShape(net: Network, b: Block): BlockShape {
   return { rows, cols: b.weight.length / rows / taps, taps, rowsPerGroup: rows / (b.kind === 'conv2d' ? b.groups : 1) };
 }
 
-/** One block rescaled: new arrays in the block's precision. */
-function rescaleBlock(net: Network, b: Block, logFactors: ArrayLike<number>[], arena: Arena): { weight: WeightArray; bias: WeightArray | null } {
+/** One block rescaled: new arrays in the block's precision, every value finite (else a {@link WeightBalanceError}). */
+function rescaleBlock(net: Network, k: number, logFactors: ArrayLike<number>[], arena: Arena): { weight: WeightArray; bias: WeightArray | null } {
+  const b = net.blocks[k];
   const out = logFactors[b.to];
   const inp = logFactors[b.from];
   const weight = arena.like(b.weight);
@@ -107,15 +124,53 @@ function rescaleBlock(net: Network, b: Block, logFactors: ArrayLike<number>[], a
   // would leave the float64 range (then one per edge, as exp(U_i - U_j)).
   const rowFactor = unitExp(out, 1);
   const colFactor = unitExp(inp, -1);
-  if (!rowFactor || !colFactor) scaleEdges(b.weight, weight, shape, out, inp);
-  else if (b.weight instanceof Float32Array) scaleRows32(b.weight, weight as Float32Array, shape, rowFactor, colFactor);
-  else scaleRows64(b.weight as Float64Array, weight as Float64Array, shape, rowFactor, colFactor);
+  let bad: number;
+  if (!rowFactor || !colFactor) bad = scaleEdges(b.weight, weight, shape, out, inp);
+  else if (b.weight instanceof Float32Array) bad = scaleRows32(b.weight, weight as Float32Array, shape, rowFactor, colFactor);
+  else bad = scaleRows64(b.weight as Float64Array, weight as Float64Array, shape, rowFactor, colFactor);
+  if (bad >= 0) throw overflowError(net, k, 'weight', bad, b.weight[bad], out[Math.floor(bad / (shape.cols * shape.taps))] - inp[edgeColumn(shape, bad)]);
   let bias: WeightArray | null = null;
   if (b.bias) {
     bias = arena.like(b.bias);
-    for (let i = 0; i < shape.rows; i++) bias[i] = b.bias[i] * Math.exp(out[i]);
+    let badBias = -1;
+    for (let i = 0; i < shape.rows; i++) {
+      bias[i] = b.bias[i] * Math.exp(out[i]);
+      if (badBias < 0 && !Number.isFinite(bias[i])) badBias = i;
+    }
+    if (badBias >= 0) throw overflowError(net, k, 'bias', badBias, b.bias[badBias], out[badBias]);
   }
   return { weight, bias };
+}
+
+/** The input unit (index into the block's `from` layer factors) of weight entry `t`. */
+function edgeColumn(shape: BlockShape, t: number): number {
+  const i = Math.floor(t / (shape.cols * shape.taps));
+  return Math.floor(i / shape.rowsPerGroup) * shape.cols + Math.floor((t % (shape.cols * shape.taps)) / shape.taps);
+}
+
+/** The refusal of a rescaled value that leaves its array's precision (the float32 range, say); `logFactor`: what it was multiplied by, in logarithm, when known. */
+function overflowError(net: Network, k: number, what: 'weight' | 'bias', entry: number, value: number, logFactor?: number): NetworkValueError {
+  const b = net.blocks[k];
+  const type = (what === 'weight' ? b.weight : b.bias) instanceof Float32Array ? 'float32' : 'float64';
+  const factor = logFactor === undefined ? 'rescaled' : `times exp(${logFactor.toPrecision(6)})`;
+  return new NetworkValueError(
+    `the rescaled network does not fit ${type}: block ${k} ('${b.name}'): ${what} entry ${entry} (${value}) ${factor} ` +
+      `is beyond the largest ${type} number${type === 'float32' ? '; store the network in float64' : ''}`,
+  );
+}
+
+/**
+ * Refuse rescaled arrays made elsewhere (the GPU's) where a value is not finite, as
+ * {@link rescaledCopy} refuses its own: one read of each array. Returns them.
+ */
+export function refuseOverflow<T extends { weight: WeightArray; bias: WeightArray | null }>(net: Network, rescaled: readonly T[]): readonly T[] {
+  rescaled.forEach(({ weight, bias }, k) => {
+    const bad = firstNonFinite(weight);
+    if (bad >= 0) throw overflowError(net, k, 'weight', bad, net.blocks[k].weight[bad]);
+    const badBias = bias ? firstNonFinite(bias) : -1;
+    if (badBias >= 0) throw overflowError(net, k, 'bias', badBias, net.blocks[k].bias?.[badBias] ?? Number.NaN);
+  });
+  return rescaled;
 }
 
 /**
@@ -123,8 +178,9 @@ function rescaleBlock(net: Network, b: Block, logFactors: ArrayLike<number>[], a
  * per layer and unit (`logFactors[layer][unit]`). Returns a new network with new arrays in the
  * same precision that shares no object with the input; the input is not touched. The network
  * computes the same function when only rescalable units (homogeneous hidden units, ties
- * respected) have non-zero log factors. An invalid network, or log factors that do not match
- * its layers or are not finite, is a {@link WeightBalanceError}.
+ * respected) have non-zero log factors. An invalid network, log factors that do not match
+ * its layers or are not finite, or a rescaled weight or bias beyond the largest number of its
+ * array's precision (checked as it is written), is a {@link WeightBalanceError}.
  */
 export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network {
   validateNetwork(net);
@@ -152,7 +208,7 @@ export function rescaledCopy(net: Network, logFactors: ArrayLike<number>[], aren
   });
   return withWeights(
     net,
-    net.blocks.map((b) => rescaleBlock(net, b, logFactors, arena)),
+    net.blocks.map((_, k) => rescaleBlock(net, k, logFactors, arena)),
   );
 }
 

@@ -1,5 +1,7 @@
-import { describeValue, WeightBalanceError } from '../errors.js';
-import type { Block, Layer, Network, Pool, WeightArray } from './types.js';
+import { describeValue, NetworkValueError, WeightBalanceError } from '../errors.js';
+import type { WeightRange } from './finite.js';
+import { firstNonFinite, foldWeightRange } from './finite.js';
+import type { Block, Layer, Network, Pool } from './types.js';
 import { layerSize, unitCount } from './types.js';
 
 const ACTIVATIONS = new Set(['relu', 'leaky_relu', 'identity', 'sigmoid', 'tanh', 'gelu', 'softmax']);
@@ -135,7 +137,8 @@ function validateLayer(layer: Layer, k: number): void {
   if (k === 0 && (layer.activation !== 'identity' || layer.pool)) fail(`${where}: the input layer must have the identity activation and no pooling`);
 }
 
-function validateBlock(net: Network, b: Block, k: number, range: WeightRange): void {
+/** One block's structure, then (with a `range`) its values, folded into `range`. */
+function validateBlock(net: Network, b: Block, k: number, range: WeightRange | null): void {
   const where = describeBlock(b, k);
   const n = net.layers.length;
   if (!b || typeof b !== 'object') fail(`block ${k} is not an object`);
@@ -190,120 +193,16 @@ function validateBlock(net: Network, b: Block, k: number, range: WeightRange): v
     if (!(b.bias instanceof Float32Array || b.bias instanceof Float64Array)) fail(`${where}: bias must be a Float32Array, a Float64Array or null`);
     if (b.bias.length !== b.shape[0]) fail(`${where}: bias has ${b.bias.length} entries, expected ${b.shape[0]}`);
   }
+  if (range) validateValues(b, k, range);
+}
+
+/** Every weight and bias of a block is finite: one read, which folds `|w|` into `range`. */
+function validateValues(b: Block, k: number, range: WeightRange): void {
+  const where = describeBlock(b, k);
   const badWeight = foldWeightRange(b.weight, range);
-  if (badWeight >= 0) fail(`${where}: weight entry ${badWeight} is not finite (${b.weight[badWeight]})`);
+  if (badWeight >= 0) throw new NetworkValueError(`${where}: weight entry ${badWeight} is not finite (${b.weight[badWeight]})`);
   const badBias = b.bias ? firstNonFinite(b.bias) : -1;
-  if (badBias >= 0) fail(`${where}: bias entry ${badBias} is not finite (${b.bias?.[badBias]})`);
-}
-
-/** The smallest non-zero and the largest `|w|` over a network's weights (biases not included). */
-export interface WeightRange {
-  smallest: number;
-  largest: number;
-}
-
-/**
- * Fold `|w|` into `range` and return the first index of a non-finite entry, or -1: validation
- * and the range in one read. Four independent lanes without a branch on the largest entry
- * (`Math.max` carries a NaN or an infinity to the end, where the entry is then looked for), one
- * loop per element type so that each stays monomorphic: ~4x the speed of one branchy loop.
- */
-function foldRange32(w: Float32Array, range: WeightRange): number {
-  let h0 = range.largest;
-  let h1 = h0;
-  let h2 = h0;
-  let h3 = h0;
-  let l0 = range.smallest;
-  let l1 = l0;
-  let l2 = l0;
-  let l3 = l0;
-  const n = w.length;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    const a = Math.abs(w[i]);
-    const b = Math.abs(w[i + 1]);
-    const c = Math.abs(w[i + 2]);
-    const d = Math.abs(w[i + 3]);
-    h0 = Math.max(h0, a);
-    h1 = Math.max(h1, b);
-    h2 = Math.max(h2, c);
-    h3 = Math.max(h3, d);
-    if (a < l0 && a > 0) l0 = a;
-    if (b < l1 && b > 0) l1 = b;
-    if (c < l2 && c > 0) l2 = c;
-    if (d < l3 && d > 0) l3 = d;
-  }
-  for (; i < n; i++) {
-    const a = Math.abs(w[i]);
-    h0 = Math.max(h0, a);
-    if (a < l0 && a > 0) l0 = a;
-  }
-  return settle(w, range, Math.max(h0, h1, h2, h3), Math.min(l0, l1, l2, l3));
-}
-
-function foldRange64(w: Float64Array, range: WeightRange): number {
-  let h0 = range.largest;
-  let h1 = h0;
-  let h2 = h0;
-  let h3 = h0;
-  let l0 = range.smallest;
-  let l1 = l0;
-  let l2 = l0;
-  let l3 = l0;
-  const n = w.length;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    const a = Math.abs(w[i]);
-    const b = Math.abs(w[i + 1]);
-    const c = Math.abs(w[i + 2]);
-    const d = Math.abs(w[i + 3]);
-    h0 = Math.max(h0, a);
-    h1 = Math.max(h1, b);
-    h2 = Math.max(h2, c);
-    h3 = Math.max(h3, d);
-    if (a < l0 && a > 0) l0 = a;
-    if (b < l1 && b > 0) l1 = b;
-    if (c < l2 && c > 0) l2 = c;
-    if (d < l3 && d > 0) l3 = d;
-  }
-  for (; i < n; i++) {
-    const a = Math.abs(w[i]);
-    h0 = Math.max(h0, a);
-    if (a < l0 && a > 0) l0 = a;
-  }
-  return settle(w, range, Math.max(h0, h1, h2, h3), Math.min(l0, l1, l2, l3));
-}
-
-/** Store a folded range, or, when the largest is not finite, the index of the first non-finite entry. */
-function settle(w: WeightArray, range: WeightRange, largest: number, smallest: number): number {
-  if (!(largest < Infinity)) return firstNonFinite(w);
-  range.largest = largest;
-  range.smallest = smallest;
-  return -1;
-}
-
-/** Fold `|w|` into `range`; the first index of a non-finite entry, or -1. */
-export function foldWeightRange(w: WeightArray, range: WeightRange): number {
-  return w instanceof Float32Array ? foldRange32(w, range) : foldRange64(w, range);
-}
-
-/** The first index of a non-finite entry, or -1. */
-function firstNonFinite32(a: Float32Array): number {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
-  return -1;
-}
-
-function firstNonFinite64(a: Float64Array): number {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
-  return -1;
-}
-
-/**
- * The index of the first entry of `a` that is not finite, or -1: one read at memory speed (a
- * loop per element type, so that each stays monomorphic; one loop over both is ~2x slower).
- */
-export function firstNonFinite(a: WeightArray): number {
-  return a instanceof Float32Array ? firstNonFinite32(a) : firstNonFinite64(a);
+  if (badBias >= 0) throw new NetworkValueError(`${where}: bias entry ${badBias} is not finite (${b.bias?.[badBias]})`);
 }
 
 /** A layer's incoming blocks and skips agree on one shape, and pooling it gives the declared shape. */
@@ -372,7 +271,16 @@ function checkPooled(layer: Layer, k: number, pre: number[]): void {
  * the first problem; never modifies the network.
  */
 export function validateNetwork(net: Network): void {
-  validatedRange(net);
+  checkNetwork(net, true);
+}
+
+/**
+ * {@link validateNetwork} but for the values: everything except that every weight and bias is
+ * finite, without reading a single value (a reader whose network goes to `balance()`, which
+ * reads them once, with their range, leaves them to it).
+ */
+export function validateStructure(net: Network): void {
+  checkNetwork(net, false);
 }
 
 /**
@@ -380,12 +288,17 @@ export function validateNetwork(net: Network): void {
  * as their finiteness (what the CPU engine needs to scale `P`): one read of the weights.
  */
 export function validatedRange(net: Network): WeightRange {
+  return checkNetwork(net, true) as WeightRange;
+}
+
+/** The checks of {@link validateNetwork}, the values' (and their range) only when `values`. */
+function checkNetwork(net: Network, values: boolean): WeightRange | null {
   if (!net || typeof net !== 'object' || !Array.isArray(net.layers) || !Array.isArray(net.blocks)) {
     fail('a network needs arrays `layers` and `blocks`');
   }
   if (net.layers.length < 2 || net.blocks.length === 0) fail('the network is empty: it needs an input layer, an output layer and at least one weight block');
   net.layers.forEach((l, k) => validateLayer(l, k));
-  const range: WeightRange = { smallest: Infinity, largest: 0 };
+  const range: WeightRange | null = values ? { smallest: Infinity, largest: 0 } : null;
   net.blocks.forEach((b, k) => validateBlock(net, b, k, range));
   // One pass over blocks and skips indexes what each layer reads and feeds: linear in the network.
   const incoming: Block[][] = net.layers.map(() => []);

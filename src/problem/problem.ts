@@ -1,5 +1,5 @@
+import type { WeightRange } from '../network/finite.js';
 import type { UnitRef, WeightArray } from '../network/types.js';
-import type { WeightRange } from '../network/validate.js';
 
 /**
  * One weight block seen as edges between units. Weight entry

@@ -4,7 +4,7 @@
  */
 
 import type { BalanceResult } from '../../balance.js';
-import { WeightBalanceError } from '../../errors.js';
+import { NetworkValueError, WeightBalanceError } from '../../errors.js';
 import type { ActivationSpec } from '../../io/safetensors.js';
 import { parseActivation } from '../../io/safetensors.js';
 import type { Network } from '../../network/types.js';
@@ -134,8 +134,14 @@ export default defineCommand(
     }
     const readStarted = performance.now();
     // A holder, so that nothing here keeps the input network alive once balance() returns. The
-    // CLI owns the bytes it read: the weights may be views of them (one copy in memory).
-    const read: { network: Network | null; source: ModelSource } = await readModelFile(input, { share: true, ...(activation ? { activation } : {}) });
+    // CLI owns the bytes it read: the weights may be views of them (one copy in memory). The
+    // values are read once per run: balance() checks them (with their range) and checks the
+    // balanced ones as it writes them, so neither the reader nor the writer reads them to check.
+    const read: { network: Network | null; source: ModelSource } = await readModelFile(input, {
+      share: true,
+      checkValues: false,
+      ...(activation ? { activation } : {}),
+    });
     const { source } = read;
     const readMs = performance.now() - readStarted;
     if (output !== null) await checkOutputPath(output, source);
@@ -150,11 +156,16 @@ export default defineCommand(
       const balancing = runBalance(read.network as Network, options, (p) => progress.sweep(p));
       read.network = null;
       result = await balancing;
+    } catch (error) {
+      // A value of IN refused by balance() names the file, as the reader would have.
+      if (error instanceof NetworkValueError) throw new WeightBalanceError(`'${input}': ${error.message}`);
+      throw error;
     } finally {
       progress.finish();
     }
     const writeStarted = performance.now();
-    const written = output !== null ? await writeModelFile(output, result.network, source) : [];
+    // result.network comes straight from balance(): every value was checked as it was written.
+    const written = output !== null ? await writeModelFile(output, result.network, source, { checkValues: false }) : [];
     const files = { input, output, companions: written.slice(0, -1), readMs, writeMs: performance.now() - writeStarted };
     if (json) {
       io.out(`${JSON.stringify({ ...resultJson(result, options, files), written, fixedUnits: source.fixedUnits, notes: source.notes })}\n`);

@@ -1,5 +1,5 @@
-import type { WeightRange } from '../../network/validate.js';
-import { foldWeightRange } from '../../network/validate.js';
+import type { WeightRange } from '../../network/finite.js';
+import { foldWeightRange } from '../../network/finite.js';
 import type { Problem } from '../../problem/problem.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
 import { logColumnPass, logPowerMatrix, logRowPass } from './logPasses.js';

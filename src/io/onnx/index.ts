@@ -10,7 +10,7 @@
  */
 import { WeightBalanceError } from '../../errors.js';
 import type { Network } from '../../network/types.js';
-import { validateNetwork } from '../../network/validate.js';
+import { validateNetwork, validateStructure } from '../../network/validate.js';
 import { checkCount, MAX_ONNX_NODES } from '../limits.js';
 import type { BlockBinding } from './bindings.js';
 import { decodeModelProto } from './decode.js';
@@ -274,12 +274,14 @@ export function writeOnnxFiles(model: OnnxModel, network: Network): OnnxFiles {
 /**
  * The files of {@link writeOnnxFiles} as parts to write one after the other: the bytes kept
  * from the files read and the new weight data, which is a view of the network's own float32
- * arrays where the stored layout allows (no copy of the weights).
+ * arrays where the stored layout allows (no copy of the weights). Validates the network, its
+ * values too unless `options.checkValues` is `false` (see `WriteModelOptions`).
  */
-export function writeOnnxParts(source: OnnxSource, network: Network): OnnxParts {
+export function writeOnnxParts(source: OnnxSource, network: Network, options: { checkValues?: boolean } = {}): OnnxParts {
   if (!source || !Array.isArray(source.files) || !(source.targets instanceof Map))
     throw new WeightBalanceError('writeOnnx needs the model returned by readOnnx');
-  validateNetwork(network);
+  if (options.checkValues === false) validateStructure(network);
+  else validateNetwork(network);
   return onnxParts(source, network);
 }
 
