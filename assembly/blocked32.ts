@@ -11,6 +11,8 @@
 // column vector (see toFloat32), `y`, `S` and `C` are float64; `F` is a float32 scratch of `cols`
 // entries (one per thread when a pass is split by rows).
 
+import { columnWeight } from './columnWeight';
+
 /** Columns per float32 partial row sum: 8 products per lane in each of 4 accumulators, then a float64 addition. */
 const BLOCK = 128;
 /** Rows added into the float32 column scratch before it is added into the float64 column sums. */
@@ -179,12 +181,13 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
 
 /**
  * The rows `[r0, r1)` of a block, group by group, one row at a time: its sum into `S`
- * (`rowsToo`), then (`columnsToo`) the row times `y` into the float32 column scratch `F`
+ * (`rowsToo`), then (`columnsToo`) the row times `y` (`weighted`: times its column weight from
+ * its own sum, `A`, `B` per row at `y`, see {@link columnWeight}) into the float32 column scratch `F`
  * (`cols` floats), which is added into the float64 column sums `C` every ROWS rows and at the end
  * of a group (the fused pass reads each row from memory once).
  */
 // @ts-ignore: decorator
-@inline function blockedPass(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize, F: usize, rowsToo: bool, columnsToo: bool): void {
+@inline function blockedPass(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize, F: usize, rowsToo: bool, columnsToo: bool, e: f64 = 0, weighted: bool = false): void {
   const rpg = rows / groups;
   const stride = (<usize>cols) << 2;
   if (columnsToo) memory.fill(F, 0, stride);
@@ -194,7 +197,7 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
     const end = min((g + 1) * rpg, r1);
     let pending = 0;
     let i = max(g * rpg, r0);
-    if (rowsToo && columnsToo && cols >= WIDE) {
+    if (rowsToo && columnsToo && !weighted && cols >= WIDE) {
       for (; i + 3 < end; i += 4) {
         rows4IntoScratch(P + <usize>i * stride, stride, cols, xg, y + ((<usize>i) << 3), F, S + ((<usize>i) << 3));
         pending += 4;
@@ -206,11 +209,20 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
     }
     for (; i < end; i++) {
       const p = P + <usize>i * stride;
-      const t = columnsToo ? <f32>load<f64>(y + ((<usize>i) << 3)) : 0;
-      if (rowsToo && t != 0) store<f64>(S + ((<usize>i) << 3), rowSumIntoScratch(p, cols, xg, t, F));
-      else if (rowsToo) store<f64>(S + ((<usize>i) << 3), rowSum(p, cols, xg));
+      let t: f32 = 0;
+      if (weighted) {
+        // The row's sum, then its column weight from that sum, then the row (still in L1) into the scratch.
+        const s = rowSum(p, cols, xg);
+        store<f64>(S + ((<usize>i) << 3), s);
+        t = <f32>columnWeight(s, y + ((<usize>i) << 4), e);
+        if (t != 0) rowIntoScratch(p, cols, t, F);
+      } else {
+        t = columnsToo ? <f32>load<f64>(y + ((<usize>i) << 3)) : 0;
+        if (rowsToo && t != 0) store<f64>(S + ((<usize>i) << 3), rowSumIntoScratch(p, cols, xg, t, F));
+        else if (rowsToo) store<f64>(S + ((<usize>i) << 3), rowSum(p, cols, xg));
+        if (t != 0 && !rowsToo) rowIntoScratch(p, cols, t, F);
+      }
       if (t == 0) continue;
-      if (!rowsToo) rowIntoScratch(p, cols, t, F);
       if (++pending == ROWS) {
         flushScratch(F, cols, cg);
         pending = 0;
@@ -233,4 +245,13 @@ export function columnPassBlocked32(P: usize, rows: i32, cols: i32, groups: i32,
 /** Both passes in one read of P from memory (p = q, where y does not depend on the row sums). */
 export function fusedPassBlocked32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize, F: usize): void {
   blockedPass(P, rows, cols, groups, r0, r1, x, y, S, C, F, true, true);
+}
+
+/**
+ * Row then column pass in one read of P from memory (p != q, the rows' units written by this
+ * block alone): each row's sum, its weight `A (S + B)^e` from the 16 bytes per row at `w`, and
+ * the row times its weight into the columns.
+ */
+export function rowColumnPassBlocked32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, w: usize, e: f64, S: usize, C: usize, F: usize): void {
+  blockedPass(P, rows, cols, groups, r0, r1, x, w, S, C, F, true, true, e, true);
 }
