@@ -143,6 +143,31 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
   store<f64>(out, t0); store<f64>(out, t1, 8); store<f64>(out, t2, 16); store<f64>(out, t3, 24);
 }
 
+/**
+ * `F[j] += t0 p0[j] + t1 p1[j] + t2 p2[j] + t3 p3[j]` in float32 over four rows `stride` bytes
+ * apart (the row-then-column pass, rows just read for their sums): one load and store of `F` per
+ * four rows, as wide rows' `x`, `F` and a row do not fit L1 together.
+ */
+// @ts-ignore: decorator
+@inline function addRows4IntoScratch(p0: usize, stride: usize, cols: i32, t0: f32, t1: f32, t2: f32, t3: f32, F: usize): void {
+  const v0 = f32x4.splat(t0); const v1 = f32x4.splat(t1); const v2 = f32x4.splat(t2); const v3 = f32x4.splat(t3);
+  const p1 = p0 + stride;
+  const p2 = p1 + stride;
+  const p3 = p2 + stride;
+  const end4 = (<usize>(cols & ~3)) << 2;
+  let o: usize = 0;
+  for (; o < end4; o += 16) {
+    const f = F + o;
+    const top = f32x4.add(f32x4.mul(v0, v128.load(p0 + o)), f32x4.mul(v1, v128.load(p1 + o)));
+    const bottom = f32x4.add(f32x4.mul(v2, v128.load(p2 + o)), f32x4.mul(v3, v128.load(p3 + o)));
+    v128.store(f, f32x4.add(v128.load(f), f32x4.add(top, bottom)));
+  }
+  const end = (<usize>cols) << 2;
+  for (; o < end; o += 4) {
+    store<f32>(F + o, load<f32>(F + o) + ((t0 * load<f32>(p0 + o) + t1 * load<f32>(p1 + o)) + (t2 * load<f32>(p2 + o) + t3 * load<f32>(p3 + o))));
+  }
+}
+
 /** `F[j] += t * p[j]` in float32 over one row (the column scratch). */
 // @ts-ignore: decorator
 @inline function rowIntoScratch(p: usize, cols: i32, t: f32, F: usize): void {
@@ -197,6 +222,28 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
     const end = min((g + 1) * rpg, r1);
     let pending = 0;
     let i = max(g * rpg, r0);
+    if (weighted) {
+      // Four rows' sums (each row one stream of P), their weights, then the four rows (in cache) into the scratch.
+      for (; i + 3 < end; i += 4) {
+        const p0 = P + <usize>i * stride;
+        const out = S + ((<usize>i) << 3);
+        const wi = y + ((<usize>i) << 4);
+        const s0 = rowSum(p0, cols, xg);
+        const s1 = rowSum(p0 + stride, cols, xg);
+        const s2 = rowSum(p0 + 2 * stride, cols, xg);
+        const s3 = rowSum(p0 + 3 * stride, cols, xg);
+        store<f64>(out, s0); store<f64>(out, s1, 8); store<f64>(out, s2, 16); store<f64>(out, s3, 24);
+        const t0 = <f32>columnWeight(s0, wi, e); const t1 = <f32>columnWeight(s1, wi + 16, e);
+        const t2 = <f32>columnWeight(s2, wi + 32, e); const t3 = <f32>columnWeight(s3, wi + 48, e);
+        if (t0 == 0 && t1 == 0 && t2 == 0 && t3 == 0) continue;
+        addRows4IntoScratch(p0, stride, cols, t0, t1, t2, t3, F);
+        pending += 4;
+        if (pending >= ROWS) {
+          flushScratch(F, cols, cg);
+          pending = 0;
+        }
+      }
+    }
     if (rowsToo && columnsToo && !weighted && cols >= WIDE) {
       for (; i + 3 < end; i += 4) {
         rows4IntoScratch(P + <usize>i * stride, stride, cols, xg, y + ((<usize>i) << 3), F, S + ((<usize>i) << 3));
@@ -211,7 +258,7 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
       const p = P + <usize>i * stride;
       let t: f32 = 0;
       if (weighted) {
-        // The row's sum, then its column weight from that sum, then the row (still in L1) into the scratch.
+        // The last rows of a group: the row's sum, its weight, then the row (still in L1) into the scratch.
         const s = rowSum(p, cols, xg);
         store<f64>(S + ((<usize>i) << 3), s);
         t = <f32>columnWeight(s, y + ((<usize>i) << 4), e);

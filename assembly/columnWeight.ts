@@ -9,5 +9,9 @@
   const a = load<f64>(w);
   const t = s + load<f64>(w, 8);
   if (a == 0 || t == 0) return 0;
-  return e == 1 ? a * t : a * Math.pow(t, e);
+  // The exponents of (1, 2), (2, 3), (3, 1.5), (2, 1) without a general power (about 0.1 µs here).
+  if (e == 1) return a * t;
+  if (e == 0.5) return a * Math.sqrt(t);
+  if (e == -0.5) return a / Math.sqrt(t);
+  return a * Math.pow(t, e);
 }

@@ -98,7 +98,10 @@ export function columnWeight(s: number, w: Float64Array, unit: number, e: number
   const a = w[2 * unit];
   const t = s + w[2 * unit + 1];
   if (a === 0 || t === 0) return 0;
-  return e === 1 ? a * t : a * t ** e;
+  if (e === 1) return a * t;
+  if (e === 0.5) return a * Math.sqrt(t);
+  if (e === -0.5) return a / Math.sqrt(t);
+  return a * t ** e;
 }
 
 /** Row pass: `S[i] = sum_j P[i,j] * x[col(j)]`. */
