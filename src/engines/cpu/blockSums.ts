@@ -74,8 +74,18 @@ export function logColumnWeight(lS: number, la: number, logBias: number, r: numb
   return l === -Infinity ? -Infinity : (r - 1) * (l + la) + la;
 }
 
-/** {@link BlockSums.rowsColumns} as a row pass, the weights, then a column pass (two reads of `P`); `ly` is scratch per global unit. */
-function rowsThenColumns(sums: BlockSums, problem: Problem, k: number, [lx, la, logBias, lS, lC, ly]: Float64Array[]): boolean {
+/** The vectors of {@link BlockSums.rowsColumns} (`ly`: scratch per global unit for its two-read form). */
+interface RowColumnVectors {
+  lx: Float64Array;
+  la: Float64Array;
+  logBias: Float64Array;
+  lS: Float64Array;
+  lC: Float64Array;
+  ly: Float64Array;
+}
+
+/** {@link BlockSums.rowsColumns} as a row pass, the weights, then a column pass (two reads of `P`). */
+function rowsThenColumns(sums: BlockSums, problem: Problem, k: number, { lx, la, logBias, lS, lC, ly }: RowColumnVectors): boolean {
   if (!sums.rows(k, lx, lS)) return false;
   const b = problem.blocks[k];
   for (let i = 0; i < b.rows; i++) {
@@ -163,7 +173,7 @@ export class LinearBlockSums implements BlockSums {
       if (this.logRows(k, mx, lS) && this.logColumns(k, shift, lC)) return true;
     }
     this.weights ??= new Float64Array(this.problem.nUnits);
-    return rowsThenColumns(this, this.problem, k, [lx, la, logBias, lS, lC, this.weights]);
+    return rowsThenColumns(this, this.problem, k, { lx, la, logBias, lS, lC, ly: this.weights });
   }
 
   dispose(): void {
@@ -257,7 +267,7 @@ export class LogBlockSums implements BlockSums {
   /** A row pass, the weights, and a column pass (the log-sum-exp passes read `log P` twice). */
   rowsColumns(k: number, lx: Float64Array, la: Float64Array, logBias: Float64Array, lS: Float64Array, lC: Float64Array): boolean {
     this.weights ??= new Float64Array(this.problem.nUnits);
-    return rowsThenColumns(this, this.problem, k, [lx, la, logBias, lS, lC, this.weights]);
+    return rowsThenColumns(this, this.problem, k, { lx, la, logBias, lS, lC, ly: this.weights });
   }
 
   dispose(): void {
