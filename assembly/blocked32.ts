@@ -11,6 +11,8 @@
 // column vector (see toFloat32), `y`, `S` and `C` are float64; `F` is a float32 scratch of `cols`
 // entries (one per thread when a pass is split by rows).
 
+import { columnWeight } from './columnWeight';
+
 /** Columns per float32 partial row sum: 8 products per lane in each of 4 accumulators, then a float64 addition. */
 const BLOCK = 128;
 /** Rows added into the float32 column scratch before it is added into the float64 column sums. */
@@ -141,6 +143,31 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
   store<f64>(out, t0); store<f64>(out, t1, 8); store<f64>(out, t2, 16); store<f64>(out, t3, 24);
 }
 
+/**
+ * `F[j] += t0 p0[j] + t1 p1[j] + t2 p2[j] + t3 p3[j]` in float32 over four rows `stride` bytes
+ * apart (the row-then-column pass, rows just read for their sums): one load and store of `F` per
+ * four rows, as wide rows' `x`, `F` and a row do not fit L1 together.
+ */
+// @ts-ignore: decorator
+@inline function addRows4IntoScratch(p0: usize, stride: usize, cols: i32, t0: f32, t1: f32, t2: f32, t3: f32, F: usize): void {
+  const v0 = f32x4.splat(t0); const v1 = f32x4.splat(t1); const v2 = f32x4.splat(t2); const v3 = f32x4.splat(t3);
+  const p1 = p0 + stride;
+  const p2 = p1 + stride;
+  const p3 = p2 + stride;
+  const end4 = (<usize>(cols & ~3)) << 2;
+  let o: usize = 0;
+  for (; o < end4; o += 16) {
+    const f = F + o;
+    const top = f32x4.add(f32x4.mul(v0, v128.load(p0 + o)), f32x4.mul(v1, v128.load(p1 + o)));
+    const bottom = f32x4.add(f32x4.mul(v2, v128.load(p2 + o)), f32x4.mul(v3, v128.load(p3 + o)));
+    v128.store(f, f32x4.add(v128.load(f), f32x4.add(top, bottom)));
+  }
+  const end = (<usize>cols) << 2;
+  for (; o < end; o += 4) {
+    store<f32>(F + o, load<f32>(F + o) + ((t0 * load<f32>(p0 + o) + t1 * load<f32>(p1 + o)) + (t2 * load<f32>(p2 + o) + t3 * load<f32>(p3 + o))));
+  }
+}
+
 /** `F[j] += t * p[j]` in float32 over one row (the column scratch). */
 // @ts-ignore: decorator
 @inline function rowIntoScratch(p: usize, cols: i32, t: f32, F: usize): void {
@@ -179,12 +206,13 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
 
 /**
  * The rows `[r0, r1)` of a block, group by group, one row at a time: its sum into `S`
- * (`rowsToo`), then (`columnsToo`) the row times `y` into the float32 column scratch `F`
+ * (`rowsToo`), then (`columnsToo`) the row times `y` (`weighted`: times its column weight from
+ * its own sum, `A`, `B` per row at `y`, see {@link columnWeight}) into the float32 column scratch `F`
  * (`cols` floats), which is added into the float64 column sums `C` every ROWS rows and at the end
  * of a group (the fused pass reads each row from memory once).
  */
 // @ts-ignore: decorator
-@inline function blockedPass(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize, F: usize, rowsToo: bool, columnsToo: bool): void {
+@inline function blockedPass(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize, F: usize, rowsToo: bool, columnsToo: bool, e: f64 = 0, weighted: bool = false): void {
   const rpg = rows / groups;
   const stride = (<usize>cols) << 2;
   if (columnsToo) memory.fill(F, 0, stride);
@@ -194,7 +222,29 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
     const end = min((g + 1) * rpg, r1);
     let pending = 0;
     let i = max(g * rpg, r0);
-    if (rowsToo && columnsToo && cols >= WIDE) {
+    if (weighted) {
+      // Four rows' sums (each row one stream of P), their weights, then the four rows (in cache) into the scratch.
+      for (; i + 3 < end; i += 4) {
+        const p0 = P + <usize>i * stride;
+        const out = S + ((<usize>i) << 3);
+        const wi = y + ((<usize>i) << 4);
+        const s0 = rowSum(p0, cols, xg);
+        const s1 = rowSum(p0 + stride, cols, xg);
+        const s2 = rowSum(p0 + 2 * stride, cols, xg);
+        const s3 = rowSum(p0 + 3 * stride, cols, xg);
+        store<f64>(out, s0); store<f64>(out, s1, 8); store<f64>(out, s2, 16); store<f64>(out, s3, 24);
+        const t0 = <f32>columnWeight(s0, wi, e); const t1 = <f32>columnWeight(s1, wi + 16, e);
+        const t2 = <f32>columnWeight(s2, wi + 32, e); const t3 = <f32>columnWeight(s3, wi + 48, e);
+        if (t0 == 0 && t1 == 0 && t2 == 0 && t3 == 0) continue;
+        addRows4IntoScratch(p0, stride, cols, t0, t1, t2, t3, F);
+        pending += 4;
+        if (pending >= ROWS) {
+          flushScratch(F, cols, cg);
+          pending = 0;
+        }
+      }
+    }
+    if (rowsToo && columnsToo && !weighted && cols >= WIDE) {
       for (; i + 3 < end; i += 4) {
         rows4IntoScratch(P + <usize>i * stride, stride, cols, xg, y + ((<usize>i) << 3), F, S + ((<usize>i) << 3));
         pending += 4;
@@ -206,11 +256,20 @@ export function toFloat32(x: usize, n: i32, x32: usize): void {
     }
     for (; i < end; i++) {
       const p = P + <usize>i * stride;
-      const t = columnsToo ? <f32>load<f64>(y + ((<usize>i) << 3)) : 0;
-      if (rowsToo && t != 0) store<f64>(S + ((<usize>i) << 3), rowSumIntoScratch(p, cols, xg, t, F));
-      else if (rowsToo) store<f64>(S + ((<usize>i) << 3), rowSum(p, cols, xg));
+      let t: f32 = 0;
+      if (weighted) {
+        // The last rows of a group: the row's sum, its weight, then the row (still in L1) into the scratch.
+        const s = rowSum(p, cols, xg);
+        store<f64>(S + ((<usize>i) << 3), s);
+        t = <f32>columnWeight(s, y + ((<usize>i) << 4), e);
+        if (t != 0) rowIntoScratch(p, cols, t, F);
+      } else {
+        t = columnsToo ? <f32>load<f64>(y + ((<usize>i) << 3)) : 0;
+        if (rowsToo && t != 0) store<f64>(S + ((<usize>i) << 3), rowSumIntoScratch(p, cols, xg, t, F));
+        else if (rowsToo) store<f64>(S + ((<usize>i) << 3), rowSum(p, cols, xg));
+        if (t != 0 && !rowsToo) rowIntoScratch(p, cols, t, F);
+      }
       if (t == 0) continue;
-      if (!rowsToo) rowIntoScratch(p, cols, t, F);
       if (++pending == ROWS) {
         flushScratch(F, cols, cg);
         pending = 0;
@@ -233,4 +292,13 @@ export function columnPassBlocked32(P: usize, rows: i32, cols: i32, groups: i32,
 /** Both passes in one read of P from memory (p = q, where y does not depend on the row sums). */
 export function fusedPassBlocked32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize, F: usize): void {
   blockedPass(P, rows, cols, groups, r0, r1, x, y, S, C, F, true, true);
+}
+
+/**
+ * Row then column pass in one read of P from memory (p != q, the rows' units written by this
+ * block alone): each row's sum, its weight `A (S + B)^e` from the 16 bytes per row at `w`, and
+ * the row times its weight into the columns.
+ */
+export function rowColumnPassBlocked32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, w: usize, e: f64, S: usize, C: usize, F: usize): void {
+  blockedPass(P, rows, cols, groups, r0, r1, x, w, S, C, F, true, true, e, true);
 }

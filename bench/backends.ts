@@ -180,6 +180,14 @@ export const BACKENDS: Record<string, BenchBackend> = {
     'WebAssembly SIMD kernels, float32 P, float32 products summed by blocks in float64',
   ),
   'wasm-f64': cpuVariant('wasm-f64', { kernels: 'wasm', precision: 'float64' }, 'WebAssembly SIMD kernels, float64 P'),
+  // The same kernels without the row-then-column passes (p != q: a row pass and a column pass, two reads of P).
+  'wasm-f32-2r': cpuVariant('wasm-f32-2r', { kernels: 'wasm', precision: 'float32', chainPasses: false }, 'wasm-f32, two reads of P for p != q'),
+  'wasm-f32b-2r': cpuVariant(
+    'wasm-f32b-2r',
+    { kernels: 'wasm', precision: 'float32', sums: 'blocked32', chainPasses: false },
+    'wasm-f32b, two reads of P for p != q',
+  ),
+  'wasm-f64-2r': cpuVariant('wasm-f64-2r', { kernels: 'wasm', precision: 'float64', chainPasses: false }, 'wasm-f64, two reads of P for p != q'),
   'wasm-f32-threads': threadedVariant('wasm-f32-threads', 'float32'),
   'wasm-f64-threads': threadedVariant('wasm-f64-threads', 'float64'),
   webgpu: webgpuBackend(),

@@ -69,6 +69,16 @@ export function unitRef(offsets: Int32Array, unit: number): UnitRef {
 }
 
 /**
+ * Per block: whether it alone writes its rows' units (no other block has the same row layer), so
+ * that a row's `rho` is its own row sum and bias (the row-then-column passes of the CPU engine).
+ */
+export function soleWriters(problem: Pick<Problem, 'blocks'>): boolean[] {
+  const writers = new Map<number, number>();
+  for (const b of problem.blocks) writers.set(b.rowUnit0, (writers.get(b.rowUnit0) ?? 0) + 1);
+  return problem.blocks.map((b) => writers.get(b.rowUnit0) === 1);
+}
+
+/**
  * The blocks by the layers they read and write: from a global unit, the blocks whose columns
  * (or rows) include it, in O(log layers). Lets a walk over units visit only their own blocks.
  */

@@ -1,5 +1,6 @@
 import { logAdd } from '../math/powers.js';
 import type { Problem } from '../problem/problem.js';
+import { soleWriters } from '../problem/problem.js';
 import { rowLogShifts } from './coarse.js';
 import type { CoarseRows } from './coarseRows.js';
 import type { CoarseSpace } from './coarseSpace.js';
@@ -14,6 +15,11 @@ export interface LogPasses {
   rows(k: number, lx: Float64Array, lS: Float64Array): unknown;
   columns(k: number, ly: Float64Array, lC: Float64Array): unknown;
   fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): unknown;
+  /**
+   * `rows`, then `columns` with each row's `log y` from its own row sum, in one read (block `k`
+   * alone writes its rows' units; `la = log alpha`, `logBias` per unit). Absent: a read each.
+   */
+  rowsColumns?: (k: number, lx: Float64Array, la: Float64Array, logBias: Float64Array, lS: Float64Array, lC: Float64Array) => unknown;
 }
 
 /**
@@ -42,7 +48,8 @@ function expInRange(l: number): number {
  * ({@link LogPasses}); the per-unit statistics are linear float64, checked to lie well inside
  * its range ({@link StatisticsRangeError} otherwise). One evaluation reads `P` once for `p = q`
  * (the fused pass) and otherwise once for the row sums plus once for the column sums of the
- * blocks whose columns hold a variable. `passes` counts the entries of `P` read, in units of
+ * blocks whose columns hold a variable, but once in all for such a block that alone writes its
+ * rows' units (`rowsColumns`: a row's weight needs only its own sum). `passes` counts the entries of `P` read, in units of
  * all of `P`.
  */
 export class BlockStatistics {
@@ -70,6 +77,8 @@ export class BlockStatistics {
   private readonly total: number;
   /** Blocks whose columns hold a variable (the others' column sums are never used). */
   private readonly columnBlocks: number[];
+  /** Per block: its rows and columns in one read (`rowsColumns`) when `p != q` — a column block that alone writes its rows' units. */
+  private readonly chained: boolean[];
 
   constructor(
     private readonly problem: Problem,
@@ -95,6 +104,9 @@ export class BlockStatistics {
       for (let c = b.colUnit0; c < b.colUnit0 + b.cols * b.groups; c++) if (problem.unitVar[c] >= 0) return [k];
       return [];
     });
+    const sole = soleWriters(problem);
+    const columnBlock = new Set(this.columnBlocks);
+    this.chained = blocks.map((_, k) => sums.rowsColumns !== undefined && problem.r !== 1 && sole[k] && columnBlock.has(k));
   }
 
   /** Evaluate at the log factors `u` (one per variable). */
@@ -117,15 +129,16 @@ export class BlockStatistics {
       this.finishRows();
       for (const k of this.columnBlocks) this.columnsFromSums(k);
     } else {
-      blocks.forEach((_, k) => sums.rows(k, lx, lS[k]));
+      // A column block writing its rows alone: its rows then its columns in one read of P.
+      const { chained } = this;
+      blocks.forEach((_, k) => (chained[k] ? sums.rowsColumns?.(k, lx, this.la, this.logBias, lS[k], lC[k]) : sums.rows(k, lx, lS[k])));
       this.count(blocks.map((_, k) => k));
       this.rowsFromSums();
       this.finishRows();
-      for (const k of this.columnBlocks) {
-        sums.columns(k, ly, lC[k]);
-        this.columnsFromSums(k);
-      }
-      this.count(this.columnBlocks);
+      const rest = this.columnBlocks.filter((k) => !chained[k]);
+      for (const k of rest) sums.columns(k, ly, lC[k]);
+      for (const k of this.columnBlocks) this.columnsFromSums(k);
+      this.count(rest);
     }
     this.finishColumns();
   }

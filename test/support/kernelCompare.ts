@@ -6,6 +6,9 @@ import type { PowerKernels } from '../../src/engines/cpu/kernels.js';
 import type { Problem } from '../../src/problem/problem.js';
 import { uniformStream } from './fixReference.js';
 
+/** Every pass of the kernels. */
+const PASSES = ['rowPass', 'columnPass', 'fusedPass', 'rowColumnPass'] as const;
+
 export function relative(a: number, b: number): number {
   return a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b));
 }
@@ -20,8 +23,11 @@ export function compare(problem: Problem, a: PowerKernels, b: PowerKernels, seed
       const y = next() < 0.2 ? 0 : next();
       a.x[u] = b.x[u] = x;
       a.y[u] = b.y[u] = y;
+      // The row-then-column pass's weights A (S + B)^(r - 1): some rows without weight or bias.
+      a.w[2 * u] = b.w[2 * u] = next() < 0.1 ? 0 : next();
+      a.w[2 * u + 1] = b.w[2 * u + 1] = next() < 0.3 ? 0 : next();
     }
-    for (const pass of ['rowPass', 'columnPass', 'fusedPass'] as const) {
+    for (const pass of PASSES) {
       a.C.fill(0.5);
       b.C.fill(0.5);
       a[pass](k);
@@ -42,7 +48,7 @@ export function splitDifference(problem: Problem, kernels: PowerKernels, seed: n
   const next = uniformStream(seed);
   let worst = 0;
   problem.blocks.forEach((block, k) => {
-    for (let u = 0; u < problem.nUnits; u++) [kernels.x[u], kernels.y[u]] = [next(), next()];
+    for (let u = 0; u < problem.nUnits; u++) [kernels.x[u], kernels.y[u], kernels.w[2 * u], kernels.w[2 * u + 1]] = [next(), next(), next(), next()];
     const a = Math.floor(next() * (block.rows + 1));
     const b = a + Math.floor(next() * (block.rows - a + 1));
     const ranges = [
@@ -50,7 +56,7 @@ export function splitDifference(problem: Problem, kernels: PowerKernels, seed: n
       [a, b],
       [0, a],
     ];
-    for (const pass of ['rowPass', 'columnPass', 'fusedPass'] as const) {
+    for (const pass of PASSES) {
       kernels.C.fill(0.25);
       kernels.S.fill(-1);
       kernels[pass](k);

@@ -1,3 +1,4 @@
+import { logAdd } from '../../math/powers.js';
 import type { WeightRange } from '../../network/finite.js';
 import { foldWeightRange } from '../../network/finite.js';
 import type { Problem } from '../../problem/problem.js';
@@ -18,6 +19,14 @@ export interface BlockSums {
   columns(k: number, ly: Float64Array, lC: Float64Array): boolean;
   /** Both at once (one read of `P`). */
   fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): boolean;
+  /**
+   * The row sums `lS`, then the column sums `lC` weighted by each row's own
+   * `log y = (r - 1) log rho + log alpha`, `log rho = log alpha + logAdd(logBias, lS)`
+   * ({@link logColumnWeight}; `la = log alpha` and `logBias` per global unit): the sums of
+   * `rows` then `columns` when block `k` alone writes its rows' units. One read of `P` on the
+   * linear kernels.
+   */
+  rowsColumns(k: number, lx: Float64Array, la: Float64Array, logBias: Float64Array, lS: Float64Array, lC: Float64Array): boolean;
   dispose(): void;
   /** Dispose, handing over the memory that held `P` (or `log P`) for reuse. */
   release(): ArrayBuffer[];
@@ -55,6 +64,37 @@ export function fitsLinear(problem: Problem, scale: number, range: { smallest: n
   return high <= LINEAR_LOG_RANGE[precision] && low >= -LINEAR_LOG_RANGE[precision];
 }
 
+/**
+ * A row's column weight from its own log row sum: `(r - 1) log rho + log alpha` with
+ * `log rho = log alpha + logAdd(logBias, lS)`, `-Infinity` when `rho = 0` (the engines' row
+ * finish, for a unit whose incoming weights are one block's).
+ */
+export function logColumnWeight(lS: number, la: number, logBias: number, r: number): number {
+  const l = logAdd(logBias, lS);
+  return l === -Infinity ? -Infinity : (r - 1) * (l + la) + la;
+}
+
+/** The vectors of {@link BlockSums.rowsColumns} (`ly`: scratch per global unit for its two-read form). */
+interface RowColumnVectors {
+  lx: Float64Array;
+  la: Float64Array;
+  logBias: Float64Array;
+  lS: Float64Array;
+  lC: Float64Array;
+  ly: Float64Array;
+}
+
+/** {@link BlockSums.rowsColumns} as a row pass, the weights, then a column pass (two reads of `P`). */
+function rowsThenColumns(sums: BlockSums, problem: Problem, k: number, { lx, la, logBias, lS, lC, ly }: RowColumnVectors): boolean {
+  if (!sums.rows(k, lx, lS)) return false;
+  const b = problem.blocks[k];
+  for (let i = 0; i < b.rows; i++) {
+    const u = b.rowUnit0 + i;
+    ly[u] = logColumnWeight(lS[i], la[u], logBias[u], problem.r);
+  }
+  return sums.columns(k, ly, lC);
+}
+
 /** Fill `out[c]` for `c` in `[start, end)` with `exp(l[c] - m)`, `m` the largest `l[c]` there; returns `m`. */
 function scaledExp(l: Float64Array, start: number, end: number, out: Float64Array): number {
   let m = -Infinity;
@@ -72,6 +112,8 @@ export class LinearBlockSums implements BlockSums {
   readonly kind = 'linear' as const;
   /** Per block, rows then columns: 0 not looked at, 1 all of `P` zero there, 2 some entry non-zero. */
   private readonly mass: Int8Array[];
+  /** `log y` per global unit when a row-then-column pass falls back to two passes. */
+  private weights: Float64Array | null = null;
 
   constructor(
     private readonly problem: Problem,
@@ -102,6 +144,36 @@ export class LinearBlockSums implements BlockSums {
     this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
     this.kernels.fusedPass(k);
     return (this.logRows(k, mx, lS) && this.logColumns(k, my, lC)) || this.again(() => this.fused(k, lx, ly, lS, lC));
+  }
+
+  /**
+   * One read of `P` ({@link PowerKernels.rowColumnPass}): `x` scaled as for `rows`; per row
+   * `A = exp((r - 1)(log alpha + m) + log alpha - shift)` (`m` the scale of `x`, `shift` the
+   * largest exponent, so `A <= 1`) and `B = exp(logBias - m)`, so that the kernel's
+   * `A (S + B)^(r - 1)` is `y` over `exp(shift)`. Where the weights or sums leave what the
+   * checks accept, the same sums from a row pass and a column pass.
+   */
+  rowsColumns(k: number, lx: Float64Array, la: Float64Array, logBias: Float64Array, lS: Float64Array, lC: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const kernels = this.kernels;
+    const e = this.problem.r - 1;
+    const mx = scaledExp(lx, b.colUnit0, b.colUnit0 + b.cols * b.groups, kernels.x);
+    const w = kernels.w;
+    let shift = -Infinity;
+    for (let u = b.rowUnit0; u < b.rowUnit0 + b.rows; u++) shift = Math.max(shift, e * (la[u] + mx) + la[u]);
+    let staged = Number.isFinite(shift);
+    for (let u = b.rowUnit0; u < b.rowUnit0 + b.rows && staged; u++) {
+      w[2 * u] = Math.exp(e * (la[u] + mx) + la[u] - shift);
+      w[2 * u + 1] = Math.exp(logBias[u] - mx);
+      staged = w[2 * u + 1] < Infinity;
+    }
+    if (staged) {
+      kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
+      kernels.rowColumnPass(k);
+      if (this.logRows(k, mx, lS) && this.logColumns(k, shift, lC)) return true;
+    }
+    this.weights ??= new Float64Array(this.problem.nUnits);
+    return rowsThenColumns(this, this.problem, k, { lx, la, logBias, lS, lC, ly: this.weights });
   }
 
   dispose(): void {
@@ -139,7 +211,7 @@ export class LinearBlockSums implements BlockSums {
     const tiny = Math.max(TINY_SUM, this.kernels.smallestSum(k, 'columns'));
     for (let c = 0; c < lC.length; c++) {
       const v = C[b.colUnit0 + c];
-      if (!(v >= tiny) && (v !== 0 || (m > -Infinity && this.hasMass(k, b.rows + c)))) return false;
+      if (v === Infinity || (!(v >= tiny) && (v !== 0 || (m > -Infinity && this.hasMass(k, b.rows + c))))) return false;
       lC[c] = v > 0 ? m + Math.log(v) : -Infinity;
     }
     return true;
@@ -169,6 +241,7 @@ export class LinearBlockSums implements BlockSums {
 export class LogBlockSums implements BlockSums {
   readonly kind = 'log' as const;
   private L: Float64Array[];
+  private weights: Float64Array | null = null;
 
   constructor(
     private readonly problem: Problem,
@@ -189,6 +262,12 @@ export class LogBlockSums implements BlockSums {
 
   fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): boolean {
     return this.rows(k, lx, lS) && this.columns(k, ly, lC);
+  }
+
+  /** A row pass, the weights, and a column pass (the log-sum-exp passes read `log P` twice). */
+  rowsColumns(k: number, lx: Float64Array, la: Float64Array, logBias: Float64Array, lS: Float64Array, lC: Float64Array): boolean {
+    this.weights ??= new Float64Array(this.problem.nUnits);
+    return rowsThenColumns(this, this.problem, k, { lx, la, logBias, lS, lC, ly: this.weights });
   }
 
   dispose(): void {

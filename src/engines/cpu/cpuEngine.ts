@@ -7,9 +7,11 @@ import type { LogPasses } from '../../schedule/blockStatistics.js';
 import { StatisticsRangeError } from '../../schedule/blockStatistics.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
-import { includesClass, passCost, sweepPlan } from '../plan.js';
+import { includesClass, sweepPlan } from '../plan.js';
 import type { BlockSums } from './blockSums.js';
 import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
+import type { CpuAction } from './chain.js';
+import { actionCost, passActions, sweepActions } from './chain.js';
 import type { PassSums, PowerKernels, PowerPrecision } from './kernels.js';
 import { JsKernels } from './kernels.js';
 import type { ThreadPool } from './threads/pool.js';
@@ -47,6 +49,12 @@ export interface CpuEngineOptions extends EngineOptions {
   minEntriesPerChunk?: number;
   /** The accelerated schedule's long-step exponent instead of its own (tests only: a step far too long must fall back). */
   longEta?: number;
+  /**
+   * Whether a row pass and the column pass after it read a block once where they can (default
+   * `true`: the row-then-column passes, see `chain.ts`); `false`: a read each, the reference the
+   * tests compare with.
+   */
+  chainPasses?: boolean;
 }
 
 /** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory (on the pool's threads when given), else JS. */
@@ -97,6 +105,8 @@ export class CpuEngine implements Engine {
   private lF = -Infinity;
   /** The plan executed (the parallel plan under the accelerated schedule: its fallback). */
   private readonly plan: SweepPlan;
+  /** The plan's start, evaluation and sweep as executed here (a row pass and the column pass after it chained, see `chain.ts`). */
+  private readonly actions: { readonly start: CpuAction[]; readonly evaluate: CpuAction[]; readonly sweep: CpuAction[] };
   /** What one sweep of the plan reads, in units of all of `P`. */
   private readonly sweepCost: number;
   /** The executor of the accelerated schedule (`null` for the planned schedules, and after its fallback). */
@@ -104,10 +114,11 @@ export class CpuEngine implements Engine {
   /** The long-step exponent the accelerated schedule is told to use (tests only), if any. */
   private readonly longEta: number | undefined;
   /** The engine's passes in logarithms, for the accelerated schedule. */
-  private readonly logPasses: LogPasses = {
+  private logPasses: LogPasses = {
     rows: (k, lx, lS) => this.pass(() => this.sums.rows(k, lx, lS)),
     columns: (k, ly, lC) => this.pass(() => this.sums.columns(k, ly, lC)),
     fused: (k, lx, ly, lS, lC) => this.pass(() => this.sums.fused(k, lx, ly, lS, lC)),
+    rowsColumns: (k, lx, la, logBias, lS, lC) => this.pass(() => this.sums.rowsColumns(k, lx, la, logBias, lS, lC)),
   };
 
   constructor(
@@ -137,10 +148,17 @@ export class CpuEngine implements Engine {
     this.lIn = new Float64Array(nVars);
     this.lOut = new Float64Array(nVars);
     this.longEta = options.longEta;
+    const chain = options.chainPasses !== false;
+    if (!chain) this.logPasses = { ...this.logPasses, rowsColumns: undefined };
     if (options.schedule === 'accelerated') this.accelerated = this.tryAccelerated();
     this.plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
     const plan = this.plan;
-    this.sweepCost = passCost(problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]);
+    this.actions = {
+      start: passActions(problem, plan.start, chain),
+      evaluate: passActions(problem, plan.evaluate, chain),
+      sweep: sweepActions(problem, plan, chain),
+    };
+    this.sweepCost = actionCost(problem, this.actions.sweep);
     if (!this.accelerated) this.startPlan();
   }
 
@@ -157,7 +175,7 @@ export class CpuEngine implements Engine {
   /** Set up the plan's statistics at the current factors. */
   private startPlan(): void {
     this.setAlpha();
-    this.plan.start.forEach((pass) => this.run(pass));
+    this.execute(this.actions.start);
   }
 
   /** Which arithmetic the passes use now: `linear` `P`, or `log` (after a sum lost precision, or from the start). */
@@ -187,7 +205,7 @@ export class CpuEngine implements Engine {
 
   async evaluate(): Promise<Evaluation> {
     if (this.accelerated) return this.accelerated.current();
-    this.plan.evaluate.forEach((pass) => this.run(pass));
+    this.execute(this.actions.evaluate);
     return { F: this.objective(), maxLogImbalance: this.maxLogImbalance() };
   }
 
@@ -222,10 +240,32 @@ export class CpuEngine implements Engine {
 
   /** One sweep of the plan: its steps, then the finishing passes, so that the imbalance is current. */
   private plannedSweep(): SweepRecord {
-    let maxStep = 0;
-    for (const step of this.plan.steps) maxStep = Math.max(maxStep, this.step(step));
-    this.plan.finish.forEach((pass) => this.run(pass));
+    const maxStep = this.execute(this.actions.sweep);
     return { F: this.objective(), maxLogImbalance: this.maxLogImbalance(), maxStep, passes: this.sweepCost };
+  }
+
+  /** Execute actions in order; returns the largest `|step|` of their updates (0 if none). */
+  private execute(actions: readonly CpuAction[]): number {
+    let maxStep = 0;
+    for (const action of actions) {
+      if (action.kind === 'pass') this.run(action.pass);
+      else if (action.kind === 'update') maxStep = Math.max(maxStep, this.update(action.step));
+      else this.runChained(action.rows, action.columns, action.chained);
+    }
+    return maxStep;
+  }
+
+  /** A rows pass and the columns pass after it, the `chained` blocks of both in one read each (row-then-column passes). */
+  private runChained(rows: Pass, columns: Pass, chained: readonly number[]): void {
+    const { lx, la, lS, lC, logBias } = this;
+    const once = new Set(chained);
+    for (const k of rows.blocks) {
+      if (once.has(k)) this.pass(() => this.sums.rowsColumns(k, lx, la, logBias, lS[k], lC[k]));
+      else this.pass(() => this.sums.rows(k, lx, lS[k]));
+    }
+    this.finishRows();
+    for (const k of columns.blocks) if (!once.has(k)) this.pass(() => this.sums.columns(k, this.ly, lC[k]));
+    this.accumulateOut(columns.blocks);
   }
 
   /** `max |log(Out/In)|` over the variables, from the log sums. */
@@ -354,9 +394,8 @@ export class CpuEngine implements Engine {
     }
   }
 
-  /** One step of the plan: prepare, update the step's variables, refresh. Returns its largest `|step|`. */
-  private step(step: Step): number {
-    step.prepare.forEach((pass) => this.run(pass));
+  /** The update of one step of the plan (its passes are actions of their own). Returns its largest `|step|`. */
+  private update(step: Step): number {
     const { varClass, nVars } = this.problem;
     // The accelerated update runs on AcceleratedSchedule (see `sweeps`); this plan is the parallel one.
     if (step.update.kind !== 'multiplicative') throw new Error(`internal: the CPU engine's plan has an ${step.update.kind} step`);
@@ -370,7 +409,6 @@ export class CpuEngine implements Engine {
       maxStep = Math.max(maxStep, Math.abs(d));
     }
     this.setAlpha();
-    step.refresh.forEach((pass) => this.run(pass));
     return maxStep;
   }
 }

@@ -1,6 +1,6 @@
 import type { Problem } from '../../problem/problem.js';
 import type { PowerArray } from './passes.js';
-import { columnPass, fusedPass, powerMatrix, rowPass } from './passes.js';
+import { columnPass, fusedPass, powerMatrix, rowColumnPass, rowPass } from './passes.js';
 
 /** The element type of `P`: float32 halves its memory and traffic (sums stay float64); float64 is the reference. */
 export type PowerPrecision = 'float32' | 'float64';
@@ -16,7 +16,8 @@ export type PassSums = 'float64' | 'blocked32';
 /**
  * `P` of every block of a problem and the linear passes over it, on one kind of kernel. The
  * passes read and write the kernels' own vectors (views into WebAssembly memory for the WASM
- * kernels): `x`, `y` and `C` per global unit, `S` per row of the block being passed.
+ * kernels): `x`, `y` and `C` per global unit, `S` per row of the block being passed, and `w`
+ * (two entries per global unit) for the row-then-column pass.
  */
 export interface PowerKernels {
   /** `js`: plain loops (everywhere); `wasm-simd`: WebAssembly SIMD. */
@@ -28,12 +29,20 @@ export interface PowerKernels {
   readonly y: Float64Array;
   readonly C: Float64Array;
   readonly S: Float64Array;
+  /** Per global unit `u`, `w[2u] = A` and `w[2u + 1] = B` of its column weight `A (S + B)^(r - 1)` in {@link rowColumnPass}. */
+  readonly w: Float64Array;
   /** `S[i] = sum_j P[i,j] x[col j]`, for the rows `i` in `[r0, r1)` of block `k` (default: all). */
   rowPass(k: number, r0?: number, r1?: number): void;
   /** `C[col j] += sum_i y[row i] P[i,j]` over the rows `i` in `[r0, r1)` (default: all). */
   columnPass(k: number, r0?: number, r1?: number): void;
   /** Both, in one read of `P`. */
   fusedPass(k: number, r0?: number, r1?: number): void;
+  /**
+   * The row sums `S`, then `C[col j] += sum_i y_i P[i,j]` with each row's weight from its own sum,
+   * `y_i = A (S[i] + B)^(r - 1)` (`A`, `B` from `w` at the row's unit; 0 when `S[i] + B = 0`):
+   * one read of `P` for `p != q` where the block alone writes its rows' units.
+   */
+  rowColumnPass(k: number, r0?: number, r1?: number): void;
   /** Entry `index` of block `k`'s `P`. */
   entry(k: number, index: number): number;
   /**
@@ -74,6 +83,7 @@ export class JsKernels implements PowerKernels {
   readonly y: Float64Array;
   readonly C: Float64Array;
   readonly S: Float64Array;
+  readonly w: Float64Array;
   private P: PowerArray[];
 
   constructor(
@@ -87,6 +97,7 @@ export class JsKernels implements PowerKernels {
     this.y = new Float64Array(problem.nUnits);
     this.C = new Float64Array(problem.nUnits);
     this.S = new Float64Array(maxRows(problem));
+    this.w = new Float64Array(2 * problem.nUnits);
   }
 
   rowPass(k: number, r0?: number, r1?: number): void {
@@ -99,6 +110,10 @@ export class JsKernels implements PowerKernels {
 
   fusedPass(k: number, r0?: number, r1?: number): void {
     fusedPass(this.problem.blocks[k], this.P[k], this.x, this.y, this.S, this.C, r0, r1);
+  }
+
+  rowColumnPass(k: number, r0?: number, r1?: number): void {
+    rowColumnPass(this.problem.blocks[k], this.P[k], this.x, this.w, this.problem.r - 1, this.S, this.C, r0, r1);
   }
 
   entry(k: number, index: number): number {

@@ -71,6 +71,9 @@ export class ThreadedKernels implements PowerKernels {
   get S(): Float64Array {
     return this.wasm.S;
   }
+  get w(): Float64Array {
+    return this.wasm.w;
+  }
 
   get sums(): PassSums {
     return this.wasm.sums;
@@ -86,6 +89,11 @@ export class ThreadedKernels implements PowerKernels {
 
   fusedPass(k: number, r0?: number, r1?: number): void {
     this.split('fused', k, r0, r1);
+  }
+
+  /** Each thread's rows give their own weights (a row's weight needs its own sum only), their column terms into the thread's partial sums. */
+  rowColumnPass(k: number, r0?: number, r1?: number): void {
+    this.split('rowColumn', k, r0, r1);
   }
 
   entry(k: number, index: number): number {

@@ -31,9 +31,9 @@ export const CONTROL = {
   byWorkers: 6,
   /** Bytes of `Int32Array` words before the chunks. */
   headerBytes: 64,
-  /** Calls per chunk, and float64 words per call: an export index, the shifted arguments (a bit per position), 11 arguments. */
+  /** Calls per chunk, and float64 words per call: an export index, the shifted arguments (a bit per position), 12 arguments. */
   callsPerChunk: 1,
-  wordsPerCall: 13,
+  wordsPerCall: 14,
   /** The most chunks a job has (the claim word packs a count and an index of 8 bits each). */
   maxChunks: 255,
 } as const;
@@ -68,7 +68,7 @@ export function workerProgram(port: WorkerPort): void {
   let chunkWords = 0;
   let opRun = 0;
   let opUnload = 0;
-  const args = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  const args = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   port.listen((message) => {
     if ('start' in message) {
       const start = message.start;
@@ -111,8 +111,8 @@ export function workerProgram(port: WorkerPort): void {
           const base = chunk * chunkWords;
           for (let c = 0, at = base + 1; c < chunks[base]; c++, at += layout.wordsPerCall) {
             const shifted = chunks[at + 1];
-            for (let a = 0; a < 11; a++) args[a] = chunks[at + 2 + a] + ((shifted >> a) & 1) * shift;
-            table[chunks[at]](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10]);
+            for (let a = 0; a < 12; a++) args[a] = chunks[at + 2 + a] + ((shifted >> a) & 1) * shift;
+            table[chunks[at]](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11]);
           }
         } catch {
           Atomics.store(head, layout.failed, 1);

@@ -12,6 +12,8 @@ interface PassExports {
   columnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
   fusedPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
   fusedPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
+  rowColumnPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
+  rowColumnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
   squares32(W: number, n: number, scale: number, P: number): void;
   buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
@@ -27,6 +29,20 @@ interface PassExports {
     r1: number,
     x32: number,
     y: number,
+    S: number,
+    C: number,
+    F: number,
+  ): void;
+  rowColumnPassBlocked32(
+    P: number,
+    rows: number,
+    cols: number,
+    groups: number,
+    r0: number,
+    r1: number,
+    x32: number,
+    w: number,
+    e: number,
     S: number,
     C: number,
     F: number,
@@ -50,12 +66,15 @@ export const PASS_EXPORTS = [
   'rowPassBlocked32',
   'columnPassBlocked32',
   'fusedPassBlocked32',
+  'rowColumnPass32',
+  'rowColumnPass64',
+  'rowColumnPassBlocked32',
 ] as const;
 
 /** A pass over `P`. */
-export type PassKind = 'rows' | 'columns' | 'fused';
-const PASS_INDEX: Record<PassKind, number> = { rows: 0, columns: 2, fused: 4 };
-const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8 };
+export type PassKind = 'rows' | 'columns' | 'fused' | 'rowColumn';
+const PASS_INDEX: Record<PassKind, number> = { rows: 0, columns: 2, fused: 4, rowColumn: 9 };
+const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8, rowColumn: 11 };
 
 /** One call of a pass export: its index in {@link PASS_EXPORTS} and its arguments. */
 export type PassCall = [exportIndex: number, ...args: number[]];
@@ -75,6 +94,8 @@ const DISPOSED: PassExports = {
   columnPass64: disposed,
   fusedPass32: disposed,
   fusedPass64: disposed,
+  rowColumnPass32: disposed,
+  rowColumnPass64: disposed,
   squares32: disposed,
   buildPower32: disposed,
   buildPower64: disposed,
@@ -82,6 +103,7 @@ const DISPOSED: PassExports = {
   rowPassBlocked32: disposed,
   columnPassBlocked32: disposed,
   fusedPassBlocked32: disposed,
+  rowColumnPassBlocked32: disposed,
 };
 
 function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
@@ -157,7 +179,7 @@ function threadBytes(problem: Problem): number {
 /** Bytes of WebAssembly memory a problem needs (with the regions of `partials` worker threads), or Infinity beyond what wasm32 can address. */
 export function wasmBytes(problem: Problem, precision: PowerPrecision, partials = 0): number {
   const size = precision === 'float32' ? 4 : 8;
-  let total = RESERVED + 8 * (3 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64 + partials * threadBytes(problem);
+  let total = RESERVED + 8 * (5 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64 + partials * threadBytes(problem);
   for (const b of problem.blocks) total += Math.ceil((b.rows * b.cols * size) / 16) * 16;
   return total <= MAX_BYTES ? total : Infinity;
 }
@@ -173,7 +195,7 @@ export interface SharedLayout {
 
 /**
  * The WebAssembly SIMD kernels: one memory per engine holding every block's `P` and the vectors
- * (`x`, `y`, `C`, `S`, the blocked passes' float32 `x` and scratch, and with a {@link SharedLayout}
+ * (`x`, `y`, `w`, `C`, `S`, the blocked passes' float32 `x` and scratch, and with a {@link SharedLayout}
  * a region per worker thread).
  */
 export class WasmKernels implements PowerKernels {
@@ -184,6 +206,7 @@ export class WasmKernels implements PowerKernels {
   y: Float64Array;
   C: Float64Array;
   S: Float64Array;
+  w: Float64Array;
   private exports: PassExports;
   /** The memory (a shared one with a {@link SharedLayout}); `null` once disposed. */
   memory: WebAssembly.Memory | null;
@@ -192,6 +215,7 @@ export class WasmKernels implements PowerKernels {
   private views: (Float32Array | Float64Array)[] = [];
   private readonly xAt: number;
   private readonly yAt: number;
+  private readonly wAt: number;
   private readonly cAt: number;
   private readonly sAt: number;
   /** Byte offset of the float32 copy of `x` that the blocked passes read (per global unit), and of their float32 column scratch. */
@@ -220,7 +244,8 @@ export class WasmKernels implements PowerKernels {
     const n = problem.nUnits;
     this.xAt = RESERVED;
     this.yAt = this.xAt + 8 * n;
-    this.cAt = this.yAt + 8 * n;
+    this.wAt = this.yAt + 8 * n;
+    this.cAt = this.wAt + 16 * n;
     this.sAt = this.cAt + 8 * n;
     this.x32At = this.sAt + 8 * maxRows(problem);
     this.scratchAt = this.x32At + 4 * n;
@@ -229,6 +254,7 @@ export class WasmKernels implements PowerKernels {
     this.y = new Float64Array(buffer, this.yAt, n);
     this.C = new Float64Array(buffer, this.cAt, n);
     this.S = new Float64Array(buffer, this.sAt, maxRows(problem));
+    this.w = new Float64Array(buffer, this.wAt, 2 * n);
     this.regionAt = Math.ceil((this.scratchAt + 4 * maxCols(problem)) / 16) * 16;
     let at = this.regionAt + partials * threadBytes(problem);
     for (const b of problem.blocks) {
@@ -255,6 +281,11 @@ export class WasmKernels implements PowerKernels {
     this.run(this.call('fused', k, r0, r1));
   }
 
+  rowColumnPass(k: number, r0?: number, r1?: number): void {
+    this.stage('rowColumn', k);
+    this.run(this.call('rowColumn', k, r0, r1));
+  }
+
   /**
    * The call of a pass export over the rows `[r0, r1)` of block `k` (default: all): pointers into
    * this memory, so that a worker thread holding the same shared memory can make it, adding its
@@ -272,12 +303,13 @@ export class WasmKernels implements PowerKernels {
     const scratch = blocked ? [this.scratchAt] : [];
     if (kind === 'rows') return [index, ...head, x, this.sAt];
     if (kind === 'columns') return [index, ...head, y, C, ...scratch];
+    if (kind === 'rowColumn') return [index, ...head, x, this.wAt + 16 * b.rowUnit0, this.problem.r - 1, this.sAt, C, ...scratch];
     return [index, ...head, x, y, this.sAt, C, ...scratch];
   }
 
   /** The positions (a bit per argument) of a pass call's arguments a worker thread shifts to its own region: the column sums and the scratch. */
   shiftedArguments(kind: PassKind): number {
-    const C = kind === 'rows' ? 0 : kind === 'columns' ? 7 : 9;
+    const C = { rows: 0, columns: 7, fused: 9, rowColumn: 10 }[kind];
     if (C === 0) return 0;
     return this.sums === 'blocked32' ? (1 << C) | (1 << (C + 1)) : 1 << C;
   }
@@ -338,7 +370,7 @@ export class WasmKernels implements PowerKernels {
   dispose(): void {
     this.views = [];
     this.memory = null;
-    this.x = this.y = this.C = this.S = new Float64Array(0);
+    this.x = this.y = this.C = this.S = this.w = new Float64Array(0);
     this.exports = DISPOSED;
   }
 
