@@ -1,7 +1,7 @@
 import { logAdd } from '../math/powers.js';
 import type { Problem } from '../problem/problem.js';
 import type { CoarseRows } from './coarse.js';
-import { rowLogShifts } from './coarse.js';
+import { rowRatios } from './coarse.js';
 import type { CoarseSpace } from './coarseSpace.js';
 
 /**
@@ -14,6 +14,23 @@ export interface LogPasses {
   rows(k: number, lx: Float64Array, lS: Float64Array): unknown;
   columns(k: number, ly: Float64Array, lC: Float64Array): unknown;
   fused(k: number, lx: Float64Array, ly: Float64Array, lS: Float64Array, lC: Float64Array): unknown;
+  /**
+   * The same passes on linear vectors and sums while the arithmetic underneath is linear
+   * (`null` or absent otherwise): no logarithm or exponential per unit.
+   */
+  linear?(): LinearPasses | null;
+}
+
+/**
+ * The passes over `P` without logarithms: `S[i] = sum_j P[i,j] x[col j]` over block `k`'s rows,
+ * `C[unit] = sum_i y[row i] P[i,c]` over its columns (indexed by global unit), from finite
+ * non-negative `x`, `y` per global unit. A pass returns `false` when a sum lost precision: the
+ * log passes then take over (and move the engine to logarithms if they must).
+ */
+export interface LinearPasses {
+  rows(k: number, x: Float64Array, S: Float64Array): boolean;
+  columns(k: number, y: Float64Array, C: Float64Array): boolean;
+  fused(k: number, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array): boolean;
 }
 
 /**
@@ -27,6 +44,11 @@ export class StatisticsRangeError extends Error {}
 const LOG_RANGE = 640;
 const SMALLEST = Math.exp(-LOG_RANGE);
 const LARGEST = Math.exp(LOG_RANGE);
+
+/** Whether a linear statistic is 0 or inside the range where its logarithm is at most {@link LOG_RANGE}. */
+function linearInRange(x: number): boolean {
+  return x === 0 || (x >= SMALLEST && x <= LARGEST);
+}
 
 /** `exp(l)`, `0` for `l = -Infinity`; throws {@link StatisticsRangeError} outside the linear range. */
 function expInRange(l: number): number {
@@ -54,6 +76,8 @@ export class BlockStatistics {
   readonly C: Float64Array[];
   /** `rho` per unit (zero for inputs). */
   readonly rho: Float64Array;
+  /** `rho^r` per unit: its term of `F` (and of `In`). */
+  readonly term: Float64Array;
   readonly In: Float64Array;
   readonly Out: Float64Array;
   F = 0;
@@ -65,9 +89,16 @@ export class BlockStatistics {
   private readonly lx: Float64Array;
   private readonly ly: Float64Array;
   private readonly la: Float64Array;
+  /** Per unit: `y = rho^(r - 1) alpha`, the column pass's vector (linear evaluations). */
+  private readonly y: Float64Array;
   private readonly lS: Float64Array[];
   private readonly lC: Float64Array[];
-  private readonly total: number;
+  /** Scratch of the coarse rows and of a shift (allocated on first use). */
+  private coarse: { mass: Float64Array; fixedShare: Float64Array; shares: Float64Array } | null = null;
+  private ratio: Float64Array | null = null;
+  private yFactor: Float64Array | null = null;
+  /** What one evaluation reads, in units of all of `P`. */
+  private readonly evaluationCost: number;
   /** Blocks whose columns hold a variable (the others' column sums are never used). */
   private readonly columnBlocks: number[];
 
@@ -84,21 +115,86 @@ export class BlockStatistics {
     this.lS = blocks.map((b) => new Float64Array(b.rows));
     this.lC = blocks.map((b) => new Float64Array(b.cols * b.groups));
     this.rho = new Float64Array(nUnits);
+    this.term = new Float64Array(nUnits);
+    this.y = new Float64Array(nUnits);
     this.lx = new Float64Array(nUnits);
     this.ly = new Float64Array(nUnits);
     this.la = new Float64Array(nUnits);
     this.In = new Float64Array(nVars);
     this.Out = new Float64Array(nVars);
     this.bias = Float64Array.from(logBias, expInRange);
-    this.total = blocks.reduce((sum, b) => sum + b.rows * b.cols, 0) || 1;
     this.columnBlocks = blocks.flatMap((b, k) => {
       for (let c = b.colUnit0; c < b.colUnit0 + b.cols * b.groups; c++) if (problem.unitVar[c] >= 0) return [k];
       return [];
     });
+    const entries = (list: number[]): number => list.reduce((sum, k) => sum + blocks[k].rows * blocks[k].cols, 0);
+    const all = blocks.map((_, k) => k);
+    this.evaluationCost = (entries(all) + (problem.r === 1 ? 0 : entries(this.columnBlocks))) / (entries(all) || 1);
   }
 
-  /** Evaluate at the log factors `u` (one per variable). */
+  /**
+   * Evaluate at the log factors `u` (one per variable): in linear arithmetic while the engine's
+   * passes are linear and every statistic fits (one exponential per unit), else through the log
+   * passes.
+   */
   evaluate(u: Float64Array): void {
+    const linear = this.sums.linear?.() ?? null;
+    if (!linear || !this.linearEvaluate(u, linear)) this.logEvaluate(u);
+    this.passes += this.evaluationCost;
+    this.finishColumns();
+  }
+
+  /** The evaluation without logarithms; `false` (nothing to keep) when a statistic would leave the linear range or a pass its precision. */
+  private linearEvaluate(u: Float64Array, linear: LinearPasses): boolean {
+    const { unitVar, p, r, blocks, nUnits } = this.problem;
+    const { alpha, invAlpha, S, C } = this;
+    for (let unit = 0; unit < nUnits; unit++) {
+      const v = unitVar[unit];
+      const la = v >= 0 ? p * u[v] : 0;
+      if (!(Math.abs(la) <= LOG_RANGE)) return false;
+      const a = Math.exp(la);
+      alpha[unit] = a;
+      invAlpha[unit] = 1 / a;
+    }
+    if (r === 1) {
+      // y = alpha when p = q: one read of P gives both sums.
+      for (let k = 0; k < blocks.length; k++) if (!linear.fused(k, invAlpha, alpha, S[k], C[k])) return false;
+      return this.linearRows();
+    }
+    for (let k = 0; k < blocks.length; k++) if (!linear.rows(k, invAlpha, S[k])) return false;
+    if (!this.linearRows()) return false;
+    for (const k of this.columnBlocks) if (!linear.columns(k, this.y, C[k])) return false;
+    return true;
+  }
+
+  /** `rho`, its terms, `y`, `In` and `F` from the linear row sums; `false` when one leaves the linear range. */
+  private linearRows(): boolean {
+    const { blocks, r, nUnits } = this.problem;
+    const { rho, alpha, term, y } = this;
+    rho.set(this.bias);
+    for (let k = 0; k < blocks.length; k++) {
+      const S = this.S[k];
+      const unit0 = blocks[k].rowUnit0;
+      for (let i = 0; i < S.length; i++) {
+        if (!linearInRange(S[i])) return false;
+        rho[unit0 + i] += S[i];
+      }
+    }
+    for (let unit = 0; unit < nUnits; unit++) {
+      const value = rho[unit] * alpha[unit];
+      // rho^(r - 1): one power per unit gives y and the term rho^r.
+      const power = r === 1 || value === 0 ? 1 : Math.pow(value, r - 1);
+      rho[unit] = value;
+      term[unit] = value * power;
+      y[unit] = value === 0 ? 0 : power * alpha[unit];
+      if (!linearInRange(value) || !linearInRange(y[unit])) return false;
+    }
+    this.sumRows();
+    return true;
+  }
+
+  /** The evaluation through the log passes (any range of the passes; the statistics checked into the linear range). */
+  private logEvaluate(u: Float64Array): void {
     const { problem, sums, lx, ly, lS, lC } = this;
     const { unitVar, p, r, blocks } = problem;
     for (let unit = 0; unit < problem.nUnits; unit++) {
@@ -110,42 +206,40 @@ export class BlockStatistics {
       this.invAlpha[unit] = expInRange(-la);
     }
     if (r === 1) {
-      // y = alpha when p = q: one read of P gives both sums.
       blocks.forEach((_, k) => sums.fused(k, lx, this.la, lS[k], lC[k]));
-      this.count(blocks.map((_, k) => k));
       this.rowsFromSums();
       this.finishRows();
       for (const k of this.columnBlocks) this.columnsFromSums(k);
     } else {
       blocks.forEach((_, k) => sums.rows(k, lx, lS[k]));
-      this.count(blocks.map((_, k) => k));
       this.rowsFromSums();
       this.finishRows();
       for (const k of this.columnBlocks) {
         sums.columns(k, ly, lC[k]);
         this.columnsFromSums(k);
       }
-      this.count(this.columnBlocks);
     }
-    this.finishColumns();
   }
 
   /** The largest `|log(Out/In)|` over the variables. */
   maxLogImbalance(): number {
-    let worst = 0;
-    for (let v = 0; v < this.In.length; v++) worst = Math.max(worst, Math.abs(Math.log(this.Out[v] / this.In[v])));
-    return Number.isNaN(worst) ? Infinity : worst;
+    return maxLogRatio(this.Out, this.In);
   }
 
-  /** The coarse model's rows at the current statistics (see `CoarseRows`). */
+  /** The coarse model's rows at the current statistics (see `CoarseRows`); valid until the next evaluation or shift. */
   coarseRows(space: CoarseSpace, layout: CoarseLayout): CoarseRows {
     const { problem } = this;
-    const { r } = problem;
-    const term = Float64Array.from(this.rho, (value) => (value > 0 ? (r === 1 ? value : Math.pow(value, r)) : 0));
     const fraction = this.pairFractions(space);
-    const mass = this.bias.slice();
-    const fixedShare = this.bias.slice();
-    const shares = new Float64Array(layout.groups.length);
+    const scratch = (this.coarse ??= {
+      mass: new Float64Array(problem.nUnits),
+      fixedShare: new Float64Array(problem.nUnits),
+      shares: new Float64Array(layout.groups.length),
+    });
+    const { mass, fixedShare } = scratch;
+    if (scratch.shares.length !== layout.groups.length) scratch.shares = new Float64Array(layout.groups.length);
+    const shares = scratch.shares;
+    mass.set(this.bias);
+    fixedShare.set(this.bias);
     problem.blocks.forEach((b, k) => {
       const perGroup = b.rows / b.groups;
       for (let i = 0; i < b.rows; i++) {
@@ -166,21 +260,27 @@ export class BlockStatistics {
       fixedShare[unit] /= m;
       for (let t = layout.start[unit]; t < layout.start[unit + 1]; t++) shares[t] /= m;
     }
-    return { term, rowGroup: space.unitGroup, fixedShare, start: layout.start, groups: layout.groups, shares };
+    return { term: this.term, rowGroup: space.unitGroup, fixedShare, start: layout.start, groups: layout.groups, shares };
   }
 
   /**
    * Move to the log factors shifted by `c` per group, updating every statistic from the last pass
    * (exact when `space.exact`; otherwise `In` and `Out` are only estimates until the next evaluation).
+   * `rows` are the coarse rows of the statistics before the shift.
    */
   shift(space: CoarseSpace, rows: CoarseRows, c: Float64Array): void {
     const { problem } = this;
-    const { p, r, blocks } = problem;
+    const { p, r, blocks, nUnits } = problem;
     const fraction = this.pairFractions(space);
-    const logShift = rowLogShifts(rows, c, p);
-    const shiftOf = (g: number): number => (g >= 0 ? c[g] : 0);
+    // Per group: the factor of its units' alpha, and of their columns' 1/alpha.
+    const rise = Float64Array.from(c, (x) => Math.exp(p * x));
+    const fall = Float64Array.from(c, (x) => Math.exp(-p * x));
+    const groupRise = (g: number): number => (g >= 0 ? rise[g] : 1);
+    const groupFall = (g: number): number => (g >= 0 ? fall[g] : 1);
+    const ratio = rowRatios(rows, c, p, (this.ratio ??= new Float64Array(nUnits)));
     // y = rho^(r-1) alpha moves by yFactor per row; a column sum by the mean over the rows reading it.
-    const yFactor = Float64Array.from(logShift, (l, unit) => Math.exp((r - 1) * l + p * shiftOf(space.unitGroup[unit])));
+    const yFactor = (this.yFactor ??= new Float64Array(nUnits));
+    for (let unit = 0; unit < nUnits; unit++) yFactor[unit] = (r === 1 ? 1 : Math.pow(ratio[unit], r - 1)) * groupRise(space.unitGroup[unit]);
     const columnFactor = new Float64Array(space.groupBase[blocks.length]);
     for (const k of this.columnBlocks) {
       for (let g = 0; g < blocks[k].groups; g++) columnFactor[space.groupBase[k] + g] = this.meanRowFactor(k, g, yFactor);
@@ -191,15 +291,15 @@ export class BlockStatistics {
       for (let i = 0; i < b.rows; i++) {
         const pair = space.groupBase[k] + Math.floor(i / perGroup);
         let scale = 0;
-        for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) scale += fraction[t] * Math.exp(-p * shiftOf(space.partGroup[t]));
+        for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) scale += fraction[t] * groupFall(space.partGroup[t]);
         S[i] *= scale;
       }
     });
-    for (let unit = 0; unit < problem.nUnits; unit++) {
-      const s = Math.exp(p * shiftOf(space.unitGroup[unit]));
-      this.alpha[unit] *= s;
-      this.invAlpha[unit] /= s;
-      this.rho[unit] *= Math.exp(logShift[unit]);
+    for (let unit = 0; unit < nUnits; unit++) {
+      const g = space.unitGroup[unit];
+      this.alpha[unit] *= groupRise(g);
+      this.invAlpha[unit] *= groupFall(g);
+      this.rho[unit] *= ratio[unit];
     }
     for (const k of this.columnBlocks) {
       const b = blocks[k];
@@ -267,12 +367,6 @@ export class BlockStatistics {
     return weighted / sum;
   }
 
-  private count(blockIndices: number[]): void {
-    let entries = 0;
-    for (const k of blockIndices) entries += this.problem.blocks[k].rows * this.problem.blocks[k].cols;
-    this.passes += entries / this.total;
-  }
-
   /** `rho` from the log row sums (in logarithms, then checked into the linear range), linear `S`, and `log y` for the column pass. */
   private rowsFromSums(): void {
     const { blocks, r, nUnits } = this.problem;
@@ -300,18 +394,27 @@ export class BlockStatistics {
     for (let c = 0; c < lC.length; c++) C[b.colUnit0 + c] = expInRange(lC[c]);
   }
 
-  /** `In` and `F` from `rho`. */
+  /** The terms `rho^r`, `In` and `F` from `rho`. */
   private finishRows(): void {
-    const { unitVar, r, nUnits } = this.problem;
-    const rho = this.rho;
-    this.In.fill(0);
-    let F = 0;
+    const { r, nUnits } = this.problem;
+    const { rho, term } = this;
     for (let unit = 0; unit < nUnits; unit++) {
       const value = rho[unit];
-      const term = value > 0 ? (r === 1 ? value : Math.pow(value, r)) : 0;
-      F += term;
+      term[unit] = value > 0 ? (r === 1 ? value : Math.pow(value, r)) : 0;
+    }
+    this.sumRows();
+  }
+
+  /** `In` and `F` from the terms. */
+  private sumRows(): void {
+    const { unitVar, nUnits } = this.problem;
+    const { term, In } = this;
+    In.fill(0);
+    let F = 0;
+    for (let unit = 0; unit < nUnits; unit++) {
+      F += term[unit];
       const v = unitVar[unit];
-      if (v >= 0) this.In[v] += term;
+      if (v >= 0) In[v] += term[unit];
     }
     this.F = F;
   }
@@ -370,4 +473,20 @@ export function coarseLayout(problem: Problem, space: CoarseSpace): CoarseLayout
     }),
   );
   return { start, groups, slot };
+}
+
+/**
+ * `max_v |log(a[v] / b[v])|` with two logarithms in all (the logarithm is monotone, so the largest
+ * `|log|` is at the largest or the smallest ratio); `Infinity` when a ratio is not a number.
+ */
+export function maxLogRatio(a: Float64Array, b: Float64Array): number {
+  let high = 1;
+  let low = 1;
+  for (let v = 0; v < a.length; v++) {
+    const ratio = a[v] / b[v];
+    if (ratio > high) high = ratio;
+    else if (ratio < low) low = ratio;
+    else if (Number.isNaN(ratio)) return Infinity;
+  }
+  return Math.max(Math.log(high), -Math.log(low));
 }

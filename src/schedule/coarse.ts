@@ -19,35 +19,60 @@ export interface CoarseRows {
   shares: Float64Array;
 }
 
-/** `log(rho(c) / rho)` for one row, with its gradient and Hessian added (scaled by `weight`) when asked. */
-function rowShift(rows: CoarseRows, i: number, c: Float64Array, p: number, pi: Float64Array): number {
-  let m = rows.fixedShare[i];
-  for (let t = rows.start[i]; t < rows.start[i + 1]; t++) {
-    const e = rows.shares[t] * Math.exp(-p * c[rows.groups[t]]);
-    pi[t - rows.start[i]] = e;
-    m += e;
-  }
-  for (let t = 0; t < rows.start[i + 1] - rows.start[i]; t++) pi[t] /= m;
-  const g = rows.rowGroup[i];
-  return (g >= 0 ? p * c[g] : 0) + Math.log(m);
+/** `exp(sign * p * c[g])` per group: the factors of the columns (`sign` -1) and of the rows (`+1`) a shift applies. */
+function groupFactors(c: Float64Array, p: number, sign: 1 | -1, out: Float64Array): Float64Array {
+  for (let g = 0; g < c.length; g++) out[g] = Math.exp(sign * p * c[g]);
+  return out;
 }
 
-/** `F(c) = sum_i term[i] * exp(r * log(rho_i(c) / rho_i))`, and, given `grad` and `hess`, their values. */
-function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number, grad?: Float64Array, hess?: Float64Array): number {
+/**
+ * `rho_i(c) / rho_i` for one row, from the groups' factors `column[g] = exp(-p c[g])` and
+ * `row[g] = exp(p c[g])`, with the shares' part `pi[t]` of the shifted mass when asked.
+ */
+function rowRatio(rows: CoarseRows, i: number, column: Float64Array, row: Float64Array, pi: Float64Array | null): number {
+  const t0 = rows.start[i];
+  const t1 = rows.start[i + 1];
+  let m = rows.fixedShare[i];
+  for (let t = t0; t < t1; t++) m += rows.shares[t] * column[rows.groups[t]];
+  if (pi) for (let t = t0; t < t1; t++) pi[t - t0] = (rows.shares[t] * column[rows.groups[t]]) / m;
+  const g = rows.rowGroup[i];
+  return g >= 0 ? row[g] * m : m;
+}
+
+/** Scratch of the model's evaluations, sized for `G` groups and rows of up to `width` shares. */
+class ModelScratch {
+  readonly column: Float64Array;
+  readonly row: Float64Array;
+  readonly d: Float64Array;
+  readonly touched: Int32Array;
+  readonly stamp: Int32Array;
+  share: Float64Array;
+  constructor(G: number, width: number) {
+    this.column = new Float64Array(G);
+    this.row = new Float64Array(G);
+    this.d = new Float64Array(G);
+    this.touched = new Int32Array(G + 1);
+    this.stamp = new Int32Array(G);
+    this.share = new Float64Array(Math.max(width, 1));
+  }
+}
+
+/** `F(c) = sum_i term[i] * (rho_i(c) / rho_i)^r`, and, given `grad` and `hess`, their values. */
+function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number, scratch: ModelScratch, grad?: Float64Array, hess?: Float64Array): number {
   const G = c.length;
   grad?.fill(0);
   hess?.fill(0);
-  let share = new Float64Array(64);
-  const d = new Float64Array(G);
-  const touched = new Int32Array(G + 1);
-  const stamp = new Int32Array(G).fill(-1);
+  const { d, touched, stamp, share } = scratch;
+  const column = groupFactors(c, p, -1, scratch.column);
+  const row = groupFactors(c, p, 1, scratch.row);
+  stamp.fill(-1);
   let F = 0;
   for (let i = 0; i < rows.term.length; i++) {
     if (!(rows.term[i] > 0)) continue;
     const t0 = rows.start[i];
     const n = rows.start[i + 1] - t0;
-    if (n > share.length) share = new Float64Array(n);
-    const w = rows.term[i] * Math.exp(r * rowShift(rows, i, c, p, share));
+    const ratio = rowRatio(rows, i, column, row, grad && hess ? share : null);
+    const w = rows.term[i] * (r === 1 ? ratio : Math.pow(ratio, r));
     F += w;
     if (!grad || !hess) continue;
     // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.
@@ -118,9 +143,14 @@ function solveSpd(H: Float64Array, b: Float64Array): Float64Array {
 export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: number): Float64Array {
   const c = new Float64Array(nGroups);
   if (nGroups === 0) return c;
+  const model = mergedRows(rows);
+  let width = 0;
+  for (let i = 0; i < model.term.length; i++) width = Math.max(width, model.start[i + 1] - model.start[i]);
+  const scratch = new ModelScratch(nGroups, width);
   const grad = new Float64Array(nGroups);
   const hess = new Float64Array(nGroups * nGroups);
-  let F = coarseObjective(rows, c, p, r, grad, hess);
+  const trial = new Float64Array(nGroups);
+  let F = coarseObjective(model, c, p, r, scratch, grad, hess);
   for (let iteration = 0; iteration < 30; iteration++) {
     let trace = 0;
     for (let g = 0; g < nGroups; g++) trace += hess[g * nGroups + g];
@@ -131,11 +161,10 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
     // Below this the model's change is rounding: the line search could not tell it from zero.
     if (!(decrement > 1e-14 * F)) break;
     let t = 1;
-    const trial = new Float64Array(nGroups);
     let accepted = false;
     for (let k = 0; k < 30; k++, t /= 2) {
       for (let g = 0; g < nGroups; g++) trial[g] = c[g] - t * step[g];
-      const value = coarseObjective(rows, trial, p, r);
+      const value = coarseObjective(model, trial, p, r, scratch);
       if (value <= F - 0.25 * t * decrement) {
         accepted = true;
         break;
@@ -143,18 +172,75 @@ export function solveCoarse(rows: CoarseRows, nGroups: number, p: number, r: num
     }
     if (!accepted) break;
     c.set(trial);
-    F = coarseObjective(rows, c, p, r, grad, hess);
+    F = coarseObjective(model, c, p, r, scratch, grad, hess);
   }
   return c;
 }
 
-/** `log(rho_i(c) / rho_i)` per row at the solved shift. */
-export function rowLogShifts(rows: CoarseRows, c: Float64Array, p: number): Float64Array {
-  const out = new Float64Array(rows.term.length);
-  const pi = new Float64Array(64);
-  for (let i = 0; i < out.length; i++) {
-    const n = rows.start[i + 1] - rows.start[i];
-    out[i] = rows.term[i] > 0 ? rowShift(rows, i, c, p, n > pi.length ? new Float64Array(n) : pi) : 0;
+/** Whether rows `a` and `b` move alike under every shift (same row group, fixed share, groups and shares). */
+function alike(rows: CoarseRows, a: number, b: number): boolean {
+  const n = rows.start[a + 1] - rows.start[a];
+  if (rows.rowGroup[a] !== rows.rowGroup[b] || rows.fixedShare[a] !== rows.fixedShare[b] || rows.start[b + 1] - rows.start[b] !== n) return false;
+  for (let t = 0; t < n; t++) {
+    const [ta, tb] = [rows.start[a] + t, rows.start[b] + t];
+    if (rows.groups[ta] !== rows.groups[tb] || rows.shares[ta] !== rows.shares[tb]) return false;
   }
+  return true;
+}
+
+/**
+ * The model with each run of neighbouring rows that move alike (a layer of an MLP without
+ * biases: every row reads one group) as one row whose term is the run's sum, and rows without
+ * mass left out: the same function of the shift, evaluated in far fewer rows.
+ */
+function mergedRows(rows: CoarseRows): CoarseRows {
+  const n = rows.term.length;
+  const first = new Int32Array(n);
+  let count = 0;
+  let shares = 0;
+  let last = -1;
+  for (let i = 0; i < n; i++) {
+    if (!(rows.term[i] > 0)) continue;
+    if (last < 0 || !alike(rows, last, i)) {
+      first[count++] = i;
+      shares += rows.start[i + 1] - rows.start[i];
+    }
+    last = i;
+  }
+  const merged: CoarseRows = {
+    term: new Float64Array(count),
+    rowGroup: new Int32Array(count),
+    fixedShare: new Float64Array(count),
+    start: new Int32Array(count + 1),
+    groups: new Int32Array(shares),
+    shares: new Float64Array(shares),
+  };
+  let row = -1;
+  for (let i = 0; i < n; i++) {
+    if (!(rows.term[i] > 0)) continue;
+    if (row + 1 < count && first[row + 1] === i) {
+      row++;
+      const [t0, t1] = [rows.start[i], rows.start[i + 1]];
+      merged.rowGroup[row] = rows.rowGroup[i];
+      merged.fixedShare[row] = rows.fixedShare[i];
+      merged.groups.set(rows.groups.subarray(t0, t1), merged.start[row]);
+      merged.shares.set(rows.shares.subarray(t0, t1), merged.start[row]);
+      merged.start[row + 1] = merged.start[row] + t1 - t0;
+    }
+    merged.term[row] += rows.term[i];
+  }
+  return merged;
+}
+
+/** `rho_i(c) / rho_i` per row at the solved shift (1 for a row without mass), into `out`. */
+export function rowRatios(rows: CoarseRows, c: Float64Array, p: number, out: Float64Array): Float64Array {
+  const column = groupFactors(c, p, -1, new Float64Array(c.length));
+  const row = groupFactors(c, p, 1, new Float64Array(c.length));
+  for (let i = 0; i < rows.term.length; i++) out[i] = rows.term[i] > 0 ? rowRatio(rows, i, column, row, null) : 1;
   return out;
+}
+
+/** `log(rho_i(c) / rho_i)` per row at the solved shift (0 for a row without mass). */
+export function rowLogShifts(rows: CoarseRows, c: Float64Array, p: number): Float64Array {
+  return rowRatios(rows, c, p, new Float64Array(rows.term.length)).map(Math.log);
 }
