@@ -95,9 +95,10 @@ export class AcceleratedSchedule {
     return { F: this.stats.F, maxLogImbalance: this.stats.maxLogImbalance() };
   }
 
-  /** The current log factors (a copy). */
-  logFactors(): Float64Array {
-    return this.u.slice();
+  /** The current log factors, copied into `into` (a new array by default). */
+  logFactors(into = new Float64Array(this.u.length)): Float64Array {
+    into.set(this.u);
+    return into;
   }
 
   /** `In` and `Out` per variable at the current factors (copies, relative to the engine's scale). */

@@ -1,8 +1,12 @@
-import { logAdd } from '../math/powers.js';
+import { absPow, logAdd } from '../math/powers.js';
 import type { Problem } from '../problem/problem.js';
 import type { CoarseRows } from './coarse.js';
-import { rowRatios } from './coarse.js';
 import type { CoarseSpace } from './coarseSpace.js';
+import type { CoarseLayout, StatisticsArrays } from './coarseStatistics.js';
+import { CoarseStatistics } from './coarseStatistics.js';
+
+export type { CoarseLayout } from './coarseStatistics.js';
+export { coarseLayout } from './coarseStatistics.js';
 
 /**
  * The passes over `P` in logarithms, as the CPU engine runs them (its `BlockSums`, linear or
@@ -67,7 +71,7 @@ function expInRange(l: number): number {
  * blocks whose columns hold a variable. `passes` counts the entries of `P` read, in units of
  * all of `P`.
  */
-export class BlockStatistics {
+export class BlockStatistics implements StatisticsArrays {
   readonly alpha: Float64Array;
   readonly invAlpha: Float64Array;
   /** Row sums `sum_j P[i,j] / alpha[j]` per block. */
@@ -93,17 +97,15 @@ export class BlockStatistics {
   private readonly y: Float64Array;
   private readonly lS: Float64Array[];
   private readonly lC: Float64Array[];
-  /** Scratch of the coarse rows and of a shift (allocated on first use). */
-  private coarse: { mass: Float64Array; fixedShare: Float64Array; shares: Float64Array } | null = null;
-  private ratio: Float64Array | null = null;
-  private yFactor: Float64Array | null = null;
+  /** The coarse model's rows and shifts of these statistics. */
+  private readonly coarse = new CoarseStatistics(this);
   /** What one evaluation reads, in units of all of `P`. */
   private readonly evaluationCost: number;
   /** Blocks whose columns hold a variable (the others' column sums are never used). */
-  private readonly columnBlocks: number[];
+  readonly columnBlocks: number[];
 
   constructor(
-    private readonly problem: Problem,
+    readonly problem: Problem,
     private readonly sums: LogPasses,
     private readonly logBias: Float64Array,
   ) {
@@ -183,7 +185,7 @@ export class BlockStatistics {
     for (let unit = 0; unit < nUnits; unit++) {
       const value = rho[unit] * alpha[unit];
       // rho^(r - 1): one power per unit gives y and the term rho^r.
-      const power = r === 1 || value === 0 ? 1 : Math.pow(value, r - 1);
+      const power = r === 1 || value === 0 ? 1 : absPow(value, r - 1);
       rho[unit] = value;
       term[unit] = value * power;
       y[unit] = value === 0 ? 0 : power * alpha[unit];
@@ -228,39 +230,7 @@ export class BlockStatistics {
 
   /** The coarse model's rows at the current statistics (see `CoarseRows`); valid until the next evaluation or shift. */
   coarseRows(space: CoarseSpace, layout: CoarseLayout): CoarseRows {
-    const { problem } = this;
-    const fraction = this.pairFractions(space);
-    const scratch = (this.coarse ??= {
-      mass: new Float64Array(problem.nUnits),
-      fixedShare: new Float64Array(problem.nUnits),
-      shares: new Float64Array(layout.groups.length),
-    });
-    const { mass, fixedShare } = scratch;
-    if (scratch.shares.length !== layout.groups.length) scratch.shares = new Float64Array(layout.groups.length);
-    const shares = scratch.shares;
-    mass.set(this.bias);
-    fixedShare.set(this.bias);
-    problem.blocks.forEach((b, k) => {
-      const perGroup = b.rows / b.groups;
-      for (let i = 0; i < b.rows; i++) {
-        const unit = b.rowUnit0 + i;
-        const S = this.S[k][i];
-        mass[unit] += S;
-        const pair = space.groupBase[k] + Math.floor(i / perGroup);
-        let slot = layout.slot[k][i];
-        for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) {
-          if (space.partGroup[t] < 0) fixedShare[unit] += S * fraction[t];
-          else shares[slot++] = S * fraction[t];
-        }
-      }
-    });
-    for (let unit = 0; unit < problem.nUnits; unit++) {
-      const m = mass[unit];
-      if (!(m > 0)) continue;
-      fixedShare[unit] /= m;
-      for (let t = layout.start[unit]; t < layout.start[unit + 1]; t++) shares[t] /= m;
-    }
-    return { term: this.term, rowGroup: space.unitGroup, fixedShare, start: layout.start, groups: layout.groups, shares };
+    return this.coarse.rows(space, layout);
   }
 
   /**
@@ -269,102 +239,9 @@ export class BlockStatistics {
    * `rows` are the coarse rows of the statistics before the shift.
    */
   shift(space: CoarseSpace, rows: CoarseRows, c: Float64Array): void {
-    const { problem } = this;
-    const { p, r, blocks, nUnits } = problem;
-    const fraction = this.pairFractions(space);
-    // Per group: the factor of its units' alpha, and of their columns' 1/alpha.
-    const rise = Float64Array.from(c, (x) => Math.exp(p * x));
-    const fall = Float64Array.from(c, (x) => Math.exp(-p * x));
-    const groupRise = (g: number): number => (g >= 0 ? rise[g] : 1);
-    const groupFall = (g: number): number => (g >= 0 ? fall[g] : 1);
-    const ratio = rowRatios(rows, c, p, (this.ratio ??= new Float64Array(nUnits)));
-    // y = rho^(r-1) alpha moves by yFactor per row; a column sum by the mean over the rows reading it.
-    const yFactor = (this.yFactor ??= new Float64Array(nUnits));
-    for (let unit = 0; unit < nUnits; unit++) yFactor[unit] = (r === 1 ? 1 : Math.pow(ratio[unit], r - 1)) * groupRise(space.unitGroup[unit]);
-    const columnFactor = new Float64Array(space.groupBase[blocks.length]);
-    for (const k of this.columnBlocks) {
-      for (let g = 0; g < blocks[k].groups; g++) columnFactor[space.groupBase[k] + g] = this.meanRowFactor(k, g, yFactor);
-    }
-    blocks.forEach((b, k) => {
-      const perGroup = b.rows / b.groups;
-      const S = this.S[k];
-      for (let i = 0; i < b.rows; i++) {
-        const pair = space.groupBase[k] + Math.floor(i / perGroup);
-        let scale = 0;
-        for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) scale += fraction[t] * groupFall(space.partGroup[t]);
-        S[i] *= scale;
-      }
-    });
-    for (let unit = 0; unit < nUnits; unit++) {
-      const g = space.unitGroup[unit];
-      this.alpha[unit] *= groupRise(g);
-      this.invAlpha[unit] *= groupFall(g);
-      this.rho[unit] *= ratio[unit];
-    }
-    for (const k of this.columnBlocks) {
-      const b = blocks[k];
-      const C = this.C[k];
-      for (let j = 0; j < b.cols * b.groups; j++) C[b.colUnit0 + j] *= columnFactor[space.groupBase[k] + Math.floor(j / b.cols)];
-    }
+    this.coarse.shift(space, rows, c);
     this.finishRows();
     this.finishColumns();
-  }
-
-  /**
-   * How each pair's row sums split over the groups of its columns (indexed like
-   * `space.partGroup`): 1 for a pair whose columns lie in one group; otherwise the shares of the
-   * pair's column sums `C / alpha`, the row-weighted mean split, which the model takes for every row.
-   */
-  private pairFractions(space: CoarseSpace): Float64Array {
-    const { blocks } = this.problem;
-    const { groupBase, partStart, partGroup } = space;
-    const fraction = new Float64Array(partGroup.length).fill(1);
-    blocks.forEach((b, k) => {
-      for (let g = 0; g < b.groups; g++) {
-        const pair = groupBase[k] + g;
-        const t0 = partStart[pair];
-        const n = partStart[pair + 1] - t0;
-        if (n === 1) continue;
-        fraction.fill(0, t0, t0 + n);
-        let total = 0;
-        for (let unit = b.colUnit0 + g * b.cols; unit < b.colUnit0 + (g + 1) * b.cols; unit++) {
-          const w = this.C[k][unit] * this.invAlpha[unit];
-          let t = t0;
-          while (partGroup[t] !== space.unitGroup[unit]) t++;
-          fraction[t] += w;
-          total += w;
-        }
-        for (let t = t0; t < t0 + n; t++) fraction[t] = total > 0 ? fraction[t] / total : 1 / n;
-      }
-    });
-    return fraction;
-  }
-
-  /** The mean of `factor` over the rows of convolution group `g` of block `k`, weighted by their share `y * S` of its column sums. */
-  private meanRowFactor(k: number, g: number, factor: Float64Array): number {
-    const b = this.problem.blocks[k];
-    const { r } = this.problem;
-    const perGroup = b.rows / b.groups;
-    const first = b.rowUnit0 + g * perGroup;
-    let uniform = true;
-    for (let unit = first + 1; unit < first + perGroup && uniform; unit++) uniform = factor[unit] === factor[first];
-    if (uniform) return factor[first];
-    // Weights in logarithms, relative to the largest, so that no product over- or underflows.
-    const lw = Float64Array.from({ length: perGroup }, (_, i) => {
-      const unit = first + i;
-      return (r - 1) * Math.log(this.rho[unit]) + Math.log(this.alpha[unit]) + Math.log(this.S[k][g * perGroup + i]);
-    });
-    let top = -Infinity;
-    for (const l of lw) if (l > top) top = l;
-    if (!(top > -Infinity)) return factor[first];
-    let sum = 0;
-    let weighted = 0;
-    lw.forEach((l, i) => {
-      const w = Number.isNaN(l) ? 0 : Math.exp(l - top);
-      sum += w;
-      weighted += w * factor[first + i];
-    });
-    return weighted / sum;
   }
 
   /** `rho` from the log row sums (in logarithms, then checked into the linear range), linear `S`, and `log y` for the column pass. */
@@ -400,7 +277,7 @@ export class BlockStatistics {
     const { rho, term } = this;
     for (let unit = 0; unit < nUnits; unit++) {
       const value = rho[unit];
-      term[unit] = value > 0 ? (r === 1 ? value : Math.pow(value, r)) : 0;
+      term[unit] = value > 0 ? absPow(value, r) : 0;
     }
     this.sumRows();
   }
@@ -436,43 +313,6 @@ export class BlockStatistics {
     for (let v = 0; v < this.In.length && fits; v++) fits = inRange(this.In[v]) && inRange(this.Out[v]);
     if (!fits) throw new StatisticsRangeError('In, Out or F left the linear float64 range');
   }
-}
-
-/** Where each block's row shares go in the coarse rows' CSR (fixed per problem). */
-export interface CoarseLayout {
-  start: Int32Array;
-  groups: Int32Array;
-  /** `slot[k][i]`: the first CSR index of block `k`'s shares of its row `i`, one per shifted group its columns hold. */
-  slot: Int32Array[];
-}
-
-/** The CSR layout of the coarse rows: one share per (row, incoming block, shifted group of the columns it reads). */
-export function coarseLayout(problem: Problem, space: CoarseSpace): CoarseLayout {
-  const shifted = (pair: number): number[] => {
-    const groups: number[] = [];
-    for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) if (space.partGroup[t] >= 0) groups.push(space.partGroup[t]);
-    return groups;
-  };
-  const pairOf = (k: number, i: number): number => {
-    const b = problem.blocks[k];
-    return space.groupBase[k] + Math.floor(i / (b.rows / b.groups));
-  };
-  const count = new Int32Array(problem.nUnits + 1);
-  problem.blocks.forEach((b, k) => {
-    for (let i = 0; i < b.rows; i++) count[b.rowUnit0 + i + 1] += shifted(pairOf(k, i)).length;
-  });
-  for (let unit = 0; unit < problem.nUnits; unit++) count[unit + 1] += count[unit];
-  const start = count;
-  const fill = start.slice(0, problem.nUnits);
-  const groups = new Int32Array(start[problem.nUnits]);
-  const slot = problem.blocks.map((b, k) =>
-    Int32Array.from({ length: b.rows }, (_, i) => {
-      const first = fill[b.rowUnit0 + i];
-      for (const g of shifted(pairOf(k, i))) groups[fill[b.rowUnit0 + i]++] = g;
-      return first;
-    }),
-  );
-  return { start, groups, slot };
 }
 
 /**

@@ -25,8 +25,8 @@ export interface StatisticsSchedule {
   sweep(tol: number): StatisticsRecord;
   /** `F` and the imbalance at the current factors. */
   current(): { F: number; maxLogImbalance: number };
-  /** The current log factors (a copy). */
-  logFactors(): Float64Array;
+  /** The current log factors, copied into `into` (a new array by default). */
+  logFactors(into?: Float64Array): Float64Array;
 }
 
 /**
@@ -52,8 +52,9 @@ export class ParallelSchedule implements StatisticsSchedule {
     return { F: this.stats.F, maxLogImbalance: this.stats.maxLogImbalance() };
   }
 
-  logFactors(): Float64Array {
-    return this.u.slice();
+  logFactors(into = new Float64Array(this.u.length)): Float64Array {
+    into.set(this.u);
+    return into;
   }
 
   sweep(): StatisticsRecord {

@@ -234,12 +234,12 @@ export class CpuEngine implements Engine {
    */
   private linearSweep(tol: number): SweepRecord {
     const schedule = this.linear as StatisticsSchedule;
-    const before = schedule.logFactors();
+    // The factors before the sweep, where the plan (or the parallel step) continues if it fails.
+    schedule.logFactors(this.u);
     try {
       return schedule.sweep(tol);
     } catch (error) {
       if (!(error instanceof StatisticsRangeError)) throw error;
-      this.u.set(before);
       this.linear = schedule instanceof AcceleratedSchedule ? this.tryParallel() : null;
       if (this.linear) return this.linearSweep(tol);
       this.startPlan();
