@@ -1,4 +1,4 @@
-import { absPow, logAdd } from '../math/powers.js';
+import { logAdd, positivePow } from '../math/powers.js';
 import type { Problem } from '../problem/problem.js';
 import type { CoarseRows } from './coarse.js';
 import type { CoarseSpace } from './coarseSpace.js';
@@ -185,7 +185,7 @@ export class BlockStatistics implements StatisticsArrays {
     for (let unit = 0; unit < nUnits; unit++) {
       const value = rho[unit] * alpha[unit];
       // rho^(r - 1): one power per unit gives y and the term rho^r.
-      const power = r === 1 || value === 0 ? 1 : absPow(value, r - 1);
+      const power = r === 1 || value === 0 ? 1 : positivePow(value, r - 1);
       rho[unit] = value;
       term[unit] = value * power;
       y[unit] = value === 0 ? 0 : power * alpha[unit];
@@ -277,7 +277,7 @@ export class BlockStatistics implements StatisticsArrays {
     const { rho, term } = this;
     for (let unit = 0; unit < nUnits; unit++) {
       const value = rho[unit];
-      term[unit] = value > 0 ? absPow(value, r) : 0;
+      term[unit] = value > 0 ? positivePow(value, r) : 0;
     }
     this.sumRows();
   }

@@ -1,4 +1,4 @@
-import { absPow } from '../math/powers.js';
+import { positivePow } from '../math/powers.js';
 
 /**
  * The coarse model of the accelerated schedule: `F` as a function of one shift per group of the
@@ -74,7 +74,7 @@ function coarseObjective(rows: CoarseRows, c: Float64Array, p: number, r: number
     const t0 = rows.start[i];
     const n = rows.start[i + 1] - t0;
     const ratio = rowRatio(rows, i, column, row, grad && hess ? share : null);
-    const w = rows.term[i] * absPow(ratio, r);
+    const w = rows.term[i] * positivePow(ratio, r);
     F += w;
     if (!grad || !hess) continue;
     // d log rho / dc = p e_row - p sum_t pi_t e_group(t); Hessian of log rho = p^2 (diag(pi) - pi pi^T) over groups.

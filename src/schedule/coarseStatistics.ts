@@ -1,4 +1,4 @@
-import { absPow } from '../math/powers.js';
+import { positivePow } from '../math/powers.js';
 import type { Problem } from '../problem/problem.js';
 import type { CoarseRows } from './coarse.js';
 import { rowRatios } from './coarse.js';
@@ -87,7 +87,7 @@ export class CoarseStatistics {
     const ratio = rowRatios(rows, c, p, (this.ratio ??= new Float64Array(nUnits)));
     // y = rho^(r-1) alpha moves by yFactor per row; a column sum by the mean over the rows reading it.
     const yFactor = (this.yFactor ??= new Float64Array(nUnits));
-    for (let unit = 0; unit < nUnits; unit++) yFactor[unit] = (r === 1 ? 1 : absPow(ratio[unit], r - 1)) * groupRise(space.unitGroup[unit]);
+    for (let unit = 0; unit < nUnits; unit++) yFactor[unit] = (r === 1 ? 1 : positivePow(ratio[unit], r - 1)) * groupRise(space.unitGroup[unit]);
     const columnFactor = new Float64Array(space.groupBase[blocks.length]);
     for (const k of this.stats.columnBlocks) {
       for (let g = 0; g < blocks[k].groups; g++) columnFactor[space.groupBase[k] + g] = this.meanRowFactor(k, g, yFactor);
