@@ -13,7 +13,7 @@ export function absPow(x: number, p: number): number {
 
 /**
  * `x^e` for `x >= 0`, fast: exact paths for `e` in {0, 1, 2, 1/2, -1/2, -1} and otherwise
- * `exp(e log x)`, whose relative error (about `|e log x|` units of rounding) is that of the same
+ * `exp(e log x)`, whose relative error (about `2 |e log x|` units of rounding) is that of the same
  * power carried in logarithms; `Math.pow` costs several times as much per call.
  */
 export function positivePow(x: number, e: number): number {
