@@ -103,11 +103,7 @@ export class CpuEngine implements Engine {
   private readonly plan: SweepPlan;
   /** What one sweep of the plan reads, in units of all of `P`. */
   private readonly sweepCost: number;
-  /**
-   * The schedule on linear statistics that runs the sweeps, if any: the accelerated schedule, or
-   * the parallel one while the passes are linear; `null` for the plan in logarithms (the
-   * alternating schedule, the log arithmetic, and after a statistic left the float64 range).
-   */
+  /** The schedule on linear statistics running the sweeps (accelerated; parallel while the passes are linear), or `null`: the plan in logarithms. */
   private linear: StatisticsSchedule | null = null;
   /** The long-step exponent the accelerated schedule is told to use (tests only), if any. */
   private readonly longEta: number | undefined;
@@ -155,8 +151,7 @@ export class CpuEngine implements Engine {
     if (options.schedule === 'accelerated')
       this.linear = this.tryLinear(() => new AcceleratedSchedule(problem, this.logPasses, this.logBias, this.u, this.longEta));
     else if (options.schedule === 'parallel') this.linear = this.tryParallel();
-    this.plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
-    const plan = this.plan;
+    const plan = (this.plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule));
     this.sweepCost = passCost(problem, [...plan.steps.flatMap((step) => [...step.prepare, ...step.refresh]), ...plan.finish]);
     if (!this.linear) this.startPlan();
   }
