@@ -3,8 +3,10 @@ import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import { logBiasMass } from '../../math/statistics.js';
 import type { Problem } from '../../problem/problem.js';
 import { AcceleratedSchedule } from '../../schedule/accelerated.js';
-import type { LogPasses } from '../../schedule/blockStatistics.js';
+import type { LinearPasses, LogPasses } from '../../schedule/blockStatistics.js';
 import { StatisticsRangeError } from '../../schedule/blockStatistics.js';
+import type { StatisticsSchedule } from '../../schedule/parallel.js';
+import { ParallelSchedule } from '../../schedule/parallel.js';
 import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
 import { includesClass, sweepPlan } from '../plan.js';
@@ -70,16 +72,18 @@ function linearKernels(problem: Problem, precision: PowerPrecision, scale: numbe
 }
 
 /**
- * The reference engine, in float64: it executes the schedule's {@link SweepPlan}, or, for the
- * accelerated schedule, the {@link AcceleratedSchedule} (whose steps depend on what each pass
- * finds; it runs on the same log-safe passes, and where its linear per-unit statistics would
- * leave the float64 range the engine continues with the paper's parallel step). Every per-unit quantity (`alpha = a^p`, `rho`, `y`, `In`,
- * `Out`, `F`) is carried as a natural logarithm, so that no exponent or weight range underflows
- * or overflows; the passes over `P` are linear and fast while the range of `P` fits float64
- * (vectors scaled per pass, sums checked) and log-sum-exp otherwise ({@link BlockSums}). `P` is
- * built once; each sweep reads it as the plan says (twice, once for `p = q` in the parallel
- * schedule; the alternating schedule re-reads only the blocks whose columns hold the class just
- * updated).
+ * The reference engine, in float64: it executes the schedule's {@link SweepPlan}, or a schedule on
+ * linear per-unit statistics (`src/schedule/`): the {@link AcceleratedSchedule} (whose steps depend
+ * on what each pass finds), and the {@link ParallelSchedule} while the passes are linear (one
+ * exponential per unit and one logarithm per variable per sweep). Both run on the same log-safe
+ * passes; where their statistics would leave the float64 range the engine continues with the
+ * paper's parallel step on the plan. There every per-unit quantity (`alpha = a^p`, `rho`, `y`,
+ * `In`, `Out`, `F`) is carried as a natural logarithm, so that no exponent or weight range
+ * underflows or overflows; the passes over `P` are linear and fast while the range of `P` fits
+ * float64 (vectors scaled per pass, sums checked) and log-sum-exp otherwise ({@link BlockSums}).
+ * `P` is built once; each sweep reads it as the plan says (twice, once for `p = q` in the
+ * parallel schedule; the alternating schedule re-reads only the blocks whose columns hold the
+ * class just updated).
  */
 export class CpuEngine implements Engine {
   readonly backend = 'cpu' as const;
@@ -103,22 +107,28 @@ export class CpuEngine implements Engine {
   /** Per unit: `r log rho`, the terms of `log F`. */
   private readonly lrF: Float64Array;
   private lF = -Infinity;
-  /** The plan executed (the parallel plan under the accelerated schedule: its fallback). */
-  private readonly plan: SweepPlan;
-  /** The plan's start, evaluation and sweep as executed here (a row pass and the column pass after it chained, see `chain.ts`). */
+  /** The plan's start, evaluation and sweep executed (the parallel plan under the accelerated schedule: its fallback); the plan's start, evaluation and sweep as executed here (a row pass and the column pass after it chained, see `chain.ts`). */
   private readonly actions: { readonly start: CpuAction[]; readonly evaluate: CpuAction[]; readonly sweep: CpuAction[] };
   /** What one sweep of the plan reads, in units of all of `P`. */
   private readonly sweepCost: number;
-  /** The executor of the accelerated schedule (`null` for the planned schedules, and after its fallback). */
-  private accelerated: AcceleratedSchedule | null = null;
+  /** The schedule on linear statistics running the sweeps (accelerated; parallel while the passes are linear), or `null`: the plan in logarithms. */
+  private linear: StatisticsSchedule | null = null;
   /** The long-step exponent the accelerated schedule is told to use (tests only), if any. */
   private readonly longEta: number | undefined;
-  /** The engine's passes in logarithms, for the accelerated schedule. */
+  /** The engine's passes for the schedules on linear statistics (in logarithms, and linear while the arithmetic is). */
   private logPasses: LogPasses = {
     rows: (k, lx, lS) => this.pass(() => this.sums.rows(k, lx, lS)),
     columns: (k, ly, lC) => this.pass(() => this.sums.columns(k, ly, lC)),
     fused: (k, lx, ly, lS, lC) => this.pass(() => this.sums.fused(k, lx, ly, lS, lC)),
     rowsColumns: (k, lx, la, logBias, lS, lC) => this.pass(() => this.sums.rowsColumns(k, lx, la, logBias, lS, lC)),
+    linear: () => (this.sums instanceof LinearBlockSums ? this.linearPasses : null),
+  };
+  /** The engine's linear passes (while its arithmetic is linear): a pass that loses precision returns `false`, and the log passes take over. */
+  private readonly linearPasses: LinearPasses = {
+    rows: (k, x, S) => this.sums instanceof LinearBlockSums && this.sums.linearRows(k, x, S),
+    columns: (k, y, C) => this.sums instanceof LinearBlockSums && this.sums.linearColumns(k, y, C),
+    fused: (k, x, y, S, C) => this.sums instanceof LinearBlockSums && this.sums.linearFused(k, x, y, S, C),
+    rowsColumns: (k, x, la, bias, S, C) => this.sums instanceof LinearBlockSums && this.sums.linearRowsColumns(k, x, la, bias, S, C),
   };
 
   constructor(
@@ -150,22 +160,28 @@ export class CpuEngine implements Engine {
     this.longEta = options.longEta;
     const chain = options.chainPasses !== false;
     if (!chain) this.logPasses = { ...this.logPasses, rowsColumns: undefined };
-    if (options.schedule === 'accelerated') this.accelerated = this.tryAccelerated();
-    this.plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
-    const plan = this.plan;
+    if (options.schedule === 'accelerated')
+      this.linear = this.tryLinear(() => new AcceleratedSchedule(problem, this.logPasses, this.logBias, this.u, this.longEta));
+    else if (options.schedule === 'parallel') this.linear = this.tryParallel();
+    const plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
     this.actions = {
       start: passActions(problem, plan.start, chain),
       evaluate: passActions(problem, plan.evaluate, chain),
       sweep: sweepActions(problem, plan, chain),
     };
     this.sweepCost = actionCost(problem, this.actions.sweep);
-    if (!this.accelerated) this.startPlan();
+    if (!this.linear) this.startPlan();
   }
 
-  /** The accelerated schedule from the current factors, or `null` when its statistics do not fit the linear float64 range. */
-  private tryAccelerated(): AcceleratedSchedule | null {
+  /** The parallel schedule on linear statistics from the current factors while the passes are linear, else `null`. */
+  private tryParallel(): StatisticsSchedule | null {
+    return this.sums.kind === 'linear' ? this.tryLinear(() => new ParallelSchedule(this.problem, this.logPasses, this.logBias, this.u)) : null;
+  }
+
+  /** A schedule on linear statistics from the current factors, or `null` when they do not fit the linear float64 range. */
+  private tryLinear(create: () => StatisticsSchedule): StatisticsSchedule | null {
     try {
-      return new AcceleratedSchedule(this.problem, this.logPasses, this.logBias, this.u, this.longEta);
+      return create();
     } catch (error) {
       if (error instanceof StatisticsRangeError) return null;
       throw error;
@@ -204,7 +220,7 @@ export class CpuEngine implements Engine {
   }
 
   async evaluate(): Promise<Evaluation> {
-    if (this.accelerated) return this.accelerated.current();
+    if (this.linear) return this.linear.current();
     this.execute(this.actions.evaluate);
     return { F: this.objective(), maxLogImbalance: this.maxLogImbalance() };
   }
@@ -212,7 +228,7 @@ export class CpuEngine implements Engine {
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
-      const record = this.accelerated ? this.acceleratedSweep(tol) : this.plannedSweep();
+      const record = this.linear ? this.linearSweep(tol) : this.plannedSweep();
       records.push(record);
       if (record.maxLogImbalance <= tol) break;
     }
@@ -220,19 +236,24 @@ export class CpuEngine implements Engine {
   }
 
   async logFactors(): Promise<Float64Array> {
-    return this.accelerated ? this.accelerated.logFactors() : this.u.slice();
+    return this.linear ? this.linear.logFactors() : this.u.slice();
   }
 
-  /** One accelerated sweep; where its statistics leave the float64 range, the paper's parallel step from the factors before it, for the rest of the run. */
-  private acceleratedSweep(tol: number): SweepRecord {
-    const accelerated = this.accelerated as AcceleratedSchedule;
-    const before = accelerated.logFactors();
+  /**
+   * One sweep on linear statistics; where they leave the float64 range, the paper's parallel step
+   * from the factors before it for the rest of the run: on linear statistics after the
+   * accelerated schedule if they fit there, else the plan in logarithms.
+   */
+  private linearSweep(tol: number): SweepRecord {
+    const schedule = this.linear as StatisticsSchedule;
+    // The factors before the sweep, where the plan (or the parallel step) continues if it fails.
+    schedule.logFactors(this.u);
     try {
-      return accelerated.sweep(tol);
+      return schedule.sweep(tol);
     } catch (error) {
       if (!(error instanceof StatisticsRangeError)) throw error;
-      this.accelerated = null;
-      this.u.set(before);
+      this.linear = schedule instanceof AcceleratedSchedule ? this.tryParallel() : null;
+      if (this.linear) return this.linearSweep(tol);
       this.startPlan();
       return this.plannedSweep();
     }
