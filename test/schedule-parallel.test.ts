@@ -5,6 +5,7 @@
  * from the factors before a sweep whose statistics leave the float64 range.
  */
 import { describe, expect, it, vi } from 'vitest';
+import { LinearBlockSums } from '../src/engines/cpu/blockSums.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { StatisticsRangeError } from '../src/schedule/blockStatistics.js';
@@ -43,6 +44,38 @@ describe('the parallel schedule on linear statistics', () => {
       }
     } finally {
       sweep.mockRestore();
+    }
+  });
+
+  it('p != q on the linear route: a block that alone writes its rows reads P once (linearRowsColumns, no log pass), the same sweeps as two reads, fewer reads counted', async () => {
+    const chained = vi.spyOn(LinearBlockSums.prototype, 'linearRowsColumns');
+    const logChained = vi.spyOn(LinearBlockSums.prototype, 'rowsColumns');
+    const logRows = vi.spyOn(LinearBlockSums.prototype, 'rows');
+    try {
+      for (const name of ['mlp', 'cnn']) {
+        for (const [p, q] of [
+          [1, 2],
+          [3, 1.5],
+        ]) {
+          const where = `${name} p=${p} q=${q}`;
+          const problem = compileProblem(NETS[name](2), { p, q, includeBiases: true });
+          const once = new CpuEngine(problem, { schedule: 'parallel', kernels: 'js' });
+          const twice = new CpuEngine(problem, { schedule: 'parallel', kernels: 'js', chainPasses: false });
+          for (const spy of [chained, logChained, logRows]) spy.mockClear();
+          const a = await once.sweeps(20, 0);
+          expect(chained, where).toHaveBeenCalled();
+          chained.mock.results.forEach((result) => expect(result.value, where).toBe(true));
+          expect(logChained, where).not.toHaveBeenCalled();
+          expect(logRows, where).not.toHaveBeenCalled();
+          const b = await twice.sweeps(20, 0);
+          a.forEach((record, s) => {
+            expect(relative(record.F, b[s].F), `${where} sweep ${s}`).toBeLessThan(1e-12);
+            expect(record.passes, `${where} sweep ${s}`).toBeLessThan(b[s].passes);
+          });
+        }
+      }
+    } finally {
+      for (const spy of [chained, logChained, logRows]) spy.mockRestore();
     }
   });
 
