@@ -3,73 +3,24 @@ import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import { logBiasMass } from '../../math/statistics.js';
 import type { Problem } from '../../problem/problem.js';
 import { AcceleratedSchedule } from '../../schedule/accelerated.js';
-import type { LinearPasses, LogPasses } from '../../schedule/blockStatistics.js';
+import type { LogPasses } from '../../schedule/blockStatistics.js';
 import { StatisticsRangeError } from '../../schedule/blockStatistics.js';
 import type { StatisticsSchedule } from '../../schedule/parallel.js';
 import { ParallelSchedule } from '../../schedule/parallel.js';
-import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
+import type { Engine, Evaluation, SweepRecord } from '../engine.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
 import { includesClass, sweepPlan } from '../plan.js';
 import type { BlockSums } from './blockSums.js';
 import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
 import type { CpuAction } from './chain.js';
 import { actionCost, passActions, sweepActions } from './chain.js';
-import type { PassSums, PowerKernels, PowerPrecision } from './kernels.js';
-import { JsKernels } from './kernels.js';
-import type { ThreadPool } from './threads/pool.js';
+import type { CpuEngineOptions } from './cpuEngineOptions.js';
+import { linearKernels } from './cpuEngineOptions.js';
+import type { PassSums, PowerPrecision } from './kernels.js';
+import { statisticsPasses } from './statisticsPasses.js';
 import { ThreadedKernels } from './threads/threadedKernels.js';
-import { sharedKernels, WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
 
-/** How the CPU engine is set up. */
-export interface CpuEngineOptions extends EngineOptions {
-  /**
-   * `auto` (default): linear `P` when its range fits, moving to logarithms if a sum would lose
-   * precision; `log`: logarithms from the start (the reference the tests compare).
-   */
-  arithmetic?: 'auto' | 'log';
-  /**
-   * The element type of a linear `P` (default `float64`, the reference). `float32` halves memory
-   * and traffic; every sum is still float64. Falls back to float64 when the range of `P` does
-   * not fit float32.
-   */
-  precision?: PowerPrecision;
-  /** `auto` (default): WebAssembly SIMD where available, else JS; or force one. */
-  kernels?: 'auto' | 'js' | 'wasm';
-  /**
-   * How the passes over a float32 `P` add on the WebAssembly kernels (default `float64`; see
-   * {@link PassSums}): `blocked32` is about twice as fast and adds a relative error of ~1e-7 to
-   * the sums. The JS kernels and float64 `P` always add in float64.
-   */
-  sums?: PassSums;
-  /**
-   * Worker threads to split the passes over `P` by rows (the WebAssembly SIMD kernels on a
-   * shared memory): the pool stays its owner's, who closes it; the engine only loads and unloads
-   * it. Without one, or on the JS or log passes, the passes run on the calling thread.
-   */
-  pool?: ThreadPool | null;
-  /** Entries of `P` per chunk of a pass below which a block is not split (tests lower it). */
-  minEntriesPerChunk?: number;
-  /** The accelerated schedule's long-step exponent instead of its own (tests only: a step far too long must fall back). */
-  longEta?: number;
-  /**
-   * Whether a row pass and the column pass after it read a block once where they can (default
-   * `true`: the row-then-column passes, see `chain.ts`); `false`: a read each, the reference the
-   * tests compare with.
-   */
-  chainPasses?: boolean;
-}
-
-/** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory (on the pool's threads when given), else JS. */
-function linearKernels(problem: Problem, precision: PowerPrecision, scale: number, options: CpuEngineOptions): PowerKernels {
-  const { kernels: choice, pool } = options;
-  const wasm = choice !== 'js' && wasmKernelsAvailable() && Number.isFinite(wasmBytes(problem, precision));
-  if (choice === 'wasm' && !wasm) throw new Error('the WebAssembly SIMD kernels are not available here');
-  const shared = wasm && pool ? sharedKernels() : null;
-  if (shared && pool && Number.isFinite(wasmBytes(problem, precision, pool.size - 1))) {
-    return new ThreadedKernels(problem, precision, scale, options.sums, shared, pool, options.minEntriesPerChunk);
-  }
-  return wasm ? new WasmKernels(problem, precision, scale, options.sums) : new JsKernels(problem, precision, scale);
-}
+export type { CpuEngineOptions } from './cpuEngineOptions.js';
 
 /**
  * The reference engine, in float64: it executes the schedule's {@link SweepPlan}, or a schedule on
@@ -115,22 +66,8 @@ export class CpuEngine implements Engine {
   private linear: StatisticsSchedule | null = null;
   /** The long-step exponent the accelerated schedule is told to use (tests only), if any. */
   private readonly longEta: number | undefined;
-  /** The engine's passes for the schedules on linear statistics (in logarithms, and linear while the arithmetic is). */
-  private logPasses: LogPasses = {
-    rows: (k, lx, lS) => this.pass(() => this.sums.rows(k, lx, lS)),
-    columns: (k, ly, lC) => this.pass(() => this.sums.columns(k, ly, lC)),
-    fused: (k, lx, ly, lS, lC) => this.pass(() => this.sums.fused(k, lx, ly, lS, lC)),
-    rowsColumns: (k, lx, la, logBias, lS, lC) => this.pass(() => this.sums.rowsColumns(k, lx, la, logBias, lS, lC)),
-    linear: () => (this.sums instanceof LinearBlockSums ? this.linearPasses : null),
-  };
-  /** The engine's linear passes (while its arithmetic is linear): a pass that loses precision returns `false`, and the log passes take over. */
-  private readonly linearPasses: LinearPasses = {
-    rows: (k, x, S) => this.sums instanceof LinearBlockSums && this.sums.linearRows(k, x, S),
-    columns: (k, y, C) => this.sums instanceof LinearBlockSums && this.sums.linearColumns(k, y, C),
-    fused: (k, x, y, S, C) => this.sums instanceof LinearBlockSums && this.sums.linearFused(k, x, y, S, C),
-    rowsColumns: (k, x, la, bias, S, C) => this.sums instanceof LinearBlockSums && this.sums.linearRowsColumns(k, x, la, bias, S, C),
-  };
-
+  /** The engine's passes for the schedules on linear statistics (`statisticsPasses.ts`). */
+  private readonly logPasses: LogPasses;
   constructor(
     private readonly problem: Problem,
     options: CpuEngineOptions,
@@ -159,7 +96,11 @@ export class CpuEngine implements Engine {
     this.lOut = new Float64Array(nVars);
     this.longEta = options.longEta;
     const chain = options.chainPasses !== false;
-    if (!chain) this.logPasses = { ...this.logPasses, rowsColumns: undefined };
+    this.logPasses = statisticsPasses(
+      () => this.sums,
+      (run) => this.pass(run),
+      chain,
+    );
     if (options.schedule === 'accelerated')
       this.linear = this.tryLinear(() => new AcceleratedSchedule(problem, this.logPasses, this.logBias, this.u, this.longEta));
     else if (options.schedule === 'parallel') this.linear = this.tryParallel();
