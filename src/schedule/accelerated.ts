@@ -49,6 +49,10 @@ export class AcceleratedSchedule {
   private longEta: number;
   private readonly shortLongEta: number;
   private readonly groupOfVar: Int32Array;
+  /** Scratch of a sweep: the factors at its start, its long step, the points it may return to. */
+  private readonly start: Float64Array;
+  private readonly long: Float64Array;
+  private readonly bases: [Snapshot, Snapshot];
 
   /**
    * `sums` runs the passes over `P` (the CPU engine's log-safe block sums) and `logBias` is the
@@ -78,6 +82,11 @@ export class AcceleratedSchedule {
       const v = problem.unitVar[unit];
       if (v >= 0) this.groupOfVar[v] = this.space.unitGroup[unit];
     }
+    const n = problem.nVars;
+    this.start = new Float64Array(n);
+    this.long = new Float64Array(n);
+    const point = (): Snapshot => ({ u: new Float64Array(n), In: new Float64Array(n), Out: new Float64Array(n), F: 0 });
+    this.bases = [point(), point()];
     this.stats.evaluate(this.u);
   }
 
@@ -86,9 +95,10 @@ export class AcceleratedSchedule {
     return { F: this.stats.F, maxLogImbalance: this.stats.maxLogImbalance() };
   }
 
-  /** The current log factors (a copy). */
-  logFactors(): Float64Array {
-    return this.u.slice();
+  /** The current log factors, copied into `into` (a new array by default). */
+  logFactors(into = new Float64Array(this.u.length)): Float64Array {
+    into.set(this.u);
+    return into;
   }
 
   /** `In` and `Out` per variable at the current factors (copies, relative to the engine's scale). */
@@ -103,38 +113,50 @@ export class AcceleratedSchedule {
 
   /** One sweep (see the class comment); returns early, with no pass, when the coarse shift alone meets `tol`. */
   sweep(tol: number): AcceleratedRecord {
-    const { stats, u } = this;
+    const { stats, u, start, long } = this;
     const before = stats.passes;
-    let base = this.snapshot();
-    const start = u.slice();
+    start.set(u);
+    let base = this.snapshot(this.bases[0]);
     const rows = stats.coarseRows(this.space, this.layout);
     const c = solveCoarse(rows, this.space.nGroups, this.problem.p, this.problem.r);
     if (c.some((x) => x !== 0)) {
       for (let v = 0; v < u.length; v++) if (this.groupOfVar[v] >= 0) u[v] += c[this.groupOfVar[v]];
       stats.shift(this.space, rows, c);
       if (this.space.exact) {
-        base = this.snapshot();
+        base = this.snapshot(this.bases[1]);
         const imbalance = stats.maxLogImbalance();
         if (imbalance <= tol) return { F: stats.F, maxLogImbalance: imbalance, maxStep: largestChange(start, u), passes: 0 };
       }
     }
-    const long = step(u, stats.In, stats.Out, this.longEta);
+    step(u, stats.In, stats.Out, this.longEta, long);
     stats.evaluate(long);
     if (stats.F <= base.F - SUFFICIENT * predictedDecrease(this.problem.q, base, long)) u.set(long);
     else {
       // From now on the shorter long step: a net where 1/(p+q) overshoots once (rows with few
       // columns, ties) tends to make it overshoot again.
       this.longEta = this.shortLongEta;
-      const safe = step(base.u, base.In, base.Out, this.safeEta);
-      stats.evaluate(safe);
-      u.set(safe);
+      step(base.u, base.In, base.Out, this.safeEta, u);
+      stats.evaluate(u);
     }
     return { F: stats.F, maxLogImbalance: stats.maxLogImbalance(), maxStep: largestChange(start, u), passes: stats.passes - before };
   }
 
-  private snapshot(): { u: Float64Array; In: Float64Array; Out: Float64Array; F: number } {
-    return { u: this.u.slice(), In: this.stats.In.slice(), Out: this.stats.Out.slice(), F: this.stats.F };
+  /** The factors and statistics now, copied into `into`. */
+  private snapshot(into: Snapshot): Snapshot {
+    into.u.set(this.u);
+    into.In.set(this.stats.In);
+    into.Out.set(this.stats.Out);
+    into.F = this.stats.F;
+    return into;
   }
+}
+
+/** A point of a sweep: its log factors, `In`, `Out` and `F`. */
+interface Snapshot {
+  readonly u: Float64Array;
+  readonly In: Float64Array;
+  readonly Out: Float64Array;
+  F: number;
 }
 
 /** The exponents of the accelerated schedule's steps on a problem (both engines take them from here). */
@@ -191,14 +213,12 @@ function hasTies(problem: Problem): boolean {
   return false;
 }
 
-/** `u + eta * log(Out/In)` per variable; a variable whose ratio is not finite (underflow) stays. */
-function step(u: Float64Array, In: Float64Array, Out: Float64Array, eta: number): Float64Array {
-  const next = u.slice();
+/** `next = u + eta * log(Out/In)` per variable; a variable whose ratio is not finite (underflow) stays. */
+function step(u: Float64Array, In: Float64Array, Out: Float64Array, eta: number, next: Float64Array): void {
   for (let v = 0; v < u.length; v++) {
     const d = eta * Math.log(Out[v] / In[v]);
-    if (Number.isFinite(d)) next[v] += d;
+    next[v] = Number.isFinite(d) ? u[v] + d : u[v];
   }
-  return next;
 }
 
 function largestChange(a: Float64Array, b: Float64Array): number {

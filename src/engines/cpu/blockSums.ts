@@ -105,6 +105,26 @@ function scaledExp(l: Float64Array, start: number, end: number, out: Float64Arra
 }
 
 /**
+ * Fill `out[c]` for `c` in `[start, end)` with `v[c] * 2^-e`, `2^e` the power of two at or above
+ * the largest `v[c]` there (so the largest is in (1/2, 1], as {@link scaledExp} leaves it, and the
+ * scaling is exact); returns `2^e`, the factor that takes the pass's sums back (0 when every
+ * `v[c]` is 0). `v` holds finite non-negative values.
+ */
+function scaledCopy(v: Float64Array, start: number, end: number, out: Float64Array): number {
+  let m = 0;
+  for (let c = start; c < end; c++) if (v[c] > m) m = v[c];
+  if (m === 0) {
+    out.fill(0, start, end);
+    return 0;
+  }
+  let scale = 2 ** Math.ceil(Math.log2(m));
+  if (m > scale) scale *= 2;
+  const inverse = 1 / scale;
+  for (let c = start; c < end; c++) out[c] = v[c] * inverse;
+  return scale;
+}
+
+/**
  * `P` built once (float32 or float64, JS or WebAssembly SIMD kernels); each pass scales its
  * vector to a largest entry of 1, sums in float64 and checks its sums.
  */
@@ -176,6 +196,67 @@ export class LinearBlockSums implements BlockSums {
     return rowsThenColumns(this, this.problem, k, { lx, la, logBias, lS, lC, ly: this.weights });
   }
 
+  /**
+   * The sums of a pass without logarithms: `S[i] = sum_j P[i,j] x[col j]` for block `k`'s rows,
+   * from `x` per global unit (finite, non-negative): the vector is scaled by a power of two for the
+   * kernels and the sums scaled back (exact), with the checks of {@link rows}; `false` when a sum
+   * lost precision (the log passes then decide: they move the engine to logarithms).
+   */
+  linearRows(k: number, x: Float64Array, S: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const sx = scaledCopy(x, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.kernels.x);
+    this.kernels.rowPass(k);
+    return this.linearRowSums(k, sx, S) || this.again(() => this.linearRows(k, x, S));
+  }
+
+  /** `C[col c] = sum_i y[row i] P[i,c]` over block `k`'s columns, indexed by global unit (see {@link linearRows}). */
+  linearColumns(k: number, y: Float64Array, C: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const sy = scaledCopy(y, b.rowUnit0, b.rowUnit0 + b.rows, this.kernels.y);
+    this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
+    this.kernels.columnPass(k);
+    return this.linearColumnSums(k, sy, C) || this.again(() => this.linearColumns(k, y, C));
+  }
+
+  /** Both (one read of `P`). */
+  linearFused(k: number, x: Float64Array, y: Float64Array, S: Float64Array, C: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const sx = scaledCopy(x, b.colUnit0, b.colUnit0 + b.cols * b.groups, this.kernels.x);
+    const sy = scaledCopy(y, b.rowUnit0, b.rowUnit0 + b.rows, this.kernels.y);
+    this.kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
+    this.kernels.fusedPass(k);
+    return (this.linearRowSums(k, sx, S) && this.linearColumnSums(k, sy, C)) || this.again(() => this.linearFused(k, x, y, S, C));
+  }
+
+  /**
+   * {@link rowsColumns} without logarithms (one read of `P`): `x` scaled as for
+   * {@link linearRows} (by `sx`), per row `A = exp(r log alpha + (r - 1) log sx - shift)`
+   * (`shift` the largest exponent, so `A <= 1`) and `B = bias / sx`, so that the kernel's
+   * `A (S + B)^(r - 1)` is `y = alpha^r (bias + S)^(r - 1)` over `exp(shift)`; `false` where the
+   * weights or the sums leave what the checks accept (the log passes then decide).
+   */
+  linearRowsColumns(k: number, x: Float64Array, la: Float64Array, bias: Float64Array, S: Float64Array, C: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const { kernels } = this;
+    const { r } = this.problem;
+    const sx = scaledCopy(x, b.colUnit0, b.colUnit0 + b.cols * b.groups, kernels.x);
+    if (!(sx > 0)) return false;
+    const lsx = (r - 1) * Math.log(sx);
+    const w = kernels.w;
+    let shift = -Infinity;
+    for (let u = b.rowUnit0; u < b.rowUnit0 + b.rows; u++) shift = Math.max(shift, r * la[u] + lsx);
+    const scale = Math.exp(shift);
+    if (!(scale > 0 && scale < Infinity)) return false;
+    for (let u = b.rowUnit0; u < b.rowUnit0 + b.rows; u++) {
+      w[2 * u] = Math.exp(r * la[u] + lsx - shift);
+      w[2 * u + 1] = bias[u] / sx;
+      if (!(w[2 * u + 1] < Infinity)) return false;
+    }
+    kernels.C.fill(0, b.colUnit0, b.colUnit0 + b.cols * b.groups);
+    kernels.rowColumnPass(k);
+    return this.linearRowSums(k, sx, S) && this.linearColumnSums(k, scale, C);
+  }
+
   dispose(): void {
     this.kernels.dispose();
   }
@@ -199,7 +280,7 @@ export class LinearBlockSums implements BlockSums {
     const tiny = Math.max(TINY_SUM, this.kernels.smallestSum(k, 'rows'));
     for (let i = 0; i < lS.length; i++) {
       const v = S[i];
-      if (!(v >= tiny) && (v !== 0 || this.hasMass(k, i))) return false;
+      if (!(v >= tiny) && !this.sumHolds(k, i, v, tiny, true)) return false;
       lS[i] = v > 0 ? m + Math.log(v) : -Infinity;
     }
     return true;
@@ -211,8 +292,39 @@ export class LinearBlockSums implements BlockSums {
     const tiny = Math.max(TINY_SUM, this.kernels.smallestSum(k, 'columns'));
     for (let c = 0; c < lC.length; c++) {
       const v = C[b.colUnit0 + c];
-      if (v === Infinity || (!(v >= tiny) && (v !== 0 || (m > -Infinity && this.hasMass(k, b.rows + c))))) return false;
+      if (v === Infinity || (!(v >= tiny) && !this.sumHolds(k, b.rows + c, v, tiny, m > -Infinity))) return false;
       lC[c] = v > 0 ? m + Math.log(v) : -Infinity;
+    }
+    return true;
+  }
+
+  /**
+   * Whether the kernels' sum `v` of row `e` (or column `e - rows`) of block `k` holds to their
+   * precision: at least `tiny`, or zero where `P` is zero (or the vector is: `vector` false).
+   */
+  private sumHolds(k: number, e: number, v: number, tiny: number, vector: boolean): boolean {
+    return v >= tiny || (v === 0 && !(vector && this.hasMass(k, e)));
+  }
+
+  private linearRowSums(k: number, scale: number, S: Float64Array): boolean {
+    const sums = this.kernels.S;
+    const tiny = Math.max(TINY_SUM, this.kernels.smallestSum(k, 'rows'));
+    for (let i = 0; i < S.length; i++) {
+      const v = sums[i];
+      if (!(v >= tiny) && !this.sumHolds(k, i, v, tiny, true)) return false;
+      S[i] = v * scale;
+    }
+    return true;
+  }
+
+  private linearColumnSums(k: number, scale: number, C: Float64Array): boolean {
+    const b = this.problem.blocks[k];
+    const sums = this.kernels.C;
+    const tiny = Math.max(TINY_SUM, this.kernels.smallestSum(k, 'columns'));
+    for (let unit = b.colUnit0; unit < b.colUnit0 + b.cols * b.groups; unit++) {
+      const v = sums[unit];
+      if (v === Infinity || (!(v >= tiny) && !this.sumHolds(k, b.rows + unit - b.colUnit0, v, tiny, scale > 0))) return false;
+      C[unit] = v * scale;
     }
     return true;
   }

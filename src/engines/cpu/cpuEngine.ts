@@ -5,81 +5,36 @@ import type { Problem } from '../../problem/problem.js';
 import { AcceleratedSchedule } from '../../schedule/accelerated.js';
 import type { LogPasses } from '../../schedule/blockStatistics.js';
 import { StatisticsRangeError } from '../../schedule/blockStatistics.js';
-import type { Engine, EngineOptions, Evaluation, SweepRecord } from '../engine.js';
+import type { StatisticsSchedule } from '../../schedule/parallel.js';
+import { ParallelSchedule } from '../../schedule/parallel.js';
+import type { Engine, Evaluation, SweepRecord } from '../engine.js';
 import type { Pass, Step, SweepPlan } from '../plan.js';
 import { includesClass, sweepPlan } from '../plan.js';
 import type { BlockSums } from './blockSums.js';
 import { fitsLinear, LinearBlockSums, LogBlockSums, weightRange } from './blockSums.js';
 import type { CpuAction } from './chain.js';
 import { actionCost, passActions, sweepActions } from './chain.js';
-import type { PassSums, PowerKernels, PowerPrecision } from './kernels.js';
-import { JsKernels } from './kernels.js';
-import type { ThreadPool } from './threads/pool.js';
+import type { CpuEngineOptions } from './cpuEngineOptions.js';
+import { linearKernels } from './cpuEngineOptions.js';
+import type { PassSums, PowerPrecision } from './kernels.js';
+import { statisticsPasses } from './statisticsPasses.js';
 import { ThreadedKernels } from './threads/threadedKernels.js';
-import { sharedKernels, WasmKernels, wasmBytes, wasmKernelsAvailable } from './wasm/wasmKernels.js';
 
-/** How the CPU engine is set up. */
-export interface CpuEngineOptions extends EngineOptions {
-  /**
-   * `auto` (default): linear `P` when its range fits, moving to logarithms if a sum would lose
-   * precision; `log`: logarithms from the start (the reference the tests compare).
-   */
-  arithmetic?: 'auto' | 'log';
-  /**
-   * The element type of a linear `P` (default `float64`, the reference). `float32` halves memory
-   * and traffic; every sum is still float64. Falls back to float64 when the range of `P` does
-   * not fit float32.
-   */
-  precision?: PowerPrecision;
-  /** `auto` (default): WebAssembly SIMD where available, else JS; or force one. */
-  kernels?: 'auto' | 'js' | 'wasm';
-  /**
-   * How the passes over a float32 `P` add on the WebAssembly kernels (default `float64`; see
-   * {@link PassSums}): `blocked32` is about twice as fast and adds a relative error of ~1e-7 to
-   * the sums. The JS kernels and float64 `P` always add in float64.
-   */
-  sums?: PassSums;
-  /**
-   * Worker threads to split the passes over `P` by rows (the WebAssembly SIMD kernels on a
-   * shared memory): the pool stays its owner's, who closes it; the engine only loads and unloads
-   * it. Without one, or on the JS or log passes, the passes run on the calling thread.
-   */
-  pool?: ThreadPool | null;
-  /** Entries of `P` per chunk of a pass below which a block is not split (tests lower it). */
-  minEntriesPerChunk?: number;
-  /** The accelerated schedule's long-step exponent instead of its own (tests only: a step far too long must fall back). */
-  longEta?: number;
-  /**
-   * Whether a row pass and the column pass after it read a block once where they can (default
-   * `true`: the row-then-column passes, see `chain.ts`); `false`: a read each, the reference the
-   * tests compare with.
-   */
-  chainPasses?: boolean;
-}
-
-/** The kernels for a linear `P`: WebAssembly SIMD when available and `P` fits its memory (on the pool's threads when given), else JS. */
-function linearKernels(problem: Problem, precision: PowerPrecision, scale: number, options: CpuEngineOptions): PowerKernels {
-  const { kernels: choice, pool } = options;
-  const wasm = choice !== 'js' && wasmKernelsAvailable() && Number.isFinite(wasmBytes(problem, precision));
-  if (choice === 'wasm' && !wasm) throw new Error('the WebAssembly SIMD kernels are not available here');
-  const shared = wasm && pool ? sharedKernels() : null;
-  if (shared && pool && Number.isFinite(wasmBytes(problem, precision, pool.size - 1))) {
-    return new ThreadedKernels(problem, precision, scale, options.sums, shared, pool, options.minEntriesPerChunk);
-  }
-  return wasm ? new WasmKernels(problem, precision, scale, options.sums) : new JsKernels(problem, precision, scale);
-}
+export type { CpuEngineOptions } from './cpuEngineOptions.js';
 
 /**
- * The reference engine, in float64: it executes the schedule's {@link SweepPlan}, or, for the
- * accelerated schedule, the {@link AcceleratedSchedule} (whose steps depend on what each pass
- * finds; it runs on the same log-safe passes, and where its linear per-unit statistics would
- * leave the float64 range the engine continues with the paper's parallel step). Every per-unit quantity (`alpha = a^p`, `rho`, `y`, `In`,
- * `Out`, `F`) is carried as a natural logarithm, so that no exponent or weight range underflows
- * or overflows; the passes over `P` are linear and fast while the range of `P` fits float64
- * (vectors scaled per pass, sums checked) and log-sum-exp otherwise ({@link BlockSums}). `P` is
- * built once; each sweep reads it as the plan says (twice, once for `p = q` in the parallel
- * schedule; the alternating schedule re-reads only the blocks whose columns hold the class just
- * updated).
+ * The reference engine, in float64: it executes the schedule's {@link SweepPlan}, or a schedule on
+ * linear per-unit statistics (`src/schedule/`): the {@link AcceleratedSchedule} (whose steps depend
+ * on what each pass finds), and the {@link ParallelSchedule} while the passes are linear (one
+ * exponential per unit and one logarithm per variable per sweep). Both run on the same log-safe
+ * passes; where their statistics would leave the float64 range the engine continues with the
+ * paper's parallel step on the plan. There every per-unit quantity (`alpha = a^p`, `rho`, `y`,
+ * `In`, `Out`, `F`) is carried as a natural logarithm, so that no exponent or weight range
+ * underflows or overflows; the passes over `P` are linear and fast while the range of `P` fits
+ * float64 (vectors scaled per pass, sums checked) and log-sum-exp otherwise ({@link BlockSums}).
+ * `P` is built once; each sweep reads it as the plan says (twice, once for `p = q` in the
+ * parallel schedule; the alternating schedule re-reads only the blocks whose columns hold the
+ * class just updated).
  */
 export class CpuEngine implements Engine {
   readonly backend = 'cpu' as const;
@@ -103,24 +58,16 @@ export class CpuEngine implements Engine {
   /** Per unit: `r log rho`, the terms of `log F`. */
   private readonly lrF: Float64Array;
   private lF = -Infinity;
-  /** The plan executed (the parallel plan under the accelerated schedule: its fallback). */
-  private readonly plan: SweepPlan;
-  /** The plan's start, evaluation and sweep as executed here (a row pass and the column pass after it chained, see `chain.ts`). */
+  /** The plan's start, evaluation and sweep executed (the parallel plan under the accelerated schedule: its fallback); the plan's start, evaluation and sweep as executed here (a row pass and the column pass after it chained, see `chain.ts`). */
   private readonly actions: { readonly start: CpuAction[]; readonly evaluate: CpuAction[]; readonly sweep: CpuAction[] };
   /** What one sweep of the plan reads, in units of all of `P`. */
   private readonly sweepCost: number;
-  /** The executor of the accelerated schedule (`null` for the planned schedules, and after its fallback). */
-  private accelerated: AcceleratedSchedule | null = null;
+  /** The schedule on linear statistics running the sweeps (accelerated; parallel while the passes are linear), or `null`: the plan in logarithms. */
+  private linear: StatisticsSchedule | null = null;
   /** The long-step exponent the accelerated schedule is told to use (tests only), if any. */
   private readonly longEta: number | undefined;
-  /** The engine's passes in logarithms, for the accelerated schedule. */
-  private logPasses: LogPasses = {
-    rows: (k, lx, lS) => this.pass(() => this.sums.rows(k, lx, lS)),
-    columns: (k, ly, lC) => this.pass(() => this.sums.columns(k, ly, lC)),
-    fused: (k, lx, ly, lS, lC) => this.pass(() => this.sums.fused(k, lx, ly, lS, lC)),
-    rowsColumns: (k, lx, la, logBias, lS, lC) => this.pass(() => this.sums.rowsColumns(k, lx, la, logBias, lS, lC)),
-  };
-
+  /** The engine's passes for the schedules on linear statistics (`statisticsPasses.ts`). */
+  private readonly logPasses: LogPasses;
   constructor(
     private readonly problem: Problem,
     options: CpuEngineOptions,
@@ -149,23 +96,33 @@ export class CpuEngine implements Engine {
     this.lOut = new Float64Array(nVars);
     this.longEta = options.longEta;
     const chain = options.chainPasses !== false;
-    if (!chain) this.logPasses = { ...this.logPasses, rowsColumns: undefined };
-    if (options.schedule === 'accelerated') this.accelerated = this.tryAccelerated();
-    this.plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
-    const plan = this.plan;
+    this.logPasses = statisticsPasses(
+      () => this.sums,
+      (run) => this.pass(run),
+      chain,
+    );
+    if (options.schedule === 'accelerated')
+      this.linear = this.tryLinear(() => new AcceleratedSchedule(problem, this.logPasses, this.logBias, this.u, this.longEta));
+    else if (options.schedule === 'parallel') this.linear = this.tryParallel();
+    const plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
     this.actions = {
       start: passActions(problem, plan.start, chain),
       evaluate: passActions(problem, plan.evaluate, chain),
       sweep: sweepActions(problem, plan, chain),
     };
     this.sweepCost = actionCost(problem, this.actions.sweep);
-    if (!this.accelerated) this.startPlan();
+    if (!this.linear) this.startPlan();
   }
 
-  /** The accelerated schedule from the current factors, or `null` when its statistics do not fit the linear float64 range. */
-  private tryAccelerated(): AcceleratedSchedule | null {
+  /** The parallel schedule on linear statistics from the current factors while the passes are linear, else `null`. */
+  private tryParallel(): StatisticsSchedule | null {
+    return this.sums.kind === 'linear' ? this.tryLinear(() => new ParallelSchedule(this.problem, this.logPasses, this.logBias, this.u)) : null;
+  }
+
+  /** A schedule on linear statistics from the current factors, or `null` when they do not fit the linear float64 range. */
+  private tryLinear(create: () => StatisticsSchedule): StatisticsSchedule | null {
     try {
-      return new AcceleratedSchedule(this.problem, this.logPasses, this.logBias, this.u, this.longEta);
+      return create();
     } catch (error) {
       if (error instanceof StatisticsRangeError) return null;
       throw error;
@@ -204,7 +161,7 @@ export class CpuEngine implements Engine {
   }
 
   async evaluate(): Promise<Evaluation> {
-    if (this.accelerated) return this.accelerated.current();
+    if (this.linear) return this.linear.current();
     this.execute(this.actions.evaluate);
     return { F: this.objective(), maxLogImbalance: this.maxLogImbalance() };
   }
@@ -212,7 +169,7 @@ export class CpuEngine implements Engine {
   async sweeps(count: number, tol: number): Promise<SweepRecord[]> {
     const records: SweepRecord[] = [];
     for (let s = 0; s < count; s++) {
-      const record = this.accelerated ? this.acceleratedSweep(tol) : this.plannedSweep();
+      const record = this.linear ? this.linearSweep(tol) : this.plannedSweep();
       records.push(record);
       if (record.maxLogImbalance <= tol) break;
     }
@@ -220,19 +177,24 @@ export class CpuEngine implements Engine {
   }
 
   async logFactors(): Promise<Float64Array> {
-    return this.accelerated ? this.accelerated.logFactors() : this.u.slice();
+    return this.linear ? this.linear.logFactors() : this.u.slice();
   }
 
-  /** One accelerated sweep; where its statistics leave the float64 range, the paper's parallel step from the factors before it, for the rest of the run. */
-  private acceleratedSweep(tol: number): SweepRecord {
-    const accelerated = this.accelerated as AcceleratedSchedule;
-    const before = accelerated.logFactors();
+  /**
+   * One sweep on linear statistics; where they leave the float64 range, the paper's parallel step
+   * from the factors before it for the rest of the run: on linear statistics after the
+   * accelerated schedule if they fit there, else the plan in logarithms.
+   */
+  private linearSweep(tol: number): SweepRecord {
+    const schedule = this.linear as StatisticsSchedule;
+    // The factors before the sweep, where the plan (or the parallel step) continues if it fails.
+    schedule.logFactors(this.u);
     try {
-      return accelerated.sweep(tol);
+      return schedule.sweep(tol);
     } catch (error) {
       if (!(error instanceof StatisticsRangeError)) throw error;
-      this.accelerated = null;
-      this.u.set(before);
+      this.linear = schedule instanceof AcceleratedSchedule ? this.tryParallel() : null;
+      if (this.linear) return this.linearSweep(tol);
       this.startPlan();
       return this.plannedSweep();
     }
