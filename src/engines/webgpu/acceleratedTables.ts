@@ -139,13 +139,15 @@ function splitPairs(problem: Problem, space: CoarseSpace, segments: readonly Seg
  * {@link MAX_COARSE_GROUPS} groups, which the CPU engine does not solve densely either; a row
  * written by more than {@link COARSE_MAX_SLOTS} blocks reading shifted groups; or a solve whose
  * workgroup memory exceeds `workgroupBytes`): the driver then runs the schedule on the CPU engine.
+ * `maxGroups` lifts the bound on the groups for the tests of tables a solve past it would read
+ * (`coarseGather.ts`); no engine passes it.
  */
-export function acceleratedTables(problem: Problem, segments: readonly Segment[], workgroupBytes = 16384): AcceleratedTables {
+export function acceleratedTables(problem: Problem, segments: readonly Segment[], workgroupBytes = 16384, maxGroups = MAX_COARSE_GROUPS): AcceleratedTables {
   const space = coarseSpace(problem);
   const { nUnits, blocks } = problem;
   const { unitSlots, runs } = slotsAndRuns(problem, space);
   const slots = unitSlots.reduce((most, list) => Math.max(most, list.length), 1);
-  if (space.nGroups > MAX_COARSE_GROUPS) {
+  if (space.nGroups > maxGroups) {
     throw new ScheduleNotOnGpuError(
       `the accelerated schedule on WebGPU solves its coarse model densely, for at most ${MAX_COARSE_GROUPS} groups (the CPU engine's dense bound); this network has ${space.nGroups}`,
     );
