@@ -1,57 +1,32 @@
-import { coarseRunWords } from '../../../shaders/coarseSolve.wgsl.js';
-import type { AcceleratedTables } from './acceleratedTables.js';
+import type { CoarseSpace } from '../../schedule/coarseSpace.js';
 
 /**
- * The gathers that replace scatters in a coarse solve by conjugate gradients on the GPU (past
- * `MAX_COARSE_GROUPS` groups; WGSL has no float atomics). The CPU's solve (`coarseCg.ts`) adds
- * per-list accumulators to the groups of the list's parts, each row's own term to its group, and
- * each row's entries to per-list accumulators; on the GPU each target is one invocation that
- * reads its sources through one of these CSR arrays (`n + 1` starts, then the entries):
- *
- * - `groupParts`: per group, the parts `t` (indices into `space.partGroup`) of that group; `partPair[t]` is the pair (list) of part `t`;
- * - `groupRuns`: per group, the runs of rows whose row group it is;
- * - `pairReaders`: per pair, the `(run, slot)` of every run reading it in a slot, as `run * slots + slot`.
- *
- * Every part of a shifted group, every run with a row group and every slot of every run appears
- * exactly once. Not yet read by a kernel: the GPU's accelerated schedule still stops at
- * `MAX_COARSE_GROUPS` groups (bench/README.md, "The accelerated schedule on WebGPU").
+ * The gather that replaces a scatter in the GPU's coarse solve by conjugate gradients
+ * (`shaders/coarseNewtonCg.ts`; WGSL has no float atomics): the CPU (`coarseCg.ts`) adds each
+ * pair's accumulators to the groups of the pair's parts; on the GPU each group is one invocation
+ * that reads its parts through `groupParts`, a CSR array (`nGroups + 1` starts, then the part
+ * indices `t` into `space.partGroup`), and finds each part's pair in `partPair[t]`. Every part of
+ * a shifted group appears exactly once, under its group.
  */
 export interface CoarseGather {
   groupParts: Uint32Array;
   partPair: Uint32Array;
-  groupRuns: Uint32Array;
-  pairReaders: Uint32Array;
 }
 
-/** Lists as one CSR array: `lists.length + 1` starts, then the entries. */
-function csr(lists: number[][]): Uint32Array {
-  const out = new Uint32Array(lists.length + 1 + lists.reduce((n, l) => n + l.length, 0));
-  let at = lists.length + 1;
-  lists.forEach((list, k) => {
-    out[k + 1] = out[k] + list.length;
-    out.set(list, at);
-    at += list.length;
-  });
-  return out;
-}
-
-/** The gathers of {@link CoarseGather} for the tables' coarse space and runs. */
-export function coarseGather(tables: AcceleratedTables): CoarseGather {
-  const { space, solveTable, nRuns, slots, nPairs } = tables;
-  const groupParts: number[][] = Array.from({ length: space.nGroups }, () => []);
+/** The gather of {@link CoarseGather} for a coarse space. */
+export function coarseGather(space: CoarseSpace): CoarseGather {
+  const counts = new Uint32Array(space.nGroups + 1);
+  for (const g of space.partGroup) if (g >= 0) counts[g + 1]++;
+  for (let g = 0; g < space.nGroups; g++) counts[g + 1] += counts[g];
+  const groupParts = new Uint32Array(space.nGroups + 1 + counts[space.nGroups]);
+  groupParts.set(counts);
+  const next = counts.slice(0, space.nGroups);
   const partPair = new Uint32Array(space.partGroup.length);
-  for (let pair = 0; pair < nPairs; pair++)
+  for (let pair = 0; pair + 1 < space.partStart.length; pair++)
     for (let t = space.partStart[pair]; t < space.partStart[pair + 1]; t++) {
       partPair[t] = pair;
-      if (space.partGroup[t] >= 0) groupParts[space.partGroup[t]].push(t);
+      const g = space.partGroup[t];
+      if (g >= 0) groupParts[space.nGroups + 1 + next[g]++] = t;
     }
-  const groupRuns: number[][] = Array.from({ length: space.nGroups }, () => []);
-  const pairReaders: number[][] = Array.from({ length: nPairs }, () => []);
-  const words = coarseRunWords(slots);
-  for (let run = 0; run < nRuns; run++) {
-    const group = solveTable[run * words + 2];
-    if (group > 0) groupRuns[group - 1].push(run);
-    for (let s = 0; s < solveTable[run * words + 3]; s++) pairReaders[solveTable[run * words + 4 + s]].push(run * slots + s);
-  }
-  return { groupParts: csr(groupParts), partPair, groupRuns: csr(groupRuns), pairReaders: csr(pairReaders) };
+  return { groupParts, partPair };
 }
