@@ -40,7 +40,8 @@ function invocations(slots: number): number {
 
 /** Workgroup memory of the solve specialised to `slots` and `groups` (the host checks it against the device's limit). */
 export function coarseSolveWorkgroupBytes(slots: number, groups: number): number {
-  return 4 * (invocations(slots) * sumsPerRun(slots) + 4 * Math.max(groups, 1) + 8);
+  // The control scalars, the flag and the conjugate gradients' scalars: 9 floats, rounded up.
+  return 4 * (invocations(slots) * sumsPerRun(slots) + 4 * Math.max(groups, 1) + 12);
 }
 
 /** The bindings of {@link coarseSolveKernel}, by name (binding k is the k-th). */
