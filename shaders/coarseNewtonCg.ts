@@ -10,9 +10,11 @@
  * gradient's or 200 products, stopping on a curvature that is not positive, as on the CPU; every
  * decision is a flag the workgroup loads uniformly.
  *
- * The storage array `hess` is scratch of `6 G + 2 nPairs` floats: `x`, the residual, `z`, the
- * direction, the product and the inverse diagonal (`G` each), then `X` and `Y` per pair. Needs the
- * kernel's `grad`, `stepv`, `ctl` (`ctl[3]`: the diagonal shift), `red`, `flag`, `c`, the
+ * The storage array `hess` is scratch of `10 G + 2 nPairs` floats: `x`, the residual, `z`, the
+ * direction, the product and the inverse diagonal (`G` each), then `X` and `Y` per pair, then the
+ * kernel's own vectors (`c`, `trial`, `stepv`, `grad`, moved there by the kernel so that the
+ * workgroup memory does not grow with the groups). Needs the kernel's `ctl` (`ctl[3]`: the
+ * diagonal shift), `red`, `flag`, the
  * constants `NT`, `K` (at least `1 + 2 S`), `S`, `RUN_WORDS`, and its `runFactors`, `rowAt`, `reduce`.
  */
 export function coarseNewtonCgWgsl(S: number, K: number): string {
@@ -37,6 +39,8 @@ fn vQ() -> u32 { return 4u * params.nGroups; }
 fn vInv() -> u32 { return 5u * params.nGroups; }
 fn vPairX() -> u32 { return 6u * params.nGroups; }
 fn vPairY() -> u32 { return 6u * params.nGroups + params.nPairs; }
+/** Where the kernel's k-th per-group vector (the shift, the trial point, the step, the gradient) is. */
+fn vectorStart(k: u32) -> u32 { return (6u + k) * params.nGroups + 2u * params.nPairs; }
 
 /** exp(-p c_h) f_t of part t (0 for an unshifted part), and its group + 1. */
 fn partShare(t: u32) -> vec2f {

@@ -38,10 +38,30 @@ function invocations(slots: number): number {
   return K <= 16 ? 128 : K <= 32 ? 64 : 32;
 }
 
-/** Workgroup memory of the solve specialised to `slots` and `groups` (the host checks it against the device's limit). */
-export function coarseSolveWorkgroupBytes(slots: number, groups: number): number {
+/**
+ * Workgroup memory of the solve specialised to `slots` and `groups` (the host checks it against
+ * the device's limit): the dense solve keeps four vectors per group there, the solve by conjugate
+ * gradients (`newtonCg`) keeps them in storage, so its bound does not depend on the groups.
+ */
+export function coarseSolveWorkgroupBytes(slots: number, groups: number, newtonCg = false): number {
   // The control scalars, the flag and the conjugate gradients' scalars: 9 floats, rounded up.
-  return 4 * (invocations(slots) * sumsPerRun(slots) + 4 * Math.max(groups, 1) + 12);
+  return 4 * (invocations(slots) * sumsPerRun(slots) + (newtonCg ? 0 : 4 * Math.max(groups, 1)) + 12);
+}
+
+/** The per-group vectors of the solve: in workgroup memory for the dense solve, in the storage scratch with conjugate gradients. */
+const GROUP_VECTORS = ['c', 'trial', 'stepv', 'grad'] as const;
+
+/**
+ * The solve's code with its per-group vectors read and written in the storage scratch `hess`
+ * after the conjugate gradients' own (`vectorStart` of `coarseNewtonCg.ts`), and every workgroup
+ * barrier a storage barrier too (except inside `sync` itself).
+ */
+function vectorsInStorage(code: string): string {
+  let out = code;
+  GROUP_VECTORS.forEach((name, k) => {
+    out = out.replace(new RegExp(`\\b${name}\\[`, 'g'), `hess[vectorStart(${k}u) + `);
+  });
+  return out.replace(/(?<!storageBarrier\(\);\n {2})workgroupBarrier\(\);/g, 'sync();');
 }
 
 /** The bindings of {@link coarseSolveKernel}, by name (binding k is the k-th). */
@@ -98,10 +118,7 @@ const RUN_WORDS: u32 = ${coarseRunWords(S)}u;
 const LOG_NONE: f32 = -3.0e38;
 ${bindingsWgsl(CoarseSolveBindings)}
 var<workgroup> red: array<f32, ${NT * K}>;
-var<workgroup> c: array<f32, ${G}>;
-var<workgroup> trial: array<f32, ${G}>;
-var<workgroup> stepv: array<f32, ${G}>;
-var<workgroup> grad: array<f32, ${G}>;
+${cg ? '' : GROUP_VECTORS.map((name) => `var<workgroup> ${name}: array<f32, ${G}>;`).join('\n')}
 /** [0] F at c, [1] the Newton decrement, [2] the value at the trial point, [3] the regularisation. */
 var<workgroup> ctl: array<f32, 4>;
 var<workgroup> flag: u32;
@@ -262,7 +279,7 @@ fn rowFactors(lid: u32) {
   }
 }
 `;
-  return { name: cg ? 'coarseSolveCg' : 'coarseSolve', code, bindings: CoarseSolveBindings };
+  return { name: cg ? 'coarseSolveCg' : 'coarseSolve', code: cg ? vectorsInStorage(code) : code, bindings: CoarseSolveBindings };
 }
 
 /** The dense solve's gradient and Hessian (F, `grad`, `hess` as a `G x G` matrix) and its Cholesky step. */

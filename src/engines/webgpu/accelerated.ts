@@ -238,7 +238,7 @@ function coarseBuffers(ctx: AcceleratedContext) {
     ),
     coarseRows: res.buffer('coarse rows', ctx.problem.nUnits * coarseRowFloats(tables.slots) * 4, STORAGE),
     hessian: tables.newtonCg
-      ? res.buffer('coarse conjugate-gradient vectors and pair accumulators', (6 * groups + 2 * tables.nPairs) * 4, STORAGE)
+      ? res.buffer('coarse conjugate-gradient vectors and pair accumulators', (10 * groups + 2 * tables.nPairs) * 4, STORAGE)
       : res.buffer('coarse Hessian', groups * groups * 4, STORAGE),
     pairTable: table('coarse pair rows', tables.pairTable),
     partTable: table('coarse pair parts and their columns', tables.partTable),

@@ -154,7 +154,7 @@ export function acceleratedTables(problem: Problem, segments: readonly Segment[]
       `the accelerated schedule on WebGPU takes rows written by at most ${COARSE_MAX_SLOTS} blocks reading shifted groups; this network has ${slots}`,
     );
   }
-  if (coarseSolveWorkgroupBytes(slots, space.nGroups) > workgroupBytes) {
+  if (coarseSolveWorkgroupBytes(slots, space.nGroups, space.nGroups > MAX_COARSE_GROUPS) > workgroupBytes) {
     throw new ScheduleNotOnGpuError(
       `the accelerated schedule's coarse solve for ${space.nGroups} groups needs more than the device's ${workgroupBytes} bytes of workgroup memory`,
     );
