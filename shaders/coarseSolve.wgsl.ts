@@ -253,7 +253,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       workgroupBarrier();
       for (var a = lid; a < G; a += NT) { c[a] = trial[a]; }
       workgroupBarrier();
-      if (trusted >= 3u) { break; }
+      // No derivatives after the last step: nothing reads them.
+      if (trusted >= 3u || iteration + 1u == ${iterations}u) { break; }
       derivatives(lid);
     }
   }
