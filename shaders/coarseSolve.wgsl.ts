@@ -2,6 +2,7 @@ import { ACCEL_SHIFT0, coarseRowFloats } from './accelerated.js';
 import type { Kernel } from './bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import { choleskyWgsl } from './cholesky.js';
+import { coarseNewtonCgWgsl } from './coarseNewtonCg.js';
 import { State } from './common.js';
 import { uniformStruct } from './struct.js';
 
@@ -14,6 +15,8 @@ export const CoarseSolveParams = uniformStruct('CoarseSolveParams', {
   partGroupOffset: 'u32',
   fraction0: 'u32',
   rowScale0: 'u32',
+  groupPartsOffset: 'u32',
+  partPairOffset: 'u32',
 });
 
 /** Words per run of rows in the solve table: first unit, end unit, row group + 1 (0: none), slots, then the pair of each slot. */
@@ -35,9 +38,30 @@ function invocations(slots: number): number {
   return K <= 16 ? 128 : K <= 32 ? 64 : 32;
 }
 
-/** Workgroup memory of the solve specialised to `slots` and `groups` (the host checks it against the device's limit). */
-export function coarseSolveWorkgroupBytes(slots: number, groups: number): number {
-  return 4 * (invocations(slots) * sumsPerRun(slots) + 4 * Math.max(groups, 1) + 8);
+/**
+ * Workgroup memory of the solve specialised to `slots` and `groups` (the host checks it against
+ * the device's limit): the dense solve keeps four vectors per group there, the solve by conjugate
+ * gradients (`newtonCg`) keeps them in storage, so its bound does not depend on the groups.
+ */
+export function coarseSolveWorkgroupBytes(slots: number, groups: number, newtonCg = false): number {
+  // The control scalars, the flag and the conjugate gradients' scalars: 9 floats, rounded up.
+  return 4 * (invocations(slots) * sumsPerRun(slots) + (newtonCg ? 0 : 4 * Math.max(groups, 1)) + 12);
+}
+
+/** The per-group vectors of the solve: in workgroup memory for the dense solve, in the storage scratch with conjugate gradients. */
+const GROUP_VECTORS = ['c', 'trial', 'stepv', 'grad'] as const;
+
+/**
+ * The solve's code with its per-group vectors read and written in the storage scratch `hess`
+ * after the conjugate gradients' own (`vectorStart` of `coarseNewtonCg.ts`), and every workgroup
+ * barrier a storage barrier too (except inside `sync` itself).
+ */
+function vectorsInStorage(code: string): string {
+  let out = code;
+  GROUP_VECTORS.forEach((name, k) => {
+    out = out.replace(new RegExp(`\\b${name}\\[`, 'g'), `hess[vectorStart(${k}u) + `);
+  });
+  return out.replace(/(?<!storageBarrier\(\);\n {2})workgroupBarrier\(\);/g, 'sync();');
 }
 
 /** The bindings of {@link coarseSolveKernel}, by name (binding k is the k-th). */
@@ -48,7 +72,7 @@ export const CoarseSolveBindings = bindingLayout({
   coarseRows: storage('array<f32>'),
   /** The runs of rows ({@link coarseRunWords} words each), then per pair the start of its parts (CSR), then per part its group + 1 (0: unshifted). */
   solveTable: readOnly('array<u32>'),
-  /** The Hessian, `nGroups^2` floats (factored in place). */
+  /** The Hessian, `nGroups^2` floats (factored in place); with conjugate gradients, their vectors and pair accumulators (`coarseNewtonCg.ts`). */
   hess: storage('array<f32>'),
 });
 
@@ -67,10 +91,14 @@ export const CoarseSolveBindings = bindingLayout({
  * is taken (at most three times). Writes `c` to `accel[${ACCEL_SHIFT0} + g]`, per pair the log
  * factor of its row sums under the shift (`log sum_t f_t exp(-p c_h(t))`, at `rowScale0`), and
  * per row the log factor of its column weight `y = rho^(r-1) alpha` under the shift,
- * `(r - 1) log(rho(c)/rho) + p c_g`, after its floats. Specialised to `slots` and `groups`;
- * overrides `P`, `R = q / p`.
+ * `(r - 1) log(rho(c)/rho) + p c_g`, after its floats. With `newtonCg` (past
+ * `MAX_COARSE_GROUPS` groups, as on the CPU) no Hessian is formed: at most `iterations` Newton
+ * steps, each direction by conjugate gradients on Hessian products (`coarseNewtonCg.ts`, `hess`
+ * is then its scratch). Specialised to `slots`, `groups` and `newtonCg`; overrides `P`, `R = q / p`.
  */
-export function coarseSolveKernel(slots: number, groups: number): Kernel<typeof CoarseSolveBindings> {
+export function coarseSolveKernel(slots: number, groups: number, newtonCg?: { iterations: number }): Kernel<typeof CoarseSolveBindings> {
+  const cg = newtonCg !== undefined;
+  const iterations = newtonCg?.iterations ?? 30;
   const S = Math.max(slots, 1);
   const G = Math.max(groups, 1);
   const K = sumsPerRun(S);
@@ -90,14 +118,10 @@ const RUN_WORDS: u32 = ${coarseRunWords(S)}u;
 const LOG_NONE: f32 = -3.0e38;
 ${bindingsWgsl(CoarseSolveBindings)}
 var<workgroup> red: array<f32, ${NT * K}>;
-var<workgroup> c: array<f32, ${G}>;
-var<workgroup> trial: array<f32, ${G}>;
-var<workgroup> stepv: array<f32, ${G}>;
-var<workgroup> grad: array<f32, ${G}>;
+${cg ? '' : GROUP_VECTORS.map((name) => `var<workgroup> ${name}: array<f32, ${G}>;`).join('\n')}
 /** [0] F at c, [1] the Newton decrement, [2] the value at the trial point, [3] the regularisation. */
 var<workgroup> ctl: array<f32, 4>;
 var<workgroup> flag: u32;
-${choleskyWgsl}
 
 fn shiftAt(g: u32, atTrial: bool) -> f32 {
   return select(c[g], trial[g], atTrial);
@@ -182,6 +206,86 @@ fn valueAtTrial(lid: u32) {
   workgroupBarrier();
 }
 
+${cg ? coarseNewtonCgWgsl(S, K) : denseDerivativesWgsl(S, K)}
+@compute @workgroup_size(${NT})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  if (lid == 0u) { flag = state.converged; }
+  if (workgroupUniformLoad(&flag) != 0u) { return; }
+  let G = params.nGroups;
+  for (var a = lid; a < ${G}u; a += NT) {
+    c[a] = 0.0;
+    trial[a] = 0.0;
+    stepv[a] = 0.0;
+  }
+  workgroupBarrier();
+  if (G > 0u) {
+    derivatives(lid);
+    var trusted = 0u;
+    for (var iteration = 0u; iteration < ${iterations}u; iteration++) {
+      newtonStep(lid, G);
+      if (lid == 0u) {
+        let F = ctl[0];
+        // 0: stop; 1: line search; 2: the full step (below float32's resolution of the decrease).
+        flag = select(0u, select(1u, 2u, ctl[1] <= 1e-6 * F), ctl[1] > 1e-12 * F);
+      }
+      let mode = workgroupUniformLoad(&flag);
+      if (mode == 0u) { break; }
+      var accepted = false;
+      if (mode == 2u) {
+        trusted++;
+        for (var a = lid; a < G; a += NT) { trial[a] = c[a] - stepv[a]; }
+        accepted = true;
+      } else {
+        var t = 1.0;
+        for (var k = 0u; k < 30u; k++) {
+          for (var a = lid; a < G; a += NT) { trial[a] = c[a] - t * stepv[a]; }
+          workgroupBarrier();
+          valueAtTrial(lid);
+          if (lid == 0u) { flag = select(0u, 1u, ctl[2] <= ctl[0] - 0.25 * t * ctl[1]); }
+          if (workgroupUniformLoad(&flag) != 0u) {
+            accepted = true;
+            break;
+          }
+          t = t / 2.0;
+        }
+      }
+      if (!accepted) { break; }
+      workgroupBarrier();
+      for (var a = lid; a < G; a += NT) { c[a] = trial[a]; }
+      workgroupBarrier();
+      // No derivatives after the last step: nothing reads them.
+      if (trusted >= 3u || iteration + 1u == ${iterations}u) { break; }
+      derivatives(lid);
+    }
+  }
+  workgroupBarrier();
+  for (var a = lid; a < G; a += NT) { accel[${ACCEL_SHIFT0}u + a] = c[a]; }
+  for (var pair = lid; pair < params.nPairs; pair += NT) { accel[params.rowScale0 + pair] = pairLogFactor(pair); }
+  rowFactors(lid);
+}
+
+/** Per row, log(rho(c) / rho) from the model and the log factor of y under the shift (0 for a row with no term). */
+fn rowFactors(lid: u32) {
+  var a: array<f32, ${S}>;
+  for (var run = 0u; run < params.nRuns; run++) {
+    let E = runFactors(run, false);
+    let g1 = solveTable[run * RUN_WORDS + 2u];
+    var shiftOfRow = 0.0;
+    if (g1 > 0u) { shiftOfRow = P * c[g1 - 1u]; }
+    for (var i = solveTable[run * RUN_WORDS] + lid; i < solveTable[run * RUN_WORDS + 1u]; i += NT) {
+      var logShift = rowLogShift(i, run, false, E, &a);
+      if (logShift == LOG_NONE) { logShift = 0.0; }
+      coarseRows[i * FLOATS + FLOATS - 1u] = (R - 1.0) * logShift + shiftOfRow;
+    }
+  }
+}
+`;
+  return { name: cg ? 'coarseSolveCg' : 'coarseSolve', code: cg ? vectorsInStorage(code) : code, bindings: CoarseSolveBindings };
+}
+
+/** The dense solve's gradient and Hessian (F, `grad`, `hess` as a `G x G` matrix) and its Cholesky step. */
+function denseDerivativesWgsl(S: number, K: number): string {
+  return /* wgsl */ `
 /** Where C_st (s <= t) is among a run's sums. */
 fn cIndex(s: u32, t: u32) -> u32 {
   let lo = min(s, t);
@@ -265,78 +369,6 @@ fn derivatives(lid: u32) {
   }
   sync();
 }
-
-@compute @workgroup_size(${NT})
-fn main(@builtin(local_invocation_index) lid: u32) {
-  if (lid == 0u) { flag = state.converged; }
-  if (workgroupUniformLoad(&flag) != 0u) { return; }
-  let G = params.nGroups;
-  for (var a = lid; a < ${G}u; a += NT) {
-    c[a] = 0.0;
-    trial[a] = 0.0;
-    stepv[a] = 0.0;
-  }
-  workgroupBarrier();
-  if (G > 0u) {
-    derivatives(lid);
-    var trusted = 0u;
-    for (var iteration = 0u; iteration < 30u; iteration++) {
-      newtonStep(lid, G);
-      if (lid == 0u) {
-        let F = ctl[0];
-        // 0: stop; 1: line search; 2: the full step (below float32's resolution of the decrease).
-        flag = select(0u, select(1u, 2u, ctl[1] <= 1e-6 * F), ctl[1] > 1e-12 * F);
-      }
-      let mode = workgroupUniformLoad(&flag);
-      if (mode == 0u) { break; }
-      var accepted = false;
-      if (mode == 2u) {
-        trusted++;
-        for (var a = lid; a < G; a += NT) { trial[a] = c[a] - stepv[a]; }
-        accepted = true;
-      } else {
-        var t = 1.0;
-        for (var k = 0u; k < 30u; k++) {
-          for (var a = lid; a < G; a += NT) { trial[a] = c[a] - t * stepv[a]; }
-          workgroupBarrier();
-          valueAtTrial(lid);
-          if (lid == 0u) { flag = select(0u, 1u, ctl[2] <= ctl[0] - 0.25 * t * ctl[1]); }
-          if (workgroupUniformLoad(&flag) != 0u) {
-            accepted = true;
-            break;
-          }
-          t = t / 2.0;
-        }
-      }
-      if (!accepted) { break; }
-      workgroupBarrier();
-      for (var a = lid; a < G; a += NT) { c[a] = trial[a]; }
-      workgroupBarrier();
-      if (trusted >= 3u) { break; }
-      derivatives(lid);
-    }
-  }
-  workgroupBarrier();
-  for (var a = lid; a < G; a += NT) { accel[${ACCEL_SHIFT0}u + a] = c[a]; }
-  for (var pair = lid; pair < params.nPairs; pair += NT) { accel[params.rowScale0 + pair] = pairLogFactor(pair); }
-  rowFactors(lid);
-}
-
-/** Per row, log(rho(c) / rho) from the model and the log factor of y under the shift (0 for a row with no term). */
-fn rowFactors(lid: u32) {
-  var a: array<f32, ${S}>;
-  for (var run = 0u; run < params.nRuns; run++) {
-    let E = runFactors(run, false);
-    let g1 = solveTable[run * RUN_WORDS + 2u];
-    var shiftOfRow = 0.0;
-    if (g1 > 0u) { shiftOfRow = P * c[g1 - 1u]; }
-    for (var i = solveTable[run * RUN_WORDS] + lid; i < solveTable[run * RUN_WORDS + 1u]; i += NT) {
-      var logShift = rowLogShift(i, run, false, E, &a);
-      if (logShift == LOG_NONE) { logShift = 0.0; }
-      coarseRows[i * FLOATS + FLOATS - 1u] = (R - 1.0) * logShift + shiftOfRow;
-    }
-  }
-}
+${choleskyWgsl}
 `;
-  return { name: 'coarseSolve', code, bindings: CoarseSolveBindings };
 }

@@ -46,6 +46,7 @@ const KERNELS: Kernel[] = [
   coarseRowsKernel(3),
   coarseSolveKernel(1, 4),
   coarseSolveKernel(6, 128),
+  coarseSolveKernel(6, 385, { iterations: 2 }),
   columnFactorsKernel(),
   shiftPartialsKernel(),
   acceleratedStepKernel(),

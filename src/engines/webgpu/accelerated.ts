@@ -10,6 +10,7 @@ import { WORKGROUP } from '../../../shaders/common.js';
 import { PairFractionsParams, pairFractionsKernel } from '../../../shaders/pairFractions.wgsl.js';
 import { ShiftParams, shiftPartialsKernel } from '../../../shaders/shiftPartials.wgsl.js';
 import type { Problem } from '../../problem/problem.js';
+import { NEWTON_CG_ITERATIONS } from '../../schedule/coarse.js';
 import type { Update } from '../plan.js';
 import type { AcceleratedTables } from './acceleratedTables.js';
 import { bind } from './bind.js';
@@ -51,7 +52,10 @@ export async function compileAcceleratedKernels(
   const [fractions, rows, solve, factors, shift, step, control] = await Promise.all([
     compileKernel(device, pairFractionsKernel(), {}),
     compileKernel(device, coarseRowsKernel(tables.slots), { R: r }),
-    compileKernel(device, coarseSolveKernel(tables.slots, tables.space.nGroups), { P: p, R: r }),
+    compileKernel(device, coarseSolveKernel(tables.slots, tables.space.nGroups, tables.newtonCg ? { iterations: NEWTON_CG_ITERATIONS } : undefined), {
+      P: p,
+      R: r,
+    }),
     compileKernel(device, columnFactorsKernel(), { R: r }),
     compileKernel(device, shiftPartialsKernel(), {}),
     compileKernel(device, acceleratedStepKernel(), { P: p, R: r, LONG_ETA: update.longEta, SHORT_ETA: update.shortLongEta, SAFE_ETA: update.safeEta }),
@@ -233,7 +237,9 @@ function coarseBuffers(ctx: AcceleratedContext) {
       accel,
     ),
     coarseRows: res.buffer('coarse rows', ctx.problem.nUnits * coarseRowFloats(tables.slots) * 4, STORAGE),
-    hessian: res.buffer('coarse Hessian', groups * groups * 4, STORAGE),
+    hessian: tables.newtonCg
+      ? res.buffer('coarse conjugate-gradient vectors and pair accumulators', (10 * groups + 2 * tables.nPairs) * 4, STORAGE)
+      : res.buffer('coarse Hessian', groups * groups * 4, STORAGE),
     pairTable: table('coarse pair rows', tables.pairTable),
     partTable: table('coarse pair parts and their columns', tables.partTable),
     coarseTopology: table('coarse row topology', tables.coarseTopology),
@@ -281,6 +287,8 @@ function coarseGroups(ctx: AcceleratedContext, own: ReturnType<typeof coarseBuff
         nPairs: tables.nPairs,
         partStartOffset: tables.partStartOffset,
         partGroupOffset: tables.partGroupOffset,
+        groupPartsOffset: tables.groupPartsOffset,
+        partPairOffset: tables.partPairOffset,
         fraction0: tables.accel.fraction0,
         rowScale0: tables.accel.rowScale0,
       }),

@@ -7,6 +7,7 @@ import type { Problem } from '../../problem/problem.js';
 import type { CoarseSpace } from '../../schedule/coarseSpace.js';
 import { coarseSpace, MAX_COARSE_GROUPS } from '../../schedule/coarseSpace.js';
 import { ScheduleNotOnGpuError } from '../engine.js';
+import { coarseGather } from './coarseGather.js';
 import type { Segment } from './layout.js';
 
 /** Where the regions of the accelerated scalar buffer start (after the scalars and the coarse shift), and its length, in floats. */
@@ -32,10 +33,14 @@ export interface AcceleratedTables {
   /** The most slots of any row (at least 1: the kernels are specialised to it). */
   slots: number;
   nRuns: number;
-  /** The runs ({@link coarseRunWords} words each), then per pair the start of its parts, then per part its group + 1. */
+  /** The runs ({@link coarseRunWords} words each), then per pair the start of its parts, then per part its group + 1, then the group -> parts gather and each part's pair (`coarseGather.ts`). */
   solveTable: Uint32Array;
   partStartOffset: number;
   partGroupOffset: number;
+  groupPartsOffset: number;
+  partPairOffset: number;
+  /** Whether the solve is by conjugate gradients (more than {@link MAX_COARSE_GROUPS} groups, as on the CPU) rather than dense. */
+  newtonCg: boolean;
   /** Per unit, CSR (`nUnits + 1` starts, then `(base, stride, count, slot + 1, unshifted part + 1)` per block segment writing it). */
   coarseTopology: Uint32Array;
   entryOffset: number;
@@ -135,8 +140,7 @@ function splitPairs(problem: Problem, space: CoarseSpace, segments: readonly Seg
 }
 
 /**
- * Build the tables, or throw why this problem does not fit the GPU's coarse solve (more than
- * {@link MAX_COARSE_GROUPS} groups, which the CPU engine does not solve densely either; a row
+ * Build the tables, or throw why this problem does not fit the GPU's coarse solve (a row
  * written by more than {@link COARSE_MAX_SLOTS} blocks reading shifted groups; or a solve whose
  * workgroup memory exceeds `workgroupBytes`): the driver then runs the schedule on the CPU engine.
  */
@@ -145,17 +149,12 @@ export function acceleratedTables(problem: Problem, segments: readonly Segment[]
   const { nUnits, blocks } = problem;
   const { unitSlots, runs } = slotsAndRuns(problem, space);
   const slots = unitSlots.reduce((most, list) => Math.max(most, list.length), 1);
-  if (space.nGroups > MAX_COARSE_GROUPS) {
-    throw new ScheduleNotOnGpuError(
-      `the accelerated schedule on WebGPU solves its coarse model densely, for at most ${MAX_COARSE_GROUPS} groups (the CPU engine's dense bound); this network has ${space.nGroups}`,
-    );
-  }
   if (slots > COARSE_MAX_SLOTS) {
     throw new ScheduleNotOnGpuError(
       `the accelerated schedule on WebGPU takes rows written by at most ${COARSE_MAX_SLOTS} blocks reading shifted groups; this network has ${slots}`,
     );
   }
-  if (coarseSolveWorkgroupBytes(slots, space.nGroups) > workgroupBytes) {
+  if (coarseSolveWorkgroupBytes(slots, space.nGroups, space.nGroups > MAX_COARSE_GROUPS) > workgroupBytes) {
     throw new ScheduleNotOnGpuError(
       `the accelerated schedule's coarse solve for ${space.nGroups} groups needs more than the device's ${workgroupBytes} bytes of workgroup memory`,
     );
@@ -171,6 +170,7 @@ export function acceleratedTables(problem: Problem, segments: readonly Segment[]
     slots,
     nRuns: runs.length,
     ...solveTableOf(space, runs, slots),
+    newtonCg: space.nGroups > MAX_COARSE_GROUPS,
     coarseTopology: topology.data,
     entryOffset: topology.entryOffset,
     varGroup,
@@ -182,15 +182,20 @@ export function acceleratedTables(problem: Problem, segments: readonly Segment[]
   };
 }
 
-/** The runs, padded to {@link coarseRunWords} words, then per pair the start of its parts, then per part its group + 1. */
+/** The runs, padded to {@link coarseRunWords} words, then per pair the start of its parts, then per part its group + 1, then the gather. */
 function solveTableOf(space: CoarseSpace, runs: number[][], slots: number) {
   const nPairs = space.partStart.length - 1;
   const runWords = coarseRunWords(slots);
   const runData = runs.flatMap((run) => [...run, ...new Array(runWords - run.length).fill(0)]);
+  const { groupParts, partPair } = coarseGather(space);
+  const partGroupOffset = runData.length + nPairs + 1;
+  const groupPartsOffset = partGroupOffset + space.partGroup.length;
   return {
-    solveTable: Uint32Array.from([...runData, ...space.partStart, ...Array.from(space.partGroup, (g) => g + 1)]),
+    solveTable: Uint32Array.from([...runData, ...space.partStart, ...Array.from(space.partGroup, (g) => g + 1), ...groupParts, ...partPair]),
     partStartOffset: runData.length,
-    partGroupOffset: runData.length + nPairs + 1,
+    partGroupOffset,
+    groupPartsOffset,
+    partPairOffset: groupPartsOffset + groupParts.length,
   };
 }
 
