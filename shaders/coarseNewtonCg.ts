@@ -17,17 +17,27 @@
  * diagonal shift), `red`, `flag`, the
  * constants `NT`, `K` (at least `1 + 2 S`), `S`, `RUN_WORDS`, and its `runFactors`, `rowAt`, `reduce`.
  */
-export function coarseNewtonCgWgsl(S: number, K: number): string {
+/** The CPU's inexact Newton-CG settings (`schedule/coarse.ts`, `schedule/coarseCg.ts`), passed in so both engines read one definition. */
+export interface NewtonCgSettings {
+  /** Newton steps per solve. */
+  iterations: number;
+  /** Conjugate gradients stop at this preconditioned residual over the gradient's. */
+  tolerance: number;
+  /** At most this many Hessian products per direction. */
+  products: number;
+}
+
+export function coarseNewtonCgWgsl(S: number, K: number, cg: NewtonCgSettings): string {
   return /* wgsl */ `
 fn sync() {
   storageBarrier();
   workgroupBarrier();
 }
 
-/** Conjugate gradients stop at this preconditioned residual over the gradient's, squared (CG_TOLERANCE = 0.1 in coarseCg.ts). */
-const CG_TARGET: f32 = 0.01;
-/** At most this many Hessian products per direction (CG_ITERATIONS in coarseCg.ts). */
-const CG_PRODUCTS: u32 = 200u;
+/** Conjugate gradients stop at this preconditioned residual over the gradient's, squared (the CPU's CG_TOLERANCE, squared). */
+const CG_TARGET: f32 = ${cg.tolerance * cg.tolerance};
+/** At most this many Hessian products per direction (the CPU's CG_ITERATIONS). */
+const CG_PRODUCTS: u32 = ${cg.products}u;
 /** [0] rz, [1] its target, [2] the dot product just reduced. */
 var<workgroup> cgs: array<f32, 4>;
 

@@ -2,6 +2,7 @@ import { ACCEL_SHIFT0, coarseRowFloats } from './accelerated.js';
 import type { Kernel } from './bindings.js';
 import { bindingLayout, bindingsWgsl, readOnly, storage, uniform } from './bindings.js';
 import { choleskyWgsl } from './cholesky.js';
+import type { NewtonCgSettings } from './coarseNewtonCg.js';
 import { coarseNewtonCgWgsl } from './coarseNewtonCg.js';
 import { State } from './common.js';
 import { uniformStruct } from './struct.js';
@@ -96,7 +97,7 @@ export const CoarseSolveBindings = bindingLayout({
  * steps, each direction by conjugate gradients on Hessian products (`coarseNewtonCg.ts`, `hess`
  * is then its scratch). Specialised to `slots`, `groups` and `newtonCg`; overrides `P`, `R = q / p`.
  */
-export function coarseSolveKernel(slots: number, groups: number, newtonCg?: { iterations: number }): Kernel<typeof CoarseSolveBindings> {
+export function coarseSolveKernel(slots: number, groups: number, newtonCg?: NewtonCgSettings): Kernel<typeof CoarseSolveBindings> {
   const cg = newtonCg !== undefined;
   const iterations = newtonCg?.iterations ?? 30;
   const S = Math.max(slots, 1);
@@ -206,7 +207,7 @@ fn valueAtTrial(lid: u32) {
   workgroupBarrier();
 }
 
-${cg ? coarseNewtonCgWgsl(S, K) : denseDerivativesWgsl(S, K)}
+${newtonCg ? coarseNewtonCgWgsl(S, K, newtonCg) : denseDerivativesWgsl(S, K)}
 @compute @workgroup_size(${NT})
 fn main(@builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) { flag = state.converged; }

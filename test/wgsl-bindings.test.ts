@@ -46,7 +46,7 @@ const KERNELS: Kernel[] = [
   coarseRowsKernel(3),
   coarseSolveKernel(1, 4),
   coarseSolveKernel(6, 128),
-  coarseSolveKernel(6, 385, { iterations: 2 }),
+  coarseSolveKernel(6, 385, { iterations: 2, tolerance: 0.1, products: 200 }),
   columnFactorsKernel(),
   shiftPartialsKernel(),
   acceleratedStepKernel(),

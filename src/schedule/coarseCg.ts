@@ -144,9 +144,9 @@ export function hessianDiagonal(rows: CoarseRows, weights: RowWeights, p: number
  * inexact Newton direction (the forcing term), which the line search and the next sweep correct;
  * on the depthwise nets of bench/README.md a tighter one cost more products and saved no pass.
  */
-const CG_TOLERANCE = 0.1;
+export const CG_TOLERANCE = 0.1;
 /** At most this many products per Newton direction (the line search takes an inexact one). */
-const CG_ITERATIONS = 200;
+export const CG_ITERATIONS = 200;
 
 /**
  * An approximation of `H^{-1} grad` (the Newton step, to be subtracted) by preconditioned

@@ -11,6 +11,7 @@ import { PairFractionsParams, pairFractionsKernel } from '../../../shaders/pairF
 import { ShiftParams, shiftPartialsKernel } from '../../../shaders/shiftPartials.wgsl.js';
 import type { Problem } from '../../problem/problem.js';
 import { NEWTON_CG_ITERATIONS } from '../../schedule/coarse.js';
+import { CG_ITERATIONS, CG_TOLERANCE } from '../../schedule/coarseCg.js';
 import type { Update } from '../plan.js';
 import type { AcceleratedTables } from './acceleratedTables.js';
 import { bind } from './bind.js';
@@ -52,10 +53,18 @@ export async function compileAcceleratedKernels(
   const [fractions, rows, solve, factors, shift, step, control] = await Promise.all([
     compileKernel(device, pairFractionsKernel(), {}),
     compileKernel(device, coarseRowsKernel(tables.slots), { R: r }),
-    compileKernel(device, coarseSolveKernel(tables.slots, tables.space.nGroups, tables.newtonCg ? { iterations: NEWTON_CG_ITERATIONS } : undefined), {
-      P: p,
-      R: r,
-    }),
+    compileKernel(
+      device,
+      coarseSolveKernel(
+        tables.slots,
+        tables.space.nGroups,
+        tables.newtonCg ? { iterations: NEWTON_CG_ITERATIONS, tolerance: CG_TOLERANCE, products: CG_ITERATIONS } : undefined,
+      ),
+      {
+        P: p,
+        R: r,
+      },
+    ),
     compileKernel(device, columnFactorsKernel(), { R: r }),
     compileKernel(device, shiftPartialsKernel(), {}),
     compileKernel(device, acceleratedStepKernel(), { P: p, R: r, LONG_ETA: update.longEta, SHORT_ETA: update.shortLongEta, SAFE_ETA: update.safeEta }),
