@@ -112,15 +112,22 @@ describe('CPU passes over worker threads', () => {
         expect(b.length).toBe(a.length);
         let previous = (await split.evaluate()).F;
         previous = Math.max(previous, b[0].F);
+        // First-order quantities (the imbalance, the factors) of the accelerated schedule pass
+        // through its coarse Newton solve, which amplifies reassociation differences of the sums
+        // (seen: 3e-9 on the CNN, depending on which thread takes which chunk); F, second order at
+        // the minimum, still agrees to `agree`.
+        const firstOrder = schedule === 'accelerated' ? Math.max(1e-7, 1e3 * agree) : 1e3 * agree;
         b.forEach((record, s) => {
           expect(Math.abs(record.F - a[s].F)).toBeLessThanOrEqual(agree * a[s].F);
-          expect(Math.abs(record.maxLogImbalance - a[s].maxLogImbalance)).toBeLessThanOrEqual(1e3 * agree * Math.max(1, a[s].maxLogImbalance));
+          expect(Math.abs(record.maxLogImbalance - a[s].maxLogImbalance), `${schedule} (${p}, ${q}) ${precision}/${sums}, sweep ${s + 1}`).toBeLessThanOrEqual(
+            firstOrder * Math.max(1, a[s].maxLogImbalance),
+          );
           expect(record.F).toBeLessThanOrEqual(previous * (1 + 1e-12));
           previous = record.F;
         });
         if (!pool.callerClaims) expect(pool.chunksByWorkers).toBeGreaterThan(ranBefore);
         const [ua, ub] = [await one.logFactors(), await split.logFactors()];
-        for (let v = 0; v < ua.length; v++) expect(Math.abs(ub[v] - ua[v])).toBeLessThanOrEqual(1e3 * agree);
+        for (let v = 0; v < ua.length; v++) expect(Math.abs(ub[v] - ua[v])).toBeLessThanOrEqual(firstOrder);
       } finally {
         one.dispose();
         split.dispose();
