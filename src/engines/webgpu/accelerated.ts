@@ -24,6 +24,7 @@ import { compileKernel } from './pipelines.js';
 import { IMBALANCE_SLOT0, PATH_SLOT0 } from './readback.js';
 import type { GpuResources } from './resources.js';
 import type { SweepBuffers } from './upload.js';
+import { variableBuffers } from './upload.js';
 
 /** The accelerated update of a plan. */
 export type AcceleratedUpdate = Extract<Update, { kind: 'accelerated' }>;
@@ -345,14 +346,8 @@ function stepGroups(ctx: AcceleratedContext, accel: GPUBuffer): Record<StepModeN
         ...topology,
         predicted0: ctx.tables.accel.predicted0,
       }),
-      state: b.state,
       accel,
-      u: b.u,
-      logAlpha: b.logAlpha,
-      logRho: b.logRho,
-      colPart: b.colPart,
-      topology: b.topology,
-      stepBits: b.stepBits,
+      ...variableBuffers(b),
     });
   const modes = Object.keys(StepMode) as StepModeName[];
   return Object.fromEntries(modes.map((mode) => [mode, group(mode)])) as Record<StepModeName, GPUBindGroup>;

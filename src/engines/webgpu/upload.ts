@@ -33,6 +33,11 @@ export interface SweepBuffers {
   staging: GPUBuffer;
 }
 
+/** The run's buffers every per-variable kernel (the update, the evaluation, the accelerated step) binds by these names. */
+export function variableBuffers(b: SweepBuffers) {
+  return { state: b.state, u: b.u, logAlpha: b.logAlpha, logRho: b.logRho, colPart: b.colPart, topology: b.topology, stepBits: b.stepBits };
+}
+
 /** The bind groups a sweep is encoded with. */
 export interface SweepGroups {
   /** Per pass kind the plan makes, one bind group per segment. */
@@ -154,16 +159,7 @@ export function createSweepGroups(ctx: UploadContext, buffers: SweepBuffers, log
     logRho: b.logRho,
     logY: b.logY,
   });
-  const updateBuffers = (params: GPUBuffer) => ({
-    params,
-    state: b.state,
-    u: b.u,
-    logAlpha: b.logAlpha,
-    logRho: b.logRho,
-    colPart: b.colPart,
-    topology: b.topology,
-    stepBits: b.stepBits,
-  });
+  const updateBuffers = (params: GPUBuffer) => ({ params, ...variableBuffers(b) });
   const classes = [-1, ...Array.from({ length: problem.nClasses }, (_, c) => c)];
   const updateParams = classes.map((cls) => res.uniform(`update parameters (class ${cls})`, UpdateParams, { nVars, cls, slot0: 0, ...topology }));
   // The evaluate kernel writes the imbalance to its own slots (the stopping rule reads them).
