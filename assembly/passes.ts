@@ -276,3 +276,4 @@ export function buildPower32(W: usize, wide: i32, n: i32, taps: i32, p: f64, sca
 export function buildPower64(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f64>(W, wide, n, taps, p, scale, P); }
 
 export { toFloat32, rowPassBlocked32, columnPassBlocked32, fusedPassBlocked32, rowColumnPassBlocked32 } from './blocked32';
+export { rescaleRows32 } from './rescale';

@@ -7,7 +7,7 @@ import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import type { ThreadPool } from './engines/cpu/threads/pool.js';
 import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
 import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
-import { Arena, refuseOverflow, rescaledCopy, withWeights } from './network/rescale.js';
+import { refuseOverflow, rescaledCopy, withWeights } from './network/rescale.js';
 import type { Network, UnitRef } from './network/types.js';
 import { unitCount } from './network/types.js';
 import type { Backend, NormExponents, Schedule } from './options.js';
@@ -378,8 +378,8 @@ async function rescaledNetwork(net: Network, problem: Problem, handover: EngineH
   const { verified } = handover.state;
   const logFactors = layerLogFactors(net, problem, verified);
   const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
-  const memory = handover.releaseCpu();
-  return { network: onGpu ? withWeights(net, refuseOverflow(net, onGpu)) : rescaledCopy(net, logFactors, new Arena(memory)), logFactors };
+  const arena = handover.releaseCpu();
+  return { network: onGpu ? withWeights(net, refuseOverflow(net, onGpu)) : rescaledCopy(net, logFactors, arena), logFactors };
 }
 
 /**

@@ -4,10 +4,12 @@
  * over) — equal bit for bit to `rescale`, every entry written, nothing overlapping, the input
  * untouched.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { balance } from '../src/balance.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
-import { sequential } from '../src/network/builders.js';
+import { WasmArena } from '../src/engines/cpu/wasm/wasmArena.js';
+import { NetworkValueError } from '../src/errors.js';
+import { mlp, sequential } from '../src/network/builders.js';
 import { Arena, rescale, rescaledCopy } from '../src/network/rescale.js';
 import type { Network, WeightArray } from '../src/network/types.js';
 import { unitCount } from '../src/network/types.js';
@@ -100,10 +102,11 @@ describe('the memory the CPU engine hands over', () => {
         const problem = compileProblem(net, { p: 2, q: 2 });
         const engine = new CpuEngine(problem, { schedule: 'parallel', precision, kernels });
         const pBytes = problem.blocks.reduce((s, b) => s + b.rows * b.cols * (precision === 'float32' ? 4 : 8), 0);
-        const buffers = engine.release();
+        const arena = engine.release();
+        const { buffers } = arena;
         expect(buffers.reduce((s, b) => s + b.byteLength, 0)).toBeGreaterThanOrEqual(pBytes);
         const U = logFactorsFor(net, 14);
-        const got = rescaledCopy(net, U, new Arena(buffers));
+        const got = rescaledCopy(net, U, arena);
         arrays(got).forEach((a, k) => expect(sameBits(a, arrays(rescale(net, U))[k]), `array ${k}`).toBe(true));
         expect(arrays(got).some((a) => buffers.includes(a.buffer as ArrayBuffer))).toBe(true);
         engine.dispose(); // after release: harmless
@@ -122,6 +125,57 @@ describe('the memory the CPU engine hands over', () => {
       const inputBuffers = new Set(arrays(net).map((a) => a.buffer));
       expect(arrays(result.network).some((a) => inputBuffers.has(a.buffer))).toBe(false);
       expect(arrays(result.network).filter((a) => a.buffer.byteLength !== a.byteLength).length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('the float32 rescale in WebAssembly SIMD, in place in the memory that held P', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** The WebAssembly engine's arena for `net` (float32 `P`). */
+  function wasmArena(net: Network): Arena {
+    const engine = new CpuEngine(compileProblem(net, { p: 2, q: 2 }), { schedule: 'parallel', precision: 'float32', kernels: 'wasm' });
+    const arena = engine.release();
+    expect(arena).toBeInstanceOf(WasmArena);
+    return arena;
+  }
+
+  // Widths that are not multiples of 4 exercise the kernel's tail; biases are placed there too.
+  const net = (): Network => mlp([7, 13, 6, 9, 5], { seed: 21, dtype: 'float32', biasScale: 0.3 });
+
+  it('dense float32 blocks: the SIMD kernel (not the JS loop) writes them, equal bit for bit to rescale, in the memory, input untouched', () => {
+    const input = net();
+    const before = arrays(input).map((a) => a.slice());
+    const arena = wasmArena(input);
+    const js = vi.spyOn(Arena.prototype, 'scaleRows32');
+    const U = logFactorsFor(input, 22);
+    const got = rescaledCopy(input, U, arena);
+    expect(js).not.toHaveBeenCalled();
+    const expected = rescale(input, U);
+    arrays(got).forEach((a, k) => expect(sameBits(a, arrays(expected)[k]), `array ${k}`).toBe(true));
+    arrays(got).forEach((a) => expect(a.buffer).toBe(arena.buffers[0]));
+    arrays(input).forEach((a, k) => expect(sameBits(a, before[k]), `input array ${k}`).toBe(true));
+  });
+
+  it('a value beyond float32 is refused as it is written, naming the block, the entry and the factor', () => {
+    const input = net();
+    const before = arrays(input).map((a) => a.slice());
+    const U = logFactorsFor(input, 23);
+    U[2][4] = 100; // e^100 > 3.4e38 / |w| for every weight into unit 4 of layer 2
+    const arena = wasmArena(input);
+    expect(() => rescaledCopy(input, U, arena)).toThrow(NetworkValueError);
+    expect(() => rescaledCopy(input, U, wasmArena(input))).toThrow(
+      /does not fit float32: block 1 \('2'\): weight entry 52 \(.+\) times exp\(\d+\.\d+\) is beyond the largest float32 number/,
+    );
+    expect(() => rescale(input, U)).toThrow(/block 1 \('2'\): weight entry 52 /);
+    arrays(input).forEach((a, k) => expect(sameBits(a, before[k]), `input array ${k}`).toBe(true));
+  });
+
+  it('convolutions (taps > 1) and float64 blocks take the JS loops, with the same result', () => {
+    for (const input of [cnnNet(24, 'float32'), mlp([5, 8, 3], { seed: 25, dtype: 'float64' })]) {
+      const U = logFactorsFor(input, 26);
+      const got = rescaledCopy(input, U, wasmArena(input));
+      arrays(got).forEach((a, k) => expect(sameBits(a, arrays(rescale(input, U))[k]), `array ${k}`).toBe(true));
     }
   });
 });

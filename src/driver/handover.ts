@@ -20,6 +20,7 @@ import { DeviceLostError, ScheduleNotOnGpuError } from '../engines/engine.js';
 import type { GpuTarget } from '../engines/webgpu/device.js';
 import { createWebGpuEngine } from '../engines/webgpu/engine.js';
 import { WeightBalanceError } from '../errors.js';
+import { Arena } from '../network/rescale.js';
 import type { Schedule } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import type { BackendChoice } from './backend.js';
@@ -167,8 +168,8 @@ export class EngineHandover {
    * may be placed there, so that the peak memory is the network and `P`, and the copy writes
    * into memory already paged in.
    */
-  releaseCpu(): ArrayBuffer[] {
-    return this.engine instanceof CpuEngine ? this.engine.release() : [];
+  releaseCpu(): Arena {
+    return this.engine instanceof CpuEngine ? this.engine.release() : new Arena();
   }
 
   /** `||W~||_{p,q}` for an objective `F` of the current engine. */

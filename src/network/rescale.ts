@@ -10,25 +10,46 @@ function scaled<T extends WeightArray>(source: T): T {
 
 /**
  * Memory handed over for the rescaled arrays: buffers that nothing else uses any more (the CPU
- * engine's `P` once a run is over), filled first fit at 8-byte alignment; new arrays where none
- * has room. Writing there instead of into new memory saves paging in as many bytes again.
+ * engine's `P` once a run is over), filled first fit at 8-byte alignment from `start`; new arrays
+ * where none has room. Writing there instead of into new memory saves paging in as many bytes
+ * again. It also makes the row-scaled copy of a float32 block ({@link Arena.scaleRows32}): here
+ * in JS; the CPU engine's arena does it with its WebAssembly SIMD kernel where the copy lies in
+ * its memory.
  */
 export class Arena {
   private readonly slots: { buffer: ArrayBuffer; at: number }[];
 
-  constructor(buffers: readonly ArrayBuffer[] = []) {
-    this.slots = buffers.map((buffer) => ({ buffer, at: 0 }));
+  /** `buffers`: the memory handed over (the arrays are placed from byte `start` of each). */
+  constructor(
+    readonly buffers: readonly ArrayBuffer[] = [],
+    start = 0,
+  ) {
+    this.slots = buffers.map((buffer) => ({ buffer, at: start }));
   }
 
   /** An array of the type and length of `source` (its entries are not cleared: every one is to be written). */
   like<T extends WeightArray>(source: T): T {
     const wide = source instanceof Float64Array;
-    const bytes = source.length * (wide ? 8 : 4);
+    const out = this.take(source.length, wide);
+    return (out ?? scaled(source)) as T;
+  }
+
+  /** `length` entries (float64 if `wide`, else float32) in a handed-over buffer, or `null` where none has room. */
+  protected take(length: number, wide: boolean): Float32Array | Float64Array | null {
+    const bytes = length * (wide ? 8 : 4);
     const slot = this.slots.find((s) => s.buffer.byteLength - s.at >= bytes);
-    if (!slot) return scaled(source);
-    const out = wide ? new Float64Array(slot.buffer, slot.at, source.length) : new Float32Array(slot.buffer, slot.at, source.length);
+    if (!slot) return null;
+    const out = wide ? new Float64Array(slot.buffer, slot.at, length) : new Float32Array(slot.buffer, slot.at, length);
     slot.at += Math.ceil(bytes / 8) * 8;
-    return out as T;
+    return out;
+  }
+
+  /**
+   * `out[t] = w[t] * (fi * cf[c0 + j])` over the rows of a float32 block (see `scaleRows32`):
+   * the first entry that left the float32 range, or -1. `w` is never written.
+   */
+  scaleRows32(w: Float32Array, out: Float32Array, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): number {
+    return scaleRows32(w, out, shape, rowFactor, colFactor);
   }
 }
 
@@ -99,7 +120,7 @@ function scaleEdges(w: WeightArray, out: WeightArray, shape: BlockShape, rowLog:
 }
 
 /** A block's weights as rows of edges: `weight[(i * cols + j) * taps + t]`, column `c0 + j` with `c0 = floor(i / rowsPerGroup) * cols`. */
-interface BlockShape {
+export interface BlockShape {
   rows: number;
   cols: number;
   taps: number;
@@ -126,7 +147,7 @@ function rescaleBlock(net: Network, k: number, logFactors: ArrayLike<number>[], 
   const colFactor = unitExp(inp, -1);
   let bad: number;
   if (!rowFactor || !colFactor) bad = scaleEdges(b.weight, weight, shape, out, inp);
-  else if (b.weight instanceof Float32Array) bad = scaleRows32(b.weight, weight as Float32Array, shape, rowFactor, colFactor);
+  else if (b.weight instanceof Float32Array) bad = arena.scaleRows32(b.weight, weight as Float32Array, shape, rowFactor, colFactor);
   else bad = scaleRows64(b.weight as Float64Array, weight as Float64Array, shape, rowFactor, colFactor);
   if (bad >= 0) throw overflowError(net, k, 'weight', bad, b.weight[bad], out[Math.floor(bad / (shape.cols * shape.taps))] - inp[edgeColumn(shape, bad)]);
   let bias: WeightArray | null = null;

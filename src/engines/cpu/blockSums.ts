@@ -1,6 +1,7 @@
 import { logAdd } from '../../math/powers.js';
 import type { WeightRange } from '../../network/finite.js';
 import { foldWeightRange } from '../../network/finite.js';
+import { Arena } from '../../network/rescale.js';
 import type { Problem } from '../../problem/problem.js';
 import type { PowerKernels, PowerPrecision } from './kernels.js';
 import { logColumnPass, logPowerMatrix, logRowPass } from './logPasses.js';
@@ -29,7 +30,7 @@ export interface BlockSums {
   rowsColumns(k: number, lx: Float64Array, la: Float64Array, logBias: Float64Array, lS: Float64Array, lC: Float64Array): boolean;
   dispose(): void;
   /** Dispose, handing over the memory that held `P` (or `log P`) for reuse. */
-  release(): ArrayBuffer[];
+  release(): Arena;
 }
 
 /**
@@ -271,7 +272,7 @@ export class LinearBlockSums implements BlockSums {
     return pass();
   }
 
-  release(): ArrayBuffer[] {
+  release(): Arena {
     return this.kernels.release();
   }
 
@@ -386,9 +387,9 @@ export class LogBlockSums implements BlockSums {
     this.L = [];
   }
 
-  release(): ArrayBuffer[] {
+  release(): Arena {
     const buffers = this.L.map((L) => L.buffer as ArrayBuffer);
     this.dispose();
-    return buffers;
+    return new Arena(buffers);
   }
 }

@@ -1,6 +1,7 @@
 import { normOverflowError } from '../../errors.js';
 import { logAdd, powerOfTwoScale } from '../../math/powers.js';
 import { logBiasMass } from '../../math/statistics.js';
+import type { Arena } from '../../network/rescale.js';
 import type { Problem } from '../../problem/problem.js';
 import { AcceleratedSchedule } from '../../schedule/accelerated.js';
 import type { LogPasses } from '../../schedule/blockStatistics.js';
@@ -245,7 +246,7 @@ export class CpuEngine implements Engine {
    * Dispose, handing over the memory that held `P`: the caller may place the rescaled weights
    * there (already paged in) instead of in new memory. The engine must not be used after.
    */
-  release(): ArrayBuffer[] {
+  release(): Arena {
     return this.sums.release();
   }
 

@@ -1,3 +1,4 @@
+import { Arena } from '../../network/rescale.js';
 import type { Problem } from '../../problem/problem.js';
 import type { PowerArray } from './passes.js';
 import { columnPass, fusedPass, powerMatrix, rowColumnPass, rowPass } from './passes.js';
@@ -56,9 +57,10 @@ export interface PowerKernels {
   dispose(): void;
   /**
    * Dispose, handing over the memory that held `P` (nothing of the kernels refers to it any
-   * more): the caller may reuse it, e.g. for the rescaled weights, instead of new memory.
+   * more) as an {@link Arena}: the caller places the rescaled weights there instead of in new
+   * memory (and the WebAssembly kernels rescale float32 blocks there in SIMD).
    */
-  release(): ArrayBuffer[];
+  release(): Arena;
 }
 
 /** The largest number of rows of a block (the length of `S`). */
@@ -130,9 +132,9 @@ export class JsKernels implements PowerKernels {
     this.P = [];
   }
 
-  release(): ArrayBuffer[] {
+  release(): Arena {
     const buffers = this.P.map((P) => P.buffer as ArrayBuffer);
     this.dispose();
-    return buffers;
+    return new Arena(buffers);
   }
 }

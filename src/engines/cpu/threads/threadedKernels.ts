@@ -1,3 +1,4 @@
+import type { Arena } from '../../../network/rescale.js';
 import type { Problem } from '../../../problem/problem.js';
 import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
 import type { PassCall, PassKind } from '../wasm/wasmKernels.js';
@@ -122,7 +123,7 @@ export class ThreadedKernels implements PowerKernels {
    * the peak up to ~2.8x the weights while `P` awaited collection). No pass runs any more, so no
    * worker writes to it.
    */
-  release(): ArrayBuffer[] {
+  release(): Arena {
     this.pool.unload();
     this.partials = [];
     return this.wasm.release();

@@ -1,8 +1,11 @@
+import { Arena } from '../../../network/rescale.js';
 import type { Problem } from '../../../problem/problem.js';
 import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
 import { maxCols, maxRows } from '../kernels.js';
 import { powerMatrix } from '../passes.js';
 import { PASSES_SHARED_WASM_BASE64, PASSES_WASM_BASE64 } from './kernels.generated.js';
+import type { RescaleRows32 } from './wasmArena.js';
+import { WasmArena } from './wasmArena.js';
 
 /** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
 interface PassExports {
@@ -47,6 +50,7 @@ interface PassExports {
     C: number,
     F: number,
   ): void;
+  rescaleRows32: RescaleRows32;
 }
 
 /** Bytes below this hold the module's own data (AssemblyScript's math tables). */
@@ -104,6 +108,7 @@ const DISPOSED: PassExports = {
   columnPassBlocked32: disposed,
   fusedPassBlocked32: disposed,
   rowColumnPassBlocked32: disposed,
+  rescaleRows32: disposed,
 };
 
 function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
@@ -374,11 +379,16 @@ export class WasmKernels implements PowerKernels {
     this.exports = DISPOSED;
   }
 
-  /** Dispose, handing over the WebAssembly memory (it held `P` and the vectors; nothing uses it any more). */
-  release(): ArrayBuffer[] {
+  /**
+   * Dispose, handing over the WebAssembly memory (it held `P` and the vectors; nothing uses it any
+   * more) as an arena past the module's own data, where float32 blocks are rescaled by the SIMD
+   * kernel (`assembly/rescale.ts`).
+   */
+  release(): Arena {
     const buffer = this.memory?.buffer;
+    const rescale = this.exports.rescaleRows32;
     this.dispose();
-    return buffer ? [buffer] : [];
+    return buffer ? new WasmArena(buffer, RESERVED, rescale) : new Arena();
   }
 
   /**
