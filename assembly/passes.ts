@@ -277,3 +277,4 @@ export function buildPower64(W: usize, wide: i32, n: i32, taps: i32, p: f64, sca
 
 export { toFloat32, rowPassBlocked32, columnPassBlocked32, fusedPassBlocked32, rowColumnPassBlocked32 } from './blocked32';
 export { rescaleRows32 } from './rescale';
+export { foldRange } from './range';

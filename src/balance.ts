@@ -5,7 +5,7 @@ import { EngineHandover } from './driver/handover.js';
 import { defaultThreads, openThreads } from './driver/threads.js';
 import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import type { ThreadPool } from './engines/cpu/threads/pool.js';
-import { prepareWasmKernels } from './engines/cpu/wasm/wasmKernels.js';
+import { prepareWasmKernels, wasmRangeFold } from './engines/cpu/wasm/wasmKernels.js';
 import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
 import { refuseOverflow, rescaledCopy, withWeights } from './network/rescale.js';
 import type { Network, UnitRef } from './network/types.js';
@@ -265,9 +265,9 @@ type RunOptions = ReturnType<typeof validateRunOptions>;
 
 /** A run on this thread; `chosen` is the backend when it was chosen already. */
 async function balanceHere(net: Network, options: BalanceOptions, run: RunOptions, started: number, chosen?: BackendChoice): Promise<BalanceResult> {
-  const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases });
+  await prepareWasmKernels(); // the CPU engine's kernels, compiled off the main thread's synchronous path; validation reads the values with them
+  const problem = compileProblem(net, { p: options.p, q: options.q, includeBiases: options.includeBiases }, wasmRangeFold() ?? undefined);
   throwIfAborted(options.signal);
-  await prepareWasmKernels(); // the CPU engine's kernels, compiled off the main thread's synchronous path
   const choice = chosen ?? (await chooseBackend(run.backend, options));
   const pool = await openThreads(problem, run.threads, choice.backend);
   try {

@@ -11,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { balance } from '../src/balance.js';
+import { wasmRangeFold } from '../src/engines/cpu/wasm/wasmKernels.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { readSafetensors, safetensorsParts, writeSafetensors } from '../src/io/safetensors.js';
 import { mlp } from '../src/network/builders.js';
+import { foldWeightRange } from '../src/network/finite.js';
 import { rescale } from '../src/network/rescale.js';
 import type { Network, WeightArray } from '../src/network/types.js';
 import { runCli } from './support/runCli.js';
@@ -25,9 +27,9 @@ vi.mock('../src/network/finite.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../src/network/finite.js')>();
   return {
     ...actual,
-    foldWeightRange: (w: WeightArray, range: { smallest: number; largest: number }) => {
+    foldWeightRange: (w: WeightArray, ...rest: [{ smallest: number; largest: number }, import('../src/network/finite.js').RangeFold?]) => {
       reads.fold.push(w);
-      return actual.foldWeightRange(w, range);
+      return actual.foldWeightRange(w, ...rest);
     },
     firstNonFinite: (a: WeightArray) => {
       reads.finite.push(a);
@@ -181,5 +183,50 @@ describe('balance() and rescale() never return a non-finite value', () => {
     expect(() => rescale(withBias, factors)).toThrow(/does not fit float32: block 0 \('0'\): bias entry 1 \(1\.\d+e\+30\) times exp\(21\.0+\)/);
     factors[1][1] = 10;
     expect((rescale(withBias, factors).blocks[0].bias?.[1] ?? 0) / (Math.fround(1e30) * Math.exp(10))).toBeCloseTo(1, 6);
+  });
+});
+
+describe('validation reads the values with the WebAssembly SIMD kernel where a run has it', () => {
+  /** Uniform in (-1, 1) with about one zero in eight, from a fixed seed. */
+  function values(n: number, seed: number, wide: boolean): WeightArray {
+    const out = wide ? new Float64Array(n) : new Float32Array(n);
+    let s = seed;
+    for (let i = 0; i < n; i++) {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      out[i] = s % 8 === 0 ? 0 : (s / 2147483648) * 2 - 1;
+    }
+    return out;
+  }
+
+  it('the same range and first non-finite entry as the JS loop, across its chunks, float32 and float64 in one range', () => {
+    const fold = wasmRangeFold();
+    expect(fold).not.toBeNull();
+    for (const n of [0, 1, 7, 8, 9, 65536, 65536 * 2 + 13]) {
+      for (const wide of [false, true]) {
+        const w = values(n, n + (wide ? 1 : 2), wide);
+        // A float64 range carried into a float32 array's fold stays float64 (no rounding to float32).
+        const start = { smallest: 1 / 3, largest: 1 / 7 };
+        const js = { ...start };
+        const simd = { ...start };
+        expect(foldWeightRange(w, simd, fold ?? undefined)).toBe(foldWeightRange(w, js));
+        expect(simd).toEqual(js);
+        for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+          if (n === 0) continue;
+          const at = Math.floor(n * 0.7);
+          const v = w.slice();
+          v[at] = bad;
+          if (at + 3 < n) v[at + 3] = bad;
+          expect(foldWeightRange(v, { smallest: Infinity, largest: 0 }, fold ?? undefined), `n ${n}, ${bad}`).toBe(at);
+        }
+      }
+    }
+  });
+
+  it('balance() refuses a NaN weight read by the kernel, naming the block and entry', async () => {
+    const net = mlp([5, 70000, 3], { seed: 4 }); // a block beyond one chunk of the kernel's copy
+    const weight = net.blocks[0].weight;
+    weight[66000] = Number.NaN;
+    await expect(balance(net, { p: 2, q: 2, backend: 'cpu' })).rejects.toThrow(/block 0 \('0'\): weight entry 66000 is not finite \(NaN\)/);
+    expect(Number.isNaN(weight[66000]) && weight[65999] === net.blocks[0].weight[65999]).toBe(true);
   });
 });

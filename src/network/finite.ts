@@ -83,16 +83,24 @@ function foldRange64(w: Float64Array, range: WeightRange): number {
   return settle(w, range, Math.max(h0, h1, h2, h3), Math.min(l0, l1, l2, l3));
 }
 
+/**
+ * What validation's read of the values does with an array: fold `|w|` into `range` and return
+ * the first index of a non-finite entry, or -1 ({@link foldWeightRange}, or the CPU engine's
+ * WebAssembly SIMD kernel).
+ */
+export type RangeFold = (w: WeightArray, range: WeightRange) => number;
+
 /** Store a folded range, or, when the largest is not finite, the index of the first non-finite entry. */
-function settle(w: WeightArray, range: WeightRange, largest: number, smallest: number): number {
+export function settle(w: WeightArray, range: WeightRange, largest: number, smallest: number): number {
   if (!(largest < Infinity)) return firstNonFinite(w);
   range.largest = largest;
   range.smallest = smallest;
   return -1;
 }
 
-/** Fold `|w|` into `range`; the first index of a non-finite entry, or -1. */
-export function foldWeightRange(w: WeightArray, range: WeightRange): number {
+/** Fold `|w|` into `range`; the first index of a non-finite entry, or -1. `kernel`: the same read elsewhere (the CPU engine's SIMD kernel), else in JS. */
+export function foldWeightRange(w: WeightArray, range: WeightRange, kernel?: RangeFold): number {
+  if (kernel) return kernel(w, range);
   return w instanceof Float32Array ? foldRange32(w, range) : foldRange64(w, range);
 }
 

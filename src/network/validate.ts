@@ -1,5 +1,5 @@
 import { describeValue, NetworkValueError, WeightBalanceError } from '../errors.js';
-import type { WeightRange } from './finite.js';
+import type { RangeFold, WeightRange } from './finite.js';
 import { firstNonFinite, foldWeightRange } from './finite.js';
 import type { Block, Layer, Network, Pool } from './types.js';
 import { layerSize, unitCount } from './types.js';
@@ -138,7 +138,7 @@ function validateLayer(layer: Layer, k: number): void {
 }
 
 /** One block's structure, then (with a `range`) its values, folded into `range`. */
-function validateBlock(net: Network, b: Block, k: number, range: WeightRange | null): void {
+function validateBlock(net: Network, b: Block, k: number, range: WeightRange | null, fold: RangeFold | undefined): void {
   const where = describeBlock(b, k);
   const n = net.layers.length;
   if (!b || typeof b !== 'object') fail(`block ${k} is not an object`);
@@ -193,13 +193,13 @@ function validateBlock(net: Network, b: Block, k: number, range: WeightRange | n
     if (!(b.bias instanceof Float32Array || b.bias instanceof Float64Array)) fail(`${where}: bias must be a Float32Array, a Float64Array or null`);
     if (b.bias.length !== b.shape[0]) fail(`${where}: bias has ${b.bias.length} entries, expected ${b.shape[0]}`);
   }
-  if (range) validateValues(b, k, range);
+  if (range) validateValues(b, k, range, fold);
 }
 
 /** Every weight and bias of a block is finite: one read, which folds `|w|` into `range`. */
-function validateValues(b: Block, k: number, range: WeightRange): void {
+function validateValues(b: Block, k: number, range: WeightRange, fold: RangeFold | undefined): void {
   const where = describeBlock(b, k);
-  const badWeight = foldWeightRange(b.weight, range);
+  const badWeight = foldWeightRange(b.weight, range, fold);
   if (badWeight >= 0) throw new NetworkValueError(`${where}: weight entry ${badWeight} is not finite (${b.weight[badWeight]})`);
   const badBias = b.bias ? firstNonFinite(b.bias) : -1;
   if (badBias >= 0) throw new NetworkValueError(`${where}: bias entry ${badBias} is not finite (${b.bias?.[badBias]})`);
@@ -285,21 +285,22 @@ export function validateStructure(net: Network): void {
 
 /**
  * {@link validateNetwork}, returning the range of `|w|` over the weights, read in the same loop
- * as their finiteness (what the CPU engine needs to scale `P`): one read of the weights.
+ * as their finiteness (what the CPU engine needs to scale `P`): one read of the weights, by
+ * `fold` where given (the CPU engine's SIMD kernel), else in JS.
  */
-export function validatedRange(net: Network): WeightRange {
-  return checkNetwork(net, true) as WeightRange;
+export function validatedRange(net: Network, fold?: RangeFold): WeightRange {
+  return checkNetwork(net, true, fold) as WeightRange;
 }
 
 /** The checks of {@link validateNetwork}, the values' (and their range) only when `values`. */
-function checkNetwork(net: Network, values: boolean): WeightRange | null {
+function checkNetwork(net: Network, values: boolean, fold?: RangeFold): WeightRange | null {
   if (!net || typeof net !== 'object' || !Array.isArray(net.layers) || !Array.isArray(net.blocks)) {
     fail('a network needs arrays `layers` and `blocks`');
   }
   if (net.layers.length < 2 || net.blocks.length === 0) fail('the network is empty: it needs an input layer, an output layer and at least one weight block');
   net.layers.forEach((l, k) => validateLayer(l, k));
   const range: WeightRange | null = values ? { smallest: Infinity, largest: 0 } : null;
-  net.blocks.forEach((b, k) => validateBlock(net, b, k, range));
+  net.blocks.forEach((b, k) => validateBlock(net, b, k, range, fold));
   // One pass over blocks and skips indexes what each layer reads and feeds: linear in the network.
   const incoming: Block[][] = net.layers.map(() => []);
   const feeds = new Uint8Array(net.layers.length);

@@ -1,3 +1,4 @@
+import type { RangeFold } from '../network/finite.js';
 import type { Network, UnitRef } from '../network/types.js';
 import { isHomogeneous, positionsPerUnit, unitCount } from '../network/types.js';
 import { validatedRange } from '../network/validate.js';
@@ -81,12 +82,13 @@ function fixedGroups(net: Network, layerUnit0: Int32Array, root: Int32Array): Ui
  * Compile a network into a {@link Problem}: validate it and the exponents (one validation for
  * every engine), number the units, merge tie groups, mark fixed units, freeze degenerate groups
  * (a dead unit, a dead set of tie groups: see {@link deadGroups}), and colour the variables for
- * the alternating schedule. The network's arrays are shared, never copied or written.
+ * the alternating schedule. The network's arrays are shared, never copied or written. `fold`
+ * reads the values (default: `foldWeightRange`, in JS).
  */
-export function compileProblem(net: Network, options: { p: number; q: number; includeBiases?: boolean }): Problem {
+export function compileProblem(net: Network, options: { p: number; q: number; includeBiases?: boolean }, fold?: RangeFold): Problem {
   const { p, q, includeBiases = false } = options;
   validateExponents(p, q);
-  const weightRange = validatedRange(net);
+  const weightRange = validatedRange(net, fold);
   const layerUnit0 = new Int32Array(net.layers.length);
   let nUnits = 0;
   net.layers.forEach((layer, k) => {

@@ -1,3 +1,5 @@
+import type { RangeFold } from '../../../network/finite.js';
+import { settle } from '../../../network/finite.js';
 import { Arena } from '../../../network/rescale.js';
 import type { Problem } from '../../../problem/problem.js';
 import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
@@ -51,6 +53,7 @@ interface PassExports {
     F: number,
   ): void;
   rescaleRows32: RescaleRows32;
+  foldRange(W: number, wide: number, n: number, range: number): void;
 }
 
 /** Bytes below this hold the module's own data (AssemblyScript's math tables). */
@@ -109,6 +112,7 @@ const DISPOSED: PassExports = {
   fusedPassBlocked32: disposed,
   rowColumnPassBlocked32: disposed,
   rescaleRows32: disposed,
+  foldRange: disposed,
 };
 
 function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
@@ -171,6 +175,46 @@ export async function prepareSharedKernels(): Promise<WebAssembly.Module | null>
 /** The kernels on a shared memory if compiled (by {@link prepareSharedKernels}), else `null`. */
 export function sharedKernels(): WebAssembly.Module | null {
   return compiledShared ?? null;
+}
+
+/** Weights per copy into the range fold's memory (256 KiB of float32, 512 KiB of float64: they stay in cache). */
+const FOLD_CHUNK = 1 << 16;
+/** The range fold on the kernels (`null`: not available here), made on first use. */
+let folder: RangeFold | null | undefined;
+
+/**
+ * Validation's read of the weights' values ({@link RangeFold}) on the WebAssembly SIMD kernel
+ * (`assembly/range.ts`): each array copied a chunk at a time into a small memory of its own
+ * (in cache) and folded there, the same range and first non-finite entry as `foldWeightRange`.
+ * `null` where the kernels are not available (then validation reads in JS).
+ */
+export function wasmRangeFold(): RangeFold | null {
+  if (folder !== undefined) return folder;
+  if (!wasmKernelsAvailable()) return null; // not cached: a page may compile the kernels later
+  try {
+    const pages = Math.ceil((RESERVED + 8 * FOLD_CHUNK + 16) / PAGE);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const { foldRange } = new WebAssembly.Instance(compiled as WebAssembly.Module, { env: { memory } }).exports as unknown as PassExports;
+    const at = RESERVED + 16;
+    const range = new Float64Array(memory.buffer, RESERVED, 2);
+    const f32 = new Float32Array(memory.buffer, at, FOLD_CHUNK);
+    const f64 = new Float64Array(memory.buffer, at, FOLD_CHUNK);
+    folder = (w, into) => {
+      const wide = w instanceof Float64Array;
+      const chunk = wide ? f64 : f32;
+      range[0] = into.largest;
+      range[1] = into.smallest;
+      for (let k = 0; k < w.length; k += FOLD_CHUNK) {
+        const n = Math.min(FOLD_CHUNK, w.length - k);
+        chunk.set(w.subarray(k, k + n));
+        foldRange(at, wide ? 1 : 0, n, RESERVED);
+      }
+      return settle(w, into, range[0], range[1]);
+    };
+  } catch {
+    folder = null; // a synchronous instance refused here (a page's main thread)
+  }
+  return folder;
 }
 
 /**
