@@ -6,7 +6,9 @@
  * a shared machine; wall time is printed beside it) in ms and in passes over `P` (one pass: the
  * processor time of the run's sweeps over the passes they read), and the peak RSS as a multiple
  * of the float32 weights. The disk's speed is timed in the same runs (a plain `readFile` of the
- * file and `writeFile` of as many bytes). `--baseline DIR` runs another build of the library
+ * file and `writeFile` of as many bytes), and so is paging in as many bytes of new memory: the
+ * table also gives the setup less that (what building `P` costs beyond mapping its memory).
+ * `--baseline DIR` runs another build of the library
  * (a `dist/` with `index.js`, e.g. main's) in the same runs, interleaved, for a before/after table.
  *
  *   node dist/endToEnd.js [--file /tmp/weight-balance-134m.safetensors] [--layers 8] [--width 4096]
@@ -214,6 +216,16 @@ function table(results: Map<string, RunReport[]>): string {
     lines.push(`| ${phase} | ${cells.join(' | ')} |`);
   }
   const row = (label: string, f: (runs: RunReport[]) => string): string => `| ${label} | ${names.map((n) => f(results.get(n) as RunReport[])).join(' | ')} |`;
+  // Setup less what paging in as many bytes as the weights (P's new memory) costs here, timed in the same run.
+  lines.push(
+    row('setup less paging in P (fill new)', (runs) => {
+      const net = (r: RunReport): number => r.phases.setup.cpu - (r.memory?.fresh.cpu ?? Number.NaN);
+      return `${fmt(med(runs, net))} (${fmt(
+        med(runs, (r) => net(r) / r.passMs),
+        1,
+      )}) | `;
+    }),
+  );
   lines.push(
     row(
       'one pass over P',
