@@ -6,8 +6,10 @@
  * a shared machine; wall time is printed beside it) in ms and in passes over `P` (one pass: the
  * processor time of the run's sweeps over the passes they read), and the peak RSS as a multiple
  * of the float32 weights. The disk's speed is timed in the same runs (a plain `readFile` of the
- * file and `writeFile` of as many bytes), and so is paging in as many bytes of new memory: the
- * table also gives the setup less that (what building `P` costs beyond mapping its memory).
+ * file and `writeFile` of as many bytes), and so is paging in as many bytes of new memory
+ * ("fill new"): the table also gives the setup's minor page faults and the setup less their cost
+ * at fill new's cost per fault (what setting up costs beyond mapping `P`'s new memory, which on
+ * this VM varies by 2x from run to run).
  * `--baseline DIR` runs another build of the library
  * (a `dist/` with `index.js`, e.g. main's) in the same runs, interleaved, for a before/after table.
  *
@@ -36,10 +38,11 @@ interface Library {
   mlp(sizes: number[], options?: { seed?: number }): Network;
 }
 
-/** One phase: processor and wall milliseconds. */
+/** One phase: processor and wall milliseconds, and the minor page faults (pages mapped as first touched). */
 interface Phase {
   cpu: number;
   wall: number;
+  faults: number;
 }
 
 const PHASES = ['read', 'setup', 'sweeps', 'rescale', 'write'] as const;
@@ -75,16 +78,16 @@ async function readFileBytes(file: string): Promise<Uint8Array> {
 
 /** A phase timed from `start` (processor and wall ms). */
 function since(start: Phase): Phase {
-  return { cpu: cpuMs() - start.cpu, wall: performance.now() - start.wall };
+  return minus(now(), start);
 }
 
 function now(): Phase {
-  return { cpu: cpuMs(), wall: performance.now() };
+  return { cpu: cpuMs(), wall: performance.now(), faults: process.resourceUsage().minorPageFault };
 }
 
 /** `a - b` in both clocks. */
 function minus(a: Phase, b: Phase): Phase {
-  return { cpu: a.cpu - b.cpu, wall: a.wall - b.wall };
+  return { cpu: a.cpu - b.cpu, wall: a.wall - b.wall, faults: a.faults - b.faults };
 }
 
 /**
@@ -117,7 +120,7 @@ async function childRun(lib: Library, file: string, out: string, current: boolea
   const first = stamps[0];
   const last = stamps[stamps.length - 1];
   const later = minus(last.at, first.at);
-  const oneSweep = { cpu: later.cpu / (stamps.length - 1), wall: later.wall / (stamps.length - 1) };
+  const oneSweep = { cpu: later.cpu / (stamps.length - 1), wall: later.wall / (stamps.length - 1), faults: later.faults / (stamps.length - 1) };
   t = now();
   await writeFile(out, current ? lib.safetensorsParts(result.network, { checkValues: false }) : lib.safetensorsParts(result.network));
   const write = since(t);
@@ -126,7 +129,7 @@ async function childRun(lib: Library, file: string, out: string, current: boolea
     phases: {
       read,
       setup: minus(minus(first.at, started), oneSweep),
-      sweeps: { cpu: later.cpu + oneSweep.cpu, wall: later.wall + oneSweep.wall },
+      sweeps: { cpu: later.cpu + oneSweep.cpu, wall: later.wall + oneSweep.wall, faults: later.faults + oneSweep.faults },
       rescale: minus(ended, last.at),
       write,
     },
@@ -216,10 +219,17 @@ function table(results: Map<string, RunReport[]>): string {
     lines.push(`| ${phase} | ${cells.join(' | ')} |`);
   }
   const row = (label: string, f: (runs: RunReport[]) => string): string => `| ${label} | ${names.map((n) => f(results.get(n) as RunReport[])).join(' | ')} |`;
-  // Setup less what paging in as many bytes as the weights (P's new memory) costs here, timed in the same run.
+  // Setup less what its page faults cost here: each at the cost of one in "fill new", timed in the same run.
   lines.push(
-    row('setup less paging in P (fill new)', (runs) => {
-      const net = (r: RunReport): number => r.phases.setup.cpu - (r.memory?.fresh.cpu ?? Number.NaN);
+    row(
+      'setup page faults (MB mapped)',
+      (runs) => `${fmt(med(runs, (r) => r.phases.setup.faults))} (${fmt(med(runs, (r) => (r.phases.setup.faults * 4096) / 1e6))}) | `,
+    ),
+  );
+  lines.push(
+    row('setup less its page faults (at fill new cost)', (runs) => {
+      const perFault = (r: RunReport): number => (r.memory ? r.memory.fresh.cpu / r.memory.fresh.faults : Number.NaN);
+      const net = (r: RunReport): number => r.phases.setup.cpu - r.phases.setup.faults * perFault(r);
       return `${fmt(med(runs, net))} (${fmt(
         med(runs, (r) => net(r) / r.passMs),
         1,
