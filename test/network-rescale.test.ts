@@ -157,6 +157,24 @@ describe('the float32 rescale in WebAssembly SIMD, in place in the memory that h
     arrays(input).forEach((a, k) => expect(sameBits(a, before[k]), `input array ${k}`).toBe(true));
   });
 
+  it('grouped 1 x 1 convolutions (one tap, a column offset per group) take the kernel too, with the same result', () => {
+    const input = sequential(
+      [4, 3, 3],
+      [
+        { type: 'conv', channels: 6, kernel: 1, groups: 2 },
+        { type: 'conv', channels: 10, kernel: 1, groups: 2 },
+        { type: 'dense', units: 3 },
+      ],
+      { seed: 27, dtype: 'float32', biasScale: 0.2 },
+    );
+    const arena = wasmArena(input);
+    const js = vi.spyOn(Arena.prototype, 'scaleRows32');
+    const U = logFactorsFor(input, 28);
+    const got = rescaledCopy(input, U, arena);
+    expect(js).toHaveBeenCalledTimes(1); // the dense head reads 9 positions per unit: the JS loop
+    arrays(got).forEach((a, k) => expect(sameBits(a, arrays(rescale(input, U))[k]), `array ${k}`).toBe(true));
+  });
+
   it('a value beyond float32 is refused as it is written, naming the block, the entry and the factor', () => {
     const input = net();
     const before = arrays(input).map((a) => a.slice());
