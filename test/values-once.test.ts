@@ -204,6 +204,10 @@ describe('validation reads the values with the WebAssembly SIMD kernel where a r
     for (const n of [0, 1, 7, 8, 9, 65536, 65536 * 2 + 13]) {
       for (const wide of [false, true]) {
         const w = values(n, n + (wide ? 1 : 2), wide);
+        if (n > 20) {
+          w[3] = -0; // a zero with its sign bit: not the smallest non-zero
+          w[n - 5] = wide ? 5e-324 : 1.401298464324817e-45; // the smallest subnormal, in the vector loop's tail for some n
+        }
         // A float64 range carried into a float32 array's fold stays float64 (no rounding to float32).
         const start = { smallest: 1 / 3, largest: 1 / 7 };
         const js = { ...start };
