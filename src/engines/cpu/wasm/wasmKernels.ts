@@ -2,7 +2,7 @@ import type { Problem } from '../../../problem/problem.js';
 import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
 import { maxCols, maxRows } from '../kernels.js';
 import { powerMatrix } from '../passes.js';
-import { PASSES_SHARED_WASM_BASE64, PASSES_WASM_BASE64 } from './kernels.generated.js';
+import { PASSES_RELAXED_SHARED_WASM_BASE64, PASSES_RELAXED_WASM_BASE64, PASSES_SHARED_WASM_BASE64, PASSES_WASM_BASE64 } from './kernels.generated.js';
 
 /** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
 interface PassExports {
@@ -79,9 +79,48 @@ const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8,
 /** One call of a pass export: its index in {@link PASS_EXPORTS} and its arguments. */
 export type PassCall = [exportIndex: number, ...args: number[]];
 
+/**
+ * Which build of the kernels runs: `relaxed` (relaxed SIMD: `f64x2.relaxed_madd`, a fused
+ * multiply-add where the machine has one; only the rounding of each term differs) or `plain`
+ * (SIMD alone). Chrome and Node 22+ validate relaxed SIMD; Node 20 only with
+ * `--experimental-wasm-relaxed-simd`.
+ */
+export type WasmSimd = 'relaxed' | 'plain';
+
+/** The build chosen by {@link chooseWasmSimd}, or `auto`: relaxed where this engine validates it. */
+let choice: WasmSimd | 'auto' = 'auto';
+/** The build that compiles from now on (decided once per choice). */
+let chosen: WasmSimd | undefined;
 let compiled: WebAssembly.Module | null | undefined;
 /** The kernels importing a shared memory (for the worker threads), compiled on first use. */
 let compiledShared: WebAssembly.Module | null | undefined;
+
+/**
+ * Choose the build of the kernels compiled from now on (`auto`, the default: relaxed SIMD where
+ * `WebAssembly.validate` accepts it, else plain SIMD); the tests and the benchmark force each.
+ * Kernels already made keep theirs.
+ */
+export function chooseWasmSimd(simd: WasmSimd | 'auto'): void {
+  choice = simd;
+  chosen = undefined;
+  compiled = undefined;
+  compiledShared = undefined;
+}
+
+/** The build the kernels compile from (see {@link chooseWasmSimd}). */
+export function wasmSimd(): WasmSimd {
+  if (chosen === undefined) {
+    chosen = choice !== 'auto' ? choice : typeof WebAssembly === 'object' && WebAssembly.validate(bytes(PASSES_RELAXED_WASM_BASE64)) ? 'relaxed' : 'plain';
+  }
+  return chosen;
+}
+
+/** The chosen build's bytes, on an ordinary or a shared memory. */
+function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+  const relaxed = wasmSimd() === 'relaxed';
+  if (shared) return bytes(relaxed ? PASSES_RELAXED_SHARED_WASM_BASE64 : PASSES_SHARED_WASM_BASE64);
+  return bytes(relaxed ? PASSES_RELAXED_WASM_BASE64 : PASSES_WASM_BASE64);
+}
 
 const disposed = (): never => {
   throw new Error('the WebAssembly kernels were disposed');
@@ -106,7 +145,7 @@ const DISPOSED: PassExports = {
   rowColumnPassBlocked32: disposed,
 };
 
-function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
+function bytes(base64: string): Uint8Array<ArrayBuffer> {
   const text = atob(base64);
   const out = new Uint8Array(new ArrayBuffer(text.length));
   for (let k = 0; k < text.length; k++) out[k] = text.charCodeAt(k);
@@ -120,7 +159,7 @@ function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
  */
 export function wasmKernelsAvailable(): boolean {
   if (compiled === undefined) {
-    const code = bytes();
+    const code = moduleBytes(false);
     if (typeof WebAssembly !== 'object' || !WebAssembly.validate(code)) compiled = null;
     else {
       try {
@@ -136,7 +175,7 @@ export function wasmKernelsAvailable(): boolean {
 /** Compile the kernels asynchronously (allowed everywhere); resolves whether they are available. */
 export async function prepareWasmKernels(): Promise<boolean> {
   if (compiled === undefined) {
-    const code = bytes();
+    const code = moduleBytes(false);
     try {
       compiled = typeof WebAssembly === 'object' && WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
     } catch {
@@ -154,7 +193,7 @@ export async function prepareSharedKernels(): Promise<WebAssembly.Module | null>
   if (compiledShared === undefined) {
     try {
       new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-      const code = bytes(PASSES_SHARED_WASM_BASE64);
+      const code = moduleBytes(true);
       compiledShared = WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
     } catch {
       compiledShared = null;
@@ -200,6 +239,8 @@ export interface SharedLayout {
  */
 export class WasmKernels implements PowerKernels {
   readonly name = 'wasm-simd' as const;
+  /** The build these kernels run (relaxed SIMD where validated, see {@link chooseWasmSimd}). */
+  readonly simd: WasmSimd;
   /** How the passes add now: `blocked32` only on float32 `P`, until {@link useFloat64Sums}. */
   sums: PassSums;
   x: Float64Array;
@@ -238,6 +279,7 @@ export class WasmKernels implements PowerKernels {
     const pages = Math.ceil(total / PAGE);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: shared !== undefined });
     const module = shared ? shared.module : (compiled as WebAssembly.Module);
+    this.simd = wasmSimd();
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as PassExports;
     const buffer = this.memory.buffer;
