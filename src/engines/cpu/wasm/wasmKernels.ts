@@ -91,28 +91,34 @@ export type WasmSimd = 'relaxed' | 'plain';
 let choice: WasmSimd | 'auto' = 'auto';
 /** The build that compiles from now on (decided once per choice). */
 let chosen: WasmSimd | undefined;
-let compiled: WebAssembly.Module | null | undefined;
-/** The kernels importing a shared memory (for the worker threads), compiled on first use. */
-let compiledShared: WebAssembly.Module | null | undefined;
+/**
+ * Each build's kernels, compiled on first use (`null`: not available here): on an ordinary memory,
+ * and importing a shared memory (for the worker threads). Kept across choices, so that a module
+ * compiles (and V8 optimises its code) once.
+ */
+const builds: Record<WasmSimd, { compiled?: WebAssembly.Module | null; shared?: WebAssembly.Module | null }> = { relaxed: {}, plain: {} };
 
 /**
- * Choose the build of the kernels compiled from now on (`auto`, the default: relaxed SIMD where
+ * Choose the build of the kernels made from now on (`auto`, the default: relaxed SIMD where
  * `WebAssembly.validate` accepts it, else plain SIMD); the tests and the benchmark force each.
  * Kernels already made keep theirs.
  */
 export function chooseWasmSimd(simd: WasmSimd | 'auto'): void {
   choice = simd;
   chosen = undefined;
-  compiled = undefined;
-  compiledShared = undefined;
 }
 
-/** The build the kernels compile from (see {@link chooseWasmSimd}). */
+/** The build the kernels are made from (see {@link chooseWasmSimd}). */
 export function wasmSimd(): WasmSimd {
   if (chosen === undefined) {
     chosen = choice !== 'auto' ? choice : typeof WebAssembly === 'object' && WebAssembly.validate(bytes(PASSES_RELAXED_WASM_BASE64)) ? 'relaxed' : 'plain';
   }
   return chosen;
+}
+
+/** The chosen build's modules. */
+function build(): { compiled?: WebAssembly.Module | null; shared?: WebAssembly.Module | null } {
+  return builds[wasmSimd()];
 }
 
 /** The chosen build's bytes, on an ordinary or a shared memory. */
@@ -158,31 +164,33 @@ function bytes(base64: string): Uint8Array<ArrayBuffer> {
  * {@link prepareWasmKernels} first there).
  */
 export function wasmKernelsAvailable(): boolean {
-  if (compiled === undefined) {
+  const b = build();
+  if (b.compiled === undefined) {
     const code = moduleBytes(false);
-    if (typeof WebAssembly !== 'object' || !WebAssembly.validate(code)) compiled = null;
+    if (typeof WebAssembly !== 'object' || !WebAssembly.validate(code)) b.compiled = null;
     else {
       try {
-        compiled = new WebAssembly.Module(code);
+        b.compiled = new WebAssembly.Module(code);
       } catch {
         return false; // a synchronous compile refused here (a page's main thread): prepareWasmKernels() compiles it
       }
     }
   }
-  return compiled !== null;
+  return b.compiled !== null;
 }
 
 /** Compile the kernels asynchronously (allowed everywhere); resolves whether they are available. */
 export async function prepareWasmKernels(): Promise<boolean> {
-  if (compiled === undefined) {
+  const b = build();
+  if (b.compiled === undefined) {
     const code = moduleBytes(false);
     try {
-      compiled = typeof WebAssembly === 'object' && WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
+      b.compiled = typeof WebAssembly === 'object' && WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
     } catch {
-      compiled = null;
+      b.compiled = null;
     }
   }
-  return compiled !== null;
+  return b.compiled !== null;
 }
 
 /**
@@ -190,21 +198,22 @@ export async function prepareWasmKernels(): Promise<boolean> {
  * where shared WebAssembly memory or the module is not available.
  */
 export async function prepareSharedKernels(): Promise<WebAssembly.Module | null> {
-  if (compiledShared === undefined) {
+  const b = build();
+  if (b.shared === undefined) {
     try {
       new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
       const code = moduleBytes(true);
-      compiledShared = WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
+      b.shared = WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
     } catch {
-      compiledShared = null;
+      b.shared = null;
     }
   }
-  return compiledShared;
+  return b.shared;
 }
 
 /** The kernels on a shared memory if compiled (by {@link prepareSharedKernels}), else `null`. */
 export function sharedKernels(): WebAssembly.Module | null {
-  return compiledShared ?? null;
+  return build().shared ?? null;
 }
 
 /**
@@ -278,7 +287,7 @@ export class WasmKernels implements PowerKernels {
     if (!Number.isFinite(total)) throw new Error('P does not fit in 4 GiB of WebAssembly memory');
     const pages = Math.ceil(total / PAGE);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: shared !== undefined });
-    const module = shared ? shared.module : (compiled as WebAssembly.Module);
+    const module = shared ? shared.module : (build().compiled as WebAssembly.Module);
     this.simd = wasmSimd();
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as PassExports;
