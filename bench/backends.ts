@@ -9,7 +9,8 @@ import type { CpuEngineOptions } from '../src/engines/cpu/cpuEngine.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import type { PowerPrecision } from '../src/engines/cpu/kernels.js';
 import { ThreadPool } from '../src/engines/cpu/threads/pool.js';
-import { prepareSharedKernels, prepareWasmKernels, wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
+import type { WasmSimd } from '../src/engines/cpu/wasm/wasmKernels.js';
+import { chooseWasmSimd, prepareSharedKernels, prepareWasmKernels, wasmKernelsAvailable, wasmSimd } from '../src/engines/cpu/wasm/wasmKernels.js';
 import type { Engine } from '../src/engines/engine.js';
 import { BufferUsage } from '../src/engines/webgpu/flags.js';
 import type { Schedule } from '../src/options.js';
@@ -43,13 +44,28 @@ async function describeCpu(): Promise<string> {
   return `${cpus[0]?.model ?? 'unknown CPU'} x${cpus.length}, Node ${process.version}`;
 }
 
-/** The CPU engine with the given options (`cpu`: its defaults, float64 P on the best kernels here). */
-function cpuVariant(name: string, options: Omit<CpuEngineOptions, 'schedule'>, what: string): BenchBackend {
+/** Which build of the WebAssembly kernels runs: `simd` forced, else the library's choice (relaxed SIMD where validated). */
+function simdBuild(simd: WasmSimd | 'auto'): string {
+  chooseWasmSimd(simd);
+  return wasmSimd() === 'relaxed' ? 'relaxed SIMD (fused multiply-add)' : 'plain SIMD';
+}
+
+/**
+ * The CPU engine with the given options (`cpu`: its defaults, float64 P on the best kernels
+ * here); `simd` forces a build of the WebAssembly kernels (default: the library's choice).
+ */
+function cpuVariant(name: string, options: Omit<CpuEngineOptions, 'schedule'>, what: string, simd: WasmSimd | 'auto' = 'auto'): BenchBackend {
   return {
     name,
-    unavailable: async () => (options.kernels === 'wasm' && !wasmKernelsAvailable() ? 'WebAssembly SIMD is not available' : null),
-    create: async (problem, schedule) => new CpuEngine(problem, { schedule, ...options }),
-    describe: async () => `${what}; ${await describeCpu()}`,
+    unavailable: async () => {
+      chooseWasmSimd(simd);
+      return options.kernels === 'wasm' && !wasmKernelsAvailable() ? `WebAssembly ${simd === 'auto' ? '' : `${simd} `}SIMD is not available` : null;
+    },
+    create: async (problem, schedule) => {
+      chooseWasmSimd(simd);
+      return new CpuEngine(problem, { schedule, ...options });
+    },
+    describe: async () => `${what}${options.kernels === 'wasm' ? `, ${simdBuild(simd)}` : ''}; ${await describeCpu()}`,
   };
 }
 
@@ -67,13 +83,19 @@ function threadedVariant(name: string, precision: PowerPrecision): BenchBackend 
       return pool;
     },
     async unavailable() {
+      chooseWasmSimd('auto');
       if (!(await prepareWasmKernels()) || !(await prepareSharedKernels())) return 'WebAssembly SIMD on shared memory is not available';
       if (defaultThreads() < 2) return 'one core here';
       pool = await ThreadPool.open(defaultThreads());
       return pool ? null : 'worker threads cannot run here';
     },
-    create: async (problem, schedule) => new CpuEngine(problem, { schedule, kernels: 'wasm', precision, pool }),
-    describe: async () => `WebAssembly SIMD kernels, ${precision} P, passes split over ${pool?.size} threads, wall time; ${await describeCpu()}`,
+    create: async (problem, schedule) => {
+      chooseWasmSimd('auto');
+      await prepareSharedKernels();
+      return new CpuEngine(problem, { schedule, kernels: 'wasm', precision, pool });
+    },
+    describe: async () =>
+      `WebAssembly SIMD kernels (${simdBuild('auto')}), ${precision} P, passes split over ${pool?.size} threads, wall time; ${await describeCpu()}`,
     async close() {
       await pool?.close();
       pool = null;
@@ -174,6 +196,9 @@ export const BACKENDS: Record<string, BenchBackend> = {
   cpu: cpuBackend,
   'js-f64': cpuVariant('js-f64', { kernels: 'js', precision: 'float64' }, 'JS kernels, float64 P'),
   'wasm-f32': cpuVariant('wasm-f32', { kernels: 'wasm', precision: 'float32' }, 'WebAssembly SIMD kernels, float32 P, float64 sums'),
+  // wasm-f32 on each build of the kernels (the bench lets Node 20 validate relaxed SIMD, see main.ts).
+  'wasm-f32-plain': cpuVariant('wasm-f32-plain', { kernels: 'wasm', precision: 'float32' }, 'wasm-f32', 'plain'),
+  'wasm-f32-relaxed': cpuVariant('wasm-f32-relaxed', { kernels: 'wasm', precision: 'float32' }, 'wasm-f32', 'relaxed'),
   'wasm-f32b': cpuVariant(
     'wasm-f32b',
     { kernels: 'wasm', precision: 'float32', sums: 'blocked32' },

@@ -8,10 +8,15 @@
  *
  *   node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating]
  *                      [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64,wasm-f32-threads] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000]
- *                      [--no-converge] [--json out.json]
+ *                      [--no-converge] [--no-numpy] [--no-relaxed-simd] [--json out.json]
+ *
+ * Node 20 validates WebAssembly relaxed SIMD (the kernels' fused multiply-adds, default in Chrome
+ * and Node 22+) only behind `--experimental-wasm-relaxed-simd`: the bench sets it unless
+ * `--no-relaxed-simd`; `wasm-f32-plain` and `wasm-f32-relaxed` force each build of the kernels.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { mlp } from '../src/network/builders.js';
 import type { Schedule } from '../src/options.js';
 import { SCHEDULES } from '../src/options.js';
@@ -81,7 +86,7 @@ function positive(value: string | undefined, fallback: number, name: string): nu
 }
 
 const USAGE =
-  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64,wasm-f32-threads] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--json out.json]';
+  'usage: node dist/bench.js [--nets 1,2,3] [--pq 2,2 --pq 1,2] [--schedules accelerated,parallel,alternating] [--backends js-f64,wasm-f32,wasm-f32b,wasm-f64,wasm-f32-threads] [--runs 7] [--sweeps 10] [--tol 1e-6] [--max-sweeps 20000] [--no-converge] [--no-numpy] [--no-relaxed-simd] [--json out.json]';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -96,6 +101,7 @@ async function main(): Promise<void> {
       'max-sweeps': { type: 'string' },
       'no-converge': { type: 'boolean' },
       'no-numpy': { type: 'boolean' },
+      'no-relaxed-simd': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -119,6 +125,9 @@ async function main(): Promise<void> {
   const maxSweeps = Math.round(positive(values['max-sweeps'], 20000, 'max-sweeps'));
   const converge = !values['no-converge'];
 
+  // Relaxed SIMD (the kernels' fused multiply-adds) is on by default in Chrome and Node 22+; Node 20
+  // validates it only behind this flag, set here before any kernels compile (the library never sets it).
+  if (!values['no-relaxed-simd']) setFlagsFromString('--experimental-wasm-relaxed-simd');
   const backends: BenchBackend[] = [];
   for (const name of list(values.backends, 'js-f64,wasm-f32,wasm-f32b,wasm-f64,wasm-f32-threads')) {
     const backend = BACKENDS[name];

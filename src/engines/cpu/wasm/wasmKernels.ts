@@ -5,7 +5,7 @@ import type { Problem } from '../../../problem/problem.js';
 import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
 import { maxCols, maxRows } from '../kernels.js';
 import { powerMatrix } from '../passes.js';
-import { PASSES_SHARED_WASM_BASE64, PASSES_WASM_BASE64 } from './kernels.generated.js';
+import { PASSES_RELAXED_SHARED_WASM_BASE64, PASSES_RELAXED_WASM_BASE64, PASSES_SHARED_WASM_BASE64, PASSES_WASM_BASE64 } from './kernels.generated.js';
 import type { RescaleRows32 } from './wasmArena.js';
 import { WasmArena } from './wasmArena.js';
 
@@ -86,9 +86,54 @@ const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8,
 /** One call of a pass export: its index in {@link PASS_EXPORTS} and its arguments. */
 export type PassCall = [exportIndex: number, ...args: number[]];
 
-let compiled: WebAssembly.Module | null | undefined;
-/** The kernels importing a shared memory (for the worker threads), compiled on first use. */
-let compiledShared: WebAssembly.Module | null | undefined;
+/**
+ * Which build of the kernels runs: `relaxed` (relaxed SIMD: `f64x2.relaxed_madd`, a fused
+ * multiply-add where the machine has one; only the rounding of each term differs) or `plain`
+ * (SIMD alone). Chrome and Node 22+ validate relaxed SIMD; Node 20 only with
+ * `--experimental-wasm-relaxed-simd`.
+ */
+export type WasmSimd = 'relaxed' | 'plain';
+
+/** The build chosen by {@link chooseWasmSimd}, or `auto`: relaxed where this engine validates it. */
+let choice: WasmSimd | 'auto' = 'auto';
+/** The build that compiles from now on (decided once per choice). */
+let chosen: WasmSimd | undefined;
+/**
+ * Each build's kernels, compiled on first use (`null`: not available here): on an ordinary memory,
+ * and importing a shared memory (for the worker threads). Kept across choices, so that a module
+ * compiles (and V8 optimises its code) once.
+ */
+const builds: Record<WasmSimd, { compiled?: WebAssembly.Module | null; shared?: WebAssembly.Module | null }> = { relaxed: {}, plain: {} };
+
+/**
+ * Choose the build of the kernels made from now on (`auto`, the default: relaxed SIMD where
+ * `WebAssembly.validate` accepts it, else plain SIMD); the tests and the benchmark force each.
+ * Kernels already made keep theirs.
+ */
+export function chooseWasmSimd(simd: WasmSimd | 'auto'): void {
+  choice = simd;
+  chosen = undefined;
+}
+
+/** The build the kernels are made from (see {@link chooseWasmSimd}). */
+export function wasmSimd(): WasmSimd {
+  if (chosen === undefined) {
+    chosen = choice !== 'auto' ? choice : typeof WebAssembly === 'object' && WebAssembly.validate(bytes(PASSES_RELAXED_WASM_BASE64)) ? 'relaxed' : 'plain';
+  }
+  return chosen;
+}
+
+/** The chosen build's modules. */
+function build(): { compiled?: WebAssembly.Module | null; shared?: WebAssembly.Module | null } {
+  return builds[wasmSimd()];
+}
+
+/** The chosen build's bytes, on an ordinary or a shared memory. */
+function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+  const relaxed = wasmSimd() === 'relaxed';
+  if (shared) return bytes(relaxed ? PASSES_RELAXED_SHARED_WASM_BASE64 : PASSES_SHARED_WASM_BASE64);
+  return bytes(relaxed ? PASSES_RELAXED_WASM_BASE64 : PASSES_WASM_BASE64);
+}
 
 const disposed = (): never => {
   throw new Error('the WebAssembly kernels were disposed');
@@ -115,7 +160,7 @@ const DISPOSED: PassExports = {
   foldRange: disposed,
 };
 
-function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
+function bytes(base64: string): Uint8Array<ArrayBuffer> {
   const text = atob(base64);
   const out = new Uint8Array(new ArrayBuffer(text.length));
   for (let k = 0; k < text.length; k++) out[k] = text.charCodeAt(k);
@@ -128,31 +173,33 @@ function bytes(base64 = PASSES_WASM_BASE64): Uint8Array<ArrayBuffer> {
  * {@link prepareWasmKernels} first there).
  */
 export function wasmKernelsAvailable(): boolean {
-  if (compiled === undefined) {
-    const code = bytes();
-    if (typeof WebAssembly !== 'object' || !WebAssembly.validate(code)) compiled = null;
+  const b = build();
+  if (b.compiled === undefined) {
+    const code = moduleBytes(false);
+    if (typeof WebAssembly !== 'object' || !WebAssembly.validate(code)) b.compiled = null;
     else {
       try {
-        compiled = new WebAssembly.Module(code);
+        b.compiled = new WebAssembly.Module(code);
       } catch {
         return false; // a synchronous compile refused here (a page's main thread): prepareWasmKernels() compiles it
       }
     }
   }
-  return compiled !== null;
+  return b.compiled !== null;
 }
 
 /** Compile the kernels asynchronously (allowed everywhere); resolves whether they are available. */
 export async function prepareWasmKernels(): Promise<boolean> {
-  if (compiled === undefined) {
-    const code = bytes();
+  const b = build();
+  if (b.compiled === undefined) {
+    const code = moduleBytes(false);
     try {
-      compiled = typeof WebAssembly === 'object' && WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
+      b.compiled = typeof WebAssembly === 'object' && WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
     } catch {
-      compiled = null;
+      b.compiled = null;
     }
   }
-  return compiled !== null;
+  return b.compiled !== null;
 }
 
 /**
@@ -160,21 +207,22 @@ export async function prepareWasmKernels(): Promise<boolean> {
  * where shared WebAssembly memory or the module is not available.
  */
 export async function prepareSharedKernels(): Promise<WebAssembly.Module | null> {
-  if (compiledShared === undefined) {
+  const b = build();
+  if (b.shared === undefined) {
     try {
       new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-      const code = bytes(PASSES_SHARED_WASM_BASE64);
-      compiledShared = WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
+      const code = moduleBytes(true);
+      b.shared = WebAssembly.validate(code) ? await WebAssembly.compile(code) : null;
     } catch {
-      compiledShared = null;
+      b.shared = null;
     }
   }
-  return compiledShared;
+  return b.shared;
 }
 
 /** The kernels on a shared memory if compiled (by {@link prepareSharedKernels}), else `null`. */
 export function sharedKernels(): WebAssembly.Module | null {
-  return compiledShared ?? null;
+  return build().shared ?? null;
 }
 
 /** Weights per copy into the range fold's memory (256 KiB of float32, 512 KiB of float64: they stay in cache). */
@@ -194,7 +242,7 @@ export function wasmRangeFold(): RangeFold | null {
   try {
     const pages = Math.ceil((RESERVED + 8 * FOLD_CHUNK + 16) / PAGE);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-    const { foldRange } = new WebAssembly.Instance(compiled as WebAssembly.Module, { env: { memory } }).exports as unknown as PassExports;
+    const { foldRange } = new WebAssembly.Instance(build().compiled as WebAssembly.Module, { env: { memory } }).exports as unknown as PassExports;
     const at = RESERVED + 16;
     const range = new Float64Array(memory.buffer, RESERVED, 2);
     const f32 = new Float32Array(memory.buffer, at, FOLD_CHUNK);
@@ -249,6 +297,8 @@ export interface SharedLayout {
  */
 export class WasmKernels implements PowerKernels {
   readonly name = 'wasm-simd' as const;
+  /** The build these kernels run (relaxed SIMD where validated, see {@link chooseWasmSimd}). */
+  readonly simd: WasmSimd;
   /** How the passes add now: `blocked32` only on float32 `P`, until {@link useFloat64Sums}. */
   sums: PassSums;
   x: Float64Array;
@@ -286,7 +336,8 @@ export class WasmKernels implements PowerKernels {
     if (!Number.isFinite(total)) throw new Error('P does not fit in 4 GiB of WebAssembly memory');
     const pages = Math.ceil(total / PAGE);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: shared !== undefined });
-    const module = shared ? shared.module : (compiled as WebAssembly.Module);
+    const module = shared ? shared.module : (build().compiled as WebAssembly.Module);
+    this.simd = wasmSimd();
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as PassExports;
     const buffer = this.memory.buffer;
