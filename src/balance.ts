@@ -10,7 +10,7 @@ import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceErr
 import { refuseOverflow, rescaledCopy, withWeights } from './network/rescale.js';
 import type { Network, UnitRef } from './network/types.js';
 import { unitCount } from './network/types.js';
-import type { Backend, NormExponents, Schedule } from './options.js';
+import type { Backend, BalanceKernels, NormExponents, Schedule } from './options.js';
 import { refuseUnknownKeys, SCHEDULES } from './options.js';
 
 /**
@@ -146,6 +146,13 @@ export interface BalanceResult {
   precision: 'float32' | 'float64';
   /** Threads the CPU engine's passes ran on at the end of the run (1: one thread, or WebGPU). */
   threads: number;
+  /**
+   * The kernels of the passes over `P` at the end of the run: `webgpu`; on the CPU `wasm-relaxed-simd`
+   * (WebAssembly relaxed SIMD, fused multiply-adds: Chrome, Node 22+), `wasm-simd` (WebAssembly
+   * SIMD), `js` (plain loops, where WebAssembly SIMD is missing) or `log` (log-sum-exp passes, for
+   * a `P` whose range does not fit linear sums). Only the rounding of the sums differs between them.
+   */
+  kernels: BalanceKernels;
   /** Wall time of the phases, in milliseconds: before the first sweep, the sweeps, the final evaluation and rescaling. */
   phases: { setupMs: number; sweepsMs: number; rescaleMs: number };
 }
@@ -297,7 +304,7 @@ async function balanceOnEngines(
     throwIfAborted(options.signal);
     const rescaleStarted = performance.now();
     const evaluation = await handover.evaluate('at the final evaluation');
-    const { precision, threads } = handover;
+    const { precision, threads, kernels } = handover;
     const { network, logFactors } = await rescaledNetwork(net, problem, handover);
     const state = handover.state;
     const ended = performance.now();
@@ -322,6 +329,7 @@ async function balanceOnEngines(
       ms: ended - started,
       precision,
       threads,
+      kernels,
       phases: { setupMs: sweepsStarted - started, sweepsMs: rescaleStarted - sweepsStarted, rescaleMs: ended - rescaleStarted },
     };
   } finally {

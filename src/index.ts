@@ -42,5 +42,5 @@ export { forward } from './network/forward.js';
 export { rescale } from './network/rescale.js';
 export type { Activation, Block, Conv2dBlock, DenseBlock, Layer, Network, Pool, StorageDtype, UnitRef, WeightArray } from './network/types.js';
 export { validateNetwork } from './network/validate.js';
-export type { Backend, EngineKind, NormExponents, Schedule } from './options.js';
+export type { Backend, BalanceKernels, EngineKind, NormExponents, Schedule } from './options.js';
 export { updateExponent } from './options.js';

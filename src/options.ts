@@ -17,6 +17,12 @@ export type EngineKind = 'cpu' | 'webgpu';
 /** The backend a caller asks for: an engine, or `auto`, which prefers WebGPU and falls back to the CPU. */
 export type Backend = 'auto' | EngineKind;
 
+/**
+ * The kernels a run's passes over `P` ran on (`BalanceResult.kernels`): `webgpu`; on the CPU
+ * `wasm-relaxed-simd`, `wasm-simd`, `js` or `log`.
+ */
+export type BalanceKernels = 'webgpu' | 'wasm-relaxed-simd' | 'wasm-simd' | 'js' | 'log';
+
 /** The exponents of the entrywise `l_{p,q}` norm. */
 export interface NormExponents {
   /** Exponent inside each row (incoming weights of a unit), `p > 0`. */

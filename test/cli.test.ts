@@ -190,6 +190,7 @@ describe('balance', () => {
       expect(r.code).toBe(0);
       const report = JSON.parse(r.stdout);
       expect(report.precision).toBe(precision);
+      expect(['wasm-simd', 'wasm-relaxed-simd']).toContain(report.kernels);
       expect(Object.keys(report.phases)).toEqual(['readMs', 'setupMs', 'sweepsMs', 'rescaleMs', 'writeMs']);
       for (const ms of Object.values(report.phases)) expect(ms).toBeGreaterThanOrEqual(0);
       expect(report.phases.setupMs + report.phases.sweepsMs + report.phases.rescaleMs).toBeLessThanOrEqual(report.ms + 1e-6);

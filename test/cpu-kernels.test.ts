@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import type { PowerPrecision } from '../src/engines/cpu/kernels.js';
 import { JsKernels } from '../src/engines/cpu/kernels.js';
-import { WasmKernels, wasmKernelsAvailable } from '../src/engines/cpu/wasm/wasmKernels.js';
+import { WasmKernels, wasmKernelsAvailable, wasmSimd } from '../src/engines/cpu/wasm/wasmKernels.js';
 import { mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
@@ -66,7 +66,7 @@ describe('WebAssembly SIMD kernels', () => {
         for (const precision of ['float32', 'float64'] as const) {
           const js = new CpuEngine(problem, { schedule, precision, kernels: 'js' });
           const wasm = new CpuEngine(problem, { schedule, precision, kernels: 'wasm' });
-          expect([js.kernels, wasm.kernels, wasm.precision]).toEqual(['js', 'wasm-simd', precision]);
+          expect([js.kernels, wasm.kernels, wasm.precision]).toEqual(['js', wasmSimd() === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd', precision]);
           const [a, b] = [await js.sweeps(30, 0), await wasm.sweeps(30, 0)];
           a.forEach((r, s) => expect(relative(r.F, b[s].F), `${p},${q} ${schedule} ${precision} sweep ${s}`).toBeLessThan(1e-13));
         }

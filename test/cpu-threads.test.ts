@@ -15,7 +15,7 @@ import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import type { PassSums } from '../src/engines/cpu/kernels.js';
 import { liveWorkers, ThreadPool } from '../src/engines/cpu/threads/pool.js';
 import { rowRanges } from '../src/engines/cpu/threads/rowRanges.js';
-import { prepareSharedKernels } from '../src/engines/cpu/wasm/wasmKernels.js';
+import { prepareSharedKernels, wasmSimd } from '../src/engines/cpu/wasm/wasmKernels.js';
 import { WeightBalanceError } from '../src/errors.js';
 import { mlp } from '../src/network/builders.js';
 import { rescale } from '../src/network/rescale.js';
@@ -103,7 +103,7 @@ describe('CPU passes over worker threads', () => {
       // Every block with 4 rows or more is split: the smallest share is one row of P.
       const split = new CpuEngine(problem, { schedule, precision, sums, pool, minEntriesPerChunk: 1 });
       try {
-        expect(split.kernels).toBe('wasm-simd');
+        expect(split.kernels).toBe(wasmSimd() === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd');
         expect([split.passSums, one.passSums]).toEqual([sums, sums]);
         expect(split.threads).toBeGreaterThan(1);
         expect(split.threads).toBeLessThanOrEqual(pool.size);

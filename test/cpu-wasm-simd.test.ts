@@ -10,6 +10,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { afterAll, describe, expect, it } from 'vitest';
+import { balance } from '../src/balance.js';
 import { CpuEngine } from '../src/engines/cpu/cpuEngine.js';
 import type { PowerPrecision } from '../src/engines/cpu/kernels.js';
 import { JsKernels } from '../src/engines/cpu/kernels.js';
@@ -113,5 +114,20 @@ describe.each(['plain', 'relaxed'] as WasmSimd[])('WebAssembly kernels, %s SIMD'
     } finally {
       await pool?.close();
     }
+  });
+});
+
+describe('the result says which build ran', () => {
+  it('balance() reports wasm-simd or wasm-relaxed-simd as forced, on one thread and on two', async () => {
+    const net = mlp([24, 40, 30, 6], { seed: 5 });
+    for (const simd of ['plain', 'relaxed'] as const) {
+      chooseWasmSimd(simd);
+      for (const threads of [1, 2]) {
+        const result = await balance(net, { p: 2, q: 2, backend: 'cpu', threads, tol: 1e-4 });
+        expect(result.kernels, `${simd}, ${threads} threads`).toBe(simd === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd');
+        expect(result.converged).toBe(true);
+      }
+    }
+    chooseWasmSimd('auto');
   });
 });

@@ -7,7 +7,7 @@ import type { BalanceResult, SweepProgress } from '../balance.js';
 import { balance, DEFAULT_TOL, validateRunOptions } from '../balance.js';
 import { defaultThreads } from '../driver/threads.js';
 import type { Network } from '../network/types.js';
-import type { Backend, Schedule } from '../options.js';
+import type { Backend, BalanceKernels, Schedule } from '../options.js';
 import { SCHEDULES, validateExponents } from '../options.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import { choiceArg, flagArg, integerArg, numberArg } from './args.js';
@@ -66,6 +66,15 @@ export interface BalanceRunOptions {
 
 const BACKENDS = ['auto', 'cpu', 'webgpu'] as const;
 
+/** How the summary names the kernels a run's passes ran on. */
+const KERNELS_TEXT: Record<BalanceKernels, string> = {
+  webgpu: 'WebGPU',
+  'wasm-relaxed-simd': 'WebAssembly relaxed SIMD',
+  'wasm-simd': 'WebAssembly SIMD',
+  js: 'JavaScript',
+  log: 'log-sum-exp passes in JavaScript',
+};
+
 /**
  * Read the balance options from a command line. Malformed values are usage errors; `p`, `q`,
  * `tol` and `maxSweeps` are checked at once by the library's own validation so that a bad value
@@ -123,7 +132,7 @@ export function runStatus(result: BalanceResult): number {
 /**
  * The JSON report of a run: `{ backend, adapter, p, q, schedule, sweeps, passes, initialNorm,
  * finalNorm, history, maxLogImbalance, frozenUnits, ms }` plus `includeBiases`, `converged`,
- * `fallback` (`null` or `{ kind, message }`), `precision` (of `P`), `threads` (of the CPU passes), `phases` (wall ms: `readMs`,
+ * `fallback` (`null` or `{ kind, message }`), `precision` (of `P`), `threads` (of the CPU passes), `kernels` (see `BalanceResult.kernels`), `phases` (wall ms: `readMs`,
  * `setupMs`, `sweepsMs`, `rescaleMs`, `writeMs`), `input` and `output`. `history` holds the norm before the first sweep and after each sweep.
  */
 export function resultJson(result: BalanceResult, options: BalanceRunOptions, files: RunFiles): Record<string, unknown> {
@@ -146,6 +155,7 @@ export function resultJson(result: BalanceResult, options: BalanceRunOptions, fi
     fallback: result.fallback,
     precision: result.precision,
     threads: result.threads,
+    kernels: result.kernels,
     phases: { readMs: files.readMs ?? null, ...result.phases, writeMs: files.writeMs ?? null },
     input: files.input,
     output: files.output,
@@ -161,7 +171,7 @@ export function resultSummary(result: BalanceResult, options: BalanceRunOptions,
   const backend =
     result.backend === 'webgpu'
       ? `webgpu (${result.adapter ?? 'unknown adapter'})`
-      : `cpu (${result.precision} P, float64 sums${result.threads > 1 ? `, ${result.threads} threads` : ''})`;
+      : `cpu (${result.precision} P, float64 sums, ${KERNELS_TEXT[result.kernels]}${result.threads > 1 ? `, ${result.threads} threads` : ''})`;
   const rows: Array<[string, string]> = [
     [`${norm} norm`, `${result.initialNorm.toPrecision(8)} -> ${result.finalNorm.toPrecision(8)}`],
     ['||W||/||W0||', (result.finalNorm / result.initialNorm).toFixed(8)],

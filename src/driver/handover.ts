@@ -21,7 +21,7 @@ import type { GpuTarget } from '../engines/webgpu/device.js';
 import { createWebGpuEngine } from '../engines/webgpu/engine.js';
 import { WeightBalanceError } from '../errors.js';
 import { Arena } from '../network/rescale.js';
-import type { Schedule } from '../options.js';
+import type { BalanceKernels, Schedule } from '../options.js';
 import type { Problem } from '../problem/problem.js';
 import type { BackendChoice } from './backend.js';
 import type { Fallback, FallbackKind } from './fallback.js';
@@ -155,6 +155,11 @@ export class EngineHandover {
   /** The element type of `P` on the engine that runs now: float32 on WebGPU; on the CPU as its set-up chose. */
   get precision(): 'float32' | 'float64' {
     return this.engine instanceof CpuEngine ? this.engine.precision : 'float32';
+  }
+
+  /** The kernels of the passes now: the CPU engine's (see `CpuEngine.kernels`), or `webgpu`. */
+  get kernels(): BalanceKernels {
+    return this.engine instanceof CpuEngine ? this.engine.kernels : 'webgpu';
   }
 
   /** Threads the CPU engine's passes run on now (1 on WebGPU). */

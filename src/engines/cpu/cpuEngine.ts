@@ -17,7 +17,7 @@ import type { CpuAction } from './chain.js';
 import { actionCost, passActions, sweepActions } from './chain.js';
 import type { CpuEngineOptions } from './cpuEngineOptions.js';
 import { linearKernels } from './cpuEngineOptions.js';
-import type { PassSums, PowerPrecision } from './kernels.js';
+import type { KernelsName, PassSums, PowerPrecision } from './kernels.js';
 import { statisticsPasses } from './statisticsPasses.js';
 import { ThreadedKernels } from './threads/threadedKernels.js';
 
@@ -156,8 +156,8 @@ export class CpuEngine implements Engine {
     return this.sums instanceof LinearBlockSums ? this.sums.kernels.sums : 'float64';
   }
 
-  /** The kernels of the passes now: `js`, `wasm-simd`, or `log` (the log-sum-exp passes, in JS). */
-  get kernels(): 'js' | 'wasm-simd' | 'log' {
+  /** The kernels of the passes now (see {@link KernelsName}), or `log` (the log-sum-exp passes, in JS). */
+  get kernels(): KernelsName | 'log' {
     return this.sums instanceof LinearBlockSums ? this.sums.kernels.name : 'log';
   }
 

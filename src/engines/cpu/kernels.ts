@@ -15,14 +15,20 @@ export type PowerPrecision = 'float32' | 'float64';
 export type PassSums = 'float64' | 'blocked32';
 
 /**
+ * Which kernels run the passes: `js`, plain loops (everywhere); `wasm-simd`, WebAssembly SIMD;
+ * `wasm-relaxed-simd`, the same kernels built with relaxed SIMD (fused multiply-adds), where the
+ * engine validates it (Chrome, Node 22+).
+ */
+export type KernelsName = 'js' | 'wasm-simd' | 'wasm-relaxed-simd';
+
+/**
  * `P` of every block of a problem and the linear passes over it, on one kind of kernel. The
  * passes read and write the kernels' own vectors (views into WebAssembly memory for the WASM
  * kernels): `x`, `y` and `C` per global unit, `S` per row of the block being passed, and `w`
  * (two entries per global unit) for the row-then-column pass.
  */
 export interface PowerKernels {
-  /** `js`: plain loops (everywhere); `wasm-simd`: WebAssembly SIMD. */
-  readonly name: 'js' | 'wasm-simd';
+  readonly name: KernelsName;
   readonly precision: PowerPrecision;
   /** How the passes add now (see {@link PassSums}). */
   readonly sums: PassSums;

@@ -22,7 +22,6 @@ const CHUNKS_PER_THREAD = 4;
  * thread alone.
  */
 export class ThreadedKernels implements PowerKernels {
-  readonly name = 'wasm-simd' as const;
   private readonly wasm: WasmKernels;
   /** Per block, the row boundaries of its chunks (two entries: not split). */
   private readonly bounds: number[][];
@@ -53,6 +52,11 @@ export class ThreadedKernels implements PowerKernels {
       wasm.dispose();
       throw error;
     }
+  }
+
+  /** The build of the kernels the threads run (see {@link WasmKernels.name}). */
+  get name(): 'wasm-simd' | 'wasm-relaxed-simd' {
+    return this.wasm.name;
   }
 
   /** Threads the passes are split over: the pool's, when some block is cut into chunks (else 1). */

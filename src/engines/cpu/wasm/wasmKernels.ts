@@ -296,7 +296,7 @@ export interface SharedLayout {
  * a region per worker thread).
  */
 export class WasmKernels implements PowerKernels {
-  readonly name = 'wasm-simd' as const;
+  readonly name: 'wasm-simd' | 'wasm-relaxed-simd';
   /** The build these kernels run (relaxed SIMD where validated, see {@link chooseWasmSimd}). */
   readonly simd: WasmSimd;
   /** How the passes add now: `blocked32` only on float32 `P`, until {@link useFloat64Sums}. */
@@ -338,6 +338,7 @@ export class WasmKernels implements PowerKernels {
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: shared !== undefined });
     const module = shared ? shared.module : (build().compiled as WebAssembly.Module);
     this.simd = wasmSimd();
+    this.name = this.simd === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd';
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as PassExports;
     const buffer = this.memory.buffer;
