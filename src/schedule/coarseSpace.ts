@@ -94,8 +94,8 @@ function partition(problem: Problem): Partition {
   for (let k = 0; k < layerUnit0.length; k++) {
     const end = k + 1 < layerUnit0.length ? layerUnit0[k + 1] : nUnits;
     if (!key) {
-      // Every unit of the layer has the same (empty) key: joined to the layer's first.
-      for (let unit = layerUnit0[k] + 1; unit < end; unit++) sets.union(layerUnit0[k], unit);
+      // Every unit of the layer has the same (empty) key: joined to the layer's first (a star: finds stay short).
+      for (let unit = layerUnit0[k] + 1; unit < end; unit++) sets.union(unit, layerUnit0[k]);
       continue;
     }
     const first = new Map<string, number>();
