@@ -113,37 +113,36 @@ function layeredDeadUnits(blocks: readonly ProblemBlock[], layers: BlockLayers, 
   order.sort((a, c) => layers.rowLayer[a] - layers.rowLayer[c] || a - c);
   for (const k of order) {
     const b = blocks[k];
-    const columns = marked(reached, b.colUnit0, b.cols);
-    if (columns.length === 0) continue;
-    for (let i = 0; i < b.rows; i++) {
-      if (reached[b.rowUnit0 + i]) continue;
-      for (const j of columns) {
-        if (nonZero(b, i, j)) {
-          reached[b.rowUnit0 + i] = 1;
-          break;
-        }
-      }
-    }
+    spread(reached, b.colUnit0, b.cols, b.rowUnit0, b.rows, (i, j) => nonZero(b, i, j));
   }
   const reaching = fixedRoot.slice();
   order.sort((a, c) => layers.colLayer[c] - layers.colLayer[a] || a - c);
   for (const k of order) {
     const b = blocks[k];
-    const rows = marked(reaching, b.rowUnit0, b.rows);
-    if (rows.length === 0) continue;
-    for (let j = 0; j < b.cols; j++) {
-      if (reaching[b.colUnit0 + j]) continue;
-      for (const i of rows) {
-        if (nonZero(b, i, j)) {
-          reaching[b.colUnit0 + j] = 1;
-          break;
-        }
-      }
-    }
+    spread(reaching, b.rowUnit0, b.rows, b.colUnit0, b.cols, (j, i) => nonZero(b, i, j));
   }
   const dead = new Uint8Array(nUnits);
   for (let u = 0; u < nUnits; u++) if (!fixedRoot[u] && (!reached[u] || !reaching[u])) dead[u] = 1;
   return dead;
+}
+
+/**
+ * Set the flag of each unit `to0 + t` (`t < toCount`) not yet set that an edge joins to a unit
+ * `from0 + f` (`f < fromCount`) whose flag is set (`edge(t, f)`: whether a non-zero weight does),
+ * stopping at the first such edge. The two ranges are disjoint (two layers).
+ */
+function spread(flags: Uint8Array, from0: number, fromCount: number, to0: number, toCount: number, edge: (t: number, f: number) => boolean): void {
+  const from = marked(flags, from0, fromCount);
+  if (from.length === 0) return;
+  for (let t = 0; t < toCount; t++) {
+    if (flags[to0 + t]) continue;
+    for (const f of from) {
+      if (edge(t, f)) {
+        flags[to0 + t] = 1;
+        break;
+      }
+    }
+  }
 }
 
 /** The local indices `0 <= m < count` with `flags[unit0 + m]` set, ascending. */
