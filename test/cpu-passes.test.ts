@@ -128,6 +128,37 @@ describe('reads of P per sweep (CPU engine)', () => {
     }
   });
 
+  it('evaluate() before the first sweep reads nothing, in every schedule (and equal in the log arithmetic): the set-up read gives In, Out and F, and the first sweep starts from it', async () => {
+    const problem = compileProblem(net, { p: 1.5, q: 3 });
+    const size = problem.blocks.map((b) => b.rows * b.cols);
+    const total = size.reduce((a, b) => a + b, 0);
+    const readSince = (): number => [...reads.pass.entries()].reduce((sum, [k, n]) => sum + n * size[k], 0) / total;
+    const reference = await new CpuEngine(problem, { schedule: 'parallel', kernels: 'js' }).evaluate();
+    for (const schedule of ['accelerated', 'parallel', 'alternating'] as const) {
+      for (const arithmetic of ['auto', 'log'] as const) {
+        reads.pass.clear();
+        const engine = new CpuEngine(problem, { schedule, arithmetic, kernels: 'js' });
+        const setUp = readSince();
+        // (The log-sum-exp passes are not the counted kernels: there only the results are compared.)
+        if (arithmetic === 'auto') expect(setUp, `${schedule}: the set-up reads P`).toBeGreaterThan(0);
+        reads.pass.clear();
+        const evaluation = await engine.evaluate();
+        expect(readSince(), `${schedule} ${arithmetic}`).toBe(0);
+        expect(Math.abs(evaluation.F - reference.F) / reference.F).toBeLessThan(1e-13);
+        expect(Math.abs(evaluation.maxLogImbalance - reference.maxLogImbalance)).toBeLessThan(1e-12);
+        const [first] = await engine.sweeps(1, 0);
+        if (arithmetic === 'auto') expect(first.passes, `${schedule}: the first sweep reads what it says`).toBeCloseTo(readSince(), 12);
+        expect(first.F).toBeLessThanOrEqual(evaluation.F * (1 + 1e-12));
+        // After a sweep too, evaluate() gives the sweep's own F and imbalance without a read.
+        reads.pass.clear();
+        const after = await engine.evaluate();
+        expect(readSince()).toBe(0);
+        expect(after.F).toBe(first.F);
+        expect(after.maxLogImbalance).toBe(first.maxLogImbalance);
+      }
+    }
+  });
+
   it("alternating: the incrementally updated row sums equal a fresh engine's at the same factors", async () => {
     for (const name of ['residual', 'cnn', 'conv-residual']) {
       const problem = compileProblem(NETS[name](3), { p: 1.7, q: 2.6, includeBiases: true });

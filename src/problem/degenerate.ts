@@ -1,5 +1,5 @@
-import type { ProblemBlock } from './problem.js';
-import { BlockIndex } from './problem.js';
+import type { BlockLayers, ProblemBlock } from './problem.js';
+import { BlockIndex, layeredBlocks } from './problem.js';
 
 /**
  * The tie groups whose factor has no minimiser (MATH.md §4, "Degenerate units"). A fixed group
@@ -12,7 +12,8 @@ import { BlockIndex } from './problem.js';
  * smallest such set; a dead cycle through a tie group (a residual block with a dead chain) is
  * one that each group alone would not reveal.
  *
- * Two searches over groups. Each reads the weights row by row (in memory order): a reached
+ * Layered blocks without tie groups (an MLP, a plain CNN) take one sweep over the blocks each
+ * way ({@link layeredDeadUnits}); any other problem two searches over groups. Each reads the weights row by row (in memory order): a reached
  * column is handed to its blocks, and a block then tests each row not yet reached against the
  * reached columns it has been handed (forwards), or each row that reaches the sinks against the
  * columns not yet known to (backwards). Each (row, column) edge is tested at most once per
@@ -25,6 +26,19 @@ import { BlockIndex } from './problem.js';
  * @returns 1 at the root of each dead free group (0 elsewhere, fixed groups included).
  */
 export function deadGroups(
+  blocks: readonly ProblemBlock[],
+  layerUnit0: Int32Array,
+  root: Int32Array,
+  fixedRoot: Uint8Array,
+  includeBiases: boolean,
+): Uint8Array {
+  const layers = layeredBlocks(blocks, layerUnit0, root.length);
+  if (layers && root.every((g, u) => g === u)) return layeredDeadUnits(blocks, layers, fixedRoot, includeBiases);
+  return searchDeadGroups(blocks, layerUnit0, root, fixedRoot, includeBiases);
+}
+
+/** {@link deadGroups} on any problem: the two searches over groups. */
+export function searchDeadGroups(
   blocks: readonly ProblemBlock[],
   layerUnit0: Int32Array,
   root: Int32Array,
@@ -74,6 +88,71 @@ export function deadGroups(
     if (root[u] === u && !fixedRoot[u] && (!reached[u] || !reaching[u])) dead[u] = 1;
   }
   return dead;
+}
+
+/**
+ * {@link deadGroups} where the structure allows it: layered blocks ({@link layeredBlocks}) and no
+ * tie groups (each unit its own group). The blocks taken by their row layer, ascending, are in
+ * topological order, so one forward sweep over them finds the units reached from the sources
+ * (a free row is reached when a non-zero weight joins it to a reached column of its block), and
+ * one backward sweep, by column layer descending, those reaching the sinks (a free column reaches
+ * them when a non-zero weight joins it to a reaching row). Each row (column) stops at its first
+ * such weight, and each edge is tested at most once per sweep: the same sets as the searches,
+ * without their per-unit queues, block look-ups and batches.
+ */
+function layeredDeadUnits(blocks: readonly ProblemBlock[], layers: BlockLayers, fixedRoot: Uint8Array, includeBiases: boolean): Uint8Array {
+  const nUnits = fixedRoot.length;
+  const reached = fixedRoot.slice();
+  if (includeBiases) {
+    for (const b of blocks) {
+      if (!b.bias) continue;
+      for (let i = 0; i < b.rows; i++) if (b.bias[i] !== 0) reached[b.rowUnit0 + i] = 1;
+    }
+  }
+  const order = blocks.map((_, k) => k);
+  order.sort((a, c) => layers.rowLayer[a] - layers.rowLayer[c] || a - c);
+  for (const k of order) {
+    const b = blocks[k];
+    spread(reached, b.colUnit0, b.cols, b.rowUnit0, b.rows, (i, j) => nonZero(b, i, j));
+  }
+  const reaching = fixedRoot.slice();
+  order.sort((a, c) => layers.colLayer[c] - layers.colLayer[a] || a - c);
+  for (const k of order) {
+    const b = blocks[k];
+    spread(reaching, b.rowUnit0, b.rows, b.colUnit0, b.cols, (j, i) => nonZero(b, i, j));
+  }
+  const dead = new Uint8Array(nUnits);
+  for (let u = 0; u < nUnits; u++) if (!fixedRoot[u] && (!reached[u] || !reaching[u])) dead[u] = 1;
+  return dead;
+}
+
+/**
+ * Set the flag of each unit `to0 + t` (`t < toCount`) not yet set that an edge joins to a unit
+ * `from0 + f` (`f < fromCount`) whose flag is set (`edge(t, f)`: whether a non-zero weight does),
+ * stopping at the first such edge. The two ranges are disjoint (two layers).
+ */
+function spread(flags: Uint8Array, from0: number, fromCount: number, to0: number, toCount: number, edge: (t: number, f: number) => boolean): void {
+  const from = marked(flags, from0, fromCount);
+  if (from.length === 0) return;
+  for (let t = 0; t < toCount; t++) {
+    if (flags[to0 + t]) continue;
+    for (const f of from) {
+      if (edge(t, f)) {
+        flags[to0 + t] = 1;
+        break;
+      }
+    }
+  }
+}
+
+/** The local indices `0 <= m < count` with `flags[unit0 + m]` set, ascending. */
+function marked(flags: Uint8Array, unit0: number, count: number): Int32Array {
+  let n = 0;
+  for (let m = 0; m < count; m++) n += flags[unit0 + m];
+  const list = new Int32Array(n);
+  n = 0;
+  for (let m = 0; m < count; m++) if (flags[unit0 + m]) list[n++] = m;
+  return list;
 }
 
 /** The members of each group, as CSR over the roots: `units[start[g] .. start[g + 1])`. */

@@ -78,6 +78,36 @@ export function soleWriters(problem: Pick<Problem, 'blocks'>): boolean[] {
   return problem.blocks.map((b) => writers.get(b.rowUnit0) === 1);
 }
 
+/** Each block's row (output) and column (input) layer, indices into `layerUnit0`. */
+export interface BlockLayers {
+  readonly rowLayer: Int32Array;
+  readonly colLayer: Int32Array;
+}
+
+/**
+ * The layers of each block when the blocks are *layered*: each joins the whole of one layer to
+ * the whole of a later one with one conv group (an MLP, a CNN without grouped convolutions, a
+ * DAG of such blocks), else `null`. Then every unit of a layer has the same neighbours (all the
+ * units of the layers its blocks join it to), and the blocks taken in layer order are in
+ * topological order: the per-unit walks of the colouring and the dead-set search have layer-wise
+ * answers (`colouring.ts`, `degenerate.ts`). O(blocks log layers).
+ */
+export function layeredBlocks(blocks: readonly ProblemBlock[], layerUnit0: Int32Array, nUnits: number): BlockLayers | null {
+  const size = (layer: number): number => (layer + 1 < layerUnit0.length ? layerUnit0[layer + 1] : nUnits) - layerUnit0[layer];
+  const rowLayer = new Int32Array(blocks.length);
+  const colLayer = new Int32Array(blocks.length);
+  for (let k = 0; k < blocks.length; k++) {
+    const b = blocks[k];
+    const to = unitRef(layerUnit0, b.rowUnit0);
+    const from = unitRef(layerUnit0, b.colUnit0);
+    if (b.groups !== 1 || to.unit !== 0 || from.unit !== 0 || from.layer >= to.layer) return null;
+    if (b.rows !== size(to.layer) || b.cols !== size(from.layer)) return null;
+    rowLayer[k] = to.layer;
+    colLayer[k] = from.layer;
+  }
+  return { rowLayer, colLayer };
+}
+
 /**
  * The blocks by the layers they read and write: from a global unit, the blocks whose columns
  * (or rows) include it, in O(log layers). Lets a walk over units visit only their own blocks.

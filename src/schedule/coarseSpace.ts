@@ -53,7 +53,8 @@ export const MAX_COARSE_GROUPS = 128;
 class Partition {
   readonly parent: Int32Array;
   constructor(n: number) {
-    this.parent = Int32Array.from({ length: n }, (_, k) => k);
+    this.parent = new Int32Array(n);
+    for (let k = 0; k < n; k++) this.parent[k] = k;
   }
   find(x: number): number {
     const { parent } = this;
@@ -81,17 +82,24 @@ function groupUnits(b: ProblemBlock, g: number, side: 'cols' | 'rows'): [number,
 function partition(problem: Problem): Partition {
   const { nUnits, layerUnit0, unitVar, blocks } = problem;
   const sets = new Partition(nUnits);
-  // Per unit, the convolution group it falls in for each grouped block touching its layer.
-  const key = Array.from({ length: nUnits }, () => '');
-  for (const b of blocks.filter((block) => block.groups > 1))
+  const grouped = blocks.filter((block) => block.groups > 1);
+  // Per unit, the convolution group it falls in for each grouped block touching its layer (none: no key).
+  const key = grouped.length > 0 ? Array.from({ length: nUnits }, () => '') : null;
+  for (const b of grouped)
     for (let g = 0; g < b.groups; g++)
       for (const side of ['cols', 'rows'] as const) {
         const [start, end] = groupUnits(b, g, side);
-        for (let unit = start; unit < end; unit++) key[unit] += `${b.index}${side[0]}${g} `;
+        for (let unit = start; unit < end; unit++) (key as string[])[unit] += `${b.index}${side[0]}${g} `;
       }
   for (let k = 0; k < layerUnit0.length; k++) {
+    const end = k + 1 < layerUnit0.length ? layerUnit0[k + 1] : nUnits;
+    if (!key) {
+      // Every unit of the layer has the same (empty) key: joined to the layer's first (a star: finds stay short).
+      for (let unit = layerUnit0[k] + 1; unit < end; unit++) sets.union(unit, layerUnit0[k]);
+      continue;
+    }
     const first = new Map<string, number>();
-    for (let unit = layerUnit0[k]; unit < (k + 1 < layerUnit0.length ? layerUnit0[k + 1] : nUnits); unit++) {
+    for (let unit = layerUnit0[k]; unit < end; unit++) {
       const other = first.get(key[unit]);
       if (other === undefined) first.set(key[unit], unit);
       else sets.union(other, unit);

@@ -59,8 +59,8 @@ export class CpuEngine implements Engine {
   /** Per unit: `r log rho`, the terms of `log F`. */
   private readonly lrF: Float64Array;
   private lF = -Infinity;
-  /** The plan's start, evaluation and sweep executed (the parallel plan under the accelerated schedule: its fallback); the plan's start, evaluation and sweep as executed here (a row pass and the column pass after it chained, see `chain.ts`). */
-  private readonly actions: { readonly start: CpuAction[]; readonly evaluate: CpuAction[]; readonly sweep: CpuAction[] };
+  /** The plan's start and sweep as executed here (the parallel plan under the accelerated schedule: its fallback; a row pass and the column pass after it chained, see `chain.ts`). `evaluate()` reads nothing: both leave `In`, `Out` and `F` current. */
+  private readonly actions: { readonly start: CpuAction[]; readonly sweep: CpuAction[] };
   /** What one sweep of the plan reads, in units of all of `P`. */
   private readonly sweepCost: number;
   /** The schedule on linear statistics running the sweeps (accelerated; parallel while the passes are linear), or `null`: the plan in logarithms. */
@@ -108,7 +108,6 @@ export class CpuEngine implements Engine {
     const plan = sweepPlan(problem, options.schedule === 'accelerated' ? 'parallel' : options.schedule);
     this.actions = {
       start: passActions(problem, plan.start, chain),
-      evaluate: passActions(problem, plan.evaluate, chain),
       sweep: sweepActions(problem, plan, chain),
     };
     this.sweepCost = actionCost(problem, this.actions.sweep);
@@ -163,7 +162,8 @@ export class CpuEngine implements Engine {
 
   async evaluate(): Promise<Evaluation> {
     if (this.linear) return this.linear.current();
-    this.execute(this.actions.evaluate);
+    // The plan's start and each of its sweeps end with In, Out and F current at the factors
+    // (plan.ts), and nothing else moves them: no read here (the first sweep uses the start's).
     return { F: this.objective(), maxLogImbalance: this.maxLogImbalance() };
   }
 
