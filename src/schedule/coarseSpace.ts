@@ -93,15 +93,12 @@ function partition(problem: Problem): Partition {
       }
   for (let k = 0; k < layerUnit0.length; k++) {
     const end = k + 1 < layerUnit0.length ? layerUnit0[k + 1] : nUnits;
-    if (!key) {
-      // Every unit of the layer has the same (empty) key: joined to the layer's first (a star: finds stay short).
-      for (let unit = layerUnit0[k] + 1; unit < end; unit++) sets.union(unit, layerUnit0[k]);
-      continue;
-    }
+    // Each unit joins the layer's first with its key (a star: finds stay short).
     const first = new Map<string, number>();
     for (let unit = layerUnit0[k]; unit < end; unit++) {
-      const other = first.get(key[unit]);
-      if (other === undefined) first.set(key[unit], unit);
+      const unitKey = key?.[unit] ?? '';
+      const other = first.get(unitKey);
+      if (other === undefined) first.set(unitKey, unit);
       else sets.union(other, unit);
     }
   }

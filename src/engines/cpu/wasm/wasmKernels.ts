@@ -296,7 +296,6 @@ export interface SharedLayout {
  * a region per worker thread).
  */
 export class WasmKernels implements PowerKernels {
-  readonly name: 'wasm-simd' | 'wasm-relaxed-simd';
   /** The build these kernels run (relaxed SIMD where validated, see {@link chooseWasmSimd}). */
   readonly simd: WasmSimd;
   /** How the passes add now: `blocked32` only on float32 `P`, until {@link useFloat64Sums}. */
@@ -323,6 +322,11 @@ export class WasmKernels implements PowerKernels {
   /** Byte offset of worker `w`'s region (its column sums; its scratch follows as the caller's follows `C`). */
   private readonly regionAt: number;
 
+  /** {@link PowerKernels.name}: which build of the WebAssembly kernels runs. */
+  get name(): 'wasm-simd' | 'wasm-relaxed-simd' {
+    return this.simd === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd';
+  }
+
   constructor(
     private readonly problem: Problem,
     readonly precision: PowerPrecision,
@@ -338,7 +342,6 @@ export class WasmKernels implements PowerKernels {
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: shared !== undefined });
     const module = shared ? shared.module : (build().compiled as WebAssembly.Module);
     this.simd = wasmSimd();
-    this.name = this.simd === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd';
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as PassExports;
     const buffer = this.memory.buffer;
