@@ -11,11 +11,21 @@
 // pass; the row-then-column pass (p != q) reads four rows for their sums, then the same rows
 // from cache for the columns.
 //
+// P may also be read from float32 weights, squared as each is loaded (`Squares`, for p = 2): the
+// same float32 square `fround(w * w)` that `squares32` stores, so the passes give the same sums
+// bit for bit without P in memory at all.
+//
 // Built twice (scripts/build-wasm.mjs): with plain SIMD, `madd` is a multiply then an add; with
 // relaxed SIMD (`--enable relaxed-simd`) it is `f64x2.relaxed_madd`, a fused multiply-add where
 // the machine has one (one instruction instead of two: only the rounding of each term changes).
 
 import { columnWeight } from './columnWeight';
+
+/**
+ * The element type of P when P is not stored but read from float32 weights, each squared in
+ * float32 as it is loaded (p = 2, scale 1): a marker for the generic passes (4 bytes an entry).
+ */
+type Squares = u32;
 
 /** Bytes of one entry of P. */
 // @ts-ignore: decorator
@@ -26,6 +36,10 @@ import { columnWeight } from './columnWeight';
 /** The two entries of P at byte address `p` as an f64x2 (float32 entries are widened exactly). */
 // @ts-ignore: decorator
 @inline function lanes<T>(p: usize): v128 {
+  if (isInteger<T>()) {
+    const w = v128.load64_zero(p);
+    return f64x2.promote_low_f32x4(f32x4.mul(w, w));
+  }
   if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(p));
   return v128.load(p);
 }
@@ -33,6 +47,10 @@ import { columnWeight } from './columnWeight';
 /** The entry of P at byte address `p` as float64. */
 // @ts-ignore: decorator
 @inline function entry<T>(p: usize): f64 {
+  if (isInteger<T>()) {
+    const w = load<f32>(p);
+    return <f64>(w * w);
+  }
   return <f64>load<T>(p);
 }
 
@@ -334,6 +352,10 @@ export function fusedPass32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32
 export function fusedPass64(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<f64>(P, rows, cols, groups, r0, r1, x, y, S, C); }
 export function rowColumnPass32(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, w: usize, e: f64, S: usize, C: usize): void { rowColumnPass<f32>(P, rows, cols, groups, r0, r1, x, w, e, S, C); }
 export function rowColumnPass64(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, w: usize, e: f64, S: usize, C: usize): void { rowColumnPass<f64>(P, rows, cols, groups, r0, r1, x, w, e, S, C); }
+export function rowPassSquares(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, S: usize): void { rowPass<Squares>(P, rows, cols, groups, r0, r1, x, S); }
+export function columnPassSquares(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, y: usize, C: usize): void { columnPass<Squares>(P, rows, cols, groups, r0, r1, y, C); }
+export function fusedPassSquares(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<Squares>(P, rows, cols, groups, r0, r1, x, y, S, C); }
+export function rowColumnPassSquares(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, w: usize, e: f64, S: usize, C: usize): void { rowColumnPass<Squares>(P, rows, cols, groups, r0, r1, x, w, e, S, C); }
 export function buildPower32(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f32>(W, wide, n, taps, p, scale, P); }
 export function buildPower64(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f64>(W, wide, n, taps, p, scale, P); }
 

@@ -20,6 +20,7 @@ import { linearKernels } from './cpuEngineOptions.js';
 import type { KernelsName, PassSums, PowerPrecision } from './kernels.js';
 import { statisticsPasses } from './statisticsPasses.js';
 import { ThreadedKernels } from './threads/threadedKernels.js';
+import { weightsInPlace } from './wasm/wasmKernels.js';
 
 export type { CpuEngineOptions } from './cpuEngineOptions.js';
 
@@ -77,9 +78,16 @@ export class CpuEngine implements Engine {
     const range = weightRange(problem);
     let largest = range.largest;
     if (problem.includeBiases) for (const b of blocks) if (b.bias) for (let i = 0; i < b.bias.length; i++) largest = Math.max(largest, Math.abs(b.bias[i]));
-    this.scale = powerOfTwoScale(largest);
-    this.normScale = 1 / this.scale;
     const requested = options.precision ?? 'float64';
+    // Float32 weights the kernels read in place (p = 2) are P unscaled: their squares, where those fit float32.
+    const inPlace =
+      requested === 'float32' &&
+      options.kernels !== 'js' &&
+      options.arithmetic !== 'log' &&
+      fitsLinear(problem, 1, range, 'float32') &&
+      weightsInPlace(problem, 'float32', 1, options.sums ?? 'float64') !== null;
+    this.scale = inPlace ? 1 : powerOfTwoScale(largest);
+    this.normScale = 1 / this.scale;
     const precision = fitsLinear(problem, this.scale, range, requested) ? requested : 'float64';
     const linear = options.arithmetic !== 'log' && fitsLinear(problem, this.scale, range, precision);
     this.sums = linear ? new LinearBlockSums(problem, linearKernels(problem, precision, this.scale, options)) : new LogBlockSums(problem, this.scale);

@@ -1,6 +1,7 @@
 import { firstNonFinite } from '../../../network/finite.js';
 import type { BlockShape } from '../../../network/rescale.js';
 import { Arena } from '../../../network/rescale.js';
+import { sameMemory } from './memory.js';
 
 /** The `rescaleRows32` export of assembly/rescale.ts (pointers are byte offsets into the memory): 1 when a value written is not finite. */
 export type RescaleRows32 = (W: number, rows: number, cols: number, rowsPerGroup: number, rowFactor: number, colFactor: number, out: number) => number;
@@ -8,8 +9,8 @@ export type RescaleRows32 = (W: number, rows: number, cols: number, rowsPerGroup
 /**
  * The arena of a WebAssembly memory that held `P` (from `start`, past the module's own data):
  * the rescaled arrays are placed there, and a float32 block is rescaled there in place by the
- * SIMD kernel: its weights copied into their new array (memory already paged in), then each
- * multiplied by its row's and column's factors, the same float64 product rounded once to
+ * SIMD kernel: its weights copied into their new array (memory already paged in; or the weights
+ * themselves, rescaled where they lie), then each multiplied by its row's and column's factors, the same float64 product rounded once to
  * float32 as the JS loop (equal bit for bit), every value checked finite as it is written.
  */
 export class WasmArena extends Arena {
@@ -25,11 +26,11 @@ export class WasmArena extends Arena {
   }
 
   override scaleRows32(w: Float32Array, out: Float32Array, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): number {
-    const factors = out.buffer === this.memory && shape.taps === 1 ? this.scratch(rowFactor.length + colFactor.length) : null;
+    const factors = sameMemory(out.buffer, this.memory) && shape.taps === 1 ? this.scratch(rowFactor.length + colFactor.length) : null;
     if (!factors) return super.scaleRows32(w, out, shape, rowFactor, colFactor);
     factors.set(rowFactor);
     factors.set(colFactor, rowFactor.length);
-    out.set(w);
+    if (out !== w) out.set(w);
     const at = factors.byteOffset;
     const bad = this.rescaleRows32(out.byteOffset, shape.rows, shape.cols, shape.rowsPerGroup, at, at + 8 * rowFactor.length, out.byteOffset);
     return bad ? firstNonFinite(out) : -1;

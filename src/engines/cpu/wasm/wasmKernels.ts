@@ -6,6 +6,7 @@ import type { PassSums, PowerKernels, PowerPrecision } from '../kernels.js';
 import { maxCols, maxRows } from '../kernels.js';
 import { powerMatrix } from '../passes.js';
 import { PASSES_RELAXED_SHARED_WASM_BASE64, PASSES_RELAXED_WASM_BASE64, PASSES_SHARED_WASM_BASE64, PASSES_WASM_BASE64 } from './kernels.generated.js';
+import { growWeightMemory, MAX_BYTES, PAGE, RESERVED, weightMemoryOf } from './memory.js';
 import type { RescaleRows32 } from './wasmArena.js';
 import { WasmArena } from './wasmArena.js';
 
@@ -19,6 +20,10 @@ interface PassExports {
   fusedPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
   rowColumnPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
   rowColumnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
+  rowPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
+  columnPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
+  fusedPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
+  rowColumnPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
   squares32(W: number, n: number, scale: number, P: number): void;
   buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
@@ -56,12 +61,6 @@ interface PassExports {
   foldRange(W: number, wide: number, n: number, range: number): void;
 }
 
-/** Bytes below this hold the module's own data (AssemblyScript's math tables). */
-const RESERVED = 65536;
-const PAGE = 65536;
-/** The most memory a wasm32 instance can address (65536 pages). */
-const MAX_BYTES = 4 * 1024 ** 3;
-
 /** The pass exports, by index (a {@link PassCall} names its export by its index here, so that a worker thread can make it). */
 export const PASS_EXPORTS = [
   'rowPass32',
@@ -76,12 +75,18 @@ export const PASS_EXPORTS = [
   'rowColumnPass32',
   'rowColumnPass64',
   'rowColumnPassBlocked32',
+  'rowPassSquares',
+  'columnPassSquares',
+  'fusedPassSquares',
+  'rowColumnPassSquares',
 ] as const;
 
 /** A pass over `P`. */
 export type PassKind = 'rows' | 'columns' | 'fused' | 'rowColumn';
 const PASS_INDEX: Record<PassKind, number> = { rows: 0, columns: 2, fused: 4, rowColumn: 9 };
 const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8, rowColumn: 11 };
+/** The passes that read float32 weights in place, squaring each as it is read (`P = fround(w * w)`, p = 2). */
+const SQUARES_INDEX: Record<PassKind, number> = { rows: 12, columns: 13, fused: 14, rowColumn: 15 };
 
 /** One call of a pass export: its index in {@link PASS_EXPORTS} and its arguments. */
 export type PassCall = [exportIndex: number, ...args: number[]];
@@ -148,6 +153,10 @@ const DISPOSED: PassExports = {
   fusedPass64: disposed,
   rowColumnPass32: disposed,
   rowColumnPass64: disposed,
+  rowPassSquares: disposed,
+  columnPassSquares: disposed,
+  fusedPassSquares: disposed,
+  rowColumnPassSquares: disposed,
   squares32: disposed,
   buildPower32: disposed,
   buildPower64: disposed,
@@ -273,12 +282,37 @@ function threadBytes(problem: Problem): number {
   return Math.ceil((8 * (problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem))) / 16) * 16;
 }
 
+/** Bytes of the vectors (with the regions of `partials` worker threads) and of the `P` of the blocks not `inPlace`. */
+function regionBytes(problem: Problem, precision: PowerPrecision, partials: number, inPlace: readonly boolean[] = []): number {
+  const size = precision === 'float32' ? 4 : 8;
+  let total = 8 * (5 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64 + partials * threadBytes(problem);
+  problem.blocks.forEach((b, k) => {
+    if (!inPlace[k]) total += Math.ceil((b.rows * b.cols * size) / 16) * 16;
+  });
+  return total;
+}
+
 /** Bytes of WebAssembly memory a problem needs (with the regions of `partials` worker threads), or Infinity beyond what wasm32 can address. */
 export function wasmBytes(problem: Problem, precision: PowerPrecision, partials = 0): number {
-  const size = precision === 'float32' ? 4 : 8;
-  let total = RESERVED + 8 * (5 * problem.nUnits + maxRows(problem)) + 4 * (problem.nUnits + maxCols(problem)) + 64 + partials * threadBytes(problem);
-  for (const b of problem.blocks) total += Math.ceil((b.rows * b.cols * size) / 16) * 16;
+  const total = RESERVED + regionBytes(problem, precision, partials);
   return total <= MAX_BYTES ? total : Infinity;
+}
+
+/**
+ * The weight memory (`weightBuffer.ts`) whose float32 weights the kernels read in place, squared
+ * as they are read, and which blocks: `P = w^2` exactly as stored (p = 2, float32 `P`, weights
+ * not scaled, float64 sums), a block of one weight per entry of `P`, its weights in that memory;
+ * `null` where no block is, or no kernels on a shared memory are compiled.
+ */
+export function weightsInPlace(problem: Problem, precision: PowerPrecision, scale: number, sums: PassSums): { memory: WebAssembly.Memory; blocks: boolean[] } | null {
+  if (problem.p !== 2 || precision !== 'float32' || scale !== 1 || sums !== 'float64' || !sharedKernels()) return null;
+  let memory: WebAssembly.Memory | null = null;
+  const blocks = problem.blocks.map((b) => {
+    const home = b.taps === 1 && b.weight instanceof Float32Array ? weightMemoryOf(b.weight) : null;
+    memory ??= home;
+    return home !== null && home === memory;
+  });
+  return memory ? { memory, blocks } : null;
 }
 
 /**
@@ -321,6 +355,10 @@ export class WasmKernels implements PowerKernels {
   private readonly scratchAt: number;
   /** Byte offset of worker `w`'s region (its column sums; its scratch follows as the caller's follows `C`). */
   private readonly regionAt: number;
+  /** Where the kernels' own data starts in the memory: past the module's data, or past the weights in a weight memory. */
+  private readonly base: number;
+  /** Per block, whether its `P` is its float32 weights read in place, squared as they are read (see {@link weightsInPlace}). */
+  readonly inPlace: readonly boolean[];
 
   /** {@link PowerKernels.name}: which build of the WebAssembly kernels runs. */
   get name(): 'wasm-simd' | 'wasm-relaxed-simd' {
@@ -336,24 +374,35 @@ export class WasmKernels implements PowerKernels {
   ) {
     if (!shared && !wasmKernelsAvailable()) throw new Error('WebAssembly SIMD is not available');
     const partials = shared?.partials ?? 0;
-    const total = wasmBytes(problem, precision, partials);
-    if (!Number.isFinite(total)) throw new Error('P does not fit in 4 GiB of WebAssembly memory');
-    const pages = Math.ceil(total / PAGE);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: shared !== undefined });
-    const module = shared ? shared.module : (build().compiled as WebAssembly.Module);
+    this.sums = precision === 'float32' ? sums : 'float64';
+    const host = weightsInPlace(problem, precision, scale, this.sums);
+    this.inPlace = host?.blocks ?? problem.blocks.map(() => false);
+    const bytes = regionBytes(problem, precision, partials, this.inPlace);
+    let module: WebAssembly.Module;
+    if (host) {
+      // The weights' own memory, grown by the vectors and the P of any block not read in place.
+      this.memory = host.memory;
+      this.base = growWeightMemory(host.memory, bytes);
+      module = shared?.module ?? (sharedKernels() as WebAssembly.Module);
+    } else {
+      if (RESERVED + bytes > MAX_BYTES) throw new Error('P does not fit in 4 GiB of WebAssembly memory');
+      const pages = Math.ceil((RESERVED + bytes) / PAGE);
+      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: shared !== undefined });
+      this.base = RESERVED;
+      module = shared ? shared.module : (build().compiled as WebAssembly.Module);
+    }
     this.simd = wasmSimd();
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as PassExports;
     const buffer = this.memory.buffer;
     const n = problem.nUnits;
-    this.xAt = RESERVED;
+    this.xAt = this.base;
     this.yAt = this.xAt + 8 * n;
     this.wAt = this.yAt + 8 * n;
     this.cAt = this.wAt + 16 * n;
     this.sAt = this.cAt + 8 * n;
     this.x32At = this.sAt + 8 * maxRows(problem);
     this.scratchAt = this.x32At + 4 * n;
-    this.sums = precision === 'float32' ? sums : 'float64';
     this.x = new Float64Array(buffer, this.xAt, n);
     this.y = new Float64Array(buffer, this.yAt, n);
     this.C = new Float64Array(buffer, this.cAt, n);
@@ -361,14 +410,20 @@ export class WasmKernels implements PowerKernels {
     this.w = new Float64Array(buffer, this.wAt, 2 * n);
     this.regionAt = Math.ceil((this.scratchAt + 4 * maxCols(problem)) / 16) * 16;
     let at = this.regionAt + partials * threadBytes(problem);
-    for (const b of problem.blocks) {
+    problem.blocks.forEach((b, k) => {
+      if (this.inPlace[k]) {
+        const weight = b.weight as Float32Array;
+        this.offsets.push(weight.byteOffset);
+        this.views.push(weight);
+        return;
+      }
       const entries = b.rows * b.cols;
       this.offsets.push(at);
       const view = precision === 'float32' ? new Float32Array(buffer, at, entries) : new Float64Array(buffer, at, entries);
       this.views.push(view);
       this.build(b, view, at, scale);
       at += Math.ceil((entries * view.BYTES_PER_ELEMENT) / 16) * 16;
-    }
+    });
   }
 
   rowPass(k: number, r0?: number, r1?: number): void {
@@ -399,7 +454,7 @@ export class WasmKernels implements PowerKernels {
   call(kind: PassKind, k: number, r0 = 0, r1 = this.problem.blocks[k].rows): PassCall {
     const b = this.problem.blocks[k];
     const blocked = this.sums === 'blocked32';
-    const index = blocked ? BLOCKED_INDEX[kind] : PASS_INDEX[kind] + (this.precision === 'float32' ? 0 : 1);
+    const index = this.inPlace[k] ? SQUARES_INDEX[kind] : blocked ? BLOCKED_INDEX[kind] : PASS_INDEX[kind] + (this.precision === 'float32' ? 0 : 1);
     const head = [this.offsets[k], b.rows, b.cols, b.groups, r0, r1];
     const x = blocked ? this.x32At + 4 * b.colUnit0 : this.xAt + 8 * b.colUnit0;
     const y = this.yAt + 8 * b.rowUnit0;
@@ -467,7 +522,8 @@ export class WasmKernels implements PowerKernels {
   }
 
   entry(k: number, index: number): number {
-    return this.views[k][index];
+    const value = this.views[k][index];
+    return this.inPlace[k] ? Math.fround(value * value) : value;
   }
 
   /** Drop every reference to the memory (views, instance) so that it can be reclaimed. */
@@ -487,7 +543,7 @@ export class WasmKernels implements PowerKernels {
     const buffer = this.memory?.buffer;
     const rescale = this.exports.rescaleRows32;
     this.dispose();
-    return buffer ? new WasmArena(buffer, RESERVED, rescale) : new Arena();
+    return buffer ? new WasmArena(buffer, this.base, rescale) : new Arena();
   }
 
   /**
