@@ -23,7 +23,19 @@ interface PassExports {
   rowPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
   columnPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
   fusedPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
-  rowColumnPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
+  rowColumnPassSquares(
+    W: number,
+    rows: number,
+    cols: number,
+    groups: number,
+    r0: number,
+    r1: number,
+    x: number,
+    w: number,
+    e: number,
+    S: number,
+    C: number,
+  ): void;
   squares32(W: number, n: number, scale: number, P: number): void;
   buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
@@ -304,7 +316,12 @@ export function wasmBytes(problem: Problem, precision: PowerPrecision, partials 
  * not scaled, float64 sums), a block of one weight per entry of `P`, its weights in that memory;
  * `null` where no block is, or no kernels on a shared memory are compiled.
  */
-export function weightsInPlace(problem: Problem, precision: PowerPrecision, scale: number, sums: PassSums): { memory: WebAssembly.Memory; blocks: boolean[] } | null {
+export function weightsInPlace(
+  problem: Problem,
+  precision: PowerPrecision,
+  scale: number,
+  sums: PassSums,
+): { memory: WebAssembly.Memory; blocks: boolean[] } | null {
   if (problem.p !== 2 || precision !== 'float32' || scale !== 1 || sums !== 'float64' || !sharedKernels()) return null;
   let memory: WebAssembly.Memory | null = null;
   const blocks = problem.blocks.map((b) => {
