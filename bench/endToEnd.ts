@@ -25,7 +25,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BalanceOptions, BalanceResult, SweepProgress } from '../src/balance.js';
-import { readWholeFile } from '../src/cli/modelFile.js';
+import { readWholeFile, safetensorsInWeightBuffer } from '../src/cli/modelFile.js';
 import type { ReadSafetensorsOptions, SafetensorsPartsOptions } from '../src/io/safetensors.js';
 import type { Network } from '../src/network/types.js';
 import { cpuMs, median } from './floor.js';
@@ -36,6 +36,8 @@ interface Library {
   readSafetensors(bytes: Uint8Array, options?: ReadSafetensorsOptions): Network;
   safetensorsParts(net: Network, options?: SafetensorsPartsOptions): Uint8Array[];
   mlp(sizes: number[], options?: { seed?: number }): Network;
+  /** This build's (absent from builds before it). */
+  weightBuffer?: (length: number, alignAt?: number) => Promise<Uint8Array | null>;
 }
 
 /** One phase: processor and wall milliseconds, and the minor page faults (pages mapped as first touched). */
@@ -100,7 +102,8 @@ function minus(a: Phase, b: Phase): Phase {
  */
 async function childRun(lib: Library, file: string, out: string, current: boolean, threads?: number): Promise<RunReport> {
   let t = now();
-  const bytes = current ? await readWholeFile(file) : await readFileBytes(file); // as each build's CLI reads: no second copy
+  // As each build's CLI reads: no second copy; this build's into a weight buffer of its library, the weights read and rescaled where they lie.
+  const bytes = current ? await readWholeFile(file, lib.weightBuffer && safetensorsInWeightBuffer(lib.weightBuffer)) : await readFileBytes(file);
   const holder: { net: Network | null } = { net: lib.readSafetensors(bytes, { share: true, ...(current ? { checkValues: false } : {}) }) };
   const read = since(t);
   const weightBytes = (holder.net as Network).blocks.reduce((s, b) => s + b.weight.byteLength, 0);
@@ -111,6 +114,7 @@ async function childRun(lib: Library, file: string, out: string, current: boolea
     q: 2,
     backend: 'cpu',
     ...(threads ? { threads } : {}),
+    ...(current ? { inPlace: true } : {}),
     onSweep: (progress: SweepProgress) => stamps.push({ at: now(), passes: progress.passes }),
   });
   holder.net = null; // as the CLI: the input network is not held once handed over

@@ -6,9 +6,11 @@ import { defaultThreads, openThreads } from './driver/threads.js';
 import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import type { ThreadPool } from './engines/cpu/threads/pool.js';
 import { prepareWasmKernels, wasmRangeFold } from './engines/cpu/wasm/wasmKernels.js';
+import type { weightBuffer } from './engines/cpu/wasm/weightBuffer.js';
 import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
-import { refuseOverflow, rescaledCopy, withWeights } from './network/rescale.js';
-import type { Network, UnitRef } from './network/types.js';
+import { largestWeight } from './math/powers.js';
+import { refuseOverflow, rescaledCopy, rescaledInPlace, withWeights } from './network/rescale.js';
+import type { Network, UnitRef, WeightArray } from './network/types.js';
 import { unitCount } from './network/types.js';
 import type { Backend, BalanceKernels, NormExponents, Schedule } from './options.js';
 import { refuseUnknownKeys, SCHEDULES } from './options.js';
@@ -90,12 +92,21 @@ export interface BalanceOptions extends NormExponents, GpuSource {
    * The result equals the one-thread run up to the order of float64 additions.
    */
   threads?: number;
+  /**
+   * The caller gives up the network's weight and bias arrays: the balanced values are written
+   * over them, so that a run keeps no second copy of the weights (and with weights in a
+   * {@link weightBuffer}, the CPU engine keeps nothing of their size at all). The result's
+   * network then holds the input's arrays. Nothing is written before the run has its result: a
+   * run that fails or is cancelled leaves them as they were. Default `false`.
+   */
+  inPlace?: boolean;
 }
 
 /** The outcome of {@link balance}. */
 export interface BalanceResult {
   /**
-   * The balanced network: new arrays, same precision; the input is untouched. After a run on the
+   * The balanced network: new arrays, same precision; the input is untouched (with `inPlace`:
+   * the input's own arrays, holding the balanced values). After a run on the
    * CPU engine the arrays are placed in the memory that held `P` (already paged in), so several
    * may be views of one `ArrayBuffer` (a WebAssembly memory's, which cannot be transferred to a
    * worker: transfer copies, `weight.slice()`); after a run on worker threads (`result.threads`
@@ -174,6 +185,7 @@ const BALANCE_OPTION_KEYS: ReadonlyArray<keyof BalanceOptions> = [
   'adapter',
   'device',
   'threads',
+  'inPlace',
 ];
 
 /**
@@ -197,8 +209,10 @@ export function validateRunOptions(
   if (!Number.isInteger(threads) || threads < 1) throw new WeightBalanceError(`threads must be a positive integer, got ${String(threads)}`);
   if (options.onSweep !== undefined && typeof options.onSweep !== 'function')
     throw new WeightBalanceError(`onSweep must be a function, got ${typeof options.onSweep}`);
-  if (options.worker !== undefined && typeof options.worker !== 'boolean')
-    throw new WeightBalanceError(`worker must be true or false, got ${describeValue(options.worker)}`);
+  for (const key of ['worker', 'inPlace'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'boolean')
+      throw new WeightBalanceError(`${key} must be true or false, got ${describeValue(options[key])}`);
+  }
   return { schedule, tol, maxSweeps, backend, sweepsPerBatch, threads };
 }
 
@@ -233,7 +247,8 @@ function isFloat32(net: Network): boolean {
  * updates of all hidden units (MATH.md §4). Monotone, no learning rate, to the global minimum.
  *
  * Bad input is refused before any work with a {@link WeightBalanceError}. The input network
- * is never modified: not by an error, a lost GPU device or a cancelled run. On a page's main
+ * is never modified (unless `inPlace` gives its arrays up for the result): not by an error, a
+ * lost GPU device or a cancelled run. On a page's main
  * thread a CPU run goes to the library's Web Worker (option `worker`).
  *
  * @example
@@ -244,11 +259,33 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const started = performance.now();
   if (!options || typeof options !== 'object') throw new WeightBalanceError('balance needs options { p, q }');
   const run = validateRunOptions(options);
+  const result = await balanceSomewhere(net, options, run, started);
+  return options.inPlace ? intoInput(net, result) : result;
+}
+
+/** {@link balance} on this thread, or on a page's main thread in the library's worker (a CPU run). */
+async function balanceSomewhere(net: Network, options: BalanceOptions, run: RunOptions, started: number): Promise<BalanceResult> {
   if (options.worker === false || !onPageMainThread()) return balanceHere(net, options, run, started);
   // A page's main thread: the backend first, then a CPU run goes to the library's worker.
   const choice = await chooseBackend(run.backend, options);
   if (choice.backend === 'webgpu') return balanceHere(net, options, run, started, choice);
   return balanceInWorker(net, options, run, choice, started);
+}
+
+/**
+ * `inPlace`: the result holding the input's arrays, the balanced values written over them where
+ * the run made arrays of its own (on the GPU, in the library's worker, or a copy where writing
+ * in place was not sure to fit).
+ */
+function intoInput(net: Network, result: BalanceResult): BalanceResult {
+  const own = net.blocks.map((b) => ({ weight: b.weight, bias: b.bias ?? null }));
+  const made = result.network.blocks;
+  if (own.every((b, k) => b.weight === made[k].weight && b.bias === (made[k].bias ?? null))) return result;
+  own.forEach((b, k) => {
+    b.weight.set(made[k].weight);
+    if (b.bias) b.bias.set(made[k].bias as WeightArray);
+  });
+  return { ...result, network: withWeights(net, own) };
 }
 
 /**
@@ -305,7 +342,7 @@ async function balanceOnEngines(
     const rescaleStarted = performance.now();
     const evaluation = await handover.evaluate('at the final evaluation');
     const { precision, threads, kernels } = handover;
-    const { network, logFactors } = await rescaledNetwork(net, problem, handover);
+    const { network, logFactors } = await rescaledNetwork(net, problem, handover, options.inPlace === true);
     const state = handover.state;
     const ended = performance.now();
     return {
@@ -382,12 +419,20 @@ async function sweepLoop(
  * is finite: one that leaves its precision is refused as it is written (on the host) or by one
  * read of the GPU's arrays, so a writer need not read them again to check them.
  */
-async function rescaledNetwork(net: Network, problem: Problem, handover: EngineHandover): Promise<{ network: Network; logFactors: Float64Array[] }> {
+async function rescaledNetwork(
+  net: Network,
+  problem: Problem,
+  handover: EngineHandover,
+  inPlace: boolean,
+): Promise<{ network: Network; logFactors: Float64Array[] }> {
   const { verified } = handover.state;
   const logFactors = layerLogFactors(net, problem, verified);
   const onGpu = isFloat32(net) ? await handover.rescaleOnGpu(unitLogFactors(problem, verified)) : null;
   const arena = handover.releaseCpu();
-  return { network: onGpu ? withWeights(net, refuseOverflow(net, onGpu)) : rescaledCopy(net, logFactors, arena), logFactors };
+  if (onGpu) return { network: withWeights(net, refuseOverflow(net, onGpu)), logFactors };
+  const largest = problem.weightRange?.largest ?? largestWeight(problem.blocks, false);
+  const network = (inPlace ? rescaledInPlace(net, logFactors, largest, arena) : null) ?? rescaledCopy(net, logFactors, arena);
+  return { network, logFactors };
 }
 
 /**

@@ -9,6 +9,7 @@ export { balance } from './balance.js';
 export type { AdapterInfoLike, BackendChoice, GpuAdapterLike, GpuDeviceLike, GpuLike, GpuSource } from './driver/backend.js';
 export { chooseBackend, isSoftwareAdapter } from './driver/backend.js';
 export type { Fallback, FallbackKind } from './driver/fallback.js';
+export { weightBuffer } from './engines/cpu/wasm/weightBuffer.js';
 export { BalanceAbortedError, WeightBalanceError } from './errors.js';
 export type { CsvOptions, Dataset, SpiralOptions, TeacherOptions } from './flow/data.js';
 export { parseDigitsCsv, parseLabelledCsv, splitDataset, teacherStudent, twoSpirals, validateDataset } from './flow/data.js';

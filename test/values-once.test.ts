@@ -20,8 +20,8 @@ import { rescale } from '../src/network/rescale.js';
 import type { Network, WeightArray } from '../src/network/types.js';
 import { runCli } from './support/runCli.js';
 
-/** The arrays each value-reading function of `network/finite.ts` was given, in order. */
-const reads = vi.hoisted(() => ({ fold: [] as unknown[], finite: [] as unknown[] }));
+/** The arrays each value-reading function of `network/finite.ts` was given, in order, and their values when read (the CLI balances in place: the arrays hold the balanced values afterwards). */
+const reads = vi.hoisted(() => ({ fold: [] as unknown[], finite: [] as unknown[], values: new Map<unknown, number[]>() }));
 
 vi.mock('../src/network/finite.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../src/network/finite.js')>();
@@ -29,10 +29,12 @@ vi.mock('../src/network/finite.js', async (importOriginal) => {
     ...actual,
     foldWeightRange: (w: WeightArray, ...rest: [{ smallest: number; largest: number }, import('../src/network/finite.js').RangeFold?]) => {
       reads.fold.push(w);
+      reads.values.set(w, Array.from(w));
       return actual.foldWeightRange(w, ...rest);
     },
     firstNonFinite: (a: WeightArray) => {
       reads.finite.push(a);
+      reads.values.set(a, Array.from(a));
       return actual.firstNonFinite(a);
     },
   };
@@ -110,9 +112,9 @@ describe('the CLI reads the values once per run', () => {
     expect(reads.finite).toHaveLength(net.blocks.filter((b) => b.bias).length);
     const all = [...reads.fold, ...reads.finite];
     expect(new Set(all).size).toBe(all.length); // no array read twice
-    // The arrays read hold the file's values, never the balanced ones written.
+    // The arrays read held the file's values, never the balanced ones written.
     const inputValues = net.blocks.flatMap((b) => [b.weight, ...(b.bias ? [b.bias] : [])]).map((a) => Array.from(a));
-    for (const a of all) expect(inputValues).toContainEqual(Array.from(a as WeightArray));
+    for (const a of all) expect(inputValues).toContainEqual(reads.values.get(a));
     const balanced = readSafetensors(new Uint8Array(await readFile(at('out.safetensors'))));
     expect(Array.from(balanced.blocks[0].weight)).not.toEqual(Array.from(net.blocks[0].weight));
   });

@@ -99,11 +99,19 @@ export function readBalanceOptions(args: ParsedArgs): BalanceRunOptions {
   return options;
 }
 
-/** Balance a network with the CLI's settings; Dawn's `GPU` comes from {@link gpuForBackend}, `balance` chooses the backend. */
-export async function runBalance(net: Network, options: BalanceRunOptions, onSweep?: (progress: SweepProgress) => void): Promise<BalanceResult> {
+/**
+ * Balance a network with the CLI's settings; Dawn's `GPU` comes from {@link gpuForBackend}, `balance` chooses the backend.
+ * `inPlace`: the caller gives the network's arrays up (see `BalanceOptions.inPlace`).
+ */
+export async function runBalance(
+  net: Network,
+  options: BalanceRunOptions,
+  onSweep?: (progress: SweepProgress) => void,
+  inPlace = false,
+): Promise<BalanceResult> {
   const { verbose, ...run } = options;
   const { source, fallback } = await gpuForBackend(run.backend, verbose);
-  const result = await balance(net, { ...run, ...source, ...(fallback ? { backend: 'cpu' as const } : {}), onSweep });
+  const result = await balance(net, { ...run, ...source, ...(fallback ? { backend: 'cpu' as const } : {}), onSweep, inPlace });
   return fallback ? { ...result, fallback } : result;
 }
 

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
+import { weightBuffer } from '../engines/cpu/wasm/weightBuffer.js';
 import { WeightBalanceError } from '../errors.js';
 import type { ModelFormat, ReadModelOptions, ReadSource, WriteModelOptions } from '../io/formats.js';
 import { checkWritable, modelFormatFor, sourceFor } from '../io/formats.js';
@@ -43,25 +44,33 @@ function checkCompanionName(name: string, what = 'the companion file'): void {
 const READ_CHUNK = 4 * 1024 * 1024;
 
 /**
- * A whole file in one buffer of its size, read through a small buffer and copied from there.
- * Memory the kernel wrote by `read` costs again when this process first reads it (measured here:
- * ~1.1 s for 537 MB on top of the read, paid by whatever reads the weights first); memory this
- * process wrote does not, and the copy from a buffer in cache is cheap. A file that grows while
- * it is read is read again with `readFile`.
+ * Where {@link readWholeFile} puts a file of `size` bytes, from its first bytes (`head`, up to
+ * 4 MiB); `null`: a new array.
  */
-export async function readWholeFile(path: string): Promise<Uint8Array> {
+export type Placement = (size: number, head: Uint8Array) => Promise<Uint8Array | null>;
+
+/**
+ * A whole file in one buffer of its size (from `place`, else new), read through a small buffer
+ * and copied from there. Memory the kernel wrote by `read` costs again when this process first
+ * reads it (measured here: ~1.1 s for 537 MB on top of the read, paid by whatever reads the
+ * weights first); memory this process wrote does not, and the copy from a buffer in cache is
+ * cheap. A file that grows while it is read is read again with `readFile`.
+ */
+export async function readWholeFile(path: string, place?: Placement): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
     const size = (await handle.stat()).size;
-    const out = new Uint8Array(size);
     const chunk = new Uint8Array(Math.min(READ_CHUNK, Math.max(1, size)));
+    let out: Uint8Array | null = null;
     let at = 0;
     while (at < size) {
       const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, size - at), at);
       if (bytesRead === 0) break;
+      out ??= (await place?.(size, chunk.subarray(0, bytesRead))) ?? new Uint8Array(size);
       out.set(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead), at);
       at += bytesRead;
     }
+    out ??= new Uint8Array(size);
     if (at === size && (await handle.read(chunk, 0, 1, size)).bytesRead > 0) {
       const whole = await readFile(path);
       return new Uint8Array(whole.buffer, whole.byteOffset, whole.byteLength);
@@ -87,12 +96,28 @@ async function readCompanions(format: ModelFormat, bytes: Uint8Array, path: stri
   return Object.fromEntries(files); // own properties, even for a location named '__proto__'
 }
 
-/** Read a network from a model file (format by extension). */
+/**
+ * A safetensors file's bytes in a weight buffer (`allocate`, default the library's
+ * {@link weightBuffer}), its tensor data from a 16-byte boundary (8 bytes of header length, then
+ * the header): the CPU engine reads the float32 weights that the reader keeps as views where
+ * they lie, and `inPlace` rescales them there.
+ */
+export function safetensorsInWeightBuffer(allocate: typeof weightBuffer = weightBuffer): Placement {
+  return async (size, head) => {
+    const headerBytes = head.length >= 8 ? new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true) : 0n;
+    return allocate(size, headerBytes < BigInt(size) ? 8 + Number(headerBytes) : 0);
+  };
+}
+
+/**
+ * Read a network from a model file (format by extension). With `share` (the caller gives the
+ * bytes up) a safetensors file is read into a {@link weightBuffer}.
+ */
 export async function readModelFile(path: string, options: ReadModelOptions = {}): Promise<{ network: Network; source: ModelSource }> {
   const format = modelFormatFor(path, 'read');
   let bytes: Uint8Array;
   try {
-    bytes = await readWholeFile(path);
+    bytes = await readWholeFile(path, options.share && format.name === 'safetensors' ? safetensorsInWeightBuffer() : undefined);
   } catch (error) {
     throw new WeightBalanceError(`cannot read '${path}': ${describeError(error)}`);
   }

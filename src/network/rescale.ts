@@ -214,6 +214,61 @@ export function rescale(net: Network, logFactors: ArrayLike<number>[]): Network 
  * taken from `arena` where it has room (they may then share an `ArrayBuffer`).
  */
 export function rescaledCopy(net: Network, logFactors: ArrayLike<number>[], arena = new Arena()): Network {
+  checkLogFactors(net, logFactors);
+  return withWeights(
+    net,
+    net.blocks.map((_, k) => rescaleBlock(net, k, logFactors, arena)),
+  );
+}
+
+/** The largest finite number of each precision, less the relative rounding of a factor's products (a few units in the last place of float64). */
+const LARGEST = { float32: 3.4028234663852886e38 * (1 - 1e-12), float64: Number.MAX_VALUE * (1 - 1e-12) };
+
+/**
+ * {@link rescaledCopy} written over the network's own arrays, for a caller that gave them up
+ * (`balance`'s `inPlace`): the result's arrays are the input's. Nothing is written unless every
+ * value is sure to fit its precision: per block, `largest` (at least every `|w|`) times the
+ * largest row factor times the largest column factor below the largest number, and the biases
+ * computed and checked first. Returns `null`, every array untouched, where that is not sure (a
+ * copy, which refuses what does not fit, is then the way).
+ */
+export function rescaledInPlace(net: Network, logFactors: ArrayLike<number>[], largest: number, arena = new Arena()): Network | null {
+  checkLogFactors(net, logFactors);
+  const plans = net.blocks.map((b) => {
+    const rowFactor = unitExp(logFactors[b.to], 1);
+    const colFactor = unitExp(logFactors[b.from], -1);
+    if (!rowFactor || !colFactor) return null;
+    const limit = LARGEST[b.weight instanceof Float32Array ? 'float32' : 'float64'];
+    if (!(largest * greatest(rowFactor) * greatest(colFactor) <= limit)) return null;
+    const bias = b.bias ? b.bias.slice() : null;
+    for (let i = 0; bias && i < bias.length; i++) {
+      bias[i] *= rowFactor[i];
+      if (!Number.isFinite(bias[i])) return null;
+    }
+    return { rowFactor, colFactor, bias };
+  });
+  if (plans.some((plan) => plan === null)) return null;
+  net.blocks.forEach((b, k) => {
+    const { rowFactor, colFactor, bias } = plans[k]!;
+    const shape = blockShape(net, b);
+    if (b.weight instanceof Float32Array) arena.scaleRows32(b.weight, b.weight, shape, rowFactor, colFactor);
+    else scaleRows64(b.weight as Float64Array, b.weight as Float64Array, shape, rowFactor, colFactor);
+    if (bias) b.bias?.set(bias);
+  });
+  return withWeights(
+    net,
+    net.blocks.map((b) => ({ weight: b.weight, bias: b.bias ?? null })),
+  );
+}
+
+function greatest(values: Float64Array): number {
+  let most = 0;
+  for (let k = 0; k < values.length; k++) most = Math.max(most, values[k]);
+  return most;
+}
+
+/** Refuse log factors that do not match the network's layers or are not finite. */
+function checkLogFactors(net: Network, logFactors: ArrayLike<number>[]): void {
   if (!Array.isArray(logFactors) || logFactors.length !== net.layers.length) {
     throw new WeightBalanceError(
       `rescale needs log factors for ${net.layers.length} layers, got ${Array.isArray(logFactors) ? logFactors.length : String(logFactors)}`,
@@ -227,10 +282,6 @@ export function rescaledCopy(net: Network, logFactors: ArrayLike<number>[], aren
       if (!Number.isFinite(logFactors[k][c])) throw new WeightBalanceError(`rescale: log factor of layer ${k} unit ${c} is not finite`);
     }
   });
-  return withWeights(
-    net,
-    net.blocks.map((_, k) => rescaleBlock(net, k, logFactors, arena)),
-  );
 }
 
 /**

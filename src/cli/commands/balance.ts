@@ -153,7 +153,8 @@ export default defineCommand(
     const progress = progressReporter(io, options);
     let result: BalanceResult;
     try {
-      const balancing = runBalance(read.network as Network, options, (p) => progress.sweep(p));
+      // The CLI owns the network it read: the balanced values are written over it (no second copy).
+      const balancing = runBalance(read.network as Network, options, (p) => progress.sweep(p), true);
       read.network = null;
       result = await balancing;
     } catch (error) {
