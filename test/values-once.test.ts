@@ -13,11 +13,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { balance } from '../src/balance.js';
 import { wasmRangeFold } from '../src/engines/cpu/wasm/wasmKernels.js';
 import { WeightBalanceError } from '../src/errors.js';
+import { readOnnx } from '../src/io/onnx/index.js';
 import { readSafetensors, safetensorsParts, writeSafetensors } from '../src/io/safetensors.js';
 import { mlp } from '../src/network/builders.js';
 import { foldWeightRange } from '../src/network/finite.js';
+import { Random } from '../src/network/random.js';
 import { rescale } from '../src/network/rescale.js';
 import type { Network, WeightArray } from '../src/network/types.js';
+import { model, node, randn, tensor, valueInfo } from './onnx/build.js';
 import { runCli } from './support/runCli.js';
 
 /** The arrays each value-reading function of `network/finite.ts` was given, in order, and their values when read (the CLI balances in place: the arrays hold the balanced values afterwards). */
@@ -117,6 +120,41 @@ describe('the CLI reads the values once per run', () => {
     for (const a of all) expect(inputValues).toContainEqual(reads.values.get(a));
     const balanced = readSafetensors(new Uint8Array(await readFile(at('out.safetensors'))));
     expect(Array.from(balanced.blocks[0].weight)).not.toEqual(Array.from(net.blocks[0].weight));
+  });
+
+  it('balance -o on an ONNX file: each weight read once to check it, as for safetensors', async () => {
+    const rng = new Random(5);
+    const bytes = model({
+      input: [valueInfo('x', ['N', 4])],
+      output: [valueInfo('y', ['N', 3])],
+      initializer: [tensor('w1', [7, 4], randn(rng, [7, 4])), tensor('b1', [7], randn(rng, [7], 0.1)), tensor('w2', [3, 7], randn(rng, [3, 7]))],
+      node: [node('Gemm', ['x', 'w1', 'b1'], ['z1'], { transB: 1 }), node('Relu', ['z1'], ['a1']), node('Gemm', ['a1', 'w2'], ['y'], { transB: 1 })],
+    });
+    await writeFile(at('net.onnx'), bytes);
+    const run = await runCli(['balance', at('net.onnx'), '-o', at('out.onnx'), '--backend', 'cpu', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(reads.fold).toHaveLength(2);
+    expect(new Set(reads.fold).size).toBe(2);
+    // readOnnx as a library call still checks them (and a reader told not to, does not).
+    reads.fold.length = 0;
+    readOnnx(bytes);
+    expect(reads.fold).toHaveLength(2);
+    readOnnx(bytes, { checkValues: false });
+    expect(reads.fold).toHaveLength(2);
+    // A NaN weight is still refused, by balance(), with the file and block named; no output.
+    const w2 = randn(rng, [3, 7]);
+    w2[4] = Number.NaN;
+    const nan = model({
+      input: [valueInfo('x', ['N', 4])],
+      output: [valueInfo('y', ['N', 3])],
+      initializer: [tensor('w1', [7, 4], randn(rng, [7, 4])), tensor('w2', [3, 7], w2)],
+      node: [node('Gemm', ['x', 'w1'], ['z1'], { transB: 1 }), node('Relu', ['z1'], ['a1']), node('Gemm', ['a1', 'w2'], ['y'], { transB: 1 })],
+    });
+    await writeFile(at('nan.onnx'), nan);
+    const refused = await runCli(['balance', at('nan.onnx'), '-o', at('nan-out.onnx'), '--backend', 'cpu']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/nan\.onnx'.*block 1.*weight entry 4 is not finite \(NaN\)/);
+    expect(await readdir(dir)).not.toContain('nan-out.onnx');
   });
 
   it('the counter sees the checks the CLI leaves out: a default read and write read every value again', () => {

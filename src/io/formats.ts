@@ -47,7 +47,7 @@ export interface ReadModelOptions {
    */
   share?: boolean;
   /**
-   * `false` (safetensors; the ONNX reader checks the values as it decodes them): leave the check
+   * `false`: leave the check
    * that every weight is finite to `balance()`, which the network goes to (see
    * `ReadSafetensorsOptions.checkValues`). Default `true`.
    */
@@ -223,7 +223,7 @@ export const onnxFormat: ModelFormat = {
   needs: (bytes) => onnxExternalDataFiles(bytes),
   read(bytes, companions = {}, options = {}) {
     const externalData: Record<string, Uint8Array> = Object.fromEntries(Object.entries(companions)); // own properties only
-    const model = readOnnx(bytes, { externalData });
+    const model = readOnnx(bytes, { externalData, ...(options.checkValues === false ? { checkValues: false } : {}) });
     const report = onnxReport(model);
     if (options.activation) report.notes.push('the activation option is ignored: an ONNX graph gives its own activations');
     return { format: 'onnx', network: model.network, ...report, state: { source: model.source } satisfies OnnxState };

@@ -20,7 +20,7 @@
  */
 
 import type { Network } from '../../network/types.js';
-import { validateNetwork } from '../../network/validate.js';
+import { validateNetwork, validateStructure } from '../../network/validate.js';
 import { attrInt, attribute } from './attributes.js';
 import type { BlockBinding } from './bindings.js';
 import type { GraphSource, OnnxFixedUnits } from './builder.js';
@@ -56,7 +56,8 @@ export interface ImportedGraph {
 const SHAPE_ONLY = new Set(['Shape', 'Size']);
 
 class Importer extends GraphBuilder {
-  run(): ImportedGraph {
+  /** `checkValues`: validate the values too (else the structure only: the caller's `balance()` reads them). */
+  run(checkValues: boolean): ImportedGraph {
     const graph = this.source.graph;
     this.addInput();
     const nodes = graph.node ?? [];
@@ -66,7 +67,8 @@ class Importer extends GraphBuilder {
     this.finishOutput();
     const network: Network = { layers: this.layers, blocks: this.blocks };
     try {
-      validateNetwork(network);
+      if (checkValues) validateNetwork(network);
+      else validateStructure(network);
     } catch (error) {
       fail(`the imported network is not valid (${error instanceof Error ? error.message : String(error)})`);
     }
@@ -287,7 +289,7 @@ class Importer extends GraphBuilder {
   }
 }
 
-/** Convert a decoded ONNX graph into a network with block -> initializer bindings. */
-export function importGraph(source: GraphSource): ImportedGraph {
-  return new Importer(source).run();
+/** Convert a decoded ONNX graph into a network with block -> initializer bindings (its values checked finite unless `checkValues` is `false`). */
+export function importGraph(source: GraphSource, checkValues = true): ImportedGraph {
+  return new Importer(source).run(checkValues);
 }

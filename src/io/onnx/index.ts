@@ -34,6 +34,12 @@ export interface ReadOnnxOptions {
    * for models saved with `save_as_external_data`. A weight whose file is missing is refused.
    */
   externalData?: Record<string, Uint8Array>;
+  /**
+   * `false`: the network's values are not read to check that they are finite (its structure
+   * still is): the caller hands the network to `balance()`, which checks them as it reads them
+   * once. Default `true`.
+   */
+  checkValues?: boolean;
 }
 
 /**
@@ -189,7 +195,7 @@ export function readOnnx(bytes: Uint8Array, options: ReadOnnxOptions = {}): Onnx
     return values;
   };
   const weightValues = (index: number, layout: WeightLayout) => blockWeights(initializers[index], locate(index), buffers, layout);
-  const imported = importGraph({ graph, floatValues, weightValues });
+  const imported = importGraph({ graph, floatValues, weightValues }, options.checkValues !== false);
   // What the writer needs of each rewritten initializer (not its data: the TensorProto holds a view of the bytes).
   const targets = new Map<number, PatchTarget>();
   for (const b of imported.bindings) {
