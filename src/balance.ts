@@ -6,10 +6,11 @@ import { defaultThreads, openThreads } from './driver/threads.js';
 import { onPageMainThread, runInWorker } from './driver/worker/client.js';
 import type { ThreadPool } from './engines/cpu/threads/pool.js';
 import { prepareWasmKernels, wasmRangeFold } from './engines/cpu/wasm/wasmKernels.js';
+import { weightMemoryOf } from './engines/cpu/wasm/memory.js';
 import type { weightBuffer } from './engines/cpu/wasm/weightBuffer.js';
 import { BalanceAbortedError, describeValue, normOverflowError, WeightBalanceError } from './errors.js';
 import { largestWeight } from './math/powers.js';
-import { refuseOverflow, rescaledCopy, rescaledInPlace, withWeights } from './network/rescale.js';
+import { refuseOverflow, rescaledCopy, rescaledInPlace, sharedArrays, withWeights } from './network/rescale.js';
 import type { Network, UnitRef, WeightArray } from './network/types.js';
 import { unitCount } from './network/types.js';
 import type { Backend, BalanceKernels, NormExponents, Schedule } from './options.js';
@@ -259,6 +260,7 @@ export async function balance(net: Network, options: BalanceOptions): Promise<Ba
   const started = performance.now();
   if (!options || typeof options !== 'object') throw new WeightBalanceError('balance needs options { p, q }');
   const run = validateRunOptions(options);
+  if (options.inPlace) refuseSharedArrays(net);
   const result = await balanceSomewhere(net, options, run, started);
   return options.inPlace ? intoInput(net, result) : result;
 }
@@ -270,6 +272,13 @@ async function balanceSomewhere(net: Network, options: BalanceOptions, run: RunO
   const choice = await chooseBackend(run.backend, options);
   if (choice.backend === 'webgpu') return balanceHere(net, options, run, started, choice);
   return balanceInWorker(net, options, run, choice, started);
+}
+
+/** `inPlace` writes each array once: two that share memory cannot both hold their balanced values. */
+function refuseSharedArrays(net: Network): void {
+  if (!net || !Array.isArray(net.blocks) || !net.blocks.every((b) => ArrayBuffer.isView(b?.weight) && (!b.bias || ArrayBuffer.isView(b.bias)))) return; // refused by name by the validation
+  const shared = sharedArrays(net, (a) => weightMemoryOf(a) ?? a.buffer);
+  if (shared) throw new WeightBalanceError(`inPlace needs every weight and bias array to be its own, but ${shared[0]} and ${shared[1]} share memory`);
 }
 
 /**

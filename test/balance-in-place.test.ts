@@ -96,6 +96,30 @@ describe('balance with inPlace', () => {
     });
   });
 
+  it('refuses arrays that share memory (one array in two blocks, overlapping views) by name, before any work', async () => {
+    const net = mlp([4, 4, 4], { seed: 2, dtype: 'float32' });
+    const tied = { ...net, blocks: [net.blocks[0], { ...net.blocks[1], weight: net.blocks[0].weight }] };
+    await expect(balance(tied, { p: 2, q: 2, backend: 'cpu', inPlace: true })).rejects.toThrow(
+      /inPlace needs every weight and bias array to be its own, but block 0 \('0'\) weight and block 1 \('2'\) weight share memory/,
+    );
+    const memory = new Float32Array(40);
+    const overlapping = {
+      ...net,
+      blocks: [
+        { ...net.blocks[0], weight: memory.subarray(0, 16), bias: null },
+        { ...net.blocks[1], weight: memory.subarray(12, 28), bias: null },
+      ],
+    };
+    const before = memory.slice();
+    await expect(balance(overlapping, { p: 2, q: 2, backend: 'cpu', inPlace: true })).rejects.toThrow(/block 0 .* weight and block 1 .* weight share memory/);
+    expect(memory).toEqual(before);
+    // Adjacent views of one buffer are each their own.
+    const adjacent = { ...overlapping, blocks: [overlapping.blocks[0], { ...overlapping.blocks[1], weight: memory.subarray(16, 32) }] };
+    memory.set(net.blocks[0].weight, 0);
+    memory.set(net.blocks[1].weight, 16);
+    await expect(balance(adjacent, { p: 2, q: 2, backend: 'cpu', inPlace: true })).resolves.toMatchObject({ converged: true });
+  });
+
   it('refuses a value that is not true or false', async () => {
     await expect(balance(mlp([3, 4, 2]), { p: 2, q: 2, inPlace: 1 as never })).rejects.toThrow(/inPlace must be true or false, got 1/);
   });

@@ -267,6 +267,30 @@ function greatest(values: Float64Array): number {
   return most;
 }
 
+/**
+ * Two of the network's weight and bias arrays that share memory (the same array in two blocks,
+ * or views that overlap), named as `block k ('name') weight|bias`, or `null`: arrays rescaled in
+ * place must each be their own. `memoryOf` gives the memory an array lies in (its buffer, or
+ * the one memory several buffers are).
+ */
+export function sharedArrays(net: Network, memoryOf: (a: WeightArray) => unknown = (a) => a.buffer): [string, string] | null {
+  const spans = net.blocks.flatMap((b, k) =>
+    (b.bias ? [b.weight, b.bias] : [b.weight]).map((a, j) => ({
+      memory: memoryOf(a),
+      start: a.byteOffset,
+      end: a.byteOffset + a.byteLength,
+      name: `block ${k} ('${b.name}') ${j === 0 ? 'weight' : 'bias'}`,
+    })),
+  );
+  const byMemory = new Map<unknown, typeof spans>();
+  for (const s of spans) byMemory.set(s.memory, [...(byMemory.get(s.memory) ?? []), s]);
+  for (const list of byMemory.values()) {
+    list.sort((a, b) => a.start - b.start);
+    for (let k = 1; k < list.length; k++) if (list[k].start < list[k - 1].end) return [list[k - 1].name, list[k].name];
+  }
+  return null;
+}
+
 /** Refuse log factors that do not match the network's layers or are not finite. */
 function checkLogFactors(net: Network, logFactors: ArrayLike<number>[]): void {
   if (!Array.isArray(logFactors) || logFactors.length !== net.layers.length) {
