@@ -11,9 +11,9 @@
 // pass; the row-then-column pass (p != q) reads four rows for their sums, then the same rows
 // from cache for the columns.
 //
-// P may also be read from float32 weights, squared as each is loaded (`Squares`, for p = 2): the
-// same float32 square `fround(w * w)` that `squares32` stores, so the passes give the same sums
-// bit for bit without P in memory at all.
+// P may also be read from float32 weights, squared as each is loaded (`Squares`, for p = 2: the
+// same float32 square `fround(w * w)` that `squares32` stores) or as their absolute values
+// (`Magnitudes`, for p = 1), so the passes give the same sums bit for bit without P in memory.
 //
 // Built twice (scripts/build-wasm.mjs): with plain SIMD, `madd` is a multiply then an add; with
 // relaxed SIMD (`--enable relaxed-simd`) it is `f64x2.relaxed_madd`, a fused multiply-add where
@@ -26,6 +26,8 @@ import { columnWeight } from './columnWeight';
  * float32 as it is loaded (p = 2, scale 1): a marker for the generic passes (4 bytes an entry).
  */
 type Squares = u32;
+/** The element type of P read from float32 weights as their absolute values (p = 1, scale 1): a marker, as {@link Squares}. */
+type Magnitudes = i32;
 
 /** Bytes of one entry of P. */
 // @ts-ignore: decorator
@@ -38,7 +40,7 @@ type Squares = u32;
 @inline function lanes<T>(p: usize): v128 {
   if (isInteger<T>()) {
     const w = v128.load64_zero(p);
-    return f64x2.promote_low_f32x4(f32x4.mul(w, w));
+    return f64x2.promote_low_f32x4(isSigned<T>() ? f32x4.abs(w) : f32x4.mul(w, w));
   }
   if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(p));
   return v128.load(p);
@@ -49,7 +51,7 @@ type Squares = u32;
 @inline function entry<T>(p: usize): f64 {
   if (isInteger<T>()) {
     const w = load<f32>(p);
-    return <f64>(w * w);
+    return isSigned<T>() ? <f64>Mathf.abs(w) : <f64>(w * w);
   }
   return <f64>load<T>(p);
 }
@@ -356,6 +358,10 @@ export function rowPassSquares(P: usize, rows: i32, cols: i32, groups: i32, r0: 
 export function columnPassSquares(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, y: usize, C: usize): void { columnPass<Squares>(P, rows, cols, groups, r0, r1, y, C); }
 export function fusedPassSquares(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<Squares>(P, rows, cols, groups, r0, r1, x, y, S, C); }
 export function rowColumnPassSquares(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, w: usize, e: f64, S: usize, C: usize): void { rowColumnPass<Squares>(P, rows, cols, groups, r0, r1, x, w, e, S, C); }
+export function rowPassMagnitudes(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, S: usize): void { rowPass<Magnitudes>(P, rows, cols, groups, r0, r1, x, S); }
+export function columnPassMagnitudes(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, y: usize, C: usize): void { columnPass<Magnitudes>(P, rows, cols, groups, r0, r1, y, C); }
+export function fusedPassMagnitudes(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, y: usize, S: usize, C: usize): void { fusedPass<Magnitudes>(P, rows, cols, groups, r0, r1, x, y, S, C); }
+export function rowColumnPassMagnitudes(P: usize, rows: i32, cols: i32, groups: i32, r0: i32, r1: i32, x: usize, w: usize, e: f64, S: usize, C: usize): void { rowColumnPass<Magnitudes>(P, rows, cols, groups, r0, r1, x, w, e, S, C); }
 export function buildPower32(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f32>(W, wide, n, taps, p, scale, P); }
 export function buildPower64(W: usize, wide: i32, n: i32, taps: i32, p: f64, scale: f64, P: usize): void { buildPower<f64>(W, wide, n, taps, p, scale, P); }
 

@@ -94,8 +94,10 @@ function minus(a: Phase, b: Phase): Phase {
 
 /**
  * One run, in this process: the library calls the CLI makes — this build's CLI (`current`):
- * `readWholeFile`, the reader leaving the values to `balance()` and the writer reading none to
- * check them; another build's (`--baseline`, main's): `readFile` and the reader and writer
+ * `readWholeFile` into a weight buffer of the library's (`weightBuffer`: the kernels read the
+ * float32 weights where they lie), the reader leaving the values to `balance()`, `balance` with
+ * `inPlace` (the balanced weights written over them) and the writer reading none to check
+ * them; another build's (`--baseline`, main's): `readFile` and the reader and writer
  * checking the values. Setup is `balance()` until the first sweep's progress less one sweep
  * (the mean of the later ones), rescale is from the last sweep's progress to the return (the
  * final evaluation and the rescaled copy), as in `result.phases`.

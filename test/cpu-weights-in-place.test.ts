@@ -1,11 +1,11 @@
 /**
  * Float32 weights read in place (issue 11 point 4): a network whose weights lie in a
- * `weightBuffer` is balanced for p = 2 with no `P` beside it. The kernels read the weights
- * where they lie, squaring each as it is read, and give the same sums bit for bit as kernels on a
- * stored `P` of the same (unscaled) squares, on blocks of every width and row count around the
+ * `weightBuffer` is balanced for p = 2 or 1 with no `P` beside it. The kernels read the weights
+ * where they lie, squaring each (or taking its magnitude) as it is read, and give the same sums
+ * bit for bit as kernels on a stored `P` of the same (unscaled) values, on blocks of every width and row count around the
  * kernels' steps (and split into row ranges, to reassociation); the weight memory grows by the vectors only.
  * `balance` on such a network equals the run on an ordinary copy; blocks that cannot be read in
- * place (p != 2, float64 weights, taps) get their `P` built as before.
+ * place (p = 3, float64 weights, taps) get their `P` built as before.
  */
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
@@ -41,14 +41,18 @@ describe('kernels reading float32 weights in place', () => {
     expect(await weightBuffer(16)).toBeInstanceOf(Uint8Array);
   });
 
-  it('give the stored squares bit for bit, every pass, whole and split by rows; the memory grows by the vectors only', async () => {
+  it('give the stored squares (p = 2) and magnitudes (p = 1) bit for bit, every pass, whole and split by rows; the memory grows by the vectors only', async () => {
     for (const cols of COLUMNS)
       for (const rows of ROWS) {
         const plain = mlp([cols, rows, 3], { seed: rows * 100 + cols, dtype: 'float32' });
         const { net } = await inWeightMemory(plain, 4);
-        for (const q of [2, 3]) {
-          const problem = compileProblem(net, { p: 2, q });
-          const reference = compileProblem(plain, { p: 2, q });
+        for (const [p, q] of [
+          [2, 2],
+          [2, 3],
+          [1, 2],
+        ]) {
+          const problem = compileProblem(net, { p, q });
+          const reference = compileProblem(plain, { p, q });
           const memory = weightsInPlace(problem, 'float32', 1, 'float64')?.memory;
           expect(memory).toBeDefined();
           const before = memory!.buffer.byteLength;
@@ -57,7 +61,7 @@ describe('kernels reading float32 weights in place', () => {
           const stored = new WasmKernels(reference, 'float32', 1);
           expect(inPlace.inPlace).toEqual([true, true]);
           expect(stored.inPlace).toEqual([false, false]);
-          const where = `${rows} x ${cols}, q = ${q}`;
+          const where = `${rows} x ${cols}, (${p}, ${q})`;
           expect(compare(problem, inPlace, stored, rows + cols), where).toBe(0);
           expect(splitDifference(problem, inPlace, 7), where).toBeLessThanOrEqual(1e-14);
           // The vectors (a few hundred bytes here) in whole pages: no room for P of a larger net.
@@ -68,9 +72,9 @@ describe('kernels reading float32 weights in place', () => {
       }
   });
 
-  it('are not used where P is not the squares of float32 weights: p != 2, float64 P, a scale, blocked float32 sums, weights elsewhere', async () => {
+  it('are not used where P is not the squares or magnitudes of float32 weights: p = 3, float64 P, a scale, blocked float32 sums, weights elsewhere', async () => {
     const { net } = await inWeightMemory(mlp([6, 5, 3], { seed: 1, dtype: 'float32' }));
-    expect(weightsInPlace(compileProblem(net, { p: 1, q: 2 }), 'float32', 1, 'float64')).toBeNull();
+    expect(weightsInPlace(compileProblem(net, { p: 3, q: 1.5 }), 'float32', 1, 'float64')).toBeNull();
     const problem = compileProblem(net, { p: 2, q: 2 });
     expect(weightsInPlace(problem, 'float64', 1, 'float64')).toBeNull();
     expect(weightsInPlace(problem, 'float32', 2, 'float64')).toBeNull();
@@ -84,6 +88,7 @@ describe('balance on weights in a weight buffer', () => {
     [2, 2],
     [2, 3],
     [1, 2],
+    [3, 1.5],
   ])
     it(`(${p}, ${q}): the run on an ordinary copy, to float64 rounding, and the weights are left as they were`, async () => {
       const plain = mlp([40, 64, 48, 33, 10], { seed: 7, dtype: 'float32' });
@@ -93,8 +98,8 @@ describe('balance on weights in a weight buffer', () => {
       const size = memory.buffer.byteLength;
       const options = { p, q, backend: 'cpu' as const, tol: 1e-4 };
       const [a, b] = [await balance(net, options), await balance(plain, options)];
-      // Read in place (p = 2): the kernels' vectors were added to the weights' memory; else P has a memory of its own.
-      expect(memory.buffer.byteLength > size).toBe(p === 2);
+      // Read in place (p = 2 or 1): the kernels' vectors were added to the weights' memory; else P has a memory of its own.
+      expect(memory.buffer.byteLength > size).toBe(p <= 2);
       expect(a.precision).toBe('float32');
       expect(a.sweeps).toBe(b.sweeps);
       expect(Math.abs(a.finalNorm - b.finalNorm)).toBeLessThanOrEqual(1e-12 * b.finalNorm);

@@ -79,7 +79,7 @@ export class CpuEngine implements Engine {
     let largest = range.largest;
     if (problem.includeBiases) for (const b of blocks) if (b.bias) for (let i = 0; i < b.bias.length; i++) largest = Math.max(largest, Math.abs(b.bias[i]));
     const requested = options.precision ?? 'float64';
-    // Float32 weights the kernels read in place (p = 2) are P unscaled: their squares, where those fit float32.
+    // Float32 weights the kernels read in place (p = 2 or 1) are P unscaled: their squares or magnitudes, where those fit float32.
     const inPlace =
       requested === 'float32' &&
       options.kernels !== 'js' &&

@@ -10,6 +10,24 @@ import { growWeightMemory, MAX_BYTES, PAGE, RESERVED, weightMemoryOf } from './m
 import type { RescaleRows32 } from './wasmArena.js';
 import { WasmArena } from './wasmArena.js';
 
+/** The signatures of the passes (pointers are byte offsets into the imported memory; `P` may be float32 weights read in place). */
+type RowPass = (P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number) => void;
+type ColumnPass = (P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number) => void;
+type FusedPass = (P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number) => void;
+type RowColumnPass = (
+  P: number,
+  rows: number,
+  cols: number,
+  groups: number,
+  r0: number,
+  r1: number,
+  x: number,
+  w: number,
+  e: number,
+  S: number,
+  C: number,
+) => void;
+
 /** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
 interface PassExports {
   rowPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
@@ -20,22 +38,14 @@ interface PassExports {
   fusedPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
   rowColumnPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
   rowColumnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
-  rowPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
-  columnPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
-  fusedPassSquares(W: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
-  rowColumnPassSquares(
-    W: number,
-    rows: number,
-    cols: number,
-    groups: number,
-    r0: number,
-    r1: number,
-    x: number,
-    w: number,
-    e: number,
-    S: number,
-    C: number,
-  ): void;
+  rowPassSquares: RowPass;
+  columnPassSquares: ColumnPass;
+  fusedPassSquares: FusedPass;
+  rowColumnPassSquares: RowColumnPass;
+  rowPassMagnitudes: RowPass;
+  columnPassMagnitudes: ColumnPass;
+  fusedPassMagnitudes: FusedPass;
+  rowColumnPassMagnitudes: RowColumnPass;
   squares32(W: number, n: number, scale: number, P: number): void;
   buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
@@ -91,6 +101,10 @@ export const PASS_EXPORTS = [
   'columnPassSquares',
   'fusedPassSquares',
   'rowColumnPassSquares',
+  'rowPassMagnitudes',
+  'columnPassMagnitudes',
+  'fusedPassMagnitudes',
+  'rowColumnPassMagnitudes',
 ] as const;
 
 /** A pass over `P`. */
@@ -98,7 +112,10 @@ export type PassKind = 'rows' | 'columns' | 'fused' | 'rowColumn';
 const PASS_INDEX: Record<PassKind, number> = { rows: 0, columns: 2, fused: 4, rowColumn: 9 };
 const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8, rowColumn: 11 };
 /** The passes that read float32 weights in place, squaring each as it is read (`P = fround(w * w)`, p = 2). */
-const SQUARES_INDEX: Record<PassKind, number> = { rows: 12, columns: 13, fused: 14, rowColumn: 15 };
+const IN_PLACE_INDEX: Record<1 | 2, Record<PassKind, number>> = {
+  2: { rows: 12, columns: 13, fused: 14, rowColumn: 15 },
+  1: { rows: 16, columns: 17, fused: 18, rowColumn: 19 },
+};
 
 /** One call of a pass export: its index in {@link PASS_EXPORTS} and its arguments. */
 export type PassCall = [exportIndex: number, ...args: number[]];
@@ -169,6 +186,10 @@ const DISPOSED: PassExports = {
   columnPassSquares: disposed,
   fusedPassSquares: disposed,
   rowColumnPassSquares: disposed,
+  rowPassMagnitudes: disposed,
+  columnPassMagnitudes: disposed,
+  fusedPassMagnitudes: disposed,
+  rowColumnPassMagnitudes: disposed,
   squares32: disposed,
   buildPower32: disposed,
   buildPower64: disposed,
@@ -312,8 +333,8 @@ export function wasmBytes(problem: Problem, precision: PowerPrecision, partials 
 
 /**
  * The weight memory (`weightBuffer.ts`) whose float32 weights the kernels read in place, squared
- * as they are read, and which blocks: `P = w^2` exactly as stored (p = 2, float32 `P`, weights
- * not scaled, float64 sums), a block of one weight per entry of `P`, its weights in that memory;
+ * (p = 2) or taken absolute (p = 1) as they are read, and which blocks: `P` exactly as stored
+ * (float32 `P`, weights not scaled, float64 sums), a block of one weight per entry of `P`, its weights in that memory;
  * `null` where no block is, or no kernels on a shared memory are compiled.
  */
 export function weightsInPlace(
@@ -322,7 +343,7 @@ export function weightsInPlace(
   scale: number,
   sums: PassSums,
 ): { memory: WebAssembly.Memory; blocks: boolean[] } | null {
-  if (problem.p !== 2 || precision !== 'float32' || scale !== 1 || sums !== 'float64' || !sharedKernels()) return null;
+  if ((problem.p !== 2 && problem.p !== 1) || precision !== 'float32' || scale !== 1 || sums !== 'float64' || !sharedKernels()) return null;
   let memory: WebAssembly.Memory | null = null;
   const blocks = problem.blocks.map((b) => {
     const home = b.taps === 1 && b.weight instanceof Float32Array ? weightMemoryOf(b.weight) : null;
@@ -471,7 +492,11 @@ export class WasmKernels implements PowerKernels {
   call(kind: PassKind, k: number, r0 = 0, r1 = this.problem.blocks[k].rows): PassCall {
     const b = this.problem.blocks[k];
     const blocked = this.sums === 'blocked32';
-    const index = this.inPlace[k] ? SQUARES_INDEX[kind] : blocked ? BLOCKED_INDEX[kind] : PASS_INDEX[kind] + (this.precision === 'float32' ? 0 : 1);
+    const index = this.inPlace[k]
+      ? IN_PLACE_INDEX[this.problem.p as 1 | 2][kind]
+      : blocked
+        ? BLOCKED_INDEX[kind]
+        : PASS_INDEX[kind] + (this.precision === 'float32' ? 0 : 1);
     const head = [this.offsets[k], b.rows, b.cols, b.groups, r0, r1];
     const x = blocked ? this.x32At + 4 * b.colUnit0 : this.xAt + 8 * b.colUnit0;
     const y = this.yAt + 8 * b.rowUnit0;
@@ -540,7 +565,8 @@ export class WasmKernels implements PowerKernels {
 
   entry(k: number, index: number): number {
     const value = this.views[k][index];
-    return this.inPlace[k] ? Math.fround(value * value) : value;
+    if (!this.inPlace[k]) return value;
+    return this.problem.p === 2 ? Math.fround(value * value) : Math.abs(value);
   }
 
   /** Drop every reference to the memory (views, instance) so that it can be reclaimed. */
