@@ -6,9 +6,9 @@
  * a shared machine; wall time is printed beside it) in ms and in passes over `P` (one pass: the
  * processor time of the run's sweeps over the passes they read), and the peak RSS as a multiple
  * of the float32 weights. The disk's speed is timed in the same runs (a plain `readFile` of the
- * file; `writeFile` of as many bytes to a new file and `dd` of as many with 4 MiB writes, both with
- * no page cache freed just before, as the write phase meets it, and `writeFile` right after
- * deleting a file of that size: see {@link diskSpeed}), and so is paging in as many bytes of new memory
+ * file; `writeFile` of as many bytes to a new file and `dd` of as many in 4 MiB writes, both with
+ * no file deleted just before, as the write phase meets it; `writeFile` right after deleting a
+ * file of that size: see {@link diskSpeed}), and so is paging in as many bytes of new memory
  * ("fill new"): the table also gives the setup's minor page faults and the setup less their cost
  * at fill new's cost per fault (what setting up costs beyond mapping `P`'s new memory, which on
  * this VM varies by 2x from run to run).
@@ -186,17 +186,17 @@ const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(do
 /**
  * The disk's speed on this file, timed like the read and write phases, in the conditions the write
  * phase meets (measured on this Firecracker VM, 2 December 2026; bench/README.md, "Write phase"):
- * a write to a new file costs ~2–5x more when no page cache was freed in the seconds before (the
- * kernel's new pages cost the VM a host fault each on first touch) than right after a file of that
- * size was deleted (its pages are taken again), and with writes of 2 MiB or more (`dd bs=4M`, one
- * `writev`) ~2–4x more than with Node's 512 KiB writes (ext4's page cache takes folios as large as
- * each write). So, `settle` ms after the last deletion (the previous child's output), as the
- * child's write phase meets it: `writeFile` of the file's bytes to a new file (the comparator the
- * table's write row is read against), then `dd` of as many bytes in 4 MiB writes to another new
- * file (a process other than Node, from a buffer it wrote itself), then, the first deleted,
- * `writeFile` again (the fast case, what the comparator measured until 2 December 2026). Then
- * everything is deleted and the child starts `settle` ms later, so that its own phases meet no
- * page cache just freed either.
+ * the VM's kernel reports free blocks of 2 MiB and more to the host, which costs a host fault per
+ * page when such a block is next used, and ext4 caches a file in folios as large as each write.
+ * So a write to a new file costs more with writes of 2 MiB or more (`dd bs=4M`, one `writev`:
+ * ~2–4x Node's 512 KiB writes, the CLI's size) and more when no file was deleted in the seconds
+ * before (then its blocks are taken again before they are reported: ~5x faster for `dd bs=4M`).
+ * So, `settle` ms after the last delete (the previous child's output), as the child's write phase
+ * meets it: `writeFile` of the file's bytes to a new file (the comparator the table's write row
+ * is read against), then `dd` of as many bytes in 4 MiB writes to another new file (a process
+ * other than Node), then, the first file deleted, `writeFile` again (the fast case: what the
+ * comparator timed until 2 December 2026). Then everything is deleted and the child starts
+ * `settle` ms later, so that its own phases meet no page cache just freed either.
  */
 async function diskSpeed(file: string, settle: number): Promise<DiskSpeed> {
   let t = now();

@@ -195,12 +195,13 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 }
 
 /**
- * Bytes per `write` of {@link writeNewFile}. Measured on the 134M bench file (537 MB, this
- * Firecracker VM, Linux 6.18, ext4, 2 December 2026): a new file written in writes of 128–512 KiB
- * takes 0.2–0.4 s, in writes of 1 MiB 0.5–0.75 s, and in writes of 2 MiB or more (one `writev` of
- * every part, 4 MiB `dd`) 0.8–1.3 s. The page cache takes folios as large as each write (ext4's
- * large folios), and large free blocks cost this VM a host fault per page on first touch where
- * small ones are at hand. 512 KiB is also what Node's `writeFile` uses per write.
+ * Bytes per `write` of {@link writeNewFile}. ext4 caches a file in folios as large as each write
+ * (up to 2 MiB), so the write size decides which free memory the page cache takes; where free
+ * blocks of 2 MiB and more go back to a host (free page reporting in a VM) each of their pages
+ * costs a host fault when next used. Measured on the 134M bench file (537 MB, a Firecracker VM,
+ * Linux 6.18, 2 December 2026; bench/README.md, "Write phase"): to a new file in writes of
+ * 128–512 KiB 0.2–0.4 s, of 1 MiB 0.5–0.75 s, of 2 MiB or more (one `writev` of every part,
+ * `dd bs=4M`) 0.8–1.3 s. 512 KiB is also what Node's `writeFile` uses per write.
  */
 const WRITE_CHUNK = 512 * 1024;
 
