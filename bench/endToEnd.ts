@@ -6,7 +6,9 @@
  * a shared machine; wall time is printed beside it) in ms and in passes over `P` (one pass: the
  * processor time of the run's sweeps over the passes they read), and the peak RSS as a multiple
  * of the float32 weights. The disk's speed is timed in the same runs (a plain `readFile` of the
- * file and `writeFile` of as many bytes), and so is paging in as many bytes of new memory
+ * file; `writeFile` of as many bytes to a new file and `dd` of as many in 4 MiB writes, both with
+ * no file deleted just before, as the write phase meets it; `writeFile` right after deleting a
+ * file of that size: see {@link diskSpeed}), and so is paging in as many bytes of new memory
  * ("fill new"): the table also gives the setup's minor page faults and the setup less their cost
  * at fill new's cost per fault (what setting up costs beyond mapping `P`'s new memory, which on
  * this VM varies by 2x from run to run).
@@ -14,18 +16,20 @@
  * (a `dist/` with `index.js`, e.g. main's) in the same runs, interleaved, for a before/after table.
  *
  *   node dist/endToEnd.js [--file /tmp/weight-balance-134m.safetensors] [--layers 8] [--width 4096]
- *                         [--runs 3] [--baseline DIR] [--threads N] [--json out.json]
+ *                         [--runs 3] [--baseline DIR] [--threads N] [--settle 10] [--json out.json]
  *
  * `--threads N` runs both builds with `threads: N` (default: the library's, one per core).
+ * `--settle S`: seconds of quiet after a file is deleted, before the disk's new-file writes and
+ * before each child (default 10; see {@link diskSpeed}).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BalanceOptions, BalanceResult, SweepProgress } from '../src/balance.js';
-import { readWholeFile, safetensorsInWeightBuffer } from '../src/cli/modelFile.js';
+import { readWholeFile, safetensorsInWeightBuffer, writeFilesAtomic } from '../src/cli/modelFile.js';
 import type { ReadSafetensorsOptions, SafetensorsPartsOptions } from '../src/io/safetensors.js';
 import type { Network } from '../src/network/types.js';
 import { cpuMs, median } from './floor.js';
@@ -60,8 +64,8 @@ interface RunReport {
   precision: string;
   maxRssBytes: number;
   weightBytes: number;
-  /** Plain `readFile` of the input and `writeFile` of as many bytes, timed in the parent. */
-  disk?: { read: Phase; write: Phase };
+  /** The disk's speed, timed in the parent: see {@link diskSpeed}. */
+  disk?: DiskSpeed;
   /** Filling as many bytes of new memory (paged in as it is written), then filling them again, timed in the parent. */
   memory?: { fresh: Phase; again: Phase };
 }
@@ -128,7 +132,9 @@ async function childRun(lib: Library, file: string, out: string, current: boolea
   const later = minus(last.at, first.at);
   const oneSweep = { cpu: later.cpu / (stamps.length - 1), wall: later.wall / (stamps.length - 1), faults: later.faults / (stamps.length - 1) };
   t = now();
-  await writeFile(out, current ? lib.safetensorsParts(result.network, { checkValues: false }) : lib.safetensorsParts(result.network));
+  if (current)
+    await writeFilesAtomic([[out, lib.safetensorsParts(result.network, { checkValues: false })]]); // as this CLI writes
+  else await writeFile(out, lib.safetensorsParts(result.network));
   const write = since(t);
   await rm(out, { force: true });
   return {
@@ -159,17 +165,67 @@ async function ensureFile(lib: Library, file: string, layers: number, width: num
   await writeFile(file, lib.safetensorsParts(net));
 }
 
-/** The disk's speed on this file, timed like the read and write phases. */
-async function diskSpeed(file: string): Promise<{ read: Phase; write: Phase }> {
+/** The disk's speed on the bench file: see {@link diskSpeed}. */
+interface DiskSpeed {
+  /** `readFile` of the file. */
+  read: Phase;
+  /** `writeFile` of its bytes to a new file, no page cache freed in the `settle` seconds before: the write phase's comparator. */
+  write: Phase;
+  /** `dd if=/dev/zero bs=4M` of as many bytes to another new file right after (processor time: the `dd` process's). */
+  dd: Phase;
+  /** `writeFile` of the bytes right after deleting the first new file (the page cache just freed: the fast case). */
+  writeFreed: Phase;
+}
+
+/** Processor ms of this process's waited-for children (Linux `/proc/self/stat`, 100 ticks a second); NaN elsewhere. */
+function childrenCpuMs(): number {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/**
+ * The disk's speed on this file, timed like the read and write phases, in the conditions the write
+ * phase meets (measured on this Firecracker VM, 2 December 2026; bench/README.md, "Write phase"):
+ * the VM's kernel reports free blocks of 2 MiB and more to the host, which costs a host fault per
+ * page when such a block is next used, and ext4 caches a file in folios as large as each write.
+ * So a write to a new file costs more with writes of 2 MiB or more (`dd bs=4M`, one `writev`:
+ * ~2–4x Node's 512 KiB writes, the CLI's size) and more when no file was deleted in the seconds
+ * before (then its blocks are taken again before they are reported: ~5x faster for `dd bs=4M`).
+ * So, `settle` ms after the last delete (the previous child's output), as the child's write phase
+ * meets it: `writeFile` of the file's bytes to a new file (the comparator the table's write row
+ * is read against), then `dd` of as many bytes in 4 MiB writes to another new file (a process
+ * other than Node), then, the first file deleted, `writeFile` again (the fast case: what the
+ * comparator timed until 2 December 2026). Then everything is deleted and the child starts
+ * `settle` ms later, so that its own phases meet no page cache just freed either.
+ */
+async function diskSpeed(file: string, settle: number): Promise<DiskSpeed> {
   let t = now();
   const bytes = await readFile(file);
   const read = since(t);
-  const out = `${file}.disk-check`;
+  const [fresh, other, freed] = ['a', 'b', 'c'].map((k) => `${file}.disk-check-${k}`);
+  await Promise.all([fresh, other, freed].map((f) => rm(f, { force: true })));
+  await sleep(settle);
   t = now();
-  await writeFile(out, bytes);
+  await writeFile(fresh, bytes);
   const write = since(t);
-  await rm(out, { force: true });
-  return { read, write };
+  t = now();
+  const c0 = childrenCpuMs();
+  const ran = spawnSync('dd', ['if=/dev/zero', `of=${other}`, 'bs=4M', `count=${bytes.byteLength}`, 'iflag=count_bytes', 'status=none']);
+  const dd = { ...since(t), cpu: ran.status === 0 ? childrenCpuMs() - c0 : Number.NaN };
+  if (ran.status !== 0) dd.wall = Number.NaN;
+  await rm(fresh, { force: true });
+  t = now();
+  await writeFile(freed, bytes);
+  const writeFreed = since(t);
+  await Promise.all([other, freed].map((f) => rm(f, { force: true })));
+  await sleep(settle);
+  return { read, write, dd, writeFreed };
 }
 
 /**
@@ -272,13 +328,18 @@ function table(results: Map<string, RunReport[]>): string {
         )}x the weights) | `,
     ),
   );
-  lines.push(
-    row(
-      'disk: readFile / writeFile',
-      (runs) =>
-        `${fmt(med(runs, (r) => r.disk?.read.cpu ?? Number.NaN))} / ${fmt(med(runs, (r) => r.disk?.write.cpu ?? Number.NaN))} | ${fmt(med(runs, (r) => r.disk?.read.wall ?? Number.NaN))} / ${fmt(med(runs, (r) => r.disk?.write.wall ?? Number.NaN))}`,
-    ),
-  );
+  const disk = (label: string, f: (d: DiskSpeed) => Phase): void => {
+    lines.push(
+      row(
+        label,
+        (runs) => `${fmt(med(runs, (r) => (r.disk ? f(r.disk).cpu : Number.NaN)))} | ${fmt(med(runs, (r) => (r.disk ? f(r.disk).wall : Number.NaN)))}`,
+      ),
+    );
+  };
+  disk('disk: readFile of the file', (d) => d.read);
+  disk("disk: writeFile to a new file, none freed before (the write's comparator)", (d) => d.write);
+  disk('disk: dd bs=4M to a new file, none freed before', (d) => d.dd);
+  disk('disk: writeFile right after deleting a file that size (fast case)', (d) => d.writeFreed);
   lines.push(
     row(
       'memory: fill new / fill again',
@@ -301,6 +362,7 @@ async function main(): Promise<void> {
       baseline: { type: 'string' },
       json: { type: 'string' },
       threads: { type: 'string' },
+      settle: { type: 'string', default: '10' },
     },
   });
   const file = values.file as string;
@@ -316,7 +378,7 @@ async function main(): Promise<void> {
   const results = new Map<string, RunReport[]>(builds.map(([name]) => [name, []]));
   for (let r = 0; r < Number(values.runs); r++) {
     for (const [name, dir] of builds) {
-      const disk = await diskSpeed(file);
+      const disk = await diskSpeed(file, Number(values.settle) * 1000);
       const child = spawnChild(dir, file, values.threads);
       const report = { ...child, disk, memory: memorySpeed(child.weightBytes) };
       (results.get(name) as RunReport[]).push(report);

@@ -6,7 +6,7 @@
  * Everything a write could refuse is checked by {@link checkOutputPath} before any long work.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { weightBuffer } from '../engines/cpu/wasm/weightBuffer.js';
 import { WeightBalanceError } from '../errors.js';
@@ -220,6 +220,40 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 }
 
 /**
+ * Bytes per `write` of {@link writeNewFile}. ext4 caches a file in folios as large as each write
+ * (up to 2 MiB), so the write size decides which free memory the page cache takes; where free
+ * blocks of 2 MiB and more go back to a host (free page reporting in a VM) each of their pages
+ * costs a host fault when next used. Measured on the 134M bench file (537 MB, a Firecracker VM,
+ * Linux 6.18, 2 December 2026; bench/README.md, "Write phase"): to a new file in writes of
+ * 128–512 KiB 0.2–0.4 s, of 1 MiB 0.5–0.75 s, of 2 MiB or more (one `writev` of every part,
+ * `dd bs=4M`) 0.8–1.3 s. 512 KiB is also what Node's `writeFile` uses per write.
+ */
+const WRITE_CHUNK = 512 * 1024;
+
+/**
+ * Write `data` to a new file (`wx`: never over an existing one), part by part in writes of at
+ * most {@link WRITE_CHUNK} bytes at explicit positions; a short write continues where it stopped.
+ */
+async function writeNewFile(path: string, data: Uint8Array | Iterable<Uint8Array> | string): Promise<void> {
+  const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
+  const handle = await open(path, 'wx');
+  try {
+    let position = 0;
+    for (const part of parts) {
+      if (!ArrayBuffer.isView(part)) throw new TypeError(`a part of the file is not bytes (${typeof part})`);
+      for (let at = 0; at < part.byteLength; ) {
+        const { bytesWritten } = await handle.write(part, at, Math.min(WRITE_CHUNK, part.byteLength - at), position);
+        if (bytesWritten <= 0) throw new Error('the file system took no bytes');
+        at += bytesWritten;
+        position += bytesWritten;
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Write several files atomically each, and together as far as a file system allows: every
  * temporary file is written first (a failure removes them all and leaves the targets as they
  * were), then they are renamed onto their targets in order (put the file that refers to the
@@ -234,7 +268,7 @@ export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Ui
       const target = resolve(path);
       const temporary = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
       temporaries.push(temporary);
-      await writeFile(temporary, data, { flag: 'wx' });
+      await writeNewFile(temporary, data);
     }
     for (let k = 0; k < files.length; k++) {
       current = files[k][0];
