@@ -8,32 +8,16 @@
 import { describe, expect, it } from 'vitest';
 import { balance } from '../src/balance.js';
 import { weightMemoryOf } from '../src/engines/cpu/wasm/memory.js';
-import { weightBuffer } from '../src/engines/cpu/wasm/weightBuffer.js';
 import { BalanceAbortedError } from '../src/errors.js';
 import { mlp } from '../src/network/builders.js';
 import { rescaledCopy, rescaledInPlace } from '../src/network/rescale.js';
 import type { Network } from '../src/network/types.js';
 import { residualNet } from './support/fixNets.js';
+import { inWeightMemory } from './support/weightMemory.js';
 
 /** Every array of the network, in block order. */
 function arrays(net: Network): (Float32Array | Float64Array)[] {
   return net.blocks.flatMap((b) => (b.bias ? [b.weight, b.bias] : [b.weight]));
-}
-
-/** A copy of `net` whose float32 weights lie in one weight buffer. */
-async function inWeightMemory(net: Network): Promise<Network> {
-  const bytes = await weightBuffer(net.blocks.reduce((s, b) => s + Math.ceil(b.weight.byteLength / 16) * 16, 0));
-  if (!bytes) throw new Error('no weight buffer here');
-  let at = bytes.byteOffset;
-  return {
-    ...net,
-    blocks: net.blocks.map((b) => {
-      const weight = new Float32Array(bytes.buffer, at, b.weight.length);
-      weight.set(b.weight);
-      at += Math.ceil(b.weight.byteLength / 16) * 16;
-      return { ...b, weight };
-    }),
-  };
 }
 
 describe('balance with inPlace', () => {

@@ -13,25 +13,9 @@ import { weightMemoryOf } from '../src/engines/cpu/wasm/memory.js';
 import { WasmKernels, weightsInPlace } from '../src/engines/cpu/wasm/wasmKernels.js';
 import { weightBuffer } from '../src/engines/cpu/wasm/weightBuffer.js';
 import { mlp } from '../src/network/builders.js';
-import type { Network } from '../src/network/types.js';
 import { compileProblem } from '../src/problem/compile.js';
 import { compare, splitDifference } from './support/kernelCompare.js';
-
-/** A copy of `net` whose float32 weights lie in one weight buffer (the first at byte `pad` of it); the buffer too. */
-async function inWeightMemory(net: Network, pad = 0): Promise<{ net: Network; bytes: Uint8Array }> {
-  const sizes = net.blocks.map((b) => Math.ceil(b.weight.byteLength / 16) * 16);
-  const bytes = await weightBuffer(pad + sizes.reduce((a, b) => a + b, 0), pad);
-  if (!bytes) throw new Error('no weight buffer here');
-  let at = pad;
-  const blocks = net.blocks.map((b, k) => {
-    if (!(b.weight instanceof Float32Array)) throw new Error('float32 weights expected');
-    const weight = new Float32Array(bytes.buffer, bytes.byteOffset + at, b.weight.length);
-    weight.set(b.weight);
-    at += sizes[k];
-    return { ...b, weight };
-  });
-  return { net: { ...net, blocks }, bytes };
-}
+import { inWeightMemory } from './support/weightMemory.js';
 
 const COLUMNS = [1, 2, 3, 4, 5, 7, 8, 9, 17];
 const ROWS = [1, 3, 4, 5, 8, 9];
@@ -45,7 +29,7 @@ describe('kernels reading float32 weights in place', () => {
     for (const cols of COLUMNS)
       for (const rows of ROWS) {
         const plain = mlp([cols, rows, 3], { seed: rows * 100 + cols, dtype: 'float32' });
-        const { net } = await inWeightMemory(plain, 4);
+        const net = await inWeightMemory(plain, 4);
         for (const [p, q] of [
           [2, 2],
           [2, 3],
@@ -73,7 +57,7 @@ describe('kernels reading float32 weights in place', () => {
   });
 
   it('are not used where P is not the squares or magnitudes of float32 weights: p = 3, float64 P, a scale, blocked float32 sums, weights elsewhere', async () => {
-    const { net } = await inWeightMemory(mlp([6, 5, 3], { seed: 1, dtype: 'float32' }));
+    const net = await inWeightMemory(mlp([6, 5, 3], { seed: 1, dtype: 'float32' }));
     expect(weightsInPlace(compileProblem(net, { p: 3, q: 1.5 }), 'float32', 1, 'float64')).toBeNull();
     const problem = compileProblem(net, { p: 2, q: 2 });
     expect(weightsInPlace(problem, 'float64', 1, 'float64')).toBeNull();
@@ -92,7 +76,7 @@ describe('balance on weights in a weight buffer', () => {
   ])
     it(`(${p}, ${q}): the run on an ordinary copy, to float64 rounding, and the weights are left as they were`, async () => {
       const plain = mlp([40, 64, 48, 33, 10], { seed: 7, dtype: 'float32' });
-      const { net } = await inWeightMemory(plain, 8);
+      const net = await inWeightMemory(plain, 8);
       const before = net.blocks.map((b) => b.weight.slice());
       const memory = weightMemoryOf(net.blocks[0].weight) as WebAssembly.Memory;
       const size = memory.buffer.byteLength;
@@ -115,7 +99,7 @@ describe('balance on weights in a weight buffer', () => {
 
   it('on worker threads: the one-thread run on an ordinary copy', async () => {
     const plain = mlp([256, 2048, 512, 10], { seed: 3, dtype: 'float32' });
-    const { net } = await inWeightMemory(plain);
+    const net = await inWeightMemory(plain);
     const memory = weightMemoryOf(net.blocks[0].weight) as WebAssembly.Memory;
     const size = memory.buffer.byteLength;
     const options = { p: 2, q: 2, backend: 'cpu' as const, tol: 1e-4 };

@@ -28,16 +28,19 @@ type RowColumnPass = (
   C: number,
 ) => void;
 
+/** A blocked float32 pass: the same arguments, then its float32 column scratch `F` (`x` is the float32 copy of `x`). */
+type WithScratch<Pass extends (...args: never[]) => void> = (...args: [...Parameters<Pass>, F: number]) => void;
+
 /** The exports of assembly/passes.ts (pointers are byte offsets into the imported memory). */
 interface PassExports {
-  rowPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
-  rowPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, S: number): void;
-  columnPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
-  columnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number): void;
-  fusedPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
-  fusedPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, y: number, S: number, C: number): void;
-  rowColumnPass32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
-  rowColumnPass64(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x: number, w: number, e: number, S: number, C: number): void;
+  rowPass32: RowPass;
+  rowPass64: RowPass;
+  columnPass32: ColumnPass;
+  columnPass64: ColumnPass;
+  fusedPass32: FusedPass;
+  fusedPass64: FusedPass;
+  rowColumnPass32: RowColumnPass;
+  rowColumnPass64: RowColumnPass;
   rowPassSquares: RowPass;
   columnPassSquares: ColumnPass;
   fusedPassSquares: FusedPass;
@@ -50,35 +53,10 @@ interface PassExports {
   buildPower32(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   buildPower64(W: number, wide: number, n: number, taps: number, p: number, scale: number, P: number): void;
   toFloat32(x: number, n: number, x32: number): void;
-  rowPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, x32: number, S: number): void;
-  columnPassBlocked32(P: number, rows: number, cols: number, groups: number, r0: number, r1: number, y: number, C: number, F: number): void;
-  fusedPassBlocked32(
-    P: number,
-    rows: number,
-    cols: number,
-    groups: number,
-    r0: number,
-    r1: number,
-    x32: number,
-    y: number,
-    S: number,
-    C: number,
-    F: number,
-  ): void;
-  rowColumnPassBlocked32(
-    P: number,
-    rows: number,
-    cols: number,
-    groups: number,
-    r0: number,
-    r1: number,
-    x32: number,
-    w: number,
-    e: number,
-    S: number,
-    C: number,
-    F: number,
-  ): void;
+  rowPassBlocked32: RowPass;
+  columnPassBlocked32: WithScratch<ColumnPass>;
+  fusedPassBlocked32: WithScratch<FusedPass>;
+  rowColumnPassBlocked32: WithScratch<RowColumnPass>;
   rescaleRows32: RescaleRows32;
   foldRange(W: number, wide: number, n: number, range: number): void;
 }
