@@ -99,7 +99,7 @@ test('a multi-second CPU run leaves the main thread responsive and gives the in-
   await expect.poll(() => workers.closed.size).toBe(1);
 });
 
-test('cancel terminates the worker at once and leaves the network as it was; the next run works', async ({ page }) => {
+test("cancel terminates the worker at once and leaves the network as it was; the next run works (inPlace: over the page's arrays)", async ({ page }) => {
   const workers = watchWorkers(page);
   const report = await page.evaluate(async () => {
     const lib = (await import('/lib/index.js' as string)) as Library;
@@ -129,7 +129,11 @@ test('cancel terminates the worker at once and leaves the network as it was; the
         (e: unknown) => e as Error,
       );
     const stopMs = performance.now() - abortedAt;
-    const next = await lib.balance(lib.mlp([8, 6, 3], { seed: 3 }), { p: 2, q: 2, backend: 'cpu' });
+    // The next run, in the worker with inPlace: the worker's values written over the page's arrays.
+    const small = lib.mlp([8, 6, 3], { seed: 3 });
+    const expected = await lib.balance(small, { p: 2, q: 2, backend: 'cpu', worker: false });
+    const own = small.blocks.map((b) => b.weight);
+    const next = await lib.balance(small, { p: 2, q: 2, backend: 'cpu', inPlace: true });
     return {
       name: error?.name,
       isAbortError: error instanceof lib.BalanceAbortedError,
@@ -137,9 +141,10 @@ test('cancel terminates the worker at once and leaves the network as it was; the
       lastSweep,
       untouched: net.blocks.every((b, k) => b.weight.every((w, i) => Object.is(w, copy[k][i]))),
       nextConverged: next.converged,
+      nextInPlace: next.network.blocks.every((b, k) => b.weight === own[k] && b.weight.every((w, i) => Object.is(w, expected.network.blocks[k].weight[i]))),
     };
   });
-  expect(report).toMatchObject({ name: 'AbortError', isAbortError: true, lastSweep: 5, untouched: true, nextConverged: true });
+  expect(report).toMatchObject({ name: 'AbortError', isAbortError: true, lastSweep: 5, untouched: true, nextConverged: true, nextInPlace: true });
   expect(report.stopMs).toBeLessThan(500); // at once: the run would go on for minutes
   await expect.poll(() => workers.started.length).toBe(2);
   await expect.poll(() => workers.closed.size).toBe(2);

@@ -48,6 +48,19 @@ describe('balance() with the WebGPU backend', () => {
     }
   });
 
+  gpuIt(gpu, "inPlace: the GPU's balanced values written over the input's arrays, which the result holds", async ({ gpu: dawn }) => {
+    const net = mlpNet(1, 'float32');
+    const options: BalanceOptions = { p: 2, q: 2, tol: 1e-5, backend: 'webgpu', gpu: dawn };
+    const copied = await balance(net, options);
+    const own = net.blocks.map((b) => b.weight);
+    const result = await balance(net, { ...options, inPlace: true });
+    expect(result.backend).toBe('webgpu');
+    result.network.blocks.forEach((b, k) => {
+      expect(b.weight).toBe(own[k]);
+      expect(b.weight).toEqual(copied.network.blocks[k].weight);
+    });
+  });
+
   gpuIt(gpu, "uses the caller's device and leaves it alive", async ({ device }) => {
     const net = mlpNet(4);
     for (let run = 0; run < 2; run++) {
