@@ -283,7 +283,11 @@ export function sharedArrays(net: Network, memoryOf: (a: WeightArray) => unknown
     })),
   );
   const byMemory = new Map<unknown, typeof spans>();
-  for (const s of spans) byMemory.set(s.memory, [...(byMemory.get(s.memory) ?? []), s]);
+  for (const s of spans) {
+    const list = byMemory.get(s.memory);
+    if (list) list.push(s);
+    else byMemory.set(s.memory, [s]);
+  }
   for (const list of byMemory.values()) {
     list.sort((a, b) => a.start - b.start);
     for (let k = 1; k < list.length; k++) if (list[k].start < list[k - 1].end) return [list[k - 1].name, list[k].name];

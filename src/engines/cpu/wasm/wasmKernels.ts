@@ -89,7 +89,7 @@ export const PASS_EXPORTS = [
 export type PassKind = 'rows' | 'columns' | 'fused' | 'rowColumn';
 const PASS_INDEX: Record<PassKind, number> = { rows: 0, columns: 2, fused: 4, rowColumn: 9 };
 const BLOCKED_INDEX: Record<PassKind, number> = { rows: 6, columns: 7, fused: 8, rowColumn: 11 };
-/** The passes that read float32 weights in place, squaring each as it is read (`P = fround(w * w)`, p = 2). */
+/** The passes that read float32 weights in place (by p): squaring each as it is read (`P = fround(w * w)`, p = 2) or taking its magnitude (p = 1). */
 const IN_PLACE_INDEX: Record<1 | 2, Record<PassKind, number>> = {
   2: { rows: 12, columns: 13, fused: 14, rowColumn: 15 },
   1: { rows: 16, columns: 17, fused: 18, rowColumn: 19 },
@@ -341,7 +341,9 @@ export interface SharedLayout {
 }
 
 /**
- * The WebAssembly SIMD kernels: one memory per engine holding every block's `P` and the vectors
+ * The WebAssembly SIMD kernels: one memory per engine holding every block's `P` (or, for blocks
+ * whose float32 weights lie in a weight memory, that memory grown by the rest: see
+ * {@link weightsInPlace}) and the vectors
  * (`x`, `y`, `w`, `C`, `S`, the blocked passes' float32 `x` and scratch, and with a {@link SharedLayout}
  * a region per worker thread).
  */
@@ -557,8 +559,9 @@ export class WasmKernels implements PowerKernels {
 
   /**
    * Dispose, handing over the WebAssembly memory (it held `P` and the vectors; nothing uses it any
-   * more) as an arena past the module's own data, where float32 blocks are rescaled by the SIMD
-   * kernel (`assembly/rescale.ts`).
+   * more) as an arena past the module's own data (in a weight memory: past the weights, whose
+   * float32 blocks the SIMD kernel rescales where they lie with `inPlace`), where float32 blocks
+   * are rescaled by the SIMD kernel (`assembly/rescale.ts`).
    */
   release(): Arena {
     const buffer = this.memory?.buffer;
