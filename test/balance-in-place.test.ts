@@ -24,7 +24,7 @@ describe('balance with inPlace', () => {
   const cases: [string, () => Promise<Network> | Network, number, number][] = [
     ['a float32 MLP with biases (2, 2)', () => mlp([30, 50, 40, 10], { seed: 4, dtype: 'float32' }), 2, 2],
     ['a float64 residual net (1, 2)', () => residualNet(5), 1, 2],
-    ['float32 weights in a weight buffer (2, 2)', () => inWeightMemory(mlp([30, 50, 40, 10], { seed: 4, dtype: 'float32' })), 2, 2],
+    ['float32 weights in a weight buffer (2, 2)', () => inWeightMemory(mlp([300, 400, 10], { seed: 4, dtype: 'float32' })), 2, 2],
   ];
   for (const [name, make, p, q] of cases)
     it(`${name}: the result holds the input's arrays, with the values of a run that copies`, async () => {
@@ -43,8 +43,8 @@ describe('balance with inPlace', () => {
       });
       expect(result.finalNorm).toBe(copy.finalNorm);
       expect(own.some((a, k) => a.some((v, e) => v !== before[k][e]))).toBe(true);
-      // Weights read in place and rescaled in place: their memory grew by the kernels' vectors only.
-      if (memory) expect(memory.buffer.byteLength - size).toBeLessThan(net.blocks[0].weight.byteLength + 65536);
+      // Weights read in place and rescaled in place: their memory grew by one page of the kernels' vectors (P, or a copy, would be 480 KB).
+      if (memory) expect(memory.buffer.byteLength - size).toBeLessThanOrEqual(65536);
     });
 
   it('a cancelled run leaves the arrays as they were', async () => {

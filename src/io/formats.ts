@@ -47,9 +47,8 @@ export interface ReadModelOptions {
    */
   share?: boolean;
   /**
-   * `false`: leave the check
-   * that every weight is finite to `balance()`, which the network goes to (see
-   * `ReadSafetensorsOptions.checkValues`). Default `true`.
+   * `false`: leave the check that every weight is finite to `balance()`, which the network goes
+   * to (see `ReadSafetensorsOptions.checkValues`, `ReadOnnxOptions.checkValues`). Default `true`.
    */
   checkValues?: boolean;
 }
@@ -223,7 +222,7 @@ export const onnxFormat: ModelFormat = {
   needs: (bytes) => onnxExternalDataFiles(bytes),
   read(bytes, companions = {}, options = {}) {
     const externalData: Record<string, Uint8Array> = Object.fromEntries(Object.entries(companions)); // own properties only
-    const model = readOnnx(bytes, { externalData, ...(options.checkValues === false ? { checkValues: false } : {}) });
+    const model = readOnnx(bytes, { externalData, checkValues: options.checkValues });
     const report = onnxReport(model);
     if (options.activation) report.notes.push('the activation option is ignored: an ONNX graph gives its own activations');
     return { format: 'onnx', network: model.network, ...report, state: { source: model.source } satisfies OnnxState };

@@ -106,6 +106,12 @@ function scaleRows64(w: Float64Array, out: Float64Array, shape: BlockShape, rowF
   return bad === 0 ? -1 : firstNonFinite(out);
 }
 
+/** The row-scaled copy (or in place, `out` being `w`) in the weights' precision: float32 through the arena (SIMD where it can), float64 in JS. Returns as {@link scaleRows32}. */
+function scaleRows(arena: Arena, w: WeightArray, out: WeightArray, shape: BlockShape, rowFactor: Float64Array, colFactor: Float64Array): number {
+  if (w instanceof Float32Array) return arena.scaleRows32(w, out as Float32Array, shape, rowFactor, colFactor);
+  return scaleRows64(w as Float64Array, out as Float64Array, shape, rowFactor, colFactor);
+}
+
 /** `out[t] = w[t] * exp(U_i - U_j)`: one exponential per edge, where a factor alone would leave the float64 range. Returns as {@link scaleRows32}. */
 function scaleEdges(w: WeightArray, out: WeightArray, shape: BlockShape, rowLog: ArrayLike<number>, colLog: ArrayLike<number>): number {
   const { rows, cols, taps, rowsPerGroup } = shape;
@@ -145,10 +151,7 @@ function rescaleBlock(net: Network, k: number, logFactors: ArrayLike<number>[], 
   // would leave the float64 range (then one per edge, as exp(U_i - U_j)).
   const rowFactor = unitExp(out, 1);
   const colFactor = unitExp(inp, -1);
-  let bad: number;
-  if (!rowFactor || !colFactor) bad = scaleEdges(b.weight, weight, shape, out, inp);
-  else if (b.weight instanceof Float32Array) bad = arena.scaleRows32(b.weight, weight as Float32Array, shape, rowFactor, colFactor);
-  else bad = scaleRows64(b.weight as Float64Array, weight as Float64Array, shape, rowFactor, colFactor);
+  const bad = rowFactor && colFactor ? scaleRows(arena, b.weight, weight, shape, rowFactor, colFactor) : scaleEdges(b.weight, weight, shape, out, inp);
   if (bad >= 0) throw overflowError(net, k, 'weight', bad, b.weight[bad], out[Math.floor(bad / (shape.cols * shape.taps))] - inp[edgeColumn(shape, bad)]);
   let bias: WeightArray | null = null;
   if (b.bias) {
@@ -250,9 +253,7 @@ export function rescaledInPlace(net: Network, logFactors: ArrayLike<number>[], l
   if (plans.some((plan) => plan === null)) return null;
   net.blocks.forEach((b, k) => {
     const { rowFactor, colFactor, bias } = plans[k]!;
-    const shape = blockShape(net, b);
-    if (b.weight instanceof Float32Array) arena.scaleRows32(b.weight, b.weight, shape, rowFactor, colFactor);
-    else scaleRows64(b.weight as Float64Array, b.weight as Float64Array, shape, rowFactor, colFactor);
+    scaleRows(arena, b.weight, b.weight, blockShape(net, b), rowFactor, colFactor);
     if (bias) b.bias?.set(bias);
   });
   return withWeights(

@@ -10,8 +10,9 @@ export type RescaleRows32 = (W: number, rows: number, cols: number, rowsPerGroup
  * The arena of a WebAssembly memory that held `P` (from `start`, past the module's own data):
  * the rescaled arrays are placed there, and a float32 block is rescaled there in place by the
  * SIMD kernel: its weights copied into their new array (memory already paged in; or the weights
- * themselves, rescaled where they lie), then each multiplied by its row's and column's factors, the same float64 product rounded once to
- * float32 as the JS loop (equal bit for bit), every value checked finite as it is written.
+ * themselves, rescaled where they lie), then each multiplied by its row's and column's factors,
+ * the same float64 product rounded once to float32 as the JS loop (equal bit for bit), every
+ * value checked finite as it is written.
  */
 export class WasmArena extends Arena {
   /** Scratch for a block's row and column factors, in the memory (taken from the arena when first needed, larger when a block needs more). */

@@ -312,8 +312,8 @@ export function wasmBytes(problem: Problem, precision: PowerPrecision, partials 
 /**
  * The weight memory (`weightBuffer.ts`) whose float32 weights the kernels read in place, squared
  * (p = 2) or taken absolute (p = 1) as they are read, and which blocks: `P` exactly as stored
- * (float32 `P`, weights not scaled, float64 sums), a block of one weight per entry of `P`, its weights in that memory;
- * `null` where no block is, or no kernels on a shared memory are compiled.
+ * (float32 `P`, weights not scaled, float64 sums), a block of one weight per entry of `P`, its
+ * weights in that memory; `null` where no block is, or no kernels on a shared memory are compiled.
  */
 export function weightsInPlace(
   problem: Problem,
@@ -375,7 +375,7 @@ export class WasmKernels implements PowerKernels {
   private readonly regionAt: number;
   /** Where the kernels' own data starts in the memory: past the module's data, or past the weights in a weight memory. */
   private readonly base: number;
-  /** Per block, whether its `P` is its float32 weights read in place, squared as they are read (see {@link weightsInPlace}). */
+  /** Per block, whether its `P` is its float32 weights read in place, squared or taken absolute as they are read (see {@link weightsInPlace}). */
   readonly inPlace: readonly boolean[];
 
   /** {@link PowerKernels.name}: which build of the WebAssembly kernels runs. */

@@ -7,8 +7,8 @@ import { prepareSharedKernels, prepareWasmKernels } from './wasmKernels.js';
  * on a 16-byte boundary (where the first float32 weight will be). Float32 arrays made on it as
  * views, not copies (`readSafetensors(bytes, { share: true })`), are read by the kernels where
  * they lie when `p = 2` or `p = 1` (each weight squared, or taken absolute, as it is read: no `P`
- * beside them, and no memory to page in for it), and with `balance(net, { inPlace: true })` the balanced weights are written
- * over them. Resolves `null` where shared WebAssembly memory or the SIMD kernels are not
+ * beside them, and no memory to page in for it), and with `balance(net, { inPlace: true })` the
+ * balanced weights are written over them. Resolves `null` where shared WebAssembly memory or the SIMD kernels are not
  * available: use an ordinary array then.
  */
 export async function weightBuffer(length: number, alignAt = 0): Promise<Uint8Array | null> {
